@@ -1,0 +1,39 @@
+# One path for everyone: `make run` starts the node, `make test` runs every check, CI runs the same.
+PYTHON ?= python3
+export PYTHON
+
+.PHONY: help install run test lint test-rust test-python bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+install:  ## install Debian packages, Python tools, build the Rust engine and Cython extensions
+	scripts/install.sh
+
+run: install  ## set up and start the node on its embedded default (media engine serving ng on loopback)
+	softswitch media --listen-ng 127.0.0.1:2223 --interface 127.0.0.1 --port-min 30000 --port-max 40000
+
+lint:  ## ruff, mypy --strict, stub check, cargo fmt, clippy
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
+	$(PYTHON) -m mypy.stubtest mediacore._core --allowlist .stubtest-allowlist
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+test-rust:  ## Rust unit and integration tests
+	cargo test --workspace --locked
+
+test-python:  ## Python tests over loopback
+	$(PYTHON) -m pytest
+
+test: install lint test-rust test-python  ## set up, then run every check and test
+
+bench: install  ## relay benchmark against rtpengine (needs the rtpengine-daemon Debian package)
+	scripts/install.sh rtpengine-daemon
+	cargo build --release --locked -p rtpload
+	$(PYTHON) bench/relay.py
+
+clean:
+	cargo clean
+	rm -rf build mediacore/*.so signaling/**/*.so

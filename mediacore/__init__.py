@@ -1,0 +1,37 @@
+"""mediacore: the compiled media engine of the softswitch, seen from Python.
+
+The engine relays RTP/RTCP for two-leg sessions in Rust worker threads. Python crosses into it
+once per call event (create, update, query, delete) and drains events in batches from a file
+descriptor; no packet ever enters Python.
+"""
+
+from __future__ import annotations
+
+from mediacore._core import Engine as MediaEngine
+from mediacore._core import __version__
+from mediacore.errors import CapacityError, MediaError, MediaSpecError, UnknownSessionError
+from mediacore.types import (
+    EngineTotals,
+    LegSpec,
+    LegStats,
+    MediaEvent,
+    SessionInfo,
+    SessionSpec,
+    SessionStats,
+)
+
+__all__ = [
+    "CapacityError",
+    "EngineTotals",
+    "LegSpec",
+    "LegStats",
+    "MediaEngine",
+    "MediaError",
+    "MediaEvent",
+    "MediaSpecError",
+    "SessionInfo",
+    "SessionSpec",
+    "SessionStats",
+    "UnknownSessionError",
+    "__version__",
+]

@@ -1,0 +1,126 @@
+"""The typed contract between the control plane and the media engine.
+
+Python describes a session as plain data (these TypedDicts); the engine validates and compiles it
+once per call, then runs it entirely in Rust.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+__all__ = [
+    "Address",
+    "DropCounters",
+    "EngineTotals",
+    "LegSpec",
+    "LegStats",
+    "LocalPorts",
+    "MediaEvent",
+    "SessionInfo",
+    "SessionSpec",
+    "SessionStats",
+]
+
+#: ``(ip, port)``
+Address = tuple[str, int]
+
+
+class LegSpec(TypedDict, total=False):
+    """One leg: the party it faces. Every key is optional."""
+
+    #: The party's RTP address from SDP; ``None`` while unknown (media toward it is dropped).
+    remote_rtp: Address | None
+    #: The party's RTCP address (``a=rtcp``); default RTP port + 1.
+    remote_rtcp: Address | None
+    #: ``"learn"`` (symmetric RTP: send where the party's packets come from; default) or
+    #: ``"strict"`` (accept and send only the SDP address).
+    latch: Literal["learn", "strict"]
+    #: DSCP 0..63 on packets sent toward this party; default 46 (EF, ToS byte 0xB8).
+    dscp: int
+    #: The party holds the call (sendonly/inactive): the hold timeout applies, not the RTP one.
+    hold: bool
+    #: RTP clock rate by payload type for dynamic types (static ones are known).
+    clock_rates: dict[int, int]
+
+
+class SessionSpec(TypedDict, total=False):
+    caller: LegSpec
+    callee: LegSpec
+    #: Seconds without RTP on an active leg before a ``media_timeout`` event (SS_RTP_TIMEOUT).
+    rtp_timeout: float
+    #: Seconds without RTP on a held leg before a ``hold_timeout`` event.
+    hold_timeout: float
+
+
+class LocalPorts(TypedDict):
+    rtp: Address
+    rtcp: Address
+
+
+class SessionInfo(TypedDict):
+    id: int
+    #: Where the caller must send (the ports written into the SDP answer to the caller).
+    caller: LocalPorts
+    #: Where the callee must send (the ports written into the SDP offer to the callee).
+    callee: LocalPorts
+
+
+class DropCounters(TypedDict):
+    malformed_rtp: int
+    malformed_rtcp: int
+    foreign_source: int
+    no_destination: int
+
+
+class LegStats(TypedDict):
+    remote_rtp: Address | None
+    remote_rtcp: Address | None
+    latched: bool
+    hold: bool
+    datagrams: int
+    packets: int
+    bytes: int
+    expected: int
+    lost: int
+    duplicates: int
+    out_of_order: int
+    jitter: int
+    jitter_ms: float
+    ssrc: int | None
+    ssrc_changes: int
+    highest_seq: int
+    rtcp_packets: int
+    rtcp_bytes: int
+    sent_rtp_packets: int
+    sent_rtp_bytes: int
+    sent_rtcp_packets: int
+    sent_rtcp_bytes: int
+    send_errors: int
+    dropped: DropCounters
+    last_packet: float | None
+    timed_out: bool
+
+
+class SessionStats(TypedDict):
+    id: int
+    age: float
+    caller: LegStats
+    callee: LegStats
+
+
+class MediaEvent(TypedDict):
+    kind: Literal["media_timeout", "hold_timeout"]
+    session: int
+    side: Literal["caller", "callee"]
+    silent_for: float
+    time: float
+
+
+class EngineTotals(TypedDict):
+    sessions: int
+    datagrams_in: int
+    forwarded: int
+    dropped: int
+    send_errors: int
+    ports_in_use: int
+    port_capacity: int

@@ -1,0 +1,65 @@
+//! The one media-control vocabulary: what a control plane (the Python API in-process, or the ng
+//! protocol over UDP) may ask of an engine. The runtime implements it; the ng server consumes it.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::spec::SessionSpec;
+use crate::stats::SessionStats;
+use crate::SessionId;
+
+/// The local ports a new session was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalPorts {
+    pub rtp: SocketAddr,
+    pub rtcp: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    /// Ports facing the caller (the offerer): the caller sends its media here.
+    pub caller: LocalPorts,
+    /// Ports facing the callee (the answerer).
+    pub callee: LocalPorts,
+}
+
+/// Why a control request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlError {
+    /// The spec is invalid; the message names the field.
+    InvalidSpec(String),
+    /// No such session (already deleted, or never created).
+    UnknownSession(SessionId),
+    /// No free port pair in the configured range (admission control: refuse, don't degrade).
+    PortsExhausted,
+    /// The engine is shutting down or a worker is gone.
+    Unavailable(String),
+    /// A socket could not be set up.
+    Io(String),
+}
+
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ControlError::InvalidSpec(m) => write!(f, "{m}"),
+            ControlError::UnknownSession(id) => write!(f, "unknown session {id}"),
+            ControlError::PortsExhausted => write!(f, "no free RTP/RTCP port pair in the configured range"),
+            ControlError::Unavailable(m) => write!(f, "engine unavailable: {m}"),
+            ControlError::Io(m) => write!(f, "socket error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+/// Per-call (never per-packet) control of a media engine.
+pub trait MediaControl: Send + Sync {
+    fn create(&self, spec: SessionSpec) -> Result<SessionInfo, ControlError>;
+    fn update(&self, id: SessionId, spec: SessionSpec) -> Result<(), ControlError>;
+    fn query(&self, id: SessionId) -> Result<SessionStats, ControlError>;
+    /// Deletes the session, releasing its ports, and returns its final statistics.
+    fn delete(&self, id: SessionId) -> Result<SessionStats, ControlError>;
+    /// The address media sockets are bound to (what SDP should advertise).
+    fn advertised_address(&self) -> std::net::IpAddr;
+}

@@ -1,0 +1,374 @@
+//! The sans-IO relay session.
+//!
+//! Theory of operation: a `Session` is fed every datagram that arrives on one of its four local
+//! ports (`handle_packet`) and the passage of time (`handle_timeout`). For a datagram it returns a
+//! [`Verdict`]: forward these same bytes out of the other leg's port of the same channel to a given
+//! address, or drop it for a counted reason. The session never reads a clock and never touches a
+//! socket; the runtime owns both. The bytes are never copied or rewritten on the relay path: the
+//! caller keeps the buffer and sends it if told to.
+//!
+//! Each leg validates the *source* of what it receives against its latch policy, then parses
+//! (RTP: RFC 3550 header; RTCP: compound validation), then records statistics. Media timeouts are
+//! armed on a leg only once its party is known (an SDP address or a latched source): a callee
+//! that has not answered yet cannot be silent.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mediacore_proto::{looks_like_rtcp, parse_compound, ReceptionStats, RtpHeader};
+
+use crate::event::{Event, EventKind};
+use crate::spec::{static_clock_rate, LatchPolicy, LegSpec, SessionSpec, Side};
+use crate::stats::{DropCounters, LegStats, SessionStats};
+use crate::SessionId;
+
+/// A latched source that has been silent this long may be replaced by a new source (a NAT
+/// rebinding or a party that moved); before that, strangers are dropped. 2 s is well above
+/// normal packet spacing (20–60 ms) and short enough that a re-INVITE'd phone is heard quickly.
+pub const RELATCH_AFTER: Duration = Duration::from_secs(2);
+
+/// RTP or RTCP: which of a leg's two ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Rtp,
+    Rtcp,
+}
+
+/// Why a datagram was dropped (each maps to one counter in [`DropCounters`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    MalformedRtp,
+    MalformedRtcp,
+    ForeignSource,
+    NoDestination,
+}
+
+/// What to do with a received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the unchanged bytes from leg `via`'s local port of `channel` to `dest`.
+    Forward { via: Side, channel: Channel, dest: SocketAddr },
+    Drop(DropReason),
+}
+
+struct LegState {
+    spec: LegSpec,
+    /// RTP clock rate by payload type (0 = unknown), built once from the spec.
+    clock: [u32; 128],
+    latched_rtp: Option<SocketAddr>,
+    latched_rtcp: Option<SocketAddr>,
+    last_rtp_from_latched: Option<Instant>,
+    last_rtcp_from_latched: Option<Instant>,
+    /// Start of the silence that the timeout measures: the last valid packet, or the moment the
+    /// leg became armed (party known, hold state changed).
+    silence_since: Option<Instant>,
+    last_packet: Option<Instant>,
+    timed_out: bool,
+    datagrams: u64,
+    rx: ReceptionStats,
+    rtcp_packets: u64,
+    rtcp_bytes: u64,
+    sent_rtp_packets: u64,
+    sent_rtp_bytes: u64,
+    sent_rtcp_packets: u64,
+    sent_rtcp_bytes: u64,
+    send_errors: u64,
+    dropped: DropCounters,
+}
+
+fn clock_table(spec: &LegSpec) -> [u32; 128] {
+    let mut t = [0u32; 128];
+    for (pt, slot) in t.iter_mut().enumerate() {
+        *slot = static_clock_rate(pt as u8).unwrap_or(0);
+    }
+    for &(pt, rate) in &spec.clock_rates {
+        if let Some(slot) = t.get_mut(pt as usize) {
+            *slot = rate;
+        }
+    }
+    t
+}
+
+impl LegState {
+    fn new(spec: LegSpec, now: Instant) -> Self {
+        let mut leg = LegState {
+            clock: clock_table(&spec),
+            spec,
+            latched_rtp: None,
+            latched_rtcp: None,
+            last_rtp_from_latched: None,
+            last_rtcp_from_latched: None,
+            silence_since: None,
+            last_packet: None,
+            timed_out: false,
+            datagrams: 0,
+            rx: ReceptionStats::new(),
+            rtcp_packets: 0,
+            rtcp_bytes: 0,
+            sent_rtp_packets: 0,
+            sent_rtp_bytes: 0,
+            sent_rtcp_packets: 0,
+            sent_rtcp_bytes: 0,
+            send_errors: 0,
+            dropped: DropCounters::default(),
+        };
+        if leg.spec.remote_rtp.is_some() {
+            leg.silence_since = Some(now);
+        }
+        leg
+    }
+
+    fn update(&mut self, spec: LegSpec, now: Instant) {
+        let moved = spec.remote_rtp != self.spec.remote_rtp || spec.remote_rtcp != self.spec.remote_rtcp;
+        let hold_changed = spec.hold != self.spec.hold;
+        if moved {
+            // A new SDP address (re-INVITE) invalidates what was learned from the old one.
+            self.latched_rtp = None;
+            self.latched_rtcp = None;
+            self.last_rtp_from_latched = None;
+            self.last_rtcp_from_latched = None;
+        }
+        self.clock = clock_table(&spec);
+        self.spec = spec;
+        if (moved || hold_changed || self.silence_since.is_none()) && self.spec.remote_rtp.is_some() {
+            self.silence_since = Some(now);
+            self.timed_out = false;
+        }
+    }
+
+    /// Is `src` an acceptable sender on `channel`? Latches it when the policy allows.
+    fn accept_source(&mut self, channel: Channel, src: SocketAddr, now: Instant) -> bool {
+        let (sdp, latched, last) = match channel {
+            Channel::Rtp => (self.spec.remote_rtp, &mut self.latched_rtp, &mut self.last_rtp_from_latched),
+            Channel::Rtcp => (self.rtcp_sdp_addr(), &mut self.latched_rtcp, &mut self.last_rtcp_from_latched),
+        };
+        match self.spec.latch {
+            LatchPolicy::Strict => sdp == Some(src),
+            LatchPolicy::Learn => {
+                let take = match *latched {
+                    None => true,
+                    Some(cur) if cur == src => true,
+                    Some(_) => last.is_none_or(|t| now.saturating_duration_since(t) >= RELATCH_AFTER),
+                };
+                if take {
+                    *latched = Some(src);
+                    *last = Some(now);
+                }
+                take
+            }
+        }
+    }
+
+    fn rtcp_sdp_addr(&self) -> Option<SocketAddr> {
+        self.spec.remote_rtcp.or_else(|| {
+            self.spec.remote_rtp.map(|mut a| {
+                a.set_port(a.port().wrapping_add(1));
+                a
+            })
+        })
+    }
+
+    /// Where to send toward this leg's party.
+    fn destination(&self, channel: Channel) -> Option<SocketAddr> {
+        let learn = self.spec.latch == LatchPolicy::Learn;
+        let rtp = if learn { self.latched_rtp.or(self.spec.remote_rtp) } else { self.spec.remote_rtp };
+        let dest = match channel {
+            Channel::Rtp => rtp,
+            Channel::Rtcp => {
+                let latched = if learn { self.latched_rtcp } else { None };
+                latched.or(self.spec.remote_rtcp).or_else(|| {
+                    rtp.map(|mut a| {
+                        a.set_port(a.port().wrapping_add(1));
+                        a
+                    })
+                })
+            }
+        };
+        // 0.0.0.0 / port 0 (old-style hold) is not an address to send to.
+        dest.filter(|a| !a.ip().is_unspecified() && a.port() != 0)
+    }
+
+    fn timeout(&self, spec: &SessionSpec) -> Duration {
+        if self.spec.hold {
+            spec.hold_timeout
+        } else {
+            spec.rtp_timeout
+        }
+    }
+
+    fn snapshot(&self, side: Side, now: Instant) -> LegStats {
+        LegStats {
+            side,
+            remote_rtp: self.destination(Channel::Rtp),
+            remote_rtcp: self.destination(Channel::Rtcp),
+            latched: self.latched_rtp.is_some() && self.spec.latch == LatchPolicy::Learn,
+            hold: self.spec.hold,
+            datagrams: self.datagrams,
+            rtp: self.rx.snapshot(),
+            rtcp_packets: self.rtcp_packets,
+            rtcp_bytes: self.rtcp_bytes,
+            sent_rtp_packets: self.sent_rtp_packets,
+            sent_rtp_bytes: self.sent_rtp_bytes,
+            sent_rtcp_packets: self.sent_rtcp_packets,
+            sent_rtcp_bytes: self.sent_rtcp_bytes,
+            send_errors: self.send_errors,
+            dropped: self.dropped,
+            since_last_packet: self.last_packet.map(|t| now.saturating_duration_since(t)),
+            timed_out: self.timed_out,
+        }
+    }
+}
+
+/// One two-leg relay session. See the module documentation.
+pub struct Session {
+    id: SessionId,
+    spec: SessionSpec,
+    legs: [LegState; 2],
+    created: Instant,
+    /// Origin for the microsecond arrival times handed to the RFC 3550 statistics.
+    epoch: Instant,
+    events: VecDeque<Event>,
+}
+
+impl Session {
+    /// `spec` must have passed [`SessionSpec::validate`].
+    pub fn new(id: SessionId, spec: SessionSpec, now: Instant) -> Self {
+        let legs = [LegState::new(spec.caller.clone(), now), LegState::new(spec.callee.clone(), now)];
+        Session { id, spec, legs, created: now, epoch: now, events: VecDeque::new() }
+    }
+
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    pub fn spec(&self) -> &SessionSpec {
+        &self.spec
+    }
+
+    fn leg_mut(&mut self, side: Side) -> &mut LegState {
+        &mut self.legs[side.index()]
+    }
+
+    /// Replace the spec (re-INVITE, answer, hold/resume). Counters survive.
+    pub fn update(&mut self, spec: SessionSpec, now: Instant) {
+        self.legs[0].update(spec.caller.clone(), now);
+        self.legs[1].update(spec.callee.clone(), now);
+        self.spec = spec;
+    }
+
+    /// A datagram arrived from `src` on leg `side`'s local port of `channel`.
+    pub fn handle_packet(&mut self, now: Instant, side: Side, channel: Channel, src: SocketAddr, data: &[u8]) -> Verdict {
+        let arrival_us = now.saturating_duration_since(self.epoch).as_micros() as u64;
+        let leg = self.leg_mut(side);
+        leg.datagrams += 1;
+        // RFC 5761: RTCP may arrive on the RTP port (rtcp-mux); it is relayed as RTCP.
+        let channel = if channel == Channel::Rtp && looks_like_rtcp(data) { Channel::Rtcp } else { channel };
+        if !leg.accept_source(channel, src, now) {
+            leg.dropped.foreign_source += 1;
+            return Verdict::Drop(DropReason::ForeignSource);
+        }
+        match channel {
+            Channel::Rtp => match RtpHeader::parse(data) {
+                Ok(hdr) => {
+                    let rate = leg.clock[(hdr.payload_type & 0x7f) as usize];
+                    leg.rx.record(&hdr, data.len(), arrival_us, rate);
+                }
+                Err(_) => {
+                    leg.dropped.malformed_rtp += 1;
+                    return Verdict::Drop(DropReason::MalformedRtp);
+                }
+            },
+            Channel::Rtcp => match parse_compound(data) {
+                Ok(_) => {
+                    leg.rtcp_packets += 1;
+                    leg.rtcp_bytes += data.len() as u64;
+                }
+                Err(_) => {
+                    leg.dropped.malformed_rtcp += 1;
+                    return Verdict::Drop(DropReason::MalformedRtcp);
+                }
+            },
+        }
+        leg.last_packet = Some(now);
+        leg.silence_since = Some(now);
+        leg.timed_out = false;
+
+        let out = self.leg_mut(side.other());
+        match out.destination(channel) {
+            Some(dest) => {
+                match channel {
+                    Channel::Rtp => {
+                        out.sent_rtp_packets += 1;
+                        out.sent_rtp_bytes += data.len() as u64;
+                    }
+                    Channel::Rtcp => {
+                        out.sent_rtcp_packets += 1;
+                        out.sent_rtcp_bytes += data.len() as u64;
+                    }
+                }
+                Verdict::Forward { via: side.other(), channel, dest }
+            }
+            None => {
+                self.leg_mut(side).dropped.no_destination += 1;
+                Verdict::Drop(DropReason::NoDestination)
+            }
+        }
+    }
+
+    /// The runtime could not send a forwarded datagram toward leg `via`'s party.
+    pub fn note_send_failed(&mut self, via: Side, channel: Channel, len: usize) {
+        let leg = self.leg_mut(via);
+        leg.send_errors += 1;
+        match channel {
+            Channel::Rtp => {
+                leg.sent_rtp_packets = leg.sent_rtp_packets.saturating_sub(1);
+                leg.sent_rtp_bytes = leg.sent_rtp_bytes.saturating_sub(len as u64);
+            }
+            Channel::Rtcp => {
+                leg.sent_rtcp_packets = leg.sent_rtcp_packets.saturating_sub(1);
+                leg.sent_rtcp_bytes = leg.sent_rtcp_bytes.saturating_sub(len as u64);
+            }
+        }
+    }
+
+    /// Time has passed: raise timeout events that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for side in [Side::Caller, Side::Callee] {
+            let leg = &self.legs[side.index()];
+            let Some(since) = leg.silence_since else { continue };
+            if leg.timed_out {
+                continue;
+            }
+            let limit = leg.timeout(&self.spec);
+            let silent = now.saturating_duration_since(since);
+            if silent >= limit {
+                let kind = if leg.spec.hold { EventKind::HoldTimeout } else { EventKind::MediaTimeout };
+                self.events.push_back(Event { session: self.id, side, kind, silent_for: silent });
+                self.legs[side.index()].timed_out = true;
+            }
+        }
+    }
+
+    /// The next instant at which `handle_timeout` has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.legs
+            .iter()
+            .filter(|l| !l.timed_out)
+            .filter_map(|l| l.silence_since.map(|s| s + l.timeout(&self.spec)))
+            .min()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn stats(&self, now: Instant) -> SessionStats {
+        SessionStats {
+            id: self.id,
+            age: now.saturating_duration_since(self.created),
+            caller: self.legs[0].snapshot(Side::Caller, now),
+            callee: self.legs[1].snapshot(Side::Callee, now),
+        }
+    }
+}

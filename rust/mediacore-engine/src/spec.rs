@@ -1,0 +1,205 @@
+//! The validated description of a media session: what the control plane asks for, per leg.
+//!
+//! A session joins two legs. The *caller* leg faces the party that sent the SDP offer (VOS3000's
+//! mapping-gateway side); the *callee* leg faces the party that answers (the routing-gateway
+//! side). Packets received on one leg's local ports are sent out of the other leg's local ports.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Default DSCP for media: Expedited Forwarding (RFC 3246), ToS byte 0xB8.
+pub const DSCP_EF: u8 = 46;
+/// VOS3000 `SS_RTP_TIMEOUT` default: seconds without RTP before the media-timeout event.
+pub const DEFAULT_RTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Silence allowed on a held stream (sendonly/inactive) before the hold-timeout event; a held
+/// party legitimately sends nothing, so this is much longer than the active timeout (rtpengine's
+/// `silent-timeout` default is an hour as well).
+pub const DEFAULT_HOLD_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Which leg of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Caller,
+    Callee,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Caller => Side::Callee,
+            Side::Callee => Side::Caller,
+        }
+    }
+    pub fn index(self) -> usize {
+        match self {
+            Side::Caller => 0,
+            Side::Callee => 1,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Caller => "caller",
+            Side::Callee => "callee",
+        }
+    }
+}
+
+/// Where to send a leg's media: the address from SDP, or the source the first packets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatchPolicy {
+    /// Symmetric RTP (VOS3000 media proxy behaviour for NAT): send to the address the party's
+    /// packets come from. Until a packet arrives, the SDP address is used.
+    Learn,
+    /// Only the SDP address is trusted; packets from any other source are dropped and counted.
+    Strict,
+}
+
+impl LatchPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LatchPolicy::Learn => "learn",
+            LatchPolicy::Strict => "strict",
+        }
+    }
+}
+
+/// What the control plane knows about one leg.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegSpec {
+    /// The party's RTP address from SDP (`c=` + `m=` port). `None` while unknown (e.g. before
+    /// the answer), in which case media toward this leg is dropped until learned.
+    pub remote_rtp: Option<SocketAddr>,
+    /// The party's RTCP address (`a=rtcp`, else RTP port + 1).
+    pub remote_rtcp: Option<SocketAddr>,
+    pub latch: LatchPolicy,
+    /// DSCP (0..=63) written into the IP header of packets this leg sends (ToS = dscp << 2).
+    pub dscp: u8,
+    /// The party put the stream on hold (sendonly/inactive, or a 0.0.0.0 connection address):
+    /// silence is expected, so the hold timeout applies instead of the RTP timeout.
+    pub hold: bool,
+    /// RTP clock rate per payload type, for jitter in milliseconds. Static payload types
+    /// (RFC 3551) are known without this.
+    pub clock_rates: Vec<(u8, u32)>,
+}
+
+impl Default for LegSpec {
+    fn default() -> Self {
+        LegSpec {
+            remote_rtp: None,
+            remote_rtcp: None,
+            latch: LatchPolicy::Learn,
+            dscp: DSCP_EF,
+            hold: false,
+            clock_rates: Vec::new(),
+        }
+    }
+}
+
+/// A two-leg session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSpec {
+    pub caller: LegSpec,
+    pub callee: LegSpec,
+    /// No packet received on an active leg for this long raises `MediaTimeout`.
+    pub rtp_timeout: Duration,
+    /// No packet received on a held leg for this long raises `HoldTimeout`.
+    pub hold_timeout: Duration,
+}
+
+impl Default for SessionSpec {
+    fn default() -> Self {
+        SessionSpec {
+            caller: LegSpec::default(),
+            callee: LegSpec::default(),
+            rtp_timeout: DEFAULT_RTP_TIMEOUT,
+            hold_timeout: DEFAULT_HOLD_TIMEOUT,
+        }
+    }
+}
+
+impl SessionSpec {
+    pub fn leg(&self, side: Side) -> &LegSpec {
+        match side {
+            Side::Caller => &self.caller,
+            Side::Callee => &self.callee,
+        }
+    }
+    pub fn leg_mut(&mut self, side: Side) -> &mut LegSpec {
+        match side {
+            Side::Caller => &mut self.caller,
+            Side::Callee => &mut self.callee,
+        }
+    }
+
+    /// Checks everything that does not need the network; the error names the offending field.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        for side in [Side::Caller, Side::Callee] {
+            let leg = self.leg(side);
+            if leg.dscp > 63 {
+                return Err(SpecError::new(side, "dscp", format!("{} is not in 0..=63", leg.dscp)));
+            }
+            for (field, addr) in [("remote_rtp", leg.remote_rtp), ("remote_rtcp", leg.remote_rtcp)] {
+                if let Some(a) = addr {
+                    if a.port() == 0 && !leg.hold {
+                        return Err(SpecError::new(side, field, format!("port 0 in {a}")));
+                    }
+                }
+            }
+            for &(pt, rate) in &leg.clock_rates {
+                if pt > 127 {
+                    return Err(SpecError::new(side, "clock_rates", format!("payload type {pt} > 127")));
+                }
+                if rate == 0 {
+                    return Err(SpecError::new(side, "clock_rates", format!("clock rate 0 for payload type {pt}")));
+                }
+            }
+        }
+        if self.rtp_timeout.is_zero() {
+            return Err(SpecError::session("rtp_timeout", "must be greater than zero".into()));
+        }
+        if self.hold_timeout.is_zero() {
+            return Err(SpecError::session("hold_timeout", "must be greater than zero".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A spec rejected by [`SessionSpec::validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// e.g. `caller.dscp` or `rtp_timeout`
+    pub field: String,
+    pub reason: String,
+}
+
+impl SpecError {
+    fn new(side: Side, field: &str, reason: String) -> Self {
+        SpecError { field: format!("{}.{}", side.as_str(), field), reason }
+    }
+    fn session(field: &str, reason: String) -> Self {
+        SpecError { field: field.to_string(), reason }
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid session spec: {}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// RTP clock rate of the static payload types of RFC 3551 §6 (audio only).
+pub fn static_clock_rate(pt: u8) -> Option<u32> {
+    match pt {
+        0 | 3 | 4 | 5 | 7 | 8 | 12 | 13 | 15 | 18 => Some(8000),
+        6 => Some(16000),
+        9 => Some(8000), // G.722: 8000 on the wire by RFC 3551's famous erratum
+        10 | 11 => Some(44100),
+        14 => Some(90000),
+        16 => Some(11025),
+        17 => Some(22050),
+        _ => None,
+    }
+}

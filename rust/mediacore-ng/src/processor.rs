@@ -1,0 +1,207 @@
+//! The ng command layer, sans-IO: a datagram and the time in, the reply datagram out.
+//!
+//! [`NgProcessor::handle`] splits the cookie, answers retransmissions from the reply cache,
+//! decodes the bencode dictionary and dispatches on `command`. Every failure becomes a reply
+//! `{result: "error", error-reason: ...}`; nothing a client sends can panic the processor or
+//! leave engine sessions behind that no call owns.
+
+mod cache;
+mod call;
+mod report;
+mod request;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mediacore_engine::{MediaControl, SessionStats, Side};
+
+use crate::bencode::{self, Value};
+use crate::frame;
+use crate::sdp::Sdp;
+pub use cache::{ReplyCache, REPLY_CACHE_MAX_ENTRIES, REPLY_CACHE_TTL};
+use call::Call;
+pub use request::NgError;
+use request::{MediaOptions, Request, ERR_NOT_DICT, ERR_NO_FROM_TAG, ERR_NO_SDP, ERR_UNKNOWN_CALL, ERR_UNKNOWN_COMMAND};
+
+/// Serves the ng protocol against a [`MediaControl`].
+pub struct NgProcessor {
+    control: Arc<dyn MediaControl>,
+    calls: HashMap<Vec<u8>, Call>,
+    reply_cache: ReplyCache,
+}
+
+type Outcome = Result<Value, NgError>;
+
+fn ok() -> Value {
+    Value::dict().with("result", "ok")
+}
+
+fn error_reply(reason: &str) -> Value {
+    Value::dict().with("result", "error").with("error-reason", reason)
+}
+
+impl NgProcessor {
+    pub fn new(control: Arc<dyn MediaControl>) -> Self {
+        NgProcessor { control, calls: HashMap::new(), reply_cache: ReplyCache::default() }
+    }
+
+    /// Handles one request datagram; returns the reply datagram, or `None` when no cookie could
+    /// be split off (there is nothing to address a reply with).
+    ///
+    /// `now` measures reply-cache age; `unix_time` (seconds) stamps calls and packets in replies.
+    pub fn handle(&mut self, datagram: &[u8], now: Instant, unix_time: u64) -> Option<Vec<u8>> {
+        let frame = frame::split(datagram).ok()?;
+        if let Some(reply) = self.reply_cache.get(frame.cookie, frame.body, now) {
+            return Some(reply);
+        }
+        let body = match self.execute(frame.body, unix_time) {
+            Ok(v) => v,
+            Err(e) => error_reply(&e.reason),
+        };
+        let reply = frame::reply(frame.cookie, &body.to_bytes());
+        self.reply_cache.insert(frame.cookie, frame.body, reply.clone(), now);
+        Some(reply)
+    }
+
+    /// Number of calls with state (offered and not deleted).
+    pub fn call_count(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Deletes every session of every call (shutdown); engine errors are ignored.
+    pub fn delete_all(&mut self) {
+        for (_, call) in self.calls.drain() {
+            for id in call.sessions() {
+                let _ = self.control.delete(id);
+            }
+        }
+    }
+
+    fn execute(&mut self, body: &[u8], unix_time: u64) -> Outcome {
+        let value = bencode::decode(body).map_err(|_| NgError::new(ERR_NOT_DICT))?;
+        let req = Request::new(&value)?;
+        let command = req.command()?.to_ascii_lowercase();
+        match command.as_slice() {
+            b"ping" => Ok(Value::dict().with("result", "pong")),
+            b"offer" => self.offer(&req, unix_time),
+            b"answer" => self.answer(&req, unix_time),
+            b"delete" => self.delete(&req, unix_time),
+            b"query" => self.query(&req, unix_time),
+            b"list" => Ok(self.list()),
+            _ => Err(NgError::new(ERR_UNKNOWN_COMMAND)),
+        }
+    }
+
+    fn offer(&mut self, req: &Request<'_>, unix_time: u64) -> Outcome {
+        let call_id = req.call_id()?;
+        let from_tag = req.required("from-tag", ERR_NO_FROM_TAG)?;
+        let sdp = parse_sdp(req)?;
+        let opts = MediaOptions::from_request(req)?;
+        let control = Arc::clone(&self.control);
+        let body = match self.calls.get_mut(call_id) {
+            None => {
+                let mut call = Call::new(from_tag, unix_time);
+                let body = call.apply_sdp(control.as_ref(), &sdp, Side::Caller, &opts)?;
+                self.calls.insert(call_id.to_vec(), call);
+                body
+            }
+            Some(call) => {
+                let side = reoffer_side(call, from_tag, req.bytes("to-tag"));
+                match side {
+                    Side::Caller => call.caller_tag = from_tag.to_vec(),
+                    Side::Callee => call.callee_tag = Some(from_tag.to_vec()),
+                }
+                call.last_signal = unix_time;
+                call.apply_sdp(control.as_ref(), &sdp, side, &opts)?
+            }
+        };
+        Ok(ok().with("sdp", body))
+    }
+
+    fn answer(&mut self, req: &Request<'_>, unix_time: u64) -> Outcome {
+        let call_id = req.call_id()?;
+        let call = self.calls.get_mut(call_id).ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
+        let from_tag = req.required("from-tag", ERR_NO_FROM_TAG)?;
+        let to_tag = req.bytes("to-tag");
+        let sdp = parse_sdp(req)?;
+        let opts = MediaOptions::from_request(req)?;
+        if sdp.media.len() != call.media.len() {
+            return Err(NgError::new(format!(
+                "Failed to parse SDP: answer has {} media sections, the offer had {}",
+                sdp.media.len(),
+                call.media.len()
+            )));
+        }
+        if let Some(i) = sdp.media.iter().zip(&call.media).position(|(m, cm)| m.is_enabled() && cm.session.is_none()) {
+            return Err(NgError::new(format!("Failed to parse SDP: answer enables media section {i} the offer disabled")));
+        }
+        let side = answerer_side(call, from_tag, to_tag);
+        if let (Side::Callee, Some(tag)) = (side, to_tag) {
+            call.callee_tag = Some(tag.to_vec());
+        }
+        call.last_signal = unix_time;
+        let body = call.apply_sdp(self.control.as_ref(), &sdp, side, &opts)?;
+        Ok(ok().with("sdp", body))
+    }
+
+    fn delete(&mut self, req: &Request<'_>, unix_time: u64) -> Outcome {
+        let call_id = req.call_id()?;
+        let mut call = self.calls.remove(call_id).ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
+        call.last_signal = unix_time;
+        let stats: HashMap<_, SessionStats> =
+            call.sessions().filter_map(|id| self.control.delete(id).ok().map(|s| (id, s))).collect();
+        Ok(merge(ok(), report::call_report(&call, &stats, unix_time)))
+    }
+
+    fn query(&mut self, req: &Request<'_>, unix_time: u64) -> Outcome {
+        let call_id = req.call_id()?;
+        let call = self.calls.get(call_id).ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
+        let stats: HashMap<_, SessionStats> =
+            call.sessions().filter_map(|id| self.control.query(id).ok().map(|s| (id, s))).collect();
+        Ok(merge(ok(), report::call_report(call, &stats, unix_time)))
+    }
+
+    fn list(&self) -> Value {
+        let mut ids: Vec<&Vec<u8>> = self.calls.keys().collect();
+        ids.sort();
+        ok().with("calls", ids.into_iter().map(|id| Value::Bytes(id.clone())).collect::<Vec<_>>())
+    }
+}
+
+fn parse_sdp(req: &Request<'_>) -> Result<Sdp, NgError> {
+    let body = req.bytes("sdp").ok_or_else(|| NgError::new(ERR_NO_SDP))?;
+    Sdp::parse(body).map_err(|e| NgError::new(format!("Failed to parse SDP: {e}")))
+}
+
+/// Which party sent a re-offer: the callee when its tag is the from-tag (or, with an unknown
+/// from-tag, when the to-tag is the caller's); otherwise the caller.
+fn reoffer_side(call: &Call, from_tag: &[u8], to_tag: Option<&[u8]>) -> Side {
+    let callee_sent = call.callee_tag.as_deref() == Some(from_tag)
+        || (from_tag != call.caller_tag.as_slice() && to_tag == Some(call.caller_tag.as_slice()));
+    if callee_sent {
+        Side::Callee
+    } else {
+        Side::Caller
+    }
+}
+
+/// Which party sent an answer: normally the callee (from-tag is the caller's); the caller when
+/// answering a re-offer of the callee (from-tag is the callee's, to-tag the caller's).
+fn answerer_side(call: &Call, from_tag: &[u8], to_tag: Option<&[u8]>) -> Side {
+    if from_tag == call.caller_tag.as_slice() {
+        Side::Callee
+    } else if call.callee_tag.as_deref() == Some(from_tag) || to_tag == Some(call.caller_tag.as_slice()) {
+        Side::Caller
+    } else {
+        Side::Callee
+    }
+}
+
+/// `base` with the keys of `extra` added.
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Value::Dict(b), Value::Dict(e)) = (&mut base, extra) {
+        b.extend(e);
+    }
+    base
+}

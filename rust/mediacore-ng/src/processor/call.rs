@@ -1,0 +1,172 @@
+//! One call as the ng layer sees it: two tagged parties (rtpengine's "monologues") and, per
+//! `m=` index, the engine session relaying that stream.
+//!
+//! Theory of operation. Whoever sends an SDP is a *party* on one side of every session: the
+//! original offerer is [`Side::Caller`], the answerer [`Side::Callee`]. Applying an SDP from side
+//! `S` sets the `S` leg of each session (creating sessions for newly enabled streams, deleting
+//! those the SDP disables with port 0) and yields the body for the *other* party, rewritten to
+//! the ports that face it: the other party must send its media to us, on the ports of its own
+//! side. Offer, re-offer from either party and answer are all this one operation; they differ
+//! only in which side sent the SDP and in the checks made before applying it.
+
+use std::net::SocketAddr;
+
+use mediacore_engine::control::LocalPorts;
+use mediacore_engine::{LegSpec, MediaControl, SessionId, SessionInfo, SessionSpec, Side};
+
+use super::request::{MediaOptions, NgError};
+use crate::sdp::{LocalMedia, Media, RewriteOptions, Sdp};
+
+/// The engine session behind one `m=` index.
+#[derive(Debug, Clone)]
+pub struct CallMedia {
+    pub kind: String,
+    pub proto: String,
+    /// `None` while the stream is disabled (port 0).
+    pub session: Option<SessionInfo>,
+    /// The spec last given to the engine.
+    pub spec: SessionSpec,
+}
+
+/// A call by call-id.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Unix seconds of the first offer.
+    pub created: u64,
+    /// Unix seconds of the last offer, answer or delete.
+    pub last_signal: u64,
+    pub caller_tag: Vec<u8>,
+    pub callee_tag: Option<Vec<u8>>,
+    pub media: Vec<CallMedia>,
+}
+
+/// The local ports of `info` that face the party on `side`.
+pub fn facing(info: &SessionInfo, side: Side) -> LocalPorts {
+    match side {
+        Side::Caller => info.caller,
+        Side::Callee => info.callee,
+    }
+}
+
+impl Call {
+    pub fn new(caller_tag: &[u8], unix_time: u64) -> Self {
+        Call { created: unix_time, last_signal: unix_time, caller_tag: caller_tag.to_vec(), callee_tag: None, media: Vec::new() }
+    }
+
+    pub fn tag(&self, side: Side) -> Option<&[u8]> {
+        match side {
+            Side::Caller => Some(&self.caller_tag),
+            Side::Callee => self.callee_tag.as_deref(),
+        }
+    }
+
+    pub fn sessions(&self) -> impl Iterator<Item = SessionId> + '_ {
+        self.media.iter().filter_map(|m| m.session.map(|s| s.id))
+    }
+
+    /// Applies an SDP sent by the party on `side` and returns the body for the other party.
+    ///
+    /// New sessions are created first; if one fails, those created by this call are deleted
+    /// again and the call is left as it was. Updates and deletions follow (an engine failure
+    /// there is reported, and the call keeps the state reached so far).
+    pub fn apply_sdp(
+        &mut self,
+        control: &dyn MediaControl,
+        sdp: &Sdp,
+        side: Side,
+        opts: &MediaOptions,
+    ) -> Result<Vec<u8>, NgError> {
+        let mut media = self.media.clone();
+        let mut created: Vec<SessionId> = Vec::new();
+        for (i, m) in sdp.media.iter().enumerate() {
+            if media.get(i).is_some_and(|cm| cm.session.is_some()) || !m.is_enabled() {
+                continue;
+            }
+            // A fresh spec: the other party's leg of a new stream is unknown until it sends SDP
+            // (or media, which latching learns from).
+            let mut spec = SessionSpec::default();
+            if let Some(dscp) = opts.dscp {
+                spec.caller.dscp = dscp;
+                spec.callee.dscp = dscp;
+            }
+            *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side));
+            match control.create(spec.clone()) {
+                Ok(info) => {
+                    created.push(info.id);
+                    let cm = CallMedia { kind: m.kind.clone(), proto: m.proto.clone(), session: Some(info), spec };
+                    match media.get_mut(i) {
+                        Some(slot) => *slot = cm,
+                        None => media.push(cm),
+                    }
+                }
+                Err(e) => {
+                    for id in created {
+                        let _ = control.delete(id);
+                    }
+                    return Err(NgError::new(e.to_string()));
+                }
+            }
+        }
+        for (i, m) in sdp.media.iter().enumerate() {
+            let Some(cm) = media.get_mut(i) else {
+                // A disabled stream the call has not seen before.
+                media.push(CallMedia { kind: m.kind.clone(), proto: m.proto.clone(), session: None, spec: SessionSpec::default() });
+                continue;
+            };
+            let Some(info) = cm.session else { continue };
+            if created.contains(&info.id) {
+                continue;
+            }
+            if !m.is_enabled() {
+                // The party disabled the stream: release its ports, keep port 0 in the SDP.
+                let _ = control.delete(info.id);
+                cm.session = None;
+                continue;
+            }
+            let mut spec = cm.spec.clone();
+            if let Some(dscp) = opts.dscp {
+                spec.caller.dscp = dscp;
+                spec.callee.dscp = dscp;
+            }
+            *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side));
+            if let Err(e) = control.update(info.id, spec.clone()) {
+                self.media = media;
+                return Err(NgError::new(e.to_string()));
+            }
+            cm.spec = spec;
+        }
+        self.media = media;
+
+        let address = control.advertised_address();
+        let locals: Vec<Option<LocalMedia>> = self
+            .media
+            .iter()
+            .map(|cm| {
+                cm.session.map(|info| {
+                    let ports = facing(&info, side.other());
+                    LocalMedia { address, rtp_port: ports.rtp.port(), rtcp_port: ports.rtcp.port() }
+                })
+            })
+            .collect();
+        let rewrite = RewriteOptions { strip_ice: true, origin: opts.replace_origin.then_some(address) };
+        Ok(sdp.rewrite(&locals, &rewrite))
+    }
+}
+
+/// The leg of the party that sent `m`; latch and DSCP come from the request, else stay as they
+/// were.
+fn leg_from_media(m: &Media, opts: &MediaOptions, current: &LegSpec) -> LegSpec {
+    let relocate = |a: Option<SocketAddr>| match (a, opts.source_address) {
+        (Some(a), Some(ip)) => Some(SocketAddr::new(ip, a.port())),
+        (a, _) => a,
+    };
+    LegSpec {
+        remote_rtp: relocate(m.remote_rtp),
+        remote_rtcp: relocate(m.remote_rtcp),
+        latch: opts.latch,
+        dscp: opts.dscp.unwrap_or(current.dscp),
+        hold: m.hold,
+        clock_rates: m.clock_rates(),
+    }
+}
+

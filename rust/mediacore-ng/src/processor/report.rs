@@ -1,0 +1,157 @@
+//! The statistics part of `query` and `delete` replies, in rtpengine's layout: per tag
+//! (party), per media, one RTP and one RTCP stream with what that party sent us; totals over
+//! the call; and our own `mediacore` dictionary with the RFC 3550 receive statistics.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use mediacore_engine::{LegStats, SessionId, SessionStats, Side};
+
+use super::call::{facing, Call, CallMedia};
+use crate::bencode::Value;
+
+fn family(ip: IpAddr) -> &'static str {
+    match ip {
+        IpAddr::V4(_) => "IPv4",
+        IpAddr::V6(_) => "IPv6",
+    }
+}
+
+fn endpoint(a: SocketAddr) -> Value {
+    Value::dict().with("family", family(a.ip())).with("address", a.ip().to_string()).with("port", a.port())
+}
+
+fn counters(packets: u64, bytes: u64, errors: u64) -> Value {
+    Value::dict().with("packets", packets).with("bytes", bytes).with("errors", errors)
+}
+
+fn flag(b: bool) -> Value {
+    Value::Int(i64::from(b))
+}
+
+/// Datagrams dropped on the RTP side: everything but malformed RTCP.
+fn rtp_errors(leg: &LegStats) -> u64 {
+    leg.dropped.total().saturating_sub(leg.dropped.malformed_rtcp)
+}
+
+/// Unix seconds of the last packet from the party; 0 when nothing arrived yet.
+fn last_packet(leg: &LegStats, unix_time: u64) -> u64 {
+    leg.since_last_packet.map_or(0, |d| unix_time.saturating_sub(d.as_secs()))
+}
+
+fn mediacore_dict(leg: &LegStats, cm: &CallMedia, side: Side) -> Value {
+    let rx = &leg.rtp;
+    let spec = cm.spec.leg(side);
+    let mut d = Value::dict()
+        .with("expected", rx.expected)
+        .with("lost", rx.lost)
+        .with("jitter", u64::from(rx.jitter))
+        .with("jitter_ms", (rx.jitter_ms).round() as i64)
+        .with("jitter_us", (rx.jitter_ms * 1000.0).round() as i64)
+        .with("duplicates", rx.duplicates)
+        .with("out_of_order", rx.out_of_order)
+        .with("ssrc_changes", rx.ssrc_changes)
+        .with("datagrams", leg.datagrams)
+        .with("dscp", spec.dscp)
+        .with("latch", spec.latch.as_str())
+        .with("latched", flag(leg.latched))
+        .with("hold", flag(leg.hold))
+        .with("timed_out", flag(leg.timed_out))
+        .with(
+            "sent",
+            Value::dict()
+                .with("rtp_packets", leg.sent_rtp_packets)
+                .with("rtp_bytes", leg.sent_rtp_bytes)
+                .with("rtcp_packets", leg.sent_rtcp_packets)
+                .with("rtcp_bytes", leg.sent_rtcp_bytes)
+                .with("errors", leg.send_errors),
+        )
+        .with(
+            "dropped",
+            Value::dict()
+                .with("malformed_rtp", leg.dropped.malformed_rtp)
+                .with("malformed_rtcp", leg.dropped.malformed_rtcp)
+                .with("foreign_source", leg.dropped.foreign_source)
+                .with("no_destination", leg.dropped.no_destination),
+        );
+    if let Some(ssrc) = rx.ssrc {
+        d.insert("ssrc", ssrc);
+    }
+    d
+}
+
+/// The RTP and RTCP streams of the party on `side` for one media.
+fn streams(cm: &CallMedia, stats: Option<&SessionStats>, side: Side, unix_time: u64) -> Vec<Value> {
+    let Some(info) = cm.session else { return Vec::new() };
+    let ports = facing(&info, side);
+    let spec = cm.spec.leg(side);
+    let mut rtp = Value::dict().with("local port", ports.rtp.port()).with("flags", vec![Value::str("RTP")]);
+    let mut rtcp = Value::dict().with("local port", ports.rtcp.port()).with("flags", vec![Value::str("RTCP")]);
+    if let Some(a) = spec.remote_rtp {
+        rtp.insert("advertised endpoint", endpoint(a));
+    }
+    if let Some(a) = spec.remote_rtcp {
+        rtcp.insert("advertised endpoint", endpoint(a));
+    }
+    if let Some(leg) = stats.map(|s| s.leg(side)) {
+        if let Some(a) = leg.remote_rtp {
+            rtp.insert("endpoint", endpoint(a));
+        }
+        if let Some(a) = leg.remote_rtcp {
+            rtcp.insert("endpoint", endpoint(a));
+        }
+        rtp.insert("stats", counters(leg.rtp.packets, leg.rtp.bytes, rtp_errors(leg)));
+        rtcp.insert("stats", counters(leg.rtcp_packets, leg.rtcp_bytes, leg.dropped.malformed_rtcp));
+        rtp.insert("last packet", last_packet(leg, unix_time));
+        rtcp.insert("last packet", last_packet(leg, unix_time));
+        rtp.insert("mediacore", mediacore_dict(leg, cm, side));
+    }
+    vec![rtp, rtcp]
+}
+
+/// `created`, `last signal`, `tags` and `totals` of a call; `stats` holds what the engine
+/// returned per session (sessions it no longer knows are listed without counters).
+pub fn call_report(call: &Call, stats: &HashMap<SessionId, SessionStats>, unix_time: u64) -> Value {
+    let mut tags = Value::dict();
+    for side in [Side::Caller, Side::Callee] {
+        let Some(tag) = call.tag(side) else { continue };
+        let medias: Vec<Value> = call
+            .media
+            .iter()
+            .enumerate()
+            .map(|(i, cm)| {
+                let st = cm.session.and_then(|s| stats.get(&s.id));
+                Value::dict()
+                    .with("index", u64::try_from(i + 1).unwrap_or(u64::MAX))
+                    .with("type", cm.kind.as_str())
+                    .with("protocol", cm.proto.as_str())
+                    .with("streams", streams(cm, st, side, unix_time))
+            })
+            .collect();
+        let mono = Value::dict()
+            .with("tag", tag)
+            .with("in dialogue with", call.tag(side.other()).unwrap_or_default())
+            .with("medias", medias);
+        if let Value::Dict(map) = &mut tags {
+            map.insert(tag.to_vec(), mono);
+        }
+    }
+    let (mut rtp, mut rtcp) = ([0u64; 3], [0u64; 3]);
+    for s in stats.values() {
+        for leg in [&s.caller, &s.callee] {
+            for (acc, v) in rtp.iter_mut().zip([leg.rtp.packets, leg.rtp.bytes, rtp_errors(leg)]) {
+                *acc = acc.saturating_add(v);
+            }
+            for (acc, v) in rtcp.iter_mut().zip([leg.rtcp_packets, leg.rtcp_bytes, leg.dropped.malformed_rtcp]) {
+                *acc = acc.saturating_add(v);
+            }
+        }
+    }
+    let totals =
+        Value::dict().with("RTP", counters(rtp[0], rtp[1], rtp[2])).with("RTCP", counters(rtcp[0], rtcp[1], rtcp[2]));
+    Value::dict()
+        .with("created", call.created)
+        .with("last signal", call.last_signal)
+        .with("tags", tags)
+        .with("totals", totals)
+}

@@ -1,0 +1,178 @@
+//! Reading an ng request dictionary: required keys, flags and the per-request media options.
+//!
+//! Unknown keys and unknown flags are ignored, as rtpengine does: Kamailio and OpenSIPS pass
+//! through whatever the script writer put in the flags string, and refusing the call for a flag
+//! this relay has no use for would be worse than ignoring it.
+
+use std::net::IpAddr;
+
+use mediacore_engine::LatchPolicy;
+
+use crate::bencode::Value;
+
+/// A request the processor refuses; `reason` becomes the reply's `error-reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NgError {
+    pub reason: String,
+}
+
+impl NgError {
+    pub fn new(reason: impl Into<String>) -> Self {
+        NgError { reason: reason.into() }
+    }
+}
+
+pub const ERR_NOT_DICT: &str = "Failed to decode bencode dictionary";
+pub const ERR_NO_COMMAND: &str = "No command in message";
+pub const ERR_UNKNOWN_COMMAND: &str = "Unrecognized command";
+pub const ERR_NO_CALL_ID: &str = "No call-id in message";
+pub const ERR_NO_FROM_TAG: &str = "No from-tag in message";
+pub const ERR_NO_SDP: &str = "No SDP body in message";
+pub const ERR_UNKNOWN_CALL: &str = "Unknown call-ID";
+
+/// Read access to a request dictionary.
+pub struct Request<'a> {
+    dict: &'a Value,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(dict: &'a Value) -> Result<Self, NgError> {
+        match dict {
+            Value::Dict(_) => Ok(Request { dict }),
+            _ => Err(NgError::new(ERR_NOT_DICT)),
+        }
+    }
+
+    /// A non-empty byte-string key.
+    pub fn bytes(&self, key: &str) -> Option<&'a [u8]> {
+        self.dict.dict_get(key).and_then(Value::as_bytes).filter(|b| !b.is_empty())
+    }
+
+    pub fn required(&self, key: &str, missing: &str) -> Result<&'a [u8], NgError> {
+        self.bytes(key).ok_or_else(|| NgError::new(missing))
+    }
+
+    pub fn command(&self) -> Result<&'a [u8], NgError> {
+        self.required("command", ERR_NO_COMMAND)
+    }
+
+    pub fn call_id(&self) -> Result<&'a [u8], NgError> {
+        self.required("call-id", ERR_NO_CALL_ID)
+    }
+
+    /// The strings of a list key (non-string items skipped; a single string counts as a list).
+    pub fn strings(&self, key: &str) -> Vec<String> {
+        match self.dict.dict_get(key) {
+            Some(Value::List(items)) => {
+                items.iter().filter_map(Value::as_bytes).map(|b| String::from_utf8_lossy(b).into_owned()).collect()
+            }
+            Some(Value::Bytes(b)) => vec![String::from_utf8_lossy(b).into_owned()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// An integer key, also accepted as a decimal string (clients differ).
+    pub fn int(&self, key: &str) -> Option<Result<i64, NgError>> {
+        let v = self.dict.dict_get(key)?;
+        Some(match v {
+            Value::Int(n) => Ok(*n),
+            Value::Bytes(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| NgError::new(format!("Invalid value for {key}"))),
+            _ => Err(NgError::new(format!("Invalid value for {key}"))),
+        })
+    }
+}
+
+/// What the flags and keys of an offer or answer ask of the sending party's leg and the SDP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaOptions {
+    pub latch: LatchPolicy,
+    /// From `DSCP` or `TOS`; `None` keeps the current (or default) marking.
+    pub dscp: Option<u8>,
+    /// `SIP-source-address` with `received-from`: use this IP instead of the SDP's.
+    pub source_address: Option<IpAddr>,
+    /// `replace: ["origin"]` or flag `replace-origin`.
+    pub replace_origin: bool,
+}
+
+impl MediaOptions {
+    pub fn from_request(req: &Request<'_>) -> Result<Self, NgError> {
+        let flags: Vec<String> = req.strings("flags").iter().map(|f| f.to_ascii_lowercase()).collect();
+        let has = |f: &str| flags.iter().any(|x| x == f);
+        let latch = if has("asymmetric") || has("strict-source") { LatchPolicy::Strict } else { LatchPolicy::Learn };
+        let replace_origin =
+            has("replace-origin") || req.strings("replace").iter().any(|r| r.eq_ignore_ascii_case("origin"));
+        let source_address = if has("sip-source-address") { received_from(req) } else { None };
+        Ok(MediaOptions { latch, dscp: dscp(req)?, source_address, replace_origin })
+    }
+}
+
+/// `received-from: [ "IP4" | "IP6", "<address>" ]`; anything unparsable is ignored.
+fn received_from(req: &Request<'_>) -> Option<IpAddr> {
+    let list = req.strings("received-from");
+    list.get(1).and_then(|a| a.trim().parse().ok())
+}
+
+/// `DSCP` (0..=63) wins over `TOS` (a ToS byte, 0..=255, whose upper six bits are the DSCP).
+fn dscp(req: &Request<'_>) -> Result<Option<u8>, NgError> {
+    if let Some(v) = req.int("DSCP") {
+        let v = v?;
+        return u8::try_from(v).ok().filter(|d| *d <= 63).map(Some).ok_or_else(|| NgError::new(format!("Invalid DSCP value {v}")));
+    }
+    if let Some(v) = req.int("TOS") {
+        let v = v?;
+        return u8::try_from(v).map(|tos| Some(tos >> 2)).map_err(|_| NgError::new(format!("Invalid TOS value {v}")));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn opts(v: Value) -> Result<MediaOptions, NgError> {
+        MediaOptions::from_request(&Request::new(&v).unwrap())
+    }
+
+    #[test]
+    fn defaults() {
+        let o = opts(Value::dict()).unwrap();
+        assert_eq!(o, MediaOptions { latch: LatchPolicy::Learn, dscp: None, source_address: None, replace_origin: false });
+    }
+
+    #[test]
+    fn flags() {
+        let flags = |f: &[&str]| Value::dict().with("flags", f.iter().map(|s| Value::str(s)).collect::<Vec<_>>());
+        assert_eq!(opts(flags(&["asymmetric"])).unwrap().latch, LatchPolicy::Strict);
+        assert_eq!(opts(flags(&["strict-source"])).unwrap().latch, LatchPolicy::Strict);
+        assert_eq!(opts(flags(&["symmetric", "no-such-flag"])).unwrap().latch, LatchPolicy::Learn);
+        assert!(opts(flags(&["replace-origin"])).unwrap().replace_origin);
+        let v = Value::dict().with("replace", vec![Value::str("origin"), Value::str("session-connection")]);
+        assert!(opts(v).unwrap().replace_origin);
+        let v = flags(&["SIP-source-address"]).with("received-from", vec![Value::str("IP4"), Value::str("198.51.100.9")]);
+        assert_eq!(opts(v).unwrap().source_address, Some("198.51.100.9".parse().unwrap()));
+        let v = Value::dict().with("received-from", vec![Value::str("IP4"), Value::str("198.51.100.9")]);
+        assert_eq!(opts(v).unwrap().source_address, None);
+    }
+
+    #[test]
+    fn dscp_and_tos() {
+        assert_eq!(opts(Value::dict().with("DSCP", 26i64)).unwrap().dscp, Some(26));
+        assert_eq!(opts(Value::dict().with("TOS", 184i64)).unwrap().dscp, Some(46));
+        assert_eq!(opts(Value::dict().with("TOS", "104")).unwrap().dscp, Some(26));
+        assert_eq!(opts(Value::dict().with("DSCP", 64i64)).unwrap_err().reason, "Invalid DSCP value 64");
+        assert_eq!(opts(Value::dict().with("TOS", 256i64)).unwrap_err().reason, "Invalid TOS value 256");
+        assert_eq!(opts(Value::dict().with("TOS", "x")).unwrap_err().reason, "Invalid value for TOS");
+    }
+
+    #[test]
+    fn required_keys() {
+        let v = Value::dict().with("call-id", "");
+        let r = Request::new(&v).unwrap();
+        assert_eq!(r.call_id().unwrap_err().reason, ERR_NO_CALL_ID);
+        assert_eq!(Request::new(&Value::Int(1)).err().unwrap().reason, ERR_NOT_DICT);
+    }
+}

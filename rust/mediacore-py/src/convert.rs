@@ -1,0 +1,105 @@
+//! Engine values → Python dicts (shaped as the TypedDicts in `mediacore/_core.pyi`).
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use mediacore_engine::control::{LocalPorts, SessionInfo};
+use mediacore_engine::{LegStats, SessionStats};
+use mediacore_runtime::{EngineTotals, EventRecord};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3::IntoPyObjectExt;
+
+fn addr(py: Python<'_>, a: Option<SocketAddr>) -> PyResult<Py<PyAny>> {
+    match a {
+        Some(a) => (a.ip().to_string(), a.port()).into_py_any(py),
+        None => Ok(py.None()),
+    }
+}
+
+fn ports<'py>(py: Python<'py>, p: &LocalPorts) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("rtp", addr(py, Some(p.rtp))?)?;
+    d.set_item("rtcp", addr(py, Some(p.rtcp))?)?;
+    Ok(d)
+}
+
+pub fn session_info<'py>(py: Python<'py>, info: &SessionInfo) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("id", info.id.0)?;
+    d.set_item("caller", ports(py, &info.caller)?)?;
+    d.set_item("callee", ports(py, &info.callee)?)?;
+    Ok(d)
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+fn leg<'py>(py: Python<'py>, l: &LegStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("remote_rtp", addr(py, l.remote_rtp)?)?;
+    d.set_item("remote_rtcp", addr(py, l.remote_rtcp)?)?;
+    d.set_item("latched", l.latched)?;
+    d.set_item("hold", l.hold)?;
+    d.set_item("datagrams", l.datagrams)?;
+    let r = &l.rtp;
+    d.set_item("packets", r.packets)?;
+    d.set_item("bytes", r.bytes)?;
+    d.set_item("expected", r.expected)?;
+    d.set_item("lost", r.lost)?;
+    d.set_item("duplicates", r.duplicates)?;
+    d.set_item("out_of_order", r.out_of_order)?;
+    d.set_item("jitter", r.jitter)?;
+    d.set_item("jitter_ms", r.jitter_ms)?;
+    d.set_item("ssrc", r.ssrc)?;
+    d.set_item("ssrc_changes", r.ssrc_changes)?;
+    d.set_item("highest_seq", r.highest_seq)?;
+    d.set_item("rtcp_packets", l.rtcp_packets)?;
+    d.set_item("rtcp_bytes", l.rtcp_bytes)?;
+    d.set_item("sent_rtp_packets", l.sent_rtp_packets)?;
+    d.set_item("sent_rtp_bytes", l.sent_rtp_bytes)?;
+    d.set_item("sent_rtcp_packets", l.sent_rtcp_packets)?;
+    d.set_item("sent_rtcp_bytes", l.sent_rtcp_bytes)?;
+    d.set_item("send_errors", l.send_errors)?;
+    let dropped = PyDict::new(py);
+    dropped.set_item("malformed_rtp", l.dropped.malformed_rtp)?;
+    dropped.set_item("malformed_rtcp", l.dropped.malformed_rtcp)?;
+    dropped.set_item("foreign_source", l.dropped.foreign_source)?;
+    dropped.set_item("no_destination", l.dropped.no_destination)?;
+    d.set_item("dropped", dropped)?;
+    d.set_item("last_packet", l.since_last_packet.map(|s| unix_now() - s.as_secs_f64()))?;
+    d.set_item("timed_out", l.timed_out)?;
+    Ok(d)
+}
+
+pub fn session_stats<'py>(py: Python<'py>, s: &SessionStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("id", s.id.0)?;
+    d.set_item("age", s.age.as_secs_f64())?;
+    d.set_item("caller", leg(py, &s.caller)?)?;
+    d.set_item("callee", leg(py, &s.callee)?)?;
+    Ok(d)
+}
+
+pub fn event<'py>(py: Python<'py>, e: &EventRecord) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("kind", e.event.kind.as_str())?;
+    d.set_item("session", e.event.session.0)?;
+    d.set_item("side", e.event.side.as_str())?;
+    d.set_item("silent_for", e.event.silent_for.as_secs_f64())?;
+    d.set_item("time", e.unix_time)?;
+    Ok(d)
+}
+
+pub fn totals<'py>(py: Python<'py>, t: &EngineTotals) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("sessions", t.sessions)?;
+    d.set_item("datagrams_in", t.datagrams_in)?;
+    d.set_item("forwarded", t.forwarded)?;
+    d.set_item("dropped", t.dropped)?;
+    d.set_item("send_errors", t.send_errors)?;
+    d.set_item("ports_in_use", t.ports_in_use)?;
+    d.set_item("port_capacity", t.port_capacity)?;
+    Ok(d)
+}

@@ -1,0 +1,199 @@
+//! `mediacore._core`: the media engine as seen from Python. One crossing per call event
+//! (create, update, query, delete) and one per batch of events; never per packet. Blocking waits
+//! for a worker's reply release the GIL.
+
+mod convert;
+mod errors;
+mod spec;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mediacore_engine::{MediaControl, SessionId};
+use mediacore_runtime::{Engine as RtEngine, EngineConfig, NgServer};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use errors::{control_error, media_error, spec_error};
+
+/// A running media engine: worker threads relaying RTP/RTCP for two-leg sessions.
+#[pyclass(module = "mediacore._core", frozen)]
+struct Engine {
+    engine: RtEngine,
+    ng: Mutex<Option<NgServer>>,
+}
+
+impl Engine {
+    fn live(&self) -> PyResult<&RtEngine> {
+        if self.engine.is_closed() {
+            return Err(media_error("engine is closed"));
+        }
+        Ok(&self.engine)
+    }
+    fn defaults(&self) -> (Duration, Duration) {
+        let c = self.engine.config();
+        (c.rtp_timeout, c.hold_timeout)
+    }
+}
+
+fn seconds_opt(v: f64, name: &str) -> PyResult<Duration> {
+    if !v.is_finite() || v <= 0.0 || v > 1e9 {
+        return Err(spec_error(format!("{name}: {v} is not a positive number of seconds")));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn port(v: i64, name: &str) -> PyResult<u16> {
+    u16::try_from(v).ok().filter(|p| *p > 0).ok_or_else(|| spec_error(format!("{name}: {v} is not in 1..=65535")))
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    #[pyo3(signature = (interface = "127.0.0.1", port_min = 10000, port_max = 20000, workers = 2, rtp_timeout = 30.0, hold_timeout = 3600.0, advertise = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        interface: &str,
+        port_min: i64,
+        port_max: i64,
+        workers: i64,
+        rtp_timeout: f64,
+        hold_timeout: f64,
+        advertise: Option<&str>,
+    ) -> PyResult<Self> {
+        let interface: IpAddr =
+            interface.parse().map_err(|_| spec_error(format!("interface: {interface:?} is not an IP address")))?;
+        let advertise = match advertise {
+            Some(a) => Some(a.parse::<IpAddr>().map_err(|_| spec_error(format!("advertise: {a:?} is not an IP address")))?),
+            None => None,
+        };
+        let workers = usize::try_from(workers).map_err(|_| spec_error(format!("workers: {workers} is not in 1..=64")))?;
+        let config = EngineConfig {
+            interface,
+            advertise,
+            port_min: port(port_min, "port_min")?,
+            port_max: port(port_max, "port_max")?,
+            workers,
+            rtp_timeout: seconds_opt(rtp_timeout, "rtp_timeout")?,
+            hold_timeout: seconds_opt(hold_timeout, "hold_timeout")?,
+        };
+        config.validate().map_err(spec_error)?;
+        let engine = RtEngine::start(config).map_err(media_error)?;
+        Ok(Engine { engine, ng: Mutex::new(None) })
+    }
+
+    /// Creates a session from a spec dict; returns its id and local ports.
+    fn create_session<'py>(&self, py: Python<'py>, spec: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let spec = spec::parse_session(spec, self.defaults())?;
+        let engine = self.live()?.clone();
+        let info = py.detach(move || engine.create(spec)).map_err(control_error)?;
+        convert::session_info(py, &info)
+    }
+
+    fn update_session(&self, py: Python<'_>, session_id: u64, spec: &Bound<'_, PyAny>) -> PyResult<()> {
+        let spec = spec::parse_session(spec, self.defaults())?;
+        let engine = self.live()?.clone();
+        py.detach(move || engine.update(SessionId(session_id), spec)).map_err(control_error)
+    }
+
+    fn query_session<'py>(&self, py: Python<'py>, session_id: u64) -> PyResult<Bound<'py, PyDict>> {
+        let engine = self.live()?.clone();
+        let stats = py.detach(move || engine.query(SessionId(session_id))).map_err(control_error)?;
+        convert::session_stats(py, &stats)
+    }
+
+    /// Deletes a session, releasing its ports; returns the final statistics (for the CDR).
+    fn delete_session<'py>(&self, py: Python<'py>, session_id: u64) -> PyResult<Bound<'py, PyDict>> {
+        let engine = self.live()?.clone();
+        let stats = py.detach(move || engine.delete(SessionId(session_id))).map_err(control_error)?;
+        convert::session_stats(py, &stats)
+    }
+
+    fn session_ids(&self) -> Vec<u64> {
+        self.engine.session_ids().into_iter().map(|s| s.0).collect()
+    }
+
+    /// A descriptor that becomes readable when events are waiting (for `loop.add_reader`).
+    fn event_fd(&self) -> i32 {
+        self.engine.event_fd()
+    }
+
+    #[pyo3(signature = (max_events = 1024))]
+    fn drain_events<'py>(&self, py: Python<'py>, max_events: usize) -> PyResult<Bound<'py, PyList>> {
+        let events = self.engine.drain_events(max_events);
+        let list = PyList::empty(py);
+        for e in &events {
+            list.append(convert::event(py, e)?)?;
+        }
+        Ok(list)
+    }
+
+    fn totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        convert::totals(py, &self.engine.totals())
+    }
+
+    /// Serves rtpengine's ng protocol on `listen` ("host:port"); returns the bound address.
+    fn serve_ng(&self, listen: &str) -> PyResult<(String, u16)> {
+        let addr: SocketAddr =
+            listen.parse().map_err(|_| spec_error(format!("listen_ng: {listen:?} is not host:port")))?;
+        let engine = self.live()?.clone();
+        let mut slot = self.ng.lock().map_err(|_| media_error("ng server lock poisoned"))?;
+        if slot.is_some() {
+            return Err(media_error("the ng server is already running"));
+        }
+        let control: Arc<dyn MediaControl> = Arc::new(engine);
+        let server = NgServer::start(addr, control).map_err(|e| media_error(format!("listen_ng {addr}: {e}")))?;
+        let local = server.local_addr();
+        *slot = Some(server);
+        Ok((local.ip().to_string(), local.port()))
+    }
+
+    fn stop_ng(&self, py: Python<'_>) -> PyResult<()> {
+        let server = self.ng.lock().map_err(|_| media_error("ng server lock poisoned"))?.take();
+        if let Some(mut s) = server {
+            py.detach(move || s.stop());
+        }
+        Ok(())
+    }
+
+    /// Stops the ng server and the workers; every socket is closed. Idempotent.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.stop_ng(py)?;
+        let engine = self.engine.clone();
+        py.detach(move || engine.shutdown());
+        Ok(())
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.engine.is_closed()
+    }
+
+    #[getter]
+    fn advertised_address(&self) -> String {
+        self.engine.advertised_address().to_string()
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: &Bound<'_, PyAny>,
+        _exc: &Bound<'_, PyAny>,
+        _tb: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+}
+
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Engine>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

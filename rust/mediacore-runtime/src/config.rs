@@ -1,0 +1,66 @@
+//! Engine configuration (VOS3000 names in comments where one exists).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use mediacore_engine::spec::{DEFAULT_HOLD_TIMEOUT, DEFAULT_RTP_TIMEOUT};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Local address media sockets bind to ("System IP binding" for multi-NIC hosts).
+    pub interface: IpAddr,
+    /// Address written into rewritten SDP, if different from `interface` (1:1 NAT).
+    pub advertise: Option<IpAddr>,
+    /// RTP port range, inclusive (`SS_MEDIAPROXYPORT_START` / `_END`). RTP ports are even and
+    /// RTCP is RTP + 1, so `port_max` may be the RTCP port of the last pair.
+    pub port_min: u16,
+    pub port_max: u16,
+    /// Worker threads, each owning its sessions' sockets.
+    pub workers: usize,
+    /// Default media timeout for sessions that do not set one (`SS_RTP_TIMEOUT`).
+    pub rtp_timeout: Duration,
+    pub hold_timeout: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            interface: IpAddr::from([127, 0, 0, 1]),
+            advertise: None,
+            port_min: 10000,
+            port_max: 20000,
+            workers: 2,
+            rtp_timeout: DEFAULT_RTP_TIMEOUT,
+            hold_timeout: DEFAULT_HOLD_TIMEOUT,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Checks the configuration; the error names the bad key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.port_min == 0 {
+            return Err("port_min: must be at least 1".into());
+        }
+        if self.port_min > self.port_max {
+            return Err(format!("port_min: {} is above port_max {}", self.port_min, self.port_max));
+        }
+        let first_even = self.port_min + (self.port_min & 1);
+        if first_even.checked_add(1).is_none_or(|rtcp| rtcp > self.port_max) {
+            return Err(format!(
+                "port_min/port_max: range {}-{} holds no even RTP port with its RTCP port",
+                self.port_min, self.port_max
+            ));
+        }
+        if self.workers == 0 || self.workers > 64 {
+            return Err(format!("workers: {} is not in 1..=64", self.workers));
+        }
+        if self.rtp_timeout.is_zero() {
+            return Err("rtp_timeout: must be greater than zero".into());
+        }
+        if self.hold_timeout.is_zero() {
+            return Err("hold_timeout: must be greater than zero".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,345 @@
+//! A worker thread: owns its sessions and their sockets outright, so the packet path takes no
+//! lock. Commands arrive on a channel with a mio waker; replies go back on per-request channels.
+//!
+//! Loop: wait for readiness (bounded by the next timer tick), then for each readable socket
+//! receive until the kernel queue is empty, asking the session what to do with each datagram
+//! and sending it on at once from the same buffer. The buffer is the worker's; nothing is
+//! allocated per packet.
+
+use std::collections::HashMap;
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mediacore_engine::control::ControlError;
+use mediacore_engine::{Channel, Event, Session, SessionId, SessionSpec, SessionStats, Side, Verdict};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::events::EventQueue;
+use crate::ports::{set_tos, PortAllocator, PortPair};
+
+pub const WAKER: Token = Token(usize::MAX);
+/// Timer granularity: media timeouts are in seconds, so checking every 100 ms is exact enough
+/// and costs one pass over the sessions ten times a second.
+const TICK: Duration = Duration::from_millis(100);
+/// Largest UDP payload; one buffer per worker.
+const BUF_LEN: usize = 65_536;
+/// Readiness events handled per poll call.
+const EVENTS_CAPACITY: usize = 1024;
+
+pub enum Command {
+    Create { id: SessionId, spec: SessionSpec, legs: [PortPair; 2], reply: SyncSender<Result<(), ControlError>> },
+    Update { id: SessionId, spec: SessionSpec, reply: SyncSender<Result<(), ControlError>> },
+    Query { id: SessionId, reply: SyncSender<Result<SessionStats, ControlError>> },
+    Delete { id: SessionId, reply: SyncSender<Result<SessionStats, ControlError>> },
+    Shutdown,
+}
+
+/// Engine-wide counters a worker publishes once per tick (not per packet).
+#[derive(Default)]
+pub struct WorkerCounters {
+    pub datagrams_in: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub dropped: AtomicU64,
+    pub send_errors: AtomicU64,
+    pub sessions: AtomicU64,
+}
+
+struct Entry {
+    session: Session,
+    /// `[side][channel]`: caller RTP, caller RTCP, callee RTP, callee RTCP.
+    sockets: [[UdpSocket; 2]; 2],
+    rtp_ports: [u16; 2],
+    ipv4: bool,
+}
+
+fn channel_index(c: Channel) -> usize {
+    match c {
+        Channel::Rtp => 0,
+        Channel::Rtcp => 1,
+    }
+}
+
+fn token_for(slot: usize, side: Side, channel: Channel) -> Token {
+    Token(slot * 4 + side.index() * 2 + channel_index(channel))
+}
+
+fn decode_token(t: Token) -> (usize, Side, Channel) {
+    let side = if (t.0 >> 1) & 1 == 0 { Side::Caller } else { Side::Callee };
+    let channel = if t.0 & 1 == 0 { Channel::Rtp } else { Channel::Rtcp };
+    (t.0 / 4, side, channel)
+}
+
+pub struct Worker {
+    poll: Poll,
+    slots: Vec<Option<Entry>>,
+    free: Vec<usize>,
+    by_id: HashMap<SessionId, usize>,
+    commands: Receiver<Command>,
+    events: Arc<EventQueue>,
+    ports: Arc<Mutex<PortAllocator>>,
+    counters: Arc<WorkerCounters>,
+    buf: Box<[u8]>,
+    // Local tallies, published to `counters` each tick.
+    datagrams_in: u64,
+    forwarded: u64,
+    dropped: u64,
+    send_errors: u64,
+}
+
+impl Worker {
+    pub fn new(
+        poll: Poll,
+        commands: Receiver<Command>,
+        events: Arc<EventQueue>,
+        ports: Arc<Mutex<PortAllocator>>,
+        counters: Arc<WorkerCounters>,
+    ) -> Self {
+        Worker {
+            poll,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            commands,
+            events,
+            ports,
+            counters,
+            buf: vec![0u8; BUF_LEN].into_boxed_slice(),
+            datagrams_in: 0,
+            forwarded: 0,
+            dropped: 0,
+            send_errors: 0,
+        }
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let now = Instant::now();
+            let wait = next_tick.saturating_duration_since(now);
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+                if e.kind() != ErrorKind::Interrupted {
+                    eprintln!("mediacore worker: poll failed: {e}");
+                    break;
+                }
+            }
+            let now = Instant::now();
+            let mut shutdown = false;
+            for ev in events.iter() {
+                if ev.token() == WAKER {
+                    shutdown |= self.drain_commands(now);
+                } else {
+                    self.receive(ev.token(), now);
+                }
+            }
+            if shutdown {
+                break;
+            }
+            if now >= next_tick {
+                self.tick(now);
+                next_tick = now + TICK;
+            }
+        }
+        self.close_all();
+    }
+
+    /// Receives every queued datagram on one socket and relays each.
+    fn receive(&mut self, token: Token, now: Instant) {
+        let (slot, side, channel) = decode_token(token);
+        let Some(Some(entry)) = self.slots.get_mut(slot) else { return };
+        loop {
+            let (len, src) = match entry.sockets[side.index()][channel_index(channel)].recv_from(&mut self.buf) {
+                Ok(r) => r,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // ICMP port-unreachable from an earlier send surfaces here as ECONNREFUSED on
+                // Linux; it is not about this socket's input, so keep reading.
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+                Err(_) => break,
+            };
+            self.datagrams_in += 1;
+            let data = &self.buf[..len];
+            match entry.session.handle_packet(now, side, channel, src, data) {
+                Verdict::Forward { via, channel: out_channel, dest } => {
+                    let sock = &entry.sockets[via.index()][channel_index(out_channel)];
+                    if send(sock, data, dest).is_ok() {
+                        self.forwarded += 1;
+                    } else {
+                        self.send_errors += 1;
+                        entry.session.note_send_failed(via, out_channel, len);
+                    }
+                }
+                Verdict::Drop(_) => self.dropped += 1,
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        let mut raised: Vec<Event> = Vec::new();
+        for entry in self.slots.iter_mut().flatten() {
+            if entry.session.poll_timeout().is_some_and(|t| t <= now) {
+                entry.session.handle_timeout(now);
+            }
+            while let Some(ev) = entry.session.poll_event() {
+                raised.push(ev);
+            }
+        }
+        if !raised.is_empty() {
+            self.events.push_all(raised);
+        }
+        let c = &self.counters;
+        c.datagrams_in.store(self.datagrams_in, Ordering::Relaxed);
+        c.forwarded.store(self.forwarded, Ordering::Relaxed);
+        c.dropped.store(self.dropped, Ordering::Relaxed);
+        c.send_errors.store(self.send_errors, Ordering::Relaxed);
+        c.sessions.store(self.by_id.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Returns true on shutdown.
+    fn drain_commands(&mut self, now: Instant) -> bool {
+        while let Ok(cmd) = self.commands.try_recv() {
+            match cmd {
+                Command::Create { id, spec, legs, reply } => {
+                    let r = self.create(id, spec, legs, now);
+                    let _ = reply.send(r);
+                }
+                Command::Update { id, spec, reply } => {
+                    let r = self.update(id, spec, now);
+                    let _ = reply.send(r);
+                }
+                Command::Query { id, reply } => {
+                    let r = match self.by_id.get(&id).and_then(|&s| self.slots.get(s)).and_then(|e| e.as_ref()) {
+                        Some(entry) => Ok(entry.session.stats(now)),
+                        None => Err(ControlError::UnknownSession(id)),
+                    };
+                    let _ = reply.send(r);
+                }
+                Command::Delete { id, reply } => {
+                    let r = self.delete(id, now);
+                    let _ = reply.send(r);
+                }
+                Command::Shutdown => return true,
+            }
+        }
+        false
+    }
+
+    fn create(&mut self, id: SessionId, spec: SessionSpec, legs: [PortPair; 2], now: Instant) -> Result<(), ControlError> {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        let rtp_ports = [legs[0].rtp_port, legs[1].rtp_port];
+        let ipv4 = legs[0].rtp.local_addr().ok().and_then(|a| a.as_socket()).is_none_or(|a| a.is_ipv4());
+        let [caller, callee] = legs;
+        let to_mio = |s: socket2::Socket| UdpSocket::from_std(std::net::UdpSocket::from(s));
+        let mut sockets = [[to_mio(caller.rtp), to_mio(caller.rtcp)], [to_mio(callee.rtp), to_mio(callee.rtcp)]];
+        let mut registered = Ok(());
+        for side in [Side::Caller, Side::Callee] {
+            for channel in [Channel::Rtp, Channel::Rtcp] {
+                let sock = &mut sockets[side.index()][channel_index(channel)];
+                if registered.is_ok() {
+                    registered = self.poll.registry().register(sock, token_for(slot, side, channel), Interest::READABLE);
+                }
+            }
+        }
+        if let Err(e) = registered {
+            for row in sockets.iter_mut() {
+                for s in row.iter_mut() {
+                    let _ = self.poll.registry().deregister(s);
+                }
+            }
+            self.release_ports(rtp_ports);
+            self.free.push(slot);
+            return Err(ControlError::Io(e.to_string()));
+        }
+        let session = Session::new(id, spec, now);
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = Some(Entry { session, sockets, rtp_ports, ipv4 });
+        }
+        self.by_id.insert(id, slot);
+        Ok(())
+    }
+
+    fn update(&mut self, id: SessionId, spec: SessionSpec, now: Instant) -> Result<(), ControlError> {
+        let Some(entry) = self.by_id.get(&id).and_then(|&s| self.slots.get_mut(s)).and_then(|e| e.as_mut()) else {
+            return Err(ControlError::UnknownSession(id));
+        };
+        for side in [Side::Caller, Side::Callee] {
+            let new = spec.leg(side).dscp;
+            if entry.session.spec().leg(side).dscp != new {
+                for sock in &entry.sockets[side.index()] {
+                    let s2 = socket2::SockRef::from(sock);
+                    set_tos(&s2, entry.ipv4, new << 2).map_err(|e| ControlError::Io(e.to_string()))?;
+                }
+            }
+        }
+        entry.session.update(spec, now);
+        Ok(())
+    }
+
+    fn delete(&mut self, id: SessionId, now: Instant) -> Result<SessionStats, ControlError> {
+        let Some(slot) = self.by_id.remove(&id) else { return Err(ControlError::UnknownSession(id)) };
+        let Some(mut entry) = self.slots.get_mut(slot).and_then(|e| e.take()) else {
+            return Err(ControlError::UnknownSession(id));
+        };
+        for side in [Side::Caller, Side::Callee] {
+            for channel in [Channel::Rtp, Channel::Rtcp] {
+                let _ = self.poll.registry().deregister(&mut entry.sockets[side.index()][channel_index(channel)]);
+            }
+        }
+        let stats = entry.session.stats(now);
+        let ports = entry.rtp_ports;
+        drop(entry);
+        self.release_ports(ports);
+        self.free.push(slot);
+        Ok(stats)
+    }
+
+    fn release_ports(&self, ports: [u16; 2]) {
+        if let Ok(mut alloc) = self.ports.lock() {
+            for p in ports {
+                alloc.release(p);
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        let ids: Vec<SessionId> = self.by_id.keys().copied().collect();
+        let now = Instant::now();
+        for id in ids {
+            let _ = self.delete(id, now);
+        }
+        // Answer anything still queued so no caller waits forever.
+        while let Ok(cmd) = self.commands.try_recv() {
+            let gone = || ControlError::Unavailable("engine shut down".into());
+            match cmd {
+                Command::Create { legs, reply, .. } => {
+                    self.release_ports([legs[0].rtp_port, legs[1].rtp_port]);
+                    let _ = reply.send(Err(gone()));
+                }
+                Command::Update { reply, .. } => {
+                    let _ = reply.send(Err(gone()));
+                }
+                Command::Query { reply, .. } | Command::Delete { reply, .. } => {
+                    let _ = reply.send(Err(gone()));
+                }
+                Command::Shutdown => {}
+            }
+        }
+    }
+}
+
+fn send(sock: &UdpSocket, data: &[u8], dest: SocketAddr) -> io::Result<usize> {
+    loop {
+        match sock.send_to(data, dest) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}

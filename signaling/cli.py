@@ -1,0 +1,181 @@
+"""``softswitch``: one command for every operator task.
+
+Subcommands so far:
+
+``softswitch media``
+    Run the media engine as a standalone node serving rtpengine's ng control protocol. The flags
+    mirror rtpengine's (``--listen-ng``, ``--interface``, ``--port-min``, ``--port-max``,
+    ``--timeout``, ``--silent-timeout``, ``--num-threads``) so operators recognise them. Runs in
+    the foreground, logs to stderr, and exits cleanly on SIGTERM/SIGINT, releasing its ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import select
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mediacore import MediaEngine
+
+log = logging.getLogger("softswitch")
+
+#: How often the media node logs its totals, seconds.
+STATS_INTERVAL = 60.0
+
+
+def _host_port(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    host = host.strip("[]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{host!r} is not an IP address") from exc
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def _ip(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from exc
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return int(text)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than zero")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="softswitch", description="Open softswitch node.")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    media = sub.add_parser(
+        "media",
+        help="run a standalone media node (ng protocol)",
+        description="Run the media engine as a standalone node serving rtpengine's ng protocol.",
+    )
+    media.add_argument("--listen-ng", type=_host_port, default="127.0.0.1:2223",
+                       help="UDP address of the ng control socket (default 127.0.0.1:2223)")
+    media.add_argument("--interface", type=_ip, default="127.0.0.1",
+                       help="local address media sockets bind to (default 127.0.0.1)")
+    media.add_argument("--advertise", type=_ip, default=None,
+                       help="address written into SDP if not the interface (1:1 NAT)")
+    media.add_argument("--port-min", type=_port, default=10000, help="lowest media port (default 10000)")
+    media.add_argument("--port-max", type=_port, default=20000, help="highest media port (default 20000)")
+    media.add_argument("--num-threads", type=int, default=2, help="media worker threads (default 2)")
+    media.add_argument("--timeout", type=_positive, default=30.0,
+                       help="seconds without RTP before a media timeout (SS_RTP_TIMEOUT, default 30)")
+    media.add_argument("--silent-timeout", type=_positive, default=3600.0,
+                       help="seconds without RTP on a held stream before a hold timeout (default 3600)")
+    return parser
+
+
+def run_media(args: argparse.Namespace) -> int:
+    from mediacore import MediaEngine, MediaError
+
+    try:
+        engine = MediaEngine(
+            interface=args.interface,
+            port_min=args.port_min,
+            port_max=args.port_max,
+            workers=args.num_threads,
+            rtp_timeout=args.timeout,
+            hold_timeout=args.silent_timeout,
+            advertise=args.advertise,
+        )
+    except MediaError as exc:
+        log.error("cannot start the media engine: %s", exc)
+        return 2
+    try:
+        host, port = engine.serve_ng(args.listen_ng)
+    except MediaError as exc:
+        log.error("cannot serve ng: %s (is another media node already listening there?)", exc)
+        engine.close()
+        return 2
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info(
+        "media node ready: ng on %s:%d (udp), media on %s ports %d-%d, %d workers",
+        host, port, args.interface, args.port_min, args.port_max, args.num_threads,
+    )
+    try:
+        _serve_until(stop, engine)
+    finally:
+        engine.close()
+        log.info("media node stopped; all ports released")
+    return 0
+
+
+def _serve_until(stop: threading.Event, engine: MediaEngine) -> None:
+    fd = engine.event_fd()
+    last_stats = 0.0
+    while not stop.is_set():
+        try:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+        except InterruptedError:
+            continue
+        if ready:
+            for ev in engine.drain_events():
+                log.warning(
+                    "%s: session %d %s leg silent for %.1f s",
+                    ev["kind"], ev["session"], ev["side"], ev["silent_for"],
+                )
+        now = time.monotonic()
+        if now - last_stats >= STATS_INTERVAL:
+            last_stats = now
+            t = engine.totals()
+            log.info(
+                "sessions=%d in=%d forwarded=%d dropped=%d send_errors=%d ports=%d/%d",
+                t["sessions"], t["datagrams_in"], t["forwarded"], t["dropped"], t["send_errors"],
+                t["ports_in_use"], t["port_capacity"],
+            )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "media":
+        if args.port_min > args.port_max:
+            parser.error(f"--port-min {args.port_min} is above --port-max {args.port_max}")
+        return run_media(args)
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
