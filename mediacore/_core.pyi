@@ -1,10 +1,13 @@
 # Hand-written stub of the native module (rust/mediacore-py); checked by mypy.stubtest.
 from types import TracebackType
+from typing import final
 
 from mediacore.types import EngineTotals, MediaEvent, SessionInfo, SessionSpec, SessionStats
 
+__all__ = ["Engine", "__version__"]
 __version__: str
 
+@final
 class Engine:
     def __new__(
         cls,

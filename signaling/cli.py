@@ -21,10 +21,8 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mediacore import MediaEngine
+from mediacore import MediaEngine, MediaError
 
 log = logging.getLogger("softswitch")
 
@@ -77,25 +75,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a standalone media node (ng protocol)",
         description="Run the media engine as a standalone node serving rtpengine's ng protocol.",
     )
-    media.add_argument("--listen-ng", type=_host_port, default="127.0.0.1:2223",
-                       help="UDP address of the ng control socket (default 127.0.0.1:2223)")
-    media.add_argument("--interface", type=_ip, default="127.0.0.1",
-                       help="local address media sockets bind to (default 127.0.0.1)")
-    media.add_argument("--advertise", type=_ip, default=None,
-                       help="address written into SDP if not the interface (1:1 NAT)")
+    media.add_argument(
+        "--listen-ng",
+        type=_host_port,
+        default="127.0.0.1:2223",
+        help="UDP address of the ng control socket (default 127.0.0.1:2223)",
+    )
+    media.add_argument(
+        "--interface",
+        type=_ip,
+        default="127.0.0.1",
+        help="local address media sockets bind to (default 127.0.0.1)",
+    )
+    media.add_argument(
+        "--advertise", type=_ip, default=None, help="address written into SDP if not the interface (1:1 NAT)"
+    )
     media.add_argument("--port-min", type=_port, default=10000, help="lowest media port (default 10000)")
     media.add_argument("--port-max", type=_port, default=20000, help="highest media port (default 20000)")
     media.add_argument("--num-threads", type=int, default=2, help="media worker threads (default 2)")
-    media.add_argument("--timeout", type=_positive, default=30.0,
-                       help="seconds without RTP before a media timeout (SS_RTP_TIMEOUT, default 30)")
-    media.add_argument("--silent-timeout", type=_positive, default=3600.0,
-                       help="seconds without RTP on a held stream before a hold timeout (default 3600)")
+    media.add_argument(
+        "--timeout",
+        type=_positive,
+        default=30.0,
+        help="seconds without RTP before a media timeout (SS_RTP_TIMEOUT, default 30)",
+    )
+    media.add_argument(
+        "--silent-timeout",
+        type=_positive,
+        default=3600.0,
+        help="seconds without RTP on a held stream before a hold timeout (default 3600)",
+    )
     return parser
 
 
 def run_media(args: argparse.Namespace) -> int:
-    from mediacore import MediaEngine, MediaError
-
     try:
         engine = MediaEngine(
             interface=args.interface,
@@ -126,7 +139,12 @@ def run_media(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     log.info(
         "media node ready: ng on %s:%d (udp), media on %s ports %d-%d, %d workers",
-        host, port, args.interface, args.port_min, args.port_max, args.num_threads,
+        host,
+        port,
+        args.interface,
+        args.port_min,
+        args.port_max,
+        args.num_threads,
     )
     try:
         _serve_until(stop, engine)
@@ -148,7 +166,10 @@ def _serve_until(stop: threading.Event, engine: MediaEngine) -> None:
             for ev in engine.drain_events():
                 log.warning(
                     "%s: session %d %s leg silent for %.1f s",
-                    ev["kind"], ev["session"], ev["side"], ev["silent_for"],
+                    ev["kind"],
+                    ev["session"],
+                    ev["side"],
+                    ev["silent_for"],
                 )
         now = time.monotonic()
         if now - last_stats >= STATS_INTERVAL:
@@ -156,8 +177,13 @@ def _serve_until(stop: threading.Event, engine: MediaEngine) -> None:
             t = engine.totals()
             log.info(
                 "sessions=%d in=%d forwarded=%d dropped=%d send_errors=%d ports=%d/%d",
-                t["sessions"], t["datagrams_in"], t["forwarded"], t["dropped"], t["send_errors"],
-                t["ports_in_use"], t["port_capacity"],
+                t["sessions"],
+                t["datagrams_in"],
+                t["forwarded"],
+                t["dropped"],
+                t["send_errors"],
+                t["ports_in_use"],
+                t["port_capacity"],
             )
 
 

@@ -7,7 +7,9 @@ import os
 import select
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+
+from mediacore import LegStats
 
 #: ToS byte 0xB8 = DSCP 46 (EF) << 2.
 TOS_EF = 0xB8
@@ -16,9 +18,14 @@ IPV6_RECVTCLASS = getattr(socket, "IPV6_RECVTCLASS", 66)
 IPV6_TCLASS = getattr(socket, "IPV6_TCLASS", 67)
 
 
-def rtp(seq: int, ts: int, ssrc: int, payload: bytes = b"\xd5" * 160, pt: int = 8, marker: bool = False) -> bytes:
+def rtp(
+    seq: int, ts: int, ssrc: int, *, payload: bytes = b"\xd5" * 160, pt: int = 8, marker: bool = False
+) -> bytes:
     """An RTP packet (RFC 3550 fixed header, no CSRC/extension)."""
-    return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
+    return (
+        struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
+        + payload
+    )
 
 
 def rtcp_rr(ssrc: int) -> bytes:
@@ -64,7 +71,7 @@ class Endpoint:
         return data, tos
 
     def drain(self, timeout: float = 0.3) -> list[bytes]:
-        out = []
+        out: list[bytes] = []
         while True:
             ready, _, _ = select.select([self.sock], [], [], timeout)
             if not ready:
@@ -83,6 +90,11 @@ def endpoints(n: int, **kw: object) -> Iterator[list[Endpoint]]:
     finally:
         for e in eps:
             e.close()
+
+
+def dropped_total(leg: LegStats) -> int:
+    d = leg["dropped"]
+    return d["malformed_rtp"] + d["malformed_rtcp"] + d["foreign_source"] + d["no_destination"]
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -160,9 +172,9 @@ class NgClient:
         self.sock.sendto(datagram, self.addr)
         return self.sock.recvfrom(65536)[0]
 
-    def request(self, msg: dict[str, BValue], cookie: str | None = None) -> dict[str, object]:
+    def request(self, msg: Mapping[str, BValue], cookie: str | None = None) -> dict[str, object]:
         cookie = cookie or os.urandom(6).hex()
-        reply = self.raw(cookie.encode() + b" " + bencode(msg))
+        reply = self.raw(cookie.encode() + b" " + bencode(dict(msg)))
         got_cookie, _, body = reply.partition(b" ")
         assert got_cookie == cookie.encode()
         decoded = bdecode(body)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import struct
 
 from mediacore import MediaEngine
-from tests.helpers import endpoints, rtcp_rr, rtp
+from tests.helpers import dropped_total, endpoints, rtcp_rr, rtp
 
 GOOD = rtp(1, 0, 7)
 
@@ -66,7 +67,7 @@ def test_malformed_sweep_is_counted_and_survived(engine: MediaEngine) -> None:
         assert st["dropped"]["malformed_rtcp"] == len(MALFORMED_RTCP)
         assert st["packets"] == 1 and st["rtcp_packets"] == 1
         # Every datagram that arrived is accounted for.
-        dropped = sum(st["dropped"].values())
+        dropped = dropped_total(st)
         assert st["datagrams"] == st["packets"] + st["rtcp_packets"] + dropped
         assert st["datagrams"] == len(MALFORMED_RTP) + len(MALFORMED_RTCP) + 2
         totals = engine.totals()
@@ -74,8 +75,6 @@ def test_malformed_sweep_is_counted_and_survived(engine: MediaEngine) -> None:
 
 
 def test_random_garbage_does_not_disturb_other_sessions(engine: MediaEngine) -> None:
-    import random
-
     rnd = random.Random(4733)
     with endpoints(4) as (a, b, c, d):
         s1 = engine.create_session({"caller": {"remote_rtp": a.addr}, "callee": {"remote_rtp": b.addr}})
@@ -91,4 +90,4 @@ def test_random_garbage_does_not_disturb_other_sessions(engine: MediaEngine) -> 
         b.drain(0.3)
         st = engine.query_session(s1["id"])["caller"]
         assert st["datagrams"] == sent_garbage
-        assert st["datagrams"] == st["packets"] + st["rtcp_packets"] + sum(st["dropped"].values())
+        assert st["datagrams"] == st["packets"] + st["rtcp_packets"] + dropped_total(st)

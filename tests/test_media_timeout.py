@@ -6,7 +6,7 @@ import asyncio
 import select
 import time
 
-from mediacore import MediaEngine
+from mediacore import MediaEngine, MediaEvent
 from mediacore.aio import EventWatcher
 from tests.helpers import endpoints, rtp
 
@@ -14,11 +14,13 @@ from tests.helpers import endpoints, rtp
 def test_silence_raises_media_timeout_through_asyncio(port_range) -> None:
     eng = MediaEngine(port_min=port_range[0], port_max=port_range[1], rtp_timeout=0.6)
 
-    async def scenario() -> list[dict]:
+    async def scenario() -> tuple[MediaEvent, int]:
         watcher = EventWatcher(eng)
         try:
             with endpoints(2) as (a, b):
-                info = eng.create_session({"caller": {"remote_rtp": a.addr}, "callee": {"remote_rtp": b.addr}})
+                info = eng.create_session(
+                    {"caller": {"remote_rtp": a.addr}, "callee": {"remote_rtp": b.addr}}
+                )
                 # The callee keeps talking for ~1.2 s; the caller is silent from the start.
                 deadline = time.monotonic() + 1.2
                 seq = 0
@@ -28,17 +30,17 @@ def test_silence_raises_media_timeout_through_asyncio(port_range) -> None:
                     await asyncio.sleep(0.02)
                 first = await asyncio.wait_for(watcher.next_event(), 2.0)
                 assert watcher.queue.empty()
-                return [dict(first), {"id": info["id"]}]
+                return first, info["id"]
         finally:
             watcher.close()
 
     try:
-        event, ids = asyncio.run(scenario())
+        event, session_id = asyncio.run(scenario())
     finally:
         eng.close()
     assert event["kind"] == "media_timeout"
     assert event["side"] == "caller"
-    assert event["session"] == ids["id"]
+    assert event["session"] == session_id
     assert 0.6 <= event["silent_for"] < 1.0
     assert event["time"] > 1_600_000_000
 
@@ -51,7 +53,7 @@ def test_held_leg_raises_hold_timeout_not_media_timeout(port_range) -> None:
                 {"caller": {"remote_rtp": a.addr, "hold": True}, "callee": {"remote_rtp": b.addr}}
             )
             fd = eng.event_fd()
-            events: list[dict] = []
+            events: list[dict[str, object]] = []
             deadline = time.monotonic() + 3.0
             while len(events) < 2 and time.monotonic() < deadline:
                 ready, _, _ = select.select([fd], [], [], 0.2)

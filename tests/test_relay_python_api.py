@@ -6,15 +6,13 @@ import socket
 
 import pytest
 
-from mediacore import MediaEngine, UnknownSessionError
+from mediacore import MediaEngine, MediaError, SessionInfo, UnknownSessionError
 from tests.helpers import Endpoint, endpoints, port_is_free, rtcp_rr, rtp
 
 
-def _session(engine: MediaEngine, caller: Endpoint, callee: Endpoint) -> dict:
-    return dict(
-        engine.create_session(
-            {"caller": {"remote_rtp": caller.addr}, "callee": {"remote_rtp": callee.addr}}
-        )
+def _session(engine: MediaEngine, caller: Endpoint, callee: Endpoint) -> SessionInfo:
+    return engine.create_session(
+        {"caller": {"remote_rtp": caller.addr}, "callee": {"remote_rtp": callee.addr}}
     )
 
 
@@ -60,13 +58,11 @@ def test_rtp_is_relayed_both_ways_byte_for_byte(engine: MediaEngine) -> None:
 
 def test_rtcp_is_relayed_between_the_rtcp_ports(engine: MediaEngine) -> None:
     with endpoints(4) as (a_rtp, a_rtcp, b_rtp, b_rtcp):
-        info = dict(
-            engine.create_session(
-                {
-                    "caller": {"remote_rtp": a_rtp.addr, "remote_rtcp": a_rtcp.addr},
-                    "callee": {"remote_rtp": b_rtp.addr, "remote_rtcp": b_rtcp.addr},
-                }
-            )
+        info = engine.create_session(
+            {
+                "caller": {"remote_rtp": a_rtp.addr, "remote_rtcp": a_rtcp.addr},
+                "callee": {"remote_rtp": b_rtp.addr, "remote_rtcp": b_rtcp.addr},
+            }
         )
         report = rtcp_rr(0xABCDEF01)
         a_rtcp.send(report, info["caller"]["rtcp"])
@@ -174,8 +170,6 @@ def test_closed_engine_releases_everything(port_range) -> None:
     assert eng.closed
     assert port_is_free(info["caller"]["rtp"][1])
     eng.close()  # idempotent
-    from mediacore import MediaError
-
     with pytest.raises(MediaError, match="closed"):
         eng.create_session({})
 
@@ -194,7 +188,7 @@ def test_ipv6_relay(port_range) -> None:
     eng = MediaEngine(interface="::1", port_min=port_range[0], port_max=port_range[1])
     try:
         with endpoints(2, family=socket.AF_INET6, host="::1") as (a, b):
-            info = dict(eng.create_session({"caller": {"remote_rtp": a.addr}, "callee": {"remote_rtp": b.addr}}))
+            info = eng.create_session({"caller": {"remote_rtp": a.addr}, "callee": {"remote_rtp": b.addr}})
             assert info["caller"]["rtp"][0] == "::1"
             a.send(rtp(1, 0, 1), info["caller"]["rtp"])
             assert b.recv()[0] == rtp(1, 0, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,10 @@ from tests.helpers import endpoints
     ("spec", "message"),
     [
         ({"caller": {"remote_rtp": ("127.0.0.1", 70000)}}, "caller.remote_rtp: port 70000"),
-        ({"caller": {"remote_rtp": ("not-an-ip", 4000)}}, 'caller.remote_rtp: "not-an-ip" is not an IP address'),
+        (
+            {"caller": {"remote_rtp": ("not-an-ip", 4000)}},
+            'caller.remote_rtp: "not-an-ip" is not an IP address',
+        ),
         ({"callee": {"remote_rtp": "127.0.0.1:4000"}}, "callee.remote_rtp: expected (host, port)"),
         ({"callee": {"dscp": 64}}, "callee.dscp: 64 is not in 0..=63"),
         ({"caller": {"latch": "sometimes"}}, 'caller.latch: "sometimes" is not'),
@@ -27,7 +31,7 @@ from tests.helpers import endpoints
         ({"caller": []}, "caller: expected a dict"),
     ],
 )
-def test_bad_spec_names_the_key(engine: MediaEngine, spec: dict, message: str) -> None:
+def test_bad_spec_names_the_key(engine: MediaEngine, spec: dict[str, object], message: str) -> None:
     with pytest.raises(MediaSpecError, match=re.escape(message)):
         engine.create_session(spec)  # type: ignore[arg-type]
     assert engine.session_ids() == []
@@ -50,7 +54,7 @@ def test_spec_errors_are_value_errors(engine: MediaEngine) -> None:
         ({"advertise": "x"}, "advertise"),
     ],
 )
-def test_bad_engine_options(kwargs: dict, message: str) -> None:
+def test_bad_engine_options(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(MediaSpecError, match=message):
         MediaEngine(**kwargs)
 

@@ -44,7 +44,9 @@ impl fmt::Display for ControlError {
         match self {
             ControlError::InvalidSpec(m) => write!(f, "{m}"),
             ControlError::UnknownSession(id) => write!(f, "unknown session {id}"),
-            ControlError::PortsExhausted => write!(f, "no free RTP/RTCP port pair in the configured range"),
+            ControlError::PortsExhausted => {
+                write!(f, "no free RTP/RTCP port pair in the configured range")
+            }
             ControlError::Unavailable(m) => write!(f, "engine unavailable: {m}"),
             ControlError::Io(m) => write!(f, "socket error: {m}"),
         }

@@ -48,7 +48,11 @@ pub enum DropReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Send the unchanged bytes from leg `via`'s local port of `channel` to `dest`.
-    Forward { via: Side, channel: Channel, dest: SocketAddr },
+    Forward {
+        via: Side,
+        channel: Channel,
+        dest: SocketAddr,
+    },
     Drop(DropReason),
 }
 
@@ -120,7 +124,8 @@ impl LegState {
     }
 
     fn update(&mut self, spec: LegSpec, now: Instant) {
-        let moved = spec.remote_rtp != self.spec.remote_rtp || spec.remote_rtcp != self.spec.remote_rtcp;
+        let moved =
+            spec.remote_rtp != self.spec.remote_rtp || spec.remote_rtcp != self.spec.remote_rtcp;
         let hold_changed = spec.hold != self.spec.hold;
         if moved {
             // A new SDP address (re-INVITE) invalidates what was learned from the old one.
@@ -131,7 +136,8 @@ impl LegState {
         }
         self.clock = clock_table(&spec);
         self.spec = spec;
-        if (moved || hold_changed || self.silence_since.is_none()) && self.spec.remote_rtp.is_some() {
+        if (moved || hold_changed || self.silence_since.is_none()) && self.spec.remote_rtp.is_some()
+        {
             self.silence_since = Some(now);
             self.timed_out = false;
         }
@@ -140,8 +146,16 @@ impl LegState {
     /// Is `src` an acceptable sender on `channel`? Latches it when the policy allows.
     fn accept_source(&mut self, channel: Channel, src: SocketAddr, now: Instant) -> bool {
         let (sdp, latched, last) = match channel {
-            Channel::Rtp => (self.spec.remote_rtp, &mut self.latched_rtp, &mut self.last_rtp_from_latched),
-            Channel::Rtcp => (self.rtcp_sdp_addr(), &mut self.latched_rtcp, &mut self.last_rtcp_from_latched),
+            Channel::Rtp => (
+                self.spec.remote_rtp,
+                &mut self.latched_rtp,
+                &mut self.last_rtp_from_latched,
+            ),
+            Channel::Rtcp => (
+                self.rtcp_sdp_addr(),
+                &mut self.latched_rtcp,
+                &mut self.last_rtcp_from_latched,
+            ),
         };
         match self.spec.latch {
             LatchPolicy::Strict => sdp == Some(src),
@@ -149,7 +163,9 @@ impl LegState {
                 let take = match *latched {
                     None => true,
                     Some(cur) if cur == src => true,
-                    Some(_) => last.is_none_or(|t| now.saturating_duration_since(t) >= RELATCH_AFTER),
+                    Some(_) => {
+                        last.is_none_or(|t| now.saturating_duration_since(t) >= RELATCH_AFTER)
+                    }
                 };
                 if take {
                     *latched = Some(src);
@@ -172,7 +188,11 @@ impl LegState {
     /// Where to send toward this leg's party.
     fn destination(&self, channel: Channel) -> Option<SocketAddr> {
         let learn = self.spec.latch == LatchPolicy::Learn;
-        let rtp = if learn { self.latched_rtp.or(self.spec.remote_rtp) } else { self.spec.remote_rtp };
+        let rtp = if learn {
+            self.latched_rtp.or(self.spec.remote_rtp)
+        } else {
+            self.spec.remote_rtp
+        };
         let dest = match channel {
             Channel::Rtp => rtp,
             Channel::Rtcp => {
@@ -234,8 +254,18 @@ pub struct Session {
 impl Session {
     /// `spec` must have passed [`SessionSpec::validate`].
     pub fn new(id: SessionId, spec: SessionSpec, now: Instant) -> Self {
-        let legs = [LegState::new(spec.caller.clone(), now), LegState::new(spec.callee.clone(), now)];
-        Session { id, spec, legs, created: now, epoch: now, events: VecDeque::new() }
+        let legs = [
+            LegState::new(spec.caller.clone(), now),
+            LegState::new(spec.callee.clone(), now),
+        ];
+        Session {
+            id,
+            spec,
+            legs,
+            created: now,
+            epoch: now,
+            events: VecDeque::new(),
+        }
     }
 
     pub fn id(&self) -> SessionId {
@@ -258,12 +288,23 @@ impl Session {
     }
 
     /// A datagram arrived from `src` on leg `side`'s local port of `channel`.
-    pub fn handle_packet(&mut self, now: Instant, side: Side, channel: Channel, src: SocketAddr, data: &[u8]) -> Verdict {
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        side: Side,
+        channel: Channel,
+        src: SocketAddr,
+        data: &[u8],
+    ) -> Verdict {
         let arrival_us = now.saturating_duration_since(self.epoch).as_micros() as u64;
         let leg = self.leg_mut(side);
         leg.datagrams += 1;
         // RFC 5761: RTCP may arrive on the RTP port (rtcp-mux); it is relayed as RTCP.
-        let channel = if channel == Channel::Rtp && looks_like_rtcp(data) { Channel::Rtcp } else { channel };
+        let channel = if channel == Channel::Rtp && looks_like_rtcp(data) {
+            Channel::Rtcp
+        } else {
+            channel
+        };
         if !leg.accept_source(channel, src, now) {
             leg.dropped.foreign_source += 1;
             return Verdict::Drop(DropReason::ForeignSource);
@@ -307,7 +348,11 @@ impl Session {
                         out.sent_rtcp_bytes += data.len() as u64;
                     }
                 }
-                Verdict::Forward { via: side.other(), channel, dest }
+                Verdict::Forward {
+                    via: side.other(),
+                    channel,
+                    dest,
+                }
             }
             None => {
                 self.leg_mut(side).dropped.no_destination += 1;
@@ -336,15 +381,26 @@ impl Session {
     pub fn handle_timeout(&mut self, now: Instant) {
         for side in [Side::Caller, Side::Callee] {
             let leg = &self.legs[side.index()];
-            let Some(since) = leg.silence_since else { continue };
+            let Some(since) = leg.silence_since else {
+                continue;
+            };
             if leg.timed_out {
                 continue;
             }
             let limit = leg.timeout(&self.spec);
             let silent = now.saturating_duration_since(since);
             if silent >= limit {
-                let kind = if leg.spec.hold { EventKind::HoldTimeout } else { EventKind::MediaTimeout };
-                self.events.push_back(Event { session: self.id, side, kind, silent_for: silent });
+                let kind = if leg.spec.hold {
+                    EventKind::HoldTimeout
+                } else {
+                    EventKind::MediaTimeout
+                };
+                self.events.push_back(Event {
+                    session: self.id,
+                    side,
+                    kind,
+                    silent_for: silent,
+                });
                 self.legs[side.index()].timed_out = true;
             }
         }

@@ -137,9 +137,16 @@ impl SessionSpec {
         for side in [Side::Caller, Side::Callee] {
             let leg = self.leg(side);
             if leg.dscp > 63 {
-                return Err(SpecError::new(side, "dscp", format!("{} is not in 0..=63", leg.dscp)));
+                return Err(SpecError::new(
+                    side,
+                    "dscp",
+                    format!("{} is not in 0..=63", leg.dscp),
+                ));
             }
-            for (field, addr) in [("remote_rtp", leg.remote_rtp), ("remote_rtcp", leg.remote_rtcp)] {
+            for (field, addr) in [
+                ("remote_rtp", leg.remote_rtp),
+                ("remote_rtcp", leg.remote_rtcp),
+            ] {
                 if let Some(a) = addr {
                     if a.port() == 0 && !leg.hold {
                         return Err(SpecError::new(side, field, format!("port 0 in {a}")));
@@ -148,18 +155,32 @@ impl SessionSpec {
             }
             for &(pt, rate) in &leg.clock_rates {
                 if pt > 127 {
-                    return Err(SpecError::new(side, "clock_rates", format!("payload type {pt} > 127")));
+                    return Err(SpecError::new(
+                        side,
+                        "clock_rates",
+                        format!("payload type {pt} > 127"),
+                    ));
                 }
                 if rate == 0 {
-                    return Err(SpecError::new(side, "clock_rates", format!("clock rate 0 for payload type {pt}")));
+                    return Err(SpecError::new(
+                        side,
+                        "clock_rates",
+                        format!("clock rate 0 for payload type {pt}"),
+                    ));
                 }
             }
         }
         if self.rtp_timeout.is_zero() {
-            return Err(SpecError::session("rtp_timeout", "must be greater than zero".into()));
+            return Err(SpecError::session(
+                "rtp_timeout",
+                "must be greater than zero".into(),
+            ));
         }
         if self.hold_timeout.is_zero() {
-            return Err(SpecError::session("hold_timeout", "must be greater than zero".into()));
+            return Err(SpecError::session(
+                "hold_timeout",
+                "must be greater than zero".into(),
+            ));
         }
         Ok(())
     }
@@ -175,10 +196,16 @@ pub struct SpecError {
 
 impl SpecError {
     fn new(side: Side, field: &str, reason: String) -> Self {
-        SpecError { field: format!("{}.{}", side.as_str(), field), reason }
+        SpecError {
+            field: format!("{}.{}", side.as_str(), field),
+            reason,
+        }
     }
     fn session(field: &str, reason: String) -> Self {
-        SpecError { field: field.to_string(), reason }
+        SpecError {
+            field: field.to_string(),
+            reason,
+        }
     }
 }
 

@@ -50,7 +50,13 @@ fn malformed_rtcp() -> Vec<(&'static str, Vec<u8>)> {
     ver[0] = 0x40;
     let mut count = good.clone();
     count[0] = 0x81; // one report block claimed, none present
-    vec![("length too long", long), ("trailing bytes", short), ("version", ver), ("report count", count), ("tiny", vec![0x80])]
+    vec![
+        ("length too long", long),
+        ("trailing bytes", short),
+        ("version", ver),
+        ("report count", count),
+        ("tiny", vec![0x80]),
+    ]
 }
 
 #[test]
@@ -67,13 +73,22 @@ fn every_malformed_packet_is_counted_and_good_ones_still_flow() {
         let v = s.handle_packet(t0, Side::Caller, Channel::Rtcp, addr("192.0.2.10:4001"), p);
         assert_eq!(v, Verdict::Drop(DropReason::MalformedRtcp), "{name}");
     }
-    let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(5, 800, 1));
+    let v = s.handle_packet(
+        t0,
+        Side::Caller,
+        Channel::Rtp,
+        addr(CALLER),
+        &rtp(5, 800, 1),
+    );
     assert!(matches!(v, Verdict::Forward { .. }));
     let st = s.stats(t0).caller;
     assert_eq!(st.dropped.malformed_rtp, bad_rtp.len() as u64);
     assert_eq!(st.dropped.malformed_rtcp, bad_rtcp.len() as u64);
     assert_eq!(st.rtp.packets, 1);
-    assert_eq!(st.datagrams, st.rtp.packets + st.rtcp_packets + st.dropped.total());
+    assert_eq!(
+        st.datagrams,
+        st.rtp.packets + st.rtcp_packets + st.dropped.total()
+    );
 }
 
 proptest! {

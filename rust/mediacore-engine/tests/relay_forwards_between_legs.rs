@@ -11,13 +11,46 @@ use mediacore_engine::{Channel, Side, Verdict};
 fn rtp_and_rtcp_cross_to_the_other_leg() {
     let t0 = Instant::now();
     let mut s = session(spec(), t0);
-    let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(1, 160, 7));
-    assert_eq!(v, Verdict::Forward { via: Side::Callee, channel: Channel::Rtp, dest: addr(CALLEE) });
+    let v = s.handle_packet(
+        t0,
+        Side::Caller,
+        Channel::Rtp,
+        addr(CALLER),
+        &rtp(1, 160, 7),
+    );
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            via: Side::Callee,
+            channel: Channel::Rtp,
+            dest: addr(CALLEE)
+        }
+    );
     let v = s.handle_packet(t0, Side::Callee, Channel::Rtp, addr(CALLEE), &rtp(9, 0, 8));
-    assert_eq!(v, Verdict::Forward { via: Side::Caller, channel: Channel::Rtp, dest: addr(CALLER) });
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            via: Side::Caller,
+            channel: Channel::Rtp,
+            dest: addr(CALLER)
+        }
+    );
     // RTCP goes to the RTP port + 1 when SDP gave no a=rtcp.
-    let v = s.handle_packet(t0, Side::Caller, Channel::Rtcp, addr("192.0.2.10:4001"), &rtcp_rr(7));
-    assert_eq!(v, Verdict::Forward { via: Side::Callee, channel: Channel::Rtcp, dest: addr("198.51.100.20:5001") });
+    let v = s.handle_packet(
+        t0,
+        Side::Caller,
+        Channel::Rtcp,
+        addr("192.0.2.10:4001"),
+        &rtcp_rr(7),
+    );
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            via: Side::Callee,
+            channel: Channel::Rtcp,
+            dest: addr("198.51.100.20:5001")
+        }
+    );
     let st = s.stats(t0 + Duration::from_millis(5));
     assert_eq!(st.caller.rtp.packets, 1);
     assert_eq!(st.caller.rtp.bytes, 172);
@@ -35,8 +68,21 @@ fn explicit_rtcp_address_is_used() {
     let mut sp = spec();
     sp.callee.remote_rtcp = Some(addr("198.51.100.21:6001"));
     let mut s = session(sp, t0);
-    let v = s.handle_packet(t0, Side::Caller, Channel::Rtcp, addr("192.0.2.10:4001"), &rtcp_rr(7));
-    assert_eq!(v, Verdict::Forward { via: Side::Callee, channel: Channel::Rtcp, dest: addr("198.51.100.21:6001") });
+    let v = s.handle_packet(
+        t0,
+        Side::Caller,
+        Channel::Rtcp,
+        addr("192.0.2.10:4001"),
+        &rtcp_rr(7),
+    );
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            via: Side::Callee,
+            channel: Channel::Rtcp,
+            dest: addr("198.51.100.21:6001")
+        }
+    );
 }
 
 #[test]
@@ -45,7 +91,14 @@ fn rtcp_on_the_rtp_port_is_relayed_as_rtcp() {
     let mut s = session(spec(), t0);
     let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtcp_rr(7));
     // RFC 5761 demultiplexing; the source is latched for RTCP separately.
-    assert_eq!(v, Verdict::Forward { via: Side::Callee, channel: Channel::Rtcp, dest: addr("198.51.100.20:5001") });
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            via: Side::Callee,
+            channel: Channel::Rtcp,
+            dest: addr("198.51.100.20:5001")
+        }
+    );
     assert_eq!(s.stats(t0).caller.rtcp_packets, 1);
 }
 
@@ -56,12 +109,27 @@ fn no_destination_until_the_callee_is_known() {
     sp.callee.remote_rtp = None;
     let mut s = session(sp.clone(), t0);
     let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(1, 0, 7));
-    assert_eq!(v, Verdict::Drop(mediacore_engine::DropReason::NoDestination));
+    assert_eq!(
+        v,
+        Verdict::Drop(mediacore_engine::DropReason::NoDestination)
+    );
     // The answer arrives: now it flows.
     sp.callee.remote_rtp = Some(addr(CALLEE));
     s.update(sp, t0);
-    let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(2, 160, 7));
-    assert!(matches!(v, Verdict::Forward { via: Side::Callee, .. }));
+    let v = s.handle_packet(
+        t0,
+        Side::Caller,
+        Channel::Rtp,
+        addr(CALLER),
+        &rtp(2, 160, 7),
+    );
+    assert!(matches!(
+        v,
+        Verdict::Forward {
+            via: Side::Callee,
+            ..
+        }
+    ));
     let st = s.stats(t0);
     assert_eq!(st.caller.dropped.no_destination, 1);
     assert_eq!(st.caller.rtp.packets, 2);
@@ -77,7 +145,13 @@ fn statistics_follow_rfc3550() {
     order.insert(30, order[29]);
     for (i, seq) in order.iter().enumerate() {
         let now = t0 + Duration::from_millis(20 * i as u64);
-        s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(*seq, u32::from(*seq) * 160, 99));
+        s.handle_packet(
+            now,
+            Side::Caller,
+            Channel::Rtp,
+            addr(CALLER),
+            &rtp(*seq, u32::from(*seq) * 160, 99),
+        );
     }
     let st = s.stats(t0 + Duration::from_secs(3)).caller;
     assert_eq!(st.rtp.packets, 91);
@@ -95,7 +169,13 @@ fn a_two_hour_call_runs_in_virtual_time() {
     let packets = 2 * 3600 * 50u32; // two hours of 20 ms packets
     for n in 0..packets {
         let now = t0 + Duration::from_millis(20 * u64::from(n));
-        let v = s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(seq, n.wrapping_mul(160), 5));
+        let v = s.handle_packet(
+            now,
+            Side::Caller,
+            Channel::Rtp,
+            addr(CALLER),
+            &rtp(seq, n.wrapping_mul(160), 5),
+        );
         assert!(matches!(v, Verdict::Forward { .. }));
         seq = seq.wrapping_add(1);
         s.handle_timeout(now);
@@ -105,6 +185,8 @@ fn a_two_hour_call_runs_in_virtual_time() {
     assert_eq!(st.caller.rtp.lost, 0, "sequence roll-over is not loss");
     assert_eq!(st.caller.rtp.jitter, 0);
     // Only the callee, who never sent anything, timed out; the talking caller never did.
-    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).map(|e| e.side).collect();
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event())
+        .map(|e| e.side)
+        .collect();
     assert_eq!(events, vec![Side::Callee]);
 }

@@ -19,11 +19,31 @@ fn learn_latches_to_the_first_source() {
     let mut s = session(sp, t0);
     // Before the callee speaks, the SDP address is all we have.
     let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(1, 0, 1));
-    assert_eq!(v, Verdict::Forward { via: Side::Callee, channel: Channel::Rtp, dest: addr("10.0.0.5:5000") });
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            via: Side::Callee,
+            channel: Channel::Rtp,
+            dest: addr("10.0.0.5:5000")
+        }
+    );
     // The callee speaks from behind its NAT: we learn.
     s.handle_packet(t0, Side::Callee, Channel::Rtp, addr(NATTED), &rtp(1, 0, 2));
-    let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(2, 160, 1));
-    assert_eq!(v, Verdict::Forward { via: Side::Callee, channel: Channel::Rtp, dest: addr(NATTED) });
+    let v = s.handle_packet(
+        t0,
+        Side::Caller,
+        Channel::Rtp,
+        addr(CALLER),
+        &rtp(2, 160, 1),
+    );
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            via: Side::Callee,
+            channel: Channel::Rtp,
+            dest: addr(NATTED)
+        }
+    );
     let st = s.stats(t0);
     assert!(st.callee.latched);
     assert_eq!(st.callee.remote_rtp, Some(addr(NATTED)));
@@ -37,13 +57,28 @@ fn a_stranger_is_dropped_while_the_latched_source_is_alive() {
     let mut s = session(spec(), t0);
     s.handle_packet(t0, Side::Callee, Channel::Rtp, addr(NATTED), &rtp(1, 0, 2));
     let t1 = t0 + Duration::from_millis(500);
-    let v = s.handle_packet(t1, Side::Callee, Channel::Rtp, addr("203.0.113.66:1234"), &rtp(2, 160, 2));
+    let v = s.handle_packet(
+        t1,
+        Side::Callee,
+        Channel::Rtp,
+        addr("203.0.113.66:1234"),
+        &rtp(2, 160, 2),
+    );
     assert_eq!(v, Verdict::Drop(DropReason::ForeignSource));
     // After the latched source has been silent long enough, a new source takes over.
     let t2 = t0 + RELATCH_AFTER + Duration::from_millis(1);
-    let v = s.handle_packet(t2, Side::Callee, Channel::Rtp, addr("203.0.113.66:1234"), &rtp(3, 320, 2));
+    let v = s.handle_packet(
+        t2,
+        Side::Callee,
+        Channel::Rtp,
+        addr("203.0.113.66:1234"),
+        &rtp(3, 320, 2),
+    );
     assert!(matches!(v, Verdict::Forward { .. }));
-    assert_eq!(s.stats(t2).callee.remote_rtp, Some(addr("203.0.113.66:1234")));
+    assert_eq!(
+        s.stats(t2).callee.remote_rtp,
+        Some(addr("203.0.113.66:1234"))
+    );
     assert_eq!(s.stats(t2).callee.dropped.foreign_source, 1);
 }
 
@@ -55,13 +90,29 @@ fn strict_accepts_only_the_sdp_address() {
     let mut s = session(sp, t0);
     let v = s.handle_packet(t0, Side::Callee, Channel::Rtp, addr(NATTED), &rtp(1, 0, 2));
     assert_eq!(v, Verdict::Drop(DropReason::ForeignSource));
-    let v = s.handle_packet(t0, Side::Callee, Channel::Rtp, addr(CALLEE), &rtp(2, 160, 2));
+    let v = s.handle_packet(
+        t0,
+        Side::Callee,
+        Channel::Rtp,
+        addr(CALLEE),
+        &rtp(2, 160, 2),
+    );
     assert!(matches!(v, Verdict::Forward { .. }));
     let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(1, 0, 1));
-    assert_eq!(v, Verdict::Forward { via: Side::Callee, channel: Channel::Rtp, dest: addr(CALLEE) });
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            via: Side::Callee,
+            channel: Channel::Rtp,
+            dest: addr(CALLEE)
+        }
+    );
     let st = s.stats(t0).callee;
     assert_eq!(st.dropped.foreign_source, 1);
-    assert_eq!(st.rtp.packets, 1, "a rejected packet never reaches the statistics");
+    assert_eq!(
+        st.rtp.packets, 1,
+        "a rejected packet never reaches the statistics"
+    );
     assert!(!st.latched);
 }
 
@@ -74,7 +125,14 @@ fn a_new_sdp_address_forgets_the_latch() {
     sp.callee.remote_rtp = Some(addr("198.51.100.99:7000"));
     s.update(sp, t0);
     let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(1, 0, 1));
-    assert_eq!(v, Verdict::Forward { via: Side::Callee, channel: Channel::Rtp, dest: addr("198.51.100.99:7000") });
+    assert_eq!(
+        v,
+        Verdict::Forward {
+            via: Side::Callee,
+            channel: Channel::Rtp,
+            dest: addr("198.51.100.99:7000")
+        }
+    );
 }
 
 #[test]

@@ -44,16 +44,31 @@ impl fmt::Display for BencodeError {
         match self {
             BencodeError::Truncated => write!(f, "not bencode: input ends inside a value"),
             BencodeError::Unexpected { offset, byte } => {
-                write!(f, "not bencode: unexpected byte 0x{byte:02x} at offset {offset}")
+                write!(
+                    f,
+                    "not bencode: unexpected byte 0x{byte:02x} at offset {offset}"
+                )
             }
-            BencodeError::BadNumber { offset } => write!(f, "not bencode: malformed number at offset {offset}"),
+            BencodeError::BadNumber { offset } => {
+                write!(f, "not bencode: malformed number at offset {offset}")
+            }
             BencodeError::LengthOverrun { offset } => {
-                write!(f, "not bencode: string at offset {offset} is longer than the input")
+                write!(
+                    f,
+                    "not bencode: string at offset {offset} is longer than the input"
+                )
             }
-            BencodeError::TooDeep => write!(f, "not bencode: nested deeper than {MAX_DEPTH} levels"),
-            BencodeError::TrailingBytes { offset } => write!(f, "not bencode: trailing bytes at offset {offset}"),
+            BencodeError::TooDeep => {
+                write!(f, "not bencode: nested deeper than {MAX_DEPTH} levels")
+            }
+            BencodeError::TrailingBytes { offset } => {
+                write!(f, "not bencode: trailing bytes at offset {offset}")
+            }
             BencodeError::NonStringKey { offset } => {
-                write!(f, "not bencode: dictionary key at offset {offset} is not a string")
+                write!(
+                    f,
+                    "not bencode: dictionary key at offset {offset} is not a string"
+                )
             }
         }
     }
@@ -78,7 +93,10 @@ struct Decoder<'a> {
 
 impl Decoder<'_> {
     fn peek(&self) -> Result<u8, BencodeError> {
-        self.buf.get(self.pos).copied().ok_or(BencodeError::Truncated)
+        self.buf
+            .get(self.pos)
+            .copied()
+            .ok_or(BencodeError::Truncated)
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, BencodeError> {
@@ -124,7 +142,10 @@ impl Decoder<'_> {
                 self.pos += 1;
                 Ok(Value::Dict(map))
             }
-            byte => Err(BencodeError::Unexpected { offset: self.pos, byte }),
+            byte => Err(BencodeError::Unexpected {
+                offset: self.pos,
+                byte,
+            }),
         }
     }
 
@@ -132,7 +153,10 @@ impl Decoder<'_> {
     fn number(&mut self, end: u8) -> Result<i64, BencodeError> {
         let start = self.pos;
         let rest = &self.buf[self.pos..];
-        let len = rest.iter().position(|&b| b == end).ok_or(BencodeError::Truncated)?;
+        let len = rest
+            .iter()
+            .position(|&b| b == end)
+            .ok_or(BencodeError::Truncated)?;
         let text = &rest[..len];
         let bad = BencodeError::BadNumber { offset: start };
         let (negative, digits) = match text.split_first() {
@@ -152,9 +176,16 @@ impl Decoder<'_> {
         for &d in digits {
             let digit = i64::from(d - b'0');
             // Accumulate negatively so i64::MIN is representable.
-            n = n.checked_mul(10).and_then(|n| n.checked_sub(digit)).ok_or(bad.clone())?;
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_sub(digit))
+                .ok_or(bad.clone())?;
         }
-        let n = if negative { n } else { n.checked_neg().ok_or(bad)? };
+        let n = if negative {
+            n
+        } else {
+            n.checked_neg().ok_or(bad)?
+        };
         self.pos += len + 1;
         Ok(n)
     }
@@ -166,7 +197,8 @@ impl Decoder<'_> {
             return Err(BencodeError::BadNumber { offset: start });
         }
         let remaining = self.buf.len() - self.pos;
-        let len = usize::try_from(len).map_err(|_| BencodeError::LengthOverrun { offset: start })?;
+        let len =
+            usize::try_from(len).map_err(|_| BencodeError::LengthOverrun { offset: start })?;
         if len > remaining {
             return Err(BencodeError::LengthOverrun { offset: start });
         }
@@ -359,9 +391,23 @@ mod tests {
     fn integers() {
         assert_eq!(decode(b"i0e").unwrap(), Value::Int(0));
         assert_eq!(decode(b"i-42e").unwrap(), Value::Int(-42));
-        assert_eq!(decode(b"i9223372036854775807e").unwrap(), Value::Int(i64::MAX));
-        assert_eq!(decode(b"i-9223372036854775808e").unwrap(), Value::Int(i64::MIN));
-        for bad in [&b"i-0e"[..], b"i03e", b"ie", b"i-e", b"i9223372036854775808e", b"i1x2e", b"i12"] {
+        assert_eq!(
+            decode(b"i9223372036854775807e").unwrap(),
+            Value::Int(i64::MAX)
+        );
+        assert_eq!(
+            decode(b"i-9223372036854775808e").unwrap(),
+            Value::Int(i64::MIN)
+        );
+        for bad in [
+            &b"i-0e"[..],
+            b"i03e",
+            b"ie",
+            b"i-e",
+            b"i9223372036854775808e",
+            b"i1x2e",
+            b"i12",
+        ] {
             assert!(decode(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
@@ -370,7 +416,10 @@ mod tests {
     fn strings() {
         assert_eq!(decode(b"0:").unwrap(), Value::Bytes(vec![]));
         assert_eq!(decode(b"3:abc").unwrap(), Value::Bytes(b"abc".to_vec()));
-        assert_eq!(decode(b"4:abc"), Err(BencodeError::LengthOverrun { offset: 0 }));
+        assert_eq!(
+            decode(b"4:abc"),
+            Err(BencodeError::LengthOverrun { offset: 0 })
+        );
         assert!(decode(b"03:abc").is_err());
         assert!(decode(b"-1:").is_err());
         assert!(decode(b"99999999999999999999:x").is_err());
@@ -379,9 +428,21 @@ mod tests {
     #[test]
     fn structure_errors() {
         assert_eq!(decode(b""), Err(BencodeError::Truncated));
-        assert_eq!(decode(b"le5:extra"), Err(BencodeError::TrailingBytes { offset: 2 }));
-        assert_eq!(decode(b"di1e1:ae"), Err(BencodeError::NonStringKey { offset: 1 }));
-        assert!(matches!(decode(b"x"), Err(BencodeError::Unexpected { offset: 0, byte: b'x' })));
+        assert_eq!(
+            decode(b"le5:extra"),
+            Err(BencodeError::TrailingBytes { offset: 2 })
+        );
+        assert_eq!(
+            decode(b"di1e1:ae"),
+            Err(BencodeError::NonStringKey { offset: 1 })
+        );
+        assert!(matches!(
+            decode(b"x"),
+            Err(BencodeError::Unexpected {
+                offset: 0,
+                byte: b'x'
+            })
+        ));
         assert_eq!(decode(b"l1:a"), Err(BencodeError::Truncated));
         let deep = [vec![b'l'; 33], vec![b'e'; 33]].concat();
         assert_eq!(decode(&deep), Err(BencodeError::TooDeep));
@@ -391,12 +452,17 @@ mod tests {
 
     #[test]
     fn error_display_says_not_bencode() {
-        assert!(BencodeError::Truncated.to_string().starts_with("not bencode: "));
+        assert!(BencodeError::Truncated
+            .to_string()
+            .starts_with("not bencode: "));
     }
 
     #[test]
     fn encodes_sorted_keys() {
-        let v = Value::dict().with("result", "pong").with("a", 1i64).with("list", vec![Value::str("x")]);
+        let v = Value::dict()
+            .with("result", "pong")
+            .with("a", 1i64)
+            .with("list", vec![Value::str("x")]);
         assert_eq!(v.to_bytes(), b"d1:ai1e4:listl1:xe6:result4:ponge".to_vec());
     }
 
@@ -408,8 +474,12 @@ mod tests {
         leaf.prop_recursive(6, 64, 8, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::List),
-                proptest::collection::btree_map(proptest::collection::vec(any::<u8>(), 0..8), inner, 0..8)
-                    .prop_map(Value::Dict),
+                proptest::collection::btree_map(
+                    proptest::collection::vec(any::<u8>(), 0..8),
+                    inner,
+                    0..8
+                )
+                .prop_map(Value::Dict),
             ]
         })
     }

@@ -22,11 +22,17 @@ pub enum FrameError {
 
 /// Splits at the first space. The body may be empty (and will then fail to decode).
 pub fn split(datagram: &[u8]) -> Result<Frame<'_>, FrameError> {
-    let at = datagram.iter().position(|&b| b == b' ').ok_or(FrameError::NoSeparator)?;
+    let at = datagram
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or(FrameError::NoSeparator)?;
     if at == 0 {
         return Err(FrameError::EmptyCookie);
     }
-    Ok(Frame { cookie: &datagram[..at], body: &datagram[at + 1..] })
+    Ok(Frame {
+        cookie: &datagram[..at],
+        body: &datagram[at + 1..],
+    })
 }
 
 /// Builds the reply datagram `<cookie> <body>`.
@@ -66,6 +72,9 @@ mod tests {
 
     #[test]
     fn builds_reply() {
-        assert_eq!(reply(b"abc", b"d6:result4:ponge"), b"abc d6:result4:ponge".to_vec());
+        assert_eq!(
+            reply(b"abc", b"d6:result4:ponge"),
+            b"abc d6:result4:ponge".to_vec()
+        );
     }
 }

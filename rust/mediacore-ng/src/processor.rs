@@ -22,7 +22,10 @@ use crate::sdp::Sdp;
 pub use cache::{ReplyCache, REPLY_CACHE_MAX_ENTRIES, REPLY_CACHE_TTL};
 use call::Call;
 pub use request::NgError;
-use request::{MediaOptions, Request, ERR_NOT_DICT, ERR_NO_FROM_TAG, ERR_NO_SDP, ERR_UNKNOWN_CALL, ERR_UNKNOWN_COMMAND};
+use request::{
+    MediaOptions, Request, ERR_NOT_DICT, ERR_NO_FROM_TAG, ERR_NO_SDP, ERR_UNKNOWN_CALL,
+    ERR_UNKNOWN_COMMAND,
+};
 
 /// Serves the ng protocol against a [`MediaControl`].
 pub struct NgProcessor {
@@ -38,12 +41,18 @@ fn ok() -> Value {
 }
 
 fn error_reply(reason: &str) -> Value {
-    Value::dict().with("result", "error").with("error-reason", reason)
+    Value::dict()
+        .with("result", "error")
+        .with("error-reason", reason)
 }
 
 impl NgProcessor {
     pub fn new(control: Arc<dyn MediaControl>) -> Self {
-        NgProcessor { control, calls: HashMap::new(), reply_cache: ReplyCache::default() }
+        NgProcessor {
+            control,
+            calls: HashMap::new(),
+            reply_cache: ReplyCache::default(),
+        }
     }
 
     /// Handles one request datagram; returns the reply datagram, or `None` when no cookie could
@@ -60,7 +69,8 @@ impl NgProcessor {
             Err(e) => error_reply(&e.reason),
         };
         let reply = frame::reply(frame.cookie, &body.to_bytes());
-        self.reply_cache.insert(frame.cookie, frame.body, reply.clone(), now);
+        self.reply_cache
+            .insert(frame.cookie, frame.body, reply.clone(), now);
         Some(reply)
     }
 
@@ -108,12 +118,13 @@ impl NgProcessor {
             }
             Some(call) => {
                 let side = reoffer_side(call, from_tag, req.bytes("to-tag"));
+                let body = call.apply_sdp(control.as_ref(), &sdp, side, &opts)?;
                 match side {
                     Side::Caller => call.caller_tag = from_tag.to_vec(),
                     Side::Callee => call.callee_tag = Some(from_tag.to_vec()),
                 }
                 call.last_signal = unix_time;
-                call.apply_sdp(control.as_ref(), &sdp, side, &opts)?
+                body
             }
         };
         Ok(ok().with("sdp", body))
@@ -121,7 +132,10 @@ impl NgProcessor {
 
     fn answer(&mut self, req: &Request<'_>, unix_time: u64) -> Outcome {
         let call_id = req.call_id()?;
-        let call = self.calls.get_mut(call_id).ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
+        let call = self
+            .calls
+            .get_mut(call_id)
+            .ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
         let from_tag = req.required("from-tag", ERR_NO_FROM_TAG)?;
         let to_tag = req.bytes("to-tag");
         let sdp = parse_sdp(req)?;
@@ -133,39 +147,61 @@ impl NgProcessor {
                 call.media.len()
             )));
         }
-        if let Some(i) = sdp.media.iter().zip(&call.media).position(|(m, cm)| m.is_enabled() && cm.session.is_none()) {
-            return Err(NgError::new(format!("Failed to parse SDP: answer enables media section {i} the offer disabled")));
+        if let Some(i) = sdp
+            .media
+            .iter()
+            .zip(&call.media)
+            .position(|(m, cm)| m.is_enabled() && cm.session.is_none())
+        {
+            return Err(NgError::new(format!(
+                "Failed to parse SDP: answer enables media section {i} the offer disabled"
+            )));
         }
         let side = answerer_side(call, from_tag, to_tag);
+        let body = call.apply_sdp(self.control.as_ref(), &sdp, side, &opts)?;
         if let (Side::Callee, Some(tag)) = (side, to_tag) {
             call.callee_tag = Some(tag.to_vec());
         }
         call.last_signal = unix_time;
-        let body = call.apply_sdp(self.control.as_ref(), &sdp, side, &opts)?;
         Ok(ok().with("sdp", body))
     }
 
     fn delete(&mut self, req: &Request<'_>, unix_time: u64) -> Outcome {
         let call_id = req.call_id()?;
-        let mut call = self.calls.remove(call_id).ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
+        let mut call = self
+            .calls
+            .remove(call_id)
+            .ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
         call.last_signal = unix_time;
-        let stats: HashMap<_, SessionStats> =
-            call.sessions().filter_map(|id| self.control.delete(id).ok().map(|s| (id, s))).collect();
+        let stats: HashMap<_, SessionStats> = call
+            .sessions()
+            .filter_map(|id| self.control.delete(id).ok().map(|s| (id, s)))
+            .collect();
         Ok(merge(ok(), report::call_report(&call, &stats, unix_time)))
     }
 
     fn query(&mut self, req: &Request<'_>, unix_time: u64) -> Outcome {
         let call_id = req.call_id()?;
-        let call = self.calls.get(call_id).ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
-        let stats: HashMap<_, SessionStats> =
-            call.sessions().filter_map(|id| self.control.query(id).ok().map(|s| (id, s))).collect();
+        let call = self
+            .calls
+            .get(call_id)
+            .ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
+        let stats: HashMap<_, SessionStats> = call
+            .sessions()
+            .filter_map(|id| self.control.query(id).ok().map(|s| (id, s)))
+            .collect();
         Ok(merge(ok(), report::call_report(call, &stats, unix_time)))
     }
 
     fn list(&self) -> Value {
         let mut ids: Vec<&Vec<u8>> = self.calls.keys().collect();
         ids.sort();
-        ok().with("calls", ids.into_iter().map(|id| Value::Bytes(id.clone())).collect::<Vec<_>>())
+        ok().with(
+            "calls",
+            ids.into_iter()
+                .map(|id| Value::Bytes(id.clone()))
+                .collect::<Vec<_>>(),
+        )
     }
 }
 
@@ -191,7 +227,9 @@ fn reoffer_side(call: &Call, from_tag: &[u8], to_tag: Option<&[u8]>) -> Side {
 fn answerer_side(call: &Call, from_tag: &[u8], to_tag: Option<&[u8]>) -> Side {
     if from_tag == call.caller_tag.as_slice() {
         Side::Callee
-    } else if call.callee_tag.as_deref() == Some(from_tag) || to_tag == Some(call.caller_tag.as_slice()) {
+    } else if call.callee_tag.as_deref() == Some(from_tag)
+        || to_tag == Some(call.caller_tag.as_slice())
+    {
         Side::Caller
     } else {
         Side::Callee

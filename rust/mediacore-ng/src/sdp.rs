@@ -77,6 +77,8 @@ pub struct Media {
     end: usize,
     /// The connection address in effect is unspecified (old-style hold).
     zero_address: bool,
+    /// A direction attribute in this section (overrides the session-level one).
+    own_direction: Option<Direction>,
 }
 
 impl Media {
@@ -142,12 +144,20 @@ pub struct Sdp {
 
 impl Sdp {
     pub fn parse(body: &[u8]) -> Result<Sdp, SdpError> {
-        let text = std::str::from_utf8(body).map_err(|_| SdpError::NotSdp("not UTF-8 text".into()))?;
+        let text =
+            std::str::from_utf8(body).map_err(|_| SdpError::NotSdp("not UTF-8 text".into()))?;
         let (lines, crlf, final_eol) = split_lines(text);
         if !lines.first().is_some_and(|l| l.starts_with("v=")) {
             return Err(SdpError::NotSdp("no v= line".into()));
         }
-        let mut sdp = Sdp { lines, crlf, final_eol, session_connection: None, origin_line: None, media: Vec::new() };
+        let mut sdp = Sdp {
+            lines,
+            crlf,
+            final_eol,
+            session_connection: None,
+            origin_line: None,
+            media: Vec::new(),
+        };
         let mut session_direction = None;
         for (i, line) in sdp.lines.iter().enumerate() {
             if let Some(rest) = line.strip_prefix("m=") {
@@ -163,7 +173,9 @@ impl Sdp {
                         sdp.session_connection = Some((i, parse_connection(rest, line)?));
                     } else if line.starts_with("o=") {
                         sdp.origin_line = Some(i);
-                    } else if let Some(d) = line.strip_prefix("a=").and_then(Direction::from_attribute) {
+                    } else if let Some(d) =
+                        line.strip_prefix("a=").and_then(Direction::from_attribute)
+                    {
                         session_direction = Some(d);
                     }
                 }
@@ -200,22 +212,38 @@ fn split_lines(text: &str) -> (Vec<String>, bool, bool) {
     let final_eol = text.ends_with('\n');
     let body = text.strip_suffix('\n').unwrap_or(text);
     let raw: Vec<&str> = body.split('\n').collect();
-    let terminated = if final_eol { raw.len() } else { raw.len().saturating_sub(1) };
-    let crlf_count = raw[..terminated].iter().filter(|l| l.ends_with('\r')).count();
+    let terminated = if final_eol {
+        raw.len()
+    } else {
+        raw.len().saturating_sub(1)
+    };
+    let crlf_count = raw[..terminated]
+        .iter()
+        .filter(|l| l.ends_with('\r'))
+        .count();
     let crlf = !(crlf_count == 0 && terminated > 0);
-    let lines = raw.iter().map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()).collect();
+    let lines = raw
+        .iter()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+        .collect();
     (lines, crlf, final_eol)
 }
 
 fn parse_m_line(rest: &str, line: &str, index: usize) -> Result<Media, SdpError> {
     let mut fields = rest.split_whitespace();
-    let kind = fields.next().ok_or_else(|| SdpError::BadPort(line.to_string()))?;
-    let port_field = fields.next().ok_or_else(|| SdpError::BadPort(line.to_string()))?;
+    let kind = fields
+        .next()
+        .ok_or_else(|| SdpError::BadPort(line.to_string()))?;
+    let port_field = fields
+        .next()
+        .ok_or_else(|| SdpError::BadPort(line.to_string()))?;
     let (port_text, count) = match port_field.split_once('/') {
         Some((p, c)) => (p, Some(c)),
         None => (port_field, None),
     };
-    let port: u16 = port_text.parse().map_err(|_| SdpError::BadPort(line.to_string()))?;
+    let port: u16 = port_text
+        .parse()
+        .map_err(|_| SdpError::BadPort(line.to_string()))?;
     if let Some(count) = count {
         match count.parse::<u32>() {
             Ok(1) => {}
@@ -240,10 +268,11 @@ fn parse_m_line(rest: &str, line: &str, index: usize) -> Result<Media, SdpError>
         m_line: index,
         end: index + 1,
         zero_address: false,
+        own_direction: None,
     })
 }
 
-/// A media-level line; `direction` is provisionally the media-level attribute (fixed in derive).
+/// A media-level line.
 fn parse_media_line(m: &mut Media, line: &str) -> Result<(), SdpError> {
     if let Some(rest) = line.strip_prefix("c=") {
         // Several c= lines (layered multicast) are not relayable; the first one counts.
@@ -252,10 +281,11 @@ fn parse_media_line(m: &mut Media, line: &str) -> Result<(), SdpError> {
         }
         return Ok(());
     }
-    let Some(attr) = line.strip_prefix("a=") else { return Ok(()) };
+    let Some(attr) = line.strip_prefix("a=") else {
+        return Ok(());
+    };
     if let Some(d) = Direction::from_attribute(attr) {
-        m.direction = d;
-        m.hold = true; // marks "explicit media-level direction" until derive()
+        m.own_direction = Some(d);
     } else if attr == "rtcp-mux" {
         m.rtcp_mux = true;
     } else if let Some(v) = attr.strip_prefix("rtcp:") {
@@ -283,10 +313,16 @@ fn parse_connection(rest: &str, line: &str) -> Result<IpAddr, SdpError> {
 /// `<port> [IN IP4|IP6 <addr>]` (RFC 3605)
 fn parse_rtcp(v: &str, line: &str) -> Result<(u16, Option<IpAddr>), SdpError> {
     let mut f = v.split_whitespace();
-    let port = f.next().and_then(|p| p.parse().ok()).ok_or_else(|| SdpError::BadPort(line.to_string()))?;
+    let port = f
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| SdpError::BadPort(line.to_string()))?;
     let addr = match (f.next(), f.next(), f.next()) {
         (None, _, _) => None,
-        (Some(_), Some(_), Some(a)) => Some(a.parse().map_err(|_| SdpError::BadAddress(line.to_string()))?),
+        (Some(_), Some(_), Some(a)) => Some(
+            a.parse()
+                .map_err(|_| SdpError::BadAddress(line.to_string()))?,
+        ),
         _ => return Err(SdpError::BadAddress(line.to_string())),
     };
     Ok((port, addr))
@@ -298,7 +334,12 @@ fn parse_rtpmap(v: &str) -> Option<RtpMap> {
     let encoding = parts.next()?.to_string();
     let clock_rate = parts.next()?.parse().ok()?;
     let channels = parts.next().and_then(|c| c.parse().ok());
-    Some(RtpMap { payload_type: pt.trim().parse().ok()?, encoding, clock_rate, channels })
+    Some(RtpMap {
+        payload_type: pt.trim().parse().ok()?,
+        encoding,
+        clock_rate,
+        channels,
+    })
 }
 
 /// Fills the derived fields: effective direction, remote addresses, hold.
@@ -308,14 +349,17 @@ fn derive(
     session_addr: Option<IpAddr>,
     session_direction: Option<Direction>,
 ) -> Result<(), SdpError> {
-    let explicit = std::mem::replace(&mut m.hold, false);
-    if !explicit {
-        m.direction = session_direction.unwrap_or(Direction::SendRecv);
-    }
+    m.direction = m
+        .own_direction
+        .or(session_direction)
+        .unwrap_or(Direction::SendRecv);
     if m.port == 0 {
         return Ok(());
     }
-    let addr = m.connection.or(session_addr).ok_or(SdpError::NoConnection(index))?;
+    let addr = m
+        .connection
+        .or(session_addr)
+        .ok_or(SdpError::NoConnection(index))?;
     m.zero_address = addr.is_unspecified();
     m.hold = m.zero_address || matches!(m.direction, Direction::SendOnly | Direction::Inactive);
     if !m.zero_address {
@@ -390,14 +434,35 @@ m=audio 4004 RTP/AVP 0\na=recvonly\nm=audio 4006 RTP/AVP 0\nc=IN IP4 0.0.0.0\na=
 
     #[test]
     fn errors() {
-        assert_eq!(Sdp::parse(b"hello"), Err(SdpError::NotSdp("no v= line".into())));
+        assert_eq!(
+            Sdp::parse(b"hello"),
+            Err(SdpError::NotSdp("no v= line".into()))
+        );
         assert_eq!(Sdp::parse(b""), Err(SdpError::NotSdp("no v= line".into())));
-        assert_eq!(Sdp::parse(&[b'v', b'=', 0xff]), Err(SdpError::NotSdp("not UTF-8 text".into())));
-        assert_eq!(Sdp::parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\n"), Err(SdpError::NoMedia));
-        assert_eq!(Sdp::parse(b"v=0\nm=audio 4000 RTP/AVP 0\n"), Err(SdpError::NoConnection(0)));
-        assert!(matches!(Sdp::parse(b"v=0\nc=IN IP4 x.example\nm=audio 4000 RTP/AVP 0\n"), Err(SdpError::BadAddress(_))));
-        assert!(matches!(Sdp::parse(b"v=0\nc=IN IP4 1.2.3.4\nm=audio 70000 RTP/AVP 0\n"), Err(SdpError::BadPort(_))));
-        assert!(matches!(Sdp::parse(b"v=0\nc=IN IP4 1.2.3.4\nm=audio 4000/2 RTP/AVP 0\n"), Err(SdpError::Unsupported(_))));
+        assert_eq!(
+            Sdp::parse(&[b'v', b'=', 0xff]),
+            Err(SdpError::NotSdp("not UTF-8 text".into()))
+        );
+        assert_eq!(
+            Sdp::parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\n"),
+            Err(SdpError::NoMedia)
+        );
+        assert_eq!(
+            Sdp::parse(b"v=0\nm=audio 4000 RTP/AVP 0\n"),
+            Err(SdpError::NoConnection(0))
+        );
+        assert!(matches!(
+            Sdp::parse(b"v=0\nc=IN IP4 x.example\nm=audio 4000 RTP/AVP 0\n"),
+            Err(SdpError::BadAddress(_))
+        ));
+        assert!(matches!(
+            Sdp::parse(b"v=0\nc=IN IP4 1.2.3.4\nm=audio 70000 RTP/AVP 0\n"),
+            Err(SdpError::BadPort(_))
+        ));
+        assert!(matches!(
+            Sdp::parse(b"v=0\nc=IN IP4 1.2.3.4\nm=audio 4000/2 RTP/AVP 0\n"),
+            Err(SdpError::Unsupported(_))
+        ));
         assert!(matches!(
             Sdp::parse(b"v=0\nc=IN IP4 1.2.3.4\nm=audio 4000 RTP/AVP 0\na=rtcp:x\n"),
             Err(SdpError::BadPort(_))

@@ -13,15 +13,28 @@ use std::path::Path;
 use mediacore_ng::sdp::{LocalMedia, RewriteOptions, Sdp};
 
 fn run_case(name: &str, input: &[u8]) -> Vec<u8> {
-    let address: IpAddr = if name.contains("ipv6") { "2001:db8::10" } else { "203.0.113.10" }.parse().unwrap();
+    let address: IpAddr = if name.contains("ipv6") {
+        "2001:db8::10"
+    } else {
+        "203.0.113.10"
+    }
+    .parse()
+    .unwrap();
     let sdp = Sdp::parse(input).unwrap_or_else(|e| panic!("{name}: {e}"));
     let locals: Vec<Option<LocalMedia>> = (0..sdp.media.len())
         .map(|i| {
             let rtp_port = 40000 + 10 * u16::try_from(i).unwrap();
-            Some(LocalMedia { address, rtp_port, rtcp_port: rtp_port + 1 })
+            Some(LocalMedia {
+                address,
+                rtp_port,
+                rtcp_port: rtp_port + 1,
+            })
         })
         .collect();
-    let opts = RewriteOptions { strip_ice: true, origin: name.contains("origin").then_some(address) };
+    let opts = RewriteOptions {
+        strip_ice: true,
+        origin: name.contains("origin").then_some(address),
+    };
     sdp.rewrite(&locals, &opts)
 }
 
@@ -31,10 +44,19 @@ fn golden_pairs() {
     let mut cases: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".in.sdp")).map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".in.sdp"))
+                .map(str::to_string)
+        })
         .collect();
     cases.sort();
-    assert!(cases.len() >= 12, "expected at least 12 golden cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 12,
+        "expected at least 12 golden cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for name in &cases {
         let input = std::fs::read(dir.join(format!("{name}.in.sdp"))).unwrap();

@@ -33,7 +33,10 @@ pub fn session_info<'py>(py: Python<'py>, info: &SessionInfo) -> PyResult<Bound<
 }
 
 fn unix_now() -> f64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 fn leg<'py>(py: Python<'py>, l: &LegStats) -> PyResult<Bound<'py, PyDict>> {
@@ -68,7 +71,10 @@ fn leg<'py>(py: Python<'py>, l: &LegStats) -> PyResult<Bound<'py, PyDict>> {
     dropped.set_item("foreign_source", l.dropped.foreign_source)?;
     dropped.set_item("no_destination", l.dropped.no_destination)?;
     d.set_item("dropped", dropped)?;
-    d.set_item("last_packet", l.since_last_packet.map(|s| unix_now() - s.as_secs_f64()))?;
+    d.set_item(
+        "last_packet",
+        l.since_last_packet.map(|s| unix_now() - s.as_secs_f64()),
+    )?;
     d.set_item("timed_out", l.timed_out)?;
     Ok(d)
 }

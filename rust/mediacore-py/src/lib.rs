@@ -39,13 +39,18 @@ impl Engine {
 
 fn seconds_opt(v: f64, name: &str) -> PyResult<Duration> {
     if !v.is_finite() || v <= 0.0 || v > 1e9 {
-        return Err(spec_error(format!("{name}: {v} is not a positive number of seconds")));
+        return Err(spec_error(format!(
+            "{name}: {v} is not a positive number of seconds"
+        )));
     }
     Ok(Duration::from_secs_f64(v))
 }
 
 fn port(v: i64, name: &str) -> PyResult<u16> {
-    u16::try_from(v).ok().filter(|p| *p > 0).ok_or_else(|| spec_error(format!("{name}: {v} is not in 1..=65535")))
+    u16::try_from(v)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| spec_error(format!("{name}: {v} is not in 1..=65535")))
 }
 
 #[pymethods]
@@ -62,13 +67,18 @@ impl Engine {
         hold_timeout: f64,
         advertise: Option<&str>,
     ) -> PyResult<Self> {
-        let interface: IpAddr =
-            interface.parse().map_err(|_| spec_error(format!("interface: {interface:?} is not an IP address")))?;
+        let interface: IpAddr = interface
+            .parse()
+            .map_err(|_| spec_error(format!("interface: {interface:?} is not an IP address")))?;
         let advertise = match advertise {
-            Some(a) => Some(a.parse::<IpAddr>().map_err(|_| spec_error(format!("advertise: {a:?} is not an IP address")))?),
+            Some(a) => Some(
+                a.parse::<IpAddr>()
+                    .map_err(|_| spec_error(format!("advertise: {a:?} is not an IP address")))?,
+            ),
             None => None,
         };
-        let workers = usize::try_from(workers).map_err(|_| spec_error(format!("workers: {workers} is not in 1..=64")))?;
+        let workers = usize::try_from(workers)
+            .map_err(|_| spec_error(format!("workers: {workers} is not in 1..=64")))?;
         let config = EngineConfig {
             interface,
             advertise,
@@ -80,33 +90,56 @@ impl Engine {
         };
         config.validate().map_err(spec_error)?;
         let engine = RtEngine::start(config).map_err(media_error)?;
-        Ok(Engine { engine, ng: Mutex::new(None) })
+        Ok(Engine {
+            engine,
+            ng: Mutex::new(None),
+        })
     }
 
     /// Creates a session from a spec dict; returns its id and local ports.
-    fn create_session<'py>(&self, py: Python<'py>, spec: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    fn create_session<'py>(
+        &self,
+        py: Python<'py>,
+        spec: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let spec = spec::parse_session(spec, self.defaults())?;
         let engine = self.live()?.clone();
-        let info = py.detach(move || engine.create(spec)).map_err(control_error)?;
+        let info = py
+            .detach(move || engine.create(spec))
+            .map_err(control_error)?;
         convert::session_info(py, &info)
     }
 
-    fn update_session(&self, py: Python<'_>, session_id: u64, spec: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn update_session(
+        &self,
+        py: Python<'_>,
+        session_id: u64,
+        spec: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let spec = spec::parse_session(spec, self.defaults())?;
         let engine = self.live()?.clone();
-        py.detach(move || engine.update(SessionId(session_id), spec)).map_err(control_error)
+        py.detach(move || engine.update(SessionId(session_id), spec))
+            .map_err(control_error)
     }
 
     fn query_session<'py>(&self, py: Python<'py>, session_id: u64) -> PyResult<Bound<'py, PyDict>> {
         let engine = self.live()?.clone();
-        let stats = py.detach(move || engine.query(SessionId(session_id))).map_err(control_error)?;
+        let stats = py
+            .detach(move || engine.query(SessionId(session_id)))
+            .map_err(control_error)?;
         convert::session_stats(py, &stats)
     }
 
     /// Deletes a session, releasing its ports; returns the final statistics (for the CDR).
-    fn delete_session<'py>(&self, py: Python<'py>, session_id: u64) -> PyResult<Bound<'py, PyDict>> {
+    fn delete_session<'py>(
+        &self,
+        py: Python<'py>,
+        session_id: u64,
+    ) -> PyResult<Bound<'py, PyDict>> {
         let engine = self.live()?.clone();
-        let stats = py.detach(move || engine.delete(SessionId(session_id))).map_err(control_error)?;
+        let stats = py
+            .detach(move || engine.delete(SessionId(session_id)))
+            .map_err(control_error)?;
         convert::session_stats(py, &stats)
     }
 
@@ -120,7 +153,11 @@ impl Engine {
     }
 
     #[pyo3(signature = (max_events = 1024))]
-    fn drain_events<'py>(&self, py: Python<'py>, max_events: usize) -> PyResult<Bound<'py, PyList>> {
+    fn drain_events<'py>(
+        &self,
+        py: Python<'py>,
+        max_events: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
         let events = self.engine.drain_events(max_events);
         let list = PyList::empty(py);
         for e in &events {
@@ -135,22 +172,31 @@ impl Engine {
 
     /// Serves rtpengine's ng protocol on `listen` ("host:port"); returns the bound address.
     fn serve_ng(&self, listen: &str) -> PyResult<(String, u16)> {
-        let addr: SocketAddr =
-            listen.parse().map_err(|_| spec_error(format!("listen_ng: {listen:?} is not host:port")))?;
+        let addr: SocketAddr = listen
+            .parse()
+            .map_err(|_| spec_error(format!("listen_ng: {listen:?} is not host:port")))?;
         let engine = self.live()?.clone();
-        let mut slot = self.ng.lock().map_err(|_| media_error("ng server lock poisoned"))?;
+        let mut slot = self
+            .ng
+            .lock()
+            .map_err(|_| media_error("ng server lock poisoned"))?;
         if slot.is_some() {
             return Err(media_error("the ng server is already running"));
         }
         let control: Arc<dyn MediaControl> = Arc::new(engine);
-        let server = NgServer::start(addr, control).map_err(|e| media_error(format!("listen_ng {addr}: {e}")))?;
+        let server = NgServer::start(addr, control)
+            .map_err(|e| media_error(format!("listen_ng {addr}: {e}")))?;
         let local = server.local_addr();
         *slot = Some(server);
         Ok((local.ip().to_string(), local.port()))
     }
 
     fn stop_ng(&self, py: Python<'_>) -> PyResult<()> {
-        let server = self.ng.lock().map_err(|_| media_error("ng server lock poisoned"))?.take();
+        let server = self
+            .ng
+            .lock()
+            .map_err(|_| media_error("ng server lock poisoned"))?
+            .take();
         if let Some(mut s) = server {
             py.detach(move || s.stop());
         }

@@ -11,13 +11,25 @@ use pyo3::types::{PyDict, PyTuple};
 use crate::errors::spec_error;
 
 const SESSION_KEYS: &[&str] = &["caller", "callee", "rtp_timeout", "hold_timeout"];
-const LEG_KEYS: &[&str] = &["remote_rtp", "remote_rtcp", "latch", "dscp", "hold", "clock_rates"];
+const LEG_KEYS: &[&str] = &[
+    "remote_rtp",
+    "remote_rtcp",
+    "latch",
+    "dscp",
+    "hold",
+    "clock_rates",
+];
 
 fn check_keys(d: &Bound<'_, PyDict>, allowed: &[&str], where_: &str) -> PyResult<()> {
     for k in d.keys() {
-        let name: String = k.extract().map_err(|_| spec_error(format!("{where_}: keys must be strings")))?;
+        let name: String = k
+            .extract()
+            .map_err(|_| spec_error(format!("{where_}: keys must be strings")))?;
         if !allowed.contains(&name.as_str()) {
-            return Err(spec_error(format!("{where_}{name}: unknown key (allowed: {})", allowed.join(", "))));
+            return Err(spec_error(format!(
+                "{where_}{name}: unknown key (allowed: {})",
+                allowed.join(", ")
+            )));
         }
     }
     Ok(())
@@ -27,27 +39,46 @@ fn parse_addr(v: &Bound<'_, PyAny>, field: &str) -> PyResult<Option<SocketAddr>>
     if v.is_none() {
         return Ok(None);
     }
-    let t = v.cast::<PyTuple>().map_err(|_| spec_error(format!("{field}: expected (host, port) or None")))?;
+    let t = v
+        .cast::<PyTuple>()
+        .map_err(|_| spec_error(format!("{field}: expected (host, port) or None")))?;
     if t.len() != 2 {
-        return Err(spec_error(format!("{field}: expected (host, port) or None")));
+        return Err(spec_error(format!(
+            "{field}: expected (host, port) or None"
+        )));
     }
-    let host: String = t.get_item(0)?.extract().map_err(|_| spec_error(format!("{field}: host must be a str")))?;
-    let port: i64 = t.get_item(1)?.extract().map_err(|_| spec_error(format!("{field}: port must be an int")))?;
-    let ip: IpAddr = host.parse().map_err(|_| spec_error(format!("{field}: {host:?} is not an IP address")))?;
-    let port = u16::try_from(port).map_err(|_| spec_error(format!("{field}: port {port} is not in 0..=65535")))?;
+    let host: String = t
+        .get_item(0)?
+        .extract()
+        .map_err(|_| spec_error(format!("{field}: host must be a str")))?;
+    let port: i64 = t
+        .get_item(1)?
+        .extract()
+        .map_err(|_| spec_error(format!("{field}: port must be an int")))?;
+    let ip: IpAddr = host
+        .parse()
+        .map_err(|_| spec_error(format!("{field}: {host:?} is not an IP address")))?;
+    let port = u16::try_from(port)
+        .map_err(|_| spec_error(format!("{field}: port {port} is not in 0..=65535")))?;
     Ok(Some(SocketAddr::new(ip, port)))
 }
 
 fn seconds(v: &Bound<'_, PyAny>, field: &str) -> PyResult<Duration> {
-    let s: f64 = v.extract().map_err(|_| spec_error(format!("{field}: expected seconds as a number")))?;
+    let s: f64 = v
+        .extract()
+        .map_err(|_| spec_error(format!("{field}: expected seconds as a number")))?;
     if !s.is_finite() || s <= 0.0 || s > 1e9 {
-        return Err(spec_error(format!("{field}: {s} is not a positive number of seconds")));
+        return Err(spec_error(format!(
+            "{field}: {s} is not a positive number of seconds"
+        )));
     }
     Ok(Duration::from_secs_f64(s))
 }
 
 fn parse_leg(v: &Bound<'_, PyAny>, side: &str) -> PyResult<LegSpec> {
-    let d = v.cast::<PyDict>().map_err(|_| spec_error(format!("{side}: expected a dict")))?;
+    let d = v
+        .cast::<PyDict>()
+        .map_err(|_| spec_error(format!("{side}: expected a dict")))?;
     let prefix = format!("{side}.");
     check_keys(d, LEG_KEYS, &prefix)?;
     let mut leg = LegSpec::default();
@@ -58,36 +89,54 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str) -> PyResult<LegSpec> {
         leg.remote_rtcp = parse_addr(&x, &format!("{prefix}remote_rtcp"))?;
     }
     if let Some(x) = d.get_item("latch")? {
-        let s: String = x.extract().map_err(|_| spec_error(format!("{prefix}latch: expected 'learn' or 'strict'")))?;
+        let s: String = x
+            .extract()
+            .map_err(|_| spec_error(format!("{prefix}latch: expected 'learn' or 'strict'")))?;
         leg.latch = match s.as_str() {
             "learn" => LatchPolicy::Learn,
             "strict" => LatchPolicy::Strict,
-            other => return Err(spec_error(format!("{prefix}latch: {other:?} is not 'learn' or 'strict'"))),
+            other => {
+                return Err(spec_error(format!(
+                    "{prefix}latch: {other:?} is not 'learn' or 'strict'"
+                )))
+            }
         };
     }
     if let Some(x) = d.get_item("dscp")? {
-        let n: i64 = x.extract().map_err(|_| spec_error(format!("{prefix}dscp: expected an int")))?;
+        let n: i64 = x
+            .extract()
+            .map_err(|_| spec_error(format!("{prefix}dscp: expected an int")))?;
         leg.dscp = u8::try_from(n)
             .ok()
             .filter(|d| *d <= 63)
             .ok_or_else(|| spec_error(format!("{prefix}dscp: {n} is not in 0..=63")))?;
     }
     if let Some(x) = d.get_item("hold")? {
-        leg.hold = x.extract().map_err(|_| spec_error(format!("{prefix}hold: expected a bool")))?;
+        leg.hold = x
+            .extract()
+            .map_err(|_| spec_error(format!("{prefix}hold: expected a bool")))?;
     }
     if let Some(x) = d.get_item("clock_rates")? {
-        let rates = x.cast::<PyDict>().map_err(|_| spec_error(format!("{prefix}clock_rates: expected dict[int, int]")))?;
+        let rates = x
+            .cast::<PyDict>()
+            .map_err(|_| spec_error(format!("{prefix}clock_rates: expected dict[int, int]")))?;
         for (k, v) in rates.iter() {
-            let pt: i64 = k.extract().map_err(|_| spec_error(format!("{prefix}clock_rates: keys are payload types")))?;
-            let rate: i64 = v.extract().map_err(|_| spec_error(format!("{prefix}clock_rates: values are Hz")))?;
-            let pt = u8::try_from(pt)
-                .ok()
-                .filter(|p| *p <= 127)
-                .ok_or_else(|| spec_error(format!("{prefix}clock_rates: payload type {pt} is not in 0..=127")))?;
-            let rate = u32::try_from(rate)
-                .ok()
-                .filter(|r| *r > 0)
-                .ok_or_else(|| spec_error(format!("{prefix}clock_rates: clock rate {rate} is not positive")))?;
+            let pt: i64 = k
+                .extract()
+                .map_err(|_| spec_error(format!("{prefix}clock_rates: keys are payload types")))?;
+            let rate: i64 = v
+                .extract()
+                .map_err(|_| spec_error(format!("{prefix}clock_rates: values are Hz")))?;
+            let pt = u8::try_from(pt).ok().filter(|p| *p <= 127).ok_or_else(|| {
+                spec_error(format!(
+                    "{prefix}clock_rates: payload type {pt} is not in 0..=127"
+                ))
+            })?;
+            let rate = u32::try_from(rate).ok().filter(|r| *r > 0).ok_or_else(|| {
+                spec_error(format!(
+                    "{prefix}clock_rates: clock rate {rate} is not positive"
+                ))
+            })?;
             leg.clock_rates.push((pt, rate));
         }
     }
@@ -95,10 +144,19 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str) -> PyResult<LegSpec> {
 }
 
 /// Builds the engine spec; `defaults` supplies the engine's timeouts.
-pub fn parse_session(v: &Bound<'_, PyAny>, defaults: (Duration, Duration)) -> PyResult<SessionSpec> {
-    let d = v.cast::<PyDict>().map_err(|_| spec_error("session spec: expected a dict"))?;
+pub fn parse_session(
+    v: &Bound<'_, PyAny>,
+    defaults: (Duration, Duration),
+) -> PyResult<SessionSpec> {
+    let d = v
+        .cast::<PyDict>()
+        .map_err(|_| spec_error("session spec: expected a dict"))?;
     check_keys(d, SESSION_KEYS, "")?;
-    let mut spec = SessionSpec { rtp_timeout: defaults.0, hold_timeout: defaults.1, ..SessionSpec::default() };
+    let mut spec = SessionSpec {
+        rtp_timeout: defaults.0,
+        hold_timeout: defaults.1,
+        ..SessionSpec::default()
+    };
     if let Some(x) = d.get_item("caller")? {
         spec.caller = parse_leg(&x, "caller")?;
     }

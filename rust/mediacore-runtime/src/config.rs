@@ -43,10 +43,16 @@ impl EngineConfig {
             return Err("port_min: must be at least 1".into());
         }
         if self.port_min > self.port_max {
-            return Err(format!("port_min: {} is above port_max {}", self.port_min, self.port_max));
+            return Err(format!(
+                "port_min: {} is above port_max {}",
+                self.port_min, self.port_max
+            ));
         }
         let first_even = self.port_min + (self.port_min & 1);
-        if first_even.checked_add(1).is_none_or(|rtcp| rtcp > self.port_max) {
+        if first_even
+            .checked_add(1)
+            .is_none_or(|rtcp| rtcp > self.port_max)
+        {
             return Err(format!(
                 "port_min/port_max: range {}-{} holds no even RTP port with its RTCP port",
                 self.port_min, self.port_max

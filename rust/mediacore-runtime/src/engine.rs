@@ -64,7 +64,10 @@ impl Engine {
     pub fn start(config: EngineConfig) -> Result<Engine, String> {
         config.validate()?;
         let io_err = |what: &str, e: io::Error| format!("{what}: {e}");
-        let ports = Arc::new(Mutex::new(PortAllocator::new(config.port_min, config.port_max)));
+        let ports = Arc::new(Mutex::new(PortAllocator::new(
+            config.port_min,
+            config.port_max,
+        )));
         let events = Arc::new(EventQueue::new().map_err(|e| io_err("eventfd", e))?);
         let mut workers = Vec::with_capacity(config.workers);
         for n in 0..config.workers {
@@ -77,7 +80,12 @@ impl Engine {
                 .name(format!("media-worker-{n}"))
                 .spawn(move || worker.run())
                 .map_err(|e| io_err("spawning a worker", e))?;
-            workers.push(WorkerHandle { tx, waker, thread: Mutex::new(Some(thread)), counters });
+            workers.push(WorkerHandle {
+                tx,
+                waker,
+                thread: Mutex::new(Some(thread)),
+                counters,
+            });
         }
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -110,8 +118,12 @@ impl Engine {
     }
 
     pub fn session_ids(&self) -> Vec<SessionId> {
-        let mut ids: Vec<SessionId> =
-            self.inner.directory.lock().map(|d| d.keys().copied().collect()).unwrap_or_default();
+        let mut ids: Vec<SessionId> = self
+            .inner
+            .directory
+            .lock()
+            .map(|d| d.keys().copied().collect())
+            .unwrap_or_default();
         ids.sort();
         ids
     }
@@ -161,13 +173,24 @@ impl Engine {
         if self.is_closed() {
             return Err(ControlError::Unavailable("engine shut down".into()));
         }
-        let w = self.inner.workers.get(worker).ok_or_else(|| ControlError::Unavailable("no such worker".into()))?;
-        w.tx.send(cmd).map_err(|_| ControlError::Unavailable("worker stopped".into()))?;
-        w.waker.wake().map_err(|e| ControlError::Unavailable(e.to_string()))
+        let w = self
+            .inner
+            .workers
+            .get(worker)
+            .ok_or_else(|| ControlError::Unavailable("no such worker".into()))?;
+        w.tx.send(cmd)
+            .map_err(|_| ControlError::Unavailable("worker stopped".into()))?;
+        w.waker
+            .wake()
+            .map_err(|e| ControlError::Unavailable(e.to_string()))
     }
 
     fn worker_of(&self, id: SessionId) -> Result<usize, ControlError> {
-        let d = self.inner.directory.lock().map_err(|_| ControlError::Unavailable("directory poisoned".into()))?;
+        let d = self
+            .inner
+            .directory
+            .lock()
+            .map_err(|_| ControlError::Unavailable("directory poisoned".into()))?;
         d.get(&id).copied().ok_or(ControlError::UnknownSession(id))
     }
 
@@ -178,22 +201,32 @@ impl Engine {
     ) -> Result<T, ControlError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send(worker, make(tx))?;
-        rx.recv_timeout(REPLY_TIMEOUT).map_err(|_| ControlError::Unavailable("worker did not answer".into()))?
+        rx.recv_timeout(REPLY_TIMEOUT)
+            .map_err(|_| ControlError::Unavailable("worker did not answer".into()))?
     }
 }
 
 fn local(ip: IpAddr, rtp: u16) -> LocalPorts {
-    LocalPorts { rtp: SocketAddr::new(ip, rtp), rtcp: SocketAddr::new(ip, rtp + 1) }
+    LocalPorts {
+        rtp: SocketAddr::new(ip, rtp),
+        rtcp: SocketAddr::new(ip, rtp + 1),
+    }
 }
 
 impl MediaControl for Engine {
     fn create(&self, spec: SessionSpec) -> Result<SessionInfo, ControlError> {
-        spec.validate().map_err(|e| ControlError::InvalidSpec(e.to_string()))?;
+        spec.validate()
+            .map_err(|e| ControlError::InvalidSpec(e.to_string()))?;
         let ip = self.inner.config.interface;
         let legs = {
-            let mut alloc =
-                self.inner.ports.lock().map_err(|_| ControlError::Unavailable("port allocator poisoned".into()))?;
-            let caller = alloc.allocate(ip, spec.caller.dscp << 2).ok_or(ControlError::PortsExhausted)?;
+            let mut alloc = self
+                .inner
+                .ports
+                .lock()
+                .map_err(|_| ControlError::Unavailable("port allocator poisoned".into()))?;
+            let caller = alloc
+                .allocate(ip, spec.caller.dscp << 2)
+                .ok_or(ControlError::PortsExhausted)?;
             match alloc.allocate(ip, spec.callee.dscp << 2) {
                 Some(callee) => [caller, callee],
                 None => {
@@ -204,9 +237,19 @@ impl MediaControl for Engine {
         };
         let adv = self.advertised_address();
         let id = SessionId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
-        let info = SessionInfo { id, caller: local(adv, legs[0].rtp_port), callee: local(adv, legs[1].rtp_port) };
-        let worker = self.inner.next_worker.fetch_add(1, Ordering::Relaxed) % self.inner.workers.len();
-        self.request(worker, |reply| Command::Create { id, spec, legs, reply })?;
+        let info = SessionInfo {
+            id,
+            caller: local(adv, legs[0].rtp_port),
+            callee: local(adv, legs[1].rtp_port),
+        };
+        let worker =
+            self.inner.next_worker.fetch_add(1, Ordering::Relaxed) % self.inner.workers.len();
+        self.request(worker, |reply| Command::Create {
+            id,
+            spec,
+            legs,
+            reply,
+        })?;
         if let Ok(mut d) = self.inner.directory.lock() {
             d.insert(id, worker);
         }
@@ -214,7 +257,8 @@ impl MediaControl for Engine {
     }
 
     fn update(&self, id: SessionId, spec: SessionSpec) -> Result<(), ControlError> {
-        spec.validate().map_err(|e| ControlError::InvalidSpec(e.to_string()))?;
+        spec.validate()
+            .map_err(|e| ControlError::InvalidSpec(e.to_string()))?;
         let worker = self.worker_of(id)?;
         self.request(worker, |reply| Command::Update { id, spec, reply })
     }
@@ -234,7 +278,10 @@ impl MediaControl for Engine {
     }
 
     fn advertised_address(&self) -> IpAddr {
-        self.inner.config.advertise.unwrap_or(self.inner.config.interface)
+        self.inner
+            .config
+            .advertise
+            .unwrap_or(self.inner.config.interface)
     }
 }
 

@@ -35,7 +35,11 @@ impl EventQueue {
         }
         // SAFETY: `raw` is a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(EventQueue { queue: Mutex::new(VecDeque::new()), overflowed: Mutex::new(0), fd })
+        Ok(EventQueue {
+            queue: Mutex::new(VecDeque::new()),
+            overflowed: Mutex::new(0),
+            fd,
+        })
     }
 
     /// The descriptor that becomes readable when events are waiting.
@@ -44,7 +48,10 @@ impl EventQueue {
     }
 
     pub fn push_all(&self, events: impl IntoIterator<Item = Event>) {
-        let unix_time = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let unix_time = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         let mut pushed = false;
         if let Ok(mut q) = self.queue.lock() {
             for event in events {
@@ -72,7 +79,9 @@ impl EventQueue {
         let mut counter: u64 = 0;
         // SAFETY: reads 8 bytes into a valid u64; EAGAIN (nothing pending) is fine.
         unsafe { libc::read(self.fd.as_raw_fd(), (&mut counter as *mut u64).cast(), 8) };
-        let Ok(mut q) = self.queue.lock() else { return Vec::new() };
+        let Ok(mut q) = self.queue.lock() else {
+            return Vec::new();
+        };
         let n = q.len().min(max);
         let out: Vec<EventRecord> = q.drain(..n).collect();
         if !q.is_empty() {

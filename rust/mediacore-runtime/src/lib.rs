@@ -13,4 +13,3 @@ pub use config::EngineConfig;
 pub use engine::{Engine, EngineTotals};
 pub use events::EventRecord;
 pub use ng_server::NgServer;
-

@@ -28,25 +28,41 @@ impl NgServer {
         let local = sock.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::Builder::new().name("ng-control".into()).spawn(move || {
-            let mut processor = NgProcessor::new(control);
-            let mut buf = vec![0u8; 65_536];
-            while !flag.load(Ordering::SeqCst) {
-                let (len, src) = match sock.recv_from(&mut buf) {
-                    Ok(r) => r,
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {
-                        continue
+        let thread = std::thread::Builder::new()
+            .name("ng-control".into())
+            .spawn(move || {
+                let mut processor = NgProcessor::new(control);
+                let mut buf = vec![0u8; 65_536];
+                while !flag.load(Ordering::SeqCst) {
+                    let (len, src) = match sock.recv_from(&mut buf) {
+                        Ok(r) => r,
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                ErrorKind::WouldBlock
+                                    | ErrorKind::TimedOut
+                                    | ErrorKind::Interrupted
+                            ) =>
+                        {
+                            continue
+                        }
+                        Err(_) => continue,
+                    };
+                    let unix = SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    if let Some(reply) = processor.handle(&buf[..len], Instant::now(), unix) {
+                        let _ = sock.send_to(&reply, src);
                     }
-                    Err(_) => continue,
-                };
-                let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-                if let Some(reply) = processor.handle(&buf[..len], Instant::now(), unix) {
-                    let _ = sock.send_to(&reply, src);
                 }
-            }
-            processor.delete_all();
-        })?;
-        Ok(NgServer { local, stop, thread: Some(thread) })
+                processor.delete_all();
+            })?;
+        Ok(NgServer {
+            local,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -28,7 +28,12 @@ impl PortAllocator {
         let first = port_min + (port_min & 1);
         let mut last_rtp = port_max.saturating_sub(1);
         last_rtp -= last_rtp & 1;
-        PortAllocator { first, last_rtp, next: first, in_use: HashSet::new() }
+        PortAllocator {
+            first,
+            last_rtp,
+            next: first,
+            in_use: HashSet::new(),
+        }
     }
 
     pub fn capacity(&self) -> usize {
@@ -48,14 +53,26 @@ impl PortAllocator {
     pub fn allocate(&mut self, ip: IpAddr, tos: u8) -> Option<PortPair> {
         for _ in 0..self.capacity() {
             let port = self.next;
-            self.next = if port >= self.last_rtp { self.first } else { port + 2 };
+            self.next = if port >= self.last_rtp {
+                self.first
+            } else {
+                port + 2
+            };
             if self.in_use.contains(&port) {
                 continue;
             }
-            let Ok(rtp) = bind_udp(SocketAddr::new(ip, port), tos) else { continue };
-            let Ok(rtcp) = bind_udp(SocketAddr::new(ip, port + 1), tos) else { continue };
+            let Ok(rtp) = bind_udp(SocketAddr::new(ip, port), tos) else {
+                continue;
+            };
+            let Ok(rtcp) = bind_udp(SocketAddr::new(ip, port + 1), tos) else {
+                continue;
+            };
             self.in_use.insert(port);
-            return Some(PortPair { rtp, rtcp, rtp_port: port });
+            return Some(PortPair {
+                rtp,
+                rtcp,
+                rtp_port: port,
+            });
         }
         None
     }
@@ -70,7 +87,11 @@ impl PortAllocator {
 const SOCKET_BUFFER_BYTES: usize = 256 * 1024;
 
 pub fn bind_udp(addr: SocketAddr, tos: u8) -> io::Result<Socket> {
-    let domain = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let domain = if addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
     let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;

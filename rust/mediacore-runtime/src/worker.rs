@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mediacore_engine::control::ControlError;
-use mediacore_engine::{Channel, Event, Session, SessionId, SessionSpec, SessionStats, Side, Verdict};
+use mediacore_engine::{
+    Channel, Event, Session, SessionId, SessionSpec, SessionStats, Side, Verdict,
+};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
@@ -32,10 +34,25 @@ const BUF_LEN: usize = 65_536;
 const EVENTS_CAPACITY: usize = 1024;
 
 pub enum Command {
-    Create { id: SessionId, spec: SessionSpec, legs: [PortPair; 2], reply: SyncSender<Result<(), ControlError>> },
-    Update { id: SessionId, spec: SessionSpec, reply: SyncSender<Result<(), ControlError>> },
-    Query { id: SessionId, reply: SyncSender<Result<SessionStats, ControlError>> },
-    Delete { id: SessionId, reply: SyncSender<Result<SessionStats, ControlError>> },
+    Create {
+        id: SessionId,
+        spec: SessionSpec,
+        legs: [PortPair; 2],
+        reply: SyncSender<Result<(), ControlError>>,
+    },
+    Update {
+        id: SessionId,
+        spec: SessionSpec,
+        reply: SyncSender<Result<(), ControlError>>,
+    },
+    Query {
+        id: SessionId,
+        reply: SyncSender<Result<SessionStats, ControlError>>,
+    },
+    Delete {
+        id: SessionId,
+        reply: SyncSender<Result<SessionStats, ControlError>>,
+    },
     Shutdown,
 }
 
@@ -69,8 +86,16 @@ fn token_for(slot: usize, side: Side, channel: Channel) -> Token {
 }
 
 fn decode_token(t: Token) -> (usize, Side, Channel) {
-    let side = if (t.0 >> 1) & 1 == 0 { Side::Caller } else { Side::Callee };
-    let channel = if t.0 & 1 == 0 { Channel::Rtp } else { Channel::Rtcp };
+    let side = if (t.0 >> 1) & 1 == 0 {
+        Side::Caller
+    } else {
+        Side::Callee
+    };
+    let channel = if t.0 & 1 == 0 {
+        Channel::Rtp
+    } else {
+        Channel::Rtcp
+    };
     (t.0 / 4, side, channel)
 }
 
@@ -151,9 +176,13 @@ impl Worker {
     /// Receives every queued datagram on one socket and relays each.
     fn receive(&mut self, token: Token, now: Instant) {
         let (slot, side, channel) = decode_token(token);
-        let Some(Some(entry)) = self.slots.get_mut(slot) else { return };
+        let Some(Some(entry)) = self.slots.get_mut(slot) else {
+            return;
+        };
         loop {
-            let (len, src) = match entry.sockets[side.index()][channel_index(channel)].recv_from(&mut self.buf) {
+            let (len, src) = match entry.sockets[side.index()][channel_index(channel)]
+                .recv_from(&mut self.buf)
+            {
                 Ok(r) => r,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -165,7 +194,11 @@ impl Worker {
             self.datagrams_in += 1;
             let data = &self.buf[..len];
             match entry.session.handle_packet(now, side, channel, src, data) {
-                Verdict::Forward { via, channel: out_channel, dest } => {
+                Verdict::Forward {
+                    via,
+                    channel: out_channel,
+                    dest,
+                } => {
                     let sock = &entry.sockets[via.index()][channel_index(out_channel)];
                     if send(sock, data, dest).is_ok() {
                         self.forwarded += 1;
@@ -204,7 +237,12 @@ impl Worker {
     fn drain_commands(&mut self, now: Instant) -> bool {
         while let Ok(cmd) = self.commands.try_recv() {
             match cmd {
-                Command::Create { id, spec, legs, reply } => {
+                Command::Create {
+                    id,
+                    spec,
+                    legs,
+                    reply,
+                } => {
                     let r = self.create(id, spec, legs, now);
                     let _ = reply.send(r);
                 }
@@ -213,7 +251,12 @@ impl Worker {
                     let _ = reply.send(r);
                 }
                 Command::Query { id, reply } => {
-                    let r = match self.by_id.get(&id).and_then(|&s| self.slots.get(s)).and_then(|e| e.as_ref()) {
+                    let r = match self
+                        .by_id
+                        .get(&id)
+                        .and_then(|&s| self.slots.get(s))
+                        .and_then(|e| e.as_ref())
+                    {
                         Some(entry) => Ok(entry.session.stats(now)),
                         None => Err(ControlError::UnknownSession(id)),
                     };
@@ -229,22 +272,40 @@ impl Worker {
         false
     }
 
-    fn create(&mut self, id: SessionId, spec: SessionSpec, legs: [PortPair; 2], now: Instant) -> Result<(), ControlError> {
+    fn create(
+        &mut self,
+        id: SessionId,
+        spec: SessionSpec,
+        legs: [PortPair; 2],
+        now: Instant,
+    ) -> Result<(), ControlError> {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.slots.len() - 1
         });
         let rtp_ports = [legs[0].rtp_port, legs[1].rtp_port];
-        let ipv4 = legs[0].rtp.local_addr().ok().and_then(|a| a.as_socket()).is_none_or(|a| a.is_ipv4());
+        let ipv4 = legs[0]
+            .rtp
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .is_none_or(|a| a.is_ipv4());
         let [caller, callee] = legs;
         let to_mio = |s: socket2::Socket| UdpSocket::from_std(std::net::UdpSocket::from(s));
-        let mut sockets = [[to_mio(caller.rtp), to_mio(caller.rtcp)], [to_mio(callee.rtp), to_mio(callee.rtcp)]];
+        let mut sockets = [
+            [to_mio(caller.rtp), to_mio(caller.rtcp)],
+            [to_mio(callee.rtp), to_mio(callee.rtcp)],
+        ];
         let mut registered = Ok(());
         for side in [Side::Caller, Side::Callee] {
             for channel in [Channel::Rtp, Channel::Rtcp] {
                 let sock = &mut sockets[side.index()][channel_index(channel)];
                 if registered.is_ok() {
-                    registered = self.poll.registry().register(sock, token_for(slot, side, channel), Interest::READABLE);
+                    registered = self.poll.registry().register(
+                        sock,
+                        token_for(slot, side, channel),
+                        Interest::READABLE,
+                    );
                 }
             }
         }
@@ -260,14 +321,29 @@ impl Worker {
         }
         let session = Session::new(id, spec, now);
         if let Some(s) = self.slots.get_mut(slot) {
-            *s = Some(Entry { session, sockets, rtp_ports, ipv4 });
+            *s = Some(Entry {
+                session,
+                sockets,
+                rtp_ports,
+                ipv4,
+            });
         }
         self.by_id.insert(id, slot);
         Ok(())
     }
 
-    fn update(&mut self, id: SessionId, spec: SessionSpec, now: Instant) -> Result<(), ControlError> {
-        let Some(entry) = self.by_id.get(&id).and_then(|&s| self.slots.get_mut(s)).and_then(|e| e.as_mut()) else {
+    fn update(
+        &mut self,
+        id: SessionId,
+        spec: SessionSpec,
+        now: Instant,
+    ) -> Result<(), ControlError> {
+        let Some(entry) = self
+            .by_id
+            .get(&id)
+            .and_then(|&s| self.slots.get_mut(s))
+            .and_then(|e| e.as_mut())
+        else {
             return Err(ControlError::UnknownSession(id));
         };
         for side in [Side::Caller, Side::Callee] {
@@ -275,7 +351,8 @@ impl Worker {
             if entry.session.spec().leg(side).dscp != new {
                 for sock in &entry.sockets[side.index()] {
                     let s2 = socket2::SockRef::from(sock);
-                    set_tos(&s2, entry.ipv4, new << 2).map_err(|e| ControlError::Io(e.to_string()))?;
+                    set_tos(&s2, entry.ipv4, new << 2)
+                        .map_err(|e| ControlError::Io(e.to_string()))?;
                 }
             }
         }
@@ -284,13 +361,18 @@ impl Worker {
     }
 
     fn delete(&mut self, id: SessionId, now: Instant) -> Result<SessionStats, ControlError> {
-        let Some(slot) = self.by_id.remove(&id) else { return Err(ControlError::UnknownSession(id)) };
+        let Some(slot) = self.by_id.remove(&id) else {
+            return Err(ControlError::UnknownSession(id));
+        };
         let Some(mut entry) = self.slots.get_mut(slot).and_then(|e| e.take()) else {
             return Err(ControlError::UnknownSession(id));
         };
         for side in [Side::Caller, Side::Callee] {
             for channel in [Channel::Rtp, Channel::Rtcp] {
-                let _ = self.poll.registry().deregister(&mut entry.sockets[side.index()][channel_index(channel)]);
+                let _ = self
+                    .poll
+                    .registry()
+                    .deregister(&mut entry.sockets[side.index()][channel_index(channel)]);
             }
         }
         let stats = entry.session.stats(now);

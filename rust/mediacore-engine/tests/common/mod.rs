@@ -32,8 +32,14 @@ pub const CALLEE: &str = "198.51.100.20:5000";
 
 pub fn spec() -> SessionSpec {
     SessionSpec {
-        caller: LegSpec { remote_rtp: Some(addr(CALLER)), ..LegSpec::default() },
-        callee: LegSpec { remote_rtp: Some(addr(CALLEE)), ..LegSpec::default() },
+        caller: LegSpec {
+            remote_rtp: Some(addr(CALLER)),
+            ..LegSpec::default()
+        },
+        callee: LegSpec {
+            remote_rtp: Some(addr(CALLEE)),
+            ..LegSpec::default()
+        },
         ..SessionSpec::default()
     }
 }

@@ -44,7 +44,11 @@ fn hash_body(body: &[u8]) -> u64 {
 
 impl ReplyCache {
     pub fn with_capacity(max_entries: usize) -> Self {
-        ReplyCache { entries: HashMap::new(), order: VecDeque::new(), max_entries: max_entries.max(1) }
+        ReplyCache {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            max_entries: max_entries.max(1),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -64,7 +68,14 @@ impl ReplyCache {
 
     pub fn insert(&mut self, cookie: &[u8], body: &[u8], reply: Vec<u8>, now: Instant) {
         self.expire(now);
-        self.entries.insert(cookie.to_vec(), Entry { body_hash: hash_body(body), reply, stored: now });
+        self.entries.insert(
+            cookie.to_vec(),
+            Entry {
+                body_hash: hash_body(body),
+                reply,
+                stored: now,
+            },
+        );
         self.order.push_back((cookie.to_vec(), now));
         // The queue may also hold stale items of re-stored cookies; bound it as well.
         while self.entries.len() > self.max_entries || self.order.len() > 2 * self.max_entries {
@@ -85,8 +96,14 @@ impl ReplyCache {
 
     /// Drops the oldest queue item and its entry if the entry is that item. False when empty.
     fn pop_oldest(&mut self) -> bool {
-        let Some((cookie, stored)) = self.order.pop_front() else { return false };
-        if self.entries.get(&cookie).is_some_and(|e| e.stored == stored) {
+        let Some((cookie, stored)) = self.order.pop_front() else {
+            return false;
+        };
+        if self
+            .entries
+            .get(&cookie)
+            .is_some_and(|e| e.stored == stored)
+        {
             self.entries.remove(&cookie);
         }
         true
@@ -103,7 +120,10 @@ mod tests {
         let t0 = Instant::now();
         let mut c = ReplyCache::default();
         c.insert(b"c1", b"body", b"reply".to_vec(), t0);
-        assert_eq!(c.get(b"c1", b"body", t0 + Duration::from_secs(29)), Some(b"reply".to_vec()));
+        assert_eq!(
+            c.get(b"c1", b"body", t0 + Duration::from_secs(29)),
+            Some(b"reply".to_vec())
+        );
         assert_eq!(c.get(b"c1", b"other body", t0), None);
         assert_eq!(c.get(b"c2", b"body", t0), None);
         assert_eq!(c.get(b"c1", b"body", t0 + REPLY_CACHE_TTL), None);
@@ -115,7 +135,12 @@ mod tests {
         let t0 = Instant::now();
         let mut c = ReplyCache::with_capacity(3);
         for i in 0..5u8 {
-            c.insert(&[i], b"b", vec![i], t0 + Duration::from_millis(u64::from(i)));
+            c.insert(
+                &[i],
+                b"b",
+                vec![i],
+                t0 + Duration::from_millis(u64::from(i)),
+            );
         }
         assert_eq!(c.len(), 3);
         assert_eq!(c.get(&[0], b"b", t0), None);
@@ -129,6 +154,9 @@ mod tests {
         let mut c = ReplyCache::default();
         c.insert(b"c", b"b1", vec![1], t0);
         c.insert(b"c", b"b2", vec![2], t0 + Duration::from_secs(20));
-        assert_eq!(c.get(b"c", b"b2", t0 + Duration::from_secs(40)), Some(vec![2]));
+        assert_eq!(
+            c.get(b"c", b"b2", t0 + Duration::from_secs(40)),
+            Some(vec![2])
+        );
     }
 }

@@ -50,7 +50,13 @@ pub fn facing(info: &SessionInfo, side: Side) -> LocalPorts {
 
 impl Call {
     pub fn new(caller_tag: &[u8], unix_time: u64) -> Self {
-        Call { created: unix_time, last_signal: unix_time, caller_tag: caller_tag.to_vec(), callee_tag: None, media: Vec::new() }
+        Call {
+            created: unix_time,
+            last_signal: unix_time,
+            caller_tag: caller_tag.to_vec(),
+            callee_tag: None,
+            media: Vec::new(),
+        }
     }
 
     pub fn tag(&self, side: Side) -> Option<&[u8]> {
@@ -93,7 +99,12 @@ impl Call {
             match control.create(spec.clone()) {
                 Ok(info) => {
                     created.push(info.id);
-                    let cm = CallMedia { kind: m.kind.clone(), proto: m.proto.clone(), session: Some(info), spec };
+                    let cm = CallMedia {
+                        kind: m.kind.clone(),
+                        proto: m.proto.clone(),
+                        session: Some(info),
+                        spec,
+                    };
                     match media.get_mut(i) {
                         Some(slot) => *slot = cm,
                         None => media.push(cm),
@@ -110,7 +121,12 @@ impl Call {
         for (i, m) in sdp.media.iter().enumerate() {
             let Some(cm) = media.get_mut(i) else {
                 // A disabled stream the call has not seen before.
-                media.push(CallMedia { kind: m.kind.clone(), proto: m.proto.clone(), session: None, spec: SessionSpec::default() });
+                media.push(CallMedia {
+                    kind: m.kind.clone(),
+                    proto: m.proto.clone(),
+                    session: None,
+                    spec: SessionSpec::default(),
+                });
                 continue;
             };
             let Some(info) = cm.session else { continue };
@@ -144,11 +160,18 @@ impl Call {
             .map(|cm| {
                 cm.session.map(|info| {
                     let ports = facing(&info, side.other());
-                    LocalMedia { address, rtp_port: ports.rtp.port(), rtcp_port: ports.rtcp.port() }
+                    LocalMedia {
+                        address,
+                        rtp_port: ports.rtp.port(),
+                        rtcp_port: ports.rtcp.port(),
+                    }
                 })
             })
             .collect();
-        let rewrite = RewriteOptions { strip_ice: true, origin: opts.replace_origin.then_some(address) };
+        let rewrite = RewriteOptions {
+            strip_ice: true,
+            origin: opts.replace_origin.then_some(address),
+        };
         Ok(sdp.rewrite(&locals, &rewrite))
     }
 }
@@ -169,4 +192,3 @@ fn leg_from_media(m: &Media, opts: &MediaOptions, current: &LegSpec) -> LegSpec 
         clock_rates: m.clock_rates(),
     }
 }
-

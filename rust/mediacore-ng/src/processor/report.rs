@@ -18,11 +18,17 @@ fn family(ip: IpAddr) -> &'static str {
 }
 
 fn endpoint(a: SocketAddr) -> Value {
-    Value::dict().with("family", family(a.ip())).with("address", a.ip().to_string()).with("port", a.port())
+    Value::dict()
+        .with("family", family(a.ip()))
+        .with("address", a.ip().to_string())
+        .with("port", a.port())
 }
 
 fn counters(packets: u64, bytes: u64, errors: u64) -> Value {
-    Value::dict().with("packets", packets).with("bytes", bytes).with("errors", errors)
+    Value::dict()
+        .with("packets", packets)
+        .with("bytes", bytes)
+        .with("errors", errors)
 }
 
 fn flag(b: bool) -> Value {
@@ -31,12 +37,15 @@ fn flag(b: bool) -> Value {
 
 /// Datagrams dropped on the RTP side: everything but malformed RTCP.
 fn rtp_errors(leg: &LegStats) -> u64 {
-    leg.dropped.total().saturating_sub(leg.dropped.malformed_rtcp)
+    leg.dropped
+        .total()
+        .saturating_sub(leg.dropped.malformed_rtcp)
 }
 
 /// Unix seconds of the last packet from the party; 0 when nothing arrived yet.
 fn last_packet(leg: &LegStats, unix_time: u64) -> u64 {
-    leg.since_last_packet.map_or(0, |d| unix_time.saturating_sub(d.as_secs()))
+    leg.since_last_packet
+        .map_or(0, |d| unix_time.saturating_sub(d.as_secs()))
 }
 
 fn mediacore_dict(leg: &LegStats, cm: &CallMedia, side: Side) -> Value {
@@ -82,11 +91,17 @@ fn mediacore_dict(leg: &LegStats, cm: &CallMedia, side: Side) -> Value {
 
 /// The RTP and RTCP streams of the party on `side` for one media.
 fn streams(cm: &CallMedia, stats: Option<&SessionStats>, side: Side, unix_time: u64) -> Vec<Value> {
-    let Some(info) = cm.session else { return Vec::new() };
+    let Some(info) = cm.session else {
+        return Vec::new();
+    };
     let ports = facing(&info, side);
     let spec = cm.spec.leg(side);
-    let mut rtp = Value::dict().with("local port", ports.rtp.port()).with("flags", vec![Value::str("RTP")]);
-    let mut rtcp = Value::dict().with("local port", ports.rtcp.port()).with("flags", vec![Value::str("RTCP")]);
+    let mut rtp = Value::dict()
+        .with("local port", ports.rtp.port())
+        .with("flags", vec![Value::str("RTP")]);
+    let mut rtcp = Value::dict()
+        .with("local port", ports.rtcp.port())
+        .with("flags", vec![Value::str("RTCP")]);
     if let Some(a) = spec.remote_rtp {
         rtp.insert("advertised endpoint", endpoint(a));
     }
@@ -100,8 +115,14 @@ fn streams(cm: &CallMedia, stats: Option<&SessionStats>, side: Side, unix_time: 
         if let Some(a) = leg.remote_rtcp {
             rtcp.insert("endpoint", endpoint(a));
         }
-        rtp.insert("stats", counters(leg.rtp.packets, leg.rtp.bytes, rtp_errors(leg)));
-        rtcp.insert("stats", counters(leg.rtcp_packets, leg.rtcp_bytes, leg.dropped.malformed_rtcp));
+        rtp.insert(
+            "stats",
+            counters(leg.rtp.packets, leg.rtp.bytes, rtp_errors(leg)),
+        );
+        rtcp.insert(
+            "stats",
+            counters(leg.rtcp_packets, leg.rtcp_bytes, leg.dropped.malformed_rtcp),
+        );
         rtp.insert("last packet", last_packet(leg, unix_time));
         rtcp.insert("last packet", last_packet(leg, unix_time));
         rtp.insert("mediacore", mediacore_dict(leg, cm, side));
@@ -130,7 +151,10 @@ pub fn call_report(call: &Call, stats: &HashMap<SessionId, SessionStats>, unix_t
             .collect();
         let mono = Value::dict()
             .with("tag", tag)
-            .with("in dialogue with", call.tag(side.other()).unwrap_or_default())
+            .with(
+                "in dialogue with",
+                call.tag(side.other()).unwrap_or_default(),
+            )
             .with("medias", medias);
         if let Value::Dict(map) = &mut tags {
             map.insert(tag.to_vec(), mono);
@@ -139,16 +163,23 @@ pub fn call_report(call: &Call, stats: &HashMap<SessionId, SessionStats>, unix_t
     let (mut rtp, mut rtcp) = ([0u64; 3], [0u64; 3]);
     for s in stats.values() {
         for leg in [&s.caller, &s.callee] {
-            for (acc, v) in rtp.iter_mut().zip([leg.rtp.packets, leg.rtp.bytes, rtp_errors(leg)]) {
+            for (acc, v) in rtp
+                .iter_mut()
+                .zip([leg.rtp.packets, leg.rtp.bytes, rtp_errors(leg)])
+            {
                 *acc = acc.saturating_add(v);
             }
-            for (acc, v) in rtcp.iter_mut().zip([leg.rtcp_packets, leg.rtcp_bytes, leg.dropped.malformed_rtcp]) {
+            for (acc, v) in
+                rtcp.iter_mut()
+                    .zip([leg.rtcp_packets, leg.rtcp_bytes, leg.dropped.malformed_rtcp])
+            {
                 *acc = acc.saturating_add(v);
             }
         }
     }
-    let totals =
-        Value::dict().with("RTP", counters(rtp[0], rtp[1], rtp[2])).with("RTCP", counters(rtcp[0], rtcp[1], rtcp[2]));
+    let totals = Value::dict()
+        .with("RTP", counters(rtp[0], rtp[1], rtp[2]))
+        .with("RTCP", counters(rtcp[0], rtcp[1], rtcp[2]));
     Value::dict()
         .with("created", call.created)
         .with("last signal", call.last_signal)

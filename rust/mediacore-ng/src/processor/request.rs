@@ -18,7 +18,9 @@ pub struct NgError {
 
 impl NgError {
     pub fn new(reason: impl Into<String>) -> Self {
-        NgError { reason: reason.into() }
+        NgError {
+            reason: reason.into(),
+        }
     }
 }
 
@@ -45,7 +47,10 @@ impl<'a> Request<'a> {
 
     /// A non-empty byte-string key.
     pub fn bytes(&self, key: &str) -> Option<&'a [u8]> {
-        self.dict.dict_get(key).and_then(Value::as_bytes).filter(|b| !b.is_empty())
+        self.dict
+            .dict_get(key)
+            .and_then(Value::as_bytes)
+            .filter(|b| !b.is_empty())
     }
 
     pub fn required(&self, key: &str, missing: &str) -> Result<&'a [u8], NgError> {
@@ -63,9 +68,11 @@ impl<'a> Request<'a> {
     /// The strings of a list key (non-string items skipped; a single string counts as a list).
     pub fn strings(&self, key: &str) -> Vec<String> {
         match self.dict.dict_get(key) {
-            Some(Value::List(items)) => {
-                items.iter().filter_map(Value::as_bytes).map(|b| String::from_utf8_lossy(b).into_owned()).collect()
-            }
+            Some(Value::List(items)) => items
+                .iter()
+                .filter_map(Value::as_bytes)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect(),
             Some(Value::Bytes(b)) => vec![String::from_utf8_lossy(b).into_owned()],
             _ => Vec::new(),
         }
@@ -99,13 +106,33 @@ pub struct MediaOptions {
 
 impl MediaOptions {
     pub fn from_request(req: &Request<'_>) -> Result<Self, NgError> {
-        let flags: Vec<String> = req.strings("flags").iter().map(|f| f.to_ascii_lowercase()).collect();
+        let flags: Vec<String> = req
+            .strings("flags")
+            .iter()
+            .map(|f| f.to_ascii_lowercase())
+            .collect();
         let has = |f: &str| flags.iter().any(|x| x == f);
-        let latch = if has("asymmetric") || has("strict-source") { LatchPolicy::Strict } else { LatchPolicy::Learn };
-        let replace_origin =
-            has("replace-origin") || req.strings("replace").iter().any(|r| r.eq_ignore_ascii_case("origin"));
-        let source_address = if has("sip-source-address") { received_from(req) } else { None };
-        Ok(MediaOptions { latch, dscp: dscp(req)?, source_address, replace_origin })
+        let latch = if has("asymmetric") || has("strict-source") {
+            LatchPolicy::Strict
+        } else {
+            LatchPolicy::Learn
+        };
+        let replace_origin = has("replace-origin")
+            || req
+                .strings("replace")
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case("origin"));
+        let source_address = if has("sip-source-address") {
+            received_from(req)
+        } else {
+            None
+        };
+        Ok(MediaOptions {
+            latch,
+            dscp: dscp(req)?,
+            source_address,
+            replace_origin,
+        })
     }
 }
 
@@ -119,11 +146,17 @@ fn received_from(req: &Request<'_>) -> Option<IpAddr> {
 fn dscp(req: &Request<'_>) -> Result<Option<u8>, NgError> {
     if let Some(v) = req.int("DSCP") {
         let v = v?;
-        return u8::try_from(v).ok().filter(|d| *d <= 63).map(Some).ok_or_else(|| NgError::new(format!("Invalid DSCP value {v}")));
+        return u8::try_from(v)
+            .ok()
+            .filter(|d| *d <= 63)
+            .map(Some)
+            .ok_or_else(|| NgError::new(format!("Invalid DSCP value {v}")));
     }
     if let Some(v) = req.int("TOS") {
         let v = v?;
-        return u8::try_from(v).map(|tos| Some(tos >> 2)).map_err(|_| NgError::new(format!("Invalid TOS value {v}")));
+        return u8::try_from(v)
+            .map(|tos| Some(tos >> 2))
+            .map_err(|_| NgError::new(format!("Invalid TOS value {v}")));
     }
     Ok(None)
 }
@@ -140,32 +173,81 @@ mod tests {
     #[test]
     fn defaults() {
         let o = opts(Value::dict()).unwrap();
-        assert_eq!(o, MediaOptions { latch: LatchPolicy::Learn, dscp: None, source_address: None, replace_origin: false });
+        assert_eq!(
+            o,
+            MediaOptions {
+                latch: LatchPolicy::Learn,
+                dscp: None,
+                source_address: None,
+                replace_origin: false
+            }
+        );
     }
 
     #[test]
     fn flags() {
-        let flags = |f: &[&str]| Value::dict().with("flags", f.iter().map(|s| Value::str(s)).collect::<Vec<_>>());
-        assert_eq!(opts(flags(&["asymmetric"])).unwrap().latch, LatchPolicy::Strict);
-        assert_eq!(opts(flags(&["strict-source"])).unwrap().latch, LatchPolicy::Strict);
-        assert_eq!(opts(flags(&["symmetric", "no-such-flag"])).unwrap().latch, LatchPolicy::Learn);
+        let flags = |f: &[&str]| {
+            Value::dict().with("flags", f.iter().map(|s| Value::str(s)).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            opts(flags(&["asymmetric"])).unwrap().latch,
+            LatchPolicy::Strict
+        );
+        assert_eq!(
+            opts(flags(&["strict-source"])).unwrap().latch,
+            LatchPolicy::Strict
+        );
+        assert_eq!(
+            opts(flags(&["symmetric", "no-such-flag"])).unwrap().latch,
+            LatchPolicy::Learn
+        );
         assert!(opts(flags(&["replace-origin"])).unwrap().replace_origin);
-        let v = Value::dict().with("replace", vec![Value::str("origin"), Value::str("session-connection")]);
+        let v = Value::dict().with(
+            "replace",
+            vec![Value::str("origin"), Value::str("session-connection")],
+        );
         assert!(opts(v).unwrap().replace_origin);
-        let v = flags(&["SIP-source-address"]).with("received-from", vec![Value::str("IP4"), Value::str("198.51.100.9")]);
-        assert_eq!(opts(v).unwrap().source_address, Some("198.51.100.9".parse().unwrap()));
-        let v = Value::dict().with("received-from", vec![Value::str("IP4"), Value::str("198.51.100.9")]);
+        let v = flags(&["SIP-source-address"]).with(
+            "received-from",
+            vec![Value::str("IP4"), Value::str("198.51.100.9")],
+        );
+        assert_eq!(
+            opts(v).unwrap().source_address,
+            Some("198.51.100.9".parse().unwrap())
+        );
+        let v = Value::dict().with(
+            "received-from",
+            vec![Value::str("IP4"), Value::str("198.51.100.9")],
+        );
         assert_eq!(opts(v).unwrap().source_address, None);
     }
 
     #[test]
     fn dscp_and_tos() {
-        assert_eq!(opts(Value::dict().with("DSCP", 26i64)).unwrap().dscp, Some(26));
-        assert_eq!(opts(Value::dict().with("TOS", 184i64)).unwrap().dscp, Some(46));
-        assert_eq!(opts(Value::dict().with("TOS", "104")).unwrap().dscp, Some(26));
-        assert_eq!(opts(Value::dict().with("DSCP", 64i64)).unwrap_err().reason, "Invalid DSCP value 64");
-        assert_eq!(opts(Value::dict().with("TOS", 256i64)).unwrap_err().reason, "Invalid TOS value 256");
-        assert_eq!(opts(Value::dict().with("TOS", "x")).unwrap_err().reason, "Invalid value for TOS");
+        assert_eq!(
+            opts(Value::dict().with("DSCP", 26i64)).unwrap().dscp,
+            Some(26)
+        );
+        assert_eq!(
+            opts(Value::dict().with("TOS", 184i64)).unwrap().dscp,
+            Some(46)
+        );
+        assert_eq!(
+            opts(Value::dict().with("TOS", "104")).unwrap().dscp,
+            Some(26)
+        );
+        assert_eq!(
+            opts(Value::dict().with("DSCP", 64i64)).unwrap_err().reason,
+            "Invalid DSCP value 64"
+        );
+        assert_eq!(
+            opts(Value::dict().with("TOS", 256i64)).unwrap_err().reason,
+            "Invalid TOS value 256"
+        );
+        assert_eq!(
+            opts(Value::dict().with("TOS", "x")).unwrap_err().reason,
+            "Invalid value for TOS"
+        );
     }
 
     #[test]
@@ -173,6 +255,9 @@ mod tests {
         let v = Value::dict().with("call-id", "");
         let r = Request::new(&v).unwrap();
         assert_eq!(r.call_id().unwrap_err().reason, ERR_NO_CALL_ID);
-        assert_eq!(Request::new(&Value::Int(1)).err().unwrap().reason, ERR_NOT_DICT);
+        assert_eq!(
+            Request::new(&Value::Int(1)).err().unwrap().reason,
+            ERR_NOT_DICT
+        );
     }
 }

@@ -34,8 +34,15 @@ pub struct RewriteOptions {
     pub origin: Option<IpAddr>,
 }
 
-const ICE_ATTRIBUTES: &[&str] =
-    &["candidate", "ice-ufrag", "ice-pwd", "ice-options", "ice-lite", "end-of-candidates", "remote-candidates"];
+const ICE_ATTRIBUTES: &[&str] = &[
+    "candidate",
+    "ice-ufrag",
+    "ice-pwd",
+    "ice-options",
+    "ice-lite",
+    "end-of-candidates",
+    "remote-candidates",
+];
 
 fn is_ice(line: &str) -> bool {
     line.strip_prefix("a=").is_some_and(|attr| {
@@ -78,11 +85,25 @@ impl Sdp {
             .iter()
             .enumerate()
             .map(|(i, media)| {
-                let local = local.get(i).copied().flatten().filter(|_| media.is_enabled())?;
-                let address = if media.zero_address { media.connection.or(self.session_connection.map(|c| c.1)) } else { None }
-                    .unwrap_or(local.address);
-                let insert_connection = media.connection.is_none() && self.session_connection.is_none();
-                Some(Plan { media, local, address, insert_connection })
+                let local = local
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .filter(|_| media.is_enabled())?;
+                let address = if media.zero_address {
+                    media.connection.or(self.session_connection.map(|c| c.1))
+                } else {
+                    None
+                }
+                .unwrap_or(local.address);
+                let insert_connection =
+                    media.connection.is_none() && self.session_connection.is_none();
+                Some(Plan {
+                    media,
+                    local,
+                    address,
+                    insert_connection,
+                })
             })
             .collect();
         let session_address = plans.iter().flatten().next().map(|p| p.local.address);
@@ -92,7 +113,11 @@ impl Sdp {
         let mut rtcp_written = false;
         for (i, line) in self.lines.iter().enumerate() {
             if let Some(next) = self.media.iter().position(|m| m.m_line == i) {
-                finish_section(section.and_then(|s| plans.get(s)).and_then(Option::as_ref), rtcp_written, &mut out);
+                finish_section(
+                    section.and_then(|s| plans.get(s)).and_then(Option::as_ref),
+                    rtcp_written,
+                    &mut out,
+                );
                 section = Some(next);
                 rtcp_written = false;
                 match plans.get(next).and_then(Option::as_ref) {
@@ -112,7 +137,10 @@ impl Sdp {
             let plan = section.and_then(|s| plans.get(s)).and_then(Option::as_ref);
             match (section, plan) {
                 (None, _) => {
-                    if self.session_connection.is_some_and(|(at, addr)| at == i && !addr.is_unspecified()) {
+                    if self
+                        .session_connection
+                        .is_some_and(|(at, addr)| at == i && !addr.is_unspecified())
+                    {
                         if let Some(addr) = session_address {
                             out.push(connection_line(addr));
                             continue;
@@ -150,7 +178,11 @@ impl Sdp {
                 }
             }
         }
-        finish_section(section.and_then(|s| plans.get(s)).and_then(Option::as_ref), rtcp_written, &mut out);
+        finish_section(
+            section.and_then(|s| plans.get(s)).and_then(Option::as_ref),
+            rtcp_written,
+            &mut out,
+        );
 
         let eol = self.eol();
         let mut body = out.join(eol);
@@ -171,7 +203,12 @@ fn finish_section(plan: Option<&Plan<'_>>, rtcp_written: bool, out: &mut Vec<Str
 }
 
 fn rtcp_line(plan: &Plan<'_>) -> String {
-    format!("a=rtcp:{} IN {} {}", plan.local.rtcp_port, addr_type(plan.address), plan.address)
+    format!(
+        "a=rtcp:{} IN {} {}",
+        plan.local.rtcp_port,
+        addr_type(plan.address),
+        plan.address
+    )
 }
 
 /// `m=<media> <port>[/<count>] <proto> <fmt>...` with the port replaced.
@@ -180,7 +217,10 @@ fn rewrite_m_line(line: &str, port: u16) -> String {
     let (Some(kind), Some(old_port), rest) = (fields.next(), fields.next(), fields.next()) else {
         return line.to_string();
     };
-    let count = old_port.split_once('/').map(|(_, c)| format!("/{c}")).unwrap_or_default();
+    let count = old_port
+        .split_once('/')
+        .map(|(_, c)| format!("/{c}"))
+        .unwrap_or_default();
     match rest {
         Some(rest) => format!("{kind} {port}{count} {rest}"),
         None => format!("{kind} {port}{count}"),
@@ -193,7 +233,14 @@ fn rewrite_origin(line: &str, addr: IpAddr) -> String {
     if fields.len() != 6 {
         return line.to_string();
     }
-    format!("{} {} {} {} {} {addr}", fields[0], fields[1], fields[2], fields[3], addr_type(addr))
+    format!(
+        "{} {} {} {} {} {addr}",
+        fields[0],
+        fields[1],
+        fields[2],
+        fields[3],
+        addr_type(addr)
+    )
 }
 
 #[cfg(test)]
@@ -202,7 +249,11 @@ mod tests {
     use super::*;
 
     fn local(port: u16) -> Option<LocalMedia> {
-        Some(LocalMedia { address: "192.0.2.1".parse().unwrap(), rtp_port: port, rtcp_port: port + 1 })
+        Some(LocalMedia {
+            address: "192.0.2.1".parse().unwrap(),
+            rtp_port: port,
+            rtcp_port: port + 1,
+        })
     }
 
     fn rewrite(body: &str, locals: &[Option<LocalMedia>], opts: RewriteOptions) -> String {
@@ -212,7 +263,9 @@ mod tests {
 
     #[test]
     fn ice_attribute_names() {
-        assert!(is_ice("a=candidate:1 1 UDP 2130706431 10.0.0.1 4000 typ host"));
+        assert!(is_ice(
+            "a=candidate:1 1 UDP 2130706431 10.0.0.1 4000 typ host"
+        ));
         assert!(is_ice("a=ice-lite"));
         assert!(is_ice("a=end-of-candidates"));
         assert!(!is_ice("a=candidates-foo"));
@@ -221,7 +274,10 @@ mod tests {
 
     #[test]
     fn m_line_keeps_count_and_formats() {
-        assert_eq!(rewrite_m_line("m=audio 4000/1 RTP/AVP 0 8", 30000), "m=audio 30000/1 RTP/AVP 0 8");
+        assert_eq!(
+            rewrite_m_line("m=audio 4000/1 RTP/AVP 0 8", 30000),
+            "m=audio 30000/1 RTP/AVP 0 8"
+        );
         assert_eq!(rewrite_m_line("m=audio 4000", 30000), "m=audio 30000");
     }
 
@@ -230,14 +286,24 @@ mod tests {
         let out = rewrite(
             "v=0\no=alice 123 456 IN IP4 10.0.0.1\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 0\n",
             &[local(30000)],
-            RewriteOptions { strip_ice: true, origin: Some("2001:db8::1".parse().unwrap()) },
+            RewriteOptions {
+                strip_ice: true,
+                origin: Some("2001:db8::1".parse().unwrap()),
+            },
         );
-        assert!(out.contains("o=alice 123 456 IN IP6 2001:db8::1\n"), "{out}");
+        assert!(
+            out.contains("o=alice 123 456 IN IP6 2001:db8::1\n"),
+            "{out}"
+        );
     }
 
     #[test]
     fn section_without_attributes_gets_rtcp_at_end() {
-        let out = rewrite("v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 0\nm=video 0 RTP/AVP 31\n", &[local(30000)], RewriteOptions::default());
+        let out = rewrite(
+            "v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 0\nm=video 0 RTP/AVP 31\n",
+            &[local(30000)],
+            RewriteOptions::default(),
+        );
         assert_eq!(
             out,
             "v=0\nc=IN IP4 192.0.2.1\nm=audio 30000 RTP/AVP 0\na=rtcp:30001 IN IP4 192.0.2.1\nm=video 0 RTP/AVP 31\n"
@@ -249,14 +315,25 @@ mod tests {
         let body = "v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 0\na=ice-ufrag:x\na=rtcp-mux\n";
         assert_eq!(rewrite(body, &[], RewriteOptions::default()), body);
         assert_eq!(
-            rewrite(body, &[], RewriteOptions { strip_ice: true, origin: None }),
+            rewrite(
+                body,
+                &[],
+                RewriteOptions {
+                    strip_ice: true,
+                    origin: None
+                }
+            ),
             "v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 0\na=rtcp-mux\n"
         );
     }
 
     #[test]
     fn missing_final_line_ending_is_preserved() {
-        let out = rewrite("v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 0\na=sendrecv", &[local(30000)], RewriteOptions::default());
+        let out = rewrite(
+            "v=0\nc=IN IP4 10.0.0.1\nm=audio 4000 RTP/AVP 0\na=sendrecv",
+            &[local(30000)],
+            RewriteOptions::default(),
+        );
         assert_eq!(out, "v=0\nc=IN IP4 192.0.2.1\nm=audio 30000 RTP/AVP 0\na=rtcp:30001 IN IP4 192.0.2.1\na=sendrecv");
     }
 }

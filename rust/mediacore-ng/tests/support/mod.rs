@@ -73,7 +73,12 @@ impl FakeControl {
                 sent_rtcp_packets: 1,
                 sent_rtcp_bytes: 60,
                 send_errors: 0,
-                dropped: DropCounters { malformed_rtp: 1, malformed_rtcp: 0, foreign_source: 0, no_destination: 0 },
+                dropped: DropCounters {
+                    malformed_rtp: 1,
+                    malformed_rtcp: 0,
+                    foreign_source: 0,
+                    no_destination: 0,
+                },
                 since_last_packet: Some(Duration::from_secs(2)),
                 timed_out: false,
             };
@@ -84,7 +89,12 @@ impl FakeControl {
             stats.rtp.ssrc = Some(0x1234_5678);
             stats
         };
-        SessionStats { id, age: Duration::from_secs(60), caller: leg(Side::Caller, 10), callee: leg(Side::Callee, 7) }
+        SessionStats {
+            id,
+            age: Duration::from_secs(60),
+            caller: leg(Side::Caller, 10),
+            callee: leg(Side::Callee, 7),
+        }
     }
 }
 
@@ -102,15 +112,24 @@ impl MediaControl for FakeControl {
             s.live.insert(id, spec);
             Ok(SessionInfo {
                 id,
-                caller: LocalPorts { rtp: addr(base), rtcp: addr(base + 1) },
-                callee: LocalPorts { rtp: addr(base + 2), rtcp: addr(base + 3) },
+                caller: LocalPorts {
+                    rtp: addr(base),
+                    rtcp: addr(base + 1),
+                },
+                callee: LocalPorts {
+                    rtp: addr(base + 2),
+                    rtcp: addr(base + 3),
+                },
             })
         })
     }
 
     fn update(&self, id: SessionId, spec: SessionSpec) -> Result<(), ControlError> {
         self.with(|s| {
-            let slot = s.live.get_mut(&id).ok_or(ControlError::UnknownSession(id))?;
+            let slot = s
+                .live
+                .get_mut(&id)
+                .ok_or(ControlError::UnknownSession(id))?;
             *slot = spec.clone();
             s.updates.push((id, spec));
             Ok(())
@@ -118,13 +137,21 @@ impl MediaControl for FakeControl {
     }
 
     fn query(&self, id: SessionId) -> Result<SessionStats, ControlError> {
-        self.with(|s| s.live.get(&id).map(|spec| Self::stats(id, spec)).ok_or(ControlError::UnknownSession(id)))
+        self.with(|s| {
+            s.live
+                .get(&id)
+                .map(|spec| Self::stats(id, spec))
+                .ok_or(ControlError::UnknownSession(id))
+        })
     }
 
     fn delete(&self, id: SessionId) -> Result<SessionStats, ControlError> {
         self.with(|s| {
             s.deletes.push(id);
-            s.live.remove(&id).map(|spec| Self::stats(id, &spec)).ok_or(ControlError::UnknownSession(id))
+            s.live
+                .remove(&id)
+                .map(|spec| Self::stats(id, &spec))
+                .ok_or(ControlError::UnknownSession(id))
         })
     }
 

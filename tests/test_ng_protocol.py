@@ -1,0 +1,147 @@
+"""The engine serves rtpengine's ng protocol: offer/answer rewrite SDP to our ports and media flows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from mediacore import MediaEngine
+from tests.helpers import NgClient, bdecode, endpoints, rtp, sdp, sdp_media_port
+
+
+@pytest.fixture
+def ng(engine: MediaEngine) -> Iterator[NgClient]:
+    addr = engine.serve_ng("127.0.0.1:0")
+    client = NgClient(addr)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def test_ping(ng: NgClient) -> None:
+    assert ng.request({"command": "ping"}) == {"result": b"pong"}
+
+
+def test_offer_answer_relay_query_delete(engine: MediaEngine, ng: NgClient, port_range) -> None:
+    with endpoints(2) as (a, b):
+        offer = sdp(a.addr)
+        r = ng.request({"command": "offer", "call-id": "call-1", "from-tag": "ftag", "sdp": offer})
+        assert r["result"] == b"ok", r
+        to_callee = r["sdp"]
+        assert isinstance(to_callee, bytes)
+        host_b, port_b = sdp_media_port(to_callee)
+        assert host_b == "127.0.0.1" and port_range[0] <= port_b <= port_range[1] and port_b % 2 == 0
+        # Everything but the address lines survives untouched.
+        assert b"a=rtpmap:8 PCMA/8000\r\n" in to_callee and b"a=fmtp:101 0-16\r\n" in to_callee
+        assert f"a=rtcp:{port_b + 1}".encode() in to_callee
+        assert str(a.addr[1]).encode() not in to_callee
+
+        r = ng.request(
+            {
+                "command": "answer",
+                "call-id": "call-1",
+                "from-tag": "ftag",
+                "to-tag": "ttag",
+                "sdp": sdp(b.addr),
+            }
+        )
+        assert r["result"] == b"ok", r
+        host_a, port_a = sdp_media_port(r["sdp"])  # type: ignore[arg-type]
+        assert port_a != port_b
+
+        # Media flows through the ports the rewritten SDP named.
+        a.send(rtp(1, 0, 0xA), (host_a, port_a))
+        assert b.recv()[0] == rtp(1, 0, 0xA)
+        b.send(rtp(1, 0, 0xB), (host_b, port_b))
+        assert a.recv()[0] == rtp(1, 0, 0xB)
+
+        q = ng.request({"command": "query", "call-id": "call-1"})
+        assert q["result"] == b"ok"
+        totals = q["totals"]
+        assert isinstance(totals, dict)
+        rtp_totals = totals["RTP"]
+        assert isinstance(rtp_totals, dict)
+        assert rtp_totals["packets"] == 2
+
+        assert len(engine.session_ids()) == 1
+        d = ng.request({"command": "delete", "call-id": "call-1", "from-tag": "ftag"})
+        assert d["result"] == b"ok"
+        assert engine.session_ids() == []
+        a.send(rtp(2, 160, 0xA), (host_a, port_a))
+        assert b.drain(0.2) == []
+
+
+def test_retransmitted_offer_is_answered_from_cache(engine: MediaEngine, ng: NgClient) -> None:
+    with endpoints(1) as (a,):
+        msg = {"command": "offer", "call-id": "call-rt", "from-tag": "f", "sdp": sdp(a.addr)}
+        r1 = ng.request(msg, cookie="samecookie")
+        r2 = ng.request(msg, cookie="samecookie")
+        assert r1 == r2
+        assert len(engine.session_ids()) == 1
+
+
+@pytest.mark.parametrize(
+    ("datagram", "reason"),
+    [
+        (b"c1 this is not bencode", b"Failed to decode bencode"),
+        (b"c2 d7:command7:explodee", b"Unrecognized command"),
+        (b"c3 d7:command5:offer8:from-tag1:f3:sdp4:v=0\ne", b"No call-id"),
+        (b"c4 d7:command5:offer7:call-id1:x8:from-tag1:fe", b"No SDP body"),
+        (b"c5 le", b"Failed to decode bencode"),
+    ],
+)
+def test_bad_control_input_gets_an_error_and_the_engine_keeps_running(
+    ng: NgClient, datagram: bytes, reason: bytes
+) -> None:
+    reply = ng.raw(datagram)
+    cookie, _, body = reply.partition(b" ")
+    assert cookie == datagram.split(b" ")[0]
+    decoded = bdecode(body)
+    assert isinstance(decoded, dict)
+    assert decoded["result"] == b"error"
+    error_reason = decoded["error-reason"]
+    assert isinstance(error_reason, bytes) and reason in error_reason
+    assert ng.request({"command": "ping"}) == {"result": b"pong"}
+
+
+def test_sdp_without_media_is_an_error(engine: MediaEngine, ng: NgClient) -> None:
+    body = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    r = ng.request({"command": "offer", "call-id": "nomedia", "from-tag": "f", "sdp": body})
+    assert r["result"] == b"error"
+    assert b"media" in r["error-reason"]  # type: ignore[operator]
+    assert engine.session_ids() == []
+
+
+def test_answer_for_unknown_call(ng: NgClient) -> None:
+    r = ng.request(
+        {
+            "command": "answer",
+            "call-id": "nope",
+            "from-tag": "f",
+            "to-tag": "t",
+            "sdp": sdp(("127.0.0.1", 4000)),
+        }
+    )
+    assert r["result"] == b"error"
+    assert b"Unknown call" in r["error-reason"]  # type: ignore[operator]
+
+
+def test_capacity_exhaustion_is_an_ng_error(port_range) -> None:
+    eng = MediaEngine(port_min=port_range[0], port_max=port_range[0] + 3)
+    client = NgClient(eng.serve_ng("127.0.0.1:0"))
+    try:
+        ok = client.request(
+            {"command": "offer", "call-id": "c1", "from-tag": "f", "sdp": sdp(("127.0.0.1", 4000))}
+        )
+        assert ok["result"] == b"ok"
+        full = client.request(
+            {"command": "offer", "call-id": "c2", "from-tag": "f", "sdp": sdp(("127.0.0.1", 4002))}
+        )
+        assert full["result"] == b"error"
+        assert b"port" in full["error-reason"]  # type: ignore[operator]
+        assert len(eng.session_ids()) == 1
+    finally:
+        client.close()
+        eng.close()
