@@ -7,7 +7,7 @@ import pytest
 from mediacore import MediaEngine
 
 #: Each test's engine gets its own port window so a slow release elsewhere cannot interfere.
-_next_base = [21000]
+_next_base = [52000]
 
 
 @pytest.fixture

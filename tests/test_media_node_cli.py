@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import NgClient, endpoints, port_is_free, rtp, sdp, sdp_media_port
 
-NG_PORT = 22223
+NG_PORT = 51223
 
 
 def _start(*extra: str) -> subprocess.Popen[str]:
@@ -27,9 +27,9 @@ def _start(*extra: str) -> subprocess.Popen[str]:
             "--interface",
             "127.0.0.1",
             "--port-min",
-            "36000",
+            "51300",
             "--port-max",
-            "36099",
+            "51399",
             *extra,
         ],
         stderr=subprocess.PIPE,

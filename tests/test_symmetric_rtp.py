@@ -7,7 +7,7 @@ from tests.helpers import endpoints, port_is_free, rtp
 
 
 def _free_port() -> int:
-    for port in range(39001, 39999, 2):
+    for port in range(51001, 51199, 2):
         if port_is_free(port):
             return port
     raise AssertionError("no free port")
