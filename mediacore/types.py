@@ -70,6 +70,7 @@ class DropCounters(TypedDict):
     malformed_rtcp: int
     foreign_source: int
     no_destination: int
+    oversized: int
 
 
 class LegStats(TypedDict):

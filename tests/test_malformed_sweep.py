@@ -91,3 +91,15 @@ def test_random_garbage_does_not_disturb_other_sessions(engine: MediaEngine) -> 
         st = engine.query_session(s1["id"])["caller"]
         assert st["datagrams"] == sent_garbage
         assert st["datagrams"] == st["packets"] + st["rtcp_packets"] + dropped_total(st)
+
+
+def test_oversized_datagram_is_dropped_not_cut_short(engine: MediaEngine) -> None:
+    with endpoints(2) as (a, b):
+        info = engine.create_session({"caller": {"remote_rtp": a.addr}, "callee": {"remote_rtp": b.addr}})
+        a.send(rtp(1, 0, 7, payload=b"\x00" * 5000), info["caller"]["rtp"])
+        a.send(GOOD, info["caller"]["rtp"])
+        assert b.recv()[0] == GOOD
+        assert b.drain(0.2) == []
+        st = engine.query_session(info["id"])["caller"]
+        assert st["dropped"]["oversized"] == 1
+        assert st["datagrams"] == 2 == st["packets"] + dropped_total(st)

@@ -42,6 +42,7 @@ pub enum DropReason {
     MalformedRtcp,
     ForeignSource,
     NoDestination,
+    Oversized,
 }
 
 /// What to do with a received datagram.
@@ -359,6 +360,13 @@ impl Session {
                 Verdict::Drop(DropReason::NoDestination)
             }
         }
+    }
+
+    /// A datagram arrived on leg `side` that did not fit the runtime's receive buffer.
+    pub fn note_oversized(&mut self, side: Side) {
+        let leg = self.leg_mut(side);
+        leg.datagrams += 1;
+        leg.dropped.oversized += 1;
     }
 
     /// The runtime could not send a forwarded datagram toward leg `via`'s party.

@@ -21,11 +21,17 @@ pub struct DropCounters {
     pub foreign_source: u64,
     /// Valid and accepted, but the other leg has no destination yet (no SDP, no latch).
     pub no_destination: u64,
+    /// Larger than the runtime's receive buffer (truncated by the kernel); never relayed cut short.
+    pub oversized: u64,
 }
 
 impl DropCounters {
     pub fn total(&self) -> u64 {
-        self.malformed_rtp + self.malformed_rtcp + self.foreign_source + self.no_destination
+        self.malformed_rtp
+            + self.malformed_rtcp
+            + self.foreign_source
+            + self.no_destination
+            + self.oversized
     }
 }
 

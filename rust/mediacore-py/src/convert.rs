@@ -70,6 +70,7 @@ fn leg<'py>(py: Python<'py>, l: &LegStats) -> PyResult<Bound<'py, PyDict>> {
     dropped.set_item("malformed_rtcp", l.dropped.malformed_rtcp)?;
     dropped.set_item("foreign_source", l.dropped.foreign_source)?;
     dropped.set_item("no_destination", l.dropped.no_destination)?;
+    dropped.set_item("oversized", l.dropped.oversized)?;
     d.set_item("dropped", dropped)?;
     d.set_item(
         "last_packet",

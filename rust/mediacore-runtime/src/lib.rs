@@ -7,6 +7,7 @@ pub mod engine;
 pub mod events;
 pub mod ng_server;
 pub mod ports;
+pub mod recv_batch;
 pub mod worker;
 
 pub use config::EngineConfig;

@@ -2,13 +2,14 @@
 //! lock. Commands arrive on a channel with a mio waker; replies go back on per-request channels.
 //!
 //! Loop: wait for readiness (bounded by the next timer tick), then for each readable socket
-//! receive until the kernel queue is empty, asking the session what to do with each datagram
-//! and sending it on at once from the same buffer. The buffer is the worker's; nothing is
+//! receive until the kernel queue is empty (recvmmsg batches), asking the session what to do with each datagram
+//! and sending it on at once from the same buffer. The buffers are the worker's; nothing is
 //! allocated per packet.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -23,13 +24,12 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::events::EventQueue;
 use crate::ports::{set_tos, PortAllocator, PortPair};
+use crate::recv_batch::{RecvBatch, BATCH};
 
 pub const WAKER: Token = Token(usize::MAX);
 /// Timer granularity: media timeouts are in seconds, so checking every 100 ms is exact enough
 /// and costs one pass over the sessions ten times a second.
 const TICK: Duration = Duration::from_millis(100);
-/// Largest UDP payload; one buffer per worker.
-const BUF_LEN: usize = 65_536;
 /// Readiness events handled per poll call.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -108,7 +108,7 @@ pub struct Worker {
     events: Arc<EventQueue>,
     ports: Arc<Mutex<PortAllocator>>,
     counters: Arc<WorkerCounters>,
-    buf: Box<[u8]>,
+    batch: RecvBatch,
     // Local tallies, published to `counters` each tick.
     datagrams_in: u64,
     forwarded: u64,
@@ -133,7 +133,7 @@ impl Worker {
             events,
             ports,
             counters,
-            buf: vec![0u8; BUF_LEN].into_boxed_slice(),
+            batch: RecvBatch::new(),
             datagrams_in: 0,
             forwarded: 0,
             dropped: 0,
@@ -179,11 +179,10 @@ impl Worker {
         let Some(Some(entry)) = self.slots.get_mut(slot) else {
             return;
         };
+        let fd = entry.sockets[side.index()][channel_index(channel)].as_raw_fd();
         loop {
-            let (len, src) = match entry.sockets[side.index()][channel_index(channel)]
-                .recv_from(&mut self.buf)
-            {
-                Ok(r) => r,
+            let n = match self.batch.recv(fd) {
+                Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 // ICMP port-unreachable from an earlier send surfaces here as ECONNREFUSED on
@@ -191,23 +190,39 @@ impl Worker {
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
                 Err(_) => break,
             };
-            self.datagrams_in += 1;
-            let data = &self.buf[..len];
-            match entry.session.handle_packet(now, side, channel, src, data) {
-                Verdict::Forward {
-                    via,
-                    channel: out_channel,
-                    dest,
-                } => {
-                    let sock = &entry.sockets[via.index()][channel_index(out_channel)];
-                    if send(sock, data, dest).is_ok() {
-                        self.forwarded += 1;
-                    } else {
-                        self.send_errors += 1;
-                        entry.session.note_send_failed(via, out_channel, len);
-                    }
+            for i in 0..n {
+                let Some((data, src, truncated)) = self.batch.get(i) else {
+                    continue;
+                };
+                self.datagrams_in += 1;
+                let Some(src) = src else {
+                    self.dropped += 1;
+                    continue;
+                };
+                if truncated {
+                    entry.session.note_oversized(side);
+                    self.dropped += 1;
+                    continue;
                 }
-                Verdict::Drop(_) => self.dropped += 1,
+                match entry.session.handle_packet(now, side, channel, src, data) {
+                    Verdict::Forward {
+                        via,
+                        channel: out_channel,
+                        dest,
+                    } => {
+                        let sock = &entry.sockets[via.index()][channel_index(out_channel)];
+                        if send(sock, data, dest).is_ok() {
+                            self.forwarded += 1;
+                        } else {
+                            self.send_errors += 1;
+                            entry.session.note_send_failed(via, out_channel, data.len());
+                        }
+                    }
+                    Verdict::Drop(_) => self.dropped += 1,
+                }
+            }
+            if n < BATCH {
+                break; // a short batch: the socket is empty and the next datagram raises a new edge
             }
         }
     }

@@ -81,7 +81,8 @@ fn mediacore_dict(leg: &LegStats, cm: &CallMedia, side: Side) -> Value {
                 .with("malformed_rtp", leg.dropped.malformed_rtp)
                 .with("malformed_rtcp", leg.dropped.malformed_rtcp)
                 .with("foreign_source", leg.dropped.foreign_source)
-                .with("no_destination", leg.dropped.no_destination),
+                .with("no_destination", leg.dropped.no_destination)
+                .with("oversized", leg.dropped.oversized),
         );
     if let Some(ssrc) = rx.ssrc {
         d.insert("ssrc", ssrc);

@@ -78,6 +78,7 @@ impl FakeControl {
                     malformed_rtcp: 0,
                     foreign_source: 0,
                     no_destination: 0,
+                    oversized: 0,
                 },
                 since_last_packet: Some(Duration::from_secs(2)),
                 timed_out: false,
