@@ -43,6 +43,9 @@ ENGINE_STOP_TIMEOUT_S = 5.0  # SIGTERM grace before SIGKILL
 PING_INTERVAL_S = 0.2
 # rtpload bounds itself (setup and teardown at most 120 s each); this only catches a hang.
 RTPLOAD_SLACK_S = 300
+# A run whose sender missed its own 20 ms schedule by more than this at p99 was disturbed by
+# other load on the machine; its latency tail says more about the machine than the engine.
+DISTURBED_LATENESS_US = 1000.0
 RTPLOAD_PORT_BASE = 20000  # endpoints at 20000.., clear of both engines' port ranges
 LOG_TAIL_BYTES = 2000
 PROC = Path("/proc")
@@ -240,8 +243,8 @@ def summarize(runs: list[dict[str, Any]], engines: list[Engine], calls_list: lis
 
     lines = [
         "| N | engine | runs | loss % | p50 µs | p99 µs | added p50 µs | added p99 µs "
-        "| engine CPU % core | CPU ns/pkt | ours/rtpengine ns/pkt | rtpload CPU % core |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| engine CPU % core | CPU ns/pkt | ours/rtpengine ns/pkt | rtpload CPU % core | disturbed runs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for calls in calls_list:
         direct = {r["repetition"]: r for r in of("direct", calls)}
@@ -251,7 +254,7 @@ def summarize(runs: list[dict[str, Any]], engines: list[Engine], calls_list: lis
             if not rows:
                 reasons = {r.get("unavailable") or r.get("error") for r in runs if r["engine"] == name}
                 reason = "; ".join(sorted(str(x) for x in reasons if x))[:120] or "no runs"
-                lines.append(f"| {calls} | {name} | 0 | not available: {reason} |||||||||")
+                lines.append(f"| {calls} | {name} | 0 | not available: {reason} ||||||||||")
                 continue
             added: dict[str, list[float]] = {"p50": [], "p99": []}
             for r in rows:
@@ -270,7 +273,8 @@ def summarize(runs: list[dict[str, Any]], engines: list[Engine], calls_list: lis
                 f"| {cell(median(added['p50']))} | {cell(median(added['p99']))} "
                 f"| {cell(median(field(rows, 'engine_cpu_pct_of_core')))} "
                 f"| {cell(median(field(rows, 'cpu_ns_per_packet')), 0)} | {cell(ratio, 2)} "
-                f"| {cell(median(field(rows, 'gen_cpu_pct_of_core')))} |"
+                f"| {cell(median(field(rows, 'gen_cpu_pct_of_core')))} "
+                f"| {sum(r['send_lateness_us']['p99'] > DISTURBED_LATENESS_US for r in rows)} |"
             )
     return "\n".join(lines)
 

@@ -80,7 +80,6 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
                 opts.tick = Duration::from_micros(ranged(&flag, &value()?, 1, 20_000)?);
             }
             "--json" => opts.json = true,
-            "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),
         }
     }

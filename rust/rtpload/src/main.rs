@@ -33,6 +33,10 @@ use std::time::{Duration, Instant};
 const LEAD_TIME: Duration = Duration::from_millis(50);
 
 fn main() -> ExitCode {
+    if std::env::args().any(|a| a == "-h" || a == "--help") {
+        print!("{}", args::USAGE);
+        return ExitCode::SUCCESS;
+    }
     match args::parse(std::env::args().skip(1)).and_then(|opts| run(&opts).map(|r| (opts, r))) {
         Ok((opts, report)) => {
             println!(
