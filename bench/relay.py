@@ -64,7 +64,7 @@ class Engine:
         return f"{LOOPBACK}:{self.ng_port}"
 
 
-def rtpengine(binary: str) -> Engine:
+def rtpengine(binary: str, threads: int) -> Engine:
     # Userspace only (--table=-1: no kernel forwarding), no config file, no redis; a deleted
     # call is freed at once (--delete-delay=0) so back-to-back runs never run out of ports.
     return Engine(
@@ -79,7 +79,7 @@ def rtpengine(binary: str) -> Engine:
             f"--listen-ng={LOOPBACK}:2224",
             "--port-min=40000",
             "--port-max=50000",
-            "--num-threads=2",
+            f"--num-threads={threads}",
             "--delete-delay=0",
             "--log-level=4",
         ],
@@ -87,7 +87,7 @@ def rtpengine(binary: str) -> Engine:
     )
 
 
-def softswitch(binary: str) -> Engine:
+def softswitch(binary: str, threads: int) -> Engine:
     return Engine(
         name="softswitch",
         argv=[
@@ -101,6 +101,8 @@ def softswitch(binary: str) -> Engine:
             "30000",
             "--port-max",
             "40000",
+            "--num-threads",
+            str(threads),
         ],
         ng_port=2223,
     )
@@ -308,6 +310,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--engines", nargs="+", default=["rtpengine", "softswitch"])
     parser.add_argument("--rtpengine-bin", default=shutil.which("rtpengine") or "rtpengine")
     parser.add_argument("--softswitch-bin", default=shutil.which("softswitch") or "softswitch")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=max(1, (os.cpu_count() or 1) // 2),
+        help="media worker threads for both engines (default: half the cores, our engine's default)",
+    )
     parser.add_argument("--out", type=Path, help="write every run as JSON here")
     parser.add_argument("--log-dir", type=Path, help="engine logs (default: a temporary directory)")
     args = parser.parse_args()
@@ -324,8 +332,8 @@ def main() -> int:
         print(f"{args.rtpload} not found: run `make bench` or build with cargo", file=sys.stderr)
         return 2
     makers = {
-        "rtpengine": lambda: rtpengine(args.rtpengine_bin),
-        "softswitch": lambda: softswitch(args.softswitch_bin),
+        "rtpengine": lambda: rtpengine(args.rtpengine_bin, args.threads),
+        "softswitch": lambda: softswitch(args.softswitch_bin, args.threads),
     }
     unknown = [name for name in args.engines if name not in makers]
     if unknown:

@@ -14,7 +14,7 @@ class Engine:
         interface: str = "127.0.0.1",
         port_min: int = 10000,
         port_max: int = 20000,
-        workers: int = 2,
+        workers: int | None = None,
         rtp_timeout: float = 30.0,
         hold_timeout: float = 3600.0,
         advertise: str | None = None,
@@ -32,6 +32,8 @@ class Engine:
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
+    @property
+    def workers(self) -> int: ...
     @property
     def advertised_address(self) -> str: ...
     def __enter__(self) -> Engine: ...

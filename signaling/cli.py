@@ -92,7 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     media.add_argument("--port-min", type=_port, default=10000, help="lowest media port (default 10000)")
     media.add_argument("--port-max", type=_port, default=20000, help="highest media port (default 20000)")
-    media.add_argument("--num-threads", type=int, default=2, help="media worker threads (default 2)")
+    media.add_argument(
+        "--num-threads",
+        type=int,
+        default=None,
+        help="media worker threads (default: half the cores, at least 1)",
+    )
     media.add_argument(
         "--timeout",
         type=_positive,
@@ -144,7 +149,7 @@ def run_media(args: argparse.Namespace) -> int:
         args.interface,
         args.port_min,
         args.port_max,
-        args.num_threads,
+        engine.workers,
     )
     try:
         _serve_until(stop, engine)

@@ -94,7 +94,9 @@ def endpoints(n: int, **kw: object) -> Iterator[list[Endpoint]]:
 
 def dropped_total(leg: LegStats) -> int:
     d = leg["dropped"]
-    return d["malformed_rtp"] + d["malformed_rtcp"] + d["foreign_source"] + d["no_destination"] + d["oversized"]
+    return (
+        d["malformed_rtp"] + d["malformed_rtcp"] + d["foreign_source"] + d["no_destination"] + d["oversized"]
+    )
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -71,5 +72,18 @@ def test_capacity_is_refused_not_degraded(port_range) -> None:
             assert eng.session_ids() == [first["id"]]
             eng.delete_session(first["id"])
             eng.create_session(spec)  # type: ignore[arg-type]
+    finally:
+        eng.close()
+
+
+def test_worker_count_defaults_to_half_the_cores(port_range) -> None:
+    eng = MediaEngine(port_min=port_range[0], port_max=port_range[1])
+    try:
+        assert eng.workers == max(1, (os.cpu_count() or 1) // 2)
+    finally:
+        eng.close()
+    eng = MediaEngine(port_min=port_range[0], port_max=port_range[1], workers=3)
+    try:
+        assert eng.workers == 3
     finally:
         eng.close()

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mediacore_engine::{MediaControl, SessionId};
-use mediacore_runtime::{Engine as RtEngine, EngineConfig, NgServer};
+use mediacore_runtime::{default_workers, Engine as RtEngine, EngineConfig, NgServer};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -56,13 +56,13 @@ fn port(v: i64, name: &str) -> PyResult<u16> {
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (interface = "127.0.0.1", port_min = 10000, port_max = 20000, workers = 2, rtp_timeout = 30.0, hold_timeout = 3600.0, advertise = None))]
+    #[pyo3(signature = (interface = "127.0.0.1", port_min = 10000, port_max = 20000, workers = None, rtp_timeout = 30.0, hold_timeout = 3600.0, advertise = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         interface: &str,
         port_min: i64,
         port_max: i64,
-        workers: i64,
+        workers: Option<i64>,
         rtp_timeout: f64,
         hold_timeout: f64,
         advertise: Option<&str>,
@@ -77,8 +77,11 @@ impl Engine {
             ),
             None => None,
         };
-        let workers = usize::try_from(workers)
-            .map_err(|_| spec_error(format!("workers: {workers} is not in 1..=64")))?;
+        let workers = match workers {
+            Some(w) => usize::try_from(w)
+                .map_err(|_| spec_error(format!("workers: {w} is not in 1..=64")))?,
+            None => default_workers(),
+        };
         let config = EngineConfig {
             interface,
             advertise,
@@ -214,6 +217,12 @@ impl Engine {
     #[getter]
     fn closed(&self) -> bool {
         self.engine.is_closed()
+    }
+
+    /// Number of media worker threads.
+    #[getter]
+    fn workers(&self) -> usize {
+        self.engine.config().workers
     }
 
     #[getter]

@@ -10,7 +10,7 @@ pub mod ports;
 pub mod recv_batch;
 pub mod worker;
 
-pub use config::EngineConfig;
+pub use config::{default_workers, EngineConfig};
 pub use engine::{Engine, EngineTotals};
 pub use events::EventRecord;
 pub use ng_server::NgServer;
