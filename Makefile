@@ -32,7 +32,8 @@ test: install lint test-rust test-python  ## set up, then run every check and te
 bench: install  ## relay benchmark against rtpengine (needs the rtpengine-daemon Debian package)
 	scripts/install.sh rtpengine-daemon
 	cargo build --release --locked -p rtpload
-	$(PYTHON) bench/relay.py
+	mkdir -p artifacts
+	$(PYTHON) bench/relay.py --out artifacts/bench-relay.json
 
 clean:
 	cargo clean
