@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -142,6 +143,46 @@ def test_capacity_exhaustion_is_an_ng_error(port_range) -> None:
         assert full["result"] == b"error"
         assert b"port" in full["error-reason"]  # type: ignore[operator]
         assert len(eng.session_ids()) == 1
+    finally:
+        client.close()
+        eng.close()
+
+
+def _call(
+    client: NgClient, call_id: str, caller: tuple[str, int], callee: tuple[str, int]
+) -> tuple[str, int]:
+    """Offer and answer a call; returns where the caller must send."""
+    r = client.request({"command": "offer", "call-id": call_id, "from-tag": "f", "sdp": sdp(caller)})
+    assert r["result"] == b"ok", r
+    r = client.request(
+        {"command": "answer", "call-id": call_id, "from-tag": "f", "to-tag": "t", "sdp": sdp(callee)}
+    )
+    assert r["result"] == b"ok", r
+    return sdp_media_port(r["sdp"])  # type: ignore[arg-type]
+
+
+def test_a_call_silent_on_every_leg_is_deleted_one_way_audio_is_not(port_range) -> None:
+    eng = MediaEngine(port_min=port_range[0], port_max=port_range[1], rtp_timeout=0.4)
+    client = NgClient(eng.serve_ng("127.0.0.1:0"))
+    try:
+        with endpoints(4) as (a, b, c, d):
+            _call(client, "dead", a.addr, b.addr)
+            to_engine = _call(client, "oneway", c.addr, d.addr)
+            assert len(eng.session_ids()) == 2
+            deadline = time.monotonic() + 1.5
+            seq = 0
+            while time.monotonic() < deadline:  # the caller of "oneway" talks; nobody else does
+                c.send(rtp(seq, seq * 160, 3), to_engine)
+                seq += 1
+                time.sleep(0.02)
+            listed = client.request({"command": "list"})
+            assert listed["calls"] == [b"oneway"]
+            gone = client.request({"command": "query", "call-id": "dead"})
+            assert gone["result"] == b"error"
+            assert len(eng.session_ids()) == 1
+            # The control plane still sees every event: the reaper reads a copy.
+            kinds = {(e["kind"], e["side"]) for e in eng.drain_events()}
+            assert ("media_timeout", "caller") in kinds and ("media_timeout", "callee") in kinds
     finally:
         client.close()
         eng.close()

@@ -62,6 +62,11 @@ pub trait MediaControl: Send + Sync {
     fn query(&self, id: SessionId) -> Result<SessionStats, ControlError>;
     /// Deletes the session, releasing its ports, and returns its final statistics.
     fn delete(&self, id: SessionId) -> Result<SessionStats, ControlError>;
+    /// A spec with this engine's defaults (configured timeouts, default DSCP and latching),
+    /// for control planes such as ng that build specs from SDP.
+    fn default_spec(&self) -> SessionSpec {
+        SessionSpec::default()
+    }
     /// The address media sockets are bound to (what SDP should advertise).
     fn advertised_address(&self) -> std::net::IpAddr;
 }

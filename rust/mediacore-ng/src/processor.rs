@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mediacore_engine::{MediaControl, SessionStats, Side};
+use mediacore_engine::{LegStats, MediaControl, SessionId, SessionStats, Side};
 
 use crate::bencode::{self, Value};
 use crate::frame;
@@ -86,6 +86,32 @@ impl NgProcessor {
                 let _ = self.control.delete(id);
             }
         }
+    }
+
+    /// A session of some call reported silence (a media or hold timeout). When every leg of
+    /// every session of that call is silent — timed out, or facing a party that never became
+    /// known — the call is dead (rtpengine's `--timeout` rule) and is deleted, freeing its ports:
+    /// the signalling side may never send `delete` (a lost BYE, a restarted proxy). One-way
+    /// audio keeps a call alive. Returns the deleted call-id.
+    pub fn expire_if_silent(&mut self, session: SessionId) -> Option<Vec<u8>> {
+        let call_id = self
+            .calls
+            .iter()
+            .find(|(_, call)| call.sessions().any(|s| s == session))
+            .map(|(id, _)| id.clone())?;
+        let call = self.calls.get(&call_id)?;
+        let dead = call.sessions().all(|id| match self.control.query(id) {
+            Ok(stats) => leg_silent(&stats.caller) && leg_silent(&stats.callee),
+            Err(_) => true,
+        });
+        if !dead {
+            return None;
+        }
+        let call = self.calls.remove(&call_id)?;
+        for id in call.sessions() {
+            let _ = self.control.delete(id);
+        }
+        Some(call_id)
     }
 
     fn execute(&mut self, body: &[u8], unix_time: u64) -> Outcome {
@@ -242,4 +268,9 @@ fn merge(mut base: Value, extra: Value) -> Value {
         b.extend(e);
     }
     base
+}
+
+/// A leg is silent when it timed out, or when its party never became known and never sent.
+fn leg_silent(leg: &LegStats) -> bool {
+    leg.timed_out || (leg.remote_rtp.is_none() && leg.since_last_packet.is_none())
 }

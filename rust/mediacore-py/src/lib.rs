@@ -7,7 +7,7 @@ mod errors;
 mod spec;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use mediacore_engine::{MediaControl, SessionId};
@@ -186,8 +186,7 @@ impl Engine {
         if slot.is_some() {
             return Err(media_error("the ng server is already running"));
         }
-        let control: Arc<dyn MediaControl> = Arc::new(engine);
-        let server = NgServer::start(addr, control)
+        let server = NgServer::start(addr, engine)
             .map_err(|e| media_error(format!("listen_ng {addr}: {e}")))?;
         let local = server.local_addr();
         *slot = Some(server);

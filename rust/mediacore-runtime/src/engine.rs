@@ -113,6 +113,15 @@ impl Engine {
         self.inner.events.drain(max)
     }
 
+    /// Starts copying events for [`Engine::take_tapped_events`] (used by the ng server).
+    pub fn enable_event_tap(&self) {
+        self.inner.events.enable_tap();
+    }
+
+    pub fn take_tapped_events(&self) -> Vec<mediacore_engine::Event> {
+        self.inner.events.take_tapped()
+    }
+
     pub fn session_count(&self) -> usize {
         self.inner.directory.lock().map(|d| d.len()).unwrap_or(0)
     }
@@ -275,6 +284,14 @@ impl MediaControl for Engine {
             d.remove(&id);
         }
         r
+    }
+
+    fn default_spec(&self) -> SessionSpec {
+        SessionSpec {
+            rtp_timeout: self.inner.config.rtp_timeout,
+            hold_timeout: self.inner.config.hold_timeout,
+            ..SessionSpec::default()
+        }
     }
 
     fn advertised_address(&self) -> IpAddr {

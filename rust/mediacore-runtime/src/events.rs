@@ -22,6 +22,9 @@ pub struct EventRecord {
 
 pub struct EventQueue {
     queue: Mutex<VecDeque<EventRecord>>,
+    /// A copy of each event for an in-engine consumer (the ng server's dead-call reaper), so
+    /// that it and the control plane's drain do not steal events from each other.
+    tap: Mutex<Option<Vec<Event>>>,
     overflowed: Mutex<u64>,
     fd: OwnedFd,
 }
@@ -37,6 +40,7 @@ impl EventQueue {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(EventQueue {
             queue: Mutex::new(VecDeque::new()),
+            tap: Mutex::new(None),
             overflowed: Mutex::new(0),
             fd,
         })
@@ -47,7 +51,31 @@ impl EventQueue {
         self.fd.as_raw_fd()
     }
 
+    /// Starts keeping a copy of every event for [`EventQueue::take_tapped`].
+    pub fn enable_tap(&self) {
+        if let Ok(mut t) = self.tap.lock() {
+            t.get_or_insert_with(Vec::new);
+        }
+    }
+
+    /// The events copied since the last call (empty unless the tap is enabled).
+    pub fn take_tapped(&self) -> Vec<Event> {
+        self.tap
+            .lock()
+            .ok()
+            .and_then(|mut t| t.as_mut().map(std::mem::take))
+            .unwrap_or_default()
+    }
+
     pub fn push_all(&self, events: impl IntoIterator<Item = Event>) {
+        let events: Vec<Event> = events.into_iter().collect();
+        if let Ok(mut t) = self.tap.lock() {
+            if let Some(tap) = t.as_mut() {
+                // Bounded like the main queue: a stalled consumer costs counts, not memory.
+                let room = MAX_QUEUED_EVENTS.saturating_sub(tap.len());
+                tap.extend(events.iter().copied().take(room));
+            }
+        }
         let unix_time = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())

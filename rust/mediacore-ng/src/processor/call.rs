@@ -90,7 +90,7 @@ impl Call {
             }
             // A fresh spec: the other party's leg of a new stream is unknown until it sends SDP
             // (or media, which latching learns from).
-            let mut spec = SessionSpec::default();
+            let mut spec = control.default_spec();
             if let Some(dscp) = opts.dscp {
                 spec.caller.dscp = dscp;
                 spec.callee.dscp = dscp;
@@ -125,7 +125,7 @@ impl Call {
                     kind: m.kind.clone(),
                     proto: m.proto.clone(),
                     session: None,
-                    spec: SessionSpec::default(),
+                    spec: control.default_spec(),
                 });
                 continue;
             };
