@@ -64,6 +64,40 @@ impl LatchPolicy {
     }
 }
 
+/// One codec a party can receive, as its SDP describes it (`a=rtpmap:PT NAME/RATE[/CH]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecSpec {
+    /// RTP payload type used on this leg.
+    pub pt: u8,
+    /// Encoding name as in SDP, compared case-insensitively: "PCMA", "PCMU", "G729", "opus",
+    /// "telephone-event".
+    pub name: String,
+    /// RTP clock rate in Hz (8000; opus 48000).
+    pub clock_rate: u32,
+    pub channels: u8,
+    /// The `a=fmtp` parameters, if any (e.g. "annexb=no").
+    pub fmtp: Option<String>,
+}
+
+impl CodecSpec {
+    pub fn new(pt: u8, name: &str, clock_rate: u32) -> Self {
+        CodecSpec {
+            pt,
+            name: name.to_string(),
+            clock_rate,
+            channels: 1,
+            fmtp: None,
+        }
+    }
+    pub fn is_telephone_event(&self) -> bool {
+        self.name.eq_ignore_ascii_case("telephone-event")
+    }
+    /// Same codec (payload types may differ between legs).
+    pub fn same_codec(&self, other: &CodecSpec) -> bool {
+        self.name.eq_ignore_ascii_case(&other.name) && self.clock_rate == other.clock_rate
+    }
+}
+
 /// What the control plane knows about one leg.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LegSpec {
@@ -81,6 +115,17 @@ pub struct LegSpec {
     /// RTP clock rate per payload type, for jitter in milliseconds. Static payload types
     /// (RFC 3551) are known without this.
     pub clock_rates: Vec<(u8, u32)>,
+    /// Codecs the party accepts, most preferred first (from its SDP after our negotiation).
+    /// Empty: the engine does not know and relays whatever arrives (no transcoding).
+    /// The first audio codec is the one we send toward the party; telephone-event entries give
+    /// its DTMF payload type.
+    pub codecs: Vec<CodecSpec>,
+    /// Packetisation time, ms, of what we send toward the party when we encode (10, 20, 30, 40
+    /// or 60); relayed packets keep the sender's ptime.
+    pub ptime_ms: u32,
+    /// G.729 Annex B voice activity detection on what we encode toward this party (SID/DTX).
+    /// Off by default: most carriers expect `annexb=no`.
+    pub vad: bool,
 }
 
 impl Default for LegSpec {
@@ -92,6 +137,9 @@ impl Default for LegSpec {
             dscp: DSCP_EF,
             hold: false,
             clock_rates: Vec::new(),
+            codecs: Vec::new(),
+            ptime_ms: 20,
+            vad: false,
         }
     }
 }

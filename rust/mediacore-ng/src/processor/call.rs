@@ -190,5 +190,7 @@ fn leg_from_media(m: &Media, opts: &MediaOptions, current: &LegSpec) -> LegSpec 
         dscp: opts.dscp.unwrap_or(current.dscp),
         hold: m.hold,
         clock_rates: m.clock_rates(),
+        // Codec negotiation (transcoding) is not wired into ng yet: the engine relays.
+        ..current.clone()
     }
 }

@@ -1,0 +1,1 @@
+//! Codecs and DSP (being written).
