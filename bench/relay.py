@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,13 +211,22 @@ def run_rtpload(rtpload: Path, mode: list[str], calls: int, duration_s: int) -> 
     return result
 
 
-def run_engine(engine: Engine, rtpload: Path, calls: int, duration_s: int, log_dir: Path) -> dict[str, Any]:
+def run_engine(
+    engine: Engine,
+    rtpload: Path,
+    calls: int,
+    duration_s: int,
+    log_dir: Path,
+    *,
+    extra_args: Sequence[str] = (),
+) -> dict[str, Any]:
+    """One rtpload run against a freshly started engine; ``extra_args`` go to rtpload."""
     started = start_engine(engine, log_dir / f"{engine.name}.log")
     if isinstance(started, str):
         return {"engine": engine.name, "calls": calls, "unavailable": started}
     try:
         pids = [arg for pid in process_tree(started.pid) for arg in ("--engine-pid", str(pid))]
-        mode = ["--ng", engine.ng_addr, "--engine-name", engine.name, *pids]
+        mode = [*extra_args, "--ng", engine.ng_addr, "--engine-name", engine.name, *pids]
         result = run_rtpload(rtpload, mode, calls, duration_s)
         if started.poll() is not None:
             result["error"] = f"engine exited during the run: {log_tail(log_dir / f'{engine.name}.log')}"

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from mediacore._core import Engine as MediaEngine
 from mediacore._core import __version__
-from mediacore.errors import CapacityError, MediaError, MediaSpecError, UnknownSessionError
+from mediacore.errors import (
+    CapacityError,
+    MediaError,
+    MediaSpecError,
+    TranscodingCapacityError,
+    UnknownSessionError,
+)
 from mediacore.types import (
     EngineTotals,
     LegSpec,
@@ -32,6 +38,7 @@ __all__ = [
     "SessionInfo",
     "SessionSpec",
     "SessionStats",
+    "TranscodingCapacityError",
     "UnknownSessionError",
     "__version__",
 ]

@@ -7,7 +7,13 @@ builtin a caller would naturally catch: a bad spec is a ``ValueError``, an unkno
 
 from __future__ import annotations
 
-__all__ = ["CapacityError", "MediaError", "MediaSpecError", "UnknownSessionError"]
+__all__ = [
+    "CapacityError",
+    "MediaError",
+    "MediaSpecError",
+    "TranscodingCapacityError",
+    "UnknownSessionError",
+]
 
 
 class MediaError(RuntimeError):
@@ -20,6 +26,11 @@ class MediaSpecError(MediaError, ValueError):
 
 class CapacityError(MediaError):
     """The engine refused a session it cannot carry (admission control, e.g. no free ports)."""
+
+
+class TranscodingCapacityError(CapacityError):
+    """No transcoding slot is free, or the media workers are too busy to take another
+    transcoding session without degrading the calls they carry (the message says which)."""
 
 
 class UnknownSessionError(MediaError, KeyError):

@@ -10,6 +10,7 @@ from typing import Literal, TypedDict
 
 __all__ = [
     "Address",
+    "CodecEntry",
     "DropCounters",
     "EngineTotals",
     "LegSpec",
@@ -19,10 +20,23 @@ __all__ = [
     "SessionInfo",
     "SessionSpec",
     "SessionStats",
+    "TranscodeStats",
 ]
 
 #: ``(ip, port)``
 Address = tuple[str, int]
+
+
+class CodecEntry(TypedDict, total=False):
+    """A codec as the party's SDP lists it; ``pt`` and ``name`` are required."""
+
+    pt: int
+    #: SDP encoding name: "PCMA", "PCMU", "G729", "opus", "telephone-event".
+    name: str
+    #: RTP clock in Hz; default 8000 (opus 48000).
+    clock_rate: int
+    channels: int
+    fmtp: str | None
 
 
 class LegSpec(TypedDict, total=False):
@@ -41,6 +55,14 @@ class LegSpec(TypedDict, total=False):
     hold: bool
     #: RTP clock rate by payload type for dynamic types (static ones are known).
     clock_rates: dict[int, int]
+    #: Codecs the party receives, most preferred first: a static name ("PCMA", "PCMU",
+    #: "G729") or a CodecEntry. When both legs list codecs and the first audio codecs differ,
+    #: the engine transcodes (a transcoding slot); otherwise it relays untouched.
+    codecs: list[str | CodecEntry]
+    #: Packetisation (ms) of what the engine encodes toward this party: 10, 20, 30, 40, 60.
+    ptime: int
+    #: G.729 Annex B VAD/DTX on what the engine encodes toward this party (default off).
+    vad: bool
 
 
 class SessionSpec(TypedDict, total=False):
@@ -100,6 +122,21 @@ class LegStats(TypedDict):
     dropped: DropCounters
     last_packet: float | None
     timed_out: bool
+    #: The transcoding path that takes this party's media; None when relayed untouched.
+    transcoding: TranscodeStats | None
+
+
+class TranscodeStats(TypedDict):
+    decoded_packets: int
+    decode_errors: int
+    concealed_packets: int
+    late_packets: int
+    unknown_payload_type: int
+    encoded_packets: int
+    encode_errors: int
+    dtx_packets: int
+    dtmf_packets: int
+    overflow_samples: int
 
 
 class SessionStats(TypedDict):
@@ -125,3 +162,6 @@ class EngineTotals(TypedDict):
     send_errors: int
     ports_in_use: int
     port_capacity: int
+    transcoding_sessions: int
+    transcode_slots: int
+    busy_permille: int

@@ -110,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=3600.0,
         help="seconds without RTP on a held stream before a hold timeout (default 3600)",
     )
+    media.add_argument(
+        "--transcode-slots",
+        type=int,
+        default=1000,
+        help="transcoding sessions admitted at most (default 1000)",
+    )
+    media.add_argument(
+        "--cpu-guard",
+        type=float,
+        default=0.85,
+        help="refuse new transcoding while a media worker uses more than this share of a core (default 0.85)",
+    )
     return parser
 
 
@@ -123,6 +135,8 @@ def run_media(args: argparse.Namespace) -> int:
             rtp_timeout=args.timeout,
             hold_timeout=args.silent_timeout,
             advertise=args.advertise,
+            transcode_slots=args.transcode_slots,
+            cpu_guard=args.cpu_guard,
         )
     except MediaError as exc:
         log.error("cannot start the media engine: %s", exc)

@@ -33,6 +33,9 @@ pub enum ControlError {
     UnknownSession(SessionId),
     /// No free port pair in the configured range (admission control: refuse, don't degrade).
     PortsExhausted,
+    /// No transcoding slot free, or the media workers are too busy to take another
+    /// transcoding session without degrading the calls they carry. The text says which.
+    TranscodingCapacity(String),
     /// The engine is shutting down or a worker is gone.
     Unavailable(String),
     /// A socket could not be set up.
@@ -47,6 +50,7 @@ impl fmt::Display for ControlError {
             ControlError::PortsExhausted => {
                 write!(f, "no free RTP/RTCP port pair in the configured range")
             }
+            ControlError::TranscodingCapacity(m) => write!(f, "transcoding capacity reached: {m}"),
             ControlError::Unavailable(m) => write!(f, "engine unavailable: {m}"),
             ControlError::Io(m) => write!(f, "socket error: {m}"),
         }

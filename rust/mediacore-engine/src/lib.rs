@@ -13,11 +13,12 @@ pub mod event;
 pub mod session;
 pub mod spec;
 pub mod stats;
+pub mod transcode;
 
 pub use control::{MediaControl, SessionInfo};
 pub use event::{Event, EventKind};
-pub use session::{Channel, DropReason, Session, Verdict, RELATCH_AFTER};
-pub use spec::{LatchPolicy, LegSpec, SessionSpec, Side, SpecError, DSCP_EF};
+pub use session::{Channel, DropReason, Session, Transmit, Verdict, RELATCH_AFTER};
+pub use spec::{CodecSpec, LatchPolicy, LegSpec, SessionSpec, Side, SpecError, DSCP_EF};
 pub use stats::{DropCounters, LegStats, SessionStats};
 
 /// Engine-wide identifier of a session.

@@ -21,6 +21,7 @@ use mediacore_proto::{looks_like_rtcp, parse_compound, ReceptionStats, RtpHeader
 use crate::event::{Event, EventKind};
 use crate::spec::{static_clock_rate, LatchPolicy, LegSpec, SessionSpec, Side};
 use crate::stats::{DropCounters, LegStats, SessionStats};
+use crate::transcode::{needs_transcoding, StreamPosition, TranscodePath};
 use crate::SessionId;
 
 /// A latched source that has been silent this long may be replaced by a new source (a NAT
@@ -54,8 +55,23 @@ pub enum Verdict {
         channel: Channel,
         dest: SocketAddr,
     },
+    /// Taken by a transcoding path: whatever it produced is waiting in `poll_transmit`.
+    Consumed,
     Drop(DropReason),
 }
+
+/// A datagram the session produced (transcoded media), to be sent from leg `via`'s port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub via: Side,
+    pub channel: Channel,
+    pub dest: SocketAddr,
+    /// A buffer from the session's pool: hand it back with [`Session::recycle`] after sending.
+    pub data: Vec<u8>,
+}
+
+/// Buffers kept for transcoded packets (per session); enough for a 60 ms burst both ways.
+const POOL_MAX: usize = 16;
 
 struct LegState {
     spec: LegSpec,
@@ -237,6 +253,7 @@ impl LegState {
             dropped: self.dropped,
             since_last_packet: self.last_packet.map(|t| now.saturating_duration_since(t)),
             timed_out: self.timed_out,
+            transcoding: None,
         }
     }
 }
@@ -250,22 +267,85 @@ pub struct Session {
     /// Origin for the microsecond arrival times handed to the RFC 3550 statistics.
     epoch: Instant,
     events: VecDeque<Event>,
+    /// Transcoding path for traffic *from* each side's party (index = `Side::index`); `None`
+    /// where the two parties share a codec and packets are relayed untouched.
+    paths: [Option<TranscodePath>; 2],
+    /// Output numbering toward each side's party, kept when a path is rebuilt or removed.
+    positions: [Option<StreamPosition>; 2],
+    transmits: VecDeque<Transmit>,
+    produced: VecDeque<Vec<u8>>,
+    pool: Vec<Vec<u8>>,
 }
 
 impl Session {
-    /// `spec` must have passed [`SessionSpec::validate`].
-    pub fn new(id: SessionId, spec: SessionSpec, now: Instant) -> Self {
+    /// `spec` must have passed [`SessionSpec::validate`]. Fails only if a codec cannot be set
+    /// up for a transcoding direction; the message names it.
+    pub fn new(id: SessionId, spec: SessionSpec, now: Instant) -> Result<Self, String> {
         let legs = [
             LegState::new(spec.caller.clone(), now),
             LegState::new(spec.callee.clone(), now),
         ];
-        Session {
+        let mut session = Session {
             id,
             spec,
             legs,
             created: now,
             epoch: now,
             events: VecDeque::new(),
+            paths: [None, None],
+            positions: [None, None],
+            transmits: VecDeque::new(),
+            produced: VecDeque::new(),
+            pool: Vec::new(),
+        };
+        session.paths = session.build_paths()?;
+        Ok(session)
+    }
+
+    /// True when at least one direction decodes and re-encodes (it holds a transcoding slot).
+    pub fn is_transcoding(&self) -> bool {
+        self.paths.iter().any(Option::is_some)
+    }
+
+    fn build_paths(&mut self) -> Result<[Option<TranscodePath>; 2], String> {
+        let mut paths: [Option<TranscodePath>; 2] = [None, None];
+        for from in [Side::Caller, Side::Callee] {
+            let (src, dst) = (self.spec.leg(from), self.spec.leg(from.other()));
+            if !needs_transcoding(src, dst) {
+                continue;
+            }
+            let to = from.other().index();
+            let pos = self.paths[from.index()]
+                .as_ref()
+                .map(TranscodePath::position)
+                .or(self.positions[to])
+                .unwrap_or_else(|| initial_position(self.id, from));
+            let path = TranscodePath::new(src, dst, pos).map_err(|e| {
+                format!(
+                    "transcoding {} to {}: {e}",
+                    from.as_str(),
+                    from.other().as_str()
+                )
+            })?;
+            paths[from.index()] = Some(path);
+        }
+        Ok(paths)
+    }
+
+    /// Statistics of the transcoding path from `side`'s party, if that direction transcodes.
+    pub fn transcode_stats(&self, side: Side) -> Option<crate::transcode::TranscodeStats> {
+        self.paths[side.index()].as_ref().map(|p| p.stats)
+    }
+
+    /// The next datagram a transcoding path produced, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Returns a sent `Transmit`'s buffer for reuse (no allocation in steady state).
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.pool.len() < POOL_MAX {
+            self.pool.push(buf);
         }
     }
 
@@ -282,10 +362,25 @@ impl Session {
     }
 
     /// Replace the spec (re-INVITE, answer, hold/resume). Counters survive.
-    pub fn update(&mut self, spec: SessionSpec, now: Instant) {
-        self.legs[0].update(spec.caller.clone(), now);
-        self.legs[1].update(spec.callee.clone(), now);
-        self.spec = spec;
+    /// On error (a codec that cannot be set up) the session keeps its previous spec.
+    pub fn update(&mut self, spec: SessionSpec, now: Instant) -> Result<(), String> {
+        let old = std::mem::replace(&mut self.spec, spec);
+        for side in [Side::Caller, Side::Callee] {
+            if let Some(p) = &self.paths[side.index()] {
+                self.positions[side.other().index()] = Some(p.position());
+            }
+        }
+        let paths = match self.build_paths() {
+            Ok(p) => p,
+            Err(e) => {
+                self.spec = old;
+                return Err(e);
+            }
+        };
+        self.paths = paths;
+        self.legs[0].update(self.spec.caller.clone(), now);
+        self.legs[1].update(self.spec.callee.clone(), now);
+        Ok(())
     }
 
     /// A datagram arrived from `src` on leg `side`'s local port of `channel`.
@@ -336,6 +431,9 @@ impl Session {
         leg.silence_since = Some(now);
         leg.timed_out = false;
 
+        if self.paths[side.index()].is_some() {
+            return self.transcode(side, channel, data);
+        }
         let out = self.leg_mut(side.other());
         match out.destination(channel) {
             Some(dest) => {
@@ -360,6 +458,38 @@ impl Session {
                 Verdict::Drop(DropReason::NoDestination)
             }
         }
+    }
+
+    /// Feeds a validated packet from `side`'s party into its transcoding path. RTCP of a
+    /// transcoded direction describes a stream the other party never sees, so it ends here.
+    fn transcode(&mut self, side: Side, channel: Channel, data: &[u8]) -> Verdict {
+        let Some(dest) = self.legs[side.other().index()].destination(Channel::Rtp) else {
+            self.leg_mut(side).dropped.no_destination += 1;
+            return Verdict::Drop(DropReason::NoDestination);
+        };
+        if channel == Channel::Rtcp {
+            return Verdict::Consumed;
+        }
+        let Ok(hdr) = RtpHeader::parse(data) else {
+            return Verdict::Drop(DropReason::MalformedRtp);
+        };
+        let codecs = &self.spec.leg(side).codecs;
+        if let Some(path) = self.paths[side.index()].as_mut() {
+            path.push(&hdr, data, codecs, &mut self.pool, &mut self.produced);
+        }
+        let via = side.other();
+        let out = &mut self.legs[via.index()];
+        while let Some(buf) = self.produced.pop_front() {
+            out.sent_rtp_packets += 1;
+            out.sent_rtp_bytes += buf.len() as u64;
+            self.transmits.push_back(Transmit {
+                via,
+                channel: Channel::Rtp,
+                dest,
+                data: buf,
+            });
+        }
+        Verdict::Consumed
     }
 
     /// A datagram arrived on leg `side` that did not fit the runtime's receive buffer.
@@ -431,8 +561,27 @@ impl Session {
         SessionStats {
             id: self.id,
             age: now.saturating_duration_since(self.created),
-            caller: self.legs[0].snapshot(Side::Caller, now),
-            callee: self.legs[1].snapshot(Side::Callee, now),
+            caller: LegStats {
+                transcoding: self.transcode_stats(Side::Caller),
+                ..self.legs[0].snapshot(Side::Caller, now)
+            },
+            callee: LegStats {
+                transcoding: self.transcode_stats(Side::Callee),
+                ..self.legs[1].snapshot(Side::Callee, now)
+            },
         }
+    }
+}
+
+/// Where a new output stream starts: RFC 3550 asks for unpredictable initial values; a hash of
+/// the session id and direction gives distinct, reproducible ones without a random source.
+fn initial_position(id: SessionId, from: Side) -> StreamPosition {
+    let mut x = id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (from.index() as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 31;
+    StreamPosition {
+        ssrc: (x >> 32) as u32 | 1,
+        next_seq: (x >> 16) as u16 & 0x7fff,
+        next_ts: x as u32 & 0x7fff_ffff,
     }
 }

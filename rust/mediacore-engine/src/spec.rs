@@ -201,6 +201,29 @@ impl SessionSpec {
                     }
                 }
             }
+            if ![10, 20, 30, 40, 60].contains(&leg.ptime_ms) {
+                return Err(SpecError::new(
+                    side,
+                    "ptime",
+                    format!("{} ms is not 10, 20, 30, 40 or 60", leg.ptime_ms),
+                ));
+            }
+            for c in &leg.codecs {
+                if c.pt > 127 {
+                    return Err(SpecError::new(
+                        side,
+                        "codecs",
+                        format!("payload type {} > 127", c.pt),
+                    ));
+                }
+                if c.clock_rate == 0 {
+                    return Err(SpecError::new(
+                        side,
+                        "codecs",
+                        format!("clock rate 0 for {}", c.name),
+                    ));
+                }
+            }
             for &(pt, rate) in &leg.clock_rates {
                 if pt > 127 {
                     return Err(SpecError::new(

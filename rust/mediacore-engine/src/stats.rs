@@ -6,6 +6,7 @@ use std::time::Duration;
 use mediacore_proto::ReceptionSnapshot;
 
 use crate::spec::Side;
+use crate::transcode::TranscodeStats;
 use crate::SessionId;
 
 /// Why a datagram that reached a leg was not forwarded. Every datagram received is either
@@ -62,6 +63,9 @@ pub struct LegStats {
     pub since_last_packet: Option<Duration>,
     /// A media-timeout or hold-timeout event was raised and no packet arrived since.
     pub timed_out: bool,
+    /// Counters of the transcoding path that takes this party's media, if its direction is
+    /// transcoded (`None`: relayed untouched).
+    pub transcoding: Option<TranscodeStats>,
 }
 
 /// Counters of a whole session, as returned by query and delete.

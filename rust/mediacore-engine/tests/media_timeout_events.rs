@@ -91,7 +91,7 @@ fn resuming_from_hold_restarts_the_clock() {
     let mut s = session(sp.clone(), t0);
     let t1 = t0 + Duration::from_secs(100);
     sp.caller.hold = false;
-    s.update(sp, t1);
+    s.update(sp, t1).unwrap();
     s.handle_timeout(t1 + Duration::from_secs(29));
     assert!(std::iter::from_fn(|| s.poll_event()).all(|e| e.side != Side::Caller));
     s.handle_timeout(t1 + Duration::from_secs(30));

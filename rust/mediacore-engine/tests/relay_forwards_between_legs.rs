@@ -115,7 +115,7 @@ fn no_destination_until_the_callee_is_known() {
     );
     // The answer arrives: now it flows.
     sp.callee.remote_rtp = Some(addr(CALLEE));
-    s.update(sp, t0);
+    s.update(sp, t0).unwrap();
     let v = s.handle_packet(
         t0,
         Side::Caller,

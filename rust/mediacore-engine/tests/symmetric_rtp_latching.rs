@@ -123,7 +123,7 @@ fn a_new_sdp_address_forgets_the_latch() {
     let mut s = session(sp.clone(), t0);
     s.handle_packet(t0, Side::Callee, Channel::Rtp, addr(NATTED), &rtp(1, 0, 2));
     sp.callee.remote_rtp = Some(addr("198.51.100.99:7000"));
-    s.update(sp, t0);
+    s.update(sp, t0).unwrap();
     let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(1, 0, 1));
     assert_eq!(
         v,

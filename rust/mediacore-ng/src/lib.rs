@@ -9,6 +9,7 @@
 //! - [`bencode`]: the wire encoding;
 //! - [`frame`]: `<cookie> <bencode>` datagrams;
 //! - [`sdp`]: the SDP model that rewrites addresses and ports and keeps every other byte;
+//! - [`codec`]: codec negotiation (rtpengine's `codec` options) and the legs' codec lists;
 //! - [`processor`]: the commands, the call table and the reply cache.
 //!
 //! Policy: bad control input gets a reply with `result: "error"` and an `error-reason`; the
@@ -16,6 +17,7 @@
 //! supported protocol subset is documented in `docs/control-protocol.md`.
 
 pub mod bencode;
+pub mod codec;
 pub mod frame;
 pub mod processor;
 pub mod sdp;

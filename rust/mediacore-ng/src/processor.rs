@@ -20,7 +20,7 @@ use crate::bencode::{self, Value};
 use crate::frame;
 use crate::sdp::Sdp;
 pub use cache::{ReplyCache, REPLY_CACHE_MAX_ENTRIES, REPLY_CACHE_TTL};
-use call::Call;
+use call::{Call, Role};
 pub use request::NgError;
 use request::{
     MediaOptions, Request, ERR_NOT_DICT, ERR_NO_FROM_TAG, ERR_NO_SDP, ERR_UNKNOWN_CALL,
@@ -138,13 +138,14 @@ impl NgProcessor {
         let body = match self.calls.get_mut(call_id) {
             None => {
                 let mut call = Call::new(from_tag, unix_time);
-                let body = call.apply_sdp(control.as_ref(), &sdp, Side::Caller, &opts)?;
+                let body =
+                    call.apply_sdp(control.as_ref(), &sdp, Side::Caller, Role::Offer, &opts)?;
                 self.calls.insert(call_id.to_vec(), call);
                 body
             }
             Some(call) => {
                 let side = reoffer_side(call, from_tag, req.bytes("to-tag"));
-                let body = call.apply_sdp(control.as_ref(), &sdp, side, &opts)?;
+                let body = call.apply_sdp(control.as_ref(), &sdp, side, Role::Offer, &opts)?;
                 match side {
                     Side::Caller => call.caller_tag = from_tag.to_vec(),
                     Side::Callee => call.callee_tag = Some(from_tag.to_vec()),
@@ -184,7 +185,7 @@ impl NgProcessor {
             )));
         }
         let side = answerer_side(call, from_tag, to_tag);
-        let body = call.apply_sdp(self.control.as_ref(), &sdp, side, &opts)?;
+        let body = call.apply_sdp(self.control.as_ref(), &sdp, side, Role::Answer, &opts)?;
         if let (Side::Callee, Some(tag)) = (side, to_tag) {
             call.callee_tag = Some(tag.to_vec());
         }

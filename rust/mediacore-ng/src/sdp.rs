@@ -10,11 +10,13 @@
 //! Line endings: what came in goes out (CRLF or LF); a body mixing both is normalised to CRLF,
 //! which RFC 4566 mandates.
 
+mod formats;
 mod rewrite;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+pub use formats::{FormatEdit, FormatEntry};
 pub use rewrite::{LocalMedia, RewriteOptions};
 
 /// Stream direction attribute (RFC 4566 §6; `sendrecv` when absent).
@@ -65,6 +67,14 @@ pub struct Media {
     /// Effective direction: media-level attribute, else session-level, else sendrecv.
     pub direction: Direction,
     pub rtpmaps: Vec<RtpMap>,
+    /// `a=fmtp:<pt> <parameters>`, per payload type.
+    pub fmtps: Vec<(u8, String)>,
+    /// Every payload-type-specific attribute line (`a=rtpmap`, `a=fmtp`, `a=rtcp-fb` naming a
+    /// numeric payload type), verbatim and in order: what travels with a codec when it is copied
+    /// into another SDP.
+    pub format_lines: Vec<(u8, String)>,
+    /// `a=ptime` in ms: media level, else session level.
+    pub ptime: Option<u32>,
     /// Where the party receives RTP: media `c=` else session `c=`, with the `m=` port. `None`
     /// when the port is 0 or the address is unspecified (`0.0.0.0`/`::`, RFC 2543 hold).
     pub remote_rtp: Option<SocketAddr>,
@@ -79,6 +89,22 @@ pub struct Media {
     zero_address: bool,
     /// A direction attribute in this section (overrides the session-level one).
     own_direction: Option<Direction>,
+}
+
+/// The payload type a payload-type-specific attribute line is about (`a=rtpmap:`, `a=fmtp:`,
+/// `a=rtcp-fb:` followed by a number); `None` for every other line, including `a=rtcp-fb:*`.
+pub(crate) fn format_line_pt(line: &str) -> Option<u8> {
+    let attr = line.strip_prefix("a=")?;
+    let rest = ["rtpmap:", "fmtp:", "rtcp-fb:"]
+        .iter()
+        .find_map(|p| attr.strip_prefix(p))?;
+    rest.split([' ', '\t']).next()?.trim().parse().ok()
+}
+
+/// `a=ptime:<ms>` (fractions are rounded; RFC 4566 allows them).
+fn parse_ptime(v: &str) -> Option<u32> {
+    let ms: f64 = v.trim().parse().ok()?;
+    (ms.is_finite() && ms > 0.0 && ms < 10_000.0).then(|| ms.round() as u32)
 }
 
 impl Media {
@@ -159,6 +185,7 @@ impl Sdp {
             media: Vec::new(),
         };
         let mut session_direction = None;
+        let mut session_ptime = None;
         for (i, line) in sdp.lines.iter().enumerate() {
             if let Some(rest) = line.strip_prefix("m=") {
                 if let Some(prev) = sdp.media.last_mut() {
@@ -177,6 +204,8 @@ impl Sdp {
                         line.strip_prefix("a=").and_then(Direction::from_attribute)
                     {
                         session_direction = Some(d);
+                    } else if let Some(v) = line.strip_prefix("a=ptime:") {
+                        session_ptime = parse_ptime(v);
                     }
                 }
                 Some(m) => parse_media_line(m, line)?,
@@ -191,6 +220,7 @@ impl Sdp {
         }
         let session_addr = sdp.session_connection.map(|(_, a)| a);
         for (index, m) in sdp.media.iter_mut().enumerate() {
+            m.ptime = m.ptime.or(session_ptime);
             derive(m, index, session_addr, session_direction)?;
         }
         Ok(sdp)
@@ -262,6 +292,9 @@ fn parse_m_line(rest: &str, line: &str, index: usize) -> Result<Media, SdpError>
         rtcp_mux: false,
         direction: Direction::SendRecv,
         rtpmaps: Vec::new(),
+        fmtps: Vec::new(),
+        format_lines: Vec::new(),
+        ptime: None,
         remote_rtp: None,
         remote_rtcp: None,
         hold: false,
@@ -284,6 +317,9 @@ fn parse_media_line(m: &mut Media, line: &str) -> Result<(), SdpError> {
     let Some(attr) = line.strip_prefix("a=") else {
         return Ok(());
     };
+    if let Some(pt) = format_line_pt(line) {
+        m.format_lines.push((pt, line.to_string()));
+    }
     if let Some(d) = Direction::from_attribute(attr) {
         m.own_direction = Some(d);
     } else if attr == "rtcp-mux" {
@@ -295,6 +331,14 @@ fn parse_media_line(m: &mut Media, line: &str) -> Result<(), SdpError> {
         if let Some(map) = parse_rtpmap(v) {
             m.rtpmaps.push(map);
         }
+    } else if let Some(v) = attr.strip_prefix("fmtp:") {
+        if let Some((pt, params)) = v.split_once(' ') {
+            if let Ok(pt) = pt.trim().parse() {
+                m.fmtps.push((pt, params.trim().to_string()));
+            }
+        }
+    } else if let Some(v) = attr.strip_prefix("ptime:") {
+        m.ptime = parse_ptime(v);
     }
     Ok(())
 }

@@ -706,7 +706,15 @@ fn arb_request() -> impl Strategy<Value = Value> {
         "[ -~\r\n]{0,80}".prop_map(|s| format!("v=0\r\n{s}")),
     ];
     let flags = proptest::collection::vec(
-        prop_oneof![Just("asymmetric"), Just("SIP-source-address"), Just("x")],
+        prop_oneof![
+            Just("asymmetric"),
+            Just("SIP-source-address"),
+            Just("x"),
+            Just("codec-strip-all"),
+            Just("codec-mask=PCMA"),
+            Just("codec-transcode-G729"),
+            Just("codec-accept-all"),
+        ],
         0..3,
     );
     (

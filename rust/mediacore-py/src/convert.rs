@@ -77,6 +77,23 @@ fn leg<'py>(py: Python<'py>, l: &LegStats) -> PyResult<Bound<'py, PyDict>> {
         l.since_last_packet.map(|s| unix_now() - s.as_secs_f64()),
     )?;
     d.set_item("timed_out", l.timed_out)?;
+    match &l.transcoding {
+        Some(t) => {
+            let td = PyDict::new(py);
+            td.set_item("decoded_packets", t.decoded_packets)?;
+            td.set_item("decode_errors", t.decode_errors)?;
+            td.set_item("concealed_packets", t.concealed_packets)?;
+            td.set_item("late_packets", t.late_packets)?;
+            td.set_item("unknown_payload_type", t.unknown_payload_type)?;
+            td.set_item("encoded_packets", t.encoded_packets)?;
+            td.set_item("encode_errors", t.encode_errors)?;
+            td.set_item("dtx_packets", t.dtx_packets)?;
+            td.set_item("dtmf_packets", t.dtmf_packets)?;
+            td.set_item("overflow_samples", t.overflow_samples)?;
+            d.set_item("transcoding", td)?;
+        }
+        None => d.set_item("transcoding", py.None())?,
+    }
     Ok(d)
 }
 
@@ -108,5 +125,8 @@ pub fn totals<'py>(py: Python<'py>, t: &EngineTotals) -> PyResult<Bound<'py, PyD
     d.set_item("send_errors", t.send_errors)?;
     d.set_item("ports_in_use", t.ports_in_use)?;
     d.set_item("port_capacity", t.port_capacity)?;
+    d.set_item("transcoding_sessions", t.transcoding_sessions)?;
+    d.set_item("transcode_slots", t.transcode_slots)?;
+    d.set_item("busy_permille", t.busy_permille)?;
     Ok(d)
 }

@@ -28,6 +28,7 @@ pub fn control_error(e: ControlError) -> PyErr {
     match e {
         ControlError::InvalidSpec(_) => raise("MediaSpecError", msg),
         ControlError::PortsExhausted => raise("CapacityError", msg),
+        ControlError::TranscodingCapacity(_) => raise("TranscodingCapacityError", msg),
         ControlError::UnknownSession(_) => raise("UnknownSessionError", msg),
         ControlError::Unavailable(_) | ControlError::Io(_) => raise("MediaError", msg),
     }

@@ -56,7 +56,7 @@ fn port(v: i64, name: &str) -> PyResult<u16> {
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (interface = "127.0.0.1", port_min = 10000, port_max = 20000, workers = None, rtp_timeout = 30.0, hold_timeout = 3600.0, advertise = None))]
+    #[pyo3(signature = (interface = "127.0.0.1", port_min = 10000, port_max = 20000, workers = None, rtp_timeout = 30.0, hold_timeout = 3600.0, advertise = None, transcode_slots = 1000, cpu_guard = 0.85))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         interface: &str,
@@ -66,6 +66,8 @@ impl Engine {
         rtp_timeout: f64,
         hold_timeout: f64,
         advertise: Option<&str>,
+        transcode_slots: i64,
+        cpu_guard: f64,
     ) -> PyResult<Self> {
         let interface: IpAddr = interface
             .parse()
@@ -90,6 +92,10 @@ impl Engine {
             workers,
             rtp_timeout: seconds_opt(rtp_timeout, "rtp_timeout")?,
             hold_timeout: seconds_opt(hold_timeout, "hold_timeout")?,
+            transcode_slots: usize::try_from(transcode_slots).map_err(|_| {
+                spec_error(format!("transcode_slots: {transcode_slots} is negative"))
+            })?,
+            cpu_guard,
         };
         config.validate().map_err(spec_error)?;
         let engine = RtEngine::start(config).map_err(media_error)?;

@@ -4,9 +4,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use mediacore_engine::{LatchPolicy, LegSpec, SessionSpec};
+use mediacore_engine::{CodecSpec, LatchPolicy, LegSpec, SessionSpec};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::errors::spec_error;
 
@@ -18,7 +18,89 @@ const LEG_KEYS: &[&str] = &[
     "dscp",
     "hold",
     "clock_rates",
+    "codecs",
+    "ptime",
+    "vad",
 ];
+const CODEC_KEYS: &[&str] = &["pt", "name", "clock_rate", "channels", "fmtp"];
+
+/// Static payload types (RFC 3551) for the string shorthand `"PCMA"`.
+fn static_codec(name: &str) -> Option<CodecSpec> {
+    let (pt, canonical) = match name.to_ascii_uppercase().as_str() {
+        "PCMU" => (0, "PCMU"),
+        "PCMA" => (8, "PCMA"),
+        "G729" => (18, "G729"),
+        _ => return None,
+    };
+    Some(CodecSpec::new(pt, canonical, 8000))
+}
+
+fn parse_codec(v: &Bound<'_, PyAny>, field: &str) -> PyResult<CodecSpec> {
+    if let Ok(name) = v.extract::<String>() {
+        return static_codec(&name).ok_or_else(|| {
+            spec_error(format!(
+                "{field}: {name:?} has no static payload type; give a dict with pt, name, clock_rate"
+            ))
+        });
+    }
+    let d = v
+        .cast::<PyDict>()
+        .map_err(|_| spec_error(format!("{field}: expected a codec name or a dict")))?;
+    check_keys(d, CODEC_KEYS, &format!("{field}."))?;
+    let pt: i64 = match d.get_item("pt")? {
+        Some(x) => x
+            .extract()
+            .map_err(|_| spec_error(format!("{field}.pt: expected an int")))?,
+        None => return Err(spec_error(format!("{field}.pt: required"))),
+    };
+    let pt = u8::try_from(pt)
+        .ok()
+        .filter(|p| *p <= 127)
+        .ok_or_else(|| spec_error(format!("{field}.pt: {pt} is not in 0..=127")))?;
+    let name: String = match d.get_item("name")? {
+        Some(x) => x
+            .extract()
+            .map_err(|_| spec_error(format!("{field}.name: expected a str")))?,
+        None => return Err(spec_error(format!("{field}.name: required"))),
+    };
+    let default_rate = if name.eq_ignore_ascii_case("opus") {
+        48000
+    } else {
+        8000
+    };
+    let rate: i64 = match d.get_item("clock_rate")? {
+        Some(x) => x
+            .extract()
+            .map_err(|_| spec_error(format!("{field}.clock_rate: expected an int")))?,
+        None => default_rate,
+    };
+    let mut c = CodecSpec::new(
+        pt,
+        &name,
+        u32::try_from(rate)
+            .ok()
+            .filter(|r| *r > 0)
+            .ok_or_else(|| spec_error(format!("{field}.clock_rate: {rate} is not positive")))?,
+    );
+    if let Some(x) = d.get_item("channels")? {
+        let ch: i64 = x
+            .extract()
+            .map_err(|_| spec_error(format!("{field}.channels: expected an int")))?;
+        c.channels = u8::try_from(ch)
+            .ok()
+            .filter(|c| *c > 0)
+            .ok_or_else(|| spec_error(format!("{field}.channels: {ch} is not positive")))?;
+    }
+    if let Some(x) = d.get_item("fmtp")? {
+        if !x.is_none() {
+            c.fmtp = Some(
+                x.extract()
+                    .map_err(|_| spec_error(format!("{field}.fmtp: expected a str")))?,
+            );
+        }
+    }
+    Ok(c)
+}
 
 fn check_keys(d: &Bound<'_, PyDict>, allowed: &[&str], where_: &str) -> PyResult<()> {
     for k in d.keys() {
@@ -115,6 +197,29 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str) -> PyResult<LegSpec> {
         leg.hold = x
             .extract()
             .map_err(|_| spec_error(format!("{prefix}hold: expected a bool")))?;
+    }
+    if let Some(x) = d.get_item("codecs")? {
+        let list = x
+            .cast::<PyList>()
+            .map_err(|_| spec_error(format!("{prefix}codecs: expected a list")))?;
+        for (i, item) in list.iter().enumerate() {
+            leg.codecs
+                .push(parse_codec(&item, &format!("{prefix}codecs[{i}]"))?);
+        }
+    }
+    if let Some(x) = d.get_item("ptime")? {
+        let p: i64 = x
+            .extract()
+            .map_err(|_| spec_error(format!("{prefix}ptime: expected an int (ms)")))?;
+        leg.ptime_ms = u32::try_from(p)
+            .ok()
+            .filter(|p| [10, 20, 30, 40, 60].contains(p))
+            .ok_or_else(|| spec_error(format!("{prefix}ptime: {p} is not 10, 20, 30, 40 or 60")))?;
+    }
+    if let Some(x) = d.get_item("vad")? {
+        leg.vad = x
+            .extract()
+            .map_err(|_| spec_error(format!("{prefix}vad: expected a bool")))?;
     }
     if let Some(x) = d.get_item("clock_rates")? {
         let rates = x

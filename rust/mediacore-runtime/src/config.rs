@@ -20,6 +20,11 @@ pub struct EngineConfig {
     /// Default media timeout for sessions that do not set one (`SS_RTP_TIMEOUT`).
     pub rtp_timeout: Duration,
     pub hold_timeout: Duration,
+    /// Transcoding sessions admitted at most (a slot per session that decodes and re-encodes).
+    pub transcode_slots: usize,
+    /// A new transcoding session is refused while the busiest media worker uses more than this
+    /// share of a core (0.0..=1.0), so existing calls are never degraded by a new one.
+    pub cpu_guard: f64,
 }
 
 impl Default for EngineConfig {
@@ -32,9 +37,17 @@ impl Default for EngineConfig {
             workers: default_workers(),
             rtp_timeout: DEFAULT_RTP_TIMEOUT,
             hold_timeout: DEFAULT_HOLD_TIMEOUT,
+            transcode_slots: DEFAULT_TRANSCODE_SLOTS,
+            cpu_guard: DEFAULT_CPU_GUARD,
         }
     }
 }
+
+/// Transcoding slots by default: G.729 costs a few ms of CPU per call-second, so a core carries
+/// a few hundred transcoded calls; the CPU guard is what really protects a smaller machine.
+pub const DEFAULT_TRANSCODE_SLOTS: usize = 1000;
+/// Refuse new transcoding above 85 % of a core on the busiest worker: headroom for bursts.
+pub const DEFAULT_CPU_GUARD: f64 = 0.85;
 
 /// Half the cores, at least one. Measured on a 2-core machine (bench/README.md): one worker
 /// relays 1,000 calls (100,000 packets/s) in about a third of a core, while two workers sharing
@@ -77,6 +90,9 @@ impl EngineConfig {
         }
         if self.hold_timeout.is_zero() {
             return Err("hold_timeout: must be greater than zero".into());
+        }
+        if !(self.cpu_guard > 0.0 && self.cpu_guard <= 1.0) {
+            return Err(format!("cpu_guard: {} is not in (0, 1]", self.cpu_guard));
         }
         Ok(())
     }

@@ -8,15 +8,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mediacore_engine::control::{ControlError, LocalPorts, MediaControl, SessionInfo};
-use mediacore_engine::{SessionId, SessionSpec, SessionStats};
+use mediacore_engine::transcode::needs_transcoding;
+use mediacore_engine::{Session, SessionId, SessionSpec, SessionStats};
 use mio::{Poll, Waker};
 
 use crate::config::EngineConfig;
 use crate::events::{EventQueue, EventRecord};
-use crate::ports::PortAllocator;
+use crate::ports::{PortAllocator, PortPair};
 use crate::worker::{Command, Worker, WorkerCounters, WAKER};
 
 /// A worker that does not answer a control request within this time is considered wedged; the
@@ -30,12 +31,25 @@ struct WorkerHandle {
     counters: Arc<WorkerCounters>,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Placement {
+    worker: usize,
+    transcoding: bool,
+}
+
+/// Does either direction of `spec` decode and re-encode?
+fn spec_transcodes(spec: &SessionSpec) -> bool {
+    needs_transcoding(&spec.caller, &spec.callee) || needs_transcoding(&spec.callee, &spec.caller)
+}
+
 struct Inner {
     config: EngineConfig,
     workers: Vec<WorkerHandle>,
     ports: Arc<Mutex<PortAllocator>>,
-    /// Which worker owns each session.
-    directory: Mutex<HashMap<SessionId, usize>>,
+    /// Which worker owns each session, and whether it holds a transcoding slot.
+    directory: Mutex<HashMap<SessionId, Placement>>,
+    /// Transcoding slots in use.
+    transcoding: Mutex<usize>,
     next_id: AtomicU64,
     next_worker: AtomicUsize,
     events: Arc<EventQueue>,
@@ -52,6 +66,10 @@ pub struct EngineTotals {
     pub send_errors: u64,
     pub ports_in_use: u64,
     pub port_capacity: u64,
+    pub transcoding_sessions: u64,
+    pub transcode_slots: u64,
+    /// The busiest worker's smoothed CPU use, per mille of a core.
+    pub busy_permille: u64,
 }
 
 /// A running media engine. Cloning shares it; `shutdown` (or dropping the last clone) stops it.
@@ -93,6 +111,7 @@ impl Engine {
                 workers,
                 ports,
                 directory: Mutex::new(HashMap::new()),
+                transcoding: Mutex::new(0),
                 next_id: AtomicU64::new(1),
                 next_worker: AtomicUsize::new(0),
                 events,
@@ -146,7 +165,10 @@ impl Engine {
             t.forwarded += c.forwarded.load(Ordering::Relaxed);
             t.dropped += c.dropped.load(Ordering::Relaxed);
             t.send_errors += c.send_errors.load(Ordering::Relaxed);
+            t.busy_permille = t.busy_permille.max(c.busy_permille.load(Ordering::Relaxed));
         }
+        t.transcoding_sessions = self.transcoding_sessions() as u64;
+        t.transcode_slots = self.inner.config.transcode_slots as u64;
         if let Ok(p) = self.inner.ports.lock() {
             t.ports_in_use = p.in_use() as u64 * 2;
             t.port_capacity = p.capacity() as u64 * 2;
@@ -172,6 +194,9 @@ impl Engine {
         if let Ok(mut d) = self.inner.directory.lock() {
             d.clear();
         }
+        if let Ok(mut used) = self.inner.transcoding.lock() {
+            *used = 0;
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -194,13 +219,78 @@ impl Engine {
             .map_err(|e| ControlError::Unavailable(e.to_string()))
     }
 
-    fn worker_of(&self, id: SessionId) -> Result<usize, ControlError> {
+    fn placement(&self, id: SessionId) -> Result<Placement, ControlError> {
         let d = self
             .inner
             .directory
             .lock()
             .map_err(|_| ControlError::Unavailable("directory poisoned".into()))?;
         d.get(&id).copied().ok_or(ControlError::UnknownSession(id))
+    }
+
+    /// Takes a transcoding slot, or says why not: all slots taken, or a worker too busy.
+    fn admit_transcoding(&self) -> Result<(), ControlError> {
+        let cfg = &self.inner.config;
+        let busiest = self
+            .inner
+            .workers
+            .iter()
+            .map(|w| w.counters.busy_permille.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        let guard = (cfg.cpu_guard * 1000.0) as u64;
+        if busiest > guard {
+            return Err(ControlError::TranscodingCapacity(format!(
+                "media workers at {:.0} % of a core (guard {:.0} %)",
+                busiest as f64 / 10.0,
+                cfg.cpu_guard * 100.0
+            )));
+        }
+        let mut used = self
+            .inner
+            .transcoding
+            .lock()
+            .map_err(|_| ControlError::Unavailable("slot counter poisoned".into()))?;
+        if *used >= cfg.transcode_slots {
+            return Err(ControlError::TranscodingCapacity(format!(
+                "all {} transcoding slots in use",
+                cfg.transcode_slots
+            )));
+        }
+        *used += 1;
+        Ok(())
+    }
+
+    fn release_slot(&self, held: bool) {
+        if held {
+            if let Ok(mut used) = self.inner.transcoding.lock() {
+                *used = used.saturating_sub(1);
+            }
+        }
+    }
+
+    fn allocate_ports(&self, spec: &SessionSpec) -> Result<[PortPair; 2], ControlError> {
+        let ip = self.inner.config.interface;
+        let mut alloc = self
+            .inner
+            .ports
+            .lock()
+            .map_err(|_| ControlError::Unavailable("port allocator poisoned".into()))?;
+        let caller = alloc
+            .allocate(ip, spec.caller.dscp << 2)
+            .ok_or(ControlError::PortsExhausted)?;
+        match alloc.allocate(ip, spec.callee.dscp << 2) {
+            Some(callee) => Ok([caller, callee]),
+            None => {
+                alloc.release(caller.rtp_port);
+                Err(ControlError::PortsExhausted)
+            }
+        }
+    }
+
+    /// Transcoding sessions now holding a slot.
+    pub fn transcoding_sessions(&self) -> usize {
+        self.inner.transcoding.lock().map(|u| *u).unwrap_or(0)
     }
 
     fn request<T>(
@@ -226,26 +316,21 @@ impl MediaControl for Engine {
     fn create(&self, spec: SessionSpec) -> Result<SessionInfo, ControlError> {
         spec.validate()
             .map_err(|e| ControlError::InvalidSpec(e.to_string()))?;
-        let ip = self.inner.config.interface;
-        let legs = {
-            let mut alloc = self
-                .inner
-                .ports
-                .lock()
-                .map_err(|_| ControlError::Unavailable("port allocator poisoned".into()))?;
-            let caller = alloc
-                .allocate(ip, spec.caller.dscp << 2)
-                .ok_or(ControlError::PortsExhausted)?;
-            match alloc.allocate(ip, spec.callee.dscp << 2) {
-                Some(callee) => [caller, callee],
-                None => {
-                    alloc.release(caller.rtp_port);
-                    return Err(ControlError::PortsExhausted);
-                }
+        let id = SessionId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        // Codecs are set up here, on the control thread, so a failure is an immediate answer.
+        let session = Session::new(id, spec, Instant::now()).map_err(ControlError::InvalidSpec)?;
+        let transcoding = session.is_transcoding();
+        if transcoding {
+            self.admit_transcoding()?;
+        }
+        let legs = match self.allocate_ports(session.spec()) {
+            Ok(legs) => legs,
+            Err(e) => {
+                self.release_slot(transcoding);
+                return Err(e);
             }
         };
         let adv = self.advertised_address();
-        let id = SessionId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
         let info = SessionInfo {
             id,
             caller: local(adv, legs[0].rtp_port),
@@ -253,14 +338,23 @@ impl MediaControl for Engine {
         };
         let worker =
             self.inner.next_worker.fetch_add(1, Ordering::Relaxed) % self.inner.workers.len();
-        self.request(worker, |reply| Command::Create {
-            id,
-            spec,
+        let session = Box::new(session);
+        if let Err(e) = self.request(worker, |reply| Command::Create {
+            session,
             legs,
             reply,
-        })?;
+        }) {
+            self.release_slot(transcoding);
+            return Err(e);
+        }
         if let Ok(mut d) = self.inner.directory.lock() {
-            d.insert(id, worker);
+            d.insert(
+                id,
+                Placement {
+                    worker,
+                    transcoding,
+                },
+            );
         }
         Ok(info)
     }
@@ -268,20 +362,46 @@ impl MediaControl for Engine {
     fn update(&self, id: SessionId, spec: SessionSpec) -> Result<(), ControlError> {
         spec.validate()
             .map_err(|e| ControlError::InvalidSpec(e.to_string()))?;
-        let worker = self.worker_of(id)?;
-        self.request(worker, |reply| Command::Update { id, spec, reply })
+        let placement = self.placement(id)?;
+        let (was, will) = (placement.transcoding, spec_transcodes(&spec));
+        if will && !was {
+            self.admit_transcoding()?;
+        }
+        let r = self.request(placement.worker, |reply| Command::Update {
+            id,
+            spec,
+            reply,
+        });
+        // Give back a slot that a session no longer needs, or that a failed update took.
+        match (r.is_ok(), was, will) {
+            (true, true, false) | (false, false, true) => self.release_slot(true),
+            _ => {}
+        }
+        let now_transcoding = if r.is_ok() { will } else { was };
+        if let Ok(mut d) = self.inner.directory.lock() {
+            if let Some(p) = d.get_mut(&id) {
+                p.transcoding = now_transcoding;
+            }
+        }
+        r
     }
 
     fn query(&self, id: SessionId) -> Result<SessionStats, ControlError> {
-        let worker = self.worker_of(id)?;
+        let worker = self.placement(id)?.worker;
         self.request(worker, |reply| Command::Query { id, reply })
     }
 
     fn delete(&self, id: SessionId) -> Result<SessionStats, ControlError> {
-        let worker = self.worker_of(id)?;
-        let r = self.request(worker, |reply| Command::Delete { id, reply });
-        if let Ok(mut d) = self.inner.directory.lock() {
-            d.remove(&id);
+        let placement = self.placement(id)?;
+        let r = self.request(placement.worker, |reply| Command::Delete { id, reply });
+        let removed = self
+            .inner
+            .directory
+            .lock()
+            .ok()
+            .and_then(|mut d| d.remove(&id));
+        if removed.is_some() {
+            self.release_slot(placement.transcoding);
         }
         r
     }

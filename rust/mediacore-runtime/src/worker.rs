@@ -27,16 +27,20 @@ use crate::ports::{set_tos, PortAllocator, PortPair};
 use crate::recv_batch::{RecvBatch, BATCH};
 
 pub const WAKER: Token = Token(usize::MAX);
+/// Weight of the newest 100 ms sample in the smoothed busy ratio: about a one-second memory.
+const BUSY_SMOOTHING: f64 = 0.2;
 /// Timer granularity: media timeouts are in seconds, so checking every 100 ms is exact enough
 /// and costs one pass over the sessions ten times a second.
 const TICK: Duration = Duration::from_millis(100);
 /// Readiness events handled per poll call.
 const EVENTS_CAPACITY: usize = 1024;
 
+// Commands are per call, not per packet: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
+    /// A session built (and its codecs set up) on the control thread.
     Create {
-        id: SessionId,
-        spec: SessionSpec,
+        session: Box<Session>,
         legs: [PortPair; 2],
         reply: SyncSender<Result<(), ControlError>>,
     },
@@ -64,6 +68,10 @@ pub struct WorkerCounters {
     pub dropped: AtomicU64,
     pub send_errors: AtomicU64,
     pub sessions: AtomicU64,
+    /// Share of wall time the worker spent working (not waiting), per mille, smoothed over
+    /// about a second: the CPU guard of admission control reads it.
+    pub busy_permille: AtomicU64,
+    pub transcoding_sessions: AtomicU64,
 }
 
 struct Entry {
@@ -109,6 +117,10 @@ pub struct Worker {
     ports: Arc<Mutex<PortAllocator>>,
     counters: Arc<WorkerCounters>,
     batch: RecvBatch,
+    last_tick_at: Instant,
+    last_cpu: Duration,
+    /// Smoothed share of a core this worker uses (0.0..=1.0).
+    busy: f64,
     // Local tallies, published to `counters` each tick.
     datagrams_in: u64,
     forwarded: u64,
@@ -134,6 +146,9 @@ impl Worker {
             ports,
             counters,
             batch: RecvBatch::new(),
+            last_tick_at: Instant::now(),
+            last_cpu: thread_cpu_time(),
+            busy: 0.0,
             datagrams_in: 0,
             forwarded: 0,
             dropped: 0,
@@ -218,6 +233,20 @@ impl Worker {
                             entry.session.note_send_failed(via, out_channel, data.len());
                         }
                     }
+                    Verdict::Consumed => {
+                        while let Some(tx) = entry.session.poll_transmit() {
+                            let sock = &entry.sockets[tx.via.index()][channel_index(tx.channel)];
+                            if send(sock, &tx.data, tx.dest).is_ok() {
+                                self.forwarded += 1;
+                            } else {
+                                self.send_errors += 1;
+                                entry
+                                    .session
+                                    .note_send_failed(tx.via, tx.channel, tx.data.len());
+                            }
+                            entry.session.recycle(tx.data);
+                        }
+                    }
                     Verdict::Drop(_) => self.dropped += 1,
                 }
             }
@@ -246,6 +275,27 @@ impl Worker {
         c.dropped.store(self.dropped, Ordering::Relaxed);
         c.send_errors.store(self.send_errors, Ordering::Relaxed);
         c.sessions.store(self.by_id.len() as u64, Ordering::Relaxed);
+        let transcoding = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|e| e.session.is_transcoding())
+            .count();
+        c.transcoding_sessions
+            .store(transcoding as u64, Ordering::Relaxed);
+        // The CPU this thread used since the last tick, over the wall time that passed.
+        let cpu = thread_cpu_time();
+        let wall = now
+            .saturating_duration_since(self.last_tick_at)
+            .as_secs_f64();
+        if wall > 0.0 {
+            let ratio = (cpu.saturating_sub(self.last_cpu).as_secs_f64() / wall).min(1.0);
+            self.busy = BUSY_SMOOTHING * ratio + (1.0 - BUSY_SMOOTHING) * self.busy;
+            c.busy_permille
+                .store((self.busy * 1000.0) as u64, Ordering::Relaxed);
+        }
+        self.last_cpu = cpu;
+        self.last_tick_at = now;
     }
 
     /// Returns true on shutdown.
@@ -253,12 +303,11 @@ impl Worker {
         while let Ok(cmd) = self.commands.try_recv() {
             match cmd {
                 Command::Create {
-                    id,
-                    spec,
+                    session,
                     legs,
                     reply,
                 } => {
-                    let r = self.create(id, spec, legs, now);
+                    let r = self.create(*session, legs);
                     let _ = reply.send(r);
                 }
                 Command::Update { id, spec, reply } => {
@@ -287,13 +336,8 @@ impl Worker {
         false
     }
 
-    fn create(
-        &mut self,
-        id: SessionId,
-        spec: SessionSpec,
-        legs: [PortPair; 2],
-        now: Instant,
-    ) -> Result<(), ControlError> {
+    fn create(&mut self, session: Session, legs: [PortPair; 2]) -> Result<(), ControlError> {
+        let id = session.id();
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
             self.slots.len() - 1
@@ -334,7 +378,6 @@ impl Worker {
             self.free.push(slot);
             return Err(ControlError::Io(e.to_string()));
         }
-        let session = Session::new(id, spec, now);
         if let Some(s) = self.slots.get_mut(slot) {
             *s = Some(Entry {
                 session,
@@ -361,9 +404,17 @@ impl Worker {
         else {
             return Err(ControlError::UnknownSession(id));
         };
+        let old = [
+            entry.session.spec().caller.dscp,
+            entry.session.spec().callee.dscp,
+        ];
+        entry
+            .session
+            .update(spec, now)
+            .map_err(ControlError::InvalidSpec)?;
         for side in [Side::Caller, Side::Callee] {
-            let new = spec.leg(side).dscp;
-            if entry.session.spec().leg(side).dscp != new {
+            let new = entry.session.spec().leg(side).dscp;
+            if old[side.index()] != new {
                 for sock in &entry.sockets[side.index()] {
                     let s2 = socket2::SockRef::from(sock);
                     set_tos(&s2, entry.ipv4, new << 2)
@@ -371,7 +422,6 @@ impl Worker {
                 }
             }
         }
-        entry.session.update(spec, now);
         Ok(())
     }
 
@@ -439,4 +489,21 @@ fn send(sock: &UdpSocket, data: &[u8], dest: SocketAddr) -> io::Result<usize> {
             r => return r,
         }
     }
+}
+
+/// CPU time consumed by the calling thread (user + system).
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer we pass.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }

@@ -1,17 +1,30 @@
 //! Command-line options. Every numeric option is range-checked so a run is always bounded.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// Where SIPp's Debian package installs its G.711 A-law speech clip.
+pub const DEFAULT_PCAP: &str = "/usr/share/sip-tester/g711a.pcap";
 
 pub const USAGE: &str = "\
 usage: rtpload (--ng ADDR:PORT | --direct) [options]
+       rtpload --codec-floor [--floor-seconds S] [--pcap FILE] [--json]
 
-Drives RTP/PCMA calls through a media relay controlled by rtpengine's ng protocol
+Drives RTP calls through a media engine controlled by rtpengine's ng protocol
 (offer/answer/delete over UDP), or directly between the two endpoints (--direct), and
 reports loss, one-way latency and CPU.
 
   --ng ADDR:PORT       ng control address of the engine under test
   --direct             no engine: endpoints A and B send to each other (latency floor)
+  --mode MODE          relay (default): PCMA both ways, probe payloads, exact matching;
+                       transcode: leg A PCMA, leg B G.729 (ng codec transcode G729),
+                       real speech from --pcap, latency by per-stream ordinal matching
+  --pcap FILE          RTP/PCMA speech clip, looped
+                       (default /usr/share/sip-tester/g711a.pcap)
+  --codec-floor        no traffic: measure libbcg729 encode + decode CPU per call-second
+                       (50 packets = 100 frames each way) and exit
+  --floor-seconds S    CPU seconds the codec floor measurement runs, 1..=60 (default 3)
   --calls N            concurrent calls, 1..=10000 (default 100)
   --duration S         timed phase in seconds, 1..=600 (default 10)
   --warmup-ms MS       traffic before the timed phase, excluded (default 1000)
@@ -27,8 +40,29 @@ reports loss, one-way latency and CPU.
   --json               print one JSON object instead of the human line
 ";
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// PCMA both ways; payloads carry probe records (exact latency and loss).
+    Relay,
+    /// Leg A PCMA, leg B G.729; real speech; ordinal matching by the engine's RTP sequence.
+    Transcode,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Relay => "relay",
+            Mode::Transcode => "transcode",
+        }
+    }
+}
+
 pub struct Options {
     pub ng: Option<SocketAddr>,
+    pub mode: Mode,
+    pub pcap: PathBuf,
+    /// `Some(cpu seconds)`: run the codec floor measurement instead of traffic.
+    pub codec_floor: Option<Duration>,
     pub calls: u32,
     pub duration: Duration,
     pub warmup: Duration,
@@ -46,6 +80,9 @@ pub struct Options {
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
     let mut opts = Options {
         ng: None,
+        mode: Mode::Relay,
+        pcap: PathBuf::from(DEFAULT_PCAP),
+        codec_floor: None,
         calls: 100,
         duration: Duration::from_secs(10),
         warmup: Duration::from_millis(1000),
@@ -60,12 +97,28 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
         json: false,
     };
     let mut direct = false;
+    let mut codec_floor = false;
+    let mut floor_seconds = Duration::from_secs(3);
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--ng" => opts.ng = Some(parse_value(&flag, &value()?)?),
             "--direct" => direct = true,
+            "--mode" => {
+                opts.mode = match value()?.as_str() {
+                    "relay" => Mode::Relay,
+                    "transcode" => Mode::Transcode,
+                    other => {
+                        return Err(format!("--mode must be relay or transcode, not {other:?}"))
+                    }
+                }
+            }
+            "--pcap" => opts.pcap = PathBuf::from(value()?),
+            "--codec-floor" => codec_floor = true,
+            "--floor-seconds" => {
+                floor_seconds = Duration::from_secs(ranged(&flag, &value()?, 1, 60)?);
+            }
             "--calls" => opts.calls = ranged(&flag, &value()?, 1, 10_000)? as u32,
             "--duration" => opts.duration = Duration::from_secs(ranged(&flag, &value()?, 1, 600)?),
             "--warmup-ms" => opts.warmup = millis(&flag, &value()?, 0, 60_000)?,
@@ -82,6 +135,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             "--json" => opts.json = true,
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),
         }
+    }
+    if codec_floor {
+        if direct || opts.ng.is_some() {
+            return Err(format!(
+                "--codec-floor runs no traffic: drop --ng/--direct\n{USAGE}"
+            ));
+        }
+        opts.codec_floor = Some(floor_seconds);
+        return Ok(opts);
     }
     if direct == opts.ng.is_some() {
         return Err(format!(
@@ -138,7 +200,26 @@ mod tests {
         assert!(opts.is_ok_and(|o| o.calls == 1000
             && o.json
             && o.engine_name == "ng"
-            && o.engine_pids == [7, 9]));
+            && o.engine_pids == [7, 9]
+            && o.mode == Mode::Relay
+            && o.codec_floor.is_none()));
+    }
+
+    #[test]
+    fn parses_transcode_and_codec_floor() {
+        let opts = parse(args(&[
+            "--direct",
+            "--mode",
+            "transcode",
+            "--pcap",
+            "/x.pcap",
+        ]));
+        assert!(opts.is_ok_and(|o| o.mode == Mode::Transcode && o.pcap.as_os_str() == "/x.pcap"));
+        let opts = parse(args(&["--codec-floor", "--floor-seconds", "2"]));
+        assert!(opts.is_ok_and(|o| o.codec_floor == Some(Duration::from_secs(2))));
+        assert!(parse(args(&["--direct", "--mode", "bridge"])).is_err());
+        assert!(parse(args(&["--codec-floor", "--direct"])).is_err());
+        assert!(parse(args(&["--codec-floor", "--floor-seconds", "0"])).is_err());
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Call setup and teardown. Each call has two endpoint sockets: A (caller) at socket index
 //! `2*call` and B (callee) at `2*call + 1`. Through an engine, A's offer yields the address B
 //! must send to (Pb) and B's answer yields the address A must send to (Pa); in direct mode
-//! they simply send to each other.
+//! they simply send to each other. In transcode mode A offers PCMA only and asks the engine
+//! to transcode to G.729 (ng `codec: {transcode: [G729]}`); B answers G.729 only. A call whose
+//! offer towards B lacks G.729, or whose answer towards A lacks PCMA, fails setup.
 
+use crate::args::Mode;
 use crate::bencode::Value;
 use crate::ng::NgClient;
-use crate::sdp;
+use crate::sdp::{self, Codec};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -82,7 +85,11 @@ pub fn direct(sockets: Vec<UdpSocket>) -> Result<Calls, String> {
 
 /// Sets up one call per socket pair through the engine; calls that fail are dropped and
 /// counted. Stops early after repeated failures or at the phase deadline.
-pub fn through_engine(client: &mut NgClient, sockets: Vec<UdpSocket>) -> Result<Calls, String> {
+pub fn through_engine(
+    client: &mut NgClient,
+    sockets: Vec<UdpSocket>,
+    mode: Mode,
+) -> Result<Calls, String> {
     let deadline = Instant::now() + PHASE_DEADLINE;
     let requested = sockets.len() / 2;
     let mut calls = Calls {
@@ -105,7 +112,7 @@ pub fn through_engine(client: &mut NgClient, sockets: Vec<UdpSocket>) -> Result<
         }
         let call_id = format!("rtpload-{run_id}-{call}");
         let from_tag = format!("a{call}");
-        match set_up(client, &call_id, &from_tag, call as u64, &a, &b) {
+        match set_up(client, mode, &call_id, &from_tag, call as u64, &a, &b) {
             Ok((to_a, to_b)) => {
                 consecutive_failures = 0;
                 calls.sockets.extend([a, b]);
@@ -125,22 +132,33 @@ pub fn through_engine(client: &mut NgClient, sockets: Vec<UdpSocket>) -> Result<
 /// Offer from A, answer from B; returns (where A sends, where B sends).
 fn set_up(
     client: &mut NgClient,
+    mode: Mode,
     call_id: &str,
     from_tag: &str,
     session_id: u64,
     a: &UdpSocket,
     b: &UdpSocket,
 ) -> Result<(SocketAddr, SocketAddr), String> {
-    let offer = Value::dict(vec![
+    let (b_codec, need_towards_b, need_towards_a) = match mode {
+        Mode::Relay => (Codec::Pcma, None, None),
+        Mode::Transcode => (Codec::G729, Some("G729"), Some("PCMA")),
+    };
+    let mut offer = vec![
         ("command", Value::str("offer")),
         ("call-id", Value::str(call_id)),
         ("from-tag", Value::str(from_tag)),
         (
             "sdp",
-            Value::str(&sdp::audio_sdp(local_addr(a)?, session_id)),
+            Value::str(&sdp::codec_sdp(local_addr(a)?, session_id, Codec::Pcma)),
         ),
-    ]);
-    let to_b = reply_destination(&client.request(&offer)?)?;
+    ];
+    if mode == Mode::Transcode {
+        offer.push((
+            "codec",
+            Value::dict(vec![("transcode", Value::List(vec![Value::str("G729")]))]),
+        ));
+    }
+    let to_b = reply_destination(&client.request(&Value::dict(offer))?, need_towards_b)?;
     let answer = Value::dict(vec![
         ("command", Value::str("answer")),
         ("call-id", Value::str(call_id)),
@@ -148,18 +166,30 @@ fn set_up(
         ("to-tag", Value::str(&format!("b{session_id}"))),
         (
             "sdp",
-            Value::str(&sdp::audio_sdp(local_addr(b)?, session_id)),
+            Value::str(&sdp::codec_sdp(local_addr(b)?, session_id, b_codec)),
         ),
     ]);
-    let to_a = reply_destination(&client.request(&answer)?)?;
+    let to_a = reply_destination(&client.request(&answer)?, need_towards_a)?;
     Ok((to_a, to_b))
 }
 
-fn reply_destination(reply: &Value) -> Result<SocketAddr, String> {
+/// The media address of the reply's SDP, after checking it offers `codec` if given.
+fn reply_destination(reply: &Value, codec: Option<&str>) -> Result<SocketAddr, String> {
     let sdp = reply
         .get("sdp")
         .and_then(Value::as_text)
         .ok_or("ng reply without sdp")?;
+    if let Some(codec) = codec.filter(|c| !sdp::offers_codec(sdp, c)) {
+        let command = if codec == "G729" {
+            "offer to B"
+        } else {
+            "answer to A"
+        };
+        return Err(format!(
+            "engine did not offer {codec} in its {command} ({})",
+            sdp::audio_line(sdp)
+        ));
+    }
     sdp::audio_destination(sdp)
 }
 

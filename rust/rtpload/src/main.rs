@@ -7,11 +7,16 @@
 //! thread epolls all endpoints and timestamps arrivals. The main thread samples engine and own
 //! CPU at the edges of the timed phase. After a grace period for stragglers every call is
 //! deleted. Every phase is bounded in time; failures are counted and reported.
+//!
+//! `--mode transcode` sets calls up as PCMA (A) ↔ G.729 (B), sends real speech and matches
+//! packets by ordinal (see `transcode`); `--codec-floor` measures libbcg729's own cost.
 
 mod args;
 mod bencode;
 mod calls;
 mod cpu;
+mod floor;
+mod g729;
 mod histogram;
 mod ng;
 mod packet;
@@ -21,11 +26,14 @@ mod report;
 mod schedule;
 mod sdp;
 mod sender;
+mod speech;
+mod transcode;
 
 use bencode::Value;
 use ng::NgClient;
 use report::Report;
 use schedule::Schedule;
+use speech::Speech;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -37,16 +45,25 @@ fn main() -> ExitCode {
         print!("{}", args::USAGE);
         return ExitCode::SUCCESS;
     }
-    match args::parse(std::env::args().skip(1)).and_then(|opts| run(&opts).map(|r| (opts, r))) {
-        Ok((opts, report)) => {
-            println!(
-                "{}",
-                if opts.json {
-                    report.json()
-                } else {
-                    report.human()
-                }
-            );
+    let result = args::parse(std::env::args().skip(1)).and_then(|opts| {
+        if let Some(budget) = opts.codec_floor {
+            let floor = floor::measure(&Speech::load(&opts.pcap)?, budget)?;
+            return Ok(if opts.json {
+                floor.json()
+            } else {
+                floor.human()
+            });
+        }
+        let report = run(&opts)?;
+        Ok(if opts.json {
+            report.json()
+        } else {
+            report.human()
+        })
+    });
+    match result {
+        Ok(text) => {
+            println!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -58,6 +75,10 @@ fn main() -> ExitCode {
 
 fn run(opts: &args::Options) -> Result<Report, String> {
     cpu::raise_fd_limit();
+    let speech = match opts.mode {
+        args::Mode::Relay => None,
+        args::Mode::Transcode => Some(Speech::load(&opts.pcap)?),
+    };
     let endpoints = calls::bind_endpoints(opts.local_ip, opts.port_base, 2 * opts.calls as usize)?;
     let mut client = match opts.ng {
         Some(engine) => {
@@ -71,7 +92,7 @@ fn run(opts: &args::Options) -> Result<Report, String> {
         None => None,
     };
     let calls = match client.as_mut() {
-        Some(client) => calls::through_engine(client, endpoints)?,
+        Some(client) => calls::through_engine(client, endpoints, opts.mode)?,
         None => calls::direct(endpoints)?,
     };
     let active = (calls.sockets.len() / 2) as u32;
@@ -83,12 +104,31 @@ fn run(opts: &args::Options) -> Result<Report, String> {
         ));
     }
 
+    let send_times = transcode::SendTimes::new(if speech.is_some() {
+        calls.sockets.len()
+    } else {
+        0
+    });
+    let transcode = speech.as_ref().map(|speech| transcode::Transcode {
+        speech,
+        sent: &send_times,
+        through_engine: client.is_some(),
+    });
+    let transcode = transcode.as_ref();
     let schedule = Schedule::new(active, opts.warmup, opts.duration, LEAD_TIME);
     let deadline_ns = schedule.timed_end_ns() + u64::try_from(opts.grace.as_nanos()).unwrap_or(0);
     let traffic = std::thread::scope(|scope| {
-        let receiver = scope.spawn(|| receiver::run(&schedule, &calls.sockets, deadline_ns));
-        let sender =
-            scope.spawn(|| sender::run(&schedule, &calls.sockets, &calls.destinations, opts.tick));
+        let receiver =
+            scope.spawn(|| receiver::run(&schedule, &calls.sockets, deadline_ns, transcode));
+        let sender = scope.spawn(|| {
+            sender::run(
+                &schedule,
+                &calls.sockets,
+                &calls.destinations,
+                opts.tick,
+                transcode,
+            )
+        });
         let cpu = measure_cpu(&schedule, &opts.engine_pids);
         let sent = sender
             .join()
@@ -107,6 +147,7 @@ fn run(opts: &args::Options) -> Result<Report, String> {
 
     Ok(Report {
         engine: opts.engine_name.clone(),
+        mode: opts.mode.name(),
         calls: opts.calls,
         setup_failures: calls.setup_failures,
         delete_failures,
@@ -115,6 +156,7 @@ fn run(opts: &args::Options) -> Result<Report, String> {
         send_errors: sent.send_errors,
         counts: received.counts,
         latency: received.latency,
+        latency_by_direction: received.latency_by_direction,
         send_lateness: sent.lateness,
         engine_cpu_s: cpu.engine.map(|d| d.as_secs_f64()),
         gen_cpu_s: cpu.own.as_secs_f64(),

@@ -1,12 +1,14 @@
 //! The receiver thread: one epoll (mio) over every endpoint socket, draining each readable
 //! socket (recvmmsg batches) until it is empty and timestamping each packet on arrival. A packet counts once per
 //! (call, direction, round) via a bitmap, so duplicates cannot hide loss; packets arriving on
-//! the wrong endpoint are counted as misrouted, not received.
+//! the wrong endpoint are counted as misrouted, not received. In transcode mode packets are
+//! matched by ordinal instead (see `transcode`), and the bitmap is indexed by that ordinal.
 
 use crate::histogram::Histogram;
 use crate::packet::{self, PACKET_LEN};
 use crate::recv_batch::{RecvBatch, BATCH};
 use crate::schedule::Schedule;
+use crate::transcode::{self, Lookup, StreamState, Transcode};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::io::ErrorKind;
@@ -30,11 +32,30 @@ pub struct ReceiverCounts {
     pub foreign: u64,
     pub warmup: u64,
     pub recv_errors: u64,
+    /// Transcode mode: packets with another payload type or size than the leg's codec.
+    pub wrong_payload: u64,
+    /// Transcode mode: output k arrived before input k was sent (the engine emitted more
+    /// packets than it was given, or emitted before its first input).
+    pub ordinal_ahead: u64,
+    /// Transcode mode: sequence number before the first one received (reordered first packet).
+    pub ordinal_before_first: u64,
+    /// Transcode mode: ordinal beyond the last packet sent.
+    pub ordinal_beyond: u64,
 }
 
 pub struct ReceiverReport {
     pub counts: ReceiverCounts,
     pub latency: Histogram,
+    /// The same samples split by direction: `[A→B (received by B), B→A (received by A)]`.
+    pub latency_by_direction: [Histogram; 2],
+}
+
+impl ReceiverReport {
+    fn record_latency(&mut self, socket_index: usize, ns: u64) {
+        self.latency.record(ns);
+        // Endpoint B (odd index) receives A→B, index 0 of the pair.
+        self.latency_by_direction[1 - socket_index % 2].record(ns);
+    }
 }
 
 /// Receives until `deadline_ns` (on the schedule's clock).
@@ -42,6 +63,7 @@ pub fn run(
     schedule: &Schedule,
     sockets: &[UdpSocket],
     deadline_ns: u64,
+    transcode: Option<&Transcode>,
 ) -> Result<ReceiverReport, String> {
     let mut poll = Poll::new().map_err(|e| format!("epoll: {e}"))?;
     for (index, socket) in sockets.iter().enumerate() {
@@ -58,7 +80,10 @@ pub fn run(
     let mut report = ReceiverReport {
         counts: ReceiverCounts::default(),
         latency: Histogram::new(),
+        latency_by_direction: [Histogram::new(), Histogram::new()],
     };
+    let mut streams: Vec<StreamState> = Vec::new();
+    streams.resize_with(sockets.len(), StreamState::default);
     let mut events = Events::with_capacity(EVENTS_CAPACITY);
     // One byte more than a probe, so an oversized datagram is noticed rather than truncated.
     let mut batch = RecvBatch::<{ PACKET_LEN + 1 }>::new();
@@ -96,14 +121,26 @@ pub fn run(
                 let arrived_ns = schedule.now_ns();
                 for i in 0..count {
                     let datagram = batch.datagram(i);
-                    account(
-                        schedule,
-                        index,
-                        datagram,
-                        arrived_ns,
-                        &mut seen,
-                        &mut report,
-                    );
+                    match (transcode, streams.get_mut(index)) {
+                        (Some(t), Some(stream)) => account_transcoded(
+                            schedule,
+                            t,
+                            stream,
+                            index,
+                            datagram,
+                            arrived_ns,
+                            &mut seen,
+                            &mut report,
+                        ),
+                        _ => account(
+                            schedule,
+                            index,
+                            datagram,
+                            arrived_ns,
+                            &mut seen,
+                            &mut report,
+                        ),
+                    }
                 }
                 if count < BATCH {
                     break; // a short batch means the socket is drained
@@ -137,20 +174,84 @@ fn account(
         counts.warmup += 1;
         return;
     };
+    if first_sighting(schedule, socket_index, measured_index, seen, counts) {
+        report.record_latency(socket_index, arrived_ns.saturating_sub(probe.sent_ns));
+    }
+}
+
+/// Marks (stream, measured round) as seen; false (and counted) if it was seen before.
+fn first_sighting(
+    schedule: &Schedule,
+    socket_index: usize,
+    measured_index: u32,
+    seen: &mut [u64],
+    counts: &mut ReceiverCounts,
+) -> bool {
     // The stream (call, dir) arriving at socket `socket_index` is identified by the socket.
     let bit = socket_index * schedule.measured_rounds as usize + measured_index as usize;
     let (word, mask) = (bit / 64, 1u64 << (bit % 64));
     let Some(slot) = seen.get_mut(word) else {
         counts.foreign += 1;
-        return;
+        return false;
     };
     if *slot & mask != 0 {
         counts.duplicates += 1;
-        return;
+        return false;
     }
     *slot |= mask;
     counts.received += 1;
-    report
-        .latency
-        .record(arrived_ns.saturating_sub(probe.sent_ns));
+    true
+}
+
+/// Transcode mode: the packet's ordinal on its stream names the input it answers.
+#[allow(clippy::too_many_arguments)]
+fn account_transcoded(
+    schedule: &Schedule,
+    t: &Transcode,
+    stream: &mut StreamState,
+    socket_index: usize,
+    datagram: &[u8],
+    arrived_ns: u64,
+    seen: &mut [u64],
+    report: &mut ReceiverReport,
+) {
+    let counts = &mut report.counts;
+    let Some((payload_type, seq, payload_len)) = transcode::parse(datagram) else {
+        counts.foreign += 1;
+        return;
+    };
+    if (payload_type, payload_len) != transcode::expects(socket_index, t.through_engine) {
+        counts.wrong_payload += 1;
+        return;
+    }
+    let Ok(round) = u32::try_from(stream.ordinal(seq)) else {
+        counts.ordinal_before_first += 1;
+        return;
+    };
+    if round >= schedule.warmup_rounds + schedule.measured_rounds {
+        counts.ordinal_beyond += 1;
+        return;
+    }
+    let sent_ns = match t.sent.lookup(socket_index, round) {
+        Lookup::Sent(ns) => Some(ns),
+        Lookup::NotYet => {
+            counts.ordinal_ahead += 1;
+            None
+        }
+        // Sent more than the ring's span ago: its due time is close enough for a latency
+        // that is off the histogram's scale anyway.
+        Lookup::Overwritten => {
+            let call = (socket_index / 2) as u64;
+            Some(schedule.slot_due_ns(u64::from(round) * u64::from(schedule.calls) + call))
+        }
+    };
+    let Some(measured_index) = schedule.measured_index(round) else {
+        counts.warmup += 1;
+        return;
+    };
+    if first_sighting(schedule, socket_index, measured_index, seen, counts) {
+        if let Some(sent_ns) = sent_ns {
+            report.record_latency(socket_index, arrived_ns.saturating_sub(sent_ns));
+        }
+    }
 }

@@ -6,6 +6,8 @@ use std::fmt::Write;
 
 pub struct Report {
     pub engine: String,
+    /// "relay" or "transcode".
+    pub mode: &'static str,
     pub calls: u32,
     pub setup_failures: u32,
     pub delete_failures: u32,
@@ -14,6 +16,8 @@ pub struct Report {
     pub send_errors: u64,
     pub counts: ReceiverCounts,
     pub latency: Histogram,
+    /// `[A→B, B→A]`.
+    pub latency_by_direction: [Histogram; 2],
     /// Sender lateness against the schedule, a check that rtpload itself kept up.
     pub send_lateness: Histogram,
     /// Engine CPU seconds during the timed phase; `None` without --engine-pid.
@@ -54,9 +58,11 @@ impl Report {
     pub fn human(&self) -> String {
         let l = &self.latency;
         let mut line = format!(
-            "{}: {} calls ({} failed setup) {:.0}s: sent {} received {} lost {} ({:.3}%) \
-             latency us p50 {:.1} p90 {:.1} p99 {:.1} max {:.1}",
+            "{} ({}): {} calls ({} failed setup) {:.0}s: sent {} received {} lost {} ({:.3}%) \
+             latency us p50 {:.1} p90 {:.1} p99 {:.1} max {:.1} \
+             (A→B p50 {:.1} p99 {:.1}, B→A p50 {:.1} p99 {:.1})",
             self.engine,
+            self.mode,
             self.calls,
             self.setup_failures,
             self.duration_s,
@@ -68,13 +74,18 @@ impl Report {
             l.percentile_us(90.0),
             l.percentile_us(99.0),
             l.max_us(),
+            self.latency_by_direction[0].percentile_us(50.0),
+            self.latency_by_direction[0].percentile_us(99.0),
+            self.latency_by_direction[1].percentile_us(50.0),
+            self.latency_by_direction[1].percentile_us(99.0),
         );
         if let (Some(cpu), Some((pct, per_call, per_packet))) =
             (self.engine_cpu_s, self.engine_figures())
         {
             let _ = write!(
                 line,
-                "; engine cpu {cpu:.2}s ({pct:.1}% of a core, {per_call:.1} us/call-s, {:.0} ns/pkt)",
+                "; engine cpu {cpu:.2}s ({pct:.1}% of a core, {:.3} ms/call-s, {:.0} ns/pkt)",
+                per_call / 1000.0,
                 per_packet.unwrap_or(0.0)
             );
         }
@@ -93,6 +104,10 @@ impl Report {
             ("misrouted", c.misrouted),
             ("foreign", c.foreign),
             ("recv errors", c.recv_errors),
+            ("wrong payload", c.wrong_payload),
+            ("ordinal ahead", c.ordinal_ahead),
+            ("ordinal before first", c.ordinal_before_first),
+            ("ordinal beyond", c.ordinal_beyond),
         ] {
             if value > 0 {
                 let _ = write!(line, "; {name} {value}");
@@ -107,15 +122,19 @@ impl Report {
         let figures = self.engine_figures();
         let opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.3}"));
         format!(
-            "{{\"engine\":{},\"calls\":{},\"active_calls\":{},\"duration_s\":{:.3},\
+            "{{\"engine\":{},\"mode\":{},\"calls\":{},\"active_calls\":{},\"duration_s\":{:.3},\
              \"sent\":{},\"received\":{},\"lost\":{},\"loss_pct\":{:.4},\
              \"latency_us\":{{\"p50\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"max\":{:.1}}},\
+             \"latency_by_direction_us\":{{\"a_to_b\":{},\"b_to_a\":{}}},\
              \"engine_cpu_s\":{},\"engine_cpu_pct_of_core\":{},\"cpu_us_per_call_second\":{},\
+             \"cpu_ms_per_call_second\":{},\
              \"cpu_ns_per_packet\":{},\"gen_cpu_s\":{:.3},\"gen_cpu_pct_of_core\":{:.2},\
              \"send_lateness_us\":{{\"p50\":{:.1},\"p99\":{:.1},\"max\":{:.1}}},\
              \"setup_failures\":{},\"delete_failures\":{},\"send_errors\":{},\"duplicates\":{},\
-             \"misrouted\":{},\"foreign\":{},\"recv_errors\":{}}}",
+             \"misrouted\":{},\"foreign\":{},\"recv_errors\":{},\"wrong_payload\":{},\
+             \"ordinal_anomalies\":{{\"ahead\":{},\"before_first\":{},\"beyond\":{}}}}}",
             json_string(&self.engine),
+            json_string(self.mode),
             self.calls,
             self.active_calls(),
             self.duration_s,
@@ -127,9 +146,12 @@ impl Report {
             l.percentile_us(90.0),
             l.percentile_us(99.0),
             l.max_us(),
+            direction_json(&self.latency_by_direction[0]),
+            direction_json(&self.latency_by_direction[1]),
             opt(self.engine_cpu_s),
             opt(figures.map(|f| f.0)),
             opt(figures.map(|f| f.1)),
+            figures.map_or("null".to_string(), |f| format!("{:.4}", f.1 / 1000.0)),
             opt(figures.and_then(|f| f.2)),
             self.gen_cpu_s,
             self.gen_cpu_s * 100.0 / self.duration_s,
@@ -143,8 +165,21 @@ impl Report {
             c.misrouted,
             c.foreign,
             c.recv_errors,
+            c.wrong_payload,
+            c.ordinal_ahead,
+            c.ordinal_before_first,
+            c.ordinal_beyond,
         )
     }
+}
+
+fn direction_json(h: &Histogram) -> String {
+    format!(
+        "{{\"p50\":{:.1},\"p99\":{:.1},\"max\":{:.1}}}",
+        h.percentile_us(50.0),
+        h.percentile_us(99.0),
+        h.max_us()
+    )
 }
 
 fn json_string(s: &str) -> String {

@@ -1,10 +1,22 @@
-//! The two SDP operations rtpload needs: write a one-stream PCMA offer/answer, and read the
-//! media address (c= plus m= port) out of the SDP an engine returns.
+//! The SDP operations rtpload needs: write a one-stream PCMA or G.729 offer/answer, read the
+//! media address (c= plus m= port) out of the SDP an engine returns, and check which codecs
+//! that SDP offers.
 
 use std::net::{IpAddr, SocketAddr};
 
-/// SDP for one audio stream at `addr`: PCMA plus RFC 4733 telephone-events, 20 ms packets.
-pub fn audio_sdp(addr: SocketAddr, session_id: u64) -> String {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Pcma,
+    G729,
+}
+
+/// SDP for one audio stream at `addr` offering only `codec` (PCMA, or G.729 without Annex B)
+/// plus RFC 4733 telephone-events, 20 ms packets.
+pub fn codec_sdp(addr: SocketAddr, session_id: u64, codec: Codec) -> String {
+    let (payload_type, rtpmap) = match codec {
+        Codec::Pcma => (8, "a=rtpmap:8 PCMA/8000\r\n"),
+        Codec::G729 => (18, "a=rtpmap:18 G729/8000\r\na=fmtp:18 annexb=no\r\n"),
+    };
     let (family, ip) = match addr.ip() {
         IpAddr::V4(ip) => ("IP4", ip.to_string()),
         IpAddr::V6(ip) => ("IP6", ip.to_string()),
@@ -16,8 +28,8 @@ pub fn audio_sdp(addr: SocketAddr, session_id: u64) -> String {
          s=rtpload\r\n\
          c=IN {family} {ip}\r\n\
          t=0 0\r\n\
-         m=audio {port} RTP/AVP 8 101\r\n\
-         a=rtpmap:8 PCMA/8000\r\n\
+         m=audio {port} RTP/AVP {payload_type} 101\r\n\
+         {rtpmap}\
          a=rtpmap:101 telephone-event/8000\r\n\
          a=fmtp:101 0-15\r\n\
          a=sendrecv\r\n\
@@ -59,6 +71,52 @@ pub fn audio_destination(sdp: &str) -> Result<SocketAddr, String> {
     Ok(SocketAddr::new(ip, port))
 }
 
+/// Whether the first audio stream of `sdp` lists a payload format with encoding `name`
+/// (case-insensitive): by its a=rtpmap, or by its static payload type if it has none.
+pub fn offers_codec(sdp: &str, name: &str) -> bool {
+    let mut formats: Vec<&str> = Vec::new();
+    let mut rtpmaps: Vec<(&str, &str)> = Vec::new();
+    let mut in_audio = false;
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(rest) = line.strip_prefix("m=") {
+            if in_audio {
+                break;
+            }
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            if fields.first() == Some(&"audio") {
+                in_audio = true;
+                formats = fields.get(3..).unwrap_or_default().to_vec();
+            }
+        } else if let Some(rest) = line.strip_prefix("a=rtpmap:").filter(|_| in_audio) {
+            let mut fields = rest.split_whitespace();
+            if let (Some(pt), Some(encoding)) = (fields.next(), fields.next()) {
+                rtpmaps.push((pt, encoding.split('/').next().unwrap_or("")));
+            }
+        }
+    }
+    formats.iter().any(|pt| {
+        let encoding = rtpmaps
+            .iter()
+            .find(|(p, _)| p == pt)
+            .map(|(_, e)| *e)
+            .or(match *pt {
+                "0" => Some("PCMU"),
+                "8" => Some("PCMA"),
+                "18" => Some("G729"),
+                _ => None,
+            });
+        encoding.is_some_and(|e| e.eq_ignore_ascii_case(name))
+    })
+}
+
+/// The first audio m= line of `sdp`, for error messages.
+pub fn audio_line(sdp: &str) -> &str {
+    sdp.lines()
+        .map(str::trim_end)
+        .find(|l| l.starts_with("m=audio"))
+        .unwrap_or("no m=audio line")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,7 +124,32 @@ mod tests {
     #[test]
     fn reads_back_its_own_sdp() {
         let addr = SocketAddr::from(([127, 0, 0, 1], 20002));
-        assert_eq!(audio_destination(&audio_sdp(addr, 1)), Ok(addr));
+        assert_eq!(
+            audio_destination(&codec_sdp(addr, 1, Codec::Pcma)),
+            Ok(addr)
+        );
+    }
+
+    #[test]
+    fn knows_its_codecs() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 20002));
+        let g729 = codec_sdp(addr, 1, Codec::G729);
+        assert!(g729.contains("m=audio 20002 RTP/AVP 18 101\r\n"));
+        assert!(g729.contains("a=fmtp:18 annexb=no\r\n"));
+        assert!(offers_codec(&g729, "g729"));
+        assert!(!offers_codec(&g729, "PCMA"));
+        assert!(offers_codec(&codec_sdp(addr, 1, Codec::Pcma), "PCMA"));
+        // Static payload type without rtpmap; rtpmap of a format not listed does not count.
+        assert!(offers_codec("m=audio 1 RTP/AVP 18\r\n", "G729"));
+        assert!(!offers_codec(
+            "m=audio 1 RTP/AVP 8\r\na=rtpmap:96 G729/8000\r\n",
+            "G729"
+        ));
+        assert!(offers_codec(
+            "m=audio 1 RTP/AVP 8 96\r\na=rtpmap:96 G729/8000\r\n",
+            "G729"
+        ));
+        assert_eq!(audio_line(&g729), "m=audio 20002 RTP/AVP 18 101");
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The sender thread: walks the schedule's slots in order, sending both directions of a call
 //! when its slot is due and sleeping in between. Sleeps are at least `tick` long, so at high
 //! call counts the sends due within one tick go out together (lateness ≤ tick, reported).
-//! Nothing is allocated per packet: one pre-filled buffer is rewritten for each send.
+//! Nothing is allocated per packet: one pre-filled buffer is rewritten for each send. In
+//! transcode mode the payload is the next packet of pre-encoded speech, and the send time is
+//! recorded for the receiver's ordinal matching (just before the send, as relay mode stamps it).
 
 use crate::histogram::Histogram;
 use crate::packet::{self, Probe, DIR_A_TO_B, DIR_B_TO_A};
 use crate::schedule::Schedule;
+use crate::transcode::{self, Transcode};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
@@ -26,6 +29,7 @@ pub fn run(
     sockets: &[UdpSocket],
     destinations: &[SocketAddr],
     tick: Duration,
+    transcode: Option<&Transcode>,
 ) -> SenderReport {
     // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
     unsafe {
@@ -39,6 +43,7 @@ pub fn run(
         lateness: Histogram::new(),
     };
     let mut buf = packet::template();
+    let mut media = [0u8; transcode::MAX_PACKET_LEN];
     let total = schedule.total_slots();
     let mut slot = 0;
     while slot < total {
@@ -57,14 +62,21 @@ pub fn run(
                     continue;
                 };
                 now = schedule.now_ns();
-                let probe = Probe {
-                    call,
-                    dir,
-                    round,
-                    sent_ns: now,
+                let ok = if let Some(t) = transcode {
+                    let len = transcode::write_packet(&mut media, t.speech, call, index, round);
+                    // The stream is named by the socket that receives it: the peer's.
+                    t.sent.record(index ^ 1, round, now);
+                    socket.send_to(&media[..len], dest).is_ok()
+                } else {
+                    let probe = Probe {
+                        call,
+                        dir,
+                        round,
+                        sent_ns: now,
+                    };
+                    packet::write(&mut buf, &probe);
+                    socket.send_to(&buf, dest).is_ok()
                 };
-                packet::write(&mut buf, &probe);
-                let ok = socket.send_to(&buf, dest).is_ok();
                 if measured {
                     if ok {
                         report.sent += 1;

@@ -46,5 +46,5 @@ pub fn spec() -> SessionSpec {
 
 pub fn session(spec: SessionSpec, now: Instant) -> Session {
     spec.validate().unwrap();
-    Session::new(SessionId(1), spec, now)
+    Session::new(SessionId(1), spec, now).unwrap()
 }

@@ -7,15 +7,28 @@
 //! those the SDP disables with port 0) and yields the body for the *other* party, rewritten to
 //! the ports that face it: the other party must send its media to us, on the ports of its own
 //! side. Offer, re-offer from either party and answer are all this one operation; they differ
-//! only in which side sent the SDP and in the checks made before applying it.
+//! only in which side sent the SDP, in the checks made before applying it, and in codec
+//! negotiation ([`crate::codec`]): an offer plans each audio section's codecs and remembers the
+//! result; the answer to it is checked against that and may be rewritten toward the offerer.
+//! Everything that can fail on input (codec options, format edits) is worked out before the
+//! engine is touched.
 
 use std::net::SocketAddr;
 
 use mediacore_engine::control::LocalPorts;
+use mediacore_engine::spec::CodecSpec;
 use mediacore_engine::{LegSpec, MediaControl, SessionId, SessionInfo, SessionSpec, Side};
 
 use super::request::{MediaOptions, NgError};
-use crate::sdp::{LocalMedia, Media, RewriteOptions, Sdp};
+use crate::codec::{self, OfferState};
+use crate::sdp::{FormatEdit, LocalMedia, Media, RewriteOptions, Sdp};
+
+/// Whether an SDP is an offer (or re-offer) or the answer to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Offer,
+    Answer,
+}
 
 /// The engine session behind one `m=` index.
 #[derive(Debug, Clone)]
@@ -26,6 +39,20 @@ pub struct CallMedia {
     pub session: Option<SessionInfo>,
     /// The spec last given to the engine.
     pub spec: SessionSpec,
+    /// What the last offer of this (audio) section left for its answer.
+    pub negotiation: Option<OfferState>,
+}
+
+/// The codec side of one section of an SDP being applied.
+#[derive(Debug, Clone, Default)]
+struct SectionPlan {
+    /// The sending party's leg codecs.
+    codecs: Vec<CodecSpec>,
+    /// The other party's leg codecs, when the answer changes them.
+    other_codecs: Option<Vec<CodecSpec>>,
+    edit: Option<FormatEdit>,
+    /// Set by offers.
+    negotiation: Option<OfferState>,
 }
 
 /// A call by call-id.
@@ -80,8 +107,15 @@ impl Call {
         control: &dyn MediaControl,
         sdp: &Sdp,
         side: Side,
+        role: Role,
         opts: &MediaOptions,
     ) -> Result<Vec<u8>, NgError> {
+        let plans = self.plan_codecs(sdp, side, role, opts)?;
+        let edits: Vec<Option<FormatEdit>> = plans.iter().map(|p| p.edit.clone()).collect();
+        let outgoing = sdp
+            .with_formats(&edits)
+            .map_err(|e| NgError::new(format!("Failed to parse SDP: {e}")))?;
+        let no_plan = SectionPlan::default();
         let mut media = self.media.clone();
         let mut created: Vec<SessionId> = Vec::new();
         for (i, m) in sdp.media.iter().enumerate() {
@@ -95,7 +129,8 @@ impl Call {
                 spec.caller.dscp = dscp;
                 spec.callee.dscp = dscp;
             }
-            *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side));
+            let plan = plans.get(i).unwrap_or(&no_plan);
+            *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side), plan);
             match control.create(spec.clone()) {
                 Ok(info) => {
                     created.push(info.id);
@@ -104,6 +139,7 @@ impl Call {
                         proto: m.proto.clone(),
                         session: Some(info),
                         spec,
+                        negotiation: plan.negotiation.clone(),
                     };
                     match media.get_mut(i) {
                         Some(slot) => *slot = cm,
@@ -126,6 +162,7 @@ impl Call {
                     proto: m.proto.clone(),
                     session: None,
                     spec: control.default_spec(),
+                    negotiation: None,
                 });
                 continue;
             };
@@ -137,19 +174,27 @@ impl Call {
                 // The party disabled the stream: release its ports, keep port 0 in the SDP.
                 let _ = control.delete(info.id);
                 cm.session = None;
+                cm.negotiation = None;
                 continue;
             }
+            let plan = plans.get(i).unwrap_or(&no_plan);
             let mut spec = cm.spec.clone();
             if let Some(dscp) = opts.dscp {
                 spec.caller.dscp = dscp;
                 spec.callee.dscp = dscp;
             }
-            *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side));
+            *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side), plan);
+            if let Some(codecs) = &plan.other_codecs {
+                spec.leg_mut(side.other()).codecs = codecs.clone();
+            }
             if let Err(e) = control.update(info.id, spec.clone()) {
                 self.media = media;
                 return Err(NgError::new(e.to_string()));
             }
             cm.spec = spec;
+            if role == Role::Offer {
+                cm.negotiation = plan.negotiation.clone();
+            }
         }
         self.media = media;
 
@@ -172,13 +217,59 @@ impl Call {
             strip_ice: true,
             origin: opts.replace_origin.then_some(address),
         };
-        Ok(sdp.rewrite(&locals, &rewrite))
+        Ok(outgoing.rewrite(&locals, &rewrite))
+    }
+
+    /// The codec plan of every section of `sdp`. Only enabled audio sections negotiate; the
+    /// others carry no codec list (the engine relays them as they come).
+    fn plan_codecs(
+        &self,
+        sdp: &Sdp,
+        side: Side,
+        role: Role,
+        opts: &MediaOptions,
+    ) -> Result<Vec<SectionPlan>, NgError> {
+        sdp.media
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                if !m.is_enabled() || !m.kind.eq_ignore_ascii_case("audio") {
+                    return Ok(SectionPlan::default());
+                }
+                Ok(match role {
+                    Role::Offer => {
+                        let p = codec::plan_offer(m, &opts.codec, side).map_err(NgError::new)?;
+                        SectionPlan {
+                            codecs: p.codecs,
+                            other_codecs: None,
+                            edit: p.edit,
+                            negotiation: Some(p.state),
+                        }
+                    }
+                    Role::Answer => {
+                        let state = self.media.get(i).and_then(|cm| cm.negotiation.as_ref());
+                        let p = codec::plan_answer(m, state, side, &opts.codec);
+                        SectionPlan {
+                            codecs: p.codecs,
+                            other_codecs: p.offerer_codecs,
+                            edit: p.edit,
+                            negotiation: None,
+                        }
+                    }
+                })
+            })
+            .collect()
     }
 }
 
 /// The leg of the party that sent `m`; latch and DSCP come from the request, else stay as they
-/// were.
-fn leg_from_media(m: &Media, opts: &MediaOptions, current: &LegSpec) -> LegSpec {
+/// were; codecs from the section's plan, packetisation from its `a=ptime`.
+fn leg_from_media(
+    m: &Media,
+    opts: &MediaOptions,
+    current: &LegSpec,
+    plan: &SectionPlan,
+) -> LegSpec {
     let relocate = |a: Option<SocketAddr>| match (a, opts.source_address) {
         (Some(a), Some(ip)) => Some(SocketAddr::new(ip, a.port())),
         (a, _) => a,
@@ -190,7 +281,8 @@ fn leg_from_media(m: &Media, opts: &MediaOptions, current: &LegSpec) -> LegSpec 
         dscp: opts.dscp.unwrap_or(current.dscp),
         hold: m.hold,
         clock_rates: m.clock_rates(),
-        // Codec negotiation (transcoding) is not wired into ng yet: the engine relays.
-        ..current.clone()
+        codecs: plan.codecs.clone(),
+        ptime_ms: codec::leg_ptime(m),
+        vad: codec::leg_vad(&plan.codecs),
     }
 }

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use mediacore_engine::LatchPolicy;
 
 use crate::bencode::Value;
+use crate::codec::CodecOptions;
 
 /// A request the processor refuses; `reason` becomes the reply's `error-reason`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,15 +68,12 @@ impl<'a> Request<'a> {
 
     /// The strings of a list key (non-string items skipped; a single string counts as a list).
     pub fn strings(&self, key: &str) -> Vec<String> {
-        match self.dict.dict_get(key) {
-            Some(Value::List(items)) => items
-                .iter()
-                .filter_map(Value::as_bytes)
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .collect(),
-            Some(Value::Bytes(b)) => vec![String::from_utf8_lossy(b).into_owned()],
-            _ => Vec::new(),
-        }
+        self.dict.dict_get(key).map(strings).unwrap_or_default()
+    }
+
+    /// Any value by key.
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
+        self.dict.dict_get(key)
     }
 
     /// An integer key, also accepted as a decimal string (clients differ).
@@ -92,6 +90,19 @@ impl<'a> Request<'a> {
     }
 }
 
+/// The strings of a list value (non-string items skipped; a single string counts as a list).
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::List(items) => items
+            .iter()
+            .filter_map(Value::as_bytes)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect(),
+        Value::Bytes(b) => vec![String::from_utf8_lossy(b).into_owned()],
+        _ => Vec::new(),
+    }
+}
+
 /// What the flags and keys of an offer or answer ask of the sending party's leg and the SDP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaOptions {
@@ -102,6 +113,8 @@ pub struct MediaOptions {
     pub source_address: Option<IpAddr>,
     /// `replace: ["origin"]` or flag `replace-origin`.
     pub replace_origin: bool,
+    /// The `codec` dictionary and the `codec-<verb>-<codec>` / `codec-<verb>=<codec>` flags.
+    pub codec: CodecOptions,
 }
 
 impl MediaOptions {
@@ -132,8 +145,27 @@ impl MediaOptions {
             dscp: dscp(req)?,
             source_address,
             replace_origin,
+            codec: codec_options(req),
         })
     }
+}
+
+/// `codec: { strip: [...], mask: [...], consume: [...], transcode: [...], offer: [...],
+/// accept: [...] }` plus the flat flags; unknown verbs and unparsable entries are ignored.
+fn codec_options(req: &Request<'_>) -> CodecOptions {
+    let mut opts = CodecOptions::default();
+    if let Some(dict) = req.get("codec").and_then(Value::as_dict) {
+        for (verb, entries) in dict {
+            let verb = String::from_utf8_lossy(verb);
+            for entry in strings(entries) {
+                opts.add(&verb, &entry);
+            }
+        }
+    }
+    for flag in req.strings("flags") {
+        opts.add_flag(flag.trim());
+    }
+    opts
 }
 
 /// `received-from: [ "IP4" | "IP6", "<address>" ]`; anything unparsable is ignored.
@@ -179,7 +211,8 @@ mod tests {
                 latch: LatchPolicy::Learn,
                 dscp: None,
                 source_address: None,
-                replace_origin: false
+                replace_origin: false,
+                codec: CodecOptions::default(),
             }
         );
     }
@@ -220,6 +253,34 @@ mod tests {
             vec![Value::str("IP4"), Value::str("198.51.100.9")],
         );
         assert_eq!(opts(v).unwrap().source_address, None);
+    }
+
+    #[test]
+    fn codec_dictionary_and_flags() {
+        let v = Value::dict()
+            .with(
+                "codec",
+                Value::dict()
+                    .with("transcode", vec![Value::str("G729")])
+                    .with("strip", "PCMU")
+                    .with("frobnicate", vec![Value::str("x")]),
+            )
+            .with(
+                "flags",
+                vec![
+                    Value::str("codec-mask-all"),
+                    Value::str("codec-accept=opus/48000"),
+                ],
+            );
+        let c = opts(v).unwrap().codec;
+        assert_eq!(c.transcode.len(), 1);
+        assert_eq!(c.strip.names.len(), 1);
+        assert!(c.mask.all);
+        assert_eq!(c.accept.names[0].clock_rate, Some(48000));
+        assert!(opts(Value::dict().with("codec", "x"))
+            .unwrap()
+            .codec
+            .is_empty());
     }
 
     #[test]

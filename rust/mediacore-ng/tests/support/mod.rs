@@ -82,6 +82,7 @@ impl FakeControl {
                 },
                 since_last_packet: Some(Duration::from_secs(2)),
                 timed_out: false,
+                transcoding: None,
             };
             stats.rtp.packets = packets;
             stats.rtp.bytes = packets * 172;

@@ -1,0 +1,334 @@
+//! One direction of a transcoding session: RTP from the sending party, decoded by its payload
+//! type, into an 8 kHz PCM queue; encoded in the receiving party's codec and ptime into a new
+//! RTP stream of our own (continuous sequence numbers and timestamps, one SSRC, marker on
+//! talkspurt start).
+//!
+//! Theory of operation. `push` takes one parsed RTP packet of the sending party. Audio is
+//! decoded (a gap in sequence numbers is concealed first, so timing stays true); telephone-event
+//! packets are re-stamped into the output stream unchanged in content (DTMF conversion is a
+//! later stage). Whenever the queue holds a full output packet's worth of samples it is encoded
+//! and written into a packet buffer that the session hands to the runtime. Without a jitter
+//! buffer (next stage) packets arriving late are dropped and counted.
+
+use std::collections::VecDeque;
+
+use mediacore_dsp::codec::{
+    lookup, new_decoder, new_encoder, CodecDef, Decoder, Encoder, EncoderOptions,
+};
+use mediacore_proto::{RtpHeader, SeqExtender};
+
+use crate::spec::{CodecSpec, LegSpec};
+
+/// Gaps longer than this many packets are not concealed (a restart, or a hold): the output
+/// simply resumes, with a marker.
+const MAX_CONCEALED_PACKETS: u64 = 5;
+/// Upper bound on queued PCM (8 kHz samples): 1 s. Beyond it the oldest audio is discarded, so
+/// a sender faster than its clock cannot grow memory or latency without bound.
+const MAX_QUEUED_SAMPLES: usize = 8000;
+
+/// Where an output stream's numbering stands; carried across path rebuilds (codec or ptime
+/// change on re-offer) and from relayed packets, so the far end sees one continuous stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPosition {
+    pub ssrc: u32,
+    /// Sequence number of the next packet.
+    pub next_seq: u16,
+    /// Timestamp of the next audio packet, in the output clock.
+    pub next_ts: u32,
+}
+
+/// Counters of one transcoding direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TranscodeStats {
+    pub decoded_packets: u64,
+    pub decode_errors: u64,
+    pub concealed_packets: u64,
+    pub late_packets: u64,
+    pub unknown_payload_type: u64,
+    pub encoded_packets: u64,
+    pub encode_errors: u64,
+    /// Encoded packets that came out empty (G.729 Annex B DTX) and were not sent.
+    pub dtx_packets: u64,
+    pub dtmf_packets: u64,
+    /// PCM samples discarded because the queue overflowed.
+    pub overflow_samples: u64,
+}
+
+struct InCodec {
+    pt: u8,
+    decoder: Option<Box<dyn Decoder>>,
+    telephone_event: bool,
+}
+
+pub struct TranscodePath {
+    inputs: Vec<InCodec>,
+    out_def: &'static CodecDef,
+    out_pt: u8,
+    out_te_pt: Option<u8>,
+    encoder: Box<dyn Encoder>,
+    samples_per_packet: usize,
+    pcm: VecDeque<i16>,
+    frame: Vec<i16>,
+    decoded: Vec<i16>,
+    pos: StreamPosition,
+    marker_pending: bool,
+    seq: SeqExtender,
+    last_seq: Option<u64>,
+    /// Samples the sender put in its last audio packet (to size concealment).
+    last_in_samples: usize,
+    /// Input timestamp of the current telephone event → its output timestamp.
+    event_ts: Option<(u32, u32)>,
+    pub stats: TranscodeStats,
+}
+
+/// The first audio codec of a leg that we can encode, with its payload type.
+pub fn send_codec(leg: &LegSpec) -> Option<(&CodecSpec, &'static CodecDef)> {
+    leg.codecs
+        .iter()
+        .filter(|c| !c.is_telephone_event())
+        .find_map(|c| lookup(&c.name, c.clock_rate).map(|d| (c, d)))
+}
+
+/// Does traffic from `from` to `to` need transcoding? Each party sends the first codec of its
+/// own list (that is what our SDP put first toward it); when that differs from what the other
+/// party receives, we decode and re-encode. Unknown codec lists mean relay.
+pub fn needs_transcoding(from: &LegSpec, to: &LegSpec) -> bool {
+    match (send_codec(from), send_codec(to)) {
+        (Some((a, _)), Some((b, _))) => !a.same_codec(b),
+        _ => false,
+    }
+}
+
+impl TranscodePath {
+    /// Builds the path for traffic from the party of `from` to the party of `to`, continuing
+    /// `pos` if given. Errors name the codec that could not be set up.
+    pub fn new(from: &LegSpec, to: &LegSpec, pos: StreamPosition) -> Result<Self, String> {
+        let (out_spec, out_def) = send_codec(to)
+            .ok_or_else(|| "no codec we can encode for the receiving party".to_string())?;
+        let samples_per_packet = (to.ptime_ms as usize) * 8;
+        if !out_def.allowed_ptimes_ms.contains(&to.ptime_ms) {
+            return Err(format!(
+                "ptime {} ms is not allowed for {}",
+                to.ptime_ms, out_def.name
+            ));
+        }
+        let encoder = new_encoder(
+            out_def.kind,
+            EncoderOptions {
+                vad: to.vad,
+                bitrate: None,
+            },
+        )
+        .map_err(|e| format!("{}: {e}", out_def.name))?;
+        let inputs = from
+            .codecs
+            .iter()
+            .map(|c| InCodec {
+                pt: c.pt,
+                decoder: None,
+                telephone_event: c.is_telephone_event(),
+            })
+            .collect();
+        Ok(TranscodePath {
+            inputs,
+            out_def,
+            out_pt: out_spec.pt,
+            out_te_pt: to
+                .codecs
+                .iter()
+                .find(|c| c.is_telephone_event())
+                .map(|c| c.pt),
+            encoder,
+            samples_per_packet,
+            pcm: VecDeque::with_capacity(MAX_QUEUED_SAMPLES),
+            frame: Vec::with_capacity(samples_per_packet),
+            decoded: Vec::with_capacity(960),
+            pos,
+            marker_pending: true,
+            seq: SeqExtender::new(),
+            last_seq: None,
+            last_in_samples: 160,
+            event_ts: None,
+            stats: TranscodeStats::default(),
+        })
+    }
+
+    pub fn position(&self) -> StreamPosition {
+        self.pos
+    }
+
+    /// Takes one RTP packet from the sender; appends finished output packets to `out`
+    /// (each a complete RTP datagram, written into a buffer from `pool`).
+    pub fn push(
+        &mut self,
+        hdr: &RtpHeader,
+        data: &[u8],
+        from_codecs: &[CodecSpec],
+        pool: &mut Vec<Vec<u8>>,
+        out: &mut VecDeque<Vec<u8>>,
+    ) {
+        let ext = self.seq.extend(hdr.sequence).0;
+        if let Some(last) = self.last_seq {
+            if ext <= last {
+                self.stats.late_packets += 1;
+                return;
+            }
+        }
+        let payload = hdr.payload(data);
+        let pt = hdr.payload_type;
+        let Some(idx) = prepare_input(&mut self.inputs, pt, from_codecs) else {
+            self.stats.unknown_payload_type += 1;
+            return;
+        };
+        if self.inputs.get(idx).is_some_and(|i| i.telephone_event) {
+            self.last_seq = Some(ext);
+            self.forward_event(hdr, payload, pool, out);
+            return;
+        }
+        // Conceal what was lost since the previous packet, so the output keeps time.
+        let gap = self.last_seq.map_or(0, |last| ext - last - 1);
+        let Some(decoder) = self.inputs.get_mut(idx).and_then(|i| i.decoder.as_mut()) else {
+            self.stats.unknown_payload_type += 1;
+            return;
+        };
+        self.decoded.clear();
+        if gap > 0 && gap <= MAX_CONCEALED_PACKETS {
+            for _ in 0..gap {
+                decoder.conceal(self.last_in_samples, &mut self.decoded);
+            }
+            self.stats.concealed_packets += gap;
+        } else if gap > MAX_CONCEALED_PACKETS {
+            self.marker_pending = true;
+        }
+        let before = self.decoded.len();
+        match decoder.decode(payload, &mut self.decoded) {
+            Ok(n) => {
+                self.stats.decoded_packets += 1;
+                if n > 0 {
+                    self.last_in_samples = n;
+                }
+            }
+            Err(_) => {
+                self.stats.decode_errors += 1;
+                self.decoded.truncate(before);
+            }
+        }
+        self.last_seq = Some(ext);
+        if hdr.marker {
+            self.marker_pending = true;
+        }
+        self.queue_decoded();
+        self.drain_encoded(pool, out);
+    }
+
+    fn queue_decoded(&mut self) {
+        let overflow = (self.pcm.len() + self.decoded.len()).saturating_sub(MAX_QUEUED_SAMPLES);
+        if overflow > 0 {
+            let drop_n = overflow.min(self.pcm.len());
+            self.pcm.drain(..drop_n);
+            self.stats.overflow_samples += overflow as u64;
+        }
+        let skip = self.decoded.len().saturating_sub(MAX_QUEUED_SAMPLES);
+        self.pcm.extend(self.decoded.iter().skip(skip).copied());
+    }
+
+    fn drain_encoded(&mut self, pool: &mut Vec<Vec<u8>>, out: &mut VecDeque<Vec<u8>>) {
+        let units = self.out_def.rtp_units_per_sample();
+        while self.pcm.len() >= self.samples_per_packet {
+            self.frame.clear();
+            self.frame.extend(self.pcm.drain(..self.samples_per_packet));
+            let mut buf = pool.pop().unwrap_or_default();
+            buf.clear();
+            buf.resize(RtpHeader::MIN_LEN, 0);
+            let ts = self.pos.next_ts;
+            self.pos.next_ts = ts.wrapping_add(self.samples_per_packet as u32 * units);
+            match self.encoder.encode(&self.frame, &mut buf) {
+                Ok(0) => {
+                    // Annex B DTX: nothing to send for this interval; the next packet starts a
+                    // new talkspurt.
+                    self.stats.dtx_packets += 1;
+                    self.marker_pending = true;
+                    pool.push(buf);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    self.stats.encode_errors += 1;
+                    pool.push(buf);
+                    continue;
+                }
+            }
+            let hdr = self.header(self.out_pt, self.marker_pending, ts);
+            self.marker_pending = false;
+            if hdr.write_basic(&mut buf).is_none() {
+                pool.push(buf);
+                continue;
+            }
+            self.stats.encoded_packets += 1;
+            out.push_back(buf);
+        }
+    }
+
+    fn header(&mut self, pt: u8, marker: bool, ts: u32) -> RtpHeader {
+        let seq = self.pos.next_seq;
+        self.pos.next_seq = seq.wrapping_add(1);
+        RtpHeader {
+            padding: false,
+            extension: false,
+            marker,
+            payload_type: pt,
+            sequence: seq,
+            timestamp: ts,
+            ssrc: self.pos.ssrc,
+            csrc_count: 0,
+            header_len: RtpHeader::MIN_LEN,
+            payload_len: 0,
+            padding_len: 0,
+        }
+    }
+
+    /// RFC 4733 events keep their content; they get our SSRC, sequence and a timestamp in our
+    /// clock (the event's start maps to where our audio stream stands).
+    fn forward_event(
+        &mut self,
+        hdr: &RtpHeader,
+        payload: &[u8],
+        pool: &mut Vec<Vec<u8>>,
+        out: &mut VecDeque<Vec<u8>>,
+    ) {
+        let Some(pt) = self.out_te_pt else {
+            return; // the receiving party did not negotiate telephone-event
+        };
+        let ts = match self.event_ts {
+            Some((input, output)) if input == hdr.timestamp => output,
+            _ => {
+                let output = self.pos.next_ts;
+                self.event_ts = Some((hdr.timestamp, output));
+                output
+            }
+        };
+        let mut buf = pool.pop().unwrap_or_default();
+        buf.clear();
+        buf.resize(RtpHeader::MIN_LEN, 0);
+        let h = self.header(pt, hdr.marker, ts);
+        if h.write_basic(&mut buf).is_none() {
+            pool.push(buf);
+            return;
+        }
+        buf.extend_from_slice(payload);
+        self.stats.dtmf_packets += 1;
+        out.push_back(buf);
+    }
+}
+
+/// Index of the sender's codec with payload type `pt`, its decoder created on first use.
+fn prepare_input(inputs: &mut [InCodec], pt: u8, codecs: &[CodecSpec]) -> Option<usize> {
+    let idx = inputs.iter().position(|c| c.pt == pt)?;
+    let input = inputs.get_mut(idx)?;
+    if input.decoder.is_none() && !input.telephone_event {
+        let spec = codecs.iter().find(|c| c.pt == pt)?;
+        let def = lookup(&spec.name, spec.clock_rate)?;
+        input.decoder = new_decoder(def.kind).ok();
+    }
+    Some(idx)
+}

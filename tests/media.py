@@ -1,0 +1,107 @@
+"""Reference material for media tests: SIPp's G.711 speech capture, an independent G.711
+A-law decoder, and libbcg729 called directly (ctypes) as the G.729 reference."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import struct
+from pathlib import Path
+
+SIPP_SPEECH = Path("/usr/share/sip-tester/g711a.pcap")
+
+
+def pcap_rtp_payloads(path: Path = SIPP_SPEECH) -> list[bytes]:
+    """RTP payloads of a classic pcap (Ethernet or Linux cooked capture, IPv4/UDP)."""
+    data = path.read_bytes()
+    magic, _, _, _, _, _, link = struct.unpack("<IHHiIII", data[:24])
+    assert magic == 0xA1B2C3D4, "only little-endian classic pcap"
+    link_len = {1: 14, 113: 16}[link]
+    payloads = []
+    off = 24
+    while off + 16 <= len(data):
+        _, _, incl, _ = struct.unpack("<IIII", data[off : off + 16])
+        frame = data[off + 16 : off + 16 + incl]
+        off += 16 + incl
+        ip = frame[link_len:]
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
+            continue
+        ihl = (ip[0] & 0x0F) * 4
+        udp_len = struct.unpack("!H", ip[ihl + 4 : ihl + 6])[0]
+        udp = ip[ihl : ihl + udp_len]
+        rtp = udp[8:]
+        if len(rtp) < 12 or rtp[0] >> 6 != 2:
+            continue
+        cc = rtp[0] & 0x0F
+        payloads.append(rtp[12 + 4 * cc :])
+    return payloads
+
+
+def alaw_decode(code: int) -> int:
+    """ITU-T G.711 A-law expansion (G.191 reference algorithm)."""
+    a = code ^ 0x55
+    seg = (a & 0x70) >> 4
+    mant = a & 0x0F
+    value = (mant << 4) + 8 if seg == 0 else ((mant << 4) + 0x108) << (seg - 1)
+    return value if a & 0x80 else -value
+
+
+def alaw_to_pcm(payload: bytes) -> list[int]:
+    return [alaw_decode(b) for b in payload]
+
+
+class Bcg729:
+    """libbcg729 called directly: the G.729 reference for bit-exact comparisons."""
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("bcg729") or "libbcg729.so.0"
+        self.lib = ctypes.CDLL(name)
+        self.lib.initBcg729EncoderChannel.restype = ctypes.c_void_p
+        self.lib.initBcg729EncoderChannel.argtypes = [ctypes.c_uint8]
+        self.lib.bcg729Encoder.argtypes = [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_int16),
+            ctypes.POINTER(ctypes.c_uint8),
+            ctypes.POINTER(ctypes.c_uint8),
+        ]
+        self.lib.closeBcg729EncoderChannel.argtypes = [ctypes.c_void_p]
+        self.lib.initBcg729DecoderChannel.restype = ctypes.c_void_p
+        self.lib.bcg729Decoder.argtypes = [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_uint8),
+            ctypes.c_uint8,
+            ctypes.c_uint8,
+            ctypes.c_uint8,
+            ctypes.c_uint8,
+            ctypes.POINTER(ctypes.c_int16),
+        ]
+        self.lib.closeBcg729DecoderChannel.argtypes = [ctypes.c_void_p]
+
+    def encode(self, pcm: list[int]) -> bytes:
+        """Encodes 80-sample frames with a fresh encoder (no VAD)."""
+        ctx = self.lib.initBcg729EncoderChannel(0)
+        out = bytearray()
+        try:
+            for i in range(0, len(pcm) - len(pcm) % 80, 80):
+                frame = (ctypes.c_int16 * 80)(*pcm[i : i + 80])
+                bits = (ctypes.c_uint8 * 10)()
+                n = ctypes.c_uint8(0)
+                self.lib.bcg729Encoder(ctx, frame, bits, ctypes.byref(n))
+                out += bytes(bits)[: n.value]
+        finally:
+            self.lib.closeBcg729EncoderChannel(ctx)
+        return bytes(out)
+
+    def decode(self, bitstream: bytes) -> list[int]:
+        """Decodes 10-byte frames with a fresh decoder."""
+        ctx = self.lib.initBcg729DecoderChannel()
+        pcm: list[int] = []
+        try:
+            for i in range(0, len(bitstream) - len(bitstream) % 10, 10):
+                bits = (ctypes.c_uint8 * 10)(*bitstream[i : i + 10])
+                out = (ctypes.c_int16 * 80)()
+                self.lib.bcg729Decoder(ctx, bits, 10, 0, 0, 0, out)
+                pcm.extend(out)
+        finally:
+            self.lib.closeBcg729DecoderChannel(ctx)
+        return pcm
