@@ -186,3 +186,45 @@ def test_a_call_silent_on_every_leg_is_deleted_one_way_audio_is_not(port_range) 
     finally:
         client.close()
         eng.close()
+
+
+def test_ng_offer_pcma_answer_g729_transcodes(engine: MediaEngine, ng: NgClient) -> None:
+    """The VOS3000 case through ng: customer PCMA, carrier G.729 (rtpengine's codec flags)."""
+    with endpoints(2) as (a, b):
+        r = ng.request(
+            {
+                "command": "offer",
+                "call-id": "tc-1",
+                "from-tag": "f",
+                "sdp": sdp(a.addr),
+                "codec": {"transcode": ["G729"]},
+            }
+        )
+        assert r["result"] == b"ok", r
+        offer_out = r["sdp"]
+        assert isinstance(offer_out, bytes)
+        assert b"a=rtpmap:18 G729/8000" in offer_out
+        to_b = sdp_media_port(offer_out)
+        g729_answer = sdp(b.addr, codecs="18 101").replace(
+            "a=rtpmap:8 PCMA/8000\r\n", "a=rtpmap:18 G729/8000\r\na=fmtp:18 annexb=no\r\n"
+        )
+        r = ng.request(
+            {"command": "answer", "call-id": "tc-1", "from-tag": "f", "to-tag": "t", "sdp": g729_answer}
+        )
+        assert r["result"] == b"ok", r
+        answer_out = r["sdp"]
+        assert isinstance(answer_out, bytes)
+        assert b"RTP/AVP 8 101" in answer_out and b"G729" not in answer_out
+        to_a = sdp_media_port(answer_out)
+
+        for seq in range(10):  # 20 ms PCMA from the customer
+            a.send(rtp(seq, seq * 160, 0xA), to_a)
+        got = b.drain(0.4)
+        assert len(got) == 10
+        assert all(p[1] & 0x7F == 18 and len(p) == 12 + 20 for p in got)
+        (session_id,) = engine.session_ids()
+        assert engine.totals()["transcoding_sessions"] == 1
+        b.send(got[0], to_b)  # and G.729 from the carrier comes back as PCMA
+        back = a.recv()[0]
+        assert back[1] & 0x7F == 8 and len(back) == 12 + 160
+        assert engine.query_session(session_id)["caller"]["transcoding"] is not None
