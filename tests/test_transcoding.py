@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from pesq import pesq
@@ -165,3 +167,25 @@ def test_bad_codec_specs_name_the_key(engine: MediaEngine) -> None:
         engine.create_session({"callee": {"codecs": ["PCMA"], "ptime": 25}})
     with pytest.raises(MediaSpecError, match=r"caller\.codecs\[1\]\.pt: required"):
         engine.create_session({"caller": {"codecs": ["PCMA", {"name": "G729"}]}})
+
+
+def test_cpu_guard_refuses_new_transcoding_when_workers_are_busy(port_range) -> None:
+    # A guard of 0.1 % of a core: any real traffic on the worker exceeds it.
+    eng = MediaEngine(port_min=port_range[0], port_max=port_range[1], workers=1, cpu_guard=0.001)
+    try:
+        with endpoints(4) as (a, b, c, d):
+            first = _session(eng, a, b, [G729])  # an idle engine admits
+            deadline = time.monotonic() + 3.0
+            seq = 0
+            while time.monotonic() < deadline and eng.totals()["busy_permille"] <= 1:
+                for _ in range(30):  # 0.9 s of speech at a time, as fast as it goes
+                    payload = SPEECH[seq % len(SPEECH)]
+                    a.send(rtp(seq, seq * 240, 0xA1A1, payload=payload), first["caller"]["rtp"])
+                    seq += 1
+                b.drain(0.01)
+            assert eng.totals()["busy_permille"] > 1
+            with pytest.raises(TranscodingCapacityError, match=r"media workers at .* % of a core"):
+                _session(eng, c, d, [G729])
+            _session(eng, c, d, ["PCMA"])  # relaying is not refused by the transcoding guard
+    finally:
+        eng.close()

@@ -72,6 +72,7 @@ pub struct TranscodePath {
     decoded: Vec<i16>,
     pos: StreamPosition,
     marker_pending: bool,
+    in_ssrc: Option<u32>,
     seq: SeqExtender,
     last_seq: Option<u64>,
     /// Samples the sender put in its last audio packet (to size concealment).
@@ -145,6 +146,7 @@ impl TranscodePath {
             decoded: Vec::with_capacity(960),
             pos,
             marker_pending: true,
+            in_ssrc: None,
             seq: SeqExtender::new(),
             last_seq: None,
             last_in_samples: 160,
@@ -167,6 +169,15 @@ impl TranscodePath {
         pool: &mut Vec<Vec<u8>>,
         out: &mut VecDeque<Vec<u8>>,
     ) {
+        if self.in_ssrc != Some(hdr.ssrc) {
+            // A new source (a restarted phone, a re-INVITE): its numbering starts afresh; ours
+            // continues, with a marker.
+            self.in_ssrc = Some(hdr.ssrc);
+            self.seq = SeqExtender::new();
+            self.last_seq = None;
+            self.event_ts = None;
+            self.marker_pending = true;
+        }
         let ext = self.seq.extend(hdr.sequence).0;
         if let Some(last) = self.last_seq {
             if ext <= last {

@@ -277,3 +277,31 @@ fn session_ok(spec: SessionSpec) -> Session {
     spec.validate().unwrap();
     Session::new(SessionId(1), spec, Instant::now()).unwrap()
 }
+
+#[test]
+fn a_new_sender_ssrc_restarts_input_numbering_but_not_ours() {
+    let mut s = session_ok(transcoding_spec(vec![pcma()], vec![pcmu()]));
+    let before = run(&mut s, 100..103);
+    // The phone restarts: new SSRC, sequence numbers from 0 again. Not "late": a new source.
+    let mut p = tone_packet(0, 8);
+    p[8..12].copy_from_slice(&0xBEEFu32.to_be_bytes());
+    let v = s.handle_packet(Instant::now(), Side::Caller, Channel::Rtp, addr(CALLER), &p);
+    assert_eq!(v, Verdict::Consumed);
+    let after = drain(&mut s);
+    assert_eq!(after.len(), 1);
+    let (last, next) = (
+        RtpHeader::parse(&before[2].data).unwrap(),
+        RtpHeader::parse(&after[0].data).unwrap(),
+    );
+    assert_eq!(next.ssrc, last.ssrc);
+    assert_eq!(next.sequence, last.sequence.wrapping_add(1));
+    assert!(next.marker);
+    assert_eq!(
+        s.stats(Instant::now())
+            .caller
+            .transcoding
+            .unwrap()
+            .late_packets,
+        0
+    );
+}

@@ -147,7 +147,7 @@ impl Worker {
             counters,
             batch: RecvBatch::new(),
             last_tick_at: Instant::now(),
-            last_cpu: thread_cpu_time(),
+            last_cpu: Duration::ZERO, // read on the worker's own thread when it starts
             busy: 0.0,
             datagrams_in: 0,
             forwarded: 0,
@@ -157,6 +157,8 @@ impl Worker {
     }
 
     pub fn run(mut self) {
+        self.last_cpu = thread_cpu_time();
+        self.last_tick_at = Instant::now();
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         let mut next_tick = Instant::now() + TICK;
         loop {
