@@ -93,8 +93,11 @@ impl CodecSpec {
         self.name.eq_ignore_ascii_case("telephone-event")
     }
     /// Same codec (payload types may differ between legs).
+    /// Same codec (payload types may differ between legs; "G729" and "G729a" are one bitstream).
     pub fn same_codec(&self, other: &CodecSpec) -> bool {
-        self.name.eq_ignore_ascii_case(&other.name) && self.clock_rate == other.clock_rate
+        use mediacore_dsp::codec::canonical_name;
+        canonical_name(&self.name).eq_ignore_ascii_case(canonical_name(&other.name))
+            && self.clock_rate == other.clock_rate
     }
 }
 

@@ -305,3 +305,17 @@ fn a_new_sender_ssrc_restarts_input_numbering_but_not_ours() {
         0
     );
 }
+
+#[test]
+fn g729_and_g729a_are_one_bitstream_and_relay() {
+    let s = session_ok(transcoding_spec(
+        vec![CodecSpec::new(18, "G729a", 8000)],
+        vec![CodecSpec::new(18, "G729", 8000)],
+    ));
+    assert!(!s.is_transcoding());
+    let s = session_ok(transcoding_spec(
+        vec![pcma()],
+        vec![CodecSpec::new(18, "G729A", 8000)],
+    ));
+    assert!(s.is_transcoding());
+}

@@ -142,9 +142,23 @@ pub fn codecs() -> &'static [CodecDef] {
 
 /// The codec with SDP encoding name `name` (any case) at `clock_rate`.
 pub fn lookup(name: &str, clock_rate: u32) -> Option<&'static CodecDef> {
+    let name = canonical_name(name);
     CODECS
         .iter()
         .find(|def| def.clock_rate == clock_rate && def.name.eq_ignore_ascii_case(name))
+}
+
+/// The registry name for an SDP encoding name. G.729 Annex A and B are the same bitstream as
+/// G.729 (Annex A is a lower-complexity encoder, which is what bcg729 is; Annex B adds SID
+/// frames), and devices name them "G729a", "G729b" or "G729ab" (VOS3000's "G729 negotiation
+/// mode" offers these names), so all of them are G729 here.
+pub fn canonical_name(name: &str) -> &str {
+    const G729_NAMES: [&str; 4] = ["G729", "G729A", "G729B", "G729AB"];
+    if G729_NAMES.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+        "G729"
+    } else {
+        name
+    }
 }
 
 pub fn lookup_kind(kind: CodecKind) -> &'static CodecDef {

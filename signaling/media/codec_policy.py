@@ -1,0 +1,254 @@
+"""VOS3000 per-gateway codec settings turned into SDP codec lists and engine leg specs.
+
+Theory of operation. A call has a caller leg (the customer's *mapping gateway*) and a callee
+leg (the carrier's *routing gateway*); each has a :class:`GatewayCodecPolicy`. Planning is two
+pure steps, mirroring SDP offer/answer:
+
+1. :func:`plan_offer` — from the caller's offer, decide what we offer the carrier.
+   * "Auto negotiation": the caller's codecs (those the gateway allows), unchanged.
+   * "Softswitch specified": only the specified codec.
+   * When the caller leg is "softswitch specified", the caller is answered with its specified
+     codec only, which the caller must have offered.
+   * With "allow codec conversion" on *both* gateways, codecs the engine can transcode to are
+     added after the caller's own, so a carrier that shares none can still pick one.
+2. :func:`plan_answer` — from the carrier's answer, decide what the caller is answered and the
+   two legs' codec lists for the media engine. Transcoding happens exactly when the two legs'
+   first codecs differ. No common codec and no permitted conversion is a codec mismatch, which
+   the SIP layer answers with 488 Not Acceptable Here (the reference leaves the code open).
+
+The "G729 negotiation mode" of a gateway shapes only how G.729 is *named* in SDP toward it
+(G.729, G.729 Annex A and Annex B share one bitstream): Auto mirrors the name the remote used,
+"G729" and "G729a" force a name, "G729&G729a" offers both (the remote picks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from mediacore.types import CodecEntry
+
+__all__ = [
+    "AnswerPlan",
+    "Codec",
+    "CodecMismatch",
+    "CodecMode",
+    "G729Mode",
+    "GatewayCodecPolicy",
+    "OfferPlan",
+    "plan_answer",
+    "plan_offer",
+]
+
+#: Codecs the media engine can decode and encode (name, clock rate).
+TRANSCODABLE = (("PCMA", 8000), ("PCMU", 8000), ("G729", 8000), ("opus", 48000))
+STATIC_PT = {"PCMU": 0, "PCMA": 8, "G729": 18}
+G729_NAMES = ("G729", "G729A", "G729B", "G729AB")
+#: First payload type for codecs we add (RFC 3551 dynamic range 96-127).
+FIRST_DYNAMIC_PT = 96
+
+
+@dataclass(frozen=True)
+class Codec:
+    pt: int
+    name: str
+    clock_rate: int = 8000
+    channels: int = 1
+    fmtp: str | None = None
+
+    @property
+    def family(self) -> str:
+        """The codec with G.729 variants folded together, upper-case."""
+        upper = self.name.upper()
+        return "G729" if upper in G729_NAMES else upper
+
+    @property
+    def is_telephone_event(self) -> bool:
+        return self.name.lower() == "telephone-event"
+
+    def same_codec(self, other: Codec) -> bool:
+        return self.family == other.family and self.clock_rate == other.clock_rate
+
+    def entry(self) -> CodecEntry:
+        """The engine's spec form of this codec."""
+        e: CodecEntry = {"pt": self.pt, "name": self.name, "clock_rate": self.clock_rate}
+        if self.channels != 1:
+            e["channels"] = self.channels
+        if self.fmtp is not None:
+            e["fmtp"] = self.fmtp
+        return e
+
+
+class CodecMode(Enum):
+    AUTO = "auto"  # "Auto negotiation"
+    SPECIFIED = "specified"  # "Softswitch specified"
+
+
+class G729Mode(Enum):
+    AUTO = "auto"
+    G729 = "g729"
+    G729A = "g729a"
+    BOTH = "g729&g729a"
+
+
+@dataclass(frozen=True)
+class GatewayCodecPolicy:
+    mode: CodecMode = CodecMode.AUTO
+    #: The forced codec name with "softswitch specified" (e.g. "PCMA", "G729").
+    specified: str | None = None
+    #: "Allow codec conversion": this gateway's side may be transcoded.
+    allow_conversion: bool = False
+    g729_mode: G729Mode = G729Mode.AUTO
+    #: Allowed codecs in preference order; empty = whatever the endpoint offers.
+    allowed: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode is CodecMode.SPECIFIED and not self.specified:
+            raise ValueError("specified: a codec name is required with mode 'specified'")
+
+
+class CodecMismatch(Exception):
+    """No codec the two sides can share, and conversion is not permitted (SIP 488)."""
+
+    sip_status = 488
+
+
+@dataclass(frozen=True)
+class OfferPlan:
+    #: Codecs of our INVITE to the carrier, in preference order.
+    to_callee: list[Codec]
+    #: The caller's codecs we accept (after the mapping gateway's policy).
+    caller: list[Codec]
+
+
+@dataclass(frozen=True)
+class AnswerPlan:
+    #: Codecs of our answer to the caller.
+    to_caller: list[Codec]
+    #: Engine leg codec lists (first = what we send that party).
+    caller_codecs: list[CodecEntry]
+    callee_codecs: list[CodecEntry]
+    transcoding: bool
+
+
+def _allowed(policy: GatewayCodecPolicy, codecs: list[Codec]) -> list[Codec]:
+    if not policy.allowed:
+        return list(codecs)
+    order = {n.upper(): i for i, n in enumerate(policy.allowed)}
+    keep = [c for c in codecs if c.is_telephone_event or c.family in order or c.name.upper() in order]
+    last = len(order)  # telephone-event keeps its place after the audio codecs
+
+    def rank(c: Codec) -> int:
+        return last if c.is_telephone_event else order.get(c.family, order.get(c.name.upper(), last))
+
+    return sorted(keep, key=rank)
+
+
+def _audio(codecs: list[Codec]) -> list[Codec]:
+    return [c for c in codecs if not c.is_telephone_event]
+
+
+def _events(codecs: list[Codec]) -> list[Codec]:
+    return [c for c in codecs if c.is_telephone_event]
+
+
+def _free_pt(used: set[int]) -> int:
+    pt = FIRST_DYNAMIC_PT
+    while pt in used:
+        pt += 1
+    return pt
+
+
+def _make(name: str, used: set[int]) -> Codec:
+    family = "G729" if name.upper() in G729_NAMES else name
+    rate = 48000 if family.lower() == "opus" else 8000
+    pt = STATIC_PT.get(family.upper())
+    if pt is None or pt in used:
+        pt = _free_pt(used)
+    fmtp = "annexb=no" if family == "G729" else None
+    return Codec(pt, name, rate, 2 if family.lower() == "opus" else 1, fmtp)
+
+
+def _g729_names(mode: G729Mode, remote_names: list[str]) -> list[str]:
+    if mode is G729Mode.G729:
+        return ["G729"]
+    if mode is G729Mode.G729A:
+        return ["G729a"]
+    if mode is G729Mode.BOTH:
+        return ["G729", "G729a"]
+    return [remote_names[0]] if remote_names else ["G729"]
+
+
+def _apply_g729_mode(mode: G729Mode, codecs: list[Codec], remote: list[Codec]) -> list[Codec]:
+    """Rewrites the G.729 entries of `codecs` (toward a gateway) per its G729 negotiation mode."""
+    remote_names = [c.name for c in remote if c.family == "G729"]
+    out: list[Codec] = []
+    used = {c.pt for c in codecs if c.family != "G729"}
+    for c in codecs:
+        if c.family != "G729":
+            out.append(c)
+            continue
+        if any(o.family == "G729" for o in out):
+            continue
+        for name in _g729_names(mode, remote_names):
+            made = replace(c, name=name) if c.pt not in used else _make(name, used)
+            if made.pt in used:
+                made = replace(made, pt=_free_pt(used))
+            used.add(made.pt)
+            out.append(made)
+    return out
+
+
+def plan_offer(mapping: GatewayCodecPolicy, routing: GatewayCodecPolicy, offered: list[Codec]) -> OfferPlan:
+    caller = _allowed(mapping, offered)
+    if mapping.mode is CodecMode.SPECIFIED:
+        forced = [c for c in _audio(caller) if c.family == _make(mapping.specified or "", set()).family]
+        if not forced:
+            raise CodecMismatch(f"the caller did not offer the specified codec {mapping.specified}")
+        caller = forced + _events(caller)
+    if not _audio(caller):
+        raise CodecMismatch("the caller offered no allowed codec")
+    used = {c.pt for c in caller}
+    if routing.mode is CodecMode.SPECIFIED:
+        spec = routing.specified or ""
+        same = [c for c in _audio(caller) if c.family == _make(spec, set()).family]
+        to_callee = [same[0] if same else _make(spec, used), *_events(caller)]
+    else:
+        to_callee = _allowed(routing, caller)
+        if mapping.allow_conversion and routing.allow_conversion:
+            extra_names = list(routing.allowed) or [n for n, _ in TRANSCODABLE]
+            for name in extra_names:
+                family = _make(name, set()).family
+                present = any(c.family == family for c in to_callee)
+                if not present and any(family == t.upper() for t, _ in TRANSCODABLE):
+                    made = _make(name, used | {c.pt for c in to_callee})
+                    to_callee.insert(len(_audio(to_callee)), made)
+    if not _audio(to_callee):
+        raise CodecMismatch("nothing left to offer the carrier")
+    to_callee = _apply_g729_mode(routing.g729_mode, to_callee, offered)
+    return OfferPlan(to_callee=to_callee, caller=caller)
+
+
+def plan_answer(
+    mapping: GatewayCodecPolicy, routing: GatewayCodecPolicy, plan: OfferPlan, answered: list[Codec]
+) -> AnswerPlan:
+    callee_audio = _audio(answered)
+    if not callee_audio:
+        raise CodecMismatch("the carrier answered no audio codec")
+    chosen = callee_audio[0]
+    caller_audio = _audio(plan.caller)
+    common = [c for c in caller_audio if c.same_codec(chosen)]
+    to_caller_audio = caller_audio[:1] if mapping.mode is CodecMode.SPECIFIED or not common else common[:1]
+    transcoding = not to_caller_audio[0].same_codec(chosen)
+    if transcoding and not (mapping.allow_conversion and routing.allow_conversion):
+        forced = mapping.mode is CodecMode.SPECIFIED and routing.mode is CodecMode.SPECIFIED
+        if not forced:
+            raise CodecMismatch(f"caller {to_caller_audio[0].name} and carrier {chosen.name} share no codec")
+    caller_events = _events(plan.caller) if _events(answered) else []
+    to_caller = _apply_g729_mode(mapping.g729_mode, to_caller_audio + caller_events, plan.caller)
+    return AnswerPlan(
+        to_caller=to_caller,
+        caller_codecs=[c.entry() for c in to_caller],
+        callee_codecs=[c.entry() for c in [chosen, *_events(answered)]],
+        transcoding=transcoding,
+    )
