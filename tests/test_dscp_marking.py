@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from mediacore import MediaEngine
-from tests.helpers import TOS_EF, Endpoint, endpoints, rtp
+from tests.helpers import TOS_EF, Endpoint, endpoints, has_ipv6_loopback, rtp
 
 
 def test_default_is_expedited_forwarding(engine: MediaEngine) -> None:
@@ -37,16 +37,7 @@ def test_per_leg_dscp(engine: MediaEngine) -> None:
         assert a.recv_with_tos()[1] == 34 << 2  # AF41
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no ::1 on this machine")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no ::1 on this machine")
 def test_ipv6_traffic_class(port_range) -> None:
     eng = MediaEngine(interface="::1", port_min=port_range[0], port_max=port_range[1])
     a = Endpoint(socket.AF_INET6, "::1", recv_tos=True)

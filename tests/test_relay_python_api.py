@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from mediacore import MediaEngine, MediaError, SessionInfo, UnknownSessionError
-from tests.helpers import Endpoint, endpoints, port_is_free, rtcp_rr, rtp
+from tests.helpers import Endpoint, endpoints, has_ipv6_loopback, port_is_free, rtcp_rr, rtp
 
 
 def _session(engine: MediaEngine, caller: Endpoint, callee: Endpoint) -> SessionInfo:
@@ -174,16 +174,7 @@ def test_closed_engine_releases_everything(port_range) -> None:
         eng.create_session({})
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no ::1 on this machine")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no ::1 on this machine")
 def test_ipv6_relay(port_range) -> None:
     eng = MediaEngine(interface="::1", port_min=port_range[0], port_max=port_range[1])
     try:
