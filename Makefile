@@ -29,11 +29,12 @@ test-python:  ## Python tests over loopback
 
 test: install lint test-rust test-python  ## set up, then run every check and test
 
-bench: install  ## relay benchmark against rtpengine (needs the rtpengine-daemon Debian package)
+bench: install  ## relay and transcoding benchmarks against rtpengine (installs rtpengine-daemon)
 	scripts/install.sh rtpengine-daemon
 	cargo build --release --locked -p rtpload
 	mkdir -p artifacts
 	$(PYTHON) bench/relay.py --out artifacts/bench-relay.json
+	$(PYTHON) bench/transcode.py --out artifacts/bench-transcode.json
 
 clean:
 	cargo clean
