@@ -6,7 +6,7 @@ once per call, then runs it entirely in Rust.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 __all__ = [
     "Address",
@@ -147,11 +147,18 @@ class SessionStats(TypedDict):
 
 
 class MediaEvent(TypedDict):
-    kind: Literal["media_timeout", "hold_timeout"]
+    kind: Literal["media_timeout", "hold_timeout", "dtmf"]
     session: int
     side: Literal["caller", "callee"]
+    #: Seconds of silence (timeouts; 0 for DTMF).
     silent_for: float
     time: float
+    #: DTMF only: the digit ('0'-'9', '*', '#', 'A'-'D', 'F' flash), its duration, its level
+    #: (-dBm0), and whether its end packet arrived.
+    digit: NotRequired[str]
+    duration_ms: NotRequired[int]
+    volume: NotRequired[int]
+    ended: NotRequired[bool]
 
 
 class EngineTotals(TypedDict):

@@ -13,11 +13,16 @@ SIPP_SPEECH = Path("/usr/share/sip-tester/g711a.pcap")
 
 def pcap_rtp_payloads(path: Path = SIPP_SPEECH) -> list[bytes]:
     """RTP payloads of a classic pcap (Ethernet or Linux cooked capture, IPv4/UDP)."""
+    return [pkt[12 + 4 * (pkt[0] & 0x0F) :] for pkt in pcap_rtp_packets(path)]
+
+
+def pcap_rtp_packets(path: Path) -> list[bytes]:
+    """Whole RTP packets (header included) of a classic pcap, in capture order."""
     data = path.read_bytes()
     magic, _, _, _, _, _, link = struct.unpack("<IHHiIII", data[:24])
     assert magic == 0xA1B2C3D4, "only little-endian classic pcap"
     link_len = {1: 14, 113: 16}[link]
-    payloads = []
+    packets: list[bytes] = []
     off = 24
     while off + 16 <= len(data):
         _, _, incl, _ = struct.unpack("<IIII", data[off : off + 16])
@@ -32,9 +37,8 @@ def pcap_rtp_payloads(path: Path = SIPP_SPEECH) -> list[bytes]:
         rtp = udp[8:]
         if len(rtp) < 12 or rtp[0] >> 6 != 2:
             continue
-        cc = rtp[0] & 0x0F
-        payloads.append(rtp[12 + 4 * cc :])
-    return payloads
+        packets.append(bytes(rtp))
+    return packets
 
 
 def alaw_decode(code: int) -> int:

@@ -11,6 +11,15 @@ pub enum EventKind {
     MediaTimeout,
     /// A held leg (sendonly/inactive) received nothing for the session's hold timeout.
     HoldTimeout,
+    /// The party sent a DTMF digit (RFC 4733 telephone-event), reported once per digit.
+    Dtmf {
+        digit: char,
+        duration_ms: u32,
+        /// -dBm0
+        volume: u8,
+        /// False if the event was closed without an end packet.
+        ended: bool,
+    },
 }
 
 impl EventKind {
@@ -18,6 +27,7 @@ impl EventKind {
         match self {
             EventKind::MediaTimeout => "media_timeout",
             EventKind::HoldTimeout => "hold_timeout",
+            EventKind::Dtmf { .. } => "dtmf",
         }
     }
 }
@@ -27,6 +37,6 @@ pub struct Event {
     pub session: SessionId,
     pub side: Side,
     pub kind: EventKind,
-    /// How long the leg had been silent when the event was raised.
+    /// How long the leg had been silent when the event was raised (zero for DTMF).
     pub silent_for: Duration,
 }

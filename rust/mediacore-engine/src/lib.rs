@@ -9,6 +9,7 @@
 //! either forwarded or counted as dropped for a named reason.
 
 pub mod control;
+pub mod dtmf;
 pub mod event;
 pub mod session;
 pub mod spec;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use mediacore_proto::{looks_like_rtcp, parse_compound, ReceptionStats, RtpHeader};
 
+use crate::dtmf::Rfc4733Receiver;
 use crate::event::{Event, EventKind};
 use crate::spec::{static_clock_rate, LatchPolicy, LegSpec, SessionSpec, Side};
 use crate::stats::{DropCounters, LegStats, SessionStats};
@@ -96,6 +97,16 @@ struct LegState {
     sent_rtcp_bytes: u64,
     send_errors: u64,
     dropped: DropCounters,
+    /// The party's telephone-event payload type and its clock rate, from its codec list.
+    te_pt: Option<(u8, u32)>,
+    dtmf: Rfc4733Receiver,
+}
+
+fn telephone_event(spec: &LegSpec) -> Option<(u8, u32)> {
+    spec.codecs
+        .iter()
+        .find(|c| c.is_telephone_event())
+        .map(|c| (c.pt, c.clock_rate))
 }
 
 fn clock_table(spec: &LegSpec) -> [u32; 128] {
@@ -133,7 +144,10 @@ impl LegState {
             sent_rtcp_bytes: 0,
             send_errors: 0,
             dropped: DropCounters::default(),
+            te_pt: None,
+            dtmf: Rfc4733Receiver::default(),
         };
+        leg.te_pt = telephone_event(&leg.spec);
         if leg.spec.remote_rtp.is_some() {
             leg.silence_since = Some(now);
         }
@@ -152,6 +166,7 @@ impl LegState {
             self.last_rtcp_from_latched = None;
         }
         self.clock = clock_table(&spec);
+        self.te_pt = telephone_event(&spec);
         self.spec = spec;
         if (moved || hold_changed || self.silence_since.is_none()) && self.spec.remote_rtp.is_some()
         {
@@ -393,7 +408,7 @@ impl Session {
         data: &[u8],
     ) -> Verdict {
         let arrival_us = now.saturating_duration_since(self.epoch).as_micros() as u64;
-        let leg = self.leg_mut(side);
+        let leg = &mut self.legs[side.index()];
         leg.datagrams += 1;
         // RFC 5761: RTCP may arrive on the RTP port (rtcp-mux); it is relayed as RTCP.
         let channel = if channel == Channel::Rtp && looks_like_rtcp(data) {
@@ -410,6 +425,17 @@ impl Session {
                 Ok(hdr) => {
                     let rate = leg.clock[(hdr.payload_type & 0x7f) as usize];
                     leg.rx.record(&hdr, data.len(), arrival_us, rate);
+                    if let Some((_, te_rate)) = leg.te_pt.filter(|(pt, _)| *pt == hdr.payload_type)
+                    {
+                        for digit in leg
+                            .dtmf
+                            .push(&hdr, hdr.payload(data), te_rate, now)
+                            .into_iter()
+                            .flatten()
+                        {
+                            self.events.push_back(dtmf_event(self.id, side, digit));
+                        }
+                    }
                 }
                 Err(_) => {
                     leg.dropped.malformed_rtp += 1;
@@ -518,6 +544,13 @@ impl Session {
     /// Time has passed: raise timeout events that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         for side in [Side::Caller, Side::Callee] {
+            let leg = &mut self.legs[side.index()];
+            let rate = leg.te_pt.map_or(8000, |(_, r)| r);
+            if let Some(digit) = leg.dtmf.handle_timeout(now, rate) {
+                self.events.push_back(dtmf_event(self.id, side, digit));
+            }
+        }
+        for side in [Side::Caller, Side::Callee] {
             let leg = &self.legs[side.index()];
             let Some(since) = leg.silence_since else {
                 continue;
@@ -546,11 +579,13 @@ impl Session {
 
     /// The next instant at which `handle_timeout` has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.legs
+        let silence = self
+            .legs
             .iter()
             .filter(|l| !l.timed_out)
-            .filter_map(|l| l.silence_since.map(|s| s + l.timeout(&self.spec)))
-            .min()
+            .filter_map(|l| l.silence_since.map(|s| s + l.timeout(&self.spec)));
+        let dtmf = self.legs.iter().filter_map(|l| l.dtmf.poll_timeout());
+        silence.chain(dtmf).min()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -583,5 +618,19 @@ fn initial_position(id: SessionId, from: Side) -> StreamPosition {
         ssrc: (x >> 32) as u32 | 1,
         next_seq: (x >> 16) as u16 & 0x7fff,
         next_ts: x as u32 & 0x7fff_ffff,
+    }
+}
+
+fn dtmf_event(session: SessionId, side: Side, d: crate::dtmf::Digit) -> Event {
+    Event {
+        session,
+        side,
+        kind: EventKind::Dtmf {
+            digit: d.digit,
+            duration_ms: d.duration_ms,
+            volume: d.volume,
+            ended: d.ended,
+        },
+        silent_for: Duration::ZERO,
     }
 }

@@ -113,6 +113,18 @@ pub fn event<'py>(py: Python<'py>, e: &EventRecord) -> PyResult<Bound<'py, PyDic
     d.set_item("side", e.event.side.as_str())?;
     d.set_item("silent_for", e.event.silent_for.as_secs_f64())?;
     d.set_item("time", e.unix_time)?;
+    if let mediacore_engine::EventKind::Dtmf {
+        digit,
+        duration_ms,
+        volume,
+        ended,
+    } = e.event.kind
+    {
+        d.set_item("digit", digit.to_string())?;
+        d.set_item("duration_ms", duration_ms)?;
+        d.set_item("volume", volume)?;
+        d.set_item("ended", ended)?;
+    }
     Ok(d)
 }
 
