@@ -155,6 +155,8 @@ class MediaEvent(TypedDict):
     time: float
     #: DTMF only: the digit ('0'-'9', '*', '#', 'A'-'D', 'F' flash), its duration, its level
     #: (-dBm0), and whether its end packet arrived.
+    #: DTMF only: True when detected as tones in decoded audio, False for an RFC 4733 event.
+    inband: NotRequired[bool]
     digit: NotRequired[str]
     duration_ms: NotRequired[int]
     volume: NotRequired[int]

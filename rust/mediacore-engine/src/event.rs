@@ -13,6 +13,8 @@ pub enum EventKind {
     HoldTimeout,
     /// The party sent a DTMF digit (RFC 4733 telephone-event), reported once per digit.
     Dtmf {
+        /// How it arrived: an RFC 4733 event, or tones in the audio (detected on decoded media).
+        inband: bool,
         digit: char,
         duration_ms: u32,
         /// -dBm0

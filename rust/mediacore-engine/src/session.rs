@@ -502,6 +502,20 @@ impl Session {
         let codecs = &self.spec.leg(side).codecs;
         if let Some(path) = self.paths[side.index()].as_mut() {
             path.push(&hdr, data, codecs, &mut self.pool, &mut self.produced);
+            for (digit, duration_ms) in path.take_inband_digits() {
+                self.events.push_back(Event {
+                    session: self.id,
+                    side,
+                    kind: EventKind::Dtmf {
+                        inband: true,
+                        digit,
+                        duration_ms,
+                        volume: 0,
+                        ended: true,
+                    },
+                    silent_for: Duration::ZERO,
+                });
+            }
         }
         let via = side.other();
         let out = &mut self.legs[via.index()];
@@ -626,6 +640,7 @@ fn dtmf_event(session: SessionId, side: Side, d: crate::dtmf::Digit) -> Event {
         session,
         side,
         kind: EventKind::Dtmf {
+            inband: false,
             digit: d.digit,
             duration_ms: d.duration_ms,
             volume: d.volume,

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use mediacore_dsp::codec::{
     lookup, new_decoder, new_encoder, CodecDef, Decoder, Encoder, EncoderOptions,
 };
+use mediacore_dsp::dtmf::{DetectorEvent, DtmfDetector};
 use mediacore_proto::{RtpHeader, SeqExtender};
 
 use crate::spec::{CodecSpec, LegSpec};
@@ -79,6 +80,9 @@ pub struct TranscodePath {
     last_in_samples: usize,
     /// Input timestamp of the current telephone event → its output timestamp.
     event_ts: Option<(u32, u32)>,
+    /// In-band DTMF detection on the decoded audio (about 0.4 µs per 20 ms).
+    detector: DtmfDetector,
+    detected: Vec<DetectorEvent>,
     pub stats: TranscodeStats,
 }
 
@@ -151,12 +155,26 @@ impl TranscodePath {
             last_seq: None,
             last_in_samples: 160,
             event_ts: None,
+            detector: DtmfDetector::new(),
+            detected: Vec::with_capacity(4),
             stats: TranscodeStats::default(),
         })
     }
 
     pub fn position(&self) -> StreamPosition {
         self.pos
+    }
+
+    /// Digits heard in the decoded audio since the last call: (digit, duration in ms).
+    pub fn take_inband_digits(&mut self) -> impl Iterator<Item = (char, u32)> + '_ {
+        self.detected.drain(..).filter_map(|e| match e {
+            DetectorEvent::End {
+                digit,
+                duration_samples,
+                ..
+            } => Some((digit, (duration_samples / 8) as u32)),
+            DetectorEvent::Start { .. } => None,
+        })
     }
 
     /// Takes one RTP packet from the sender; appends finished output packets to `out`
@@ -228,6 +246,7 @@ impl TranscodePath {
         if hdr.marker {
             self.marker_pending = true;
         }
+        self.detector.process(&self.decoded, &mut self.detected);
         self.queue_decoded();
         self.drain_encoded(pool, out);
     }

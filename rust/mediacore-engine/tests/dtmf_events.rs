@@ -20,7 +20,10 @@ fn event_packet(seq: u16, ts: u32, digit: u8, end: bool, duration: u16) -> Vec<u
 fn dtmf_session() -> Session {
     let mut sp = spec();
     for leg in [&mut sp.caller, &mut sp.callee] {
-        leg.codecs = vec![CodecSpec::new(8, "PCMA", 8000), CodecSpec::new(101, "telephone-event", 8000)];
+        leg.codecs = vec![
+            CodecSpec::new(8, "PCMA", 8000),
+            CodecSpec::new(101, "telephone-event", 8000),
+        ];
     }
     Session::new(SessionId(7), sp, Instant::now()).unwrap()
 }
@@ -28,7 +31,13 @@ fn dtmf_session() -> Session {
 fn digits(s: &mut Session) -> Vec<(char, u32, bool)> {
     std::iter::from_fn(|| s.poll_event())
         .filter_map(|e: Event| match e.kind {
-            EventKind::Dtmf { digit, duration_ms, ended, .. } => Some((digit, duration_ms, ended)),
+            EventKind::Dtmf {
+                inband: false,
+                digit,
+                duration_ms,
+                ended,
+                ..
+            } => Some((digit, duration_ms, ended)),
             _ => None,
         })
         .collect()
@@ -37,12 +46,24 @@ fn digits(s: &mut Session) -> Vec<(char, u32, bool)> {
 /// One digit as a sender emits it: updates every 50 ms, then the end packet three times.
 fn send_digit(s: &mut Session, t0: Instant, seq: &mut u16, ts: u32, digit: u8, with_end: bool) {
     for k in 1..=4u16 {
-        s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &event_packet(*seq, ts, digit, false, k * 400));
+        s.handle_packet(
+            t0,
+            Side::Caller,
+            Channel::Rtp,
+            addr(CALLER),
+            &event_packet(*seq, ts, digit, false, k * 400),
+        );
         *seq += 1;
     }
     if with_end {
         for _ in 0..3 {
-            s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &event_packet(*seq, ts, digit, true, 2000));
+            s.handle_packet(
+                t0,
+                Side::Caller,
+                Channel::Rtp,
+                addr(CALLER),
+                &event_packet(*seq, ts, digit, true, 2000),
+            );
         }
         *seq += 1;
     }
@@ -56,7 +77,15 @@ fn each_digit_once_despite_three_end_packets() {
     for (i, d) in [1u8, 10, 11, 15].into_iter().enumerate() {
         send_digit(&mut s, t0, &mut seq, 8000 * (i as u32 + 1), d, true);
     }
-    assert_eq!(digits(&mut s), vec![('1', 250, true), ('*', 250, true), ('#', 250, true), ('D', 250, true)]);
+    assert_eq!(
+        digits(&mut s),
+        vec![
+            ('1', 250, true),
+            ('*', 250, true),
+            ('#', 250, true),
+            ('D', 250, true)
+        ]
+    );
 }
 
 #[test]
@@ -90,4 +119,48 @@ fn without_a_negotiated_telephone_event_nothing_is_reported() {
     let mut seq = 1;
     send_digit(&mut s, t0, &mut seq, 8000, 3, true);
     assert!(digits(&mut s).is_empty());
+}
+
+#[test]
+fn inband_digits_in_a_transcoded_stream_are_reported() {
+    use mediacore_dsp::codec::g711;
+    use mediacore_dsp::dtmf::DtmfGenerator;
+    let mut sp = spec();
+    sp.caller.codecs = vec![CodecSpec::new(8, "PCMA", 8000)];
+    sp.callee.codecs = vec![CodecSpec::new(0, "PCMU", 8000)];
+    let mut s = Session::new(SessionId(3), sp, Instant::now()).unwrap();
+    // "7", "#" as tones: 100 ms on, 100 ms off, in 20 ms PCMA packets.
+    let mut pcm = Vec::new();
+    for d in ['7', '#'] {
+        let mut g = DtmfGenerator::new(d, -10.0, 800).unwrap();
+        let mut buf = vec![0i16; 800];
+        g.fill(&mut buf);
+        pcm.extend(buf);
+        pcm.extend(std::iter::repeat_n(0i16, 800));
+    }
+    let t0 = Instant::now();
+    for (i, chunk) in pcm.chunks_exact(160).enumerate() {
+        let mut p = vec![0x80, 8];
+        p.extend_from_slice(&(i as u16).to_be_bytes());
+        p.extend_from_slice(&(i as u32 * 160).to_be_bytes());
+        p.extend_from_slice(&5u32.to_be_bytes());
+        p.extend(chunk.iter().map(|&x| g711::alaw_encode(x)));
+        s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &p);
+        while let Some(tx) = s.poll_transmit() {
+            s.recycle(tx.data);
+        }
+    }
+    let got: Vec<(char, u32)> = std::iter::from_fn(|| s.poll_event())
+        .filter_map(|e| match e.kind {
+            EventKind::Dtmf {
+                inband: true,
+                digit,
+                duration_ms,
+                ..
+            } => Some((digit, duration_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got.iter().map(|g| g.0).collect::<String>(), "7#");
+    assert!(got.iter().all(|g| (85..=115).contains(&g.1)), "{got:?}");
 }

@@ -114,12 +114,14 @@ pub fn event<'py>(py: Python<'py>, e: &EventRecord) -> PyResult<Bound<'py, PyDic
     d.set_item("silent_for", e.event.silent_for.as_secs_f64())?;
     d.set_item("time", e.unix_time)?;
     if let mediacore_engine::EventKind::Dtmf {
+        inband,
         digit,
         duration_ms,
         volume,
         ended,
     } = e.event.kind
     {
+        d.set_item("inband", inband)?;
         d.set_item("digit", digit.to_string())?;
         d.set_item("duration_ms", duration_ms)?;
         d.set_item("volume", volume)?;
