@@ -109,3 +109,31 @@ class Bcg729:
         finally:
             self.lib.closeBcg729DecoderChannel(ctx)
         return pcm
+
+
+class SpandspDtmf:
+    """spandsp's DTMF receiver called directly: an independent in-band detector for tests."""
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("spandsp") or "libspandsp.so.2"
+        self.lib = ctypes.CDLL(name)
+        self.lib.dtmf_rx_init.restype = ctypes.c_void_p
+        self.lib.dtmf_rx_init.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        self.lib.dtmf_rx.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int16), ctypes.c_int]
+        self.lib.dtmf_rx_get.restype = ctypes.c_size_t
+        self.lib.dtmf_rx_get.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+        self.lib.dtmf_rx_free.argtypes = [ctypes.c_void_p]
+
+    def digits(self, pcm: list[int]) -> str:
+        state = self.lib.dtmf_rx_init(None, None, None)
+        try:
+            found = ""
+            for i in range(0, len(pcm), 160):
+                block = pcm[i : i + 160]
+                self.lib.dtmf_rx(state, (ctypes.c_int16 * len(block))(*block), len(block))
+                buf = ctypes.create_string_buffer(64)
+                n = self.lib.dtmf_rx_get(state, buf, 63)
+                found += buf.raw[:n].decode()
+            return found
+        finally:
+            self.lib.dtmf_rx_free(state)

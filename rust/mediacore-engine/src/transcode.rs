@@ -15,7 +15,8 @@ use std::collections::VecDeque;
 use mediacore_dsp::codec::{
     lookup, new_decoder, new_encoder, CodecDef, Decoder, Encoder, EncoderOptions,
 };
-use mediacore_dsp::dtmf::{DetectorEvent, DtmfDetector};
+use mediacore_dsp::dtmf::{DetectorEvent, DtmfDetector, DtmfGenerator};
+use mediacore_proto::{digit_for_event, TelephoneEvent};
 use mediacore_proto::{RtpHeader, SeqExtender};
 
 use crate::spec::{CodecSpec, LegSpec};
@@ -80,6 +81,8 @@ pub struct TranscodePath {
     last_in_samples: usize,
     /// Input timestamp of the current telephone event → its output timestamp.
     event_ts: Option<(u32, u32)>,
+    /// An RFC 4733 event being played as tones toward a receiver without telephone-event.
+    tone: Option<Tone>,
     /// In-band DTMF detection on the decoded audio (about 0.4 µs per 20 ms).
     detector: DtmfDetector,
     detected: Vec<DetectorEvent>,
@@ -99,9 +102,17 @@ pub fn send_codec(leg: &LegSpec) -> Option<(&CodecSpec, &'static CodecDef)> {
 /// party receives, we decode and re-encode. Unknown codec lists mean relay.
 pub fn needs_transcoding(from: &LegSpec, to: &LegSpec) -> bool {
     match (send_codec(from), send_codec(to)) {
-        (Some((a, _)), Some((b, _))) => !a.same_codec(b),
+        (Some((a, _)), Some((b, _))) => !a.same_codec(b) || dtmf_to_inband(from, to),
         _ => false,
     }
+}
+
+/// The sender signals DTMF as RFC 4733 events but the receiver did not negotiate
+/// telephone-event: the digits must become tones in the audio, so the direction is decoded and
+/// re-encoded even when both use the same codec.
+pub fn dtmf_to_inband(from: &LegSpec, to: &LegSpec) -> bool {
+    let has_te = |l: &LegSpec| l.codecs.iter().any(CodecSpec::is_telephone_event);
+    has_te(from) && !has_te(to)
 }
 
 impl TranscodePath {
@@ -155,6 +166,7 @@ impl TranscodePath {
             last_seq: None,
             last_in_samples: 160,
             event_ts: None,
+            tone: None,
             detector: DtmfDetector::new(),
             detected: Vec::with_capacity(4),
             stats: TranscodeStats::default(),
@@ -246,6 +258,11 @@ impl TranscodePath {
         if hdr.marker {
             self.marker_pending = true;
         }
+        if self.tone.as_ref().is_some_and(|t| !t.ended) {
+            // The sender's audio during an event would double the digit (tone leaked into the
+            // audio plus ours) or garble it: the generated tone replaces it.
+            self.decoded.clear();
+        }
         self.detector.process(&self.decoded, &mut self.detected);
         self.queue_decoded();
         self.drain_encoded(pool, out);
@@ -327,7 +344,9 @@ impl TranscodePath {
         out: &mut VecDeque<Vec<u8>>,
     ) {
         let Some(pt) = self.out_te_pt else {
-            return; // the receiving party did not negotiate telephone-event
+            // The receiving party did not negotiate telephone-event: play the digit as tones.
+            self.play_event_inband(hdr, payload, pool, out);
+            return;
         };
         let ts = match self.event_ts {
             Some((input, output)) if input == hdr.timestamp => output,
@@ -348,6 +367,79 @@ impl TranscodePath {
         buf.extend_from_slice(payload);
         self.stats.dtmf_packets += 1;
         out.push_back(buf);
+    }
+}
+
+/// An RFC 4733 event being rendered as tones: identified by its RTP timestamp.
+struct Tone {
+    ts: u32,
+    generator: DtmfGenerator,
+    /// Samples of tone already queued (the event's duration field counts from its start).
+    generated: u64,
+    ended: bool,
+}
+
+/// Tone level when the event says nothing useful (volume 0 would be 0 dBm0: too loud).
+const DEFAULT_TONE_DBM0: f32 = -10.0;
+
+impl TranscodePath {
+    /// Renders RFC 4733 event packets as DTMF tones in the outgoing audio: each packet's
+    /// duration field says how much of the digit should have sounded by now, and the difference
+    /// is generated into the PCM queue. Retransmitted end packets add nothing.
+    fn play_event_inband(
+        &mut self,
+        hdr: &RtpHeader,
+        payload: &[u8],
+        pool: &mut Vec<Vec<u8>>,
+        out: &mut VecDeque<Vec<u8>>,
+    ) {
+        let Ok(ev) = TelephoneEvent::parse(payload) else {
+            return;
+        };
+        let Some(digit) = digit_for_event(ev.event).filter(|d| *d != 'F') else {
+            return;
+        };
+        if self.tone.as_ref().is_none_or(|t| t.ts != hdr.timestamp) {
+            let level = if ev.volume == 0 {
+                DEFAULT_TONE_DBM0
+            } else {
+                -f32::from(ev.volume)
+            };
+            let Some(generator) = DtmfGenerator::new(digit, level, u64::MAX / 2) else {
+                return;
+            };
+            self.tone = Some(Tone {
+                ts: hdr.timestamp,
+                generator,
+                generated: 0,
+                ended: false,
+            });
+            self.marker_pending = true;
+        }
+        let Some(tone) = self.tone.as_mut() else {
+            return;
+        };
+        if tone.ended {
+            return;
+        }
+        let target = u64::from(ev.duration);
+        let mut fresh = false;
+        if target > tone.generated {
+            let n = (target - tone.generated).min(MAX_QUEUED_SAMPLES as u64) as usize;
+            self.decoded.clear();
+            self.decoded.resize(n, 0);
+            tone.generator.fill(&mut self.decoded);
+            tone.generated = target;
+            fresh = true;
+        }
+        if ev.end {
+            tone.ended = true;
+        }
+        if fresh {
+            self.queue_decoded();
+        }
+        self.stats.dtmf_packets += 1;
+        self.drain_encoded(pool, out);
     }
 }
 
