@@ -3,6 +3,7 @@ control-plane event (and the packets themselves are relayed untouched)."""
 
 from __future__ import annotations
 
+import math
 import select
 import time
 from pathlib import Path
@@ -104,3 +105,72 @@ def test_rfc2833_toward_a_party_without_telephone_event_becomes_inband_tones(eng
     assert all(p[1] & 0x7F == 8 for p in received), "the callee only ever gets PCMA"
     assert SpandspDtmf().digits(pcm) == "".join(CAPTURES), "each digit once, as tones"
     assert engine.query_session(info["id"])["caller"]["transcoding"] is not None
+
+
+def _tone_pcm(digit: str, ms: int) -> list[int]:
+    """A DTMF digit synthesised here (not by the engine's generator): two sines at -10 dBm0."""
+    low = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852}
+    high = {"1": 1209, "2": 1336, "3": 1477, "4": 1209, "5": 1336, "6": 1477, "7": 1209, "8": 1336}
+    low |= {"*": 941, "0": 941, "#": 941}
+    high |= {"9": 1477, "*": 1209, "0": 1336, "#": 1477}
+    amp = 22827 * 10 ** (-10 / 20)
+    n = ms * 8
+    t = [i / 8000 for i in range(n)]
+    return [
+        int(amp * (math.sin(2 * math.pi * low[digit] * x) + math.sin(2 * math.pi * high[digit] * x)))
+        for x in t
+    ]
+
+
+def test_inband_digits_toward_a_telephone_event_party_become_rfc2833(engine: MediaEngine) -> None:
+    """The caller sends tones, the callee negotiated telephone-event: each digit arrives as one
+    RFC 4733 event (start with marker, updates, three end packets), and the tone is muted in the
+    audio so the digit is not received twice."""
+    digits = "159#"
+    pcm: list[int] = []
+    for d in digits:
+        pcm += [0] * 1600 + _tone_pcm(d, 120)
+    pcm += [0] * 1600
+    with endpoints(2) as (a, b):
+        info = engine.create_session(
+            {
+                "caller": {"remote_rtp": a.addr, "codecs": ["PCMA"]},
+                "callee": {"remote_rtp": b.addr, "codecs": CODECS},
+            }
+        )
+        received: list[bytes] = []
+        for i in range(len(pcm) // 160):
+            payload = bytes(_alaw(x) for x in pcm[i * 160 : (i + 1) * 160])
+            a.send(rtp(i, i * 160, 0x55, payload=payload), info["caller"]["rtp"])
+            if i % 5 == 4:
+                received += b.drain(0.005)
+        received += b.drain(0.3)
+    events = [p for p in received if p[1] & 0x7F == 101]
+    audio = [p for p in received if p[1] & 0x7F == 8]
+    ends: dict[int, list[tuple[int, int]]] = {}
+    for p in events:
+        code, flags, duration = p[12], p[13], int.from_bytes(p[14:16], "big")
+        if flags & 0x80:
+            ends.setdefault(int.from_bytes(p[4:8], "big"), []).append((code, duration))
+    got = "".join("0123456789*#ABCD"[v[0][0]] for _, v in sorted(ends.items()))
+    assert got == digits
+    assert all(len(v) == 3 for v in ends.values()), "three end packets per event"
+    assert all(80 * 8 <= v[0][1] <= 160 * 8 for v in ends.values()), "durations near 120 ms"
+    heard = SpandspDtmf().digits(alaw_to_pcm(b"".join(p[12:] for p in audio)))
+    assert heard == "", f"the tones were muted in the audio, yet spandsp heard {heard!r}"
+
+
+def _alaw(sample: int) -> int:
+    """ITU-T G.711 A-law compression (G.191 algorithm), independent of the engine."""
+    sample = max(-32768, min(32767, sample))
+    ix = (~sample if sample < 0 else sample) >> 4
+    if ix > 15:
+        iexp = 1
+        while ix > 16 + 15:
+            ix >>= 1
+            iexp += 1
+        ix -= 16
+        ix += iexp << 4
+    if sample >= 0:
+        ix |= 0x80
+    return ix ^ 0x55

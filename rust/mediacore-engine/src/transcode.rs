@@ -83,6 +83,12 @@ pub struct TranscodePath {
     event_ts: Option<(u32, u32)>,
     /// An RFC 4733 event being played as tones toward a receiver without telephone-event.
     tone: Option<Tone>,
+    /// Convert tones heard from the sender into RFC 4733 events toward the receiver.
+    tones_to_events: bool,
+    /// The event being sent for a tone heard in the sender's audio.
+    sending: Option<SentEvent>,
+    /// Output samples produced so far (the clock of `sending`).
+    out_samples: u64,
     /// In-band DTMF detection on the decoded audio (about 0.4 µs per 20 ms).
     detector: DtmfDetector,
     detected: Vec<DetectorEvent>,
@@ -102,9 +108,17 @@ pub fn send_codec(leg: &LegSpec) -> Option<(&CodecSpec, &'static CodecDef)> {
 /// party receives, we decode and re-encode. Unknown codec lists mean relay.
 pub fn needs_transcoding(from: &LegSpec, to: &LegSpec) -> bool {
     match (send_codec(from), send_codec(to)) {
-        (Some((a, _)), Some((b, _))) => !a.same_codec(b) || dtmf_to_inband(from, to),
+        (Some((a, _)), Some((b, _))) => {
+            !a.same_codec(b) || dtmf_to_inband(from, to) || inband_to_dtmf(from, to)
+        }
         _ => false,
     }
+}
+
+/// The receiver negotiated telephone-event but the sender did not: digits the sender plays as
+/// tones become RFC 4733 events (and the tones are suppressed, so they are not heard twice).
+pub fn inband_to_dtmf(from: &LegSpec, to: &LegSpec) -> bool {
+    dtmf_to_inband(to, from)
 }
 
 /// The sender signals DTMF as RFC 4733 events but the receiver did not negotiate
@@ -167,6 +181,9 @@ impl TranscodePath {
             last_in_samples: 160,
             event_ts: None,
             tone: None,
+            tones_to_events: inband_to_dtmf(from, to),
+            sending: None,
+            out_samples: 0,
             detector: DtmfDetector::new(),
             detected: Vec::with_capacity(4),
             stats: TranscodeStats::default(),
@@ -263,7 +280,11 @@ impl TranscodePath {
             // audio plus ours) or garble it: the generated tone replaces it.
             self.decoded.clear();
         }
+        let before = self.detected.len();
         self.detector.process(&self.decoded, &mut self.detected);
+        if self.tones_to_events {
+            self.track_tones(before);
+        }
         self.queue_decoded();
         self.drain_encoded(pool, out);
     }
@@ -289,6 +310,7 @@ impl TranscodePath {
             buf.resize(RtpHeader::MIN_LEN, 0);
             let ts = self.pos.next_ts;
             self.pos.next_ts = ts.wrapping_add(self.samples_per_packet as u32 * units);
+            self.out_samples += self.samples_per_packet as u64;
             match self.encoder.encode(&self.frame, &mut buf) {
                 Ok(0) => {
                     // Annex B DTX: nothing to send for this interval; the next packet starts a
@@ -313,6 +335,7 @@ impl TranscodePath {
             }
             self.stats.encoded_packets += 1;
             out.push_back(buf);
+            self.send_event_update(pool, out);
         }
     }
 
@@ -367,6 +390,93 @@ impl TranscodePath {
         buf.extend_from_slice(payload);
         self.stats.dtmf_packets += 1;
         out.push_back(buf);
+    }
+}
+
+/// An RFC 4733 event we send for a tone heard in the sender's audio.
+struct SentEvent {
+    code: u8,
+    /// Output RTP timestamp of the event (all its packets carry it).
+    ts: u32,
+    /// `out_samples` when the event began.
+    start: u64,
+    first: bool,
+    ending: bool,
+}
+
+/// Volume we report for detected tones (-dBm0): typical DTMF send level.
+const DETECTED_TONE_VOLUME: u8 = 10;
+/// RFC 4733 §2.5.1.4: the end packet is sent three times.
+const END_PACKET_COPIES: usize = 3;
+
+impl TranscodePath {
+    /// Looks at what the detector found in the last block: a digit starting opens an event
+    /// toward the receiver, a digit ending closes it; while a tone sounds the audio is muted so
+    /// the receiver does not get the digit twice (as a tone and as an event).
+    fn track_tones(&mut self, first_new: usize) {
+        for e in self.detected.iter().skip(first_new) {
+            match *e {
+                DetectorEvent::Start { digit, .. } => {
+                    if let Some(code) = mediacore_proto::event_for_digit(digit) {
+                        self.sending = Some(SentEvent {
+                            code,
+                            ts: self.pos.next_ts,
+                            start: self.out_samples,
+                            first: true,
+                            ending: false,
+                        });
+                    }
+                }
+                DetectorEvent::End { .. } => {
+                    if let Some(ev) = self.sending.as_mut() {
+                        ev.ending = true;
+                    }
+                }
+            }
+        }
+        if self.detector.in_tone() || self.sending.as_ref().is_some_and(|e| !e.ending) {
+            self.decoded.iter_mut().for_each(|s| *s = 0);
+        }
+    }
+
+    /// After each output packet: one event packet carrying the duration so far, or the three
+    /// end packets when the tone has stopped.
+    fn send_event_update(&mut self, pool: &mut Vec<Vec<u8>>, out: &mut VecDeque<Vec<u8>>) {
+        let (Some(ev), Some(pt)) = (self.sending.as_ref(), self.out_te_pt) else {
+            return;
+        };
+        let (code, ts, first, ending) = (ev.code, ev.ts, ev.first, ev.ending);
+        let duration = (self.out_samples - ev.start).min(u64::from(u16::MAX)) as u16;
+        let payload = TelephoneEvent {
+            event: code,
+            end: ending,
+            volume: DETECTED_TONE_VOLUME,
+            duration,
+        };
+        let mut buf = pool.pop().unwrap_or_default();
+        buf.clear();
+        buf.resize(RtpHeader::MIN_LEN + TelephoneEvent::LEN, 0);
+        let h = self.header(pt, first, ts);
+        if h.write_basic(&mut buf).is_none()
+            || payload.write(&mut buf[RtpHeader::MIN_LEN..]).is_none()
+        {
+            pool.push(buf);
+            return;
+        }
+        let copies = if ending { END_PACKET_COPIES } else { 1 };
+        for _ in 1..copies {
+            let mut copy = pool.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(&buf);
+            out.push_back(copy);
+        }
+        out.push_back(buf);
+        self.stats.dtmf_packets += copies as u64;
+        if ending {
+            self.sending = None;
+        } else if let Some(ev) = self.sending.as_mut() {
+            ev.first = false;
+        }
     }
 }
 
