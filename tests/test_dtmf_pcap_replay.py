@@ -47,13 +47,12 @@ def test_every_sipp_digit_is_reported_exactly_once(engine: MediaEngine) -> None:
             }
         )
         sent = 0
-        for digit, path in CAPTURES.items():
+        for path in CAPTURES.values():
             packets = pcap_rtp_packets(path)
             for pkt in packets:  # including the three identical end packets of each digit
                 a.send(pkt, info["caller"]["rtp"])
             sent += len(packets)
             time.sleep(0.01)
-            assert digit
         relayed = b.drain(0.3)
         events = _events(engine, len(CAPTURES))
         time.sleep(0.7)  # nothing more may come, not even from the end-packet timeout

@@ -50,9 +50,8 @@ def test_malformed_sweep_is_counted_and_survived(engine: MediaEngine) -> None:
                 "callee": {"remote_rtp": b.addr, "remote_rtcp": b_rtcp.addr},
             }
         )
-        for name, pkt in MALFORMED_RTP.items():
+        for pkt in MALFORMED_RTP.values():
             a.send(pkt, info["caller"]["rtp"])
-            assert name
         for pkt in MALFORMED_RTCP.values():
             a_rtcp.send(pkt, info["caller"]["rtcp"])
         a.send(GOOD, info["caller"]["rtp"])
@@ -71,7 +70,7 @@ def test_malformed_sweep_is_counted_and_survived(engine: MediaEngine) -> None:
         assert st["datagrams"] == st["packets"] + st["rtcp_packets"] + dropped
         assert st["datagrams"] == len(MALFORMED_RTP) + len(MALFORMED_RTCP) + 2
         totals = engine.totals()
-        assert totals["sessions"] >= 0
+        assert totals["dropped"] >= len(MALFORMED_RTP) + len(MALFORMED_RTCP)
 
 
 def test_random_garbage_does_not_disturb_other_sessions(engine: MediaEngine) -> None:

@@ -420,7 +420,8 @@ impl Session {
             leg.dropped.foreign_source += 1;
             return Verdict::Drop(DropReason::ForeignSource);
         }
-        match channel {
+        // The RTP header, parsed once here and handed on (None for RTCP).
+        let rtp = match channel {
             Channel::Rtp => match RtpHeader::parse(data) {
                 Ok(hdr) => {
                     let rate = leg.clock[(hdr.payload_type & 0x7f) as usize];
@@ -436,6 +437,7 @@ impl Session {
                             self.events.push_back(dtmf_event(self.id, side, digit));
                         }
                     }
+                    Some(hdr)
                 }
                 Err(_) => {
                     leg.dropped.malformed_rtp += 1;
@@ -446,19 +448,20 @@ impl Session {
                 Ok(_) => {
                     leg.rtcp_packets += 1;
                     leg.rtcp_bytes += data.len() as u64;
+                    None
                 }
                 Err(_) => {
                     leg.dropped.malformed_rtcp += 1;
                     return Verdict::Drop(DropReason::MalformedRtcp);
                 }
             },
-        }
+        };
         leg.last_packet = Some(now);
         leg.silence_since = Some(now);
         leg.timed_out = false;
 
         if self.paths[side.index()].is_some() {
-            return self.transcode(side, channel, data);
+            return self.transcode(side, rtp.as_ref(), data);
         }
         let out = self.leg_mut(side.other());
         match out.destination(channel) {
@@ -488,20 +491,17 @@ impl Session {
 
     /// Feeds a validated packet from `side`'s party into its transcoding path. RTCP of a
     /// transcoded direction describes a stream the other party never sees, so it ends here.
-    fn transcode(&mut self, side: Side, channel: Channel, data: &[u8]) -> Verdict {
+    fn transcode(&mut self, side: Side, rtp: Option<&RtpHeader>, data: &[u8]) -> Verdict {
         let Some(dest) = self.legs[side.other().index()].destination(Channel::Rtp) else {
             self.leg_mut(side).dropped.no_destination += 1;
             return Verdict::Drop(DropReason::NoDestination);
         };
-        if channel == Channel::Rtcp {
-            return Verdict::Consumed;
-        }
-        let Ok(hdr) = RtpHeader::parse(data) else {
-            return Verdict::Drop(DropReason::MalformedRtp);
+        let Some(hdr) = rtp else {
+            return Verdict::Consumed; // RTCP
         };
         let codecs = &self.spec.leg(side).codecs;
         if let Some(path) = self.paths[side.index()].as_mut() {
-            path.push(&hdr, data, codecs, &mut self.pool, &mut self.produced);
+            path.push(hdr, data, codecs, &mut self.pool, &mut self.produced);
             for (digit, duration_ms) in path.take_inband_digits() {
                 self.events.push_back(Event {
                     session: self.id,

@@ -178,18 +178,8 @@ impl Engine {
 
     /// Stops every worker, closing all sockets and releasing all ports. Idempotent.
     pub fn shutdown(&self) {
-        if self.inner.closed.swap(true, Ordering::SeqCst) {
+        if !self.inner.stop_workers() {
             return;
-        }
-        for w in &self.inner.workers {
-            let _ = w.tx.send(Command::Shutdown);
-            let _ = w.waker.wake();
-        }
-        for w in &self.inner.workers {
-            let handle = w.thread.lock().ok().and_then(|mut t| t.take());
-            if let Some(h) = handle {
-                let _ = h.join();
-            }
         }
         if let Ok(mut d) = self.inner.directory.lock() {
             d.clear();
@@ -422,18 +412,29 @@ impl MediaControl for Engine {
     }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if !self.closed.swap(true, Ordering::SeqCst) {
-            for w in &self.workers {
-                let _ = w.tx.send(Command::Shutdown);
-                let _ = w.waker.wake();
-            }
-            for w in &self.workers {
-                if let Some(h) = w.thread.lock().ok().and_then(|mut t| t.take()) {
-                    let _ = h.join();
-                }
+impl Inner {
+    /// Tells every worker to stop and waits for it (sockets closed, ports released). Returns
+    /// false if the engine was already closed.
+    fn stop_workers(&self) -> bool {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        for w in &self.workers {
+            let _ = w.tx.send(Command::Shutdown);
+            let _ = w.waker.wake();
+        }
+        for w in &self.workers {
+            let handle = w.thread.lock().ok().and_then(|mut t| t.take());
+            if let Some(h) = handle {
+                let _ = h.join();
             }
         }
+        true
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop_workers();
     }
 }
