@@ -15,6 +15,8 @@ pub mod aec;
 pub mod codec;
 pub mod dtmf;
 pub mod jitter;
+#[cfg(test)]
+pub(crate) mod test_pcap;
 
 pub use codec::{
     codecs, lookup, lookup_kind, new_decoder, new_encoder, CodecDef, CodecError, CodecKind,

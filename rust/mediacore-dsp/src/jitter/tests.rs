@@ -27,41 +27,12 @@ impl Lcg {
 /// 8 kHz speech: the RTP payloads of a classic pcap (Ethernet/IPv4/UDP/RTP,
 /// PT 8) decoded, or `None` if the file is absent or unparsable.
 fn pcap_speech(path: &str) -> Option<Vec<i16>> {
-    let data = std::fs::read(path).ok()?;
-    let le = match data.get(..4)? {
-        [0xd4, 0xc3, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] => false,
-        _ => return None,
-    };
-    let u32_at = |b: &[u8], at: usize| -> Option<u32> {
-        let bytes: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
-        Some(if le {
-            u32::from_le_bytes(bytes)
-        } else {
-            u32::from_be_bytes(bytes)
-        })
-    };
-    if u32_at(&data, 20)? != 1 {
-        return None; // not Ethernet
-    }
     let mut pcm = Vec::new();
-    let mut at = 24;
-    while at + 16 <= data.len() {
-        let len = u32_at(&data, at + 8)? as usize;
-        let frame = data.get(at + 16..at + 16 + len)?;
-        at += 16 + len;
-        let ip = frame.get(14..)?;
-        if frame.get(12..14)? != [0x08, 0x00] || ip.get(9)? != &17 {
-            continue;
-        }
-        let ihl = usize::from(ip.first()? & 0x0f) * 4;
-        let rtp = ip.get(ihl + 8..)?;
-        let first = *rtp.first()?;
-        if first >> 6 != 2 || rtp.get(1)? & 0x7f != 8 {
-            continue;
-        }
-        let header = 12 + usize::from(first & 0x0f) * 4;
-        g711::decode_alaw(rtp.get(header..)?, &mut pcm);
+    for p in crate::test_pcap::pcap_rtp(path)?
+        .iter()
+        .filter(|p| p.pt == 8)
+    {
+        g711::decode_alaw(&p.payload, &mut pcm);
     }
     (pcm.len() > 8000).then_some(pcm)
 }

@@ -101,42 +101,15 @@ pub(crate) fn g168_tones() -> Vec<(f64, f64)> {
 /// The A-law speech of SIPp's `g711a.pcap`, decoded, from the first
 /// talking frame on.
 pub(crate) fn pcap_speech() -> Vec<f64> {
-    let bytes = std::fs::read(SPEECH_PCAP).unwrap_or_else(|e| {
-        panic!("{SPEECH_PCAP}: {e}. The speech sample comes from Debian's sip-tester")
+    let packets = crate::test_pcap::pcap_rtp(SPEECH_PCAP).unwrap_or_else(|| {
+        panic!("{SPEECH_PCAP}: missing or unreadable. The speech sample comes from Debian's sip-tester")
     });
-    let le = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
-    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
-    assert_eq!(le(&bytes[20..24]), 1, "Ethernet link type");
-    let mut pcm = Vec::new();
-    let mut ssrc = None;
-    let mut at = 24;
-    while at + 16 <= bytes.len() {
-        let len = le(&bytes[at + 8..at + 12]);
-        let frame = &bytes[at + 16..(at + 16 + len).min(bytes.len())];
-        at += 16 + len;
-        if frame.len() < 14 + 20 + 8 + 12 || frame[12..14] != [0x08, 0x00] {
-            continue;
-        }
-        let ip = &frame[14..];
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        if ip[9] != 17 || ip.len() < ihl + 8 + 12 {
-            continue;
-        }
-        let rtp = &ip[ihl + 8..];
-        if rtp[0] >> 6 != 2 || rtp[1] & 0x7f != 8 {
-            continue;
-        }
-        let this_ssrc = &rtp[8..12];
-        if *ssrc.get_or_insert(this_ssrc) != this_ssrc {
-            continue;
-        }
-        let header = 12 + usize::from(rtp[0] & 0x0f) * 4;
-        pcm.extend(
-            rtp[header.min(rtp.len())..]
-                .iter()
-                .map(|&c| f64::from(g711::alaw_decode(c))),
-        );
-    }
+    let first_ssrc = packets.iter().find(|p| p.pt == 8).map(|p| p.ssrc);
+    let mut pcm: Vec<f64> = packets
+        .iter()
+        .filter(|p| p.pt == 8 && Some(p.ssrc) == first_ssrc)
+        .flat_map(|p| p.payload.iter().map(|&c| f64::from(g711::alaw_decode(c))))
+        .collect();
     let first_talk = pcm
         .chunks(160)
         .position(|f| super::power(f).sqrt() > 500.0)

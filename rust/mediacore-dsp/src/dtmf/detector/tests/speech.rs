@@ -9,9 +9,10 @@
 //! energy fraction among windows that passed the level, twist and
 //! relative-peak checks (against [`MIN_TONE_FRACTION`]).
 
-use super::super::super::test_signal::{detect, gain, pcap_rtp_payloads, speech_like};
+use super::super::super::test_signal::{detect, gain, speech_like};
 use super::*;
 use crate::codec::g711::alaw_decode;
+use crate::test_pcap::pcap_rtp_payloads;
 
 const SIPP_SPEECH: &str = "/usr/share/sip-tester/g711a.pcap";
 
