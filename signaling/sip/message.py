@@ -1,0 +1,637 @@
+"""The SIP message model: requests, responses, headers and the structured header values.
+
+Parsing bytes into these objects lives in :mod:`signaling.sip.parser`; everything here is plain
+data and serialisation, shared by the transaction layer, the dialog layer and the B2BUA. Header
+names are stored in their canonical long form (compact forms are expanded on the way in), values
+as the text that was on the wire, so a parse → serialise → parse round trip keeps every header's
+meaning. Structured values (Via, name-addr, CSeq, SIP URI) are parsed on demand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+#: RFC 3261 §7.3.3 and later RFCs: compact header forms.
+COMPACT_FORMS: dict[str, str] = {
+    "a": "Accept-Contact",
+    "b": "Referred-By",
+    "c": "Content-Type",
+    "d": "Request-Disposition",
+    "e": "Content-Encoding",
+    "f": "From",
+    "i": "Call-ID",
+    "j": "Reject-Contact",
+    "k": "Supported",
+    "l": "Content-Length",
+    "m": "Contact",
+    "o": "Event",
+    "r": "Refer-To",
+    "s": "Subject",
+    "t": "To",
+    "u": "Allow-Events",
+    "v": "Via",
+    "x": "Session-Expires",
+    "y": "Identity",
+}
+
+_CANONICAL: dict[str, str] = {
+    name.lower(): name
+    for name in (
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Alert-Info",
+        "Allow",
+        "Authentication-Info",
+        "Authorization",
+        "Call-ID",
+        "Call-Info",
+        "Contact",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+        "Content-Length",
+        "Content-Type",
+        "CSeq",
+        "Date",
+        "Error-Info",
+        "Event",
+        "Expires",
+        "From",
+        "In-Reply-To",
+        "Max-Forwards",
+        "Min-Expires",
+        "Min-SE",
+        "MIME-Version",
+        "Organization",
+        "P-Asserted-Identity",
+        "P-Preferred-Identity",
+        "Priority",
+        "Privacy",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Proxy-Require",
+        "RAck",
+        "Reason",
+        "Record-Route",
+        "Refer-To",
+        "Referred-By",
+        "Remote-Party-ID",
+        "Reply-To",
+        "Require",
+        "Retry-After",
+        "Route",
+        "RSeq",
+        "Server",
+        "Session-Expires",
+        "Subject",
+        "Supported",
+        "Timestamp",
+        "To",
+        "Unsupported",
+        "User-Agent",
+        "Via",
+        "Warning",
+        "WWW-Authenticate",
+    )
+}
+
+#: Headers whose values may be comma-separated lists (RFC 3261 §7.3.1); the others may carry
+#: commas inside a single value (dates, auth parameters, quoted display names).
+LIST_HEADERS = frozenset(
+    {
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Alert-Info",
+        "Allow",
+        "Call-Info",
+        "Contact",
+        "Content-Encoding",
+        "Content-Language",
+        "Error-Info",
+        "In-Reply-To",
+        "P-Asserted-Identity",
+        "Proxy-Require",
+        "Record-Route",
+        "Require",
+        "Route",
+        "Supported",
+        "Unsupported",
+        "Via",
+        "Warning",
+    }
+)
+
+#: Reason phrases for the status codes we send (RFC 3261 §21 and extensions).
+REASON_PHRASES: dict[int, str] = {
+    100: "Trying",
+    180: "Ringing",
+    181: "Call Is Being Forwarded",
+    182: "Queued",
+    183: "Session Progress",
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    420: "Bad Extension",
+    421: "Extension Required",
+    422: "Session Interval Too Small",
+    423: "Interval Too Brief",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    484: "Address Incomplete",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    491: "Request Pending",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Server Time-out",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
+}
+
+_VIA_PROTOCOL = re.compile(r"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s+(\S+)\s*$", re.IGNORECASE)
+
+#: RFC 3261 §8.1.1.7: every branch we generate starts with this.
+BRANCH_MAGIC = "z9hG4bK"
+
+
+def canonical_name(name: str) -> str:
+    """The canonical spelling of a header name; compact forms become their long form."""
+    lower = name.lower()
+    if len(lower) == 1 and lower in COMPACT_FORMS:
+        return COMPACT_FORMS[lower]
+    known = _CANONICAL.get(lower)
+    if known is not None:
+        return known
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+def split_list(value: str) -> list[str]:
+    """Split a header value at top-level commas: not inside quotes, angle brackets or escapes."""
+    items: list[str] = []
+    start = 0
+    quoted = False
+    angle = 0
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            angle += 1
+        elif ch == ">" and angle:
+            angle -= 1
+        elif ch == "," and not angle:
+            items.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    items.append(value[start:].strip())
+    return [item for item in items if item]
+
+
+class Headers:
+    """An ordered multimap of header fields; names are canonical, lookups case-insensitive."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str]] = [(canonical_name(k), v) for k, v in items]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+    def copy(self) -> Headers:
+        clone = Headers()
+        clone._items = list(self._items)
+        return clone
+
+    def get(self, name: str) -> str | None:
+        """The first field with this name, as written."""
+        key = canonical_name(name)
+        for k, v in self._items:
+            if k == key:
+                return v
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        """Every field with this name, each as written (not split at commas)."""
+        key = canonical_name(name)
+        return [v for k, v in self._items if k == key]
+
+    def values(self, name: str) -> list[str]:
+        """Every value of a list header, split at top-level commas across all its fields."""
+        key = canonical_name(name)
+        out: list[str] = []
+        for k, v in self._items:
+            if k == key:
+                out.extend(split_list(v) if key in LIST_HEADERS else [v.strip()])
+        return out
+
+    def add(self, name: str, value: str) -> None:
+        self._items.append((canonical_name(name), value))
+
+    def prepend(self, name: str, value: str) -> None:
+        """Insert before the first field of this name (or at the top): how a Via is pushed."""
+        key = canonical_name(name)
+        for i, (k, _) in enumerate(self._items):
+            if k == key:
+                self._items.insert(i, (key, value))
+                return
+        self._items.insert(0, (key, value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of this name with one, keeping the position of the first."""
+        key = canonical_name(name)
+        for i, (k, _) in enumerate(self._items):
+            if k == key:
+                self._items[i] = (key, value)
+                self._items[i + 1 :] = [item for item in self._items[i + 1 :] if item[0] != key]
+                return
+        self._items.append((key, value))
+
+    def remove(self, name: str) -> None:
+        key = canonical_name(name)
+        self._items = [item for item in self._items if item[0] != key]
+
+    def pop_first_value(self, name: str) -> str | None:
+        """Remove and return the first value of a list header (e.g. the top Via or Route)."""
+        key = canonical_name(name)
+        for i, (k, v) in enumerate(self._items):
+            if k != key:
+                continue
+            parts = split_list(v)
+            if len(parts) <= 1:
+                del self._items[i]
+            else:
+                self._items[i] = (key, ", ".join(parts[1:]))
+            return parts[0] if parts else None
+        return None
+
+
+def _split_params(text: str) -> tuple[str, dict[str, str | None]]:
+    """``base;a=1;b`` → (``base``, {a: 1, b: None}); parameter names are lower-cased."""
+    parts = _split_outside_quotes(text, ";")
+    params: dict[str, str | None] = {}
+    for part in parts[1:]:
+        name, eq, value = part.partition("=")
+        name = name.strip().lower()
+        if name:
+            params[name] = value.strip() if eq else None
+    return parts[0].strip(), params
+
+
+def _split_outside_quotes(text: str, sep: str) -> list[str]:
+    out: list[str] = []
+    start = 0
+    quoted = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quoted and ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            out.append(text[start:i])
+            start = i + 1
+        i += 1
+    out.append(text[start:])
+    return out
+
+
+def _format_params(params: dict[str, str | None]) -> str:
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+
+
+def split_host_port(hostport: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` → (host, port); raises ValueError."""
+    hostport = hostport.strip()
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise ValueError(f"unterminated IPv6 reference in {hostport!r}")
+        host, rest = hostport[: end + 1], hostport[end + 1 :]
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            raise ValueError(f"junk after IPv6 reference in {hostport!r}")
+        port_text = rest[1:]
+    else:
+        host, sep, port_text = hostport.partition(":")
+        if not sep:
+            port_text = ""
+    if not host:
+        raise ValueError(f"empty host in {hostport!r}")
+    if port_text == "":
+        if hostport.endswith(":"):
+            raise ValueError(f"empty port in {hostport!r}")
+        return host, None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"bad port in {hostport!r}")
+    return host, int(port_text)
+
+
+def format_host_port(host: str, port: int | None) -> str:
+    return host if port is None else f"{host}:{port}"
+
+
+@dataclass(slots=True)
+class SipUri:
+    """A sip:/sips: URI (RFC 3261 §19.1). ``user`` keeps its escapes as written."""
+
+    host: str
+    user: str | None = None
+    password: str | None = None
+    port: int | None = None
+    scheme: str = "sip"
+    params: dict[str, str | None] = field(default_factory=dict)
+    headers: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> SipUri:
+        scheme, colon, rest = text.strip().partition(":")
+        scheme = scheme.lower()
+        if not colon or scheme not in ("sip", "sips"):
+            raise ValueError(f"not a SIP URI: {text!r}")
+        rest, qmark, headers = rest.partition("?")
+        userinfo, at, hostpart = rest.rpartition("@")
+        if not at:
+            userinfo, hostpart = "", rest
+        hostport, params = _split_params(hostpart)
+        host, port = split_host_port(hostport)
+        user: str | None = None
+        password: str | None = None
+        if at:
+            user, pcolon, pw = userinfo.partition(":")
+            password = pw if pcolon else None
+        return cls(
+            host=host,
+            user=user,
+            password=password,
+            port=port,
+            scheme=scheme,
+            params=params,
+            headers=headers if qmark else None,
+        )
+
+    def __str__(self) -> str:
+        userinfo = ""
+        if self.user is not None:
+            userinfo = self.user + (f":{self.password}" if self.password is not None else "") + "@"
+        tail = f"?{self.headers}" if self.headers is not None else ""
+        return (
+            f"{self.scheme}:{userinfo}{format_host_port(self.host, self.port)}"
+            f"{_format_params(self.params)}{tail}"
+        )
+
+
+@dataclass(slots=True)
+class NameAddr:
+    """A From/To/Contact/Route value: optional display name, URI, header parameters (``tag``)."""
+
+    uri: str
+    display: str | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    #: False when the URI was written without angle brackets (addr-spec form).
+    bracketed: bool = True
+
+    @classmethod
+    def parse(cls, text: str) -> NameAddr:
+        text = text.strip()
+        lt = _find_unquoted(text, "<")
+        if lt >= 0:
+            gt = text.find(">", lt)
+            if gt < 0:
+                raise ValueError(f"unbalanced angle brackets in {text!r}")
+            display = text[:lt].strip() or None
+            uri = text[lt + 1 : gt].strip()
+            _, params = _split_params(text[gt + 1 :])
+            return cls(uri=uri, display=display, params=params, bracketed=True)
+        # addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10)
+        uri, params = _split_params(text)
+        if not uri:
+            raise ValueError("empty address")
+        return cls(uri=uri, display=None, params=params, bracketed=False)
+
+    @property
+    def tag(self) -> str | None:
+        return self.params.get("tag")
+
+    def __str__(self) -> str:
+        display = f"{self.display} " if self.display else ""
+        return f"{display}<{self.uri}>{_format_params(self.params)}"
+
+
+def _find_unquoted(text: str, ch: str) -> int:
+    quoted = False
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quoted and c == "\\":
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif c == ch and not quoted:
+            return i
+        i += 1
+    return -1
+
+
+@dataclass(slots=True)
+class Via:
+    """One Via value: ``SIP/2.0/UDP host:port;branch=...``."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> Via:
+        sent_by, params = _split_params(text)
+        # "SIP / 2.0 / UDP" with linear white space around the slashes is legal (RFC 4475 lwsdisp)
+        match = _VIA_PROTOCOL.match(sent_by)
+        if match is None:
+            raise ValueError(f"bad Via protocol in {text!r}")
+        host, port = split_host_port(match.group(2))
+        return cls(transport=match.group(1).upper(), host=host, port=port, params=params)
+
+    @property
+    def branch(self) -> str | None:
+        return self.params.get("branch")
+
+    def __str__(self) -> str:
+        sent_by = format_host_port(self.host, self.port)
+        return f"SIP/2.0/{self.transport} {sent_by}{_format_params(self.params)}"
+
+
+@dataclass(slots=True, frozen=True)
+class CSeq:
+    number: int
+    method: str
+
+    @classmethod
+    def parse(cls, text: str) -> CSeq:
+        parts = text.split()
+        if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+            raise ValueError(f"bad CSeq {text!r}")
+        number = int(parts[0])
+        if number >= 2**31:
+            raise ValueError(f"CSeq number out of range in {text!r}")
+        return cls(number, parts[1])
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.method}"
+
+
+class _Message:
+    """What requests and responses share: headers, body and the common header accessors."""
+
+    headers: Headers
+    body: bytes
+
+    @property
+    def call_id(self) -> str:
+        return self.headers.get("Call-ID") or ""
+
+    @property
+    def cseq(self) -> CSeq:
+        return CSeq.parse(self.headers.get("CSeq") or "")
+
+    @property
+    def top_via(self) -> Via:
+        values = self.headers.values("Via")
+        if not values:
+            raise ValueError("no Via header")
+        return Via.parse(values[0])
+
+    @property
+    def from_(self) -> NameAddr:
+        return NameAddr.parse(self.headers.get("From") or "")
+
+    @property
+    def to(self) -> NameAddr:
+        return NameAddr.parse(self.headers.get("To") or "")
+
+    @property
+    def content_type(self) -> str | None:
+        value = self.headers.get("Content-Type")
+        return value.split(";", 1)[0].strip().lower() if value else None
+
+
+@dataclass(slots=True, eq=True)
+class Request(_Message):
+    method: str
+    uri: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = "SIP/2.0"
+
+    def start_line(self) -> str:
+        return f"{self.method} {self.uri} {self.version}"
+
+
+@dataclass(slots=True, eq=True)
+class Response(_Message):
+    status: int
+    reason: str = ""
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = "SIP/2.0"
+
+    def start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+
+Message = Request | Response
+
+
+def serialize(msg: Message) -> bytes:
+    """Wire form; Content-Length always states the body's true length."""
+    lines = [msg.start_line()]
+    lines.extend(f"{name}: {value}" for name, value in msg.headers if name != "Content-Length")
+    lines.append(f"Content-Length: {len(msg.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + msg.body
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    extra: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+) -> Response:
+    """A response to ``request`` per RFC 3261 §8.2.6: Via, From, To, Call-ID and CSeq copied;
+    a To tag added when given and the request had none (never on 100 Trying)."""
+    headers = Headers()
+    for name, value in request.headers:
+        if name in ("Via", "From", "Call-ID", "CSeq", "Record-Route") and (
+            name != "Record-Route" or 100 < status < 300
+        ):
+            headers.add(name, value)
+        elif name == "To":
+            if to_tag is not None and status != 100:
+                try:
+                    to = NameAddr.parse(value)
+                except ValueError:
+                    to = None
+                if to is not None and to.tag is None:
+                    headers.add(name, f"{value};tag={to_tag}")
+                    continue
+            headers.add(name, value)
+    for name, value in extra:
+        headers.add(name, value)
+    return Response(
+        status=status,
+        reason=reason if reason is not None else REASON_PHRASES.get(status, ""),
+        headers=headers,
+        body=body,
+    )
