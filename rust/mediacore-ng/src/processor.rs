@@ -88,6 +88,16 @@ impl NgProcessor {
         }
     }
 
+    /// The call a session belongs to: its call-id and the tag of the party on each side
+    /// (caller, callee). Lets an in-process control plane map engine events to its calls.
+    pub fn call_of(&self, session: SessionId) -> Option<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> {
+        self.calls.iter().find_map(|(id, call)| {
+            call.sessions()
+                .any(|s| s == session)
+                .then(|| (id.clone(), call.caller_tag.clone(), call.callee_tag.clone()))
+        })
+    }
+
     /// A session of some call reported silence (a media or hold timeout). When every leg of
     /// every session of that call is silent — timed out, or facing a party that never became
     /// known — the call is dead (rtpengine's `--timeout` rule) and is deleted, freeing its ports:

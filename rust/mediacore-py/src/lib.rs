@@ -4,6 +4,7 @@
 
 mod convert;
 mod errors;
+mod ng;
 mod spec;
 
 use std::net::{IpAddr, SocketAddr};
@@ -199,6 +200,11 @@ impl Engine {
         Ok((local.ip().to_string(), local.port()))
     }
 
+    /// The ng command layer of this engine, called in-process (see `NgControl`).
+    fn ng_control(&self) -> PyResult<ng::NgControl> {
+        Ok(ng::NgControl::new(self.live()?.clone()))
+    }
+
     fn stop_ng(&self, py: Python<'_>) -> PyResult<()> {
         let server = self
             .ng
@@ -254,6 +260,7 @@ impl Engine {
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_class::<ng::NgControl>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
