@@ -27,6 +27,14 @@ use request::{
     ERR_UNKNOWN_COMMAND,
 };
 
+/// Which call an engine session belongs to, and the tags of its two parties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOwner {
+    pub call_id: Vec<u8>,
+    pub caller_tag: Vec<u8>,
+    pub callee_tag: Option<Vec<u8>>,
+}
+
 /// Serves the ng protocol against a [`MediaControl`].
 pub struct NgProcessor {
     control: Arc<dyn MediaControl>,
@@ -90,11 +98,13 @@ impl NgProcessor {
 
     /// The call a session belongs to: its call-id and the tag of the party on each side
     /// (caller, callee). Lets an in-process control plane map engine events to its calls.
-    pub fn call_of(&self, session: SessionId) -> Option<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> {
+    pub fn call_of(&self, session: SessionId) -> Option<CallOwner> {
         self.calls.iter().find_map(|(id, call)| {
-            call.sessions()
-                .any(|s| s == session)
-                .then(|| (id.clone(), call.caller_tag.clone(), call.callee_tag.clone()))
+            call.sessions().any(|s| s == session).then(|| CallOwner {
+                call_id: id.clone(),
+                caller_tag: call.caller_tag.clone(),
+                callee_tag: call.callee_tag.clone(),
+            })
         })
     }
 

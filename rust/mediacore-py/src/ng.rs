@@ -14,6 +14,13 @@ use pyo3::types::PyBytes;
 
 use crate::errors::media_error;
 
+/// `(call_id, caller_tag, callee_tag)` as Python bytes.
+type OwnerTuple<'py> = (
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    Option<Bound<'py, PyBytes>>,
+);
+
 /// The ng processor bound to one engine, called directly (no socket).
 #[pyclass(module = "mediacore._core", frozen)]
 pub struct NgControl {
@@ -53,27 +60,17 @@ impl NgControl {
     }
 
     /// `(call_id, caller_tag, callee_tag)` of the call owning `session_id`, or `None`.
-    fn call_of<'py>(
-        &self,
-        py: Python<'py>,
-        session_id: u64,
-    ) -> PyResult<
-        Option<(
-            Bound<'py, PyBytes>,
-            Bound<'py, PyBytes>,
-            Option<Bound<'py, PyBytes>>,
-        )>,
-    > {
+    fn call_of<'py>(&self, py: Python<'py>, session_id: u64) -> PyResult<Option<OwnerTuple<'py>>> {
         let found = self
             .processor
             .lock()
             .map_err(|_| media_error("ng processor lock poisoned"))?
             .call_of(SessionId(session_id));
-        Ok(found.map(|(call, caller, callee)| {
+        Ok(found.map(|o| {
             (
-                PyBytes::new(py, &call),
-                PyBytes::new(py, &caller),
-                callee.map(|t| PyBytes::new(py, &t)),
+                PyBytes::new(py, &o.call_id),
+                PyBytes::new(py, &o.caller_tag),
+                o.callee_tag.map(|t| PyBytes::new(py, &t)),
             )
         }))
     }
