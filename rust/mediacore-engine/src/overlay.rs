@@ -154,12 +154,9 @@ pub fn overlay_needed(from: &LegSpec, to: &LegSpec) -> bool {
     let (src, dst) = (from.dtmf_route(), to.dtmf_route());
     let src_te = from.telephone_event().map(|t| t.0);
     match (src, dst) {
-        (
-            DtmfRoute::Events { pt: a, .. },
-            DtmfRoute::Events {
-                pt: b, negotiated, ..
-            },
-        ) => negotiated && a != b,
+        (DtmfRoute::Events { pt: a, .. }, DtmfRoute::Events { .. }) => {
+            to.known_event_pt().is_some_and(|b| a != b)
+        }
         (DtmfRoute::Events { .. }, _) => true,
         // A sender whose mode does not take events: its telephone-events are kept back.
         (_, _) if src_te.is_some() => true,
@@ -205,8 +202,8 @@ impl RelayOverlay {
             DtmfRoute::Events { pt, .. } if from.codecs.is_empty() => Some(pt),
             _ => None,
         });
-        self.te_rewrite = match (self.src_te, self.dst) {
-            (Some(a), DtmfRoute::Events { pt, .. }) if a != pt => Some(pt),
+        self.te_rewrite = match (self.src_te, to.known_event_pt()) {
+            (Some(a), Some(b)) if a != b => Some(b),
             _ => None,
         };
         let shared = send_codec(from).map(|(c, d)| (c.pt, d));
@@ -230,6 +227,19 @@ impl RelayOverlay {
         } else {
             self.detect = None;
         }
+    }
+
+    /// An overlay created mid-call continues the sender's stream as last seen: SSRC, sequence
+    /// number, timestamp and payload length (samples, for G.711) of its last packet at `at`.
+    pub fn continue_stream(&mut self, ssrc: u32, seq: u16, ts: u32, len: usize, at: Instant) {
+        self.ssrc = Some(ssrc);
+        self.highest = Some(seq);
+        let units = if self.codec.is_some() {
+            len as u32 * self.units
+        } else {
+            0
+        };
+        self.last = Some(Clock { ts, units, at });
     }
 
     /// Whether in-band audio can be written into this stream (the shared codec is G.711).

@@ -108,6 +108,9 @@ struct LegState {
     /// mode does not take digits from events.
     te_pt: Option<(u8, u32)>,
     dtmf: Rfc4733Receiver,
+    /// SSRC, sequence number, timestamp and payload length of the party's last RTP packet: an
+    /// overlay created later (play DTMF on a relayed direction) continues that stream.
+    last_rtp: Option<(u32, u16, u32, usize)>,
 }
 
 fn telephone_event(spec: &LegSpec) -> Option<(u8, u32)> {
@@ -158,6 +161,7 @@ impl LegState {
             dropped: DropCounters::default(),
             te_pt: None,
             dtmf: Rfc4733Receiver::default(),
+            last_rtp: None,
         };
         leg.te_pt = telephone_event(&leg.spec);
         if leg.spec.remote_rtp.is_some() {
@@ -476,6 +480,7 @@ impl Session {
                 Ok(hdr) => {
                     let rate = leg.clock[(hdr.payload_type & 0x7f) as usize];
                     leg.rx.record(&hdr, data.len(), arrival_us, rate);
+                    leg.last_rtp = Some((hdr.ssrc, hdr.sequence, hdr.timestamp, hdr.payload_len));
                     if let Some((_, te_rate)) = leg.te_pt.filter(|(pt, _)| *pt == hdr.payload_type)
                     {
                         let info_to = self.spec.leg(side.other()).dtmf == DtmfMode::Info;
@@ -652,12 +657,18 @@ impl Session {
         let from = to.other();
         let route = self.spec.leg(to).dtmf_route();
         if self.paths[from.index()].is_none() && route != DtmfRoute::Info {
+            let sender = &self.legs[from.index()];
+            let seen = sender.last_rtp.zip(sender.last_packet);
             let overlay = self.overlays[from.index()].get_or_insert_with(|| {
-                RelayOverlay::new(
+                let mut o = RelayOverlay::new(
                     self.spec.leg(from),
                     self.spec.leg(to),
                     overlay_ssrc(self.id, from),
-                )
+                );
+                if let Some(((ssrc, seq, ts, len), at)) = seen {
+                    o.continue_stream(ssrc, seq, ts, len, at);
+                }
+                o
             });
             if route == DtmfRoute::Inband && !overlay.can_write_audio() {
                 return Err(format!(

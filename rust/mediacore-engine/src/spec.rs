@@ -222,6 +222,20 @@ impl LegSpec {
             .map(|c| (c.pt, c.clock_rate))
     }
 
+    /// The payload type events toward this party must carry when we know it: the negotiated
+    /// one, or 101 on an explicit RFC 2833 leg. `None` for an unknown codec list (events then
+    /// keep the sender's payload type) and for non-event modes.
+    pub fn known_event_pt(&self) -> Option<u8> {
+        match self.dtmf_route() {
+            DtmfRoute::Events { pt, negotiated, .. }
+                if negotiated || self.dtmf == DtmfMode::Rfc2833 =>
+            {
+                Some(pt)
+            }
+            _ => None,
+        }
+    }
+
     /// The leg's DTMF mode resolved against its codecs.
     pub fn dtmf_route(&self) -> DtmfRoute {
         let te = self.telephone_event();

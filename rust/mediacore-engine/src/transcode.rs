@@ -84,6 +84,8 @@ pub struct TranscodePath {
     last_in_samples: usize,
     /// Input timestamp of the current telephone event → its output timestamp.
     event_ts: Option<(u32, u32)>,
+    /// Input timestamp of the last event whose end packets went out.
+    event_end_sent: Option<u32>,
     /// An RFC 4733 event being played as tones toward a receiver without telephone-event.
     tone: Option<Tone>,
     /// How digits arrive from the sender and how they go to the receiver (the legs' modes).
@@ -138,7 +140,10 @@ pub fn dtmf_touches_audio(from: &LegSpec, to: &LegSpec) -> bool {
     matches!(
         (from.dtmf_route(), to.dtmf_route()),
         (DtmfRoute::Events { .. }, DtmfRoute::Inband)
-            | (DtmfRoute::Inband, DtmfRoute::Events { .. } | DtmfRoute::Info)
+            | (
+                DtmfRoute::Inband,
+                DtmfRoute::Events { .. } | DtmfRoute::Info
+            )
     )
 }
 
@@ -191,6 +196,7 @@ impl TranscodePath {
             last_seq: None,
             last_in_samples: 160,
             event_ts: None,
+            event_end_sent: None,
             tone: None,
             src_dtmf,
             dst_dtmf,
@@ -414,8 +420,33 @@ impl TranscodePath {
             return;
         }
         buf.extend_from_slice(payload);
-        self.stats.dtmf_packets += 1;
+        // The end: three copies from us, whatever number (and numbering) the sender used; its
+        // own retransmissions are not forwarded again.
+        let end = payload.get(1).is_some_and(|f| f & 0x80 != 0);
+        let copies = if end {
+            if self.event_end_sent == Some(hdr.timestamp) {
+                self.header_undo();
+                pool.push(buf);
+                return;
+            }
+            self.event_end_sent = Some(hdr.timestamp);
+            END_PACKET_COPIES
+        } else {
+            1
+        };
+        for _ in 1..copies {
+            let mut copy = pool.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(&buf);
+            out.push_back(copy);
+        }
+        self.stats.dtmf_packets += copies as u64;
         out.push_back(buf);
+    }
+
+    /// Takes back the sequence number `header` just used (for a packet not sent after all).
+    fn header_undo(&mut self) {
+        self.pos.next_seq = self.pos.next_seq.wrapping_sub(1);
     }
 }
 
