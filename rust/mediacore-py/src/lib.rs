@@ -155,6 +155,9 @@ impl Engine {
     /// Queues `digits` to play toward the party of `to_leg` ("caller" or "callee"), rendered
     /// per that leg's DTMF mode; returns at once (the digits play in the media workers).
     #[pyo3(signature = (session_id, to_leg, digits, duration_ms = 250, volume = -8, pause_ms = 100))]
+    #[pyo3(
+        text_signature = "(self, /, session_id, to_leg, digits, duration_ms=250, volume=-8, pause_ms=100)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn play_dtmf(
         &self,
