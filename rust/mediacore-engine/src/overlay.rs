@@ -98,7 +98,16 @@ struct RelayTone {
     generator: DtmfGenerator,
     /// The final duration (8 kHz samples) once the end packet came.
     end: Option<u32>,
+    /// The longest duration the events announced so far (8 kHz samples).
+    announced: u32,
 }
+
+/// Sender audio this far (8 kHz samples, 150 ms: three missed 50 ms updates) past what a digit's
+/// events announced ends the digit when its end packets were lost (as on the transcoding path).
+const LOST_END_SAMPLES: u32 = 1200;
+/// Sender audio this far (1 s) before the audio we generated is a jump in its clock, not an
+/// overlap: it is passed on and our coverage forgotten.
+const MAX_OVERLAP_SAMPLES: u32 = 8000;
 
 struct Sending {
     code: u8,
@@ -371,6 +380,7 @@ impl RelayOverlay {
                 event_ts: hdr.timestamp,
                 generator,
                 end: None,
+                announced: 0,
             });
         }
         let units = self.units;
@@ -378,6 +388,7 @@ impl RelayOverlay {
             return self.keep_back(in_order);
         };
         let duration = u32::from(ev.duration) / units;
+        tone.announced = tone.announced.max(duration);
         if ev.end {
             tone.end = Some(duration);
         }
@@ -478,16 +489,23 @@ impl RelayOverlay {
             return self.keep_back(in_order);
         }
         if let Some(own) = self.own_until {
-            if ts_before(ts, own) {
+            let behind = own.wrapping_sub(ts) / self.units;
+            if ts_before(ts, own) && behind <= MAX_OVERLAP_SAMPLES {
                 return self.keep_back(in_order);
             }
             self.own_until = None;
+            if ts_before(ts, own) {
+                self.covered = None; // the sender's clock jumped back: follow it
+            }
         }
         // Sender audio inside a digit rendered from events: the tone goes over it.
         let mut tone_from = None;
-        if let Some(t) = &self.tone {
+        if let Some(t) = self.tone.as_mut() {
             if !ts_before(ts, t.event_ts) {
                 let pos = ts.wrapping_sub(t.event_ts) / self.units;
+                if t.end.is_none() && pos > t.announced.saturating_add(LOST_END_SAMPLES) {
+                    t.end = Some(t.announced); // its end packets were lost
+                }
                 match t.end {
                     Some(end) if pos >= end => {
                         self.tone = None;

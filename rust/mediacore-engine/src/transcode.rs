@@ -302,6 +302,12 @@ impl TranscodePath {
         if hdr.marker {
             self.marker_pending = true;
         }
+        if let Some(t) = self.tone.as_mut().filter(|t| !t.ended) {
+            t.replaced += self.decoded.len() as u64;
+            if t.replaced > t.generated + LOST_END_SAMPLES {
+                t.ended = true; // its end packets were lost: the sender is heard again
+            }
+        }
         if self.tone.as_ref().is_some_and(|t| !t.ended) || self.suppress_input {
             // The sender's audio during an event would double the digit (tone leaked into the
             // audio plus ours) or garble it: the generated tone replaces it. The same holds
@@ -544,8 +550,15 @@ struct Tone {
     generator: DtmfGenerator,
     /// Samples of tone already queued (the event's duration field counts from its start).
     generated: u64,
+    /// Sender audio samples discarded in favour of the tone.
+    replaced: u64,
     ended: bool,
 }
+
+/// A digit whose end packets never come stops replacing the sender's audio once that audio has
+/// run this far (8 kHz samples, 150 ms: three missed 50 ms updates) past what the events
+/// announced.
+pub const LOST_END_SAMPLES: u64 = 1200;
 
 /// Tone level when the event says nothing useful (volume 0 would be 0 dBm0: too loud).
 const DEFAULT_TONE_DBM0: f32 = -10.0;
@@ -580,6 +593,7 @@ impl TranscodePath {
                 ts: hdr.timestamp,
                 generator,
                 generated: 0,
+                replaced: 0,
                 ended: false,
             });
             self.marker_pending = true;

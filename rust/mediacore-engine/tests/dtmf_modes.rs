@@ -765,3 +765,87 @@ fn an_inband_rfc2833_inband_chain_never_doubles_a_digit() {
         );
     }
 }
+
+/// A digit whose end packets are all lost must not turn the rest of the call into a tone (or
+/// into silence): the sender's audio comes back 150 ms after the last update.
+#[test]
+fn a_lost_end_packet_does_not_hold_the_tone_forever() {
+    for transcoded in [false, true] {
+        let caller = party(pcma(), Some(101), DtmfMode::Auto);
+        let callee = party(
+            if transcoded { pcmu() } else { pcma() },
+            None,
+            DtmfMode::Auto,
+        );
+        let out_pt = if transcoded { 0 } else { 8 };
+        let mut rig = Rig::new(session_for(&caller, &callee, 30));
+        // A 400 Hz speech-like tone that the callee must hear again after the lost end.
+        let speech = |i: u32| -> [i16; 160] {
+            std::array::from_fn(|n| {
+                let t = f64::from(i * 160 + n as u32) / 8000.0;
+                (6000.0 * (2.0 * std::f64::consts::PI * 400.0 * t).sin()) as i16
+            })
+        };
+        let mut seq = 1u16;
+        for i in 0..100u32 {
+            let ts = 8000 + i * 160;
+            rig.feed(
+                rig.at(20 * u64::from(i)),
+                &audio_packet(seq, ts, 8, &speech(i)),
+            );
+            seq += 1;
+            if (10..14).contains(&i) {
+                // Updates of digit 3, then nothing: its end packets were lost.
+                let dur = (i - 9) as u16 * 160;
+                rig.feed(
+                    rig.at(20 * u64::from(i)),
+                    &event_packet(seq, 8000 + 1600, 101, 3, false, dur),
+                );
+                seq += 1;
+            }
+        }
+        let tail: Vec<Out> = rig
+            .to_callee
+            .iter()
+            .filter(|o| o.hdr().payload_type == out_pt)
+            .rev()
+            .take(25)
+            .cloned()
+            .collect();
+        assert_eq!(
+            heard(&rig.to_callee, out_pt),
+            "3",
+            "transcoded={transcoded}"
+        );
+        let audio = rig
+            .to_callee
+            .iter()
+            .filter(|o| o.hdr().payload_type == out_pt)
+            .count();
+        assert!(
+            audio >= 85,
+            "the stream goes on: {audio} packets, transcoded={transcoded}"
+        );
+        assert_eq!(
+            heard(&tail, out_pt),
+            "",
+            "no tone at the end: transcoded={transcoded}"
+        );
+        let energy: f64 = tail
+            .iter()
+            .flat_map(|o| o.hdr().payload(&o.data).to_vec())
+            .map(|b| {
+                let x = f64::from(if out_pt == 0 {
+                    g711::ulaw_decode(b)
+                } else {
+                    g711::alaw_decode(b)
+                });
+                x * x
+            })
+            .sum::<f64>();
+        assert!(
+            energy / (25.0 * 160.0) > 1.0e6,
+            "the sender is heard again: transcoded={transcoded}"
+        );
+    }
+}
