@@ -1,6 +1,6 @@
 # Hand-written stub of the native module (rust/mediacore-py); checked by mypy.stubtest.
 from types import TracebackType
-from typing import final
+from typing import Literal, final
 
 from mediacore.types import EngineTotals, MediaEvent, SessionInfo, SessionSpec, SessionStats
 
@@ -25,6 +25,15 @@ class Engine:
     def update_session(self, session_id: int, spec: SessionSpec) -> None: ...
     def query_session(self, session_id: int) -> SessionStats: ...
     def delete_session(self, session_id: int) -> SessionStats: ...
+    def play_dtmf(
+        self,
+        session_id: int,
+        to_leg: Literal["caller", "callee"],
+        digits: str,
+        duration_ms: int = 250,
+        volume: int = -8,
+        pause_ms: int = 100,
+    ) -> None: ...
     def session_ids(self) -> list[int]: ...
     def event_fd(self) -> int: ...
     def drain_events(self, max_events: int = 1024) -> list[MediaEvent]: ...

@@ -11,15 +11,19 @@
 pub mod control;
 pub mod dtmf;
 pub mod event;
+pub mod overlay;
 pub mod session;
 pub mod spec;
 pub mod stats;
 pub mod transcode;
 
 pub use control::{MediaControl, SessionInfo};
-pub use event::{Event, EventKind};
+pub use dtmf::{DtmfPlay, DtmfPlayer};
+pub use event::{DtmfVia, Event, EventKind};
 pub use session::{Channel, DropReason, Session, Transmit, Verdict, RELATCH_AFTER};
-pub use spec::{CodecSpec, LatchPolicy, LegSpec, SessionSpec, Side, SpecError, DSCP_EF};
+pub use spec::{
+    CodecSpec, DtmfMode, DtmfRoute, LatchPolicy, LegSpec, SessionSpec, Side, SpecError, DSCP_EF,
+};
 pub use stats::{DropCounters, LegStats, SessionStats};
 
 /// Engine-wide identifier of a session.

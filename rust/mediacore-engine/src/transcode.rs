@@ -19,7 +19,7 @@ use mediacore_dsp::dtmf::{DetectorEvent, DtmfDetector, DtmfGenerator};
 use mediacore_proto::{digit_for_event, TelephoneEvent};
 use mediacore_proto::{RtpHeader, SeqExtender};
 
-use crate::spec::{CodecSpec, LegSpec};
+use crate::spec::{CodecSpec, DtmfRoute, LegSpec};
 
 /// Gaps longer than this many packets are not concealed (a restart, or a hold): the output
 /// simply resumes, with a marker.
@@ -52,6 +52,9 @@ pub struct TranscodeStats {
     /// Encoded packets that came out empty (G.729 Annex B DTX) and were not sent.
     pub dtx_packets: u64,
     pub dtmf_packets: u64,
+    /// Telephone-event packets not passed on: the sender's mode does not take events, or the
+    /// receiver's mode is SIP INFO.
+    pub dtmf_suppressed: u64,
     /// PCM samples discarded because the queue overflowed.
     pub overflow_samples: u64,
 }
@@ -81,10 +84,20 @@ pub struct TranscodePath {
     last_in_samples: usize,
     /// Input timestamp of the current telephone event → its output timestamp.
     event_ts: Option<(u32, u32)>,
+    /// Input timestamp of the last event whose end packets went out.
+    event_end_sent: Option<u32>,
     /// An RFC 4733 event being played as tones toward a receiver without telephone-event.
     tone: Option<Tone>,
+    /// How digits arrive from the sender and how they go to the receiver (the legs' modes).
+    src_dtmf: DtmfRoute,
+    dst_dtmf: DtmfRoute,
     /// Convert tones heard from the sender into RFC 4733 events toward the receiver.
     tones_to_events: bool,
+    /// Mute tones heard from the sender (the receiver gets the digit another way).
+    mute_tones: bool,
+    /// A digit played by the control plane is sounding toward the receiver: the sender's
+    /// audio is replaced by it.
+    pub(crate) suppress_input: bool,
     /// The event being sent for a tone heard in the sender's audio.
     sending: Option<SentEvent>,
     /// Output samples produced so far (the clock of `sending`).
@@ -106,27 +119,32 @@ pub fn send_codec(leg: &LegSpec) -> Option<(&CodecSpec, &'static CodecDef)> {
 /// Does traffic from `from` to `to` need transcoding? Each party sends the first codec of its
 /// own list (that is what our SDP put first toward it); when that differs from what the other
 /// party receives, we decode and re-encode. Unknown codec lists mean relay.
+///
+/// DTMF conversion between the legs' modes does not by itself need a transcoding path when
+/// the shared codec is G.711: the relay overlay (`overlay.rs`) writes tones, mutes and inserts
+/// events in the relayed stream. With another shared codec (G.729, Opus) a conversion that
+/// touches the audio goes through the transcoding path.
 pub fn needs_transcoding(from: &LegSpec, to: &LegSpec) -> bool {
     match (send_codec(from), send_codec(to)) {
-        (Some((a, _)), Some((b, _))) => {
-            !a.same_codec(b) || dtmf_to_inband(from, to) || inband_to_dtmf(from, to)
+        (Some((a, def)), Some((b, _))) => {
+            !a.same_codec(b) || (dtmf_touches_audio(from, to) && def.silence_byte.is_none())
         }
         _ => false,
     }
 }
 
-/// The receiver negotiated telephone-event but the sender did not: digits the sender plays as
-/// tones become RFC 4733 events (and the tones are suppressed, so they are not heard twice).
-pub fn inband_to_dtmf(from: &LegSpec, to: &LegSpec) -> bool {
-    dtmf_to_inband(to, from)
-}
-
-/// The sender signals DTMF as RFC 4733 events but the receiver did not negotiate
-/// telephone-event: the digits must become tones in the audio, so the direction is decoded and
-/// re-encoded even when both use the same codec.
-pub fn dtmf_to_inband(from: &LegSpec, to: &LegSpec) -> bool {
-    let has_te = |l: &LegSpec| l.codecs.iter().any(CodecSpec::is_telephone_event);
-    has_te(from) && !has_te(to)
+/// Does DTMF conversion from `from`'s party to `to`'s party work on the audio: RFC 2833 or
+/// SIP INFO digits rendered as tones, or tones detected in the sender's audio (and muted)
+/// because the receiver takes digits as events or SIP INFO?
+pub fn dtmf_touches_audio(from: &LegSpec, to: &LegSpec) -> bool {
+    matches!(
+        (from.dtmf_route(), to.dtmf_route()),
+        (DtmfRoute::Events { .. }, DtmfRoute::Inband)
+            | (
+                DtmfRoute::Inband,
+                DtmfRoute::Events { .. } | DtmfRoute::Info
+            )
+    )
 }
 
 impl TranscodePath {
@@ -159,15 +177,13 @@ impl TranscodePath {
                 telephone_event: c.is_telephone_event(),
             })
             .collect();
+        let (src_dtmf, dst_dtmf) = (from.dtmf_route(), to.dtmf_route());
+        let src_inband = src_dtmf == DtmfRoute::Inband;
         Ok(TranscodePath {
             inputs,
             out_def,
             out_pt: out_spec.pt,
-            out_te_pt: to
-                .codecs
-                .iter()
-                .find(|c| c.is_telephone_event())
-                .map(|c| c.pt),
+            out_te_pt: dst_dtmf.event_pt(),
             encoder,
             samples_per_packet,
             pcm: VecDeque::with_capacity(MAX_QUEUED_SAMPLES),
@@ -180,8 +196,13 @@ impl TranscodePath {
             last_seq: None,
             last_in_samples: 160,
             event_ts: None,
+            event_end_sent: None,
             tone: None,
-            tones_to_events: inband_to_dtmf(from, to),
+            src_dtmf,
+            dst_dtmf,
+            tones_to_events: src_inband && dst_dtmf.is_events(),
+            mute_tones: src_inband && dst_dtmf != DtmfRoute::Inband,
+            suppress_input: false,
             sending: None,
             out_samples: 0,
             detector: DtmfDetector::new(),
@@ -240,7 +261,13 @@ impl TranscodePath {
         };
         if self.inputs.get(idx).is_some_and(|i| i.telephone_event) {
             self.last_seq = Some(ext);
-            self.forward_event(hdr, payload, pool, out);
+            if self.src_dtmf.is_events() && self.dst_dtmf != DtmfRoute::Info {
+                self.forward_event(hdr, payload, pool, out);
+            } else {
+                // The sender's mode does not take events (an explicit in-band or INFO leg), or
+                // the receiver gets digits as SIP INFO: the event stays out of the media.
+                self.stats.dtmf_suppressed += 1;
+            }
             return;
         }
         // Conceal what was lost since the previous packet, so the output keeps time.
@@ -275,15 +302,26 @@ impl TranscodePath {
         if hdr.marker {
             self.marker_pending = true;
         }
-        if self.tone.as_ref().is_some_and(|t| !t.ended) {
+        if let Some(t) = self.tone.as_mut().filter(|t| !t.ended) {
+            t.replaced += self.decoded.len() as u64;
+            if t.replaced > t.generated + LOST_END_SAMPLES {
+                t.ended = true; // its end packets were lost: the sender is heard again
+            }
+        }
+        if self.tone.as_ref().is_some_and(|t| !t.ended) || self.suppress_input {
             // The sender's audio during an event would double the digit (tone leaked into the
-            // audio plus ours) or garble it: the generated tone replaces it.
+            // audio plus ours) or garble it: the generated tone replaces it. The same holds
+            // while a digit played by the control plane sounds.
             self.decoded.clear();
         }
-        let before = self.detected.len();
-        self.detector.process(&self.decoded, &mut self.detected);
-        if self.tones_to_events {
-            self.track_tones(before);
+        if self.src_dtmf == DtmfRoute::Inband {
+            // Only a sender whose digits are tones is listened to: on an RFC 2833 or INFO leg
+            // a tone leaked into the audio is not a second digit.
+            let before = self.detected.len();
+            self.detector.process(&self.decoded, &mut self.detected);
+            if self.mute_tones {
+                self.track_tones(before);
+            }
         }
         self.queue_decoded();
         self.drain_encoded(pool, out);
@@ -388,8 +426,33 @@ impl TranscodePath {
             return;
         }
         buf.extend_from_slice(payload);
-        self.stats.dtmf_packets += 1;
+        // The end: three copies from us, whatever number (and numbering) the sender used; its
+        // own retransmissions are not forwarded again.
+        let end = payload.get(1).is_some_and(|f| f & 0x80 != 0);
+        let copies = if end {
+            if self.event_end_sent == Some(hdr.timestamp) {
+                self.header_undo();
+                pool.push(buf);
+                return;
+            }
+            self.event_end_sent = Some(hdr.timestamp);
+            END_PACKET_COPIES
+        } else {
+            1
+        };
+        for _ in 1..copies {
+            let mut copy = pool.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(&buf);
+            out.push_back(copy);
+        }
+        self.stats.dtmf_packets += copies as u64;
         out.push_back(buf);
+    }
+
+    /// Takes back the sequence number `header` just used (for a packet not sent after all).
+    fn header_undo(&mut self) {
+        self.pos.next_seq = self.pos.next_seq.wrapping_sub(1);
     }
 }
 
@@ -416,7 +479,7 @@ impl TranscodePath {
     fn track_tones(&mut self, first_new: usize) {
         for e in self.detected.iter().skip(first_new) {
             match *e {
-                DetectorEvent::Start { digit, .. } => {
+                DetectorEvent::Start { digit, .. } if self.tones_to_events => {
                     if let Some(code) = mediacore_proto::event_for_digit(digit) {
                         self.sending = Some(SentEvent {
                             code,
@@ -432,6 +495,7 @@ impl TranscodePath {
                         ev.ending = true;
                     }
                 }
+                DetectorEvent::Start { .. } => {}
             }
         }
         if self.detector.in_tone() || self.sending.as_ref().is_some_and(|e| !e.ending) {
@@ -486,8 +550,15 @@ struct Tone {
     generator: DtmfGenerator,
     /// Samples of tone already queued (the event's duration field counts from its start).
     generated: u64,
+    /// Sender audio samples discarded in favour of the tone.
+    replaced: u64,
     ended: bool,
 }
+
+/// A digit whose end packets never come stops replacing the sender's audio once that audio has
+/// run this far (8 kHz samples, 150 ms: three missed 50 ms updates) past what the events
+/// announced.
+pub const LOST_END_SAMPLES: u64 = 1200;
 
 /// Tone level when the event says nothing useful (volume 0 would be 0 dBm0: too loud).
 const DEFAULT_TONE_DBM0: f32 = -10.0;
@@ -522,6 +593,7 @@ impl TranscodePath {
                 ts: hdr.timestamp,
                 generator,
                 generated: 0,
+                replaced: 0,
                 ended: false,
             });
             self.marker_pending = true;
@@ -563,4 +635,71 @@ fn prepare_input(inputs: &mut [InCodec], pt: u8, codecs: &[CodecSpec]) -> Option
         input.decoder = new_decoder(def.kind).ok();
     }
     Some(idx)
+}
+
+impl crate::overlay::DtmfSink for TranscodePath {
+    fn stream_ts(&mut self, _now: std::time::Instant) -> u32 {
+        self.pos.next_ts
+    }
+
+    fn send_event(
+        &mut self,
+        pt: u8,
+        marker: bool,
+        ts: u32,
+        ev: TelephoneEvent,
+        copies: usize,
+        pool: &mut Vec<Vec<u8>>,
+        out: &mut VecDeque<Vec<u8>>,
+    ) {
+        let mut buf = pool.pop().unwrap_or_default();
+        buf.clear();
+        buf.resize(RtpHeader::MIN_LEN + TelephoneEvent::LEN, 0);
+        let h = self.header(pt, marker, ts);
+        if h.write_basic(&mut buf).is_none()
+            || buf
+                .get_mut(RtpHeader::MIN_LEN..)
+                .and_then(|p| ev.write(p))
+                .is_none()
+        {
+            pool.push(buf);
+            return;
+        }
+        for _ in 1..copies {
+            let mut copy = pool.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(&buf);
+            out.push_back(copy);
+        }
+        out.push_back(buf);
+        self.stats.dtmf_packets += copies as u64;
+    }
+
+    fn send_pcm(
+        &mut self,
+        _now: std::time::Instant,
+        pcm: &[i16],
+        pool: &mut Vec<Vec<u8>>,
+        out: &mut VecDeque<Vec<u8>>,
+    ) {
+        self.decoded.clear();
+        self.decoded.extend_from_slice(pcm);
+        self.queue_decoded();
+        self.drain_encoded(pool, out);
+    }
+
+    fn set_suppress(&mut self, on: bool) {
+        self.suppress_input = on;
+    }
+
+    fn units(&self) -> u32 {
+        self.out_def.rtp_units_per_sample()
+    }
+}
+
+impl TranscodePath {
+    /// The receiver's DTMF route (how digits reach it).
+    pub fn dst_dtmf(&self) -> DtmfRoute {
+        self.dst_dtmf
+    }
 }

@@ -23,8 +23,8 @@ pub use cache::{ReplyCache, REPLY_CACHE_MAX_ENTRIES, REPLY_CACHE_TTL};
 use call::{Call, Role};
 pub use request::NgError;
 use request::{
-    MediaOptions, Request, ERR_NOT_DICT, ERR_NO_FROM_TAG, ERR_NO_SDP, ERR_UNKNOWN_CALL,
-    ERR_UNKNOWN_COMMAND,
+    play_request, MediaOptions, Request, ERR_NOT_DICT, ERR_NO_AUDIO, ERR_NO_FROM_TAG, ERR_NO_SDP,
+    ERR_UNKNOWN_CALL, ERR_UNKNOWN_COMMAND, ERR_UNKNOWN_TAG,
 };
 
 /// Which call an engine session belongs to, and the tags of its two parties.
@@ -145,6 +145,7 @@ impl NgProcessor {
             b"delete" => self.delete(&req, unix_time),
             b"query" => self.query(&req, unix_time),
             b"list" => Ok(self.list()),
+            b"play dtmf" => self.play_dtmf(&req),
             _ => Err(NgError::new(ERR_UNKNOWN_COMMAND)),
         }
     }
@@ -238,6 +239,41 @@ impl NgProcessor {
             .filter_map(|id| self.control.query(id).ok().map(|s| (id, s)))
             .collect();
         Ok(merge(ok(), report::call_report(call, &stats, unix_time)))
+    }
+
+    /// `play DTMF`: the party named by `from-tag` "generates" the digits, which are injected
+    /// into its stream toward the other party and rendered per that party's DTMF mode (events,
+    /// tones, or an event for the SIP layer to send as INFO), on every audio stream of the call.
+    fn play_dtmf(&mut self, req: &Request<'_>) -> Outcome {
+        let call_id = req.call_id()?;
+        let call = self
+            .calls
+            .get(call_id)
+            .ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
+        let tag = req.required("from-tag", ERR_NO_FROM_TAG)?;
+        let from = if tag == call.caller_tag.as_slice() {
+            Side::Caller
+        } else if call.callee_tag.as_deref() == Some(tag) {
+            Side::Callee
+        } else {
+            return Err(NgError::new(ERR_UNKNOWN_TAG));
+        };
+        let play = play_request(req)?;
+        let sessions: Vec<SessionId> = call
+            .media
+            .iter()
+            .filter(|m| m.kind.eq_ignore_ascii_case("audio"))
+            .filter_map(|m| m.session.map(|s| s.id))
+            .collect();
+        if sessions.is_empty() {
+            return Err(NgError::new(ERR_NO_AUDIO));
+        }
+        for id in sessions {
+            self.control
+                .play_dtmf(id, from.other(), play.clone())
+                .map_err(|e| NgError::new(e.to_string()))?;
+        }
+        Ok(ok())
     }
 
     fn list(&self) -> Value {

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use mediacore_engine::{CodecSpec, LatchPolicy, LegSpec, SessionSpec};
+use mediacore_engine::{CodecSpec, DtmfMode, LatchPolicy, LegSpec, SessionSpec};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -21,6 +21,7 @@ const LEG_KEYS: &[&str] = &[
     "codecs",
     "ptime",
     "vad",
+    "dtmf",
 ];
 const CODEC_KEYS: &[&str] = &["pt", "name", "clock_rate", "channels", "fmtp"];
 
@@ -220,6 +221,19 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str) -> PyResult<LegSpec> {
         leg.vad = x
             .extract()
             .map_err(|_| spec_error(format!("{prefix}vad: expected a bool")))?;
+    }
+    if let Some(x) = d.get_item("dtmf")? {
+        let what = "expected 'auto', 'rfc2833', 'info' or 'inband'";
+        let s: String = x
+            .extract()
+            .map_err(|_| spec_error(format!("{prefix}dtmf: {what}")))?;
+        leg.dtmf = match s.as_str() {
+            "auto" => DtmfMode::Auto,
+            "rfc2833" => DtmfMode::Rfc2833,
+            "info" => DtmfMode::Info,
+            "inband" => DtmfMode::Inband,
+            other => return Err(spec_error(format!("{prefix}dtmf: {other:?}: {what}"))),
+        };
     }
     if let Some(x) = d.get_item("clock_rates")? {
         let rates = x

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use mediacore_engine::control::ControlError;
 use mediacore_engine::{
-    Channel, Event, Session, SessionId, SessionSpec, SessionStats, Side, Verdict,
+    Channel, DtmfPlay, Event, Session, SessionId, SessionSpec, SessionStats, Side, Verdict,
 };
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
@@ -56,6 +56,12 @@ pub enum Command {
     Delete {
         id: SessionId,
         reply: SyncSender<Result<SessionStats, ControlError>>,
+    },
+    PlayDtmf {
+        id: SessionId,
+        to: Side,
+        play: DtmfPlay,
+        reply: SyncSender<Result<(), ControlError>>,
     },
     Shutdown,
 }
@@ -117,6 +123,8 @@ pub struct Worker {
     ports: Arc<Mutex<PortAllocator>>,
     counters: Arc<WorkerCounters>,
     batch: RecvBatch,
+    /// Slots of sessions playing DTMF: stepped every 20 ms between ticks.
+    playing: Vec<usize>,
     last_tick_at: Instant,
     last_cpu: Duration,
     /// Smoothed share of a core this worker uses (0.0..=1.0).
@@ -146,6 +154,7 @@ impl Worker {
             ports,
             counters,
             batch: RecvBatch::new(),
+            playing: Vec::new(),
             last_tick_at: Instant::now(),
             last_cpu: Duration::ZERO, // read on the worker's own thread when it starts
             busy: 0.0,
@@ -163,7 +172,10 @@ impl Worker {
         let mut next_tick = Instant::now() + TICK;
         loop {
             let now = Instant::now();
-            let wait = next_tick.saturating_duration_since(now);
+            let wait = self
+                .next_playout()
+                .map_or(next_tick, |t| t.min(next_tick))
+                .saturating_duration_since(now);
             if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != ErrorKind::Interrupted {
                     eprintln!("mediacore worker: poll failed: {e}");
@@ -181,6 +193,9 @@ impl Worker {
             }
             if shutdown {
                 break;
+            }
+            if !self.playing.is_empty() {
+                self.step_playout(now);
             }
             if now >= next_tick {
                 self.tick(now);
@@ -263,6 +278,7 @@ impl Worker {
         for entry in self.slots.iter_mut().flatten() {
             if entry.session.poll_timeout().is_some_and(|t| t <= now) {
                 entry.session.handle_timeout(now);
+                send_transmits(entry, &mut self.forwarded, &mut self.send_errors);
             }
             while let Some(ev) = entry.session.poll_event() {
                 raised.push(ev);
@@ -330,6 +346,15 @@ impl Worker {
                 }
                 Command::Delete { id, reply } => {
                     let r = self.delete(id, now);
+                    let _ = reply.send(r);
+                }
+                Command::PlayDtmf {
+                    id,
+                    to,
+                    play,
+                    reply,
+                } => {
+                    let r = self.play_dtmf(id, to, &play, now);
                     let _ = reply.send(r);
                 }
                 Command::Shutdown => return true,
@@ -450,6 +475,59 @@ impl Worker {
         Ok(stats)
     }
 
+    fn play_dtmf(
+        &mut self,
+        id: SessionId,
+        to: Side,
+        play: &DtmfPlay,
+        now: Instant,
+    ) -> Result<(), ControlError> {
+        let Some(&slot) = self.by_id.get(&id) else {
+            return Err(ControlError::UnknownSession(id));
+        };
+        let Some(Some(entry)) = self.slots.get_mut(slot) else {
+            return Err(ControlError::UnknownSession(id));
+        };
+        entry
+            .session
+            .play_dtmf(now, to, play)
+            .map_err(ControlError::Refused)?;
+        send_transmits(entry, &mut self.forwarded, &mut self.send_errors);
+        if !self.playing.contains(&slot) {
+            self.playing.push(slot);
+        }
+        Ok(())
+    }
+
+    /// The earliest playout step of the sessions playing DTMF.
+    fn next_playout(&self) -> Option<Instant> {
+        self.playing
+            .iter()
+            .filter_map(|&s| self.slots.get(s)?.as_ref()?.session.poll_playout())
+            .min()
+    }
+
+    /// Runs the playout steps that are due and sends what they produced; sessions that have
+    /// finished playing leave the list.
+    fn step_playout(&mut self, now: Instant) {
+        let (forwarded, errors) = (&mut self.forwarded, &mut self.send_errors);
+        let slots = &mut self.slots;
+        self.playing.retain(|&s| {
+            let Some(Some(entry)) = slots.get_mut(s) else {
+                return false;
+            };
+            match entry.session.poll_playout() {
+                Some(t) if t <= now => {
+                    entry.session.handle_timeout(now);
+                    send_transmits(entry, forwarded, errors);
+                    entry.session.poll_playout().is_some()
+                }
+                Some(_) => true,
+                None => false,
+            }
+        });
+    }
+
     fn release_ports(&self, ports: [u16; 2]) {
         if let Ok(mut alloc) = self.ports.lock() {
             for p in ports {
@@ -478,9 +556,28 @@ impl Worker {
                 Command::Query { reply, .. } | Command::Delete { reply, .. } => {
                     let _ = reply.send(Err(gone()));
                 }
+                Command::PlayDtmf { reply, .. } => {
+                    let _ = reply.send(Err(gone()));
+                }
                 Command::Shutdown => {}
             }
         }
+    }
+}
+
+/// Sends everything the session queued (transcoded or generated packets).
+fn send_transmits(entry: &mut Entry, forwarded: &mut u64, errors: &mut u64) {
+    while let Some(tx) = entry.session.poll_transmit() {
+        let sock = &entry.sockets[tx.via.index()][channel_index(tx.channel)];
+        if send(sock, &tx.data, tx.dest).is_ok() {
+            *forwarded += 1;
+        } else {
+            *errors += 1;
+            entry
+                .session
+                .note_send_failed(tx.via, tx.channel, tx.data.len());
+        }
+        entry.session.recycle(tx.data);
     }
 }
 

@@ -284,5 +284,6 @@ fn leg_from_media(
         codecs: plan.codecs.clone(),
         ptime_ms: codec::leg_ptime(m),
         vad: codec::leg_vad(&plan.codecs),
+        dtmf: opts.dtmf.unwrap_or(current.dtmf),
     }
 }
