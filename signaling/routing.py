@@ -96,6 +96,8 @@ class CallRecord:
     termination: str = ""
     #: "caller", "callee" or "switch"
     ended_by: str = ""
+    #: RTP packets the media engine received from each party ("caller", "callee")
+    media_packets: dict[str, int] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:

@@ -1,0 +1,746 @@
+"""One call through the B2BUA: the customer's leg (A, we are its UAS) and the carrier's leg (B,
+we are its UAC), kept in step with each other and with the media engine.
+
+A :class:`Call` reacts to what the node hands it — the A INVITE, responses on the current B
+attempt, in-dialog requests from either side, CANCEL, timer expiries, media events — and acts
+through the node (:class:`CallHost`): SIP messages through the transaction layer, media through
+the media-control vocabulary. Handlers of one call run one at a time (the node serialises them),
+so a call's state changes in the order its events arrived.
+
+The rules it keeps (docs/b2bua.md has them with the reasons):
+
+* A provisional response never follows a final one on a leg; every call ends with both legs
+  torn down, the media deleted, the admission slots released and one :class:`CallRecord`.
+* Failover: a failure on a route tries the next, except on that route's stop-switching codes,
+  on busy (SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY), after SDP was received
+  (SS_SIP_STOP_SWITCH_AFTER_SDP) or after ringing unless SS_GATEWAY_SWITCH_UNTIL_CONNECT; an
+  attempt with no answer in time (SS_SIP_TIMEOUT_*) is cancelled and counts as a 408.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from signaling.media.control import MediaControlError, MediaNotice, OfferOptions
+from signaling.routing import Admission, CallRecord, Route, Router
+from signaling.sip.dialog import Dialog, DialogId, make_request
+from signaling.sip.ids import new_tag
+from signaling.sip.message import NameAddr, Request, Response, SipUri, Via, make_response
+from signaling.sip.transaction import TransactionId
+
+log = logging.getLogger("softswitch.call")
+
+Addr = tuple[str, int]
+
+SDP = "application/sdp"
+#: Reasons a call ended (CDR termination reasons besides the router's).
+NORMAL = "Normal"
+CALLER_CANCEL = "CallerCancel"
+MEDIA_TIMEOUT = "RTP timeout"
+ACK_TIMEOUT = "ACK timeout"
+MAX_DURATION = "Max call duration"
+ALL_ROUTES_FAILED = "AllRoutesFailed"
+MEDIA_FAILURE = "MediaFailure"
+SHUTDOWN = "Shutdown"
+
+
+class MediaPort(Protocol):
+    async def offer(
+        self, call_id: str, from_tag: str, sdp: bytes, options: OfferOptions | None = None
+    ) -> bytes: ...
+
+    async def answer(
+        self, call_id: str, from_tag: str, to_tag: str, sdp: bytes, options: OfferOptions | None = None
+    ) -> bytes: ...
+
+    async def delete(self, call_id: str, from_tag: str | None = None) -> None: ...
+
+    async def query(self, call_id: str) -> dict[bytes, Any]: ...
+
+    async def play_dtmf(
+        self, call_id: str, from_tag: str, digits: str, duration_ms: int = 100, volume_dbm0: int = -8
+    ) -> None: ...
+
+
+class CallHost(Protocol):
+    """What a call needs from the node."""
+
+    media: MediaPort
+    router: Router
+    parameters: dict[str, Any]
+
+    def now(self) -> float: ...
+
+    def send_response(self, response: Response, transaction: TransactionId) -> None: ...
+
+    def send_request(self, call: Call, request: Request, addr: Addr, transport: str) -> TransactionId: ...
+
+    def send_ack(self, ack: Request, addr: Addr, transport: str) -> None: ...
+
+    def cancel(self, transaction: TransactionId) -> None: ...
+
+    def local_via(self, transport: str) -> Via: ...
+
+    def local_contact(self, transport: str) -> str: ...
+
+    def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None: ...
+
+    def set_timer(self, call: Call, name: str, delay: float, action: Callable[[], None]) -> None: ...
+
+    def cancel_timer(self, call: Call, name: str) -> None: ...
+
+    def call_ended(self, call: Call) -> None: ...
+
+    def spawn(self, call: Call, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after the call's earlier handlers (one at a time per call)."""
+        ...
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One INVITE toward one route."""
+
+    route: Route
+    request: Request
+    transaction: TransactionId
+    addr: Addr
+    provisional: int = 0
+    dialog: Dialog | None = None
+    sdp_seen: bool = False
+    cancelled: bool = False
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request relayed from one leg to the other, awaiting the far side's answer."""
+
+    origin: str  # "a" or "b": the leg that sent it
+    request: Request
+    transaction: TransactionId
+    offer_media: bool = False
+
+
+@dataclass(slots=True)
+class Leg:
+    name: str  # "a" or "b"
+    addr: Addr
+    transport: str
+    dialog: Dialog | None = None
+    tag: str = ""
+    dtmf: str = "auto"
+
+
+@dataclass(slots=True)
+class Call:
+    host: CallHost
+    invite: Request
+    transaction: TransactionId
+    source: Addr
+    transport: str
+    admission: Admission
+    record: CallRecord
+    release: Callable[[], None] = lambda: None
+    a: Leg = field(init=False)
+    b: Leg | None = None
+    attempt: Attempt | None = None
+    routes: list[Route] = field(default_factory=list)
+    a_final_sent: bool = False
+    answered: bool = False
+    ended: bool = False
+    ringing: bool = False
+    media_proxy: bool = True
+    #: relayed in-dialog requests, by the transaction id of our copy on the other leg
+    relayed: dict[TransactionId, Pending] = field(default_factory=dict)
+    last_failure: int = 503
+
+    def __post_init__(self) -> None:
+        self.a = Leg("a", self.source, self.transport, tag=new_tag(), dtmf=self.admission.dtmf)
+        self.routes = list(self.admission.routes)
+
+    # -- identity ---------------------------------------------------------------------------------
+
+    @property
+    def call_id(self) -> str:
+        return self.invite.call_id
+
+    @property
+    def a_tag(self) -> str:
+        """The caller's From tag: the caller's party tag in the media engine."""
+        return self.invite.from_.tag or ""
+
+    def _media_tag(self, leg: Leg) -> str:
+        return self.a_tag if leg.name == "a" else leg.tag
+
+    # -- A side ---------------------------------------------------------------------------------
+
+    def _respond_a(self, status: int, reason: str | None = None, *, body: bytes = b"") -> None:
+        if self.a_final_sent:
+            return  # never a provisional (or a second final) after a final
+        headers: list[tuple[str, str]] = []
+        if body:
+            headers.append(("Content-Type", SDP))
+        if 100 < status < 300:
+            headers.append(("Contact", self.host.local_contact(self.transport)))
+        response = make_response(self.invite, status, reason, to_tag=self.a.tag, extra=headers, body=body)
+        if status >= 200:
+            self.a_final_sent = True
+        if self.a.dialog is not None:
+            self.a.dialog.response_sent(self.invite, response, self.host.now())
+        self.host.send_response(response, self.transaction)
+
+    def _ensure_a_dialog(self) -> Dialog:
+        if self.a.dialog is None:
+            self.a.dialog = Dialog.from_uas(
+                self.invite,
+                local_tag=self.a.tag,
+                local_contact=self.host.local_contact(self.transport),
+                via=self.host.local_via(self.transport),
+            )
+            self.host.register_dialog(self.a.dialog, self, "a")
+        return self.a.dialog
+
+    async def start(self) -> None:
+        """Route the call: offer the caller's SDP to the media engine, then try the routes."""
+        self.media_proxy = self.admission.media_proxy != "off"
+        self.record.attempts = 0
+        if not self.routes:
+            await self.fail(503, "Service Unavailable", ALL_ROUTES_FAILED)
+            return
+        await self._next_route()
+
+    async def _offer_sdp(self, route: Route) -> bytes:
+        body = self.invite.body
+        if not self.media_proxy or not body:
+            return body
+        options = OfferOptions(extra={"DTMF-mode": self.a.dtmf})
+        return await self.host.media.offer(self.call_id, self.a_tag, body, options)
+
+    async def _next_route(self) -> None:
+        while self.routes:
+            route = self.routes.pop(0)
+            try:
+                body = await self._offer_sdp(route)
+            except MediaControlError as exc:
+                log.warning("call %s: media refused the offer: %s", self.call_id, exc)
+                await self.fail(488 if "codec" in str(exc).lower() else 503, None, MEDIA_FAILURE)
+                return
+            if self.ended or self.a_final_sent:
+                return
+            self._send_attempt(route, body)
+            return
+        await self.fail(self.last_failure, None, ALL_ROUTES_FAILED)
+
+    def _send_attempt(self, route: Route, body: bytes) -> None:
+        caller = self.invite.from_
+        display = f"{caller.display} " if caller.display else ""
+        host = f"[{route.host}]" if ":" in route.host else route.host
+        target = f"sip:{route.callee}@{host}:{route.port}"
+        if route.transport == "tcp":
+            target += ";transport=tcp"
+        transport = route.transport.upper()
+        local = self.host.local_via(transport)
+        extra: list[tuple[str, str]] = []
+        mf = self.invite.headers.get("Max-Forwards")
+        if mf is not None and mf.strip().isdigit():
+            extra.append(("Max-Forwards", str(max(0, int(mf) - 1))))
+        request = make_request(
+            "INVITE",
+            target,
+            from_addr=f"{display}<sip:{route.caller}@{local.host}>",
+            to_addr=f"<sip:{route.callee}@{host}:{route.port}>",
+            via=local,
+            contact=self.host.local_contact(transport),
+            body=body,
+            content_type=SDP if body else None,
+            extra=[("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE")],
+        )
+        if extra:
+            request.headers.set("Max-Forwards", extra[0][1])
+        addr = (route.host, route.port)
+        tid = self.host.send_request(self, request, addr, transport)
+        self.attempt = Attempt(route=route, request=request, transaction=tid, addr=addr)
+        self.b = Leg("b", addr, transport, tag="", dtmf=route.dtmf)
+        self.record.attempts += 1
+        self.record.gateway = route.gateway
+        self.host.router.attempt_started(self.call_id, route, self.host.now())
+        self._arm_attempt_timer("SS_SIP_TIMEOUT_INVITE")
+
+    def _arm_attempt_timer(self, parameter: str) -> None:
+        attempt = self.attempt
+        delay = float(self.host.parameters[parameter])
+
+        def expired() -> None:
+            if self.attempt is attempt and not self.answered and not self.ended:
+                self.host.spawn(self, self._attempt_timed_out(parameter))
+
+        self.host.set_timer(self, "attempt", delay, expired)
+
+    async def _attempt_timed_out(self, parameter: str) -> None:
+        attempt = self.attempt
+        if attempt is None or self.answered or self.ended:
+            return
+        log.info("call %s: %s expired on %s", self.call_id, parameter, attempt.route.gateway)
+        attempt.cancelled = True
+        self.host.cancel(attempt.transaction)
+        self.host.router.attempt_ended(self.call_id, attempt.route, 408, self.host.now())
+        self.last_failure = 408
+        if attempt.sdp_seen and self.host.parameters["SS_SIP_STOP_SWITCH_AFTER_SDP"]:
+            await self.fail(408, None, ALL_ROUTES_FAILED)
+            return
+        if attempt.provisional >= 180 and not self.host.parameters["SS_GATEWAY_SWITCH_UNTIL_CONNECT"]:
+            await self.fail(408, None, ALL_ROUTES_FAILED)
+            return
+        await self._next_route()
+
+    # -- responses on B ---------------------------------------------------------------------------
+
+    async def on_b_response(self, transaction: TransactionId, response: Response) -> None:
+        pending = self.relayed.get(transaction)
+        if pending is not None:
+            await self._relay_response(transaction, pending, response)
+            return
+        attempt = self.attempt
+        if attempt is None or attempt.transaction != transaction or self.ended:
+            return
+        if attempt.cancelled:
+            if 200 <= response.status < 300:
+                await self._drop_late_answer(attempt, response)
+            return
+        status = response.status
+        if status < 200:
+            await self._b_provisional(attempt, response)
+        elif status < 300:
+            await self._b_answered(attempt, response)
+        else:
+            await self._b_failed(attempt, response)
+
+    async def _b_provisional(self, attempt: Attempt, response: Response) -> None:
+        status = response.status
+        attempt.provisional = max(attempt.provisional, status)
+        if status == 100:
+            self._arm_attempt_timer("SS_SIP_TIMEOUT_TRYING")
+            return
+        if response.to.tag and attempt.dialog is None:
+            attempt.dialog = Dialog.from_uac(
+                attempt.request, response, local_contact=self.host.local_contact(self.b_transport)
+            )
+            self.host.register_dialog(attempt.dialog, self, "b")
+            assert self.b is not None
+            self.b.dialog = attempt.dialog
+            self.b.tag = attempt.dialog.id.remote_tag
+        elif attempt.dialog is not None:
+            attempt.dialog.receive_response(response)
+        body = b""
+        if response.body and response.content_type == SDP:
+            attempt.sdp_seen = True
+            body = await self._answer_sdp(response)
+            if self.ended:
+                return
+        if self.record.ring is None:
+            self.record.ring = self.host.now()
+        self.ringing = True
+        self._ensure_a_dialog()
+        self._respond_a(status, response.reason, body=body)
+        if body:
+            self._arm_attempt_timer("SS_SIP_TIMEOUT_SESSION_PROGRESS_SDP")
+        elif status == 183:
+            self._arm_attempt_timer("SS_SIP_TIMEOUT_SESSION_PROGRESS")
+        else:
+            self._arm_attempt_timer("SS_SIP_TIMEOUT_RINGING")
+
+    @property
+    def b_transport(self) -> str:
+        return self.b.transport if self.b is not None else "UDP"
+
+    async def _answer_sdp(self, response: Response) -> bytes:
+        if not self.media_proxy:
+            return response.body
+        tag = response.to.tag or ""
+        assert self.b is not None
+        options = OfferOptions(extra={"DTMF-mode": self.b.dtmf})
+        try:
+            return await self.host.media.answer(self.call_id, self.a_tag, tag, response.body, options)
+        except MediaControlError as exc:
+            log.warning("call %s: media refused the answer: %s", self.call_id, exc)
+            await self.hangup(MEDIA_FAILURE, status=488)
+            return b""
+
+    async def _b_answered(self, attempt: Attempt, response: Response) -> None:
+        if attempt.dialog is None or attempt.dialog.id.remote_tag != response.to.tag:
+            dialog = Dialog.from_uac(
+                attempt.request, response, local_contact=self.host.local_contact(self.b_transport)
+            )
+            self.host.register_dialog(dialog, self, "b")
+            attempt.dialog = dialog
+        else:
+            attempt.dialog.receive_response(response)
+        assert self.b is not None
+        self.b.dialog = attempt.dialog
+        self.b.tag = attempt.dialog.id.remote_tag
+        ack = attempt.dialog.create_ack(attempt.request.cseq.number)
+        self.host.send_ack(ack, self.b.addr, self.b.transport)
+        self.host.cancel_timer(self, "attempt")
+        body = b""
+        if response.body:
+            body = await self._answer_sdp(response)
+            if self.ended:
+                return
+        self.answered = True
+        now = self.host.now()
+        self.record.answer = now
+        self.record.final_status = 200
+        self.host.router.call_answered(self.call_id, attempt.route, now)
+        self._ensure_a_dialog()
+        self._respond_a(200, "OK", body=body)
+        limit = self.admission.max_duration
+        cap = float(self.host.parameters["SS_SIP_NO_TIMER_REINVITE_INTERVAL"] or 0)
+        if cap > 0:
+            limit = cap if limit is None else min(limit, cap)
+        if limit is not None:
+
+            def too_long() -> None:
+                self.host.spawn(self, self.hangup(MAX_DURATION))
+
+            self.host.set_timer(self, "max_duration", limit, too_long)
+
+    async def _drop_late_answer(self, attempt: Attempt, response: Response) -> None:
+        """A 2xx on an attempt we gave up on: acknowledge it and hang it up at once."""
+        dialog = Dialog.from_uac(attempt.request, response)
+        self.host.send_ack(dialog.create_ack(attempt.request.cseq.number), attempt.addr, self.b_transport)
+        bye = dialog.create_request("BYE")
+        self.host.send_request(self, bye, attempt.addr, self.b_transport)
+
+    async def _b_failed(self, attempt: Attempt, response: Response) -> None:
+        status = response.status
+        self.host.cancel_timer(self, "attempt")
+        self.host.router.attempt_ended(self.call_id, attempt.route, status, self.host.now())
+        self.last_failure = status
+        if attempt.dialog is not None:
+            attempt.dialog.terminate()
+        p = self.host.parameters
+        stop = (
+            status in attempt.route.stop_switch_codes
+            or (status in (486, 600) and p["SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY"])
+            or (attempt.sdp_seen and p["SS_SIP_STOP_SWITCH_AFTER_SDP"])
+            or (attempt.provisional >= 180 and not p["SS_GATEWAY_SWITCH_UNTIL_CONNECT"])
+            or 600 <= status < 700
+        )
+        if stop or not self.routes:
+            await self.fail(status, response.reason, ALL_ROUTES_FAILED if not stop else f"SIP {status}")
+            return
+        await self._next_route()
+
+    # -- ending -----------------------------------------------------------------------------------
+
+    async def fail(self, status: int, reason: str | None, termination: str) -> None:
+        """Refuse the call toward the caller (before answer) and end it."""
+        self._respond_a(status, reason)
+        self.record.final_status = self.record.final_status or status
+        await self._finish(termination, "switch")
+
+    async def hangup(self, termination: str, *, status: int = 503, ended_by: str = "switch") -> None:
+        """End the call from the switch's side, whatever state it is in."""
+        if self.ended:
+            return
+        if not self.answered:
+            attempt = self.attempt
+            if attempt is not None and not attempt.cancelled:
+                attempt.cancelled = True
+                self.host.cancel(attempt.transaction)
+            self._respond_a(status)
+        else:
+            self._bye(self.a)
+            if self.b is not None:
+                self._bye(self.b)
+        await self._finish(termination, ended_by)
+
+    def _bye(self, leg: Leg) -> None:
+        dialog = leg.dialog
+        if dialog is None or dialog.terminated:
+            return
+        try:
+            bye = dialog.create_request("BYE")
+        except ValueError:
+            return
+        dialog.terminate()
+        self.host.send_request(self, bye, leg.addr, leg.transport)
+
+    async def _finish(self, termination: str, ended_by: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.record.end = self.host.now()
+        self.record.termination = self.record.termination or termination
+        self.record.ended_by = self.record.ended_by or ended_by
+        self.host.cancel_timer(self, "attempt")
+        self.host.cancel_timer(self, "max_duration")
+        if self.media_proxy:
+            try:
+                report = await self.host.media.query(self.call_id)
+                self.record.media_packets = rtp_packets_by_party(
+                    report, {self.a_tag: "caller", (self.b.tag if self.b else ""): "callee"}
+                )
+            except MediaControlError:
+                pass  # no media state (refused before the offer): nothing to record
+            try:
+                await self.host.media.delete(self.call_id)
+            except MediaControlError as exc:
+                log.warning("call %s: media delete failed: %s", self.call_id, exc)
+        self.release()
+        self.host.router.call_ended(self.record)
+        self.host.call_ended(self)
+
+    async def on_cancel(self) -> None:
+        """The caller cancelled before the answer (the layer already answered the CANCEL)."""
+        if self.answered or self.ended:
+            return
+        self.record.termination = CALLER_CANCEL
+        self.record.ended_by = "caller"
+        await self.hangup(CALLER_CANCEL, status=487, ended_by="caller")
+
+    async def on_ack_timeout(self) -> None:
+        await self.hangup(ACK_TIMEOUT)
+
+    async def on_media_notice(self, notice: MediaNotice) -> None:
+        event = notice.event
+        kind = notice.kind
+        if kind in ("media_timeout", "hold_timeout"):
+            if self.answered:
+                await self.hangup(MEDIA_TIMEOUT)
+            return
+        info_to = event.get("info_to")
+        digit = event.get("digit")
+        if kind in ("dtmf", "dtmf_played") and info_to and digit:
+            leg = self.a if info_to == "caller" else self.b
+            if leg is not None:
+                self._send_info_dtmf(leg, digit, int(event.get("duration_ms") or 160))
+
+    def _send_info_dtmf(self, leg: Leg, digit: str, duration_ms: int) -> None:
+        dialog = leg.dialog
+        if dialog is None or dialog.terminated:
+            return
+        body = f"Signal={digit}\r\nDuration={duration_ms}\r\n".encode()
+        info = dialog.create_request("INFO", body=body, content_type="application/dtmf-relay")
+        self.host.send_request(self, info, leg.addr, leg.transport)
+
+    # -- in-dialog requests -----------------------------------------------------------------------
+
+    def _other(self, leg: Leg) -> Leg | None:
+        return self.b if leg.name == "a" else self.a
+
+    def leg(self, name: str) -> Leg | None:
+        return self.a if name == "a" else self.b
+
+    async def on_request(  # noqa: PLR0911 (one return per request kind)
+        self, leg_name: str, transaction: TransactionId, request: Request
+    ) -> None:
+        leg = self.leg(leg_name)
+        if leg is None or leg.dialog is None:
+            return
+        dialog = leg.dialog
+        reject = dialog.receive_request(request)
+        if request.method == "ACK":
+            return
+        if reject is not None:
+            self._respond_in(leg, request, transaction, reject)
+            return
+        method = request.method
+        if method == "BYE":
+            self._respond_in(leg, request, transaction, 200)
+            other = self._other(leg)
+            self.record.ended_by = "caller" if leg.name == "a" else "callee"
+            if self.answered:
+                if other is not None:
+                    self._bye(other)
+                await self._finish(NORMAL, self.record.ended_by)
+            else:
+                # BYE on an early dialog: the callee gave up; treat as a failure of the attempt
+                await self.hangup(NORMAL, status=487, ended_by=self.record.ended_by)
+            return
+        if method == "INFO" and request.content_type in ("application/dtmf-relay", "application/dtmf"):
+            await self._info_dtmf(leg, request, transaction)
+            return
+        if method in ("INVITE", "UPDATE", "INFO") and self.answered:
+            await self._relay_request(leg, request, transaction)
+            return
+        if method == "OPTIONS":
+            self._respond_in(leg, request, transaction, 200)
+            return
+        self._respond_in(leg, request, transaction, 501 if method not in ("INVITE", "UPDATE") else 491)
+
+    def _respond_in(
+        self,
+        leg: Leg,
+        request: Request,
+        transaction: TransactionId,
+        status: int,
+        *,
+        body: bytes = b"",
+        reason: str | None = None,
+    ) -> None:
+        dialog = leg.dialog
+        assert dialog is not None
+        response = dialog.make_response(
+            request, status, reason, body=body, content_type=SDP if body else None
+        )
+        dialog.response_sent(request, response, self.host.now())
+        self.host.send_response(response, transaction)
+
+    async def _info_dtmf(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
+        digits, duration = parse_dtmf_info(request)
+        if not digits:
+            self._respond_in(leg, request, transaction, 400, reason="Bad DTMF")
+            return
+        self._respond_in(leg, request, transaction, 200)
+        other = self._other(leg)
+        if other is None or not self.answered:
+            return
+        if self.media_proxy:
+            try:
+                await self.host.media.play_dtmf(
+                    self.call_id, self._media_tag(leg), digits, max(100, min(duration, 5000))
+                )
+            except MediaControlError as exc:
+                log.info("call %s: play DTMF refused: %s", self.call_id, exc)
+            return
+        for digit in digits:
+            self._send_info_dtmf(other, digit, duration)
+
+    async def _relay_request(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
+        other = self._other(leg)
+        if other is None or other.dialog is None or other.dialog.terminated:
+            self._respond_in(leg, request, transaction, 481)
+            return
+        body = request.body
+        offer_media = False
+        if body and request.content_type == SDP and self.media_proxy:
+            try:
+                body = await self.host.media.offer(self.call_id, self._media_tag(leg), body)
+            except MediaControlError as exc:
+                log.info("call %s: re-offer refused: %s", self.call_id, exc)
+                self._respond_in(leg, request, transaction, 488)
+                return
+            offer_media = True
+        try:
+            copy = other.dialog.create_request(
+                request.method, body=body, content_type=request.headers.get("Content-Type") if body else None
+            )
+        except ValueError:
+            self._respond_in(leg, request, transaction, 491)
+            return
+        tid = self.host.send_request(self, copy, other.addr, other.transport)
+        self.relayed[tid] = Pending(leg.name, request, transaction, offer_media)
+
+    async def _relay_response(self, transaction: TransactionId, pending: Pending, response: Response) -> None:
+        origin = self.leg(pending.origin)
+        if origin is None:
+            return
+        other = self._other(origin)
+        if other is not None and other.dialog is not None:
+            resend = other.dialog.receive_response(response)
+            if resend is not None:
+                self.host.send_ack(resend, other.addr, other.transport)
+        if response.status < 200:
+            return
+        self.relayed.pop(transaction, None)
+        body = b""
+        if 200 <= response.status < 300:
+            if pending.request.method == "INVITE" and other is not None and other.dialog is not None:
+                ack = other.dialog.create_ack(response.cseq.number)
+                self.host.send_ack(ack, other.addr, other.transport)
+            body = response.body
+            if body and pending.offer_media and other is not None:
+                try:
+                    body = await self.host.media.answer(
+                        self.call_id, self._media_tag(origin), self._media_tag(other), body
+                    )
+                except MediaControlError as exc:
+                    log.info("call %s: re-answer refused: %s", self.call_id, exc)
+                    self._respond_in(origin, pending.request, pending.transaction, 488)
+                    return
+        self._respond_in(
+            origin, pending.request, pending.transaction, response.status, body=body, reason=response.reason
+        )
+
+    async def on_transaction_failed(self, transaction: TransactionId, status: int) -> None:
+        """Our request on a leg got no answer (timeout) or could not be sent."""
+        attempt = self.attempt
+        if attempt is not None and attempt.transaction == transaction and not self.answered:
+            if not attempt.cancelled:
+                synthetic = make_response(attempt.request, status)
+                await self._b_failed(attempt, synthetic)
+            return
+        pending = self.relayed.pop(transaction, None)
+        if pending is not None:
+            origin = self.leg(pending.origin)
+            if origin is not None:
+                self._respond_in(origin, pending.request, pending.transaction, status)
+            if status in (408, 481):
+                await self.hangup("SIP " + str(status))
+
+
+def parse_dtmf_info(request: Request) -> tuple[str, int]:
+    """Digits and duration (ms) from an INFO body: ``application/dtmf-relay`` (``Signal=5``,
+    ``Duration=160``) or ``application/dtmf`` (the digit alone)."""
+    text = request.body.decode("ascii", "replace")
+    duration = 250
+    digits = ""
+    if request.content_type == "application/dtmf":
+        digits = text.strip()
+    else:
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            key = key.strip().lower()
+            value = value.strip()
+            if key == "signal":
+                digits = value
+            elif key == "duration" and value.isdigit():
+                duration = int(value)
+    digits = digits.upper()
+    if digits == "10":
+        digits = "*"
+    elif digits == "11":
+        digits = "#"
+    if not digits or any(c not in "0123456789*#ABCD" for c in digits):
+        return "", duration
+    return digits, duration
+
+
+def rtp_packets_by_party(report: dict[bytes, Any], parties: dict[str, str]) -> dict[str, int]:
+    """RTP packets each party sent us, from an ng ``query`` reply (``tags`` → ``medias`` →
+    ``streams`` → ``stats``), keyed by ``parties[tag]``."""
+    out: dict[str, int] = {}
+    tags = report.get(b"tags")
+    if not isinstance(tags, dict):
+        return out
+    for tag, info in tags.items():
+        name = parties.get(tag.decode("utf-8", "replace")) if isinstance(tag, bytes) else None
+        if name is None or not isinstance(info, dict):
+            continue
+        total = 0
+        for media in info.get(b"medias", []) or []:
+            for stream in (media.get(b"streams", []) if isinstance(media, dict) else []) or []:
+                if not isinstance(stream, dict) or b"RTP" not in (stream.get(b"flags") or []):
+                    continue
+                stats = stream.get(b"stats")
+                if isinstance(stats, dict) and isinstance(stats.get(b"packets"), int):
+                    total += stats[b"packets"]
+        out[name] = total
+    return out
+
+
+def uri_user(uri: str) -> str:
+    try:
+        return SipUri.parse(uri).user or ""
+    except ValueError:
+        return ""
+
+
+def party_user(value: NameAddr) -> str:
+    return uri_user(value.uri)
+
+
+__all__ = ["Call", "CallHost", "DialogId", "Leg", "parse_dtmf_info"]

@@ -1,0 +1,453 @@
+"""The node: SIP transport, transaction layer, calls, media control and timers on one loop.
+
+This is the adapter around the sans-IO pieces: bytes from :mod:`signaling.sip.transport` are
+parsed (a malformed request gets its error response statelessly, a malformed response is
+dropped), fed to the :class:`TransactionLayer` with the loop's time, and the layer's events are
+dispatched — a new INVITE to a new :class:`Call`, in-dialog requests and responses to the call
+owning the dialog or transaction, OPTIONS and REGISTER answered here. One timer handle follows
+the layer's and the dialogs' next deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from signaling.b2bua.call import Call, MediaPort, parse_dtmf_info
+from signaling.config import Config
+from signaling.media.control import MediaNotice
+from signaling.routing import CallRecord, InboundCall, Router
+from signaling.sip.dialog import AckTimeout, Dialog, DialogId, Retransmit2xx, dialog_id_of_request
+from signaling.sip.ids import new_branch, new_tag
+from signaling.sip.limits import AdmissionControl, AdmissionTicket, KeyLimits, Rejection
+from signaling.sip.message import Request, Response, Via, make_response, serialize
+from signaling.sip.parser import SipParseError, is_keepalive, parse_message
+from signaling.sip.timers import TimerConfig
+from signaling.sip.transaction import (
+    AckReceived,
+    CancelReceived,
+    RequestReceived,
+    ResponseReceived,
+    StrayResponse,
+    TransactionId,
+    TransactionLayer,
+    TransactionTimeout,
+    Transmit,
+    TransportError,
+)
+from signaling.sip.transport import SipTransport
+from signaling.sip.validate import error_response, validate_request
+
+log = logging.getLogger("softswitch.node")
+
+Addr = tuple[str, int]
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+
+
+@dataclass(slots=True)
+class NodeStats:
+    calls_started: int = 0
+    calls_answered: int = 0
+    calls_failed: int = 0
+    calls_rejected: int = 0
+    parse_errors: int = 0
+    handler_errors: int = 0
+
+
+@dataclass(slots=True)
+class _CallState:
+    call: Call
+    queue: asyncio.Queue[Coroutine[Any, Any, None]] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+
+
+class Node:
+    """A running B2BUA node."""
+
+    def __init__(self, config: Config, media: MediaPort, router: Router) -> None:
+        self.config = config
+        self.parameters: dict[str, Any] = dict(config.parameters)
+        self.media = media
+        self.router = router
+        self.stats = NodeStats()
+        self.layer = TransactionLayer(TimerConfig.from_parameters(self.parameters))
+        self.transport = SipTransport(self._on_data, dscp=int(self.parameters["SS_QOS_SIGNAL"]))
+        self.admission = AdmissionControl()
+        for gw in config.mapping_gateways:
+            self.admission.configure(
+                "in:" + gw.name,
+                KeyLimits(
+                    max_cps=int(gw.max_cps) if gw.max_cps is not None else None,
+                    max_concurrent=gw.max_calls,
+                ),
+            )
+        for rgw in config.routing_gateways:
+            self.admission.configure(
+                "out:" + rgw.name,
+                KeyLimits(
+                    max_cps=int(rgw.max_cps) if rgw.max_cps is not None else None,
+                    max_concurrent=rgw.max_calls,
+                ),
+            )
+        self.calls: dict[str, _CallState] = {}
+        self._by_transaction: dict[TransactionId, Call] = {}
+        self._dialogs: dict[DialogId, tuple[Call, str]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.local: Addr = ("127.0.0.1", 0)
+        self.advertise: str | None = config.sip_advertise
+        self.ended_records: list[CallRecord] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> Addr:
+        self._loop = asyncio.get_running_loop()
+        host, port = self.config.sip_listen
+        self.local = await self.transport.start(host, port)
+        if self.advertise is None:
+            self.advertise = self.local[0] if self.local[0] not in ("0.0.0.0", "::") else "127.0.0.1"
+        watch = getattr(self.media, "watch", None)
+        if watch is not None:
+            watch(self._on_media_notice)
+        return self.local
+
+    async def stop(self) -> None:
+        """End every call (BYE / final responses), let the messages go out, close the sockets."""
+        for state in list(self.calls.values()):
+            self.spawn(state.call, state.call.hangup("Shutdown"))
+        for _ in range(50):
+            if not self.calls:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+        if self._timer is not None:
+            self._timer.cancel()
+        await self.transport.close()
+
+    def now(self) -> float:
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.time()
+
+    # -- receiving ----------------------------------------------------------------------------------
+
+    def _on_data(self, data: bytes, addr: Addr, transport: str) -> None:
+        if is_keepalive(data):
+            if transport == "TCP" and data.startswith(b"\r\n\r\n"):
+                self.transport.send(b"\r\n", addr, "TCP")
+            return
+        try:
+            message = parse_message(data, stream=transport != "UDP")
+        except SipParseError as exc:
+            self.stats.parse_errors += 1
+            answer = error_response(exc, to_tag=new_tag())
+            if answer is not None:
+                self.transport.send(serialize(answer), addr, transport)
+            return
+        self.layer.receive(message, addr, self.now(), transport)
+        self._pump()
+
+    def _pump(self) -> None:
+        for event in self.layer.events():
+            try:
+                self._dispatch(event)
+            except Exception:
+                self.stats.handler_errors += 1
+                log.exception("error handling %s", type(event).__name__)
+        self._reschedule()
+
+    def _dispatch(self, event: object) -> None:  # noqa: PLR0912 (one branch per event kind)
+        if isinstance(event, Transmit):
+            self.transport.send(event.data, event.addr, event.transport)
+        elif isinstance(event, RequestReceived):
+            self._on_request(event)
+        elif isinstance(event, AckReceived):
+            found = self._dialog_owner(event.request)
+            if found is not None:
+                call, leg = found
+                self.spawn(call, call.on_request(leg, TransactionId(-1), event.request))
+        elif isinstance(event, ResponseReceived):
+            owner = self._by_transaction.get(event.transaction)
+            if owner is not None:
+                self.spawn(owner, owner.on_b_response(event.transaction, event.response))
+                if event.response.status >= 200:
+                    self._by_transaction.pop(event.transaction, None)
+        elif isinstance(event, CancelReceived):
+            cancelled = self._by_transaction.get(event.transaction)
+            if cancelled is not None:
+                self.spawn(cancelled, cancelled.on_cancel())
+        elif isinstance(event, TransactionTimeout | TransportError):
+            failed = self._by_transaction.pop(event.transaction, None)
+            if failed is not None and event.method != "ACK":
+                status = 408 if isinstance(event, TransactionTimeout) else 503
+                if isinstance(event, TransactionTimeout) and event.timer in ("H", "cancel", "unanswered"):
+                    return
+                self.spawn(failed, failed.on_transaction_failed(event.transaction, status))
+        elif isinstance(event, StrayResponse):
+            self._on_stray(event.response)
+
+    def _dialog_owner(self, request: Request) -> tuple[Call, str] | None:
+        dialog_id = dialog_id_of_request(request)
+        return self._dialogs.get(dialog_id) if dialog_id is not None else None
+
+    def _on_stray(self, response: Response) -> None:
+        """A 2xx retransmitted after its transaction ended: re-send our ACK through the dialog."""
+        for call, leg in self._dialogs.values():
+            owner = call.leg(leg)
+            dialog = owner.dialog if owner is not None else None
+            if dialog is not None and response.call_id == dialog.id.call_id:
+                ack = dialog.receive_response(response)
+                if ack is not None and owner is not None:
+                    self.send_ack(ack, owner.addr, owner.transport)
+                return
+
+    def _on_request(self, event: RequestReceived) -> None:
+        request = event.request
+        tag = request.to.tag if "To" in request.headers else None
+        problem = validate_request(request, will_forward=request.method == "INVITE", to_tag=tag or new_tag())
+        if problem is not None:
+            self.layer.send_response(problem, self.now(), event.transaction)
+            return
+        if tag:
+            found = self._dialog_owner(request)
+            if found is None:
+                self._reply(event, 481)
+                return
+            call, leg = found
+            self.spawn(call, call.on_request(leg, event.transaction, request))
+            return
+        method = request.method
+        if method == "INVITE":
+            self._new_call(event)
+        elif method == "OPTIONS":
+            self._reply(event, 200, extra=[("Allow", ALLOW), ("Accept", "application/sdp")])
+        elif method in ("BYE", "INFO", "UPDATE"):
+            self._reply(event, 481)
+        elif method == "REGISTER":
+            self._reply(event, 501)
+        else:
+            self._reply(event, 405, extra=[("Allow", ALLOW)])
+
+    def _reply(self, event: RequestReceived, status: int, extra: list[tuple[str, str]] | None = None) -> None:
+        response = make_response(event.request, status, to_tag=new_tag(), extra=extra or [])
+        self.layer.send_response(response, self.now(), event.transaction)
+
+    def _new_call(self, event: RequestReceived) -> None:
+        request = event.request
+        now = self.now()
+        caller = _user(request.from_.uri)
+        callee = _user(request.uri) or _user(request.to.uri)
+        inbound = InboundCall(request.call_id, event.addr, event.transport, caller, callee)
+        admission = self.router.admit(inbound, now)
+        record = CallRecord(
+            call_id=request.call_id,
+            ingress=admission.ingress,
+            caller=caller,
+            callee=callee,
+            source=event.addr,
+            start=now,
+        )
+        self.stats.calls_started += 1
+        if admission.rejection is not None or admission.needs_auth:
+            rejection = admission.rejection
+            status = rejection.status if rejection is not None else 403
+            self._reply(event, status)
+            record.final_status = status
+            record.termination = rejection.termination if rejection is not None else "AuthRequired"
+            record.end = now
+            self.stats.calls_rejected += 1
+            self.router.call_ended(record)
+            self.ended_records.append(record)
+            return
+        keys = ["in:" + admission.ingress]
+        ticket = self.admission.admit(keys, now)
+        if isinstance(ticket, Rejection):
+            self._reply(event, ticket.status)
+            record.final_status = ticket.status
+            record.termination = f"{ticket.limit} limit of {ticket.key}"
+            record.end = now
+            self.stats.calls_rejected += 1
+            self.router.call_ended(record)
+            self.ended_records.append(record)
+            return
+        # carriers at their concurrency/CPS limit are skipped, not tried
+        admission.routes = [
+            r for r in admission.routes if self.admission.check(["out:" + r.gateway], now) is None
+        ]
+        tickets: list[AdmissionTicket] = [ticket]
+        call = Call(
+            host=self,
+            invite=request,
+            transaction=event.transaction,
+            source=event.addr,
+            transport=event.transport,
+            admission=admission,
+            record=record,
+        )
+
+        def release() -> None:
+            for t in tickets:
+                self.admission.release(t)
+
+        call.release = release
+        self._by_transaction[event.transaction] = call
+        state = _CallState(call)
+        self.calls[request.call_id] = state
+        self.spawn(call, call.start())
+
+    # -- CallHost -----------------------------------------------------------------------------------
+
+    def spawn(self, call: Call, work: Coroutine[Any, Any, None]) -> None:
+        state = self.calls.get(call.call_id)
+        if state is None or state.call is not call:
+            work.close()
+            return
+        state.queue.put_nowait(work)
+        if state.task is None or state.task.done():
+            state.task = asyncio.get_running_loop().create_task(self._run_call(state))
+
+    async def _run_call(self, state: _CallState) -> None:
+        while not state.queue.empty():
+            work = state.queue.get_nowait()
+            try:
+                await work
+            except Exception:
+                self.stats.handler_errors += 1
+                log.exception("call %s: handler failed", state.call.call_id)
+                if not state.call.ended:
+                    try:
+                        await state.call.hangup("InternalError", status=500)
+                    except Exception:
+                        log.exception("call %s: hangup failed", state.call.call_id)
+            self._pump()
+
+    def send_response(self, response: Response, transaction: TransactionId) -> None:
+        self.layer.send_response(response, self.now(), transaction)
+        self._pump()
+
+    def send_request(self, call: Call, request: Request, addr: Addr, transport: str) -> TransactionId:
+        tid = self.layer.send_request(request, addr, self.now(), transport=transport)
+        self._by_transaction[tid] = call
+        self._pump()
+        return tid
+
+    def send_ack(self, ack: Request, addr: Addr, transport: str) -> None:
+        self.layer.send_stateless(ack, addr, transport)
+        self._pump()
+
+    def cancel(self, transaction: TransactionId) -> None:
+        self.layer.cancel(transaction, self.now())
+        self._pump()
+
+    def local_via(self, transport: str) -> Via:
+        return Via(
+            transport=transport.upper(),
+            host=self.advertise or "127.0.0.1",
+            port=self.local[1],
+            params={"branch": new_branch(), "rport": None},
+        )
+
+    def local_contact(self, transport: str) -> str:
+        suffix = ";transport=tcp" if transport.upper() == "TCP" else ""
+        return f"<sip:{self.advertise or '127.0.0.1'}:{self.local[1]}{suffix}>"
+
+    def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:
+        self._dialogs[dialog.id] = (call, leg)
+        self._reschedule()
+
+    def set_timer(self, call: Call, name: str, delay: float, action: Callable[[], None]) -> None:
+        state = self.calls.get(call.call_id)
+        if state is None:
+            return
+        old = state.timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        loop = self._loop or asyncio.get_running_loop()
+        state.timers[name] = loop.call_later(delay, action)
+
+    def cancel_timer(self, call: Call, name: str) -> None:
+        state = self.calls.get(call.call_id)
+        if state is not None:
+            handle = state.timers.pop(name, None)
+            if handle is not None:
+                handle.cancel()
+
+    def call_ended(self, call: Call) -> None:
+        state = self.calls.get(call.call_id)
+        if state is not None and state.call is call:
+            for handle in state.timers.values():
+                handle.cancel()
+            del self.calls[call.call_id]
+        if call.answered:
+            self.stats.calls_answered += 1
+        else:
+            self.stats.calls_failed += 1
+        self.ended_records.append(call.record)
+        if len(self.ended_records) > 10_000:
+            del self.ended_records[:1000]
+        # dialogs stay registered briefly so late retransmissions (BYE 200, 2xx) still match
+        loop = self._loop or asyncio.get_running_loop()
+        loop.call_later(32.0, self._forget_dialogs, call)
+
+    def _forget_dialogs(self, call: Call) -> None:
+        for dialog_id in [d for d, (c, _) in self._dialogs.items() if c is call]:
+            del self._dialogs[dialog_id]
+        for tid in [t for t, c in self._by_transaction.items() if c is call]:
+            del self._by_transaction[tid]
+
+    # -- media events ---------------------------------------------------------------------------------
+
+    def _on_media_notice(self, notice: MediaNotice) -> None:
+        state = self.calls.get(notice.call_id)
+        if state is not None:
+            self.spawn(state.call, state.call.on_media_notice(notice))
+
+    # -- timers -------------------------------------------------------------------------------------
+
+    def _reschedule(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        deadlines = [t for t in (self.layer.poll_timeout(),) if t is not None]
+        for call, leg in self._dialogs.values():
+            owner = call.leg(leg)
+            if owner is not None and owner.dialog is not None:
+                t = owner.dialog.poll_timeout()
+                if t is not None:
+                    deadlines.append(t)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadlines:
+            self._timer = loop.call_at(min(deadlines), self._on_timer)
+
+    def _on_timer(self) -> None:
+        now = self.now()
+        self._timer = None
+        self.layer.handle_timeout(now)
+        for call, leg in list(self._dialogs.values()):
+            owner = call.leg(leg)
+            if owner is None or owner.dialog is None:
+                continue
+            for action in owner.dialog.handle_timeout(now):
+                if isinstance(action, Retransmit2xx):
+                    tid = call.transaction if leg == "a" else None
+                    self.layer.send_response(action.response, now, tid)
+                elif isinstance(action, AckTimeout):
+                    self.spawn(call, call.on_ack_timeout())
+        self._pump()
+
+
+def _user(uri: str) -> str:
+    """The user part of a SIP URI (the number), or "" when there is none."""
+    rest = uri.partition(":")[2]
+    user, at, _ = rest.partition("@")
+    if not at:
+        return ""
+    return user.partition(";")[0].partition(":")[0]
+
+
+__all__ = ["Node", "NodeStats", "parse_dtmf_info"]
