@@ -64,7 +64,7 @@ def test_node_answers_options_and_stops_on_sigterm(tmp_path: Path) -> None:
                 b"INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKb\r\n\r\n" % port,
                 ("127.0.0.1", SIP_PORT),
             )
-            answers = []
+            answers: list[bytes] = []
             while not answers or answers[-1].startswith(b"SIP/2.0 200 "):  # skip OPTIONS repeats
                 answers.append(s.recv(4096))
             assert answers[-1].startswith(b"SIP/2.0 400 "), answers
