@@ -1,11 +1,16 @@
-"""One call through the B2BUA: the customer's leg (A, we are its UAS) and the carrier's leg (B,
-we are its UAC), kept in step with each other and with the media engine.
+"""One call through the B2BUA, sans-IO: the customer's leg (A, we are its UAS) and the carrier's
+leg (B, we are its UAC), kept in step with each other and with the media engine.
 
-A :class:`Call` reacts to what the node hands it — the A INVITE, responses on the current B
-attempt, in-dialog requests from either side, CANCEL, timer expiries, media events — and acts
-through the node (:class:`CallHost`): SIP messages through the transaction layer, media through
-the media-control vocabulary. Handlers of one call run one at a time (the node serialises them),
-so a call's state changes in the order its events arrived.
+A :class:`Call` is a plain state machine. Its inputs are method calls — the A INVITE
+(:meth:`start`), responses on the current B attempt, in-dialog requests from either side,
+CANCEL, timer expiries, media events, and the *results* of the media commands it asked for.
+Its outputs go through the :class:`CallHost`: SIP messages (through the sans-IO transaction
+layer), media commands (the host runs them and feeds the result back to the continuation the
+call gave), timers (the host calls back when they are due) and the end of the call. The call
+never reads a clock (``host.now()`` is injected) and never blocks, so a whole call — a 2-hour
+one with refreshes included — runs faster than real time against a fake host
+(tests/test_b2bua_core.py). The node serialises the inputs of one call, so they are handled in
+the order they arrived, media results included.
 
 The rules it keeps (docs/b2bua.md has them with the reasons):
 
@@ -20,7 +25,7 @@ The rules it keeps (docs/b2bua.md has them with the reasons):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,7 +33,7 @@ from signaling.media.control import MediaControlError, MediaNotice, OfferOptions
 from signaling.routing import Admission, CallRecord, Route, Router
 from signaling.sip.dialog import Dialog, DialogId, make_request
 from signaling.sip.ids import new_tag
-from signaling.sip.message import NameAddr, Request, Response, SipUri, Via, make_response
+from signaling.sip.message import Request, Response, Via, make_response
 from signaling.sip.transaction import TransactionId
 
 log = logging.getLogger("softswitch.call")
@@ -46,8 +51,14 @@ ALL_ROUTES_FAILED = "AllRoutesFailed"
 MEDIA_FAILURE = "MediaFailure"
 SHUTDOWN = "Shutdown"
 
+#: What a media command gives back: the reply (SDP bytes, a query dict, None) or the refusal.
+MediaResult = Any
+Continuation = Callable[[MediaResult], None]
+
 
 class MediaPort(Protocol):
+    """The media-control vocabulary (signaling.media.control implements it twice)."""
+
     async def offer(
         self, call_id: str, from_tag: str, sdp: bytes, options: OfferOptions | None = None
     ) -> bytes: ...
@@ -66,9 +77,8 @@ class MediaPort(Protocol):
 
 
 class CallHost(Protocol):
-    """What a call needs from the node."""
+    """What a call needs from the node (or from a test's fake)."""
 
-    media: MediaPort
     router: Router
     parameters: dict[str, Any]
 
@@ -88,15 +98,16 @@ class CallHost(Protocol):
 
     def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None: ...
 
+    def media(self, call: Call, command: str, args: tuple[Any, ...], then: Continuation) -> None:
+        """Run ``MediaPort.<command>(*args)``; hand the reply, or the MediaControlError, to
+        ``then`` (in this call's turn)."""
+        ...
+
     def set_timer(self, call: Call, name: str, delay: float, action: Callable[[], None]) -> None: ...
 
     def cancel_timer(self, call: Call, name: str) -> None: ...
 
     def call_ended(self, call: Call) -> None: ...
-
-    def spawn(self, call: Call, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` after the call's earlier handlers (one at a time per call)."""
-        ...
 
 
 @dataclass(slots=True)
@@ -133,7 +144,11 @@ class Leg:
     dtmf: str = "auto"
 
 
-@dataclass(slots=True)
+def _ignore(_: MediaResult) -> None:
+    return None
+
+
+@dataclass(slots=True, eq=False)
 class Call:
     host: CallHost
     invite: Request
@@ -150,7 +165,8 @@ class Call:
     a_final_sent: bool = False
     answered: bool = False
     ended: bool = False
-    ringing: bool = False
+    #: set when the call started ending (media teardown may still be running)
+    ending: bool = False
     media_proxy: bool = True
     #: relayed in-dialog requests, by the transaction id of our copy on the other leg
     relayed: dict[TransactionId, Pending] = field(default_factory=dict)
@@ -173,6 +189,20 @@ class Call:
 
     def _media_tag(self, leg: Leg) -> str:
         return self.a_tag if leg.name == "a" else leg.tag
+
+    def leg(self, name: str) -> Leg | None:
+        return self.a if name == "a" else self.b
+
+    def _other(self, leg: Leg) -> Leg | None:
+        return self.b if leg.name == "a" else self.a
+
+    @property
+    def b_transport(self) -> str:
+        return self.b.transport if self.b is not None else "UDP"
+
+    @property
+    def active(self) -> bool:
+        return not (self.ended or self.ending)
 
     # -- A side ---------------------------------------------------------------------------------
 
@@ -202,36 +232,34 @@ class Call:
             self.host.register_dialog(self.a.dialog, self, "a")
         return self.a.dialog
 
-    async def start(self) -> None:
+    def start(self) -> None:
         """Route the call: offer the caller's SDP to the media engine, then try the routes."""
         self.media_proxy = self.admission.media_proxy != "off"
-        self.record.attempts = 0
         if not self.routes:
-            await self.fail(503, "Service Unavailable", ALL_ROUTES_FAILED)
+            self.fail(503, "Service Unavailable", ALL_ROUTES_FAILED)
             return
-        await self._next_route()
+        self._next_route()
 
-    async def _offer_sdp(self, route: Route) -> bytes:
+    def _next_route(self) -> None:
+        if not self.routes:
+            self.fail(self.last_failure, None, ALL_ROUTES_FAILED)
+            return
+        route = self.routes.pop(0)
         body = self.invite.body
         if not self.media_proxy or not body:
-            return body
-        options = OfferOptions(extra={"DTMF-mode": self.a.dtmf})
-        return await self.host.media.offer(self.call_id, self.a_tag, body, options)
-
-    async def _next_route(self) -> None:
-        while self.routes:
-            route = self.routes.pop(0)
-            try:
-                body = await self._offer_sdp(route)
-            except MediaControlError as exc:
-                log.warning("call %s: media refused the offer: %s", self.call_id, exc)
-                await self.fail(488 if "codec" in str(exc).lower() else 503, None, MEDIA_FAILURE)
-                return
-            if self.ended or self.a_final_sent:
-                return
             self._send_attempt(route, body)
             return
-        await self.fail(self.last_failure, None, ALL_ROUTES_FAILED)
+        options = OfferOptions(extra={"DTMF-mode": self.a.dtmf})
+
+        def offered(result: MediaResult) -> None:
+            if isinstance(result, MediaControlError):
+                log.warning("call %s: media refused the offer: %s", self.call_id, result)
+                self.fail(488 if "codec" in str(result).lower() else 503, None, MEDIA_FAILURE)
+                return
+            if self.active and not self.a_final_sent:
+                self._send_attempt(route, result)
+
+        self.host.media(self, "offer", (self.call_id, self.a_tag, body, options), offered)
 
     def _send_attempt(self, route: Route, body: bytes) -> None:
         caller = self.invite.from_
@@ -242,10 +270,6 @@ class Call:
             target += ";transport=tcp"
         transport = route.transport.upper()
         local = self.host.local_via(transport)
-        extra: list[tuple[str, str]] = []
-        mf = self.invite.headers.get("Max-Forwards")
-        if mf is not None and mf.strip().isdigit():
-            extra.append(("Max-Forwards", str(max(0, int(mf) - 1))))
         request = make_request(
             "INVITE",
             target,
@@ -257,8 +281,9 @@ class Call:
             content_type=SDP if body else None,
             extra=[("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE")],
         )
-        if extra:
-            request.headers.set("Max-Forwards", extra[0][1])
+        mf = self.invite.headers.get("Max-Forwards")
+        if mf is not None and mf.strip().isdigit():
+            request.headers.set("Max-Forwards", str(max(0, int(mf) - 1)))
         addr = (route.host, route.port)
         tid = self.host.send_request(self, request, addr, transport)
         self.attempt = Attempt(route=route, request=request, transaction=tid, addr=addr)
@@ -273,147 +298,146 @@ class Call:
         delay = float(self.host.parameters[parameter])
 
         def expired() -> None:
-            if self.attempt is attempt and not self.answered and not self.ended:
-                self.host.spawn(self, self._attempt_timed_out(parameter))
+            if self.attempt is attempt and not self.answered and self.active:
+                self._attempt_timed_out(parameter)
 
         self.host.set_timer(self, "attempt", delay, expired)
 
-    async def _attempt_timed_out(self, parameter: str) -> None:
+    def _attempt_timed_out(self, parameter: str) -> None:
         attempt = self.attempt
-        if attempt is None or self.answered or self.ended:
+        if attempt is None:
             return
         log.info("call %s: %s expired on %s", self.call_id, parameter, attempt.route.gateway)
         attempt.cancelled = True
         self.host.cancel(attempt.transaction)
         self.host.router.attempt_ended(self.call_id, attempt.route, 408, self.host.now())
         self.last_failure = 408
-        if attempt.sdp_seen and self.host.parameters["SS_SIP_STOP_SWITCH_AFTER_SDP"]:
-            await self.fail(408, None, ALL_ROUTES_FAILED)
+        p = self.host.parameters
+        if (attempt.sdp_seen and p["SS_SIP_STOP_SWITCH_AFTER_SDP"]) or (
+            attempt.provisional >= 180 and not p["SS_GATEWAY_SWITCH_UNTIL_CONNECT"]
+        ):
+            self.fail(408, None, ALL_ROUTES_FAILED)
             return
-        if attempt.provisional >= 180 and not self.host.parameters["SS_GATEWAY_SWITCH_UNTIL_CONNECT"]:
-            await self.fail(408, None, ALL_ROUTES_FAILED)
-            return
-        await self._next_route()
+        self._next_route()
 
     # -- responses on B ---------------------------------------------------------------------------
 
-    async def on_b_response(self, transaction: TransactionId, response: Response) -> None:
+    def on_b_response(self, transaction: TransactionId, response: Response) -> None:
         pending = self.relayed.get(transaction)
         if pending is not None:
-            await self._relay_response(transaction, pending, response)
+            self._relay_response(transaction, pending, response)
             return
         attempt = self.attempt
-        if attempt is None or attempt.transaction != transaction or self.ended:
+        if attempt is None or attempt.transaction != transaction or not self.active:
             return
         if attempt.cancelled:
             if 200 <= response.status < 300:
-                await self._drop_late_answer(attempt, response)
+                self._drop_late_answer(attempt, response)
             return
         status = response.status
         if status < 200:
-            await self._b_provisional(attempt, response)
+            self._b_provisional(attempt, response)
         elif status < 300:
-            await self._b_answered(attempt, response)
+            self._b_answered(attempt, response)
         else:
-            await self._b_failed(attempt, response)
+            self._b_failed(attempt, response)
 
-    async def _b_provisional(self, attempt: Attempt, response: Response) -> None:
+    def _b_dialog(self, attempt: Attempt, response: Response) -> Dialog:
+        """The B dialog this response belongs to (created by its first 1xx-with-tag or 2xx)."""
+        if attempt.dialog is None or attempt.dialog.id.remote_tag != response.to.tag:
+            attempt.dialog = Dialog.from_uac(
+                attempt.request, response, local_contact=self.host.local_contact(self.b_transport)
+            )
+            self.host.register_dialog(attempt.dialog, self, "b")
+        else:
+            attempt.dialog.receive_response(response)
+        assert self.b is not None
+        self.b.dialog = attempt.dialog
+        self.b.tag = attempt.dialog.id.remote_tag
+        return attempt.dialog
+
+    def _answer_media(self, response: Response, then: Callable[[bytes], None]) -> None:
+        """Apply the callee's SDP to the media engine, then go on with the SDP for the caller."""
+        if not self.media_proxy or not response.body:
+            then(response.body)
+            return
+        assert self.b is not None
+        options = OfferOptions(extra={"DTMF-mode": self.b.dtmf})
+
+        def answered(result: MediaResult) -> None:
+            if isinstance(result, MediaControlError):
+                log.warning("call %s: media refused the answer: %s", self.call_id, result)
+                self.hangup(MEDIA_FAILURE, status=488)
+                return
+            if self.active:
+                then(result)
+
+        args = (self.call_id, self.a_tag, response.to.tag or "", response.body, options)
+        self.host.media(self, "answer", args, answered)
+
+    def _b_provisional(self, attempt: Attempt, response: Response) -> None:
         status = response.status
         attempt.provisional = max(attempt.provisional, status)
         if status == 100:
             self._arm_attempt_timer("SS_SIP_TIMEOUT_TRYING")
             return
-        if response.to.tag and attempt.dialog is None:
-            attempt.dialog = Dialog.from_uac(
-                attempt.request, response, local_contact=self.host.local_contact(self.b_transport)
-            )
-            self.host.register_dialog(attempt.dialog, self, "b")
-            assert self.b is not None
-            self.b.dialog = attempt.dialog
-            self.b.tag = attempt.dialog.id.remote_tag
-        elif attempt.dialog is not None:
-            attempt.dialog.receive_response(response)
-        body = b""
-        if response.body and response.content_type == SDP:
+        if response.to.tag:
+            self._b_dialog(attempt, response)
+        has_sdp = bool(response.body) and response.content_type == SDP
+        if has_sdp:
             attempt.sdp_seen = True
-            body = await self._answer_sdp(response)
-            if self.ended:
-                return
         if self.record.ring is None:
             self.record.ring = self.host.now()
-        self.ringing = True
-        self._ensure_a_dialog()
-        self._respond_a(status, response.reason, body=body)
-        if body:
+        if has_sdp:
             self._arm_attempt_timer("SS_SIP_TIMEOUT_SESSION_PROGRESS_SDP")
         elif status == 183:
             self._arm_attempt_timer("SS_SIP_TIMEOUT_SESSION_PROGRESS")
         else:
             self._arm_attempt_timer("SS_SIP_TIMEOUT_RINGING")
 
-    @property
-    def b_transport(self) -> str:
-        return self.b.transport if self.b is not None else "UDP"
+        def relay(body: bytes) -> None:
+            if self.attempt is attempt and not attempt.cancelled and not self.answered:
+                self._ensure_a_dialog()
+                self._respond_a(status, response.reason, body=body)
 
-    async def _answer_sdp(self, response: Response) -> bytes:
-        if not self.media_proxy:
-            return response.body
-        tag = response.to.tag or ""
-        assert self.b is not None
-        options = OfferOptions(extra={"DTMF-mode": self.b.dtmf})
-        try:
-            return await self.host.media.answer(self.call_id, self.a_tag, tag, response.body, options)
-        except MediaControlError as exc:
-            log.warning("call %s: media refused the answer: %s", self.call_id, exc)
-            await self.hangup(MEDIA_FAILURE, status=488)
-            return b""
-
-    async def _b_answered(self, attempt: Attempt, response: Response) -> None:
-        if attempt.dialog is None or attempt.dialog.id.remote_tag != response.to.tag:
-            dialog = Dialog.from_uac(
-                attempt.request, response, local_contact=self.host.local_contact(self.b_transport)
-            )
-            self.host.register_dialog(dialog, self, "b")
-            attempt.dialog = dialog
+        if has_sdp:
+            self._answer_media(response, relay)
         else:
-            attempt.dialog.receive_response(response)
+            relay(b"")
+
+    def _b_answered(self, attempt: Attempt, response: Response) -> None:
+        dialog = self._b_dialog(attempt, response)
         assert self.b is not None
-        self.b.dialog = attempt.dialog
-        self.b.tag = attempt.dialog.id.remote_tag
-        ack = attempt.dialog.create_ack(attempt.request.cseq.number)
-        self.host.send_ack(ack, self.b.addr, self.b.transport)
+        self.host.send_ack(dialog.create_ack(attempt.request.cseq.number), self.b.addr, self.b.transport)
         self.host.cancel_timer(self, "attempt")
-        body = b""
-        if response.body:
-            body = await self._answer_sdp(response)
-            if self.ended:
-                return
         self.answered = True
         now = self.host.now()
         self.record.answer = now
         self.record.final_status = 200
         self.host.router.call_answered(self.call_id, attempt.route, now)
-        self._ensure_a_dialog()
-        self._respond_a(200, "OK", body=body)
+
+        def answer_caller(body: bytes) -> None:
+            self._ensure_a_dialog()
+            self._respond_a(200, "OK", body=body)
+            self._arm_duration_limit()
+
+        self._answer_media(response, answer_caller)
+
+    def _arm_duration_limit(self) -> None:
         limit = self.admission.max_duration
         cap = float(self.host.parameters["SS_SIP_NO_TIMER_REINVITE_INTERVAL"] or 0)
         if cap > 0:
             limit = cap if limit is None else min(limit, cap)
         if limit is not None:
+            self.host.set_timer(self, "max_duration", limit, lambda: self.hangup(MAX_DURATION))
 
-            def too_long() -> None:
-                self.host.spawn(self, self.hangup(MAX_DURATION))
-
-            self.host.set_timer(self, "max_duration", limit, too_long)
-
-    async def _drop_late_answer(self, attempt: Attempt, response: Response) -> None:
+    def _drop_late_answer(self, attempt: Attempt, response: Response) -> None:
         """A 2xx on an attempt we gave up on: acknowledge it and hang it up at once."""
         dialog = Dialog.from_uac(attempt.request, response)
         self.host.send_ack(dialog.create_ack(attempt.request.cseq.number), attempt.addr, self.b_transport)
-        bye = dialog.create_request("BYE")
-        self.host.send_request(self, bye, attempt.addr, self.b_transport)
+        self.host.send_request(self, dialog.create_request("BYE"), attempt.addr, self.b_transport)
 
-    async def _b_failed(self, attempt: Attempt, response: Response) -> None:
+    def _b_failed(self, attempt: Attempt, response: Response) -> None:
         status = response.status
         self.host.cancel_timer(self, "attempt")
         self.host.router.attempt_ended(self.call_id, attempt.route, status, self.host.now())
@@ -429,33 +453,35 @@ class Call:
             or 600 <= status < 700
         )
         if stop or not self.routes:
-            await self.fail(status, response.reason, ALL_ROUTES_FAILED if not stop else f"SIP {status}")
+            self.fail(status, response.reason, f"SIP {status}" if stop else ALL_ROUTES_FAILED)
             return
-        await self._next_route()
+        self._next_route()
 
     # -- ending -----------------------------------------------------------------------------------
 
-    async def fail(self, status: int, reason: str | None, termination: str) -> None:
+    def fail(self, status: int, reason: str | None, termination: str) -> None:
         """Refuse the call toward the caller (before answer) and end it."""
         self._respond_a(status, reason)
         self.record.final_status = self.record.final_status or status
-        await self._finish(termination, "switch")
+        self._finish(termination, "switch")
 
-    async def hangup(self, termination: str, *, status: int = 503, ended_by: str = "switch") -> None:
+    def hangup(self, termination: str, *, status: int = 503, ended_by: str = "switch") -> None:
         """End the call from the switch's side, whatever state it is in."""
-        if self.ended:
+        if not self.active:
             return
-        if not self.answered:
+        if not self.answered or not self.a_final_sent:
             attempt = self.attempt
-            if attempt is not None and not attempt.cancelled:
+            if attempt is not None and not attempt.cancelled and not self.answered:
                 attempt.cancelled = True
                 self.host.cancel(attempt.transaction)
+            if self.answered and self.b is not None:
+                self._bye(self.b)
             self._respond_a(status)
         else:
             self._bye(self.a)
             if self.b is not None:
                 self._bye(self.b)
-        await self._finish(termination, ended_by)
+        self._finish(termination, ended_by)
 
     def _bye(self, leg: Leg) -> None:
         dialog = leg.dialog
@@ -468,48 +494,60 @@ class Call:
         dialog.terminate()
         self.host.send_request(self, bye, leg.addr, leg.transport)
 
-    async def _finish(self, termination: str, ended_by: str) -> None:
-        if self.ended:
+    def _finish(self, termination: str, ended_by: str) -> None:
+        """Record, tear the media down, release the slots, report. Runs once."""
+        if not self.active:
             return
-        self.ended = True
+        self.ending = True
         self.record.end = self.host.now()
         self.record.termination = self.record.termination or termination
         self.record.ended_by = self.record.ended_by or ended_by
         self.host.cancel_timer(self, "attempt")
         self.host.cancel_timer(self, "max_duration")
-        if self.media_proxy:
-            try:
-                report = await self.host.media.query(self.call_id)
-                self.record.media_packets = rtp_packets_by_party(
-                    report, {self.a_tag: "caller", (self.b.tag if self.b else ""): "callee"}
-                )
-            except MediaControlError:
-                pass  # no media state (refused before the offer): nothing to record
-            try:
-                await self.host.media.delete(self.call_id)
-            except MediaControlError as exc:
-                log.warning("call %s: media delete failed: %s", self.call_id, exc)
+        if not self.media_proxy:
+            self._finalize()
+            return
+
+        def deleted(result: MediaResult) -> None:
+            if isinstance(result, MediaControlError):
+                log.warning("call %s: media delete failed: %s", self.call_id, result)
+            self._finalize()
+
+        def queried(result: MediaResult) -> None:
+            if isinstance(result, dict):
+                parties = {self.a_tag: "caller", (self.b.tag if self.b else ""): "callee"}
+                self.record.media_packets = rtp_packets_by_party(result, parties)
+            self.host.media(self, "delete", (self.call_id,), deleted)
+
+        self.host.media(self, "query", (self.call_id,), queried)
+
+    def _finalize(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
         self.release()
         self.host.router.call_ended(self.record)
         self.host.call_ended(self)
 
-    async def on_cancel(self) -> None:
+    def on_cancel(self) -> None:
         """The caller cancelled before the answer (the layer already answered the CANCEL)."""
-        if self.answered or self.ended:
+        if self.answered or not self.active:
             return
         self.record.termination = CALLER_CANCEL
         self.record.ended_by = "caller"
-        await self.hangup(CALLER_CANCEL, status=487, ended_by="caller")
+        self.hangup(CALLER_CANCEL, status=487, ended_by="caller")
 
-    async def on_ack_timeout(self) -> None:
-        await self.hangup(ACK_TIMEOUT)
+    def on_ack_timeout(self) -> None:
+        self.hangup(ACK_TIMEOUT)
 
-    async def on_media_notice(self, notice: MediaNotice) -> None:
+    def on_media_notice(self, notice: MediaNotice) -> None:
+        if not self.active:
+            return
         event = notice.event
         kind = notice.kind
         if kind in ("media_timeout", "hold_timeout"):
             if self.answered:
-                await self.hangup(MEDIA_TIMEOUT)
+                self.hangup(MEDIA_TIMEOUT)
             return
         info_to = event.get("info_to")
         digit = event.get("digit")
@@ -528,20 +566,13 @@ class Call:
 
     # -- in-dialog requests -----------------------------------------------------------------------
 
-    def _other(self, leg: Leg) -> Leg | None:
-        return self.b if leg.name == "a" else self.a
-
-    def leg(self, name: str) -> Leg | None:
-        return self.a if name == "a" else self.b
-
-    async def on_request(  # noqa: PLR0911 (one return per request kind)
+    def on_request(  # noqa: PLR0911 (one return per request kind)
         self, leg_name: str, transaction: TransactionId, request: Request
     ) -> None:
         leg = self.leg(leg_name)
         if leg is None or leg.dialog is None:
             return
-        dialog = leg.dialog
-        reject = dialog.receive_request(request)
+        reject = leg.dialog.receive_request(request)
         if request.method == "ACK":
             return
         if reject is not None:
@@ -550,26 +581,28 @@ class Call:
         method = request.method
         if method == "BYE":
             self._respond_in(leg, request, transaction, 200)
-            other = self._other(leg)
+            if not self.active:
+                return
             self.record.ended_by = "caller" if leg.name == "a" else "callee"
-            if self.answered:
+            if self.answered and self.a_final_sent:
+                other = self._other(leg)
                 if other is not None:
                     self._bye(other)
-                await self._finish(NORMAL, self.record.ended_by)
+                self._finish(NORMAL, self.record.ended_by)
             else:
-                # BYE on an early dialog: the callee gave up; treat as a failure of the attempt
-                await self.hangup(NORMAL, status=487, ended_by=self.record.ended_by)
+                # a BYE on an early dialog: that side gave up before the answer reached A
+                self.hangup(NORMAL, status=487, ended_by=self.record.ended_by)
             return
         if method == "INFO" and request.content_type in ("application/dtmf-relay", "application/dtmf"):
-            await self._info_dtmf(leg, request, transaction)
+            self._info_dtmf(leg, request, transaction)
             return
-        if method in ("INVITE", "UPDATE", "INFO") and self.answered:
-            await self._relay_request(leg, request, transaction)
+        if method in ("INVITE", "UPDATE", "INFO") and self.answered and self.active:
+            self._relay_request(leg, request, transaction)
             return
         if method == "OPTIONS":
             self._respond_in(leg, request, transaction, 200)
             return
-        self._respond_in(leg, request, transaction, 501 if method not in ("INVITE", "UPDATE") else 491)
+        self._respond_in(leg, request, transaction, 491 if method in ("INVITE", "UPDATE") else 501)
 
     def _respond_in(
         self,
@@ -589,52 +622,54 @@ class Call:
         dialog.response_sent(request, response, self.host.now())
         self.host.send_response(response, transaction)
 
-    async def _info_dtmf(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
+    def _info_dtmf(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
         digits, duration = parse_dtmf_info(request)
         if not digits:
             self._respond_in(leg, request, transaction, 400, reason="Bad DTMF")
             return
         self._respond_in(leg, request, transaction, 200)
         other = self._other(leg)
-        if other is None or not self.answered:
+        if other is None or not self.answered or not self.active:
             return
         if self.media_proxy:
-            try:
-                await self.host.media.play_dtmf(
-                    self.call_id, self._media_tag(leg), digits, max(100, min(duration, 5000))
-                )
-            except MediaControlError as exc:
-                log.info("call %s: play DTMF refused: %s", self.call_id, exc)
+            args = (self.call_id, self._media_tag(leg), digits, max(100, min(duration, 5000)))
+            self.host.media(self, "play_dtmf", args, _ignore)
             return
         for digit in digits:
             self._send_info_dtmf(other, digit, duration)
 
-    async def _relay_request(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
+    def _relay_request(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
         other = self._other(leg)
         if other is None or other.dialog is None or other.dialog.terminated:
             self._respond_in(leg, request, transaction, 481)
             return
-        body = request.body
-        offer_media = False
-        if body and request.content_type == SDP and self.media_proxy:
+        other_dialog = other.dialog
+
+        def forward(body: bytes, offer_media: bool) -> None:
+            content_type = request.headers.get("Content-Type") if body else None
             try:
-                body = await self.host.media.offer(self.call_id, self._media_tag(leg), body)
-            except MediaControlError as exc:
-                log.info("call %s: re-offer refused: %s", self.call_id, exc)
+                copy = other_dialog.create_request(request.method, body=body, content_type=content_type)
+            except ValueError:
+                self._respond_in(leg, request, transaction, 491)
+                return
+            tid = self.host.send_request(self, copy, other.addr, other.transport)
+            self.relayed[tid] = Pending(leg.name, request, transaction, offer_media)
+
+        if not (request.body and request.content_type == SDP and self.media_proxy):
+            forward(request.body, False)
+            return
+
+        def offered(result: MediaResult) -> None:
+            if isinstance(result, MediaControlError):
+                log.info("call %s: re-offer refused: %s", self.call_id, result)
                 self._respond_in(leg, request, transaction, 488)
                 return
-            offer_media = True
-        try:
-            copy = other.dialog.create_request(
-                request.method, body=body, content_type=request.headers.get("Content-Type") if body else None
-            )
-        except ValueError:
-            self._respond_in(leg, request, transaction, 491)
-            return
-        tid = self.host.send_request(self, copy, other.addr, other.transport)
-        self.relayed[tid] = Pending(leg.name, request, transaction, offer_media)
+            if self.active:
+                forward(result, True)
 
-    async def _relay_response(self, transaction: TransactionId, pending: Pending, response: Response) -> None:
+        self.host.media(self, "offer", (self.call_id, self._media_tag(leg), request.body), offered)
+
+    def _relay_response(self, transaction: TransactionId, pending: Pending, response: Response) -> None:
         origin = self.leg(pending.origin)
         if origin is None:
             return
@@ -646,32 +681,40 @@ class Call:
         if response.status < 200:
             return
         self.relayed.pop(transaction, None)
-        body = b""
-        if 200 <= response.status < 300:
-            if pending.request.method == "INVITE" and other is not None and other.dialog is not None:
-                ack = other.dialog.create_ack(response.cseq.number)
-                self.host.send_ack(ack, other.addr, other.transport)
-            body = response.body
-            if body and pending.offer_media and other is not None:
-                try:
-                    body = await self.host.media.answer(
-                        self.call_id, self._media_tag(origin), self._media_tag(other), body
-                    )
-                except MediaControlError as exc:
-                    log.info("call %s: re-answer refused: %s", self.call_id, exc)
-                    self._respond_in(origin, pending.request, pending.transaction, 488)
-                    return
-        self._respond_in(
-            origin, pending.request, pending.transaction, response.status, body=body, reason=response.reason
-        )
+        is_2xx = response.status < 300
+        if is_2xx and pending.request.method == "INVITE" and other is not None and other.dialog is not None:
+            self.host.send_ack(other.dialog.create_ack(response.cseq.number), other.addr, other.transport)
 
-    async def on_transaction_failed(self, transaction: TransactionId, status: int) -> None:
+        def respond(body: bytes) -> None:
+            self._respond_in(
+                origin,
+                pending.request,
+                pending.transaction,
+                response.status,
+                body=body,
+                reason=response.reason,
+            )
+
+        if not (is_2xx and response.body and pending.offer_media and other is not None):
+            respond(response.body if is_2xx else b"")
+            return
+
+        def answered(result: MediaResult) -> None:
+            if isinstance(result, MediaControlError):
+                log.info("call %s: re-answer refused: %s", self.call_id, result)
+                self._respond_in(origin, pending.request, pending.transaction, 488)
+                return
+            respond(result)
+
+        args = (self.call_id, self._media_tag(origin), self._media_tag(other), response.body)
+        self.host.media(self, "answer", args, answered)
+
+    def on_transaction_failed(self, transaction: TransactionId, status: int) -> None:
         """Our request on a leg got no answer (timeout) or could not be sent."""
         attempt = self.attempt
         if attempt is not None and attempt.transaction == transaction and not self.answered:
-            if not attempt.cancelled:
-                synthetic = make_response(attempt.request, status)
-                await self._b_failed(attempt, synthetic)
+            if not attempt.cancelled and self.active:
+                self._b_failed(attempt, make_response(attempt.request, status))
             return
         pending = self.relayed.pop(transaction, None)
         if pending is not None:
@@ -679,7 +722,7 @@ class Call:
             if origin is not None:
                 self._respond_in(origin, pending.request, pending.transaction, status)
             if status in (408, 481):
-                await self.hangup("SIP " + str(status))
+                self.hangup(f"SIP {status}")
 
 
 def parse_dtmf_info(request: Request) -> tuple[str, int]:
@@ -732,15 +775,4 @@ def rtp_packets_by_party(report: dict[bytes, Any], parties: dict[str, str]) -> d
     return out
 
 
-def uri_user(uri: str) -> str:
-    try:
-        return SipUri.parse(uri).user or ""
-    except ValueError:
-        return ""
-
-
-def party_user(value: NameAddr) -> str:
-    return uri_user(value.uri)
-
-
-__all__ = ["Call", "CallHost", "DialogId", "Leg", "parse_dtmf_info"]
+__all__ = ["Call", "CallHost", "DialogId", "Leg", "MediaPort", "parse_dtmf_info"]

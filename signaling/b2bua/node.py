@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from signaling.b2bua.call import Call, MediaPort, parse_dtmf_info
+from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
 from signaling.config import Config
-from signaling.media.control import MediaNotice
+from signaling.media.control import MediaControlError, MediaNotice
 from signaling.routing import CallRecord, InboundCall, Router
 from signaling.sip.dialog import AckTimeout, Dialog, DialogId, Retransmit2xx, dialog_id_of_request
 from signaling.sip.ids import new_branch, new_tag
@@ -60,7 +62,7 @@ class NodeStats:
 @dataclass(slots=True)
 class _CallState:
     call: Call
-    queue: asyncio.Queue[Coroutine[Any, Any, None]] = field(default_factory=asyncio.Queue)
+    queue: deque[Callable[[], object]] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
 
@@ -71,7 +73,7 @@ class Node:
     def __init__(self, config: Config, media: MediaPort, router: Router) -> None:
         self.config = config
         self.parameters: dict[str, Any] = dict(config.parameters)
-        self.media = media
+        self.media_port = media
         self.router = router
         self.stats = NodeStats()
         self.layer = TransactionLayer(TimerConfig.from_parameters(self.parameters))
@@ -110,7 +112,7 @@ class Node:
         self.local = await self.transport.start(host, port)
         if self.advertise is None:
             self.advertise = self.local[0] if self.local[0] not in ("0.0.0.0", "::") else "127.0.0.1"
-        watch = getattr(self.media, "watch", None)
+        watch = getattr(self.media_port, "watch", None)
         if watch is not None:
             watch(self._on_media_notice)
         return self.local
@@ -118,7 +120,7 @@ class Node:
     async def stop(self) -> None:
         """End every call (BYE / final responses), let the messages go out, close the sockets."""
         for state in list(self.calls.values()):
-            self.spawn(state.call, state.call.hangup("Shutdown"))
+            self.post(state.call, partial(state.call.hangup, "Shutdown"))
         for _ in range(50):
             if not self.calls:
                 break
@@ -168,24 +170,24 @@ class Node:
             found = self._dialog_owner(event.request)
             if found is not None:
                 call, leg = found
-                self.spawn(call, call.on_request(leg, TransactionId(-1), event.request))
+                self.post(call, lambda: call.on_request(leg, TransactionId(-1), event.request))
         elif isinstance(event, ResponseReceived):
             owner = self._by_transaction.get(event.transaction)
             if owner is not None:
-                self.spawn(owner, owner.on_b_response(event.transaction, event.response))
+                self.post(owner, lambda: owner.on_b_response(event.transaction, event.response))
                 if event.response.status >= 200:
                     self._by_transaction.pop(event.transaction, None)
         elif isinstance(event, CancelReceived):
             cancelled = self._by_transaction.get(event.transaction)
             if cancelled is not None:
-                self.spawn(cancelled, cancelled.on_cancel())
+                self.post(cancelled, cancelled.on_cancel)
         elif isinstance(event, TransactionTimeout | TransportError):
             failed = self._by_transaction.pop(event.transaction, None)
             if failed is not None and event.method != "ACK":
                 status = 408 if isinstance(event, TransactionTimeout) else 503
                 if isinstance(event, TransactionTimeout) and event.timer in ("H", "cancel", "unanswered"):
                     return
-                self.spawn(failed, failed.on_transaction_failed(event.transaction, status))
+                self.post(failed, lambda: failed.on_transaction_failed(event.transaction, status))
         elif isinstance(event, StrayResponse):
             self._on_stray(event.response)
 
@@ -217,7 +219,7 @@ class Node:
                 self._reply(event, 481)
                 return
             call, leg = found
-            self.spawn(call, call.on_request(leg, event.transaction, request))
+            self.post(call, lambda: call.on_request(leg, event.transaction, request))
             return
         method = request.method
         if method == "INVITE":
@@ -288,7 +290,7 @@ class Node:
             record=record,
         )
 
-        def release() -> None:
+        def release() -> None:  # the call's admission slots
             for t in tickets:
                 self.admission.release(t)
 
@@ -296,30 +298,47 @@ class Node:
         self._by_transaction[event.transaction] = call
         state = _CallState(call)
         self.calls[request.call_id] = state
-        self.spawn(call, call.start())
+        self.post(call, call.start)
 
     # -- CallHost -----------------------------------------------------------------------------------
 
-    def spawn(self, call: Call, work: Coroutine[Any, Any, None]) -> None:
+    def post(self, call: Call, work: Callable[[], None]) -> None:
+        """Queue an input for ``call``; a call's inputs run one at a time, in order."""
+        self._enqueue(call, work)
+
+    def media(self, call: Call, command: str, args: tuple[Any, ...], then: Continuation) -> None:
+        """Run a media command for ``call``; its later inputs wait until ``then`` has run."""
+
+        async def run() -> None:
+            try:
+                result = await getattr(self.media_port, command)(*args)
+            except MediaControlError as exc:
+                result = exc
+            then(result)
+
+        self._enqueue(call, run)
+
+    def _enqueue(self, call: Call, work: Callable[[], object]) -> None:
         state = self.calls.get(call.call_id)
         if state is None or state.call is not call:
-            work.close()
             return
-        state.queue.put_nowait(work)
+        state.queue.append(work)
         if state.task is None or state.task.done():
             state.task = asyncio.get_running_loop().create_task(self._run_call(state))
 
     async def _run_call(self, state: _CallState) -> None:
-        while not state.queue.empty():
-            work = state.queue.get_nowait()
+        while state.queue:
+            work = state.queue.popleft()
             try:
-                await work
+                result = work()
+                if asyncio.iscoroutine(result):
+                    await result
             except Exception:
                 self.stats.handler_errors += 1
                 log.exception("call %s: handler failed", state.call.call_id)
-                if not state.call.ended:
+                if state.call.active:
                     try:
-                        await state.call.hangup("InternalError", status=500)
+                        state.call.hangup("InternalError", status=500)
                     except Exception:
                         log.exception("call %s: hangup failed", state.call.call_id)
             self._pump()
@@ -366,7 +385,7 @@ class Node:
         if old is not None:
             old.cancel()
         loop = self._loop or asyncio.get_running_loop()
-        state.timers[name] = loop.call_later(delay, action)
+        state.timers[name] = loop.call_later(delay, self.post, call, action)
 
     def cancel_timer(self, call: Call, name: str) -> None:
         state = self.calls.get(call.call_id)
@@ -403,7 +422,7 @@ class Node:
     def _on_media_notice(self, notice: MediaNotice) -> None:
         state = self.calls.get(notice.call_id)
         if state is not None:
-            self.spawn(state.call, state.call.on_media_notice(notice))
+            self.post(state.call, partial(state.call.on_media_notice, notice))
 
     # -- timers -------------------------------------------------------------------------------------
 
@@ -437,7 +456,7 @@ class Node:
                     tid = call.transaction if leg == "a" else None
                     self.layer.send_response(action.response, now, tid)
                 elif isinstance(action, AckTimeout):
-                    self.spawn(call, call.on_ack_timeout())
+                    self.post(call, call.on_ack_timeout)
         self._pump()
 
 
