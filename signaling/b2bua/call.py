@@ -79,8 +79,11 @@ class MediaPort(Protocol):
 class CallHost(Protocol):
     """What a call needs from the node (or from a test's fake)."""
 
-    router: Router
-    parameters: dict[str, Any]
+    @property
+    def router(self) -> Router: ...
+
+    @property
+    def parameters(self) -> dict[str, Any]: ...
 
     def now(self) -> float: ...
 
@@ -171,6 +174,8 @@ class Call:
     #: relayed in-dialog requests, by the transaction id of our copy on the other leg
     relayed: dict[TransactionId, Pending] = field(default_factory=dict)
     last_failure: int = 503
+    #: attempts we cancelled, until their final response: a 2xx there is ACKed and hung up
+    given_up: dict[TransactionId, Attempt] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.a = Leg("a", self.source, self.transport, tag=new_tag(), dtmf=self.admission.dtmf)
@@ -309,6 +314,7 @@ class Call:
             return
         log.info("call %s: %s expired on %s", self.call_id, parameter, attempt.route.gateway)
         attempt.cancelled = True
+        self.given_up[attempt.transaction] = attempt
         self.host.cancel(attempt.transaction)
         self.host.router.attempt_ended(self.call_id, attempt.route, 408, self.host.now())
         self.last_failure = 408
@@ -328,11 +334,17 @@ class Call:
             self._relay_response(transaction, pending, response)
             return
         attempt = self.attempt
-        if attempt is None or attempt.transaction != transaction or not self.active:
-            return
+        if attempt is None or attempt.transaction != transaction:
+            attempt = self.given_up.get(transaction)
+            if attempt is None:
+                return
         if attempt.cancelled:
             if 200 <= response.status < 300:
                 self._drop_late_answer(attempt, response)
+            if response.status >= 200:
+                self.given_up.pop(transaction, None)
+            return
+        if not self.active:
             return
         status = response.status
         if status < 200:
@@ -473,6 +485,7 @@ class Call:
             attempt = self.attempt
             if attempt is not None and not attempt.cancelled and not self.answered:
                 attempt.cancelled = True
+                self.given_up[attempt.transaction] = attempt
                 self.host.cancel(attempt.transaction)
             if self.answered and self.b is not None:
                 self._bye(self.b)

@@ -96,6 +96,7 @@ class Node:
                 ),
             )
         self.calls: dict[str, _CallState] = {}
+        self._lingering: dict[str, _CallState] = {}
         self._by_transaction: dict[TransactionId, Call] = {}
         self._dialogs: dict[DialogId, tuple[Call, str]] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -319,7 +320,7 @@ class Node:
         self._enqueue(call, run)
 
     def _enqueue(self, call: Call, work: Callable[[], object]) -> None:
-        state = self.calls.get(call.call_id)
+        state = self.calls.get(call.call_id) or self._lingering.get(call.call_id)
         if state is None or state.call is not call:
             return
         state.queue.append(work)
@@ -400,6 +401,8 @@ class Node:
             for handle in state.timers.values():
                 handle.cancel()
             del self.calls[call.call_id]
+            # still reachable for late inputs (a 2xx on a cancelled attempt is ACKed and hung up)
+            self._lingering[call.call_id] = state
         if call.answered:
             self.stats.calls_answered += 1
         else:
@@ -412,6 +415,9 @@ class Node:
         loop.call_later(32.0, self._forget_dialogs, call)
 
     def _forget_dialogs(self, call: Call) -> None:
+        state = self._lingering.get(call.call_id)
+        if state is not None and state.call is call:
+            del self._lingering[call.call_id]
         for dialog_id in [d for d, (c, _) in self._dialogs.items() if c is call]:
             del self._dialogs[dialog_id]
         for tid in [t for t, c in self._by_transaction.items() if c is call]:
