@@ -407,3 +407,106 @@ def test_parse_dtmf_info(ctype: str, body: bytes, expected: tuple[str, int]) -> 
     h = Headers()
     h.add("Content-Type", ctype)
     assert parse_dtmf_info(Request("INFO", "sip:x@y", h, body)) == expected
+
+
+# -- RFC 4028 session timers on both legs -------------------------------------------------------
+
+
+def timer_invite(expires: str = "1800") -> Request:
+    inv = a_invite()
+    inv.headers.add("Supported", "timer")
+    inv.headers.add("Session-Expires", expires)
+    inv.headers.add("Allow", "INVITE, ACK, BYE, UPDATE")
+    return inv
+
+
+def start_call(host: FakeHost, invite: Request, routes: list[Route]) -> Call:
+    record = CallRecord("call-a@10.0.0.1", "cust", "1001", "12125550100", ("10.0.0.1", 5060), host.clock)
+    call = Call(
+        host=host,
+        invite=invite,
+        transaction=TransactionId(1),
+        source=("10.0.0.1", 5060),
+        transport="UDP",
+        admission=Admission(ingress="cust", routes=routes),
+        record=record,
+    )
+    call.start()
+    return call
+
+
+def answer_with_timer(host: FakeHost, call: Call) -> None:
+    inv = last_invite(host)
+    assert isinstance(inv.message, Request) and inv.transaction is not None
+    assert inv.message.headers.get("Session-Expires") == "600"  # SS_SIP_SESSION_TTL
+    ok = b_reply(inv.message, 200, body=SDP_B)
+    ok.headers.add("Session-Expires", "600;refresher=uac")
+    ok.headers.add("Require", "timer")
+    ok.headers.add("Allow", "INVITE, ACK, BYE, UPDATE")
+    call.on_b_response(inv.transaction, ok)
+
+
+def answer_refreshes(host: FakeHost, call: Call, seen: int) -> int:
+    """Answer every refresh sent since ``seen`` with 200; return the new count."""
+    refreshes = [
+        s for s in host.sent if isinstance(s.message, Request) and s.message.method in ("UPDATE", "INVITE")
+    ]
+    for sent in refreshes[seen:]:
+        if sent.transaction is None or sent.transaction not in call.st.in_flight:
+            continue
+        assert isinstance(sent.message, Request)
+        ok = make_response(sent.message, 200, to_tag=sent.message.to.tag)
+        ok.headers.add("Session-Expires", sent.message.headers.get("Session-Expires") or "600")
+        call.on_b_response(sent.transaction, ok)
+    return len(refreshes)
+
+
+def test_two_hour_call_refreshed_on_both_legs() -> None:
+    host = FakeHost()
+    call = start_call(host, timer_invite(), [route("gw1", 5080)])
+    answer_with_timer(host, call)
+    ok_a = host.responses()[-1]
+    assert ok_a.status == 200
+    assert ok_a.headers.get("Session-Expires") == "600;refresher=uas"  # granted TTL, we refresh
+    seen = answer_refreshes(host, call, 0)
+    for _ in range(7200 // 60):
+        host.advance(60)
+        seen = answer_refreshes(host, call, seen)
+    assert not call.ended
+    to_a = [s for s in host.requests("UPDATE") if s.addr == ("10.0.0.1", 5060)]
+    to_b = [s for s in host.requests("UPDATE") if s.addr == ("10.9.0.1", 5080)]
+    # refresh every TTL/segment = 300 s on each leg for two hours
+    assert len(to_a) == 24 and len(to_b) == 24
+    assert call.st.get("a") is not None and call.st.get("a").refreshes == 24  # type: ignore[union-attr]
+
+
+def test_unanswered_refresh_ends_the_call_with_session_timeout() -> None:
+    host = FakeHost()
+    call = start_call(host, timer_invite(), [route("gw1", 5080)])
+    answer_with_timer(host, call)
+    host.advance(301)
+    refresh = [s for s in host.requests("UPDATE") if s.addr == ("10.9.0.1", 5080)][-1]
+    assert refresh.transaction is not None
+    call.on_transaction_failed(refresh.transaction, 408)  # Timer F: no answer at all
+    assert call.ended and host.router.ended[0].termination == "Session timeout"
+
+
+def test_caller_interval_below_min_se_gets_422() -> None:
+    host = FakeHost()
+    call = start_call(host, timer_invite("60"), [route("gw1", 5080)])
+    [refusal] = host.responses()
+    assert refusal.status == 422 and refusal.headers.get("Min-SE") == "90"
+    assert host.requests("INVITE") == [] and call.ended
+
+
+def test_carrier_422_resends_to_the_same_carrier_with_its_min_se() -> None:
+    host = FakeHost(parameters=params.resolve({"SS_SIP_SESSION_TTL": 600}))
+    call = start_call(host, timer_invite(), [route("gw1", 5080), route("gw2", 5081)])
+    first = last_invite(host)
+    assert isinstance(first.message, Request) and first.transaction is not None
+    too_small = make_response(first.message, 422, to_tag="x", extra=[("Min-SE", "1200")])
+    call.on_b_response(first.transaction, too_small)
+    second = last_invite(host)
+    assert second.addr == ("10.9.0.1", 5080) and isinstance(second.message, Request)
+    assert second.message.headers.get("Min-SE") == "1200"
+    assert host.router.attempts == []  # not counted as a failed route

@@ -27,18 +27,32 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
+from signaling.b2bua.parts import (
+    Addr,
+    Attempt,
+    CallHost,
+    Continuation,
+    Leg,
+    MediaPort,
+    MediaResult,
+    Pending,
+    parse_dtmf_info,
+    rtp_packets_by_party,
+)
+from signaling.b2bua.timers import LegTimers
 from signaling.media.control import MediaControlError, MediaNotice, OfferOptions
-from signaling.routing import Admission, CallRecord, Route, Router
+from signaling.routing import Admission, CallRecord, Route
 from signaling.sip.dialog import Dialog, DialogId, make_request
 from signaling.sip.ids import new_tag
-from signaling.sip.message import Request, Response, Via, make_response
+from signaling.sip.message import Request, Response, make_response
+from signaling.sip.session_timer import (
+    Resend,
+    SessionTimer,
+)
 from signaling.sip.transaction import TransactionId
 
 log = logging.getLogger("softswitch.call")
-
-Addr = tuple[str, int]
 
 SDP = "application/sdp"
 #: Reasons a call ended (CDR termination reasons besides the router's).
@@ -50,101 +64,6 @@ MAX_DURATION = "Max call duration"
 ALL_ROUTES_FAILED = "AllRoutesFailed"
 MEDIA_FAILURE = "MediaFailure"
 SHUTDOWN = "Shutdown"
-
-#: What a media command gives back: the reply (SDP bytes, a query dict, None) or the refusal.
-MediaResult = Any
-Continuation = Callable[[MediaResult], None]
-
-
-class MediaPort(Protocol):
-    """The media-control vocabulary (signaling.media.control implements it twice)."""
-
-    async def offer(
-        self, call_id: str, from_tag: str, sdp: bytes, options: OfferOptions | None = None
-    ) -> bytes: ...
-
-    async def answer(
-        self, call_id: str, from_tag: str, to_tag: str, sdp: bytes, options: OfferOptions | None = None
-    ) -> bytes: ...
-
-    async def delete(self, call_id: str, from_tag: str | None = None) -> None: ...
-
-    async def query(self, call_id: str) -> dict[bytes, Any]: ...
-
-    async def play_dtmf(
-        self, call_id: str, from_tag: str, digits: str, duration_ms: int = 100, volume_dbm0: int = -8
-    ) -> None: ...
-
-
-class CallHost(Protocol):
-    """What a call needs from the node (or from a test's fake)."""
-
-    @property
-    def router(self) -> Router: ...
-
-    @property
-    def parameters(self) -> dict[str, Any]: ...
-
-    def now(self) -> float: ...
-
-    def send_response(self, response: Response, transaction: TransactionId) -> None: ...
-
-    def send_request(self, call: Call, request: Request, addr: Addr, transport: str) -> TransactionId: ...
-
-    def send_ack(self, ack: Request, addr: Addr, transport: str) -> None: ...
-
-    def cancel(self, transaction: TransactionId) -> None: ...
-
-    def local_via(self, transport: str) -> Via: ...
-
-    def local_contact(self, transport: str) -> str: ...
-
-    def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None: ...
-
-    def media(self, call: Call, command: str, args: tuple[Any, ...], then: Continuation) -> None:
-        """Run ``MediaPort.<command>(*args)``; hand the reply, or the MediaControlError, to
-        ``then`` (in this call's turn)."""
-        ...
-
-    def set_timer(self, call: Call, name: str, delay: float, action: Callable[[], None]) -> None: ...
-
-    def cancel_timer(self, call: Call, name: str) -> None: ...
-
-    def call_ended(self, call: Call) -> None: ...
-
-
-@dataclass(slots=True)
-class Attempt:
-    """One INVITE toward one route."""
-
-    route: Route
-    request: Request
-    transaction: TransactionId
-    addr: Addr
-    provisional: int = 0
-    dialog: Dialog | None = None
-    sdp_seen: bool = False
-    cancelled: bool = False
-
-
-@dataclass(slots=True)
-class Pending:
-    """A request relayed from one leg to the other, awaiting the far side's answer."""
-
-    origin: str  # "a" or "b": the leg that sent it
-    request: Request
-    transaction: TransactionId
-    offer_media: bool = False
-
-
-@dataclass(slots=True)
-class Leg:
-    name: str  # "a" or "b"
-    addr: Addr
-    transport: str
-    dialog: Dialog | None = None
-    tag: str = ""
-    dtmf: str = "auto"
 
 
 def _ignore(_: MediaResult) -> None:
@@ -176,10 +95,13 @@ class Call:
     last_failure: int = 503
     #: attempts we cancelled, until their final response: a 2xx there is ACKed and hung up
     given_up: dict[TransactionId, Attempt] = field(default_factory=dict)
+    #: RFC 4028 session timers per leg, when the leg's gateway uses them
+    st: LegTimers = field(init=False)
 
     def __post_init__(self) -> None:
         self.a = Leg("a", self.source, self.transport, tag=new_tag(), dtmf=self.admission.dtmf)
         self.routes = list(self.admission.routes)
+        self.st = LegTimers(self)
 
     # -- identity ---------------------------------------------------------------------------------
 
@@ -211,10 +133,19 @@ class Call:
 
     # -- A side ---------------------------------------------------------------------------------
 
-    def _respond_a(self, status: int, reason: str | None = None, *, body: bytes = b"") -> None:
+    def _respond_a(
+        self,
+        status: int,
+        reason: str | None = None,
+        *,
+        body: bytes = b"",
+        extra: list[tuple[str, str]] | None = None,
+    ) -> None:
         if self.a_final_sent:
             return  # never a provisional (or a second final) after a final
-        headers: list[tuple[str, str]] = []
+        headers: list[tuple[str, str]] = list(extra or [])
+        if body:
+            self.a.sdp_sent = body
         if body:
             headers.append(("Content-Type", SDP))
         if 100 < status < 300:
@@ -240,6 +171,16 @@ class Call:
     def start(self) -> None:
         """Route the call: offer the caller's SDP to the media engine, then try the routes."""
         self.media_proxy = self.admission.media_proxy != "off"
+        if self.admission.session_timer:
+            timer = SessionTimer(self.st.config(), role="uas")
+            refusal = timer.on_request(self.invite, to_tag=self.a.tag)
+            if refusal is not None:  # 422 Session Interval Too Small (or 400)
+                self.host.send_response(refusal, self.transaction)
+                self.a_final_sent = True
+                self.record.final_status = refusal.status
+                self._finish(f"SIP {refusal.status}", "switch")
+                return
+            self.st.timers["a"] = timer
         if not self.routes:
             self.fail(503, "Service Unavailable", ALL_ROUTES_FAILED)
             return
@@ -275,6 +216,15 @@ class Call:
             target += ";transport=tcp"
         transport = route.transport.upper()
         local = self.host.local_via(transport)
+        extra = [("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE")]
+        if route.session_timer:
+            timer = self.st.get("b")
+            if timer is None or self.attempt is None or self.attempt.route != route:
+                timer = SessionTimer(self.st.config(), role="uac")  # a 422 re-send keeps its own
+                self.st.timers["b"] = timer
+            extra.extend(timer.request_headers())
+        else:
+            self.st.timers.pop("b", None)
         request = make_request(
             "INVITE",
             target,
@@ -284,7 +234,7 @@ class Call:
             contact=self.host.local_contact(transport),
             body=body,
             content_type=SDP if body else None,
-            extra=[("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE")],
+            extra=extra,
         )
         mf = self.invite.headers.get("Max-Forwards")
         if mf is not None and mf.strip().isdigit():
@@ -292,7 +242,7 @@ class Call:
         addr = (route.host, route.port)
         tid = self.host.send_request(self, request, addr, transport)
         self.attempt = Attempt(route=route, request=request, transaction=tid, addr=addr)
-        self.b = Leg("b", addr, transport, tag="", dtmf=route.dtmf)
+        self.b = Leg("b", addr, transport, tag="", dtmf=route.dtmf, sdp_sent=body)
         self.record.attempts += 1
         self.record.gateway = route.gateway
         self.host.router.attempt_started(self.call_id, route, self.host.now())
@@ -329,6 +279,11 @@ class Call:
     # -- responses on B ---------------------------------------------------------------------------
 
     def on_b_response(self, transaction: TransactionId, response: Response) -> None:
+        """A response to a request we sent (on either leg: the name is historical)."""
+        refreshed_leg = self.st.in_flight.get(transaction)
+        if refreshed_leg is not None:
+            self.st.on_response(transaction, refreshed_leg, response)
+            return
         pending = self.relayed.get(transaction)
         if pending is not None:
             self._relay_response(transaction, pending, response)
@@ -427,10 +382,17 @@ class Call:
         self.record.answer = now
         self.record.final_status = 200
         self.host.router.call_answered(self.call_id, attempt.route, now)
+        b_timer = self.st.get("b")
+        if b_timer is not None:
+            self.st.apply("b", b_timer.on_response(response, now))
 
         def answer_caller(body: bytes) -> None:
             self._ensure_a_dialog()
-            self._respond_a(200, "OK", body=body)
+            a_timer = self.st.get("a")
+            self._respond_a(200, "OK", body=body, extra=a_timer.response_headers() if a_timer else None)
+            if a_timer is not None:
+                a_timer.on_answered(self.host.now())
+                self.st.arm("a")
             self._arm_duration_limit()
 
         self._answer_media(response, answer_caller)
@@ -438,7 +400,9 @@ class Call:
     def _arm_duration_limit(self) -> None:
         limit = self.admission.max_duration
         cap = float(self.host.parameters["SS_SIP_NO_TIMER_REINVITE_INTERVAL"] or 0)
-        if cap > 0:
+        if cap > 0 and "a" not in self.st.timers:
+            # without a session timer on the caller's leg the cap is ours to keep (with one,
+            # the leg's SessionTimer applies it when the caller turns out to be non-timer)
             limit = cap if limit is None else min(limit, cap)
         if limit is not None:
             self.host.set_timer(self, "max_duration", limit, lambda: self.hangup(MAX_DURATION))
@@ -452,6 +416,15 @@ class Call:
     def _b_failed(self, attempt: Attempt, response: Response) -> None:
         status = response.status
         self.host.cancel_timer(self, "attempt")
+        b_timer = self.st.get("b")
+        if (
+            status == 422
+            and b_timer is not None
+            and any(isinstance(a, Resend) for a in b_timer.on_response(response, self.host.now()))
+        ):
+            self.routes.insert(0, attempt.route)  # the same carrier, with its Min-SE
+            self._next_route()
+            return
         self.host.router.attempt_ended(self.call_id, attempt.route, status, self.host.now())
         self.last_failure = status
         if attempt.dialog is not None:
@@ -517,6 +490,7 @@ class Call:
         self.record.ended_by = self.record.ended_by or ended_by
         self.host.cancel_timer(self, "attempt")
         self.host.cancel_timer(self, "max_duration")
+        self.st.stop()
         if not self.media_proxy:
             self._finalize()
             return
@@ -609,7 +583,10 @@ class Call:
         if method == "INFO" and request.content_type in ("application/dtmf-relay", "application/dtmf"):
             self._info_dtmf(leg, request, transaction)
             return
-        if method in ("INVITE", "UPDATE", "INFO") and self.answered and self.active:
+        if method in ("INVITE", "UPDATE") and self.answered and self.active:
+            self._session_request(leg, request, transaction)
+            return
+        if method == "INFO" and self.answered and self.active:
             self._relay_request(leg, request, transaction)
             return
         if method == "OPTIONS":
@@ -626,14 +603,40 @@ class Call:
         *,
         body: bytes = b"",
         reason: str | None = None,
+        extra: list[tuple[str, str]] | None = None,
     ) -> None:
         dialog = leg.dialog
         assert dialog is not None
+        if body:
+            leg.sdp_sent = body
         response = dialog.make_response(
-            request, status, reason, body=body, content_type=SDP if body else None
+            request, status, reason, body=body, content_type=SDP if body else None, extra=extra or ()
         )
         dialog.response_sent(request, response, self.host.now())
         self.host.send_response(response, transaction)
+
+    def _session_request(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
+        """A re-INVITE or UPDATE from a party of the answered call."""
+        timer = self.st.get(leg.name)
+        if timer is not None and leg.dialog is not None:
+            refusal = timer.on_request(request, to_tag=leg.dialog.id.local_tag)
+            if refusal is not None:
+                self.host.send_response(refusal, transaction)
+                return
+        if not request.body:
+            # a session refresh (or an offerless UPDATE): answered here, nothing changes
+            self._answer_refresh(leg, request, transaction)
+            return
+        self._relay_request(leg, request, transaction)
+
+    def _answer_refresh(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
+        timer = self.st.get(leg.name)
+        extra = timer.response_headers() if timer is not None else None
+        body = leg.sdp_sent if request.method == "INVITE" else b""  # an offerless re-INVITE gets our offer
+        self._respond_in(leg, request, transaction, 200, body=body, extra=extra)
+        if timer is not None:
+            timer.on_answered(self.host.now())
+            self.st.arm(leg.name)
 
     def _info_dtmf(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
         digits, duration = parse_dtmf_info(request)
@@ -660,8 +663,12 @@ class Call:
 
         def forward(body: bytes, offer_media: bool) -> None:
             content_type = request.headers.get("Content-Type") if body else None
+            other_timer = self.st.get(other.name)
+            timer_headers = other_timer.request_headers() if other_timer and request.method != "INFO" else []
             try:
-                copy = other_dialog.create_request(request.method, body=body, content_type=content_type)
+                copy = other_dialog.create_request(
+                    request.method, body=body, content_type=content_type, extra=timer_headers
+                )
             except ValueError:
                 self._respond_in(leg, request, transaction, 491)
                 return
@@ -724,6 +731,12 @@ class Call:
 
     def on_transaction_failed(self, transaction: TransactionId, status: int) -> None:
         """Our request on a leg got no answer (timeout) or could not be sent."""
+        refreshed_leg = self.st.in_flight.pop(transaction, None)
+        if refreshed_leg is not None:
+            timer = self.st.get(refreshed_leg)
+            if timer is not None and self.active:
+                self.st.apply(refreshed_leg, timer.on_timeout(self.host.now()))
+            return
         attempt = self.attempt
         if attempt is not None and attempt.transaction == transaction and not self.answered:
             if not attempt.cancelled and self.active:
@@ -738,54 +751,17 @@ class Call:
                 self.hangup(f"SIP {status}")
 
 
-def parse_dtmf_info(request: Request) -> tuple[str, int]:
-    """Digits and duration (ms) from an INFO body: ``application/dtmf-relay`` (``Signal=5``,
-    ``Duration=160``) or ``application/dtmf`` (the digit alone)."""
-    text = request.body.decode("ascii", "replace")
-    duration = 250
-    digits = ""
-    if request.content_type == "application/dtmf":
-        digits = text.strip()
-    else:
-        for line in text.splitlines():
-            key, _, value = line.partition("=")
-            key = key.strip().lower()
-            value = value.strip()
-            if key == "signal":
-                digits = value
-            elif key == "duration" and value.isdigit():
-                duration = int(value)
-    digits = digits.upper()
-    if digits == "10":
-        digits = "*"
-    elif digits == "11":
-        digits = "#"
-    if not digits or any(c not in "0123456789*#ABCD" for c in digits):
-        return "", duration
-    return digits, duration
-
-
-def rtp_packets_by_party(report: dict[bytes, Any], parties: dict[str, str]) -> dict[str, int]:
-    """RTP packets each party sent us, from an ng ``query`` reply (``tags`` → ``medias`` →
-    ``streams`` → ``stats``), keyed by ``parties[tag]``."""
-    out: dict[str, int] = {}
-    tags = report.get(b"tags")
-    if not isinstance(tags, dict):
-        return out
-    for tag, info in tags.items():
-        name = parties.get(tag.decode("utf-8", "replace")) if isinstance(tag, bytes) else None
-        if name is None or not isinstance(info, dict):
-            continue
-        total = 0
-        for media in info.get(b"medias", []) or []:
-            for stream in (media.get(b"streams", []) if isinstance(media, dict) else []) or []:
-                if not isinstance(stream, dict) or b"RTP" not in (stream.get(b"flags") or []):
-                    continue
-                stats = stream.get(b"stats")
-                if isinstance(stats, dict) and isinstance(stats.get(b"packets"), int):
-                    total += stats[b"packets"]
-        out[name] = total
-    return out
-
-
-__all__ = ["Call", "CallHost", "DialogId", "Leg", "MediaPort", "parse_dtmf_info"]
+__all__ = [
+    "Addr",
+    "Attempt",
+    "Call",
+    "CallHost",
+    "Continuation",
+    "DialogId",
+    "Leg",
+    "MediaPort",
+    "MediaResult",
+    "Pending",
+    "parse_dtmf_info",
+    "rtp_packets_by_party",
+]
