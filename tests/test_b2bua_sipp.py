@@ -121,3 +121,68 @@ def test_unknown_customer_is_refused_without_call_state() -> None:
             assert h.engine.session_ids() == [] and h.node.calls == {}
 
     asyncio.run(main())
+
+
+PASSWORD_CUSTOMER = {"addresses": [], "username": "gw1", "password": "s3cret"}
+
+
+def test_password_customer_is_challenged_then_admitted() -> None:
+    async def main() -> None:
+        async with node_with(customer=PASSWORD_CUSTOMER) as h:
+            carrier = asyncio.create_task(
+                sipp("uas_answer.xml", port=h.carrier_ports[0], media_port=h.media_base, rtp_echo=True)
+            )
+            await asyncio.sleep(0.3)
+            uac = await sipp(
+                "uac_auth.xml",
+                port=h.customer_port,
+                target=h.target,
+                media_port=h.media_base + 10,
+                # SIPp puts the target address in the digest uri unless told the Request-URI
+                extra=[*CALLEE, "-au", "gw1", "-ap", "s3cret", "-auth_uri", f"12125550100@{h.target}"],
+            )
+            assert uac.returncode == 0, uac.output
+            assert (await carrier).returncode == 0
+            await asyncio.sleep(0.2)
+            [record] = h.node.ended_records
+            assert record.ingress == "customer" and record.answer is not None
+
+    asyncio.run(main())
+
+
+def test_wrong_password_never_reaches_a_carrier() -> None:
+    async def main() -> None:
+        async with node_with(customer=PASSWORD_CUSTOMER) as h:
+            uac = await sipp(
+                "uac_auth.xml",
+                port=h.customer_port,
+                target=h.target,
+                media_port=h.media_base + 10,
+                extra=[*CALLEE, "-au", "gw1", "-ap", "wrong", "-auth_uri", f"12125550100@{h.target}"],
+                timeout=5,
+            )
+            assert uac.returncode != 0  # the second INVITE is refused, not answered
+            assert "SIP/2.0 403 Forbidden" in uac.output, uac.output
+            assert h.node.ended_records == [] and h.node.calls == {}
+            assert h.engine.session_ids() == []
+
+    asyncio.run(main())
+
+
+def test_register_with_digest_auth() -> None:
+    async def main() -> None:
+        async with node_with(customer=PASSWORD_CUSTOMER) as h:
+            uac = await sipp(
+                "uac_register.xml",
+                port=h.customer_port,
+                target=h.target,
+                media_port=h.media_base + 10,
+                extra=["-au", "gw1", "-ap", "s3cret"],
+                fill={"USER": "gw1"},
+            )
+            assert uac.returncode == 0, uac.output
+            online = dict(h.node.registrar.online(h.node.now()))
+            [binding] = online["sip:gw1@127.0.0.1"]
+            assert binding.source == ("127.0.0.1", h.customer_port)
+
+    asyncio.run(main())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +23,14 @@ from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
 from signaling.config import Config
 from signaling.media.control import MediaControlError, MediaNotice
 from signaling.routing import CallRecord, InboundCall, Router
+from signaling.sip.auth import AuthOutcome, DigestChallenger, Password
 from signaling.sip.dialog import AckTimeout, Dialog, DialogId, Retransmit2xx, dialog_id_of_request
 from signaling.sip.ids import new_branch, new_tag
+from signaling.sip.keepalive import KeepAliveConfig, NatKeepAlive
 from signaling.sip.limits import AdmissionControl, AdmissionTicket, KeyLimits, Rejection
 from signaling.sip.message import Request, Response, Via, make_response, serialize
 from signaling.sip.parser import SipParseError, is_keepalive, parse_message
+from signaling.sip.registrar import Registrar
 from signaling.sip.timers import TimerConfig
 from signaling.sip.transaction import (
     AckReceived,
@@ -95,6 +99,22 @@ class Node:
                     max_concurrent=rgw.max_calls,
                 ),
             )
+        p = self.parameters
+        self.keepalive = NatKeepAlive(
+            KeepAliveConfig(
+                message=str(p["SS_SIP_NAT_KEEP_ALIVE_MESSAGE"]),
+                period=float(p["SS_SIP_NAT_KEEP_ALIVE_PERIOD"]),
+                send_interval_ms=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_INTERVAL"]),
+                send_one_time=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME"]),
+            )
+        )
+        self.registrar = Registrar(keepalive=self.keepalive)
+        self._passwords = {gw.username: gw.password for gw in config.mapping_gateways if gw.username}
+        self.auth = DigestChallenger(
+            realm=config.sip_advertise or "softswitch",
+            secret=secrets.token_bytes(32),
+            lookup=self._credentials,
+        )
         self.calls: dict[str, _CallState] = {}
         self._lingering: dict[str, _CallState] = {}
         self._by_transaction: dict[TransactionId, Call] = {}
@@ -134,6 +154,10 @@ class Node:
     def now(self) -> float:
         loop = self._loop or asyncio.get_running_loop()
         return loop.time()
+
+    def _credentials(self, username: str, realm: str) -> Password | None:
+        password = self._passwords.get(username)
+        return Password(password) if password is not None else None
 
     # -- receiving ----------------------------------------------------------------------------------
 
@@ -230,9 +254,30 @@ class Node:
         elif method in ("BYE", "INFO", "UPDATE"):
             self._reply(event, 481)
         elif method == "REGISTER":
-            self._reply(event, 501)
+            self._register(event)
         else:
             self._reply(event, 405, extra=[("Allow", ALLOW)])
+
+    def _register(self, event: RequestReceived) -> None:
+        """REGISTER from a password-authenticated gateway or phone: digest (401), then bind."""
+        now = self.now()
+        tag = new_tag()
+        result = self.auth.authenticate(event.request, now, proxy=False, to_tag=tag)
+        if result.outcome is not AuthOutcome.ACCEPTED:
+            log.info("REGISTER from %s: %s (%s)", event.addr, result.outcome.value, result.detail)
+            if result.response is not None:
+                self.layer.send_response(result.response, now, event.transaction)
+            return
+        response = self.registrar.register(
+            event.request,
+            event.addr,
+            now,
+            transport=event.transport,
+            local=self.local,
+            authenticated_user=result.username,
+            to_tag=tag,
+        )
+        self.layer.send_response(response, now, event.transaction)
 
     def _reply(self, event: RequestReceived, status: int, extra: list[tuple[str, str]] | None = None) -> None:
         response = make_response(event.request, status, to_tag=new_tag(), extra=extra or [])
@@ -245,6 +290,24 @@ class Node:
         callee = _user(request.uri) or _user(request.to.uri)
         inbound = InboundCall(request.call_id, event.addr, event.transport, caller, callee)
         admission = self.router.admit(inbound, now)
+        if admission.needs_auth:
+            # not known by address: a password gateway must prove itself (407, RFC 3261 §22.3)
+            result = self.auth.authenticate(request, now, proxy=True, to_tag=new_tag())
+            if result.outcome is not AuthOutcome.ACCEPTED:
+                log.info(
+                    "INVITE %s from %s: %s (%s)",
+                    request.call_id,
+                    event.addr,
+                    result.outcome.value,
+                    result.detail,
+                )
+                if result.response is not None:
+                    self.layer.send_response(result.response, now, event.transaction)
+                return
+            inbound = InboundCall(
+                request.call_id, event.addr, event.transport, caller, callee, auth_user=result.username
+            )
+            admission = self.router.admit(inbound, now)
         record = CallRecord(
             call_id=request.call_id,
             ingress=admission.ingress,
@@ -436,7 +499,8 @@ class Node:
         loop = self._loop
         if loop is None:
             return
-        deadlines = [t for t in (self.layer.poll_timeout(),) if t is not None]
+        candidates = (self.layer.poll_timeout(), self.registrar.get_timer(), self.keepalive.get_timer())
+        deadlines = [t for t in candidates if t is not None]
         for call, leg in self._dialogs.values():
             owner = call.leg(leg)
             if owner is not None and owner.dialog is not None:
@@ -453,6 +517,9 @@ class Node:
         now = self.now()
         self._timer = None
         self.layer.handle_timeout(now)
+        self.registrar.handle_timer(now)
+        for ping in self.keepalive.handle_timer(now):
+            self.transport.send(ping.payload, ping.addr, "UDP")
         for call, leg in list(self._dialogs.values()):
             owner = call.leg(leg)
             if owner is None or owner.dialog is None:
