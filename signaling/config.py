@@ -89,6 +89,10 @@ class MappingGateway:
     dtmf: str = "auto"
     #: RFC 4028 on this leg.
     session_timer: bool = True
+    #: "Caller": the field giving the caller number: from, rpid (Remote-Party-ID), display
+    caller_source: str = "from"
+    #: "Support Privacy": let the caller's Privacy header through to carriers in passthrough
+    support_privacy: bool = False
 
 
 @dataclass(slots=True)
@@ -112,6 +116,18 @@ class RoutingGateway:
     session_timer: bool = True
     username: str | None = None
     password: str | None = None
+    #: caller rewriting: digits removed from the front, then this prefix added
+    caller_strip: int = 0
+    caller_add: str = ""
+    #: identity headers toward this carrier (reference §8.2)
+    pai: str = "none"
+    privacy: str = "passthrough"
+    ppi: str = "none"
+    #: "none", "all", or a list of extra header names forwarded from the caller's INVITE
+    extra_headers: str | tuple[str, ...] = "none"
+    #: caller number pool (From and PAI), each number used by at most ``caller_pool_multiplex`` calls
+    caller_pool: list[str] = field(default_factory=list)
+    caller_pool_multiplex: int = 1
 
 
 @dataclass(slots=True)
@@ -142,6 +158,8 @@ _MAPPING_KEYS = (
     "media_proxy",
     "dtmf",
     "session_timer",
+    "caller_source",
+    "support_privacy",
 )
 _ROUTING_KEYS = (
     "name",
@@ -159,6 +177,14 @@ _ROUTING_KEYS = (
     "session_timer",
     "username",
     "password",
+    "caller_strip",
+    "caller_add",
+    "pai",
+    "privacy",
+    "ppi",
+    "extra_headers",
+    "caller_pool",
+    "caller_pool_multiplex",
 )
 _DTMF_MODES = ("auto", "rfc2833", "info", "inband")
 _PROXY_MODES = ("off", "on", "auto", "must-on")
@@ -268,6 +294,8 @@ def _mapping(raw: object, where: str) -> MappingGateway:
         media_proxy=t.text("media_proxy", choices=_PROXY_MODES),
         dtmf=t.text("dtmf", "auto", choices=_DTMF_MODES) or "auto",
         session_timer=t.boolean("session_timer", True),
+        caller_source=t.text("caller_source", "from", choices=("from", "rpid", "display")) or "from",
+        support_privacy=t.boolean("support_privacy", False),
     )
     if not gw.addresses and gw.password is None:
         raise t.fail("addresses", "a mapping gateway needs addresses or a password")
@@ -298,7 +326,29 @@ def _routing(raw: object, where: str) -> RoutingGateway:
         session_timer=t.boolean("session_timer", True),
         username=t.text("username"),
         password=t.text("password"),
+        caller_strip=t.integer("caller_strip", 0, 64, 0) or 0,
+        caller_add=t.text("caller_add", "") or "",
+        pai=_identity_mode(t, "pai"),
+        privacy=t.text("privacy", "passthrough", choices=("none", "passthrough", "id")) or "passthrough",
+        ppi=_identity_mode(t, "ppi"),
+        extra_headers=_extra_headers(t),
+        caller_pool=t.strings("caller_pool", []),
+        caller_pool_multiplex=t.integer("caller_pool_multiplex", 1, 100_000, 1) or 1,
     )
+
+
+def _identity_mode(t: _Table, key: str) -> str:
+    value = t.text(key, "none", choices=("none", "passthrough", "pass through", "caller")) or "none"
+    return "passthrough" if value == "pass through" else value
+
+
+def _extra_headers(t: _Table) -> str | tuple[str, ...]:
+    value = t.table.get("extra_headers", "none")
+    if value in ("none", "all"):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise t.fail("extra_headers", 'expected "none", "all" or a list of header names')
 
 
 def load(data: Mapping[str, object]) -> Config:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from signaling.config import Config, MappingGateway, RoutingGateway
+from signaling.sip.identity import IdentityPolicy
 
 #: Termination reasons (CDR), the ones the reference names verbatim first.
 NO_MATCHING_RATE = "No Matching Rate"
@@ -38,6 +39,9 @@ class InboundCall:
     callee: str
     #: The digest user name, when the request was authenticated by password.
     auth_user: str | None = None
+    #: Other caller sources a mapping gateway may choose ("Caller" = Remote-Party-ID / Display).
+    caller_rpid: str = ""
+    caller_display: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,13 @@ class Route:
     session_timer: bool = True
     username: str | None = None
     password: str | None = None
+    identity: IdentityPolicy = field(default_factory=IdentityPolicy)
+    #: the caller number pool to draw From/PAI from (kept by the node, per gateway), if any
+    caller_pool: tuple[str, ...] = ()
+    caller_pool_multiplex: int = 1
+    #: caller rewriting applied after the pool (the gateway's "caller dial plan")
+    caller_strip: int = 0
+    caller_add: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,8 @@ class Admission:
     session_timer: bool = True
     #: True when the ingress authenticates by password and this request carried none yet.
     needs_auth: bool = False
+    #: the caller's Privacy header may reach carriers in passthrough ("Support Privacy")
+    support_privacy: bool = False
 
 
 @dataclass(slots=True)
@@ -169,7 +182,10 @@ class StaticRouter:
             media_proxy=ingress.media_proxy or default_proxy,
             dtmf=ingress.dtmf,
             session_timer=ingress.session_timer,
+            support_privacy=ingress.support_privacy,
         )
+        caller = {"rpid": call.caller_rpid, "display": call.caller_display}.get(ingress.caller_source, "")
+        caller = caller or call.caller
         if _matches(ingress.prefixes, call.callee) is None:
             admission.rejection = Rejection(403, "Forbidden", NOT_ALLOWED)
             return admission
@@ -192,13 +208,20 @@ class StaticRouter:
                     port=gw.address[1],
                     transport=gw.transport,
                     callee=callee,
-                    caller=call.caller,
+                    caller=caller,
                     stop_switch_codes=gw.stop_switch_codes,
                     media_proxy=gw.media_proxy or admission.media_proxy,
                     dtmf=gw.dtmf,
                     session_timer=gw.session_timer,
                     username=gw.username,
                     password=gw.password,
+                    identity=IdentityPolicy(
+                        pai=gw.pai, privacy=gw.privacy, ppi=gw.ppi, extra_headers=gw.extra_headers
+                    ),
+                    caller_pool=tuple(gw.caller_pool),
+                    caller_pool_multiplex=gw.caller_pool_multiplex,
+                    caller_strip=gw.caller_strip,
+                    caller_add=gw.caller_add,
                 )
             )
         return admission

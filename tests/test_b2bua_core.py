@@ -19,6 +19,7 @@ from signaling.b2bua.call import Call, parse_dtmf_info
 from signaling.media.control import MediaControlError, MediaNotice
 from signaling.routing import Admission, CallRecord, InboundCall, Route
 from signaling.sip.dialog import Dialog
+from signaling.sip.identity import CallerPool, IdentityPolicy
 from signaling.sip.message import Headers, Request, Response, Via, make_response
 from signaling.sip.transaction import TransactionId
 
@@ -124,6 +125,13 @@ class FakeHost:
 
     def call_ended(self, call: Call) -> None:
         self.ended.append(call)
+
+    pools: dict[str, CallerPool] = field(default_factory=dict)
+
+    def caller_pool(self, route: Route) -> CallerPool | None:
+        if not route.caller_pool:
+            return None
+        return self.pools.setdefault(route.gateway, CallerPool(route.caller_pool, multiplex=1))
 
     _latest: dict[tuple[int, str], int] = field(default_factory=dict)
 
@@ -510,3 +518,31 @@ def test_carrier_422_resends_to_the_same_carrier_with_its_min_se() -> None:
     assert second.addr == ("10.9.0.1", 5080) and isinstance(second.message, Request)
     assert second.message.headers.get("Min-SE") == "1200"
     assert host.router.attempts == []  # not counted as a failed route
+
+
+# -- caller identity toward the carrier (reference §8, behaviours 47-57) ----------------------
+
+
+def test_identity_headers_and_caller_pool_on_the_carrier_invite() -> None:
+    host = FakeHost()
+    policy = IdentityPolicy(pai="caller", privacy="id", ppi="caller", extra_headers=("X-Billing-Ref",))
+    gw = route("gw1", 5080, identity=policy, caller_pool=("5550001",), caller_add="+1")
+    invite = a_invite()
+    invite.headers.add("X-Billing-Ref", "abc")
+    invite.headers.add("X-Other", "no")
+    first = start_call(host, invite, [gw])
+    inv = last_invite(host).message
+    assert isinstance(inv, Request)
+    assert inv.from_.uri == "sip:+15550001@192.0.2.1"
+    assert inv.headers.get("P-Asserted-Identity") == "<sip:+15550001@192.0.2.1>"
+    assert inv.headers.get("P-Preferred-Identity") == "<sip:+15550001@192.0.2.1>"
+    assert inv.headers.get("Privacy") == "id"
+    assert inv.headers.get("X-Billing-Ref") == "abc" and inv.headers.get("X-Other") is None
+    # the only pool number is in use (multiplex 1): the next call keeps its own number
+    start_call(host, a_invite(), [gw])
+    second = last_invite(host).message
+    assert isinstance(second, Request) and second.from_.uri == "sip:+11001@192.0.2.1"
+    first.hangup("test")
+    start_call(host, a_invite(), [gw])
+    third = last_invite(host).message
+    assert isinstance(third, Request) and third.from_.uri == "sip:+15550001@192.0.2.1"

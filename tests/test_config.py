@@ -86,6 +86,9 @@ def test_good_file_loads_with_defaults_and_checked_values(tmp_path: Path) -> Non
         (('engine = "ng"\nng = "127.0.0.1:2223"', 'engine = "ng"'), "media.ng: required"),
         (("max_calls = 10", "max_calls = 10\nmax_call = 3"), "mapping_gateway[0].max_call: unknown key"),
         (("[parameters]", "[parameters\n"), "node.toml"),
+        (("priority = 2", 'priority = 2\npai = "always"'), "routing_gateway[0].pai: expected one of"),
+        (("priority = 2", "priority = 2\nextra_headers = 3"), "routing_gateway[0].extra_headers"),
+        (("max_calls = 10", 'max_calls = 10\ncaller_source = "to"'), "mapping_gateway[0].caller_source"),
     ],
 )
 def test_bad_keys_and_values_are_named(tmp_path: Path, edit: tuple[str, str], message: str) -> None:

@@ -44,6 +44,7 @@ from signaling.b2bua.timers import LegTimers
 from signaling.media.control import MediaControlError, MediaNotice, OfferOptions
 from signaling.routing import Admission, CallRecord, Route
 from signaling.sip.dialog import Dialog, DialogId, make_request
+from signaling.sip.identity import CallerPool, identity_headers
 from signaling.sip.ids import new_tag
 from signaling.sip.message import Request, Response, make_response
 from signaling.sip.session_timer import (
@@ -97,6 +98,8 @@ class Call:
     given_up: dict[TransactionId, Attempt] = field(default_factory=dict)
     #: RFC 4028 session timers per leg, when the leg's gateway uses them
     st: LegTimers = field(init=False)
+    #: the caller-pool number this call holds, if any
+    pool_number: tuple[CallerPool, str] | None = None
 
     def __post_init__(self) -> None:
         self.a = Leg("a", self.source, self.transport, tag=new_tag(), dtmf=self.admission.dtmf)
@@ -208,15 +211,25 @@ class Call:
         self.host.media(self, "offer", (self.call_id, self.a_tag, body, options), offered)
 
     def _send_attempt(self, route: Route, body: bytes) -> None:
-        caller = self.invite.from_
-        display = f"{caller.display} " if caller.display else ""
+        from_party = self.invite.from_
+        display = f"{from_party.display} " if from_party.display else ""
         host = f"[{route.host}]" if ":" in route.host else route.host
         target = f"sip:{route.callee}@{host}:{route.port}"
         if route.transport == "tcp":
             target += ";transport=tcp"
         transport = route.transport.upper()
         local = self.host.local_via(transport)
+        caller = self._caller_for(route)
         extra = [("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE")]
+        extra.extend(
+            identity_headers(
+                self.invite,
+                caller,
+                local.host,
+                route.identity,
+                support_privacy=self.admission.support_privacy,
+            )
+        )
         if route.session_timer:
             timer = self.st.get("b")
             if timer is None or self.attempt is None or self.attempt.route != route:
@@ -228,7 +241,7 @@ class Call:
         request = make_request(
             "INVITE",
             target,
-            from_addr=f"{display}<sip:{route.caller}@{local.host}>",
+            from_addr=f"{display}<sip:{caller}@{local.host}>",
             to_addr=f"<sip:{route.callee}@{host}:{route.port}>",
             via=local,
             contact=self.host.local_contact(transport),
@@ -247,6 +260,24 @@ class Call:
         self.record.gateway = route.gateway
         self.host.router.attempt_started(self.call_id, route, self.host.now())
         self._arm_attempt_timer("SS_SIP_TIMEOUT_INVITE")
+
+    def _caller_for(self, route: Route) -> str:
+        """The caller number toward ``route``: a pool number when the gateway has a pool with
+        one free (else the caller's own), then the gateway's caller rewriting."""
+        self._release_pool_number()
+        caller = route.caller
+        pool = self.host.caller_pool(route) if route.caller_pool else None
+        number = pool.acquire() if pool is not None else None
+        if pool is not None and number is not None:
+            self.pool_number = (pool, number)
+            caller = number
+        return route.caller_add + caller[route.caller_strip :]
+
+    def _release_pool_number(self) -> None:
+        if self.pool_number is not None:
+            pool, number = self.pool_number
+            pool.release(number)
+            self.pool_number = None
 
     def _arm_attempt_timer(self, parameter: str) -> None:
         attempt = self.attempt
@@ -491,6 +522,7 @@ class Call:
         self.host.cancel_timer(self, "attempt")
         self.host.cancel_timer(self, "max_duration")
         self.st.stop()
+        self._release_pool_number()
         if not self.media_proxy:
             self._finalize()
             return

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,14 +23,22 @@ from typing import Any
 from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
 from signaling.config import Config
 from signaling.media.control import MediaControlError, MediaNotice
-from signaling.routing import CallRecord, InboundCall, Router
+from signaling.routing import CallRecord, InboundCall, Route, Router
 from signaling.sip.auth import AuthOutcome, DigestChallenger, Password
 from signaling.sip.dialog import AckTimeout, Dialog, DialogId, Retransmit2xx, dialog_id_of_request
+from signaling.sip.identity import CallerPool, caller_number
 from signaling.sip.ids import new_branch, new_tag
 from signaling.sip.keepalive import KeepAliveConfig, NatKeepAlive
-from signaling.sip.limits import AdmissionControl, AdmissionTicket, KeyLimits, Rejection
+from signaling.sip.limits import (
+    AdmissionControl,
+    AdmissionTicket,
+    KeyLimits,
+    OverloadDecision,
+    OverloadGuard,
+    Rejection,
+)
 from signaling.sip.message import Request, Response, Via, make_response, serialize
-from signaling.sip.parser import SipParseError, is_keepalive, parse_message
+from signaling.sip.parser import SipParseError, is_keepalive, parse_message, scan_request
 from signaling.sip.registrar import Registrar
 from signaling.sip.timers import TimerConfig
 from signaling.sip.transaction import (
@@ -51,6 +60,8 @@ log = logging.getLogger("softswitch.node")
 
 Addr = tuple[str, int]
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+#: seconds between two load samples for the overload guard
+SAMPLE_PERIOD = 0.5
 
 
 @dataclass(slots=True)
@@ -115,6 +126,11 @@ class Node:
             secret=secrets.token_bytes(32),
             lookup=self._credentials,
         )
+        #: answers new requests with a stateless 503 + Retry-After while the loop is overloaded
+        self.overload = OverloadGuard()
+        self._sample_at = (0.0, 0.0, 0)  # (wall, thread CPU, messages) at the last sample
+        self._messages = 0
+        self._pools: dict[str, CallerPool] = {}
         self.calls: dict[str, _CallState] = {}
         self._lingering: dict[str, _CallState] = {}
         self._by_transaction: dict[TransactionId, Call] = {}
@@ -122,6 +138,7 @@ class Node:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local: Addr = ("127.0.0.1", 0)
+        self.transport_open = False
         self.advertise: str | None = config.sip_advertise
         self.ended_records: list[CallRecord] = []
 
@@ -131,8 +148,11 @@ class Node:
         self._loop = asyncio.get_running_loop()
         host, port = self.config.sip_listen
         self.local = await self.transport.start(host, port)
+        self.transport_open = True
         if self.advertise is None:
             self.advertise = self.local[0] if self.local[0] not in ("0.0.0.0", "::") else "127.0.0.1"
+        self._sample_at = (self.now(), time.thread_time(), 0)
+        self._loop.call_later(SAMPLE_PERIOD, self._sample)
         watch = getattr(self.media_port, "watch", None)
         if watch is not None:
             watch(self._on_media_notice)
@@ -149,6 +169,7 @@ class Node:
         await asyncio.sleep(0.05)
         if self._timer is not None:
             self._timer.cancel()
+        self.transport_open = False
         await self.transport.close()
 
     def now(self) -> float:
@@ -161,7 +182,30 @@ class Node:
 
     # -- receiving ----------------------------------------------------------------------------------
 
+    def _sample(self) -> None:
+        """Feed the overload guard: the event loop thread's CPU share, the inputs waiting in
+        calls' queues and the message rate since the last sample."""
+        wall, cpu, count = self._sample_at
+        now, cpu_now = self.now(), time.thread_time()
+        span = max(now - wall, 1e-3)
+        depth = sum(len(state.queue) for state in self.calls.values())
+        self.overload.update(
+            now, queue_depth=depth, cpu=(cpu_now - cpu) / span, rate=(self._messages - count) / span
+        )
+        self._sample_at = (now, cpu_now, self._messages)
+        if self.transport_open and self._loop is not None:
+            self._loop.call_later(SAMPLE_PERIOD, self._sample)
+
     def _on_data(self, data: bytes, addr: Addr, transport: str) -> None:
+        self._messages += 1
+        decision = self.overload.decide(data)
+        if decision is not OverloadDecision.ACCEPT:
+            if decision is OverloadDecision.REJECT_503:
+                request = scan_request(data)
+                if request is not None and "Via" in request.headers:
+                    reply = self.overload.reject(request, to_tag=new_tag())
+                    self.transport.send(serialize(reply), addr, transport)
+            return
         if is_keepalive(data):
             if transport == "TCP" and data.startswith(b"\r\n\r\n"):
                 self.transport.send(b"\r\n", addr, "TCP")
@@ -288,7 +332,15 @@ class Node:
         now = self.now()
         caller = _user(request.from_.uri)
         callee = _user(request.uri) or _user(request.to.uri)
-        inbound = InboundCall(request.call_id, event.addr, event.transport, caller, callee)
+        inbound = InboundCall(
+            request.call_id,
+            event.addr,
+            event.transport,
+            caller,
+            callee,
+            caller_rpid=caller_number(request, "rpid"),
+            caller_display=caller_number(request, "display"),
+        )
         admission = self.router.admit(inbound, now)
         if admission.needs_auth:
             # not known by address: a password gateway must prove itself (407, RFC 3261 §22.3)
@@ -305,7 +357,14 @@ class Node:
                     self.layer.send_response(result.response, now, event.transaction)
                 return
             inbound = InboundCall(
-                request.call_id, event.addr, event.transport, caller, callee, auth_user=result.username
+                request.call_id,
+                event.addr,
+                event.transport,
+                caller,
+                callee,
+                auth_user=result.username,
+                caller_rpid=inbound.caller_rpid,
+                caller_display=inbound.caller_display,
             )
             admission = self.router.admit(inbound, now)
         record = CallRecord(
@@ -436,6 +495,16 @@ class Node:
     def local_contact(self, transport: str) -> str:
         suffix = ";transport=tcp" if transport.upper() == "TCP" else ""
         return f"<sip:{self.advertise or '127.0.0.1'}:{self.local[1]}{suffix}>"
+
+    def caller_pool(self, route: Route) -> CallerPool | None:
+        if not route.caller_pool:
+            return None
+        pool = self._pools.get(route.gateway)
+        if pool is None or pool.numbers != route.caller_pool:
+            sequence = int(self.parameters["FORWARD_SIGNAL_REWRITE_SEQUENCE"])
+            pool = CallerPool(route.caller_pool, sequence=sequence, multiplex=route.caller_pool_multiplex)
+            self._pools[route.gateway] = pool
+        return pool
 
     def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:
         self._dialogs[dialog.id] = (call, leg)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from signaling.media.control import OfferOptions
 from signaling.routing import Route, Router
 from signaling.sip.dialog import Dialog
+from signaling.sip.identity import CallerPool
 from signaling.sip.message import Request, Response, Via
 from signaling.sip.transaction import TransactionId
 
@@ -78,6 +79,10 @@ class CallHost(Protocol):
     def cancel_timer(self, call: Call, name: str) -> None: ...
 
     def call_ended(self, call: Call) -> None: ...
+
+    def caller_pool(self, route: Route) -> CallerPool | None:
+        """The caller number pool of the route's gateway (shared by all its calls)."""
+        ...
 
 
 @dataclass(slots=True)

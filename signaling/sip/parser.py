@@ -127,6 +127,20 @@ def is_keepalive(data: bytes) -> bool:
     return bool(data) and not data.strip(b"\r\n")
 
 
+def scan_request(data: bytes) -> Request | None:
+    """The start line and header fields of a request, cut by the scanner alone (no validation):
+    enough to answer it statelessly (an overload 503) without the cost of a full parse. None for
+    a response or anything the scanner cannot cut."""
+    try:
+        start_line, items, _, _, _ = _scan(data, DEFAULT_LIMITS.max_header_bytes)
+    except Exception:
+        return None
+    parts = start_line.split(" ")
+    if len(parts) != 3 or parts[2] != "SIP/2.0" or not items:
+        return None
+    return Request(method=parts[0], uri=parts[1], headers=Headers.from_wire(list(items)))
+
+
 def parse_message(
     data: bytes, *, stream: bool = False, limits: ParseLimits = DEFAULT_LIMITS
 ) -> Request | Response:
