@@ -142,9 +142,24 @@ class Config:
     parameters: dict[str, Any] = field(default_factory=lambda: params.resolve({}))
     mapping_gateways: list[MappingGateway] = field(default_factory=list)
     routing_gateways: list[RoutingGateway] = field(default_factory=list)
+    trace: TraceConfig = field(default_factory=lambda: TraceConfig())  # noqa: PLW0108 (defined below)
 
 
-_TOP_KEYS = ("sip", "media", "parameters", "mapping_gateway", "routing_gateway")
+@dataclass(slots=True)
+class TraceConfig:
+    """``[trace]``: the debug trace at start (the admin API turns it on and off at run time)."""
+
+    enabled: bool = False
+    all_calls: bool = False
+    numbers: list[str] = field(default_factory=list)
+    gateways: list[str] = field(default_factory=list)
+    registrations: bool = False
+    length_minutes: float | None = None
+    directory: str = "trace"
+
+
+_TOP_KEYS = ("sip", "media", "parameters", "mapping_gateway", "routing_gateway", "trace")
+_TRACE_KEYS = ("enabled", "all_calls", "numbers", "gateways", "registrations", "length_minutes", "directory")
 _SIP_KEYS = ("listen", "advertise")
 _MEDIA_KEYS = ("engine", "ng", "interface", "advertise", "workers")
 _MAPPING_KEYS = (
@@ -351,27 +366,49 @@ def _extra_headers(t: _Table) -> str | tuple[str, ...]:
     raise t.fail("extra_headers", 'expected "none", "all" or a list of header names')
 
 
+def _trace(raw: object) -> TraceConfig:
+    t = _Table(raw, "trace.")
+    _check_keys(t.table, _TRACE_KEYS, "trace.")
+    return TraceConfig(
+        enabled=t.boolean("enabled", True),
+        all_calls=t.boolean("all_calls", False),
+        numbers=t.strings("numbers", []),
+        gateways=t.strings("gateways", []),
+        registrations=t.boolean("registrations", False),
+        length_minutes=t.number("length_minutes"),
+        directory=t.text("directory", "trace") or "trace",
+    )
+
+
+def _sip(cfg: Config, raw: object) -> None:
+    t = _Table(raw, "sip.")
+    _check_keys(t.table, _SIP_KEYS, "sip.")
+    if "listen" in t.table:
+        cfg.sip_listen = t.address("listen", 5060)
+    cfg.sip_advertise = t.text("advertise")
+
+
+def _media(cfg: Config, raw: object) -> None:
+    t = _Table(raw, "media.")
+    _check_keys(t.table, _MEDIA_KEYS, "media.")
+    cfg.media_engine = t.text("engine", "in-process", choices=("in-process", "ng")) or "in-process"
+    if "ng" in t.table:
+        cfg.media_ng = t.address("ng")
+    if cfg.media_engine == "ng" and cfg.media_ng is None:
+        raise t.fail("ng", 'required when engine = "ng"')
+    cfg.media_interface = t.text("interface", "127.0.0.1") or "127.0.0.1"
+    cfg.media_advertise = t.text("advertise")
+    cfg.media_workers = t.integer("workers", 1, 256)
+
+
 def load(data: Mapping[str, object]) -> Config:
     """A checked :class:`Config` from parsed TOML."""
     _check_keys(data, _TOP_KEYS, "")
     cfg = Config()
     if "sip" in data:
-        t = _Table(data["sip"], "sip.")
-        _check_keys(t.table, _SIP_KEYS, "sip.")
-        if "listen" in t.table:
-            cfg.sip_listen = t.address("listen", 5060)
-        cfg.sip_advertise = t.text("advertise")
+        _sip(cfg, data["sip"])
     if "media" in data:
-        t = _Table(data["media"], "media.")
-        _check_keys(t.table, _MEDIA_KEYS, "media.")
-        cfg.media_engine = t.text("engine", "in-process", choices=("in-process", "ng")) or "in-process"
-        if "ng" in t.table:
-            cfg.media_ng = t.address("ng")
-        if cfg.media_engine == "ng" and cfg.media_ng is None:
-            raise t.fail("ng", 'required when engine = "ng"')
-        cfg.media_interface = t.text("interface", "127.0.0.1") or "127.0.0.1"
-        cfg.media_advertise = t.text("advertise")
-        cfg.media_workers = t.integer("workers", 1, 256)
+        _media(cfg, data["media"])
     if "parameters" in data:
         raw = data["parameters"]
         if not isinstance(raw, dict):
@@ -380,6 +417,8 @@ def load(data: Mapping[str, object]) -> Config:
             cfg.parameters = params.resolve(raw, "parameters.")
         except params.ParameterError as exc:
             raise ConfigError(str(exc)) from None
+    if "trace" in data:
+        cfg.trace = _trace(data["trace"])
     for key, build, out in (
         ("mapping_gateway", _mapping, cfg.mapping_gateways),
         ("routing_gateway", _routing, cfg.routing_gateways),

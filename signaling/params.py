@@ -126,6 +126,9 @@ _PARAMETERS = (
     Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START", True, "no failover once RTP flowed", _bool),
     Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY", True, "no failover on busy (486/600)", _bool),
     Parameter("SS_GATEWAY_SWITCH_UNTIL_CONNECT", False, "fail over even after ringing", _bool),
+    # debug trace (reference §2.3): two files per kind, each up to this size
+    Parameter("SS_TRACE_CALL_FILE_SIZE", 16, "call trace file size, MB", _int(16, 2048)),
+    Parameter("SS_TRACE_REGISTER_FILE_SIZE", 16, "registration trace file size, MB", _int(16, 2048)),
     # caller number pools: 0 random, 1 poll (softswitch.conf in VOS3000)
     Parameter("FORWARD_SIGNAL_REWRITE_SEQUENCE", 1, "caller pool order: 0 random, 1 in turn", _int(0, 1)),
     # media (security-quality reference §B)

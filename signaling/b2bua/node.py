@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
@@ -55,6 +56,7 @@ from signaling.sip.transaction import (
 )
 from signaling.sip.transport import SipTransport
 from signaling.sip.validate import error_response, validate_request
+from signaling.trace import Tracer, TraceSettings
 
 log = logging.getLogger("softswitch.node")
 
@@ -131,6 +133,22 @@ class Node:
         self._sample_at = (0.0, 0.0, 0)  # (wall, thread CPU, messages) at the last sample
         self._messages = 0
         self._pools: dict[str, CallerPool] = {}
+        tc = config.trace
+        self.tracer = Tracer(
+            TraceSettings(
+                enabled=tc.enabled,
+                all_calls=tc.all_calls,
+                numbers=tuple(tc.numbers),
+                gateways=tuple(tc.gateways),
+                registrations=tc.registrations,
+                length_minutes=tc.length_minutes,
+                directory=Path(tc.directory),
+                call_file_bytes=int(p["SS_TRACE_CALL_FILE_SIZE"]) * 1024 * 1024,
+                register_file_bytes=int(p["SS_TRACE_REGISTER_FILE_SIZE"]) * 1024 * 1024,
+            ),
+            started_at=time.time(),
+        )
+        self._raw: tuple[bytes, Addr, str] | None = None
         self.calls: dict[str, _CallState] = {}
         self._lingering: dict[str, _CallState] = {}
         self._by_transaction: dict[TransactionId, Call] = {}
@@ -218,8 +236,25 @@ class Node:
             if answer is not None:
                 self.transport.send(serialize(answer), addr, transport)
             return
+        if self.tracer.settings.enabled:
+            self._raw = (data, addr, transport)
+            self.tracer.message(
+                message,
+                data,
+                direction="recv",
+                peer=addr,
+                local=self.local,
+                transport=transport,
+                now=time.time(),
+            )
         self.layer.receive(message, addr, self.now(), transport)
         self._pump()
+        self._raw = None
+
+    def _trace_recv(self, message: Request | Response, data: bytes, addr: Addr, transport: str) -> None:
+        self.tracer.message(
+            message, data, direction="recv", peer=addr, local=self.local, transport=transport, now=time.time()
+        )
 
     def _pump(self) -> None:
         for event in self.layer.events():
@@ -233,6 +268,16 @@ class Node:
     def _dispatch(self, event: object) -> None:  # noqa: PLR0912 (one branch per event kind)
         if isinstance(event, Transmit):
             self.transport.send(event.data, event.addr, event.transport)
+            if self.tracer.settings.enabled:
+                self.tracer.message(
+                    event.message,
+                    event.data,
+                    direction="send",
+                    peer=event.addr,
+                    local=self.local,
+                    transport=event.transport,
+                    now=time.time(),
+                )
         elif isinstance(event, RequestReceived):
             self._on_request(event)
         elif isinstance(event, AckReceived):
@@ -376,6 +421,18 @@ class Node:
             start=now,
         )
         self.stats.calls_started += 1
+        gateways = [admission.ingress, *(r.gateway for r in admission.routes)]
+        if self.tracer.consider_call(request.call_id, caller, callee, gateways, time.time()) and self._raw:
+            data, addr, transport = self._raw  # the INVITE arrived before the call was chosen
+            self.tracer.message(
+                request,
+                data,
+                direction="recv",
+                peer=addr,
+                local=self.local,
+                transport=transport,
+                now=time.time(),
+            )
         if admission.rejection is not None or admission.needs_auth:
             rejection = admission.rejection
             status = rejection.status if rejection is not None else 403
@@ -471,6 +528,7 @@ class Node:
         self._pump()
 
     def send_request(self, call: Call, request: Request, addr: Addr, transport: str) -> TransactionId:
+        self.tracer.link(request.call_id, call.call_id)
         tid = self.layer.send_request(request, addr, self.now(), transport=transport)
         self._by_transaction[tid] = call
         self._pump()
@@ -547,6 +605,7 @@ class Node:
         loop.call_later(32.0, self._forget_dialogs, call)
 
     def _forget_dialogs(self, call: Call) -> None:
+        self.tracer.forget(call.call_id)
         state = self._lingering.get(call.call_id)
         if state is not None and state.call is call:
             del self._lingering[call.call_id]
