@@ -530,15 +530,12 @@ class Call:
         def deleted(result: MediaResult) -> None:
             if isinstance(result, MediaControlError):
                 log.warning("call %s: media delete failed: %s", self.call_id, result)
-            self._finalize()
-
-        def queried(result: MediaResult) -> None:
-            if isinstance(result, dict):
+            elif isinstance(result, dict):  # the final statistics come with the delete's reply
                 parties = {self.a_tag: "caller", (self.b.tag if self.b else ""): "callee"}
                 self.record.media_packets = rtp_packets_by_party(result, parties)
-            self.host.media(self, "delete", (self.call_id,), deleted)
+            self._finalize()
 
-        self.host.media(self, "query", (self.call_id,), queried)
+        self.host.media(self, "delete", (self.call_id,), deleted)
 
     def _finalize(self) -> None:
         if self.ended:

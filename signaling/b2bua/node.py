@@ -82,6 +82,9 @@ class _CallState:
     queue: deque[Callable[[], object]] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    #: what the node indexed for this call, to forget it without scanning every call's
+    dialog_ids: list[DialogId] = field(default_factory=list)
+    transactions: list[TransactionId] = field(default_factory=list)
 
 
 class Node:
@@ -153,6 +156,8 @@ class Node:
         self._lingering: dict[str, _CallState] = {}
         self._by_transaction: dict[TransactionId, Call] = {}
         self._dialogs: dict[DialogId, tuple[Call, str]] = {}
+        #: dialogs retransmitting a 2xx until the ACK comes: the only ones with a dialog timer
+        self._awaiting_ack: dict[DialogId, Dialog] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local: Addr = ("127.0.0.1", 0)
@@ -525,12 +530,29 @@ class Node:
 
     def send_response(self, response: Response, transaction: TransactionId) -> None:
         self.layer.send_response(response, self.now(), transaction)
+        if 200 <= response.status < 300 and (response.headers.get("CSeq") or "").endswith("INVITE"):
+            self._note_awaiting_ack(response)
         self._pump()
+
+    def _note_awaiting_ack(self, response: Response) -> None:
+        try:
+            dialog_id = DialogId(response.call_id, response.to.tag or "", response.from_.tag or "")
+        except ValueError:
+            return
+        found = self._dialogs.get(dialog_id)
+        if found is not None:
+            call, leg = found
+            owner = call.leg(leg)
+            if owner is not None and owner.dialog is not None and owner.dialog.awaiting_ack:
+                self._awaiting_ack[dialog_id] = owner.dialog
 
     def send_request(self, call: Call, request: Request, addr: Addr, transport: str) -> TransactionId:
         self.tracer.link(request.call_id, call.call_id)
         tid = self.layer.send_request(request, addr, self.now(), transport=transport)
         self._by_transaction[tid] = call
+        state = self.calls.get(call.call_id) or self._lingering.get(call.call_id)
+        if state is not None:
+            state.transactions.append(tid)
         self._pump()
         return tid
 
@@ -566,6 +588,9 @@ class Node:
 
     def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:
         self._dialogs[dialog.id] = (call, leg)
+        state = self.calls.get(call.call_id)
+        if state is not None:
+            state.dialog_ids.append(dialog.id)
         self._reschedule()
 
     def set_timer(self, call: Call, name: str, delay: float, action: Callable[[], None]) -> None:
@@ -607,12 +632,16 @@ class Node:
     def _forget_dialogs(self, call: Call) -> None:
         self.tracer.forget(call.call_id)
         state = self._lingering.get(call.call_id)
-        if state is not None and state.call is call:
-            del self._lingering[call.call_id]
-        for dialog_id in [d for d, (c, _) in self._dialogs.items() if c is call]:
-            del self._dialogs[dialog_id]
-        for tid in [t for t, c in self._by_transaction.items() if c is call]:
-            del self._by_transaction[tid]
+        if state is None or state.call is not call:
+            return
+        del self._lingering[call.call_id]
+        for dialog_id in state.dialog_ids:
+            if self._dialogs.get(dialog_id, (None, ""))[0] is call:
+                del self._dialogs[dialog_id]
+            self._awaiting_ack.pop(dialog_id, None)
+        for tid in [call.transaction, *state.transactions]:
+            if self._by_transaction.get(tid) is call:
+                del self._by_transaction[tid]
 
     # -- media events ---------------------------------------------------------------------------------
 
@@ -624,22 +653,30 @@ class Node:
     # -- timers -------------------------------------------------------------------------------------
 
     def _reschedule(self) -> None:
+        """Arm the one timer handle at the earliest deadline of the transaction layer, the
+        registrar, keep-alives and the dialogs waiting for an ACK. Only dialogs with a pending
+        2xx retransmission are looked at (``_awaiting_ack``), so the cost does not grow with
+        the number of calls; a later deadline keeps the earlier handle (it fires, finds
+        nothing due, and re-arms)."""
         loop = self._loop
         if loop is None:
             return
         candidates = (self.layer.poll_timeout(), self.registrar.get_timer(), self.keepalive.get_timer())
         deadlines = [t for t in candidates if t is not None]
-        for call, leg in self._dialogs.values():
-            owner = call.leg(leg)
-            if owner is not None and owner.dialog is not None:
-                t = owner.dialog.poll_timeout()
-                if t is not None:
-                    deadlines.append(t)
+        for dialog_id, dialog in list(self._awaiting_ack.items()):
+            t = dialog.poll_timeout()
+            if t is None:
+                del self._awaiting_ack[dialog_id]
+            else:
+                deadlines.append(t)
+        if not deadlines:
+            return
+        due = min(deadlines)
         if self._timer is not None:
+            if self._timer.when() <= due:
+                return
             self._timer.cancel()
-            self._timer = None
-        if deadlines:
-            self._timer = loop.call_at(min(deadlines), self._on_timer)
+        self._timer = loop.call_at(due, self._on_timer)
 
     def _on_timer(self) -> None:
         now = self.now()
@@ -648,11 +685,12 @@ class Node:
         self.registrar.handle_timer(now)
         for ping in self.keepalive.handle_timer(now):
             self.transport.send(ping.payload, ping.addr, "UDP")
-        for call, leg in list(self._dialogs.values()):
-            owner = call.leg(leg)
-            if owner is None or owner.dialog is None:
+        for dialog_id, dialog in list(self._awaiting_ack.items()):
+            found = self._dialogs.get(dialog_id)
+            if found is None:
                 continue
-            for action in owner.dialog.handle_timeout(now):
+            call, leg = found
+            for action in dialog.handle_timeout(now):
                 if isinstance(action, Retransmit2xx):
                     tid = call.transaction if leg == "a" else None
                     self.layer.send_response(action.response, now, tid)

@@ -138,17 +138,19 @@ class _NgCommands:
             raise MediaControlError(f"{name} reply carries no SDP")
         return out
 
-    async def delete(self, call_id: str, from_tag: str | None = None) -> None:
-        """Delete the call's media (all of it, or one party's). Unknown calls are not an error:
-        a delete must be safe to repeat at teardown."""
+    async def delete(self, call_id: str, from_tag: str | None = None) -> dict[bytes, bencode.Value] | None:
+        """Delete the call's media (all of it, or one party's); the reply carries the call's final
+        statistics, as a ``query`` would. Unknown calls are not an error (None): a delete must be
+        safe to repeat at teardown."""
         params: dict[str, bencode.Encodable] = {"call-id": call_id}
         if from_tag is not None:
             params["from-tag"] = from_tag
         try:
-            await self.command("delete", **params)
+            return await self.command("delete", **params)
         except MediaControlError as exc:
             if "nknown call" not in str(exc):
                 raise
+            return None
 
     async def query(self, call_id: str) -> dict[bytes, bencode.Value]:
         return await self.command("query", **{"call-id": call_id})
