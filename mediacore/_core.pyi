@@ -1,6 +1,6 @@
 # Hand-written stub of the native module (rust/mediacore-py); checked by mypy.stubtest.
 from types import TracebackType
-from typing import Literal, final
+from typing import Any, Literal, final
 
 from mediacore.types import EngineTotals, MediaEvent, SessionInfo, SessionSpec, SessionStats
 
@@ -61,6 +61,7 @@ class NgControl:
     """The engine's ng command layer called in-process: datagram in, reply datagram out."""
 
     def handle(self, datagram: bytes) -> bytes | None: ...
+    def request(self, command: dict[str, Any]) -> dict[bytes, Any]: ...
     def call_of(self, session_id: int) -> tuple[bytes, bytes, bytes | None] | None: ...
     @property
     def call_count(self) -> int: ...

@@ -228,3 +228,26 @@ def test_ng_client_drives_a_real_rtpengine(port_range) -> None:
             media.close()
 
         asyncio.run(main())
+
+
+def test_in_process_request_needs_no_bencode(engine: MediaEngine) -> None:
+    """The dictionary form of the in-process transport: same commands, same replies, and input
+    that cannot be a ng value is refused with ValueError, not a crash."""
+    ng = engine.ng_control()
+    assert ng.request({"command": "ping"}) == {b"result": b"pong"}
+    reply = ng.request(
+        {"command": "offer", "call-id": "d1", "from-tag": "a", "sdp": sdp(("127.0.0.1", 4000))}
+    )
+    assert reply[b"result"] == b"ok" and b"m=audio " in reply[b"sdp"]
+    assert ng.request({"command": "nonsense"})[b"result"] == b"error"
+    for bad in ({"command": True}, {"command": 1.5}, {"command": "offer", "x": {1: 2}}):
+        with pytest.raises(ValueError):
+            ng.request(bad)
+    deep: dict[str, object] = {"command": "ping"}
+    node = deep
+    for _ in range(40):
+        node["x"] = {}
+        node = node["x"]  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="deeply"):
+        ng.request(deep)
+    assert ng.request({"command": "delete", "call-id": "d1"})[b"result"] == b"ok"

@@ -16,6 +16,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from mediacore import MediaEngine
 from mediacore.aio import EventWatcher
@@ -184,6 +185,15 @@ class InProcessMedia(_NgCommands):
         reply = self._ng.handle(datagram)
         if reply is None:
             raise MediaControlError("the ng processor could not frame the request")
+        return reply
+
+    async def command(self, name: str, **params: bencode.Encodable) -> dict[bytes, bencode.Value]:
+        """In-process the dictionary goes to the engine as it is: no bencode either way."""
+        body: dict[str, Any] = {"command": name, **params}
+        reply = self._ng.request(body)
+        result = _text(reply.get(b"result"))
+        if result == "error":
+            raise MediaControlError(_text(reply.get(b"error-reason")) or "media engine error")
         return reply
 
     def watch(self, on_notice: Callable[[MediaNotice], None]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from . import grammar
 
@@ -595,27 +596,41 @@ class _Message:
 
     @property
     def cseq(self) -> CSeq:
-        return CSeq.parse(self.headers.get("CSeq") or "")
+        return _cseq(self.headers.get("CSeq") or "")
 
     @property
     def top_via(self) -> Via:
         values = self.headers.values("Via")
         if not values:
             raise ValueError("no Via header")
-        return Via.parse(values[0])
+        v = _via(values[0])
+        return Via(transport=v.transport, host=v.host, port=v.port, params=dict(v.params))
 
     @property
     def from_(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("From") or "")
+        return _name_addr_copy(self.headers.get("From") or "")
 
     @property
     def to(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("To") or "")
+        return _name_addr_copy(self.headers.get("To") or "")
 
     @property
     def content_type(self) -> str | None:
         value = self.headers.get("Content-Type")
         return value.split(";", 1)[0].strip().lower() if value else None
+
+
+# The structured values of a message's headers are read many times per message (transaction
+# matching, dialog lookup, responses); parsing is by far the larger cost, so parses are cached
+# by the header's text and each caller gets its own copy of the mutable ones.
+_cseq = lru_cache(maxsize=4096)(CSeq.parse)
+_via = lru_cache(maxsize=4096)(Via.parse)
+_name_addr = lru_cache(maxsize=8192)(NameAddr.parse)
+
+
+def _name_addr_copy(text: str) -> NameAddr:
+    n = _name_addr(text)
+    return NameAddr(uri=n.uri, display=n.display, params=dict(n.params), bracketed=n.bracketed)
 
 
 @dataclass(slots=True, eq=True)

@@ -134,9 +134,20 @@ impl NgProcessor {
         Some(call_id)
     }
 
+    /// Handles one request already decoded (an in-process control plane: no datagram, no
+    /// cookie, no reply cache). Failures come back as `{result: "error", error-reason}`.
+    pub fn handle_value(&mut self, value: &Value, unix_time: u64) -> Value {
+        self.execute_value(value, unix_time)
+            .unwrap_or_else(|e| error_reply(&e.reason))
+    }
+
     fn execute(&mut self, body: &[u8], unix_time: u64) -> Outcome {
         let value = bencode::decode(body).map_err(|_| NgError::new(ERR_NOT_DICT))?;
-        let req = Request::new(&value)?;
+        self.execute_value(&value, unix_time)
+    }
+
+    fn execute_value(&mut self, value: &Value, unix_time: u64) -> Outcome {
+        let req = Request::new(value)?;
         let command = req.command()?.to_ascii_lowercase();
         match command.as_slice() {
             b"ping" => Ok(Value::dict().with("result", "pong")),
