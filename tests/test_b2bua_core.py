@@ -546,3 +546,37 @@ def test_identity_headers_and_caller_pool_on_the_carrier_invite() -> None:
     start_call(host, a_invite(), [gw])
     third = last_invite(host).message
     assert isinstance(third, Request) and third.from_.uri == "sip:+15550001@192.0.2.1"
+
+
+CHALLENGE = 'Digest realm="carrier", nonce="%s", qop="auth"'
+
+
+def test_carrier_digest_challenge_is_answered_once() -> None:
+    host = FakeHost()
+    trunk = route("gw1", 5080, username="trunk", password="pw")  # noqa: S106 (a test credential)
+    call = start_call(host, a_invite(), [trunk])
+    first = last_invite(host)
+    assert isinstance(first.message, Request) and first.transaction is not None
+    challenge = make_response(
+        first.message,
+        407,
+        to_tag="c",
+        extra=[("Proxy-Authenticate", 'Digest realm="carrier", nonce="n1", qop="auth"')],
+    )
+    call.on_b_response(first.transaction, challenge)
+    second = last_invite(host)
+    assert isinstance(second.message, Request) and second.transaction is not None
+    assert second.message.call_id == first.message.call_id
+    assert second.message.cseq.number == first.message.cseq.number + 1
+    assert second.message.from_.tag == first.message.from_.tag
+    assert (second.message.headers.get("Proxy-Authorization") or "").startswith('Digest username="trunk"')
+    assert host.router.attempts == []  # the challenge is not a failed route
+    # challenged again: the password is wrong, the route fails with the challenge code
+    again = make_response(
+        second.message,
+        407,
+        to_tag="c",
+        extra=[("Proxy-Authenticate", 'Digest realm="carrier", nonce="n2", qop="auth"')],
+    )
+    call.on_b_response(second.transaction, again)
+    assert host.router.attempts == [("gw1", 407)] and call.ended

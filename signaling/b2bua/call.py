@@ -43,6 +43,7 @@ from signaling.b2bua.parts import (
 from signaling.b2bua.timers import LegTimers
 from signaling.media.control import MediaControlError, MediaNotice, OfferOptions
 from signaling.routing import Admission, CallRecord, Route
+from signaling.sip.auth import DigestClient
 from signaling.sip.dialog import Dialog, DialogId, make_request
 from signaling.sip.identity import CallerPool, identity_headers
 from signaling.sip.ids import new_tag
@@ -444,9 +445,39 @@ class Call:
         self.host.send_ack(dialog.create_ack(attempt.request.cseq.number), attempt.addr, self.b_transport)
         self.host.send_request(self, dialog.create_request("BYE"), attempt.addr, self.b_transport)
 
+    def _resend_with_credentials(self, attempt: Attempt, response: Response) -> bool:
+        """A carrier challenged our INVITE (401/407) and we hold credentials for it: send the
+        INVITE again, same Call-ID and From tag, next CSeq, new branch, with the answer. Once:
+        a second challenge to an answered one means the password is wrong."""
+        route = attempt.route
+        if route.username is None or route.password is None or attempt.authenticated:
+            return False
+        client = DigestClient(route.username, route.password)
+        old = attempt.request
+        credentials = client.answer(response, "INVITE", old.uri, old.body)
+        if not credentials:
+            return False
+        headers = old.headers.copy()
+        headers.remove("Authorization")
+        headers.remove("Proxy-Authorization")
+        transport = route.transport.upper()
+        headers.set("Via", str(self.host.local_via(transport)))
+        headers.set("CSeq", f"{old.cseq.number + 1} INVITE")
+        for name, value in credentials:
+            headers.add(name, value)
+        request = Request("INVITE", old.uri, headers, old.body)
+        tid = self.host.send_request(self, request, attempt.addr, transport)
+        self.attempt = Attempt(
+            route=route, request=request, transaction=tid, addr=attempt.addr, authenticated=True
+        )
+        self._arm_attempt_timer("SS_SIP_TIMEOUT_INVITE")
+        return True
+
     def _b_failed(self, attempt: Attempt, response: Response) -> None:
         status = response.status
         self.host.cancel_timer(self, "attempt")
+        if status in (401, 407) and self._resend_with_credentials(attempt, response):
+            return
         b_timer = self.st.get("b")
         if (
             status == 422

@@ -97,6 +97,8 @@ class Attempt:
     dialog: Dialog | None = None
     sdp_seen: bool = False
     cancelled: bool = False
+    #: this INVITE already carries our answer to the carrier's digest challenge
+    authenticated: bool = False
 
 
 @dataclass(slots=True)
