@@ -53,7 +53,7 @@ listen = "{LOOPBACK}:{NODE_PORT}"
 interface = "{LOOPBACK}"
 [parameters]
 SS_MEDIAPROXYPORT_START = 20000
-SS_MEDIAPROXYPORT_END = 60000
+SS_MEDIAPROXYPORT_END = 29999
 SS_MEDIAPROXYMODE = "{media_proxy}"
 [[mapping_gateway]]
 name = "bench-customer"
@@ -120,12 +120,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def run_rate(node: Node, rate: int, seconds: int, hold_ms: int) -> dict[str, float | int | bool]:
     calls = rate * seconds
-    uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "41000", wait=False)
+    uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "61000", wait=False)
     time.sleep(0.5)
     before = cpu_seconds(node.proc.pid)
     t0 = time.monotonic()
     uac = sipp(
-        "-sn", "uac", "-p", str(UAC_PORT), "-mp", "42000", "-r", str(rate), "-m", str(calls),
+        "-sn", "uac", "-p", str(UAC_PORT), "-mp", "62000", "-r", str(rate), "-m", str(calls),
         "-d", str(hold_ms), "-l", str(rate * 10), "-timeout", f"{seconds * 4 + 30}s",
         "-trace_stat", "-stf", f"uac-{rate}.csv", f"{LOOPBACK}:{NODE_PORT}", timeout=seconds * 4 + 60,
     )  # fmt: skip
@@ -145,25 +145,43 @@ def run_rate(node: Node, rate: int, seconds: int, hold_ms: int) -> dict[str, flo
     }
 
 
+def current_calls(stat: Path) -> int:
+    """SIPp's CurrentCall at its last statistics line (calls up at that moment)."""
+    lines = stat.read_text(errors="replace").splitlines() if stat.exists() else []
+    if len(lines) < 2:
+        return 0
+    header = lines[0].split(";")
+    last = lines[-1].split(";")
+    return int(last[header.index("CurrentCall")]) if "CurrentCall" in header else 0
+
+
 def run_hold(node: Node, calls: int, rate: int) -> dict[str, float | int]:
     """Hold ``calls`` calls up at once; resident memory per held call."""
     base = rss_bytes(node.proc.pid)
-    uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "41000", wait=False)
+    uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "61000", wait=False)
     time.sleep(0.5)
-    hold_ms = int(1000 * (calls / rate + 20))
+    # held long enough that the measurement falls after every transaction of the ramp has ended
+    # (RFC 3261 Timers L/M/K keep a transaction 32 s past its final response): what remains is
+    # the state of established calls
+    hold_ms = int(1000 * (calls / rate + 60))
+    stat = Path(tempfile.gettempdir()) / "cps-hold-stat.csv"
+    stat.unlink(missing_ok=True)
     uac = sipp(
-        "-sn", "uac", "-p", str(UAC_PORT), "-mp", "42000", "-r", str(rate), "-m", str(calls),
-        "-d", str(hold_ms), "-l", str(calls), f"{LOOPBACK}:{NODE_PORT}", wait=False,
+        "-sn", "uac", "-p", str(UAC_PORT), "-mp", "62000", "-r", str(rate), "-m", str(calls),
+        "-d", str(hold_ms), "-l", str(calls), "-trace_stat", "-stf", str(stat), "-fd", "1",
+        f"{LOOPBACK}:{NODE_PORT}", wait=False,
     )  # fmt: skip
-    time.sleep(calls / rate + 8)
+    time.sleep(calls / rate + 40)
     peak = rss_bytes(node.proc.pid)
+    held = current_calls(stat)
     stop(uac)
     stop(uas)
     return {
-        "held_calls": calls,
+        "held_calls": held,
+        "offered_calls": calls,
         "rss_base_mb": round(base / 2**20, 1),
         "rss_held_mb": round(peak / 2**20, 1),
-        "bytes_per_call": int((peak - base) / calls),
+        "bytes_per_call": int((peak - base) / max(held, 1)),
     }
 
 

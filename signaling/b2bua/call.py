@@ -39,6 +39,7 @@ from signaling.b2bua.parts import (
     Pending,
     parse_dtmf_info,
     rtp_packets_by_party,
+    slim_request,
 )
 from signaling.b2bua.timers import LegTimers
 from signaling.media.control import MediaControlError, MediaNotice, OfferOptions
@@ -101,8 +102,12 @@ class Call:
     st: LegTimers = field(init=False)
     #: the caller-pool number this call holds, if any
     pool_number: tuple[CallerPool, str] | None = None
+    _call_id: str = field(init=False, default="")
+    _a_tag: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
+        self._call_id = self.invite.call_id
+        self._a_tag = self.invite.from_.tag or ""
         self.a = Leg("a", self.source, self.transport, tag=new_tag(), dtmf=self.admission.dtmf)
         self.routes = list(self.admission.routes)
         self.st = LegTimers(self)
@@ -111,12 +116,19 @@ class Call:
 
     @property
     def call_id(self) -> str:
-        return self.invite.call_id
+        return self._call_id
 
     @property
     def a_tag(self) -> str:
         """The caller's From tag: the caller's party tag in the media engine."""
-        return self.invite.from_.tag or ""
+        return self._a_tag
+
+    def _slim(self) -> None:
+        """The call is established: drop what only call setup needed (the INVITEs' bodies and
+        most of their headers), so a long call holds little (10,000 held calls per node)."""
+        self.invite = slim_request(self.invite)
+        if self.attempt is not None:
+            self.attempt.request = slim_request(self.attempt.request)
 
     def _media_tag(self, leg: Leg) -> str:
         return self.a_tag if leg.name == "a" else leg.tag

@@ -12,7 +12,7 @@ from signaling.media.control import OfferOptions
 from signaling.routing import Route, Router
 from signaling.sip.dialog import Dialog
 from signaling.sip.identity import CallerPool
-from signaling.sip.message import Request, Response, Via
+from signaling.sip.message import Headers, Request, Response, Via
 from signaling.sip.transaction import TransactionId
 
 if TYPE_CHECKING:
@@ -171,3 +171,13 @@ def rtp_packets_by_party(report: dict[bytes, Any], parties: dict[str, str]) -> d
                     total += stats[b"packets"]
         out[name] = total
     return out
+
+
+#: What an established call still reads from the INVITEs that set it up.
+_KEPT_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+def slim_request(request: Request) -> Request:
+    """A copy of ``request`` with only the headers an established call still reads, no body."""
+    headers = Headers([(n, v) for n, v in request.headers if n in _KEPT_HEADERS])
+    return Request(method=request.method, uri=request.uri, headers=headers, body=b"")

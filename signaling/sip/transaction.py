@@ -481,6 +481,7 @@ class TransactionLayer:
             tx.timers.clear()
             if status < 300:
                 tx.state = State.ACCEPTED
+                tx.request_data = b""  # Accepted never sends the request again: free it early
                 self._arm(tx, "M", now + tx.config.timer_m)
                 self._deliver(tx, response, addr, transport)
                 return
@@ -679,6 +680,10 @@ class TransactionLayer:
             return
         if status < 300:
             tx.state = State.ACCEPTED
+            # Accepted absorbs retransmitted INVITEs and only passes the TU's 2xx on: the stored
+            # responses are not needed for the 32 s of Timer L (memory per call at high CPS)
+            tx.provisional, tx.provisional_data = None, b""
+            tx.final, tx.final_data = None, b""
             self._arm(tx, "L", now + tx.config.timer_l)
             return
         tx.state = State.COMPLETED
