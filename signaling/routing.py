@@ -130,7 +130,7 @@ class Router(Protocol):
 
     def call_ended(self, record: CallRecord) -> None: ...
 
-    def on_hangup_request(self, callback: Callable[[str, str], None]) -> None:
+    def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:
         """The router calls ``callback(call_id, termination)`` to end a call (credit gone)."""
         ...
 
@@ -150,7 +150,7 @@ class StaticRouter:
     def __init__(self, config: Config, keep_records: int = 10_000) -> None:
         self.config = config
         self.records: deque[CallRecord] = deque(maxlen=keep_records)
-        self._hangup: Callable[[str, str], None] | None = None
+        self._hangup: Callable[[str, str], object] | None = None
 
     def _ingress(self, call: InboundCall) -> MappingGateway | None:
         host, port = call.source
@@ -240,5 +240,5 @@ class StaticRouter:
             record.end = time.time()
         self.records.append(record)
 
-    def on_hangup_request(self, callback: Callable[[str, str], None]) -> None:
+    def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:
         self._hangup = callback

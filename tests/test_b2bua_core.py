@@ -47,7 +47,7 @@ class FakeRouter:
     def call_ended(self, record: CallRecord) -> None:
         self.ended.append(record)
 
-    def on_hangup_request(self, callback: Callable[[str, str], None]) -> None:
+    def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:
         return None
 
 

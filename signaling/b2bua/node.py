@@ -167,9 +167,20 @@ class Node:
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
+    def hangup(self, call_id: str, termination: str) -> bool:
+        """End a call from outside (the router when credit runs out, an operator): BYE both
+        legs (or a final response before answer) with this termination reason. False when no
+        such call is up."""
+        state = self.calls.get(call_id)
+        if state is None:
+            return False
+        self.post(state.call, partial(state.call.hangup, termination))
+        return True
+
     async def start(self) -> Addr:
         self._loop = asyncio.get_running_loop()
         host, port = self.config.sip_listen
+        self.router.on_hangup_request(self.hangup)
         self.local = await self.transport.start(host, port)
         self.transport_open = True
         if self.advertise is None:
