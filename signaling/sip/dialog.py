@@ -40,7 +40,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .ids import new_branch, new_call_id, new_cseq, new_tag
-from .message import Headers, NameAddr, Request, Response, SipUri, Via, make_response
+from .message import Headers, NameAddr, Request, Response, SipUri, Via, make_response, serialize
+from .parser import parse_message
 from .timers import TimerConfig
 
 __all__ = [
@@ -215,6 +216,28 @@ def make_request(
 class Dialog:
     """One dialog; see the module docstring."""
 
+    # a node holds two dialogs per call for the whole call: no per-instance __dict__
+    __slots__ = (
+        "_incoming_invite",
+        "_last_ack",
+        "_outgoing_invite",
+        "_retransmission",
+        "id",
+        "invite_cseq",
+        "is_uac",
+        "local_contact",
+        "local_party",
+        "local_seq",
+        "remote_party",
+        "remote_seq",
+        "remote_target",
+        "route_set",
+        "secure",
+        "state",
+        "timers",
+        "via",
+    )
+
     def __init__(
         self,
         *,
@@ -254,7 +277,9 @@ class Dialog:
         self.timers = timers if timers is not None else TimerConfig()
         self._outgoing_invite: int | None = None  # CSeq of our INVITE awaiting its final
         self._incoming_invite: int | None = invite_cseq if not is_uac else None
-        self._last_ack: Request | None = None
+        #: the last ACK we sent for a 2xx, kept serialised (compact for a long call): a
+        #: retransmitted 2xx gets it again
+        self._last_ack: tuple[int, bytes] | None = None
         self._retransmission: _Retransmission | None = None
 
     # -- creation ----------------------------------------------------------------------------------
@@ -425,7 +450,7 @@ class Dialog:
         if body and content_type:
             headers.add("Content-Type", content_type)
         ack = Request(method="ACK", uri=uri, headers=headers, body=body)
-        self._last_ack = ack
+        self._last_ack = (cseq, serialize(ack))
         return ack
 
     def receive_response(self, response: Response) -> Request | None:
@@ -457,9 +482,11 @@ class Dialog:
             if (initial and self.state is DialogState.EARLY) or status in (408, 481):
                 self.terminate()
             return None
-        ack = self._last_ack
-        if ack is not None and ack.cseq.number == number:
-            return ack  # a retransmitted 2xx: our ACK was lost
+        last = self._last_ack
+        if last is not None and last[0] == number:
+            ack = parse_message(last[1])  # a retransmitted 2xx: our ACK was lost
+            if isinstance(ack, Request):
+                return ack
         if self.state is DialogState.EARLY:
             self.state = DialogState.CONFIRMED
             if initial:  # §13.2.2.4: the 2xx decides the route set

@@ -190,6 +190,29 @@ class _Outcome:
 class SessionTimer:
     """The session timer of one leg; see the module docstring."""
 
+    # one per leg for the whole call: no per-instance __dict__
+    __slots__ = (
+        "_cap_at",
+        "_deadline",
+        "_invite_refused",
+        "_pending_offer",
+        "_pending_supported",
+        "_refresh_at",
+        "_refresh_in_flight",
+        "_retries_422",
+        "_stopped",
+        "_update_refused",
+        "answered_at",
+        "config",
+        "interval",
+        "last_refresh_at",
+        "min_se",
+        "peer_allows_update",
+        "refreshes",
+        "role",
+        "we_refresh",
+    )
+
     def __init__(self, config: SessionTimerConfig | None = None, *, role: Role) -> None:
         self.config = config or SessionTimerConfig()
         self.role: Role = role
