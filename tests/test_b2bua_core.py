@@ -299,6 +299,7 @@ def test_ringing_timeout_does_not_fail_over_after_ringing() -> None:
     assert host.cancels == [inv.transaction]
     assert host.responses()[-1].status == 408
     assert len(host.requests("INVITE")) == 1 and call.ended
+    assert host.router.ended[0].termination == "Response timeout"
 
 
 def test_cancel_before_answer() -> None:
@@ -311,7 +312,8 @@ def test_cancel_before_answer() -> None:
     assert host.cancels == [inv.transaction]
     assert host.responses()[-1].status == 487
     assert host.router.ended[0].termination == "CallerCancel"
-    assert ("delete", ("call-a@10.0.0.1",)) in host.media_log
+    assert ("delete", ("call-a@10.0.0.1", "atag")) in host.media_log
+    assert host.router.ended[0].final_status == 487
 
 
 def test_two_hour_call_ends_at_the_max_duration() -> None:

@@ -66,6 +66,8 @@ ACK_TIMEOUT = "ACK timeout"
 MAX_DURATION = "Max call duration"
 ALL_ROUTES_FAILED = "AllRoutesFailed"
 MEDIA_FAILURE = "MediaFailure"
+#: the reference's end reason when a carrier's answer did not come in time (behaviour 38)
+RESPONSE_TIMEOUT = "Response timeout"
 SHUTDOWN = "Shutdown"
 
 
@@ -316,7 +318,7 @@ class Call:
         if (attempt.sdp_seen and p["SS_SIP_STOP_SWITCH_AFTER_SDP"]) or (
             attempt.provisional >= 180 and not p["SS_GATEWAY_SWITCH_UNTIL_CONNECT"]
         ):
-            self.fail(408, None, ALL_ROUTES_FAILED)
+            self.fail(408, None, RESPONSE_TIMEOUT)
             return
         self._next_route()
 
@@ -529,6 +531,8 @@ class Call:
         if not self.active:
             return
         if not self.answered or not self.a_final_sent:
+            if not self.answered:
+                self.record.final_status = self.record.final_status or status
             attempt = self.attempt
             if attempt is not None and not attempt.cancelled and not self.answered:
                 attempt.cancelled = True
@@ -578,7 +582,8 @@ class Call:
                 self.record.media_packets = rtp_packets_by_party(result, parties)
             self._finalize()
 
-        self.host.media(self, "delete", (self.call_id,), deleted)
+        # with the caller's tag: rtpengine answers a delete without from-tag with no statistics
+        self.host.media(self, "delete", (self.call_id, self.a_tag), deleted)
 
     def _finalize(self) -> None:
         if self.ended:
@@ -609,6 +614,8 @@ class Call:
                 self.hangup(MEDIA_TIMEOUT)
             return
         info_to = event.get("info_to")
+        if kind == "dtmf_played" and event.get("via") == "info":
+            info_to = event.get("side")  # a played digit toward an INFO party: that party's side
         digit = event.get("digit")
         if kind in ("dtmf", "dtmf_played") and info_to and digit:
             leg = self.a if info_to == "caller" else self.b

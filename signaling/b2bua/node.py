@@ -136,6 +136,7 @@ class Node:
         self._sample_at = (0.0, 0.0, 0)  # (wall, thread CPU, messages) at the last sample
         self._messages = 0
         self._pools: dict[str, CallerPool] = {}
+        self._contacts: dict[str, str] = {}
         tc = config.trace
         self.tracer = Tracer(
             TraceSettings(
@@ -523,6 +524,12 @@ class Node:
             state.task = asyncio.get_running_loop().create_task(self._run_call(state))
 
     async def _run_call(self, state: _CallState) -> None:
+        try:
+            await self._drain_call(state)
+        finally:
+            state.task = None  # a finished task per held call is memory for nothing
+
+    async def _drain_call(self, state: _CallState) -> None:
         while state.queue:
             work = state.queue.popleft()
             try:
@@ -584,8 +591,12 @@ class Node:
         )
 
     def local_contact(self, transport: str) -> str:
-        suffix = ";transport=tcp" if transport.upper() == "TCP" else ""
-        return f"<sip:{self.advertise or '127.0.0.1'}:{self.local[1]}{suffix}>"
+        contact = self._contacts.get(transport)
+        if contact is None:  # one shared string per transport, not one per dialog
+            suffix = ";transport=tcp" if transport.upper() == "TCP" else ""
+            contact = f"<sip:{self.advertise or '127.0.0.1'}:{self.local[1]}{suffix}>"
+            self._contacts[transport] = contact
+        return contact
 
     def caller_pool(self, route: Route) -> CallerPool | None:
         if not route.caller_pool:
