@@ -118,8 +118,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def run_rate(node: Node, rate: int, seconds: int, hold_ms: int) -> dict[str, float | int | bool]:
+def run_rate(node: Node, rate: int, seconds: int, hold_ms: int) -> dict[str, object]:
     calls = rate * seconds
+    errors = Path(tempfile.gettempdir()) / f"cps-uac-{rate}-errors.log"
+    errors.unlink(missing_ok=True)
     uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "61000", wait=False)
     time.sleep(0.5)
     before = cpu_seconds(node.proc.pid)
@@ -127,13 +129,16 @@ def run_rate(node: Node, rate: int, seconds: int, hold_ms: int) -> dict[str, flo
     uac = sipp(
         "-sn", "uac", "-p", str(UAC_PORT), "-mp", "62000", "-r", str(rate), "-m", str(calls),
         "-d", str(hold_ms), "-l", str(rate * 10), "-timeout", f"{seconds * 4 + 30}s",
-        "-trace_stat", "-stf", f"uac-{rate}.csv", f"{LOOPBACK}:{NODE_PORT}", timeout=seconds * 4 + 60,
+        "-trace_stat", "-stf", f"uac-{rate}.csv", "-trace_err", "-error_file", str(errors),
+        f"{LOOPBACK}:{NODE_PORT}", timeout=seconds * 4 + 60,
     )  # fmt: skip
     wall = time.monotonic() - t0
     used = cpu_seconds(node.proc.pid) - before
     stop(uas)
     clean = uac.returncode == 0
+    failures = _failure_kinds(errors) if not clean else {}
     return {
+        "failures": failures,
         "rate": rate,
         "calls": calls,
         "clean": clean,
@@ -143,6 +148,18 @@ def run_rate(node: Node, rate: int, seconds: int, hold_ms: int) -> dict[str, flo
         "node_cpu_ms_per_call": round(1000 * used / calls, 3),
         "node_cpu_share_of_core": round(used / wall, 3),
     }
+
+
+def _failure_kinds(errors: Path) -> dict[str, int]:
+    """What SIPp found unexpected, by the first line of the message it got."""
+    kinds: dict[str, int] = {}
+    if not errors.exists():
+        return kinds
+    for line in errors.read_text(errors="replace").splitlines():
+        if "received '" in line:
+            what = line.split("received '", 1)[1][:40]
+            kinds[what] = kinds.get(what, 0) + 1
+    return kinds
 
 
 def current_calls(stat: Path) -> int:
@@ -222,10 +239,10 @@ def main() -> int:
                             "clean_runs": sum(bool(r["clean"]) for r in mine),
                             "runs": len(mine),
                             "median_node_cpu_ms_per_call": statistics.median(
-                                float(r["node_cpu_ms_per_call"]) for r in mine
+                                float(str(r["node_cpu_ms_per_call"])) for r in mine
                             ),
                             "median_node_cpu_share_of_core": statistics.median(
-                                float(r["node_cpu_share_of_core"]) for r in mine
+                                float(str(r["node_cpu_share_of_core"])) for r in mine
                             ),
                         }
                     )
