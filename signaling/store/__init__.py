@@ -17,6 +17,7 @@ from signaling.store.errors import (
 )
 from signaling.store.gateways import GatewayGroup, MappingGateway, RoutingGateway
 from signaling.store.rates import Package, PeriodRate, Rate, RateGroup, WorkCalendar
+from signaling.store.reservations import Grant, Reservation
 from signaling.store.store import DEFAULT_URL, Store, open_store
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "ConflictError",
     "Dialect",
     "GatewayGroup",
+    "Grant",
     "MappingGateway",
     "NotFoundError",
     "Package",
@@ -40,6 +42,7 @@ __all__ = [
     "Rate",
     "RateGroup",
     "RateGroupUsage",
+    "Reservation",
     "RoutingGateway",
     "SchemaError",
     "SchemaTooNewError",

@@ -61,6 +61,7 @@ _POLICIES: dict[type[Record], _Policy] = {
             Blocker("routing_gateway", "account_id", "routing gateways"),
             Blocker("payment", "account_id", "payment records (kept for audit)"),
             Blocker("account_package", "account_id", "package subscriptions"),
+            Blocker("reservation", "account_id", "calls in progress"),
         ),
     ),
     Phone: _Policy(f"account_id IN ({SUBTREE_SQL})", "phone"),

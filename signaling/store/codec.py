@@ -5,7 +5,7 @@
 | TEXT  | str                  | TEXT                           | TEXT              |
 | INT   | int                  | INTEGER                        | BIGINT / INTEGER  |
 | BOOL  | bool                 | INTEGER 0/1                    | BOOLEAN           |
-| MONEY | Decimal, 6 places    | INTEGER micro-units            | NUMERIC(20,6)     |
+| MONEY | Decimal, 7 places    | INTEGER units of 10**-7        | NUMERIC(18,7)     |
 | RATE  | Decimal, 10 places   | INTEGER units of 10**-10       | NUMERIC(18,10)    |
 | TIME  | datetime (UTC, aware)| INTEGER microseconds, Unix UTC | TIMESTAMPTZ       |
 | DAY   | date                 | TEXT ``YYYY-MM-DD``            | DATE              |

@@ -1,6 +1,6 @@
 """What the store raises. Every error a caller can act on is one of these, never a driver error.
 
-``ValidationError`` names the field (``"balance: at most 6 decimal places"``) so the web manager
+``ValidationError`` names the field (``"balance: at most 7 decimal places"``) so the web manager
 can put the message beside the right input; the other classes say what kind of refusal it was.
 """
 

@@ -2,8 +2,11 @@
 
 Two scales, because amounts and per-minute prices need different precision:
 
-- **money** (balances, payments, fees, charges): 6 decimal places, below 10**12 in magnitude.
-  PostgreSQL ``NUMERIC(20,6)``; SQLite ``INTEGER`` micro-units (1.5 → 1500000).
+- **money** (balances, payments, fees, charges): 7 decimal places — the reference's billing
+  precision (``SERVER_BILLING_FEE_PRECISION`` = 7, printed 0.0000000), so a charge rounded by the
+  rating code is stored as it is —, below 10**11 in magnitude. PostgreSQL ``NUMERIC(18,7)``;
+  SQLite ``INTEGER`` units of 10**-7 (1.5 → 15000000). Version 1 of the schema kept 6 places;
+  migration 0002 converts exactly (docs/storage.md).
 - **rate** (per-minute prices, period multipliers): 10 decimal places, below 10**8. PostgreSQL
   ``NUMERIC(18,10)``; SQLite ``INTEGER`` units of 10**-10. A rate file's ``0.01234567`` is kept
   exactly (reference T18).
@@ -22,9 +25,9 @@ from typing import Final
 
 from signaling.store.errors import ValidationError
 
-MONEY_SCALE: Final = 6
+MONEY_SCALE: Final = 7
 RATE_SCALE: Final = 10
-MONEY_LIMIT: Final = Decimal(10) ** 12  # exclusive; 10**18 micro-units still fit an int64
+MONEY_LIMIT: Final = Decimal(10) ** 11  # exclusive; 10**18 units of 10**-7 still fit an int64
 RATE_LIMIT: Final = Decimal(10) ** 8  # exclusive; 10**18 units of 10**-10 still fit an int64
 
 _CONTEXT: Final = decimal.Context(prec=60, traps=[decimal.InvalidOperation, decimal.Overflow])

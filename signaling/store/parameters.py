@@ -58,7 +58,7 @@ SERVER_PARAMETERS: dict[str, ServerParameter] = {
             "SERVER_PERIOD_RATE_ENABLED", False, "period rates switch rate tables by time", _bool
         ),
         ServerParameter(
-            "SERVER_BILLING_FEE_PRECISION", 6, "decimal places of charges (at most 6)", _int(0, 6)
+            "SERVER_BILLING_FEE_PRECISION", 7, "decimal places of charges (at most 7)", _int(0, 7)
         ),
         ServerParameter(
             "SERVER_BILLING_HOLD_TIME_PRECISION",

@@ -46,7 +46,7 @@ class Ref:
     table: str
 
 
-#: A money amount: 6 decimal places.
+#: A money amount: 7 decimal places.
 Money = Annotated[Decimal, Kind.MONEY]
 #: A per-minute rate or a multiplier: 10 decimal places.
 RateValue = Annotated[Decimal, Kind.RATE]

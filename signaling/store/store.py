@@ -15,18 +15,20 @@ several processes, or several nodes on one PostgreSQL database, may share the da
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from types import TracebackType
 
 from signaling.store import migrate as migrate_
-from signaling.store import parameters
+from signaling.store import parameters, reservations
 from signaling.store.admin import Admin
 from signaling.store.cdr import Cdr
 from signaling.store.cdrs import CdrTables
-from signaling.store.codec import Dialect, Kind, encode
+from signaling.store.codec import Dialect, Kind, decode_money, encode
 from signaling.store.db import Database
 from signaling.store.errors import NotFoundError, SchemaError, SchemaTooNewError
+from signaling.store.reservations import Grant, Reservation
 from signaling.store.scope import Scope
 
 #: The embedded default: a SQLite file under ./var (relative to the working directory).
@@ -139,6 +141,94 @@ class Store:
     def drop_cdrs_before(self, first_kept: date) -> list[date]:
         """Retention: remove the CDRs of every day before ``first_kept``; the days removed."""
         return self._cdrs.drop_before(first_kept)
+
+    def settle_calls(self, cdrs: Sequence[Cdr], *, reserved: Collection[str] = ()) -> int:
+        """Write the CDRs of ended calls, charging their accounts (as :meth:`add_cdrs`), and drop
+        the reservations of those in ``reserved``, in one transaction; how many CDRs were new.
+
+        A call of ``reserved`` whose reservation is already gone was settled elsewhere (a peer
+        or a restarted node recovered it): its CDR is left out, so a call is never charged
+        twice. Idempotent like :meth:`add_cdrs`."""
+        self._cdrs.ensure_days({c.day for c in cdrs})  # partitions first, in their own transactions
+        with self.db.transaction() as tx:
+            # The accounts first, in id order, as every other writer of balances and
+            # reservations takes them: two nodes' transactions cannot deadlock.
+            accounts = {a for c in cdrs for a in (c.account_id, c.clearing_account_id) if a is not None}
+            for account_id in sorted(accounts):
+                tx.execute(f"SELECT id FROM account WHERE id = ?{tx.for_update}", (account_id,))  # noqa: S608
+            kept = [c for c in cdrs if c.call_id not in reserved or reservations.release(tx, [c.call_id])]
+            return self._cdrs.add(kept) if kept else 0
+
+    # -- reservations (docs/billing.md) ---------------------------------------------------
+
+    def hold(
+        self,
+        call_id: str,
+        account_id: int,
+        *,
+        want: Decimal,
+        need: Decimal,
+        node: str,
+        now: datetime,
+        draft: str | None = None,
+    ) -> Grant:
+        """Create or grow the reservation of a call (see :func:`reservations.hold`)."""
+        with self.db.transaction() as tx:
+            return reservations.hold(
+                tx, call_id, account_id, want=want, need=need, node=node, now=now, draft=draft
+            )
+
+    def mark_answered(
+        self, call_id: str, account_id: int, answer_time: datetime, draft: str, *, want: Decimal, node: str
+    ) -> Grant:
+        """Record the answer (for crash recovery) and grow the reservation toward ``want``."""
+        with self.db.transaction() as tx:
+            grant = reservations.hold(  # the account row first, as every writer takes it
+                tx, call_id, account_id, want=want, need=Decimal(0), node=node, now=answer_time
+            )
+            reservations.answered(tx, call_id, answer_time, draft)
+            return grant
+
+    def extend_holds(
+        self, node: str, wants: Sequence[tuple[str, int, Decimal]], now: datetime
+    ) -> list[Grant]:
+        """Grow several reservations ``(call id, account id, want)`` in one transaction (a node's
+        periodic debit), accounts locked in id order so two nodes cannot deadlock."""
+        order = sorted(range(len(wants)), key=lambda i: (wants[i][1], wants[i][0]))
+        grants: list[Grant | None] = [None] * len(wants)
+        with self.db.transaction() as tx:
+            for i in order:
+                call_id, account_id, want = wants[i]
+                grants[i] = reservations.hold(
+                    tx, call_id, account_id, want=want, need=Decimal(0), node=node, now=now
+                )
+        return [g for g in grants if g is not None]
+
+    def heartbeat(self, node: str, now: datetime) -> int:
+        """``node``'s calls with a reservation are all up at ``now``; how many."""
+        with self.db.transaction() as tx:
+            return reservations.heartbeat(tx, node, now)
+
+    def reservations(
+        self, *, node: str | None = None, silent_since: datetime | None = None
+    ) -> list[Reservation]:
+        with self.db.transaction(write=False) as tx:
+            return reservations.query(tx, node=node, silent_since=silent_since)
+
+    def funds(self, account_ids: Collection[int]) -> dict[int, Decimal]:
+        """``balance + credit_limit`` of the accounts (what they may spend, reservations aside)."""
+        ids = sorted(set(account_ids))
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        with self.db.transaction(write=False) as tx:
+            rows = tx.execute(f"SELECT id, balance, credit_limit FROM account WHERE id IN ({marks})", ids)  # noqa: S608
+            return {int(r[0]): decode_money(tx.dialect, r[1]) + decode_money(tx.dialect, r[2]) for r in rows}
+
+    def held(self, account_id: int) -> Decimal:
+        """What the account's calls in progress hold, on every node."""
+        with self.db.transaction(write=False) as tx:
+            return reservations.held(tx, account_id)
 
     # -- lifetime -------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from signaling.store import Account, Rate, RateGroup, Store, ValidationError
 _prefixes = (str(n) for n in itertools.count(100))
 
 money_values = st.decimals(
-    min_value=Decimal("-999999999999.999999"), max_value=Decimal("999999999999.999999"), places=6
+    min_value=Decimal("-99999999999.9999999"), max_value=Decimal("99999999999.9999999"), places=7
 )
 rate_values = st.decimals(min_value=Decimal(0), max_value=Decimal("99999999.9999999999"), places=10)
 
@@ -64,14 +64,17 @@ def test_many_small_payments_sum_exactly(store: Store) -> None:
     assert admin.get(Account, account.id).balance == Decimal(1)
     with store.db.transaction(write=False) as tx:
         total = tx.scalar("SELECT sum(amount) FROM payment WHERE account_id = ?", (account.id,))
-    assert Decimal(total) in (Decimal(1), Decimal(1_000_000))  # NUMERIC on PostgreSQL, micro-units on SQLite
+    assert Decimal(total) in (
+        Decimal(1),
+        Decimal(10_000_000),
+    )  # NUMERIC on PostgreSQL, 10**-7 units on SQLite
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (Decimal("0.0000001"), "balance: at most 6 decimal places"),
-        (Decimal("1000000000000"), "balance: must be below 1,000,000,000,000 in magnitude"),
+        (Decimal("0.00000001"), "balance: at most 7 decimal places"),
+        (Decimal("100000000000"), "balance: must be below 100,000,000,000 in magnitude"),
         (0.1, "balance: floats are not accepted for money; pass a Decimal or a string"),
         (Decimal("NaN"), "balance: must be a finite number"),
         ("ten", "balance: 'ten' is not a decimal number"),
@@ -88,6 +91,17 @@ def test_rates_take_ten_places_and_no_more() -> None:
     assert Rate(1, "1", billing_rate=Decimal("0.0000000001")).billing_rate == Decimal("1E-10")
     with pytest.raises(ValidationError, match=r"^billing_rate: at most 10 decimal places$"):
         Rate(1, "1", billing_rate=Decimal("0.00000000001"))
+
+
+def test_the_reference_billing_precision_is_stored_as_it_is(store: Store) -> None:
+    """SERVER_BILLING_FEE_PRECISION = 7 (the reference prints 0.0000000): a charge of 0.0000001
+    and a balance of 0.1234567 are stored and read back exactly on both databases."""
+    admin = store.admin()
+    account = admin.create(Account(code="seven", balance=Decimal("0.1234567")))
+    assert admin.get(Account, account.id).balance == Decimal("0.1234567")
+    record = admin.pay(account.id, Decimal("0.0000001"))
+    assert record.balance_after == Decimal("0.1234568")
+    assert f"{record.amount:f}" == "0.0000001"  # Decimal prints 7 places of 1 as 1E-7
 
 
 def test_text_and_integers_are_accepted_as_exact_decimals() -> None:
