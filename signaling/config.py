@@ -24,10 +24,15 @@ name = "carrier-a"
 address = "127.0.0.1:5080"
 prefixes = [""]
 priority = 1
+
+[store]                          # routing and billing from the store instead of the tables above
+url = "sqlite:///var/softswitch.db"   # or "postgresql://user@host/db"
+node = "sbc-1"                   # this node's name on a shared database (default: the host name)
 ```
 
-Gateways here are the static table the SIP layer runs on until the store-backed routing of the
-routing/billing layer replaces them (it implements the same :class:`signaling.routing.Router`).
+Gateways here are the static table the SIP layer runs on (:class:`signaling.routing.StaticRouter`);
+with ``[store] url`` set, the store-backed router of signaling.callproc serves accounts, gateways,
+rates and CDRs from the database instead, and the gateway tables must be left out.
 """
 
 from __future__ import annotations
@@ -143,6 +148,10 @@ class Config:
     mapping_gateways: list[MappingGateway] = field(default_factory=list)
     routing_gateways: list[RoutingGateway] = field(default_factory=list)
     trace: TraceConfig = field(default_factory=lambda: TraceConfig())  # noqa: PLW0108 (defined below)
+    #: ``[store] url``: routing and billing from this store (None: the static tables above).
+    store_url: str | None = None
+    #: ``[store] node``: this node's name in the store's reservations (None: the host name).
+    store_node: str | None = None
 
 
 @dataclass(slots=True)
@@ -158,7 +167,8 @@ class TraceConfig:
     directory: str = "trace"
 
 
-_TOP_KEYS = ("sip", "media", "parameters", "mapping_gateway", "routing_gateway", "trace")
+_TOP_KEYS = ("sip", "media", "parameters", "mapping_gateway", "routing_gateway", "trace", "store")
+_STORE_KEYS = ("url", "node")
 _TRACE_KEYS = ("enabled", "all_calls", "numbers", "gateways", "registrations", "length_minutes", "directory")
 _SIP_KEYS = ("listen", "advertise")
 _MEDIA_KEYS = ("engine", "ng", "interface", "advertise", "workers")
@@ -401,6 +411,23 @@ def _media(cfg: Config, raw: object) -> None:
     cfg.media_workers = t.integer("workers", 1, 256)
 
 
+def _store(cfg: Config, raw: object) -> None:
+    t = _Table(raw, "store.")
+    _check_keys(t.table, _STORE_KEYS, "store.")
+    url = t.required_text("url")
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path or path == ":memory:":
+            raise t.fail("url", "SQLite needs a file path (sqlite:///var/softswitch.db)")
+    elif not url.startswith(("postgresql://", "postgres://")):
+        raise t.fail("url", f"{url!r}: expected sqlite:///PATH or postgresql://...")
+    cfg.store_url = url
+    node = t.text("node")
+    if node is not None and (not node or any(c.isspace() for c in node)):
+        raise t.fail("node", "expected a name without spaces")
+    cfg.store_node = node
+
+
 def load(data: Mapping[str, object]) -> Config:
     """A checked :class:`Config` from parsed TOML."""
     _check_keys(data, _TOP_KEYS, "")
@@ -419,6 +446,8 @@ def load(data: Mapping[str, object]) -> Config:
             raise ConfigError(str(exc)) from None
     if "trace" in data:
         cfg.trace = _trace(data["trace"])
+    if "store" in data:
+        _store(cfg, data["store"])
     for key, build, out in (
         ("mapping_gateway", _mapping, cfg.mapping_gateways),
         ("routing_gateway", _routing, cfg.routing_gateways),
@@ -433,6 +462,9 @@ def load(data: Mapping[str, object]) -> Config:
                 raise ConfigError(f"{key}[{i}].name: {gw.name!r} is used twice")
             names.add(gw.name)
             out.append(gw)  # type: ignore[arg-type]
+    if cfg.store_url is not None and (cfg.mapping_gateways or cfg.routing_gateways):
+        key = "mapping_gateway" if cfg.mapping_gateways else "routing_gateway"
+        raise ConfigError(f"{key}: gateways come from the store when [store] url is set; remove this table")
     return cfg
 
 

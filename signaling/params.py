@@ -126,6 +126,31 @@ _PARAMETERS = (
     Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START", True, "no failover once RTP flowed", _bool),
     Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY", True, "no failover on busy (486/600)", _bool),
     Parameter("SS_GATEWAY_SWITCH_UNTIL_CONNECT", False, "fail over even after ringing", _bool),
+    # gateway sorting (reference §3.2-3.3, part 2 §D.4); docs/routing.md has the order
+    Parameter("SS_GATEWAY_ASR_CALCULATE", False, "ASR per routing gateway, sorted on", _bool),
+    Parameter("SS_GATEWAY_ASR_RESERVE_TIME", 600, "ASR window, seconds", _int(300, 86400)),
+    Parameter("SS_GATEWAY_ASR_RESERVE_SEPARATE", 10, "segments of the ASR window", _int(5, 24)),
+    Parameter("SS_GATEWAY_ACD_CALCULATE", False, "ACD per routing gateway, sorted on", _bool),
+    Parameter("SS_GATEWAY_ACD_RESERVE_TIME", 600, "ACD window, seconds", _int(300, 86400)),
+    Parameter("SS_GATEWAY_ACD_RESERVE_SEPARATE", 10, "segments of the ACD window", _int(5, 24)),
+    Parameter(
+        "SS_GATEWAYASRROUTESORTCONFIG",
+        "before line usage",
+        "where ASR sorting goes: before line usage, before gateway id",
+        _choice("before line usage", "before gateway id"),
+    ),
+    Parameter(
+        "SS_GATEWAYFEERATEROUTESORTCONFIG",
+        "before line usage",
+        "where cost sorting goes: before line usage, before gateway id, off",
+        _choice("before line usage", "before gateway id", "off"),
+    ),
+    Parameter("SS_GATEWAY_FEE_RATE_ROUTE_BEFORE_ASR", False, "cost sorting before ASR sorting", _bool),
+    # ours (the reference names these sub-settings of ASR sorting, without names or defaults)
+    Parameter("SS_GATEWAY_ASR_MIN_CALLS", 10, "attempts in the window before ASR counts", _int(0, 1000000)),
+    Parameter("SS_GATEWAY_ASR_THRESHOLD", 0, "ASR percent below which a gateway is demoted", _int(0, 100)),
+    Parameter("SS_GATEWAY_NO_LOSS_ROUTE", False, "skip carriers dearer than the customer's rate", _bool),
+    Parameter("SS_MAX_CALL_DURATION", 0, "longest call, seconds (0: no switch-wide limit)", _int(0, 864000)),
     # debug trace (reference §2.3): two files per kind, each up to this size
     Parameter("SS_TRACE_CALL_FILE_SIZE", 16, "call trace file size, MB", _int(16, 2048)),
     Parameter("SS_TRACE_REGISTER_FILE_SIZE", 16, "registration trace file size, MB", _int(16, 2048)),

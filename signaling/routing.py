@@ -8,7 +8,8 @@ exhausted) through the callback the B2BUA registers.
 
 :class:`StaticRouter` serves the gateways of the configuration file: ingress by source address,
 egress by longest prefix, then priority (lower first, the VOS3000 rule), then name. The store-
-backed router of the billing layer replaces it behind the same interface.
+backed router (:class:`signaling.callproc.StoreRouter`, docs/routing.md) replaces it behind the
+same interface when the node is configured with a store.
 """
 
 from __future__ import annotations

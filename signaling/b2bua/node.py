@@ -213,6 +213,9 @@ class Node:
 
     def _credentials(self, username: str, realm: str) -> Password | None:
         password = self._passwords.get(username)
+        if password is None:  # a store-backed router knows its gateways' passwords
+            lookup = getattr(self.router, "password_for", None)
+            password = lookup(username) if lookup is not None else None
         return Password(password) if password is not None else None
 
     # -- receiving ----------------------------------------------------------------------------------

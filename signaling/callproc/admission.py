@@ -1,0 +1,253 @@
+"""The in-memory half of admitting a call: who calls, may they, at what rate, along which routes.
+
+:func:`decide` runs the reference's admission order (architecture CAP-3.3) on a
+:class:`~signaling.callproc.snapshot.Snapshot` and returns a :class:`Decision`, touching
+neither the database nor any counter: the router then reserves the money (the one database
+write of admission) and takes the lines; the routing analysis shows the same decision without
+placing a call.
+
+Order, each step refusing with a SIP status and a CDR termination reason (docs/routing.md):
+
+1. the mapping gateway, by source IP and port, source IP, or digest user name (a password
+   gateway's request without credentials is answered with a challenge first);
+   locked gateway or account, expired account;
+2. the mapping gateway's and the account's lines and calls per second (checked by the router,
+   which owns the counters), the caller black and white lists, the callee prefixes it may send;
+3. its dial plans (callee, caller): the numbers that are rated and routed; an emptied callee;
+4. the account's number-section limitation, and its agents' (inherited);
+5. the rate ("No Matching Rate") and whether the account may make that call type;
+6. the routes (none left: "NoAvailableRouter" or "AllGatewayBusy").
+
+The balance check (step 4 of the reference's flow) is the reservation, made by the router.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+
+from signaling.billing import RateSelection, RateSources, Tariff, charge, select_rate
+from signaling.callproc.limits import Counters
+from signaling.callproc.quality import Quality
+from signaling.callproc.routes import RoutePlan, plan_routes, reference_price
+from signaling.callproc.snapshot import Snapshot
+from signaling.routing import (
+    NO_MATCHING_RATE,
+    NOT_ALLOWED,
+    UNKNOWN_GATEWAY,
+    InboundCall,
+    Rejection,
+    Route,
+)
+from signaling.sip.identity import IdentityPolicy
+from signaling.store import Account, MappingGateway
+
+ACCOUNT_LOCKED = "Account locked"
+ACCOUNT_EXPIRED = "Account expired"
+GATEWAY_LOCKED = "Gateway locked"
+INSUFFICIENT_BALANCE = "Insufficient balance"
+RATE_TYPE_NOT_AUTHORIZED = "Rate type not authorized"
+NUMBER_SECTION_LIMITED = "Number section limited"
+CALLER_NOT_ALLOWED = "Caller not allowed"
+INVALID_NUMBER = "Invalid number"
+CONFIGURATION_ERROR = "Configuration error"
+CALL_LIMIT = "Concurrent call limit"
+CPS_LIMIT = "CPS limit"
+
+#: A caller number pool with "Multiplexes" 0 (unlimited) in the store.
+UNLIMITED_MULTIPLEX = 1_000_000
+
+
+@dataclass(slots=True)
+class Decision:
+    call: InboundCall
+    at: datetime
+    ingress: MappingGateway | None = None
+    account: Account | None = None
+    rejection: Rejection | None = None
+    needs_auth: bool = False
+    #: The caller as the mapping gateway's "Caller" setting reads it.
+    caller: str = ""
+    caller_billing: str = ""
+    callee_billing: str = ""
+    rate: RateSelection | None = None
+    #: What the first billing period of a connected call costs (the admission reservation).
+    need: Decimal = Decimal(0)
+    #: The customer price of a reference call (for the no-loss rule and the analysis).
+    price: Fraction | None = None
+    plan: RoutePlan | None = None
+    routes: list[Route] = field(default_factory=list)
+
+    @property
+    def tariff(self) -> Tariff | None:
+        choice = self.rate.choice if self.rate is not None else None
+        return None if choice is None else choice.connected
+
+    def refuse(self, status: int, reason: str, termination: str) -> Decision:
+        self.rejection = Rejection(status, reason, termination)
+        return self
+
+
+def find_ingress(snap: Snapshot, call: InboundCall) -> MappingGateway | None:
+    """The mapping gateway of ``call``: by source IP and port, else source IP, else digest user.
+    Of several gateways on one address, the one whose callee prefix matches longest (a gateway
+    without prefixes matches with length 0; none matching: the first, refused later)."""
+    host, port = call.source
+    found = snap.by_ip_port.get((host, port)) or snap.by_ip.get(host)
+    if found:
+        if len(found) == 1:
+            return found[0]
+        return max(found, key=lambda gw: _prefix_match(call.callee, gw.prefixes))
+    if call.auth_user is not None:
+        return snap.by_user.get(call.auth_user)
+    return None
+
+
+def _prefix_match(number: str, prefixes: tuple[str, ...]) -> int:
+    """Length of the longest of ``prefixes`` starting ``number``; 0 for none given; -1 no match."""
+    if not prefixes:
+        return 0
+    return max((len(p) for p in prefixes if number.startswith(p)), default=-1)
+
+
+def _starts(number: str, prefixes: tuple[str, ...]) -> bool:
+    return any(number.startswith(p) for p in prefixes)
+
+
+def _number_sections_allow(snap: Snapshot, account: Account, number: str) -> bool:
+    """The account's and every agent's above it (sub-accounts inherit the limitation, §6.3)."""
+    seen: set[int] = set()
+    current: Account | None = account
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        if current.number_section_mode == "allow" and not _starts(number, current.number_sections):
+            return False
+        if current.number_section_mode == "block" and _starts(number, current.number_sections):
+            return False
+        current = snap.accounts.get(current.parent_id) if current.parent_id is not None else None
+    return True
+
+
+def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by step)
+    snap: Snapshot,
+    call: InboundCall,
+    *,
+    at: datetime,
+    now: float,
+    day: int,
+    counters: Counters,
+    quality: Quality,
+    vendor_funds: Callable[[int], Decimal | None],
+    rng: random.Random | None = None,
+) -> Decision:
+    decision = Decision(call, at)
+    ingress = find_ingress(snap, call)
+    if ingress is None:
+        if snap.by_user and call.auth_user is None:
+            decision.needs_auth = True
+            return decision
+        return decision.refuse(403, "Forbidden", UNKNOWN_GATEWAY)
+    decision.ingress = ingress
+    account = snap.accounts.get(ingress.account_id)
+    decision.account = account
+    if ingress.locked:
+        return decision.refuse(403, "Forbidden", GATEWAY_LOCKED)
+    if account is None:
+        return decision.refuse(403, "Forbidden", CONFIGURATION_ERROR)
+    if account.locked:
+        return decision.refuse(403, "Forbidden", ACCOUNT_LOCKED)
+    if account.expiry is not None and account.expiry <= at:
+        return decision.refuse(403, "Forbidden", ACCOUNT_EXPIRED)
+    full = counters.full(("in", ingress.id), now, ingress.max_calls, ingress.max_cps)
+    if full is not None:
+        return decision.refuse(503, "Service Unavailable", CALL_LIMIT if full == "max calls" else CPS_LIMIT)
+    if counters.full(("account", account.id), now, account.max_calls, None) is not None:
+        return decision.refuse(503, "Service Unavailable", CALL_LIMIT)
+    sources = {"rpid": call.caller_rpid, "display": call.caller_display}
+    caller = sources.get(ingress.caller_source, "") or call.caller
+    decision.caller = caller
+    if ingress.caller_whitelist and not _starts(caller, ingress.caller_whitelist):
+        return decision.refuse(403, "Forbidden", CALLER_NOT_ALLOWED)
+    if _starts(caller, ingress.caller_blacklist):
+        return decision.refuse(403, "Forbidden", CALLER_NOT_ALLOWED)
+    if ingress.prefixes and not _starts(call.callee, ingress.prefixes):
+        return decision.refuse(403, "Forbidden", NOT_ALLOWED)
+    plans = snap.mapping_plans[ingress.id]
+    if plans.error:
+        return decision.refuse(503, "Service Unavailable", CONFIGURATION_ERROR)
+    callee = plans.callee.apply(call.callee, rng)
+    if not callee.number:
+        return decision.refuse(484, "Address Incomplete", INVALID_NUMBER)
+    decision.callee_billing = callee.number
+    decision.caller_billing = plans.caller.apply(caller, rng).number
+    if not _number_sections_allow(snap, account, callee.number):
+        return decision.refuse(403, "Forbidden", NUMBER_SECTION_LIMITED)
+    group_id = ingress.rate_group_id if ingress.rate_group_id is not None else account.rate_group_id
+    rate_sources = RateSources(
+        account=snap.rate_groups.get(group_id) if group_id is not None else None,
+        account_private=(
+            snap.rate_groups.get(account.private_rate_group_id)
+            if account.private_rate_group_id is not None
+            else None
+        ),
+        period_rate=snap.period_rate_for(account, at),
+    )
+    decision.rate = select_rate(callee.number, at, rate_sources, switches=snap.switches, policy=snap.policy)
+    choice = decision.rate.choice
+    if choice is None:
+        return decision.refuse(404, "Not Found", NO_MATCHING_RATE)
+    if choice.rate.call_type and choice.rate.call_type not in account.call_types:
+        return decision.refuse(403, "Forbidden", RATE_TYPE_NOT_AUTHORIZED)
+    decision.need = charge(choice.connected, 1, policy=snap.policy).amount
+    decision.price = reference_price(choice, snap.policy)
+    decision.plan = plan_routes(
+        snap,
+        ingress,
+        callee.number,
+        at=at,
+        now=now,
+        day=day,
+        counters=counters,
+        quality=quality,
+        customer_price=decision.price,
+        vendor_funds=vendor_funds,
+    )
+    termination = decision.plan.termination
+    if termination is not None:
+        return decision.refuse(503, "Service Unavailable", termination)
+    decision.routes = [_route(snap, ingress, c.gateway.id, decision, rng) for c in decision.plan.ordered]
+    return decision
+
+
+def _route(
+    snap: Snapshot, ingress: MappingGateway, gateway_id: int, decision: Decision, rng: random.Random | None
+) -> Route:
+    """The route toward one routing gateway: its number rewriting and its SIP settings."""
+    gw = snap.routing[gateway_id]
+    plans = snap.routing_plans[gateway_id]
+    callee = gw.add_prefix + decision.callee_billing[gw.strip_digits :]
+    callee = gw.tech_prefix + plans.callee.apply(callee, rng).number
+    caller = plans.caller.apply(decision.caller_billing, rng).number
+    default_proxy = str(snap.parameters["SS_MEDIAPROXYMODE"])
+    extra: str | tuple[str, ...] = "all" if gw.forward_all_headers else (gw.forward_headers or "none")
+    return Route(
+        gateway=gw.name,
+        host=gw.host,
+        port=gw.port,
+        transport=gw.transport,
+        callee=callee,
+        caller=caller,
+        stop_switch_codes=frozenset(gw.stop_switch_codes),
+        media_proxy=gw.media_proxy or ingress.media_proxy or default_proxy,
+        dtmf=gw.dtmf,
+        session_timer=gw.session_timer,
+        username=gw.register_username or None,
+        password=gw.register_password or None,
+        identity=IdentityPolicy(pai=gw.pai, privacy=gw.privacy, ppi=gw.ppi, extra_headers=extra),
+        caller_pool=gw.caller_pool,
+        caller_pool_multiplex=gw.caller_pool_multiplex or UNLIMITED_MULTIPLEX,
+    )

@@ -1,0 +1,95 @@
+"""The asyncio adapter of a :class:`StoreRouter`: its timers on the loop, its reloads in a thread.
+
+The router is sans-IO about time: it says when it next needs to run (``next_deadline()``) and
+does the work when told (``on_timer(now)``). This driver keeps one loop timer armed at that
+deadline (re-armed when the router announces an earlier one through ``router.wakeup``), and every
+``refresh_interval`` seconds asks the store, in a worker thread, whether the configuration
+changed; a new snapshot is built in that thread and installed on the loop, so a reload of a large
+rate table never stalls calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from signaling.callproc.router import StoreRouter
+from signaling.store import StoreError
+
+log = logging.getLogger("softswitch.callproc")
+
+#: How often the store's configuration version is polled, seconds.
+REFRESH_INTERVAL = 2.0
+
+
+class RouterDriver:
+    def __init__(self, router: StoreRouter, *, refresh_interval: float = REFRESH_INTERVAL) -> None:
+        self.router = router
+        self.refresh_interval = refresh_interval
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_at: float | None = None
+        self._refresher: asyncio.Task[None] | None = None
+
+    def start(self) -> int:
+        """Recover what a previous run left, start the timers and the reloads; the CDRs recovered."""
+        self._loop = asyncio.get_running_loop()
+        self.router.wakeup = self._wakeup
+        try:
+            recovered = self.router.start(self._loop.time())
+        except StoreError as exc:
+            log.error("recovering reservations: %s", exc)
+            recovered = 0
+        self._arm()
+        self._refresher = self._loop.create_task(self._refresh_forever())
+        return recovered
+
+    async def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+            self._refresher = None
+        self.router.wakeup = None
+
+    def _wakeup(self, when: float) -> None:
+        if self._armed_at is None or when < self._armed_at:
+            self._arm()
+
+    def _arm(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        deadline = self.router.next_deadline()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._armed_at = deadline
+        if deadline is not None:
+            self._handle = loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        assert self._loop is not None
+        self._handle = None
+        self._armed_at = None
+        try:
+            self.router.on_timer(self._loop.time())
+        except Exception:
+            log.exception("router timer failed")
+        self._arm()
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            try:
+                snapshot = await asyncio.to_thread(self.router.load_if_changed)
+            except Exception:
+                log.exception("reloading the configuration failed (the old one stays in use)")
+                continue
+            if snapshot is not None:
+                self.router.install(snapshot)
+                log.info("configuration version %d loaded", snapshot.version)
