@@ -51,10 +51,17 @@ use plc::Plc;
 use stats::Counters;
 pub use stats::JitterStats;
 
-/// Jitter-buffer parameters; the VOS3000 names are `SS_JITTERBUFFER_MIN`,
-/// `SS_JITTERBUFFER_MAX` and `SS_JITTERBUFFER_DEFAULT`.
+/// Jitter-buffer parameters; the VOS3000 names are `SS_JITTERBUFFER_MODE`
+/// (`adaptive`), `SS_JITTERBUFFER_MIN`, `SS_JITTERBUFFER_MAX` and
+/// `SS_JITTERBUFFER_DEFAULT` (`initial_delay_ms`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JitterConfig {
+    /// Adaptive (VOS3000 mode 1, default): the target follows the measured
+    /// jitter within `[min_delay_ms, max_delay_ms]`. Fixed (mode 0): the
+    /// target is `initial_delay_ms` for good, and audio is only
+    /// time-stretched when the delay is far off it (a clock drifting, or a
+    /// restart), so in-time audio plays out untouched.
+    pub adaptive: bool,
     /// Lowest target delay, ms.
     pub min_delay_ms: u32,
     /// Highest target delay, ms.
@@ -68,6 +75,7 @@ pub struct JitterConfig {
 impl Default for JitterConfig {
     fn default() -> Self {
         JitterConfig {
+            adaptive: true,
             min_delay_ms: 20,
             max_delay_ms: 200,
             initial_delay_ms: 40,
@@ -161,6 +169,10 @@ impl JitterBuffer {
         cfg.initial_delay_ms = cfg
             .initial_delay_ms
             .clamp(cfg.min_delay_ms, cfg.max_delay_ms);
+        if !cfg.adaptive {
+            cfg.min_delay_ms = cfg.initial_delay_ms;
+            cfg.max_delay_ms = cfg.initial_delay_ms;
+        }
         // Room for max_delay of 10 ms packets, twice, plus reordering slack.
         let slots = (cfg.max_delay_ms as usize / 10 + 1) * 2 + 32;
         Ok(JitterBuffer {
@@ -189,6 +201,27 @@ impl JitterBuffer {
 
     pub fn config(&self) -> JitterConfig {
         self.cfg
+    }
+
+    /// Playout has started: pulls return the stream's audio (or its
+    /// concealment), not the silence that precedes the first packet.
+    pub fn is_playing(&self) -> bool {
+        self.started
+    }
+
+    /// Packets stored and not yet decoded.
+    pub fn buffered_packets(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Ends playout (the stream stopped: hold, end of call, a long pause):
+    /// stored packets are discarded and unplayed audio dropped; the next
+    /// packet starts a new timeline and playout begins again once the
+    /// target delay is reached. Statistics and learnt jitter are kept.
+    pub fn stop(&mut self) {
+        self.reset();
+        self.fifo.clear();
+        self.started = false;
     }
 
     /// Forgets the current timeline (call on an SSRC change): the next
@@ -284,7 +317,12 @@ impl JitterBuffer {
         let target = self.delay.relative_target();
         self.counters.snapshot(
             ms(self.current_delay),
-            if self.synced { ms(target) } else { 0.0 },
+            // Kept through a stop or reset: the learnt target still describes the path.
+            if self.counters.packets > 0 {
+                ms(target)
+            } else {
+                0.0
+            },
         )
     }
 
@@ -485,6 +523,9 @@ impl JitterBuffer {
     /// One accelerate or expand step towards the band above the target,
     /// if worthwhile.
     fn stretch(&mut self, now: u64, need: usize) {
+        // A fixed buffer holds its delay: only a large error (drift, a
+        // restart) is corrected, never the small wander of in-time audio.
+        let only_forced = !self.cfg.adaptive;
         let position = self.position(now);
         let low = self.delay.target();
         let high = low.saturating_add(BAND_MS * 8);
@@ -498,7 +539,9 @@ impl JitterBuffer {
             let Some(found) = stretch::find_period(self.fifo.audio(), max_lag) else {
                 return;
             };
-            if acceptable(&found, excess > FORCE_ACCELERATE_MS * 8)
+            let forced = excess > FORCE_ACCELERATE_MS * 8;
+            if (forced || !only_forced)
+                && acceptable(&found, forced)
                 && self.fifo.accelerate(found.lag)
             {
                 self.counters.accelerated += found.lag as u64;
@@ -509,7 +552,9 @@ impl JitterBuffer {
             let Some(found) = stretch::find_period(self.fifo.audio(), max_lag) else {
                 return;
             };
-            if acceptable(&found, deficit > FORCE_EXPAND_MS * 8) && self.fifo.expand(found.lag) {
+            let forced = deficit > FORCE_EXPAND_MS * 8;
+            if (forced || !only_forced) && acceptable(&found, forced) && self.fifo.expand(found.lag)
+            {
                 self.counters.expanded += found.lag as u64;
             }
         }
