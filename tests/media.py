@@ -6,7 +6,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import struct
+import time
 from pathlib import Path
+from typing import Protocol
 
 SIPP_SPEECH = Path("/usr/share/sip-tester/g711a.pcap")
 
@@ -39,6 +41,31 @@ def pcap_rtp_packets(path: Path) -> list[bytes]:
             continue
         packets.append(bytes(rtp))
     return packets
+
+
+class _Socketish(Protocol):
+    def send(self, data: bytes, to: tuple[str, int]) -> None: ...
+    def drain(self, timeout: float = 0.3) -> list[bytes]: ...
+
+
+def send_paced(
+    src: _Socketish,
+    to: tuple[str, int],
+    schedule: list[tuple[float, bytes]],
+    sink: _Socketish,
+    tail_s: float = 0.5,
+) -> list[bytes]:
+    """Sends each ``(offset_s, datagram)`` at its offset from now, in offset order, reading
+    `sink` while it waits (so no socket buffer overflows); returns what `sink` received, up to
+    `tail_s` after the last send. The engine plays decoded audio out of a jitter buffer in real
+    time, so transcoding tests send in real time too."""
+    start = time.monotonic()
+    got: list[bytes] = []
+    for offset, datagram in sorted(schedule, key=lambda s: s[0]):
+        while (wait := start + offset - time.monotonic()) > 0:
+            got += sink.drain(min(wait, 0.005))
+        src.send(datagram, to)
+    return got + sink.drain(tail_s)
 
 
 def alaw_decode(code: int) -> int:

@@ -11,6 +11,7 @@
 pub mod control;
 pub mod dtmf;
 pub mod event;
+pub mod retime;
 pub mod session;
 pub mod spec;
 pub mod stats;
@@ -18,9 +19,14 @@ pub mod transcode;
 
 pub use control::{MediaControl, SessionInfo};
 pub use event::{Event, EventKind};
+pub use mediacore_dsp::aec::EchoStats;
+pub use mediacore_dsp::jitter::JitterStats;
 pub use session::{Channel, DropReason, Session, Transmit, Verdict, RELATCH_AFTER};
-pub use spec::{CodecSpec, LatchPolicy, LegSpec, SessionSpec, Side, SpecError, DSCP_EF};
-pub use stats::{DropCounters, LegStats, SessionStats};
+pub use spec::{
+    CodecSpec, EchoCancelSpec, JitterBufferSpec, JitterMode, LatchPolicy, LegSpec, SessionSpec,
+    Side, SpecError, DSCP_EF,
+};
+pub use stats::{DropCounters, EchoCancelStats, JitterBufferStats, LegStats, SessionStats};
 
 /// Engine-wide identifier of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -11,6 +11,11 @@
 //! (RTP: RFC 3550 header; RTCP: compound validation), then records statistics. Media timeouts are
 //! armed on a leg only once its party is known (an SDP address or a latched source): a callee
 //! that has not answered yet cannot be silent.
+//!
+//! Decoded directions play out on one playout clock per session (`handle_timeout` at
+//! `poll_timeout`): every 20 ms (10 ms when a leg's ptime needs it) each direction pulls one
+//! block from its jitter buffer, so both directions of a leg are sample-aligned for its echo
+//! canceller: the far-end reference of leg X is the block sent toward X one period earlier.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -20,8 +25,9 @@ use mediacore_proto::{looks_like_rtcp, parse_compound, ReceptionStats, RtpHeader
 
 use crate::dtmf::Rfc4733Receiver;
 use crate::event::{Event, EventKind};
+use crate::retime::Retimer;
 use crate::spec::{static_clock_rate, LatchPolicy, LegSpec, SessionSpec, Side};
-use crate::stats::{DropCounters, LegStats, SessionStats};
+use crate::stats::{DropCounters, EchoCancelStats, JitterBufferStats, LegStats, SessionStats};
 use crate::transcode::{needs_transcoding, StreamPosition, TranscodePath};
 use crate::SessionId;
 
@@ -73,6 +79,9 @@ pub struct Transmit {
 
 /// Buffers kept for transcoded packets (per session); enough for a 60 ms burst both ways.
 const POOL_MAX: usize = 16;
+/// Playout periods run back to back when the clock is late (a stalled worker); beyond this
+/// many the clock skips ahead instead of bursting.
+const MAX_CATCH_UP: u32 = 10;
 
 struct LegState {
     spec: LegSpec,
@@ -269,6 +278,8 @@ impl LegState {
             since_last_packet: self.last_packet.map(|t| now.saturating_duration_since(t)),
             timed_out: self.timed_out,
             transcoding: None,
+            jitter_buffer: None,
+            echo_canceller: None,
         }
     }
 }
@@ -287,9 +298,20 @@ pub struct Session {
     paths: [Option<TranscodePath>; 2],
     /// Output numbering toward each side's party, kept when a path is rebuilt or removed.
     positions: [Option<StreamPosition>; 2],
+    /// Re-timing of a relayed stream from each side's party, where its leg asks for a jitter
+    /// buffer on relay (`JitterBufferSpec::relay`).
+    retimers: [Option<Retimer>; 2],
+    /// Scratch for packets a re-timer releases.
+    released: VecDeque<Vec<u8>>,
     transmits: VecDeque<Transmit>,
     produced: VecDeque<Vec<u8>>,
     pool: Vec<Vec<u8>>,
+    /// The playout clock of the decoded directions: the next period, while any plays.
+    playout_next: Option<Instant>,
+    playout_period: Duration,
+    /// Per side: the block sent toward that side's party in the last period (its echo
+    /// canceller's far-end reference), zeros when nothing was sent.
+    far_ref: [Vec<i16>; 2],
 }
 
 impl Session {
@@ -309,11 +331,18 @@ impl Session {
             events: VecDeque::new(),
             paths: [None, None],
             positions: [None, None],
+            retimers: [None, None],
+            released: VecDeque::new(),
             transmits: VecDeque::new(),
             produced: VecDeque::new(),
             pool: Vec::new(),
+            playout_next: None,
+            playout_period: Duration::from_millis(20),
+            far_ref: [Vec::new(), Vec::new()],
         };
         session.paths = session.build_paths()?;
+        session.set_playout_period();
+        session.set_retimers();
         Ok(session)
     }
 
@@ -352,6 +381,175 @@ impl Session {
         self.paths[side.index()].as_ref().map(|p| p.stats)
     }
 
+    /// Jitter buffer of the stream from `side`'s party: decoded, or re-timed on relay.
+    pub fn jitter_buffer_stats(&self, side: Side) -> Option<JitterBufferStats> {
+        let mode = self.spec.leg(side).jitter_buffer.mode;
+        if let Some(path) = self.paths[side.index()].as_ref() {
+            return Some(JitterBufferStats {
+                mode,
+                relay: false,
+                stats: path.jitter_stats(),
+            });
+        }
+        let retimer = self.retimers[side.index()].as_ref()?;
+        Some(JitterBufferStats {
+            mode,
+            relay: true,
+            stats: retimer.stats(),
+        })
+    }
+
+    /// A re-timer for each relayed direction whose sender's leg asks for one; one whose
+    /// settings did not change is kept (with what it holds).
+    fn set_retimers(&mut self) {
+        for side in [Side::Caller, Side::Callee] {
+            let jb = self.spec.leg(side).jitter_buffer;
+            let slot = &mut self.retimers[side.index()];
+            if !jb.relay || self.paths[side.index()].is_some() {
+                *slot = None;
+            } else if slot.as_ref().is_none_or(|r| r.spec() != jb) {
+                *slot = Some(Retimer::new(jb));
+            }
+        }
+    }
+
+    /// Sends on what the re-timers hold that is due at `now`.
+    fn release_retimed(&mut self, now: Instant) {
+        let now_ms = self.clock_ms(now);
+        for side in [Side::Caller, Side::Callee] {
+            let Some(r) = self.retimers[side.index()].as_mut() else {
+                continue;
+            };
+            r.release(now_ms, &mut self.released);
+            let via = side.other();
+            let out = &mut self.legs[via.index()];
+            let dest = out.destination(Channel::Rtp);
+            while let Some(buf) = self.released.pop_front() {
+                match dest {
+                    Some(dest) => {
+                        out.sent_rtp_packets += 1;
+                        out.sent_rtp_bytes += buf.len() as u64;
+                        self.transmits.push_back(Transmit {
+                            via,
+                            channel: Channel::Rtp,
+                            dest,
+                            data: buf,
+                        });
+                    }
+                    None => {
+                        if self.pool.len() < POOL_MAX {
+                            self.pool.push(buf);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Echo canceller of `side`'s leg, once it has run (both directions decoded).
+    pub fn echo_stats(&self, side: Side) -> Option<EchoCancelStats> {
+        let path = self.paths[side.index()].as_ref()?;
+        Some(EchoCancelStats {
+            tail_ms: path.echo_tail_ms()?,
+            stats: path.echo_stats()?,
+        })
+    }
+
+    /// 10 ms when a decoded direction sends 10 or 30 ms packets, else 20 ms.
+    fn set_playout_period(&mut self) {
+        let fine = [Side::Caller, Side::Callee].iter().any(|&from| {
+            self.paths[from.index()].is_some()
+                && ![20, 40, 60].contains(&self.spec.leg(from.other()).ptime_ms)
+        });
+        self.playout_period = Duration::from_millis(if fine { 10 } else { 20 });
+        let samples = self.playout_period.as_millis() as usize * 8;
+        for r in &mut self.far_ref {
+            r.clear();
+            r.resize(samples, 0);
+        }
+        if !self
+            .paths
+            .iter()
+            .flatten()
+            .any(TranscodePath::playout_active)
+        {
+            self.playout_next = None;
+        }
+    }
+
+    /// Milliseconds on the session clock (the jitter buffers' time base).
+    fn clock_ms(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// One playout period at `due`: each decoded direction plays one block; then each leg's
+    /// echo reference becomes what was just sent toward it.
+    fn playout_tick(&mut self, due: Instant) {
+        let now_ms = self.clock_ms(due);
+        let samples = self.playout_period.as_millis() as usize * 8;
+        for side in [Side::Caller, Side::Callee] {
+            let reverse_decoded = self.paths[side.other().index()].is_some();
+            let Some(path) = self.paths[side.index()].as_mut() else {
+                continue;
+            };
+            let far = reverse_decoded.then_some(self.far_ref[side.index()].as_slice());
+            path.play(now_ms, samples, far, &mut self.pool, &mut self.produced);
+            self.collect_path_output(side);
+        }
+        for side in [Side::Caller, Side::Callee] {
+            // What was sent toward `side`'s party came from the other side's path.
+            let sent = self.paths[side.other().index()]
+                .as_ref()
+                .map(TranscodePath::sent_block)
+                .unwrap_or(&[]);
+            let r = &mut self.far_ref[side.index()];
+            let n = sent.len().min(r.len());
+            r[..n].copy_from_slice(&sent[..n]);
+            r[n..].fill(0);
+        }
+    }
+
+    /// Events and packets a path produced for traffic from `side`'s party.
+    fn collect_path_output(&mut self, side: Side) {
+        if let Some(path) = self.paths[side.index()].as_mut() {
+            for (digit, duration_ms) in path.take_inband_digits() {
+                self.events.push_back(Event {
+                    session: self.id,
+                    side,
+                    kind: EventKind::Dtmf {
+                        inband: true,
+                        digit,
+                        duration_ms,
+                        volume: 0,
+                        ended: true,
+                    },
+                    silent_for: Duration::ZERO,
+                });
+            }
+        }
+        let via = side.other();
+        let out = &mut self.legs[via.index()];
+        let Some(dest) = out.destination(Channel::Rtp) else {
+            // Nowhere to send (the party went on old-style hold): the packets are not sent.
+            while let Some(buf) = self.produced.pop_front() {
+                if self.pool.len() < POOL_MAX {
+                    self.pool.push(buf);
+                }
+            }
+            return;
+        };
+        while let Some(buf) = self.produced.pop_front() {
+            out.sent_rtp_packets += 1;
+            out.sent_rtp_bytes += buf.len() as u64;
+            self.transmits.push_back(Transmit {
+                via,
+                channel: Channel::Rtp,
+                dest,
+                data: buf,
+            });
+        }
+    }
+
     /// The next datagram a transcoding path produced, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -385,14 +583,21 @@ impl Session {
                 self.positions[side.other().index()] = Some(p.position());
             }
         }
-        let paths = match self.build_paths() {
+        let mut paths = match self.build_paths() {
             Ok(p) => p,
             Err(e) => {
                 self.spec = old;
                 return Err(e);
             }
         };
+        for (new, old) in paths.iter_mut().zip(self.paths.iter_mut()) {
+            if let (Some(new), Some(old)) = (new.as_mut(), old.as_mut()) {
+                new.adopt(old);
+            }
+        }
         self.paths = paths;
+        self.set_playout_period();
+        self.set_retimers();
         self.legs[0].update(self.spec.caller.clone(), now);
         self.legs[1].update(self.spec.callee.clone(), now);
         Ok(())
@@ -461,7 +666,19 @@ impl Session {
         leg.timed_out = false;
 
         if self.paths[side.index()].is_some() {
-            return self.transcode(side, rtp.as_ref(), data);
+            return self.transcode(now, side, rtp.as_ref(), data);
+        }
+        if let (Some(r), Some(hdr)) = (self.retimers[side.index()].as_mut(), rtp.as_ref()) {
+            if self.legs[side.other().index()]
+                .destination(channel)
+                .is_some()
+            {
+                let rate = self.legs[side.index()].clock[(hdr.payload_type & 0x7f) as usize];
+                let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
+                if r.push(hdr, data, rate, now_ms, &mut self.pool).is_none() {
+                    return Verdict::Consumed; // held; sent on when due
+                }
+            }
         }
         let out = self.leg_mut(side.other());
         match out.destination(channel) {
@@ -491,44 +708,40 @@ impl Session {
 
     /// Feeds a validated packet from `side`'s party into its transcoding path. RTCP of a
     /// transcoded direction describes a stream the other party never sees, so it ends here.
-    fn transcode(&mut self, side: Side, rtp: Option<&RtpHeader>, data: &[u8]) -> Verdict {
-        let Some(dest) = self.legs[side.other().index()].destination(Channel::Rtp) else {
+    fn transcode(
+        &mut self,
+        now: Instant,
+        side: Side,
+        rtp: Option<&RtpHeader>,
+        data: &[u8],
+    ) -> Verdict {
+        if self.legs[side.other().index()]
+            .destination(Channel::Rtp)
+            .is_none()
+        {
             self.leg_mut(side).dropped.no_destination += 1;
             return Verdict::Drop(DropReason::NoDestination);
-        };
+        }
         let Some(hdr) = rtp else {
             return Verdict::Consumed; // RTCP
         };
+        let arrival_ms = self.clock_ms(now);
         let codecs = &self.spec.leg(side).codecs;
+        let mut audio = false;
         if let Some(path) = self.paths[side.index()].as_mut() {
-            path.push(hdr, data, codecs, &mut self.pool, &mut self.produced);
-            for (digit, duration_ms) in path.take_inband_digits() {
-                self.events.push_back(Event {
-                    session: self.id,
-                    side,
-                    kind: EventKind::Dtmf {
-                        inband: true,
-                        digit,
-                        duration_ms,
-                        volume: 0,
-                        ended: true,
-                    },
-                    silent_for: Duration::ZERO,
-                });
-            }
+            audio = path.push(
+                hdr,
+                data,
+                codecs,
+                arrival_ms,
+                &mut self.pool,
+                &mut self.produced,
+            );
         }
-        let via = side.other();
-        let out = &mut self.legs[via.index()];
-        while let Some(buf) = self.produced.pop_front() {
-            out.sent_rtp_packets += 1;
-            out.sent_rtp_bytes += buf.len() as u64;
-            self.transmits.push_back(Transmit {
-                via,
-                channel: Channel::Rtp,
-                dest,
-                data: buf,
-            });
+        if audio && self.playout_next.is_none() {
+            self.playout_next = Some(now + self.playout_period);
         }
+        self.collect_path_output(side);
         Verdict::Consumed
     }
 
@@ -555,8 +768,24 @@ impl Session {
         }
     }
 
-    /// Time has passed: raise timeout events that are due.
+    /// Time has passed: play out what is due, raise timeout events that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.release_retimed(now);
+        let mut rounds = 0;
+        while let Some(due) = self.playout_next.filter(|d| *d <= now) {
+            if rounds == MAX_CATCH_UP {
+                self.playout_next = Some(now + self.playout_period);
+                break;
+            }
+            self.playout_tick(due);
+            rounds += 1;
+            let active = self
+                .paths
+                .iter()
+                .flatten()
+                .any(TranscodePath::playout_active);
+            self.playout_next = active.then(|| due + self.playout_period);
+        }
         for side in [Side::Caller, Side::Callee] {
             let leg = &mut self.legs[side.index()];
             let rate = leg.te_pt.map_or(8000, |(_, r)| r);
@@ -599,7 +828,17 @@ impl Session {
             .filter(|l| !l.timed_out)
             .filter_map(|l| l.silence_since.map(|s| s + l.timeout(&self.spec)));
         let dtmf = self.legs.iter().filter_map(|l| l.dtmf.poll_timeout());
-        silence.chain(dtmf).min()
+        let retimed = self
+            .retimers
+            .iter()
+            .flatten()
+            .filter_map(|r| r.next_due_ms())
+            .map(|ms| self.epoch + Duration::from_millis(ms));
+        silence
+            .chain(dtmf)
+            .chain(self.playout_next)
+            .chain(retimed)
+            .min()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -612,10 +851,14 @@ impl Session {
             age: now.saturating_duration_since(self.created),
             caller: LegStats {
                 transcoding: self.transcode_stats(Side::Caller),
+                jitter_buffer: self.jitter_buffer_stats(Side::Caller),
+                echo_canceller: self.echo_stats(Side::Caller),
                 ..self.legs[0].snapshot(Side::Caller, now)
             },
             callee: LegStats {
                 transcoding: self.transcode_stats(Side::Callee),
+                jitter_buffer: self.jitter_buffer_stats(Side::Callee),
+                echo_canceller: self.echo_stats(Side::Callee),
                 ..self.legs[1].snapshot(Side::Callee, now)
             },
         }

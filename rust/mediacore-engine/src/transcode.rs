@@ -3,27 +3,30 @@
 //! RTP stream of our own (continuous sequence numbers and timestamps, one SSRC, marker on
 //! talkspurt start).
 //!
-//! Theory of operation. `push` takes one parsed RTP packet of the sending party. Audio is
-//! decoded (a gap in sequence numbers is concealed first, so timing stays true); telephone-event
-//! packets are re-stamped into the output stream unchanged in content (DTMF conversion is a
-//! later stage). Whenever the queue holds a full output packet's worth of samples it is encoded
-//! and written into a packet buffer that the session hands to the runtime. Without a jitter
-//! buffer (next stage) packets arriving late are dropped and counted.
+//! Theory of operation. `push` takes one parsed RTP packet of the sending party. Audio goes
+//! into the direction's adaptive jitter buffer (still encoded); telephone-event packets are
+//! re-stamped into the output stream at once, unchanged in content, or rendered as tones.
+//! The session's playout clock then calls `play` every 10 or 20 ms ([`playout`]): the jitter
+//! buffer decodes what is due (concealing what is missing, time-stretching towards its target
+//! delay), the echo canceller and the DTMF detector see the block, and it joins the PCM queue.
+//! Whenever the queue holds a full output packet's worth of samples it is encoded and written
+//! into a packet buffer that the session hands to the runtime.
 
 use std::collections::VecDeque;
 
+use mediacore_dsp::aec::{EchoCanceller, EchoCancellerConfig};
 use mediacore_dsp::codec::{
-    lookup, new_decoder, new_encoder, CodecDef, Decoder, Encoder, EncoderOptions,
+    lookup, new_decoder, new_encoder, CodecDef, CodecKind, Decoder, Encoder, EncoderOptions,
 };
 use mediacore_dsp::dtmf::{DetectorEvent, DtmfDetector, DtmfGenerator};
+use mediacore_dsp::jitter::{JitterBuffer, JitterConfig};
 use mediacore_proto::{digit_for_event, TelephoneEvent};
 use mediacore_proto::{RtpHeader, SeqExtender};
 
-use crate::spec::{CodecSpec, LegSpec};
+use crate::spec::{CodecSpec, JitterMode, LegSpec};
 
-/// Gaps longer than this many packets are not concealed (a restart, or a hold): the output
-/// simply resumes, with a marker.
-const MAX_CONCEALED_PACKETS: u64 = 5;
+mod playout;
+pub use playout::TsTo8k;
 /// Upper bound on queued PCM (8 kHz samples): 1 s. Beyond it the oldest audio is discarded, so
 /// a sender faster than its clock cannot grow memory or latency without bound.
 const MAX_QUEUED_SAMPLES: usize = 8000;
@@ -42,10 +45,11 @@ pub struct StreamPosition {
 /// Counters of one transcoding direction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TranscodeStats {
+    /// Audio packets taken into the jitter buffer (its own statistics say how many were
+    /// played, late, duplicated or discarded, and how much was concealed).
     pub decoded_packets: u64,
-    pub decode_errors: u64,
-    pub concealed_packets: u64,
-    pub late_packets: u64,
+    /// Telephone-event packets older than a packet already received (dropped).
+    pub late_events: u64,
     pub unknown_payload_type: u64,
     pub encoded_packets: u64,
     pub encode_errors: u64,
@@ -58,6 +62,10 @@ pub struct TranscodeStats {
 
 struct InCodec {
     pt: u8,
+    /// The codec, if we can decode it.
+    kind: Option<CodecKind>,
+    /// Its RTP clock rate (the jitter buffer counts in 8 kHz samples).
+    clock_rate: u32,
     decoder: Option<Box<dyn Decoder>>,
     telephone_event: bool,
 }
@@ -77,8 +85,24 @@ pub struct TranscodePath {
     in_ssrc: Option<u32>,
     seq: SeqExtender,
     last_seq: Option<u64>,
-    /// Samples the sender put in its last audio packet (to size concealment).
-    last_in_samples: usize,
+    /// The sender's audio, still encoded, until the playout clock pulls it.
+    jb: JitterBuffer,
+    /// The input codec (index into `inputs`) whose packets the jitter buffer holds.
+    jb_input: Option<usize>,
+    in_ts: TsTo8k,
+    /// Arrival of the sender's last audio packet, ms on the session's clock.
+    last_audio_ms: Option<u64>,
+    /// The sender went quiet: output is paused (like DTX) until its audio resumes.
+    paused: bool,
+    /// The sender stopped long ago: no playout until its next packet.
+    stopped: bool,
+    /// Echo canceller for the sender's audio (the echo of what we send the sender).
+    aec: Option<EchoCanceller>,
+    aec_out: Vec<i16>,
+    aec_used: bool,
+    /// The block `play` queued for sending in its last call (the other direction's echo
+    /// reference); empty when it queued nothing.
+    sent: Vec<i16>,
     /// Input timestamp of the current telephone event → its output timestamp.
     event_ts: Option<(u32, u32)>,
     /// An RFC 4733 event being played as tones toward a receiver without telephone-event.
@@ -155,10 +179,32 @@ impl TranscodePath {
             .iter()
             .map(|c| InCodec {
                 pt: c.pt,
+                kind: lookup(&c.name, c.clock_rate).map(|d| d.kind),
+                clock_rate: c.clock_rate,
                 decoder: None,
                 telephone_event: c.is_telephone_event(),
             })
             .collect();
+        let jb_spec = from.jitter_buffer;
+        let jb = JitterBuffer::new(JitterConfig {
+            adaptive: jb_spec.mode == JitterMode::Adaptive,
+            min_delay_ms: jb_spec.min_ms,
+            max_delay_ms: jb_spec.max_ms,
+            initial_delay_ms: jb_spec.default_ms,
+            ..JitterConfig::default()
+        })
+        .map_err(|e| format!("jitter buffer: {e}"))?;
+        let aec = if from.echo_cancel.enabled {
+            Some(
+                EchoCanceller::new(EchoCancellerConfig {
+                    tail_ms: from.echo_cancel.tail_ms,
+                    ..EchoCancellerConfig::default()
+                })
+                .map_err(|e| format!("echo canceller: {e}"))?,
+            )
+        } else {
+            None
+        };
         Ok(TranscodePath {
             inputs,
             out_def,
@@ -178,7 +224,16 @@ impl TranscodePath {
             in_ssrc: None,
             seq: SeqExtender::new(),
             last_seq: None,
-            last_in_samples: 160,
+            jb,
+            jb_input: None,
+            in_ts: TsTo8k::default(),
+            last_audio_ms: None,
+            paused: false,
+            stopped: false,
+            aec,
+            aec_out: Vec::with_capacity(160),
+            aec_used: false,
+            sent: Vec::with_capacity(160),
             event_ts: None,
             tone: None,
             tones_to_events: inband_to_dtmf(from, to),
@@ -206,16 +261,19 @@ impl TranscodePath {
         })
     }
 
-    /// Takes one RTP packet from the sender; appends finished output packets to `out`
-    /// (each a complete RTP datagram, written into a buffer from `pool`).
+    /// Takes one RTP packet from the sender, arrived at `arrival_ms` (session clock). Audio
+    /// goes into the jitter buffer; telephone events are forwarded (or rendered as tones) at
+    /// once, their packets appended to `out` (each a complete RTP datagram, written into a
+    /// buffer from `pool`). Returns true when audio was buffered: the playout clock must run.
     pub fn push(
         &mut self,
         hdr: &RtpHeader,
         data: &[u8],
         from_codecs: &[CodecSpec],
+        arrival_ms: u64,
         pool: &mut Vec<Vec<u8>>,
         out: &mut VecDeque<Vec<u8>>,
-    ) {
+    ) -> bool {
         if self.in_ssrc != Some(hdr.ssrc) {
             // A new source (a restarted phone, a re-INVITE): its numbering starts afresh; ours
             // continues, with a marker.
@@ -224,69 +282,47 @@ impl TranscodePath {
             self.last_seq = None;
             self.event_ts = None;
             self.marker_pending = true;
+            self.jb.reset();
         }
         let ext = self.seq.extend(hdr.sequence).0;
-        if let Some(last) = self.last_seq {
-            if ext <= last {
-                self.stats.late_packets += 1;
-                return;
-            }
-        }
         let payload = hdr.payload(data);
         let pt = hdr.payload_type;
         let Some(idx) = prepare_input(&mut self.inputs, pt, from_codecs) else {
             self.stats.unknown_payload_type += 1;
-            return;
+            return false;
         };
         if self.inputs.get(idx).is_some_and(|i| i.telephone_event) {
+            if self.last_seq.is_some_and(|last| ext <= last) {
+                self.stats.late_events += 1;
+                return false;
+            }
             self.last_seq = Some(ext);
             self.forward_event(hdr, payload, pool, out);
-            return;
+            return false;
         }
-        // Conceal what was lost since the previous packet, so the output keeps time.
-        let gap = self.last_seq.map_or(0, |last| ext - last - 1);
-        let Some(decoder) = self.inputs.get_mut(idx).and_then(|i| i.decoder.as_mut()) else {
+        let Some(input) = self.inputs.get(idx).filter(|i| i.decoder.is_some()) else {
             self.stats.unknown_payload_type += 1;
-            return;
+            return false;
         };
-        self.decoded.clear();
-        if gap > 0 && gap <= MAX_CONCEALED_PACKETS {
-            for _ in 0..gap {
-                decoder.conceal(self.last_in_samples, &mut self.decoded);
+        if self.jb_input != Some(idx) {
+            // Another codec from the same sender: its packets start a new timeline.
+            if self.jb_input.is_some() {
+                self.jb.reset();
             }
-            self.stats.concealed_packets += gap;
-        } else if gap > MAX_CONCEALED_PACKETS {
+            self.jb_input = Some(idx);
+            self.in_ts = TsTo8k::new(input.clock_rate);
+        }
+        self.last_seq = Some(self.last_seq.map_or(ext, |last| last.max(ext)));
+        let ts = self.in_ts.convert(hdr.timestamp);
+        self.jb.insert(hdr.sequence, ts, payload, arrival_ms);
+        self.stats.decoded_packets += 1;
+        self.last_audio_ms = Some(arrival_ms);
+        if self.stopped || self.paused {
+            self.stopped = false;
+            self.paused = false;
             self.marker_pending = true;
         }
-        let before = self.decoded.len();
-        match decoder.decode(payload, &mut self.decoded) {
-            Ok(n) => {
-                self.stats.decoded_packets += 1;
-                if n > 0 {
-                    self.last_in_samples = n;
-                }
-            }
-            Err(_) => {
-                self.stats.decode_errors += 1;
-                self.decoded.truncate(before);
-            }
-        }
-        self.last_seq = Some(ext);
-        if hdr.marker {
-            self.marker_pending = true;
-        }
-        if self.tone.as_ref().is_some_and(|t| !t.ended) {
-            // The sender's audio during an event would double the digit (tone leaked into the
-            // audio plus ours) or garble it: the generated tone replaces it.
-            self.decoded.clear();
-        }
-        let before = self.detected.len();
-        self.detector.process(&self.decoded, &mut self.detected);
-        if self.tones_to_events {
-            self.track_tones(before);
-        }
-        self.queue_decoded();
-        self.drain_encoded(pool, out);
+        true
     }
 
     fn queue_decoded(&mut self) {

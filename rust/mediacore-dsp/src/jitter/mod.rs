@@ -45,7 +45,7 @@ mod stretch;
 
 use crate::codec::{CodecKind, Decoder};
 use buffer::{extend_seq, extend_ts, PacketStore, MAX_PAYLOAD};
-use delay::DelayEstimator;
+pub use delay::DelayEstimator;
 use fifo::Fifo;
 use plc::Plc;
 use stats::Counters;
