@@ -104,6 +104,7 @@ const FORCE_EXPAND_MS: i64 = 20;
 /// normalised correlation, or quiet enough below this mean square (about
 /// −40 dBov).
 const STRETCH_CORRELATION: f64 = 0.8;
+const REMOVE_CORRELATION: f64 = 0.95;
 const QUIET_POWER: f64 = 330.0 * 330.0;
 /// A packet is implausible if it arrives this much earlier than its
 /// timestamp says (ms), or later than `max_delay_ms` plus this (ms), or its
@@ -541,7 +542,7 @@ impl JitterBuffer {
             };
             let forced = excess > FORCE_ACCELERATE_MS * 8;
             if (forced || !only_forced)
-                && acceptable(&found, forced)
+                && acceptable_to_remove(&found, forced)
                 && self.fifo.accelerate(found.lag)
             {
                 self.counters.accelerated += found.lag as u64;
@@ -563,6 +564,12 @@ impl JitterBuffer {
 
 fn acceptable(found: &stretch::Match, forced: bool) -> bool {
     forced || found.correlation >= STRETCH_CORRELATION || found.power <= QUIET_POWER
+}
+
+/// Removing audio is never urgent below the forcing threshold (too much delay is only delay):
+/// it waits for a quiet stretch or a strongly periodic one, where a pitch period goes unheard.
+fn acceptable_to_remove(found: &stretch::Match, forced: bool) -> bool {
+    forced || found.correlation >= REMOVE_CORRELATION || found.power <= QUIET_POWER
 }
 
 fn uses_builtin_plc(decoder: &dyn Decoder) -> bool {
