@@ -10,9 +10,10 @@ import random
 import struct
 
 import numpy as np
+import pytest
 from pesq import pesq
 
-from mediacore import MediaEngine
+from mediacore import MediaEngine, MediaSpecError
 from mediacore.types import JitterBufferSpec, SessionInfo
 from tests.helpers import Endpoint, endpoints, rtp
 from tests.media import alaw_to_pcm, pcap_rtp_timed, send_paced, send_paced_many, ulaw_decode
@@ -169,3 +170,30 @@ def test_echo_canceller_statistics_per_leg(engine: MediaEngine) -> None:
         assert ec is not None and ec["tail_ms"] == 128
         assert {"erl_db", "erle_db", "delay_ms", "double_talk_ratio", "converged"} <= set(ec)
         assert st["callee"]["echo_canceller"] is None, "disabled on the callee's leg"
+
+
+def test_engine_wide_defaults_apply_to_every_leg(port_range: tuple[int, int]) -> None:
+    """VOS3000's SS_JITTERBUFFER_* / SS_ECHOCANCEL* are system parameters: the engine's
+    defaults, which a session's legs may override."""
+    eng = MediaEngine(
+        port_min=port_range[0],
+        port_max=port_range[1],
+        jitter_buffer={"mode": "fixed", "default": 80},
+        echo_cancel={"tail": 128},
+    )
+    try:
+        with endpoints(2) as (a, b):
+            info = _session(eng, a, b)
+            send_paced(a, info["caller"]["rtp"], _schedule()[:30], b, tail_s=0.2)
+            jb = eng.query_session(info["id"])["caller"]["jitter_buffer"]
+            assert jb is not None and jb["mode"] == "fixed" and jb["target_delay_ms"] == 80
+            own = _session(eng, a, b, {"mode": "adaptive"})
+            send_paced(a, own["caller"]["rtp"], _schedule()[:10], b, tail_s=0.2)
+            jb = eng.query_session(own["id"])["caller"]["jitter_buffer"]
+            assert jb is not None and jb["mode"] == "adaptive"
+    finally:
+        eng.close()
+    with pytest.raises(MediaSpecError, match=r"echo_cancel\.tail: 256 ms is not 64 or 128"):
+        MediaEngine(port_min=port_range[0], port_max=port_range[1], echo_cancel={"tail": 256})
+    with pytest.raises(MediaSpecError, match=r"jitter_buffer\.min: 300 ms exceeds max 200 ms"):
+        MediaEngine(port_min=port_range[0], port_max=port_range[1], jitter_buffer={"min": 300})

@@ -187,12 +187,16 @@ fn boolean(d: &Bound<'_, PyDict>, key: &str, field: &str) -> PyResult<Option<boo
 
 /// `{"mode": "fixed"|"adaptive", "min": ms, "max": ms, "default": ms, "relay": bool}`
 /// (VOS3000 `SS_JITTERBUFFER_MODE`, `_MIN`, `_MAX`, `_DEFAULT`); missing keys keep defaults.
-fn parse_jitter_buffer(v: &Bound<'_, PyAny>, field: &str) -> PyResult<JitterBufferSpec> {
+pub fn parse_jitter_buffer(
+    v: &Bound<'_, PyAny>,
+    field: &str,
+    base: JitterBufferSpec,
+) -> PyResult<JitterBufferSpec> {
     let d = v
         .cast::<PyDict>()
         .map_err(|_| spec_error(format!("{field}: expected a dict")))?;
     check_keys(d, JITTER_KEYS, &format!("{field}."))?;
-    let mut jb = JitterBufferSpec::default();
+    let mut jb = base;
     if let Some(x) = d.get_item("mode")? {
         let m: String = x
             .extract()
@@ -215,24 +219,32 @@ fn parse_jitter_buffer(v: &Bound<'_, PyAny>, field: &str) -> PyResult<JitterBuff
 }
 
 /// `{"enabled": bool, "tail": 64|128}` (VOS3000 `SS_ECHOCANCEL`, `SS_ECHOCANCELTAIL`).
-fn parse_echo_cancel(v: &Bound<'_, PyAny>, field: &str) -> PyResult<EchoCancelSpec> {
+pub fn parse_echo_cancel(
+    v: &Bound<'_, PyAny>,
+    field: &str,
+    base: EchoCancelSpec,
+) -> PyResult<EchoCancelSpec> {
     let d = v
         .cast::<PyDict>()
         .map_err(|_| spec_error(format!("{field}: expected a dict")))?;
     check_keys(d, ECHO_KEYS, &format!("{field}."))?;
-    let mut ec = EchoCancelSpec::default();
+    let mut ec = base;
     ec.enabled = boolean(d, "enabled", field)?.unwrap_or(ec.enabled);
     ec.tail_ms = milliseconds(d, "tail", field)?.unwrap_or(ec.tail_ms);
     Ok(ec)
 }
 
-fn parse_leg(v: &Bound<'_, PyAny>, side: &str) -> PyResult<LegSpec> {
+fn parse_leg(v: &Bound<'_, PyAny>, side: &str, base: &LegSpec) -> PyResult<LegSpec> {
     let d = v
         .cast::<PyDict>()
         .map_err(|_| spec_error(format!("{side}: expected a dict")))?;
     let prefix = format!("{side}.");
     check_keys(d, LEG_KEYS, &prefix)?;
-    let mut leg = LegSpec::default();
+    let mut leg = LegSpec {
+        jitter_buffer: base.jitter_buffer,
+        echo_cancel: base.echo_cancel,
+        ..LegSpec::default()
+    };
     if let Some(x) = d.get_item("remote_rtp")? {
         leg.remote_rtp = parse_addr(&x, &format!("{prefix}remote_rtp"))?;
     }
@@ -291,10 +303,11 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str) -> PyResult<LegSpec> {
             .map_err(|_| spec_error(format!("{prefix}vad: expected a bool")))?;
     }
     if let Some(x) = d.get_item("jitter_buffer")? {
-        leg.jitter_buffer = parse_jitter_buffer(&x, &format!("{prefix}jitter_buffer"))?;
+        leg.jitter_buffer =
+            parse_jitter_buffer(&x, &format!("{prefix}jitter_buffer"), leg.jitter_buffer)?;
     }
     if let Some(x) = d.get_item("echo_cancel")? {
-        leg.echo_cancel = parse_echo_cancel(&x, &format!("{prefix}echo_cancel"))?;
+        leg.echo_cancel = parse_echo_cancel(&x, &format!("{prefix}echo_cancel"), leg.echo_cancel)?;
     }
     if let Some(x) = d.get_item("clock_rates")? {
         let rates = x
@@ -323,25 +336,19 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str) -> PyResult<LegSpec> {
     Ok(leg)
 }
 
-/// Builds the engine spec; `defaults` supplies the engine's timeouts.
-pub fn parse_session(
-    v: &Bound<'_, PyAny>,
-    defaults: (Duration, Duration),
-) -> PyResult<SessionSpec> {
+/// Builds the engine spec; `defaults` is the engine's (timeouts, each leg's jitter buffer and
+/// echo canceller).
+pub fn parse_session(v: &Bound<'_, PyAny>, defaults: SessionSpec) -> PyResult<SessionSpec> {
     let d = v
         .cast::<PyDict>()
         .map_err(|_| spec_error("session spec: expected a dict"))?;
     check_keys(d, SESSION_KEYS, "")?;
-    let mut spec = SessionSpec {
-        rtp_timeout: defaults.0,
-        hold_timeout: defaults.1,
-        ..SessionSpec::default()
-    };
+    let mut spec = defaults;
     if let Some(x) = d.get_item("caller")? {
-        spec.caller = parse_leg(&x, "caller")?;
+        spec.caller = parse_leg(&x, "caller", &spec.caller)?;
     }
     if let Some(x) = d.get_item("callee")? {
-        spec.callee = parse_leg(&x, "callee")?;
+        spec.callee = parse_leg(&x, "callee", &spec.callee)?;
     }
     if let Some(x) = d.get_item("rtp_timeout")? {
         spec.rtp_timeout = seconds(&x, "rtp_timeout")?;
