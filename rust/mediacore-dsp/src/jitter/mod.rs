@@ -23,8 +23,9 @@
 //! - *Playout.* Packets are decoded in sequence into a PCM FIFO, a little
 //!   ahead of need. At each pull the delay is steered towards the target by
 //!   removing (accelerate) or repeating (pre-emptive expand) one pitch
-//!   period at the front of the FIFO, preferring periodic or quiet audio
-//!   ([`stretch`]). When the FIFO cannot cover the pull and the next packet
+//!   period at the front of the FIFO, in periodic or quiet audio unless far
+//!   off target (removal waits for strongly periodic or quiet stretches:
+//!   too much delay is never urgent) ([`stretch`]). When the FIFO cannot cover the pull and the next packet
 //!   is missing the gap is concealed: below the target the concealment is
 //!   inserted (delay grows; the packet will still be played), at or above it
 //!   the missing audio is given up (the timeline advances; if the packet
