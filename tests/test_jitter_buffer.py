@@ -7,7 +7,9 @@ per-leg settings and statistics as `query_session` reports them. Figures: docs/j
 from __future__ import annotations
 
 import random
+import select
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -197,3 +199,38 @@ def test_engine_wide_defaults_apply_to_every_leg(port_range: tuple[int, int]) ->
         MediaEngine(port_min=port_range[0], port_max=port_range[1], echo_cancel={"tail": 256})
     with pytest.raises(MediaSpecError, match=r"jitter_buffer\.min: 300 ms exceeds max 200 ms"):
         MediaEngine(port_min=port_range[0], port_max=port_range[1], jitter_buffer={"min": 300})
+
+
+def test_the_playout_clock_sends_every_20_ms(engine: MediaEngine) -> None:
+    """The workers serve each session's playout clock at its `poll_timeout`: the decoded
+    stream leaves one packet per 20 ms, even when the sender bunches its packets up."""
+    with endpoints(2) as (a, b):
+        info = engine.create_session(
+            {
+                "caller": {"remote_rtp": a.addr, "codecs": ["PCMA"], "jitter_buffer": {"mode": "fixed"}},
+                "callee": {"remote_rtp": b.addr, "codecs": ["PCMU"]},
+            }
+        )
+        # 2 s of 20 ms packets, sent in bunches of five every 100 ms.
+        packets = [(0.1 * (k // 5), rtp(k, 160 * k, 0x55)) for k in range(100)]
+        start = time.monotonic()
+        arrivals: list[float] = []
+        deadline = start + 3.0
+        i = 0
+        while time.monotonic() < deadline:
+            while i < len(packets) and time.monotonic() - start >= packets[i][0]:
+                a.send(packets[i][1], info["caller"]["rtp"])
+                i += 1
+            ready, _, _ = select.select([b.sock], [], [], 0.002)
+            if ready:
+                b.sock.recvfrom(2048)
+                arrivals.append(time.monotonic())
+        gaps = np.diff(np.array(arrivals[5:95])) * 1000
+        print(
+            f"output spacing: median {np.median(gaps):.2f} ms, p5 {np.percentile(gaps, 5):.2f}, "
+            f"p95 {np.percentile(gaps, 95):.2f} ms"
+        )
+        assert len(arrivals) >= 100
+        assert abs(float(np.median(gaps)) - 20.0) < 1.0
+        # Bunched input, evenly spaced output (the margin is for this test process being late).
+        assert float(np.percentile(gaps, 90)) < 28.0
