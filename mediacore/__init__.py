@@ -11,12 +11,14 @@ from mediacore._core import Engine as MediaEngine
 from mediacore._core import __version__
 from mediacore.errors import (
     CapacityError,
+    DtmfError,
     MediaError,
     MediaSpecError,
     TranscodingCapacityError,
     UnknownSessionError,
 )
 from mediacore.types import (
+    DtmfMode,
     EngineTotals,
     LegSpec,
     LegStats,
@@ -28,6 +30,8 @@ from mediacore.types import (
 
 __all__ = [
     "CapacityError",
+    "DtmfError",
+    "DtmfMode",
     "EngineTotals",
     "LegSpec",
     "LegStats",

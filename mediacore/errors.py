@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CapacityError",
+    "DtmfError",
     "MediaError",
     "MediaSpecError",
     "TranscodingCapacityError",
@@ -31,6 +32,11 @@ class CapacityError(MediaError):
 class TranscodingCapacityError(CapacityError):
     """No transcoding slot is free, or the media workers are too busy to take another
     transcoding session without degrading the calls they carry (the message says which)."""
+
+
+class DtmfError(MediaError):
+    """Digits cannot be played the way the leg's mode asks (e.g. in-band tones into a relayed
+    stream whose codec the engine does not write); the message says why."""
 
 
 class UnknownSessionError(MediaError, KeyError):

@@ -12,6 +12,7 @@ __all__ = [
     "Address",
     "CodecEntry",
     "DropCounters",
+    "DtmfMode",
     "EchoCancelSpec",
     "EchoCancellerStats",
     "EngineTotals",
@@ -29,6 +30,14 @@ __all__ = [
 
 #: ``(ip, port)``
 Address = tuple[str, int]
+
+#: How DTMF is signalled with a leg's party (both directions): ``"rfc2833"`` (RFC 4733 events on
+#: the leg's telephone-event payload type, 101 if none was negotiated), ``"info"`` (SIP INFO:
+#: digits toward the party are ``dtmf``/``dtmf_played`` events with ``info_to`` for the SIP layer
+#: and are kept out of its media; digits from it come only through ``play_dtmf``), ``"inband"``
+#: (tones in the audio), ``"auto"`` (rfc2833 if the leg's codecs name telephone-event, else
+#: inband: VOS3000's "use peer RFC2833 ability"; the default).
+DtmfMode = Literal["auto", "rfc2833", "info", "inband"]
 
 
 class CodecEntry(TypedDict, total=False):
@@ -98,6 +107,8 @@ class LegSpec(TypedDict, total=False):
     jitter_buffer: JitterBufferSpec
     #: Echo cancellation on this leg.
     echo_cancel: EchoCancelSpec
+    #: DTMF mode of this leg (default ``"auto"``); digits are converted between the legs' modes.
+    dtmf: DtmfMode
 
 
 class SessionSpec(TypedDict, total=False):
@@ -175,6 +186,9 @@ class TranscodeStats(TypedDict):
     encode_errors: int
     dtx_packets: int
     dtmf_packets: int
+    #: Telephone-event packets kept out of the media (toward an INFO leg, or from a leg whose
+    #: mode does not take events).
+    dtmf_suppressed: int
     overflow_samples: int
 
 
@@ -222,20 +236,31 @@ class SessionStats(TypedDict):
 
 
 class MediaEvent(TypedDict):
-    kind: Literal["media_timeout", "hold_timeout", "dtmf"]
+    """An engine event. ``dtmf``: the party of ``side`` sent a digit. ``dtmf_played``: a digit
+    queued with ``play_dtmf`` was rendered toward the party of ``side``."""
+
+    kind: Literal["media_timeout", "hold_timeout", "dtmf", "dtmf_played"]
     session: int
     side: Literal["caller", "callee"]
     #: Seconds of silence (timeouts; 0 for DTMF).
     silent_for: float
     time: float
-    #: DTMF only: the digit ('0'-'9', '*', '#', 'A'-'D', 'F' flash), its duration, its level
-    #: (-dBm0), and whether its end packet arrived.
-    #: DTMF only: True when detected as tones in decoded audio, False for an RFC 4733 event.
-    inband: NotRequired[bool]
+    #: DTMF: the digit ('0'-'9', '*', '#', 'A'-'D', 'F' flash), its duration, its level
+    #: (-dBm0), and when it began (ms since the session was created).
     digit: NotRequired[str]
     duration_ms: NotRequired[int]
     volume: NotRequired[int]
+    at_ms: NotRequired[int]
+    #: ``dtmf`` only: True when detected as tones in the audio, False for an RFC 4733 event.
+    inband: NotRequired[bool]
+    #: ``dtmf`` only: False when the event was closed without an end packet.
     ended: NotRequired[bool]
+    #: ``dtmf`` only: the leg whose mode is SIP INFO and whose party must get this digit as a
+    #: SIP INFO (``application/dtmf-relay``) from the SIP layer; None otherwise.
+    info_to: NotRequired[Literal["caller", "callee"] | None]
+    #: ``dtmf_played`` only: how the digit reached the party; ``"info"`` means the SIP layer
+    #: must send it as SIP INFO to the party of ``side``.
+    via: NotRequired[Literal["rfc2833", "inband", "info"]]
 
 
 class EngineTotals(TypedDict):

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 
-APT_PACKAGES=(build-essential pkg-config libbcg729-dev libopus-dev libspandsp-dev sip-tester tcpdump iproute2)
+APT_PACKAGES=(build-essential pkg-config libbcg729-dev libopus-dev libspandsp-dev sip-tester tcpdump iproute2 rtpengine-daemon
+              postgresql)
 missing=()
 for p in "${APT_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

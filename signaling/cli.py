@@ -157,6 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=64,
         help="SS_ECHOCANCELTAIL, ms (default 64)",
     )
+    node = sub.add_parser(
+        "run",
+        help="run the SIP node (B2BUA) with its media engine",
+        description="Run the softswitch node: SIP B2BUA, routing and media, in the foreground.",
+    )
+    node.add_argument("--config", default=None, help="configuration file (TOML); see docs/configuration.md")
+    node.add_argument(
+        "--sip", default=None, help="SIP listen address HOST:PORT, UDP and TCP (default 0.0.0.0:5060)"
+    )
     return parser
 
 
@@ -261,6 +270,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.port_min > args.port_max:
             parser.error(f"--port-min {args.port_min} is above --port-max {args.port_max}")
         return run_media(args)
+    if args.command == "run":
+        from signaling.run import run  # noqa: PLC0415 (asyncio and the SIP stack only when needed)
+
+        return run(args.config, args.sip)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

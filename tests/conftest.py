@@ -12,8 +12,9 @@ _next_base = [52000]
 
 @pytest.fixture
 def port_range() -> tuple[int, int]:
+    """200 ports of 52000-64999, taken in turn (wrapping: each test closes its engine)."""
     base = _next_base[0]
-    _next_base[0] += 200
+    _next_base[0] = 52000 + (base - 52000 + 200) % 13000
     return base, base + 199
 
 

@@ -103,7 +103,9 @@ def test_rfc2833_toward_a_party_without_telephone_event_becomes_inband_tones(eng
     pcm = alaw_to_pcm(b"".join(p[12:] for p in received if p[1] & 0x7F == 8))
     assert all(p[1] & 0x7F == 8 for p in received), "the callee only ever gets PCMA"
     assert SpandspDtmf().digits(pcm) == "".join(CAPTURES), "each digit once, as tones"
-    assert engine.query_session(info["id"])["caller"]["transcoding"] is not None
+    # PCMA on both legs: the tones are written into the relayed stream, no transcoding slot.
+    assert engine.query_session(info["id"])["caller"]["transcoding"] is None
+    assert engine.totals()["transcoding_sessions"] == 0
 
 
 def _tone_pcm(digit: str, ms: int) -> list[int]:

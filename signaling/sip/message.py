@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
+
+from . import grammar
 
 #: RFC 3261 §7.3.3 and later RFCs: compact header forms.
 COMPACT_FORMS: dict[str, str] = {
@@ -173,7 +176,14 @@ REASON_PHRASES: dict[int, str] = {
     606: "Not Acceptable",
 }
 
-_VIA_PROTOCOL = re.compile(r"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z0-9.!%*_+`'~-]+)\s+(\S+)\s*$", re.IGNORECASE)
+#: sent-protocol and sent-by of a Via value; SWS is legal around the slashes and the colon
+#: (RFC 4475 wsinv, lwsdisp).
+_VIA_SENT = re.compile(
+    r"[ \t]*SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*([A-Za-z0-9.!%*_+`'~-]+)[ \t]+"
+    r"(\[[^\]]*\]|[^ \t:\[\]]+)(?:[ \t]*:[ \t]*([0-9]+))?[ \t]*",
+    re.IGNORECASE,
+)
+_CSEQ = re.compile(r"[ \t]*([0-9]+)[ \t]+([A-Za-z0-9.!%*_+`'~-]+)[ \t]*")
 
 #: RFC 3261 §8.1.1.7: every branch we generate starts with this.
 BRANCH_MAGIC = "z9hG4bK"
@@ -192,6 +202,25 @@ def canonical_name(name: str) -> str:
 
 def split_list(value: str) -> list[str]:
     """Split a header value at top-level commas: not inside quotes, angle brackets or escapes."""
+    if "," not in value:
+        value = value.strip(" \t")
+        return [value] if value else []
+    return [item for item in _split_top_level(value) if item]
+
+
+def split_list_strict(value: str) -> list[str]:
+    """Like :func:`split_list`, but an empty element (``a,,b``, a trailing comma) or an
+    unterminated quote is a ValueError: RFC 3261 list headers have no null elements."""
+    if "," not in value and '"' not in value:
+        items = [value.strip(" \t")]
+    else:
+        items = _split_top_level(value, strict=True)
+    if not all(items):
+        raise ValueError(f"empty element in list {value!r}")
+    return items
+
+
+def _split_top_level(value: str, *, strict: bool = False) -> list[str]:
     items: list[str] = []
     start = 0
     quoted = False
@@ -212,11 +241,13 @@ def split_list(value: str) -> list[str]:
         elif ch == ">" and angle:
             angle -= 1
         elif ch == "," and not angle:
-            items.append(value[start:i].strip())
+            items.append(value[start:i].strip(" \t"))
             start = i + 1
         i += 1
-    items.append(value[start:].strip())
-    return [item for item in items if item]
+    if strict and (quoted or angle):
+        raise ValueError(f"unbalanced quotes or angle brackets in {value!r}")
+    items.append(value[start:].strip(" \t"))
+    return items
 
 
 class Headers:
@@ -226,6 +257,13 @@ class Headers:
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(k), v) for k, v in items]
+
+    @classmethod
+    def from_wire(cls, items: list[tuple[str, str]]) -> Headers:
+        """Adopt ``items`` whose names are already canonical (the scanner's output), uncopied."""
+        headers = cls()
+        headers._items = items
+        return headers
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -312,38 +350,6 @@ class Headers:
         return None
 
 
-def _split_params(text: str) -> tuple[str, dict[str, str | None]]:
-    """``base;a=1;b`` → (``base``, {a: 1, b: None}); parameter names are lower-cased."""
-    parts = _split_outside_quotes(text, ";")
-    params: dict[str, str | None] = {}
-    for part in parts[1:]:
-        name, eq, value = part.partition("=")
-        name = name.strip().lower()
-        if name:
-            params[name] = value.strip() if eq else None
-    return parts[0].strip(), params
-
-
-def _split_outside_quotes(text: str, sep: str) -> list[str]:
-    out: list[str] = []
-    start = 0
-    quoted = False
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quoted and ch == "\\":
-            i += 2
-            continue
-        if ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            out.append(text[start:i])
-            start = i + 1
-        i += 1
-    out.append(text[start:])
-    return out
-
-
 def _format_params(params: dict[str, str | None]) -> str:
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
 
@@ -371,9 +377,13 @@ def split_host_port(hostport: str) -> tuple[str, int | None]:
         if hostport.endswith(":"):
             raise ValueError(f"empty port in {hostport!r}")
         return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    try:
+        port = grammar.parse_digits(port_text, max_digits=5)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
         raise ValueError(f"bad port in {hostport!r}")
-    return host, int(port_text)
+    return host, port
 
 
 def format_host_port(host: str, port: int | None) -> str:
@@ -394,29 +404,28 @@ class SipUri:
 
     @classmethod
     def parse(cls, text: str) -> SipUri:
-        scheme, colon, rest = text.strip().partition(":")
-        scheme = scheme.lower()
-        if not colon or scheme not in ("sip", "sips"):
-            raise ValueError(f"not a SIP URI: {text!r}")
-        rest, qmark, headers = rest.partition("?")
-        userinfo, at, hostpart = rest.rpartition("@")
-        if not at:
-            userinfo, hostpart = "", rest
-        hostport, params = _split_params(hostpart)
-        host, port = split_host_port(hostport)
-        user: str | None = None
-        password: str | None = None
-        if at:
-            user, pcolon, pw = userinfo.partition(":")
-            password = pw if pcolon else None
+        """Strict RFC 3261 §19.1.1 parse (see :data:`grammar.SIP_URI`); raises ValueError."""
+        return cls._parse_exact(text.strip(grammar.WSP))
+
+    @classmethod
+    def _parse_exact(cls, text: str) -> SipUri:
+        match = grammar.SIP_URI.fullmatch(text)
+        if match is None:
+            raise ValueError(f"not a valid SIP URI: {text[:80]!r}")
+        host = grammar.check_host(match["host"])
+        port: int | None = None
+        if match["port"] is not None:
+            port = int(match["port"])
+            if not 0 < port < 65536:
+                raise ValueError(f"bad port in {text[:80]!r}")
         return cls(
             host=host,
-            user=user,
-            password=password,
+            user=match["user"],
+            password=match["password"],
             port=port,
-            scheme=scheme,
-            params=params,
-            headers=headers if qmark else None,
+            scheme=match["scheme"].lower(),
+            params=grammar.parse_uri_params(match["params"]),
+            headers=match["headers"],
         )
 
     def __str__(self) -> str:
@@ -428,6 +437,23 @@ class SipUri:
             f"{self.scheme}:{userinfo}{format_host_port(self.host, self.port)}"
             f"{_format_params(self.params)}{tail}"
         )
+
+
+def check_uri(uri: str) -> str:
+    """An absolute URI as found in a name-addr or Request-URI: any scheme, checked for its
+    characters; SIP and SIPS URIs fully parsed. Returns the lower-case scheme; ValueError."""
+    scheme = uri[:5].lower()
+    if scheme.startswith("sip:") or scheme == "sips:":
+        return SipUri._parse_exact(uri).scheme
+    return grammar.check_absolute_uri(uri)
+
+
+#: ``display <uri> params`` with the display a quoted string or tokens (RFC 3261 §25.1).
+_NAME_ADDR = re.compile(
+    f"(?:({grammar.QUOTED_STRING.pattern})|({grammar.TOKEN.pattern}(?:[ \\t]++{grammar.TOKEN.pattern})*+))?"
+    "[ \\t]*+<([^<>]*+)>(.*)",
+    re.DOTALL,
+)
 
 
 @dataclass(slots=True)
@@ -442,21 +468,34 @@ class NameAddr:
 
     @classmethod
     def parse(cls, text: str) -> NameAddr:
-        text = text.strip()
-        lt = _find_unquoted(text, "<")
-        if lt >= 0:
-            gt = text.find(">", lt)
-            if gt < 0:
-                raise ValueError(f"unbalanced angle brackets in {text!r}")
-            display = text[:lt].strip() or None
-            uri = text[lt + 1 : gt].strip()
-            _, params = _split_params(text[gt + 1 :])
-            return cls(uri=uri, display=display, params=params, bracketed=True)
-        # addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10)
-        uri, params = _split_params(text)
-        if not uri:
+        """Strict name-addr / addr-spec parse (RFC 3261 §20.10, §25.1); raises ValueError.
+
+        Rejected, as RFC 4475 asks: unbalanced quotes (quotbal), white space inside ``< >``
+        (badaspec), unquoted non-token display names (baddn), an addr-spec holding ``?`` or ``,``
+        (regbadct), empty parameters (badinv01)."""
+        text = text.strip(grammar.WSP)
+        match = _NAME_ADDR.fullmatch(text)
+        if match is not None:
+            uri = match[3]
+            check_uri(uri)
+            display = match[1] or match[2]
+            return cls(uri=uri, display=display, params=grammar.parse_header_params(match[4]), bracketed=True)
+        if text.startswith('"'):
+            grammar.skip_quoted(text, 0)
+        if "<" in text or ">" in text:
+            raise ValueError(f"bad name-addr (display name, quotes or angle brackets) {text[:80]!r}")
+        if not text:
             raise ValueError("empty address")
-        return cls(uri=uri, display=None, params=params, bracketed=False)
+        # addr-spec: parameters after a bare URI belong to the header, not the URI (RFC 3261
+        # §20.10), so a URI that needs ``;``, ``?`` or ``,`` must come in angle brackets
+        end = 0
+        while end < len(text) and text[end] not in "; \t":
+            end += 1
+        uri = text[:end]
+        if any(ch in uri for ch in '?,"'):
+            raise ValueError(f"URI {uri!r} must be enclosed in <>")
+        check_uri(uri)
+        return cls(uri=uri, display=None, params=grammar.parse_header_params(text[end:]), bracketed=False)
 
     @property
     def tag(self) -> str | None:
@@ -467,20 +506,20 @@ class NameAddr:
         return f"{display}<{self.uri}>{_format_params(self.params)}"
 
 
-def _find_unquoted(text: str, ch: str) -> int:
-    quoted = False
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if quoted and c == "\\":
-            i += 2
-            continue
-        if c == '"':
-            quoted = not quoted
-        elif c == ch and not quoted:
-            return i
-        i += 1
-    return -1
+def _check_via_params(params: dict[str, str | None]) -> None:
+    branch = params.get("branch", "")
+    if branch is None or (branch and not grammar.is_token(branch)):
+        raise ValueError(f"bad Via branch {branch!r}")
+    for name in ("received", "maddr"):
+        value = params.get(name)
+        if value is not None:
+            grammar.check_ipv6_or_host(value)
+    ttl = params.get("ttl")
+    if ttl is not None and grammar.parse_digits(ttl, 3) > 255:
+        raise ValueError(f"bad Via ttl {ttl!r}")
+    rport = params.get("rport")
+    if rport is not None and not 0 < grammar.parse_digits(rport, 5) < 65536:
+        raise ValueError(f"bad Via rport {rport!r}")
 
 
 @dataclass(slots=True)
@@ -494,17 +533,31 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
-        sent_by, params = _split_params(text)
-        # "SIP / 2.0 / UDP" with linear white space around the slashes is legal (RFC 4475 lwsdisp)
-        match = _VIA_PROTOCOL.match(sent_by)
+        """One via-parm (not a comma list); raises ValueError on bad syntax."""
+        head, semi, tail = text.partition(";")
+        match = _VIA_SENT.fullmatch(head)
         if match is None:
-            raise ValueError(f"bad Via protocol in {text!r}")
-        host, port = split_host_port(match.group(2))
+            raise ValueError(f"bad Via sent-protocol or sent-by in {text!r}")
+        host = grammar.check_host(match.group(2))
+        port: int | None = None
+        if match.group(3) is not None:
+            port = grammar.parse_digits(match.group(3), max_digits=5)
+            if not 0 < port < 65536:
+                raise ValueError(f"bad Via port in {text!r}")
+        params = grammar.parse_header_params(semi + tail)
+        _check_via_params(params)
         return cls(transport=match.group(1).upper(), host=host, port=port, params=params)
 
     @property
     def branch(self) -> str | None:
         return self.params.get("branch")
+
+    @property
+    def rfc3261_branch(self) -> bool:
+        """True when the branch carries the magic cookie and something after it (RFC 3261
+        §17.2.3); otherwise transactions match the RFC 2543 way (RFC 4475 badbranch)."""
+        branch = self.params.get("branch")
+        return branch is not None and branch.startswith(BRANCH_MAGIC) and len(branch) > len(BRANCH_MAGIC)
 
     def __str__(self) -> str:
         sent_by = format_host_port(self.host, self.port)
@@ -518,13 +571,14 @@ class CSeq:
 
     @classmethod
     def parse(cls, text: str) -> CSeq:
-        parts = text.split()
-        if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+        """``1*DIGIT LWS Method``, the number below 2**31 (RFC 3261 §8.1.1.5); ValueError."""
+        match = _CSEQ.fullmatch(text)
+        if match is None:
             raise ValueError(f"bad CSeq {text!r}")
-        number = int(parts[0])
+        number = grammar.parse_digits(match.group(1))
         if number >= 2**31:
             raise ValueError(f"CSeq number out of range in {text!r}")
-        return cls(number, parts[1])
+        return cls(number, match.group(2))
 
     def __str__(self) -> str:
         return f"{self.number} {self.method}"
@@ -542,27 +596,41 @@ class _Message:
 
     @property
     def cseq(self) -> CSeq:
-        return CSeq.parse(self.headers.get("CSeq") or "")
+        return _cseq(self.headers.get("CSeq") or "")
 
     @property
     def top_via(self) -> Via:
         values = self.headers.values("Via")
         if not values:
             raise ValueError("no Via header")
-        return Via.parse(values[0])
+        v = _via(values[0])
+        return Via(transport=v.transport, host=v.host, port=v.port, params=dict(v.params))
 
     @property
     def from_(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("From") or "")
+        return _name_addr_copy(self.headers.get("From") or "")
 
     @property
     def to(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("To") or "")
+        return _name_addr_copy(self.headers.get("To") or "")
 
     @property
     def content_type(self) -> str | None:
         value = self.headers.get("Content-Type")
         return value.split(";", 1)[0].strip().lower() if value else None
+
+
+# The structured values of a message's headers are read many times per message (transaction
+# matching, dialog lookup, responses); parsing is by far the larger cost, so parses are cached
+# by the header's text and each caller gets its own copy of the mutable ones.
+_cseq = lru_cache(maxsize=4096)(CSeq.parse)
+_via = lru_cache(maxsize=4096)(Via.parse)
+_name_addr = lru_cache(maxsize=8192)(NameAddr.parse)
+
+
+def _name_addr_copy(text: str) -> NameAddr:
+    n = _name_addr(text)
+    return NameAddr(uri=n.uri, display=n.display, params=dict(n.params), bracketed=n.bracketed)
 
 
 @dataclass(slots=True, eq=True)

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::spec::SessionSpec;
+use crate::dtmf::DtmfPlay;
+use crate::spec::{SessionSpec, Side};
 use crate::stats::SessionStats;
 use crate::SessionId;
 
@@ -40,6 +41,9 @@ pub enum ControlError {
     Unavailable(String),
     /// A socket could not be set up.
     Io(String),
+    /// The session cannot do what was asked in its current state (e.g. play in-band DTMF into
+    /// a relayed stream whose codec we cannot write); the text says why.
+    Refused(String),
 }
 
 impl fmt::Display for ControlError {
@@ -53,6 +57,7 @@ impl fmt::Display for ControlError {
             ControlError::TranscodingCapacity(m) => write!(f, "transcoding capacity reached: {m}"),
             ControlError::Unavailable(m) => write!(f, "engine unavailable: {m}"),
             ControlError::Io(m) => write!(f, "socket error: {m}"),
+            ControlError::Refused(m) => write!(f, "{m}"),
         }
     }
 }
@@ -66,6 +71,14 @@ pub trait MediaControl: Send + Sync {
     fn query(&self, id: SessionId) -> Result<SessionStats, ControlError>;
     /// Deletes the session, releasing its ports, and returns its final statistics.
     fn delete(&self, id: SessionId) -> Result<SessionStats, ControlError>;
+    /// Queues digits to play toward the party of leg `to` ("play DTMF"), rendered per that
+    /// leg's DTMF mode. Engines without DTMF generation refuse.
+    fn play_dtmf(&self, id: SessionId, to: Side, play: DtmfPlay) -> Result<(), ControlError> {
+        let _ = (to, play);
+        Err(ControlError::Unavailable(format!(
+            "session {id}: this engine cannot play DTMF"
+        )))
+    }
     /// A spec with this engine's defaults (configured timeouts, default DSCP and latching),
     /// for control planes such as ng that build specs from SDP.
     fn default_spec(&self) -> SessionSpec {

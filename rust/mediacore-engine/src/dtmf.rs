@@ -7,6 +7,7 @@
 //! the next event starts or when the event has been silent for `END_TIMEOUT` (the caller
 //! drives that with `poll_timeout`), with the last duration seen.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use mediacore_proto::{digit_for_event, RtpHeader, TelephoneEvent};
@@ -108,5 +109,215 @@ impl Rfc4733Receiver {
             volume: open.event.volume,
             ended,
         })
+    }
+}
+
+/// Digits a control plane asked to play toward one leg ("play DTMF"), validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DtmfPlay {
+    /// '0'-'9', '*', '#', 'A'-'D' (upper case).
+    pub digits: Vec<char>,
+    /// How long each digit sounds (ms).
+    pub duration_ms: u32,
+    /// Tone level as -dBm0 (8 means -8 dBm0), also the RFC 4733 volume field.
+    pub volume: u8,
+    /// Silence after each digit (ms).
+    pub pause_ms: u32,
+}
+
+/// Limits of a play request: Q.24 asks receivers to accept digits from 40 ms, and 5 s is
+/// rtpengine's upper bound for duration and pause.
+pub const PLAY_MIN_MS: u32 = 40;
+pub const PLAY_MAX_MS: u32 = 5000;
+/// Digits one request (and one leg's queue) may hold.
+pub const PLAY_MAX_DIGITS: usize = 64;
+/// rtpengine's defaults for `play DTMF`: 250 ms digits at -8 dBm0, 100 ms apart.
+pub const PLAY_DEFAULT_DURATION_MS: u32 = 250;
+pub const PLAY_DEFAULT_VOLUME: u8 = 8;
+pub const PLAY_DEFAULT_PAUSE_MS: u32 = 100;
+
+impl DtmfPlay {
+    /// Validates a request; the error names what is wrong.
+    pub fn new(digits: &str, duration_ms: u32, volume: u8, pause_ms: u32) -> Result<Self, String> {
+        let digits: Vec<char> = digits.chars().map(|c| c.to_ascii_uppercase()).collect();
+        if digits.is_empty() {
+            return Err("digits: empty".into());
+        }
+        if digits.len() > PLAY_MAX_DIGITS {
+            return Err(format!("digits: more than {PLAY_MAX_DIGITS}"));
+        }
+        if let Some(bad) = digits
+            .iter()
+            .find(|c| !matches!(c, '0'..='9' | '*' | '#' | 'A'..='D'))
+        {
+            return Err(format!("digits: {bad:?} is not 0-9, *, #, A-D"));
+        }
+        for (name, v) in [("duration", duration_ms), ("pause", pause_ms)] {
+            if !(PLAY_MIN_MS..=PLAY_MAX_MS).contains(&v) {
+                return Err(format!(
+                    "{name}: {v} ms is not in {PLAY_MIN_MS}..={PLAY_MAX_MS}"
+                ));
+            }
+        }
+        if volume > mediacore_proto::telephone_event::MAX_VOLUME {
+            return Err(format!("volume: -{volume} dBm0 is below -63 dBm0"));
+        }
+        Ok(DtmfPlay {
+            digits,
+            duration_ms,
+            volume,
+            pause_ms,
+        })
+    }
+}
+
+/// Played digits advance in steps of this length: one event update or one 20 ms tone packet.
+pub const PLAY_STEP: Duration = Duration::from_millis(20);
+/// 8 kHz samples per step.
+pub const PLAY_STEP_SAMPLES: u32 = 160;
+
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    digit: char,
+    code: u8,
+    samples: u32,
+    volume: u8,
+    pause: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Playing {
+    q: Queued,
+    started: Instant,
+    sent: u32,
+}
+
+/// What a player asks the session to do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayStep {
+    /// A digit begins (the stream position now is its event timestamp).
+    Begin {
+        digit: char,
+        code: u8,
+        volume: u8,
+        samples: u32,
+    },
+    /// Samples `from..from + n` of the digit (8 kHz); `end` on the last piece.
+    Piece {
+        digit: char,
+        code: u8,
+        volume: u8,
+        from: u32,
+        n: u32,
+        end: bool,
+        started: Instant,
+    },
+}
+
+/// The queue of digits being played toward one leg, timed by injected `now`: a digit begins,
+/// a piece follows every [`PLAY_STEP`], then the pause, then the next digit. Steps are due at
+/// exact multiples of the step from the digit's start, so late calls catch up without drift.
+#[derive(Debug, Default, Clone)]
+pub struct DtmfPlayer {
+    queue: VecDeque<Queued>,
+    current: Option<Playing>,
+    next_at: Option<Instant>,
+}
+
+impl DtmfPlayer {
+    /// Queues the digits of `play` after whatever is queued; starts at `now` when idle.
+    pub fn enqueue(&mut self, play: &DtmfPlay, now: Instant) -> Result<(), String> {
+        if self.queue.len() + play.digits.len() > PLAY_MAX_DIGITS {
+            return Err(format!("more than {PLAY_MAX_DIGITS} digits queued"));
+        }
+        for &digit in &play.digits {
+            let Some(code) = mediacore_proto::event_for_digit(digit) else {
+                return Err(format!("digits: {digit:?} has no event code"));
+            };
+            self.queue.push_back(Queued {
+                digit,
+                code,
+                samples: play.duration_ms * 8,
+                volume: play.volume,
+                pause: Duration::from_millis(u64::from(play.pause_ms)),
+            });
+        }
+        if self.next_at.is_none() {
+            self.next_at = Some(now);
+        }
+        Ok(())
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.next_at.is_none()
+    }
+
+    /// Digits waiting or sounding.
+    pub fn pending(&self) -> usize {
+        self.queue.len() + usize::from(self.current.is_some())
+    }
+
+    /// When the next step is due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_at
+    }
+
+    /// Drops everything queued (the leg went away).
+    pub fn clear(&mut self) {
+        *self = DtmfPlayer::default();
+    }
+
+    /// The next step due at `now`, if any; call until `None`.
+    pub fn poll(&mut self, now: Instant) -> Option<PlayStep> {
+        let at = self.next_at.filter(|t| *t <= now)?;
+        match self.current.as_mut() {
+            None => {
+                let Some(q) = self.queue.pop_front() else {
+                    self.next_at = None;
+                    return None;
+                };
+                self.current = Some(Playing {
+                    q,
+                    started: at,
+                    sent: 0,
+                });
+                Some(PlayStep::Begin {
+                    digit: q.digit,
+                    code: q.code,
+                    volume: q.volume,
+                    samples: q.samples,
+                })
+            }
+            Some(p) if p.sent < p.q.samples => {
+                let from = p.sent;
+                let n = PLAY_STEP_SAMPLES.min(p.q.samples - from);
+                p.sent += n;
+                let end = p.sent == p.q.samples;
+                self.next_at = Some(if end {
+                    at + PLAY_STEP + p.q.pause
+                } else {
+                    at + PLAY_STEP
+                });
+                Some(PlayStep::Piece {
+                    digit: p.q.digit,
+                    code: p.q.code,
+                    volume: p.q.volume,
+                    from,
+                    n,
+                    end,
+                    started: p.started,
+                })
+            }
+            Some(_) => {
+                // The pause is over: the next digit starts now, or the player goes idle.
+                self.current = None;
+                if self.queue.is_empty() {
+                    self.next_at = None;
+                    None
+                } else {
+                    self.poll(now)
+                }
+            }
+        }
     }
 }

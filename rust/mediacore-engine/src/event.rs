@@ -21,7 +21,42 @@ pub enum EventKind {
         volume: u8,
         /// False if the event was closed without an end packet.
         ended: bool,
+        /// The other leg's mode is SIP INFO: the SIP layer must send this digit to that leg's
+        /// party (`application/dtmf-relay`); the media toward it does not carry the digit.
+        info_to: Option<Side>,
+        /// When the digit began, in ms since the session was created.
+        at_ms: u64,
     },
+    /// A digit the control plane asked to play ("play DTMF") was rendered toward the party of
+    /// the event's side, per that leg's mode. For an INFO leg it is raised when the digit
+    /// begins and the SIP layer sends it; otherwise when the digit has been sent.
+    DtmfPlayed {
+        digit: char,
+        duration_ms: u32,
+        volume: u8,
+        via: DtmfVia,
+        /// When the digit began, in ms since the session was created.
+        at_ms: u64,
+    },
+}
+
+/// How a played digit reached its party.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmfVia {
+    Rfc2833,
+    Inband,
+    /// To be sent by the SIP layer as SIP INFO.
+    Info,
+}
+
+impl DtmfVia {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DtmfVia::Rfc2833 => "rfc2833",
+            DtmfVia::Inband => "inband",
+            DtmfVia::Info => "info",
+        }
+    }
 }
 
 impl EventKind {
@@ -30,6 +65,7 @@ impl EventKind {
             EventKind::MediaTimeout => "media_timeout",
             EventKind::HoldTimeout => "hold_timeout",
             EventKind::Dtmf { .. } => "dtmf",
+            EventKind::DtmfPlayed { .. } => "dtmf_played",
         }
     }
 }

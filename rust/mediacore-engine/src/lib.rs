@@ -11,6 +11,7 @@
 pub mod control;
 pub mod dtmf;
 pub mod event;
+pub mod overlay;
 pub mod retime;
 pub mod session;
 pub mod spec;
@@ -18,13 +19,14 @@ pub mod stats;
 pub mod transcode;
 
 pub use control::{MediaControl, SessionInfo};
-pub use event::{Event, EventKind};
+pub use dtmf::{DtmfPlay, DtmfPlayer};
+pub use event::{DtmfVia, Event, EventKind};
 pub use mediacore_dsp::aec::EchoStats;
 pub use mediacore_dsp::jitter::JitterStats;
 pub use session::{Channel, DropReason, Session, Transmit, Verdict, RELATCH_AFTER};
 pub use spec::{
-    CodecSpec, EchoCancelSpec, JitterBufferSpec, JitterMode, LatchPolicy, LegSpec, SessionSpec,
-    Side, SpecError, DSCP_EF,
+    CodecSpec, DtmfMode, DtmfRoute, EchoCancelSpec, JitterBufferSpec, JitterMode, LatchPolicy,
+    LegSpec, SessionSpec, Side, SpecError, DSCP_EF,
 };
 pub use stats::{DropCounters, EchoCancelStats, JitterBufferStats, LegStats, SessionStats};
 

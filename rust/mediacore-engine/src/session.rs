@@ -23,12 +23,18 @@ use std::time::{Duration, Instant};
 
 use mediacore_proto::{looks_like_rtcp, parse_compound, ReceptionStats, RtpHeader};
 
-use crate::dtmf::Rfc4733Receiver;
-use crate::event::{Event, EventKind};
+use mediacore_dsp::dtmf::DtmfGenerator;
+use mediacore_proto::TelephoneEvent;
+
+use crate::dtmf::{DtmfPlay, DtmfPlayer, PlayStep, Rfc4733Receiver};
+use crate::event::{DtmfVia, Event, EventKind};
+use crate::overlay::{overlay_needed, DtmfSink, OverlayVerdict, RelayOverlay, END_PACKET_COPIES};
 use crate::retime::Retimer;
-use crate::spec::{static_clock_rate, LatchPolicy, LegSpec, SessionSpec, Side};
+use crate::spec::{
+    static_clock_rate, DtmfMode, DtmfRoute, LatchPolicy, LegSpec, SessionSpec, Side,
+};
 use crate::stats::{DropCounters, EchoCancelStats, JitterBufferStats, LegStats, SessionStats};
-use crate::transcode::{needs_transcoding, StreamPosition, TranscodePath};
+use crate::transcode::{needs_transcoding, send_codec, StreamPosition, TranscodePath};
 use crate::SessionId;
 
 /// A latched source that has been silent this long may be replaced by a new source (a NAT
@@ -106,16 +112,25 @@ struct LegState {
     sent_rtcp_bytes: u64,
     send_errors: u64,
     dropped: DropCounters,
-    /// The party's telephone-event payload type and its clock rate, from its codec list.
+    /// The payload type (and clock) of telephone-events from the party that are digits: its
+    /// negotiated one, or the default 101 on an explicit RFC 2833 leg; `None` when the leg's
+    /// mode does not take digits from events.
     te_pt: Option<(u8, u32)>,
     dtmf: Rfc4733Receiver,
+    /// SSRC, sequence number, timestamp and payload length of the party's last RTP packet: an
+    /// overlay created later (play DTMF on a relayed direction) continues that stream.
+    last_rtp: Option<(u32, u16, u32, usize)>,
 }
 
 fn telephone_event(spec: &LegSpec) -> Option<(u8, u32)> {
-    spec.codecs
-        .iter()
-        .find(|c| c.is_telephone_event())
-        .map(|c| (c.pt, c.clock_rate))
+    match spec.dtmf_route() {
+        DtmfRoute::Events {
+            pt,
+            clock,
+            negotiated,
+        } if negotiated || spec.dtmf == DtmfMode::Rfc2833 => Some((pt, clock)),
+        _ => None,
+    }
 }
 
 fn clock_table(spec: &LegSpec) -> [u32; 128] {
@@ -155,6 +170,7 @@ impl LegState {
             dropped: DropCounters::default(),
             te_pt: None,
             dtmf: Rfc4733Receiver::default(),
+            last_rtp: None,
         };
         leg.te_pt = telephone_event(&leg.spec);
         if leg.spec.remote_rtp.is_some() {
@@ -312,6 +328,21 @@ pub struct Session {
     /// Per side: the block sent toward that side's party in the last period (its echo
     /// canceller's far-end reference), zeros when nothing was sent.
     far_ref: [Vec<i16>; 2],
+    /// DTMF work on relayed directions, by sending side (see `overlay.rs`).
+    overlays: [Option<RelayOverlay>; 2],
+    /// Digits played by the control plane, by receiving side.
+    players: [DtmfPlayer; 2],
+    /// The digit each player is sounding: its event timestamp and tone generator.
+    playing: [Option<PlayingDigit>; 2],
+    /// Scratch: digits heard by an overlay; PCM of a played tone.
+    heard: Vec<(char, u32)>,
+    tone_pcm: Vec<i16>,
+}
+
+struct PlayingDigit {
+    ts: u32,
+    generator: Option<DtmfGenerator>,
+    route: DtmfRoute,
 }
 
 impl Session {
@@ -339,10 +370,16 @@ impl Session {
             playout_next: None,
             playout_period: Duration::from_millis(20),
             far_ref: [Vec::new(), Vec::new()],
+            overlays: [None, None],
+            players: [DtmfPlayer::default(), DtmfPlayer::default()],
+            playing: [None, None],
+            heard: Vec::new(),
+            tone_pcm: Vec::new(),
         };
         session.paths = session.build_paths()?;
         session.set_playout_period();
         session.set_retimers();
+        session.build_overlays();
         Ok(session)
     }
 
@@ -374,6 +411,22 @@ impl Session {
             paths[from.index()] = Some(path);
         }
         Ok(paths)
+    }
+
+    /// Relayed directions whose legs' DTMF modes differ get an overlay; one that exists keeps
+    /// its numbering across a re-INVITE. A direction that transcodes needs none.
+    fn build_overlays(&mut self) {
+        for from in [Side::Caller, Side::Callee] {
+            let (src, dst) = (self.spec.leg(from), self.spec.leg(from.other()));
+            let i = from.index();
+            if self.paths[i].is_some() {
+                self.overlays[i] = None;
+            } else if let Some(o) = self.overlays[i].as_mut() {
+                o.reconfigure(src, dst);
+            } else if overlay_needed(src, dst) {
+                self.overlays[i] = Some(RelayOverlay::new(src, dst, overlay_ssrc(self.id, from)));
+            }
+        }
     }
 
     /// Statistics of the transcoding path from `side`'s party, if that direction transcodes.
@@ -422,6 +475,10 @@ impl Session {
             };
             r.release(now_ms, &mut self.released);
             let via = side.other();
+            if self.overlays[side.index()].is_some() {
+                self.overlay_released(now, side);
+                continue;
+            }
             let out = &mut self.legs[via.index()];
             let dest = out.destination(Channel::Rtp);
             while let Some(buf) = self.released.pop_front() {
@@ -442,6 +499,39 @@ impl Session {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Re-timed packets from `side`'s party go through the direction's DTMF overlay: the
+    /// overlay works on the stream as the receiver gets it (in order, evenly paced).
+    fn overlay_released(&mut self, now: Instant, side: Side) {
+        while let Some(buf) = self.released.pop_front() {
+            let Ok(hdr) = RtpHeader::parse(&buf) else {
+                self.recycle(buf);
+                continue;
+            };
+            let Some(ov) = self.overlays[side.index()].as_mut() else {
+                self.recycle(buf);
+                continue;
+            };
+            self.heard.clear();
+            let v = ov.push(
+                now,
+                &hdr,
+                &buf,
+                &mut self.pool,
+                &mut self.produced,
+                &mut self.heard,
+            );
+            self.report_heard(now, side);
+            if v == OverlayVerdict::Forward {
+                self.produced.push_front(buf);
+            } else {
+                self.recycle(buf);
+            }
+            if !self.produced.is_empty() {
+                let _ = self.send_produced(side.other());
             }
         }
     }
@@ -494,7 +584,7 @@ impl Session {
             };
             let far = reverse_decoded.then_some(self.far_ref[side.index()].as_slice());
             path.play(now_ms, samples, far, &mut self.pool, &mut self.produced);
-            self.collect_path_output(side);
+            self.collect_path_output(due, side);
         }
         for side in [Side::Caller, Side::Callee] {
             // What was sent toward `side`'s party came from the other side's path.
@@ -510,22 +600,11 @@ impl Session {
     }
 
     /// Events and packets a path produced for traffic from `side`'s party.
-    fn collect_path_output(&mut self, side: Side) {
+    fn collect_path_output(&mut self, now: Instant, side: Side) {
         if let Some(path) = self.paths[side.index()].as_mut() {
-            for (digit, duration_ms) in path.take_inband_digits() {
-                self.events.push_back(Event {
-                    session: self.id,
-                    side,
-                    kind: EventKind::Dtmf {
-                        inband: true,
-                        digit,
-                        duration_ms,
-                        volume: 0,
-                        ended: true,
-                    },
-                    silent_for: Duration::ZERO,
-                });
-            }
+            self.heard.clear();
+            self.heard.extend(path.take_inband_digits());
+            self.report_heard(now, side);
         }
         let via = side.other();
         let out = &mut self.legs[via.index()];
@@ -598,6 +677,7 @@ impl Session {
         self.paths = paths;
         self.set_playout_period();
         self.set_retimers();
+        self.build_overlays();
         self.legs[0].update(self.spec.caller.clone(), now);
         self.legs[1].update(self.spec.callee.clone(), now);
         Ok(())
@@ -631,15 +711,24 @@ impl Session {
                 Ok(hdr) => {
                     let rate = leg.clock[(hdr.payload_type & 0x7f) as usize];
                     leg.rx.record(&hdr, data.len(), arrival_us, rate);
+                    leg.last_rtp = Some((hdr.ssrc, hdr.sequence, hdr.timestamp, hdr.payload_len));
                     if let Some((_, te_rate)) = leg.te_pt.filter(|(pt, _)| *pt == hdr.payload_type)
                     {
+                        let info_to = self.spec.leg(side.other()).dtmf == DtmfMode::Info;
+                        let at = self.created;
                         for digit in leg
                             .dtmf
                             .push(&hdr, hdr.payload(data), te_rate, now)
                             .into_iter()
                             .flatten()
                         {
-                            self.events.push_back(dtmf_event(self.id, side, digit));
+                            self.events.push_back(dtmf_event(
+                                self.id,
+                                side,
+                                digit,
+                                info_to.then_some(side.other()),
+                                at_ms(at, now, digit.duration_ms),
+                            ));
                         }
                     }
                     Some(hdr)
@@ -676,8 +765,24 @@ impl Session {
                 let rate = self.legs[side.index()].clock[(hdr.payload_type & 0x7f) as usize];
                 let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
                 if r.push(hdr, data, rate, now_ms, &mut self.pool).is_none() {
-                    return Verdict::Consumed; // held; sent on when due
+                    // Held; sent on when due (through the DTMF overlay, if there is one).
+                    return Verdict::Consumed;
                 }
+            }
+        }
+        if let (Some(hdr), Some(ov)) = (rtp.as_ref(), self.overlays[side.index()].as_mut()) {
+            self.heard.clear();
+            let v = ov.push(
+                now,
+                hdr,
+                data,
+                &mut self.pool,
+                &mut self.produced,
+                &mut self.heard,
+            );
+            self.report_heard(now, side);
+            if v == OverlayVerdict::Consumed {
+                return self.send_produced(side.other());
             }
         }
         let out = self.leg_mut(side.other());
@@ -727,6 +832,7 @@ impl Session {
         };
         let arrival_ms = self.clock_ms(now);
         let codecs = &self.spec.leg(side).codecs;
+        // Audio buffered, or a digit to render as tones: the playout clock must run.
         let mut audio = false;
         if let Some(path) = self.paths[side.index()].as_mut() {
             audio = path.push(
@@ -741,8 +847,250 @@ impl Session {
         if audio && self.playout_next.is_none() {
             self.playout_next = Some(now + self.playout_period);
         }
-        self.collect_path_output(side);
+        self.collect_path_output(now, side);
         Verdict::Consumed
+    }
+
+    /// Raises the digits in `heard` (tones detected in `side`'s audio) as events.
+    fn report_heard(&mut self, now: Instant, side: Side) {
+        let info_to = self.spec.leg(side.other()).dtmf == DtmfMode::Info;
+        for &(digit, duration_ms) in &self.heard {
+            self.events.push_back(Event {
+                session: self.id,
+                side,
+                kind: EventKind::Dtmf {
+                    inband: true,
+                    digit,
+                    duration_ms,
+                    volume: 0,
+                    ended: true,
+                    info_to: info_to.then_some(side.other()),
+                    at_ms: at_ms(self.created, now, duration_ms),
+                },
+                silent_for: Duration::ZERO,
+            });
+        }
+    }
+
+    /// Moves what a path, overlay or player produced toward `via`'s party into `transmits`.
+    fn send_produced(&mut self, via: Side) -> Verdict {
+        let Some(dest) = self.legs[via.index()].destination(Channel::Rtp) else {
+            while let Some(buf) = self.produced.pop_front() {
+                self.recycle(buf);
+            }
+            self.leg_mut(via.other()).dropped.no_destination += 1;
+            return Verdict::Drop(DropReason::NoDestination);
+        };
+        let out = &mut self.legs[via.index()];
+        while let Some(buf) = self.produced.pop_front() {
+            out.sent_rtp_packets += 1;
+            out.sent_rtp_bytes += buf.len() as u64;
+            self.transmits.push_back(Transmit {
+                via,
+                channel: Channel::Rtp,
+                dest,
+                data: buf,
+            });
+        }
+        Verdict::Consumed
+    }
+
+    /// Queues `play` toward `to`'s party ("play DTMF"), rendered per that leg's mode: RFC 4733
+    /// events on its payload type, tones in its audio, or `DtmfPlayed` events for the SIP layer
+    /// to send as SIP INFO. Digits already queued play first. The first step happens at once;
+    /// the rest when `handle_timeout` is called at `poll_timeout` (every 20 ms while playing).
+    pub fn play_dtmf(&mut self, now: Instant, to: Side, play: &DtmfPlay) -> Result<(), String> {
+        let from = to.other();
+        let route = self.spec.leg(to).dtmf_route();
+        if self.paths[from.index()].is_none() && route != DtmfRoute::Info {
+            let sender = &self.legs[from.index()];
+            let seen = sender.last_rtp.zip(sender.last_packet);
+            let overlay = self.overlays[from.index()].get_or_insert_with(|| {
+                let mut o = RelayOverlay::new(
+                    self.spec.leg(from),
+                    self.spec.leg(to),
+                    overlay_ssrc(self.id, from),
+                );
+                if let Some(((ssrc, seq, ts, len), at)) = seen {
+                    o.continue_stream(ssrc, seq, ts, len, at);
+                }
+                o
+            });
+            if route == DtmfRoute::Inband && !overlay.can_write_audio() {
+                return Err(format!(
+                    "in-band DTMF toward the {} needs G.711 on a relayed stream (or a transcoded one); this leg's codec is {}",
+                    to.as_str(),
+                    send_codec(self.spec.leg(to)).map_or("unknown", |(c, _)| c.name.as_str())
+                ));
+            }
+        }
+        self.players[to.index()].enqueue(play, now)?;
+        self.run_player(now, to);
+        self.start_playout(now);
+        Ok(())
+    }
+
+    /// Digits queued or sounding toward `to`'s party.
+    pub fn dtmf_pending(&self, to: Side) -> usize {
+        self.players[to.index()].pending()
+    }
+
+    /// The next playout deadline, if any: a step of a digit being played (every 20 ms while
+    /// playing) or a period of the decoded directions' playout clock (10 or 20 ms while they
+    /// play). Part of `poll_timeout`.
+    pub fn poll_playout(&self) -> Option<Instant> {
+        self.players
+            .iter()
+            .filter_map(DtmfPlayer::poll_timeout)
+            .chain(self.playout_next)
+            .min()
+    }
+
+    /// Starts the playout clock at the next period if a decoded direction has something to
+    /// play (audio, or a digit's tone) and the clock is not running.
+    fn start_playout(&mut self, now: Instant) {
+        if self.playout_next.is_none()
+            && self
+                .paths
+                .iter()
+                .flatten()
+                .any(TranscodePath::playout_active)
+        {
+            self.playout_next = Some(now + self.playout_period);
+        }
+    }
+
+    fn run_player(&mut self, now: Instant, to: Side) {
+        while let Some(step) = self.players[to.index()].poll(now) {
+            self.play_step(now, to, step);
+        }
+        if !self.produced.is_empty() {
+            let _ = self.send_produced(to);
+        }
+    }
+
+    fn play_step(&mut self, now: Instant, to: Side, step: PlayStep) {
+        let from = to.other().index();
+        let route = self.spec.leg(to).dtmf_route();
+        let sink: Option<&mut dyn DtmfSink> =
+            match (&mut self.paths[from], &mut self.overlays[from]) {
+                (Some(p), _) => Some(p),
+                (None, Some(o)) => Some(o),
+                (None, None) => None,
+            };
+        match step {
+            PlayStep::Begin {
+                digit,
+                volume,
+                samples,
+                ..
+            } => {
+                let mut generator = (route == DtmfRoute::Inband)
+                    .then(|| DtmfGenerator::new(digit, -f32::from(volume), u64::from(samples)))
+                    .flatten();
+                let ts = sink.map_or(0, |s| {
+                    if route == DtmfRoute::Inband {
+                        s.set_suppress(true);
+                        // A transcoding path sounds the tone on its playout clock; the relay
+                        // overlay takes it piece by piece.
+                        generator = generator.take().and_then(|g| s.own_tone(g, samples));
+                    }
+                    s.stream_ts(now)
+                });
+                self.playing[to.index()] = Some(PlayingDigit {
+                    ts,
+                    generator,
+                    route,
+                });
+                if route == DtmfRoute::Info {
+                    self.played_event(now, to, digit, samples / 8, volume, DtmfVia::Info, now);
+                }
+            }
+            PlayStep::Piece {
+                digit,
+                code,
+                volume,
+                from: pos,
+                n,
+                end,
+                started,
+            } => {
+                let Some(playing) = self.playing[to.index()].as_mut() else {
+                    return;
+                };
+                let via = match playing.route {
+                    DtmfRoute::Events { pt, clock, .. } => {
+                        if let Some(s) = sink {
+                            let units = (clock / 8000).max(1);
+                            let duration = ((pos + n) * units).min(u32::from(u16::MAX)) as u16;
+                            let ev = TelephoneEvent {
+                                event: code,
+                                end,
+                                volume,
+                                duration,
+                            };
+                            let copies = if end { END_PACKET_COPIES } else { 1 };
+                            s.send_event(
+                                pt,
+                                pos == 0,
+                                playing.ts,
+                                ev,
+                                copies,
+                                &mut self.pool,
+                                &mut self.produced,
+                            );
+                        }
+                        DtmfVia::Rfc2833
+                    }
+                    DtmfRoute::Inband => {
+                        if let Some(s) = sink {
+                            if let Some(g) = playing.generator.as_mut() {
+                                self.tone_pcm.clear();
+                                self.tone_pcm.resize(n as usize, 0);
+                                g.fill(&mut self.tone_pcm);
+                                s.send_pcm(now, &self.tone_pcm, &mut self.pool, &mut self.produced);
+                            }
+                            if end {
+                                s.set_suppress(false);
+                            }
+                        }
+                        DtmfVia::Inband
+                    }
+                    DtmfRoute::Info => DtmfVia::Info,
+                };
+                if end {
+                    self.playing[to.index()] = None;
+                    if via != DtmfVia::Info {
+                        self.played_event(now, to, digit, (pos + n) / 8, volume, via, started);
+                    }
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn played_event(
+        &mut self,
+        _now: Instant,
+        to: Side,
+        digit: char,
+        duration_ms: u32,
+        volume: u8,
+        via: DtmfVia,
+        started: Instant,
+    ) {
+        self.events.push_back(Event {
+            session: self.id,
+            side: to,
+            kind: EventKind::DtmfPlayed {
+                digit,
+                duration_ms,
+                volume,
+                via,
+                at_ms: started.saturating_duration_since(self.created).as_millis() as u64,
+            },
+            silent_for: Duration::ZERO,
+        });
     }
 
     /// A datagram arrived on leg `side` that did not fit the runtime's receive buffer.
@@ -768,8 +1116,18 @@ impl Session {
         }
     }
 
-    /// Time has passed: play out what is due, raise timeout events that are due.
+    /// Time has passed: play the digits that are due, play out what is due, raise timeout
+    /// events that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        for to in [Side::Caller, Side::Callee] {
+            if self.players[to.index()]
+                .poll_timeout()
+                .is_some_and(|t| t <= now)
+            {
+                self.run_player(now, to);
+            }
+        }
+        self.start_playout(now);
         self.release_retimed(now);
         let mut rounds = 0;
         while let Some(due) = self.playout_next.filter(|d| *d <= now) {
@@ -790,7 +1148,15 @@ impl Session {
             let leg = &mut self.legs[side.index()];
             let rate = leg.te_pt.map_or(8000, |(_, r)| r);
             if let Some(digit) = leg.dtmf.handle_timeout(now, rate) {
-                self.events.push_back(dtmf_event(self.id, side, digit));
+                let info_to = self.spec.leg(side.other()).dtmf == DtmfMode::Info;
+                let at = at_ms(self.created, now, digit.duration_ms);
+                self.events.push_back(dtmf_event(
+                    self.id,
+                    side,
+                    digit,
+                    info_to.then_some(side.other()),
+                    at,
+                ));
             }
         }
         for side in [Side::Caller, Side::Callee] {
@@ -836,7 +1202,7 @@ impl Session {
             .map(|ms| self.epoch + Duration::from_millis(ms));
         silence
             .chain(dtmf)
-            .chain(self.playout_next)
+            .chain(self.poll_playout())
             .chain(retimed)
             .min()
     }
@@ -878,7 +1244,13 @@ fn initial_position(id: SessionId, from: Side) -> StreamPosition {
     }
 }
 
-fn dtmf_event(session: SessionId, side: Side, d: crate::dtmf::Digit) -> Event {
+fn dtmf_event(
+    session: SessionId,
+    side: Side,
+    d: crate::dtmf::Digit,
+    info_to: Option<Side>,
+    at_ms: u64,
+) -> Event {
     Event {
         session,
         side,
@@ -888,7 +1260,21 @@ fn dtmf_event(session: SessionId, side: Side, d: crate::dtmf::Digit) -> Event {
             duration_ms: d.duration_ms,
             volume: d.volume,
             ended: d.ended,
+            info_to,
+            at_ms,
         },
         silent_for: Duration::ZERO,
     }
+}
+
+/// When a digit of `duration_ms` that ended at `now` began, in ms since `created`.
+fn at_ms(created: Instant, now: Instant, duration_ms: u32) -> u64 {
+    let since = now.saturating_duration_since(created).as_millis() as u64;
+    since.saturating_sub(u64::from(duration_ms))
+}
+
+/// SSRC of packets an overlay adds before the sender has sent anything (after that, the
+/// sender's own SSRC is used).
+fn overlay_ssrc(id: SessionId, from: Side) -> u32 {
+    initial_position(id, from).ssrc ^ 0x5a5a_0000
 }

@@ -64,6 +64,86 @@ impl LatchPolicy {
     }
 }
 
+/// How DTMF is signalled with a leg's party, in both directions (VOS3000's per-gateway "DTMF
+/// send"/"DTMF receive" reduced to one choice per leg). Digits from the party are taken only in
+/// this form (an explicit mode is also the "first kind received" lock that keeps a party sending
+/// both forms from doubling a digit); digits toward the party are rendered in this form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DtmfMode {
+    /// RFC 2833 when the party negotiated telephone-event, else in-band ("use peer RFC2833
+    /// ability"). With an empty codec list events pass through as they come.
+    #[default]
+    Auto,
+    /// RFC 4733 telephone-events on the leg's negotiated payload type (101 if none).
+    Rfc2833,
+    /// SIP INFO: digits travel in signalling. From the party they come only from the control
+    /// plane (play DTMF); toward it they are raised as events for the SIP layer and kept out
+    /// of the media (events dropped, tones muted).
+    Info,
+    /// Tones in the audio (Q.23 pairs), detected with the Goertzel detector.
+    Inband,
+}
+
+impl DtmfMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DtmfMode::Auto => "auto",
+            DtmfMode::Rfc2833 => "rfc2833",
+            DtmfMode::Info => "info",
+            DtmfMode::Inband => "inband",
+        }
+    }
+
+    /// Parses a mode name (any case; "rfc4733" and "inband"/"in-band" spellings accepted).
+    pub fn parse(s: &str) -> Option<DtmfMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(DtmfMode::Auto),
+            "rfc2833" | "rfc4733" | "telephone-event" => Some(DtmfMode::Rfc2833),
+            "info" | "sip-info" => Some(DtmfMode::Info),
+            "inband" | "in-band" => Some(DtmfMode::Inband),
+            _ => None,
+        }
+    }
+}
+
+/// Default telephone-event payload type (VOS3000 "Payload" default).
+pub const DEFAULT_TELEPHONE_EVENT_PT: u8 = 101;
+
+/// What a leg's [`DtmfMode`] comes to once its codecs are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtmfRoute {
+    /// RFC 4733 events on `pt` at `clock` Hz; `negotiated` when the party's SDP named
+    /// telephone-event (otherwise `pt` is the default 101, or the party's list is unknown).
+    Events {
+        pt: u8,
+        clock: u32,
+        negotiated: bool,
+    },
+    Inband,
+    Info,
+}
+
+impl DtmfRoute {
+    pub fn is_events(self) -> bool {
+        matches!(self, DtmfRoute::Events { .. })
+    }
+    /// The payload type to write on events toward this leg.
+    pub fn event_pt(self) -> Option<u8> {
+        match self {
+            DtmfRoute::Events { pt, .. } => Some(pt),
+            _ => None,
+        }
+    }
+    /// The mode this route renders, as reported in events ("rfc2833", "inband", "info").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DtmfRoute::Events { .. } => "rfc2833",
+            DtmfRoute::Inband => "inband",
+            DtmfRoute::Info => "info",
+        }
+    }
+}
+
 /// One codec a party can receive, as its SDP describes it (`a=rtpmap:PT NAME/RATE[/CH]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodecSpec {
@@ -203,6 +283,54 @@ pub struct LegSpec {
     pub jitter_buffer: JitterBufferSpec,
     /// Echo cancellation of what this party sends (the echo of what we send it).
     pub echo_cancel: EchoCancelSpec,
+    /// How DTMF is signalled with this party (default `Auto`).
+    pub dtmf: DtmfMode,
+}
+
+impl LegSpec {
+    /// The party's telephone-event payload type and clock rate, if its SDP named one.
+    pub fn telephone_event(&self) -> Option<(u8, u32)> {
+        self.codecs
+            .iter()
+            .find(|c| c.is_telephone_event())
+            .map(|c| (c.pt, c.clock_rate))
+    }
+
+    /// The payload type events toward this party must carry when we know it: the negotiated
+    /// one, or 101 on an explicit RFC 2833 leg. `None` for an unknown codec list (events then
+    /// keep the sender's payload type) and for non-event modes.
+    pub fn known_event_pt(&self) -> Option<u8> {
+        match self.dtmf_route() {
+            DtmfRoute::Events { pt, negotiated, .. }
+                if negotiated || self.dtmf == DtmfMode::Rfc2833 =>
+            {
+                Some(pt)
+            }
+            _ => None,
+        }
+    }
+
+    /// The leg's DTMF mode resolved against its codecs.
+    pub fn dtmf_route(&self) -> DtmfRoute {
+        let te = self.telephone_event();
+        let events = |negotiated| {
+            let (pt, clock) = te.unwrap_or((DEFAULT_TELEPHONE_EVENT_PT, 8000));
+            DtmfRoute::Events {
+                pt,
+                clock,
+                negotiated,
+            }
+        };
+        match self.dtmf {
+            DtmfMode::Rfc2833 => events(te.is_some()),
+            DtmfMode::Info => DtmfRoute::Info,
+            DtmfMode::Inband => DtmfRoute::Inband,
+            // An unknown codec list: nothing to convert, events pass as they come.
+            DtmfMode::Auto if self.codecs.is_empty() => events(false),
+            DtmfMode::Auto if te.is_some() => events(true),
+            DtmfMode::Auto => DtmfRoute::Inband,
+        }
+    }
 }
 
 impl Default for LegSpec {
@@ -219,6 +347,7 @@ impl Default for LegSpec {
             vad: false,
             jitter_buffer: JitterBufferSpec::default(),
             echo_cancel: EchoCancelSpec::default(),
+            dtmf: DtmfMode::Auto,
         }
     }
 }

@@ -5,10 +5,12 @@
 //!
 //! Theory of operation. `push` takes one parsed RTP packet of the sending party. Audio goes
 //! into the direction's adaptive jitter buffer (still encoded); telephone-event packets are
-//! re-stamped into the output stream at once, unchanged in content, or rendered as tones.
-//! The session's playout clock then calls `play` every 10 or 20 ms ([`playout`]): the jitter
-//! buffer decodes what is due (concealing what is missing, time-stretching towards its target
-//! delay), the echo canceller and the DTMF detector see the block, and it joins the PCM queue.
+//! re-stamped into the output stream at once, unchanged in content, or (toward a receiver
+//! without telephone-event) set up a digit to sound as tones. The session's playout clock then
+//! calls `play` every 10 or 20 ms ([`playout`]): the jitter buffer decodes what is due
+//! (concealing what is missing, time-stretching towards its target delay), the echo canceller
+//! and the DTMF detector see the block, DTMF tones we sound (a digit played by the control
+//! plane, or one rendered from events) replace it, and it joins the PCM queue.
 //! Whenever the queue holds a full output packet's worth of samples it is encoded and written
 //! into a packet buffer that the session hands to the runtime.
 
@@ -23,7 +25,7 @@ use mediacore_dsp::jitter::{JitterBuffer, JitterConfig};
 use mediacore_proto::{digit_for_event, TelephoneEvent};
 use mediacore_proto::{RtpHeader, SeqExtender};
 
-use crate::spec::{CodecSpec, JitterMode, LegSpec};
+use crate::spec::{CodecSpec, DtmfRoute, JitterMode, LegSpec};
 
 mod playout;
 pub use playout::TsTo8k;
@@ -56,6 +58,9 @@ pub struct TranscodeStats {
     /// Encoded packets that came out empty (G.729 Annex B DTX) and were not sent.
     pub dtx_packets: u64,
     pub dtmf_packets: u64,
+    /// Telephone-event packets not passed on: the sender's mode does not take events, or the
+    /// receiver's mode is SIP INFO.
+    pub dtmf_suppressed: u64,
     /// PCM samples discarded because the queue overflowed.
     pub overflow_samples: u64,
 }
@@ -105,10 +110,22 @@ pub struct TranscodePath {
     sent: Vec<i16>,
     /// Input timestamp of the current telephone event → its output timestamp.
     event_ts: Option<(u32, u32)>,
+    /// Input timestamp of the last event whose end packets went out.
+    event_end_sent: Option<u32>,
     /// An RFC 4733 event being played as tones toward a receiver without telephone-event.
     tone: Option<Tone>,
+    /// How digits arrive from the sender and how they go to the receiver (the legs' modes).
+    src_dtmf: DtmfRoute,
+    dst_dtmf: DtmfRoute,
     /// Convert tones heard from the sender into RFC 4733 events toward the receiver.
     tones_to_events: bool,
+    /// Mute tones heard from the sender (the receiver gets the digit another way).
+    mute_tones: bool,
+    /// A digit played by the control plane is sounding toward the receiver: the sender's
+    /// audio is replaced by it (its tone, or silence).
+    suppress_input: bool,
+    /// The tone of a digit played by the control plane, sounding on the playout clock.
+    played: Option<PlayedTone>,
     /// The event being sent for a tone heard in the sender's audio.
     sending: Option<SentEvent>,
     /// Output samples produced so far (the clock of `sending`).
@@ -130,27 +147,32 @@ pub fn send_codec(leg: &LegSpec) -> Option<(&CodecSpec, &'static CodecDef)> {
 /// Does traffic from `from` to `to` need transcoding? Each party sends the first codec of its
 /// own list (that is what our SDP put first toward it); when that differs from what the other
 /// party receives, we decode and re-encode. Unknown codec lists mean relay.
+///
+/// DTMF conversion between the legs' modes does not by itself need a transcoding path when
+/// the shared codec is G.711: the relay overlay (`overlay.rs`) writes tones, mutes and inserts
+/// events in the relayed stream. With another shared codec (G.729, Opus) a conversion that
+/// touches the audio goes through the transcoding path.
 pub fn needs_transcoding(from: &LegSpec, to: &LegSpec) -> bool {
     match (send_codec(from), send_codec(to)) {
-        (Some((a, _)), Some((b, _))) => {
-            !a.same_codec(b) || dtmf_to_inband(from, to) || inband_to_dtmf(from, to)
+        (Some((a, def)), Some((b, _))) => {
+            !a.same_codec(b) || (dtmf_touches_audio(from, to) && def.silence_byte.is_none())
         }
         _ => false,
     }
 }
 
-/// The receiver negotiated telephone-event but the sender did not: digits the sender plays as
-/// tones become RFC 4733 events (and the tones are suppressed, so they are not heard twice).
-pub fn inband_to_dtmf(from: &LegSpec, to: &LegSpec) -> bool {
-    dtmf_to_inband(to, from)
-}
-
-/// The sender signals DTMF as RFC 4733 events but the receiver did not negotiate
-/// telephone-event: the digits must become tones in the audio, so the direction is decoded and
-/// re-encoded even when both use the same codec.
-pub fn dtmf_to_inband(from: &LegSpec, to: &LegSpec) -> bool {
-    let has_te = |l: &LegSpec| l.codecs.iter().any(CodecSpec::is_telephone_event);
-    has_te(from) && !has_te(to)
+/// Does DTMF conversion from `from`'s party to `to`'s party work on the audio: RFC 2833 or
+/// SIP INFO digits rendered as tones, or tones detected in the sender's audio (and muted)
+/// because the receiver takes digits as events or SIP INFO?
+pub fn dtmf_touches_audio(from: &LegSpec, to: &LegSpec) -> bool {
+    matches!(
+        (from.dtmf_route(), to.dtmf_route()),
+        (DtmfRoute::Events { .. }, DtmfRoute::Inband)
+            | (
+                DtmfRoute::Inband,
+                DtmfRoute::Events { .. } | DtmfRoute::Info
+            )
+    )
 }
 
 impl TranscodePath {
@@ -205,15 +227,13 @@ impl TranscodePath {
         } else {
             None
         };
+        let (src_dtmf, dst_dtmf) = (from.dtmf_route(), to.dtmf_route());
+        let src_inband = src_dtmf == DtmfRoute::Inband;
         Ok(TranscodePath {
             inputs,
             out_def,
             out_pt: out_spec.pt,
-            out_te_pt: to
-                .codecs
-                .iter()
-                .find(|c| c.is_telephone_event())
-                .map(|c| c.pt),
+            out_te_pt: dst_dtmf.event_pt(),
             encoder,
             samples_per_packet,
             pcm: VecDeque::with_capacity(MAX_QUEUED_SAMPLES),
@@ -235,8 +255,14 @@ impl TranscodePath {
             aec_used: false,
             sent: Vec::with_capacity(160),
             event_ts: None,
+            event_end_sent: None,
             tone: None,
-            tones_to_events: inband_to_dtmf(from, to),
+            src_dtmf,
+            dst_dtmf,
+            tones_to_events: src_inband && dst_dtmf.is_events(),
+            mute_tones: src_inband && dst_dtmf != DtmfRoute::Inband,
+            suppress_input: false,
+            played: None,
             sending: None,
             out_samples: 0,
             detector: DtmfDetector::new(),
@@ -297,8 +323,14 @@ impl TranscodePath {
                 return false;
             }
             self.last_seq = Some(ext);
-            self.forward_event(hdr, payload, pool, out);
-            return false;
+            if self.src_dtmf.is_events() && self.dst_dtmf != DtmfRoute::Info {
+                self.forward_event(hdr, payload, pool, out);
+            } else {
+                // The sender's mode does not take events (an explicit in-band or INFO leg), or
+                // the receiver gets digits as SIP INFO: the event stays out of the media.
+                self.stats.dtmf_suppressed += 1;
+            }
+            return self.tone_pending();
         }
         let Some(input) = self.inputs.get(idx).filter(|i| i.decoder.is_some()) else {
             self.stats.unknown_payload_type += 1;
@@ -404,7 +436,7 @@ impl TranscodePath {
     ) {
         let Some(pt) = self.out_te_pt else {
             // The receiving party did not negotiate telephone-event: play the digit as tones.
-            self.play_event_inband(hdr, payload, pool, out);
+            self.play_event_inband(hdr, payload);
             return;
         };
         let ts = match self.event_ts {
@@ -424,8 +456,33 @@ impl TranscodePath {
             return;
         }
         buf.extend_from_slice(payload);
-        self.stats.dtmf_packets += 1;
+        // The end: three copies from us, whatever number (and numbering) the sender used; its
+        // own retransmissions are not forwarded again.
+        let end = payload.get(1).is_some_and(|f| f & 0x80 != 0);
+        let copies = if end {
+            if self.event_end_sent == Some(hdr.timestamp) {
+                self.header_undo();
+                pool.push(buf);
+                return;
+            }
+            self.event_end_sent = Some(hdr.timestamp);
+            END_PACKET_COPIES
+        } else {
+            1
+        };
+        for _ in 1..copies {
+            let mut copy = pool.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(&buf);
+            out.push_back(copy);
+        }
+        self.stats.dtmf_packets += copies as u64;
         out.push_back(buf);
+    }
+
+    /// Takes back the sequence number `header` just used (for a packet not sent after all).
+    fn header_undo(&mut self) {
+        self.pos.next_seq = self.pos.next_seq.wrapping_sub(1);
     }
 }
 
@@ -452,7 +509,7 @@ impl TranscodePath {
     fn track_tones(&mut self, first_new: usize) {
         for e in self.detected.iter().skip(first_new) {
             match *e {
-                DetectorEvent::Start { digit, .. } => {
+                DetectorEvent::Start { digit, .. } if self.tones_to_events => {
                     if let Some(code) = mediacore_proto::event_for_digit(digit) {
                         self.sending = Some(SentEvent {
                             code,
@@ -468,6 +525,7 @@ impl TranscodePath {
                         ev.ending = true;
                     }
                 }
+                DetectorEvent::Start { .. } => {}
             }
         }
         if self.detector.in_tone() || self.sending.as_ref().is_some_and(|e| !e.ending) {
@@ -516,29 +574,50 @@ impl TranscodePath {
     }
 }
 
-/// An RFC 4733 event being rendered as tones: identified by its RTP timestamp.
+/// An RFC 4733 event being rendered as tones: identified by its RTP timestamp. The tone
+/// sounds on the playout clock, in place of the audio pulled from the jitter buffer.
 struct Tone {
     ts: u32,
     generator: DtmfGenerator,
-    /// Samples of tone already queued (the event's duration field counts from its start).
+    /// Samples of tone sounded so far (the event's duration field counts from its start).
     generated: u64,
-    ended: bool,
+    /// The longest duration the events announced so far (8 kHz samples).
+    announced: u64,
+    /// The digit's final duration, once its end packet came (or its end was given up).
+    end: Option<u64>,
+    /// After the tone: sender audio still muted (samples). The sender's audio reaches the
+    /// output one jitter-buffer delay after the events do, so the part that ran alongside
+    /// the digit (silence, or a tone leaked into it) would otherwise follow our tone.
+    hush: u64,
 }
+
+impl Tone {
+    /// Tone or muting still to come.
+    fn pending(&self) -> bool {
+        self.end.is_none_or(|e| self.generated < e) || self.hush > 0
+    }
+}
+
+/// A digit played by the control plane toward the receiver (in-band), sounding on the
+/// playout clock in place of the sender's audio.
+struct PlayedTone {
+    generator: DtmfGenerator,
+    /// Samples still to sound.
+    remaining: u64,
+}
+
+/// A digit whose end packets never come stops sounding once it has run this far (8 kHz
+/// samples, 150 ms: three missed 50 ms updates) past what its events announced.
+pub const LOST_END_SAMPLES: u64 = 1200;
 
 /// Tone level when the event says nothing useful (volume 0 would be 0 dBm0: too loud).
 const DEFAULT_TONE_DBM0: f32 = -10.0;
 
 impl TranscodePath {
-    /// Renders RFC 4733 event packets as DTMF tones in the outgoing audio: each packet's
-    /// duration field says how much of the digit should have sounded by now, and the difference
-    /// is generated into the PCM queue. Retransmitted end packets add nothing.
-    fn play_event_inband(
-        &mut self,
-        hdr: &RtpHeader,
-        payload: &[u8],
-        pool: &mut Vec<Vec<u8>>,
-        out: &mut VecDeque<Vec<u8>>,
-    ) {
+    /// Takes an RFC 4733 event packet toward a receiver without telephone-event: the digit
+    /// starts sounding at the next playout period and lasts what the events announce (the
+    /// end packet's duration). Retransmitted end packets change nothing.
+    fn play_event_inband(&mut self, hdr: &RtpHeader, payload: &[u8]) {
         let Ok(ev) = TelephoneEvent::parse(payload) else {
             return;
         };
@@ -558,34 +637,75 @@ impl TranscodePath {
                 ts: hdr.timestamp,
                 generator,
                 generated: 0,
-                ended: false,
+                announced: 0,
+                end: None,
+                hush: 0,
             });
             self.marker_pending = true;
         }
         let Some(tone) = self.tone.as_mut() else {
             return;
         };
-        if tone.ended {
+        if tone.end.is_some() {
             return;
         }
-        let target = u64::from(ev.duration);
-        let mut fresh = false;
-        if target > tone.generated {
-            let n = (target - tone.generated).min(MAX_QUEUED_SAMPLES as u64) as usize;
-            self.decoded.clear();
-            self.decoded.resize(n, 0);
-            tone.generator.fill(&mut self.decoded);
-            tone.generated = target;
-            fresh = true;
-        }
+        tone.announced = tone.announced.max(u64::from(ev.duration));
         if ev.end {
-            tone.ended = true;
-        }
-        if fresh {
-            self.queue_decoded();
+            tone.end = Some(tone.announced);
         }
         self.stats.dtmf_packets += 1;
-        self.drain_encoded(pool, out);
+    }
+
+    /// DTMF audio is pending: a digit rendered from events, a digit played by the control
+    /// plane, or the sender muted for one (the playout clock must run even without audio).
+    pub fn tone_pending(&self) -> bool {
+        self.played.is_some()
+            || self.suppress_input
+            || self.tone.as_ref().is_some_and(Tone::pending)
+    }
+
+    /// Writes the DTMF audio due in this playout block over `decoded` (the sender's audio, or
+    /// silence): a digit played by the control plane, or an RFC 4733 digit rendered as tones.
+    /// Returns whether any of the sender's audio was replaced.
+    pub(super) fn dtmf_over_block(&mut self, hush_samples: u64) -> bool {
+        let n = self.decoded.len();
+        if let Some(p) = self.played.as_mut() {
+            let k = (p.remaining.min(n as u64)) as usize;
+            p.generator.fill(&mut self.decoded[..k]);
+            p.remaining -= k as u64;
+            if p.remaining == 0 {
+                self.played = None;
+            }
+            if self.suppress_input {
+                self.decoded[k..].fill(0);
+            }
+            return true;
+        }
+        if self.suppress_input {
+            self.decoded.fill(0);
+            return true;
+        }
+        let Some(t) = self.tone.as_mut().filter(|t| t.pending()) else {
+            return false;
+        };
+        if t.end.is_none() && t.generated > t.announced + LOST_END_SAMPLES {
+            t.end = Some(t.generated); // its end packets were lost: the sender is heard again
+        }
+        let stop = t.end.unwrap_or(u64::MAX);
+        let k = stop.saturating_sub(t.generated).min(n as u64) as usize;
+        t.generator.fill(&mut self.decoded[..k]);
+        t.generated += k as u64;
+        let mut done = k;
+        if t.end.is_some() && t.generated >= stop {
+            if k > 0 {
+                t.hush = hush_samples; // the tone just finished
+            }
+            let h = (t.hush.min((n - done) as u64)) as usize;
+            self.decoded[done..done + h].fill(0);
+            t.hush -= h as u64;
+            done += h;
+        }
+        done > 0
     }
 }
 
@@ -599,4 +719,77 @@ fn prepare_input(inputs: &mut [InCodec], pt: u8, codecs: &[CodecSpec]) -> Option
         input.decoder = new_decoder(def.kind).ok();
     }
     Some(idx)
+}
+
+impl crate::overlay::DtmfSink for TranscodePath {
+    fn stream_ts(&mut self, _now: std::time::Instant) -> u32 {
+        self.pos.next_ts
+    }
+
+    fn send_event(
+        &mut self,
+        pt: u8,
+        marker: bool,
+        ts: u32,
+        ev: TelephoneEvent,
+        copies: usize,
+        pool: &mut Vec<Vec<u8>>,
+        out: &mut VecDeque<Vec<u8>>,
+    ) {
+        let mut buf = pool.pop().unwrap_or_default();
+        buf.clear();
+        buf.resize(RtpHeader::MIN_LEN + TelephoneEvent::LEN, 0);
+        let h = self.header(pt, marker, ts);
+        if h.write_basic(&mut buf).is_none()
+            || buf
+                .get_mut(RtpHeader::MIN_LEN..)
+                .and_then(|p| ev.write(p))
+                .is_none()
+        {
+            pool.push(buf);
+            return;
+        }
+        for _ in 1..copies {
+            let mut copy = pool.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(&buf);
+            out.push_back(copy);
+        }
+        out.push_back(buf);
+        self.stats.dtmf_packets += copies as u64;
+    }
+
+    /// Never called for a transcoding path: it takes a played digit's tone whole
+    /// (`own_tone`) and sounds it on its playout clock, in place of the pulled audio.
+    fn send_pcm(
+        &mut self,
+        _now: std::time::Instant,
+        _pcm: &[i16],
+        _pool: &mut Vec<Vec<u8>>,
+        _out: &mut VecDeque<Vec<u8>>,
+    ) {
+    }
+
+    fn own_tone(&mut self, tone: DtmfGenerator, samples: u32) -> Option<DtmfGenerator> {
+        self.played = Some(PlayedTone {
+            generator: tone,
+            remaining: u64::from(samples),
+        });
+        None
+    }
+
+    fn set_suppress(&mut self, on: bool) {
+        self.suppress_input = on;
+    }
+
+    fn units(&self) -> u32 {
+        self.out_def.rtp_units_per_sample()
+    }
+}
+
+impl TranscodePath {
+    /// The receiver's DTMF route (how digits reach it).
+    pub fn dst_dtmf(&self) -> DtmfRoute {
+        self.dst_dtmf
+    }
 }

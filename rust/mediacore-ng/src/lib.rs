@@ -2,9 +2,9 @@
 //!
 //! Kamailio's and OpenSIPS's `rtpengine` modules speak ng to a media relay: bencoded
 //! dictionaries over UDP, each datagram prefixed with a cookie. [`NgProcessor`] implements the
-//! subset a B2BUA's media plane needs (`ping`, `offer`, `answer`, `delete`, `query`, `list`) on
-//! top of any [`mediacore_engine::MediaControl`]; it owns no socket and reads no clock, so the
-//! runtime feeds it datagrams with the current time and sends back what it returns.
+//! subset a B2BUA's media plane needs (`ping`, `offer`, `answer`, `delete`, `query`, `list`,
+//! `play DTMF`) on top of any [`mediacore_engine::MediaControl`]; it owns no socket and reads no
+//! clock, so the runtime feeds it datagrams with the current time and sends back what it returns.
 //!
 //! - [`bencode`]: the wire encoding;
 //! - [`frame`]: `<cookie> <bencode>` datagrams;
@@ -23,5 +23,5 @@ pub mod processor;
 pub mod sdp;
 
 pub use bencode::{BencodeError, Value};
-pub use processor::{NgError, NgProcessor};
+pub use processor::{CallOwner, NgError, NgProcessor};
 pub use sdp::{Sdp, SdpError};

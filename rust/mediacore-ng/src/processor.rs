@@ -23,9 +23,17 @@ pub use cache::{ReplyCache, REPLY_CACHE_MAX_ENTRIES, REPLY_CACHE_TTL};
 use call::{Call, Role};
 pub use request::NgError;
 use request::{
-    MediaOptions, Request, ERR_NOT_DICT, ERR_NO_FROM_TAG, ERR_NO_SDP, ERR_UNKNOWN_CALL,
-    ERR_UNKNOWN_COMMAND,
+    play_request, MediaOptions, Request, ERR_NOT_DICT, ERR_NO_AUDIO, ERR_NO_FROM_TAG, ERR_NO_SDP,
+    ERR_UNKNOWN_CALL, ERR_UNKNOWN_COMMAND, ERR_UNKNOWN_TAG,
 };
+
+/// Which call an engine session belongs to, and the tags of its two parties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOwner {
+    pub call_id: Vec<u8>,
+    pub caller_tag: Vec<u8>,
+    pub callee_tag: Option<Vec<u8>>,
+}
 
 /// Serves the ng protocol against a [`MediaControl`].
 pub struct NgProcessor {
@@ -88,6 +96,18 @@ impl NgProcessor {
         }
     }
 
+    /// The call a session belongs to: its call-id and the tag of the party on each side
+    /// (caller, callee). Lets an in-process control plane map engine events to its calls.
+    pub fn call_of(&self, session: SessionId) -> Option<CallOwner> {
+        self.calls.iter().find_map(|(id, call)| {
+            call.sessions().any(|s| s == session).then(|| CallOwner {
+                call_id: id.clone(),
+                caller_tag: call.caller_tag.clone(),
+                callee_tag: call.callee_tag.clone(),
+            })
+        })
+    }
+
     /// A session of some call reported silence (a media or hold timeout). When every leg of
     /// every session of that call is silent — timed out, or facing a party that never became
     /// known — the call is dead (rtpengine's `--timeout` rule) and is deleted, freeing its ports:
@@ -114,9 +134,20 @@ impl NgProcessor {
         Some(call_id)
     }
 
+    /// Handles one request already decoded (an in-process control plane: no datagram, no
+    /// cookie, no reply cache). Failures come back as `{result: "error", error-reason}`.
+    pub fn handle_value(&mut self, value: &Value, unix_time: u64) -> Value {
+        self.execute_value(value, unix_time)
+            .unwrap_or_else(|e| error_reply(&e.reason))
+    }
+
     fn execute(&mut self, body: &[u8], unix_time: u64) -> Outcome {
         let value = bencode::decode(body).map_err(|_| NgError::new(ERR_NOT_DICT))?;
-        let req = Request::new(&value)?;
+        self.execute_value(&value, unix_time)
+    }
+
+    fn execute_value(&mut self, value: &Value, unix_time: u64) -> Outcome {
+        let req = Request::new(value)?;
         let command = req.command()?.to_ascii_lowercase();
         match command.as_slice() {
             b"ping" => Ok(Value::dict().with("result", "pong")),
@@ -125,6 +156,7 @@ impl NgProcessor {
             b"delete" => self.delete(&req, unix_time),
             b"query" => self.query(&req, unix_time),
             b"list" => Ok(self.list()),
+            b"play dtmf" => self.play_dtmf(&req),
             _ => Err(NgError::new(ERR_UNKNOWN_COMMAND)),
         }
     }
@@ -218,6 +250,41 @@ impl NgProcessor {
             .filter_map(|id| self.control.query(id).ok().map(|s| (id, s)))
             .collect();
         Ok(merge(ok(), report::call_report(call, &stats, unix_time)))
+    }
+
+    /// `play DTMF`: the party named by `from-tag` "generates" the digits, which are injected
+    /// into its stream toward the other party and rendered per that party's DTMF mode (events,
+    /// tones, or an event for the SIP layer to send as INFO), on every audio stream of the call.
+    fn play_dtmf(&mut self, req: &Request<'_>) -> Outcome {
+        let call_id = req.call_id()?;
+        let call = self
+            .calls
+            .get(call_id)
+            .ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
+        let tag = req.required("from-tag", ERR_NO_FROM_TAG)?;
+        let from = if tag == call.caller_tag.as_slice() {
+            Side::Caller
+        } else if call.callee_tag.as_deref() == Some(tag) {
+            Side::Callee
+        } else {
+            return Err(NgError::new(ERR_UNKNOWN_TAG));
+        };
+        let play = play_request(req)?;
+        let sessions: Vec<SessionId> = call
+            .media
+            .iter()
+            .filter(|m| m.kind.eq_ignore_ascii_case("audio"))
+            .filter_map(|m| m.session.map(|s| s.id))
+            .collect();
+        if sessions.is_empty() {
+            return Err(NgError::new(ERR_NO_AUDIO));
+        }
+        for id in sessions {
+            self.control
+                .play_dtmf(id, from.other(), play.clone())
+                .map_err(|e| NgError::new(e.to_string()))?;
+        }
+        Ok(ok())
     }
 
     fn list(&self) -> Value {

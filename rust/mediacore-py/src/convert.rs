@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use mediacore_engine::control::{LocalPorts, SessionInfo};
-use mediacore_engine::{EchoCancelStats, JitterBufferStats, LegStats, SessionStats};
+use mediacore_engine::{EchoCancelStats, EventKind, JitterBufferStats, LegStats, SessionStats};
 use mediacore_runtime::{EngineTotals, EventRecord};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -87,6 +87,7 @@ fn leg<'py>(py: Python<'py>, l: &LegStats) -> PyResult<Bound<'py, PyDict>> {
             td.set_item("encode_errors", t.encode_errors)?;
             td.set_item("dtx_packets", t.dtx_packets)?;
             td.set_item("dtmf_packets", t.dtmf_packets)?;
+            td.set_item("dtmf_suppressed", t.dtmf_suppressed)?;
             td.set_item("overflow_samples", t.overflow_samples)?;
             d.set_item("transcoding", td)?;
         }
@@ -152,19 +153,38 @@ pub fn event<'py>(py: Python<'py>, e: &EventRecord) -> PyResult<Bound<'py, PyDic
     d.set_item("side", e.event.side.as_str())?;
     d.set_item("silent_for", e.event.silent_for.as_secs_f64())?;
     d.set_item("time", e.unix_time)?;
-    if let mediacore_engine::EventKind::Dtmf {
-        inband,
-        digit,
-        duration_ms,
-        volume,
-        ended,
-    } = e.event.kind
-    {
-        d.set_item("inband", inband)?;
-        d.set_item("digit", digit.to_string())?;
-        d.set_item("duration_ms", duration_ms)?;
-        d.set_item("volume", volume)?;
-        d.set_item("ended", ended)?;
+    match e.event.kind {
+        EventKind::Dtmf {
+            inband,
+            digit,
+            duration_ms,
+            volume,
+            ended,
+            info_to,
+            at_ms,
+        } => {
+            d.set_item("inband", inband)?;
+            d.set_item("digit", digit.to_string())?;
+            d.set_item("duration_ms", duration_ms)?;
+            d.set_item("volume", volume)?;
+            d.set_item("ended", ended)?;
+            d.set_item("info_to", info_to.map(|s| s.as_str()))?;
+            d.set_item("at_ms", at_ms)?;
+        }
+        EventKind::DtmfPlayed {
+            digit,
+            duration_ms,
+            volume,
+            via,
+            at_ms,
+        } => {
+            d.set_item("digit", digit.to_string())?;
+            d.set_item("duration_ms", duration_ms)?;
+            d.set_item("volume", volume)?;
+            d.set_item("via", via.as_str())?;
+            d.set_item("at_ms", at_ms)?;
+        }
+        EventKind::MediaTimeout | EventKind::HoldTimeout => {}
     }
     Ok(d)
 }

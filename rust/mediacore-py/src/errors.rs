@@ -31,6 +31,7 @@ pub fn control_error(e: ControlError) -> PyErr {
         ControlError::TranscodingCapacity(_) => raise("TranscodingCapacityError", msg),
         ControlError::UnknownSession(_) => raise("UnknownSessionError", msg),
         ControlError::Unavailable(_) | ControlError::Io(_) => raise("MediaError", msg),
+        ControlError::Refused(_) => raise("DtmfError", msg),
     }
 }
 

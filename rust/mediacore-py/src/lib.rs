@@ -4,13 +4,14 @@
 
 mod convert;
 mod errors;
+mod ng;
 mod spec;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mediacore_engine::{MediaControl, SessionId, SessionSpec};
+use mediacore_engine::{DtmfPlay, MediaControl, SessionId, SessionSpec, Side};
 use mediacore_runtime::{default_workers, Engine as RtEngine, EngineConfig, NgServer};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -161,6 +162,51 @@ impl Engine {
         convert::session_stats(py, &stats)
     }
 
+    /// Queues `digits` to play toward the party of `to_leg` ("caller" or "callee"), rendered
+    /// per that leg's DTMF mode; returns at once (the digits play in the media workers).
+    #[pyo3(signature = (session_id, to_leg, digits, duration_ms = 250, volume = -8, pause_ms = 100))]
+    #[pyo3(
+        text_signature = "(self, /, session_id, to_leg, digits, duration_ms=250, volume=-8, pause_ms=100)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    fn play_dtmf(
+        &self,
+        py: Python<'_>,
+        session_id: u64,
+        to_leg: &str,
+        digits: &str,
+        duration_ms: i64,
+        volume: i64,
+        pause_ms: i64,
+    ) -> PyResult<()> {
+        let to = match to_leg {
+            "caller" => Side::Caller,
+            "callee" => Side::Callee,
+            other => {
+                return Err(spec_error(format!(
+                    "to_leg: {other:?} is not 'caller' or 'callee'"
+                )))
+            }
+        };
+        let ms = |v: i64, name: &str| {
+            u32::try_from(v).map_err(|_| spec_error(format!("{name}: {v} is not a duration in ms")))
+        };
+        let volume = u8::try_from(-volume)
+            .ok()
+            .filter(|v| *v <= 63)
+            .ok_or_else(|| spec_error(format!("volume: {volume} dBm0 is not in -63..=0")))?;
+        let play = DtmfPlay::new(
+            digits,
+            ms(duration_ms, "duration_ms")?,
+            volume,
+            ms(pause_ms, "pause_ms")?,
+        )
+        .map_err(spec_error)?;
+        let engine = self.live()?.clone();
+        py.detach(move || engine.play_dtmf(SessionId(session_id), to, play))
+            .map_err(control_error)
+    }
+
     fn session_ids(&self) -> Vec<u64> {
         self.engine.session_ids().into_iter().map(|s| s.0).collect()
     }
@@ -206,6 +252,11 @@ impl Engine {
         let local = server.local_addr();
         *slot = Some(server);
         Ok((local.ip().to_string(), local.port()))
+    }
+
+    /// The ng command layer of this engine, called in-process (see `NgControl`).
+    fn ng_control(&self) -> PyResult<ng::NgControl> {
+        Ok(ng::NgControl::new(self.live()?.clone()))
     }
 
     fn stop_ng(&self, py: Python<'_>) -> PyResult<()> {
@@ -263,6 +314,7 @@ impl Engine {
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_class::<ng::NgControl>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use mediacore_engine::{
-    CodecSpec, EchoCancelSpec, JitterBufferSpec, JitterMode, LatchPolicy, LegSpec, SessionSpec,
+    CodecSpec, DtmfMode, EchoCancelSpec, JitterBufferSpec, JitterMode, LatchPolicy, LegSpec,
+    SessionSpec,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -25,6 +26,7 @@ const LEG_KEYS: &[&str] = &[
     "vad",
     "jitter_buffer",
     "echo_cancel",
+    "dtmf",
 ];
 const JITTER_KEYS: &[&str] = &["mode", "min", "max", "default", "relay"];
 const ECHO_KEYS: &[&str] = &["enabled", "tail"];
@@ -308,6 +310,19 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str, base: &LegSpec) -> PyResult<LegSp
     }
     if let Some(x) = d.get_item("echo_cancel")? {
         leg.echo_cancel = parse_echo_cancel(&x, &format!("{prefix}echo_cancel"), leg.echo_cancel)?;
+    }
+    if let Some(x) = d.get_item("dtmf")? {
+        let what = "expected 'auto', 'rfc2833', 'info' or 'inband'";
+        let s: String = x
+            .extract()
+            .map_err(|_| spec_error(format!("{prefix}dtmf: {what}")))?;
+        leg.dtmf = match s.as_str() {
+            "auto" => DtmfMode::Auto,
+            "rfc2833" => DtmfMode::Rfc2833,
+            "info" => DtmfMode::Info,
+            "inband" => DtmfMode::Inband,
+            other => return Err(spec_error(format!("{prefix}dtmf: {other:?}: {what}"))),
+        };
     }
     if let Some(x) = d.get_item("clock_rates")? {
         let rates = x

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use mediacore_engine::control::{ControlError, LocalPorts, MediaControl, SessionInfo};
 use mediacore_engine::transcode::needs_transcoding;
-use mediacore_engine::{LegSpec, Session, SessionId, SessionSpec, SessionStats};
+use mediacore_engine::{DtmfPlay, LegSpec, Session, SessionId, SessionSpec, SessionStats, Side};
 use mio::{Poll, Waker};
 
 use crate::config::EngineConfig;
@@ -379,6 +379,16 @@ impl MediaControl for Engine {
     fn query(&self, id: SessionId) -> Result<SessionStats, ControlError> {
         let worker = self.placement(id)?.worker;
         self.request(worker, |reply| Command::Query { id, reply })
+    }
+
+    fn play_dtmf(&self, id: SessionId, to: Side, play: DtmfPlay) -> Result<(), ControlError> {
+        let worker = self.placement(id)?.worker;
+        self.request(worker, |reply| Command::PlayDtmf {
+            id,
+            to,
+            play,
+            reply,
+        })
     }
 
     fn delete(&self, id: SessionId) -> Result<SessionStats, ControlError> {

@@ -7,7 +7,8 @@
 //! buffers are the worker's; nothing is allocated per packet.
 //!
 //! Timers: each session says when it next has something to do (`poll_timeout`: the next
-//! playout period of its jitter buffers, every 10–20 ms while audio plays, or a media
+//! playout period of its jitter buffers, every 10–20 ms while audio or DTMF tones play, the
+//! next step of a digit being played, every 20 ms, a relay re-timing release, or a media
 //! timeout). The worker keeps those deadlines in a min-heap and wakes for the earliest, so a
 //! 20 ms playout clock is served within the poll's 1 ms resolution (mio rounds its timeout up
 //! to whole milliseconds, so a wake-up is never early). A session's entry is refreshed after
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use mediacore_engine::control::ControlError;
 use mediacore_engine::{
-    Channel, Event, Session, SessionId, SessionSpec, SessionStats, Side, Verdict,
+    Channel, DtmfPlay, Event, Session, SessionId, SessionSpec, SessionStats, Side, Verdict,
 };
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
@@ -64,6 +65,12 @@ pub enum Command {
     Delete {
         id: SessionId,
         reply: SyncSender<Result<SessionStats, ControlError>>,
+    },
+    PlayDtmf {
+        id: SessionId,
+        to: Side,
+        play: DtmfPlay,
+        reply: SyncSender<Result<(), ControlError>>,
     },
     Shutdown,
 }
@@ -377,6 +384,15 @@ impl Worker {
                     let r = self.delete(id, now);
                     let _ = reply.send(r);
                 }
+                Command::PlayDtmf {
+                    id,
+                    to,
+                    play,
+                    reply,
+                } => {
+                    let r = self.play_dtmf(id, to, &play, now);
+                    let _ = reply.send(r);
+                }
                 Command::Shutdown => return true,
             }
         }
@@ -497,6 +513,32 @@ impl Worker {
         Ok(stats)
     }
 
+    fn play_dtmf(
+        &mut self,
+        id: SessionId,
+        to: Side,
+        play: &DtmfPlay,
+        now: Instant,
+    ) -> Result<(), ControlError> {
+        let Some(&slot) = self.by_id.get(&id) else {
+            return Err(ControlError::UnknownSession(id));
+        };
+        let Some(Some(entry)) = self.slots.get_mut(slot) else {
+            return Err(ControlError::UnknownSession(id));
+        };
+        entry
+            .session
+            .play_dtmf(now, to, play)
+            .map_err(ControlError::Refused)?;
+        let (sent, failed) = transmit_all(entry);
+        self.forwarded += sent;
+        self.send_errors += failed;
+        // The digits' steps (and a decoded direction's playout periods for their tones) are
+        // session deadlines like any other: `poll_timeout` covers them.
+        schedule(&mut self.timers, entry, slot);
+        Ok(())
+    }
+
     fn release_ports(&self, ports: [u16; 2]) {
         if let Ok(mut alloc) = self.ports.lock() {
             for p in ports {
@@ -523,6 +565,9 @@ impl Worker {
                     let _ = reply.send(Err(gone()));
                 }
                 Command::Query { reply, .. } | Command::Delete { reply, .. } => {
+                    let _ = reply.send(Err(gone()));
+                }
+                Command::PlayDtmf { reply, .. } => {
                     let _ = reply.send(Err(gone()));
                 }
                 Command::Shutdown => {}

@@ -68,6 +68,13 @@ impl DtmfGenerator {
         self.remaining() == 0
     }
 
+    /// Moves to sample `n` since the tone began (clamped to its duration). The waveform is a
+    /// function of that index, so a tone can be written in pieces at arbitrary positions
+    /// (e.g. into relayed packets whose timestamps say where they fall in the digit).
+    pub fn seek(&mut self, n: u64) {
+        self.written = n.min(self.duration);
+    }
+
     /// Writes (overwrites) up to `out.len()` samples of the tone; returns
     /// the samples written, 0 when finished.
     pub fn fill(&mut self, out: &mut [i16]) -> usize {

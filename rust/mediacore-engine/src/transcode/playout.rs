@@ -8,7 +8,9 @@
 //! the buffer has reached its starting delay nothing is sent. The block then goes through
 //! the echo canceller (near end: this block; far end: the block the other direction sent
 //! toward this sender one period earlier, which the session passes in), the in-band DTMF
-//! handling, and into the PCM queue that the encoder drains.
+//! detector (and muting), then the DTMF tones we sound toward the receiver replace it, and it
+//! goes into the PCM queue that the encoder drains. While such a tone is due the clock runs even
+//! without the sender's audio (not yet buffered, paused or stopped): the tone replaces silence.
 //!
 //! A sender that stops (end of call, hold, silence suppression) is concealed for
 //! [`CONCEAL_TAIL_MS`] past the point where its audio should have played: Appendix I
@@ -24,6 +26,7 @@ use mediacore_dsp::aec::EchoStats;
 use mediacore_dsp::jitter::JitterStats;
 
 use super::TranscodePath;
+use crate::spec::DtmfRoute;
 
 /// Concealment sent after a sender's audio runs out, ms (Appendix I fades out in 60 ms).
 pub const CONCEAL_TAIL_MS: u64 = 60;
@@ -70,9 +73,9 @@ impl TsTo8k {
 }
 
 impl TranscodePath {
-    /// The direction has audio to play out (the playout clock must run for it).
+    /// The direction has audio or DTMF tones to play out (the playout clock must run for it).
     pub fn playout_active(&self) -> bool {
-        self.jb_input.is_some() && !self.stopped
+        (self.jb_input.is_some() && !self.stopped) || self.tone_pending()
     }
 
     /// What the last `play` queued for sending (empty if nothing): the echo reference of the
@@ -110,21 +113,66 @@ impl TranscodePath {
         out: &mut VecDeque<Vec<u8>>,
     ) {
         self.sent.clear();
-        if !self.playout_active() {
-            return;
+        let audio = self.pull(now_ms, samples);
+        if !audio {
+            if !self.tone_pending() {
+                return;
+            }
+            // No audio to play (none yet, or the sender paused), but a digit sounds.
+            self.decoded.clear();
+            self.decoded.resize(samples, 0);
+        }
+        if let (true, Some(aec), Some(far)) = (audio, self.aec.as_mut(), far) {
+            if far.len() == self.decoded.len() {
+                self.aec_out.clear();
+                self.aec_out.resize(samples, 0);
+                aec.process(far, &self.decoded, &mut self.aec_out);
+                std::mem::swap(&mut self.decoded, &mut self.aec_out);
+                self.aec_used = true;
+            }
+        }
+        // Digits the sender plays as tones are listened for in its audio (and muted toward a
+        // receiver that gets them another way); then the digits we sound toward the receiver
+        // replace that audio. The detector does not hear blocks a played digit replaces.
+        let replacing = self.played.is_some() || self.suppress_input;
+        if audio && !replacing && self.src_dtmf == DtmfRoute::Inband {
+            // Only a sender whose digits are tones is listened to: on an RFC 2833 or INFO leg
+            // a tone leaked into the audio is not a second digit.
+            let before = self.detected.len();
+            self.detector.process(&self.decoded, &mut self.detected);
+            if self.mute_tones {
+                self.track_tones(before);
+            }
+        }
+        let hush = if audio && self.tone.is_some() {
+            self.jb.stats().current_delay_ms.max(0.0) as u64 * 8
+        } else {
+            0
+        };
+        self.dtmf_over_block(hush);
+        self.sent.extend_from_slice(&self.decoded);
+        self.queue_decoded();
+        self.drain_encoded(pool, out);
+    }
+
+    /// Pulls one block of the sender's audio into `decoded`; false when there is none to
+    /// play (the buffer is filling to its starting delay, or the sender paused or stopped).
+    fn pull(&mut self, now_ms: u64, samples: usize) -> bool {
+        if self.jb_input.is_none() || self.stopped {
+            return false;
         }
         let Some(decoder) = self
             .jb_input
             .and_then(|i| self.inputs.get_mut(i))
             .and_then(|i| i.decoder.as_mut())
         else {
-            return;
+            return false;
         };
         self.decoded.clear();
         self.decoded.resize(samples, 0);
         self.jb.pull(now_ms, decoder.as_mut(), &mut self.decoded);
         if !self.jb.is_playing() {
-            return; // still filling up to the starting delay
+            return false; // still filling up to the starting delay
         }
         let idle = self
             .last_audio_ms
@@ -134,43 +182,24 @@ impl TranscodePath {
             self.stopped = true;
             self.paused = false;
             self.marker_pending = true;
-            return;
+            return false;
         }
         let delay = self.jb.stats().current_delay_ms.max(0.0) as u64;
         if idle > delay + CONCEAL_TAIL_MS && self.jb.buffered_packets() == 0 {
             // The sender has gone quiet: pause like a DTX gap rather than send silence.
-            self.paused = true;
-            self.marker_pending = true;
-            return;
-        }
-        if let (Some(aec), Some(far)) = (self.aec.as_mut(), far) {
-            if far.len() == self.decoded.len() {
-                self.aec_out.clear();
-                self.aec_out.resize(samples, 0);
-                aec.process(far, &self.decoded, &mut self.aec_out);
-                std::mem::swap(&mut self.decoded, &mut self.aec_out);
-                self.aec_used = true;
+            if !self.paused {
+                self.marker_pending = true;
             }
+            self.paused = true;
+            return false;
         }
-        if self.tone.as_ref().is_some_and(|t| !t.ended) {
-            // The sender's audio during an event would double the digit (tone leaked into the
-            // audio plus ours) or garble it: the generated tone replaces it.
-            self.decoded.clear();
-        }
-        let before = self.detected.len();
-        self.detector.process(&self.decoded, &mut self.detected);
-        if self.tones_to_events {
-            self.track_tones(before);
-        }
-        self.sent.extend_from_slice(&self.decoded);
-        self.queue_decoded();
-        self.drain_encoded(pool, out);
+        true
     }
 
     /// Takes over what a path being replaced (re-INVITE, codec or ptime change) had learnt,
     /// where it still applies: the buffered audio and learnt jitter (same buffer settings), the
-    /// decoders of codecs that stay, the converged echo canceller (same tail), the queued PCM
-    /// and the event numbering.
+    /// decoders of codecs that stay, the converged echo canceller (same tail), the queued PCM,
+    /// the event numbering and a DTMF digit still sounding.
     pub fn adopt(&mut self, old: &mut TranscodePath) {
         if self.jb.config() == old.jb.config() {
             std::mem::swap(&mut self.jb, &mut old.jb);
@@ -208,6 +237,11 @@ impl TranscodePath {
         self.seq = std::mem::take(&mut old.seq);
         self.last_seq = old.last_seq;
         self.event_ts = old.event_ts;
+        self.event_end_sent = old.event_end_sent;
+        // A digit sounding (played, or rendered from events) goes on in the new path.
+        self.tone = old.tone.take();
+        self.played = old.played.take();
+        self.suppress_input = old.suppress_input;
     }
 }
 

@@ -287,6 +287,7 @@ fn leg_from_media(
         vad: codec::leg_vad(&plan.codecs),
         jitter_buffer: current.jitter_buffer,
         echo_cancel: current.echo_cancel,
+        dtmf: opts.dtmf.unwrap_or(current.dtmf),
     };
     opts.dsp.apply(&mut leg);
     leg

@@ -6,7 +6,10 @@
 
 use std::net::IpAddr;
 
-use mediacore_engine::{JitterMode, LatchPolicy, LegSpec};
+use mediacore_engine::dtmf::{
+    DtmfPlay, PLAY_DEFAULT_DURATION_MS, PLAY_DEFAULT_PAUSE_MS, PLAY_DEFAULT_VOLUME, PLAY_MAX_MS,
+};
+use mediacore_engine::{DtmfMode, JitterMode, LatchPolicy, LegSpec};
 
 use crate::bencode::Value;
 use crate::codec::CodecOptions;
@@ -117,6 +120,9 @@ pub struct MediaOptions {
     pub codec: CodecOptions,
     /// Jitter buffer and echo canceller of the sending party's leg (our own keys and flags).
     pub dsp: DspOptions,
+    /// `DTMF-mode` key or flag (`DTMF-mode=info`, `DTMF-mode-inband`): the sending party's
+    /// leg mode; `None` keeps the current one (default `auto`).
+    pub dtmf: Option<DtmfMode>,
 }
 
 /// `jitter-buffer-mode` ("fixed"/"adaptive" or 0/1, VOS3000 `SS_JITTERBUFFER_MODE`),
@@ -226,7 +232,69 @@ impl MediaOptions {
             replace_origin,
             codec: codec_options(req),
             dsp: DspOptions::from_request(req, has)?,
+            dtmf: dtmf_mode(req, &flags)?,
         })
+    }
+}
+
+pub const ERR_UNKNOWN_TAG: &str = "Unknown from-tag";
+pub const ERR_NO_AUDIO: &str = "No audio stream to play DTMF on";
+pub const ERR_NO_CODE: &str = "No valid DTMF event code given";
+/// rtpengine's lower bound for `duration` and `pause` (ms); values outside its range are
+/// clamped, as rtpengine does.
+pub const PLAY_NG_MIN_MS: u32 = 100;
+
+/// The digits, duration, volume and pause of a `play DTMF` request, rtpengine's way: `code`
+/// (or `digit`) is an event number 0–15 or a one-character string (we also take a string of
+/// several digits, played in order); `duration` and `pause` in ms are clamped to 100..=5000
+/// (defaults 250 and 100); `volume` is in dB below full scale (default -8; a positive number
+/// means the same negative one), clamped to 63.
+pub fn play_request(req: &Request<'_>) -> Result<DtmfPlay, NgError> {
+    let code = req.get("code").or_else(|| req.get("digit"));
+    let digits: String = match code {
+        Some(Value::Int(n)) => u8::try_from(*n)
+            .ok()
+            .filter(|n| *n <= 15)
+            .and_then(|n| "0123456789*#ABCD".chars().nth(usize::from(n)))
+            .map(String::from)
+            .ok_or_else(|| NgError::new(ERR_NO_CODE))?,
+        Some(Value::Bytes(b)) if !b.is_empty() => String::from_utf8_lossy(b).into_owned(),
+        _ => return Err(NgError::new(ERR_NO_CODE)),
+    };
+    let ms = |key: &str, default: u32| -> Result<u32, NgError> {
+        Ok(match req.int(key) {
+            None => default,
+            Some(v) => v?.clamp(i64::from(PLAY_NG_MIN_MS), i64::from(PLAY_MAX_MS)) as u32,
+        })
+    };
+    let duration = ms("duration", PLAY_DEFAULT_DURATION_MS)?;
+    let pause = ms("pause", PLAY_DEFAULT_PAUSE_MS)?;
+    let volume = match req.int("volume") {
+        None => PLAY_DEFAULT_VOLUME,
+        Some(v) => v?.unsigned_abs().min(63) as u8,
+    };
+    DtmfPlay::new(&digits, duration, volume, pause)
+        .map_err(|e| NgError::new(format!("{ERR_NO_CODE}: {e}")))
+}
+
+pub const ERR_BAD_DTMF_MODE: &str = "Invalid DTMF-mode (expected auto, rfc2833, info or inband)";
+
+/// `DTMF-mode: "<mode>"`, or the flag `DTMF-mode=<mode>` / `DTMF-mode-<mode>` (flags are
+/// already lower-cased). An unknown mode is an error: silently keeping another mode would
+/// send digits where the operator said not to.
+fn dtmf_mode(req: &Request<'_>, flags: &[String]) -> Result<Option<DtmfMode>, NgError> {
+    let from_flag = flags.iter().rev().find_map(|f| {
+        f.strip_prefix("dtmf-mode=")
+            .or_else(|| f.strip_prefix("dtmf-mode-"))
+    });
+    let key = req
+        .bytes("DTMF-mode")
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    match key.as_deref().or(from_flag) {
+        None => Ok(None),
+        Some(m) => DtmfMode::parse(m)
+            .map(Some)
+            .ok_or_else(|| NgError::new(ERR_BAD_DTMF_MODE)),
     }
 }
 
@@ -294,6 +362,7 @@ mod tests {
                 replace_origin: false,
                 codec: CodecOptions::default(),
                 dsp: DspOptions::default(),
+                dtmf: None,
             }
         );
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mediacore_engine::control::{ControlError, LocalPorts};
 use mediacore_engine::{
-    DropCounters, EchoCancelStats, EchoStats, JitterBufferStats, JitterStats, LegStats,
+    DropCounters, DtmfPlay, EchoCancelStats, EchoStats, JitterBufferStats, JitterStats, LegStats,
     MediaControl, SessionId, SessionInfo, SessionSpec, SessionStats, Side,
 };
 
@@ -27,6 +27,8 @@ pub struct State {
     pub deletes: Vec<SessionId>,
     /// Creates succeed while fewer than this many were made in total.
     pub fail_create_after: Option<usize>,
+    /// `play_dtmf` requests: session, the leg the digits go to, the digits.
+    pub plays: Vec<(SessionId, Side, DtmfPlay)>,
 }
 
 #[derive(Default)]
@@ -129,6 +131,16 @@ impl FakeControl {
 }
 
 impl MediaControl for FakeControl {
+    fn play_dtmf(&self, id: SessionId, to: Side, play: DtmfPlay) -> Result<(), ControlError> {
+        self.with(|s| {
+            if !s.live.contains_key(&id) {
+                return Err(ControlError::UnknownSession(id));
+            }
+            s.plays.push((id, to, play));
+            Ok(())
+        })
+    }
+
     fn create(&self, spec: SessionSpec) -> Result<SessionInfo, ControlError> {
         self.with(|s| {
             if s.fail_create_after.is_some_and(|n| s.creates.len() >= n) {

@@ -1,0 +1,246 @@
+"""Calls per second through the B2BUA: SIPp uac → node → SIPp uas on loopback.
+
+For each offered rate, SIPp's built-in ``uac`` places calls (INVITE with SDP, ACK, a short hold,
+BYE) through ``softswitch run`` to SIPp's built-in ``uas``; the media engine in the node anchors
+every call's media (ports opened, SDP rewritten — no RTP is sent, this measures signalling). We
+record the node's CPU time (user + system, from /proc) per completed call and whether every call
+succeeded (SIPp's strict default behaviours: any unexpected message fails the call). The highest
+rate with no failed call in every repetition is the clean CPS. A second mode holds many calls up
+at once with the media proxy off and reports the node's resident memory per held call.
+
+    python3 bench/cps.py --rates 50 100 200 --seconds 20 --reps 3 --out artifacts/bench-cps.json
+    python3 bench/cps.py --hold 10000 --out artifacts/bench-cps-hold.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+NODE_PORT = 5460
+UAS_PORT = 5470
+UAC_PORT = 5480
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def rss_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+
+
+def write_config(directory: Path, media_proxy: str) -> Path:
+    cfg = directory / "node.toml"
+    cfg.write_text(
+        f"""
+[sip]
+listen = "{LOOPBACK}:{NODE_PORT}"
+[media]
+interface = "{LOOPBACK}"
+[parameters]
+SS_MEDIAPROXYPORT_START = 20000
+SS_MEDIAPROXYPORT_END = 29999
+SS_MEDIAPROXYMODE = "{media_proxy}"
+[[mapping_gateway]]
+name = "bench-customer"
+addresses = ["{LOOPBACK}"]
+[[routing_gateway]]
+name = "bench-carrier"
+address = "{LOOPBACK}:{UAS_PORT}"
+"""
+    )
+    return cfg
+
+
+class Node:
+    def __init__(self, config: Path) -> None:
+        self.proc = subprocess.Popen(
+            [
+                shutil.which("softswitch") or "softswitch",
+                "--log-level",
+                "warning",
+                "run",
+                "--config",
+                str(config),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        time.sleep(2.0)
+        if self.proc.poll() is not None:
+            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+            raise RuntimeError(f"node did not start: {err}")
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def sipp(*args: str, wait: bool = True, timeout: float = 600) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        ["sipp", "-i", LOOPBACK, "-nostdin", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=tempfile.gettempdir(),
+    )
+    if wait:
+        proc.wait(timeout)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run_rate(node: Node, rate: int, seconds: int, hold_ms: int) -> dict[str, float | int | bool]:
+    calls = rate * seconds
+    uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "61000", wait=False)
+    time.sleep(0.5)
+    before = cpu_seconds(node.proc.pid)
+    t0 = time.monotonic()
+    uac = sipp(
+        "-sn", "uac", "-p", str(UAC_PORT), "-mp", "62000", "-r", str(rate), "-m", str(calls),
+        "-d", str(hold_ms), "-l", str(rate * 10), "-timeout", f"{seconds * 4 + 30}s",
+        "-trace_stat", "-stf", f"uac-{rate}.csv", f"{LOOPBACK}:{NODE_PORT}", timeout=seconds * 4 + 60,
+    )  # fmt: skip
+    wall = time.monotonic() - t0
+    used = cpu_seconds(node.proc.pid) - before
+    stop(uas)
+    clean = uac.returncode == 0
+    return {
+        "rate": rate,
+        "calls": calls,
+        "clean": clean,
+        "sipp_exit": uac.returncode if uac.returncode is not None else -1,
+        "wall_s": round(wall, 2),
+        "node_cpu_s": round(used, 3),
+        "node_cpu_ms_per_call": round(1000 * used / calls, 3),
+        "node_cpu_share_of_core": round(used / wall, 3),
+    }
+
+
+def current_calls(stat: Path) -> int:
+    """SIPp's CurrentCall at its last statistics line (calls up at that moment)."""
+    lines = stat.read_text(errors="replace").splitlines() if stat.exists() else []
+    if len(lines) < 2:
+        return 0
+    header = lines[0].split(";")
+    last = lines[-1].split(";")
+    return int(last[header.index("CurrentCall")]) if "CurrentCall" in header else 0
+
+
+def run_hold(node: Node, calls: int, rate: int) -> dict[str, float | int]:
+    """Hold ``calls`` calls up at once; resident memory per held call."""
+    base = rss_bytes(node.proc.pid)
+    uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "61000", wait=False)
+    time.sleep(0.5)
+    # held long enough that the measurement falls after every transaction of the ramp has ended
+    # (RFC 3261 Timers L/M/K keep a transaction 32 s past its final response): what remains is
+    # the state of established calls
+    hold_ms = int(1000 * (calls / rate + 60))
+    stat = Path(tempfile.gettempdir()) / "cps-hold-stat.csv"
+    stat.unlink(missing_ok=True)
+    uac = sipp(
+        "-sn", "uac", "-p", str(UAC_PORT), "-mp", "62000", "-r", str(rate), "-m", str(calls),
+        "-d", str(hold_ms), "-l", str(calls), "-trace_stat", "-stf", str(stat), "-fd", "1",
+        f"{LOOPBACK}:{NODE_PORT}", wait=False,
+    )  # fmt: skip
+    time.sleep(calls / rate + 40)
+    peak = rss_bytes(node.proc.pid)
+    held = current_calls(stat)
+    stop(uac)
+    stop(uas)
+    return {
+        "held_calls": held,
+        "offered_calls": calls,
+        "rss_base_mb": round(base / 2**20, 1),
+        "rss_held_mb": round(peak / 2**20, 1),
+        "bytes_per_call": int((peak - base) / max(held, 1)),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rates", type=int, nargs="+", default=[50, 100, 200])
+    parser.add_argument("--seconds", type=int, default=20, help="offered load duration per run")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--hold-ms", type=int, default=1000, help="call duration (SIPp -d)")
+    parser.add_argument("--hold", type=int, default=0, help="instead: hold this many calls at once")
+    parser.add_argument("--hold-rate", type=int, default=200)
+    parser.add_argument("--media-proxy", default="on", choices=["on", "off"])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if shutil.which("sipp") is None:
+        print("sipp is not installed (Debian sip-tester)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        proxy = "off" if args.hold else args.media_proxy
+        node = Node(write_config(Path(tmp), proxy))
+        try:
+            if args.hold:
+                result: dict[str, object] = {"hold": run_hold(node, args.hold, args.hold_rate)}
+            else:
+                runs = [
+                    run_rate(node, rate, args.seconds, args.hold_ms)
+                    for rate in args.rates
+                    for _ in range(args.reps)
+                ]
+                summary = []
+                for rate in args.rates:
+                    mine = [r for r in runs if r["rate"] == rate]
+                    summary.append(
+                        {
+                            "rate": rate,
+                            "clean_runs": sum(bool(r["clean"]) for r in mine),
+                            "runs": len(mine),
+                            "median_node_cpu_ms_per_call": statistics.median(
+                                float(r["node_cpu_ms_per_call"]) for r in mine
+                            ),
+                            "median_node_cpu_share_of_core": statistics.median(
+                                float(r["node_cpu_share_of_core"]) for r in mine
+                            ),
+                        }
+                    )
+                clean = [s["rate"] for s in summary if s["clean_runs"] == s["runs"]]
+                result = {"runs": runs, "summary": summary, "highest_clean_cps": max(clean) if clean else 0}
+        finally:
+            node.stop()
+    result["media_proxy"] = proxy
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+//! `NgControl`: the ng command layer in-process. The control plane speaks one media-control
+//! vocabulary (rtpengine's ng: offer, answer, delete, query…) whether the engine runs in this
+//! process or on a media node; in-process the datagram goes straight to the sans-IO
+//! `NgProcessor` instead of over UDP, and the reply comes back the same way.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use mediacore_engine::{MediaControl, SessionId};
+use mediacore_ng::NgProcessor;
+use mediacore_runtime::Engine as RtEngine;
+use std::collections::BTreeMap;
+
+use mediacore_ng::bencode::Value;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
+
+use crate::errors::media_error;
+
+/// `(call_id, caller_tag, callee_tag)` as Python bytes.
+type OwnerTuple<'py> = (
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    Option<Bound<'py, PyBytes>>,
+);
+
+/// The ng processor bound to one engine, called directly (no socket).
+#[pyclass(module = "mediacore._core", frozen)]
+pub struct NgControl {
+    processor: Mutex<NgProcessor>,
+}
+
+impl NgControl {
+    pub fn new(engine: RtEngine) -> Self {
+        let control: Arc<dyn MediaControl> = Arc::new(engine);
+        NgControl {
+            processor: Mutex::new(NgProcessor::new(control)),
+        }
+    }
+}
+
+#[pymethods]
+impl NgControl {
+    /// Handles one ng datagram (`cookie SP bencode`) and returns the reply datagram, or `None`
+    /// when no cookie could be split off. Releases the GIL while the engine works.
+    fn handle<'py>(
+        &self,
+        py: Python<'py>,
+        datagram: &[u8],
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let reply = py.detach(|| {
+            self.processor
+                .lock()
+                .map(|mut p| p.handle(datagram, Instant::now(), unix))
+                .map_err(|_| ())
+        });
+        let reply = reply.map_err(|_| media_error("ng processor lock poisoned"))?;
+        Ok(reply.map(|r| PyBytes::new(py, &r)))
+    }
+
+    /// Handles one ng request given as a dictionary (str or bytes keys and strings, ints, lists,
+    /// dicts) and returns the reply dictionary (strings as bytes): the same commands as
+    /// `handle`, without bencode on either side.
+    fn request<'py>(
+        &self,
+        py: Python<'py>,
+        command: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let value = to_value(command.as_any(), 0)?;
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let reply = py.detach(|| {
+            self.processor
+                .lock()
+                .map(|mut p| p.handle_value(&value, unix))
+                .map_err(|_| ())
+        });
+        let reply = reply.map_err(|_| media_error("ng processor lock poisoned"))?;
+        from_value(py, &reply)
+    }
+
+    /// `(call_id, caller_tag, callee_tag)` of the call owning `session_id`, or `None`.
+    fn call_of<'py>(&self, py: Python<'py>, session_id: u64) -> PyResult<Option<OwnerTuple<'py>>> {
+        let found = self
+            .processor
+            .lock()
+            .map_err(|_| media_error("ng processor lock poisoned"))?
+            .call_of(SessionId(session_id));
+        Ok(found.map(|o| {
+            (
+                PyBytes::new(py, &o.call_id),
+                PyBytes::new(py, &o.caller_tag),
+                o.callee_tag.map(|t| PyBytes::new(py, &t)),
+            )
+        }))
+    }
+
+    /// Number of calls with media state.
+    #[getter]
+    fn call_count(&self) -> PyResult<usize> {
+        Ok(self
+            .processor
+            .lock()
+            .map_err(|_| media_error("ng processor lock poisoned"))?
+            .call_count())
+    }
+
+    /// Deletes every call's sessions (shutdown).
+    fn delete_all(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| {
+            self.processor
+                .lock()
+                .map(|mut p| p.delete_all())
+                .map_err(|_| ())
+        })
+        .map_err(|_| media_error("ng processor lock poisoned"))
+    }
+}
+
+/// Nesting deeper than this is refused (a request is a few levels deep).
+const MAX_DEPTH: usize = 16;
+
+fn to_value(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(PyValueError::new_err("ng request nested too deeply"));
+    }
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(Value::Bytes(b.as_bytes().to_vec()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::Bytes(s.to_str()?.as_bytes().to_vec()));
+    }
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyValueError::new_err("ng has no booleans"));
+    }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        return Ok(Value::Int(i.extract::<i64>()?));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut map = BTreeMap::new();
+        for (k, v) in d.iter() {
+            let key = match to_value(&k, depth + 1)? {
+                Value::Bytes(b) => b,
+                _ => return Err(PyValueError::new_err("ng dictionary keys are strings")),
+            };
+            map.insert(key, to_value(&v, depth + 1)?);
+        }
+        return Ok(Value::Dict(map));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return l
+            .iter()
+            .map(|v| to_value(&v, depth + 1))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::List);
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return t
+            .iter()
+            .map(|v| to_value(&v, depth + 1))
+            .collect::<PyResult<Vec<_>>>()
+            .map(Value::List);
+    }
+    Err(PyValueError::new_err(format!(
+        "cannot send {} in an ng request",
+        obj.get_type().name()?
+    )))
+}
+
+fn from_value<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::Bytes(b) => PyBytes::new(py, b).into_any(),
+        Value::List(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(from_value(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Dict(map) => {
+            let dict = PyDict::new(py);
+            for (k, v) in map {
+                dict.set_item(PyBytes::new(py, k), from_value(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
+}

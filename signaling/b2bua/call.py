@@ -1,0 +1,846 @@
+"""One call through the B2BUA, sans-IO: the customer's leg (A, we are its UAS) and the carrier's
+leg (B, we are its UAC), kept in step with each other and with the media engine.
+
+A :class:`Call` is a plain state machine. Its inputs are method calls — the A INVITE
+(:meth:`start`), responses on the current B attempt, in-dialog requests from either side,
+CANCEL, timer expiries, media events, and the *results* of the media commands it asked for.
+Its outputs go through the :class:`CallHost`: SIP messages (through the sans-IO transaction
+layer), media commands (the host runs them and feeds the result back to the continuation the
+call gave), timers (the host calls back when they are due) and the end of the call. The call
+never reads a clock (``host.now()`` is injected) and never blocks, so a whole call — a 2-hour
+one with refreshes included — runs faster than real time against a fake host
+(tests/test_b2bua_core.py). The node serialises the inputs of one call, so they are handled in
+the order they arrived, media results included.
+
+The rules it keeps (docs/b2bua.md has them with the reasons):
+
+* A provisional response never follows a final one on a leg; every call ends with both legs
+  torn down, the media deleted, the admission slots released and one :class:`CallRecord`.
+* Failover: a failure on a route tries the next, except on that route's stop-switching codes,
+  on busy (SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY), after SDP was received
+  (SS_SIP_STOP_SWITCH_AFTER_SDP) or after ringing unless SS_GATEWAY_SWITCH_UNTIL_CONNECT; an
+  attempt with no answer in time (SS_SIP_TIMEOUT_*) is cancelled and counts as a 408.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from signaling.b2bua.parts import (
+    Addr,
+    Attempt,
+    CallHost,
+    Continuation,
+    Leg,
+    MediaPort,
+    MediaResult,
+    Pending,
+    parse_dtmf_info,
+    rtp_packets_by_party,
+    slim_request,
+)
+from signaling.b2bua.timers import LegTimers
+from signaling.media.control import MediaControlError, MediaNotice, OfferOptions
+from signaling.routing import Admission, CallRecord, Route
+from signaling.sip.auth import DigestClient
+from signaling.sip.dialog import Dialog, DialogId, make_request
+from signaling.sip.identity import CallerPool, identity_headers
+from signaling.sip.ids import new_tag
+from signaling.sip.message import Request, Response, make_response
+from signaling.sip.session_timer import (
+    Resend,
+    SessionTimer,
+)
+from signaling.sip.transaction import TransactionId
+
+log = logging.getLogger("softswitch.call")
+
+SDP = "application/sdp"
+#: Reasons a call ended (CDR termination reasons besides the router's).
+NORMAL = "Normal"
+CALLER_CANCEL = "CallerCancel"
+MEDIA_TIMEOUT = "RTP timeout"
+ACK_TIMEOUT = "ACK timeout"
+MAX_DURATION = "Max call duration"
+ALL_ROUTES_FAILED = "AllRoutesFailed"
+MEDIA_FAILURE = "MediaFailure"
+#: the reference's end reason when a carrier's answer did not come in time (behaviour 38)
+RESPONSE_TIMEOUT = "Response timeout"
+SHUTDOWN = "Shutdown"
+
+
+def _ignore(_: MediaResult) -> None:
+    return None
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    host: CallHost
+    invite: Request
+    transaction: TransactionId
+    source: Addr
+    transport: str
+    admission: Admission
+    record: CallRecord
+    release: Callable[[], None] = lambda: None
+    a: Leg = field(init=False)
+    b: Leg | None = None
+    attempt: Attempt | None = None
+    routes: list[Route] = field(default_factory=list)
+    a_final_sent: bool = False
+    answered: bool = False
+    ended: bool = False
+    #: set when the call started ending (media teardown may still be running)
+    ending: bool = False
+    media_proxy: bool = True
+    #: relayed in-dialog requests, by the transaction id of our copy on the other leg
+    relayed: dict[TransactionId, Pending] = field(default_factory=dict)
+    last_failure: int = 503
+    #: attempts we cancelled, until their final response: a 2xx there is ACKed and hung up
+    given_up: dict[TransactionId, Attempt] = field(default_factory=dict)
+    #: RFC 4028 session timers per leg, when the leg's gateway uses them
+    st: LegTimers = field(init=False)
+    #: the caller-pool number this call holds, if any
+    pool_number: tuple[CallerPool, str] | None = None
+    _call_id: str = field(init=False, default="")
+    _a_tag: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self._call_id = self.invite.call_id
+        self._a_tag = self.invite.from_.tag or ""
+        self.a = Leg("a", self.source, self.transport, tag=new_tag(), dtmf=self.admission.dtmf)
+        self.routes = list(self.admission.routes)
+        self.st = LegTimers(self)
+
+    # -- identity ---------------------------------------------------------------------------------
+
+    @property
+    def call_id(self) -> str:
+        return self._call_id
+
+    @property
+    def a_tag(self) -> str:
+        """The caller's From tag: the caller's party tag in the media engine."""
+        return self._a_tag
+
+    def _slim(self) -> None:
+        """The call is established: drop what only call setup needed (the INVITEs' bodies and
+        most of their headers), so a long call holds little (10,000 held calls per node)."""
+        self.invite = slim_request(self.invite)
+        if self.attempt is not None:
+            self.attempt.request = slim_request(self.attempt.request)
+
+    def _media_tag(self, leg: Leg) -> str:
+        return self.a_tag if leg.name == "a" else leg.tag
+
+    def leg(self, name: str) -> Leg | None:
+        return self.a if name == "a" else self.b
+
+    def _other(self, leg: Leg) -> Leg | None:
+        return self.b if leg.name == "a" else self.a
+
+    @property
+    def b_transport(self) -> str:
+        return self.b.transport if self.b is not None else "UDP"
+
+    @property
+    def active(self) -> bool:
+        return not (self.ended or self.ending)
+
+    # -- A side ---------------------------------------------------------------------------------
+
+    def _respond_a(
+        self,
+        status: int,
+        reason: str | None = None,
+        *,
+        body: bytes = b"",
+        extra: list[tuple[str, str]] | None = None,
+    ) -> None:
+        if self.a_final_sent:
+            return  # never a provisional (or a second final) after a final
+        headers: list[tuple[str, str]] = list(extra or [])
+        if body:
+            self.a.sdp_sent = body
+        if body:
+            headers.append(("Content-Type", SDP))
+        if 100 < status < 300:
+            headers.append(("Contact", self.host.local_contact(self.transport)))
+        response = make_response(self.invite, status, reason, to_tag=self.a.tag, extra=headers, body=body)
+        if status >= 200:
+            self.a_final_sent = True
+        if self.a.dialog is not None:
+            self.a.dialog.response_sent(self.invite, response, self.host.now())
+        self.host.send_response(response, self.transaction)
+
+    def _ensure_a_dialog(self) -> Dialog:
+        if self.a.dialog is None:
+            self.a.dialog = Dialog.from_uas(
+                self.invite,
+                local_tag=self.a.tag,
+                local_contact=self.host.local_contact(self.transport),
+                via=self.host.local_via(self.transport),
+            )
+            self.host.register_dialog(self.a.dialog, self, "a")
+        return self.a.dialog
+
+    def start(self) -> None:
+        """Route the call: offer the caller's SDP to the media engine, then try the routes."""
+        self.media_proxy = self.admission.media_proxy != "off"
+        if self.admission.session_timer:
+            timer = SessionTimer(self.st.config(), role="uas")
+            refusal = timer.on_request(self.invite, to_tag=self.a.tag)
+            if refusal is not None:  # 422 Session Interval Too Small (or 400)
+                self.host.send_response(refusal, self.transaction)
+                self.a_final_sent = True
+                self.record.final_status = refusal.status
+                self._finish(f"SIP {refusal.status}", "switch")
+                return
+            self.st.timers["a"] = timer
+        if not self.routes:
+            self.fail(503, "Service Unavailable", ALL_ROUTES_FAILED)
+            return
+        self._next_route()
+
+    def _next_route(self) -> None:
+        if not self.routes:
+            self.fail(self.last_failure, None, ALL_ROUTES_FAILED)
+            return
+        route = self.routes.pop(0)
+        body = self.invite.body
+        if not self.media_proxy or not body:
+            self._send_attempt(route, body)
+            return
+        options = OfferOptions(extra={"DTMF-mode": self.a.dtmf})
+
+        def offered(result: MediaResult) -> None:
+            if isinstance(result, MediaControlError):
+                log.warning("call %s: media refused the offer: %s", self.call_id, result)
+                self.fail(488 if "codec" in str(result).lower() else 503, None, MEDIA_FAILURE)
+                return
+            if self.active and not self.a_final_sent:
+                self._send_attempt(route, result)
+
+        self.host.media(self, "offer", (self.call_id, self.a_tag, body, options), offered)
+
+    def _send_attempt(self, route: Route, body: bytes) -> None:
+        from_party = self.invite.from_
+        display = f"{from_party.display} " if from_party.display else ""
+        host = f"[{route.host}]" if ":" in route.host else route.host
+        target = f"sip:{route.callee}@{host}:{route.port}"
+        if route.transport == "tcp":
+            target += ";transport=tcp"
+        transport = route.transport.upper()
+        local = self.host.local_via(transport)
+        caller = self._caller_for(route)
+        extra = [("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE")]
+        extra.extend(
+            identity_headers(
+                self.invite,
+                caller,
+                local.host,
+                route.identity,
+                support_privacy=self.admission.support_privacy,
+            )
+        )
+        if route.session_timer:
+            timer = self.st.get("b")
+            if timer is None or self.attempt is None or self.attempt.route != route:
+                timer = SessionTimer(self.st.config(), role="uac")  # a 422 re-send keeps its own
+                self.st.timers["b"] = timer
+            extra.extend(timer.request_headers())
+        else:
+            self.st.timers.pop("b", None)
+        request = make_request(
+            "INVITE",
+            target,
+            from_addr=f"{display}<sip:{caller}@{local.host}>",
+            to_addr=f"<sip:{route.callee}@{host}:{route.port}>",
+            via=local,
+            contact=self.host.local_contact(transport),
+            body=body,
+            content_type=SDP if body else None,
+            extra=extra,
+        )
+        mf = self.invite.headers.get("Max-Forwards")
+        if mf is not None and mf.strip().isdigit():
+            request.headers.set("Max-Forwards", str(max(0, int(mf) - 1)))
+        addr = (route.host, route.port)
+        tid = self.host.send_request(self, request, addr, transport)
+        self.attempt = Attempt(route=route, request=request, transaction=tid, addr=addr)
+        self.b = Leg("b", addr, transport, tag="", dtmf=route.dtmf, sdp_sent=body)
+        self.record.attempts += 1
+        self.record.gateway = route.gateway
+        self.host.router.attempt_started(self.call_id, route, self.host.now())
+        self._arm_attempt_timer("SS_SIP_TIMEOUT_INVITE")
+
+    def _caller_for(self, route: Route) -> str:
+        """The caller number toward ``route``: a pool number when the gateway has a pool with
+        one free (else the caller's own), then the gateway's caller rewriting."""
+        self._release_pool_number()
+        caller = route.caller
+        pool = self.host.caller_pool(route) if route.caller_pool else None
+        number = pool.acquire() if pool is not None else None
+        if pool is not None and number is not None:
+            self.pool_number = (pool, number)
+            caller = number
+        return route.caller_add + caller[route.caller_strip :]
+
+    def _release_pool_number(self) -> None:
+        if self.pool_number is not None:
+            pool, number = self.pool_number
+            pool.release(number)
+            self.pool_number = None
+
+    def _arm_attempt_timer(self, parameter: str) -> None:
+        attempt = self.attempt
+        delay = float(self.host.parameters[parameter])
+
+        def expired() -> None:
+            if self.attempt is attempt and not self.answered and self.active:
+                self._attempt_timed_out(parameter)
+
+        self.host.set_timer(self, "attempt", delay, expired)
+
+    def _attempt_timed_out(self, parameter: str) -> None:
+        attempt = self.attempt
+        if attempt is None:
+            return
+        log.info("call %s: %s expired on %s", self.call_id, parameter, attempt.route.gateway)
+        attempt.cancelled = True
+        self.given_up[attempt.transaction] = attempt
+        self.host.cancel(attempt.transaction)
+        self.host.router.attempt_ended(self.call_id, attempt.route, 408, self.host.now())
+        self.last_failure = 408
+        p = self.host.parameters
+        if (attempt.sdp_seen and p["SS_SIP_STOP_SWITCH_AFTER_SDP"]) or (
+            attempt.provisional >= 180 and not p["SS_GATEWAY_SWITCH_UNTIL_CONNECT"]
+        ):
+            self.fail(408, None, RESPONSE_TIMEOUT)
+            return
+        self._next_route()
+
+    # -- responses on B ---------------------------------------------------------------------------
+
+    def on_b_response(self, transaction: TransactionId, response: Response) -> None:
+        """A response to a request we sent (on either leg: the name is historical)."""
+        refreshed_leg = self.st.in_flight.get(transaction)
+        if refreshed_leg is not None:
+            self.st.on_response(transaction, refreshed_leg, response)
+            return
+        pending = self.relayed.get(transaction)
+        if pending is not None:
+            self._relay_response(transaction, pending, response)
+            return
+        attempt = self.attempt
+        if attempt is None or attempt.transaction != transaction:
+            attempt = self.given_up.get(transaction)
+            if attempt is None:
+                return
+        if attempt.cancelled:
+            if 200 <= response.status < 300:
+                self._drop_late_answer(attempt, response)
+            if response.status >= 200:
+                self.given_up.pop(transaction, None)
+            return
+        if not self.active:
+            return
+        status = response.status
+        if status < 200:
+            self._b_provisional(attempt, response)
+        elif status < 300:
+            self._b_answered(attempt, response)
+        else:
+            self._b_failed(attempt, response)
+
+    def _b_dialog(self, attempt: Attempt, response: Response) -> Dialog:
+        """The B dialog this response belongs to (created by its first 1xx-with-tag or 2xx)."""
+        if attempt.dialog is None or attempt.dialog.id.remote_tag != response.to.tag:
+            attempt.dialog = Dialog.from_uac(
+                attempt.request, response, local_contact=self.host.local_contact(self.b_transport)
+            )
+            self.host.register_dialog(attempt.dialog, self, "b")
+        else:
+            attempt.dialog.receive_response(response)
+        assert self.b is not None
+        self.b.dialog = attempt.dialog
+        self.b.tag = attempt.dialog.id.remote_tag
+        return attempt.dialog
+
+    def _answer_media(self, response: Response, then: Callable[[bytes], None]) -> None:
+        """Apply the callee's SDP to the media engine, then go on with the SDP for the caller."""
+        if not self.media_proxy or not response.body:
+            then(response.body)
+            return
+        assert self.b is not None
+        options = OfferOptions(extra={"DTMF-mode": self.b.dtmf})
+
+        def answered(result: MediaResult) -> None:
+            if isinstance(result, MediaControlError):
+                log.warning("call %s: media refused the answer: %s", self.call_id, result)
+                self.hangup(MEDIA_FAILURE, status=488)
+                return
+            if self.active:
+                then(result)
+
+        args = (self.call_id, self.a_tag, response.to.tag or "", response.body, options)
+        self.host.media(self, "answer", args, answered)
+
+    def _b_provisional(self, attempt: Attempt, response: Response) -> None:
+        status = response.status
+        attempt.provisional = max(attempt.provisional, status)
+        if status == 100:
+            self._arm_attempt_timer("SS_SIP_TIMEOUT_TRYING")
+            return
+        if response.to.tag:
+            self._b_dialog(attempt, response)
+        has_sdp = bool(response.body) and response.content_type == SDP
+        if has_sdp:
+            attempt.sdp_seen = True
+        if self.record.ring is None:
+            self.record.ring = self.host.now()
+        if has_sdp:
+            self._arm_attempt_timer("SS_SIP_TIMEOUT_SESSION_PROGRESS_SDP")
+        elif status == 183:
+            self._arm_attempt_timer("SS_SIP_TIMEOUT_SESSION_PROGRESS")
+        else:
+            self._arm_attempt_timer("SS_SIP_TIMEOUT_RINGING")
+
+        def relay(body: bytes) -> None:
+            if self.attempt is attempt and not attempt.cancelled and not self.answered:
+                self._ensure_a_dialog()
+                self._respond_a(status, response.reason, body=body)
+
+        if has_sdp:
+            self._answer_media(response, relay)
+        else:
+            relay(b"")
+
+    def _b_answered(self, attempt: Attempt, response: Response) -> None:
+        dialog = self._b_dialog(attempt, response)
+        assert self.b is not None
+        self.host.send_ack(dialog.create_ack(attempt.request.cseq.number), self.b.addr, self.b.transport)
+        self.host.cancel_timer(self, "attempt")
+        self.answered = True
+        now = self.host.now()
+        self.record.answer = now
+        self.record.final_status = 200
+        self.host.router.call_answered(self.call_id, attempt.route, now)
+        b_timer = self.st.get("b")
+        if b_timer is not None:
+            self.st.apply("b", b_timer.on_response(response, now))
+
+        def answer_caller(body: bytes) -> None:
+            self._ensure_a_dialog()
+            a_timer = self.st.get("a")
+            self._respond_a(200, "OK", body=body, extra=a_timer.response_headers() if a_timer else None)
+            if a_timer is not None:
+                a_timer.on_answered(self.host.now())
+                self.st.arm("a")
+            self._arm_duration_limit()
+
+        self._answer_media(response, answer_caller)
+
+    def _arm_duration_limit(self) -> None:
+        limit = self.admission.max_duration
+        cap = float(self.host.parameters["SS_SIP_NO_TIMER_REINVITE_INTERVAL"] or 0)
+        if cap > 0 and "a" not in self.st.timers:
+            # without a session timer on the caller's leg the cap is ours to keep (with one,
+            # the leg's SessionTimer applies it when the caller turns out to be non-timer)
+            limit = cap if limit is None else min(limit, cap)
+        if limit is not None:
+            self.host.set_timer(self, "max_duration", limit, lambda: self.hangup(MAX_DURATION))
+
+    def _drop_late_answer(self, attempt: Attempt, response: Response) -> None:
+        """A 2xx on an attempt we gave up on: acknowledge it and hang it up at once."""
+        dialog = Dialog.from_uac(attempt.request, response)
+        self.host.send_ack(dialog.create_ack(attempt.request.cseq.number), attempt.addr, self.b_transport)
+        self.host.send_request(self, dialog.create_request("BYE"), attempt.addr, self.b_transport)
+
+    def _resend_with_credentials(self, attempt: Attempt, response: Response) -> bool:
+        """A carrier challenged our INVITE (401/407) and we hold credentials for it: send the
+        INVITE again, same Call-ID and From tag, next CSeq, new branch, with the answer. Once:
+        a second challenge to an answered one means the password is wrong."""
+        route = attempt.route
+        if route.username is None or route.password is None or attempt.authenticated:
+            return False
+        client = DigestClient(route.username, route.password)
+        old = attempt.request
+        credentials = client.answer(response, "INVITE", old.uri, old.body)
+        if not credentials:
+            return False
+        headers = old.headers.copy()
+        headers.remove("Authorization")
+        headers.remove("Proxy-Authorization")
+        transport = route.transport.upper()
+        headers.set("Via", str(self.host.local_via(transport)))
+        headers.set("CSeq", f"{old.cseq.number + 1} INVITE")
+        for name, value in credentials:
+            headers.add(name, value)
+        request = Request("INVITE", old.uri, headers, old.body)
+        tid = self.host.send_request(self, request, attempt.addr, transport)
+        self.attempt = Attempt(
+            route=route, request=request, transaction=tid, addr=attempt.addr, authenticated=True
+        )
+        self._arm_attempt_timer("SS_SIP_TIMEOUT_INVITE")
+        return True
+
+    def _b_failed(self, attempt: Attempt, response: Response) -> None:
+        status = response.status
+        self.host.cancel_timer(self, "attempt")
+        if status in (401, 407) and self._resend_with_credentials(attempt, response):
+            return
+        b_timer = self.st.get("b")
+        if (
+            status == 422
+            and b_timer is not None
+            and any(isinstance(a, Resend) for a in b_timer.on_response(response, self.host.now()))
+        ):
+            self.routes.insert(0, attempt.route)  # the same carrier, with its Min-SE
+            self._next_route()
+            return
+        self.host.router.attempt_ended(self.call_id, attempt.route, status, self.host.now())
+        self.last_failure = status
+        if attempt.dialog is not None:
+            attempt.dialog.terminate()
+        p = self.host.parameters
+        stop = (
+            status in attempt.route.stop_switch_codes
+            or (status in (486, 600) and p["SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY"])
+            or (attempt.sdp_seen and p["SS_SIP_STOP_SWITCH_AFTER_SDP"])
+            or (attempt.provisional >= 180 and not p["SS_GATEWAY_SWITCH_UNTIL_CONNECT"])
+            or 600 <= status < 700
+        )
+        if stop or not self.routes:
+            self.fail(status, response.reason, f"SIP {status}" if stop else ALL_ROUTES_FAILED)
+            return
+        self._next_route()
+
+    # -- ending -----------------------------------------------------------------------------------
+
+    def fail(self, status: int, reason: str | None, termination: str) -> None:
+        """Refuse the call toward the caller (before answer) and end it."""
+        self._respond_a(status, reason)
+        self.record.final_status = self.record.final_status or status
+        self._finish(termination, "switch")
+
+    def hangup(self, termination: str, *, status: int = 503, ended_by: str = "switch") -> None:
+        """End the call from the switch's side, whatever state it is in."""
+        if not self.active:
+            return
+        if not self.answered or not self.a_final_sent:
+            if not self.answered:
+                self.record.final_status = self.record.final_status or status
+            attempt = self.attempt
+            if attempt is not None and not attempt.cancelled and not self.answered:
+                attempt.cancelled = True
+                self.given_up[attempt.transaction] = attempt
+                self.host.cancel(attempt.transaction)
+            if self.answered and self.b is not None:
+                self._bye(self.b)
+            self._respond_a(status)
+        else:
+            self._bye(self.a)
+            if self.b is not None:
+                self._bye(self.b)
+        self._finish(termination, ended_by)
+
+    def _bye(self, leg: Leg) -> None:
+        dialog = leg.dialog
+        if dialog is None or dialog.terminated:
+            return
+        try:
+            bye = dialog.create_request("BYE")
+        except ValueError:
+            return
+        dialog.terminate()
+        self.host.send_request(self, bye, leg.addr, leg.transport)
+
+    def _finish(self, termination: str, ended_by: str) -> None:
+        """Record, tear the media down, release the slots, report. Runs once."""
+        if not self.active:
+            return
+        self.ending = True
+        self.record.end = self.host.now()
+        self.record.termination = self.record.termination or termination
+        self.record.ended_by = self.record.ended_by or ended_by
+        self.host.cancel_timer(self, "attempt")
+        self.host.cancel_timer(self, "max_duration")
+        self.st.stop()
+        self._release_pool_number()
+        if not self.media_proxy:
+            self._finalize()
+            return
+
+        def deleted(result: MediaResult) -> None:
+            if isinstance(result, MediaControlError):
+                log.warning("call %s: media delete failed: %s", self.call_id, result)
+            elif isinstance(result, dict):  # the final statistics come with the delete's reply
+                parties = {self.a_tag: "caller", (self.b.tag if self.b else ""): "callee"}
+                self.record.media_packets = rtp_packets_by_party(result, parties)
+            self._finalize()
+
+        # with the caller's tag: rtpengine answers a delete without from-tag with no statistics
+        self.host.media(self, "delete", (self.call_id, self.a_tag), deleted)
+
+    def _finalize(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.release()
+        self.host.router.call_ended(self.record)
+        self.host.call_ended(self)
+
+    def on_cancel(self) -> None:
+        """The caller cancelled before the answer (the layer already answered the CANCEL)."""
+        if self.answered or not self.active:
+            return
+        self.record.termination = CALLER_CANCEL
+        self.record.ended_by = "caller"
+        self.hangup(CALLER_CANCEL, status=487, ended_by="caller")
+
+    def on_ack_timeout(self) -> None:
+        self.hangup(ACK_TIMEOUT)
+
+    def on_media_notice(self, notice: MediaNotice) -> None:
+        if not self.active:
+            return
+        event = notice.event
+        kind = notice.kind
+        if kind in ("media_timeout", "hold_timeout"):
+            if self.answered:
+                self.hangup(MEDIA_TIMEOUT)
+            return
+        info_to = event.get("info_to")
+        if kind == "dtmf_played" and event.get("via") == "info":
+            info_to = event.get("side")  # a played digit toward an INFO party: that party's side
+        digit = event.get("digit")
+        if kind in ("dtmf", "dtmf_played") and info_to and digit:
+            leg = self.a if info_to == "caller" else self.b
+            if leg is not None:
+                self._send_info_dtmf(leg, digit, int(event.get("duration_ms") or 160))
+
+    def _send_info_dtmf(self, leg: Leg, digit: str, duration_ms: int) -> None:
+        dialog = leg.dialog
+        if dialog is None or dialog.terminated:
+            return
+        body = f"Signal={digit}\r\nDuration={duration_ms}\r\n".encode()
+        info = dialog.create_request("INFO", body=body, content_type="application/dtmf-relay")
+        self.host.send_request(self, info, leg.addr, leg.transport)
+
+    # -- in-dialog requests -----------------------------------------------------------------------
+
+    def on_request(  # noqa: PLR0911 (one return per request kind)
+        self, leg_name: str, transaction: TransactionId, request: Request
+    ) -> None:
+        leg = self.leg(leg_name)
+        if leg is None or leg.dialog is None:
+            return
+        reject = leg.dialog.receive_request(request)
+        if request.method == "ACK":
+            return
+        if reject is not None:
+            self._respond_in(leg, request, transaction, reject)
+            return
+        method = request.method
+        if method == "BYE":
+            self._respond_in(leg, request, transaction, 200)
+            if not self.active:
+                return
+            self.record.ended_by = "caller" if leg.name == "a" else "callee"
+            if self.answered and self.a_final_sent:
+                other = self._other(leg)
+                if other is not None:
+                    self._bye(other)
+                self._finish(NORMAL, self.record.ended_by)
+            else:
+                # a BYE on an early dialog: that side gave up before the answer reached A
+                self.hangup(NORMAL, status=487, ended_by=self.record.ended_by)
+            return
+        if method == "INFO" and request.content_type in ("application/dtmf-relay", "application/dtmf"):
+            self._info_dtmf(leg, request, transaction)
+            return
+        if method in ("INVITE", "UPDATE") and self.answered and self.active:
+            self._session_request(leg, request, transaction)
+            return
+        if method == "INFO" and self.answered and self.active:
+            self._relay_request(leg, request, transaction)
+            return
+        if method == "OPTIONS":
+            self._respond_in(leg, request, transaction, 200)
+            return
+        self._respond_in(leg, request, transaction, 491 if method in ("INVITE", "UPDATE") else 501)
+
+    def _respond_in(
+        self,
+        leg: Leg,
+        request: Request,
+        transaction: TransactionId,
+        status: int,
+        *,
+        body: bytes = b"",
+        reason: str | None = None,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> None:
+        dialog = leg.dialog
+        assert dialog is not None
+        if body:
+            leg.sdp_sent = body
+        response = dialog.make_response(
+            request, status, reason, body=body, content_type=SDP if body else None, extra=extra or ()
+        )
+        dialog.response_sent(request, response, self.host.now())
+        self.host.send_response(response, transaction)
+
+    def _session_request(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
+        """A re-INVITE or UPDATE from a party of the answered call."""
+        timer = self.st.get(leg.name)
+        if timer is not None and leg.dialog is not None:
+            refusal = timer.on_request(request, to_tag=leg.dialog.id.local_tag)
+            if refusal is not None:
+                self.host.send_response(refusal, transaction)
+                return
+        if not request.body:
+            # a session refresh (or an offerless UPDATE): answered here, nothing changes
+            self._answer_refresh(leg, request, transaction)
+            return
+        self._relay_request(leg, request, transaction)
+
+    def _answer_refresh(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
+        timer = self.st.get(leg.name)
+        extra = timer.response_headers() if timer is not None else None
+        body = leg.sdp_sent if request.method == "INVITE" else b""  # an offerless re-INVITE gets our offer
+        self._respond_in(leg, request, transaction, 200, body=body, extra=extra)
+        if timer is not None:
+            timer.on_answered(self.host.now())
+            self.st.arm(leg.name)
+
+    def _info_dtmf(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
+        digits, duration = parse_dtmf_info(request)
+        if not digits:
+            self._respond_in(leg, request, transaction, 400, reason="Bad DTMF")
+            return
+        self._respond_in(leg, request, transaction, 200)
+        other = self._other(leg)
+        if other is None or not self.answered or not self.active:
+            return
+        if self.media_proxy:
+            args = (self.call_id, self._media_tag(leg), digits, max(100, min(duration, 5000)))
+            self.host.media(self, "play_dtmf", args, _ignore)
+            return
+        for digit in digits:
+            self._send_info_dtmf(other, digit, duration)
+
+    def _relay_request(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
+        other = self._other(leg)
+        if other is None or other.dialog is None or other.dialog.terminated:
+            self._respond_in(leg, request, transaction, 481)
+            return
+        other_dialog = other.dialog
+
+        def forward(body: bytes, offer_media: bool) -> None:
+            content_type = request.headers.get("Content-Type") if body else None
+            other_timer = self.st.get(other.name)
+            timer_headers = other_timer.request_headers() if other_timer and request.method != "INFO" else []
+            try:
+                copy = other_dialog.create_request(
+                    request.method, body=body, content_type=content_type, extra=timer_headers
+                )
+            except ValueError:
+                self._respond_in(leg, request, transaction, 491)
+                return
+            tid = self.host.send_request(self, copy, other.addr, other.transport)
+            self.relayed[tid] = Pending(leg.name, request, transaction, offer_media)
+
+        if not (request.body and request.content_type == SDP and self.media_proxy):
+            forward(request.body, False)
+            return
+
+        def offered(result: MediaResult) -> None:
+            if isinstance(result, MediaControlError):
+                log.info("call %s: re-offer refused: %s", self.call_id, result)
+                self._respond_in(leg, request, transaction, 488)
+                return
+            if self.active:
+                forward(result, True)
+
+        self.host.media(self, "offer", (self.call_id, self._media_tag(leg), request.body), offered)
+
+    def _relay_response(self, transaction: TransactionId, pending: Pending, response: Response) -> None:
+        origin = self.leg(pending.origin)
+        if origin is None:
+            return
+        other = self._other(origin)
+        if other is not None and other.dialog is not None:
+            resend = other.dialog.receive_response(response)
+            if resend is not None:
+                self.host.send_ack(resend, other.addr, other.transport)
+        if response.status < 200:
+            return
+        self.relayed.pop(transaction, None)
+        is_2xx = response.status < 300
+        if is_2xx and pending.request.method == "INVITE" and other is not None and other.dialog is not None:
+            self.host.send_ack(other.dialog.create_ack(response.cseq.number), other.addr, other.transport)
+
+        def respond(body: bytes) -> None:
+            self._respond_in(
+                origin,
+                pending.request,
+                pending.transaction,
+                response.status,
+                body=body,
+                reason=response.reason,
+            )
+
+        if not (is_2xx and response.body and pending.offer_media and other is not None):
+            respond(response.body if is_2xx else b"")
+            return
+
+        def answered(result: MediaResult) -> None:
+            if isinstance(result, MediaControlError):
+                log.info("call %s: re-answer refused: %s", self.call_id, result)
+                self._respond_in(origin, pending.request, pending.transaction, 488)
+                return
+            respond(result)
+
+        args = (self.call_id, self._media_tag(origin), self._media_tag(other), response.body)
+        self.host.media(self, "answer", args, answered)
+
+    def on_transaction_failed(self, transaction: TransactionId, status: int) -> None:
+        """Our request on a leg got no answer (timeout) or could not be sent."""
+        refreshed_leg = self.st.in_flight.pop(transaction, None)
+        if refreshed_leg is not None:
+            timer = self.st.get(refreshed_leg)
+            if timer is not None and self.active:
+                self.st.apply(refreshed_leg, timer.on_timeout(self.host.now()))
+            return
+        attempt = self.attempt
+        if attempt is not None and attempt.transaction == transaction and not self.answered:
+            if not attempt.cancelled and self.active:
+                self._b_failed(attempt, make_response(attempt.request, status))
+            return
+        pending = self.relayed.pop(transaction, None)
+        if pending is not None:
+            origin = self.leg(pending.origin)
+            if origin is not None:
+                self._respond_in(origin, pending.request, pending.transaction, status)
+            if status in (408, 481):
+                self.hangup(f"SIP {status}")
+
+
+__all__ = [
+    "Addr",
+    "Attempt",
+    "Call",
+    "CallHost",
+    "Continuation",
+    "DialogId",
+    "Leg",
+    "MediaPort",
+    "MediaResult",
+    "Pending",
+    "parse_dtmf_info",
+    "rtp_packets_by_party",
+]

@@ -1,0 +1,733 @@
+"""The node: SIP transport, transaction layer, calls, media control and timers on one loop.
+
+This is the adapter around the sans-IO pieces: bytes from :mod:`signaling.sip.transport` are
+parsed (a malformed request gets its error response statelessly, a malformed response is
+dropped), fed to the :class:`TransactionLayer` with the loop's time, and the layer's events are
+dispatched — a new INVITE to a new :class:`Call`, in-dialog requests and responses to the call
+owning the dialog or transaction, OPTIONS and REGISTER answered here. One timer handle follows
+the layer's and the dialogs' next deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
+from signaling.config import Config
+from signaling.media.control import MediaControlError, MediaNotice
+from signaling.routing import CallRecord, InboundCall, Route, Router
+from signaling.sip.auth import AuthOutcome, DigestChallenger, Password
+from signaling.sip.dialog import AckTimeout, Dialog, DialogId, Retransmit2xx, dialog_id_of_request
+from signaling.sip.identity import CallerPool, caller_number
+from signaling.sip.ids import new_branch, new_tag
+from signaling.sip.keepalive import KeepAliveConfig, NatKeepAlive
+from signaling.sip.limits import (
+    AdmissionControl,
+    AdmissionTicket,
+    KeyLimits,
+    OverloadDecision,
+    OverloadGuard,
+    Rejection,
+)
+from signaling.sip.message import Request, Response, Via, make_response, serialize
+from signaling.sip.parser import SipParseError, is_keepalive, parse_message, scan_request
+from signaling.sip.registrar import Registrar
+from signaling.sip.timers import TimerConfig
+from signaling.sip.transaction import (
+    AckReceived,
+    CancelReceived,
+    RequestReceived,
+    ResponseReceived,
+    StrayResponse,
+    TransactionId,
+    TransactionLayer,
+    TransactionTimeout,
+    Transmit,
+    TransportError,
+)
+from signaling.sip.transport import SipTransport
+from signaling.sip.validate import error_response, validate_request
+from signaling.trace import Tracer, TraceSettings
+
+log = logging.getLogger("softswitch.node")
+
+Addr = tuple[str, int]
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+#: seconds between two load samples for the overload guard
+SAMPLE_PERIOD = 0.5
+
+
+@dataclass(slots=True)
+class NodeStats:
+    calls_started: int = 0
+    calls_answered: int = 0
+    calls_failed: int = 0
+    calls_rejected: int = 0
+    parse_errors: int = 0
+    handler_errors: int = 0
+
+
+@dataclass(slots=True)
+class _CallState:
+    call: Call
+    queue: deque[Callable[[], object]] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    #: what the node indexed for this call, to forget it without scanning every call's
+    dialog_ids: list[DialogId] = field(default_factory=list)
+    transactions: list[TransactionId] = field(default_factory=list)
+
+
+class Node:
+    """A running B2BUA node."""
+
+    def __init__(self, config: Config, media: MediaPort, router: Router) -> None:
+        self.config = config
+        self.parameters: dict[str, Any] = dict(config.parameters)
+        self.media_port = media
+        self.router = router
+        self.stats = NodeStats()
+        self.layer = TransactionLayer(TimerConfig.from_parameters(self.parameters))
+        self.transport = SipTransport(self._on_data, dscp=int(self.parameters["SS_QOS_SIGNAL"]))
+        self.admission = AdmissionControl()
+        for gw in config.mapping_gateways:
+            self.admission.configure(
+                "in:" + gw.name,
+                KeyLimits(
+                    max_cps=int(gw.max_cps) if gw.max_cps is not None else None,
+                    max_concurrent=gw.max_calls,
+                ),
+            )
+        for rgw in config.routing_gateways:
+            self.admission.configure(
+                "out:" + rgw.name,
+                KeyLimits(
+                    max_cps=int(rgw.max_cps) if rgw.max_cps is not None else None,
+                    max_concurrent=rgw.max_calls,
+                ),
+            )
+        p = self.parameters
+        self.keepalive = NatKeepAlive(
+            KeepAliveConfig(
+                message=str(p["SS_SIP_NAT_KEEP_ALIVE_MESSAGE"]),
+                period=float(p["SS_SIP_NAT_KEEP_ALIVE_PERIOD"]),
+                send_interval_ms=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_INTERVAL"]),
+                send_one_time=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME"]),
+            )
+        )
+        self.registrar = Registrar(keepalive=self.keepalive)
+        self._passwords = {gw.username: gw.password for gw in config.mapping_gateways if gw.username}
+        self.auth = DigestChallenger(
+            realm=config.sip_advertise or "softswitch",
+            secret=secrets.token_bytes(32),
+            lookup=self._credentials,
+        )
+        #: answers new requests with a stateless 503 + Retry-After while the loop is overloaded
+        self.overload = OverloadGuard()
+        self._sample_at = (0.0, 0.0, 0)  # (wall, thread CPU, messages) at the last sample
+        self._messages = 0
+        self._pools: dict[str, CallerPool] = {}
+        self._contacts: dict[str, str] = {}
+        tc = config.trace
+        self.tracer = Tracer(
+            TraceSettings(
+                enabled=tc.enabled,
+                all_calls=tc.all_calls,
+                numbers=tuple(tc.numbers),
+                gateways=tuple(tc.gateways),
+                registrations=tc.registrations,
+                length_minutes=tc.length_minutes,
+                directory=Path(tc.directory),
+                call_file_bytes=int(p["SS_TRACE_CALL_FILE_SIZE"]) * 1024 * 1024,
+                register_file_bytes=int(p["SS_TRACE_REGISTER_FILE_SIZE"]) * 1024 * 1024,
+            ),
+            started_at=time.time(),
+        )
+        self._raw: tuple[bytes, Addr, str] | None = None
+        self.calls: dict[str, _CallState] = {}
+        self._lingering: dict[str, _CallState] = {}
+        self._by_transaction: dict[TransactionId, Call] = {}
+        self._dialogs: dict[DialogId, tuple[Call, str]] = {}
+        #: dialogs retransmitting a 2xx until the ACK comes: the only ones with a dialog timer
+        self._awaiting_ack: dict[DialogId, Dialog] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.local: Addr = ("127.0.0.1", 0)
+        self.transport_open = False
+        self.advertise: str | None = config.sip_advertise
+        self.ended_records: list[CallRecord] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def hangup(self, call_id: str, termination: str) -> bool:
+        """End a call from outside (the router when credit runs out, an operator): BYE both
+        legs (or a final response before answer) with this termination reason. False when no
+        such call is up."""
+        state = self.calls.get(call_id)
+        if state is None:
+            return False
+        self.post(state.call, partial(state.call.hangup, termination))
+        return True
+
+    async def start(self) -> Addr:
+        self._loop = asyncio.get_running_loop()
+        host, port = self.config.sip_listen
+        self.router.on_hangup_request(self.hangup)
+        self.local = await self.transport.start(host, port)
+        self.transport_open = True
+        if self.advertise is None:
+            self.advertise = self.local[0] if self.local[0] not in ("0.0.0.0", "::") else "127.0.0.1"
+        self._sample_at = (self.now(), time.thread_time(), 0)
+        self._loop.call_later(SAMPLE_PERIOD, self._sample)
+        watch = getattr(self.media_port, "watch", None)
+        if watch is not None:
+            watch(self._on_media_notice)
+        return self.local
+
+    async def stop(self) -> None:
+        """End every call (BYE / final responses), let the messages go out, close the sockets."""
+        for state in list(self.calls.values()):
+            self.post(state.call, partial(state.call.hangup, "Shutdown"))
+        for _ in range(50):
+            if not self.calls:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+        if self._timer is not None:
+            self._timer.cancel()
+        self.transport_open = False
+        await self.transport.close()
+
+    def now(self) -> float:
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.time()
+
+    def _credentials(self, username: str, realm: str) -> Password | None:
+        password = self._passwords.get(username)
+        return Password(password) if password is not None else None
+
+    # -- receiving ----------------------------------------------------------------------------------
+
+    def _sample(self) -> None:
+        """Feed the overload guard: the event loop thread's CPU share, the inputs waiting in
+        calls' queues and the message rate since the last sample."""
+        wall, cpu, count = self._sample_at
+        now, cpu_now = self.now(), time.thread_time()
+        span = max(now - wall, 1e-3)
+        depth = sum(len(state.queue) for state in self.calls.values())
+        self.overload.update(
+            now, queue_depth=depth, cpu=(cpu_now - cpu) / span, rate=(self._messages - count) / span
+        )
+        self._sample_at = (now, cpu_now, self._messages)
+        if self.transport_open and self._loop is not None:
+            self._loop.call_later(SAMPLE_PERIOD, self._sample)
+
+    def _on_data(self, data: bytes, addr: Addr, transport: str) -> None:
+        self._messages += 1
+        decision = self.overload.decide(data)
+        if decision is not OverloadDecision.ACCEPT:
+            if decision is OverloadDecision.REJECT_503:
+                request = scan_request(data)
+                if request is not None and "Via" in request.headers:
+                    reply = self.overload.reject(request, to_tag=new_tag())
+                    self.transport.send(serialize(reply), addr, transport)
+            return
+        if is_keepalive(data):
+            if transport == "TCP" and data.startswith(b"\r\n\r\n"):
+                self.transport.send(b"\r\n", addr, "TCP")
+            return
+        try:
+            message = parse_message(data, stream=transport != "UDP")
+        except SipParseError as exc:
+            self.stats.parse_errors += 1
+            answer = error_response(exc, to_tag=new_tag())
+            if answer is not None:
+                self.transport.send(serialize(answer), addr, transport)
+            return
+        if self.tracer.settings.enabled:
+            self._raw = (data, addr, transport)
+            self.tracer.message(
+                message,
+                data,
+                direction="recv",
+                peer=addr,
+                local=self.local,
+                transport=transport,
+                now=time.time(),
+            )
+        self.layer.receive(message, addr, self.now(), transport)
+        self._pump()
+        self._raw = None
+
+    def _trace_recv(self, message: Request | Response, data: bytes, addr: Addr, transport: str) -> None:
+        self.tracer.message(
+            message, data, direction="recv", peer=addr, local=self.local, transport=transport, now=time.time()
+        )
+
+    def _pump(self) -> None:
+        for event in self.layer.events():
+            try:
+                self._dispatch(event)
+            except Exception:
+                self.stats.handler_errors += 1
+                log.exception("error handling %s", type(event).__name__)
+        self._reschedule()
+
+    def _dispatch(self, event: object) -> None:  # noqa: PLR0912 (one branch per event kind)
+        if isinstance(event, Transmit):
+            self.transport.send(event.data, event.addr, event.transport)
+            if self.tracer.settings.enabled:
+                self.tracer.message(
+                    event.message,
+                    event.data,
+                    direction="send",
+                    peer=event.addr,
+                    local=self.local,
+                    transport=event.transport,
+                    now=time.time(),
+                )
+        elif isinstance(event, RequestReceived):
+            self._on_request(event)
+        elif isinstance(event, AckReceived):
+            found = self._dialog_owner(event.request)
+            if found is not None:
+                call, leg = found
+                self.post(call, lambda: call.on_request(leg, TransactionId(-1), event.request))
+        elif isinstance(event, ResponseReceived):
+            owner = self._by_transaction.get(event.transaction)
+            if owner is not None:
+                self.post(owner, lambda: owner.on_b_response(event.transaction, event.response))
+                if event.response.status >= 200:
+                    self._by_transaction.pop(event.transaction, None)
+        elif isinstance(event, CancelReceived):
+            cancelled = self._by_transaction.get(event.transaction)
+            if cancelled is not None:
+                self.post(cancelled, cancelled.on_cancel)
+        elif isinstance(event, TransactionTimeout | TransportError):
+            failed = self._by_transaction.pop(event.transaction, None)
+            if failed is not None and event.method != "ACK":
+                status = 408 if isinstance(event, TransactionTimeout) else 503
+                if isinstance(event, TransactionTimeout) and event.timer in ("H", "cancel", "unanswered"):
+                    return
+                self.post(failed, lambda: failed.on_transaction_failed(event.transaction, status))
+        elif isinstance(event, StrayResponse):
+            self._on_stray(event.response)
+
+    def _dialog_owner(self, request: Request) -> tuple[Call, str] | None:
+        dialog_id = dialog_id_of_request(request)
+        return self._dialogs.get(dialog_id) if dialog_id is not None else None
+
+    def _on_stray(self, response: Response) -> None:
+        """A 2xx retransmitted after its transaction ended: re-send our ACK through the dialog."""
+        for call, leg in self._dialogs.values():
+            owner = call.leg(leg)
+            dialog = owner.dialog if owner is not None else None
+            if dialog is not None and response.call_id == dialog.id.call_id:
+                ack = dialog.receive_response(response)
+                if ack is not None and owner is not None:
+                    self.send_ack(ack, owner.addr, owner.transport)
+                return
+
+    def _on_request(self, event: RequestReceived) -> None:
+        request = event.request
+        tag = request.to.tag if "To" in request.headers else None
+        problem = validate_request(request, will_forward=request.method == "INVITE", to_tag=tag or new_tag())
+        if problem is not None:
+            self.layer.send_response(problem, self.now(), event.transaction)
+            return
+        if tag:
+            found = self._dialog_owner(request)
+            if found is None:
+                self._reply(event, 481)
+                return
+            call, leg = found
+            self.post(call, lambda: call.on_request(leg, event.transaction, request))
+            return
+        method = request.method
+        if method == "INVITE":
+            self._new_call(event)
+        elif method == "OPTIONS":
+            self._reply(event, 200, extra=[("Allow", ALLOW), ("Accept", "application/sdp")])
+        elif method in ("BYE", "INFO", "UPDATE"):
+            self._reply(event, 481)
+        elif method == "REGISTER":
+            self._register(event)
+        else:
+            self._reply(event, 405, extra=[("Allow", ALLOW)])
+
+    def _register(self, event: RequestReceived) -> None:
+        """REGISTER from a password-authenticated gateway or phone: digest (401), then bind."""
+        now = self.now()
+        tag = new_tag()
+        result = self.auth.authenticate(event.request, now, proxy=False, to_tag=tag)
+        if result.outcome is not AuthOutcome.ACCEPTED:
+            log.info("REGISTER from %s: %s (%s)", event.addr, result.outcome.value, result.detail)
+            if result.response is not None:
+                self.layer.send_response(result.response, now, event.transaction)
+            return
+        response = self.registrar.register(
+            event.request,
+            event.addr,
+            now,
+            transport=event.transport,
+            local=self.local,
+            authenticated_user=result.username,
+            to_tag=tag,
+        )
+        self.layer.send_response(response, now, event.transaction)
+
+    def _reply(self, event: RequestReceived, status: int, extra: list[tuple[str, str]] | None = None) -> None:
+        response = make_response(event.request, status, to_tag=new_tag(), extra=extra or [])
+        self.layer.send_response(response, self.now(), event.transaction)
+
+    def _new_call(self, event: RequestReceived) -> None:
+        request = event.request
+        now = self.now()
+        caller = _user(request.from_.uri)
+        callee = _user(request.uri) or _user(request.to.uri)
+        inbound = InboundCall(
+            request.call_id,
+            event.addr,
+            event.transport,
+            caller,
+            callee,
+            caller_rpid=caller_number(request, "rpid"),
+            caller_display=caller_number(request, "display"),
+        )
+        admission = self.router.admit(inbound, now)
+        if admission.needs_auth:
+            # not known by address: a password gateway must prove itself (407, RFC 3261 §22.3)
+            result = self.auth.authenticate(request, now, proxy=True, to_tag=new_tag())
+            if result.outcome is not AuthOutcome.ACCEPTED:
+                log.info(
+                    "INVITE %s from %s: %s (%s)",
+                    request.call_id,
+                    event.addr,
+                    result.outcome.value,
+                    result.detail,
+                )
+                if result.response is not None:
+                    self.layer.send_response(result.response, now, event.transaction)
+                return
+            inbound = InboundCall(
+                request.call_id,
+                event.addr,
+                event.transport,
+                caller,
+                callee,
+                auth_user=result.username,
+                caller_rpid=inbound.caller_rpid,
+                caller_display=inbound.caller_display,
+            )
+            admission = self.router.admit(inbound, now)
+        record = CallRecord(
+            call_id=request.call_id,
+            ingress=admission.ingress,
+            caller=caller,
+            callee=callee,
+            source=event.addr,
+            start=now,
+        )
+        self.stats.calls_started += 1
+        gateways = [admission.ingress, *(r.gateway for r in admission.routes)]
+        if self.tracer.consider_call(request.call_id, caller, callee, gateways, time.time()) and self._raw:
+            data, addr, transport = self._raw  # the INVITE arrived before the call was chosen
+            self.tracer.message(
+                request,
+                data,
+                direction="recv",
+                peer=addr,
+                local=self.local,
+                transport=transport,
+                now=time.time(),
+            )
+        if admission.rejection is not None or admission.needs_auth:
+            rejection = admission.rejection
+            status = rejection.status if rejection is not None else 403
+            self._reply(event, status)
+            record.final_status = status
+            record.termination = rejection.termination if rejection is not None else "AuthRequired"
+            record.end = now
+            self.stats.calls_rejected += 1
+            self.router.call_ended(record)
+            self.ended_records.append(record)
+            return
+        keys = ["in:" + admission.ingress]
+        ticket = self.admission.admit(keys, now)
+        if isinstance(ticket, Rejection):
+            self._reply(event, ticket.status)
+            record.final_status = ticket.status
+            record.termination = f"{ticket.limit} limit of {ticket.key}"
+            record.end = now
+            self.stats.calls_rejected += 1
+            self.router.call_ended(record)
+            self.ended_records.append(record)
+            return
+        # carriers at their concurrency/CPS limit are skipped, not tried
+        admission.routes = [
+            r for r in admission.routes if self.admission.check(["out:" + r.gateway], now) is None
+        ]
+        tickets: list[AdmissionTicket] = [ticket]
+        call = Call(
+            host=self,
+            invite=request,
+            transaction=event.transaction,
+            source=event.addr,
+            transport=event.transport,
+            admission=admission,
+            record=record,
+        )
+
+        def release() -> None:  # the call's admission slots
+            for t in tickets:
+                self.admission.release(t)
+
+        call.release = release
+        self._by_transaction[event.transaction] = call
+        state = _CallState(call)
+        self.calls[request.call_id] = state
+        self.post(call, call.start)
+
+    # -- CallHost -----------------------------------------------------------------------------------
+
+    def post(self, call: Call, work: Callable[[], None]) -> None:
+        """Queue an input for ``call``; a call's inputs run one at a time, in order."""
+        self._enqueue(call, work)
+
+    def media(self, call: Call, command: str, args: tuple[Any, ...], then: Continuation) -> None:
+        """Run a media command for ``call``; its later inputs wait until ``then`` has run."""
+
+        async def run() -> None:
+            try:
+                result = await getattr(self.media_port, command)(*args)
+            except MediaControlError as exc:
+                result = exc
+            then(result)
+
+        self._enqueue(call, run)
+
+    def _enqueue(self, call: Call, work: Callable[[], object]) -> None:
+        state = self.calls.get(call.call_id) or self._lingering.get(call.call_id)
+        if state is None or state.call is not call:
+            return
+        state.queue.append(work)
+        if state.task is None or state.task.done():
+            state.task = asyncio.get_running_loop().create_task(self._run_call(state))
+
+    async def _run_call(self, state: _CallState) -> None:
+        try:
+            await self._drain_call(state)
+        finally:
+            state.task = None  # a finished task per held call is memory for nothing
+
+    async def _drain_call(self, state: _CallState) -> None:
+        while state.queue:
+            work = state.queue.popleft()
+            try:
+                result = work()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                self.stats.handler_errors += 1
+                log.exception("call %s: handler failed", state.call.call_id)
+                if state.call.active:
+                    try:
+                        state.call.hangup("InternalError", status=500)
+                    except Exception:
+                        log.exception("call %s: hangup failed", state.call.call_id)
+            self._pump()
+
+    def send_response(self, response: Response, transaction: TransactionId) -> None:
+        self.layer.send_response(response, self.now(), transaction)
+        if 200 <= response.status < 300 and (response.headers.get("CSeq") or "").endswith("INVITE"):
+            self._note_awaiting_ack(response)
+        self._pump()
+
+    def _note_awaiting_ack(self, response: Response) -> None:
+        try:
+            dialog_id = DialogId(response.call_id, response.to.tag or "", response.from_.tag or "")
+        except ValueError:
+            return
+        found = self._dialogs.get(dialog_id)
+        if found is not None:
+            call, leg = found
+            owner = call.leg(leg)
+            if owner is not None and owner.dialog is not None and owner.dialog.awaiting_ack:
+                self._awaiting_ack[dialog_id] = owner.dialog
+
+    def send_request(self, call: Call, request: Request, addr: Addr, transport: str) -> TransactionId:
+        self.tracer.link(request.call_id, call.call_id)
+        tid = self.layer.send_request(request, addr, self.now(), transport=transport)
+        self._by_transaction[tid] = call
+        state = self.calls.get(call.call_id) or self._lingering.get(call.call_id)
+        if state is not None:
+            state.transactions.append(tid)
+        self._pump()
+        return tid
+
+    def send_ack(self, ack: Request, addr: Addr, transport: str) -> None:
+        self.layer.send_stateless(ack, addr, transport)
+        self._pump()
+
+    def cancel(self, transaction: TransactionId) -> None:
+        self.layer.cancel(transaction, self.now())
+        self._pump()
+
+    def local_via(self, transport: str) -> Via:
+        return Via(
+            transport=transport.upper(),
+            host=self.advertise or "127.0.0.1",
+            port=self.local[1],
+            params={"branch": new_branch(), "rport": None},
+        )
+
+    def local_contact(self, transport: str) -> str:
+        contact = self._contacts.get(transport)
+        if contact is None:  # one shared string per transport, not one per dialog
+            suffix = ";transport=tcp" if transport.upper() == "TCP" else ""
+            contact = f"<sip:{self.advertise or '127.0.0.1'}:{self.local[1]}{suffix}>"
+            self._contacts[transport] = contact
+        return contact
+
+    def caller_pool(self, route: Route) -> CallerPool | None:
+        if not route.caller_pool:
+            return None
+        pool = self._pools.get(route.gateway)
+        if pool is None or pool.numbers != route.caller_pool:
+            sequence = int(self.parameters["FORWARD_SIGNAL_REWRITE_SEQUENCE"])
+            pool = CallerPool(route.caller_pool, sequence=sequence, multiplex=route.caller_pool_multiplex)
+            self._pools[route.gateway] = pool
+        return pool
+
+    def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:
+        self._dialogs[dialog.id] = (call, leg)
+        state = self.calls.get(call.call_id)
+        if state is not None:
+            state.dialog_ids.append(dialog.id)
+        self._reschedule()
+
+    def set_timer(self, call: Call, name: str, delay: float, action: Callable[[], None]) -> None:
+        state = self.calls.get(call.call_id)
+        if state is None:
+            return
+        old = state.timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        loop = self._loop or asyncio.get_running_loop()
+        state.timers[name] = loop.call_later(delay, self.post, call, action)
+
+    def cancel_timer(self, call: Call, name: str) -> None:
+        state = self.calls.get(call.call_id)
+        if state is not None:
+            handle = state.timers.pop(name, None)
+            if handle is not None:
+                handle.cancel()
+
+    def call_ended(self, call: Call) -> None:
+        state = self.calls.get(call.call_id)
+        if state is not None and state.call is call:
+            for handle in state.timers.values():
+                handle.cancel()
+            del self.calls[call.call_id]
+            # still reachable for late inputs (a 2xx on a cancelled attempt is ACKed and hung up)
+            self._lingering[call.call_id] = state
+        if call.answered:
+            self.stats.calls_answered += 1
+        else:
+            self.stats.calls_failed += 1
+        self.ended_records.append(call.record)
+        if len(self.ended_records) > 10_000:
+            del self.ended_records[:1000]
+        # dialogs stay registered briefly so late retransmissions (BYE 200, 2xx) still match
+        loop = self._loop or asyncio.get_running_loop()
+        loop.call_later(32.0, self._forget_dialogs, call)
+
+    def _forget_dialogs(self, call: Call) -> None:
+        self.tracer.forget(call.call_id)
+        state = self._lingering.get(call.call_id)
+        if state is None or state.call is not call:
+            return
+        del self._lingering[call.call_id]
+        for dialog_id in state.dialog_ids:
+            if self._dialogs.get(dialog_id, (None, ""))[0] is call:
+                del self._dialogs[dialog_id]
+            self._awaiting_ack.pop(dialog_id, None)
+        for tid in [call.transaction, *state.transactions]:
+            if self._by_transaction.get(tid) is call:
+                del self._by_transaction[tid]
+
+    # -- media events ---------------------------------------------------------------------------------
+
+    def _on_media_notice(self, notice: MediaNotice) -> None:
+        state = self.calls.get(notice.call_id)
+        if state is not None:
+            self.post(state.call, partial(state.call.on_media_notice, notice))
+
+    # -- timers -------------------------------------------------------------------------------------
+
+    def _reschedule(self) -> None:
+        """Arm the one timer handle at the earliest deadline of the transaction layer, the
+        registrar, keep-alives and the dialogs waiting for an ACK. Only dialogs with a pending
+        2xx retransmission are looked at (``_awaiting_ack``), so the cost does not grow with
+        the number of calls; a later deadline keeps the earlier handle (it fires, finds
+        nothing due, and re-arms)."""
+        loop = self._loop
+        if loop is None:
+            return
+        candidates = (self.layer.poll_timeout(), self.registrar.get_timer(), self.keepalive.get_timer())
+        deadlines = [t for t in candidates if t is not None]
+        for dialog_id, dialog in list(self._awaiting_ack.items()):
+            t = dialog.poll_timeout()
+            if t is None:
+                del self._awaiting_ack[dialog_id]
+            else:
+                deadlines.append(t)
+        if not deadlines:
+            return
+        due = min(deadlines)
+        if self._timer is not None:
+            if self._timer.when() <= due:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_at(due, self._on_timer)
+
+    def _on_timer(self) -> None:
+        now = self.now()
+        self._timer = None
+        self.layer.handle_timeout(now)
+        self.registrar.handle_timer(now)
+        for ping in self.keepalive.handle_timer(now):
+            self.transport.send(ping.payload, ping.addr, "UDP")
+        for dialog_id, dialog in list(self._awaiting_ack.items()):
+            found = self._dialogs.get(dialog_id)
+            if found is None:
+                continue
+            call, leg = found
+            for action in dialog.handle_timeout(now):
+                if isinstance(action, Retransmit2xx):
+                    tid = call.transaction if leg == "a" else None
+                    self.layer.send_response(action.response, now, tid)
+                elif isinstance(action, AckTimeout):
+                    self.post(call, call.on_ack_timeout)
+        self._pump()
+
+
+def _user(uri: str) -> str:
+    """The user part of a SIP URI (the number), or "" when there is none."""
+    rest = uri.partition(":")[2]
+    user, at, _ = rest.partition("@")
+    if not at:
+        return ""
+    return user.partition(";")[0].partition(":")[0]
+
+
+__all__ = ["Node", "NodeStats", "parse_dtmf_info"]

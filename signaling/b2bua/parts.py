@@ -1,0 +1,183 @@
+"""What a call is made of besides its state machine: the ports it acts through (media, host),
+its legs and attempts, and the small parsers it uses. Split from call.py to keep each file small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from signaling.media.control import OfferOptions
+from signaling.routing import Route, Router
+from signaling.sip.dialog import Dialog
+from signaling.sip.identity import CallerPool
+from signaling.sip.message import Headers, Request, Response, Via
+from signaling.sip.transaction import TransactionId
+
+if TYPE_CHECKING:
+    from signaling.b2bua.call import Call
+
+Addr = tuple[str, int]
+#: What a media command gives back: the reply (SDP bytes, a query dict, None) or the refusal.
+MediaResult = Any
+Continuation = Callable[[MediaResult], None]
+
+
+class MediaPort(Protocol):
+    """The media-control vocabulary (signaling.media.control implements it twice)."""
+
+    async def offer(
+        self, call_id: str, from_tag: str, sdp: bytes, options: OfferOptions | None = None
+    ) -> bytes: ...
+
+    async def answer(
+        self, call_id: str, from_tag: str, to_tag: str, sdp: bytes, options: OfferOptions | None = None
+    ) -> bytes: ...
+
+    async def delete(self, call_id: str, from_tag: str | None = None) -> dict[bytes, Any] | None: ...
+
+    async def query(self, call_id: str) -> dict[bytes, Any]: ...
+
+    async def play_dtmf(
+        self, call_id: str, from_tag: str, digits: str, duration_ms: int = 100, volume_dbm0: int = -8
+    ) -> None: ...
+
+
+class CallHost(Protocol):
+    """What a call needs from the node (or from a test's fake)."""
+
+    @property
+    def router(self) -> Router: ...
+
+    @property
+    def parameters(self) -> dict[str, Any]: ...
+
+    def now(self) -> float: ...
+
+    def send_response(self, response: Response, transaction: TransactionId) -> None: ...
+
+    def send_request(self, call: Call, request: Request, addr: Addr, transport: str) -> TransactionId: ...
+
+    def send_ack(self, ack: Request, addr: Addr, transport: str) -> None: ...
+
+    def cancel(self, transaction: TransactionId) -> None: ...
+
+    def local_via(self, transport: str) -> Via: ...
+
+    def local_contact(self, transport: str) -> str: ...
+
+    def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None: ...
+
+    def media(self, call: Call, command: str, args: tuple[Any, ...], then: Continuation) -> None:
+        """Run ``MediaPort.<command>(*args)``; hand the reply, or the MediaControlError, to
+        ``then`` (in this call's turn)."""
+        ...
+
+    def set_timer(self, call: Call, name: str, delay: float, action: Callable[[], None]) -> None: ...
+
+    def cancel_timer(self, call: Call, name: str) -> None: ...
+
+    def call_ended(self, call: Call) -> None: ...
+
+    def caller_pool(self, route: Route) -> CallerPool | None:
+        """The caller number pool of the route's gateway (shared by all its calls)."""
+        ...
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One INVITE toward one route."""
+
+    route: Route
+    request: Request
+    transaction: TransactionId
+    addr: Addr
+    provisional: int = 0
+    dialog: Dialog | None = None
+    sdp_seen: bool = False
+    cancelled: bool = False
+    #: this INVITE already carries our answer to the carrier's digest challenge
+    authenticated: bool = False
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request relayed from one leg to the other, awaiting the far side's answer."""
+
+    origin: str  # "a" or "b": the leg that sent it
+    request: Request
+    transaction: TransactionId
+    offer_media: bool = False
+
+
+@dataclass(slots=True)
+class Leg:
+    name: str  # "a" or "b"
+    addr: Addr
+    transport: str
+    dialog: Dialog | None = None
+    tag: str = ""
+    dtmf: str = "auto"
+    #: the SDP we last sent this party (a re-INVITE refresh carries it unchanged)
+    sdp_sent: bytes = b""
+
+
+def parse_dtmf_info(request: Request) -> tuple[str, int]:
+    """Digits and duration (ms) from an INFO body: ``application/dtmf-relay`` (``Signal=5``,
+    ``Duration=160``) or ``application/dtmf`` (the digit alone)."""
+    text = request.body.decode("ascii", "replace")
+    duration = 250
+    digits = ""
+    if request.content_type == "application/dtmf":
+        digits = text.strip()
+    else:
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            key = key.strip().lower()
+            value = value.strip()
+            if key == "signal":
+                digits = value
+            elif key == "duration" and value.isdigit():
+                duration = int(value)
+    digits = digits.upper()
+    if digits == "10":
+        digits = "*"
+    elif digits == "11":
+        digits = "#"
+    if not digits or any(c not in "0123456789*#ABCD" for c in digits):
+        return "", duration
+    return digits, duration
+
+
+def rtp_packets_by_party(report: dict[bytes, Any], parties: dict[str, str]) -> dict[str, int]:
+    """RTP packets each party sent us, from an ng ``query`` reply (``tags`` → ``medias`` →
+    ``streams`` → ``stats``), keyed by ``parties[tag]``."""
+    out: dict[str, int] = {}
+    tags = report.get(b"tags")
+    if not isinstance(tags, dict):
+        return out
+    for tag, info in tags.items():
+        name = parties.get(tag.decode("utf-8", "replace")) if isinstance(tag, bytes) else None
+        if name is None or not isinstance(info, dict):
+            continue
+        total = 0
+        for media in info.get(b"medias", []) or []:
+            for stream in (media.get(b"streams", []) if isinstance(media, dict) else []) or []:
+                if not isinstance(stream, dict) or b"RTP" not in (stream.get(b"flags") or []):
+                    continue
+                stats = stream.get(b"stats")
+                if isinstance(stats, dict) and isinstance(stats.get(b"packets"), int):
+                    total += stats[b"packets"]
+        out[name] = total
+    return out
+
+
+#: What an established call still reads from the INVITEs that set it up.
+_KEPT_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+def slim_request(request: Request) -> Request:
+    """A copy of ``request`` with only the headers an established call still reads, no body."""
+    headers = Headers([(n, v) for n, v in request.headers if n in _KEPT_HEADERS])
+    return Request(method=request.method, uri=request.uri, headers=headers, body=b"")

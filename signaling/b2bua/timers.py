@@ -1,0 +1,103 @@
+"""RFC 4028 session timers of a call: one :class:`SessionTimer` per leg, their refreshes and
+expiries, driven by the call's host timers. Split from call.py (the call owns one
+:class:`LegTimers`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from signaling.sip.message import Response
+from signaling.sip.session_timer import Action as TimerAction
+from signaling.sip.session_timer import SendRefresh, SessionTimer, SessionTimerConfig, Terminate
+from signaling.sip.transaction import TransactionId
+
+if TYPE_CHECKING:
+    from signaling.b2bua.call import Call
+
+SDP = "application/sdp"
+
+
+class LegTimers:
+    """The session timers of one call, by leg name ("a", "b")."""
+
+    __slots__ = ("call", "in_flight", "timers")
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.timers: dict[str, SessionTimer] = {}
+        #: our refreshes in flight: transaction → leg
+        self.in_flight: dict[TransactionId, str] = {}
+
+    def get(self, leg_name: str) -> SessionTimer | None:
+        return self.timers.get(leg_name)
+
+    def stop(self) -> None:
+        for name, timer in self.timers.items():
+            timer.stop()
+            self.call.host.cancel_timer(self.call, f"session_{name}")
+
+    def config(self) -> SessionTimerConfig:
+        p = self.call.host.parameters
+        return SessionTimerConfig(
+            session_ttl=int(p["SS_SIP_SESSION_TTL"]),
+            update_segment=int(p["SS_SIP_SESSION_UPDATE_SEGMENT"]),
+            timeout_early_hangup=int(p["SS_SIP_SESSION_TIMEOUT_EARLY_HANGUP"]),
+            no_timer_max_duration=int(p["SS_SIP_NO_TIMER_REINVITE_INTERVAL"]),
+        )
+
+    def arm(self, leg_name: str) -> None:
+        timer = self.timers.get(leg_name)
+        name = f"session_{leg_name}"
+        at = timer.get_timer() if timer is not None else None
+        if at is None or not self.call.active:
+            self.call.host.cancel_timer(self.call, name)
+            return
+        self.call.host.set_timer(
+            self.call, name, max(0.0, at - self.call.host.now()), lambda: self.due(leg_name)
+        )
+
+    def due(self, leg_name: str) -> None:
+        timer = self.timers.get(leg_name)
+        if timer is not None and self.call.active:
+            self.apply(leg_name, timer.handle_timer(self.call.host.now()))
+
+    def apply(self, leg_name: str, actions: list[TimerAction]) -> None:
+        for action in actions:
+            if isinstance(action, Terminate):
+                self.call.record.termination = action.reason
+                self.call.hangup(action.reason)
+                return
+            if isinstance(action, SendRefresh):
+                self.send_refresh(leg_name, action)
+        self.arm(leg_name)
+
+    def send_refresh(self, leg_name: str, action: SendRefresh) -> None:
+        leg = self.call.leg(leg_name)
+        if leg is None or leg.dialog is None or leg.dialog.terminated:
+            return
+        invite = action.method == "INVITE"
+        body = leg.sdp_sent if invite else b""
+        try:
+            request = leg.dialog.create_request(
+                action.method, body=body, content_type=SDP if body else None, extra=action.headers
+            )
+        except ValueError:  # an INVITE of ours is pending on the dialog: it refreshes anyway
+            return
+        tid = self.call.host.send_request(self.call, request, leg.addr, leg.transport)
+        self.in_flight[tid] = leg_name
+
+    def on_response(self, transaction: TransactionId, leg_name: str, response: Response) -> None:
+        leg = self.call.leg(leg_name)
+        if leg is None or leg.dialog is None:
+            return
+        resend = leg.dialog.receive_response(response)
+        if resend is not None:
+            self.call.host.send_ack(resend, leg.addr, leg.transport)
+        if response.status < 200:
+            return
+        del self.in_flight[transaction]
+        if response.status < 300 and response.cseq.method == "INVITE":
+            self.call.host.send_ack(leg.dialog.create_ack(response.cseq.number), leg.addr, leg.transport)
+        timer = self.timers.get(leg_name)
+        if timer is not None and self.call.active:
+            self.apply(leg_name, timer.on_response(response, self.call.host.now()))

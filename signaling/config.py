@@ -1,0 +1,450 @@
+"""The node's configuration file (TOML), checked at start with messages that name the bad key.
+
+```toml
+[sip]
+listen = "0.0.0.0:5060"          # UDP and TCP
+advertise = "203.0.113.5"        # address put in Via/Contact when listening on a wildcard
+
+[media]
+engine = "in-process"            # or "ng" to drive a media node (ours or rtpengine)
+ng = "127.0.0.1:2223"            # with engine = "ng"
+interface = "127.0.0.1"          # in-process: where RTP ports are opened
+
+[parameters]                     # system parameters by their VOS3000 names
+SS_SIP_TIMEOUT_INVITE = 10
+
+[[mapping_gateway]]              # a customer (ingress)
+name = "customer-1"
+addresses = ["127.0.0.1"]        # source IP, or IP:port
+max_calls = 100
+max_cps = 20
+
+[[routing_gateway]]              # a carrier (egress)
+name = "carrier-a"
+address = "127.0.0.1:5080"
+prefixes = [""]
+priority = 1
+```
+
+Gateways here are the static table the SIP layer runs on until the store-backed routing of the
+routing/billing layer replaces them (it implements the same :class:`signaling.routing.Router`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from signaling import params
+
+
+class ConfigError(ValueError):
+    """The configuration is not usable; the message names the key and says what is wrong."""
+
+
+def parse_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:
+    """``host:port``, ``[v6]:port`` or (with a default) a bare address → (ip, port)."""
+    text = text.strip()
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else rest
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    if not port_text:
+        if default_port is None:
+            raise ValueError(f"{text!r} is not HOST:PORT")
+        port = default_port
+    elif not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"{text!r}: bad port")
+    else:
+        port = int(port_text)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{host!r} is not an IP address") from None
+    return str(ip), port
+
+
+@dataclass(slots=True)
+class MappingGateway:
+    """A customer's SIP peer: who may send us calls."""
+
+    name: str
+    #: (ip, port or None for any port)
+    addresses: list[tuple[str, int | None]] = field(default_factory=list)
+    #: Digest credentials when the peer authenticates by password instead of by address.
+    username: str | None = None
+    password: str | None = None
+    #: Callee prefixes this customer may call ("" = anything).
+    prefixes: list[str] = field(default_factory=lambda: [""])
+    max_calls: int | None = None
+    max_cps: float | None = None
+    media_proxy: str | None = None
+    dtmf: str = "auto"
+    #: RFC 4028 on this leg.
+    session_timer: bool = True
+    #: "Caller": the field giving the caller number: from, rpid (Remote-Party-ID), display
+    caller_source: str = "from"
+    #: "Support Privacy": let the caller's Privacy header through to carriers in passthrough
+    support_privacy: bool = False
+
+
+@dataclass(slots=True)
+class RoutingGateway:
+    """A carrier: where calls go."""
+
+    name: str
+    address: tuple[str, int]
+    transport: str = "udp"
+    prefixes: list[str] = field(default_factory=lambda: [""])
+    priority: int = 0
+    #: Digits removed from the front of the callee number, and the prefix put in their place.
+    strip: int = 0
+    add: str = ""
+    #: SIP codes after which no other gateway is tried.
+    stop_switch_codes: frozenset[int] = frozenset()
+    max_calls: int | None = None
+    max_cps: float | None = None
+    media_proxy: str | None = None
+    dtmf: str = "auto"
+    session_timer: bool = True
+    username: str | None = None
+    password: str | None = None
+    #: caller rewriting: digits removed from the front, then this prefix added
+    caller_strip: int = 0
+    caller_add: str = ""
+    #: identity headers toward this carrier (reference §8.2)
+    pai: str = "none"
+    privacy: str = "passthrough"
+    ppi: str = "none"
+    #: "none", "all", or a list of extra header names forwarded from the caller's INVITE
+    extra_headers: str | tuple[str, ...] = "none"
+    #: caller number pool (From and PAI), each number used by at most ``caller_pool_multiplex`` calls
+    caller_pool: list[str] = field(default_factory=list)
+    caller_pool_multiplex: int = 1
+
+
+@dataclass(slots=True)
+class Config:
+    sip_listen: tuple[str, int] = ("0.0.0.0", 5060)
+    sip_advertise: str | None = None
+    media_engine: str = "in-process"
+    media_ng: tuple[str, int] | None = None
+    media_interface: str = "127.0.0.1"
+    media_advertise: str | None = None
+    media_workers: int | None = None
+    parameters: dict[str, Any] = field(default_factory=lambda: params.resolve({}))
+    mapping_gateways: list[MappingGateway] = field(default_factory=list)
+    routing_gateways: list[RoutingGateway] = field(default_factory=list)
+    trace: TraceConfig = field(default_factory=lambda: TraceConfig())  # noqa: PLW0108 (defined below)
+
+
+@dataclass(slots=True)
+class TraceConfig:
+    """``[trace]``: the debug trace at start (the admin API turns it on and off at run time)."""
+
+    enabled: bool = False
+    all_calls: bool = False
+    numbers: list[str] = field(default_factory=list)
+    gateways: list[str] = field(default_factory=list)
+    registrations: bool = False
+    length_minutes: float | None = None
+    directory: str = "trace"
+
+
+_TOP_KEYS = ("sip", "media", "parameters", "mapping_gateway", "routing_gateway", "trace")
+_TRACE_KEYS = ("enabled", "all_calls", "numbers", "gateways", "registrations", "length_minutes", "directory")
+_SIP_KEYS = ("listen", "advertise")
+_MEDIA_KEYS = ("engine", "ng", "interface", "advertise", "workers")
+_MAPPING_KEYS = (
+    "name",
+    "addresses",
+    "username",
+    "password",
+    "prefixes",
+    "max_calls",
+    "max_cps",
+    "media_proxy",
+    "dtmf",
+    "session_timer",
+    "caller_source",
+    "support_privacy",
+)
+_ROUTING_KEYS = (
+    "name",
+    "address",
+    "transport",
+    "prefixes",
+    "priority",
+    "strip",
+    "add",
+    "stop_switch_codes",
+    "max_calls",
+    "max_cps",
+    "media_proxy",
+    "dtmf",
+    "session_timer",
+    "username",
+    "password",
+    "caller_strip",
+    "caller_add",
+    "pai",
+    "privacy",
+    "ppi",
+    "extra_headers",
+    "caller_pool",
+    "caller_pool_multiplex",
+)
+_DTMF_MODES = ("auto", "rfc2833", "info", "inband")
+_PROXY_MODES = ("off", "on", "auto", "must-on")
+
+
+def _check_keys(table: Mapping[str, object], allowed: Sequence[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}{key}: unknown key{hint}")
+
+
+class _Table:
+    """Typed reads from one TOML table, each error naming ``where + key``."""
+
+    def __init__(self, table: object, where: str) -> None:
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where.rstrip('.')}: expected a table")
+        self.table: dict[str, object] = table
+        self.where = where
+
+    def fail(self, key: str, why: str) -> ConfigError:
+        return ConfigError(f"{self.where}{key}: {why}")
+
+    def text(self, key: str, default: str | None = None, *, choices: Sequence[str] = ()) -> str | None:
+        value = self.table.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(key, "expected text")
+        if choices and value.lower() not in choices:
+            raise self.fail(key, f"expected one of {', '.join(choices)}")
+        return value.lower() if choices else value
+
+    def required_text(self, key: str) -> str:
+        value = self.text(key)
+        if not value:
+            raise self.fail(key, "required")
+        return value
+
+    def integer(self, key: str, lo: int, hi: int, default: int | None = None) -> int | None:
+        value = self.table.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise self.fail(key, f"expected an integer in {lo}..{hi}")
+        return value
+
+    def number(self, key: str) -> float | None:
+        value = self.table.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise self.fail(key, "expected a positive number")
+        return float(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.table.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "expected true or false")
+        return value
+
+    def strings(self, key: str, default: list[str]) -> list[str]:
+        value = self.table.get(key, default)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, "expected a list of strings")
+        return list(value)
+
+    def address(self, key: str, default_port: int | None = None) -> tuple[str, int]:
+        value = self.required_text(key)
+        try:
+            return parse_host_port(value, default_port)
+        except ValueError as exc:
+            raise self.fail(key, str(exc)) from None
+
+
+def _prefixes(t: _Table) -> list[str]:
+    prefixes = t.strings("prefixes", [""])
+    for p in prefixes:
+        if p and not all(c.isdigit() or c in "*#+" for c in p):
+            raise t.fail("prefixes", f"{p!r} is not a number prefix")
+    return prefixes
+
+
+def _mapping(raw: object, where: str) -> MappingGateway:
+    t = _Table(raw, where)
+    _check_keys(t.table, _MAPPING_KEYS, where)
+    addresses: list[tuple[str, int | None]] = []
+    for text in t.strings("addresses", []):
+        try:
+            if text.count(":") == 1 or text.startswith("["):
+                host, port = parse_host_port(text)
+                addresses.append((host, port))
+            else:
+                addresses.append((str(ipaddress.ip_address(text)), None))
+        except ValueError as exc:
+            raise t.fail("addresses", str(exc)) from None
+    gw = MappingGateway(
+        name=t.required_text("name"),
+        addresses=addresses,
+        username=t.text("username"),
+        password=t.text("password"),
+        prefixes=_prefixes(t),
+        max_calls=t.integer("max_calls", 0, 10_000_000),
+        max_cps=t.number("max_cps"),
+        media_proxy=t.text("media_proxy", choices=_PROXY_MODES),
+        dtmf=t.text("dtmf", "auto", choices=_DTMF_MODES) or "auto",
+        session_timer=t.boolean("session_timer", True),
+        caller_source=t.text("caller_source", "from", choices=("from", "rpid", "display")) or "from",
+        support_privacy=t.boolean("support_privacy", False),
+    )
+    if not gw.addresses and gw.password is None:
+        raise t.fail("addresses", "a mapping gateway needs addresses or a password")
+    return gw
+
+
+def _routing(raw: object, where: str) -> RoutingGateway:
+    t = _Table(raw, where)
+    _check_keys(t.table, _ROUTING_KEYS, where)
+    codes = t.table.get("stop_switch_codes", [])
+    if not isinstance(codes, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 300 <= c <= 699 for c in codes
+    ):
+        raise t.fail("stop_switch_codes", "expected a list of SIP codes 300..699")
+    return RoutingGateway(
+        name=t.required_text("name"),
+        address=t.address("address", 5060),
+        transport=t.text("transport", "udp", choices=("udp", "tcp")) or "udp",
+        prefixes=_prefixes(t),
+        priority=t.integer("priority", -1_000_000, 1_000_000, 0) or 0,
+        strip=t.integer("strip", 0, 64, 0) or 0,
+        add=t.text("add", "") or "",
+        stop_switch_codes=frozenset(codes),
+        max_calls=t.integer("max_calls", 0, 10_000_000),
+        max_cps=t.number("max_cps"),
+        media_proxy=t.text("media_proxy", choices=_PROXY_MODES),
+        dtmf=t.text("dtmf", "auto", choices=_DTMF_MODES) or "auto",
+        session_timer=t.boolean("session_timer", True),
+        username=t.text("username"),
+        password=t.text("password"),
+        caller_strip=t.integer("caller_strip", 0, 64, 0) or 0,
+        caller_add=t.text("caller_add", "") or "",
+        pai=_identity_mode(t, "pai"),
+        privacy=t.text("privacy", "passthrough", choices=("none", "passthrough", "id")) or "passthrough",
+        ppi=_identity_mode(t, "ppi"),
+        extra_headers=_extra_headers(t),
+        caller_pool=t.strings("caller_pool", []),
+        caller_pool_multiplex=t.integer("caller_pool_multiplex", 1, 100_000, 1) or 1,
+    )
+
+
+def _identity_mode(t: _Table, key: str) -> str:
+    value = t.text(key, "none", choices=("none", "passthrough", "pass through", "caller")) or "none"
+    return "passthrough" if value == "pass through" else value
+
+
+def _extra_headers(t: _Table) -> str | tuple[str, ...]:
+    value = t.table.get("extra_headers", "none")
+    if value in ("none", "all"):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise t.fail("extra_headers", 'expected "none", "all" or a list of header names')
+
+
+def _trace(raw: object) -> TraceConfig:
+    t = _Table(raw, "trace.")
+    _check_keys(t.table, _TRACE_KEYS, "trace.")
+    return TraceConfig(
+        enabled=t.boolean("enabled", True),
+        all_calls=t.boolean("all_calls", False),
+        numbers=t.strings("numbers", []),
+        gateways=t.strings("gateways", []),
+        registrations=t.boolean("registrations", False),
+        length_minutes=t.number("length_minutes"),
+        directory=t.text("directory", "trace") or "trace",
+    )
+
+
+def _sip(cfg: Config, raw: object) -> None:
+    t = _Table(raw, "sip.")
+    _check_keys(t.table, _SIP_KEYS, "sip.")
+    if "listen" in t.table:
+        cfg.sip_listen = t.address("listen", 5060)
+    cfg.sip_advertise = t.text("advertise")
+
+
+def _media(cfg: Config, raw: object) -> None:
+    t = _Table(raw, "media.")
+    _check_keys(t.table, _MEDIA_KEYS, "media.")
+    cfg.media_engine = t.text("engine", "in-process", choices=("in-process", "ng")) or "in-process"
+    if "ng" in t.table:
+        cfg.media_ng = t.address("ng")
+    if cfg.media_engine == "ng" and cfg.media_ng is None:
+        raise t.fail("ng", 'required when engine = "ng"')
+    cfg.media_interface = t.text("interface", "127.0.0.1") or "127.0.0.1"
+    cfg.media_advertise = t.text("advertise")
+    cfg.media_workers = t.integer("workers", 1, 256)
+
+
+def load(data: Mapping[str, object]) -> Config:
+    """A checked :class:`Config` from parsed TOML."""
+    _check_keys(data, _TOP_KEYS, "")
+    cfg = Config()
+    if "sip" in data:
+        _sip(cfg, data["sip"])
+    if "media" in data:
+        _media(cfg, data["media"])
+    if "parameters" in data:
+        raw = data["parameters"]
+        if not isinstance(raw, dict):
+            raise ConfigError("parameters: expected a table")
+        try:
+            cfg.parameters = params.resolve(raw, "parameters.")
+        except params.ParameterError as exc:
+            raise ConfigError(str(exc)) from None
+    if "trace" in data:
+        cfg.trace = _trace(data["trace"])
+    for key, build, out in (
+        ("mapping_gateway", _mapping, cfg.mapping_gateways),
+        ("routing_gateway", _routing, cfg.routing_gateways),
+    ):
+        items = data.get(key, [])
+        if not isinstance(items, list):
+            raise ConfigError(f"{key}: expected an array of tables ([[{key}]])")
+        names: set[str] = set()
+        for i, raw in enumerate(items):
+            gw = build(raw, f"{key}[{i}].")
+            if gw.name in names:
+                raise ConfigError(f"{key}[{i}].name: {gw.name!r} is used twice")
+            names.add(gw.name)
+            out.append(gw)  # type: ignore[arg-type]
+    return cfg
+
+
+def load_file(path: str | Path) -> Config:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    try:
+        return load(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,282 @@
+"""Media control for the B2BUA: one vocabulary (rtpengine's ng commands), two transports.
+
+The call controller asks for media with ``offer`` / ``answer`` / ``delete`` / ``query`` /
+``play_dtmf``. :class:`InProcessMedia` hands each command straight to the engine running in this
+process (the same sans-IO ng processor a media node serves, without a socket);
+:class:`NgMediaClient` sends it as a bencoded datagram to a media node — ours (``softswitch
+media``) or a real rtpengine — retransmitting with the same cookie until answered, as the ng
+protocol intends (the node's reply cache answers duplicates without acting twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mediacore import MediaEngine
+from mediacore.aio import EventWatcher
+from mediacore.types import MediaEvent
+from signaling.media import bencode
+
+log = logging.getLogger("softswitch.media")
+
+#: ng retransmission schedule: first wait, then doubling, this many tries in all.
+NG_FIRST_WAIT = 0.25
+NG_TRIES = 4
+
+
+class MediaControlError(Exception):
+    """The media engine refused a command (its ``error-reason``), or never answered."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaNotice:
+    """An engine event attributed to a call: DTMF, media timeout, hold timeout."""
+
+    call_id: str
+    #: The tag of the party whose media produced the event (the leg it came from).
+    from_tag: str | None
+    kind: str
+    event: MediaEvent
+
+
+@dataclass(slots=True)
+class OfferOptions:
+    """What a media offer/answer asks of the engine beyond the SDP itself."""
+
+    #: ng flags, e.g. ``["trust-address"]``, ``["always-transcode"]``.
+    flags: Sequence[str] = ()
+    #: ng ``codec`` dictionary: ``{"strip": [...], "mask": [...], "transcode": [...]}``.
+    codec: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: Further ng keys passed as they are (``"DTMF-mode"``, ``"ICE": "remove"``…).
+    extra: Mapping[str, bencode.Encodable] = field(default_factory=dict)
+
+
+def _text(value: bencode.Value | None) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
+
+
+class _NgCommands:
+    """The command vocabulary over an abstract ``_exchange`` of one datagram."""
+
+    def __init__(self) -> None:
+        self._cookie_prefix = secrets.token_hex(4)
+        self._counter = itertools.count(1)
+
+    async def _exchange(self, datagram: bytes) -> bytes:
+        raise NotImplementedError
+
+    async def command(self, name: str, **params: bencode.Encodable) -> dict[bytes, bencode.Value]:
+        body: dict[str | bytes, bencode.Encodable] = {"command": name}
+        body.update(params)
+        cookie = f"{self._cookie_prefix}_{next(self._counter)}".encode()
+        reply = await self._exchange(cookie + b" " + bencode.encode(body))
+        rcookie, _, rbody = reply.partition(b" ")
+        if rcookie != cookie:
+            raise MediaControlError(f"ng reply for another request ({rcookie!r})")
+        try:
+            decoded = bencode.decode(rbody)
+        except bencode.BencodeError as exc:
+            raise MediaControlError(f"undecodable ng reply: {exc}") from exc
+        if not isinstance(decoded, dict):
+            raise MediaControlError("ng reply is not a dictionary")
+        result = _text(decoded.get(b"result"))
+        if result == "error":
+            raise MediaControlError(_text(decoded.get(b"error-reason")) or "media engine error")
+        return decoded
+
+    async def ping(self) -> None:
+        reply = await self.command("ping")
+        if _text(reply.get(b"result")) != "pong":
+            raise MediaControlError(f"ping answered {reply.get(b'result')!r}")
+
+    async def offer(
+        self, call_id: str, from_tag: str, sdp: bytes, options: OfferOptions | None = None
+    ) -> bytes:
+        """Apply an SDP offer (or re-offer) from the party ``from_tag``; returns the SDP to send
+        to the other party."""
+        return await self._sdp_command("offer", call_id, from_tag, to_tag=None, sdp=sdp, options=options)
+
+    async def answer(
+        self,
+        call_id: str,
+        from_tag: str,
+        to_tag: str,
+        sdp: bytes,
+        options: OfferOptions | None = None,
+    ) -> bytes:
+        """Apply the answer of ``to_tag`` to the offer of ``from_tag``; returns the SDP for the
+        offerer."""
+        return await self._sdp_command("answer", call_id, from_tag, to_tag=to_tag, sdp=sdp, options=options)
+
+    async def _sdp_command(
+        self,
+        name: str,
+        call_id: str,
+        from_tag: str,
+        *,
+        to_tag: str | None,
+        sdp: bytes,
+        options: OfferOptions | None,
+    ) -> bytes:
+        params: dict[str, bencode.Encodable] = {"call-id": call_id, "from-tag": from_tag, "sdp": sdp}
+        if to_tag is not None:
+            params["to-tag"] = to_tag
+        if options is not None:
+            if options.flags:
+                params["flags"] = list(options.flags)
+            if options.codec:
+                params["codec"] = {k: list(v) for k, v in options.codec.items()}
+            params.update(options.extra)
+        reply = await self.command(name, **params)
+        out = reply.get(b"sdp")
+        if not isinstance(out, bytes):
+            raise MediaControlError(f"{name} reply carries no SDP")
+        return out
+
+    async def delete(self, call_id: str, from_tag: str | None = None) -> dict[bytes, bencode.Value] | None:
+        """Delete the call's media (all of it, or one party's); the reply carries the call's final
+        statistics, as a ``query`` would. Unknown calls are not an error (None): a delete must be
+        safe to repeat at teardown."""
+        params: dict[str, bencode.Encodable] = {"call-id": call_id}
+        if from_tag is not None:
+            params["from-tag"] = from_tag
+        try:
+            return await self.command("delete", **params)
+        except MediaControlError as exc:
+            if "nknown call" not in str(exc):
+                raise
+            return None
+
+    async def query(self, call_id: str) -> dict[bytes, bencode.Value]:
+        return await self.command("query", **{"call-id": call_id})
+
+    async def play_dtmf(
+        self, call_id: str, from_tag: str, digits: str, duration_ms: int = 100, volume_dbm0: int = -8
+    ) -> None:
+        """Play DTMF toward the party ``from_tag`` (rtpengine's ``play DTMF``)."""
+        params: dict[str, bencode.Encodable] = {
+            "call-id": call_id,
+            "from-tag": from_tag,
+            "code": digits,
+            "duration": duration_ms,
+            "volume": volume_dbm0,
+        }
+        await self.command("play DTMF", **params)
+
+
+class InProcessMedia(_NgCommands):
+    """The engine in this process. Commands run synchronously (they take microseconds: session
+    creation waits only for a worker's acknowledgement); engine events are attributed to calls
+    and handed to ``on_notice``."""
+
+    def __init__(self, engine: MediaEngine) -> None:
+        super().__init__()
+        self.engine = engine
+        self._ng = engine.ng_control()
+        self._watcher: EventWatcher | None = None
+
+    async def _exchange(self, datagram: bytes) -> bytes:
+        reply = self._ng.handle(datagram)
+        if reply is None:
+            raise MediaControlError("the ng processor could not frame the request")
+        return reply
+
+    async def command(self, name: str, **params: bencode.Encodable) -> dict[bytes, bencode.Value]:
+        """In-process the dictionary goes to the engine as it is: no bencode either way."""
+        body: dict[str, Any] = {"command": name, **params}
+        reply = self._ng.request(body)
+        result = _text(reply.get(b"result"))
+        if result == "error":
+            raise MediaControlError(_text(reply.get(b"error-reason")) or "media engine error")
+        return reply
+
+    def watch(self, on_notice: Callable[[MediaNotice], None]) -> None:
+        """Start delivering engine events (needs a running loop)."""
+
+        def deliver(batch: list[MediaEvent]) -> None:
+            for event in batch:
+                owner = self._ng.call_of(event["session"])
+                if owner is None:
+                    continue
+                call_id, caller_tag, callee_tag = owner
+                tag = caller_tag if event["side"] == "caller" else callee_tag
+                on_notice(
+                    MediaNotice(
+                        call_id=call_id.decode("utf-8", "replace"),
+                        from_tag=tag.decode("utf-8", "replace") if tag is not None else None,
+                        kind=event["kind"],
+                        event=event,
+                    )
+                )
+
+        self._watcher = EventWatcher(self.engine, on_events=deliver)
+
+    @property
+    def call_count(self) -> int:
+        return self._ng.call_count
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+        self._ng.delete_all()
+
+
+class _NgProtocol(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.waiters: dict[bytes, asyncio.Future[bytes]] = {}
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        cookie = data.partition(b" ")[0]
+        waiter = self.waiters.get(cookie)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        log.warning("ng socket error: %s", exc)
+
+
+class NgMediaClient(_NgCommands):
+    """A media node over rtpengine's ng protocol (UDP)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__()
+        self.address = (host, port)
+        self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: _NgProtocol | None = None
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.create_datagram_endpoint(_NgProtocol, remote_addr=self.address)
+        self._transport, self._protocol = transport, protocol
+
+    async def _exchange(self, datagram: bytes) -> bytes:
+        if self._transport is None or self._protocol is None:
+            await self.connect()
+        transport, protocol = self._transport, self._protocol
+        assert transport is not None and protocol is not None
+        cookie = datagram.partition(b" ")[0]
+        waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        protocol.waiters[cookie] = waiter
+        wait = NG_FIRST_WAIT
+        try:
+            for _ in range(NG_TRIES):
+                transport.sendto(datagram)
+                try:
+                    return await asyncio.wait_for(asyncio.shield(waiter), wait)
+                except TimeoutError:
+                    wait *= 2
+            raise MediaControlError(f"media node {self.address[0]}:{self.address[1]} did not answer")
+        finally:
+            protocol.waiters.pop(cookie, None)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None

@@ -1,0 +1,171 @@
+"""System parameters, named as VOS3000 names them (SS_* softswitch, SERVER_* management).
+
+Each parameter has a type, a default and a check; a configuration file or the admin API sets
+them by name, and a wrong name or value is refused with a message naming the key. The meaning of
+each one, and our decisions where the reference notes are ambiguous, are in docs/sip.md and
+docs/parameters.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ParameterError(ValueError):
+    """A parameter name or value is not acceptable; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    name: str
+    default: object
+    doc: str
+    parse: Callable[[object], object]
+
+
+def _int(lo: int, hi: int) -> Callable[[object], object]:
+    def parse(value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"expected an integer in {lo}..{hi}")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"expected an integer in {lo}..{hi}") from None
+        if not lo <= number <= hi:
+            raise ValueError(f"{number} is outside {lo}..{hi}")
+        return number
+
+    return parse
+
+
+def _bool(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("on", "true", "yes", "1"):
+        return True
+    if text in ("off", "false", "no", "0"):
+        return False
+    raise ValueError("expected On or Off")
+
+
+def _text(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("expected text")
+    return value
+
+
+def _intervals(value: object) -> object:
+    """``0.5,1,2,4`` → (0.5, 1.0, 2.0, 4.0): every interval positive, at least one."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    try:
+        out = tuple(float(str(v).strip()) for v in items)
+    except ValueError:
+        raise ValueError("expected comma-separated seconds, e.g. 0.5,1,2,4") from None
+    if not out or any(not 0 < v <= 3600 for v in out):
+        raise ValueError("every interval must be a positive number of seconds (at most 3600)")
+    return out
+
+
+def _optional_limit(value: object) -> object:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    return _int(1, 1000)(value)
+
+
+def _choice(*names: str) -> Callable[[object], object]:
+    """One of ``names``, by name or by its position (VOS3000 stores modes as numbers)."""
+
+    def parse(value: object) -> object:
+        text = str(value).strip().lower()
+        if text.isdigit() and int(text) < len(names):
+            return names[int(text)]
+        if text not in names:
+            raise ValueError(f"expected one of {', '.join(names)}")
+        return text
+
+    return parse
+
+
+_PARAMETERS = (
+    # SIP signalling timers (reference §5); 0 is refused: the reference warns it misbehaves
+    Parameter("SS_SIP_TIMEOUT_INVITE", 10, "seconds to wait for any response to INVITE", _int(1, 600)),
+    Parameter("SS_SIP_TIMEOUT_TRYING", 20, "seconds to wait for a provisional after 100", _int(1, 600)),
+    Parameter("SS_SIP_TIMEOUT_RINGING", 120, "seconds to wait for the answer after 180", _int(1, 3600)),
+    Parameter("SS_SIP_TIMEOUT_SESSION_PROGRESS", 20, "seconds to wait after 183 without SDP", _int(1, 3600)),
+    Parameter(
+        "SS_SIP_TIMEOUT_SESSION_PROGRESS_SDP", 120, "seconds to wait after 183 with SDP", _int(1, 3600)
+    ),
+    Parameter("SS_SIP_STOP_SWITCH_AFTER_SDP", True, "no failover once SDP was received", _bool),
+    Parameter(
+        "SS_SIP_RESEND_INTERVAL",
+        (0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0),
+        "SIP retransmission intervals over UDP, seconds",
+        _intervals,
+    ),
+    # session timers (reference §1.1)
+    Parameter("SS_SIP_SESSION_TTL", 600, "session-timer interval, seconds", _int(90, 86400)),
+    Parameter("SS_SIP_SESSION_UPDATE_SEGMENT", 2, "refresh every TTL/segment", _int(2, 10)),
+    Parameter("SS_SIP_SESSION_TIMEOUT_EARLY_HANGUP", 0, "hang up this early before expiry", _int(0, 3600)),
+    Parameter(
+        "SS_SIP_NO_TIMER_REINVITE_INTERVAL",
+        7200,
+        "max call time, no session timer (0 off)",
+        _int(0, 864000),
+    ),
+    # NAT keep-alive (reference §1.2)
+    Parameter("SS_SIP_NAT_KEEP_ALIVE_MESSAGE", "HELLO", "keep-alive payload; empty disables", _text),
+    Parameter("SS_SIP_NAT_KEEP_ALIVE_PERIOD", 30, "seconds between keep-alives", _int(10, 86400)),
+    Parameter("SS_SIP_NAT_KEEP_ALIVE_SEND_INTERVAL", 500, "ms between keep-alive batches", _int(10, 60000)),
+    Parameter("SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME", 3000, "keep-alives per batch", _int(1, 1000000)),
+    # gateway switching (reference §3.4)
+    Parameter("SS_GATEWAY_SWITCH_LIMIT", None, "gateways tried per call (None: all)", _optional_limit),
+    Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START", True, "no failover once RTP flowed", _bool),
+    Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY", True, "no failover on busy (486/600)", _bool),
+    Parameter("SS_GATEWAY_SWITCH_UNTIL_CONNECT", False, "fail over even after ringing", _bool),
+    # debug trace (reference §2.3): two files per kind, each up to this size
+    Parameter("SS_TRACE_CALL_FILE_SIZE", 16, "call trace file size, MB", _int(16, 2048)),
+    Parameter("SS_TRACE_REGISTER_FILE_SIZE", 16, "registration trace file size, MB", _int(16, 2048)),
+    # caller number pools: 0 random, 1 poll (softswitch.conf in VOS3000)
+    Parameter("FORWARD_SIGNAL_REWRITE_SEQUENCE", 1, "caller pool order: 0 random, 1 in turn", _int(0, 1)),
+    # media (security-quality reference §B)
+    Parameter(
+        "SS_MEDIAPROXYMODE",
+        "on",
+        "media proxy: off, on, auto, must-on",
+        _choice("off", "on", "auto", "must-on"),
+    ),
+    Parameter("SS_RTP_TIMEOUT", 30, "seconds of no RTP before a call is ended", _int(0, 3600)),
+    Parameter("SS_QOS_SIGNAL", 24, "DSCP of SIP packets", _int(0, 63)),
+    Parameter("SS_QOS_RTP", 46, "DSCP of RTP packets", _int(0, 63)),
+    Parameter("SS_MEDIAPROXYPORT_START", 10000, "first media port", _int(1024, 65534)),
+    Parameter("SS_MEDIAPROXYPORT_END", 60000, "last media port", _int(1025, 65535)),
+)
+
+PARAMETERS: dict[str, Parameter] = {p.name: p for p in _PARAMETERS}
+
+
+def check_name(name: str, where: str = "") -> Parameter:
+    param = PARAMETERS.get(name)
+    if param is None:
+        close = difflib.get_close_matches(name, PARAMETERS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ParameterError(f"{where}{name}: unknown parameter{hint}")
+    return param
+
+
+def resolve(values: Mapping[str, object], where: str = "") -> dict[str, Any]:
+    """Defaults overlaid with ``values``; every name and value checked."""
+    out: dict[str, Any] = {p.name: p.default for p in _PARAMETERS}
+    for name, value in values.items():
+        param = check_name(name, where)
+        try:
+            out[name] = param.parse(value)
+        except ValueError as exc:
+            raise ParameterError(f"{where}{name}: {exc}") from None
+    if out["SS_MEDIAPROXYPORT_START"] >= out["SS_MEDIAPROXYPORT_END"]:
+        raise ParameterError(f"{where}SS_MEDIAPROXYPORT_START: must be below SS_MEDIAPROXYPORT_END")
+    return out

@@ -1,0 +1,244 @@
+"""The one small interface between the SIP layer and routing/billing.
+
+The B2BUA asks :meth:`Router.admit` once per new call (who is calling, from where, to which
+number) and gets either a rejection (a SIP code and a termination reason for the CDR) or the
+ordered routes to try plus the longest the call may last. It reports the attempt's progress,
+the answer and the end (:class:`CallRecord`), and the router may later ask for a hang-up (credit
+exhausted) through the callback the B2BUA registers.
+
+:class:`StaticRouter` serves the gateways of the configuration file: ingress by source address,
+egress by longest prefix, then priority (lower first, the VOS3000 rule), then name. The store-
+backed router of the billing layer replaces it behind the same interface.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from signaling.config import Config, MappingGateway, RoutingGateway
+from signaling.sip.identity import IdentityPolicy
+
+#: Termination reasons (CDR), the ones the reference names verbatim first.
+NO_MATCHING_RATE = "No Matching Rate"
+NO_AVAILABLE_ROUTER = "NoAvailableRouter"
+ALL_GATEWAY_BUSY = "AllGatewayBusy"
+UNKNOWN_GATEWAY = "UnknownGateway"
+NOT_ALLOWED = "CalleeNotAllowed"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundCall:
+    call_id: str
+    source: tuple[str, int]
+    transport: str
+    caller: str
+    callee: str
+    #: The digest user name, when the request was authenticated by password.
+    auth_user: str | None = None
+    #: Other caller sources a mapping gateway may choose ("Caller" = Remote-Party-ID / Display).
+    caller_rpid: str = ""
+    caller_display: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    gateway: str
+    host: str
+    port: int
+    transport: str
+    callee: str
+    caller: str
+    stop_switch_codes: frozenset[int] = frozenset()
+    media_proxy: str = "on"
+    dtmf: str = "auto"
+    session_timer: bool = True
+    username: str | None = None
+    password: str | None = None
+    identity: IdentityPolicy = field(default_factory=IdentityPolicy)
+    #: the caller number pool to draw From/PAI from (kept by the node, per gateway), if any
+    caller_pool: tuple[str, ...] = ()
+    caller_pool_multiplex: int = 1
+    #: caller rewriting applied after the pool (the gateway's "caller dial plan")
+    caller_strip: int = 0
+    caller_add: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    status: int
+    reason: str
+    termination: str
+
+
+@dataclass(slots=True)
+class Admission:
+    ingress: str
+    routes: list[Route] = field(default_factory=list)
+    rejection: Rejection | None = None
+    #: Longest the call may last, seconds (balance, limits); None = no limit from routing.
+    max_duration: float | None = None
+    media_proxy: str = "on"
+    dtmf: str = "auto"
+    session_timer: bool = True
+    #: True when the ingress authenticates by password and this request carried none yet.
+    needs_auth: bool = False
+    #: the caller's Privacy header may reach carriers in passthrough ("Support Privacy")
+    support_privacy: bool = False
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """What the SIP layer knows at the end of a call: the CDR's signalling half."""
+
+    call_id: str
+    ingress: str
+    caller: str
+    callee: str
+    source: tuple[str, int]
+    start: float
+    ring: float | None = None
+    answer: float | None = None
+    end: float | None = None
+    gateway: str | None = None
+    attempts: int = 0
+    final_status: int | None = None
+    termination: str = ""
+    #: "caller", "callee" or "switch"
+    ended_by: str = ""
+    #: RTP packets the media engine received from each party ("caller", "callee")
+    media_packets: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        if self.answer is None or self.end is None:
+            return 0.0
+        return max(0.0, self.end - self.answer)
+
+
+class Router(Protocol):
+    def admit(self, call: InboundCall, now: float) -> Admission: ...
+
+    def attempt_started(self, call_id: str, route: Route, now: float) -> None: ...
+
+    def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None: ...
+
+    def call_answered(self, call_id: str, route: Route, now: float) -> None: ...
+
+    def call_ended(self, record: CallRecord) -> None: ...
+
+    def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:
+        """The router calls ``callback(call_id, termination)`` to end a call (credit gone)."""
+        ...
+
+
+def _matches(prefixes: list[str], number: str) -> int | None:
+    """Length of the longest prefix matching ``number``, or None."""
+    best: int | None = None
+    for p in prefixes:
+        if number.startswith(p) and (best is None or len(p) > best):
+            best = len(p)
+    return best
+
+
+class StaticRouter:
+    """Routes from the configuration file; keeps the last CDRs in memory."""
+
+    def __init__(self, config: Config, keep_records: int = 10_000) -> None:
+        self.config = config
+        self.records: deque[CallRecord] = deque(maxlen=keep_records)
+        self._hangup: Callable[[str, str], object] | None = None
+
+    def _ingress(self, call: InboundCall) -> MappingGateway | None:
+        host, port = call.source
+        for gw in self.config.mapping_gateways:
+            for ip, p in gw.addresses:
+                if ip == host and (p is None or p == port):
+                    return gw
+        if call.auth_user is not None:
+            for gw in self.config.mapping_gateways:
+                if gw.username == call.auth_user:
+                    return gw
+        return None
+
+    def password_for(self, username: str) -> str | None:
+        for gw in self.config.mapping_gateways:
+            if gw.username == username:
+                return gw.password
+        return None
+
+    def admit(self, call: InboundCall, now: float) -> Admission:
+        ingress = self._ingress(call)
+        if ingress is None:
+            if any(gw.password is not None for gw in self.config.mapping_gateways):
+                return Admission(ingress="", needs_auth=True)
+            return Admission(ingress="", rejection=Rejection(403, "Forbidden", UNKNOWN_GATEWAY))
+        default_proxy = str(self.config.parameters["SS_MEDIAPROXYMODE"])
+        admission = Admission(
+            ingress=ingress.name,
+            media_proxy=ingress.media_proxy or default_proxy,
+            dtmf=ingress.dtmf,
+            session_timer=ingress.session_timer,
+            support_privacy=ingress.support_privacy,
+        )
+        caller = {"rpid": call.caller_rpid, "display": call.caller_display}.get(ingress.caller_source, "")
+        caller = caller or call.caller
+        if _matches(ingress.prefixes, call.callee) is None:
+            admission.rejection = Rejection(403, "Forbidden", NOT_ALLOWED)
+            return admission
+        candidates: list[tuple[int, int, str, RoutingGateway]] = []
+        for gw in self.config.routing_gateways:
+            length = _matches(gw.prefixes, call.callee)
+            if length is not None:
+                candidates.append((-length, gw.priority, gw.name, gw))
+        if not candidates:
+            admission.rejection = Rejection(404, "Not Found", NO_MATCHING_RATE)
+            return admission
+        candidates.sort(key=lambda c: c[:3])
+        limit = self.config.parameters["SS_GATEWAY_SWITCH_LIMIT"]
+        for _, _, _, gw in candidates[: limit or None]:
+            callee = gw.add + call.callee[gw.strip :]
+            admission.routes.append(
+                Route(
+                    gateway=gw.name,
+                    host=gw.address[0],
+                    port=gw.address[1],
+                    transport=gw.transport,
+                    callee=callee,
+                    caller=caller,
+                    stop_switch_codes=gw.stop_switch_codes,
+                    media_proxy=gw.media_proxy or admission.media_proxy,
+                    dtmf=gw.dtmf,
+                    session_timer=gw.session_timer,
+                    username=gw.username,
+                    password=gw.password,
+                    identity=IdentityPolicy(
+                        pai=gw.pai, privacy=gw.privacy, ppi=gw.ppi, extra_headers=gw.extra_headers
+                    ),
+                    caller_pool=tuple(gw.caller_pool),
+                    caller_pool_multiplex=gw.caller_pool_multiplex,
+                    caller_strip=gw.caller_strip,
+                    caller_add=gw.caller_add,
+                )
+            )
+        return admission
+
+    def attempt_started(self, call_id: str, route: Route, now: float) -> None:
+        return None
+
+    def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None:
+        return None
+
+    def call_answered(self, call_id: str, route: Route, now: float) -> None:
+        return None
+
+    def call_ended(self, record: CallRecord) -> None:
+        if record.end is None:
+            record.end = time.time()
+        self.records.append(record)
+
+    def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:
+        self._hangup = callback

@@ -1,0 +1,722 @@
+"""RFC 3261 §17 transactions (with RFC 6026's Accepted state), sans-IO.
+
+Theory of operation
+-------------------
+A :class:`TransactionLayer` holds every client and server transaction of one SIP endpoint. It
+owns no socket and reads no clock: the adapter feeds it parsed messages with
+``receive(message, addr, now, transport)``, the transaction user (TU: the dialog / B2BUA
+layer) calls ``send_request``, ``send_response``, ``cancel``; the adapter asks
+``poll_timeout()`` when to call ``handle_timeout(now)`` next. Everything the layer wants done
+comes out of one ordered queue (``next_event()`` / ``events()``): :class:`Transmit` for the
+adapter, the other event types for the TU.
+
+Client transactions (requests we send) are keyed by (top Via branch, method) — we always
+generate RFC 3261 branches, so responses match by branch and CSeq method (§17.1.3)::
+
+    INVITE:     Calling --1xx--> Proceeding --2xx--> Accepted --M--> gone
+                   |  \\--2xx--> Accepted                   (2xx and forks go to the TU)
+                   |   \\-3xx-6xx--> Completed (ACK sent here) --D--> gone
+                   \\--B--> timeout                 Timer A retransmits while Calling (UDP)
+    non-INVITE: Trying --1xx--> Proceeding --final--> Completed --K--> gone
+                   \\--F--> timeout                 Timer E retransmits until final (UDP)
+
+Server transactions (requests we receive) are keyed per §17.2.3: (branch, sent-by, method)
+when the top Via branch carries the ``z9hG4bK`` cookie, else the RFC 2543 tuple (Request-URI,
+To tag, From tag, Call-ID, CSeq, top Via). ACK is keyed as INVITE::
+
+    INVITE:     Proceeding --2xx--> Accepted --L--> gone  (INVITE retransmissions absorbed,
+                   |                                       ACKs and later 2xx passed through)
+                   \\-3xx-6xx--> Completed --ACK--> Confirmed --I--> gone
+                                   \\--H--> timeout    (Timer G retransmits the final, UDP)
+    non-INVITE: Trying --1xx--> Proceeding --final--> Completed --J--> gone
+
+A retransmitted request is answered with the last response sent; an INVITE server transaction
+sends 100 Trying when the TU has said nothing for ``TimerConfig.trying_delay`` (200 ms), or at
+once when a retransmission arrives first. Over reliable transports (anything but UDP) there are
+no retransmission timers and D, I, J, K are zero, so the transaction ends at once.
+
+The layer does the mechanical UAS-core work around CANCEL and merged requests: a CANCEL is
+answered 200 when it matches an INVITE server transaction (and the TU gets
+:class:`CancelReceived` while that INVITE is unanswered — the TU then sends 487), else 481;
+a request without To tag whose From tag, Call-ID and CSeq equal a live transaction's but which
+does not match it is answered 482 (§8.2.2.2). Responses go back to the address and transport
+the request came from (RFC 3581 symmetric response routing); ``received``/``rport`` are set on
+the top Via as §18.2.1 and RFC 3581 ask.
+
+A terminated transaction is removed from every table at once; ``len(layer)`` counts the live
+ones. Bad network input never raises: it is dropped and counted in ``layer.counters``. Misuse by
+the TU raises :class:`TransactionError`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from .ids import new_tag
+from .message import BRANCH_MAGIC, Headers, Message, Request, Response, Via, make_response, serialize
+from .timers import TimerConfig
+from .transaction_events import (
+    AckReceived,
+    Addr,
+    CancelReceived,
+    Event,
+    RequestReceived,
+    ResponseReceived,
+    State,
+    StrayResponse,
+    TransactionError,
+    TransactionId,
+    TransactionTimeout,
+    Transmit,
+    TransportError,
+)
+
+__all__ = [
+    "UNRELIABLE_TRANSPORTS",
+    "AckReceived",
+    "Addr",
+    "CancelReceived",
+    "Event",
+    "RequestReceived",
+    "ResponseReceived",
+    "State",
+    "StrayResponse",
+    "TransactionError",
+    "TransactionId",
+    "TransactionLayer",
+    "TransactionTimeout",
+    "Transmit",
+    "TransportError",
+    "default_port",
+    "is_reliable",
+    "make_cancel",
+]
+
+#: Transports that deliver reliably (no retransmission timers; D, I, J, K are zero).
+UNRELIABLE_TRANSPORTS = frozenset({"UDP"})
+
+
+def is_reliable(transport: str) -> bool:
+    return transport.upper() not in UNRELIABLE_TRANSPORTS
+
+
+# -- transaction records --------------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class _Transaction:
+    id: TransactionId
+    method: str
+    request: Request
+    addr: Addr
+    transport: str
+    reliable: bool
+    is_client: bool
+    state: State
+    #: the timer values when the transaction started: a new configuration applies to new
+    #: transactions only (reference §16.77)
+    config: TimerConfig
+    #: timer name → deadline; the heap may hold stale entries, this is the truth.
+    timers: dict[str, float] = field(default_factory=dict)
+    #: keys under which the tables index this transaction (removed on termination).
+    keys: list[tuple[object, ...]] = field(default_factory=list)
+    merge_key: tuple[object, ...] | None = None
+    # client side
+    request_data: bytes = b""
+    sent: int = 0
+    ack: Request | None = None
+    ack_data: bytes = b""
+    cancel_pending: bool = False
+    cancel_reason: str | None = None
+    cancel_sent: bool = False
+    # server side
+    provisional: Response | None = None
+    provisional_data: bytes = b""
+    final: Response | None = None
+    final_data: bytes = b""
+    response_sent: int = 0
+    to_tag: str | None = None
+
+
+def default_port(transport: str) -> int:
+    return 5061 if transport.upper() in ("TLS", "WSS") else 5060
+
+
+def _via_identity(via: Via) -> tuple[object, ...]:
+    params = tuple(sorted(via.params.items(), key=lambda item: item[0]))
+    return (via.transport, via.host.lower(), via.port or default_port(via.transport), params)
+
+
+def _rfc3261_branch(branch: str | None) -> bool:
+    """The magic cookie and something after it; a bare ``z9hG4bK`` matches the RFC 2543 way."""
+    return branch is not None and branch.startswith(BRANCH_MAGIC) and len(branch) > len(BRANCH_MAGIC)
+
+
+def _server_key(request: Request, via: Via, method: str) -> tuple[object, ...]:
+    """§17.2.3 matching key; ACK and CANCEL look up their INVITE by passing method="INVITE"."""
+    if _rfc3261_branch(via.branch):
+        branch = via.branch
+        return ("3261", branch, via.host.lower(), via.port or default_port(via.transport), method)
+    return _key_2543(request, via, method, request.to.tag)
+
+
+def _key_2543(request: Request, via: Via, method: str, to_tag: str | None) -> tuple[object, ...]:
+    """RFC 2543 matching: Request-URI, To tag, From tag, Call-ID, CSeq number, top Via."""
+    return (
+        "2543",
+        request.uri,
+        to_tag,
+        request.from_.tag,
+        request.call_id,
+        request.cseq.number,
+        _via_identity(via),
+        method,
+    )
+
+
+def _response_key(message: Message, via: Via) -> tuple[object, ...]:
+    """What a response copies from its request: finds the server transaction it answers."""
+    cseq = message.cseq
+    return ("response", message.call_id, cseq.number, cseq.method, _via_identity(via))
+
+
+def _top_via_value(message: Message) -> str:
+    values = message.headers.values("Via")
+    if not values:
+        raise ValueError("no Via header")
+    return values[0]
+
+
+def make_cancel(invite: Request, reason: str | None = None) -> Request:
+    """The CANCEL for a client INVITE (RFC 3261 §9.1): same Request-URI, Call-ID, From, To,
+    CSeq number and Route; one Via, the INVITE's top one (so it shares the branch).
+    ``reason`` becomes a Reason header (RFC 3326), e.g. ``SIP;cause=487``."""
+    headers = Headers()
+    headers.add("Via", _top_via_value(invite))
+    headers.add("Max-Forwards", "70")
+    for name in ("From", "To", "Call-ID"):
+        headers.add(name, invite.headers.get(name) or "")
+    headers.add("CSeq", f"{invite.cseq.number} CANCEL")
+    for route in invite.headers.get_all("Route"):
+        headers.add("Route", route)
+    if reason:
+        headers.add("Reason", reason)
+    return Request(method="CANCEL", uri=invite.uri, headers=headers)
+
+
+def _ack_for_final(invite: Request, response: Response) -> Request:
+    """The ACK a client INVITE transaction sends for a 3xx-6xx (RFC 3261 §17.1.1.3)."""
+    headers = Headers()
+    headers.add("Via", _top_via_value(invite))
+    headers.add("Max-Forwards", "70")
+    headers.add("From", invite.headers.get("From") or "")
+    headers.add("To", response.headers.get("To") or "")
+    headers.add("Call-ID", invite.call_id)
+    headers.add("CSeq", f"{invite.cseq.number} ACK")
+    for route in invite.headers.get_all("Route"):
+        headers.add("Route", route)
+    return Request(method="ACK", uri=invite.uri, headers=headers)
+
+
+def _stamp_received(request: Request, addr: Addr) -> Via:
+    """§18.2.1 / RFC 3581: note the source address in the top Via; returns the (new) top Via."""
+    via = request.top_via
+    source_host = addr[0]
+    changed = False
+    if via.host.strip("[]").lower() != source_host.strip("[]").lower():
+        via.params["received"] = source_host
+        changed = True
+    if "rport" in via.params and not via.params["rport"]:
+        via.params["rport"] = str(addr[1])
+        via.params["received"] = source_host
+        changed = True
+    if changed:
+        request.headers.pop_first_value("Via")
+        request.headers.prepend("Via", str(via))
+    return via
+
+
+class TransactionLayer:
+    """Every client and server transaction of one endpoint; see the module docstring."""
+
+    def __init__(self, timers: TimerConfig | None = None) -> None:
+        #: replace to reconfigure; transactions already running keep the values they began with
+        self.timers = timers if timers is not None else TimerConfig()
+        self.counters: Counter[str] = Counter()
+        self._events: deque[Event] = deque()
+        self._next_id = 1
+        self._by_id: dict[TransactionId, _Transaction] = {}
+        self._index: dict[tuple[object, ...], _Transaction] = {}
+        self._merge: dict[tuple[object, ...], _Transaction] = {}
+        self._heap: list[tuple[float, int, TransactionId, str]] = []
+        self._heap_seq = 0
+
+    # -- public API --------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Live transactions."""
+        return len(self._by_id)
+
+    def state(self, transaction: TransactionId) -> State | None:
+        """The state of a live transaction, None once it is gone."""
+        tx = self._by_id.get(transaction)
+        return tx.state if tx is not None else None
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def events(self) -> list[Event]:
+        """Drain the queue."""
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    def poll_timeout(self) -> float | None:
+        """The earliest instant at which ``handle_timeout`` has work, or None."""
+        heap = self._heap
+        while heap:
+            deadline, _, tid, name = heap[0]
+            tx = self._by_id.get(tid)
+            if tx is not None and tx.timers.get(name) == deadline:
+                return deadline
+            heapq.heappop(heap)
+        return None
+
+    def handle_timeout(self, now: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, tid, name = heapq.heappop(heap)
+            tx = self._by_id.get(tid)
+            if tx is None or tx.timers.get(name) != deadline:
+                continue  # stale: re-armed, disarmed or the transaction is gone
+            del tx.timers[name]
+            if tx.is_client:
+                self._client_timer(tx, name, now)
+            else:
+                self._server_timer(tx, name, now)
+
+    def receive(self, message: Message, addr: Addr, now: float, transport: str = "UDP") -> None:
+        """A parsed message from the network."""
+        transport = transport.upper()
+        try:
+            if isinstance(message, Request):
+                self._receive_request(message, addr, now, transport)
+            else:
+                self._receive_response(message, addr, now, transport)
+        except TransactionError:
+            # our own state disagrees (e.g. the TU already sent a CANCEL on this branch): a bug
+            # to count, not a reason to raise into the adapter
+            self.counters["tu_error"] += 1
+        except ValueError:
+            # a header we need (Via, CSeq, From, To) does not parse: nothing can match it
+            self.counters["malformed"] += 1
+
+    def send_request(
+        self, request: Request, addr: Addr, now: float, *, transport: str | None = None
+    ) -> TransactionId:
+        """Start a client transaction. The request's top Via must carry a fresh RFC 3261 branch
+        (``ids.new_branch()``); ``transport`` defaults to the Via's."""
+        if request.method in ("ACK",):
+            raise TransactionError("an ACK for a 2xx is not a transaction: use send_stateless")
+        try:
+            via = request.top_via
+            request.cseq  # noqa: B018  # must parse: responses are matched on it
+        except ValueError as exc:
+            raise TransactionError(f"request cannot start a transaction: {exc}") from None
+        branch = via.branch
+        if not _rfc3261_branch(branch):
+            raise TransactionError(f"top Via needs an RFC 3261 branch, not {branch!r}")
+        key = ("client", branch, request.method)
+        if key in self._index:
+            raise TransactionError(f"branch {branch} already names a {request.method} transaction")
+        chosen = (transport or via.transport).upper()
+        invite = request.method == "INVITE"
+        tx = self._new(request, addr, chosen, is_client=True, state=State.CALLING if invite else State.TRYING)
+        self._add_key(tx, key)
+        tx.request_data = serialize(request)
+        tx.sent = 1
+        self._transmit(tx.request_data, request, tx.addr, tx.transport, tx.id)
+        if not tx.reliable:
+            delay = tx.config.request_retransmit_delay(1, invite=invite)
+            if delay is not None:
+                self._arm(tx, "A" if invite else "E", now + delay)
+        self._arm(tx, "B" if invite else "F", now + (tx.config.timer_b if invite else tx.config.timer_f))
+        return tx.id
+
+    def send_response(self, response: Response, now: float, transaction: TransactionId | None = None) -> None:
+        """Answer a server transaction, named or found from the response's Via/Call-ID/CSeq."""
+        tx = self._by_id.get(transaction) if transaction is not None else self._find_for_response(response)
+        if tx is None or tx.is_client:
+            raise TransactionError("no server transaction for this response")
+        if not 100 <= response.status <= 699:
+            raise TransactionError(f"status {response.status} is not a SIP status code")
+        self._respond(tx, response, now)
+
+    def send_stateless(self, message: Message, addr: Addr, transport: str = "UDP") -> None:
+        """Send outside any transaction: the ACK for a 2xx, or a response to a request the
+        layer never saw."""
+        self._transmit(serialize(message), message, addr, transport.upper(), None)
+
+    def cancel(
+        self, transaction: TransactionId, now: float, reason: str | None = None
+    ) -> TransactionId | None:
+        """CANCEL our INVITE ``transaction`` (RFC 3261 §9.1). Sent at once when a provisional
+        response has arrived, else as soon as one does (never before); nothing once a final
+        response arrived. Returns the CANCEL's transaction when it was sent now."""
+        tx = self._by_id.get(transaction)
+        if tx is None or not tx.is_client or tx.method != "INVITE":
+            raise TransactionError("only a live client INVITE transaction can be cancelled")
+        if tx.cancel_pending or tx.cancel_sent:
+            return None
+        tx.cancel_reason = reason
+        if tx.state is State.CALLING:
+            tx.cancel_pending = True
+            return None
+        if tx.state is State.PROCEEDING:
+            return self._send_cancel(tx, now)
+        return None
+
+    def transport_error(self, transaction: TransactionId, now: float) -> None:
+        """The adapter could not deliver a Transmit of ``transaction`` (§17.1.4, §17.2.4)."""
+        tx = self._by_id.get(transaction)
+        if tx is None:
+            return
+        self._terminate(tx)
+        self._events.append(TransportError(tx.id, tx.method))
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _new(
+        self, request: Request, addr: Addr, transport: str, *, is_client: bool, state: State
+    ) -> _Transaction:
+        tid = TransactionId(self._next_id)
+        self._next_id += 1
+        tx = _Transaction(
+            id=tid,
+            method=request.method,
+            request=request,
+            addr=addr,
+            transport=transport,
+            reliable=is_reliable(transport),
+            is_client=is_client,
+            state=state,
+            config=self.timers,
+        )
+        self._by_id[tid] = tx
+        return tx
+
+    def _add_key(self, tx: _Transaction, key: tuple[object, ...]) -> None:
+        self._index[key] = tx
+        tx.keys.append(key)
+
+    def _terminate(self, tx: _Transaction) -> None:
+        tx.state = State.TERMINATED
+        tx.timers.clear()
+        for key in tx.keys:
+            if self._index.get(key) is tx:
+                del self._index[key]
+        tx.keys.clear()
+        if tx.merge_key is not None and self._merge.get(tx.merge_key) is tx:
+            del self._merge[tx.merge_key]
+        self._by_id.pop(tx.id, None)
+
+    def _arm(self, tx: _Transaction, name: str, deadline: float) -> None:
+        tx.timers[name] = deadline
+        self._heap_seq += 1
+        heapq.heappush(self._heap, (deadline, self._heap_seq, tx.id, name))
+
+    def _after(self, tx: _Transaction, name: str, now: float, delay: float) -> None:
+        """Arm ``name`` ``delay`` from now; a zero delay (reliable transport) ends the
+        transaction at once."""
+        if delay <= 0:
+            self._terminate(tx)
+        else:
+            self._arm(tx, name, now + delay)
+
+    def _transmit(
+        self, data: bytes, message: Message, addr: Addr, transport: str, tid: TransactionId | None
+    ) -> None:
+        self._events.append(Transmit(data, addr, transport, message, tid))
+
+    def _find_for_response(self, response: Response) -> _Transaction | None:
+        try:
+            return self._index.get(_response_key(response, response.top_via))
+        except ValueError:
+            return None
+
+    # -- client side -------------------------------------------------------------------------------
+
+    def _receive_response(self, response: Response, addr: Addr, now: float, transport: str) -> None:
+        via = response.top_via
+        method = response.cseq.method
+        tx = self._index.get(("client", via.branch, method)) if via.branch else None
+        if tx is None:
+            self.counters["stray_response"] += 1
+            self._events.append(StrayResponse(response, addr, transport))
+            return
+        if tx.method == "INVITE":
+            self._client_invite_response(tx, response, addr, now, transport)
+        else:
+            self._client_plain_response(tx, response, addr, now, transport)
+
+    def _deliver(self, tx: _Transaction, response: Response, addr: Addr, transport: str) -> None:
+        self._events.append(ResponseReceived(tx.id, response, addr, transport))
+
+    def _client_invite_response(
+        self, tx: _Transaction, response: Response, addr: Addr, now: float, transport: str
+    ) -> None:
+        status = response.status
+        if tx.state in (State.CALLING, State.PROCEEDING):
+            if status < 200:
+                tx.timers.pop("A", None)
+                tx.timers.pop("B", None)  # Timer B only guards the Calling state
+                tx.state = State.PROCEEDING
+                self._deliver(tx, response, addr, transport)
+                if tx.cancel_pending:
+                    self._send_cancel(tx, now)
+                return
+            tx.cancel_pending = False
+            tx.timers.clear()
+            if status < 300:
+                tx.state = State.ACCEPTED
+                tx.request_data = b""  # Accepted never sends the request again: free it early
+                self._arm(tx, "M", now + tx.config.timer_m)
+                self._deliver(tx, response, addr, transport)
+                return
+            tx.state = State.COMPLETED
+            tx.ack = _ack_for_final(tx.request, response)
+            tx.ack_data = serialize(tx.ack)
+            self._transmit(tx.ack_data, tx.ack, tx.addr, tx.transport, tx.id)
+            self._deliver(tx, response, addr, transport)
+            self._after(tx, "D", now, tx.config.timer_d(tx.reliable))
+            return
+        if tx.state is State.COMPLETED and status >= 300 and tx.ack is not None:
+            self.counters["absorbed"] += 1  # the final again: our ACK was lost, send it again
+            self._transmit(tx.ack_data, tx.ack, tx.addr, tx.transport, tx.id)
+            return
+        if tx.state is State.ACCEPTED and 200 <= status < 300:
+            self._deliver(tx, response, addr, transport)  # retransmission or another fork's 2xx
+            return
+        self.counters["absorbed"] += 1
+
+    def _client_plain_response(
+        self, tx: _Transaction, response: Response, addr: Addr, now: float, transport: str
+    ) -> None:
+        if tx.state not in (State.TRYING, State.PROCEEDING):
+            self.counters["absorbed"] += 1
+            return
+        if response.status < 200:
+            tx.state = State.PROCEEDING
+            self._deliver(tx, response, addr, transport)
+            return
+        tx.timers.clear()
+        tx.state = State.COMPLETED
+        self._deliver(tx, response, addr, transport)
+        self._after(tx, "K", now, tx.config.timer_k(tx.reliable))
+
+    def _client_timer(self, tx: _Transaction, name: str, now: float) -> None:
+        if name in ("A", "E"):
+            tx.sent += 1
+            self.counters["retransmissions"] += 1
+            self._transmit(tx.request_data, tx.request, tx.addr, tx.transport, tx.id)
+            delay = tx.config.request_retransmit_delay(
+                tx.sent, invite=name == "A", proceeding=tx.state is State.PROCEEDING
+            )
+            if delay is not None:
+                self._arm(tx, name, now + delay)
+        elif name in ("B", "F", "cancel"):
+            self._terminate(tx)
+            self._events.append(TransactionTimeout(tx.id, tx.method, name))
+        else:  # D, K, M: the transaction has done its job
+            self._terminate(tx)
+
+    def _send_cancel(self, invite_tx: _Transaction, now: float) -> TransactionId:
+        invite_tx.cancel_pending = False
+        invite_tx.cancel_sent = True
+        cancel = make_cancel(invite_tx.request, invite_tx.cancel_reason)
+        # §9.1: with no final response 64*T1 after the CANCEL, the INVITE counts as cancelled
+        self._arm(invite_tx, "cancel", now + 64 * invite_tx.config.t1)
+        return self.send_request(cancel, invite_tx.addr, now, transport=invite_tx.transport)
+
+    # -- server side -------------------------------------------------------------------------------
+
+    def _receive_request(self, request: Request, addr: Addr, now: float, transport: str) -> None:
+        via = _stamp_received(request, addr)
+        request.cseq  # noqa: B018  # must parse before anything keys on it
+        method = request.method
+        if method == "ACK":
+            self._receive_ack(request, via, addr, now, transport)
+            return
+        tx = self._index.get(_server_key(request, via, method))
+        if tx is not None:
+            self._server_retransmission(tx, now)
+            return
+        to_tag = request.to.tag
+        merge_key: tuple[object, ...] | None = None
+        if to_tag is None and method != "CANCEL":
+            merge_key = (request.from_.tag, request.call_id, request.cseq.number, request.cseq.method)
+        tx = self._new(
+            request,
+            addr,
+            transport,
+            is_client=False,
+            state=State.PROCEEDING if method == "INVITE" else State.TRYING,
+        )
+        self._add_key(tx, _server_key(request, via, method))
+        self._add_key(tx, _response_key(request, via))
+        if method == "CANCEL":
+            self._answer_cancel(tx, request, via, now)
+            return
+        if merge_key is not None:
+            if merge_key in self._merge:
+                self.counters["merged"] += 1
+                self._respond(tx, make_response(request, 482, to_tag=new_tag()), now)
+                return
+            tx.merge_key = merge_key
+            self._merge[merge_key] = tx
+        if method == "INVITE":
+            if tx.config.trying_delay > 0:
+                self._arm(tx, "trying", now + tx.config.trying_delay)
+            else:
+                self._send_trying(tx)
+        else:
+            # a TU that never answers must not leak the transaction: the client gave up at F
+            self._arm(tx, "unanswered", now + 64 * tx.config.t1)
+        self._events.append(RequestReceived(tx.id, request, addr, transport))
+
+    def _receive_ack(self, ack: Request, via: Via, addr: Addr, now: float, transport: str) -> None:
+        tx = self._find_invite_for_ack(ack, via)
+        if tx is None:
+            self.counters["stray_ack"] += 1
+            self._events.append(AckReceived(ack, addr, transport, None))
+            return
+        if tx.state is State.ACCEPTED:
+            self._events.append(AckReceived(ack, addr, transport, tx.id))  # RFC 6026 §8.7
+        elif tx.state is State.COMPLETED:
+            tx.timers.clear()
+            tx.state = State.CONFIRMED
+            self._after(tx, "I", now, tx.config.timer_i(tx.reliable))
+        else:
+            self.counters["absorbed"] += 1  # Confirmed: a retransmitted ACK; Proceeding: bogus
+
+    def _find_invite_for_ack(self, ack: Request, via: Via) -> _Transaction | None:
+        key = _server_key(ack, via, "INVITE")
+        if key[0] == "3261":
+            return self._index.get(key)
+        # RFC 2543 (§17.2.3): the ACK's To tag must be the tag of our response. A re-INVITE
+        # already carried it; an initial INVITE had none, so look that up too.
+        ack_tag = ack.to.tag
+        tx = self._index.get(key)
+        if tx is None:
+            tx = self._index.get(_key_2543(ack, via, "INVITE", None))
+        if tx is not None and ack_tag in (tx.request.to.tag, tx.to_tag):
+            return tx
+        return None
+
+    def _answer_cancel(self, cancel_tx: _Transaction, cancel: Request, via: Via, now: float) -> None:
+        invite_tx = self._index.get(_server_key(cancel, via, "INVITE"))
+        if invite_tx is None or invite_tx.is_client:
+            self._server_plain_response(cancel_tx, make_response(cancel, 481, to_tag=new_tag()), now)
+            return
+        # §9.2: the CANCEL's 200 and the INVITE's final response should carry the same To tag
+        if invite_tx.to_tag is None:
+            invite_tx.to_tag = cancel.to.tag or new_tag()
+        tag = invite_tx.to_tag
+        self._server_plain_response(cancel_tx, make_response(cancel, 200, to_tag=tag), now)
+        if invite_tx.state is State.PROCEEDING:
+            self._events.append(
+                CancelReceived(invite_tx.id, cancel, cancel_tx.addr, cancel_tx.transport, tag)
+            )
+
+    def _send_trying(self, tx: _Transaction) -> None:
+        tx.timers.pop("trying", None)
+        extra: list[tuple[str, str]] = []
+        timestamp = tx.request.headers.get("Timestamp")
+        if timestamp is not None:
+            extra.append(("Timestamp", timestamp))  # §8.2.6.1
+        self._send(tx, make_response(tx.request, 100, extra=extra))
+
+    def _send(self, tx: _Transaction, response: Response) -> None:
+        """Transmit a response and remember it for retransmitted requests (and Timer G)."""
+        data = serialize(response)
+        tag = response.to.tag if response.status > 100 else None
+        if tag is not None:
+            tx.to_tag = tag
+        if response.status < 200:
+            tx.provisional, tx.provisional_data = response, data
+        else:
+            tx.final, tx.final_data = response, data
+        self._transmit(data, response, tx.addr, tx.transport, tx.id)
+
+    def _server_retransmission(self, tx: _Transaction, now: float) -> None:
+        self.counters["absorbed"] += 1
+        if tx.state is State.PROCEEDING:
+            if tx.provisional is not None:
+                self._transmit(tx.provisional_data, tx.provisional, tx.addr, tx.transport, tx.id)
+            elif tx.method == "INVITE":
+                self._send_trying(tx)  # the client is retransmitting: stop it now
+        elif tx.state is State.COMPLETED and tx.final is not None:
+            self._transmit(tx.final_data, tx.final, tx.addr, tx.transport, tx.id)
+        # Trying (non-INVITE), Accepted, Confirmed: absorbed
+
+    def _respond(self, tx: _Transaction, response: Response, now: float) -> None:
+        if tx.method == "INVITE":
+            self._server_invite_response(tx, response, now)
+        else:
+            self._server_plain_response(tx, response, now)
+
+    def _server_invite_response(self, tx: _Transaction, response: Response, now: float) -> None:
+        status = response.status
+        if tx.state is State.ACCEPTED and 200 <= status < 300:
+            self._send(tx, response)  # the TU's 2xx retransmission (RFC 6026) or another 2xx
+            return
+        if tx.state is not State.PROCEEDING:
+            raise TransactionError(f"INVITE transaction in {tx.state.value} cannot send {status}")
+        tx.timers.pop("trying", None)
+        self._send(tx, response)
+        if status < 200:
+            return
+        if status < 300:
+            tx.state = State.ACCEPTED
+            # Accepted absorbs retransmitted INVITEs and only passes the TU's 2xx on: the stored
+            # responses are not needed for the 32 s of Timer L (memory per call at high CPS)
+            tx.provisional, tx.provisional_data = None, b""
+            tx.final, tx.final_data = None, b""
+            self._arm(tx, "L", now + tx.config.timer_l)
+            return
+        tx.state = State.COMPLETED
+        tx.response_sent = 1
+        if not tx.reliable:
+            self._arm(tx, "G", now + tx.config.response_retransmit_delay(1))
+        self._arm(tx, "H", now + tx.config.timer_h)
+
+    def _server_plain_response(self, tx: _Transaction, response: Response, now: float) -> None:
+        if tx.state not in (State.TRYING, State.PROCEEDING):
+            raise TransactionError(
+                f"{tx.method} transaction in {tx.state.value} cannot send {response.status}"
+            )
+        self._send(tx, response)
+        if response.status < 200:
+            tx.state = State.PROCEEDING
+            return
+        tx.timers.clear()
+        tx.state = State.COMPLETED
+        self._after(tx, "J", now, tx.config.timer_j(tx.reliable))
+
+    def _server_timer(self, tx: _Transaction, name: str, now: float) -> None:
+        if name == "trying":
+            if tx.state is State.PROCEEDING and tx.provisional is None:
+                self._send_trying(tx)
+        elif name == "G":
+            if tx.final is not None:
+                tx.response_sent += 1
+                self.counters["retransmissions"] += 1
+                self._transmit(tx.final_data, tx.final, tx.addr, tx.transport, tx.id)
+                self._arm(tx, "G", now + tx.config.response_retransmit_delay(tx.response_sent))
+        elif name in ("H", "unanswered"):
+            self._terminate(tx)
+            self._events.append(TransactionTimeout(tx.id, tx.method, name))
+        else:  # I, J, L
+            self._terminate(tx)

@@ -1,0 +1,210 @@
+"""The one asyncio module of the SIP stack: UDP and TCP sockets on one listen address.
+
+Everything above works on ``(data, addr, transport, now)``; this module only moves bytes. UDP
+datagrams are delivered as they come; TCP streams are framed into messages by Content-Length
+(:class:`signaling.sip.parser.StreamFramer`), and a connection a peer opened is reused to answer
+it (RFC 3261 §18.2.2). Outgoing TCP connects on demand and is kept per peer address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from signaling.sip.parser import SipParseError, StreamFramer
+
+log = logging.getLogger("softswitch.sip.transport")
+
+Addr = tuple[str, int]
+#: ``(data, source, transport)`` with transport "UDP" or "TCP".
+Receiver = Callable[[bytes, Addr, str], None]
+
+#: A TCP connection idle this long is closed (RFC 5626 keep-alives would keep it up).
+TCP_IDLE_TIMEOUT = 300.0
+#: Largest SIP message accepted on a stream.
+MAX_STREAM_MESSAGE = 65_535
+
+
+@dataclass(slots=True)
+class TransportStats:
+    udp_in: int = 0
+    udp_out: int = 0
+    tcp_in: int = 0
+    tcp_out: int = 0
+    tcp_connections: int = 0
+    send_errors: int = 0
+    framing_errors: int = 0
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransport) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.owner.stats.udp_in += 1
+        self.owner.deliver(data, (str(addr[0]), int(addr[1])), "UDP")
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable for something we sent: the transaction layer times out
+        self.owner.stats.send_errors += 1
+        log.debug("udp error: %s", exc)
+
+
+class _TcpConnection(asyncio.Protocol):
+    def __init__(self, owner: SipTransport, peer: Addr | None = None) -> None:
+        self.owner = owner
+        self.peer = peer
+        self.transport: asyncio.Transport | None = None
+        self.framer = StreamFramer(max_size=MAX_STREAM_MESSAGE)
+        self.idle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self.peer is None:
+            name = transport.get_extra_info("peername")
+            self.peer = (str(name[0]), int(name[1]))
+        self.owner.stats.tcp_connections += 1
+        self.owner.tcp[self.peer] = self
+        self._touch()
+
+    def _touch(self) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+        loop = asyncio.get_running_loop()
+        self.idle = loop.call_later(TCP_IDLE_TIMEOUT, self.close)
+
+    def data_received(self, data: bytes) -> None:
+        self._touch()
+        try:
+            messages = self.framer.feed(data)
+        except SipParseError as exc:
+            # a stream that cannot be framed cannot be resynchronised: close it
+            self.owner.stats.framing_errors += 1
+            log.info("tcp %s: %s; closing", self.peer, exc)
+            self.close()
+            return
+        assert self.peer is not None
+        for message in messages:
+            self.owner.stats.tcp_in += 1
+            self.owner.deliver(message, self.peer, "TCP")
+        if self.framer.error is not None:  # good messages came first, then bytes past repair
+            self.owner.stats.framing_errors += 1
+            log.info("tcp %s: %s; closing", self.peer, self.framer.error)
+            self.close()
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+            self.owner.stats.tcp_out += 1
+            self._touch()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+        if self.peer is not None and self.owner.tcp.get(self.peer) is self:
+            del self.owner.tcp[self.peer]
+
+
+class SipTransport:
+    """UDP and TCP on ``host:port``; ``receiver`` gets every framed message."""
+
+    def __init__(self, receiver: Receiver, dscp: int = 24) -> None:
+        self.receiver = receiver
+        self.dscp = dscp
+        self.stats = TransportStats()
+        self.tcp: dict[Addr, _TcpConnection] = {}
+        self._udp: asyncio.DatagramTransport | None = None
+        self._server: asyncio.Server | None = None
+        self._connecting: dict[Addr, asyncio.Task[_TcpConnection]] = {}
+        self.local: Addr = ("0.0.0.0", 0)
+
+    def deliver(self, data: bytes, addr: Addr, transport: str) -> None:
+        try:
+            self.receiver(data, addr, transport)
+        except Exception:  # never let one message take the transport down
+            log.exception("error handling a message from %s/%s", addr, transport)
+
+    async def start(self, host: str, port: int, *, tcp: bool = True) -> Addr:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        self._set_tos(sock, family)
+        sock.bind((host, port))
+        sock.setblocking(False)
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=sock)
+        self._udp = transport
+        bound = sock.getsockname()
+        self.local = (str(bound[0]), int(bound[1]))
+        if tcp:
+            self._server = await loop.create_server(
+                lambda: _TcpConnection(self), host, self.local[1], reuse_address=True
+            )
+        return self.local
+
+    def _set_tos(self, sock: socket.socket, family: int) -> None:
+        tos = (self.dscp & 0x3F) << 2
+        with contextlib.suppress(OSError):
+            if family == socket.AF_INET:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+            else:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, tos)
+
+    def send(self, data: bytes, addr: Addr, transport: str = "UDP") -> None:
+        """Send without waiting; TCP connects first when there is no connection to ``addr``."""
+        if transport.upper() == "TCP":
+            conn = self.tcp.get(addr)
+            if conn is not None:
+                conn.send(data)
+                return
+            asyncio.get_running_loop().create_task(self._connect_and_send(data, addr))
+            return
+        if self._udp is None:
+            self.stats.send_errors += 1
+            return
+        try:
+            self._udp.sendto(data, addr)
+            self.stats.udp_out += 1
+        except OSError:
+            self.stats.send_errors += 1
+
+    async def _connect_and_send(self, data: bytes, addr: Addr) -> None:
+        task = self._connecting.get(addr)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._connect(addr))
+            self._connecting[addr] = task
+        try:
+            conn = await task
+        except OSError as exc:
+            self.stats.send_errors += 1
+            log.info("tcp connect %s: %s", addr, exc)
+            return
+        finally:
+            self._connecting.pop(addr, None)
+        conn.send(data)
+
+    async def _connect(self, addr: Addr) -> _TcpConnection:
+        loop = asyncio.get_running_loop()
+        _, conn = await asyncio.wait_for(
+            loop.create_connection(lambda: _TcpConnection(self, addr), addr[0], addr[1]), 5.0
+        )
+        return conn
+
+    async def close(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        for conn in list(self.tcp.values()):
+            conn.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None

@@ -1,0 +1,122 @@
+"""System parameters stored in the database (overrides of the defaults), checked by name.
+
+``SS_*`` names are the softswitch parameters of :mod:`signaling.params` (checked by its parsers).
+The ``SERVER_*`` management parameters, and the two the store itself uses, are defined here.
+Values are stored as text exactly as given (after the check), so the node's parameter resolver
+reads them like a configuration file's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from signaling import params
+from signaling.store.errors import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class ServerParameter:
+    name: str
+    default: object
+    doc: str
+    parse: Callable[[str], object]
+
+
+def _int(low: int, high: int) -> Callable[[str], object]:
+    def parse(text: str) -> object:
+        if not text.strip().lstrip("-").isdigit():
+            raise ValueError(f"expected a whole number in {low}..{high}")
+        number = int(text)
+        if not low <= number <= high:
+            raise ValueError(f"{number} is outside {low}..{high}")
+        return number
+
+    return parse
+
+
+def _bool(text: str) -> object:
+    lowered = text.strip().lower()
+    if lowered in ("1", "on", "true", "yes"):
+        return True
+    if lowered in ("0", "off", "false", "no"):
+        return False
+    raise ValueError("expected On or Off (1 or 0)")
+
+
+SERVER_PARAMETERS: dict[str, ServerParameter] = {
+    p.name: p
+    for p in (
+        ServerParameter(
+            "SERVER_PAY_DELAY_CUSTOMER_EXPIRE_DAY",
+            365,
+            "days a payment extends a customer account's expiry (0: no extension)",
+            _int(0, 36500),
+        ),
+        ServerParameter("SERVER_WORK_CALENDAR_ENABLED", False, "work calendars decide working time", _bool),
+        ServerParameter(
+            "SERVER_PERIOD_RATE_ENABLED", False, "period rates switch rate tables by time", _bool
+        ),
+        ServerParameter(
+            "SERVER_BILLING_FEE_PRECISION", 6, "decimal places of charges (at most 6)", _int(0, 6)
+        ),
+        ServerParameter(
+            "SERVER_BILLING_HOLD_TIME_PRECISION",
+            1000,
+            "hold-time rounding step, milliseconds",
+            _int(1, 3_600_000),
+        ),
+        ServerParameter(
+            "SERVER_QUERY_ONE_PAGE_SIZE", 10000, "records per CDR query page", _int(1, 1_000_000)
+        ),
+        ServerParameter(
+            "SERVER_QUERY_CDR_MAX_DAY_INTERVAL", 31, "days one CDR query may span", _int(1, 3660)
+        ),
+        ServerParameter("SERVER_PASSWORD_LENGTH", 8, "shortest password for new users", _int(1, 128)),
+        ServerParameter(
+            "SERVER_CDR_RETENTION_DAYS", 0, "days CDRs are kept (0: forever); ours", _int(0, 36500)
+        ),
+        ServerParameter(
+            "SERVER_PAYMENT_RETENTION_DAYS",
+            0,
+            "days payment records are kept (0: forever); ours",
+            _int(0, 36500),
+        ),
+        ServerParameter(
+            "FORWARD_SIGNAL_REWRITE_SEQUENCE",
+            0,
+            "caller number pool order: 0 random, 1 round-robin",
+            _int(0, 1),
+        ),
+    )
+}
+
+
+def check(name: str, value: object) -> str:
+    """The text to store for ``name = value``; ValidationError naming the parameter if wrong."""
+    if isinstance(value, bool):
+        text = "1" if value else "0"
+    elif isinstance(value, int | str):
+        text = str(value)
+    else:
+        raise ValidationError(name, "expected text, a whole number or On/Off")
+    server = SERVER_PARAMETERS.get(name)
+    try:
+        if server is not None:
+            server.parse(text)
+        else:
+            param = params.check_name(name)
+            param.parse(text)
+    except params.ParameterError as exc:
+        raise ValidationError(name, str(exc).split(": ", 1)[-1]) from None
+    except ValueError as exc:
+        raise ValidationError(name, str(exc)) from None
+    return text
+
+
+def server_value(name: str, stored: str | None) -> object:
+    """The typed value of a SERVER_* parameter: ``stored`` text, else its default."""
+    param = SERVER_PARAMETERS.get(name)
+    if param is None:
+        raise ValidationError(name, "not a SERVER_* parameter of the store")
+    return param.default if stored is None else param.parse(stored)

@@ -1,0 +1,170 @@
+"""The store: one object per database, opened from a URL.
+
+```python
+store = open_store("sqlite:///var/softswitch.db")        # or "postgresql://user@host/db"
+admin = store.admin(operator="alice")                     # everything
+acct = admin.create(Account(code="1001", name="Call centre"))
+admin.pay(acct.id, Decimal("25.00"), memo="bank transfer")
+agent = store.agent(acct.id, operator="bob")              # one agent's subtree and rights
+```
+
+``open_store`` migrates the schema (unless told not to) and refuses a database migrated by a
+newer softswitch. Everything is safe to use from several threads (one connection per thread);
+several processes, or several nodes on one PostgreSQL database, may share the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from types import TracebackType
+
+from signaling.store import migrate as migrate_
+from signaling.store import parameters
+from signaling.store.admin import Admin
+from signaling.store.cdr import Cdr
+from signaling.store.cdrs import CdrTables
+from signaling.store.codec import Dialect, Kind, encode
+from signaling.store.db import Database
+from signaling.store.errors import NotFoundError, SchemaError, SchemaTooNewError
+from signaling.store.scope import Scope
+
+#: The embedded default: a SQLite file under ./var (relative to the working directory).
+DEFAULT_URL = "sqlite:///var/softswitch.db"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    def __init__(self, url: str = DEFAULT_URL, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.db = Database(url)
+        self.clock = clock
+        self._cdrs = CdrTables(self.db)
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.db.dialect
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations this database lacks; the versions applied."""
+        return migrate_.migrate(self.db, now=self.clock())
+
+    def schema_version(self) -> int:
+        return migrate_.current_version(self.db)
+
+    def check_schema(self) -> None:
+        """Refuse a database not at exactly this code's schema version."""
+        current, latest = self.schema_version(), migrate_.latest_version(self.dialect)
+        if current > latest:
+            raise SchemaTooNewError(
+                f"the database schema is version {current}, newer than this softswitch knows (up to {latest})"
+            )
+        if current < latest:
+            raise SchemaError(f"the database schema is version {current}, run the migrations (to {latest})")
+
+    # -- scopes ---------------------------------------------------------------------------
+
+    def admin(self, operator: str = "admin") -> Admin:
+        """The admin API with every right; ``operator`` is recorded on payment records."""
+        return Admin(self.db, Scope(operator), self.clock)
+
+    def agent(self, account_id: int, operator: str) -> Admin:
+        """The admin API limited to agent ``account_id``'s subtree and authorisations."""
+        with self.db.transaction(write=False) as tx:
+            if tx.one("SELECT 1 FROM account WHERE id = ?", (account_id,)) is None:
+                raise NotFoundError(f"no account with id {account_id}")
+        return Admin(self.db, Scope(operator, account_id), self.clock)
+
+    # -- configuration --------------------------------------------------------------------
+
+    def config_version(self) -> int:
+        """Increases with every configuration change (nodes poll it to reload)."""
+        with self.db.transaction(write=False) as tx:
+            return int(tx.scalar("SELECT version FROM config_version WHERE id = 1"))
+
+    def parameters(self) -> dict[str, str]:
+        """Stored system-parameter overrides, as text (defaults are not listed)."""
+        with self.db.transaction(write=False) as tx:
+            return {
+                str(n): str(v)
+                for n, v in tx.execute("SELECT name, value FROM system_parameter ORDER BY name")
+            }
+
+    def set_parameter(self, name: str, value: str | int | bool, *, now: datetime | None = None) -> None:
+        """Store an override, checked by name (ValidationError naming the parameter)."""
+        text = parameters.check(name, value)
+        with self.db.transaction() as tx:
+            stamp = encode(tx.dialect, Kind.TIME, now or self.clock())
+            tx.execute(
+                "INSERT INTO system_parameter (name, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (name, text, stamp),
+            )
+            tx.execute("UPDATE config_version SET version = version + 1 WHERE id = 1")
+
+    def reset_parameter(self, name: str) -> None:
+        """Drop an override (the default applies again)."""
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM system_parameter WHERE name = ?", (name,))
+            tx.execute("UPDATE config_version SET version = version + 1 WHERE id = 1")
+
+    def server_parameter(self, name: str) -> object:
+        """The typed value of a SERVER_* parameter (stored override or default)."""
+        stored = self.parameters().get(name)
+        return parameters.server_value(name, stored)
+
+    # -- CDRs -----------------------------------------------------------------------------
+
+    def add_cdrs(self, cdrs: Sequence[Cdr], *, charge: bool = True) -> int:
+        """Durably store a batch of CDRs, charging the accounts of the new ones; how many new."""
+        return self._cdrs.add(cdrs, charge=charge)
+
+    def cdrs(
+        self, first: date, last: date, *, account_id: int | None = None, limit: int | None = None
+    ) -> list[Cdr]:
+        """CDRs of the days ``first``..``last``, inclusive, by end time."""
+        return self._cdrs.query(first, last, account_id=account_id, limit=limit)
+
+    def cdr_days(self) -> list[date]:
+        return self._cdrs.days()
+
+    def prepare_cdr_days(self, days: Iterable[date]) -> None:
+        """Create the day partitions ahead of time (e.g. tomorrow's, before midnight)."""
+        self._cdrs.ensure_days(days)
+
+    def drop_cdrs_before(self, first_kept: date) -> list[date]:
+        """Retention: remove the CDRs of every day before ``first_kept``; the days removed."""
+        return self._cdrs.drop_before(first_kept)
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def open_store(
+    url: str = DEFAULT_URL, *, migrate: bool = True, clock: Callable[[], datetime] = _utc_now
+) -> Store:
+    """Open the store at ``url``; migrate it (default) or check it is already current."""
+    store = Store(url, clock=clock)
+    try:
+        if migrate:
+            store.migrate()
+        else:
+            store.check_schema()
+    except BaseException:
+        store.close()
+        raise
+    return store

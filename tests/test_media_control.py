@@ -1,0 +1,253 @@
+"""The B2BUA's media control: one vocabulary over the in-process engine, our ng node and rtpengine.
+
+Each transport is driven through the same offer → answer → media → query → delete sequence with
+real RTP on loopback, so a call controller written against ``MediaControl`` works unchanged on any.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from mediacore import MediaEngine
+from signaling.media import bencode
+from signaling.media.control import (
+    InProcessMedia,
+    MediaControlError,
+    MediaNotice,
+    NgMediaClient,
+    OfferOptions,
+)
+from tests.helpers import endpoints, rtp, sdp, sdp_media_port
+
+RTPENGINE = shutil.which("rtpengine")
+
+
+def test_bencode_round_trip_and_refusals() -> None:
+    value: bencode.Encodable = {"command": "offer", "flags": ["a", b"b"], "n": -3, "d": {"z": 1, "a": [b""]}}
+    encoded = bencode.encode(value)
+    assert encoded == b"d7:command5:offer1:dd1:al0:e1:zi1ee5:flagsl1:a1:be1:ni-3ee"
+    assert bencode.decode(encoded) == {
+        b"command": b"offer",
+        b"d": {b"a": [b""], b"z": 1},
+        b"flags": [b"a", b"b"],
+        b"n": -3,
+    }
+    for bad in (b"", b"i12", b"5:abc", b"l", b"d1:ae", b"di1ei2ee", b"x", b"i1ei2e", b"l" * 100):
+        with pytest.raises(bencode.BencodeError):
+            bencode.decode(bad)
+
+
+async def _call_through(media: InProcessMedia | NgMediaClient, call_id: str, port_range=None) -> None:
+    """offer/answer/RTP both ways/query/delete, then the ports stop relaying."""
+    with endpoints(2) as (a, b):
+        to_callee = await media.offer(call_id, "tag-a", sdp(a.addr).encode())
+        host_b, port_b = sdp_media_port(to_callee)
+        if port_range is not None:
+            assert port_range[0] <= port_b <= port_range[1]
+        to_caller = await media.answer(call_id, "tag-a", "tag-b", sdp(b.addr).encode())
+        host_a, port_a = sdp_media_port(to_caller)
+        assert port_a != port_b
+
+        a.send(rtp(1, 0, 0xA), (host_a, port_a))
+        assert b.recv()[0][12:] == rtp(1, 0, 0xA)[12:]
+        b.send(rtp(1, 0, 0xB), (host_b, port_b))
+        assert a.recv()[0][12:] == rtp(1, 0, 0xB)[12:]
+
+        q = await media.query(call_id)
+        assert q[b"result"] == b"ok"
+
+        await media.delete(call_id)
+        await media.delete(call_id)  # teardown must be safe to repeat
+        a.send(rtp(2, 160, 0xA), (host_a, port_a))
+        assert b.drain(0.2) == []
+
+
+def test_in_process_offer_answer_relay_delete(engine: MediaEngine, port_range) -> None:
+    media = InProcessMedia(engine)
+
+    async def main() -> None:
+        await media.ping()
+        await _call_through(media, "inproc-1", port_range)
+        assert media.call_count == 0
+        assert engine.session_ids() == []
+
+    asyncio.run(main())
+    media.close()
+
+
+def test_in_process_errors_are_media_control_errors(engine: MediaEngine) -> None:
+    media = InProcessMedia(engine)
+
+    async def main() -> None:
+        with pytest.raises(MediaControlError, match="nknown call"):
+            await media.answer("nope", "a", "b", sdp(("127.0.0.1", 4000)).encode())
+        with pytest.raises(MediaControlError):
+            await media.offer("bad", "a", b"this is not sdp")
+        # codec options pass through: strip PCMA leaves only telephone-event → refused
+        with pytest.raises(MediaControlError):
+            await media.offer(
+                "strip", "a", sdp(("127.0.0.1", 4000)).encode(), OfferOptions(codec={"strip": ["all"]})
+            )
+
+    asyncio.run(main())
+    assert engine.session_ids() == []
+    media.close()
+
+
+def test_in_process_events_are_attributed_to_calls(port_range) -> None:
+    """A media timeout reaches the controller with the call-id and the silent party's tag."""
+    eng = MediaEngine(
+        interface="127.0.0.1", port_min=port_range[0], port_max=port_range[1], workers=1, rtp_timeout=0.3
+    )
+    media = InProcessMedia(eng)
+    notices: list[MediaNotice] = []
+
+    async def main() -> None:
+        got = asyncio.Event()
+
+        def on_notice(n: MediaNotice) -> None:
+            notices.append(n)
+            got.set()
+
+        media.watch(on_notice)
+        with endpoints(2) as (a, b):
+            await media.offer("ev-1", "tag-a", sdp(a.addr).encode())
+            to_caller = await media.answer("ev-1", "tag-a", "tag-b", sdp(b.addr).encode())
+            a.send(rtp(1, 0, 0xA), sdp_media_port(to_caller))
+            await asyncio.wait_for(got.wait(), 5.0)
+
+    try:
+        asyncio.run(main())
+    finally:
+        media.close()
+        eng.close()
+    assert notices, "no event"
+    n = notices[0]
+    assert n.call_id == "ev-1" and n.kind == "media_timeout"
+    assert n.from_tag in ("tag-a", "tag-b")
+
+
+def test_ng_client_against_our_media_node(engine: MediaEngine, port_range) -> None:
+    host, port = engine.serve_ng("127.0.0.1:0")
+    media = NgMediaClient(host, port)
+
+    async def main() -> None:
+        await media.ping()
+        await _call_through(media, "ng-1", port_range)
+        with pytest.raises(MediaControlError, match="nknown call"):
+            await media.answer("nope", "a", "b", sdp(("127.0.0.1", 4000)).encode())
+        media.close()
+
+    asyncio.run(main())
+    assert engine.session_ids() == []
+
+
+def test_ng_client_gives_up_on_a_silent_node() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        media = NgMediaClient("127.0.0.1", sink.getsockname()[1])
+
+        async def main() -> None:
+            with pytest.raises(MediaControlError, match="did not answer"):
+                await media.ping()
+            media.close()
+
+        asyncio.run(main())
+        # the same request was retransmitted (same cookie) before giving up
+        cookies = set()
+        sink.settimeout(0.1)
+        with contextlib.suppress(TimeoutError):
+            while True:
+                data, _ = sink.recvfrom(2048)
+                cookies.add(data.partition(b" ")[0])
+        assert len(cookies) == 1
+
+
+@contextlib.contextmanager
+def rtpengine_node(ng_port: int, port_min: int, port_max: int) -> Iterator[tuple[str, int]]:
+    assert RTPENGINE is not None
+    proc = subprocess.Popen(
+        [
+            RTPENGINE,
+            "--config-file=none",
+            "--foreground",
+            "--log-stderr",
+            "--table=-1",
+            "--interface=127.0.0.1",
+            f"--listen-ng=127.0.0.1:{ng_port}",
+            f"--port-min={port_min}",
+            f"--port-max={port_max}",
+            "--num-threads=1",
+            "--delete-delay=0",
+            "--log-level=3",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield ("127.0.0.1", ng_port)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_ng_client_drives_a_real_rtpengine(port_range) -> None:
+    if RTPENGINE is None:
+        # scripts/install.sh installs rtpengine-daemon; under CI its absence is a failure
+        assert not os.environ.get("CI"), "rtpengine is not installed"
+        pytest.skip("rtpengine-daemon is not installed (scripts/install.sh installs it)")
+    ng_port = port_range[1] - 1
+    with rtpengine_node(ng_port, port_range[0], port_range[0] + 100) as (host, port):
+        media = NgMediaClient(host, port)
+
+        async def main() -> None:
+            deadline = time.monotonic() + 10
+            while True:  # rtpengine takes a moment to open its control socket
+                try:
+                    await media.ping()
+                    break
+                except MediaControlError:
+                    if time.monotonic() > deadline:
+                        raise
+            await _call_through(media, "rtpengine-1", (port_range[0], port_range[0] + 100))
+            media.close()
+
+        asyncio.run(main())
+
+
+def test_in_process_request_needs_no_bencode(engine: MediaEngine) -> None:
+    """The dictionary form of the in-process transport: same commands, same replies, and input
+    that cannot be a ng value is refused with ValueError, not a crash."""
+    ng = engine.ng_control()
+    assert ng.request({"command": "ping"}) == {b"result": b"pong"}
+    reply = ng.request(
+        {"command": "offer", "call-id": "d1", "from-tag": "a", "sdp": sdp(("127.0.0.1", 4000))}
+    )
+    assert reply[b"result"] == b"ok" and b"m=audio " in reply[b"sdp"]
+    assert ng.request({"command": "nonsense"})[b"result"] == b"error"
+    for bad in ({"command": True}, {"command": 1.5}, {"command": "offer", "x": {1: 2}}):
+        with pytest.raises(ValueError):
+            ng.request(bad)
+    deep: dict[str, object] = {"command": "ping"}
+    node = deep
+    for _ in range(40):
+        node["x"] = {}
+        node = node["x"]  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="deeply"):
+        ng.request(deep)
+    assert ng.request({"command": "delete", "call-id": "d1"})[b"result"] == b"ok"

@@ -1,0 +1,46 @@
+"""Overload: while the node is overloaded, new requests get a stateless 503 with Retry-After
+before any parsing beyond the scanner, and no call state is created; in-dialog traffic (ACK,
+BYE) is still processed."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from tests.b2bua_harness import node_with
+
+
+def invite(port: int, sip_port: int, call_id: str) -> bytes:
+    return (
+        f"INVITE sip:12125550100@127.0.0.1:{sip_port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{call_id}\r\n"
+        f"From: <sip:1001@127.0.0.1:{port}>;tag=t{call_id}\r\nTo: <sip:12125550100@127.0.0.1>\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def test_overloaded_node_answers_503_with_retry_after_and_keeps_no_state() -> None:
+    async def main() -> None:
+        async with node_with() as h:
+            loop = asyncio.get_running_loop()
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.0.1", 0))
+                s.setblocking(False)
+                port = s.getsockname()[1]
+                h.node.overload.update(h.node.now(), cpu=1.0)  # as the sampler would under load
+                assert h.node.overload.overloaded
+                s.sendto(invite(port, h.sip_port, "ovl-1"), ("127.0.0.1", h.sip_port))
+                reply = await asyncio.wait_for(loop.sock_recv(s, 4096), 5)
+                assert reply.startswith(b"SIP/2.0 503 "), reply
+                assert b"Retry-After: 5" in reply and b"Call-ID: ovl-1" in reply
+                assert h.node.calls == {} and len(h.node.layer) == 0
+                # junk is still refused quietly, not answered
+                s.sendto(b"\x00\x01garbage", ("127.0.0.1", h.sip_port))
+                # once the load has gone (after the minimum hold), requests are served again
+                h.node.overload.update(h.node.now() + 10, cpu=0.0, queue_depth=0, rate=0.0)
+                assert not h.node.overload.overloaded
+                s.sendto(invite(port, h.sip_port, "ovl-2"), ("127.0.0.1", h.sip_port))
+                reply = await asyncio.wait_for(loop.sock_recv(s, 4096), 5)
+                assert not reply.startswith(b"SIP/2.0 503 "), reply
+
+    asyncio.run(main())
