@@ -88,7 +88,7 @@ def rtpengine(binary: str, threads: int) -> Engine:
     )
 
 
-def softswitch(binary: str, threads: int) -> Engine:
+def softswitch(binary: str, threads: int, extra: list[str] | None = None) -> Engine:
     return Engine(
         name="softswitch",
         argv=[
@@ -104,6 +104,7 @@ def softswitch(binary: str, threads: int) -> Engine:
             "40000",
             "--num-threads",
             str(threads),
+            *(extra or []),
         ],
         ng_port=2223,
     )

@@ -2,7 +2,15 @@
 from types import TracebackType
 from typing import Any, Literal, final
 
-from mediacore.types import EngineTotals, MediaEvent, SessionInfo, SessionSpec, SessionStats
+from mediacore.types import (
+    EchoCancelSpec,
+    EngineTotals,
+    JitterBufferSpec,
+    MediaEvent,
+    SessionInfo,
+    SessionSpec,
+    SessionStats,
+)
 
 __all__ = ["Engine", "NgControl", "__version__"]
 __version__: str
@@ -20,6 +28,8 @@ class Engine:
         advertise: str | None = None,
         transcode_slots: int = 1000,
         cpu_guard: float = 0.85,
+        jitter_buffer: JitterBufferSpec | None = None,
+        echo_cancel: EchoCancelSpec | None = None,
     ) -> Engine: ...
     def create_session(self, spec: SessionSpec) -> SessionInfo: ...
     def update_session(self, session_id: int, spec: SessionSpec) -> None: ...

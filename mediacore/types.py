@@ -13,7 +13,11 @@ __all__ = [
     "CodecEntry",
     "DropCounters",
     "DtmfMode",
+    "EchoCancelSpec",
+    "EchoCancellerStats",
     "EngineTotals",
+    "JitterBufferSpec",
+    "JitterBufferStats",
     "LegSpec",
     "LegStats",
     "LocalPorts",
@@ -48,6 +52,33 @@ class CodecEntry(TypedDict, total=False):
     fmtp: str | None
 
 
+class JitterBufferSpec(TypedDict, total=False):
+    """The jitter buffer of the stream a party sends (VOS3000 ``SS_JITTERBUFFER_*``). Always on
+    where the stream is decoded; on a relayed stream only with ``relay``."""
+
+    #: ``SS_JITTERBUFFER_MODE``: ``"adaptive"`` (1, default) or ``"fixed"`` (0: the delay is
+    #: ``default`` for good).
+    mode: Literal["fixed", "adaptive"]
+    #: ``SS_JITTERBUFFER_MIN``, ms (default 20).
+    min: int
+    #: ``SS_JITTERBUFFER_MAX``, ms (default 200, at most 1000).
+    max: int
+    #: ``SS_JITTERBUFFER_DEFAULT``: starting delay, ms (default 60).
+    default: int
+    #: Also re-time the party's stream when it is relayed (packets unchanged; default off).
+    relay: bool
+
+
+class EchoCancelSpec(TypedDict, total=False):
+    """The line echo canceller of a leg (``SS_ECHOCANCEL``, ``SS_ECHOCANCELTAIL``): removes the
+    echo of what we send the party from what it sends. Runs where both directions are decoded."""
+
+    #: Default True.
+    enabled: bool
+    #: Tail, ms: 64 (default) or 128.
+    tail: int
+
+
 class LegSpec(TypedDict, total=False):
     """One leg: the party it faces. Every key is optional."""
 
@@ -72,6 +103,10 @@ class LegSpec(TypedDict, total=False):
     ptime: int
     #: G.729 Annex B VAD/DTX on what the engine encodes toward this party (default off).
     vad: bool
+    #: The jitter buffer of the party's stream.
+    jitter_buffer: JitterBufferSpec
+    #: Echo cancellation on this leg.
+    echo_cancel: EchoCancelSpec
     #: DTMF mode of this leg (default ``"auto"``); digits are converted between the legs' modes.
     dtmf: DtmfMode
 
@@ -135,13 +170,17 @@ class LegStats(TypedDict):
     timed_out: bool
     #: The transcoding path that takes this party's media; None when relayed untouched.
     transcoding: TranscodeStats | None
+    #: The jitter buffer of this party's stream: where it is decoded, or re-timed on relay.
+    jitter_buffer: JitterBufferStats | None
+    #: This leg's echo canceller, once it has run (both directions decoded).
+    echo_canceller: EchoCancellerStats | None
 
 
 class TranscodeStats(TypedDict):
+    #: Audio packets taken into the jitter buffer.
     decoded_packets: int
-    decode_errors: int
-    concealed_packets: int
-    late_packets: int
+    #: Telephone-event packets older than one already received (dropped).
+    late_events: int
     unknown_payload_type: int
     encoded_packets: int
     encode_errors: int
@@ -151,6 +190,42 @@ class TranscodeStats(TypedDict):
     #: mode does not take events).
     dtmf_suppressed: int
     overflow_samples: int
+
+
+class JitterBufferStats(TypedDict):
+    mode: Literal["fixed", "adaptive"]
+    #: True when re-timing a relayed stream (packets unchanged, nothing concealed).
+    relay: bool
+    #: Delay the buffer adds over the fastest recent packet, ms, and its target.
+    current_delay_ms: float
+    target_delay_ms: float
+    packets: int
+    #: Arrived after their audio had been played (concealed instead).
+    late: int
+    #: Dropped: implausible, undecodable, oversized, or overflowing the buffer.
+    discarded: int
+    duplicates: int
+    reordered: int
+    concealed_ms: int
+    played_ms: int
+    #: Shares of the played audio: concealed, removed by accelerate, added by expand.
+    concealment_rate: float
+    accelerate_rate: float
+    expand_rate: float
+    #: Times the buffer restarted on a new timeline (timestamp jump, new SSRC or codec).
+    resyncs: int
+
+
+class EchoCancellerStats(TypedDict):
+    tail_ms: int
+    #: Bulk delay estimate: position of the largest filter tap, ms.
+    delay_ms: float
+    #: Echo return loss, and its enhancement by the canceller's linear filter, dB (0 until
+    #: measured in far-end single talk).
+    erl_db: float
+    erle_db: float
+    double_talk_ratio: float
+    converged: bool
 
 
 class SessionStats(TypedDict):

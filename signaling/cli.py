@@ -131,6 +131,41 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.85,
         help="refuse new transcoding while a media worker uses more than this share of a core (default 0.85)",
     )
+    jb = media.add_argument_group("jitter buffer and echo canceller (every leg, unless a call sets its own)")
+    jb.add_argument(
+        "--jitter-buffer-mode",
+        choices=["adaptive", "fixed"],
+        default="adaptive",
+        help="SS_JITTERBUFFER_MODE (default adaptive)",
+    )
+    jb.add_argument("--jitter-buffer-min", type=int, default=20, help="SS_JITTERBUFFER_MIN, ms (default 20)")
+    jb.add_argument(
+        "--jitter-buffer-max", type=int, default=200, help="SS_JITTERBUFFER_MAX, ms (default 200)"
+    )
+    jb.add_argument(
+        "--jitter-buffer-default",
+        type=int,
+        default=60,
+        help="SS_JITTERBUFFER_DEFAULT: starting (adaptive) or fixed delay, ms (default 60)",
+    )
+    jb.add_argument(
+        "--jitter-buffer-relay",
+        action="store_true",
+        help="also re-time relayed streams (default: only decoded streams are buffered)",
+    )
+    jb.add_argument(
+        "--echo-cancel",
+        choices=["on", "off"],
+        default="on",
+        help="SS_ECHOCANCEL on decoded legs (default on)",
+    )
+    jb.add_argument(
+        "--echo-cancel-tail",
+        type=int,
+        choices=[64, 128],
+        default=64,
+        help="SS_ECHOCANCELTAIL, ms (default 64)",
+    )
     node = sub.add_parser(
         "run",
         help="run the SIP node (B2BUA) with its media engine",
@@ -203,6 +238,14 @@ def run_media(args: argparse.Namespace) -> int:
             advertise=args.advertise,
             transcode_slots=args.transcode_slots,
             cpu_guard=args.cpu_guard,
+            jitter_buffer={
+                "mode": args.jitter_buffer_mode,
+                "min": args.jitter_buffer_min,
+                "max": args.jitter_buffer_max,
+                "default": args.jitter_buffer_default,
+                "relay": args.jitter_buffer_relay,
+            },
+            echo_cancel={"enabled": args.echo_cancel == "on", "tail": args.echo_cancel_tail},
         )
     except MediaError as exc:
         log.error("cannot start the media engine: %s", exc)

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import select
 import struct
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.helpers import Endpoint
 
 SIPP_SPEECH = Path("/usr/share/sip-tester/g711a.pcap")
 
@@ -41,6 +47,54 @@ def pcap_rtp_packets(path: Path) -> list[bytes]:
     return packets
 
 
+def send_paced(
+    src: Endpoint,
+    to: tuple[str, int],
+    schedule: list[tuple[float, bytes]],
+    sink: Endpoint,
+    tail_s: float = 0.5,
+) -> list[bytes]:
+    """Sends each ``(offset_s, datagram)`` at its offset from now, in offset order, reading
+    `sink` while it waits (so no socket buffer overflows); returns what `sink` received, up to
+    `tail_s` after the last send. The engine plays decoded audio out of a jitter buffer in real
+    time, so transcoding tests send in real time too."""
+    return send_paced_many([(src, to, schedule, sink)], tail_s)[0]
+
+
+def send_paced_many(
+    jobs: list[tuple[Endpoint, tuple[str, int], list[tuple[float, bytes]], Endpoint]],
+    tail_s: float = 0.5,
+) -> list[list[bytes]]:
+    """Several `send_paced` runs at once, on one clock (real-time scenarios side by side):
+    returns what each job's sink received."""
+    timeline = sorted(
+        (
+            (offset, i, datagram)
+            for i, (_, _, schedule, _) in enumerate(jobs)
+            for offset, datagram in schedule
+        ),
+        key=lambda e: (e[0], e[1]),
+    )
+    sinks = {id(job[3].sock): job[3] for job in jobs}
+    got: dict[int, list[bytes]] = {key: [] for key in sinks}
+
+    def read(wait: float) -> None:
+        ready, _, _ = select.select([s.sock for s in sinks.values()], [], [], max(wait, 0.0))
+        for sock in ready:
+            got[id(sock)].append(sock.recvfrom(65536)[0])
+
+    start = time.monotonic()
+    for offset, i, datagram in timeline:
+        while (wait := start + offset - time.monotonic()) > 0:
+            read(min(wait, 0.005))
+        src, to, _, _ = jobs[i]
+        src.send(datagram, to)
+    end = time.monotonic() + tail_s
+    while (wait := end - time.monotonic()) > 0:
+        read(min(wait, 0.05))
+    return [got[id(job[3].sock)] for job in jobs]
+
+
 def alaw_decode(code: int) -> int:
     """ITU-T G.711 A-law expansion (G.191 reference algorithm)."""
     a = code ^ 0x55
@@ -52,6 +106,40 @@ def alaw_decode(code: int) -> int:
 
 def alaw_to_pcm(payload: bytes) -> list[int]:
     return [alaw_decode(b) for b in payload]
+
+
+def ulaw_decode(code: int) -> int:
+    """ITU-T G.711 µ-law expansion (G.191 reference algorithm)."""
+    u = ~code & 0xFF
+    t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+    return 0x84 - t if u & 0x80 else t - 0x84
+
+
+def pcap_rtp_timed(path: Path = SIPP_SPEECH) -> list[tuple[float, bytes]]:
+    """(capture time in s from the first packet, whole RTP packet) of a classic pcap."""
+    data = path.read_bytes()
+    magic, _, _, _, _, _, link = struct.unpack("<IHHiIII", data[:24])
+    assert magic == 0xA1B2C3D4, "only little-endian classic pcap"
+    link_len = {1: 14, 113: 16}[link]
+    out: list[tuple[float, bytes]] = []
+    off = 24
+    first: float | None = None
+    while off + 16 <= len(data):
+        sec, usec, incl, _ = struct.unpack("<IIII", data[off : off + 16])
+        frame = data[off + 16 : off + 16 + incl]
+        off += 16 + incl
+        ip = frame[link_len:]
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
+            continue
+        ihl = (ip[0] & 0x0F) * 4
+        udp_len = struct.unpack("!H", ip[ihl + 4 : ihl + 6])[0]
+        rtp = ip[ihl + 8 : ihl + udp_len]
+        if len(rtp) < 12 or rtp[0] >> 6 != 2:
+            continue
+        t = sec + usec / 1e6
+        first = t if first is None else first
+        out.append((t - first, bytes(rtp)))
+    return out
 
 
 class Bcg729:

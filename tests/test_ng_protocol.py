@@ -9,6 +9,7 @@ import pytest
 
 from mediacore import MediaEngine
 from tests.helpers import NgClient, bdecode, endpoints, rtp, sdp, sdp_media_port
+from tests.media import send_paced
 
 
 @pytest.fixture
@@ -217,10 +218,10 @@ def test_ng_offer_pcma_answer_g729_transcodes(engine: MediaEngine, ng: NgClient)
         assert b"RTP/AVP 8 101" in answer_out and b"G729" not in answer_out
         to_a = sdp_media_port(answer_out)
 
-        for seq in range(10):  # 20 ms PCMA from the customer
-            a.send(rtp(seq, seq * 160, 0xA), to_a)
-        got = b.drain(0.4)
-        assert len(got) == 10
+        # 20 ms PCMA from the customer, in real time (it is played out of a jitter buffer).
+        got = send_paced(a, to_a, [(seq * 0.02, rtp(seq, seq * 160, 0xA)) for seq in range(10)], b, 0.4)
+        # Ten packets, then at most 60 ms of concealment before the output pauses.
+        assert 10 <= len(got) <= 13
         assert all(p[1] & 0x7F == 18 and len(p) == 12 + 20 for p in got)
         (session_id,) = engine.session_ids()
         assert engine.totals()["transcoding_sessions"] == 1
@@ -228,3 +229,10 @@ def test_ng_offer_pcma_answer_g729_transcodes(engine: MediaEngine, ng: NgClient)
         back = a.recv()[0]
         assert back[1] & 0x7F == 8 and len(back) == 12 + 160
         assert engine.query_session(session_id)["caller"]["transcoding"] is not None
+        q = ng.request({"command": "query", "call-id": "tc-1"})
+        tags = q["tags"]
+        assert isinstance(tags, dict)
+        stream = tags["f"]["medias"][0]["streams"][0]
+        jb = stream["mediacore"]["jitter buffer"]
+        assert jb["mode"] == b"adaptive" and jb["packets"] == 10 and jb["late"] == 0
+        assert jb["target delay ms"] >= 20

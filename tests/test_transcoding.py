@@ -12,12 +12,15 @@ from pesq import pesq
 from mediacore import MediaEngine, MediaSpecError, TranscodingCapacityError
 from mediacore.types import CodecEntry, SessionInfo
 from tests.helpers import Endpoint, endpoints, rtp
-from tests.media import Bcg729, alaw_to_pcm, pcap_rtp_payloads
+from tests.media import Bcg729, alaw_to_pcm, pcap_rtp_payloads, send_paced
 
 SPEECH = pcap_rtp_payloads()  # SIPp's G.711 A-law speech: 236 packets of 30 ms
 SPEECH_PCM = alaw_to_pcm(b"".join(SPEECH))
 
 G729: CodecEntry = {"pt": 18, "name": "G729", "clock_rate": 8000, "fmtp": "annexb=no"}
+#: A fixed 100 ms jitter buffer: audio sent in time plays out untouched (no time-stretching),
+#: so codec outputs can be compared bit for bit; the margin absorbs a busy test machine.
+FIXED_JB = {"mode": "fixed", "default": 100}
 
 
 def _rtp_fields(pkt: bytes) -> tuple[int, int, int, int, bool, bytes]:
@@ -36,15 +39,11 @@ def _rtp_fields(pkt: bytes) -> tuple[int, int, int, int, bool, bytes]:
 def _send_speech(
     src: Endpoint, to: tuple[str, int], packets: list[bytes], sink: Endpoint, ptime_ms: int = 30
 ) -> list[bytes]:
-    """Sends PCMA payloads faster than real time (no jitter buffer is needed on loopback) and
-    returns what `sink` received, reading as it goes so no socket buffer overflows."""
+    """Sends PCMA payloads in real time (the engine plays them out of its jitter buffer) and
+    returns what `sink` received."""
     samples = ptime_ms * 8
-    got: list[bytes] = []
-    for i, payload in enumerate(packets):
-        src.send(rtp(i, i * samples, 0xA1A1, payload=payload), to)
-        if i % 5 == 4:
-            got += sink.drain(0.004)
-    return got + sink.drain(0.5)
+    schedule = [(i * ptime_ms / 1000, rtp(i, i * samples, 0xA1A1, payload=p)) for i, p in enumerate(packets)]
+    return send_paced(src, to, schedule, sink)
 
 
 def _session(
@@ -52,8 +51,8 @@ def _session(
 ) -> SessionInfo:
     return engine.create_session(
         {
-            "caller": {"remote_rtp": a.addr, "codecs": ["PCMA"], "ptime": 30},
-            "callee": {"remote_rtp": b.addr, "codecs": callee_codecs, **callee},  # type: ignore[typeddict-item]
+            "caller": {"remote_rtp": a.addr, "codecs": ["PCMA"], "ptime": 30, "jitter_buffer": FIXED_JB},  # type: ignore[typeddict-item]
+            "callee": {"remote_rtp": b.addr, "codecs": callee_codecs, "jitter_buffer": FIXED_JB, **callee},  # type: ignore[typeddict-item]
         }
     )
 
@@ -62,15 +61,19 @@ def test_pcma_to_pcmu_matches_the_itu_tables(engine: MediaEngine) -> None:
     with endpoints(2) as (a, b):
         info = _session(engine, a, b, ["PCMU"], ptime=30)
         got = _send_speech(a, info["caller"]["rtp"], SPEECH[:50], b)
-        assert len(got) == 50
-        fields = [_rtp_fields(p) for p in got]
+        # After the sender stops, up to 60 ms of concealment, then the output pauses.
+        assert 50 <= len(got) <= 53
+        fields = [_rtp_fields(p) for p in got[:50]]
         assert {f[0] for f in fields} == {0}
         # µ-law of the A-law decoded speech, computed independently (G.711 segment algorithm).
         expected = b"".join(bytes(_ulaw(s) for s in alaw_to_pcm(p)) for p in SPEECH[:50])
         assert b"".join(f[5] for f in fields) == expected
         st = engine.query_session(info["id"])
         assert st["caller"]["transcoding"] is not None
-        assert st["caller"]["transcoding"]["encoded_packets"] == 50
+        assert st["caller"]["transcoding"]["encoded_packets"] == len(got)
+        jb = st["caller"]["jitter_buffer"]
+        assert jb is not None and jb["mode"] == "fixed" and jb["target_delay_ms"] == 100
+        assert (jb["packets"], jb["late"], jb["discarded"]) == (50, 0, 0)
 
 
 def _ulaw(sample: int) -> int:
@@ -89,8 +92,9 @@ def test_g729_output_is_bit_exact_with_libbcg729(engine: MediaEngine) -> None:
     with endpoints(2) as (a, b):
         info = _session(engine, a, b, [G729])
         got = [_rtp_fields(p) for p in _send_speech(a, info["caller"]["rtp"], SPEECH[:100], b)]
-        # 100 x 30 ms in = 150 x 20 ms out, two 10-byte frames each.
-        assert len(got) == 150
+        # 100 x 30 ms in = 150 x 20 ms out, two 10-byte frames each (then the concealment tail).
+        assert 150 <= len(got) <= 153
+        got = got[:150]
         assert all(f[0] == 18 and len(f[5]) == 20 for f in got)
         seqs = [f[1] for f in got]
         assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(150)]
@@ -107,13 +111,10 @@ def test_pcma_g729_pcma_round_trip_scores_pesq_at_least_3_9(engine: MediaEngine)
         info = _session(engine, a, b, [G729])
         speech = SPEECH
         carrier = _send_speech(a, info["caller"]["rtp"], speech, b)
-        assert len(carrier) == len(speech) * 3 // 2
-        back_raw: list[bytes] = []
-        for i, pkt in enumerate(carrier):  # the carrier echoes its G.729 stream back
-            b.send(pkt, info["callee"]["rtp"])
-            if i % 5 == 4:
-                back_raw += a.drain(0.004)
-        back = [_rtp_fields(p) for p in back_raw + a.drain(0.5)]
+        assert len(speech) * 3 // 2 <= len(carrier) <= len(speech) * 3 // 2 + 3
+        # The carrier echoes its G.729 stream back, in real time.
+        back_raw = send_paced(b, info["callee"]["rtp"], [(i * 0.02, p) for i, p in enumerate(carrier)], a)
+        back = [_rtp_fields(p) for p in back_raw]
         assert {f[0] for f in back} == {8}, "the customer receives PCMA"
         assert [len(f[5]) for f in back] == [240] * len(back), "at the customer's 30 ms ptime"
         degraded = np.array(alaw_to_pcm(b"".join(f[5] for f in back)), dtype=np.float64)
@@ -130,7 +131,8 @@ def test_opus_output_decodes_with_an_independent_decoder(engine: MediaEngine) ->
         opus: CodecEntry = {"pt": 111, "name": "opus", "clock_rate": 48000, "channels": 2}
         info = _session(engine, a, b, [opus])
         got = [_rtp_fields(p) for p in _send_speech(a, info["caller"]["rtp"], SPEECH[:100], b)]
-        assert len(got) == 150
+        assert 150 <= len(got) <= 153
+        got = got[:150]
         assert [f[2] - got[0][2] for f in got] == [960 * i for i in range(150)], "48 kHz RTP clock"
         decoder = opuslib.Decoder(8000, 1)
         pcm = b"".join(decoder.decode(f[5], 160) for f in got)
@@ -152,7 +154,7 @@ def test_transcoding_slots_are_admission_control(port_range) -> None:
             relay = _session(eng, c, d, ["PCMA"])
             assert eng.totals()["transcoding_sessions"] == 1
             # The existing transcoding call is untouched by the refusal.
-            assert len(_send_speech(a, first["caller"]["rtp"], SPEECH[:10], b)) == 15
+            assert len(_send_speech(a, first["caller"]["rtp"], SPEECH[:10], b)) >= 15
             eng.delete_session(first["id"])
             _session(eng, c, d, [G729])
             eng.delete_session(relay["id"])

@@ -12,6 +12,7 @@ pub mod control;
 pub mod dtmf;
 pub mod event;
 pub mod overlay;
+pub mod retime;
 pub mod session;
 pub mod spec;
 pub mod stats;
@@ -20,11 +21,14 @@ pub mod transcode;
 pub use control::{MediaControl, SessionInfo};
 pub use dtmf::{DtmfPlay, DtmfPlayer};
 pub use event::{DtmfVia, Event, EventKind};
+pub use mediacore_dsp::aec::EchoStats;
+pub use mediacore_dsp::jitter::JitterStats;
 pub use session::{Channel, DropReason, Session, Transmit, Verdict, RELATCH_AFTER};
 pub use spec::{
-    CodecSpec, DtmfMode, DtmfRoute, LatchPolicy, LegSpec, SessionSpec, Side, SpecError, DSCP_EF,
+    CodecSpec, DtmfMode, DtmfRoute, EchoCancelSpec, JitterBufferSpec, JitterMode, LatchPolicy,
+    LegSpec, SessionSpec, Side, SpecError, DSCP_EF,
 };
-pub use stats::{DropCounters, LegStats, SessionStats};
+pub use stats::{DropCounters, EchoCancelStats, JitterBufferStats, LegStats, SessionStats};
 
 /// Engine-wide identifier of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -736,6 +736,12 @@ pub trait DtmfSink {
         pool: &mut Vec<Vec<u8>>,
         out: &mut VecDeque<Vec<u8>>,
     );
+    /// Takes a played digit's whole tone (`samples` long) to sound on the stream's own clock,
+    /// or hands it back when the sink takes the tone piece by piece through `send_pcm` (the
+    /// default).
+    fn own_tone(&mut self, tone: DtmfGenerator, _samples: u32) -> Option<DtmfGenerator> {
+        Some(tone)
+    }
     /// While on, the sender's audio is kept back (a played digit sounds instead).
     fn set_suppress(&mut self, on: bool);
     /// RTP timestamp units per 8 kHz sample of the stream's audio.

@@ -11,6 +11,11 @@
 //! (RTP: RFC 3550 header; RTCP: compound validation), then records statistics. Media timeouts are
 //! armed on a leg only once its party is known (an SDP address or a latched source): a callee
 //! that has not answered yet cannot be silent.
+//!
+//! Decoded directions play out on one playout clock per session (`handle_timeout` at
+//! `poll_timeout`): every 20 ms (10 ms when a leg's ptime needs it) each direction pulls one
+//! block from its jitter buffer, so both directions of a leg are sample-aligned for its echo
+//! canceller: the far-end reference of leg X is the block sent toward X one period earlier.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -24,10 +29,11 @@ use mediacore_proto::TelephoneEvent;
 use crate::dtmf::{DtmfPlay, DtmfPlayer, PlayStep, Rfc4733Receiver};
 use crate::event::{DtmfVia, Event, EventKind};
 use crate::overlay::{overlay_needed, DtmfSink, OverlayVerdict, RelayOverlay, END_PACKET_COPIES};
+use crate::retime::Retimer;
 use crate::spec::{
     static_clock_rate, DtmfMode, DtmfRoute, LatchPolicy, LegSpec, SessionSpec, Side,
 };
-use crate::stats::{DropCounters, LegStats, SessionStats};
+use crate::stats::{DropCounters, EchoCancelStats, JitterBufferStats, LegStats, SessionStats};
 use crate::transcode::{needs_transcoding, send_codec, StreamPosition, TranscodePath};
 use crate::SessionId;
 
@@ -79,6 +85,9 @@ pub struct Transmit {
 
 /// Buffers kept for transcoded packets (per session); enough for a 60 ms burst both ways.
 const POOL_MAX: usize = 16;
+/// Playout periods run back to back when the clock is late (a stalled worker); beyond this
+/// many the clock skips ahead instead of bursting.
+const MAX_CATCH_UP: u32 = 10;
 
 struct LegState {
     spec: LegSpec,
@@ -285,6 +294,8 @@ impl LegState {
             since_last_packet: self.last_packet.map(|t| now.saturating_duration_since(t)),
             timed_out: self.timed_out,
             transcoding: None,
+            jitter_buffer: None,
+            echo_canceller: None,
         }
     }
 }
@@ -303,9 +314,20 @@ pub struct Session {
     paths: [Option<TranscodePath>; 2],
     /// Output numbering toward each side's party, kept when a path is rebuilt or removed.
     positions: [Option<StreamPosition>; 2],
+    /// Re-timing of a relayed stream from each side's party, where its leg asks for a jitter
+    /// buffer on relay (`JitterBufferSpec::relay`).
+    retimers: [Option<Retimer>; 2],
+    /// Scratch for packets a re-timer releases.
+    released: VecDeque<Vec<u8>>,
     transmits: VecDeque<Transmit>,
     produced: VecDeque<Vec<u8>>,
     pool: Vec<Vec<u8>>,
+    /// The playout clock of the decoded directions: the next period, while any plays.
+    playout_next: Option<Instant>,
+    playout_period: Duration,
+    /// Per side: the block sent toward that side's party in the last period (its echo
+    /// canceller's far-end reference), zeros when nothing was sent.
+    far_ref: [Vec<i16>; 2],
     /// DTMF work on relayed directions, by sending side (see `overlay.rs`).
     overlays: [Option<RelayOverlay>; 2],
     /// Digits played by the control plane, by receiving side.
@@ -340,9 +362,14 @@ impl Session {
             events: VecDeque::new(),
             paths: [None, None],
             positions: [None, None],
+            retimers: [None, None],
+            released: VecDeque::new(),
             transmits: VecDeque::new(),
             produced: VecDeque::new(),
             pool: Vec::new(),
+            playout_next: None,
+            playout_period: Duration::from_millis(20),
+            far_ref: [Vec::new(), Vec::new()],
             overlays: [None, None],
             players: [DtmfPlayer::default(), DtmfPlayer::default()],
             playing: [None, None],
@@ -350,6 +377,8 @@ impl Session {
             tone_pcm: Vec::new(),
         };
         session.paths = session.build_paths()?;
+        session.set_playout_period();
+        session.set_retimers();
         session.build_overlays();
         Ok(session)
     }
@@ -405,6 +434,201 @@ impl Session {
         self.paths[side.index()].as_ref().map(|p| p.stats)
     }
 
+    /// Jitter buffer of the stream from `side`'s party: decoded, or re-timed on relay.
+    pub fn jitter_buffer_stats(&self, side: Side) -> Option<JitterBufferStats> {
+        let mode = self.spec.leg(side).jitter_buffer.mode;
+        if let Some(path) = self.paths[side.index()].as_ref() {
+            return Some(JitterBufferStats {
+                mode,
+                relay: false,
+                stats: path.jitter_stats(),
+            });
+        }
+        let retimer = self.retimers[side.index()].as_ref()?;
+        Some(JitterBufferStats {
+            mode,
+            relay: true,
+            stats: retimer.stats(),
+        })
+    }
+
+    /// A re-timer for each relayed direction whose sender's leg asks for one; one whose
+    /// settings did not change is kept (with what it holds).
+    fn set_retimers(&mut self) {
+        for side in [Side::Caller, Side::Callee] {
+            let jb = self.spec.leg(side).jitter_buffer;
+            let slot = &mut self.retimers[side.index()];
+            if !jb.relay || self.paths[side.index()].is_some() {
+                *slot = None;
+            } else if slot.as_ref().is_none_or(|r| r.spec() != jb) {
+                *slot = Some(Retimer::new(jb));
+            }
+        }
+    }
+
+    /// Sends on what the re-timers hold that is due at `now`.
+    fn release_retimed(&mut self, now: Instant) {
+        let now_ms = self.clock_ms(now);
+        for side in [Side::Caller, Side::Callee] {
+            let Some(r) = self.retimers[side.index()].as_mut() else {
+                continue;
+            };
+            r.release(now_ms, &mut self.released);
+            let via = side.other();
+            if self.overlays[side.index()].is_some() {
+                self.overlay_released(now, side);
+                continue;
+            }
+            let out = &mut self.legs[via.index()];
+            let dest = out.destination(Channel::Rtp);
+            while let Some(buf) = self.released.pop_front() {
+                match dest {
+                    Some(dest) => {
+                        out.sent_rtp_packets += 1;
+                        out.sent_rtp_bytes += buf.len() as u64;
+                        self.transmits.push_back(Transmit {
+                            via,
+                            channel: Channel::Rtp,
+                            dest,
+                            data: buf,
+                        });
+                    }
+                    None => {
+                        if self.pool.len() < POOL_MAX {
+                            self.pool.push(buf);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Re-timed packets from `side`'s party go through the direction's DTMF overlay: the
+    /// overlay works on the stream as the receiver gets it (in order, evenly paced).
+    fn overlay_released(&mut self, now: Instant, side: Side) {
+        while let Some(buf) = self.released.pop_front() {
+            let Ok(hdr) = RtpHeader::parse(&buf) else {
+                self.recycle(buf);
+                continue;
+            };
+            let Some(ov) = self.overlays[side.index()].as_mut() else {
+                self.recycle(buf);
+                continue;
+            };
+            self.heard.clear();
+            let v = ov.push(
+                now,
+                &hdr,
+                &buf,
+                &mut self.pool,
+                &mut self.produced,
+                &mut self.heard,
+            );
+            self.report_heard(now, side);
+            if v == OverlayVerdict::Forward {
+                self.produced.push_front(buf);
+            } else {
+                self.recycle(buf);
+            }
+            if !self.produced.is_empty() {
+                let _ = self.send_produced(side.other());
+            }
+        }
+    }
+
+    /// Echo canceller of `side`'s leg, once it has run (both directions decoded).
+    pub fn echo_stats(&self, side: Side) -> Option<EchoCancelStats> {
+        let path = self.paths[side.index()].as_ref()?;
+        Some(EchoCancelStats {
+            tail_ms: path.echo_tail_ms()?,
+            stats: path.echo_stats()?,
+        })
+    }
+
+    /// 10 ms when a decoded direction sends 10 or 30 ms packets, else 20 ms.
+    fn set_playout_period(&mut self) {
+        let fine = [Side::Caller, Side::Callee].iter().any(|&from| {
+            self.paths[from.index()].is_some()
+                && ![20, 40, 60].contains(&self.spec.leg(from.other()).ptime_ms)
+        });
+        self.playout_period = Duration::from_millis(if fine { 10 } else { 20 });
+        let samples = self.playout_period.as_millis() as usize * 8;
+        for r in &mut self.far_ref {
+            r.clear();
+            r.resize(samples, 0);
+        }
+        if !self
+            .paths
+            .iter()
+            .flatten()
+            .any(TranscodePath::playout_active)
+        {
+            self.playout_next = None;
+        }
+    }
+
+    /// Milliseconds on the session clock (the jitter buffers' time base).
+    fn clock_ms(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// One playout period at `due`: each decoded direction plays one block; then each leg's
+    /// echo reference becomes what was just sent toward it.
+    fn playout_tick(&mut self, due: Instant) {
+        let now_ms = self.clock_ms(due);
+        let samples = self.playout_period.as_millis() as usize * 8;
+        for side in [Side::Caller, Side::Callee] {
+            let reverse_decoded = self.paths[side.other().index()].is_some();
+            let Some(path) = self.paths[side.index()].as_mut() else {
+                continue;
+            };
+            let far = reverse_decoded.then_some(self.far_ref[side.index()].as_slice());
+            path.play(now_ms, samples, far, &mut self.pool, &mut self.produced);
+            self.collect_path_output(due, side);
+        }
+        for side in [Side::Caller, Side::Callee] {
+            // What was sent toward `side`'s party came from the other side's path.
+            let sent = self.paths[side.other().index()]
+                .as_ref()
+                .map(TranscodePath::sent_block)
+                .unwrap_or(&[]);
+            let r = &mut self.far_ref[side.index()];
+            let n = sent.len().min(r.len());
+            r[..n].copy_from_slice(&sent[..n]);
+            r[n..].fill(0);
+        }
+    }
+
+    /// Events and packets a path produced for traffic from `side`'s party.
+    fn collect_path_output(&mut self, now: Instant, side: Side) {
+        if let Some(path) = self.paths[side.index()].as_mut() {
+            self.heard.clear();
+            self.heard.extend(path.take_inband_digits());
+            self.report_heard(now, side);
+        }
+        let via = side.other();
+        let out = &mut self.legs[via.index()];
+        let Some(dest) = out.destination(Channel::Rtp) else {
+            // Nowhere to send (the party went on old-style hold): the packets are not sent.
+            while let Some(buf) = self.produced.pop_front() {
+                if self.pool.len() < POOL_MAX {
+                    self.pool.push(buf);
+                }
+            }
+            return;
+        };
+        while let Some(buf) = self.produced.pop_front() {
+            out.sent_rtp_packets += 1;
+            out.sent_rtp_bytes += buf.len() as u64;
+            self.transmits.push_back(Transmit {
+                via,
+                channel: Channel::Rtp,
+                dest,
+                data: buf,
+            });
+        }
+    }
+
     /// The next datagram a transcoding path produced, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -438,14 +662,21 @@ impl Session {
                 self.positions[side.other().index()] = Some(p.position());
             }
         }
-        let paths = match self.build_paths() {
+        let mut paths = match self.build_paths() {
             Ok(p) => p,
             Err(e) => {
                 self.spec = old;
                 return Err(e);
             }
         };
+        for (new, old) in paths.iter_mut().zip(self.paths.iter_mut()) {
+            if let (Some(new), Some(old)) = (new.as_mut(), old.as_mut()) {
+                new.adopt(old);
+            }
+        }
         self.paths = paths;
+        self.set_playout_period();
+        self.set_retimers();
         self.build_overlays();
         self.legs[0].update(self.spec.caller.clone(), now);
         self.legs[1].update(self.spec.callee.clone(), now);
@@ -526,6 +757,19 @@ impl Session {
         if self.paths[side.index()].is_some() {
             return self.transcode(now, side, rtp.as_ref(), data);
         }
+        if let (Some(r), Some(hdr)) = (self.retimers[side.index()].as_mut(), rtp.as_ref()) {
+            if self.legs[side.other().index()]
+                .destination(channel)
+                .is_some()
+            {
+                let rate = self.legs[side.index()].clock[(hdr.payload_type & 0x7f) as usize];
+                let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
+                if r.push(hdr, data, rate, now_ms, &mut self.pool).is_none() {
+                    // Held; sent on when due (through the DTMF overlay, if there is one).
+                    return Verdict::Consumed;
+                }
+            }
+        }
         if let (Some(hdr), Some(ov)) = (rtp.as_ref(), self.overlays[side.index()].as_mut()) {
             self.heard.clear();
             let v = ov.push(
@@ -576,32 +820,34 @@ impl Session {
         rtp: Option<&RtpHeader>,
         data: &[u8],
     ) -> Verdict {
-        let Some(dest) = self.legs[side.other().index()].destination(Channel::Rtp) else {
+        if self.legs[side.other().index()]
+            .destination(Channel::Rtp)
+            .is_none()
+        {
             self.leg_mut(side).dropped.no_destination += 1;
             return Verdict::Drop(DropReason::NoDestination);
-        };
+        }
         let Some(hdr) = rtp else {
             return Verdict::Consumed; // RTCP
         };
+        let arrival_ms = self.clock_ms(now);
         let codecs = &self.spec.leg(side).codecs;
+        // Audio buffered, or a digit to render as tones: the playout clock must run.
+        let mut audio = false;
         if let Some(path) = self.paths[side.index()].as_mut() {
-            path.push(hdr, data, codecs, &mut self.pool, &mut self.produced);
-            self.heard.clear();
-            self.heard.extend(path.take_inband_digits());
-            self.report_heard(now, side);
+            audio = path.push(
+                hdr,
+                data,
+                codecs,
+                arrival_ms,
+                &mut self.pool,
+                &mut self.produced,
+            );
         }
-        let via = side.other();
-        let out = &mut self.legs[via.index()];
-        while let Some(buf) = self.produced.pop_front() {
-            out.sent_rtp_packets += 1;
-            out.sent_rtp_bytes += buf.len() as u64;
-            self.transmits.push_back(Transmit {
-                via,
-                channel: Channel::Rtp,
-                dest,
-                data: buf,
-            });
+        if audio && self.playout_next.is_none() {
+            self.playout_next = Some(now + self.playout_period);
         }
+        self.collect_path_output(now, side);
         Verdict::Consumed
     }
 
@@ -680,6 +926,7 @@ impl Session {
         }
         self.players[to.index()].enqueue(play, now)?;
         self.run_player(now, to);
+        self.start_playout(now);
         Ok(())
     }
 
@@ -688,13 +935,29 @@ impl Session {
         self.players[to.index()].pending()
     }
 
-    /// When a digit being played next needs a step (every 20 ms while playing), if any: the
-    /// runtime runs `handle_timeout` at this finer pace only for sessions that play.
+    /// The next playout deadline, if any: a step of a digit being played (every 20 ms while
+    /// playing) or a period of the decoded directions' playout clock (10 or 20 ms while they
+    /// play). Part of `poll_timeout`.
     pub fn poll_playout(&self) -> Option<Instant> {
         self.players
             .iter()
             .filter_map(DtmfPlayer::poll_timeout)
+            .chain(self.playout_next)
             .min()
+    }
+
+    /// Starts the playout clock at the next period if a decoded direction has something to
+    /// play (audio, or a digit's tone) and the clock is not running.
+    fn start_playout(&mut self, now: Instant) {
+        if self.playout_next.is_none()
+            && self
+                .paths
+                .iter()
+                .flatten()
+                .any(TranscodePath::playout_active)
+        {
+            self.playout_next = Some(now + self.playout_period);
+        }
     }
 
     fn run_player(&mut self, now: Instant, to: Side) {
@@ -722,15 +985,18 @@ impl Session {
                 samples,
                 ..
             } => {
+                let mut generator = (route == DtmfRoute::Inband)
+                    .then(|| DtmfGenerator::new(digit, -f32::from(volume), u64::from(samples)))
+                    .flatten();
                 let ts = sink.map_or(0, |s| {
                     if route == DtmfRoute::Inband {
                         s.set_suppress(true);
+                        // A transcoding path sounds the tone on its playout clock; the relay
+                        // overlay takes it piece by piece.
+                        generator = generator.take().and_then(|g| s.own_tone(g, samples));
                     }
                     s.stream_ts(now)
                 });
-                let generator = (route == DtmfRoute::Inband)
-                    .then(|| DtmfGenerator::new(digit, -f32::from(volume), u64::from(samples)))
-                    .flatten();
                 self.playing[to.index()] = Some(PlayingDigit {
                     ts,
                     generator,
@@ -777,13 +1043,13 @@ impl Session {
                         DtmfVia::Rfc2833
                     }
                     DtmfRoute::Inband => {
-                        self.tone_pcm.clear();
-                        self.tone_pcm.resize(n as usize, 0);
-                        if let Some(g) = playing.generator.as_mut() {
-                            g.fill(&mut self.tone_pcm);
-                        }
                         if let Some(s) = sink {
-                            s.send_pcm(now, &self.tone_pcm, &mut self.pool, &mut self.produced);
+                            if let Some(g) = playing.generator.as_mut() {
+                                self.tone_pcm.clear();
+                                self.tone_pcm.resize(n as usize, 0);
+                                g.fill(&mut self.tone_pcm);
+                                s.send_pcm(now, &self.tone_pcm, &mut self.pool, &mut self.produced);
+                            }
                             if end {
                                 s.set_suppress(false);
                             }
@@ -850,7 +1116,8 @@ impl Session {
         }
     }
 
-    /// Time has passed: raise timeout events that are due, and play the digits that are due.
+    /// Time has passed: play the digits that are due, play out what is due, raise timeout
+    /// events that are due.
     pub fn handle_timeout(&mut self, now: Instant) {
         for to in [Side::Caller, Side::Callee] {
             if self.players[to.index()]
@@ -859,6 +1126,23 @@ impl Session {
             {
                 self.run_player(now, to);
             }
+        }
+        self.start_playout(now);
+        self.release_retimed(now);
+        let mut rounds = 0;
+        while let Some(due) = self.playout_next.filter(|d| *d <= now) {
+            if rounds == MAX_CATCH_UP {
+                self.playout_next = Some(now + self.playout_period);
+                break;
+            }
+            self.playout_tick(due);
+            rounds += 1;
+            let active = self
+                .paths
+                .iter()
+                .flatten()
+                .any(TranscodePath::playout_active);
+            self.playout_next = active.then(|| due + self.playout_period);
         }
         for side in [Side::Caller, Side::Callee] {
             let leg = &mut self.legs[side.index()];
@@ -910,7 +1194,17 @@ impl Session {
             .filter(|l| !l.timed_out)
             .filter_map(|l| l.silence_since.map(|s| s + l.timeout(&self.spec)));
         let dtmf = self.legs.iter().filter_map(|l| l.dtmf.poll_timeout());
-        silence.chain(dtmf).chain(self.poll_playout()).min()
+        let retimed = self
+            .retimers
+            .iter()
+            .flatten()
+            .filter_map(|r| r.next_due_ms())
+            .map(|ms| self.epoch + Duration::from_millis(ms));
+        silence
+            .chain(dtmf)
+            .chain(self.poll_playout())
+            .chain(retimed)
+            .min()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -923,10 +1217,14 @@ impl Session {
             age: now.saturating_duration_since(self.created),
             caller: LegStats {
                 transcoding: self.transcode_stats(Side::Caller),
+                jitter_buffer: self.jitter_buffer_stats(Side::Caller),
+                echo_canceller: self.echo_stats(Side::Caller),
                 ..self.legs[0].snapshot(Side::Caller, now)
             },
             callee: LegStats {
                 transcoding: self.transcode_stats(Side::Callee),
+                jitter_buffer: self.jitter_buffer_stats(Side::Callee),
+                echo_canceller: self.echo_stats(Side::Callee),
                 ..self.legs[1].snapshot(Side::Callee, now)
             },
         }

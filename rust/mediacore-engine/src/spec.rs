@@ -181,6 +181,76 @@ impl CodecSpec {
     }
 }
 
+/// VOS3000 `SS_JITTERBUFFER_MODE`: 0 = fixed, 1 = adaptive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JitterMode {
+    /// The delay is `default_ms` for good (in-time audio plays untouched).
+    Fixed,
+    /// The delay follows the measured jitter within `[min_ms, max_ms]`, starting at `default_ms`.
+    Adaptive,
+}
+
+impl JitterMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JitterMode::Fixed => "fixed",
+            JitterMode::Adaptive => "adaptive",
+        }
+    }
+}
+
+/// Highest jitter-buffer delay accepted, ms (the reference's satellite preset is 400).
+pub const MAX_JITTER_BUFFER_MS: u32 = 1000;
+
+/// The jitter buffer of the stream a party sends (VOS3000 `SS_JITTERBUFFER_MODE`, `_MIN`,
+/// `_MAX`, `_DEFAULT`; their defaults 1, 20, 200, 60). Always on where the stream is decoded;
+/// on a relayed stream only when `relay` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JitterBufferSpec {
+    pub mode: JitterMode,
+    pub min_ms: u32,
+    pub max_ms: u32,
+    /// Starting delay (adaptive), or the delay (fixed).
+    pub default_ms: u32,
+    /// Also re-time this party's stream when it is relayed (not decoded): packets are held and
+    /// sent on at a smoothed pace, unchanged. Off by default.
+    pub relay: bool,
+}
+
+impl Default for JitterBufferSpec {
+    fn default() -> Self {
+        JitterBufferSpec {
+            mode: JitterMode::Adaptive,
+            min_ms: 20,
+            max_ms: 200,
+            default_ms: 60,
+            relay: false,
+        }
+    }
+}
+
+/// Echo-canceller tails accepted, ms (`SS_ECHOCANCELTAIL`).
+pub const ECHO_TAILS_MS: [u32; 2] = [64, 128];
+
+/// The line echo canceller of a leg (VOS3000 `SS_ECHOCANCEL`, `SS_ECHOCANCELTAIL`): it removes,
+/// from the audio this party sends, the echo of the audio we send it. Runs where both
+/// directions of the session are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoCancelSpec {
+    pub enabled: bool,
+    /// 64 (default) or 128 ms.
+    pub tail_ms: u32,
+}
+
+impl Default for EchoCancelSpec {
+    fn default() -> Self {
+        EchoCancelSpec {
+            enabled: true,
+            tail_ms: 64,
+        }
+    }
+}
+
 /// What the control plane knows about one leg.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LegSpec {
@@ -209,6 +279,10 @@ pub struct LegSpec {
     /// G.729 Annex B voice activity detection on what we encode toward this party (SID/DTX).
     /// Off by default: most carriers expect `annexb=no`.
     pub vad: bool,
+    /// The jitter buffer of the stream this party sends.
+    pub jitter_buffer: JitterBufferSpec,
+    /// Echo cancellation of what this party sends (the echo of what we send it).
+    pub echo_cancel: EchoCancelSpec,
     /// How DTMF is signalled with this party (default `Auto`).
     pub dtmf: DtmfMode,
 }
@@ -271,6 +345,8 @@ impl Default for LegSpec {
             codecs: Vec::new(),
             ptime_ms: 20,
             vad: false,
+            jitter_buffer: JitterBufferSpec::default(),
+            echo_cancel: EchoCancelSpec::default(),
             dtmf: DtmfMode::Auto,
         }
     }
@@ -355,6 +431,38 @@ impl SessionSpec {
                         format!("clock rate 0 for {}", c.name),
                     ));
                 }
+            }
+            let jb = &leg.jitter_buffer;
+            if jb.max_ms > MAX_JITTER_BUFFER_MS {
+                return Err(SpecError::new(
+                    side,
+                    "jitter_buffer.max",
+                    format!("{} ms exceeds {MAX_JITTER_BUFFER_MS} ms", jb.max_ms),
+                ));
+            }
+            if jb.min_ms > jb.max_ms {
+                return Err(SpecError::new(
+                    side,
+                    "jitter_buffer.min",
+                    format!("{} ms exceeds max {} ms", jb.min_ms, jb.max_ms),
+                ));
+            }
+            if !(jb.min_ms..=jb.max_ms).contains(&jb.default_ms) {
+                return Err(SpecError::new(
+                    side,
+                    "jitter_buffer.default",
+                    format!(
+                        "{} ms is not within min {} ms and max {} ms",
+                        jb.default_ms, jb.min_ms, jb.max_ms
+                    ),
+                ));
+            }
+            if !ECHO_TAILS_MS.contains(&leg.echo_cancel.tail_ms) {
+                return Err(SpecError::new(
+                    side,
+                    "echo_cancel.tail",
+                    format!("{} ms is not 64 or 128", leg.echo_cancel.tail_ms),
+                ));
             }
             for &(pt, rate) in &leg.clock_rates {
                 if pt > 127 {

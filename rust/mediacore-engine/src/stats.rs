@@ -3,9 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use mediacore_dsp::aec::EchoStats;
+use mediacore_dsp::jitter::JitterStats;
 use mediacore_proto::ReceptionSnapshot;
 
-use crate::spec::Side;
+use crate::spec::{JitterMode, Side};
 use crate::transcode::TranscodeStats;
 use crate::SessionId;
 
@@ -66,6 +68,27 @@ pub struct LegStats {
     /// Counters of the transcoding path that takes this party's media, if its direction is
     /// transcoded (`None`: relayed untouched).
     pub transcoding: Option<TranscodeStats>,
+    /// The jitter buffer of this party's stream: where it is decoded, or re-timed on relay.
+    pub jitter_buffer: Option<JitterBufferStats>,
+    /// The echo canceller of this leg (echo of what we send the party, removed from what it
+    /// sends), once it has run.
+    pub echo_canceller: Option<EchoCancelStats>,
+}
+
+/// A stream's jitter buffer: its mode and its measurements.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JitterBufferStats {
+    pub mode: JitterMode,
+    /// Re-timing a relayed stream (packets unchanged) rather than a decoded one.
+    pub relay: bool,
+    pub stats: JitterStats,
+}
+
+/// A leg's line echo canceller: its tail and its measurements (ERL, ERLE, bulk delay).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EchoCancelStats {
+    pub tail_ms: u32,
+    pub stats: EchoStats,
 }
 
 /// Counters of a whole session, as returned by query and delete.

@@ -3,27 +3,32 @@
 //! RTP stream of our own (continuous sequence numbers and timestamps, one SSRC, marker on
 //! talkspurt start).
 //!
-//! Theory of operation. `push` takes one parsed RTP packet of the sending party. Audio is
-//! decoded (a gap in sequence numbers is concealed first, so timing stays true); telephone-event
-//! packets are re-stamped into the output stream unchanged in content (DTMF conversion is a
-//! later stage). Whenever the queue holds a full output packet's worth of samples it is encoded
-//! and written into a packet buffer that the session hands to the runtime. Without a jitter
-//! buffer (next stage) packets arriving late are dropped and counted.
+//! Theory of operation. `push` takes one parsed RTP packet of the sending party. Audio goes
+//! into the direction's adaptive jitter buffer (still encoded); telephone-event packets are
+//! re-stamped into the output stream at once, unchanged in content, or (toward a receiver
+//! without telephone-event) set up a digit to sound as tones. The session's playout clock then
+//! calls `play` every 10 or 20 ms ([`playout`]): the jitter buffer decodes what is due
+//! (concealing what is missing, time-stretching towards its target delay), the echo canceller
+//! and the DTMF detector see the block, DTMF tones we sound (a digit played by the control
+//! plane, or one rendered from events) replace it, and it joins the PCM queue.
+//! Whenever the queue holds a full output packet's worth of samples it is encoded and written
+//! into a packet buffer that the session hands to the runtime.
 
 use std::collections::VecDeque;
 
+use mediacore_dsp::aec::{EchoCanceller, EchoCancellerConfig};
 use mediacore_dsp::codec::{
-    lookup, new_decoder, new_encoder, CodecDef, Decoder, Encoder, EncoderOptions,
+    lookup, new_decoder, new_encoder, CodecDef, CodecKind, Decoder, Encoder, EncoderOptions,
 };
 use mediacore_dsp::dtmf::{DetectorEvent, DtmfDetector, DtmfGenerator};
+use mediacore_dsp::jitter::{JitterBuffer, JitterConfig};
 use mediacore_proto::{digit_for_event, TelephoneEvent};
 use mediacore_proto::{RtpHeader, SeqExtender};
 
-use crate::spec::{CodecSpec, DtmfRoute, LegSpec};
+use crate::spec::{CodecSpec, DtmfRoute, JitterMode, LegSpec};
 
-/// Gaps longer than this many packets are not concealed (a restart, or a hold): the output
-/// simply resumes, with a marker.
-const MAX_CONCEALED_PACKETS: u64 = 5;
+mod playout;
+pub use playout::TsTo8k;
 /// Upper bound on queued PCM (8 kHz samples): 1 s. Beyond it the oldest audio is discarded, so
 /// a sender faster than its clock cannot grow memory or latency without bound.
 const MAX_QUEUED_SAMPLES: usize = 8000;
@@ -42,10 +47,11 @@ pub struct StreamPosition {
 /// Counters of one transcoding direction.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TranscodeStats {
+    /// Audio packets taken into the jitter buffer (its own statistics say how many were
+    /// played, late, duplicated or discarded, and how much was concealed).
     pub decoded_packets: u64,
-    pub decode_errors: u64,
-    pub concealed_packets: u64,
-    pub late_packets: u64,
+    /// Telephone-event packets older than a packet already received (dropped).
+    pub late_events: u64,
     pub unknown_payload_type: u64,
     pub encoded_packets: u64,
     pub encode_errors: u64,
@@ -61,6 +67,10 @@ pub struct TranscodeStats {
 
 struct InCodec {
     pt: u8,
+    /// The codec, if we can decode it.
+    kind: Option<CodecKind>,
+    /// Its RTP clock rate (the jitter buffer counts in 8 kHz samples).
+    clock_rate: u32,
     decoder: Option<Box<dyn Decoder>>,
     telephone_event: bool,
 }
@@ -80,8 +90,24 @@ pub struct TranscodePath {
     in_ssrc: Option<u32>,
     seq: SeqExtender,
     last_seq: Option<u64>,
-    /// Samples the sender put in its last audio packet (to size concealment).
-    last_in_samples: usize,
+    /// The sender's audio, still encoded, until the playout clock pulls it.
+    jb: JitterBuffer,
+    /// The input codec (index into `inputs`) whose packets the jitter buffer holds.
+    jb_input: Option<usize>,
+    in_ts: TsTo8k,
+    /// Arrival of the sender's last audio packet, ms on the session's clock.
+    last_audio_ms: Option<u64>,
+    /// The sender went quiet: output is paused (like DTX) until its audio resumes.
+    paused: bool,
+    /// The sender stopped long ago: no playout until its next packet.
+    stopped: bool,
+    /// Echo canceller for the sender's audio (the echo of what we send the sender).
+    aec: Option<EchoCanceller>,
+    aec_out: Vec<i16>,
+    aec_used: bool,
+    /// The block `play` queued for sending in its last call (the other direction's echo
+    /// reference); empty when it queued nothing.
+    sent: Vec<i16>,
     /// Input timestamp of the current telephone event → its output timestamp.
     event_ts: Option<(u32, u32)>,
     /// Input timestamp of the last event whose end packets went out.
@@ -96,8 +122,10 @@ pub struct TranscodePath {
     /// Mute tones heard from the sender (the receiver gets the digit another way).
     mute_tones: bool,
     /// A digit played by the control plane is sounding toward the receiver: the sender's
-    /// audio is replaced by it.
-    pub(crate) suppress_input: bool,
+    /// audio is replaced by it (its tone, or silence).
+    suppress_input: bool,
+    /// The tone of a digit played by the control plane, sounding on the playout clock.
+    played: Option<PlayedTone>,
     /// The event being sent for a tone heard in the sender's audio.
     sending: Option<SentEvent>,
     /// Output samples produced so far (the clock of `sending`).
@@ -173,10 +201,32 @@ impl TranscodePath {
             .iter()
             .map(|c| InCodec {
                 pt: c.pt,
+                kind: lookup(&c.name, c.clock_rate).map(|d| d.kind),
+                clock_rate: c.clock_rate,
                 decoder: None,
                 telephone_event: c.is_telephone_event(),
             })
             .collect();
+        let jb_spec = from.jitter_buffer;
+        let jb = JitterBuffer::new(JitterConfig {
+            adaptive: jb_spec.mode == JitterMode::Adaptive,
+            min_delay_ms: jb_spec.min_ms,
+            max_delay_ms: jb_spec.max_ms,
+            initial_delay_ms: jb_spec.default_ms,
+            ..JitterConfig::default()
+        })
+        .map_err(|e| format!("jitter buffer: {e}"))?;
+        let aec = if from.echo_cancel.enabled {
+            Some(
+                EchoCanceller::new(EchoCancellerConfig {
+                    tail_ms: from.echo_cancel.tail_ms,
+                    ..EchoCancellerConfig::default()
+                })
+                .map_err(|e| format!("echo canceller: {e}"))?,
+            )
+        } else {
+            None
+        };
         let (src_dtmf, dst_dtmf) = (from.dtmf_route(), to.dtmf_route());
         let src_inband = src_dtmf == DtmfRoute::Inband;
         Ok(TranscodePath {
@@ -194,7 +244,16 @@ impl TranscodePath {
             in_ssrc: None,
             seq: SeqExtender::new(),
             last_seq: None,
-            last_in_samples: 160,
+            jb,
+            jb_input: None,
+            in_ts: TsTo8k::default(),
+            last_audio_ms: None,
+            paused: false,
+            stopped: false,
+            aec,
+            aec_out: Vec::with_capacity(160),
+            aec_used: false,
+            sent: Vec::with_capacity(160),
             event_ts: None,
             event_end_sent: None,
             tone: None,
@@ -203,6 +262,7 @@ impl TranscodePath {
             tones_to_events: src_inband && dst_dtmf.is_events(),
             mute_tones: src_inband && dst_dtmf != DtmfRoute::Inband,
             suppress_input: false,
+            played: None,
             sending: None,
             out_samples: 0,
             detector: DtmfDetector::new(),
@@ -227,16 +287,19 @@ impl TranscodePath {
         })
     }
 
-    /// Takes one RTP packet from the sender; appends finished output packets to `out`
-    /// (each a complete RTP datagram, written into a buffer from `pool`).
+    /// Takes one RTP packet from the sender, arrived at `arrival_ms` (session clock). Audio
+    /// goes into the jitter buffer; telephone events are forwarded (or rendered as tones) at
+    /// once, their packets appended to `out` (each a complete RTP datagram, written into a
+    /// buffer from `pool`). Returns true when audio was buffered: the playout clock must run.
     pub fn push(
         &mut self,
         hdr: &RtpHeader,
         data: &[u8],
         from_codecs: &[CodecSpec],
+        arrival_ms: u64,
         pool: &mut Vec<Vec<u8>>,
         out: &mut VecDeque<Vec<u8>>,
-    ) {
+    ) -> bool {
         if self.in_ssrc != Some(hdr.ssrc) {
             // A new source (a restarted phone, a re-INVITE): its numbering starts afresh; ours
             // continues, with a marker.
@@ -245,21 +308,20 @@ impl TranscodePath {
             self.last_seq = None;
             self.event_ts = None;
             self.marker_pending = true;
+            self.jb.reset();
         }
         let ext = self.seq.extend(hdr.sequence).0;
-        if let Some(last) = self.last_seq {
-            if ext <= last {
-                self.stats.late_packets += 1;
-                return;
-            }
-        }
         let payload = hdr.payload(data);
         let pt = hdr.payload_type;
         let Some(idx) = prepare_input(&mut self.inputs, pt, from_codecs) else {
             self.stats.unknown_payload_type += 1;
-            return;
+            return false;
         };
         if self.inputs.get(idx).is_some_and(|i| i.telephone_event) {
+            if self.last_seq.is_some_and(|last| ext <= last) {
+                self.stats.late_events += 1;
+                return false;
+            }
             self.last_seq = Some(ext);
             if self.src_dtmf.is_events() && self.dst_dtmf != DtmfRoute::Info {
                 self.forward_event(hdr, payload, pool, out);
@@ -268,63 +330,31 @@ impl TranscodePath {
                 // the receiver gets digits as SIP INFO: the event stays out of the media.
                 self.stats.dtmf_suppressed += 1;
             }
-            return;
+            return self.tone_pending();
         }
-        // Conceal what was lost since the previous packet, so the output keeps time.
-        let gap = self.last_seq.map_or(0, |last| ext - last - 1);
-        let Some(decoder) = self.inputs.get_mut(idx).and_then(|i| i.decoder.as_mut()) else {
+        let Some(input) = self.inputs.get(idx).filter(|i| i.decoder.is_some()) else {
             self.stats.unknown_payload_type += 1;
-            return;
+            return false;
         };
-        self.decoded.clear();
-        if gap > 0 && gap <= MAX_CONCEALED_PACKETS {
-            for _ in 0..gap {
-                decoder.conceal(self.last_in_samples, &mut self.decoded);
+        if self.jb_input != Some(idx) {
+            // Another codec from the same sender: its packets start a new timeline.
+            if self.jb_input.is_some() {
+                self.jb.reset();
             }
-            self.stats.concealed_packets += gap;
-        } else if gap > MAX_CONCEALED_PACKETS {
+            self.jb_input = Some(idx);
+            self.in_ts = TsTo8k::new(input.clock_rate);
+        }
+        self.last_seq = Some(self.last_seq.map_or(ext, |last| last.max(ext)));
+        let ts = self.in_ts.convert(hdr.timestamp);
+        self.jb.insert(hdr.sequence, ts, payload, arrival_ms);
+        self.stats.decoded_packets += 1;
+        self.last_audio_ms = Some(arrival_ms);
+        if self.stopped || self.paused {
+            self.stopped = false;
+            self.paused = false;
             self.marker_pending = true;
         }
-        let before = self.decoded.len();
-        match decoder.decode(payload, &mut self.decoded) {
-            Ok(n) => {
-                self.stats.decoded_packets += 1;
-                if n > 0 {
-                    self.last_in_samples = n;
-                }
-            }
-            Err(_) => {
-                self.stats.decode_errors += 1;
-                self.decoded.truncate(before);
-            }
-        }
-        self.last_seq = Some(ext);
-        if hdr.marker {
-            self.marker_pending = true;
-        }
-        if let Some(t) = self.tone.as_mut().filter(|t| !t.ended) {
-            t.replaced += self.decoded.len() as u64;
-            if t.replaced > t.generated + LOST_END_SAMPLES {
-                t.ended = true; // its end packets were lost: the sender is heard again
-            }
-        }
-        if self.tone.as_ref().is_some_and(|t| !t.ended) || self.suppress_input {
-            // The sender's audio during an event would double the digit (tone leaked into the
-            // audio plus ours) or garble it: the generated tone replaces it. The same holds
-            // while a digit played by the control plane sounds.
-            self.decoded.clear();
-        }
-        if self.src_dtmf == DtmfRoute::Inband {
-            // Only a sender whose digits are tones is listened to: on an RFC 2833 or INFO leg
-            // a tone leaked into the audio is not a second digit.
-            let before = self.detected.len();
-            self.detector.process(&self.decoded, &mut self.detected);
-            if self.mute_tones {
-                self.track_tones(before);
-            }
-        }
-        self.queue_decoded();
-        self.drain_encoded(pool, out);
+        true
     }
 
     fn queue_decoded(&mut self) {
@@ -406,7 +436,7 @@ impl TranscodePath {
     ) {
         let Some(pt) = self.out_te_pt else {
             // The receiving party did not negotiate telephone-event: play the digit as tones.
-            self.play_event_inband(hdr, payload, pool, out);
+            self.play_event_inband(hdr, payload);
             return;
         };
         let ts = match self.event_ts {
@@ -544,36 +574,50 @@ impl TranscodePath {
     }
 }
 
-/// An RFC 4733 event being rendered as tones: identified by its RTP timestamp.
+/// An RFC 4733 event being rendered as tones: identified by its RTP timestamp. The tone
+/// sounds on the playout clock, in place of the audio pulled from the jitter buffer.
 struct Tone {
     ts: u32,
     generator: DtmfGenerator,
-    /// Samples of tone already queued (the event's duration field counts from its start).
+    /// Samples of tone sounded so far (the event's duration field counts from its start).
     generated: u64,
-    /// Sender audio samples discarded in favour of the tone.
-    replaced: u64,
-    ended: bool,
+    /// The longest duration the events announced so far (8 kHz samples).
+    announced: u64,
+    /// The digit's final duration, once its end packet came (or its end was given up).
+    end: Option<u64>,
+    /// After the tone: sender audio still muted (samples). The sender's audio reaches the
+    /// output one jitter-buffer delay after the events do, so the part that ran alongside
+    /// the digit (silence, or a tone leaked into it) would otherwise follow our tone.
+    hush: u64,
 }
 
-/// A digit whose end packets never come stops replacing the sender's audio once that audio has
-/// run this far (8 kHz samples, 150 ms: three missed 50 ms updates) past what the events
-/// announced.
+impl Tone {
+    /// Tone or muting still to come.
+    fn pending(&self) -> bool {
+        self.end.is_none_or(|e| self.generated < e) || self.hush > 0
+    }
+}
+
+/// A digit played by the control plane toward the receiver (in-band), sounding on the
+/// playout clock in place of the sender's audio.
+struct PlayedTone {
+    generator: DtmfGenerator,
+    /// Samples still to sound.
+    remaining: u64,
+}
+
+/// A digit whose end packets never come stops sounding once it has run this far (8 kHz
+/// samples, 150 ms: three missed 50 ms updates) past what its events announced.
 pub const LOST_END_SAMPLES: u64 = 1200;
 
 /// Tone level when the event says nothing useful (volume 0 would be 0 dBm0: too loud).
 const DEFAULT_TONE_DBM0: f32 = -10.0;
 
 impl TranscodePath {
-    /// Renders RFC 4733 event packets as DTMF tones in the outgoing audio: each packet's
-    /// duration field says how much of the digit should have sounded by now, and the difference
-    /// is generated into the PCM queue. Retransmitted end packets add nothing.
-    fn play_event_inband(
-        &mut self,
-        hdr: &RtpHeader,
-        payload: &[u8],
-        pool: &mut Vec<Vec<u8>>,
-        out: &mut VecDeque<Vec<u8>>,
-    ) {
+    /// Takes an RFC 4733 event packet toward a receiver without telephone-event: the digit
+    /// starts sounding at the next playout period and lasts what the events announce (the
+    /// end packet's duration). Retransmitted end packets change nothing.
+    fn play_event_inband(&mut self, hdr: &RtpHeader, payload: &[u8]) {
         let Ok(ev) = TelephoneEvent::parse(payload) else {
             return;
         };
@@ -593,35 +637,75 @@ impl TranscodePath {
                 ts: hdr.timestamp,
                 generator,
                 generated: 0,
-                replaced: 0,
-                ended: false,
+                announced: 0,
+                end: None,
+                hush: 0,
             });
             self.marker_pending = true;
         }
         let Some(tone) = self.tone.as_mut() else {
             return;
         };
-        if tone.ended {
+        if tone.end.is_some() {
             return;
         }
-        let target = u64::from(ev.duration);
-        let mut fresh = false;
-        if target > tone.generated {
-            let n = (target - tone.generated).min(MAX_QUEUED_SAMPLES as u64) as usize;
-            self.decoded.clear();
-            self.decoded.resize(n, 0);
-            tone.generator.fill(&mut self.decoded);
-            tone.generated = target;
-            fresh = true;
-        }
+        tone.announced = tone.announced.max(u64::from(ev.duration));
         if ev.end {
-            tone.ended = true;
-        }
-        if fresh {
-            self.queue_decoded();
+            tone.end = Some(tone.announced);
         }
         self.stats.dtmf_packets += 1;
-        self.drain_encoded(pool, out);
+    }
+
+    /// DTMF audio is pending: a digit rendered from events, a digit played by the control
+    /// plane, or the sender muted for one (the playout clock must run even without audio).
+    pub fn tone_pending(&self) -> bool {
+        self.played.is_some()
+            || self.suppress_input
+            || self.tone.as_ref().is_some_and(Tone::pending)
+    }
+
+    /// Writes the DTMF audio due in this playout block over `decoded` (the sender's audio, or
+    /// silence): a digit played by the control plane, or an RFC 4733 digit rendered as tones.
+    /// Returns whether any of the sender's audio was replaced.
+    pub(super) fn dtmf_over_block(&mut self, hush_samples: u64) -> bool {
+        let n = self.decoded.len();
+        if let Some(p) = self.played.as_mut() {
+            let k = (p.remaining.min(n as u64)) as usize;
+            p.generator.fill(&mut self.decoded[..k]);
+            p.remaining -= k as u64;
+            if p.remaining == 0 {
+                self.played = None;
+            }
+            if self.suppress_input {
+                self.decoded[k..].fill(0);
+            }
+            return true;
+        }
+        if self.suppress_input {
+            self.decoded.fill(0);
+            return true;
+        }
+        let Some(t) = self.tone.as_mut().filter(|t| t.pending()) else {
+            return false;
+        };
+        if t.end.is_none() && t.generated > t.announced + LOST_END_SAMPLES {
+            t.end = Some(t.generated); // its end packets were lost: the sender is heard again
+        }
+        let stop = t.end.unwrap_or(u64::MAX);
+        let k = stop.saturating_sub(t.generated).min(n as u64) as usize;
+        t.generator.fill(&mut self.decoded[..k]);
+        t.generated += k as u64;
+        let mut done = k;
+        if t.end.is_some() && t.generated >= stop {
+            if k > 0 {
+                t.hush = hush_samples; // the tone just finished
+            }
+            let h = (t.hush.min((n - done) as u64)) as usize;
+            self.decoded[done..done + h].fill(0);
+            t.hush -= h as u64;
+            done += h;
+        }
+        done > 0
     }
 }
 
@@ -675,17 +759,23 @@ impl crate::overlay::DtmfSink for TranscodePath {
         self.stats.dtmf_packets += copies as u64;
     }
 
+    /// Never called for a transcoding path: it takes a played digit's tone whole
+    /// (`own_tone`) and sounds it on its playout clock, in place of the pulled audio.
     fn send_pcm(
         &mut self,
         _now: std::time::Instant,
-        pcm: &[i16],
-        pool: &mut Vec<Vec<u8>>,
-        out: &mut VecDeque<Vec<u8>>,
+        _pcm: &[i16],
+        _pool: &mut Vec<Vec<u8>>,
+        _out: &mut VecDeque<Vec<u8>>,
     ) {
-        self.decoded.clear();
-        self.decoded.extend_from_slice(pcm);
-        self.queue_decoded();
-        self.drain_encoded(pool, out);
+    }
+
+    fn own_tone(&mut self, tone: DtmfGenerator, samples: u32) -> Option<DtmfGenerator> {
+        self.played = Some(PlayedTone {
+            generator: tone,
+            remaining: u64::from(samples),
+        });
+        None
     }
 
     fn set_suppress(&mut self, on: bool) {

@@ -145,7 +145,19 @@ fn inband_digits_in_a_transcoded_stream_are_reported() {
         p.extend_from_slice(&(i as u32 * 160).to_be_bytes());
         p.extend_from_slice(&5u32.to_be_bytes());
         p.extend(chunk.iter().map(|&x| g711::alaw_encode(x)));
-        s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &p);
+        // Played out of the jitter buffer: packets at their own times, timers run.
+        let now = t0 + Duration::from_millis(20 * i as u64);
+        while let Some(due) = s.poll_timeout().filter(|d| *d <= now) {
+            s.handle_timeout(due);
+        }
+        s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), &p);
+        while let Some(tx) = s.poll_transmit() {
+            s.recycle(tx.data);
+        }
+    }
+    let end = t0 + Duration::from_secs(1);
+    while let Some(due) = s.poll_timeout().filter(|d| *d <= end) {
+        s.handle_timeout(due);
         while let Some(tx) = s.poll_transmit() {
             s.recycle(tx.data);
         }

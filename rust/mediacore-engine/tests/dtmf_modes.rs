@@ -447,9 +447,22 @@ fn callee_route(te: Option<u8>, mode: DtmfMode) -> Dst {
 
 #[test]
 fn a_party_sending_audio_and_events_at_once_is_heard_once() {
+    // Relayed (the overlay), and transcoded: there the tone sounds on the playout clock while
+    // the sender's audio (with the leaked tone) comes out of the jitter buffer a delay later.
+    for (id, transcoded) in [(2, false), (22, true)] {
+        audio_and_events_at_once(id, transcoded);
+    }
+}
+
+fn audio_and_events_at_once(id: u64, transcoded: bool) {
+    let out_pt = if transcoded { 0 } else { 8 };
     let caller = party(pcma(), Some(101), DtmfMode::Auto);
-    let callee = party(pcma(), None, DtmfMode::Auto);
-    let mut rig = Rig::new(session_for(&caller, &callee, 2));
+    let callee = party(
+        if transcoded { pcmu() } else { pcma() },
+        None,
+        DtmfMode::Auto,
+    );
+    let mut rig = Rig::new(session_for(&caller, &callee, id));
     // Audio keeps flowing (with the tone leaked into it, as some phones do) while events run.
     let mut g = DtmfGenerator::new('9', -10.0, 960).unwrap();
     let mut seq = 1u16;
@@ -473,9 +486,14 @@ fn a_party_sending_audio_and_events_at_once_is_heard_once() {
             seq += 1;
         }
     }
-    assert_eq!(heard(&rig.to_callee, 8), "9");
+    rig.advance(rig.at(1000));
+    assert_eq!(
+        heard(&rig.to_callee, out_pt),
+        "9",
+        "transcoded={transcoded}"
+    );
     assert_one_continuous_stream(&rig.to_callee);
-    assert!(!rig.s.is_transcoding());
+    assert_eq!(rig.s.is_transcoding(), transcoded);
 }
 
 #[test]
@@ -702,6 +720,31 @@ fn play_dtmf_paces_itself_without_any_media() {
     }
     assert!(steps >= 5);
     assert_eq!(events_out(&rig.to_callee, 101), vec![('5', 800, 3)]);
+}
+
+#[test]
+fn play_dtmf_inband_on_a_transcoded_stream_sounds_without_any_media() {
+    // A decoded direction whose sender sends nothing: the playout clock runs for the tone.
+    let caller = party(pcma(), None, DtmfMode::Auto);
+    let callee = party(pcmu(), None, DtmfMode::Auto);
+    let mut rig = Rig::new(session_for(&caller, &callee, 14));
+    assert!(rig.s.is_transcoding());
+    let t = rig.at(0);
+    rig.s
+        .play_dtmf(t, Side::Callee, &DtmfPlay::new("58", 100, 8, 100).unwrap())
+        .unwrap();
+    rig.collect();
+    while let Some(due) = rig.s.poll_playout() {
+        assert!(due <= rig.at(600), "the playout ends");
+        rig.advance(due);
+    }
+    assert_eq!(heard(&rig.to_callee, 0), "58");
+    assert_one_continuous_stream(&rig.to_callee);
+    let tone = rig.to_callee.len();
+    assert!(
+        (10..=14).contains(&tone),
+        "two 100 ms digits and their pause: {tone}"
+    );
 }
 
 #[test]

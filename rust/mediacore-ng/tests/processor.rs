@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mediacore_engine::{LatchPolicy, SessionId};
+use mediacore_engine::{EchoCancelSpec, JitterBufferSpec, JitterMode, LatchPolicy, SessionId};
 use mediacore_ng::bencode::{decode, Value};
 use mediacore_ng::NgProcessor;
 use proptest::prelude::*;
@@ -232,6 +232,26 @@ fn offer_answer_query_delete() {
     assert_eq!(int(rtp, &["mediacore", "dscp"]), 46);
     assert_eq!(int(rtp, &["mediacore", "sent", "rtp_packets"]), 3);
     assert_eq!(int(rtp, &["mediacore", "dropped", "malformed_rtp"]), 1);
+    let jb = &["mediacore", "jitter buffer"];
+    assert_eq!(
+        text(
+            rtp.dict_get("mediacore")
+                .unwrap()
+                .dict_get("jitter buffer")
+                .unwrap(),
+            "mode"
+        ),
+        "adaptive"
+    );
+    assert_eq!(int(rtp, &[jb[0], jb[1], "current delay ms"]), 23);
+    assert_eq!(int(rtp, &[jb[0], jb[1], "target delay ms"]), 20);
+    assert_eq!(int(rtp, &[jb[0], jb[1], "late"]), 1);
+    assert_eq!(int(rtp, &[jb[0], jb[1], "concealed ms"]), 20);
+    assert_eq!(int(rtp, &[jb[0], jb[1], "concealment permille"]), 2);
+    assert_eq!(int(rtp, &["mediacore", "echo canceller", "tail ms"]), 64);
+    assert_eq!(int(rtp, &["mediacore", "echo canceller", "ERLE dB"]), 31);
+    assert_eq!(int(rtp, &["mediacore", "echo canceller", "ERL dB"]), 12);
+    assert_eq!(int(rtp, &["mediacore", "echo canceller", "delay ms"]), 5);
     assert_eq!(int(&streams[1], &["local port"]), 30001);
     assert_eq!(int(&streams[1], &["stats", "packets"]), 1);
     let b = tags.dict_get("tag-b").unwrap();
@@ -243,6 +263,12 @@ fn offer_answer_query_delete() {
     assert_eq!(int(b_rtp, &["local port"]), 30002);
     assert_eq!(int(b_rtp, &["endpoint", "port"]), 5000);
     assert_eq!(int(b_rtp, &["stats", "packets"]), 7);
+    let b_core = b_rtp.dict_get("mediacore").unwrap();
+    assert!(
+        b_core.dict_get("jitter buffer").is_none(),
+        "relayed: no buffer"
+    );
+    assert!(b_core.dict_get("echo canceller").is_none());
     assert_eq!(int(&q, &["totals", "RTP", "packets"]), 17);
     assert_eq!(int(&q, &["totals", "RTP", "errors"]), 2);
     assert_eq!(int(&q, &["totals", "RTCP", "packets"]), 2);
@@ -332,6 +358,57 @@ fn flags_choose_latch_policy_and_dscp() {
             (dscp, dscp),
             "{extra:?}"
         );
+    }
+}
+
+#[test]
+fn jitter_buffer_and_echo_canceller_keys_set_the_offerers_leg() {
+    let mut h = Harness::new();
+    let spec = offer_with(&mut h, &[]);
+    assert_eq!(spec.caller.jitter_buffer, JitterBufferSpec::default());
+    assert_eq!(spec.caller.echo_cancel, EchoCancelSpec::default());
+    let mut h = Harness::new();
+    let spec = offer_with(
+        &mut h,
+        &[
+            ("flags", list(&["jitter-buffer", "no-echo-cancel"])),
+            ("jitter-buffer-mode", s("fixed")),
+            ("jitter-buffer-min", Value::Int(40)),
+            ("jitter-buffer-max", Value::Int(300)),
+            ("jitter-buffer-default", s("100")),
+            ("echo-cancel-tail", Value::Int(128)),
+        ],
+    );
+    let jb = spec.caller.jitter_buffer;
+    assert_eq!(
+        (jb.mode, jb.min_ms, jb.max_ms, jb.default_ms, jb.relay),
+        (JitterMode::Fixed, 40, 300, 100, true)
+    );
+    assert_eq!(
+        spec.caller.echo_cancel,
+        EchoCancelSpec {
+            enabled: false,
+            tail_ms: 128
+        }
+    );
+    assert_eq!(spec.callee.jitter_buffer, JitterBufferSpec::default());
+    let mut h = Harness::new();
+    let spec = offer_with(&mut h, &[("jitter-buffer-mode", Value::Int(0))]);
+    assert_eq!(spec.caller.jitter_buffer.mode, JitterMode::Fixed);
+    for bad in [
+        ("jitter-buffer-mode", s("elastic")),
+        ("jitter-buffer-min", Value::Int(-5)),
+    ] {
+        let mut h = Harness::new();
+        let reply = h.send(
+            Value::dict()
+                .with("command", "offer")
+                .with("call-id", "bad")
+                .with("from-tag", "a")
+                .with("sdp", OFFER)
+                .with(bad.0, bad.1.clone()),
+        );
+        assert_error(&reply, &format!("Invalid value for {}", bad.0));
     }
 }
 

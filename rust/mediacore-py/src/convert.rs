@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use mediacore_engine::control::{LocalPorts, SessionInfo};
-use mediacore_engine::{EventKind, LegStats, SessionStats};
+use mediacore_engine::{EchoCancelStats, EventKind, JitterBufferStats, LegStats, SessionStats};
 use mediacore_runtime::{EngineTotals, EventRecord};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -81,9 +81,7 @@ fn leg<'py>(py: Python<'py>, l: &LegStats) -> PyResult<Bound<'py, PyDict>> {
         Some(t) => {
             let td = PyDict::new(py);
             td.set_item("decoded_packets", t.decoded_packets)?;
-            td.set_item("decode_errors", t.decode_errors)?;
-            td.set_item("concealed_packets", t.concealed_packets)?;
-            td.set_item("late_packets", t.late_packets)?;
+            td.set_item("late_events", t.late_events)?;
             td.set_item("unknown_payload_type", t.unknown_payload_type)?;
             td.set_item("encoded_packets", t.encoded_packets)?;
             td.set_item("encode_errors", t.encode_errors)?;
@@ -95,6 +93,47 @@ fn leg<'py>(py: Python<'py>, l: &LegStats) -> PyResult<Bound<'py, PyDict>> {
         }
         None => d.set_item("transcoding", py.None())?,
     }
+    match &l.jitter_buffer {
+        Some(jb) => d.set_item("jitter_buffer", jitter_buffer(py, jb)?)?,
+        None => d.set_item("jitter_buffer", py.None())?,
+    }
+    match &l.echo_canceller {
+        Some(ec) => d.set_item("echo_canceller", echo_canceller(py, ec)?)?,
+        None => d.set_item("echo_canceller", py.None())?,
+    }
+    Ok(d)
+}
+
+fn jitter_buffer<'py>(py: Python<'py>, jb: &JitterBufferStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let s = &jb.stats;
+    d.set_item("mode", jb.mode.as_str())?;
+    d.set_item("relay", jb.relay)?;
+    d.set_item("current_delay_ms", s.current_delay_ms)?;
+    d.set_item("target_delay_ms", s.target_delay_ms)?;
+    d.set_item("packets", s.packets)?;
+    d.set_item("late", s.late)?;
+    d.set_item("discarded", s.discarded)?;
+    d.set_item("duplicates", s.duplicates)?;
+    d.set_item("reordered", s.reordered)?;
+    d.set_item("concealed_ms", s.concealed_ms)?;
+    d.set_item("played_ms", s.played_ms)?;
+    d.set_item("concealment_rate", s.concealment_rate)?;
+    d.set_item("accelerate_rate", s.accelerate_rate)?;
+    d.set_item("expand_rate", s.expand_rate)?;
+    d.set_item("resyncs", s.resyncs)?;
+    Ok(d)
+}
+
+fn echo_canceller<'py>(py: Python<'py>, ec: &EchoCancelStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let s = &ec.stats;
+    d.set_item("tail_ms", ec.tail_ms)?;
+    d.set_item("delay_ms", s.delay_ms)?;
+    d.set_item("erl_db", s.erl_db)?;
+    d.set_item("erle_db", s.erle_db)?;
+    d.set_item("double_talk_ratio", s.double_talk_ratio)?;
+    d.set_item("converged", s.converged)?;
     Ok(d)
 }
 

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use mediacore_engine::{DtmfPlay, MediaControl, SessionId, Side};
+use mediacore_engine::{DtmfPlay, MediaControl, SessionId, SessionSpec, Side};
 use mediacore_runtime::{default_workers, Engine as RtEngine, EngineConfig, NgServer};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -32,9 +32,8 @@ impl Engine {
         }
         Ok(&self.engine)
     }
-    fn defaults(&self) -> (Duration, Duration) {
-        let c = self.engine.config();
-        (c.rtp_timeout, c.hold_timeout)
+    fn defaults(&self) -> SessionSpec {
+        self.engine.default_spec()
     }
 }
 
@@ -57,7 +56,7 @@ fn port(v: i64, name: &str) -> PyResult<u16> {
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (interface = "127.0.0.1", port_min = 10000, port_max = 20000, workers = None, rtp_timeout = 30.0, hold_timeout = 3600.0, advertise = None, transcode_slots = 1000, cpu_guard = 0.85))]
+    #[pyo3(signature = (interface = "127.0.0.1", port_min = 10000, port_max = 20000, workers = None, rtp_timeout = 30.0, hold_timeout = 3600.0, advertise = None, transcode_slots = 1000, cpu_guard = 0.85, jitter_buffer = None, echo_cancel = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         interface: &str,
@@ -69,6 +68,8 @@ impl Engine {
         advertise: Option<&str>,
         transcode_slots: i64,
         cpu_guard: f64,
+        jitter_buffer: Option<&Bound<'_, PyAny>>,
+        echo_cancel: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let interface: IpAddr = interface
             .parse()
@@ -97,6 +98,14 @@ impl Engine {
                 spec_error(format!("transcode_slots: {transcode_slots} is negative"))
             })?,
             cpu_guard,
+            jitter_buffer: match jitter_buffer {
+                Some(v) => spec::parse_jitter_buffer(v, "jitter_buffer", Default::default())?,
+                None => Default::default(),
+            },
+            echo_cancel: match echo_cancel {
+                Some(v) => spec::parse_echo_cancel(v, "echo_cancel", Default::default())?,
+                None => Default::default(),
+            },
         };
         config.validate().map_err(spec_error)?;
         let engine = RtEngine::start(config).map_err(media_error)?;

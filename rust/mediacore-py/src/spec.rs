@@ -4,7 +4,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use mediacore_engine::{CodecSpec, DtmfMode, LatchPolicy, LegSpec, SessionSpec};
+use mediacore_engine::{
+    CodecSpec, DtmfMode, EchoCancelSpec, JitterBufferSpec, JitterMode, LatchPolicy, LegSpec,
+    SessionSpec,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -21,8 +24,12 @@ const LEG_KEYS: &[&str] = &[
     "codecs",
     "ptime",
     "vad",
+    "jitter_buffer",
+    "echo_cancel",
     "dtmf",
 ];
+const JITTER_KEYS: &[&str] = &["mode", "min", "max", "default", "relay"];
+const ECHO_KEYS: &[&str] = &["enabled", "tail"];
 const CODEC_KEYS: &[&str] = &["pt", "name", "clock_rate", "channels", "fmtp"];
 
 /// Static payload types (RFC 3551) for the string shorthand `"PCMA"`.
@@ -158,13 +165,88 @@ fn seconds(v: &Bound<'_, PyAny>, field: &str) -> PyResult<Duration> {
     Ok(Duration::from_secs_f64(s))
 }
 
-fn parse_leg(v: &Bound<'_, PyAny>, side: &str) -> PyResult<LegSpec> {
+fn milliseconds(d: &Bound<'_, PyDict>, key: &str, field: &str) -> PyResult<Option<u32>> {
+    let Some(x) = d.get_item(key)? else {
+        return Ok(None);
+    };
+    let n: i64 = x
+        .extract()
+        .map_err(|_| spec_error(format!("{field}.{key}: expected an int (ms)")))?;
+    u32::try_from(n)
+        .map(Some)
+        .map_err(|_| spec_error(format!("{field}.{key}: {n} is not a number of ms")))
+}
+
+fn boolean(d: &Bound<'_, PyDict>, key: &str, field: &str) -> PyResult<Option<bool>> {
+    match d.get_item(key)? {
+        Some(x) => x
+            .extract()
+            .map(Some)
+            .map_err(|_| spec_error(format!("{field}.{key}: expected a bool"))),
+        None => Ok(None),
+    }
+}
+
+/// `{"mode": "fixed"|"adaptive", "min": ms, "max": ms, "default": ms, "relay": bool}`
+/// (VOS3000 `SS_JITTERBUFFER_MODE`, `_MIN`, `_MAX`, `_DEFAULT`); missing keys keep defaults.
+pub fn parse_jitter_buffer(
+    v: &Bound<'_, PyAny>,
+    field: &str,
+    base: JitterBufferSpec,
+) -> PyResult<JitterBufferSpec> {
+    let d = v
+        .cast::<PyDict>()
+        .map_err(|_| spec_error(format!("{field}: expected a dict")))?;
+    check_keys(d, JITTER_KEYS, &format!("{field}."))?;
+    let mut jb = base;
+    if let Some(x) = d.get_item("mode")? {
+        let m: String = x
+            .extract()
+            .map_err(|_| spec_error(format!("{field}.mode: expected 'fixed' or 'adaptive'")))?;
+        jb.mode = match m.as_str() {
+            "fixed" => JitterMode::Fixed,
+            "adaptive" => JitterMode::Adaptive,
+            other => {
+                return Err(spec_error(format!(
+                    "{field}.mode: {other:?} is not 'fixed' or 'adaptive'"
+                )))
+            }
+        };
+    }
+    jb.min_ms = milliseconds(d, "min", field)?.unwrap_or(jb.min_ms);
+    jb.max_ms = milliseconds(d, "max", field)?.unwrap_or(jb.max_ms);
+    jb.default_ms = milliseconds(d, "default", field)?.unwrap_or(jb.default_ms);
+    jb.relay = boolean(d, "relay", field)?.unwrap_or(jb.relay);
+    Ok(jb)
+}
+
+/// `{"enabled": bool, "tail": 64|128}` (VOS3000 `SS_ECHOCANCEL`, `SS_ECHOCANCELTAIL`).
+pub fn parse_echo_cancel(
+    v: &Bound<'_, PyAny>,
+    field: &str,
+    base: EchoCancelSpec,
+) -> PyResult<EchoCancelSpec> {
+    let d = v
+        .cast::<PyDict>()
+        .map_err(|_| spec_error(format!("{field}: expected a dict")))?;
+    check_keys(d, ECHO_KEYS, &format!("{field}."))?;
+    let mut ec = base;
+    ec.enabled = boolean(d, "enabled", field)?.unwrap_or(ec.enabled);
+    ec.tail_ms = milliseconds(d, "tail", field)?.unwrap_or(ec.tail_ms);
+    Ok(ec)
+}
+
+fn parse_leg(v: &Bound<'_, PyAny>, side: &str, base: &LegSpec) -> PyResult<LegSpec> {
     let d = v
         .cast::<PyDict>()
         .map_err(|_| spec_error(format!("{side}: expected a dict")))?;
     let prefix = format!("{side}.");
     check_keys(d, LEG_KEYS, &prefix)?;
-    let mut leg = LegSpec::default();
+    let mut leg = LegSpec {
+        jitter_buffer: base.jitter_buffer,
+        echo_cancel: base.echo_cancel,
+        ..LegSpec::default()
+    };
     if let Some(x) = d.get_item("remote_rtp")? {
         leg.remote_rtp = parse_addr(&x, &format!("{prefix}remote_rtp"))?;
     }
@@ -222,6 +304,13 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str) -> PyResult<LegSpec> {
             .extract()
             .map_err(|_| spec_error(format!("{prefix}vad: expected a bool")))?;
     }
+    if let Some(x) = d.get_item("jitter_buffer")? {
+        leg.jitter_buffer =
+            parse_jitter_buffer(&x, &format!("{prefix}jitter_buffer"), leg.jitter_buffer)?;
+    }
+    if let Some(x) = d.get_item("echo_cancel")? {
+        leg.echo_cancel = parse_echo_cancel(&x, &format!("{prefix}echo_cancel"), leg.echo_cancel)?;
+    }
     if let Some(x) = d.get_item("dtmf")? {
         let what = "expected 'auto', 'rfc2833', 'info' or 'inband'";
         let s: String = x
@@ -262,25 +351,19 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str) -> PyResult<LegSpec> {
     Ok(leg)
 }
 
-/// Builds the engine spec; `defaults` supplies the engine's timeouts.
-pub fn parse_session(
-    v: &Bound<'_, PyAny>,
-    defaults: (Duration, Duration),
-) -> PyResult<SessionSpec> {
+/// Builds the engine spec; `defaults` is the engine's (timeouts, each leg's jitter buffer and
+/// echo canceller).
+pub fn parse_session(v: &Bound<'_, PyAny>, defaults: SessionSpec) -> PyResult<SessionSpec> {
     let d = v
         .cast::<PyDict>()
         .map_err(|_| spec_error("session spec: expected a dict"))?;
     check_keys(d, SESSION_KEYS, "")?;
-    let mut spec = SessionSpec {
-        rtp_timeout: defaults.0,
-        hold_timeout: defaults.1,
-        ..SessionSpec::default()
-    };
+    let mut spec = defaults;
     if let Some(x) = d.get_item("caller")? {
-        spec.caller = parse_leg(&x, "caller")?;
+        spec.caller = parse_leg(&x, "caller", &spec.caller)?;
     }
     if let Some(x) = d.get_item("callee")? {
-        spec.callee = parse_leg(&x, "callee")?;
+        spec.callee = parse_leg(&x, "callee", &spec.callee)?;
     }
     if let Some(x) = d.get_item("rtp_timeout")? {
         spec.rtp_timeout = seconds(&x, "rtp_timeout")?;

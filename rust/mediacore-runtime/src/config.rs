@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use mediacore_engine::spec::{DEFAULT_HOLD_TIMEOUT, DEFAULT_RTP_TIMEOUT};
+use mediacore_engine::{EchoCancelSpec, JitterBufferSpec, LegSpec, SessionSpec};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
@@ -25,6 +26,10 @@ pub struct EngineConfig {
     /// A new transcoding session is refused while the busiest media worker uses more than this
     /// share of a core (0.0..=1.0), so existing calls are never degraded by a new one.
     pub cpu_guard: f64,
+    /// Every leg's jitter buffer unless its spec says otherwise (`SS_JITTERBUFFER_*`).
+    pub jitter_buffer: JitterBufferSpec,
+    /// Every leg's echo canceller unless its spec says otherwise (`SS_ECHOCANCEL*`).
+    pub echo_cancel: EchoCancelSpec,
 }
 
 impl Default for EngineConfig {
@@ -39,6 +44,8 @@ impl Default for EngineConfig {
             hold_timeout: DEFAULT_HOLD_TIMEOUT,
             transcode_slots: DEFAULT_TRANSCODE_SLOTS,
             cpu_guard: DEFAULT_CPU_GUARD,
+            jitter_buffer: JitterBufferSpec::default(),
+            echo_cancel: EchoCancelSpec::default(),
         }
     }
 }
@@ -94,6 +101,21 @@ impl EngineConfig {
         if !(self.cpu_guard > 0.0 && self.cpu_guard <= 1.0) {
             return Err(format!("cpu_guard: {} is not in (0, 1]", self.cpu_guard));
         }
+        let leg = LegSpec {
+            jitter_buffer: self.jitter_buffer,
+            echo_cancel: self.echo_cancel,
+            ..LegSpec::default()
+        };
+        SessionSpec {
+            caller: leg.clone(),
+            callee: leg,
+            ..SessionSpec::default()
+        }
+        .validate()
+        .map_err(|e| {
+            let field = e.field.trim_start_matches("caller.");
+            format!("{field}: {}", e.reason)
+        })?;
         Ok(())
     }
 }

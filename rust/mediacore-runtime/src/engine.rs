@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use mediacore_engine::control::{ControlError, LocalPorts, MediaControl, SessionInfo};
 use mediacore_engine::transcode::needs_transcoding;
-use mediacore_engine::{DtmfPlay, Session, SessionId, SessionSpec, SessionStats, Side};
+use mediacore_engine::{DtmfPlay, LegSpec, Session, SessionId, SessionSpec, SessionStats, Side};
 use mio::{Poll, Waker};
 
 use crate::config::EngineConfig;
@@ -407,10 +407,17 @@ impl MediaControl for Engine {
     }
 
     fn default_spec(&self) -> SessionSpec {
+        let c = &self.inner.config;
+        let leg = LegSpec {
+            jitter_buffer: c.jitter_buffer,
+            echo_cancel: c.echo_cancel,
+            ..LegSpec::default()
+        };
         SessionSpec {
-            rtp_timeout: self.inner.config.rtp_timeout,
-            hold_timeout: self.inner.config.hold_timeout,
-            ..SessionSpec::default()
+            caller: leg.clone(),
+            callee: leg,
+            rtp_timeout: c.rtp_timeout,
+            hold_timeout: c.hold_timeout,
         }
     }
 

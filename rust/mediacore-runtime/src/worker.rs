@@ -1,12 +1,21 @@
 //! A worker thread: owns its sessions and their sockets outright, so the packet path takes no
 //! lock. Commands arrive on a channel with a mio waker; replies go back on per-request channels.
 //!
-//! Loop: wait for readiness (bounded by the next timer tick), then for each readable socket
-//! receive until the kernel queue is empty (recvmmsg batches), asking the session what to do with each datagram
-//! and sending it on at once from the same buffer. The buffers are the worker's; nothing is
-//! allocated per packet.
+//! Loop: wait for readiness (bounded by the earliest session timer and the next tick), then for
+//! each readable socket receive until the kernel queue is empty (recvmmsg batches), asking the
+//! session what to do with each datagram and sending it on at once from the same buffer. The
+//! buffers are the worker's; nothing is allocated per packet.
+//!
+//! Timers: each session says when it next has something to do (`poll_timeout`: the next
+//! playout period of its jitter buffers, every 10–20 ms while audio or DTMF tones play, the
+//! next step of a digit being played, every 20 ms, a relay re-timing release, or a media
+//! timeout). The worker keeps those deadlines in a min-heap and wakes for the earliest, so a
+//! 20 ms playout clock is served within the poll's 1 ms resolution (mio rounds its timeout up
+//! to whole milliseconds, so a wake-up is never early). A session's entry is refreshed after
+//! every packet it consumed and every timeout it handled; stale entries are skipped.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -82,6 +91,8 @@ pub struct WorkerCounters {
 
 struct Entry {
     session: Session,
+    /// The deadline this session has in the timer heap, if any.
+    scheduled: Option<Instant>,
     /// `[side][channel]`: caller RTP, caller RTCP, callee RTP, callee RTCP.
     sockets: [[UdpSocket; 2]; 2],
     rtp_ports: [u16; 2],
@@ -123,8 +134,10 @@ pub struct Worker {
     ports: Arc<Mutex<PortAllocator>>,
     counters: Arc<WorkerCounters>,
     batch: RecvBatch,
-    /// Slots of sessions playing DTMF: stepped every 20 ms between ticks.
-    playing: Vec<usize>,
+    /// (deadline, slot): sessions' next `poll_timeout`, earliest first.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Scratch: slots served by one `run_timers` call.
+    served: Vec<usize>,
     last_tick_at: Instant,
     last_cpu: Duration,
     /// Smoothed share of a core this worker uses (0.0..=1.0).
@@ -154,7 +167,8 @@ impl Worker {
             ports,
             counters,
             batch: RecvBatch::new(),
-            playing: Vec::new(),
+            timers: BinaryHeap::new(),
+            served: Vec::new(),
             last_tick_at: Instant::now(),
             last_cpu: Duration::ZERO, // read on the worker's own thread when it starts
             busy: 0.0,
@@ -172,10 +186,11 @@ impl Worker {
         let mut next_tick = Instant::now() + TICK;
         loop {
             let now = Instant::now();
-            let wait = self
-                .next_playout()
-                .map_or(next_tick, |t| t.min(next_tick))
-                .saturating_duration_since(now);
+            let wake = self
+                .timers
+                .peek()
+                .map_or(next_tick, |Reverse((t, _))| (*t).min(next_tick));
+            let wait = wake.saturating_duration_since(now);
             if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != ErrorKind::Interrupted {
                     eprintln!("mediacore worker: poll failed: {e}");
@@ -194,9 +209,8 @@ impl Worker {
             if shutdown {
                 break;
             }
-            if !self.playing.is_empty() {
-                self.step_playout(now);
-            }
+            let now = Instant::now();
+            self.run_timers(now);
             if now >= next_tick {
                 self.tick(now);
                 next_tick = now + TICK;
@@ -251,18 +265,10 @@ impl Worker {
                         }
                     }
                     Verdict::Consumed => {
-                        while let Some(tx) = entry.session.poll_transmit() {
-                            let sock = &entry.sockets[tx.via.index()][channel_index(tx.channel)];
-                            if send(sock, &tx.data, tx.dest).is_ok() {
-                                self.forwarded += 1;
-                            } else {
-                                self.send_errors += 1;
-                                entry
-                                    .session
-                                    .note_send_failed(tx.via, tx.channel, tx.data.len());
-                            }
-                            entry.session.recycle(tx.data);
-                        }
+                        let (sent, failed) = transmit_all(entry);
+                        self.forwarded += sent;
+                        self.send_errors += failed;
+                        schedule(&mut self.timers, entry, slot);
                     }
                     Verdict::Drop(_) => self.dropped += 1,
                 }
@@ -273,13 +279,43 @@ impl Worker {
         }
     }
 
+    /// Serves every session timer that is due: playout periods (whose packets are sent at
+    /// once) and media timeouts.
+    fn run_timers(&mut self, now: Instant) {
+        // Each due session is served once per call: its next deadline goes back into the heap
+        // only afterwards, so a session that is still due cannot keep this loop spinning.
+        let mut served = std::mem::take(&mut self.served);
+        while let Some(&Reverse((due, slot))) = self.timers.peek() {
+            if due > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(Some(entry)) = self.slots.get_mut(slot) else {
+                continue;
+            };
+            if entry.scheduled != Some(due) {
+                continue; // superseded by an earlier deadline, or a reused slot
+            }
+            entry.scheduled = None;
+            if entry.session.poll_timeout().is_some_and(|t| t <= now) {
+                entry.session.handle_timeout(now);
+                let (sent, failed) = transmit_all(entry);
+                self.forwarded += sent;
+                self.send_errors += failed;
+            }
+            served.push(slot);
+        }
+        for slot in served.drain(..) {
+            if let Some(Some(entry)) = self.slots.get_mut(slot) {
+                schedule(&mut self.timers, entry, slot);
+            }
+        }
+        self.served = served;
+    }
+
     fn tick(&mut self, now: Instant) {
         let mut raised: Vec<Event> = Vec::new();
         for entry in self.slots.iter_mut().flatten() {
-            if entry.session.poll_timeout().is_some_and(|t| t <= now) {
-                entry.session.handle_timeout(now);
-                send_transmits(entry, &mut self.forwarded, &mut self.send_errors);
-            }
             while let Some(ev) = entry.session.poll_event() {
                 raised.push(ev);
             }
@@ -406,12 +442,15 @@ impl Worker {
             return Err(ControlError::Io(e.to_string()));
         }
         if let Some(s) = self.slots.get_mut(slot) {
-            *s = Some(Entry {
+            let mut entry = Entry {
                 session,
+                scheduled: None,
                 sockets,
                 rtp_ports,
                 ipv4,
-            });
+            };
+            schedule(&mut self.timers, &mut entry, slot);
+            *s = Some(entry);
         }
         self.by_id.insert(id, slot);
         Ok(())
@@ -423,12 +462,10 @@ impl Worker {
         spec: SessionSpec,
         now: Instant,
     ) -> Result<(), ControlError> {
-        let Some(entry) = self
-            .by_id
-            .get(&id)
-            .and_then(|&s| self.slots.get_mut(s))
-            .and_then(|e| e.as_mut())
-        else {
+        let Some(&slot) = self.by_id.get(&id) else {
+            return Err(ControlError::UnknownSession(id));
+        };
+        let Some(Some(entry)) = self.slots.get_mut(slot) else {
             return Err(ControlError::UnknownSession(id));
         };
         let old = [
@@ -439,6 +476,7 @@ impl Worker {
             .session
             .update(spec, now)
             .map_err(ControlError::InvalidSpec)?;
+        schedule(&mut self.timers, entry, slot);
         for side in [Side::Caller, Side::Callee] {
             let new = entry.session.spec().leg(side).dscp;
             if old[side.index()] != new {
@@ -492,40 +530,13 @@ impl Worker {
             .session
             .play_dtmf(now, to, play)
             .map_err(ControlError::Refused)?;
-        send_transmits(entry, &mut self.forwarded, &mut self.send_errors);
-        if !self.playing.contains(&slot) {
-            self.playing.push(slot);
-        }
+        let (sent, failed) = transmit_all(entry);
+        self.forwarded += sent;
+        self.send_errors += failed;
+        // The digits' steps (and a decoded direction's playout periods for their tones) are
+        // session deadlines like any other: `poll_timeout` covers them.
+        schedule(&mut self.timers, entry, slot);
         Ok(())
-    }
-
-    /// The earliest playout step of the sessions playing DTMF.
-    fn next_playout(&self) -> Option<Instant> {
-        self.playing
-            .iter()
-            .filter_map(|&s| self.slots.get(s)?.as_ref()?.session.poll_playout())
-            .min()
-    }
-
-    /// Runs the playout steps that are due and sends what they produced; sessions that have
-    /// finished playing leave the list.
-    fn step_playout(&mut self, now: Instant) {
-        let (forwarded, errors) = (&mut self.forwarded, &mut self.send_errors);
-        let slots = &mut self.slots;
-        self.playing.retain(|&s| {
-            let Some(Some(entry)) = slots.get_mut(s) else {
-                return false;
-            };
-            match entry.session.poll_playout() {
-                Some(t) if t <= now => {
-                    entry.session.handle_timeout(now);
-                    send_transmits(entry, forwarded, errors);
-                    entry.session.poll_playout().is_some()
-                }
-                Some(_) => true,
-                None => false,
-            }
-        });
     }
 
     fn release_ports(&self, ports: [u16; 2]) {
@@ -565,19 +576,33 @@ impl Worker {
     }
 }
 
-/// Sends everything the session queued (transcoded or generated packets).
-fn send_transmits(entry: &mut Entry, forwarded: &mut u64, errors: &mut u64) {
+/// Sends every datagram the session produced; returns (sent, failed).
+fn transmit_all(entry: &mut Entry) -> (u64, u64) {
+    let (mut sent, mut failed) = (0, 0);
     while let Some(tx) = entry.session.poll_transmit() {
         let sock = &entry.sockets[tx.via.index()][channel_index(tx.channel)];
         if send(sock, &tx.data, tx.dest).is_ok() {
-            *forwarded += 1;
+            sent += 1;
         } else {
-            *errors += 1;
+            failed += 1;
             entry
                 .session
                 .note_send_failed(tx.via, tx.channel, tx.data.len());
         }
         entry.session.recycle(tx.data);
+    }
+    (sent, failed)
+}
+
+/// Puts the session's next deadline in the heap if it is earlier than the one already there
+/// (a later one is found when the earlier entry fires and the session is asked again).
+fn schedule(timers: &mut BinaryHeap<Reverse<(Instant, usize)>>, entry: &mut Entry, slot: usize) {
+    let Some(next) = entry.session.poll_timeout() else {
+        return;
+    };
+    if entry.scheduled.is_none_or(|s| next < s) {
+        entry.scheduled = Some(next);
+        timers.push(Reverse((next, slot)));
     }
 }
 

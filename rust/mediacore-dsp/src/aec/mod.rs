@@ -38,8 +38,11 @@
 //!    bulk delay is the position of the largest tap.
 //!
 //! Cost: one fused pass over the taps per sample (update, echo estimate
-//! and whitened estimate), vectorised, AVX2+FMA where the CPU has it; see
-//! `examples/aec_cost.rs`. `process` allocates nothing.
+//! and whitened estimate), vectorised, AVX2+FMA where the CPU has it; none
+//! while the far end is quiet (below about −56 dBm0 over the whole tail:
+//! its echo is under the NLP's comfort-noise floor), so in a conversation
+//! the cost follows the far end's talk time; see `examples/aec_cost.rs`.
+//! `process` allocates nothing.
 
 mod dtd;
 mod nlms;
@@ -84,6 +87,11 @@ const RESIDUAL_GEIGEL_ERLE_DB: f32 = 24.0;
 /// Far end counts as active when its mean power over the tail is at least
 /// this, i16² (≈ −50 dBm0, 0 dBm0 being an RMS of ≈ 16 100).
 const FAR_ACTIVE_POWER: f32 = 2600.0;
+/// Far end quieter than this over the whole tail (mean power, i16², ≈ −56 dBm0): its echo
+/// is below −56 dBm0 minus the ERL, under the comfort-noise floor the NLP leaves, so the
+/// filter is not run at all (no estimate, no adaptation): the canceller's cost follows the far
+/// end's activity.
+const FAR_QUIET_POWER: f32 = FAR_ACTIVE_POWER / 4.0;
 /// NLMS regularisation per tap, i16² (≈ −60 dBm0): keeps the step bounded
 /// when the far end is nearly silent.
 const REGULARISATION_POWER: f32 = 260.0;
@@ -165,6 +173,7 @@ pub struct EchoCanceller {
     meter: EchoMeter,
     /// `taps × FAR_ACTIVE_POWER` and `taps × REGULARISATION_POWER`.
     far_active_energy: f32,
+    far_quiet_energy: f32,
     regularisation: f32,
     error_power: f32,
     /// Far-end and near-end powers over ~128 ms (talker evidence).
@@ -205,6 +214,7 @@ impl EchoCanceller {
             nlp: NonLinearProcessor::new(cfg.comfort_noise),
             meter: EchoMeter::default(),
             far_active_energy: taps as f32 * FAR_ACTIVE_POWER,
+            far_quiet_energy: taps as f32 * FAR_QUIET_POWER,
             regularisation: taps as f32 * REGULARISATION_POWER,
             error_power: 0.0,
             level_far: 0.0,
@@ -286,7 +296,11 @@ impl EchoCanceller {
     fn sample(&mut self, far: i16, near: i16) -> i16 {
         self.filter.push(far, near);
         let d = f32::from(near);
-        let (mut y, mut y_white) = self.filter.estimate();
+        let (mut y, mut y_white) = if self.filter.energy() < self.far_quiet_energy {
+            self.filter.idle()
+        } else {
+            self.filter.estimate()
+        };
         if !(y.is_finite() && y_white.is_finite()) {
             // Cannot happen with NLMS at μ < 2; never let it reach the output.
             self.filter.clear_taps();

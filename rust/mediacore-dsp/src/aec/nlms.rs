@@ -235,6 +235,21 @@ impl Nlms {
         }
     }
 
+    /// In place of [`Nlms::estimate`] while the far end is quiet: a pending update is
+    /// applied, and the estimate taken as zero (no pass over the taps).
+    #[inline]
+    pub(super) fn idle(&mut self) -> (f32, f32) {
+        if self.pending != 0.0 {
+            // The update belongs to the previous sample's window.
+            let g = std::mem::take(&mut self.pending);
+            let previous = self.end - self.taps - 1..self.end - 1;
+            if let Some(x) = self.white.get(previous) {
+                dispatch_update(self.simd, &mut self.w, x, g);
+            }
+        }
+        (0.0, 0.0)
+    }
+
     /// Schedule the NLMS update `w += g·(A·x)(n)` for the newest sample,
     /// with `g = μ (A·e) / (‖A·x‖² + δ)` already computed. It is applied by the next
     /// [`Nlms::estimate`] (fused with its dot product) or [`Nlms::flush`].

@@ -49,7 +49,6 @@ impl PacketStore {
         self.slots.len()
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.count
     }

@@ -40,8 +40,10 @@ const RANGE_EXTRA_MS: u32 = 100;
 /// Renormalise histogram weights before `exp` of this overflows f64.
 const MAX_WEIGHT_EXPONENT: f64 = 500.0;
 
+/// The delay target and its base, in 8 kHz samples on the receiver's clock. Public so that a
+/// packet-level re-timer (the relay path's optional jitter buffer) can share the same policy.
 #[derive(Debug)]
-pub(crate) struct DelayEstimator {
+pub struct DelayEstimator {
     quantile: f64,
     min_samples: i64,
     max_samples: i64,
@@ -58,7 +60,8 @@ pub(crate) struct DelayEstimator {
 }
 
 impl DelayEstimator {
-    pub(crate) fn new(cfg: &JitterConfig) -> Self {
+    /// An estimator for `cfg`'s range (for a fixed delay give `min = max = initial`).
+    pub fn new(cfg: &JitterConfig) -> Self {
         let bins = (cfg.max_delay_ms + RANGE_EXTRA_MS) as usize;
         DelayEstimator {
             quantile: f64::from(cfg.quantile),
@@ -78,7 +81,7 @@ impl DelayEstimator {
     /// Starts (or restarts after a resync) from one packet of `transit`,
     /// with the target `initial` samples above it. Needs already learnt
     /// are kept: the path's jitter does not change with a new timestamp base.
-    pub(crate) fn restart(&mut self, transit: i64, initial: i64, now_ms: u64) {
+    pub fn restart(&mut self, transit: i64, initial: i64, now_ms: u64) {
         self.block_min = [transit; BASE_BLOCKS];
         self.block_id = now_ms / BASE_BLOCK_MS;
         self.base = transit;
@@ -90,21 +93,21 @@ impl DelayEstimator {
     }
 
     /// The base: minimum transit over the window, samples.
-    pub(crate) fn base(&self) -> i64 {
+    pub fn base(&self) -> i64 {
         self.base
     }
 
     /// The target playout position (clamped), samples, absolute.
-    pub(crate) fn target(&self) -> i64 {
+    pub fn target(&self) -> i64 {
         self.base.saturating_add(self.target)
     }
 
     /// The target relative to the base, samples.
-    pub(crate) fn relative_target(&self) -> i64 {
+    pub fn relative_target(&self) -> i64 {
         self.target
     }
 
-    pub(crate) fn observe_transit(&mut self, transit: i64, arrival_ms: u64) {
+    pub fn observe_transit(&mut self, transit: i64, arrival_ms: u64) {
         let id = arrival_ms / BASE_BLOCK_MS;
         if id > self.block_id {
             let steps = (id - self.block_id).min(BASE_BLOCKS as u64);
@@ -126,7 +129,7 @@ impl DelayEstimator {
     }
 
     /// Records one packet's need (samples, absolute) at `arrival_ms`.
-    pub(crate) fn observe_need(&mut self, need: i64, arrival_ms: u64) {
+    pub fn observe_need(&mut self, need: i64, arrival_ms: u64) {
         let need = need.saturating_sub(self.base).max(0);
         let mut exponent = (arrival_ms as f64 - self.weight_origin_ms as f64) / HISTOGRAM_TAU_MS;
         if exponent > MAX_WEIGHT_EXPONENT {
@@ -149,7 +152,7 @@ impl DelayEstimator {
     }
 
     /// The `quantile` of the need histogram, samples relative to the base.
-    pub(crate) fn quantile_need(&self) -> Option<i64> {
+    pub fn quantile_need(&self) -> Option<i64> {
         if self.total <= 0.0 {
             return None;
         }
@@ -166,7 +169,7 @@ impl DelayEstimator {
     }
 
     /// Lets the target decay towards the quantile (slow release).
-    pub(crate) fn update(&mut self, now_ms: u64) {
+    pub fn update(&mut self, now_ms: u64) {
         let elapsed = now_ms.saturating_sub(self.last_update_ms) as f64;
         self.last_update_ms = self.last_update_ms.max(now_ms);
         if let Some(quantile) = self.quantile_need() {

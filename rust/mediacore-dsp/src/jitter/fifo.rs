@@ -32,6 +32,11 @@ impl Fifo {
         self.end - self.start
     }
 
+    pub(crate) fn clear(&mut self) {
+        self.start = FRONT;
+        self.end = FRONT;
+    }
+
     /// The unplayed audio.
     pub(crate) fn audio(&self) -> &[i16] {
         &self.buf[self.start..self.end]

@@ -23,8 +23,9 @@
 //! - *Playout.* Packets are decoded in sequence into a PCM FIFO, a little
 //!   ahead of need. At each pull the delay is steered towards the target by
 //!   removing (accelerate) or repeating (pre-emptive expand) one pitch
-//!   period at the front of the FIFO, preferring periodic or quiet audio
-//!   ([`stretch`]). When the FIFO cannot cover the pull and the next packet
+//!   period at the front of the FIFO, in periodic or quiet audio unless far
+//!   off target (removal waits for strongly periodic or quiet stretches:
+//!   too much delay is never urgent) ([`stretch`]). When the FIFO cannot cover the pull and the next packet
 //!   is missing the gap is concealed: below the target the concealment is
 //!   inserted (delay grows; the packet will still be played), at or above it
 //!   the missing audio is given up (the timeline advances; if the packet
@@ -45,16 +46,23 @@ mod stretch;
 
 use crate::codec::{CodecKind, Decoder};
 use buffer::{extend_seq, extend_ts, PacketStore, MAX_PAYLOAD};
-use delay::DelayEstimator;
+pub use delay::DelayEstimator;
 use fifo::Fifo;
 use plc::Plc;
 use stats::Counters;
 pub use stats::JitterStats;
 
-/// Jitter-buffer parameters; the VOS3000 names are `SS_JITTERBUFFER_MIN`,
-/// `SS_JITTERBUFFER_MAX` and `SS_JITTERBUFFER_DEFAULT`.
+/// Jitter-buffer parameters; the VOS3000 names are `SS_JITTERBUFFER_MODE`
+/// (`adaptive`), `SS_JITTERBUFFER_MIN`, `SS_JITTERBUFFER_MAX` and
+/// `SS_JITTERBUFFER_DEFAULT` (`initial_delay_ms`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JitterConfig {
+    /// Adaptive (VOS3000 mode 1, default): the target follows the measured
+    /// jitter within `[min_delay_ms, max_delay_ms]`. Fixed (mode 0): the
+    /// target is `initial_delay_ms` for good, and audio is only
+    /// time-stretched when the delay is far off it (a clock drifting, or a
+    /// restart), so in-time audio plays out untouched.
+    pub adaptive: bool,
     /// Lowest target delay, ms.
     pub min_delay_ms: u32,
     /// Highest target delay, ms.
@@ -68,6 +76,7 @@ pub struct JitterConfig {
 impl Default for JitterConfig {
     fn default() -> Self {
         JitterConfig {
+            adaptive: true,
             min_delay_ms: 20,
             max_delay_ms: 200,
             initial_delay_ms: 40,
@@ -96,6 +105,7 @@ const FORCE_EXPAND_MS: i64 = 20;
 /// normalised correlation, or quiet enough below this mean square (about
 /// −40 dBov).
 const STRETCH_CORRELATION: f64 = 0.8;
+const REMOVE_CORRELATION: f64 = 0.95;
 const QUIET_POWER: f64 = 330.0 * 330.0;
 /// A packet is implausible if it arrives this much earlier than its
 /// timestamp says (ms), or later than `max_delay_ms` plus this (ms), or its
@@ -161,6 +171,10 @@ impl JitterBuffer {
         cfg.initial_delay_ms = cfg
             .initial_delay_ms
             .clamp(cfg.min_delay_ms, cfg.max_delay_ms);
+        if !cfg.adaptive {
+            cfg.min_delay_ms = cfg.initial_delay_ms;
+            cfg.max_delay_ms = cfg.initial_delay_ms;
+        }
         // Room for max_delay of 10 ms packets, twice, plus reordering slack.
         let slots = (cfg.max_delay_ms as usize / 10 + 1) * 2 + 32;
         Ok(JitterBuffer {
@@ -189,6 +203,27 @@ impl JitterBuffer {
 
     pub fn config(&self) -> JitterConfig {
         self.cfg
+    }
+
+    /// Playout has started: pulls return the stream's audio (or its
+    /// concealment), not the silence that precedes the first packet.
+    pub fn is_playing(&self) -> bool {
+        self.started
+    }
+
+    /// Packets stored and not yet decoded.
+    pub fn buffered_packets(&self) -> usize {
+        self.store.len()
+    }
+
+    /// Ends playout (the stream stopped: hold, end of call, a long pause):
+    /// stored packets are discarded and unplayed audio dropped; the next
+    /// packet starts a new timeline and playout begins again once the
+    /// target delay is reached. Statistics and learnt jitter are kept.
+    pub fn stop(&mut self) {
+        self.reset();
+        self.fifo.clear();
+        self.started = false;
     }
 
     /// Forgets the current timeline (call on an SSRC change): the next
@@ -284,7 +319,12 @@ impl JitterBuffer {
         let target = self.delay.relative_target();
         self.counters.snapshot(
             ms(self.current_delay),
-            if self.synced { ms(target) } else { 0.0 },
+            // Kept through a stop or reset: the learnt target still describes the path.
+            if self.counters.packets > 0 {
+                ms(target)
+            } else {
+                0.0
+            },
         )
     }
 
@@ -485,6 +525,9 @@ impl JitterBuffer {
     /// One accelerate or expand step towards the band above the target,
     /// if worthwhile.
     fn stretch(&mut self, now: u64, need: usize) {
+        // A fixed buffer holds its delay: only a large error (drift, a
+        // restart) is corrected, never the small wander of in-time audio.
+        let only_forced = !self.cfg.adaptive;
         let position = self.position(now);
         let low = self.delay.target();
         let high = low.saturating_add(BAND_MS * 8);
@@ -498,7 +541,9 @@ impl JitterBuffer {
             let Some(found) = stretch::find_period(self.fifo.audio(), max_lag) else {
                 return;
             };
-            if acceptable(&found, excess > FORCE_ACCELERATE_MS * 8)
+            let forced = excess > FORCE_ACCELERATE_MS * 8;
+            if (forced || !only_forced)
+                && acceptable_to_remove(&found, forced)
                 && self.fifo.accelerate(found.lag)
             {
                 self.counters.accelerated += found.lag as u64;
@@ -509,7 +554,9 @@ impl JitterBuffer {
             let Some(found) = stretch::find_period(self.fifo.audio(), max_lag) else {
                 return;
             };
-            if acceptable(&found, deficit > FORCE_EXPAND_MS * 8) && self.fifo.expand(found.lag) {
+            let forced = deficit > FORCE_EXPAND_MS * 8;
+            if (forced || !only_forced) && acceptable(&found, forced) && self.fifo.expand(found.lag)
+            {
                 self.counters.expanded += found.lag as u64;
             }
         }
@@ -518,6 +565,12 @@ impl JitterBuffer {
 
 fn acceptable(found: &stretch::Match, forced: bool) -> bool {
     forced || found.correlation >= STRETCH_CORRELATION || found.power <= QUIET_POWER
+}
+
+/// Removing audio is never urgent below the forcing threshold (too much delay is only delay):
+/// it waits for a quiet stretch or a strongly periodic one, where a pitch period goes unheard.
+fn acceptable_to_remove(found: &stretch::Match, forced: bool) -> bool {
+    forced || found.correlation >= REMOVE_CORRELATION || found.power <= QUIET_POWER
 }
 
 fn uses_builtin_plc(decoder: &dyn Decoder) -> bool {

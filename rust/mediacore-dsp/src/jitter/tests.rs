@@ -460,6 +460,56 @@ fn g729_uses_the_codec_concealment() {
 }
 
 #[test]
+fn fixed_mode_holds_its_delay_and_plays_in_time_audio_untouched() {
+    let cfg = JitterConfig {
+        adaptive: false,
+        initial_delay_ms: 60,
+        ..JitterConfig::default()
+    };
+    let scenario = Scenario {
+        seconds: 10,
+        // Up to 30 ms of jitter plus up to 20 ms of pull grid: always within 60 ms.
+        jitter: |rng, _| 30.0 * rng.next_f64(),
+        ..Scenario::default()
+    };
+    let o = run(cfg, &scenario);
+    eprintln!("fixed: {:?}", o.stats);
+    assert!(o
+        .trace
+        .iter()
+        .filter(|(_, s)| s.played_ms > 0)
+        .all(|(_, s)| s.target_delay_ms == 60.0));
+    assert_eq!(o.stats.accelerate_rate, 0.0);
+    assert_eq!(o.stats.expand_rate, 0.0);
+    // Nothing concealed while the stream lasts (after its end the buffer conceals).
+    assert_eq!(o.concealed_between(0, 10_000).0, 0);
+    // The output is the A-law-quantised input, delayed, sample for sample.
+    let mut quantised = Vec::new();
+    let mut payload = Vec::new();
+    for chunk in o.input.chunks_exact(FRAME) {
+        payload.clear();
+        g711::encode_alaw(chunk, &mut payload);
+        g711::decode_alaw(&payload, &mut quantised);
+    }
+    let first = o.output.iter().position(|&s| s != 0).unwrap();
+    let lead = quantised.iter().position(|&s| s != 0).unwrap();
+    let shift = first - lead;
+    let n = quantised.len().min(o.output.len() - shift) - FRAME;
+    assert_eq!(&o.output[shift..shift + n], &quantised[..n]);
+    // A fixed buffer still follows a drifting clock, by large steps only.
+    let drifting = Scenario {
+        seconds: 30,
+        drift: 0.005,
+        ..Scenario::default()
+    };
+    let o = run(cfg, &drifting);
+    let late = o.mean_delay(25_000, 30_000);
+    eprintln!("fixed with drift: delay {late:.1} ms, {:?}", o.stats);
+    assert!((30.0..=100.0).contains(&late), "{late}");
+    assert!(o.stats.expand_rate > 0.0);
+}
+
+#[test]
 fn timestamp_jump_resyncs_instead_of_disabling() {
     let input = speech(4);
     let mut jb = JitterBuffer::new(JitterConfig::default()).unwrap();
@@ -584,7 +634,7 @@ proptest! {
         min in 0u32..100,
         span in 0u32..400,
     ) {
-        let cfg = JitterConfig { min_delay_ms: min, max_delay_ms: min + span, initial_delay_ms: min + span / 2, quantile: 0.9 };
+        let cfg = JitterConfig { adaptive: true, min_delay_ms: min, max_delay_ms: min + span, initial_delay_ms: min + span / 2, quantile: 0.9 };
         let mut jb = JitterBuffer::new(cfg).unwrap();
         let mut dec = new_decoder(if g729 { CodecKind::G729 } else { CodecKind::Pcma }).unwrap();
         let payload = [0x55u8; 2000];

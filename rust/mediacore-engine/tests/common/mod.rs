@@ -4,6 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+pub mod g168;
+pub mod pcap;
+
 use mediacore_engine::{LegSpec, Session, SessionId, SessionSpec};
 
 pub fn addr(s: &str) -> SocketAddr {

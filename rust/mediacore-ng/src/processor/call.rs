@@ -263,7 +263,8 @@ impl Call {
 }
 
 /// The leg of the party that sent `m`; latch and DSCP come from the request, else stay as they
-/// were; codecs from the section's plan, packetisation from its `a=ptime`.
+/// were, as do its jitter buffer and echo canceller unless the request sets them; codecs from
+/// the section's plan, packetisation from its `a=ptime`.
 fn leg_from_media(
     m: &Media,
     opts: &MediaOptions,
@@ -274,7 +275,7 @@ fn leg_from_media(
         (Some(a), Some(ip)) => Some(SocketAddr::new(ip, a.port())),
         (a, _) => a,
     };
-    LegSpec {
+    let mut leg = LegSpec {
         remote_rtp: relocate(m.remote_rtp),
         remote_rtcp: relocate(m.remote_rtcp),
         latch: opts.latch,
@@ -284,6 +285,10 @@ fn leg_from_media(
         codecs: plan.codecs.clone(),
         ptime_ms: codec::leg_ptime(m),
         vad: codec::leg_vad(&plan.codecs),
+        jitter_buffer: current.jitter_buffer,
+        echo_cancel: current.echo_cancel,
         dtmf: opts.dtmf.unwrap_or(current.dtmf),
-    }
+    };
+    opts.dsp.apply(&mut leg);
+    leg
 }

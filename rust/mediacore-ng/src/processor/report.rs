@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use mediacore_engine::{LegStats, SessionId, SessionStats, Side};
+use mediacore_engine::{
+    EchoCancelStats, JitterBufferStats, LegStats, SessionId, SessionStats, Side,
+};
 
 use super::call::{facing, Call, CallMedia};
 use crate::bencode::Value;
@@ -87,7 +89,56 @@ fn mediacore_dict(leg: &LegStats, cm: &CallMedia, side: Side) -> Value {
     if let Some(ssrc) = rx.ssrc {
         d.insert("ssrc", ssrc);
     }
+    if let Some(jb) = &leg.jitter_buffer {
+        d.insert("jitter buffer", jitter_buffer_dict(jb));
+    }
+    if let Some(ec) = &leg.echo_canceller {
+        d.insert("echo canceller", echo_dict(ec));
+    }
     d
+}
+
+/// Milliseconds (or per-mille rates) as bencode integers: bencode has no floats.
+fn rounded(v: f32) -> i64 {
+    if v.is_finite() {
+        v.round() as i64
+    } else {
+        0
+    }
+}
+
+fn jitter_buffer_dict(jb: &JitterBufferStats) -> Value {
+    let s = &jb.stats;
+    Value::dict()
+        .with("mode", jb.mode.as_str())
+        .with("relay", flag(jb.relay))
+        .with("current delay ms", rounded(s.current_delay_ms))
+        .with("target delay ms", rounded(s.target_delay_ms))
+        .with("packets", s.packets)
+        .with("late", s.late)
+        .with("discarded", s.discarded)
+        .with("duplicates", s.duplicates)
+        .with("reordered", s.reordered)
+        .with("concealed ms", s.concealed_ms)
+        .with("played ms", s.played_ms)
+        .with("concealment permille", rounded(s.concealment_rate * 1000.0))
+        .with("accelerate permille", rounded(s.accelerate_rate * 1000.0))
+        .with("expand permille", rounded(s.expand_rate * 1000.0))
+        .with("resyncs", s.resyncs)
+}
+
+fn echo_dict(ec: &EchoCancelStats) -> Value {
+    let s = &ec.stats;
+    Value::dict()
+        .with("tail ms", ec.tail_ms)
+        .with("delay ms", rounded(s.delay_ms))
+        .with("ERL dB", rounded(s.erl_db))
+        .with("ERLE dB", rounded(s.erle_db))
+        .with(
+            "double talk permille",
+            rounded(s.double_talk_ratio * 1000.0),
+        )
+        .with("converged", flag(s.converged))
 }
 
 /// The RTP and RTCP streams of the party on `side` for one media.

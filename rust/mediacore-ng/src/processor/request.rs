@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use mediacore_engine::dtmf::{
     DtmfPlay, PLAY_DEFAULT_DURATION_MS, PLAY_DEFAULT_PAUSE_MS, PLAY_DEFAULT_VOLUME, PLAY_MAX_MS,
 };
-use mediacore_engine::{DtmfMode, LatchPolicy};
+use mediacore_engine::{DtmfMode, JitterMode, LatchPolicy, LegSpec};
 
 use crate::bencode::Value;
 use crate::codec::CodecOptions;
@@ -118,9 +118,88 @@ pub struct MediaOptions {
     pub replace_origin: bool,
     /// The `codec` dictionary and the `codec-<verb>-<codec>` / `codec-<verb>=<codec>` flags.
     pub codec: CodecOptions,
+    /// Jitter buffer and echo canceller of the sending party's leg (our own keys and flags).
+    pub dsp: DspOptions,
     /// `DTMF-mode` key or flag (`DTMF-mode=info`, `DTMF-mode-inband`): the sending party's
     /// leg mode; `None` keeps the current one (default `auto`).
     pub dtmf: Option<DtmfMode>,
+}
+
+/// `jitter-buffer-mode` ("fixed"/"adaptive" or 0/1, VOS3000 `SS_JITTERBUFFER_MODE`),
+/// `jitter-buffer-min`/`-max`/`-default` (ms), flags `jitter-buffer` / `no-jitter-buffer`
+/// (re-time the party's stream when it is relayed), `echo-cancel` / `no-echo-cancel` and
+/// `echo-cancel-tail` (ms). What is not given stays as it was (or at the defaults).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DspOptions {
+    pub jitter_mode: Option<JitterMode>,
+    pub jitter_min_ms: Option<u32>,
+    pub jitter_max_ms: Option<u32>,
+    pub jitter_default_ms: Option<u32>,
+    pub jitter_relay: Option<bool>,
+    pub echo_cancel: Option<bool>,
+    pub echo_tail_ms: Option<u32>,
+}
+
+impl DspOptions {
+    fn from_request(req: &Request<'_>, has: impl Fn(&str) -> bool) -> Result<Self, NgError> {
+        let ms = |key: &str| -> Result<Option<u32>, NgError> {
+            match req.int(key) {
+                None => Ok(None),
+                Some(v) => {
+                    let v = v?;
+                    u32::try_from(v)
+                        .map(Some)
+                        .map_err(|_| NgError::new(format!("Invalid value for {key}")))
+                }
+            }
+        };
+        let jitter_mode = match req.bytes("jitter-buffer-mode") {
+            None => match req.int("jitter-buffer-mode") {
+                None => None,
+                Some(v) => Some(match v? {
+                    0 => JitterMode::Fixed,
+                    1 => JitterMode::Adaptive,
+                    _ => return Err(NgError::new("Invalid value for jitter-buffer-mode")),
+                }),
+            },
+            Some(b) => Some(match b.to_ascii_lowercase().as_slice() {
+                b"fixed" | b"0" => JitterMode::Fixed,
+                b"adaptive" | b"1" => JitterMode::Adaptive,
+                _ => return Err(NgError::new("Invalid value for jitter-buffer-mode")),
+            }),
+        };
+        let flag = |on: &str, off: &str| {
+            if has(off) {
+                Some(false)
+            } else if has(on) {
+                Some(true)
+            } else {
+                None
+            }
+        };
+        Ok(DspOptions {
+            jitter_mode,
+            jitter_min_ms: ms("jitter-buffer-min")?,
+            jitter_max_ms: ms("jitter-buffer-max")?,
+            jitter_default_ms: ms("jitter-buffer-default")?,
+            jitter_relay: flag("jitter-buffer", "no-jitter-buffer"),
+            echo_cancel: flag("echo-cancel", "no-echo-cancel"),
+            echo_tail_ms: ms("echo-cancel-tail")?,
+        })
+    }
+
+    /// Applies what was given to `leg`.
+    pub fn apply(&self, leg: &mut LegSpec) {
+        let jb = &mut leg.jitter_buffer;
+        jb.mode = self.jitter_mode.unwrap_or(jb.mode);
+        jb.min_ms = self.jitter_min_ms.unwrap_or(jb.min_ms);
+        jb.max_ms = self.jitter_max_ms.unwrap_or(jb.max_ms);
+        jb.default_ms = self.jitter_default_ms.unwrap_or(jb.default_ms);
+        jb.relay = self.jitter_relay.unwrap_or(jb.relay);
+        let ec = &mut leg.echo_cancel;
+        ec.enabled = self.echo_cancel.unwrap_or(ec.enabled);
+        ec.tail_ms = self.echo_tail_ms.unwrap_or(ec.tail_ms);
+    }
 }
 
 impl MediaOptions {
@@ -152,6 +231,7 @@ impl MediaOptions {
             source_address,
             replace_origin,
             codec: codec_options(req),
+            dsp: DspOptions::from_request(req, has)?,
             dtmf: dtmf_mode(req, &flags)?,
         })
     }
@@ -281,6 +361,7 @@ mod tests {
                 source_address: None,
                 replace_origin: false,
                 codec: CodecOptions::default(),
+                dsp: DspOptions::default(),
                 dtmf: None,
             }
         );

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use mediacore_engine::control::{ControlError, LocalPorts};
 use mediacore_engine::{
-    DropCounters, DtmfPlay, LegStats, MediaControl, SessionId, SessionInfo, SessionSpec,
-    SessionStats, Side,
+    DropCounters, DtmfPlay, EchoCancelStats, EchoStats, JitterBufferStats, JitterStats, LegStats,
+    MediaControl, SessionId, SessionInfo, SessionSpec, SessionStats, Side,
 };
 
 pub const ADVERTISED: &str = "203.0.113.1";
@@ -86,6 +86,33 @@ impl FakeControl {
                 since_last_packet: Some(Duration::from_secs(2)),
                 timed_out: false,
                 transcoding: None,
+                // The caller's stream is decoded (jitter buffer, echo canceller); the callee's
+                // is relayed.
+                jitter_buffer: (side == Side::Caller).then_some(JitterBufferStats {
+                    mode: l.jitter_buffer.mode,
+                    relay: false,
+                    stats: JitterStats {
+                        current_delay_ms: 22.5,
+                        target_delay_ms: 20.0,
+                        packets,
+                        late: 1,
+                        concealed_ms: 20,
+                        played_ms: 10_000,
+                        concealment_rate: 0.002,
+                        accelerate_rate: 0.0016,
+                        ..JitterStats::default()
+                    },
+                }),
+                echo_canceller: (side == Side::Caller).then_some(EchoCancelStats {
+                    tail_ms: l.echo_cancel.tail_ms,
+                    stats: EchoStats {
+                        erl_db: 11.6,
+                        erle_db: 31.4,
+                        delay_ms: 5.0,
+                        double_talk_ratio: 0.0,
+                        converged: true,
+                    },
+                }),
             };
             stats.rtp.packets = packets;
             stats.rtp.bytes = packets * 172;
