@@ -122,7 +122,7 @@ def run_rate(node: Node, rate: int, seconds: int, hold_ms: int) -> dict[str, obj
     calls = rate * seconds
     errors = Path(tempfile.gettempdir()) / f"cps-uac-{rate}-errors.log"
     errors.unlink(missing_ok=True)
-    uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "61000", wait=False)
+    uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "61000", "-l", "100000", wait=False)
     time.sleep(0.5)
     before = cpu_seconds(node.proc.pid)
     t0 = time.monotonic()
@@ -175,7 +175,7 @@ def current_calls(stat: Path) -> int:
 def run_hold(node: Node, calls: int, rate: int) -> dict[str, float | int]:
     """Hold ``calls`` calls up at once; resident memory per held call."""
     base = rss_bytes(node.proc.pid)
-    uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "61000", wait=False)
+    uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "61000", "-l", "100000", wait=False)
     time.sleep(0.5)
     # held long enough that the measurement falls after every transaction of the ramp has ended
     # (RFC 3261 Timers L/M/K keep a transaction 32 s past its final response): what remains is
