@@ -596,14 +596,14 @@ class _Message:
 
     @property
     def cseq(self) -> CSeq:
-        return _cseq(self.headers.get("CSeq") or "")
+        return cached_cseq(self.headers.get("CSeq") or "")
 
     @property
     def top_via(self) -> Via:
         values = self.headers.values("Via")
         if not values:
             raise ValueError("no Via header")
-        v = _via(values[0])
+        v = cached_via(values[0])
         return Via(transport=v.transport, host=v.host, port=v.port, params=dict(v.params))
 
     @property
@@ -623,13 +623,13 @@ class _Message:
 # The structured values of a message's headers are read many times per message (transaction
 # matching, dialog lookup, responses); parsing is by far the larger cost, so parses are cached
 # by the header's text and each caller gets its own copy of the mutable ones.
-_cseq = lru_cache(maxsize=4096)(CSeq.parse)
-_via = lru_cache(maxsize=4096)(Via.parse)
-_name_addr = lru_cache(maxsize=8192)(NameAddr.parse)
+cached_cseq = lru_cache(maxsize=4096)(CSeq.parse)
+cached_via = lru_cache(maxsize=4096)(Via.parse)
+cached_name_addr = lru_cache(maxsize=8192)(NameAddr.parse)
 
 
 def _name_addr_copy(text: str) -> NameAddr:
-    n = _name_addr(text)
+    n = cached_name_addr(text)
     return NameAddr(uri=n.uri, display=n.display, params=dict(n.params), bracketed=n.bracketed)
 
 

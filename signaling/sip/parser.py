@@ -37,7 +37,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _scanner_py, grammar
-from .message import CSeq, Headers, NameAddr, Request, Response, SipUri, Via, check_uri, split_list_strict
+from .message import (
+    Headers,
+    Request,
+    Response,
+    SipUri,
+    cached_cseq,
+    cached_name_addr,
+    cached_via,
+    check_uri,
+    split_list_strict,
+)
 
 #: The scanner's result: start line, headers, body offset, status (0 = fine), reason.
 ScanResult = tuple[str, list[tuple[str, str]], int, int, str]
@@ -289,21 +299,25 @@ def content_length(headers: Headers) -> int | None:
         raise ValueError(f"bad Content-Length {values[0][:20]!r}") from None
 
 
+# The checks parse with the cached value parsers the message accessors use: a header checked
+# here is read again by the stack (and again in its retransmissions), so it is parsed once.
+
+
 def _check_via(value: str) -> None:
     for item in split_list_strict(value):
-        Via.parse(item)
+        cached_via(item)
 
 
 def _check_contact(value: str) -> None:
     if value.strip(" \t") == "*":
         return
     for item in split_list_strict(value):
-        NameAddr.parse(item)
+        cached_name_addr(item)
 
 
 def _check_route(value: str) -> None:
     for item in split_list_strict(value):
-        if not NameAddr.parse(item).bracketed:
+        if not cached_name_addr(item).bracketed:
             raise ValueError(f"route {item!r} must be in <>")
 
 
@@ -329,14 +343,14 @@ def _check_content_length(value: str) -> None:
 
 
 def _check_cseq(value: str) -> None:
-    CSeq.parse(value)
+    cached_cseq(value)
 
 
 #: The headers whose syntax the stack relies on, and how each is checked.
 _CHECKS: dict[str, Callable[[str], object]] = {
     "Via": _check_via,
-    "From": NameAddr.parse,
-    "To": NameAddr.parse,
+    "From": cached_name_addr,
+    "To": cached_name_addr,
     "Contact": _check_contact,
     "Route": _check_route,
     "Record-Route": _check_route,
