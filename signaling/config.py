@@ -139,6 +139,13 @@ class RoutingGateway:
 class Config:
     sip_listen: tuple[str, int] = ("0.0.0.0", 5060)
     sip_advertise: str | None = None
+    #: SIP over TLS: listen address, certificate chain and key (PEM); toward carriers, whether
+    #: their certificates are checked (against ``sip_tls_ca`` or the system's trust store)
+    sip_tls_listen: tuple[str, int] | None = None
+    sip_tls_cert: str | None = None
+    sip_tls_key: str | None = None
+    sip_tls_verify: bool = False
+    sip_tls_ca: str | None = None
     media_engine: str = "in-process"
     media_ng: tuple[str, int] | None = None
     media_interface: str = "127.0.0.1"
@@ -170,7 +177,7 @@ class TraceConfig:
 _TOP_KEYS = ("sip", "media", "parameters", "mapping_gateway", "routing_gateway", "trace", "store")
 _STORE_KEYS = ("url", "node")
 _TRACE_KEYS = ("enabled", "all_calls", "numbers", "gateways", "registrations", "length_minutes", "directory")
-_SIP_KEYS = ("listen", "advertise")
+_SIP_KEYS = ("listen", "advertise", "tls_listen", "tls_cert", "tls_key", "tls_verify", "tls_ca")
 _MEDIA_KEYS = ("engine", "ng", "interface", "advertise", "workers")
 _MAPPING_KEYS = (
     "name",
@@ -338,7 +345,7 @@ def _routing(raw: object, where: str) -> RoutingGateway:
     return RoutingGateway(
         name=t.required_text("name"),
         address=t.address("address", 5060),
-        transport=t.text("transport", "udp", choices=("udp", "tcp")) or "udp",
+        transport=t.text("transport", "udp", choices=("udp", "tcp", "tls")) or "udp",
         prefixes=_prefixes(t),
         priority=t.integer("priority", -1_000_000, 1_000_000, 0) or 0,
         strip=t.integer("strip", 0, 64, 0) or 0,
@@ -396,6 +403,15 @@ def _sip(cfg: Config, raw: object) -> None:
     if "listen" in t.table:
         cfg.sip_listen = t.address("listen", 5060)
     cfg.sip_advertise = t.text("advertise")
+    if "tls_listen" in t.table:
+        cfg.sip_tls_listen = t.address("tls_listen", 5061)
+        cfg.sip_tls_cert = t.required_text("tls_cert")
+        cfg.sip_tls_key = t.required_text("tls_key")
+        for key in ("tls_cert", "tls_key"):
+            if not Path(t.table[key]).is_file():  # type: ignore[arg-type]
+                raise t.fail(key, "no such file")
+    cfg.sip_tls_verify = t.boolean("tls_verify", False)
+    cfg.sip_tls_ca = t.text("tls_ca")
 
 
 def _media(cfg: Config, raw: object) -> None:

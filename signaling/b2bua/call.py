@@ -230,8 +230,8 @@ class Call:
         display = f"{from_party.display} " if from_party.display else ""
         host = f"[{route.host}]" if ":" in route.host else route.host
         target = f"sip:{route.callee}@{host}:{route.port}"
-        if route.transport == "tcp":
-            target += ";transport=tcp"
+        if route.transport in ("tcp", "tls"):
+            target += f";transport={route.transport}"
         transport = route.transport.upper()
         local = self.host.local_via(transport)
         caller = self._caller_for(route)

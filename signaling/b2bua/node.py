@@ -54,7 +54,7 @@ from signaling.sip.transaction import (
     Transmit,
     TransportError,
 )
-from signaling.sip.transport import SipTransport
+from signaling.sip.transport import SipTransport, client_context, server_context
 from signaling.sip.validate import error_response, validate_request
 from signaling.trace import Tracer, TraceSettings
 
@@ -183,6 +183,16 @@ class Node:
         host, port = self.config.sip_listen
         self.router.on_hangup_request(self.hangup)
         self.local = await self.transport.start(host, port)
+        cfg = self.config
+        if cfg.sip_tls_listen is not None and cfg.sip_tls_cert and cfg.sip_tls_key:
+            await self.transport.start_tls(
+                cfg.sip_tls_listen[0],
+                cfg.sip_tls_listen[1],
+                server_context(cfg.sip_tls_cert, cfg.sip_tls_key),
+                client_context(cfg.sip_tls_verify, cfg.sip_tls_ca),
+            )
+        elif cfg.sip_tls_verify:
+            self.transport.tls_client = client_context(True, cfg.sip_tls_ca)
         self.transport_open = True
         if self.advertise is None:
             self.advertise = self.local[0] if self.local[0] not in ("0.0.0.0", "::") else "127.0.0.1"
@@ -585,19 +595,24 @@ class Node:
         self.layer.cancel(transaction, self.now())
         self._pump()
 
+    def _port_for(self, transport: str) -> int:
+        tls = self.transport.tls_local
+        return tls[1] if transport.upper() == "TLS" and tls is not None else self.local[1]
+
     def local_via(self, transport: str) -> Via:
         return Via(
             transport=transport.upper(),
             host=self.advertise or "127.0.0.1",
-            port=self.local[1],
+            port=self._port_for(transport),
             params={"branch": new_branch(), "rport": None},
         )
 
     def local_contact(self, transport: str) -> str:
         contact = self._contacts.get(transport)
         if contact is None:  # one shared string per transport, not one per dialog
-            suffix = ";transport=tcp" if transport.upper() == "TCP" else ""
-            contact = f"<sip:{self.advertise or '127.0.0.1'}:{self.local[1]}{suffix}>"
+            kind = transport.upper()
+            suffix = f";transport={kind.lower()}" if kind in ("TCP", "TLS") else ""
+            contact = f"<sip:{self.advertise or '127.0.0.1'}:{self._port_for(kind)}{suffix}>"
             self._contacts[transport] = contact
         return contact
 

@@ -1,4 +1,5 @@
-"""The one asyncio module of the SIP stack: UDP and TCP sockets on one listen address.
+"""The one asyncio module of the SIP stack: UDP and TCP sockets on one listen address, and TLS
+on a port of its own when configured.
 
 Everything above works on ``(data, addr, transport, now)``; this module only moves bytes. UDP
 datagrams are delivered as they come; TCP streams are framed into messages by Content-Length
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,9 +57,11 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 class _TcpConnection(asyncio.Protocol):
-    def __init__(self, owner: SipTransport, peer: Addr | None = None) -> None:
+    def __init__(self, owner: SipTransport, peer: Addr | None = None, kind: str = "TCP") -> None:
         self.owner = owner
         self.peer = peer
+        #: "TCP" or "TLS": what the messages of this connection are delivered as
+        self.kind = kind
         self.transport: asyncio.Transport | None = None
         self.framer = StreamFramer(max_size=MAX_STREAM_MESSAGE)
         self.idle: asyncio.TimerHandle | None = None
@@ -69,7 +73,7 @@ class _TcpConnection(asyncio.Protocol):
             name = transport.get_extra_info("peername")
             self.peer = (str(name[0]), int(name[1]))
         self.owner.stats.tcp_connections += 1
-        self.owner.tcp[self.peer] = self
+        self.owner.streams(self.kind)[self.peer] = self
         self._touch()
 
     def _touch(self) -> None:
@@ -91,7 +95,7 @@ class _TcpConnection(asyncio.Protocol):
         assert self.peer is not None
         for message in messages:
             self.owner.stats.tcp_in += 1
-            self.owner.deliver(message, self.peer, "TCP")
+            self.owner.deliver(message, self.peer, self.kind)
         if self.framer.error is not None:  # good messages came first, then bytes past repair
             self.owner.stats.framing_errors += 1
             log.info("tcp %s: %s; closing", self.peer, self.framer.error)
@@ -110,8 +114,9 @@ class _TcpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.idle is not None:
             self.idle.cancel()
-        if self.peer is not None and self.owner.tcp.get(self.peer) is self:
-            del self.owner.tcp[self.peer]
+        table = self.owner.streams(self.kind)
+        if self.peer is not None and table.get(self.peer) is self:
+            del table[self.peer]
 
 
 class SipTransport:
@@ -122,10 +127,31 @@ class SipTransport:
         self.dscp = dscp
         self.stats = TransportStats()
         self.tcp: dict[Addr, _TcpConnection] = {}
+        self.tls: dict[Addr, _TcpConnection] = {}
         self._udp: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
-        self._connecting: dict[Addr, asyncio.Task[_TcpConnection]] = {}
+        self._tls_server: asyncio.Server | None = None
+        #: for connections we open toward TLS peers (carriers)
+        self.tls_client: ssl.SSLContext | None = None
+        self.tls_local: Addr | None = None
+        self._connecting: dict[tuple[str, Addr], asyncio.Task[_TcpConnection]] = {}
         self.local: Addr = ("0.0.0.0", 0)
+
+    def streams(self, kind: str) -> dict[Addr, _TcpConnection]:
+        return self.tls if kind == "TLS" else self.tcp
+
+    async def start_tls(
+        self, host: str, port: int, server: ssl.SSLContext, client: ssl.SSLContext | None = None
+    ) -> Addr:
+        """Listen for SIP over TLS (RFC 3261 §26.2; conventionally port 5061)."""
+        loop = asyncio.get_running_loop()
+        self._tls_server = await loop.create_server(
+            lambda: _TcpConnection(self, kind="TLS"), host, port, ssl=server, reuse_address=True
+        )
+        sock = self._tls_server.sockets[0].getsockname()
+        self.tls_local = (str(sock[0]), int(sock[1]))
+        self.tls_client = client
+        return self.tls_local
 
     def deliver(self, data: bytes, addr: Addr, transport: str) -> None:
         try:
@@ -159,13 +185,14 @@ class SipTransport:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, tos)
 
     def send(self, data: bytes, addr: Addr, transport: str = "UDP") -> None:
-        """Send without waiting; TCP connects first when there is no connection to ``addr``."""
-        if transport.upper() == "TCP":
-            conn = self.tcp.get(addr)
+        """Send without waiting; TCP and TLS connect first when there is no connection to ``addr``."""
+        kind = transport.upper()
+        if kind in ("TCP", "TLS"):
+            conn = self.streams(kind).get(addr)
             if conn is not None:
                 conn.send(data)
                 return
-            asyncio.get_running_loop().create_task(self._connect_and_send(data, addr))
+            asyncio.get_running_loop().create_task(self._connect_and_send(data, addr, kind))
             return
         if self._udp is None:
             self.stats.send_errors += 1
@@ -176,11 +203,12 @@ class SipTransport:
         except OSError:
             self.stats.send_errors += 1
 
-    async def _connect_and_send(self, data: bytes, addr: Addr) -> None:
-        task = self._connecting.get(addr)
+    async def _connect_and_send(self, data: bytes, addr: Addr, kind: str = "TCP") -> None:
+        key = (kind, addr)
+        task = self._connecting.get(key)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._connect(addr))
-            self._connecting[addr] = task
+            task = asyncio.get_running_loop().create_task(self._connect(addr, kind))
+            self._connecting[key] = task
         try:
             conn = await task
         except OSError as exc:
@@ -188,13 +216,17 @@ class SipTransport:
             log.info("tcp connect %s: %s", addr, exc)
             return
         finally:
-            self._connecting.pop(addr, None)
+            self._connecting.pop(key, None)
         conn.send(data)
 
-    async def _connect(self, addr: Addr) -> _TcpConnection:
+    async def _connect(self, addr: Addr, kind: str = "TCP") -> _TcpConnection:
         loop = asyncio.get_running_loop()
+        context: ssl.SSLContext | None = None
+        if kind == "TLS":
+            context = self.tls_client or _unverified_client()
         _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: _TcpConnection(self, addr), addr[0], addr[1]), 5.0
+            loop.create_connection(lambda: _TcpConnection(self, addr, kind), addr[0], addr[1], ssl=context),
+            5.0,
         )
         return conn
 
@@ -202,9 +234,37 @@ class SipTransport:
         if self._udp is not None:
             self._udp.close()
             self._udp = None
-        for conn in list(self.tcp.values()):
+        for conn in [*self.tcp.values(), *self.tls.values()]:
             conn.close()
+        if self._tls_server is not None:
+            self._tls_server.close()
+            await self._tls_server.wait_closed()
+            self._tls_server = None
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+
+def _unverified_client() -> ssl.SSLContext:
+    """Toward a carrier without configured trust: encrypt, but do not check its certificate
+    (SIP trunks commonly present self-signed ones); ``[sip] tls_verify`` turns checking on."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def server_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certfile, keyfile)
+    return context
+
+
+def client_context(verify: bool, cafile: str | None = None) -> ssl.SSLContext:
+    if not verify:
+        return _unverified_client()
+    context = ssl.create_default_context(cafile=cafile)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
