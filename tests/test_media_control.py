@@ -10,11 +10,8 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -27,6 +24,7 @@ from signaling.media.control import (
     NgMediaClient,
     OfferOptions,
 )
+from tests.b2bua_harness import rtpengine_process
 from tests.helpers import endpoints, rtp, sdp, sdp_media_port
 
 RTPENGINE = shutil.which("rtpengine")
@@ -173,47 +171,14 @@ def test_ng_client_gives_up_on_a_silent_node() -> None:
         assert len(cookies) == 1
 
 
-@contextlib.contextmanager
-def rtpengine_node(ng_port: int, port_min: int, port_max: int) -> Iterator[tuple[str, int]]:
-    assert RTPENGINE is not None
-    proc = subprocess.Popen(
-        [
-            RTPENGINE,
-            "--config-file=none",
-            "--foreground",
-            "--log-stderr",
-            "--table=-1",
-            "--interface=127.0.0.1",
-            f"--listen-ng=127.0.0.1:{ng_port}",
-            f"--port-min={port_min}",
-            f"--port-max={port_max}",
-            "--num-threads=1",
-            "--delete-delay=0",
-            "--log-level=3",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        yield ("127.0.0.1", ng_port)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def test_ng_client_drives_a_real_rtpengine(port_range) -> None:
     if RTPENGINE is None:
         # scripts/install.sh installs rtpengine-daemon; under CI its absence is a failure
         assert not os.environ.get("CI"), "rtpengine is not installed"
         pytest.skip("rtpengine-daemon is not installed (scripts/install.sh installs it)")
     ng_port = port_range[1] - 1
-    with rtpengine_node(ng_port, port_range[0], port_range[0] + 100) as (host, port):
-        media = NgMediaClient(host, port)
+    with rtpengine_process(ng_port, port_range[0], port_range[0] + 100):
+        media = NgMediaClient("127.0.0.1", ng_port)
 
         async def main() -> None:
             deadline = time.monotonic() + 10

@@ -26,7 +26,14 @@ from signaling.config import Config
 from signaling.media.control import MediaControlError, MediaNotice
 from signaling.routing import CallRecord, InboundCall, Route, Router
 from signaling.sip.auth import AuthOutcome, DigestChallenger, Password
-from signaling.sip.dialog import AckTimeout, Dialog, DialogId, Retransmit2xx, dialog_id_of_request
+from signaling.sip.dialog import (
+    AckTimeout,
+    Dialog,
+    DialogId,
+    Retransmit2xx,
+    dialog_id_of_request,
+    dialog_id_of_response,
+)
 from signaling.sip.identity import CallerPool, caller_number
 from signaling.sip.ids import new_branch, new_tag
 from signaling.sip.keepalive import KeepAliveConfig, NatKeepAlive
@@ -341,14 +348,17 @@ class Node:
 
     def _on_stray(self, response: Response) -> None:
         """A 2xx retransmitted after its transaction ended: re-send our ACK through the dialog."""
-        for call, leg in self._dialogs.values():
-            owner = call.leg(leg)
-            dialog = owner.dialog if owner is not None else None
-            if dialog is not None and response.call_id == dialog.id.call_id:
-                ack = dialog.receive_response(response)
-                if ack is not None and owner is not None:
-                    self.send_ack(ack, owner.addr, owner.transport)
-                return
+        dialog_id = dialog_id_of_response(response)
+        found = self._dialogs.get(dialog_id) if dialog_id is not None else None
+        if found is None:
+            return
+        call, leg = found
+        owner = call.leg(leg)
+        if owner is None or owner.dialog is None or owner.dialog.id != dialog_id:
+            return
+        ack = owner.dialog.receive_response(response)
+        if ack is not None:
+            self.send_ack(ack, owner.addr, owner.transport)
 
     def _on_request(self, event: RequestReceived) -> None:
         request = event.request
