@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mediacore import MediaEngine, MediaError
 from signaling.b2bua.node import Node
+from signaling.callproc.cdrwriter import CdrWriter
 from signaling.callproc.driver import RouterDriver
 from signaling.callproc.router import StoreRouter
 from signaling.config import Config, ConfigError, load_file, parse_host_port
@@ -142,7 +143,12 @@ def _open_billing(cfg: Config) -> _Billing | None:
         log.error("store %s: %s", cfg.store_url, exc)
         return None
     try:
-        router = StoreRouter(store, node=cfg.store_node or socket.gethostname(), parameters=cfg.parameters)
+        router = StoreRouter(
+            store,
+            node=cfg.store_node or socket.gethostname(),
+            parameters=cfg.parameters,
+            cdr_writer=CdrWriter(store),  # CDRs in group commits off the loop (docs/billing.md §5)
+        )
     except StoreError as exc:
         log.error("store %s: cannot load the configuration: %s", cfg.store_url, exc)
         store.close()

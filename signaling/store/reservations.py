@@ -135,10 +135,19 @@ def answered(tx: Tx, call_id: str, answer_time: datetime, draft: str) -> None:
 
 
 def heartbeat(tx: Tx, node: str, now: datetime) -> int:
-    """Every reservation ``node`` holds is of a call up at ``now``; how many rows."""
+    """Every reservation ``node`` holds is of a call up at ``now``; how many rows moved on.
+
+    ``alive_at`` only moves forward: a heartbeat written late (a node's queued writes) leaves a
+    row that an answer or a later heartbeat already put after ``now`` as it is."""
+    stamp = codec.encode(tx.dialect, Kind.TIME, now)
+    if tx.for_update:
+        # The accounts first, in id order, as every writer of reservations takes them: a node's
+        # heartbeat and its own CDR writes or admissions (other threads) cannot deadlock.
+        accounts = "SELECT id FROM account WHERE id IN (SELECT account_id FROM reservation WHERE node = ?)"
+        tx.execute(f"{accounts} ORDER BY id{tx.for_update}", (node,))
     rows = tx.execute(
-        "UPDATE reservation SET alive_at = ? WHERE node = ? RETURNING call_id",
-        (codec.encode(tx.dialect, Kind.TIME, now), node),
+        "UPDATE reservation SET alive_at = ? WHERE node = ? AND alive_at < ? RETURNING call_id",
+        (stamp, node, stamp),
     )
     return len(rows)
 
