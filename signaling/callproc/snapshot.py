@@ -104,6 +104,8 @@ class Snapshot:
     longest_prefix: int
     #: group id -> routing gateway ids in it
     members: dict[int, list[int]]
+    #: What routing derives from this snapshot once (signaling.callproc.routes.RouteCache).
+    routing_cache: object = None
 
     def mapping_by_name(self, name: str) -> MappingGateway | None:
         return next((gw for gw in self.mapping.values() if gw.name == name), None)
