@@ -172,7 +172,7 @@ def run(config_path: str | None, sip: str | None) -> int:
         return await serve(cfg, stop)
 
     try:
-        import uvloop  # type: ignore[import-not-found]  # noqa: PLC0415
+        import uvloop  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
 
         return int(uvloop.run(main()))
     except ImportError:

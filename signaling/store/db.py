@@ -116,6 +116,28 @@ class Tx:
         except Exception as exc:
             raise _translate(exc) from exc
 
+    def execute_each(self, text: str, rows: Sequence[Sequence[Any]]) -> list[list[tuple[Any, ...]]]:
+        """One statement for each parameter row, and each one's result rows (a batch of
+        ``INSERT … RETURNING``): on PostgreSQL pipelined, one round trip for all; on SQLite one
+        call each, in-process."""
+        try:
+            if self.dialect is Dialect.SQLITE:
+                return [self.execute(text, row) for row in rows]
+            cursor = self._conn.cursor()
+            try:
+                cursor.executemany(self.sql(text), rows, returning=True)
+                results: list[list[tuple[Any, ...]]] = []
+                while True:
+                    results.append([tuple(r) for r in cursor.fetchall()] if cursor.description else [])
+                    if not cursor.nextset():
+                        return results
+            finally:
+                cursor.close()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
+
     def stream(self, text: str, params: Sequence[Any] = (), *, size: int = 10_000) -> Iterator[list[Any]]:
         """The result rows in chunks of about ``size``, as the driver gives them (tuples on both
         drivers), without first copying the whole result into one list: a table of a million
