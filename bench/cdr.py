@@ -125,13 +125,12 @@ def prepare(store: Store, calls: int, rng: random.Random) -> Batch:
             )
         )  # fmt: skip
         stamp = codec.encode(d, Kind.TIME, start)
-        rows.append(
-            (call_id, "bench", customer, codec.encode(d, Kind.MONEY, fee + Decimal(1)), stamp, stamp, stamp, "{}")
-        )
+        held = codec.encode(d, Kind.MONEY, fee + Decimal(1))
+        rows.append((call_id, "bench", customer, held, stamp, stamp, stamp, "{}"))
     with store.db.transaction() as tx:
         tx.executemany(
-            "INSERT INTO reservation (call_id, node, account_id, amount, created_at, answer_time, alive_at, draft) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO reservation (call_id, node, account_id, amount, created_at, answer_time, "
+            "alive_at, draft) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     store.prepare_cdr_days({c.day for c in cdrs})  # PostgreSQL partitions, as a node does ahead of time
@@ -242,7 +241,9 @@ def _latency(settlement: Settlement) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--calls", type=int, default=20_000, help="calls per batched run")
@@ -299,8 +300,9 @@ def main() -> int:
     }
     m = result["median"]
     print(
-        f"{args.db}: per-call {m['per_call_cdrs_per_s']}/s (runs {per_s}); batched {m['batched_cdrs_per_s']}/s "
-        f"(runs {batch_s}), x{m['speed_up']}; paced at {args.rate:g}/s: achieved {m['paced_achieved_per_s']}/s, "
+        f"{args.db}: per-call {m['per_call_cdrs_per_s']}/s (runs {per_s}); "
+        f"batched {m['batched_cdrs_per_s']}/s (runs {batch_s}), x{m['speed_up']}; "
+        f"paced at {args.rate:g}/s: achieved {m['paced_achieved_per_s']}/s, "
         f"latency p50 {m['paced_latency_p50_ms']} ms p99 {m['paced_latency_p99_ms']} ms"
     )
     if args.out:
