@@ -30,10 +30,16 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from signaling.billing import RateSelection, RateSources, Tariff, charge, select_rate
+from signaling.billing import RateSelection, RateSources, Tariff, select_rate
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
-from signaling.callproc.routes import RoutePlan, RouteSettings, plan_routes, reference_price, route_cache
+from signaling.callproc.routes import (
+    RoutePlan,
+    RouteSettings,
+    first_period_and_price,
+    plan_routes,
+    route_cache,
+)
 from signaling.callproc.snapshot import Snapshot
 from signaling.routing import (
     NO_MATCHING_RATE,
@@ -202,8 +208,7 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
         return decision.refuse(404, "Not Found", NO_MATCHING_RATE)
     if choice.rate.call_type and choice.rate.call_type not in account.call_types:
         return decision.refuse(403, "Forbidden", RATE_TYPE_NOT_AUTHORIZED)
-    decision.need = charge(choice.connected, 1, policy=snap.policy).amount
-    decision.price = reference_price(choice, snap.policy)
+    decision.need, decision.price = first_period_and_price(snap, choice)
     decision.plan = plan_routes(
         snap,
         ingress,

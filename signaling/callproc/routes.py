@@ -38,6 +38,7 @@ from signaling.billing import (
     RateSource,
     RateSources,
     billed_seconds,
+    charge,
     select_rate,
 )
 from signaling.billing.charge import MS_PER_SECOND, exact_price
@@ -142,6 +143,7 @@ class RouteCache:
       the gateways, their strategy and matched prefix depend on nothing else;
     * per routing gateway, the skip reasons that never change (locked, dial plan error) and
       whether its vendor rate is a plain lookup in its rate group (no period rate can apply);
+    * per customer tariff, the first period's price and the reference price;
     * per vendor rate, its :class:`RateChoice` and reference price (a ``Fraction``, and the
       same as an integer over a common denominator, for the sort);
     * per routing gateway (and the customer's media-proxy setting) a route's fields but its
@@ -150,6 +152,7 @@ class RouteCache:
 
     __slots__ = (
         "candidate_sets",
+        "customer_terms",
         "order_of",
         "plain_vendor",
         "route_settings",
@@ -167,6 +170,8 @@ class RouteCache:
         self.switch_limit = None if limit is None else int(str(limit))
         self.candidate_sets: dict[tuple[int | None, str], list[tuple[RoutingGateway, int, str]]] = {}
         self.vendor_choices: dict[int, tuple[RateChoice, Fraction | None, object]] = {}
+        #: id(tariff) -> (first period's price, reference price), for the snapshot's own tariffs
+        self.customer_terms: dict[int, tuple[Decimal, Fraction | None]] = {}
         self.static_skip: dict[int, str | None] = {}
         self.plain_vendor: dict[int, bool] = {}
         #: (routing gateway id, the mapping gateway's media proxy) -> the route's other fields
@@ -195,6 +200,23 @@ class RouteCache:
             if gw.weight:
                 common = lcm(common, gw.weight)
         return common
+
+
+def first_period_and_price(snap: Snapshot, choice: RateChoice) -> tuple[Decimal, Fraction | None]:
+    """What admission reserves for a call at ``choice`` (its first billing period's price,
+    ``charge(tariff, 1 ms)``) and the reference price of ``choice``; remembered per tariff of the
+    snapshot (a period multiplier's tariff is made per call, and is not remembered)."""
+    tariff = choice.connected
+    owned = tariff is choice.rate.connected
+    cache = route_cache(snap)
+    if owned:
+        found = cache.customer_terms.get(id(tariff))
+        if found is not None:
+            return found
+    found = (charge(tariff, 1, policy=snap.policy).amount, reference_price(choice, snap.policy))
+    if owned:
+        cache.customer_terms[id(tariff)] = found
+    return found
 
 
 def route_cache(snap: Snapshot) -> RouteCache:
