@@ -50,6 +50,7 @@ from signaling.store import (
 from signaling.store import parameters as server_parameters
 from signaling.store.codec import EPOCH, Kind
 from signaling.store.gateways import parse_address
+from signaling.store.money import MONEY_SCALE, RATE_SCALE
 
 log = logging.getLogger("softswitch.callproc")
 
@@ -63,6 +64,20 @@ _RESPONSE_COLUMNS = (
     "response_first_time_rate, response_first_time_duration, response_billing_rate, "
     "response_billing_cycle, response_connection_fee"
 )
+
+
+def _as_units(columns: str) -> str:
+    """PostgreSQL: the same columns as the integers SQLite stores (money and rates in units of
+    their scale, times in microseconds), so the driver hands over plain integers instead of
+    making a Decimal or a datetime of each of a million rows' values (decoded the same way)."""
+    scaled = {
+        "effective_time": "(extract(epoch FROM effective_time) * 1000000)::bigint",
+        "connection_fee": f"(connection_fee * 1{'0' * MONEY_SCALE})::bigint",
+        "response_connection_fee": f"(response_connection_fee * 1{'0' * MONEY_SCALE})::bigint",
+    }
+    for rate in ("first_time_rate", "billing_rate", "response_first_time_rate", "response_billing_rate"):
+        scaled[rate] = f"({rate} * 1{'0' * RATE_SCALE})::bigint"
+    return ", ".join(scaled.get(name, name) for name in (c.strip() for c in columns.split(",")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +234,10 @@ def _rate_groups(store: Store) -> dict[int, BillingRateGroup]:
         cache = _Decoded(tx.dialect)
         # (group id, effective time, destination, call type, 5 charge fields) -> where it goes
         seen: dict[tuple[Any, ...], tuple[dict[str, Any], RateTerms, RateGroupBuilder]] = {}
-        for chunk in tx.stream(f"SELECT {_RATE_COLUMNS} FROM rate WHERE response_billing_rate IS NULL"):  # noqa: S608
+        pg = tx.dialect is codec.Dialect.POSTGRESQL
+        columns = _as_units(_RATE_COLUMNS) if pg else _RATE_COLUMNS
+        responses = _as_units(_RESPONSE_COLUMNS) if pg else _RESPONSE_COLUMNS
+        for chunk in tx.stream(f"SELECT {columns} FROM rate WHERE response_billing_rate IS NULL"):  # noqa: S608
             for row in chunk:  # the loop of a million rows: one slice and two dict operations
                 hit = seen.get(row[1:])
                 if hit is None:
@@ -229,7 +247,7 @@ def _rate_groups(store: Store) -> dict[int, BillingRateGroup]:
                 if entries.setdefault(row[0], terms) is not terms:
                     builder.version(row[0], terms)
         for chunk in tx.stream(
-            f"SELECT {_RATE_COLUMNS}, {_RESPONSE_COLUMNS} FROM rate WHERE response_billing_rate IS NOT NULL"  # noqa: S608
+            f"SELECT {columns}, {responses} FROM rate WHERE response_billing_rate IS NOT NULL"  # noqa: S608
         ):
             for row in chunk:
                 builders[row[1]].add(row[0], cache.terms(row[2:10], cache.tariff(row[10:15])))
