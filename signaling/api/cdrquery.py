@@ -2,7 +2,8 @@
 
 Filters: a time range (on the end time, which also picks the day partitions), the account, the
 mapping and routing gateways, a callee prefix, a number found in caller or callee, the
-termination reason and answered-or-not. Limits (timers-trace-routing-dialplan behaviour 71): a
+termination reason, answered-or-not and the web manager's call result (answered, busy, no
+answer, failed: :func:`call_result`). Limits (timers-trace-routing-dialplan behaviour 71): a
 query spans at most ``SERVER_QUERY_CDR_MAX_DAY_INTERVAL`` days (default 31; more is refused) and a
 page holds at most ``SERVER_QUERY_ONE_PAGE_SIZE`` records (default 10,000). The web manager's
 "recent CDRs" are the newest 1,000 at most (web manager §7.6, behaviour 61). Newest first.
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from signaling.store import Cdr, Store, ValidationError
 from signaling.store import table as table_
@@ -23,6 +24,36 @@ from signaling.store.record import DIGITS_EXTRA
 
 #: The web manager's recent-CDR view shows at most this many (reference §7.6).
 RECENT_LIMIT = 1000
+
+CallResult = Literal["answered", "busy", "no_answer", "failed"]
+CALL_RESULTS: tuple[CallResult, ...] = ("answered", "busy", "no_answer", "failed")
+#: Final codes of unanswered calls counted as "busy" and as "no answer" (web manager §7.6
+#: filters); any other unanswered call "failed".
+BUSY_CODES = (486, 600)
+NO_ANSWER_CODES = (408, 480, 487)
+
+
+def call_result(cdr: Cdr) -> CallResult:
+    """The CDR's call result as the web manager's filter names it."""
+    if cdr.answer_time is not None:
+        return "answered"
+    if cdr.sip_code in BUSY_CODES:
+        return "busy"
+    if cdr.sip_code in NO_ANSWER_CODES:
+        return "no_answer"
+    return "failed"
+
+
+def _codes(codes: tuple[int, ...]) -> str:
+    return ", ".join(str(int(c)) for c in codes)
+
+
+_RESULT_SQL: dict[str, str] = {
+    "answered": "answer_time IS NOT NULL",
+    "busy": f"answer_time IS NULL AND sip_code IN ({_codes(BUSY_CODES)})",
+    "no_answer": f"answer_time IS NULL AND sip_code IN ({_codes(NO_ANSWER_CODES)})",
+    "failed": f"answer_time IS NULL AND sip_code NOT IN ({_codes(BUSY_CODES + NO_ANSWER_CODES)})",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +68,11 @@ class CdrFilter:
     number: str | None = None
     termination_reason: str | None = None
     answered: bool | None = None
+    result: CallResult | None = None
+
+    def __post_init__(self) -> None:
+        if self.result is not None and self.result not in CALL_RESULTS:
+            raise ValidationError("result", f"{self.result!r} is not one of {', '.join(CALL_RESULTS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +152,8 @@ def query(
             params.extend([pattern, pattern])
         if f.answered is not None:
             clauses.append("answer_time IS NOT NULL" if f.answered else "answer_time IS NULL")
+        if f.result is not None:
+            clauses.append(_RESULT_SQL[f.result])
         where = " AND ".join(clauses)
         # One more than a page tells whether a next page exists without counting them all.
         # (table.select has no OFFSET: the two whole numbers ride on the ORDER BY clause.)

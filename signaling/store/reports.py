@@ -1,6 +1,6 @@
-"""Reports over the CDRs for the web manager and the API: the recent-CDR query (at most
-:data:`RECENT_LIMIT`, newest first, with the reference's filters), the totals of a period
-(income, cost, profit, ASR/ACD/PDD), revenue per day and the top customers.
+"""Reports over the CDRs for the web manager and the API: the totals of a period (income,
+cost, profit, ASR/ACD/PDD), revenue per day and the top customers (the CDR listing itself is
+signaling.api.cdrquery's).
 
 Everything is computed in SQL over exact money columns (SQLite integer units, PostgreSQL
 NUMERIC) and returned as ``Decimal``. Under an agent's :class:`~signaling.store.scope.Scope` only
@@ -11,9 +11,9 @@ operator's business, not the agent's. Days are UTC days, as a CDR's ``day`` is (
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from signaling.store import codec, table
 from signaling.store.cdr import Cdr
@@ -22,58 +22,8 @@ from signaling.store.db import Database, Tx
 from signaling.store.errors import ValidationError
 from signaling.store.scope import SUBTREE_SQL, Scope
 
-#: The web manager's Recent CDR shows at most this many (reference CAP-13.3, T72).
-RECENT_LIMIT = 1000
 #: How many customers the top list names (T73).
 TOP_CUSTOMERS = 10
-
-CallResult = Literal["answered", "busy", "no_answer", "failed"]
-CALL_RESULTS: tuple[CallResult, ...] = ("answered", "busy", "no_answer", "failed")
-
-#: Final codes counted as "busy" and as "no answer" (reference web manager §7.6 filters); any
-#: other unanswered call is "failed".
-BUSY_CODES = (486, 600)
-NO_ANSWER_CODES = (408, 480, 487)
-
-_RESULT_SQL: dict[CallResult, str] = {
-    "answered": "answer_time IS NOT NULL",
-    "busy": f"answer_time IS NULL AND sip_code IN ({', '.join(map(str, BUSY_CODES))})",
-    "no_answer": f"answer_time IS NULL AND sip_code IN ({', '.join(map(str, NO_ANSWER_CODES))})",
-    "failed": (
-        f"answer_time IS NULL AND sip_code NOT IN ({', '.join(map(str, BUSY_CODES + NO_ANSWER_CODES))})"
-    ),
-}
-
-
-def call_result(cdr: Cdr) -> CallResult:
-    """The CDR's call result as the Recent CDR page names it."""
-    if cdr.answer_time is not None:
-        return "answered"
-    if cdr.sip_code in BUSY_CODES:
-        return "busy"
-    if cdr.sip_code in NO_ANSWER_CODES:
-        return "no_answer"
-    return "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class CdrFilter:
-    """The Recent CDR filters: call result, a time range on the start time, a number that the
-    caller or the callee contains, a customer account."""
-
-    result: CallResult | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    number: str = ""
-    account_id: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.result is not None and self.result not in CALL_RESULTS:
-            raise ValidationError("result", f"{self.result!r} is not one of {', '.join(CALL_RESULTS)}")
-        if self.start is not None and self.end is not None and self.end < self.start:
-            raise ValidationError("end", "is before start")
-        if self.number and not all(c.isalnum() or c in "+*#" for c in self.number):
-            raise ValidationError("number", "use digits (and + * #) only")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,32 +103,11 @@ class Reports:
         self._db = db
         self.scope = scope
 
-    # -- recent CDRs ----------------------------------------------------------------------
-
-    def recent_cdrs(self, cdr_filter: CdrFilter | None = None, *, limit: int = RECENT_LIMIT) -> list[Cdr]:
-        """The newest CDRs matching the filter, newest (by end time) first, at most ``limit``
-        (never more than :data:`RECENT_LIMIT`). Walks the days newest first, so a query reads
-        only the days it needs (PostgreSQL: only those partitions)."""
-        f = cdr_filter or CdrFilter()
-        limit = max(0, min(limit, RECENT_LIMIT))
-        out: list[Cdr] = []
-        with self._db.transaction(write=False) as tx:
-            for day in self._days(tx, f):
-                if len(out) >= limit:
-                    break
-                where, params = self._where(tx, f, day, day)
-                out.extend(
-                    table.select(
-                        tx, Cdr, where, params, order="end_time DESC, id DESC", limit=limit - len(out)
-                    )
-                )
-        return out
-
     def cdr(self, cdr_id: int) -> Cdr | None:
         """One CDR by id, if the scope may see it."""
+        where, params = self._scope_where()
+        clause = "id = ?" + (f" AND {where}" if where else "")
         with self._db.transaction(write=False) as tx:
-            where, params = self._scope_where()
-            clause = "id = ?" + (f" AND {where}" if where else "")
             found = table.select(tx, Cdr, clause, [cdr_id, *params])
         return found[0] if found else None
 
@@ -187,7 +116,7 @@ class Reports:
     def totals(self, first: date, last: date) -> Totals:
         """Figures of the days ``first``..``last`` inclusive (e.g. today: ``totals(d, d)``)."""
         with self._db.transaction(write=False) as tx:
-            where, params = self._where(tx, CdrFilter(), first, last)
+            where, params = self._where(tx, first, last)
             row = tx.one(f"SELECT {_TOTALS_SQL} FROM cdr WHERE {where}", params)  # noqa: S608
             return self._totals(tx, row or (0,) * 7)
 
@@ -199,7 +128,7 @@ class Reports:
             raise ValidationError("first", "a revenue report spans at most 366 days")
         found: dict[date, Totals] = {}
         with self._db.transaction(write=False) as tx:
-            where, params = self._where(tx, CdrFilter(), first, last)
+            where, params = self._where(tx, first, last)
             rows = tx.execute(
                 f"SELECT day, {_TOTALS_SQL} FROM cdr WHERE {where} GROUP BY day",  # noqa: S608
                 params,
@@ -214,7 +143,7 @@ class Reports:
         """The ``count`` customer accounts with the most revenue in the period (then most talk
         time, then account id), with their figures."""
         with self._db.transaction(write=False) as tx:
-            where, params = self._where(tx, CdrFilter(), first, last)
+            where, params = self._where(tx, first, last)
             rows = tx.execute(
                 f"SELECT account_id, {_TOTALS_SQL} FROM cdr "  # noqa: S608
                 f"WHERE {where} AND account_id IS NOT NULL GROUP BY account_id",
@@ -236,36 +165,13 @@ class Reports:
             return "", []
         return f"account_id IN ({SUBTREE_SQL})", [self.scope.agent_id]
 
-    def _days(self, tx: Tx, f: CdrFilter) -> list[date]:
-        """Days that may hold matching CDRs, newest first."""
-        rows = tx.execute("SELECT DISTINCT day FROM cdr ORDER BY day DESC")
-        days = [codec.decode_day(tx.dialect, r[0]) for r in rows]
-        if f.start is not None:  # a call that started then ended then or later
-            days = [d for d in days if d >= f.start.astimezone(UTC).date()]
-        return days
-
-    def _where(self, tx: Tx, f: CdrFilter, first: date, last: date) -> tuple[str, list[Any]]:
+    def _where(self, tx: Tx, first: date, last: date) -> tuple[str, list[Any]]:
         d = tx.dialect
         clauses = ["day >= ?", "day <= ?"]
         params: list[Any] = [codec.encode(d, Kind.DAY, first), codec.encode(d, Kind.DAY, last)]
-        scope, scope_params = self._scope_where()
-        if scope:
-            clauses.append(scope)
-            params.extend(scope_params)
-        if f.result is not None:
-            clauses.append(_RESULT_SQL[f.result])
-        if f.start is not None:
-            clauses.append("start_time >= ?")
-            params.append(codec.encode(d, Kind.TIME, f.start))
-        if f.end is not None:
-            clauses.append("start_time <= ?")
-            params.append(codec.encode(d, Kind.TIME, f.end))
-        if f.number:
-            clauses.append("(caller LIKE ? OR callee LIKE ?)")
-            params.extend([f"%{f.number}%"] * 2)
-        if f.account_id is not None:
-            clauses.append("account_id = ?")
-            params.append(f.account_id)
+        if self.scope.agent_id is not None:
+            clauses.append(f"account_id IN ({SUBTREE_SQL})")
+            params.append(self.scope.agent_id)
         return " AND ".join(clauses), params
 
     def _totals(self, tx: Tx, row: tuple[Any, ...]) -> Totals:

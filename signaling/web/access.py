@@ -10,13 +10,13 @@ proxy on the same host every request would come from the proxy, so put the list 
 instead (docs/web-manager.md).
 
 Both settings are system parameters in the store, so every node sharing a database applies the
-same list and a change takes effect within :data:`REFRESH_SECONDS` without a restart.
+same list; a change made on another node takes effect here within :data:`REFRESH_SECONDS`, one
+made here at once, without a restart.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,39 +68,12 @@ class AccessPolicy:
 class AccessControlMiddleware:
     """ASGI middleware refusing HTTP (and WebSocket) requests the policy does not allow.
 
-    ``policy`` is called for the current policy (it may read the store); its answer is kept for
-    ``refresh`` seconds. If reading fails the last known policy stays in force (fail closed once
-    enabled)."""
+    ``policy`` is called for the policy in force at each request (cheap: the web manager keeps
+    it cached, signaling.web.app)."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        policy: Callable[[], AccessPolicy],
-        *,
-        refresh: float = REFRESH_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, app: ASGIApp, policy: Callable[[], AccessPolicy]) -> None:
         self.app = app
-        self._load = policy
-        self._refresh = refresh
-        self._clock = clock
-        self._policy: AccessPolicy | None = None
-        self._loaded_at = 0.0
-
-    def current(self) -> AccessPolicy:
-        now = self._clock()
-        if self._policy is None or now - self._loaded_at >= self._refresh:
-            try:
-                self._policy = self._load()
-            except Exception:  # the store is unreachable: keep what was in force
-                if self._policy is None:
-                    self._policy = AccessPolicy(enabled=True)  # nothing known: deny
-            self._loaded_at = now
-        return self._policy
-
-    def invalidate(self) -> None:
-        """Re-read at the next request (after the list was changed here)."""
-        self._policy = None
+        self._policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -108,7 +81,7 @@ class AccessControlMiddleware:
             return
         client = scope.get("client")
         address = client[0] if client else None
-        if self.current().allows(address):
+        if self._policy().allows(address):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":

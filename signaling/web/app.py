@@ -3,11 +3,11 @@ pages are put into the FastAPI application beside the REST API.
 
 Theory of operation:
 
-* **Login** uses the API's accounts and sessions (:class:`AuthBackend`, adapted from
-  signaling.api.auth): the session token is kept in an HttpOnly, SameSite=Strict cookie. After
-  the authentication layer reports too many failed attempts, the login form shows a
-  verification challenge (signaling.web.challenge) and a password without its correct answer
-  is refused (T75).
+* **Login** uses the API's users and sessions (signaling.api.auth ``Users``): the session
+  token is kept in the API's HttpOnly, SameSite=Strict ``softswitch_session`` cookie, so one
+  login serves both. Once ``Users.challenge_required`` says so (failed attempts of the name or
+  the address), the login form shows a verification challenge (signaling.web.challenge) and a
+  password without its correct answer is refused before it is even checked (T75).
 * **Every POST** carries a CSRF token tied to the session (signaling.web.csrf); one without it
   is refused with 403 before anything is read or changed.
 * **Scope**: an administrator or operator works through ``Store.admin()``, an agent through
@@ -20,6 +20,7 @@ Theory of operation:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,67 +36,28 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from signaling.store import Admin, Store
+from signaling.api.auth import SESSION_COOKIE, InvalidSession, User
+from signaling.api.context import ApiContext
+from signaling.store import Admin, NotFoundError, Store
 from signaling.store.reports import Reports
-from signaling.web.access import AccessControlMiddleware, AccessPolicy, parse_access_list
+from signaling.trace import TraceRecord
+from signaling.web.access import REFRESH_SECONDS, AccessControlMiddleware, AccessPolicy, parse_access_list
 from signaling.web.challenge import Challenges
 from signaling.web.csrf import CsrfTokens
 from signaling.web.history import History, Sampler
-from signaling.web.live import LiveSource, NoNode
+from signaling.web.live import NoNode
 from signaling.web.sysstats import CpuSampler
+
+log = logging.getLogger("softswitch.web")
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 PREFIX = "/manage"
-SESSION_COOKIE = "softswitch_session"
 #: Pre-session cookie the login form's CSRF token is tied to.
 LOGIN_COOKIE = "softswitch_login"
 
 _HERE = Path(__file__).resolve().parent
-
-Role = Literal["admin", "operator", "agent"]
-
-
-@dataclass(frozen=True, slots=True)
-class WebUser:
-    name: str
-    role: Role
-    #: The agent's account (role "agent").
-    account_id: int | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def is_agent(self) -> bool:
-        return self.role == "agent"
-
-
-class LoginRefused(Exception):
-    """A login was refused; ``challenge`` says the next attempt must answer a challenge."""
-
-    def __init__(self, message: str, *, challenge: bool = False) -> None:
-        super().__init__(message)
-        self.challenge = challenge
-
-
-class AuthBackend(Protocol):
-    """The API's authentication as the web manager uses it (signaling.web.auth_adapter)."""
-
-    def login(self, name: str, password: str, *, source_ip: str, verified: bool) -> tuple[str, WebUser]:
-        """A new session token and its user; LoginRefused (with ``challenge`` set when a
-        verification is required and ``verified`` is False) otherwise."""
-        ...
-
-    def challenge_required(self, name: str, source_ip: str) -> bool: ...
-
-    def session(self, token: str) -> WebUser | None:
-        """The user of a live session; None when unknown or expired."""
-        ...
-
-    def logout(self, token: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +89,25 @@ class NoAlarms:
         return []
 
 
+class NodeView(Protocol):
+    """What the dashboard reads from the running node besides its calls (signaling.web.live)."""
+
+    def concurrency(self) -> int: ...
+
+    def calls_started(self) -> int: ...
+
+    def online_phones(self) -> int: ...
+
+    def trace(self, call_id: str) -> list[TraceRecord]: ...
+
+    def trace_pcap(self, call_id: str) -> bytes: ...
+
+
 @dataclass(slots=True)
 class Page:
     """What a handler found out about the request: the user, the session, its CSRF token."""
 
-    user: WebUser
+    user: User
     token: str
     csrf: str
     admin: Admin
@@ -154,29 +130,31 @@ class WebManager:
 
     def __init__(
         self,
-        store: Store,
-        auth: AuthBackend,
+        context: ApiContext,
         *,
-        live: LiveSource | None = None,
+        node: NodeView | None = None,
         alarms: AlarmFeed | None = None,
-        secure_cookies: bool = False,
         disk_path: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
-        self.auth = auth
-        self.live: LiveSource = live or NoNode()
+        self.context = context
+        self.store = context.store
+        self.users = context.users
+        self.node: NodeView = node or NoNode()
         self.alarms: AlarmFeed = alarms or NoAlarms()
-        self.secure_cookies = secure_cookies
-        self.disk_path = disk_path or _store_dir(store)
+        self.secure_cookies = context.secure_cookie
+        self.disk_path = disk_path or _store_dir(self.store)
         self.clock = clock
         self.challenges = Challenges()
         self.csrf = CsrfTokens()
         self.cpu = CpuSampler()
         self.history = History()
-        self.sampler = Sampler(self.live, self.history, CpuSampler())
+        self.sampler = Sampler(self.node, self.history, CpuSampler())
         self._flash: dict[str, list[tuple[str, str]]] = {}
-        self.access: AccessControlMiddleware | None = None
+        #: Seconds the Web Access Control policy is cached (signaling.web.access).
+        self.access_refresh = REFRESH_SECONDS
+        self._policy: AccessPolicy | None = None
+        self._policy_at = 0.0
         self.templates = Jinja2Templates(directory=str(_HERE / "templates"))
         self.templates.env.filters.update(money=money, when=when, seconds=seconds, pct=pct)
         self.templates.env.globals["prefix"] = PREFIX
@@ -193,7 +171,7 @@ class WebManager:
         guards every route of ``app``, the REST API's too)."""
         app.include_router(self.router)
         app.mount(f"{PREFIX}/static", StaticFiles(directory=str(_HERE / "static")), name="manage-static")
-        app.add_middleware(AccessControlMiddleware, policy=self.access_policy)
+        app.add_middleware(AccessControlMiddleware, policy=self.current_policy)
         app.add_exception_handler(NotLoggedIn, self._to_login)
         app.add_exception_handler(CsrfFailed, self._csrf_failed)
 
@@ -204,7 +182,7 @@ class WebManager:
             target += ("&" if expired else "?") + "next=" + quote(request.url.path, safe="/")
         response = RedirectResponse(target, status_code=303)
         if expired:
-            response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+            response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
     async def _csrf_failed(self, request: Request, exc: Exception) -> Response:
@@ -215,9 +193,28 @@ class WebManager:
         )
 
     def access_policy(self) -> AccessPolicy:
+        """Web Access Control as stored now (signaling.web.access)."""
         enabled = bool(self.store.server_parameter("SERVER_WEB_ACCESS_CONTROL"))
         text = self.store.parameters().get("SERVER_WEB_ACCESS_LIST", "")
         return AccessPolicy(enabled, parse_access_list(text))
+
+    def current_policy(self) -> AccessPolicy:
+        """The policy in force, re-read from the store at most every ``access_refresh`` seconds
+        (and after a change made here). If the store cannot be read the last policy stays; with
+        none known yet, everything is refused (fail closed)."""
+        now = time.monotonic()
+        if self._policy is None or now - self._policy_at >= self.access_refresh:
+            try:
+                self._policy = self.access_policy()
+            except Exception:  # the store is unreachable: keep what was in force
+                log.exception("Web Access Control: cannot read the whitelist")
+                if self._policy is None:
+                    return AccessPolicy(enabled=True)
+            self._policy_at = now
+        return self._policy
+
+    def policy_changed(self) -> None:
+        self._policy = None
 
     async def start(self) -> None:
         """Start sampling the node for the dashboard and performance charts."""
@@ -237,14 +234,12 @@ class WebManager:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             raise NotLoggedIn(expired=False)
-        user = await self.db(self.auth.session, token)
-        if user is None:
-            raise NotLoggedIn(expired=True)
-        if user.is_agent:
-            assert user.account_id is not None
-            admin = await self.db(self.store.agent, user.account_id, user.name)
-        else:
-            admin = self.store.admin(operator=user.name)
+        try:
+            user = await self.db(self.users.resolve, token)
+            admin = await self.db(self.users.admin_for, user)
+        except (InvalidSession, NotFoundError):
+            raise NotLoggedIn(expired=True) from None
+        self.sampler.start()  # the performance history starts with the first page served
         return Page(
             user=user,
             token=token,
@@ -291,13 +286,15 @@ class WebManager:
         return RedirectResponse(PREFIX + where, status_code=303)
 
     def set_session_cookie(self, response: Response, token: str) -> None:
+        """The API's session cookie (path /, as its login sets it): one login serves both."""
         response.set_cookie(
             SESSION_COOKIE,
             token,
+            max_age=int(self.users.settings.session_ttl.total_seconds()),
             httponly=True,
             samesite="strict",
             secure=self.secure_cookies,
-            path=PREFIX,
+            path="/",
         )
 
 

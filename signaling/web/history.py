@@ -3,7 +3,7 @@ INVITEs in the second) and CPU use. The dashboard's sparkline, its live CPS figu
 performance page's charts read it.
 
 :class:`History` is plain data fed ``sample(now, ...)``; :class:`Sampler` is the asyncio task
-that feeds it from a :class:`~signaling.web.live.LiveSource` and a
+that feeds it from the node (:class:`~signaling.web.app.NodeView`) and a
 :class:`~signaling.web.sysstats.CpuSampler`.
 """
 
@@ -15,8 +15,8 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
-from signaling.web.live import LiveSource
 from signaling.web.sysstats import CpuSampler
 
 log = logging.getLogger("softswitch.web")
@@ -88,11 +88,17 @@ class History:
         return out
 
 
+class _Counts(Protocol):
+    def concurrency(self) -> int: ...
+
+    def calls_started(self) -> int: ...
+
+
 class Sampler:
     """Samples a live source into a history every ``period`` seconds while running."""
 
     def __init__(
-        self, live: LiveSource, history: History, cpu: CpuSampler, period: float = SAMPLE_SECONDS
+        self, live: _Counts, history: History, cpu: CpuSampler, period: float = SAMPLE_SECONDS
     ) -> None:
         self.live = live
         self.history = history
@@ -102,7 +108,7 @@ class Sampler:
 
     def sample_now(self) -> Sample:
         return self.history.sample(
-            time.time(), self.live.concurrency(), self.live.counters().calls_started, self.cpu.percent()
+            time.time(), self.live.concurrency(), self.live.calls_started(), self.cpu.percent()
         )
 
     def start(self) -> None:

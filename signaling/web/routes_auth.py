@@ -7,7 +7,8 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from signaling.web.app import LOGIN_COOKIE, PREFIX, SESSION_COOKIE, LoginRefused, WebManager
+from signaling.api.auth import SESSION_COOKIE, LoginFailed, User
+from signaling.web.app import LOGIN_COOKIE, PREFIX, WebManager
 
 
 def _client(request: Request) -> str:
@@ -54,7 +55,8 @@ def register(router: APIRouter, web: WebManager) -> None:
 
     @router.get("/login")
     async def login_page(request: Request) -> Response:
-        needed = await web.db(web.auth.challenge_required, "", _client(request))
+        # an address already past the threshold gets the question at once
+        needed = await web.db(web.users.challenge_required, "", _client(request))
         return login_form(request, challenge=needed)
 
     @router.post("/login")
@@ -64,7 +66,7 @@ def register(router: APIRouter, web: WebManager) -> None:
         if not nonce or not web.csrf.check("login:" + nonce, form.get("csrf")):
             return login_form(request, error="The login form expired; please try again.", status=403)
         name, password, source = form.get("name", "").strip(), form.get("password", ""), _client(request)
-        needed = await web.db(web.auth.challenge_required, name, source)
+        needed = await web.db(web.users.challenge_required, name, source)
         verified = False
         if form.get("challenge_id"):
             verified = web.challenges.verify(form["challenge_id"], form.get("answer", ""), web.clock())
@@ -77,11 +79,15 @@ def register(router: APIRouter, web: WebManager) -> None:
             )
             return login_form(request, name=name, error=error, challenge=True, status=401, nonce=nonce)
         try:
-            token, _user = await web.db(web.auth.login, name, password, source_ip=source, verified=verified)
-        except LoginRefused as exc:
+            user: User = await web.db(web.users.authenticate, name, password, source)
+        except LoginFailed as exc:
+            error = str(exc)
+            if exc.locked_until is not None:
+                error = f"Too many failed logins: try again after {exc.locked_until:%H:%M:%S} UTC."
             return login_form(
-                request, name=name, error=str(exc), challenge=exc.challenge, status=401, nonce=nonce
+                request, name=name, error=error, challenge=exc.challenge_required, status=401, nonce=nonce
             )
+        token = await web.db(web.users.issue_session, user, source)
         response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
         web.set_session_cookie(response, token)
         response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
@@ -91,7 +97,7 @@ def register(router: APIRouter, web: WebManager) -> None:
     async def logout(request: Request) -> Response:
         page = await web.page(request)
         await web.form(request, page)
-        await web.db(web.auth.logout, page.token)
+        await web.db(web.users.revoke, page.token)
         response = RedirectResponse(PREFIX + "/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+        response.delete_cookie(SESSION_COOKIE, path="/")
         return response

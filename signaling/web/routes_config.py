@@ -243,6 +243,7 @@ def _set_access(web: WebManager, enabled: bool, text: str, source: str) -> None:
         )
     web.store.set_parameter("SERVER_WEB_ACCESS_LIST", ", ".join(str(n) for n in networks))
     web.store.set_parameter("SERVER_WEB_ACCESS_CONTROL", enabled)
+    web.policy_changed()
 
 
 def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one route after another)
@@ -340,7 +341,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
     @router.get("/vendors")
     async def vendors(request: Request) -> Response:
         page = await web.page(request)
-        if page.user.is_agent:
+        if page.user.role == "agent":
             return forbidden(request, page, "Vendor management")
         data = await web.db(_vendors_data, page.admin)
         return web.render(request, "vendors.html", page, media_proxy=MEDIA_PROXY, **data)
@@ -372,7 +373,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
     @router.get("/vendors/gateways/{gateway_id}")
     async def routing(request: Request, gateway_id: int) -> Response:
         page = await web.page(request)
-        if page.user.is_agent:
+        if page.user.role == "agent":
             return forbidden(request, page, "Vendor management")
         try:
             gateway = await web.db(page.admin.get, RoutingGateway, gateway_id)

@@ -15,11 +15,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from signaling.store import MappingGateway, RoutingGateway
+from signaling.api.auth import InvalidSession
+from signaling.api.context import LiveCall
+from signaling.store import Account, MappingGateway, RoutingGateway
 from signaling.store.reports import Totals
 from signaling.web import charts
 from signaling.web.app import Page, WebManager
-from signaling.web.live import LiveCall
 from signaling.web.sysstats import SystemStats, band, read_system
 
 #: Seconds between two events of the live feed; the feed re-reads today's money every
@@ -39,6 +40,12 @@ class StoreFigures:
     mapping_names: frozenset[str]
     routing_total: int
     routing_enabled: int
+    #: The accounts an agent may see (None: everything).
+    accounts: frozenset[int] | None
+
+
+def _is_agent(page: Page) -> bool:
+    return page.user.role == "agent"
 
 
 def _store_figures(page: Page) -> StoreFigures:
@@ -46,18 +53,28 @@ def _store_figures(page: Page) -> StoreFigures:
     today = page.reports.totals(day, day)
     mapping = frozenset(g.name for g in page.admin.list(MappingGateway))
     routing_total = routing_enabled = 0
-    if not page.user.is_agent:
+    accounts = None
+    if _is_agent(page):
+        accounts = frozenset(a.id for a in page.admin.list(Account))
+    else:
         gateways = page.admin.list(RoutingGateway)
         routing_total = len(gateways)
         routing_enabled = sum(1 for g in gateways if not g.locked)
-    return StoreFigures(today, mapping, routing_total, routing_enabled)
+    return StoreFigures(today, mapping, routing_total, routing_enabled, accounts)
 
 
-def _visible_calls(web: WebManager, page: Page, figures: StoreFigures | None) -> list[LiveCall]:
-    calls = web.live.calls()
-    if page.user.is_agent:
-        names = figures.mapping_names if figures is not None else frozenset()
-        calls = [c for c in calls if c.ingress in names]
+def _agent_accounts(page: Page) -> frozenset[int] | None:
+    return frozenset(a.id for a in page.admin.list(Account)) if _is_agent(page) else None
+
+
+def _visible_calls(web: WebManager, accounts: frozenset[int] | None) -> list[LiveCall]:
+    """The node's calls the user may see (an agent: those of its accounts)."""
+    live = web.context.live
+    if live is None:
+        return []
+    calls = live.calls()
+    if accounts is not None:
+        calls = [c for c in calls if c.account_id in accounts]
     return calls
 
 
@@ -76,22 +93,30 @@ _CENTS = Decimal("0.01")
 def _live_fields(
     web: WebManager, page: Page, figures: StoreFigures, system: SystemStats | None
 ) -> dict[str, Any]:
-    calls = _visible_calls(web, page, figures)
+    calls = _visible_calls(web, figures.accounts)
     now = time.time()
     recent = web.history.last(SPARK_SAMPLES, now)
     out: dict[str, Any] = {
         "concurrency": len(calls),
-        "answered": sum(1 for c in calls if c.answered),
+        "answered": sum(1 for c in calls if c.state == "answered"),
         "online_mapping": len({c.ingress for c in calls} & figures.mapping_names),
         "at": now,
     }
-    if not page.user.is_agent:
+    if not _is_agent(page):
         out["cps"] = recent[-1].cps if recent else 0.0
-        out["online_phones"] = web.live.online_phones()
+        out["online_phones"] = web.node.online_phones()
         out["spark"] = [s.concurrency for s in recent]
     if system is not None:
         out.update(cpu=system.cpu_percent, ram=system.ram_percent, disk=system.disk_percent)
     return out
+
+
+def _session_alive(web: WebManager, token: str) -> bool:
+    try:
+        web.users.resolve(token)
+    except InvalidSession:
+        return False
+    return True
 
 
 def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one route after another)
@@ -101,7 +126,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
         page = await web.page(request)
         web.sampler.start()
         figures = await web.db(_store_figures, page)
-        system = None if page.user.is_agent else read_system(web.cpu, web.disk_path)
+        system = None if _is_agent(page) else read_system(web.cpu, web.disk_path)
         live = _live_fields(web, page, figures, system)
         t = figures.today
         return web.render(
@@ -128,12 +153,12 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
             figures = await web.db(_store_figures, page)
             tick = 0
             while time.monotonic() - started < FEED_SECONDS:
-                if tick and tick % SESSION_EVERY == 0 and await web.db(web.auth.session, page.token) is None:
+                if tick and tick % SESSION_EVERY == 0 and not await web.db(_session_alive, web, page.token):
                     yield "event: expired\ndata: {}\n\n"
                     return
                 if tick and tick % MONEY_EVERY == 0:
                     figures = await web.db(_store_figures, page)
-                system = None if page.user.is_agent else read_system(web.cpu, web.disk_path)
+                system = None if _is_agent(page) else read_system(web.cpu, web.disk_path)
                 data = _live_fields(web, page, figures, system)
                 data.update(_money_fields(figures.today))
                 yield f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
@@ -157,7 +182,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
         labels = ("-60 min", "now")
         day = datetime.now(UTC).date()
         today = await web.db(page.reports.totals, day, day)
-        system = None if page.user.is_agent else read_system(web.cpu, web.disk_path)
+        system = None if _is_agent(page) else read_system(web.cpu, web.disk_path)
         return web.render(
             request,
             "performance.html",
@@ -177,7 +202,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
             ),
             cpu_chart=(
                 None
-                if page.user.is_agent
+                if _is_agent(page)
                 else charts.line_chart(
                     [b.cpu for b in buckets], title="CPU %", x_labels=labels, unit_max=100.0
                 )
@@ -198,17 +223,24 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
     @router.get("/calls")
     async def calls(request: Request) -> Response:
         page = await web.page(request)
-        figures = await web.db(_store_figures, page) if page.user.is_agent else None
-        return web.render(request, "calls.html", page, calls=_visible_calls(web, page, figures))
+        accounts = await web.db(_agent_accounts, page)
+        return web.render(
+            request,
+            "calls.html",
+            page,
+            calls=_visible_calls(web, accounts),
+            node=web.context.live is not None,
+        )
 
     @router.post("/calls/hangup")
     async def hangup(request: Request) -> Response:
         page = await web.page(request)
         form = await web.form(request, page)
         call_id = form.get("call_id", "")
-        figures = await web.db(_store_figures, page) if page.user.is_agent else None
-        visible = {c.call_id for c in _visible_calls(web, page, figures)}
-        if call_id in visible and web.live.hangup(call_id):
+        accounts = await web.db(_agent_accounts, page)
+        visible = {c.call_id for c in _visible_calls(web, accounts)}
+        live = web.context.live
+        if call_id in visible and live is not None and live.hangup(call_id):
             web.flash(page, "ok", f"Call {call_id} is being hung up.")
         else:
             web.flash(page, "error", f"No call {call_id} is up.")
@@ -217,19 +249,19 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
     @router.get("/trace/{call_id}")
     async def trace(request: Request, call_id: str) -> Response:
         page = await web.page(request)
-        if page.user.is_agent:
+        if _is_agent(page):
             return web.render(
                 request, "error.html", page, status=403, message="The debug trace is for operators."
             )
-        records = web.live.trace(call_id)
+        records = web.node.trace(call_id)
         return web.render(request, "trace.html", page, call_id=call_id, records=records)
 
     @router.get("/trace/{call_id}/pcap")
     async def trace_pcap(request: Request, call_id: str) -> Response:
         page = await web.page(request)
-        if page.user.is_agent:
+        if _is_agent(page):
             return Response("forbidden\n", status_code=403)
-        data = web.live.trace_pcap(call_id)
+        data = web.node.trace_pcap(call_id)
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in call_id)[:60]
         return Response(
             data,
