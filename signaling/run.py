@@ -18,6 +18,7 @@ import logging
 import signal
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from mediacore import MediaEngine, MediaError
 from signaling.b2bua.node import Node
@@ -26,7 +27,10 @@ from signaling.callproc.router import StoreRouter
 from signaling.config import Config, ConfigError, load_file, parse_host_port
 from signaling.media.control import InProcessMedia, MediaControlError, NgMediaClient
 from signaling.routing import Router, StaticRouter
-from signaling.store import Store, StoreError, open_store
+from signaling.store import DEFAULT_URL, Store, StoreError, open_store
+
+if TYPE_CHECKING:
+    from signaling.api.server import ApiServer
 
 log = logging.getLogger("softswitch")
 
@@ -101,6 +105,13 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
             f"store {billing.store.dialect.value} as node {billing.router.node}: {len(snap.mapping)} "
             f"customer and {len(snap.routing)} carrier gateways, {recovered} calls of a previous run settled"
         )
+    api = await _start_api(cfg, billing, node, router)
+    if api is False:
+        await node.stop()
+        if billing is not None:
+            await billing.driver.stop()
+        close()
+        return 2
     log.info(
         "node ready: SIP on %s:%d (udp, tcp), media %s, %s",
         host,
@@ -110,6 +121,10 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
     )
     await stop.wait()
     log.info("shutting down: ending %d calls", len(node.calls))
+    if api is not None:
+        await api.stop()
+        if billing is None:
+            api.context.store.close()
     await node.stop()
     if billing is not None:
         await billing.driver.stop()
@@ -123,6 +138,31 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         s.calls_rejected,
     )
     return 0
+
+
+async def _start_api(
+    cfg: Config, billing: _Billing | None, node: Node, router: Router
+) -> ApiServer | Literal[False] | None:
+    """The REST API when ``[api]`` is configured (None when not; False, logged, when it cannot
+    start). Without ``[store]`` it manages the default store (users and records), while the node
+    routes from its file's tables."""
+    if cfg.api is None:
+        return None
+    from signaling.api.server import start_node_api  # noqa: PLC0415 (the web stack only when used)
+
+    store = billing.store if billing is not None else None
+    try:
+        if store is None:
+            store = open_store(DEFAULT_URL)
+            log.info("API: no [store] url: managing %s (the node routes from its file's tables)", DEFAULT_URL)
+        server = await start_node_api(cfg.api, store, node=node, router=router)
+    except (OSError, ValueError, StoreError) as exc:
+        log.error("cannot serve the API on %s:%d: %s", cfg.api.listen[0], cfg.api.listen[1], exc)
+        if billing is None and store is not None:
+            store.close()
+        return False
+    log.info("API on %s/api/v1 (OpenAPI %s/api/openapi.json)", server.url, server.url)
+    return server
 
 
 class _Billing:
