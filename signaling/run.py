@@ -91,10 +91,17 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         return 2
     router: Router = billing.router if billing is not None else StaticRouter(cfg)
     node = Node(cfg, media, router)
+    # The API first: building it is a burst of CPU on this loop that the node's overload guard,
+    # sampling the loop from node.start() on, would take for traffic.
+    api = await _start_api(cfg, billing, node, router)
+    if api is False:
+        close()
+        return 2
     try:
         host, port = await node.start()
     except OSError as exc:
         log.error("cannot listen for SIP on %s:%d: %s", cfg.sip_listen[0], cfg.sip_listen[1], exc)
+        await _stop_api(api, billing)
         close()
         return 2
     gateways = f"{len(cfg.mapping_gateways)} customer and {len(cfg.routing_gateways)} carrier gateways"
@@ -105,13 +112,6 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
             f"store {billing.store.dialect.value} as node {billing.router.node}: {len(snap.mapping)} "
             f"customer and {len(snap.routing)} carrier gateways, {recovered} calls of a previous run settled"
         )
-    api = await _start_api(cfg, billing, node, router)
-    if api is False:
-        await node.stop()
-        if billing is not None:
-            await billing.driver.stop()
-        close()
-        return 2
     log.info(
         "node ready: SIP on %s:%d (udp, tcp), media %s, %s",
         host,
@@ -121,10 +121,7 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
     )
     await stop.wait()
     log.info("shutting down: ending %d calls", len(node.calls))
-    if api is not None:
-        await api.stop()
-        if billing is None:
-            api.context.store.close()
+    await _stop_api(api, billing)
     await node.stop()
     if billing is not None:
         await billing.driver.stop()
@@ -163,6 +160,13 @@ async def _start_api(
         return False
     log.info("API on %s/api/v1 (OpenAPI %s/api/openapi.json)", server.url, server.url)
     return server
+
+
+async def _stop_api(api: ApiServer | None, billing: _Billing | None) -> None:
+    if api is not None:
+        await api.stop()
+        if billing is None:  # the store the API opened for itself
+            api.context.store.close()
 
 
 class _Billing:
