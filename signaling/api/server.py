@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from signaling.b2bua.node import Node
     from signaling.callproc.router import StoreRouter
     from signaling.routing import Router
+    from signaling.web import WebManager
 
 log = logging.getLogger("softswitch.api")
 
@@ -69,6 +70,8 @@ class ApiServer:
         host, port = sock.getsockname()[:2]
         self.address: tuple[str, int] = (str(host), int(port))
         self.scheme = "https" if server.config.ssl is not None else "http"
+        #: The web manager served by the same app (its sampler stops with the server).
+        self.web: WebManager | None = None
 
     @property
     def url(self) -> str:
@@ -87,6 +90,8 @@ class ApiServer:
             raise OSError("the API server stopped at start")
 
     async def stop(self) -> None:
+        if self.web is not None:
+            await self.web.stop()
         self._server.should_exit = True
         if self._task is not None:
             with contextlib.suppress(Exception):
@@ -150,6 +155,7 @@ async def start_node_api(
         secure_cookie=api.tls_cert is not None,
     )
     app = create_app(context, routers=routers)
+    web = _web_manager(app, context, node)
     config = uvicorn.Config(
         app,
         ssl_certfile=api.tls_cert,
@@ -165,5 +171,16 @@ async def start_node_api(
     config.load()  # a bad certificate or key fails here, with its own error
     sock = _bind(*api.listen)
     server = ApiServer(app, context, _EmbeddedServer(config), sock)
+    server.web = web
     await server.start()
+    await web.start()
     return server
+
+
+def _web_manager(app: FastAPI, context: ApiContext, node: Node | None) -> WebManager:
+    """The web manager at /manage in the same app (signaling.web), with the node's live view."""
+    from signaling.web import NodeLive, WebManager  # noqa: PLC0415 (templates load on demand)
+
+    web = WebManager(context, node=NodeLive(node) if node is not None else None)
+    web.install(app)
+    return web
