@@ -73,6 +73,11 @@ class AlarmView:
     #: Unix times.
     raised_at: float
     cleared_at: float | None = None
+    #: The alarm's kind ("gateway_down", "cpu_high"…; signaling.web.alarms names them).
+    kind: str = ""
+    #: In the history: what happened ("raised", "changed", "cleared") and when.
+    action: str = ""
+    at: float | None = None
 
 
 class AlarmFeed(Protocol):

@@ -39,7 +39,8 @@ class StoreFigures:
     today: Totals
     mapping_names: frozenset[str]
     routing_total: int
-    routing_enabled: int
+    #: Names of the enabled (not locked) routing gateways.
+    routing_enabled: frozenset[str]
     #: The accounts an agent may see (None: everything).
     accounts: frozenset[int] | None
 
@@ -52,14 +53,15 @@ def _store_figures(page: Page) -> StoreFigures:
     day = datetime.now(UTC).date()
     today = page.reports.totals(day, day)
     mapping = frozenset(g.name for g in page.admin.list(MappingGateway))
-    routing_total = routing_enabled = 0
+    routing_total = 0
+    routing_enabled: frozenset[str] = frozenset()
     accounts = None
     if _is_agent(page):
         accounts = frozenset(a.id for a in page.admin.list(Account))
     else:
         gateways = page.admin.list(RoutingGateway)
         routing_total = len(gateways)
-        routing_enabled = sum(1 for g in gateways if not g.locked)
+        routing_enabled = frozenset(g.name for g in gateways if not g.locked)
     return StoreFigures(today, mapping, routing_total, routing_enabled, accounts)
 
 
@@ -128,6 +130,8 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
         figures = await web.db(_store_figures, page)
         system = None if _is_agent(page) else read_system(web.cpu, web.disk_path)
         live = _live_fields(web, page, figures, system)
+        alarms = [] if _is_agent(page) else list(web.alarms.current())
+        down = {a.subject for a in alarms if a.kind == "gateway_down"}
         t = figures.today
         return web.render(
             request,
@@ -139,7 +143,8 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
             system=system,
             bands={k: band(k, live.get(k)) for k in ("cpu", "ram", "disk")},
             spark=charts.sparkline_points(live.get("spark", [])),
-            alarms=list(web.alarms.current())[:5],
+            alarms=alarms[:5],
+            routing_online=len(figures.routing_enabled - down),
         )
 
     @router.get("/events")
@@ -212,6 +217,9 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
     @router.get("/alarms")
     async def alarms(request: Request) -> Response:
         page = await web.page(request)
+        if _is_agent(page):
+            message = "The alarm monitor is for operators."
+            return web.render(request, "error.html", page, status=403, message=message)
         return web.render(
             request,
             "alarms.html",

@@ -220,8 +220,11 @@ def test_the_web_manager_in_a_real_browser(tmp_path: Path) -> None:
                         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
                     # -- on a phone ----------------------------------------------------------------
-                    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-                    phone.add_cookies(page.context.cookies())
+                    phone = browser.new_context(
+                        viewport={"width": 390, "height": 844},
+                        is_mobile=True,
+                        storage_state=page.context.storage_state(),  # the session cookie
+                    )
                     mobile = phone.new_page()
                     mobile.goto(url + "/")
                     expect(mobile.locator("h1")).to_have_text("Dashboard")
