@@ -54,6 +54,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 PREFIX = "/manage"
+#: Sessions with a message waiting at most (the oldest is dropped beyond).
+MAX_FLASH_SESSIONS = 10_000
 #: Pre-session cookie the login form's CSRF token is tied to.
 LOGIN_COOKIE = "softswitch_login"
 
@@ -156,6 +158,8 @@ class WebManager:
         self.history = History()
         self.sampler = Sampler(self.node, self.history, CpuSampler())
         self._flash: dict[str, list[tuple[str, str]]] = {}
+        #: Set by :meth:`stop`: live feeds end.
+        self.stopping = False
         #: Seconds the Web Access Control policy is cached (signaling.web.access).
         self.access_refresh = REFRESH_SECONDS
         self._policy: AccessPolicy | None = None
@@ -226,6 +230,8 @@ class WebManager:
         self.sampler.start()
 
     async def stop(self) -> None:
+        """Stop sampling, and end the open live feeds (so the server's shutdown is not held)."""
+        self.stopping = True
         await self.sampler.stop()
 
     # -- per request ---------------------------------------------------------------------------
@@ -263,6 +269,9 @@ class WebManager:
         return values
 
     def flash(self, page: Page, kind: Literal["ok", "error"], text: str) -> None:
+        """A message for the next page this session sees (after the redirect of a POST)."""
+        if page.token not in self._flash and len(self._flash) >= MAX_FLASH_SESSIONS:
+            del self._flash[next(iter(self._flash))]  # a session that never came back
         box = self._flash.setdefault(page.token, [])
         if len(box) < 5:
             box.append((kind, text))

@@ -157,7 +157,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
             started = time.monotonic()
             figures = await web.db(_store_figures, page)
             tick = 0
-            while time.monotonic() - started < FEED_SECONDS:
+            while time.monotonic() - started < FEED_SECONDS and not web.stopping:
                 if tick and tick % SESSION_EVERY == 0 and not await web.db(_session_alive, web, page.token):
                     yield "event: expired\ndata: {}\n\n"
                     return
