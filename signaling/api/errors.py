@@ -46,7 +46,8 @@ def error_body(message: str, field: str | None = None, **extra: Any) -> dict[str
 
 def _store_error(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ValidationError):
-        status = 409 if exc.reason in ("already used",) or exc.reason.startswith("still used by") else 422
+        conflict = "already used" in exc.reason or exc.reason.startswith("still used by")
+        status = 409 if conflict else 422
         return JSONResponse(error_body(str(exc), exc.field), status_code=status)
     status = 500
     if isinstance(exc, NotFoundError):

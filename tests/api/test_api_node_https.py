@@ -91,7 +91,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.timeout(120)
-def test_live_call_listed_and_hung_up_through_the_https_api(tmp_path: Path) -> None:  # noqa: PLR0915
+def test_live_call_listed_and_hung_up_through_the_https_api(tmp_path: Path) -> None:
     with port_block() as base:
         sip_port, carrier_port, api_port = base, base + 1, base + 5
         customer_port, media_base = base + 10, base + 20

@@ -88,13 +88,11 @@ def recent_cdrs(
     """The newest CDRs (at most 1,000: the web manager's recent-CDR view), over the last
     ``SERVER_QUERY_CDR_MAX_DAY_INTERVAL`` days."""
     ctx = context_of(request)
-    now = ctx.clock()
+    end = ctx.clock() + timedelta(seconds=1)
     max_days, _ = cdrquery.limits(ctx.store)
     found = cdrquery.query(
         ctx.store,
-        cdrquery.CdrFilter(
-            now - timedelta(days=max_days), now + timedelta(seconds=1), number=number, answered=answered
-        ),
+        cdrquery.CdrFilter(end - timedelta(days=max_days), end, number=number, answered=answered),
         page_size=limit,
         accounts=_agent_accounts(ctx, ctx.users.scope_for(user).agent_id),
     )
