@@ -32,6 +32,8 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from mediacore import MediaEngine, MediaError
+from signaling import cli_call, cli_config, cli_csv, cli_store
+from signaling.cli_common import run_handler
 
 log = logging.getLogger("softswitch")
 
@@ -171,9 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the SIP node (B2BUA) with its media engine",
         description="Run the softswitch node: SIP B2BUA, routing and media, in the foreground.",
     )
-    node.add_argument("--config", default=None, help="configuration file (TOML); see docs/configuration.md")
     node.add_argument(
-        "--sip", default=None, help="SIP listen address HOST:PORT, UDP and TCP (default 0.0.0.0:5060)"
+        "--config",
+        default=None,
+        help="configuration file (TOML or YAML; docs/cli.md); without one: the embedded default "
+        "(the data directory's SQLite store, seeded with the demo when empty, SIP on 127.0.0.1:5060)",
+    )
+    node.add_argument(
+        "--sip",
+        default=None,
+        help="SIP listen address HOST:PORT, UDP and TCP (default: the file's, else 127.0.0.1:5060)",
+    )
+    node.add_argument(
+        "--media-ports",
+        default=None,
+        metavar="LOW-HIGH",
+        help="media (RTP) port range, overriding SS_MEDIAPROXYPORT_START/END",
     )
     analysis = sub.add_parser(
         "route-analysis",
@@ -188,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analysis.add_argument("--ingress", default=None, help="the mapping gateway (customer) to simulate")
     analysis.add_argument("--json", action="store_true", help="print JSON instead of text")
+    cli_store.register(sub)
+    cli_csv.register(sub)
+    cli_call.register(sub)
+    cli_config.register(sub)
     return parser
 
 
@@ -323,6 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(logging, args.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return run_handler(handler, args)
     if args.command == "media":
         if args.port_min > args.port_max:
             parser.error(f"--port-min {args.port_min} is above --port-max {args.port_max}")
@@ -330,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from signaling.run import run  # noqa: PLC0415 (asyncio and the SIP stack only when needed)
 
-        return run(args.config, args.sip)
+        return run(args.config, args.sip, args.media_ports)
     if args.command == "route-analysis":
         return run_route_analysis(args)
     parser.error(f"unknown command {args.command!r}")
