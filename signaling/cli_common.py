@@ -91,16 +91,17 @@ def open_for_command(args: argparse.Namespace) -> Store:
 
 def run_handler(handler: Handler, args: argparse.Namespace) -> int:
     """Run a subcommand, turning its refusals into a message and an exit code."""
+    name = " ".join(filter(None, ["softswitch", args.command, getattr(args, "verb", None)]))
     try:
         return handler(args)
     except CommandError as exc:
-        print(f"softswitch {args.command}: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return exc.code
     except NotFoundError as exc:
-        print(f"softswitch {args.command}: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except StoreError as exc:
-        print(f"softswitch {args.command}: refused: {exc}", file=sys.stderr)
+        print(f"{name}: refused: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except BrokenPipeError:  # `softswitch ... | head`: the reader left, nothing to report
         return 0

@@ -34,6 +34,7 @@ from signaling.progress import Progress
 from signaling.store import Account, Admin, Cdr, Rate, RateGroup, Store
 from signaling.store.codec import EPOCH
 from signaling.store.errors import ValidationError
+from signaling.store.money import MONEY_LIMIT, MONEY_SCALE, RATE_LIMIT, RATE_SCALE, check_scaled
 
 if TYPE_CHECKING:
     from _csv import Writer as CsvWriter  # csv.writer's type lives in the private module
@@ -183,6 +184,10 @@ def _read_input(name: str) -> bytes:
         fail(f"{name}: {exc.strerror}", EXIT_USAGE)
 
 
+def _problems(count: int) -> str:
+    return f"{count} problem{'' if count == 1 else 's'}"
+
+
 def _report(name: str, problems: Sequence[str]) -> None:
     for problem in problems:
         print(f"{name}: {problem}", file=sys.stderr)
@@ -193,17 +198,18 @@ def cmd_rates_import(args: argparse.Namespace) -> int:
     parsed = ratecsv.import_rates(data, tz=args.tz)
     if not parsed.ok:
         _report(args.file, [str(e) for e in parsed.errors])
-        fail(f"{len(parsed.errors)} problems in {args.file}; nothing imported")
+        fail(f"{_problems(len(parsed.errors))} in {args.file}; nothing imported")
     with open_for_command(args) as store:
         admin = store.admin()
         group = _find_group(admin, args.group)
         if group is None and not args.create:
             fail(f"no rate group {args.group!r}: add --create to create it")
         existing = admin.rates(group.id) if group is not None else []
-        rows, problems = _to_store(parsed)
+        lined, problems = _to_store(parsed)
+        rows = [rate for _, rate in lined]
         if not args.replace:
             taken = {(r.prefix, r.effective_time) for r in existing}
-            for line, rate in zip(parsed.lines, rows, strict=True):
+            for line, rate in lined:
                 if (rate.prefix, rate.effective_time) in taken:
                     problems.append(
                         f"line {line}, column prefix: prefix {rate.prefix} with this effective time is "
@@ -211,7 +217,7 @@ def cmd_rates_import(args: argparse.Namespace) -> int:
                     )
         if problems:
             _report(args.file, problems)
-            fail(f"{len(problems)} problems in {args.file}; nothing imported")
+            fail(f"{_problems(len(problems))} in {args.file}; nothing imported")
         with store.db.transaction(), Progress("rates import", len(rows)) as bar:
             if group is None:
                 group = admin.create(RateGroup(args.group))
@@ -227,14 +233,29 @@ def cmd_rates_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _to_store(parsed: ratecsv.RateImport) -> tuple[list[Rate], list[str]]:
-    """The store's records of the parsed rates (group to be set), and the rows the store's
-    checks refuse."""
-    rows: list[Rate] = []
+def _check_scales(rate: BillingRate) -> None:
+    """The store's decimal places, checked column by column in the order a reader looks for the
+    cause: a billing rate with too many places is reported as such, not as the first-time rate
+    that defaulted to it."""
+    tariffs = [("", rate.connected), *([("response_", rate.response)] if rate.response else [])]
+    for prefix, tariff in tariffs:
+        for name, scale, limit in (
+            ("billing_rate", RATE_SCALE, RATE_LIMIT),
+            ("first_time_rate", RATE_SCALE, RATE_LIMIT),
+            ("connection_fee", MONEY_SCALE, MONEY_LIMIT),
+        ):
+            check_scaled(getattr(tariff, name), scale, limit, prefix + name)
+
+
+def _to_store(parsed: ratecsv.RateImport) -> tuple[list[tuple[int, Rate]], list[str]]:
+    """The store's records of the parsed rates with their lines (group to be set), and the rows
+    the store's checks refuse."""
+    rows: list[tuple[int, Rate]] = []
     problems: list[str] = []
     for line, rate in zip(parsed.lines, parsed.rates, strict=True):
         try:
-            rows.append(_store_rate(0, rate))
+            _check_scales(rate)
+            rows.append((line, _store_rate(0, rate)))
         except ValidationError as exc:
             problems.append(f"line {line}, column {exc.field}: {exc.reason}")
     return rows, problems

@@ -174,7 +174,18 @@ def _open_to_migrate(url: str) -> Store:
         fail(f"store {url}: {exc}", EXIT_USAGE)
 
 
+def _refuse_newer(store: Store, url: str) -> None:
+    current, latest = store.schema_version(), migrations.latest_version(store.dialect)
+    if current > latest:
+        fail(
+            f"store {url}: schema version {current} is newer than this softswitch knows (up to "
+            f"{latest}): upgrade the softswitch, or point it at another store",
+            EXIT_USAGE,
+        )
+
+
 def _apply(store: Store, url: str) -> list[int]:
+    _refuse_newer(store, url)
     todo = migrations.pending(store.db)
     if not todo:
         return []
@@ -208,14 +219,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
         fail(f"no store at {url}: create it with `softswitch init`", EXIT_USAGE)
     with _open_to_migrate(url) as store:
+        _refuse_newer(store, url)
         done_before = migrations.applied(store.db)
-        latest = migrations.latest_version(store.dialect)
-        if done_before and done_before[-1].version > latest:
-            fail(
-                f"store {url}: schema version {done_before[-1].version} is newer than this softswitch "
-                f"knows (up to {latest}): upgrade the softswitch",
-                EXIT_USAGE,
-            )
         todo = migrations.pending(store.db)
         for m in done_before:
             print(f"applied  {m.version:04d} {m.name}  ({m.applied_at})")
