@@ -13,7 +13,8 @@ import pytest
 from tests.cli.conftest import Cli
 
 GOOD = (
-    "Prefix,Destination,First Time Rate,First Time Duration,Billing Rate,Billing Cycle,Connection Fee,Effective Time\n"
+    "Prefix,Destination,First Time Rate,First Time Duration,Billing Rate,Billing Cycle,"
+    "Connection Fee,Effective Time\n"
     "880,Bangladesh,0.01234567,60,0.01234567,6,0.0000001,\n"
     '0044,"UK, fixed",0.0100,30,0.0090,6,0,2025-01-01 00:00:00\n'
     "1,North America 🇺🇸,0.02,1,0.02,1,,\n"

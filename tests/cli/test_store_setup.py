@@ -60,7 +60,8 @@ def test_migrate_refuses_a_store_from_a_newer_softswitch(cli: Cli, data_dir: Pat
     assert cli("init").returncode == 0
     with sqlite3.connect(data_dir / "softswitch.db") as conn:
         conn.execute(
-            "INSERT INTO schema_version (version, name, checksum, applied_at) VALUES (99, 'future', 'x', 'now')"
+            "INSERT INTO schema_version (version, name, checksum, applied_at) "
+            "VALUES (99, 'future', 'x', 'now')"
         )
     for command in (["migrate"], ["init"], ["accounts", "list"]):
         done = cli(*command)
