@@ -77,7 +77,8 @@ def test_a_good_file_passes(cli: Cli, tmp_path: Path, name: str, text: str) -> N
         (
             "b.yaml",
             "parameters:\n  SERVER_BILLING_FEE_PRECISON: 4\n",
-            "parameters.SERVER_BILLING_FEE_PRECISON: unknown parameter (did you mean SERVER_BILLING_FEE_PRECISION?)",
+            "parameters.SERVER_BILLING_FEE_PRECISON: unknown parameter "
+            "(did you mean SERVER_BILLING_FEE_PRECISION?)",
         ),
         ("c.yaml", "sipp:\n  listen: 127.0.0.1:5060\n", "sipp: unknown key (did you mean 'sip'?)"),
         (
