@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 
 from signaling import demo
 from signaling.cli_common import EXIT_REFUSED, EXIT_USAGE
@@ -78,7 +79,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     from signaling.testcall_io import CallOptions, place_call  # noqa: PLC0415 (asyncio, SIP)
 
     if args.password is not None and args.user is None:
-        print("softswitch call: --password needs --user", flush=True)
+        print("softswitch call: --password needs --user", file=sys.stderr)
         return EXIT_USAGE
     options = CallOptions(
         node=args.node,
@@ -95,7 +96,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     try:
         outcome, media = asyncio.run(place_call(options))
     except OSError as exc:
-        print(f"softswitch call: cannot reach {host}:{port}: {exc}")
+        print(f"softswitch call: cannot reach {host}:{port}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     clean = outcome.answered and (outcome.ended_by == "node" or outcome.bye_status == 200)
     if args.json:

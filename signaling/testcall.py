@@ -225,8 +225,15 @@ class TestCall:
         if self._invite_tx is None or self._cancelled or self.phase not in (Phase.CALLING, Phase.RINGING):
             return
         self._cancelled = True
-        self._note(now, "CANCEL sent (no answer in time)")
         self.outcome.ended_by = "us"
+        if self.phase is Phase.CALLING:
+            # Nothing came back at all: a CANCEL may not be sent before a provisional (RFC 3261
+            # §9.1), and waiting for Timer B tells the operator nothing more. Give up now.
+            self._note(now, "no response in time; gave up")
+            self.outcome.reason = "no response"
+            self._finish(now)
+            return
+        self._note(now, "CANCEL sent (no answer in time)")
         self.layer.cancel(self._invite_tx, now)
         self._drain(now)
 
