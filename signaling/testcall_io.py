@@ -50,24 +50,28 @@ class MediaCounts:
 
 
 def _linear_to_alaw(sample: int) -> int:
-    """One 16-bit linear sample as G.711 A-law (ITU-T G.711 segment encoding)."""
+    """One 16-bit linear sample as G.711 A-law (ITU-T G.711: 13-bit magnitude, a negative
+    sample's magnitude counted from -1, segment and 4 mantissa bits, even bits inverted)."""
     sign = 0x80 if sample >= 0 else 0x00
-    magnitude = min(abs(sample), 32767) >> 3  # 13-bit magnitude
+    magnitude = sample >> 3 if sample >= 0 else -(sample >> 3) - 1
     if magnitude < 32:
         code = magnitude >> 1
     else:
-        segment = magnitude.bit_length() - 5  # 1..7
+        segment = min(magnitude.bit_length() - 5, 7)
         code = (segment << 4) | ((magnitude >> segment) & 0x0F)
     return (sign | code) ^ 0x55
 
 
 def _linear_to_ulaw(sample: int) -> int:
-    """One 16-bit linear sample as G.711 µ-law (bias 0x84, clip 32635)."""
-    sign = 0x80 if sample < 0 else 0x00
-    magnitude = min(abs(sample), 32635) + 0x84
-    segment = magnitude.bit_length() - 8  # 0..7
-    mantissa = (magnitude >> (segment + 3)) & 0x0F
-    return ~(sign | (segment << 4) | mantissa) & 0xFF
+    """One 16-bit linear sample as G.711 µ-law (14-bit magnitude, clipped at 8159, bias 33,
+    segment and 4 mantissa bits, all bits inverted)."""
+    value = sample >> 2
+    mask = 0xFF if value >= 0 else 0x7F
+    value = min(abs(value), 8159) + 0x21
+    segment = value.bit_length() - 6
+    if segment > 7:  # the clipped top: the largest code
+        return 0x7F ^ mask
+    return ((segment << 4) | ((value >> (segment + 1)) & 0x0F)) ^ mask
 
 
 def tone_frame(payload_type: int) -> bytes:
