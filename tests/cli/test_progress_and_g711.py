@@ -44,7 +44,7 @@ def test_g711_encoders_match_the_standard_library() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         audioop = pytest.importorskip("audioop")  # gone in Python 3.13
-    samples = list(range(-32768, 32768, 7)) + [32767, -1, 0, 1]
+    samples = [*range(-32768, 32768, 7), 32767, -1, 0, 1]
     pcm = struct.pack(f"<{len(samples)}h", *samples)
     assert bytes(_linear_to_alaw(s) for s in samples) == audioop.lin2alaw(pcm, 2)
     assert bytes(_linear_to_ulaw(s) for s in samples) == audioop.lin2ulaw(pcm, 2)
