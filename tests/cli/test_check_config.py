@@ -175,3 +175,9 @@ def test_every_parameter_of_the_reference_index_is_accepted(cli: Cli, tmp_path: 
     path = _write(tmp_path, "reference.toml", "\n".join(lines) + "\n")
     done = cli("check-config", path)
     assert done.returncode == 0, f"{done.stderr}\n{Path(path).read_text()}"
+    listed = cli("parameters")
+    assert listed.returncode == 0
+    shown = {line.split()[0] for line in listed.stdout.splitlines()[1:]}
+    assert set(names) <= shown
+    assert re.search(r"^SS_H323_TIMEOUT_SETUP\s+5\s+accepted only", listed.stdout, re.M)
+    assert re.search(r"^SS_MEDIA_PROXY_MODE\s+on\s+= SS_MEDIAPROXYMODE", listed.stdout, re.M)
