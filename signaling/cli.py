@@ -9,12 +9,20 @@ Subcommands so far:
     the foreground, logs to stderr, and exits cleanly on SIGTERM/SIGINT, releasing its ports.
 
 ``softswitch run``
-    Run the SIP node (B2BUA) with its media engine (signaling/run.py).
+    Run the SIP node (B2BUA) with its media engine (signaling/run.py); without ``--config``, on
+    the embedded default (the data directory's store, seeded with the demo when empty).
 
 ``softswitch route-analysis --store URL NUMBER [--caller N] [--at TIME] [--ingress NAME]``
     Explain, from the store's configuration, which routing gateways a call to NUMBER would try
     in which order and why (each sorting step's key), which were skipped and why, and which rate
     would price it (docs/routing.md). Places no call; ``--json`` for scripts.
+
+The operator commands live in their own modules, each registering its subparsers (docs/cli.md):
+``cli_store`` (init, migrate, seed-demo, accounts, pay, credit, make-zero, payments),
+``cli_csv`` (rates import/export, cdrs export), ``cli_call`` (call), ``cli_config``
+(check-config, parameters). Each sets a ``handler``; :func:`main` runs it through
+:func:`signaling.cli_common.run_handler`, which maps refusals to exit code 1 and usage or
+configuration errors to 2.
 """
 
 from __future__ import annotations
