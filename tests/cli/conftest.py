@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.store.conftest import pg_server, store_url
+
+__all__ = ["Cli", "cli", "cli_env", "data_dir", "pg_server", "softswitch_script", "store_url"]
+
 ROOT = Path(__file__).resolve().parents[2]
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]

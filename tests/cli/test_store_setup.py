@@ -86,3 +86,21 @@ def test_seed_demo_then_again_is_refused(cli: Cli) -> None:
     assert again.returncode == 1 and "already there" in again.stderr
     bad = cli("seed-demo", "--carrier-ports", "5081")
     assert bad.returncode == 2 and "two ports" in bad.stderr
+
+
+def test_the_same_commands_on_sqlite_and_postgresql(cli: Cli, store_url: str, tmp_path: Path) -> None:
+    """--store names any store, PostgreSQL included (a real server: tests/store/pg_server.py)."""
+    at = ("--store", store_url)
+    created = cli("init", *at)
+    assert created.returncode == 0, created.stderr
+    assert "schema version 3 (applied 1, 2, 3)" in created.stdout
+    assert cli("seed-demo", *at).returncode == 0
+    paid = cli("pay", *at, "1001", "1.2345678")
+    assert paid.returncode == 0 and "balance 10.00 -> 11.2345678" in paid.stdout, paid.stderr
+    sheet = tmp_path / "rates.csv"
+    sheet.write_text("prefix,billing_rate\n880,0.0123456789\n", encoding="utf-8")
+    assert cli("rates", "import", *at, "extra", str(sheet), "--create").returncode == 0
+    exported = cli("rates", "export", *at, "extra")
+    assert exported.returncode == 0 and ",0.0123456789," in exported.stdout
+    assert "already at schema version 3" in cli("init", *at).stdout
+    assert not (tmp_path / "data").exists()  # the default store was never created on the side
