@@ -12,7 +12,7 @@ Subcommands so far:
     Run the SIP node (B2BUA) with its media engine (signaling/run.py); without ``--config``, on
     the embedded default (the data directory's store, seeded with the demo when empty).
 
-``softswitch route-analysis --store URL NUMBER [--caller N] [--at TIME] [--ingress NAME]``
+``softswitch route-analysis [--store URL] NUMBER [--caller N] [--at TIME] [--ingress NAME]``
     Explain, from the store's configuration, which routing gateways a call to NUMBER would try
     in which order and why (each sorting step's key), which were skipped and why, and which rate
     would price it (docs/routing.md). Places no call; ``--json`` for scripts.
@@ -41,7 +41,7 @@ from types import FrameType
 
 from mediacore import MediaEngine, MediaError
 from signaling import cli_call, cli_config, cli_csv, cli_store
-from signaling.cli_common import run_handler
+from signaling.cli_common import add_store_option, run_handler, store_url
 
 log = logging.getLogger("softswitch")
 
@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Which routing gateways a call would try, in which order and why, and its rate.",
     )
     analysis.add_argument("number", help="the called number, as the customer sends it")
-    analysis.add_argument("--store", required=True, help="store URL (sqlite:///PATH or postgresql://...)")
+    add_store_option(analysis)
     analysis.add_argument("--caller", default="", help="the calling number (for caller lists and dial plans)")
     analysis.add_argument(
         "--at", type=_instant, default=None, help="call time, ISO 8601 (default now; no zone means UTC)"
@@ -233,10 +233,11 @@ def run_route_analysis(args: argparse.Namespace) -> int:
     from signaling.callproc.snapshot import load_snapshot  # noqa: PLC0415
     from signaling.store import open_store  # noqa: PLC0415
 
+    url = store_url(args)
     try:
-        store = open_store(args.store, migrate=False)
+        store = open_store(url, migrate=False)
     except Exception as exc:  # any driver or file error, reported as the store's
-        log.error("store %s: %s", args.store, exc)
+        log.error("store %s: %s", url, exc)
         return 2
     try:
         snapshot = load_snapshot(store)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -82,6 +83,11 @@ def test_seed_demo_then_again_is_refused(cli: Cli) -> None:
     assert lines[0].split()[:3] == ["ACCOUNT", "NAME", "KIND"]
     assert any(line.startswith("1001 ") and "10.00" in line and "demo-retail" in line for line in lines)
     assert sum(" vendor " in line for line in lines) == 2
+    analysis = cli("route-analysis", "12125550100", "--ingress", "demo-customer")
+    assert analysis.returncode == 0, analysis.stderr
+    assert "Rate: account rate 'demo-retail' prefix 1" in analysis.stdout
+    assert re.search(r"1\. carrier-a .*\n(.*\n)*\s+2\. carrier-b ", analysis.stdout)
+    assert "First choice: carrier-a" in analysis.stdout
     again = cli("seed-demo")
     assert again.returncode == 1 and "already there" in again.stderr
     bad = cli("seed-demo", "--carrier-ports", "5081")
