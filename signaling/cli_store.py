@@ -421,15 +421,10 @@ def cmd_pay(args: argparse.Namespace) -> int:
         admin = store.admin(operator=_operator(args))
         a = _account(admin, args.account)
         record = admin.pay(a.id, args.amount, memo=args.memo)
-    print(
-        f"account {a.code}: paid {money_text(record.amount)}, balance "
-        f"{money_text(record.balance_before)} -> {money_text(record.balance_after)}"
-        + (
-            f", expiry now {record.expiry_after.isoformat()}"
-            if record.expiry_after != record.expiry_before and record.expiry_after
-            else ""
-        )
-    )
+    extended = record.expiry_after is not None and record.expiry_after != record.expiry_before
+    expiry = f", expiry now {record.expiry_after.isoformat()}" if extended and record.expiry_after else ""
+    before, after = money_text(record.balance_before), money_text(record.balance_after)
+    print(f"account {a.code}: paid {money_text(record.amount)}, balance {before} -> {after}{expiry}")
     return 0
 
 

@@ -89,6 +89,8 @@ def test_add_set_lock_unlock(demo: Cli) -> None:
     assert changed.returncode == 0, changed.stderr
     assert _field(demo, "2001", "name") == "Renamed" and _field(demo, "2001", "max calls") == "30"
     assert _field(demo, "2001", "expiry").startswith("2030-01-01T00:00:00")
+    extended = demo("pay", "2001", "1")  # SERVER_PAY_DELAY_CUSTOMER_EXPIRE_DAY: 365 days (T43)
+    assert extended.returncode == 0 and "expiry now 2031-01-01T00:00:00" in extended.stdout, extended.stdout
     nothing = demo("accounts", "set", "2001")
     assert nothing.returncode == 2 and "nothing to change" in nothing.stderr
     assert demo("accounts", "lock", "2001").returncode == 0
