@@ -1,4 +1,6 @@
-"""The node's configuration file (TOML), checked at start with messages that name the bad key.
+"""The node's configuration file (TOML, or YAML with the same keys), checked at start with
+messages that name the file and the bad key's path (``node.toml: parameters.SS_X: unknown
+parameter (did you mean SS_Y?)``). ``softswitch check-config FILE`` runs the same checks.
 
 ```toml
 [sip]
@@ -10,8 +12,9 @@ engine = "in-process"            # or "ng" to drive a media node (ours or rtpeng
 ng = "127.0.0.1:2223"            # with engine = "ng"
 interface = "127.0.0.1"          # in-process: where RTP ports are opened
 
-[parameters]                     # system parameters by their VOS3000 names
+[parameters]                     # system parameters by their VOS3000 names (SS_*, SERVER_*)
 SS_SIP_TIMEOUT_INVITE = 10
+SERVER_BILLING_HOLD_TIME_PRECISION = 1000
 
 [[mapping_gateway]]              # a customer (ingress)
 name = "customer-1"
@@ -45,6 +48,10 @@ allow = ["127.0.0.1/32"]         # Web Access Control: source networks allowed (
 Gateways here are the static table the SIP layer runs on (:class:`signaling.routing.StaticRouter`);
 with ``[store] url`` set, the store-backed router of signaling.callproc serves accounts, gateways,
 rates and CDRs from the database instead, and the gateway tables must be left out.
+
+A file named ``*.yaml`` or ``*.yml`` is read as YAML (PyYAML's safe loader): the same sections as
+mappings, ``[[routing_gateway]]`` as a list of mappings. SERVER_* parameters in the file are the
+node's defaults for the billing parameters; an override stored in the database wins (as for SS_*).
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from signaling import params
+from signaling.store import parameters as server_parameters
 
 
 class ConfigError(ValueError):
@@ -268,6 +276,8 @@ _PROXY_MODES = ("off", "on", "auto", "must-on")
 
 def _check_keys(table: Mapping[str, object], allowed: Sequence[str], where: str) -> None:
     for key in table:
+        if not isinstance(key, str):  # YAML: `on:` or `1:` as a key
+            raise ConfigError(f"{where}{key!r}: keys must be text (quote it)")
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -521,8 +531,24 @@ def _api(raw: object) -> ApiConfig | None:
     return api
 
 
+def _parameters(raw: object) -> dict[str, Any]:
+    """``[parameters]``: SS_* (and IVR_*) by signaling.params, SERVER_* by the store's table."""
+    if not isinstance(raw, dict):
+        raise ConfigError("parameters: expected a table")
+    _check_keys(raw, [*raw], "parameters.")  # text keys only
+    softswitch = {k: v for k, v in raw.items() if not k.startswith("SERVER_")}
+    try:
+        out = params.resolve(softswitch, "parameters.")
+        for name, value in raw.items():
+            if name.startswith("SERVER_"):
+                out[name] = server_parameters.parse_server(name, value, "parameters.")
+    except params.ParameterError as exc:
+        raise ConfigError(str(exc)) from None
+    return out
+
+
 def load(data: Mapping[str, object]) -> Config:
-    """A checked :class:`Config` from parsed TOML."""
+    """A checked :class:`Config` from a parsed file (TOML or YAML)."""
     _check_keys(data, _TOP_KEYS, "")
     cfg = Config()
     if "sip" in data:
@@ -530,13 +556,7 @@ def load(data: Mapping[str, object]) -> Config:
     if "media" in data:
         _media(cfg, data["media"])
     if "parameters" in data:
-        raw = data["parameters"]
-        if not isinstance(raw, dict):
-            raise ConfigError("parameters: expected a table")
-        try:
-            cfg.parameters = params.resolve(raw, "parameters.")
-        except params.ParameterError as exc:
-            raise ConfigError(str(exc)) from None
+        cfg.parameters = _parameters(data["parameters"])
     if "trace" in data:
         cfg.trace = _trace(data["trace"])
     if "store" in data:
@@ -562,14 +582,42 @@ def load(data: Mapping[str, object]) -> Config:
     return cfg
 
 
-def load_file(path: str | Path) -> Config:
+def _is_yaml(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in (".yaml", ".yml")
+
+
+def _read(path: str | Path) -> Mapping[str, object]:
+    """The parsed file (TOML, or YAML by its suffix); ConfigError naming the file and line."""
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    if not _is_yaml(path):
+        try:
+            return tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    import yaml  # noqa: PLC0415 (only for YAML files)
+
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (sip:, media:, parameters: ...)")
+    return data
+
+
+def load_file(path: str | Path) -> Config:
+    data = _read(path)
     try:
         return load(data)
     except ConfigError as exc:

@@ -1,8 +1,13 @@
 """``softswitch run``: the SIP node (B2BUA) with its media engine, in the foreground.
 
-Loads the configuration file (or the embedded default: listen on 0.0.0.0:5060, in-process media,
-no gateways), starts the SIP transport and the media engine (in-process, or an ng client toward
-a media node), and serves until SIGTERM/SIGINT, when every call is ended with BYE (or a final
+Loads the configuration file, or the **embedded default** without one: SIP on 127.0.0.1:5060
+(loopback: nothing from another machine reaches it until ``--sip`` or ``[sip] listen`` says so),
+in-process media, and the store in the data directory (``$SOFTSWITCH_DATA``, else
+``./softswitch-data``: ``softswitch.db``, SQLite in WAL mode), created and migrated at start and
+seeded with the demo configuration (signaling/demo.py) when it holds no account and no gateway,
+and the REST API with the web manager on 127.0.0.1:8080 (``--api HOST:PORT`` or ``off``).
+Then it starts the SIP transport and the media engine (in-process, or an ng client toward a
+media node), and serves until SIGTERM/SIGINT, when every call is ended with BYE (or a final
 response) and its record written before the sockets close.
 
 Routing: the configuration file's gateway tables (:class:`StaticRouter`), or, with ``[store]
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import socket
@@ -21,10 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from mediacore import MediaEngine, MediaError
+from signaling import demo, params
 from signaling.b2bua.node import Node
 from signaling.callproc.driver import RouterDriver
 from signaling.callproc.router import StoreRouter
-from signaling.config import Config, ConfigError, load_file, parse_host_port
+from signaling.cli_common import default_store_url
+from signaling.config import ApiConfig, Config, ConfigError, load_file, parse_host_port
 from signaling.media.control import InProcessMedia, MediaControlError, NgMediaClient
 from signaling.routing import Router, StaticRouter
 from signaling.store import DEFAULT_URL, Store, StoreError, open_store
@@ -35,14 +43,76 @@ if TYPE_CHECKING:
 log = logging.getLogger("softswitch")
 
 
-def load_config(path: str | None, sip: str | None) -> Config:
-    cfg = load_file(Path(path)) if path else Config()
+#: Where the embedded default listens for SIP.
+EMBEDDED_SIP = ("127.0.0.1", 5060)
+
+
+def embedded_config() -> Config:
+    """The node without a configuration file: loopback SIP, the data directory's store."""
+    return Config(sip_listen=EMBEDDED_SIP, store_url=default_store_url(), api=ApiConfig())
+
+
+def load_config(
+    path: str | None, sip: str | None, media_ports: str | None = None, api: str | None = None
+) -> Config:
+    cfg = load_file(Path(path)) if path else embedded_config()
     if sip:
         try:
             cfg.sip_listen = parse_host_port(sip, 5060)
         except ValueError as exc:
             raise ConfigError(f"--sip: {exc}") from None
+    if api == "off":
+        cfg.api = None
+    elif api:
+        try:
+            listen = parse_host_port(api, 8080)
+        except ValueError as exc:
+            raise ConfigError(f"--api: {exc}") from None
+        cfg.api = cfg.api or ApiConfig()
+        cfg.api.listen = listen
+    if media_ports:
+        low, sep, high = media_ports.partition("-")
+        if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+            raise ConfigError(f"--media-ports: {media_ports!r} is not LOW-HIGH (e.g. 30000-39999)")
+        overrides = {"SS_MEDIAPROXYPORT_START": int(low), "SS_MEDIAPROXYPORT_END": int(high)}
+        try:
+            params.resolve(overrides, "--media-ports: ")
+        except params.ParameterError as exc:
+            raise ConfigError(str(exc)) from None
+        cfg.parameters.update(overrides)
     return cfg
+
+
+def prepare_embedded_store(url: str) -> bool:
+    """Create or migrate the embedded store and seed the demo when it is empty (logged);
+    False (logged) when it cannot be opened."""
+    try:
+        with open_store(url) as store:
+            if demo.is_empty(store):
+                seeded = demo.seed_demo(store)
+                carriers = " and ".join(f"{g.name} at {g.host}:{g.port}" for g in seeded.carriers)
+                log.info(
+                    "the store was empty: seeded the demo (customer %s calling from 127.0.0.1, %s); "
+                    "place a call with `softswitch call %s`",
+                    seeded.customer.code,
+                    carriers,
+                    demo.DEMO_NUMBER,
+                )
+    except Exception as exc:  # any driver, file or schema error: the node cannot start on it
+        log.error("store %s: %s (is the data directory writable? set SOFTSWITCH_DATA)", url, exc)
+        return False
+    return True
+
+
+def _reach(host: str) -> str:
+    """A note for the log line when the node listens where other machines cannot reach it."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return ""
+    if not loopback:
+        return ""
+    return " (loopback only: other machines cannot reach it; use --sip 0.0.0.0:5060 or [sip] listen)"
 
 
 async def _open_media(cfg: Config) -> tuple[InProcessMedia | NgMediaClient, MediaEngine | None] | None:
@@ -65,6 +135,13 @@ async def _open_media(cfg: Config) -> tuple[InProcessMedia | NgMediaClient, Medi
             workers=cfg.media_workers,
             rtp_timeout=float(p["SS_RTP_TIMEOUT"] or 3600),
             advertise=cfg.media_advertise,
+            jitter_buffer={
+                "mode": "fixed" if p["SS_JITTERBUFFER_MODE"] == "fixed" else "adaptive",
+                "min": int(p["SS_JITTERBUFFER_MIN"]),
+                "max": int(p["SS_JITTERBUFFER_MAX"]),
+                "default": int(p["SS_JITTERBUFFER_DEFAULT"]),
+            },
+            echo_cancel={"enabled": bool(p["SS_ECHOCANCEL"]), "tail": int(p["SS_ECHOCANCELTAIL"])},
         )
     except MediaError as exc:
         log.error("cannot start the media engine: %s", exc)
@@ -113,9 +190,10 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
             f"customer and {len(snap.routing)} carrier gateways, {recovered} calls of a previous run settled"
         )
     log.info(
-        "node ready: SIP on %s:%d (udp, tcp), media %s, %s",
+        "node ready: SIP on %s:%d (udp, tcp)%s, media %s, %s",
         host,
         port,
+        _reach(host),
         "in-process" if engine is not None else f"via ng {cfg.media_ng}",
         gateways,
     )
@@ -194,12 +272,19 @@ def _open_billing(cfg: Config) -> _Billing | None:
     return _Billing(store, router)
 
 
-def run(config_path: str | None, sip: str | None) -> int:
+def run(
+    config_path: str | None, sip: str | None, media_ports: str | None = None, api: str | None = None
+) -> int:
     try:
-        cfg = load_config(config_path, sip)
+        cfg = load_config(config_path, sip, media_ports, api)
     except ConfigError as exc:
         log.error("configuration: %s", exc)
         return 2
+    if config_path is None:
+        assert cfg.store_url is not None
+        log.info("no configuration file: the embedded default, store %s", cfg.store_url)
+        if not prepare_embedded_store(cfg.store_url):
+            return 2
 
     async def main() -> int:
         stop = asyncio.Event()

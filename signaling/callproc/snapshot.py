@@ -214,12 +214,16 @@ def resolve_parameters(base: Mapping[str, Any], stored: Mapping[str, str]) -> di
     for name, text in stored.items():
         parameter = params.PARAMETERS.get(name)
         if parameter is not None:  # checked when it was stored; parsed the same way here
-            out[name] = parameter.parse(text)
+            params.assign(out, name, parameter.parse(text))
     return out
 
 
-def _policy(stored: Mapping[str, str]) -> tuple[BillingPolicy, PeriodSwitches]:
+def _policy(stored: Mapping[str, str], base: Mapping[str, Any]) -> tuple[BillingPolicy, PeriodSwitches]:
+    """SERVER_* billing parameters: the store's override, else the node file's, else the default."""
+
     def value(name: str) -> object:
+        if name not in stored and name in base:
+            return base[name]
         return server_parameters.server_value(name, stored.get(name))
 
     places = value("SERVER_BILLING_FEE_PRECISION")
@@ -235,7 +239,7 @@ def load_snapshot(store: Store, base_parameters: Mapping[str, Any] | None = None
     """Read the whole configuration (one read transaction per table family)."""
     version = store.config_version()  # first: a change made while loading is picked up next time
     stored = store.parameters()
-    policy, switches = _policy(stored)
+    policy, switches = _policy(stored, base_parameters or {})
     with store.db.transaction(write=False) as tx:
         accounts = {a.id: a for a in table.select(tx, Account)}
         mapping = {g.id: g for g in table.select(tx, MappingGateway)}

@@ -51,9 +51,10 @@ class Store:
 
     # -- schema ---------------------------------------------------------------------------
 
-    def migrate(self) -> list[int]:
-        """Apply the migrations this database lacks; the versions applied."""
-        return migrate_.migrate(self.db, now=self.clock())
+    def migrate(self, progress: Callable[[migrate_.Migration], None] | None = None) -> list[int]:
+        """Apply the migrations this database lacks (in one transaction); the versions applied.
+        ``progress`` is told of each migration as its SQL has run."""
+        return migrate_.migrate(self.db, now=self.clock(), progress=progress)
 
     def schema_version(self) -> int:
         return migrate_.current_version(self.db)
