@@ -112,6 +112,9 @@ class CallRecord:
     ended_by: str = ""
     #: RTP packets the media engine received from each party ("caller", "callee")
     media_packets: dict[str, int] = field(default_factory=dict)
+    #: The caller acknowledged the answer (ACK of our 200 OK): the call connected end to end.
+    #: An answered call that never did is billed with the rate of response (docs/billing.md).
+    established: bool = False
 
     @property
     def duration(self) -> float:

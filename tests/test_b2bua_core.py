@@ -582,3 +582,24 @@ def test_carrier_digest_challenge_is_answered_once() -> None:
     )
     call.on_b_response(second.transaction, again)
     assert host.router.attempts == [("gw1", 407)] and call.ended
+
+
+def test_the_callers_ack_marks_the_call_connected_for_billing() -> None:
+    """Rate of connected vs rate of response (architecture CAP-5.6; docs/billing.md): an
+    answered call is connected once the caller acknowledges our 200 OK; an answer the caller
+    never acknowledges (ACK timeout) leaves it "responded"."""
+    host = FakeHost()
+    call = new_call(host, [route("gw1", 5080)])
+    answer(host, call)
+    assert call.answered and not call.record.established
+    call.on_request("a", TransactionId(-1), in_dialog_from_a(call, "ACK", 1))
+    assert call.record.established
+    call.on_request("a", TransactionId(7), in_dialog_from_a(call, "BYE", 2))
+    assert host.router.ended[0].established
+
+    host = FakeHost()
+    call = new_call(host, [route("gw1", 5080)])
+    answer(host, call)
+    call.on_ack_timeout()
+    (record,) = host.router.ended
+    assert record.answer is not None and not record.established and record.termination == "ACK timeout"

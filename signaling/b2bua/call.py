@@ -640,6 +640,7 @@ class Call:
             return
         reject = leg.dialog.receive_request(request)
         if request.method == "ACK":
+            self._on_ack(leg)
             return
         if reject is not None:
             self._respond_in(leg, request, transaction, reject)
@@ -672,6 +673,10 @@ class Call:
             self._respond_in(leg, request, transaction, 200)
             return
         self._respond_in(leg, request, transaction, 491 if method in ("INVITE", "UPDATE") else 501)
+
+    def _on_ack(self, leg: Leg) -> None:
+        if leg.name == "a" and self.answered and self.a_final_sent:
+            self.record.established = True  # the caller has the answer: the call is connected
 
     def _respond_in(
         self,

@@ -31,6 +31,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from signaling.billing import RateSelection, RateSources, Tariff, charge, select_rate
+from signaling.callproc.benefits import covering
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.routes import RoutePlan, plan_routes, reference_price
@@ -75,8 +76,12 @@ class Decision:
     caller_billing: str = ""
     callee_billing: str = ""
     rate: RateSelection | None = None
-    #: What the first billing period of a connected call costs (the admission reservation).
+    #: What the first billing period of an answered call costs (the admission reservation,
+    #: before package benefits): the rate of connected's, or the rate of response's if dearer.
     need: Decimal = Decimal(0)
+    #: The account's package subscriptions covering the callee, in the order the call draws on
+    #: them (signaling/callproc/benefits.py).
+    packages: tuple[int, ...] = ()
     #: The customer price of a reference call (for the no-loss rule and the analysis).
     price: Fraction | None = None
     plan: RoutePlan | None = None
@@ -86,6 +91,12 @@ class Decision:
     def tariff(self) -> Tariff | None:
         choice = self.rate.choice if self.rate is not None else None
         return None if choice is None else choice.connected
+
+    @property
+    def response_tariff(self) -> Tariff | None:
+        """The rate of response (None: the rate has none; answered calls pay the connected one)."""
+        choice = self.rate.choice if self.rate is not None else None
+        return None if choice is None else choice.response
 
     def refuse(self, status: int, reason: str, termination: str) -> Decision:
         self.rejection = Rejection(status, reason, termination)
@@ -203,6 +214,9 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     if choice.rate.call_type and choice.rate.call_type not in account.call_types:
         return decision.refuse(403, "Forbidden", RATE_TYPE_NOT_AUTHORIZED)
     decision.need = charge(choice.connected, 1, policy=snap.policy).amount
+    if choice.response is not None:
+        decision.need = max(decision.need, charge(choice.response, 1, policy=snap.policy).amount)
+    decision.packages = covering(snap, account.id, callee.number, at)
     decision.price = reference_price(choice, snap.policy)
     decision.plan = plan_routes(
         snap,

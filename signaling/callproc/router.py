@@ -45,7 +45,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from signaling.billing import Tariff, charge, max_duration_ms
+from signaling.billing import Allowance, CallOutcome, Tariff, charge, max_duration_ms
+from signaling.callproc import benefits
 from signaling.callproc.admission import (
     ACCOUNT_EXPIRED,
     ACCOUNT_LOCKED,
@@ -59,7 +60,8 @@ from signaling.callproc.quality import Quality
 from signaling.callproc.routes import Candidate
 from signaling.callproc.snapshot import Snapshot, load_snapshot
 from signaling.routing import Admission, CallRecord, InboundCall, Rejection, Route
-from signaling.store import Cdr, Store, StoreError
+from signaling.store import AccountPackage, Cdr, Grant, PackageRequest, Store, StoreError
+from signaling.store import packages as package_periods
 
 log = logging.getLogger("softswitch.callproc")
 
@@ -103,6 +105,20 @@ class _Session:
     credit_deadline: float | None = None
     hangup_requested: bool = False
     counted: bool = False
+    #: Package subscriptions the call may draw on, and the free seconds and credit it holds.
+    packages: tuple[int, ...] = ()
+    free_seconds: int = 0
+    free_credit: Decimal = Decimal(0)
+
+    @property
+    def allowance(self) -> Allowance:
+        return Allowance(self.free_seconds, self.free_credit)
+
+    def took(self, grant: Grant) -> bool:
+        """Keep what ``grant`` says the call holds; whether it changed."""
+        before = (self.held, self.free_seconds, self.free_credit)
+        self.held, self.free_seconds, self.free_credit = grant.amount, grant.free_seconds, grant.free_credit
+        return before != (self.held, self.free_seconds, self.free_credit)
 
 
 class StoreRouter:
@@ -146,6 +162,10 @@ class StoreRouter:
         self._timers: list[tuple[float, int, str, str]] = []
         self._next_tick: float | None = None
         self._vendor_funds: dict[int, Decimal] = {}
+        #: (snapshot version, whether its due package periods were rolled) and the next period
+        #: boundary it knows: the tick looks at the subscriptions only when one may be due.
+        self._rolled: tuple[int, bool] | None = None
+        self._next_roll: datetime | None = None
         #: Called with the new earliest deadline when one is added before the known earliest.
         self.wakeup: Callable[[float], None] | None = None
 
@@ -205,6 +225,8 @@ class StoreRouter:
         if decision.rejection is not None:
             admission.rejection = decision.rejection
             return admission
+        if decision.packages and session.tariff is not None:
+            session.packages = decision.packages
         try:
             grant = self.store.hold(
                 call.call_id,
@@ -214,6 +236,7 @@ class StoreRouter:
                 node=self.node,
                 now=at,
                 draft=draft.to_json(),
+                packages=self._package_request(session, benefits.FIRST_PERIOD_MS, minimum=True),
             )
         except StoreError as exc:
             log.error("call %s: cannot reserve: %s", call.call_id, exc)
@@ -222,9 +245,11 @@ class StoreRouter:
         if not grant.ok:
             admission.rejection = Rejection(403, "Forbidden", INSUFFICIENT_BALANCE)
             return admission
-        session.held = grant.amount
+        session.took(grant)
         admission.routes = decision.routes
-        admission.max_duration = self._max_duration(session, grant.free)
+        admission.max_duration = self._max_duration(
+            session, grant.free, Allowance(grant.pool_seconds, grant.pool_credit)
+        )
         session.candidates = {c.gateway.name: c for c in decision.plan.ordered} if decision.plan else {}
         self.counters.start(("in", ingress.id), now)
         self.counters.start(("account", session.account_id), now)
@@ -281,16 +306,22 @@ class StoreRouter:
             self._add_timer(now + candidate.gateway.max_duration, call_id, "duration")
         if session.held is None or session.tariff is None:
             return
-        want = self._want(session, now)
+        want, packages = self._wants(session, now)
         try:
             grant = self.store.mark_answered(
-                call_id, session.account_id, self.wall(now), draft.to_json(), want=want, node=self.node
+                call_id,
+                session.account_id,
+                self.wall(now),
+                draft.to_json(),
+                want=want,
+                node=self.node,
+                packages=packages,
             )
         except StoreError as exc:  # the money held at admission still bounds the call
             log.error("call %s: cannot record the answer: %s", call_id, exc)
             self._credit_deadline(session, session.held)
             return
-        session.held = grant.amount
+        session.took(grant)
         self._credit_deadline(session, grant.amount)
 
     def call_ended(self, record: CallRecord) -> None:
@@ -315,6 +346,8 @@ class StoreRouter:
             sip_code=record.final_status or 0,
             vendor_sip_code=session.vendor_status,
             media_quality=media,
+            allowance=session.allowance,
+            outcome=CallOutcome.CONNECTED if record.established else CallOutcome.RESPONDED,
         )
         self._settle([(cdr, session.held is not None)])
 
@@ -362,6 +395,7 @@ class StoreRouter:
             self._extend(now, at)
             self._refresh_vendor_funds()
             self.recover(now, stale=True)
+            self._roll_packages(at)
         except StoreError as exc:
             log.error("billing tick: %s", exc)
         for session in list(self.sessions.values()):
@@ -423,6 +457,7 @@ class StoreRouter:
                 termination=NODE_LOST if held.node != self.node else NODE_RESTART,
                 ended_by="system",
                 sip_code=200 if held.answer_time is not None else 0,
+                allowance=Allowance(held.free_seconds, held.free_credit),
             )
             cdrs.append((cdr, True))
             log.warning(
@@ -455,10 +490,10 @@ class StoreRouter:
             draft.rate(choice)
         return draft
 
-    def _max_duration(self, session: _Session, free: Decimal) -> float | None:
+    def _max_duration(self, session: _Session, free: Decimal, allowance: Allowance) -> float | None:
         limits: list[float] = []
         if session.tariff is not None:
-            longest = max_duration_ms(session.tariff, free, policy=self.snapshot.policy)
+            longest = max_duration_ms(session.tariff, free, policy=self.snapshot.policy, allowance=allowance)
             if longest is not None:
                 limits.append(longest / 1000)
         ingress = session.decision.ingress
@@ -469,16 +504,34 @@ class StoreRouter:
             limits.append(float(switch_limit))
         return min(limits) if limits else None
 
-    def _want(self, session: _Session, now: float) -> Decimal:
-        """The money the call should hold to last to the tick after next (and a margin)."""
+    def _wants(self, session: _Session, now: float) -> tuple[Decimal, PackageRequest | None]:
+        """What the call should hold to last to the tick after next (and a margin): the money
+        without package benefits, and what it asks of its packages (None: it has none)."""
         assert session.tariff is not None and session.answer_now is not None
-        hold_ms = round((now - session.answer_now + 2 * self.tick + 1.0) * 1000)
-        return charge(session.tariff, max(hold_ms, 1), policy=self.snapshot.policy).amount
+        hold_ms = max(round((now - session.answer_now + 2 * self.tick + 1.0) * 1000), 1)
+        want = charge(session.tariff, hold_ms, policy=session.draft.policy).amount
+        return want, self._package_request(session, hold_ms)
+
+    def _package_request(
+        self, session: _Session, hold_ms: int, *, minimum: bool = False
+    ) -> PackageRequest | None:
+        if not session.packages or session.tariff is None:
+            return None
+        return benefits.request(
+            session.packages,
+            session.tariff,
+            session.draft.policy,
+            hold_ms,
+            response=session.decision.response_tariff,
+            minimum=minimum,
+        )
 
     def _credit_deadline(self, session: _Session, held: Decimal) -> None:
         """Schedule the instant ``held`` is spent (a new generation replaces the old one)."""
         assert session.tariff is not None and session.answer_now is not None
-        longest = max_duration_ms(session.tariff, held, policy=session.draft.policy)
+        longest = max_duration_ms(
+            session.tariff, held, policy=session.draft.policy, allowance=session.allowance
+        )
         session.generation += 1
         if longest is None:
             session.credit_deadline = None
@@ -492,13 +545,12 @@ class StoreRouter:
             return
         try:
             (grant,) = self.store.extend_holds(
-                self.node, [(session.call_id, session.account_id, self._want(session, now))], self.wall(now)
+                self.node, [(session.call_id, session.account_id, *self._wants(session, now))], self.wall(now)
             )
         except StoreError as exc:
             log.error("call %s: cannot extend the reservation: %s", session.call_id, exc)
             grant = None
-        if grant is not None and grant.amount > session.held:
-            session.held = grant.amount
+        if grant is not None and session.took(grant):
             self._credit_deadline(session, grant.amount)
             if session.credit_deadline is None or session.credit_deadline > now:
                 return
@@ -519,11 +571,10 @@ class StoreRouter:
         if not due:
             return
         grants = self.store.extend_holds(
-            self.node, [(s.call_id, s.account_id, self._want(s, now)) for s in due], at
+            self.node, [(s.call_id, s.account_id, *self._wants(s, now)) for s in due], at
         )
         for session, grant in zip(due, grants, strict=True):
-            if session.held is None or grant.amount != session.held:
-                session.held = grant.amount
+            if session.took(grant):
                 self._credit_deadline(session, grant.amount)
 
     def _refresh_vendor_funds(self) -> None:
@@ -532,6 +583,50 @@ class StoreRouter:
             a.id for a in self.snapshot.accounts.values() if a.kind == "vendor" and a.billing == "prepaid"
         ]
         self._vendor_funds = self.store.funds(vendors) if vendors else {}
+
+    def _roll_packages(self, at: datetime) -> None:
+        """Turn the package periods that ended (new free pools, rent: docs/billing.md §5) of
+        accounts whose calls did not already do it. The store bumps the configuration, so the
+        next snapshot has the new periods; until then nothing is looked at again before the
+        next period boundary the snapshot knows."""
+        snap = self.snapshot
+        if self._rolled == (snap.version, True) or (
+            self._rolled == (snap.version, False) and (self._next_roll is None or at < self._next_roll)
+        ):
+            return
+        due: set[int] = set()
+        upcoming: list[datetime] = []
+        for account_id, subs in snap.subscriptions.items():
+            for sub in subs:
+                if self._package_due(sub, at):
+                    due.add(account_id)
+                elif sub.start_time is not None and sub.period_start is not None:
+                    upcoming.append(package_periods.next_period(sub.start_time, sub.period_start))
+        self._next_roll = min(upcoming, default=None)
+        if due:
+            self.store.roll_packages(due, at)
+        self._rolled = (snap.version, bool(due))
+
+    def _package_due(self, sub: AccountPackage, at: datetime) -> bool:
+        package = self.snapshot.packages.get(sub.package_id)
+        if package is None or sub.start_time is None or sub.period_start is None:
+            return False
+        return package_periods.due(
+            package_periods.Subscription(
+                id=sub.id,
+                package=package.name,
+                start_time=sub.start_time,
+                end_time=sub.end_time,
+                period_start=sub.period_start,
+                rent_period_start=sub.rent_period_start,
+                free_seconds_used=sub.free_seconds_used,
+                free_credit_used=sub.free_credit_used,
+                rent_fee=package.rent_fee,
+                free_seconds=package.free_seconds,
+                free_credit=package.free_credit,
+            ),
+            at,
+        )
 
     def _settle(self, cdrs: list[tuple[Cdr, bool]]) -> None:
         if not cdrs:

@@ -33,6 +33,7 @@ EXPECTED_TABLES = {
     "rate_group",
     "rate_group_agent",
     "reservation",
+    "reservation_package",
     "routing_gateway",
     "routing_gateway_mapping_gateway",
     "schema_version",
