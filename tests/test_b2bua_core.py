@@ -31,12 +31,14 @@ class FakeRouter:
     def __init__(self) -> None:
         self.ended: list[CallRecord] = []
         self.attempts: list[tuple[str, int]] = []
+        #: gateways whose lines the router reports taken (attempt_started answers False)
+        self.busy: set[str] = set()
 
     def admit(self, call: InboundCall, now: float) -> Admission:  # pragma: no cover - not used here
         raise AssertionError
 
-    def attempt_started(self, call_id: str, route: Route, now: float) -> None:
-        return None
+    def attempt_started(self, call_id: str, route: Route, now: float) -> bool:
+        return route.gateway not in self.busy
 
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None:
         self.attempts.append((route.gateway, status))
@@ -603,3 +605,21 @@ def test_the_callers_ack_marks_the_call_connected_for_billing() -> None:
     call.on_ack_timeout()
     (record,) = host.router.ended
     assert record.answer is not None and not record.established and record.termination == "ACK timeout"
+
+
+def test_a_route_the_router_finds_busy_is_not_tried() -> None:
+    """The router refuses an attempt whose carrier lines another node took (docs/routing.md,
+    shared line leases): the node sends nothing there and tries the next route; with no route
+    left the caller gets 503."""
+    host = FakeHost()
+    host.router.busy = {"gw1"}
+    call = new_call(host, [route("gw1", 5080), route("gw2", 5081)])
+    assert [s.addr for s in host.requests("INVITE")] == [("10.9.0.1", 5081)]
+    answer(host, call)
+    assert call.answered and call.record.attempts == 1 and call.record.gateway == "gw2"
+
+    host = FakeHost()
+    host.router.busy = {"gw1", "gw2"}
+    call = new_call(host, [route("gw1", 5080), route("gw2", 5081)])
+    assert host.requests("INVITE") == []
+    assert [r.status for r in host.responses()] == [503] and call.ended

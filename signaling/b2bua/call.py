@@ -226,6 +226,12 @@ class Call:
         self.host.media(self, "offer", (self.call_id, self.a_tag, body, options), offered)
 
     def _send_attempt(self, route: Route, body: bytes) -> None:
+        if self.host.router.attempt_started(self.call_id, route, self.host.now()) is False:
+            # the router found the carrier's lines taken (by this or another node): next route
+            log.info("call %s: %s is busy, not tried", self.call_id, route.gateway)
+            self.last_failure = 503
+            self._next_route()
+            return
         from_party = self.invite.from_
         display = f"{from_party.display} " if from_party.display else ""
         host = f"[{route.host}]" if ":" in route.host else route.host
@@ -273,7 +279,6 @@ class Call:
         self.b = Leg("b", addr, transport, tag="", dtmf=route.dtmf, sdp_sent=body)
         self.record.attempts += 1
         self.record.gateway = route.gateway
-        self.host.router.attempt_started(self.call_id, route, self.host.now())
         self._arm_attempt_timer("SS_SIP_TIMEOUT_INVITE")
 
     def _caller_for(self, route: Route) -> str:

@@ -39,7 +39,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -50,6 +50,8 @@ from signaling.callproc import benefits
 from signaling.callproc.admission import (
     ACCOUNT_EXPIRED,
     ACCOUNT_LOCKED,
+    CALL_LIMIT,
+    CPS_LIMIT,
     INSUFFICIENT_BALANCE,
     Decision,
     decide,
@@ -59,9 +61,10 @@ from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.routes import Candidate
 from signaling.callproc.snapshot import Snapshot, load_snapshot
-from signaling.routing import Admission, CallRecord, InboundCall, Rejection, Route
-from signaling.store import AccountPackage, Cdr, Grant, PackageRequest, Store, StoreError
+from signaling.routing import ALL_GATEWAY_BUSY, Admission, CallRecord, InboundCall, Rejection, Route
+from signaling.store import AccountPackage, Cdr, Grant, PackageRequest, RoutingGateway, Store, StoreError
 from signaling.store import packages as package_periods
+from signaling.store.lines import Line, LineRequest
 
 log = logging.getLogger("softswitch.callproc")
 
@@ -109,6 +112,10 @@ class _Session:
     packages: tuple[int, ...] = ()
     free_seconds: int = 0
     free_credit: Decimal = Decimal(0)
+    #: The shared (store) line leases of each route's gateway, and the routes whose lines the
+    #: call holds now (docs/routing.md, "Counters and quality").
+    route_lines: dict[str, tuple[Line, ...]] = field(default_factory=dict)
+    leased: set[str] = field(default_factory=set)
 
     @property
     def allowance(self) -> Allowance:
@@ -133,6 +140,7 @@ class StoreRouter:
         clock_offset: Callable[[], float] = monotonic_to_unix,
         tick: float = 5.0,
         stale_after: float = 120.0,
+        line_ttl: float | None = None,
         rng: random.Random | None = None,
         snapshot: Snapshot | None = None,
         keep_records: int = 1000,
@@ -141,6 +149,8 @@ class StoreRouter:
         self.node = node
         self.tick = tick
         self.stale_after = stale_after
+        #: A line lease not refreshed for this long no longer counts (its node is gone), s.
+        self.line_ttl = 3 * tick if line_ttl is None else line_ttl
         self._base = dict(parameters or {})
         self._offset = clock_offset
         self._rng = rng
@@ -227,6 +237,7 @@ class StoreRouter:
             return admission
         if decision.packages and session.tariff is not None:
             session.packages = decision.packages
+        lines = self._line_request(session, at)
         try:
             grant = self.store.hold(
                 call.call_id,
@@ -237,16 +248,23 @@ class StoreRouter:
                 now=at,
                 draft=draft.to_json(),
                 packages=self._package_request(session, benefits.FIRST_PERIOD_MS, minimum=True),
+                lines=lines,
             )
         except StoreError as exc:
             log.error("call %s: cannot reserve: %s", call.call_id, exc)
             admission.rejection = Rejection(503, "Service Unavailable", STORE_UNAVAILABLE)
             return admission
         if not grant.ok:
-            admission.rejection = Rejection(403, "Forbidden", INSUFFICIENT_BALANCE)
+            if grant.lines is not None and not grant.lines.ok:
+                admission.rejection = _lines_busy(grant.lines.full)
+            else:
+                admission.rejection = Rejection(403, "Forbidden", INSUFFICIENT_BALANCE)
             return admission
         session.took(grant)
-        admission.routes = decision.routes
+        first = grant.lines.route if grant.lines is not None and grant.lines.route is not None else 0
+        admission.routes = decision.routes[first:]
+        if lines is not None and lines.routes and admission.routes:
+            session.leased.add(admission.routes[0].gateway)
         admission.max_duration = self._max_duration(
             session, grant.free, Allowance(grant.pool_seconds, grant.pool_credit)
         )
@@ -257,15 +275,19 @@ class StoreRouter:
         self._ensure_ticking(now)
         return admission
 
-    def attempt_started(self, call_id: str, route: Route, now: float) -> None:
+    def attempt_started(self, call_id: str, route: Route, now: float) -> bool:
+        """The node is about to try ``route``; False: its gateway's lines are all taken (by any
+        node sharing the store) and the node skips it."""
         session = self.sessions.get(call_id)
         if session is None:
-            return
+            return True
         if session.line is not None:  # the same carrier again (422 Min-SE): its line is reused
             self._free_line(session)
         candidate = session.candidates.get(route.gateway)
         if candidate is None:
-            return
+            return True
+        if not self._lease_route(session, route.gateway, now):
+            return False
         day = self._day(self.wall(now))
         self.counters.start(("out", candidate.gateway.id), now, day)
         for group_id in candidate.gateway.groups:
@@ -274,6 +296,7 @@ class StoreRouter:
         session.draft.gateways_tried.append(route.gateway)
         session.draft.callee_out = route.callee
         session.draft.caller_out = route.caller
+        return True
 
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None:
         session = self.sessions.get(call_id)
@@ -284,6 +307,13 @@ class StoreRouter:
         if line is not None and line.gateway.name == route.gateway and session.answered is None:
             self.quality.attempt(line.gateway.id, now, answered=False)
             self._free_line(session)
+        if session.answered is None and route.gateway in session.leased:
+            session.leased.discard(route.gateway)
+            keys = [line.key for line in session.route_lines.get(route.gateway, ())]
+            try:
+                self.store.release_lines(call_id, keys)
+            except StoreError as exc:  # the lease lapses with the call's reservation
+                log.error("call %s: cannot give back the lines of %s: %s", call_id, route.gateway, exc)
 
     def call_answered(self, call_id: str, route: Route, now: float) -> None:
         session = self.sessions.get(call_id)
@@ -392,6 +422,7 @@ class StoreRouter:
                 pending, self.unsettled = self.unsettled, []
                 self._settle(pending)
             self.store.heartbeat(self.node, at)
+            self._share_line_counts(at)
             self._extend(now, at)
             self._refresh_vendor_funds()
             self.recover(now, stale=True)
@@ -512,6 +543,55 @@ class StoreRouter:
         want = charge(session.tariff, hold_ms, policy=session.draft.policy).amount
         return want, self._package_request(session, hold_ms)
 
+    def _line_request(self, session: _Session, at: datetime) -> LineRequest | None:
+        """The limited lines the call asks the store for at admission (None: nothing limited)."""
+        decision = session.decision
+        ingress, account = decision.ingress, decision.account
+        assert ingress is not None and account is not None
+        own: list[Line] = []
+        if ingress.max_calls is not None or ingress.max_cps is not None:
+            own.append(Line(f"in:{ingress.id}", ingress.max_calls, ingress.max_cps))
+        if account.max_calls is not None:
+            own.append(Line(f"account:{account.id}", account.max_calls))
+        candidates = decision.plan.ordered if decision.plan is not None else []
+        session.route_lines = {c.gateway.name: self._gateway_lines(c.gateway) for c in candidates}
+        routes = tuple(session.route_lines[c.gateway.name] for c in candidates)
+        if not own and not any(routes):
+            return None
+        live = at - timedelta(seconds=self.line_ttl)
+        return LineRequest(tuple(own), routes if any(routes) else (), live)
+
+    def _gateway_lines(self, gw: RoutingGateway) -> tuple[Line, ...]:
+        lines: list[Line] = []
+        if gw.max_calls is not None or gw.max_cps is not None:
+            lines.append(Line(f"out:{gw.id}", gw.max_calls, gw.max_cps))
+        for group_id in gw.groups:
+            group = self.snapshot.groups.get(group_id)
+            if group is not None and group.max_calls is not None:
+                # ordinary traffic leaves the reserved lines to protect routes (F.6-67)
+                limit = group.max_calls if gw.protect else group.max_calls - group.reserved_lines
+                lines.append(Line(f"group:{group_id}", limit))
+        return tuple(lines)
+
+    def _lease_route(self, session: _Session, gateway: str, now: float) -> bool:
+        """Lease the lines of a route the call is about to try (unless it holds them)."""
+        lines = session.route_lines.get(gateway, ())
+        if not lines or gateway in session.leased:
+            return True
+        at = self.wall(now)
+        try:
+            busy = self.store.take_lines(
+                session.call_id, self.node, lines, at, at - timedelta(seconds=self.line_ttl)
+            )
+        except StoreError as exc:  # the store is away: this node's own counts still limit it
+            log.error("call %s: cannot lease the lines of %s: %s", session.call_id, gateway, exc)
+            return True
+        if busy:
+            log.info("call %s: %s skipped: %s", session.call_id, gateway, busy)
+            return False
+        session.leased.add(gateway)
+        return True
+
     def _package_request(
         self, session: _Session, hold_ms: int, *, minimum: bool = False
     ) -> PackageRequest | None:
@@ -583,6 +663,15 @@ class StoreRouter:
             a.id for a in self.snapshot.accounts.values() if a.kind == "vendor" and a.billing == "prepaid"
         ]
         self._vendor_funds = self.store.funds(vendors) if vendors else {}
+
+    def _share_line_counts(self, at: datetime) -> None:
+        """Learn the lines the other nodes hold (for the routing order's line usage)."""
+        shared: dict[Hashable, int] = {}
+        for (key, node), count in self.store.line_counts(at - timedelta(seconds=self.line_ttl)).items():
+            kind, _, number = key.partition(":")
+            if node != self.node and number.isdigit():
+                shared[(kind, int(number))] = shared.get((kind, int(number)), 0) + count
+        self.counters.shared = shared
 
     def _roll_packages(self, at: datetime) -> None:
         """Turn the package periods that ended (new free pools, rent: docs/billing.md §5) of
@@ -692,3 +781,11 @@ class StoreRouter:
             self._next_tick = now + self.tick
             if self.wakeup is not None:
                 self.wakeup(self._next_tick)
+
+
+def _lines_busy(full: str) -> Rejection:
+    """The refusal of a call whose limited lines are taken (by any node): its own lines (the
+    mapping gateway's, the account's) as the limit says, every route's as AllGatewayBusy."""
+    if full.startswith(("in:", "account:")):
+        return Rejection(503, "Service Unavailable", CPS_LIMIT if full.endswith("CPS") else CALL_LIMIT)
+    return Rejection(503, "Service Unavailable", ALL_GATEWAY_BUSY)

@@ -217,7 +217,7 @@ def plan_routes(
         c.cost = reference_price(c.vendor, snap.policy)
         c.asr, c.asr_attempts = quality.asr(gw.id, now)
         c.acd = quality.acd(gw.id, now)
-        active = counters.active(("out", gw.id))
+        active = counters.usage(("out", gw.id))  # every node's lines, for the order
         c.usage = active / gw.max_calls if gw.max_calls else 0.0
         c.today = counters.today(("out", gw.id), day)
         c.steps = [(name, _value(name, c, p)) for name in names]

@@ -24,12 +24,13 @@ and releases them (signaling/callproc, docs/billing.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from signaling.store import codec
+from signaling.store import lines as line_leases
 from signaling.store import packages as package_list
 from signaling.store.codec import Kind
 from signaling.store.db import Tx
@@ -70,6 +71,9 @@ class Grant:
     #: the pools after every other call's hold), for its maximum duration.
     pool_seconds: int = 0
     pool_credit: Decimal = Decimal(0)
+    #: The shared line leases asked for at admission (None: none were): a refusal for lines
+    #: has ``lines.ok`` false; ``lines.route`` is the route whose lines the call holds.
+    lines: line_leases.LineGrant | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +126,7 @@ def hold(
     now: datetime,
     draft: str | None = None,
     packages: PackageRequest | None = None,
+    lines: line_leases.LineRequest | None = None,
 ) -> Grant:
     """Make the reservation of ``call_id`` as large as ``want`` allows, at least ``need``.
 
@@ -130,8 +135,10 @@ def hold(
     the grant fails and the row stays as it was. Without ``draft`` and without a row (the call was
     settled elsewhere) the grant fails with nothing held. With ``packages`` the call first takes
     free seconds, then free credit, of its subscriptions (rolled to ``now`` first: rent and new
-    periods), and the money it needs is what they leave of the price. Run it in a write
-    transaction (it locks the account row first)."""
+    periods), and the money it needs is what they leave of the price. With ``lines`` a new
+    reservation also leases the call's limited lines, shared by every node (signaling/store/
+    lines.py): the call's own and those of the first route that has free ones; when they are not
+    free nothing is held. Run it in a write transaction (it locks the account row first)."""
     if packages is not None:
         package_list.roll(tx, account_id, now)  # the account row's lock is taken here
     row = tx.one(f"SELECT balance, credit_limit FROM account WHERE id = ?{tx.for_update}", (account_id,))  # noqa: S608
@@ -151,26 +158,11 @@ def hold(
     if current_row is None and draft is None:
         return Grant(False, Decimal(0), free)
     current = Decimal(0) if current_row is None else codec.decode_money(tx.dialect, current_row[0])
-    pools: list[_Pool] = []
-    seconds, credit_held = 0, Decimal(0)
-    take_seconds: dict[int, int] = {}
-    take_credit: dict[int, Decimal] = {}
-    covered = False
-    pool_seconds, pool_credit = 0, Decimal(0)
+    terms = _Terms() if packages is None else _package_terms(tx, call_id, packages, now)
     if packages is not None:
-        pools = _pools(tx, call_id, packages.subscriptions, now)
-        held_seconds = sum(p.held[0] for p in pools if p.held is not None)
-        credit_held = sum((p.held[1] for p in pools if p.held is not None), Decimal(0))
-        pool_seconds = held_seconds + sum(p.seconds for p in pools if not p.stale)
-        pool_credit = credit_held + sum((p.credit for p in pools if not p.stale), Decimal(0))
-        take_seconds = _spread(pools, max(0, min(packages.seconds, pool_seconds) - held_seconds), "seconds")
-        seconds = held_seconds + sum(take_seconds.values())
-        want, need = packages.price(seconds)
-        credit_target = max(credit_held, min(want, pool_credit))
-        take_credit = _spread(pools, credit_target - credit_held, "credit")
-        credit_held = credit_target
-        want, need = max(want - credit_held, Decimal(0)), max(need - credit_held, Decimal(0))
-        covered = need == 0 and (seconds > 0 or credit_held > 0)
+        want, need = terms.want, terms.need
+    covered = need == 0 and (terms.seconds > 0 or terms.credit > 0)
+    pool_seconds, pool_credit = terms.pool_seconds, terms.pool_credit
     _money(want, "want")
     _money(need, "need")
     if need > want:
@@ -178,6 +170,11 @@ def hold(
     granted = max(min(want, free), current)
     if granted < need or (current_row is None and free < need and not covered):
         return Grant(False, current, free, pool_seconds=pool_seconds, pool_credit=pool_credit)
+    claim = line_leases.claim(tx, lines, now) if lines is not None and current_row is None else None
+    if claim is not None and not claim.grant.ok:
+        return Grant(
+            False, current, free, pool_seconds=pool_seconds, pool_credit=pool_credit, lines=claim.grant
+        )
     amount = codec.encode(tx.dialect, Kind.MONEY, granted)
     stamp = codec.encode(tx.dialect, Kind.TIME, now)
     if current_row is None:
@@ -188,9 +185,61 @@ def hold(
         )
     elif granted != current:
         tx.execute("UPDATE reservation SET amount = ? WHERE call_id = ?", (amount, call_id))
-    if take_seconds or take_credit:
-        _take(tx, call_id, pools, take_seconds, take_credit)
-    return Grant(True, granted, free, seconds, credit_held, pool_seconds, pool_credit)
+    if terms.take_seconds or terms.take_credit:
+        _take(tx, call_id, terms)
+    if claim is not None:
+        line_leases.write(tx, claim, call_id, node, now)
+    return Grant(
+        True,
+        granted,
+        free,
+        terms.seconds,
+        terms.credit,
+        pool_seconds,
+        pool_credit,
+        None if claim is None else claim.grant,
+    )
+
+
+@dataclass(slots=True)
+class _Terms:
+    """What a call takes of its packages, and the money it then needs."""
+
+    pools: list[_Pool] = field(default_factory=list)
+    #: free seconds and free credit the call holds after the grant
+    seconds: int = 0
+    credit: Decimal = Decimal(0)
+    take_seconds: dict[int, int] = field(default_factory=dict)
+    take_credit: dict[int, Decimal] = field(default_factory=dict)
+    pool_seconds: int = 0
+    pool_credit: Decimal = Decimal(0)
+    #: the money wanted and needed after the free seconds and free credit
+    want: Decimal = Decimal(0)
+    need: Decimal = Decimal(0)
+
+
+def _package_terms(tx: Tx, call_id: str, packages: PackageRequest, now: datetime) -> _Terms:
+    pools = _pools(tx, call_id, packages.subscriptions, now)
+    held_seconds = sum(p.held[0] for p in pools if p.held is not None)
+    credit_held = sum((p.held[1] for p in pools if p.held is not None), Decimal(0))
+    pool_seconds = held_seconds + sum(p.seconds for p in pools if not p.stale)
+    pool_credit = credit_held + sum((p.credit for p in pools if not p.stale), Decimal(0))
+    take_seconds = _spread(pools, max(0, min(packages.seconds, pool_seconds) - held_seconds), "seconds")
+    seconds = held_seconds + sum(take_seconds.values())
+    want, need = packages.price(seconds)  # free seconds first: the price after them
+    credit_target = max(credit_held, min(want, pool_credit))  # then free credit pays
+    take_credit = _spread(pools, credit_target - credit_held, "credit")
+    return _Terms(
+        pools,
+        seconds,
+        credit_target,
+        take_seconds,
+        take_credit,
+        pool_seconds,
+        pool_credit,
+        max(want - credit_target, Decimal(0)),
+        max(need - credit_target, Decimal(0)),
+    )
 
 
 def _pools(tx: Tx, call_id: str, wanted: tuple[int, ...], now: datetime) -> list[_Pool]:
@@ -254,13 +303,11 @@ def _spread(pools: list[_Pool], amount: int | Decimal, kind: str) -> dict[int, A
     return taken
 
 
-def _take(
-    tx: Tx, call_id: str, pools: list[_Pool], seconds: dict[int, int], credit: dict[int, Decimal]
-) -> None:
+def _take(tx: Tx, call_id: str, terms: _Terms) -> None:
     d = tx.dialect
-    for position, pool in enumerate(pools):
-        add_seconds = seconds.get(pool.id, 0)
-        add_credit = credit.get(pool.id, Decimal(0))
+    for position, pool in enumerate(terms.pools):
+        add_seconds = terms.take_seconds.get(pool.id, 0)
+        add_credit = terms.take_credit.get(pool.id, Decimal(0))
         if not add_seconds and not add_credit:
             continue
         if pool.held is None:
@@ -304,11 +351,13 @@ def answered(tx: Tx, call_id: str, answer_time: datetime, draft: str) -> None:
 
 
 def heartbeat(tx: Tx, node: str, now: datetime) -> int:
-    """Every reservation ``node`` holds is of a call up at ``now``; how many rows."""
+    """Every reservation ``node`` holds is of a call up at ``now`` (its line leases too); how
+    many rows."""
     rows = tx.execute(
         "UPDATE reservation SET alive_at = ? WHERE node = ? RETURNING call_id",
         (codec.encode(tx.dialect, Kind.TIME, now), node),
     )
+    line_leases.heartbeat(tx, node, now)
     return len(rows)
 
 

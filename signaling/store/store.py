@@ -20,8 +20,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import TracebackType
 
+from signaling.store import lines, packages, parameters, reservations
 from signaling.store import migrate as migrate_
-from signaling.store import packages, parameters, reservations
 from signaling.store.admin import Admin
 from signaling.store.cdr import Cdr
 from signaling.store.cdrs import CdrTables
@@ -177,6 +177,7 @@ class Store:
         now: datetime,
         draft: str | None = None,
         packages: PackageRequest | None = None,
+        lines: lines.LineRequest | None = None,
     ) -> Grant:
         """Create or grow the reservation of a call (see :func:`reservations.hold`)."""
         with self.db.transaction() as tx:
@@ -190,6 +191,7 @@ class Store:
                 now=now,
                 draft=draft,
                 packages=packages,
+                lines=lines,
             )
 
     def mark_answered(
@@ -243,6 +245,24 @@ class Store:
                     packages=rest[0] if rest else None,
                 )
         return [g for g in grants if g is not None]
+
+    def take_lines(
+        self, call_id: str, node: str, wanted: Sequence[lines.Line], now: datetime, live_since: datetime
+    ) -> str:
+        """Lease lines for a running call (a failover attempt), all or none, shared by every
+        node (signaling/store/lines.py); "" when taken, else why not."""
+        with self.db.transaction() as tx:
+            return lines.take(tx, call_id, node, wanted, now=now, live_since=live_since)
+
+    def release_lines(self, call_id: str, keys: Collection[str]) -> int:
+        """Give back a call's leases of ``keys`` (its failed attempt's gateway)."""
+        with self.db.transaction() as tx:
+            return lines.release(tx, call_id, keys)
+
+    def line_counts(self, live_since: datetime) -> dict[tuple[str, str], int]:
+        """Live line leases per (key, node), every node's."""
+        with self.db.transaction(write=False) as tx:
+            return lines.counts(tx, live_since)
 
     def roll_packages(self, account_ids: Collection[int], now: datetime) -> int:
         """The package periods of these accounts turned by ``now``: new periods (free pools

@@ -22,6 +22,8 @@ EXPECTED_TABLES = {
     "config_version",
     "gateway_group",
     "gateway_group_member",
+    "line_key",
+    "line_lease",
     "mapping_gateway",
     "mapping_gateway_routing_group",
     "package",
