@@ -17,7 +17,7 @@ import pytest
 from signaling import params
 from signaling.b2bua.call import Call, parse_dtmf_info
 from signaling.media.control import MediaControlError, MediaNotice
-from signaling.routing import Admission, CallRecord, InboundCall, Route
+from signaling.routing import Admission, CallRecord, InboundCall, PhoneContact, Route
 from signaling.sip.dialog import Dialog
 from signaling.sip.identity import CallerPool, IdentityPolicy
 from signaling.sip.message import Headers, Request, Response, Via, make_response
@@ -51,6 +51,12 @@ class FakeRouter:
 
     def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:
         return None
+
+    def on_locate(self, lookup: Callable[[str], PhoneContact | None]) -> None:
+        return None
+
+    def may_register(self, username: str, aor: str, now: float) -> bool:
+        return aor == username
 
 
 @dataclass

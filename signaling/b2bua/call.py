@@ -238,6 +238,8 @@ class Call:
         target = f"sip:{route.callee}@{host}:{route.port}"
         if route.transport in ("tcp", "tls"):
             target += f";transport={route.transport}"
+        if route.uri is not None:  # a registered phone: its Contact is the Request-URI
+            target = route.uri
         transport = route.transport.upper()
         local = self.host.local_via(transport)
         caller = self._caller_for(route)

@@ -83,6 +83,8 @@ class CdrDraft:
     source_ip: str = ""
     source_port: int = 0
     mapping_gateway: str = ""
+    #: The calling phone's number (a call from a registered phone, not a mapping gateway).
+    phone: str = ""
     account_id: int | None = None
     rate_prefix: str = ""
     rate_source: str = ""
@@ -126,6 +128,7 @@ class CdrDraft:
                 "source_ip",
                 "source_port",
                 "mapping_gateway",
+                "phone",
                 "account_id",
                 "rate_prefix",
                 "rate_source",
@@ -225,6 +228,7 @@ class CdrDraft:
             source_ip=self.source_ip,
             source_port=self.source_port,
             mapping_gateway=self.mapping_gateway,
+            phone=self.phone,
             account_id=self.account_id,
             routing_gateway=self.routing_gateway,
             clearing_account_id=self.clearing_account_id,

@@ -61,8 +61,25 @@ from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.routes import Candidate
 from signaling.callproc.snapshot import Snapshot, load_snapshot
-from signaling.routing import ALL_GATEWAY_BUSY, Admission, CallRecord, InboundCall, Rejection, Route
-from signaling.store import AccountPackage, Cdr, Grant, PackageRequest, RoutingGateway, Store, StoreError
+from signaling.routing import (
+    ALL_GATEWAY_BUSY,
+    Admission,
+    CallRecord,
+    InboundCall,
+    PhoneContact,
+    Rejection,
+    Route,
+)
+from signaling.store import (
+    AccountPackage,
+    Cdr,
+    Grant,
+    PackageRequest,
+    Phone,
+    RoutingGateway,
+    Store,
+    StoreError,
+)
 from signaling.store import packages as package_periods
 from signaling.store.lines import Line, LineRequest
 
@@ -169,6 +186,8 @@ class StoreRouter:
         #: CDRs whose write failed, retried at each tick (their reservations keep the money).
         self.unsettled: list[tuple[Cdr, bool]] = []
         self._hangup: Callable[[str, str], object] | None = None
+        #: The node's registrar (where a phone of this node is registered), once it says.
+        self._locate: Callable[[str], PhoneContact | None] | None = None
         self._timers: list[tuple[float, int, str, str]] = []
         self._next_tick: float | None = None
         self._vendor_funds: dict[int, Decimal] = {}
@@ -194,10 +213,38 @@ class StoreRouter:
         self._hangup = callback
 
     def password_for(self, username: str) -> str | None:
-        """The digest password of a password-authenticated mapping gateway (for the node's
-        challenger; see docs/routing.md)."""
+        """The digest password of a password-authenticated mapping gateway or of a phone (for
+        the node's challenger; see docs/routing.md)."""
         gw = self.snapshot.by_user.get(username)
         return None if gw is None else gw.password
+
+    def on_locate(self, lookup: Callable[[str], PhoneContact | None]) -> None:
+        self._locate = lookup
+
+    def may_register(self, username: str, aor: str, now: float) -> bool:
+        """A phone registers its number (or its SIP user), a password gateway its user name;
+        never while the phone, gateway or account is locked or the account expired (behaviour
+        59: 403)."""
+        snap = self.snapshot
+        gw = snap.by_user.get(username)
+        account = None if gw is None else snap.accounts.get(gw.account_id)
+        if gw is None or account is None or gw.locked or account.locked:
+            return False
+        if account.expiry is not None and account.expiry <= self.wall(now):
+            return False
+        phone = snap.phone_of_ingress.get(gw.id)
+        if phone is not None:
+            return aor in (phone.number, phone.sip_user)
+        return aor == username
+
+    def _locate_phone(self, phone: Phone) -> PhoneContact | None:
+        lookup = self._locate
+        if lookup is None:
+            return None
+        found = lookup(phone.number)
+        if found is None and phone.sip_user and phone.sip_user != phone.number:
+            found = lookup(phone.sip_user)
+        return found
 
     def admit(self, call: InboundCall, now: float) -> Admission:
         snap = self.snapshot
@@ -212,6 +259,7 @@ class StoreRouter:
             quality=self.quality,
             vendor_funds=self._vendor_funds.get,
             rng=self._rng,
+            locate=self._locate_phone if self._locate is not None else None,
         )
         ingress = decision.ingress
         if decision.needs_auth:
@@ -284,7 +332,10 @@ class StoreRouter:
         if session.line is not None:  # the same carrier again (422 Min-SE): its line is reused
             self._free_line(session)
         candidate = session.candidates.get(route.gateway)
-        if candidate is None:
+        if candidate is None:  # not a carrier: a registered phone of this node
+            session.draft.gateways_tried.append(route.gateway)
+            session.draft.callee_out = route.callee
+            session.draft.caller_out = route.caller
             return True
         if not self._lease_route(session, route.gateway, now):
             return False
@@ -319,21 +370,26 @@ class StoreRouter:
         session = self.sessions.get(call_id)
         if session is None:
             return
-        if session.line is None or session.line.gateway.name != route.gateway:
+        draft = session.draft
+        if route.gateway in session.candidates:  # a carrier: its line is the call's
+            reported = session.line is not None and session.line.gateway.name == route.gateway
+        else:  # a registered phone of this node
+            reported = draft.gateways_tried[-1:] == [route.gateway]
+        if not reported:
             self.attempt_started(call_id, route, now)  # an answer on a route never reported tried
         candidate = session.line
-        if candidate is None:
-            return
-        session.answered = candidate
         session.answer_now = now
         session.vendor_status = 200
-        self.quality.attempt(candidate.gateway.id, now, answered=True)
-        draft = session.draft
-        draft.routing_gateway = candidate.gateway.name
-        draft.clearing_account_id = candidate.gateway.account_id
-        draft.vendor(candidate.vendor)
-        if candidate.gateway.max_duration is not None:
-            self._add_timer(now + candidate.gateway.max_duration, call_id, "duration")
+        if candidate is None:  # a registered phone of this node answered: no carrier
+            draft.routing_gateway = route.gateway
+        else:
+            session.answered = candidate
+            self.quality.attempt(candidate.gateway.id, now, answered=True)
+            draft.routing_gateway = candidate.gateway.name
+            draft.clearing_account_id = candidate.gateway.account_id
+            draft.vendor(candidate.vendor)
+            if candidate.gateway.max_duration is not None:
+                self._add_timer(now + candidate.gateway.max_duration, call_id, "duration")
         if session.held is None or session.tariff is None:
             return
         want, packages = self._wants(session, now)
@@ -360,7 +416,7 @@ class StoreRouter:
             return
         end_now = record.end if record.end is not None else record.start
         self._release(session, end_now)
-        answer = record.answer if session.answered is not None else None
+        answer = record.answer if session.answer_now is not None else None
         media = (
             json.dumps(record.media_packets, separators=(",", ":"), sort_keys=True)
             if record.media_packets
@@ -512,7 +568,8 @@ class StoreRouter:
             callee_billing=decision.callee_billing,
             source_ip=call.source[0],
             source_port=call.source[1],
-            mapping_gateway=decision.ingress.name,
+            mapping_gateway="" if decision.phone is not None else decision.ingress.name,
+            phone="" if decision.phone is None else decision.phone.number,
             account_id=decision.ingress.account_id,
             media_mode=media_mode,
         )
