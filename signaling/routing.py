@@ -146,6 +146,10 @@ class Router(Protocol):
         (its lines are all taken)."""
         ...
 
+    def attempt_progress(self, call_id: str, route: Route, status: int, now: float) -> None:
+        """The attempt on ``route`` alerted: a 180 or 183."""
+        ...
+
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None: ...
 
     def call_answered(self, call_id: str, route: Route, now: float) -> None: ...
@@ -259,6 +263,9 @@ class StaticRouter:
         return admission
 
     def attempt_started(self, call_id: str, route: Route, now: float) -> None:
+        return None
+
+    def attempt_progress(self, call_id: str, route: Route, status: int, now: float) -> None:
         return None
 
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None:

@@ -33,12 +33,16 @@ class FakeRouter:
         self.attempts: list[tuple[str, int]] = []
         #: gateways whose lines the router reports taken (attempt_started answers False)
         self.busy: set[str] = set()
+        self.progress: list[tuple[str, int]] = []
 
     def admit(self, call: InboundCall, now: float) -> Admission:  # pragma: no cover - not used here
         raise AssertionError
 
     def attempt_started(self, call_id: str, route: Route, now: float) -> bool:
         return route.gateway not in self.busy
+
+    def attempt_progress(self, call_id: str, route: Route, status: int, now: float) -> None:
+        self.progress.append((route.gateway, status))
 
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None:
         self.attempts.append((route.gateway, status))
@@ -629,3 +633,15 @@ def test_a_route_the_router_finds_busy_is_not_tried() -> None:
     call = new_call(host, [route("gw1", 5080), route("gw2", 5081)])
     assert host.requests("INVITE") == []
     assert [r.status for r in host.responses()] == [503] and call.ended
+
+
+def test_ringing_and_early_media_are_reported_to_the_router() -> None:
+    """The router learns which attempts alerted (the billing FAQ's rate of connected)."""
+    host = FakeHost()
+    call = new_call(host, [route("gw1", 5080)])
+    inv = last_invite(host)
+    assert isinstance(inv.message, Request) and inv.transaction is not None
+    call.on_b_response(inv.transaction, b_reply(inv.message, 100))
+    call.on_b_response(inv.transaction, b_reply(inv.message, 183))
+    call.on_b_response(inv.transaction, b_reply(inv.message, 180))
+    assert host.router.progress == [("gw1", 183), ("gw1", 180)]

@@ -401,6 +401,8 @@ class Call:
         if status == 100:
             self._arm_attempt_timer("SS_SIP_TIMEOUT_TRYING")
             return
+        if status in (180, 183):
+            self.host.router.attempt_progress(self.call_id, attempt.route, status, self.host.now())
         if response.to.tag:
             self._b_dialog(attempt, response)
         has_sdp = bool(response.body) and response.content_type == SDP

@@ -95,6 +95,8 @@ NODE_RESTART = "NodeRestart"
 NODE_LOST = "NodeLost"
 #: Termination when the reservation cannot be written (the database is unreachable).
 STORE_UNAVAILABLE = "Billing unavailable"
+#: Final responses of a callee who is there but busy (the billing FAQ's "UserBusy").
+USER_BUSY = frozenset({486, 600})
 
 
 def monotonic_to_unix() -> float:
@@ -133,6 +135,8 @@ class _Session:
     #: call holds now (docs/routing.md, "Counters and quality").
     route_lines: dict[str, tuple[Line, ...]] = field(default_factory=dict)
     leased: set[str] = field(default_factory=set)
+    #: The current attempt alerted (180/183): the billing FAQ's "connected" (quality.py).
+    alerted: bool = False
 
     @property
     def allowance(self) -> Allowance:
@@ -339,6 +343,7 @@ class StoreRouter:
             return True
         if not self._lease_route(session, route.gateway, now):
             return False
+        session.alerted = False
         day = self._day(self.wall(now))
         self.counters.start(("out", candidate.gateway.id), now, day)
         for group_id in candidate.gateway.groups:
@@ -349,6 +354,11 @@ class StoreRouter:
         session.draft.caller_out = route.caller
         return True
 
+    def attempt_progress(self, call_id: str, route: Route, status: int, now: float) -> None:
+        session = self.sessions.get(call_id)
+        if session is not None and session.line is not None and session.line.gateway.name == route.gateway:
+            session.alerted = True
+
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None:
         session = self.sessions.get(call_id)
         if session is None:
@@ -356,7 +366,8 @@ class StoreRouter:
         session.vendor_status = status
         line = session.line
         if line is not None and line.gateway.name == route.gateway and session.answered is None:
-            self.quality.attempt(line.gateway.id, now, answered=False)
+            connected = session.alerted or status in USER_BUSY
+            self.quality.attempt(line.gateway.id, now, answered=False, connected=connected)
             self._free_line(session)
         if session.answered is None and route.gateway in session.leased:
             session.leased.discard(route.gateway)
@@ -789,8 +800,8 @@ class StoreRouter:
     def _release(self, session: _Session, now: float) -> None:
         line = session.line
         if line is not None:
-            if session.answered is None:
-                self.quality.attempt(line.gateway.id, now, answered=False)  # given up (CANCEL…)
+            if session.answered is None:  # given up (CANCEL…)
+                self.quality.attempt(line.gateway.id, now, answered=False, connected=session.alerted)
             elif session.answer_now is not None:
                 self.quality.call(line.gateway.id, now, now - session.answer_now)
             self._free_line(session)

@@ -153,6 +153,10 @@ class FakeNode:
         self.router.attempt_started(call_id, route, self.now)
         return route
 
+    def alert(self, call_id: str, status: int = 180) -> None:
+        """The current attempt rings (180) or sends early media (183)."""
+        self.router.attempt_progress(call_id, self.current[call_id], status, self.now)
+
     def fail(self, call_id: str, status: int) -> None:
         self.router.attempt_ended(call_id, self.current[call_id], status, self.now)
 
