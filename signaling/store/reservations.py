@@ -243,7 +243,8 @@ def _package_terms(tx: Tx, call_id: str, packages: PackageRequest, now: datetime
 
 
 def _pools(tx: Tx, call_id: str, wanted: tuple[int, ...], now: datetime) -> list[_Pool]:
-    """The call's subscriptions among ``wanted`` that are active at ``now``, in that order."""
+    """The call's subscriptions among ``wanted`` that are active at ``now`` (or that it holds
+    benefits of), in that order."""
     d = tx.dialect
     by_id = {sub.id: sub for sub in package_list.subscriptions_by_id(tx, wanted)}
     mine: dict[int, tuple[datetime, int, Decimal]] = {}
@@ -258,7 +259,7 @@ def _pools(tx: Tx, call_id: str, wanted: tuple[int, ...], now: datetime) -> list
     pools: list[_Pool] = []
     for sub_id in wanted:
         sub = by_id.get(sub_id)
-        if sub is None or not sub.active(now):
+        if sub is None or not (sub.active(now) or sub.id in mine):
             continue
         held_rows = tx.one(
             "SELECT coalesce(sum(free_seconds), 0), coalesce(sum(free_credit), 0) FROM reservation_package "
@@ -278,7 +279,8 @@ def _pools(tx: Tx, call_id: str, wanted: tuple[int, ...], now: datetime) -> list
         if sub.id in mine:
             started, held_seconds, held_credit = mine[sub.id]
             pool.held = (held_seconds, held_credit)
-            pool.stale = started != sub.period_start
+            # a subscription that ended, or turned to a new period, during the call
+            pool.stale = started != sub.period_start or not sub.active(now)
             if not pool.stale:  # what is left to take besides what the call holds already
                 pool.seconds = max(0, pool.seconds - held_seconds)
                 pool.credit = max(Decimal(0), pool.credit - held_credit)

@@ -375,3 +375,21 @@ def test_the_reservation_counts_the_free_seconds_other_calls_hold(sqlite_store: 
     assert second is not None and second.termination == "Insufficient balance"
     node.end("first", termination="CallerCancel", status=487)
     assert node.admit("third", CALLEE).rejection is None
+
+
+def test_a_subscription_ended_during_a_call_still_pays_what_the_call_held(sqlite_store: Store) -> None:
+    """The call took its first period (60 s) of the pool at admission; the operator ends the
+    subscription before the answer: the 50 s call still uses those 60 free seconds (fee 0) and
+    takes no more."""
+    store = sqlite_store
+    ids = basic_world(store, balance="10")
+    sub = subscribe(store, ids, free_seconds=500)
+    node = FakeNode.on(store, node="n1", tick=5.0)
+    assert node.admit("c", CALLEE).rejection is None
+    store.admin().unsubscribe(sub.id, now=T0)
+    node.answer("c")
+    node.advance(50)
+    node.end("c")
+    (cdr,) = store.cdrs(T0.date(), T0.date())
+    assert (cdr.free_seconds, cdr.fee) == (60, ZERO)
+    assert usage(store, sub.id) == (60, ZERO)
