@@ -7,6 +7,7 @@ The customer rate is the reference's T10 structure: first 60 s at 0.02/min, then
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -393,3 +394,37 @@ def test_a_subscription_ended_during_a_call_still_pays_what_the_call_held(sqlite
     (cdr,) = store.cdrs(T0.date(), T0.date())
     assert (cdr.free_seconds, cdr.fee) == (60, ZERO)
     assert usage(store, sub.id) == (60, ZERO)
+
+
+def test_random_concurrent_calls_never_overuse_the_pool_or_the_money(store: Store) -> None:
+    """The issue's property, with a package: 60 calls of one account (balance 1, overdraft 0.5,
+    1000 free seconds) with random answers and lengths, ticking as they go: the free seconds
+    used are exactly the subscription's count and never above the pool, the balance never goes
+    below -overdraft, and the debits equal the CDR fees exactly."""
+    ids = basic_world(store, balance="1", credit="0.5")
+    sub = subscribe(store, ids, free_seconds=1000)
+    rng = random.Random(66)
+    node = FakeNode.on(store, node="prop", tick=5.0)
+    ends: dict[str, float] = {}
+    for i in range(60):
+        call_id = f"p{i}"
+        node.advance(rng.uniform(0, 3))
+        if node.admit(call_id, CALLEE).rejection is None:
+            if rng.random() < 0.8:
+                node.answer(call_id)
+            ends[call_id] = node.now + rng.uniform(1, 600)
+    while ends:
+        call_id, at = min(ends.items(), key=lambda item: item[1])
+        del ends[call_id]
+        if at > node.now:
+            node.advance(at - node.now)
+        if call_id not in node.ended:
+            node.end(call_id)
+        assert balance(store, ids.customer) >= d("-0.5")
+    node.advance(30)
+    cdrs = store.cdrs(T0.date(), T0.date())
+    used, _ = usage(store, sub.id)
+    assert sum(c.free_seconds for c in cdrs) == used <= 1000
+    assert used > 900  # the pool was drawn on, not merely left alone
+    assert sum((c.fee for c in cdrs), Decimal(0)) == d("1") - balance(store, ids.customer)
+    assert store.reservations() == []
