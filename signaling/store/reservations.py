@@ -363,15 +363,17 @@ def heartbeat(tx: Tx, node: str, now: datetime) -> int:
     return len(rows)
 
 
-def release(tx: Tx, call_ids: list[str], used: Mapping[str, tuple[int, Decimal]] | None = None) -> int:
+def release(tx: Tx, call_ids: list[str], used: Mapping[str, tuple[int, Decimal]]) -> int:
     """Drop reservations (their CDRs are written in the same transaction); how many existed.
 
-    ``used`` gives, per call, the package free seconds and free credit its CDR used: they are
+    ``used`` gives, per call, the package free seconds and free credit its CDR used (required:
+    whoever writes a CDR must pass them, or the package pools would never be consumed): they are
     added to the subscriptions the call held them of, in the order it took them, as long as
-    each subscription is still in the period the call took them from."""
+    each subscription is still in the period the call took them from. The call's line leases
+    and package holds go with the reservation row (foreign keys with cascade)."""
     dropped = 0
     for call_id in call_ids:
-        usage = (used or {}).get(call_id)
+        usage = used.get(call_id)
         rows: list[tuple[Any, ...]] = []
         if usage is not None and (usage[0] or usage[1]):
             rows = tx.execute(
