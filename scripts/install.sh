@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 
 APT_PACKAGES=(build-essential pkg-config libbcg729-dev libopus-dev libspandsp-dev sip-tester tcpdump iproute2 rtpengine-daemon
-              postgresql)
+              postgresql chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

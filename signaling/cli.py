@@ -11,6 +11,10 @@ Subcommands so far:
 ``softswitch run``
     Run the SIP node (B2BUA) with its media engine (signaling/run.py).
 
+``softswitch user add|passwd|list``, ``softswitch login``, ``softswitch calls [hangup CALL_ID]``
+    Operator users on the store (the first administrator too), and the running node's live
+    calls through its REST API with a stored session token (signaling/api/commands.py).
+
 ``softswitch route-analysis --store URL NUMBER [--caller N] [--at TIME] [--ingress NAME]``
     Explain, from the store's configuration, which routing gateways a call to NUMBER would try
     in which order and why (each sorting step's key), which were skipped and why, and which rate
@@ -188,7 +192,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analysis.add_argument("--ingress", default=None, help="the mapping gateway (customer) to simulate")
     analysis.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _add_api_commands(sub)
     return parser
+
+
+def _add_api_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``softswitch user`` (operator users on the store), ``login`` and ``calls`` (the API)."""
+    from signaling.api.commands import add_parsers  # noqa: PLC0415 (kept with the API)
+
+    add_parsers(sub)
+
+
+def _run_api_command(args: argparse.Namespace) -> int:
+    from signaling.api.commands import run  # noqa: PLC0415
+
+    return run(args)
 
 
 def _instant(text: str) -> datetime:
@@ -333,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args.config, args.sip)
     if args.command == "route-analysis":
         return run_route_analysis(args)
+    if args.command in ("user", "login", "calls"):
+        return _run_api_command(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

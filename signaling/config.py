@@ -28,6 +28,18 @@ priority = 1
 [store]                          # routing and billing from the store instead of the tables above
 url = "sqlite:///var/softswitch.db"   # or "postgresql://user@host/db"
 node = "sbc-1"                   # this node's name on a shared database (default: the host name)
+
+[api]                            # the REST API (docs/api.md), on the node's loop
+listen = "127.0.0.1:8080"        # loopback unless configured
+tls_cert = "api.crt"             # HTTPS when both are given (PEM)
+tls_key = "api.key"
+session_ttl = 28800              # seconds a login session lasts
+max_failures_user = 5            # failed logins of one name within failure_window lock it...
+max_failures_ip = 20             # ...and of one source address, for lockout_time seconds
+failure_window = 900
+lockout_time = 900
+challenge_after = 3              # failures before the web manager shows its challenge
+allow = ["127.0.0.1/32"]         # Web Access Control: source networks allowed (default: any)
 ```
 
 Gateways here are the static table the SIP layer runs on (:class:`signaling.routing.StaticRouter`);
@@ -159,6 +171,25 @@ class Config:
     store_url: str | None = None
     #: ``[store] node``: this node's name in the store's reservations (None: the host name).
     store_node: str | None = None
+    #: ``[api]``: the REST API; None = not served.
+    api: ApiConfig | None = None
+
+
+@dataclass(slots=True)
+class ApiConfig:
+    """``[api]``: the REST API (signaling/api, docs/api.md), served on the node's loop."""
+
+    listen: tuple[str, int] = ("127.0.0.1", 8080)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    session_ttl: int = 8 * 3600
+    max_failures_user: int = 5
+    max_failures_ip: int = 20
+    failure_window: int = 900
+    lockout_time: int = 900
+    challenge_after: int = 3
+    #: Web Access Control (security A.12): CIDR networks allowed to reach it; empty = any.
+    allow: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -174,7 +205,20 @@ class TraceConfig:
     directory: str = "trace"
 
 
-_TOP_KEYS = ("sip", "media", "parameters", "mapping_gateway", "routing_gateway", "trace", "store")
+_TOP_KEYS = ("sip", "media", "parameters", "mapping_gateway", "routing_gateway", "trace", "store", "api")
+_API_KEYS = (
+    "enabled",
+    "listen",
+    "tls_cert",
+    "tls_key",
+    "session_ttl",
+    "max_failures_user",
+    "max_failures_ip",
+    "failure_window",
+    "lockout_time",
+    "challenge_after",
+    "allow",
+)
 _STORE_KEYS = ("url", "node")
 _TRACE_KEYS = ("enabled", "all_calls", "numbers", "gateways", "registrations", "length_minutes", "directory")
 _SIP_KEYS = ("listen", "advertise", "tls_listen", "tls_cert", "tls_key", "tls_verify", "tls_ca")
@@ -444,6 +488,39 @@ def _store(cfg: Config, raw: object) -> None:
     cfg.store_node = node
 
 
+def _api(raw: object) -> ApiConfig | None:
+    t = _Table(raw, "api.")
+    _check_keys(t.table, _API_KEYS, "api.")
+    if not t.boolean("enabled", True):
+        return None
+    api = ApiConfig()
+    if "listen" in t.table:
+        api.listen = t.address("listen", 8080)
+    api.tls_cert = t.text("tls_cert")
+    api.tls_key = t.text("tls_key")
+    if (api.tls_cert is None) != (api.tls_key is None):
+        raise t.fail(
+            "tls_key" if api.tls_key is None else "tls_cert", "HTTPS needs both tls_cert and tls_key"
+        )
+    for key in ("tls_cert", "tls_key"):
+        value = t.table.get(key)
+        if isinstance(value, str) and not Path(value).is_file():
+            raise t.fail(key, "no such file")
+    api.session_ttl = t.integer("session_ttl", 60, 30 * 86400, api.session_ttl) or api.session_ttl
+    api.max_failures_user = t.integer("max_failures_user", 1, 1000, 5) or 5
+    api.max_failures_ip = t.integer("max_failures_ip", 1, 100_000, 20) or 20
+    api.failure_window = t.integer("failure_window", 1, 86400, 900) or 900
+    api.lockout_time = t.integer("lockout_time", 1, 86400, 900) or 900
+    api.challenge_after = t.integer("challenge_after", 1, 1000, 3) or 3
+    api.allow = t.strings("allow", [])
+    for text in api.allow:
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise t.fail("allow", f"{text!r} is not an IP address or CIDR network") from None
+    return api
+
+
 def load(data: Mapping[str, object]) -> Config:
     """A checked :class:`Config` from parsed TOML."""
     _check_keys(data, _TOP_KEYS, "")
@@ -464,6 +541,7 @@ def load(data: Mapping[str, object]) -> Config:
         cfg.trace = _trace(data["trace"])
     if "store" in data:
         _store(cfg, data["store"])
+    cfg.api = _api(data["api"]) if "api" in data else None
     for key, build, out in (
         ("mapping_gateway", _mapping, cfg.mapping_gateways),
         ("routing_gateway", _routing, cfg.routing_gateways),

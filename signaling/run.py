@@ -18,6 +18,7 @@ import logging
 import signal
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from mediacore import MediaEngine, MediaError
 from signaling.b2bua.node import Node
@@ -26,7 +27,10 @@ from signaling.callproc.router import StoreRouter
 from signaling.config import Config, ConfigError, load_file, parse_host_port
 from signaling.media.control import InProcessMedia, MediaControlError, NgMediaClient
 from signaling.routing import Router, StaticRouter
-from signaling.store import Store, StoreError, open_store
+from signaling.store import DEFAULT_URL, Store, StoreError, open_store
+
+if TYPE_CHECKING:
+    from signaling.api.server import ApiServer
 
 log = logging.getLogger("softswitch")
 
@@ -87,10 +91,17 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         return 2
     router: Router = billing.router if billing is not None else StaticRouter(cfg)
     node = Node(cfg, media, router)
+    # The API first: building it is a burst of CPU on this loop that the node's overload guard,
+    # sampling the loop from node.start() on, would take for traffic.
+    api = await _start_api(cfg, billing, node, router)
+    if api is False:
+        close()
+        return 2
     try:
         host, port = await node.start()
     except OSError as exc:
         log.error("cannot listen for SIP on %s:%d: %s", cfg.sip_listen[0], cfg.sip_listen[1], exc)
+        await _stop_api(api, billing)
         close()
         return 2
     gateways = f"{len(cfg.mapping_gateways)} customer and {len(cfg.routing_gateways)} carrier gateways"
@@ -110,6 +121,7 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
     )
     await stop.wait()
     log.info("shutting down: ending %d calls", len(node.calls))
+    await _stop_api(api, billing)
     await node.stop()
     if billing is not None:
         await billing.driver.stop()
@@ -123,6 +135,38 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         s.calls_rejected,
     )
     return 0
+
+
+async def _start_api(
+    cfg: Config, billing: _Billing | None, node: Node, router: Router
+) -> ApiServer | Literal[False] | None:
+    """The REST API when ``[api]`` is configured (None when not; False, logged, when it cannot
+    start). Without ``[store]`` it manages the default store (users and records), while the node
+    routes from its file's tables."""
+    if cfg.api is None:
+        return None
+    from signaling.api.server import start_node_api  # noqa: PLC0415 (the web stack only when used)
+
+    store = billing.store if billing is not None else None
+    try:
+        if store is None:
+            store = open_store(DEFAULT_URL)
+            log.info("API: no [store] url: managing %s (the node routes from its file's tables)", DEFAULT_URL)
+        server = await start_node_api(cfg.api, store, node=node, router=router)
+    except (OSError, ValueError, StoreError) as exc:
+        log.error("cannot serve the API on %s:%d: %s", cfg.api.listen[0], cfg.api.listen[1], exc)
+        if billing is None and store is not None:
+            store.close()
+        return False
+    log.info("API on %s/api/v1 (OpenAPI %s/api/openapi.json)", server.url, server.url)
+    return server
+
+
+async def _stop_api(api: ApiServer | None, billing: _Billing | None) -> None:
+    if api is not None:
+        await api.stop()
+        if billing is None:  # the store the API opened for itself
+            api.context.store.close()
 
 
 class _Billing:

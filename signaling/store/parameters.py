@@ -8,6 +8,7 @@ reads them like a configuration file's.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +43,19 @@ def _bool(text: str) -> object:
     if lowered in ("0", "off", "false", "no"):
         return False
     raise ValueError("expected On or Off (1 or 0)")
+
+
+def _ip_list(text: str) -> object:
+    """Comma-separated IP addresses and CIDR ranges (Web Access Control)."""
+    networks = []
+    for raw in text.replace("\n", ",").replace(" ", ",").split(","):
+        entry = raw.strip()
+        if entry:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
+    return tuple(networks)
 
 
 SERVER_PARAMETERS: dict[str, ServerParameter] = {
@@ -81,6 +95,18 @@ SERVER_PARAMETERS: dict[str, ServerParameter] = {
             0,
             "days payment records are kept (0: forever); ours",
             _int(0, 36500),
+        ),
+        ServerParameter(
+            "SERVER_WEB_ACCESS_CONTROL",
+            False,
+            "Web Access Control: serve the web manager and API only to SERVER_WEB_ACCESS_LIST",
+            _bool,
+        ),
+        ServerParameter(
+            "SERVER_WEB_ACCESS_LIST",
+            (),
+            "Web Access Control whitelist: IP addresses and CIDR ranges, comma-separated",
+            _ip_list,
         ),
         ServerParameter(
             "FORWARD_SIGNAL_REWRITE_SEQUENCE",

@@ -1,4 +1,4 @@
--- Version 5: line and call-rate limits shared by every node of one database (docs/routing.md,
+-- Version 6: line and call-rate limits shared by every node of one database (docs/routing.md,
 -- "Counters and quality"). A call holds a lease per limited line it uses (the mapping gateway's,
 -- the account's, the routing gateway's and its groups'), taken under the key's row lock, so a
 -- limit of 100 lines holds across nodes. A lease goes with the call's reservation, and counts

@@ -1,4 +1,4 @@
--- Version 4: package benefits in call processing (docs/billing.md §5, "Packages").
+-- Version 5: package benefits in call processing (docs/billing.md §5, "Packages").
 -- A call holds free seconds and free credit of its account's package subscriptions the way it
 -- holds money (reservation_package, one row per subscription it draws on), so two concurrent
 -- calls cannot use the same free minute; the CDR that ends the call adds what it used to the
