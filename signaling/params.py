@@ -155,6 +155,12 @@ _PARAMETERS = (
     Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START", True, "no failover once RTP flowed", _bool),
     Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY", True, "no failover on busy (486/600)", _bool),
     Parameter("SS_GATEWAY_SWITCH_UNTIL_CONNECT", False, "fail over even after ringing", _bool),
+    Parameter(
+        "SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY",
+        False,
+        "route calls to an unregistered phone through the gateways",
+        _bool,
+    ),
     # gateway sorting (reference §3.2-3.3, part 2 §D.4); docs/routing.md has the order
     Parameter("SS_GATEWAY_ASR_CALCULATE", False, "ASR per routing gateway, sorted on", _bool),
     Parameter("SS_GATEWAY_ASR_RESERVE_TIME", 600, "ASR window, seconds", _int(300, 86400)),

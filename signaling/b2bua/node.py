@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
 from signaling.config import Config
 from signaling.media.control import MediaControlError, MediaNotice
-from signaling.routing import CallRecord, InboundCall, Route, Router
+from signaling.routing import CallRecord, InboundCall, PhoneContact, Route, Router
 from signaling.sip.auth import AuthOutcome, DigestChallenger, Password
 from signaling.sip.dialog import (
     AckTimeout,
@@ -45,7 +46,7 @@ from signaling.sip.limits import (
     OverloadGuard,
     Rejection,
 )
-from signaling.sip.message import Request, Response, Via, make_response, serialize
+from signaling.sip.message import Request, Response, SipUri, Via, make_response, serialize
 from signaling.sip.parser import SipParseError, is_keepalive, parse_message, scan_request
 from signaling.sip.registrar import Registrar
 from signaling.sip.timers import TimerConfig
@@ -131,7 +132,8 @@ class Node:
                 send_one_time=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME"]),
             )
         )
-        self.registrar = Registrar(keepalive=self.keepalive)
+        # bindings are keyed by the To URI's user alone: phones are found by number
+        self.registrar = Registrar(keepalive=self.keepalive, aor_key=_aor_user, authorize=self._may_register)
         self._passwords = {gw.username: gw.password for gw in config.mapping_gateways if gw.username}
         self.auth = DigestChallenger(
             realm=config.sip_advertise or "softswitch",
@@ -189,6 +191,7 @@ class Node:
         self._loop = asyncio.get_running_loop()
         host, port = self.config.sip_listen
         self.router.on_hangup_request(self.hangup)
+        self.router.on_locate(self._locate)
         self.local = await self.transport.start(host, port)
         cfg = self.config
         if cfg.sip_tls_listen is not None and cfg.sip_tls_cert and cfg.sip_tls_key:
@@ -227,6 +230,17 @@ class Node:
     def now(self) -> float:
         loop = self._loop or asyncio.get_running_loop()
         return loop.time()
+
+    def _may_register(self, username: str, aor: str) -> bool:
+        return self.router.may_register(username, aor, self.now())
+
+    def _locate(self, number: str) -> PhoneContact | None:
+        """Where the phone registered as ``number`` is (its best binding), for calls to it."""
+        bindings = self.registrar.lookup(number, self.now())
+        if not bindings:
+            return None
+        best = bindings[0]
+        return PhoneContact(best.uri, best.source[0], best.source[1], best.transport)
 
     def _credentials(self, username: str, realm: str) -> Password | None:
         password = self._passwords.get(username)
@@ -747,6 +761,13 @@ class Node:
                 elif isinstance(action, AckTimeout):
                     self.post(call, call.on_ack_timeout)
         self._pump()
+
+
+def _aor_user(uri: SipUri) -> str:
+    """The registrar's key of an address-of-record: its user part (a number or a user name)."""
+    if not uri.user:
+        raise ValueError("an address-of-record needs a user part")
+    return unquote(uri.user)
 
 
 def _user(uri: str) -> str:

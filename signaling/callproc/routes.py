@@ -57,6 +57,9 @@ class Candidate:
     asr: float | None = None
     asr_attempts: int = 0
     acd: float | None = None
+    #: The billing FAQ's rate of response and rate of connected, percent (quality.py).
+    response_rate: float | None = None
+    connected_rate: float | None = None
     #: Lines in use ÷ line limit; calls routed to it today.
     usage: float = 0.0
     today: int = 0
@@ -217,7 +220,8 @@ def plan_routes(
         c.cost = reference_price(c.vendor, snap.policy)
         c.asr, c.asr_attempts = quality.asr(gw.id, now)
         c.acd = quality.acd(gw.id, now)
-        active = counters.active(("out", gw.id))
+        c.response_rate, c.connected_rate = quality.rates(gw.id, now)
+        active = counters.usage(("out", gw.id))  # every node's lines, for the order
         c.usage = active / gw.max_calls if gw.max_calls else 0.0
         c.today = counters.today(("out", gw.id), day)
         c.steps = [(name, _value(name, c, p)) for name in names]

@@ -40,6 +40,7 @@ from signaling.store import (
     MappingGateway,
     Package,
     PeriodRate,
+    Phone,
     RoutingGateway,
     Store,
     WorkCalendar,
@@ -99,6 +100,11 @@ class Snapshot:
     longest_prefix: int
     #: group id -> routing gateway ids in it
     members: dict[int, list[int]]
+    #: Phones (SIP users of accounts): by number (calls to them), and the ingress each one's
+    #: own calls come in by — a password mapping gateway made from the phone, id = -phone id,
+    #: also listed in ``by_user`` (see :func:`phone_gateway`).
+    phones_by_number: dict[str, Phone] = field(default_factory=dict)
+    phone_of_ingress: dict[int, Phone] = field(default_factory=dict)
 
     def mapping_by_name(self, name: str) -> MappingGateway | None:
         return next((gw for gw in self.mapping.values() if gw.name == name), None)
@@ -297,4 +303,34 @@ def load_snapshot(store: Store, base_parameters: Mapping[str, Any] | None = None
             snap.longest_prefix = max(snap.longest_prefix, len(prefix))
         for group_id in rgw.groups:
             snap.members.setdefault(group_id, []).append(rgw.id)
+    _add_phones(store, snap)
     return snap
+
+
+def phone_gateway(phone: Phone) -> MappingGateway:
+    """The ingress of a phone's calls: digest-authenticated by the phone's SIP user and password,
+    its account, its line limit and lock, and its callee dial plan (applied before routing, like
+    a mapping gateway's: reference §4 "Phone dial plan")."""
+    return MappingGateway(
+        name=f"phone:{phone.number}",
+        account_id=phone.account_id,
+        auth_mode="password",
+        username=phone.sip_user or phone.number,
+        password=phone.sip_password,
+        callee_dial_plan=phone.callee_dial_plan,
+        max_calls=phone.max_calls,
+        locked=phone.locked,
+        id=-phone.id,
+    )
+
+
+def _add_phones(store: Store, snap: Snapshot) -> None:
+    with store.db.transaction(write=False) as tx:
+        phones = table.select(tx, Phone)
+    for phone in phones:
+        snap.phones_by_number[phone.number] = phone
+        gateway = phone_gateway(phone)
+        snap.phone_of_ingress[gateway.id] = phone
+        snap.mapping_plans[gateway.id] = _plans(f"phone {phone.number}", gateway.callee_dial_plan, "")
+        if gateway.username is not None:
+            snap.by_user[gateway.username] = gateway
