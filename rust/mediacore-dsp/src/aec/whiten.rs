@@ -34,6 +34,8 @@ const NARROWBAND_ERROR: f64 = 1e-3;
 /// leaves the predictor as it is: silence says nothing about the talker.
 const MIN_POWER: f64 = 2600.0;
 
+use super::nlms::{dispatch_dot, Kernel};
+
 pub(super) struct Whitener {
     /// Autocorrelation accumulated over the current period.
     period: [f64; ORDER + 1],
@@ -75,6 +77,28 @@ impl Whitener {
             *acc += x0 * f64::from(xk);
         }
         self.count += 1;
+        self.refresh()
+    }
+
+    /// Account a block of far-end samples at once: `x` holds [`ORDER`]
+    /// older samples, then the block. Returns true when the predictor has
+    /// been refreshed (at most once per call: blocks are at most
+    /// [`PERIOD`] long).
+    pub(super) fn observe_block(&mut self, x: &[f32], kernel: Kernel) -> bool {
+        let Some(block) = x.get(ORDER..) else {
+            return false;
+        };
+        for (k, acc) in self.period.iter_mut().enumerate() {
+            let lagged = &x[ORDER - k..x.len() - k];
+            *acc += f64::from(dispatch_dot(kernel, block, lagged));
+        }
+        self.count += block.len() as u32;
+        self.refresh()
+    }
+
+    /// At the end of a period, fold it into the smoothed autocorrelation
+    /// and refit the predictor.
+    fn refresh(&mut self) -> bool {
         if self.count < PERIOD {
             return false;
         }
