@@ -271,9 +271,10 @@ impl EchoCanceller {
 
     pub fn stats(&self) -> EchoStats {
         let converged = self.long_erle_db >= CONVERGED_ERLE_DB;
+        let (erl_db, erle_db) = self.meter.reported().unwrap_or((0.0, 0.0));
         EchoStats {
-            erl_db: self.meter.erl_db().unwrap_or(0.0),
-            erle_db: self.meter.erle_db().unwrap_or(0.0),
+            erl_db,
+            erle_db,
             delay_ms: self.filter.peak_delay() as f32 / SAMPLES_PER_MS as f32,
             double_talk_ratio: self.meter.double_talk_ratio(),
             converged,
