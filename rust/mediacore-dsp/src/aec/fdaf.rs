@@ -49,7 +49,7 @@ use std::sync::{Arc, OnceLock};
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
-use super::nlms::{detect_kernel, dispatch_dot, mac, Kernel};
+use super::nlms::{detect_kernel, mac, Kernel};
 
 /// Block length and partition length, samples (8 ms): the tails are
 /// multiples of it (8 ms steps).
@@ -299,7 +299,7 @@ impl Fdaf {
     #[inline]
     pub(super) fn estimate(&self) -> f32 {
         let window = &self.far[self.end - BLOCK..self.end];
-        self.past[self.pos - 1] + dispatch_dot(self.kernel, &self.head, window)
+        self.past[self.pos - 1] + head_dot(self.kernel, &self.head, window)
     }
 
     /// The newest sample takes part in the adaptation with error `e`.
@@ -536,7 +536,7 @@ impl Fdaf {
                 let start = self.end - (back + 1) * BLOCK;
                 for j in 0..BLOCK {
                     let n = start + j;
-                    let mut y = dispatch_dot(self.kernel, head, &self.far[n + 1 - BLOCK..=n]);
+                    let mut y = head_dot(self.kernel, head, &self.far[n + 1 - BLOCK..=n]);
                     if past {
                         y += self.time[BLOCK + j] / SIZE as f32;
                     }
@@ -642,6 +642,49 @@ fn load(re: &[f32], im: &[f32], spec: &mut [Complex<f32>]) {
     for ((s, r), i) in spec.iter_mut().zip(re).zip(im) {
         *s = Complex::new(*r, *i);
     }
+}
+
+/// `head · window` for one output sample: 64 multiply-adds in
+/// [`HEAD_LANES`] partial sums (two AVX registers), so the final reduction
+/// stays short.
+#[inline]
+fn head_dot(kernel: Kernel, head: &[f32; BLOCK], window: &[f32]) -> f32 {
+    match kernel {
+        Kernel::Generic => head_dot_kernel::<false>(head, window),
+        // SAFETY: as in `accumulate_power`.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2Fma => unsafe { head_dot_avx2(head, window) },
+    }
+}
+
+/// Partial sums of [`head_dot`].
+const HEAD_LANES: usize = 16;
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn head_dot_avx2(head: &[f32; BLOCK], window: &[f32]) -> f32 {
+    head_dot_kernel::<true>(head, window)
+}
+
+#[inline(always)]
+fn head_dot_kernel<const FMA: bool>(head: &[f32; BLOCK], window: &[f32]) -> f32 {
+    let Some(window) = window.get(..BLOCK) else {
+        return 0.0;
+    };
+    let mut acc = [0.0f32; HEAD_LANES];
+    for (h, x) in head
+        .chunks_exact(HEAD_LANES)
+        .zip(window.chunks_exact(HEAD_LANES))
+    {
+        for k in 0..HEAD_LANES {
+            acc[k] = mac::<FMA>(acc[k], h[k], x[k]);
+        }
+    }
+    let mut half = [0.0f32; HEAD_LANES / 2];
+    for (k, v) in half.iter_mut().enumerate() {
+        *v = acc[k] + acc[k + HEAD_LANES / 2];
+    }
+    half.iter().sum()
 }
 
 #[inline]
