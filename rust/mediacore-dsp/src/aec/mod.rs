@@ -40,8 +40,9 @@
 //!    live and saved filters are both run over the last 128 single-talk
 //!    samples; the saved one is replaced by the live one when the live one
 //!    cancels better and well (near its best ERLE), and restored when it
-//!    cancels 3 dB better (a filter damaged by undetected double talk is
-//!    thrown away).
+//!    cancels 3 dB better while the live one is far from its best (a
+//!    filter damaged by undetected double talk is thrown away; one that is
+//!    merely a little worse on these 16 ms is not).
 //! 5. [`nlp`]: the non-linear processor replaces residual echo with
 //!    comfort noise during far-end single talk.
 //! 6. [`stats`]: ERL and ERLE are measured over far-end single talk; the
