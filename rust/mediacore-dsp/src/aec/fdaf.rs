@@ -22,11 +22,13 @@
 //! frequency bin `k`, `S_k = Σ_{p<P} |X_{b−p,k}|²` (the far end's energy in
 //! that bin over the tail, the frequency-domain counterpart of NLMS's
 //! `‖x‖²`), the gradient of partition `p` is `conj(X_{b−p}) · G` with
-//! `G_k = 2μ E_k / (S_k + δ)`. The per-bin normalisation whitens the far end
-//! the way the time-domain canceller's LPC pre-whitening did: every band
-//! converges at the same rate whatever the speech spectrum. The factor 2
-//! (`FFT size / B`) makes `μ` the same step as the time-domain NLMS's: for a
-//! white far end, one block does what `B` NLMS updates at step `μ` would.
+//! `G_k = 2μ_k E_k / (S_k + δ_k)` (`S_k` bounded below as described at
+//! [`Fdaf::normaliser`]; the step `μ_k` of each bin from [`Step`]). The
+//! per-bin normalisation whitens the far end the way the time-domain
+//! canceller's LPC pre-whitening did: every band converges at about the
+//! same rate whatever the speech spectrum. The factor 2 (`FFT size / B`)
+//! makes `μ` the same step as the time-domain NLMS's: for a white far end,
+//! one block does what `B` NLMS updates at step `μ` would.
 //!
 //! Gradient constraint: the exact update keeps only the first `B` lags of
 //! `IFFT(conj(X)·G)` (the rest would be a circular wrap-around of the
@@ -40,7 +42,7 @@
 //!
 //! Cost per block of 64 samples: 6 real FFTs of 128 points (far end, error,
 //! partition 0's gradient, one constraint's two, the next block's estimate),
-//! `3(P − 1)` complex multiply-adds per bin, and the 64-tap dot product per
+//! about `3P` complex multiply-adds per bin, and the 64-tap dot product per
 //! sample; against `3 × taps` multiply-adds per sample for the time-domain
 //! filter. No allocation after [`Fdaf::new`].
 
