@@ -329,9 +329,9 @@ impl Fdaf {
         &self.far[self.end - BLOCK - history..self.end]
     }
 
-    /// Close the block: take its far-end spectrum, adapt with step `mu` if
-    /// any sample adapted, and prepare the next block's estimate (or zero
-    /// it if `estimate_next` is false: the far end is quiet).
+    /// Close the block: take its far-end spectrum, adapt under `step` if
+    /// given and any sample adapted, and prepare the next block's estimate
+    /// (or zero it if `estimate_next` is false: the far end is quiet).
     pub(super) fn end_block(&mut self, step: Option<Step>, estimate_next: bool) {
         let ring = self.partitions + 1;
         self.newest = (self.newest + 1) % ring;
