@@ -112,6 +112,8 @@ class CallRecord:
     ended_by: str = ""
     #: RTP packets the media engine received from each party ("caller", "callee")
     media_packets: dict[str, int] = field(default_factory=dict)
+    #: what the engine measured of each party's stream: (expected, lost, jitter ms)
+    media_quality: dict[str, tuple[int, int, float]] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -164,6 +166,12 @@ class StaticRouter:
                 if gw.username == call.auth_user:
                     return gw
         return None
+
+    def gateway_addresses(self) -> set[str]:
+        """The IPs of every mapping and routing gateway (the scanner defence trusts them)."""
+        ips = {ip for gw in self.config.mapping_gateways for ip, _ in gw.addresses}
+        ips.update(gw.address[0] for gw in self.config.routing_gateways)
+        return ips
 
     def password_for(self, username: str) -> str | None:
         for gw in self.config.mapping_gateways:

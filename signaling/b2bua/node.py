@@ -24,8 +24,12 @@ from typing import Any
 from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
 from signaling.config import Config
 from signaling.media.control import MediaControlError, MediaNotice
-from signaling.routing import CallRecord, InboundCall, Route, Router
-from signaling.sip.auth import AuthOutcome, DigestChallenger, Password
+from signaling.observe.gateways import GatewayMeter, MeteredRouter
+from signaling.observe.histogram import Histograms
+from signaling.observe.logs import call_context
+from signaling.routing import UNKNOWN_GATEWAY, CallRecord, InboundCall, Route, Router
+from signaling.sip.auth import AuthOutcome, AuthResult, DigestChallenger, Password
+from signaling.sip.defence import Defence
 from signaling.sip.dialog import (
     AckTimeout,
     Dialog,
@@ -43,6 +47,7 @@ from signaling.sip.limits import (
     KeyLimits,
     OverloadDecision,
     OverloadGuard,
+    RateMeter,
     Rejection,
 )
 from signaling.sip.message import Request, Response, Via, make_response, serialize
@@ -69,18 +74,48 @@ log = logging.getLogger("softswitch.node")
 
 Addr = tuple[str, int]
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+DTMF_INFO_TYPES = ("application/dtmf-relay", "application/dtmf")
 #: seconds between two load samples for the overload guard
 SAMPLE_PERIOD = 0.5
+#: SIP methods counted by name; anything else (a flood of invented methods) counts as "OTHER"
+KNOWN_METHODS = frozenset(
+    (*ALLOW.split(", "), "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH")
+)
+#: interarrival jitter of streams at the end of their calls, seconds (metrics)
+JITTER_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
+#: calls per second are measured over this window, seconds
+CPS_WINDOW = 10.0
+
+
+def _bump(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
 
 
 @dataclass(slots=True)
 class NodeStats:
+    """Counters the node keeps on its own path (integers and small dicts; the metrics
+    collector reads them at scrape time)."""
+
     calls_started: int = 0
     calls_answered: int = 0
     calls_failed: int = 0
     calls_rejected: int = 0
     parse_errors: int = 0
     handler_errors: int = 0
+    #: SIP messages by method (requests) and by status class (responses), in and out
+    requests_in: dict[str, int] = field(default_factory=dict)
+    requests_out: dict[str, int] = field(default_factory=dict)
+    responses_in: dict[str, int] = field(default_factory=dict)
+    responses_out: dict[str, int] = field(default_factory=dict)
+    #: calls that never got answered (refused or failed) and answered calls, by end reason
+    failed_by_reason: dict[str, int] = field(default_factory=dict)
+    completed_by_reason: dict[str, int] = field(default_factory=dict)
+    #: DTMF digits: "received/rfc2833", "received/inband", "received/info", "played/<via>"
+    dtmf: dict[str, int] = field(default_factory=dict)
+    #: RTP packets expected and lost per party over ended calls, and their streams' jitter
+    media_expected: dict[str, int] = field(default_factory=dict)
+    media_lost: dict[str, int] = field(default_factory=dict)
+    media_jitter: Histograms = field(default_factory=lambda: Histograms(JITTER_BUCKETS))
 
 
 @dataclass(slots=True)
@@ -101,8 +136,13 @@ class Node:
         self.config = config
         self.parameters: dict[str, Any] = dict(config.parameters)
         self.media_port = media
-        self.router = router
+        #: per-gateway lines, ASR, ACD, PDD (metrics, alarms), fed through the router interface
+        self.gateways = GatewayMeter.from_parameters(self.parameters)
+        self.router: Router = MeteredRouter(router, self.gateways, self._attempt_probe)
         self.stats = NodeStats()
+        self.cps = RateMeter(window_s=CPS_WINDOW, slots=10)
+        #: the scanner defence, consulted before anything is parsed
+        self.defence = Defence(config.defence)
         self.layer = TransactionLayer(TimerConfig.from_parameters(self.parameters))
         self.transport = SipTransport(self._on_data, dscp=int(self.parameters["SS_QOS_SIGNAL"]))
         self.admission = AdmissionControl()
@@ -189,6 +229,7 @@ class Node:
         self._loop = asyncio.get_running_loop()
         host, port = self.config.sip_listen
         self.router.on_hangup_request(self.hangup)
+        self._start_defence()
         self.local = await self.transport.start(host, port)
         cfg = self.config
         if cfg.sip_tls_listen is not None and cfg.sip_tls_cert and cfg.sip_tls_key:
@@ -228,6 +269,35 @@ class Node:
         loop = self._loop or asyncio.get_running_loop()
         return loop.time()
 
+    def _start_defence(self) -> None:
+        now = self.now()
+        defence = self.defence
+        defence.blacklist.wall_offset = time.time() - now
+        try:
+            loaded = defence.blacklist.load(now)
+        except ValueError as exc:
+            log.error("blacklist: %s (starting with an empty one)", exc)
+            loaded = 0
+        if loaded:
+            log.info("blacklist: %d entries from %s", loaded, defence.blacklist.path)
+        self.refresh_gateway_addresses()
+        self.transport.accept_filter = lambda ip: defence.accept_connection(ip, self.now())
+
+    def refresh_gateway_addresses(self) -> None:
+        """Tell the defence which addresses are gateways (the store's change on reload)."""
+        lookup = getattr(self.router, "gateway_addresses", None)
+        if lookup is not None:
+            self.defence.set_gateway_addresses(lookup())
+
+    def _attempt_probe(self, call_id: str) -> tuple[bool, float | None]:
+        """For the gateway meter: did the call's current attempt hear from its gateway, and
+        when did the call first ring."""
+        state = self.calls.get(call_id) or self._lingering.get(call_id)
+        if state is None:
+            return True, None
+        attempt = state.call.attempt
+        return (attempt is None or attempt.heard), state.call.record.ring
+
     def _credentials(self, username: str, realm: str) -> Password | None:
         password = self._passwords.get(username)
         if password is None:  # a store-backed router knows its gateways' passwords
@@ -253,6 +323,13 @@ class Node:
 
     def _on_data(self, data: bytes, addr: Addr, transport: str) -> None:
         self._messages += 1
+        defence = self.defence
+        if (
+            defence.config.enabled
+            and not defence.is_trusted(addr[0])
+            and defence.inspect(data, addr, self.now()) is not None
+        ):
+            return  # dropped before parsing: no answer, no log line, a counter
         decision = self.overload.decide(data)
         if decision is not OverloadDecision.ACCEPT:
             if decision is OverloadDecision.REJECT_503:
@@ -273,6 +350,10 @@ class Node:
             if answer is not None:
                 self.transport.send(serialize(answer), addr, transport)
             return
+        if isinstance(message, Request):
+            _bump(self.stats.requests_in, message.method if message.method in KNOWN_METHODS else "OTHER")
+        else:
+            _bump(self.stats.responses_in, f"{message.status // 100}xx")
         if self.tracer.settings.enabled:
             self._raw = (data, addr, transport)
             self.tracer.message(
@@ -305,6 +386,11 @@ class Node:
     def _dispatch(self, event: object) -> None:  # noqa: PLR0912 (one branch per event kind)
         if isinstance(event, Transmit):
             self.transport.send(event.data, event.addr, event.transport)
+            sent = event.message
+            if isinstance(sent, Request):
+                _bump(self.stats.requests_out, sent.method if sent.method in KNOWN_METHODS else "OTHER")
+            else:
+                _bump(self.stats.responses_out, f"{sent.status // 100}xx")
             if self.tracer.settings.enabled:
                 self.tracer.message(
                     event.message,
@@ -373,6 +459,8 @@ class Node:
                 self._reply(event, 481)
                 return
             call, leg = found
+            if request.method == "INFO" and request.content_type in DTMF_INFO_TYPES:
+                _bump(self.stats.dtmf, "received/info")
             self.post(call, lambda: call.on_request(leg, event.transaction, request))
             return
         method = request.method
@@ -392,6 +480,7 @@ class Node:
         now = self.now()
         tag = new_tag()
         result = self.auth.authenticate(event.request, now, proxy=False, to_tag=tag)
+        self._auth_seen(result, event.addr, now)
         if result.outcome is not AuthOutcome.ACCEPTED:
             log.info("REGISTER from %s: %s (%s)", event.addr, result.outcome.value, result.detail)
             if result.response is not None:
@@ -408,9 +497,36 @@ class Node:
         )
         self.layer.send_response(response, now, event.transaction)
 
+    def _auth_seen(self, result: AuthResult, addr: Addr, now: float) -> None:
+        """Tell the defence: a source that proved a password is known for a while; repeated
+        wrong passwords earn a block (a brute-force guesser)."""
+        if result.outcome is AuthOutcome.ACCEPTED:
+            self.defence.authenticated(addr[0], now)
+        elif result.outcome is AuthOutcome.REJECTED and self.defence.auth_failed(addr[0], now):
+            log.warning("%s blocked after repeated failed authentications", addr[0])
+
     def _reply(self, event: RequestReceived, status: int, extra: list[tuple[str, str]] | None = None) -> None:
         response = make_response(event.request, status, to_tag=new_tag(), extra=extra or [])
         self.layer.send_response(response, self.now(), event.transaction)
+
+    def _refuse(
+        self,
+        event: RequestReceived,
+        record: CallRecord,
+        status: int,
+        termination: str,
+        reason: str | None = None,
+    ) -> None:
+        """Answer a new INVITE with a final refusal before any call state exists; its record
+        goes to the router (a CDR where the router keeps them)."""
+        self._reply(event, status)
+        record.final_status = status
+        record.termination = termination
+        record.end = record.start
+        self.stats.calls_rejected += 1
+        _bump(self.stats.failed_by_reason, reason or termination)
+        self.router.call_ended(record)
+        self.ended_records.append(record)
 
     def _new_call(self, event: RequestReceived) -> None:
         request = event.request
@@ -430,6 +546,7 @@ class Node:
         if admission.needs_auth:
             # not known by address: a password gateway must prove itself (407, RFC 3261 §22.3)
             result = self.auth.authenticate(request, now, proxy=True, to_tag=new_tag())
+            self._auth_seen(result, event.addr, now)
             if result.outcome is not AuthOutcome.ACCEPTED:
                 log.info(
                     "INVITE %s from %s: %s (%s)",
@@ -437,6 +554,7 @@ class Node:
                     event.addr,
                     result.outcome.value,
                     result.detail,
+                    extra={"call_id": request.call_id},
                 )
                 if result.response is not None:
                     self.layer.send_response(result.response, now, event.transaction)
@@ -461,6 +579,7 @@ class Node:
             start=now,
         )
         self.stats.calls_started += 1
+        self.cps.add(now)
         gateways = [admission.ingress, *(r.gateway for r in admission.routes)]
         if self.tracer.consider_call(request.call_id, caller, callee, gateways, time.time()) and self._raw:
             data, addr, transport = self._raw  # the INVITE arrived before the call was chosen
@@ -473,27 +592,21 @@ class Node:
                 transport=transport,
                 now=time.time(),
             )
-        if admission.rejection is not None or admission.needs_auth:
-            rejection = admission.rejection
-            status = rejection.status if rejection is not None else 403
-            self._reply(event, status)
-            record.final_status = status
-            record.termination = rejection.termination if rejection is not None else "AuthRequired"
-            record.end = now
-            self.stats.calls_rejected += 1
-            self.router.call_ended(record)
-            self.ended_records.append(record)
+        rejection = admission.rejection
+        if rejection is not None or admission.needs_auth or not admission.ingress:
+            # only a caller identified as a mapping gateway (by address, or by its password just
+            # proved) is ever routed: whatever the router answered, an unidentified one is refused
+            if rejection is None:
+                self._refuse(event, record, 403, "AuthRequired" if admission.needs_auth else UNKNOWN_GATEWAY)
+            else:
+                self._refuse(event, record, rejection.status, rejection.termination)
             return
         keys = ["in:" + admission.ingress]
         ticket = self.admission.admit(keys, now)
         if isinstance(ticket, Rejection):
-            self._reply(event, ticket.status)
-            record.final_status = ticket.status
-            record.termination = f"{ticket.limit} limit of {ticket.key}"
-            record.end = now
-            self.stats.calls_rejected += 1
-            self.router.call_ended(record)
-            self.ended_records.append(record)
+            self._refuse(
+                event, record, ticket.status, f"{ticket.limit} limit of {ticket.key}", f"{ticket.limit} limit"
+            )
             return
         # carriers at their concurrency/CPS limit are skipped, not tried
         admission.routes = [
@@ -515,6 +628,7 @@ class Node:
                 self.admission.release(t)
 
         call.release = release
+        self.gateways.ingress_started(admission.ingress)
         self._by_transaction[event.transaction] = call
         state = _CallState(call)
         self.calls[request.call_id] = state
@@ -547,6 +661,7 @@ class Node:
             state.task = asyncio.get_running_loop().create_task(self._run_call(state))
 
     async def _run_call(self, state: _CallState) -> None:
+        call_context.set(state.call.call_id)  # this task's log records name the call
         try:
             await self._drain_call(state)
         finally:
@@ -668,10 +783,19 @@ class Node:
             del self.calls[call.call_id]
             # still reachable for late inputs (a 2xx on a cancelled attempt is ACKed and hung up)
             self._lingering[call.call_id] = state
+        record = call.record
         if call.answered:
             self.stats.calls_answered += 1
+            _bump(self.stats.completed_by_reason, record.termination)
         else:
             self.stats.calls_failed += 1
+            _bump(self.stats.failed_by_reason, record.termination)
+        self.gateways.ingress_ended(record.ingress)
+        stats = self.stats
+        for party, (expected, lost, jitter_ms) in record.media_quality.items():
+            stats.media_expected[party] = stats.media_expected.get(party, 0) + expected
+            stats.media_lost[party] = stats.media_lost.get(party, 0) + lost
+            stats.media_jitter.observe(party, jitter_ms / 1000.0)
         self.ended_records.append(call.record)
         if len(self.ended_records) > 10_000:
             del self.ended_records[:1000]
@@ -696,6 +820,11 @@ class Node:
     # -- media events ---------------------------------------------------------------------------------
 
     def _on_media_notice(self, notice: MediaNotice) -> None:
+        event = notice.event
+        if notice.kind == "dtmf":
+            _bump(self.stats.dtmf, "received/inband" if event.get("inband") else "received/rfc2833")
+        elif notice.kind == "dtmf_played":
+            _bump(self.stats.dtmf, f"played/{event.get('via') or 'rfc2833'}")
         state = self.calls.get(notice.call_id)
         if state is not None:
             self.post(state.call, partial(state.call.on_media_notice, notice))

@@ -58,6 +58,7 @@ from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.routes import Candidate
 from signaling.callproc.snapshot import Snapshot, load_snapshot
+from signaling.observe.histogram import Histograms
 from signaling.routing import Admission, CallRecord, InboundCall, Rejection, Route
 from signaling.store import Cdr, Store, StoreError
 
@@ -148,6 +149,11 @@ class StoreRouter:
         self._vendor_funds: dict[int, Decimal] = {}
         #: Called with the new earliest deadline when one is added before the known earliest.
         self.wakeup: Callable[[float], None] | None = None
+        #: Seconds each ledger write took, by operation (hold, answer, extend, settle,
+        #: heartbeat): the one database round trip on the call path (metrics).
+        self.ledger = Histograms()
+        #: When the oldest CDR still in ``unsettled`` first failed (time.monotonic), or None.
+        self.unsettled_since: float | None = None
 
     # -- time ------------------------------------------------------------------------------
 
@@ -168,6 +174,23 @@ class StoreRouter:
         challenger; see docs/routing.md)."""
         gw = self.snapshot.by_user.get(username)
         return None if gw is None else gw.password
+
+    def gateway_addresses(self) -> set[str]:
+        """The IPs of every mapping and routing gateway (the scanner defence trusts them)."""
+        snap = self.snapshot
+        ips = set(snap.by_ip) | {ip for ip, _ in snap.by_ip_port}
+        ips.update(gw.host for gw in snap.routing.values() if gw.host)
+        return ips
+
+    def duration_alarm_suppressed(self, call_id: str) -> bool:
+        """The call's account has "Suppressing all duration too long alarm" (F.5-50)."""
+        session = self.sessions.get(call_id)
+        account = self.snapshot.accounts.get(session.account_id) if session is not None else None
+        return account is not None and account.suppress_duration_alarm
+
+    def watched_accounts(self) -> dict[int, str]:
+        """Accounts whose balance the "balance low" alarm watches: every unlocked one (id -> code)."""
+        return {a.id: a.code for a in self.snapshot.accounts.values() if not a.locked}
 
     def admit(self, call: InboundCall, now: float) -> Admission:
         snap = self.snapshot
@@ -205,6 +228,7 @@ class StoreRouter:
         if decision.rejection is not None:
             admission.rejection = decision.rejection
             return admission
+        started = time.perf_counter()
         try:
             grant = self.store.hold(
                 call.call_id,
@@ -219,6 +243,8 @@ class StoreRouter:
             log.error("call %s: cannot reserve: %s", call.call_id, exc)
             admission.rejection = Rejection(503, "Service Unavailable", STORE_UNAVAILABLE)
             return admission
+        finally:
+            self.ledger.observe("hold", time.perf_counter() - started)
         if not grant.ok:
             admission.rejection = Rejection(403, "Forbidden", INSUFFICIENT_BALANCE)
             return admission
@@ -282,6 +308,7 @@ class StoreRouter:
         if session.held is None or session.tariff is None:
             return
         want = self._want(session, now)
+        started = time.perf_counter()
         try:
             grant = self.store.mark_answered(
                 call_id, session.account_id, self.wall(now), draft.to_json(), want=want, node=self.node
@@ -290,6 +317,8 @@ class StoreRouter:
             log.error("call %s: cannot record the answer: %s", call_id, exc)
             self._credit_deadline(session, session.held)
             return
+        finally:
+            self.ledger.observe("answer", time.perf_counter() - started)
         session.held = grant.amount
         self._credit_deadline(session, grant.amount)
 
@@ -358,7 +387,9 @@ class StoreRouter:
             if self.unsettled:
                 pending, self.unsettled = self.unsettled, []
                 self._settle(pending)
+            started = time.perf_counter()
             self.store.heartbeat(self.node, at)
+            self.ledger.observe("heartbeat", time.perf_counter() - started)
             self._extend(now, at)
             self._refresh_vendor_funds()
             self.recover(now, stale=True)
@@ -490,6 +521,7 @@ class StoreRouter:
         """The held money is about to run out: take more if the account has it, else hang up."""
         if session.held is None or session.tariff is None or session.answer_now is None:
             return
+        started = time.perf_counter()
         try:
             (grant,) = self.store.extend_holds(
                 self.node, [(session.call_id, session.account_id, self._want(session, now))], self.wall(now)
@@ -497,6 +529,8 @@ class StoreRouter:
         except StoreError as exc:
             log.error("call %s: cannot extend the reservation: %s", session.call_id, exc)
             grant = None
+        finally:
+            self.ledger.observe("extend", time.perf_counter() - started)
         if grant is not None and grant.amount > session.held:
             session.held = grant.amount
             self._credit_deadline(session, grant.amount)
@@ -518,9 +552,13 @@ class StoreRouter:
         ]
         if not due:
             return
-        grants = self.store.extend_holds(
-            self.node, [(s.call_id, s.account_id, self._want(s, now)) for s in due], at
-        )
+        started = time.perf_counter()
+        try:
+            grants = self.store.extend_holds(
+                self.node, [(s.call_id, s.account_id, self._want(s, now)) for s in due], at
+            )
+        finally:
+            self.ledger.observe("extend", time.perf_counter() - started)
         for session, grant in zip(due, grants, strict=True):
             if session.held is None or grant.amount != session.held:
                 session.held = grant.amount
@@ -537,12 +575,19 @@ class StoreRouter:
         if not cdrs:
             return
         reserved = {cdr.call_id for cdr, has_reservation in cdrs if has_reservation}
+        started = time.perf_counter()
         try:
             self.store.settle_calls([cdr for cdr, _ in cdrs], reserved=reserved)
         except StoreError as exc:
             log.error("cannot write %d CDRs (retrying at the next tick): %s", len(cdrs), exc)
             self.unsettled.extend(cdrs)
+            if self.unsettled_since is None:
+                self.unsettled_since = time.monotonic()
             return
+        finally:
+            self.ledger.observe("settle", time.perf_counter() - started)
+        if not self.unsettled:
+            self.unsettled_since = None
         self.records.extend(cdr for cdr, _ in cdrs)
 
     def _release(self, session: _Session, now: float) -> None:
