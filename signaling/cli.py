@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from mediacore import MediaEngine, MediaError
+from signaling.observe.logs import configure as configure_logging
 
 log = logging.getLogger("softswitch")
 
@@ -76,7 +77,18 @@ def _positive(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="softswitch", description="Open softswitch node.")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="default info, or the configuration's [log] level",
+    )
+    parser.add_argument(
+        "--log-format",
+        default=None,
+        choices=["text", "json"],
+        help="text lines or one JSON object per line (default text, or the configuration's [log] format)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     media = sub.add_parser(
@@ -318,11 +330,7 @@ def _serve_until(stop: threading.Event, engine: MediaEngine) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_format or "text", args.log_level or "info", sys.stderr)
     if args.command == "media":
         if args.port_min > args.port_max:
             parser.error(f"--port-min {args.port_min} is above --port-max {args.port_max}")
@@ -330,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from signaling.run import run  # noqa: PLC0415 (asyncio and the SIP stack only when needed)
 
-        return run(args.config, args.sip)
+        return run(args.config, args.sip, log_format=args.log_format, log_level=args.log_level)
     if args.command == "route-analysis":
         return run_route_analysis(args)
     parser.error(f"unknown command {args.command!r}")

@@ -173,6 +173,10 @@ class StaticRouter:
         ips.update(gw.address[0] for gw in self.config.routing_gateways)
         return ips
 
+    def gateway_targets(self) -> list[tuple[str, str, int, str]]:
+        """(name, host, port, transport) of every routing gateway (OPTIONS probes)."""
+        return [(g.name, g.address[0], g.address[1], g.transport) for g in self.config.routing_gateways]
+
     def password_for(self, username: str) -> str | None:
         for gw in self.config.mapping_gateways:
             if gw.username == username:

@@ -37,6 +37,7 @@ from signaling.sip.dialog import (
     Retransmit2xx,
     dialog_id_of_request,
     dialog_id_of_response,
+    make_request,
 )
 from signaling.sip.identity import CallerPool, caller_number
 from signaling.sip.ids import new_branch, new_tag
@@ -206,6 +207,8 @@ class Node:
         self._dialogs: dict[DialogId, tuple[Call, str]] = {}
         #: dialogs retransmitting a 2xx until the ACK comes: the only ones with a dialog timer
         self._awaiting_ack: dict[DialogId, Dialog] = {}
+        #: OPTIONS probes toward routing gateways in flight, by transaction (gateway name)
+        self._probes: dict[TransactionId, str] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local: Addr = ("127.0.0.1", 0)
@@ -268,6 +271,11 @@ class Node:
     def now(self) -> float:
         loop = self._loop or asyncio.get_running_loop()
         return loop.time()
+
+    @property
+    def messages_received(self) -> int:
+        """Messages the transport delivered (before the defence and the overload guard)."""
+        return self._messages
 
     def _start_defence(self) -> None:
         now = self.now()
@@ -383,7 +391,7 @@ class Node:
                 log.exception("error handling %s", type(event).__name__)
         self._reschedule()
 
-    def _dispatch(self, event: object) -> None:  # noqa: PLR0912 (one branch per event kind)
+    def _dispatch(self, event: object) -> None:
         if isinstance(event, Transmit):
             self.transport.send(event.data, event.addr, event.transport)
             sent = event.message
@@ -408,7 +416,56 @@ class Node:
             if found is not None:
                 call, leg = found
                 self.post(call, lambda: call.on_request(leg, TransactionId(-1), event.request))
-        elif isinstance(event, ResponseReceived):
+        elif self._probes and isinstance(event, ResponseReceived | TransactionTimeout | TransportError):
+            if not self._probe_done(event):
+                self._dispatch_call_event(event)
+        else:
+            self._dispatch_call_event(event)
+
+    def _probe_done(self, event: ResponseReceived | TransactionTimeout | TransportError) -> bool:
+        """An OPTIONS probe's outcome: any final response means the gateway is up (even 404
+        or 405: it answered), a timeout or transport error that it is not."""
+        name = self._probes.get(event.transaction)
+        if name is None:
+            return False
+        if isinstance(event, ResponseReceived):
+            if event.response.status < 200:
+                return True
+            self.gateways.probe(name, ok=True)
+        else:
+            self.gateways.probe(name, ok=False)
+        del self._probes[event.transaction]
+        return True
+
+    def probe_gateways(self, now: float) -> int:
+        """Send an OPTIONS to every routing gateway without one in flight (the "gateway down"
+        alarm's keep-alive, ``[alarms] gateway_options_interval``); how many went."""
+        lookup = getattr(self.router, "gateway_targets", None)
+        if lookup is None or not self.transport_open:
+            return 0
+        busy = set(self._probes.values())
+        sent = 0
+        for name, host, port, transport in lookup():
+            if name in busy:
+                continue
+            kind = transport.upper()
+            target = f"sip:{host}:{port}" if ":" not in host else f"sip:[{host}]:{port}"
+            request = make_request(
+                "OPTIONS",
+                target,
+                from_addr=f"<sip:ping@{self.advertise or '127.0.0.1'}>",
+                to_addr=f"<{target}>",
+                via=self.local_via(kind),
+                contact=self.local_contact(kind),
+                extra=[("Accept", "application/sdp")],
+            )
+            self._probes[self.layer.send_request(request, (host, port), now, transport=kind)] = name
+            sent += 1
+        self._pump()
+        return sent
+
+    def _dispatch_call_event(self, event: object) -> None:
+        if isinstance(event, ResponseReceived):
             owner = self._by_transaction.get(event.transaction)
             if owner is not None:
                 self.post(owner, lambda: owner.on_b_response(event.transaction, event.response))

@@ -182,6 +182,10 @@ class StoreRouter:
         ips.update(gw.host for gw in snap.routing.values() if gw.host)
         return ips
 
+    def gateway_targets(self) -> list[tuple[str, str, int, str]]:
+        """(name, host, port, transport) of every routing gateway with an address (OPTIONS probes)."""
+        return [(g.name, g.host, g.port, g.transport) for g in self.snapshot.routing.values() if g.host]
+
     def duration_alarm_suppressed(self, call_id: str) -> bool:
         """The call's account has "Suppressing all duration too long alarm" (F.5-50)."""
         session = self.sessions.get(call_id)
@@ -189,8 +193,13 @@ class StoreRouter:
         return account is not None and account.suppress_duration_alarm
 
     def watched_accounts(self) -> dict[int, str]:
-        """Accounts whose balance the "balance low" alarm watches: every unlocked one (id -> code)."""
-        return {a.id: a.code for a in self.snapshot.accounts.values() if not a.locked}
+        """Accounts whose balance the "balance low" alarm watches (id -> code): every unlocked
+        one but postpaid vendors (their balance is what we owe them, not what they hold)."""
+        return {
+            a.id: a.code
+            for a in self.snapshot.accounts.values()
+            if not a.locked and not (a.kind == "vendor" and a.billing == "postpaid")
+        }
 
     def admit(self, call: InboundCall, now: float) -> Admission:
         snap = self.snapshot

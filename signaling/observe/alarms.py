@@ -42,6 +42,7 @@ kind                          severity        raised when
 ``cpu_high``                  critical        CPU at or above ``cpu_high`` % for ``cpu_sustain`` s
 ``memory_high``               critical        memory in use at or above ``memory_high`` %
 ``disk_full``                 warning         a watched file system at or above ``disk_high`` %
+                              (critical)      (critical from ``disk_critical`` %)
 ``disk_io_high``              warning         a disk busy at or above ``disk_io_high`` %
 ``scanner``                   major           an untrusted IP sending >= 50 OPTIONS/min or
                                               >= 100 packets/s (F.1-12), named in the alarm
@@ -135,6 +136,8 @@ class AlarmConfig:
     memory_clear: float = 80.0
     disk_high: float = 85.0
     disk_clear: float = 80.0
+    #: a full disk escalates from warning to critical here (web manager §7.9: > 90 % critical)
+    disk_critical: float = 90.0
     disk_paths: tuple[str, ...] = ("/",)
     disk_io_high: float = 80.0
     disk_io_clear: float = 60.0
@@ -458,9 +461,9 @@ def system_conditions(config: AlarmConfig, sample: SystemSample) -> list[Conditi
         out.append(Condition("memory_high", "memory", state, CRITICAL, message, sample.memory))
     for path, used in sample.disks.items():
         message = f"file system {path} {used:.0f} % full (threshold {c.disk_high:g} %)"
-        out.append(
-            Condition("disk_full", path, _band(used, c.disk_high, c.disk_clear), WARNING, message, used)
-        )
+        state = _band(used, c.disk_high, c.disk_clear)
+        severity = CRITICAL if used >= c.disk_critical else WARNING
+        out.append(Condition("disk_full", path, state, severity, message, used))
     for device, busy in sample.disk_io.items():
         message = f"disk {device} busy {busy:.0f} % (threshold {c.disk_io_high:g} %)"
         state = _band(busy, c.disk_io_high, c.disk_io_clear)
