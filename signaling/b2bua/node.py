@@ -539,7 +539,13 @@ class Node:
         result = self.auth.authenticate(event.request, now, proxy=False, to_tag=tag)
         self._auth_seen(result, event.addr, now)
         if result.outcome is not AuthOutcome.ACCEPTED:
-            log.info("REGISTER from %s: %s (%s)", event.addr, result.outcome.value, result.detail)
+            log.log(
+                _auth_log_level(result),
+                "REGISTER from %s: %s (%s)",
+                event.addr,
+                result.outcome.value,
+                result.detail,
+            )
             if result.response is not None:
                 self.layer.send_response(result.response, now, event.transaction)
             return
@@ -605,7 +611,8 @@ class Node:
             result = self.auth.authenticate(request, now, proxy=True, to_tag=new_tag())
             self._auth_seen(result, event.addr, now)
             if result.outcome is not AuthOutcome.ACCEPTED:
-                log.info(
+                log.log(
+                    _auth_log_level(result),
                     "INVITE %s from %s: %s (%s)",
                     request.call_id,
                     event.addr,
@@ -933,6 +940,12 @@ class Node:
                 elif isinstance(action, AckTimeout):
                     self.post(call, call.on_ack_timeout)
         self._pump()
+
+
+def _auth_log_level(result: AuthResult) -> int:
+    """A challenge is the first step of every digest exchange: not worth a line per request
+    (a flood of them would fill the log); a refused password is."""
+    return logging.DEBUG if result.outcome in (AuthOutcome.CHALLENGE, AuthOutcome.STALE) else logging.INFO
 
 
 def _user(uri: str) -> str:
