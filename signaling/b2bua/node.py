@@ -383,12 +383,15 @@ class Node:
         )
 
     def _pump(self) -> None:
-        for event in self.layer.events():
-            try:
-                self._dispatch(event)
-            except Exception:
-                self.stats.handler_errors += 1
-                log.exception("error handling %s", type(event).__name__)
+        """Dispatch the layer's events until it has none: what a handler sends (a response
+        answered on the spot, an OPTIONS 200) goes out now, not with the next message."""
+        while events := self.layer.events():
+            for event in events:
+                try:
+                    self._dispatch(event)
+                except Exception:
+                    self.stats.handler_errors += 1
+                    log.exception("error handling %s", type(event).__name__)
         self._reschedule()
 
     def _dispatch(self, event: object) -> None:
