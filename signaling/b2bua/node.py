@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
+from signaling.b2bua.operations import Operations, auth_log_level
+from signaling.b2bua.stats import GatewayProber, NodeStats
 from signaling.config import Config
 from signaling.media.control import MediaControlError, MediaNotice
 from signaling.observe.gateways import GatewayMeter, MeteredRouter
-from signaling.observe.histogram import Histograms
 from signaling.observe.logs import call_context
 from signaling.routing import UNKNOWN_GATEWAY, CallRecord, InboundCall, Route, Router
-from signaling.sip.auth import AuthOutcome, AuthResult, DigestChallenger, Password
+from signaling.sip.auth import AuthOutcome, DigestChallenger, Password
 from signaling.sip.defence import Defence
 from signaling.sip.dialog import (
     AckTimeout,
@@ -37,7 +38,6 @@ from signaling.sip.dialog import (
     Retransmit2xx,
     dialog_id_of_request,
     dialog_id_of_response,
-    make_request,
 )
 from signaling.sip.identity import CallerPool, caller_number
 from signaling.sip.ids import new_branch, new_tag
@@ -78,45 +78,8 @@ ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
 DTMF_INFO_TYPES = ("application/dtmf-relay", "application/dtmf")
 #: seconds between two load samples for the overload guard
 SAMPLE_PERIOD = 0.5
-#: SIP methods counted by name; anything else (a flood of invented methods) counts as "OTHER"
-KNOWN_METHODS = frozenset(
-    (*ALLOW.split(", "), "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH")
-)
-#: interarrival jitter of streams at the end of their calls, seconds (metrics)
-JITTER_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
 #: calls per second are measured over this window, seconds
 CPS_WINDOW = 10.0
-
-
-def _bump(counts: dict[str, int], key: str) -> None:
-    counts[key] = counts.get(key, 0) + 1
-
-
-@dataclass(slots=True)
-class NodeStats:
-    """Counters the node keeps on its own path (integers and small dicts; the metrics
-    collector reads them at scrape time)."""
-
-    calls_started: int = 0
-    calls_answered: int = 0
-    calls_failed: int = 0
-    calls_rejected: int = 0
-    parse_errors: int = 0
-    handler_errors: int = 0
-    #: SIP messages by method (requests) and by status class (responses), in and out
-    requests_in: dict[str, int] = field(default_factory=dict)
-    requests_out: dict[str, int] = field(default_factory=dict)
-    responses_in: dict[str, int] = field(default_factory=dict)
-    responses_out: dict[str, int] = field(default_factory=dict)
-    #: calls that never got answered (refused or failed) and answered calls, by end reason
-    failed_by_reason: dict[str, int] = field(default_factory=dict)
-    completed_by_reason: dict[str, int] = field(default_factory=dict)
-    #: DTMF digits: "received/rfc2833", "received/inband", "received/info", "played/<via>"
-    dtmf: dict[str, int] = field(default_factory=dict)
-    #: RTP packets expected and lost per party over ended calls, and their streams' jitter
-    media_expected: dict[str, int] = field(default_factory=dict)
-    media_lost: dict[str, int] = field(default_factory=dict)
-    media_jitter: Histograms = field(default_factory=lambda: Histograms(JITTER_BUCKETS))
 
 
 @dataclass(slots=True)
@@ -130,7 +93,7 @@ class _CallState:
     transactions: list[TransactionId] = field(default_factory=list)
 
 
-class Node:
+class Node(Operations):
     """A running B2BUA node."""
 
     def __init__(self, config: Config, media: MediaPort, router: Router) -> None:
@@ -207,8 +170,8 @@ class Node:
         self._dialogs: dict[DialogId, tuple[Call, str]] = {}
         #: dialogs retransmitting a 2xx until the ACK comes: the only ones with a dialog timer
         self._awaiting_ack: dict[DialogId, Dialog] = {}
-        #: OPTIONS probes toward routing gateways in flight, by transaction (gateway name)
-        self._probes: dict[TransactionId, str] = {}
+        #: OPTIONS probes toward routing gateways in flight
+        self.prober = GatewayProber(self.gateways)
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local: Addr = ("127.0.0.1", 0)
@@ -272,40 +235,6 @@ class Node:
         loop = self._loop or asyncio.get_running_loop()
         return loop.time()
 
-    @property
-    def messages_received(self) -> int:
-        """Messages the transport delivered (before the defence and the overload guard)."""
-        return self._messages
-
-    def _start_defence(self) -> None:
-        now = self.now()
-        defence = self.defence
-        defence.blacklist.wall_offset = time.time() - now
-        try:
-            loaded = defence.blacklist.load(now)
-        except ValueError as exc:
-            log.error("blacklist: %s (starting with an empty one)", exc)
-            loaded = 0
-        if loaded:
-            log.info("blacklist: %d entries from %s", loaded, defence.blacklist.path)
-        self.refresh_gateway_addresses()
-        self.transport.accept_filter = lambda ip: defence.accept_connection(ip, self.now())
-
-    def refresh_gateway_addresses(self) -> None:
-        """Tell the defence which addresses are gateways (the store's change on reload)."""
-        lookup = getattr(self.router, "gateway_addresses", None)
-        if lookup is not None:
-            self.defence.set_gateway_addresses(lookup())
-
-    def _attempt_probe(self, call_id: str) -> tuple[bool, float | None]:
-        """For the gateway meter: did the call's current attempt hear from its gateway, and
-        when did the call first ring."""
-        state = self.calls.get(call_id) or self._lingering.get(call_id)
-        if state is None:
-            return True, None
-        attempt = state.call.attempt
-        return (attempt is None or attempt.heard), state.call.record.ring
-
     def _credentials(self, username: str, realm: str) -> Password | None:
         password = self._passwords.get(username)
         if password is None:  # a store-backed router knows its gateways' passwords
@@ -358,10 +287,7 @@ class Node:
             if answer is not None:
                 self.transport.send(serialize(answer), addr, transport)
             return
-        if isinstance(message, Request):
-            _bump(self.stats.requests_in, message.method if message.method in KNOWN_METHODS else "OTHER")
-        else:
-            _bump(self.stats.responses_in, f"{message.status // 100}xx")
+        self.stats.message(message, received=True)
         if self.tracer.settings.enabled:
             self._raw = (data, addr, transport)
             self.tracer.message(
@@ -397,11 +323,7 @@ class Node:
     def _dispatch(self, event: object) -> None:
         if isinstance(event, Transmit):
             self.transport.send(event.data, event.addr, event.transport)
-            sent = event.message
-            if isinstance(sent, Request):
-                _bump(self.stats.requests_out, sent.method if sent.method in KNOWN_METHODS else "OTHER")
-            else:
-                _bump(self.stats.responses_out, f"{sent.status // 100}xx")
+            self.stats.message(event.message, received=False)
             if self.tracer.settings.enabled:
                 self.tracer.message(
                     event.message,
@@ -419,53 +341,13 @@ class Node:
             if found is not None:
                 call, leg = found
                 self.post(call, lambda: call.on_request(leg, TransactionId(-1), event.request))
-        elif self._probes and isinstance(event, ResponseReceived | TransactionTimeout | TransportError):
-            if not self._probe_done(event):
+        elif self.prober.in_flight and isinstance(
+            event, ResponseReceived | TransactionTimeout | TransportError
+        ):
+            if not self.prober.outcome(event):
                 self._dispatch_call_event(event)
         else:
             self._dispatch_call_event(event)
-
-    def _probe_done(self, event: ResponseReceived | TransactionTimeout | TransportError) -> bool:
-        """An OPTIONS probe's outcome: any final response means the gateway is up (even 404
-        or 405: it answered), a timeout or transport error that it is not."""
-        name = self._probes.get(event.transaction)
-        if name is None:
-            return False
-        if isinstance(event, ResponseReceived):
-            if event.response.status < 200:
-                return True
-            self.gateways.probe(name, ok=True)
-        else:
-            self.gateways.probe(name, ok=False)
-        del self._probes[event.transaction]
-        return True
-
-    def probe_gateways(self, now: float) -> int:
-        """Send an OPTIONS to every routing gateway without one in flight (the "gateway down"
-        alarm's keep-alive, ``[alarms] gateway_options_interval``); how many went."""
-        lookup = getattr(self.router, "gateway_targets", None)
-        if lookup is None or not self.transport_open:
-            return 0
-        busy = set(self._probes.values())
-        sent = 0
-        for name, host, port, transport in lookup():
-            if name in busy:
-                continue
-            kind = transport.upper()
-            target = f"sip:{host}:{port}" if ":" not in host else f"sip:[{host}]:{port}"
-            request = make_request(
-                "OPTIONS",
-                target,
-                from_addr=f"<sip:ping@{self.advertise or '127.0.0.1'}>",
-                to_addr=f"<{target}>",
-                via=self.local_via(kind),
-                contact=self.local_contact(kind),
-                extra=[("Accept", "application/sdp")],
-            )
-            self._probes[self.layer.send_request(request, (host, port), now, transport=kind)] = name
-            sent += 1
-        self._pump()
-        return sent
 
     def _dispatch_call_event(self, event: object) -> None:
         if isinstance(event, ResponseReceived):
@@ -520,7 +402,7 @@ class Node:
                 return
             call, leg = found
             if request.method == "INFO" and request.content_type in DTMF_INFO_TYPES:
-                _bump(self.stats.dtmf, "received/info")
+                self.stats.dtmf_event("info")
             self.post(call, lambda: call.on_request(leg, event.transaction, request))
             return
         method = request.method
@@ -543,7 +425,7 @@ class Node:
         self._auth_seen(result, event.addr, now)
         if result.outcome is not AuthOutcome.ACCEPTED:
             log.log(
-                _auth_log_level(result),
+                auth_log_level(result),
                 "REGISTER from %s: %s (%s)",
                 event.addr,
                 result.outcome.value,
@@ -563,36 +445,9 @@ class Node:
         )
         self.layer.send_response(response, now, event.transaction)
 
-    def _auth_seen(self, result: AuthResult, addr: Addr, now: float) -> None:
-        """Tell the defence: a source that proved a password is known for a while; repeated
-        wrong passwords earn a block (a brute-force guesser)."""
-        if result.outcome is AuthOutcome.ACCEPTED:
-            self.defence.authenticated(addr[0], now)
-        elif result.outcome is AuthOutcome.REJECTED and self.defence.auth_failed(addr[0], now):
-            log.warning("%s blocked after repeated failed authentications", addr[0])
-
     def _reply(self, event: RequestReceived, status: int, extra: list[tuple[str, str]] | None = None) -> None:
         response = make_response(event.request, status, to_tag=new_tag(), extra=extra or [])
         self.layer.send_response(response, self.now(), event.transaction)
-
-    def _refuse(
-        self,
-        event: RequestReceived,
-        record: CallRecord,
-        status: int,
-        termination: str,
-        reason: str | None = None,
-    ) -> None:
-        """Answer a new INVITE with a final refusal before any call state exists; its record
-        goes to the router (a CDR where the router keeps them)."""
-        self._reply(event, status)
-        record.final_status = status
-        record.termination = termination
-        record.end = record.start
-        self.stats.calls_rejected += 1
-        _bump(self.stats.failed_by_reason, reason or termination)
-        self.router.call_ended(record)
-        self.ended_records.append(record)
 
     def _new_call(self, event: RequestReceived) -> None:
         request = event.request
@@ -615,7 +470,7 @@ class Node:
             self._auth_seen(result, event.addr, now)
             if result.outcome is not AuthOutcome.ACCEPTED:
                 log.log(
-                    _auth_log_level(result),
+                    auth_log_level(result),
                     "INVITE %s from %s: %s (%s)",
                     request.call_id,
                     event.addr,
@@ -850,19 +705,8 @@ class Node:
             del self.calls[call.call_id]
             # still reachable for late inputs (a 2xx on a cancelled attempt is ACKed and hung up)
             self._lingering[call.call_id] = state
-        record = call.record
-        if call.answered:
-            self.stats.calls_answered += 1
-            _bump(self.stats.completed_by_reason, record.termination)
-        else:
-            self.stats.calls_failed += 1
-            _bump(self.stats.failed_by_reason, record.termination)
-        self.gateways.ingress_ended(record.ingress)
-        stats = self.stats
-        for party, (expected, lost, jitter_ms) in record.media_quality.items():
-            stats.media_expected[party] = stats.media_expected.get(party, 0) + expected
-            stats.media_lost[party] = stats.media_lost.get(party, 0) + lost
-            stats.media_jitter.observe(party, jitter_ms / 1000.0)
+        self.stats.ended(call.record, call.answered)
+        self.gateways.ingress_ended(call.record.ingress)
         self.ended_records.append(call.record)
         if len(self.ended_records) > 10_000:
             del self.ended_records[:1000]
@@ -887,11 +731,9 @@ class Node:
     # -- media events ---------------------------------------------------------------------------------
 
     def _on_media_notice(self, notice: MediaNotice) -> None:
-        event = notice.event
-        if notice.kind == "dtmf":
-            _bump(self.stats.dtmf, "received/inband" if event.get("inband") else "received/rfc2833")
-        elif notice.kind == "dtmf_played":
-            _bump(self.stats.dtmf, f"played/{event.get('via') or 'rfc2833'}")
+        if notice.kind in ("dtmf", "dtmf_played"):
+            event = notice.event
+            self.stats.dtmf_event(notice.kind, bool(event.get("inband")), event.get("via"))
         state = self.calls.get(notice.call_id)
         if state is not None:
             self.post(state.call, partial(state.call.on_media_notice, notice))
@@ -943,12 +785,6 @@ class Node:
                 elif isinstance(action, AckTimeout):
                     self.post(call, call.on_ack_timeout)
         self._pump()
-
-
-def _auth_log_level(result: AuthResult) -> int:
-    """A challenge is the first step of every digest exchange: not worth a line per request
-    (a flood of them would fill the log); a refused password is."""
-    return logging.DEBUG if result.outcome in (AuthOutcome.CHALLENGE, AuthOutcome.STALE) else logging.INFO
 
 
 def _user(uri: str) -> str:
