@@ -214,8 +214,8 @@ class NodeCollector(Collector):
         yield _gauge("gateway_acd_seconds", "Average call duration over the ACD window.", ["gateway"], acd)
         yield _gauge("gateway_pdd_seconds", "Average post-dial delay over the ACD window.", ["gateway"], pdd)
         yield _counter(
-            "gateway_pdd_seconds_sum",
-            "Post-dial delays summed (with _count: a rate-able mean).",
+            "gateway_post_dial_delay_seconds",
+            "Post-dial delays summed (over gateway_pdd_measured: a rate-able mean).",
             ["gateway"],
             pdd_sum,
         )

@@ -18,8 +18,8 @@ Theory of operation. Every message is judged by its source IP, in the reference'
 2. Everything else is **untrusted**, and goes through, in turn: the **blacklist** (manual
    entries, CIDR allowed, and automatic temporary blocks); the **junk** rule (a message whose
    first line is neither a SIP request line nor a status line); the **string rules** of
-   ``SIP_SCANNER_BLOCK`` (A.4: ``OPTIONS`` requests, and known scanner User-Agent signatures,
-   matched case-insensitively); **connlimit** (A.6: at most ``connlimit_above`` concurrent
+   ``SIP_SCANNER_BLOCK`` (A.4: ``OPTIONS`` requests, and known scanner signatures in the
+   User-Agent header, matched case-insensitively); **connlimit** (A.6: at most ``connlimit_above`` concurrent
    flows — source ports seen within the UDP conntrack timeout — per IP, and
    ``connlimit_subnet_above`` per /24); the **recent** sliding window (A.7: a source with
    ``recent_hitcount`` packets within ``recent_seconds`` is dropped from the threshold on, and
@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -67,7 +68,7 @@ __all__ = [
 ]
 
 #: The reference's signatures (A.4, the SIP_SCANNER_BLOCK chain of A.9), plus two tools seen in
-#: the wild since; matched case-insensitively anywhere in the message.
+#: the wild since; matched case-insensitively anywhere in the User-Agent header (F.1-3).
 DEFAULT_SCANNER_USER_AGENTS = (
     "friendly-scanner",
     "VaxSIPUserAgent",
@@ -241,6 +242,10 @@ def _subnet(ip: str) -> str:
     if ":" not in ip:
         return ip.rpartition(".")[0]
     return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
+#: the User-Agent header's value (the name is case-insensitive; SIP has no compact form for it)
+_USER_AGENT = re.compile(rb"\nuser-agent[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
 
 
 def _is_sip_start(data: bytes) -> bool:
@@ -479,10 +484,11 @@ class Defence:
         c = self.config
         if c.drop_not_sip and not _is_sip_start(data) and data.strip(b"\r\n"):
             return DropReason.NOT_SIP
-        if self._signatures:
-            lowered = data.lower()
+        found = _USER_AGENT.search(data) if self._signatures else None
+        if found is not None:
+            agent = found.group(1).lower()
             for needle, name in self._signatures:
-                if needle in lowered:
+                if needle in agent:
                     self.signature_drops[name] = self.signature_drops.get(name, 0) + 1
                     if c.block_scanners:
                         self._block(source.ip, now, "scanner", f"scanner signature {name!r}")
