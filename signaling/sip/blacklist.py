@@ -77,6 +77,7 @@ class Blacklist:
         seconds: float | None = None,
         reason: str = "manual",
         origin: str = "manual",
+        save: bool = True,
     ) -> BlacklistEntry:
         """Block an address or range (``seconds`` None: until removed); ValueError on bad input."""
         net = parse_network(address)
@@ -88,7 +89,7 @@ class Blacklist:
             self._single[key] = entry
         else:
             self._ranges[key] = (net, entry)
-        if origin == "manual":
+        if origin == "manual" and save:
             self.save(now)
         return entry
 
@@ -165,7 +166,8 @@ class Blacklist:
                 remaining = None if until is None else float(until) - self.wall_offset - now
                 if remaining is not None and remaining <= 0:
                     continue
-                self.add(str(row["network"]), now, seconds=remaining, reason=str(row.get("reason", "manual")))
+                reason = str(row.get("reason", "manual"))
+                self.add(str(row["network"]), now, seconds=remaining, reason=reason, save=False)
                 count += 1
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{self.path}: not a blacklist file ({exc})") from None
