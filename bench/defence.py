@@ -31,7 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.sip_parse import INVITE  # noqa: E402
+from sip_parse import INVITE  # noqa: E402  (this directory is on the path when run as a script)
+
 from signaling.sip import parser  # noqa: E402
 from signaling.sip.defence import Defence, DefenceConfig  # noqa: E402
 
