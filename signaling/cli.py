@@ -47,6 +47,7 @@ from types import FrameType
 from mediacore import MediaEngine, MediaError
 from signaling import cli_call, cli_config, cli_csv, cli_store
 from signaling.cli_common import add_store_option, run_handler, store_url
+from signaling.observe.logs import configure as configure_logging
 
 log = logging.getLogger("softswitch")
 
@@ -91,7 +92,18 @@ def _positive(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="softswitch", description="Open softswitch node.")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="default info, or the configuration's [log] level",
+    )
+    parser.add_argument(
+        "--log-format",
+        default=None,
+        choices=["text", "json"],
+        help="text lines or one JSON object per line (default text, or the configuration's [log] format)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     media = sub.add_parser(
@@ -372,11 +384,7 @@ def _serve_until(stop: threading.Event, engine: MediaEngine) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_format or "text", args.log_level or "info", sys.stderr)
     handler = getattr(args, "handler", None)
     if handler is not None:
         return run_handler(handler, args)
@@ -387,7 +395,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from signaling.run import run  # noqa: PLC0415 (asyncio and the SIP stack only when needed)
 
-        return run(args.config, args.sip, args.media_ports, args.api)
+        return run(
+            args.config,
+            args.sip,
+            args.media_ports,
+            args.api,
+            log_format=args.log_format,
+            log_level=args.log_level,
+        )
     if args.command == "route-analysis":
         return run_route_analysis(args)
     if args.command in ("user", "login", "calls"):

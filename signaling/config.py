@@ -43,6 +43,15 @@ failure_window = 900
 lockout_time = 900
 challenge_after = 3              # failures before the web manager shows its challenge
 allow = ["127.0.0.1/32"]         # Web Access Control: source networks allowed (default: any)
+
+[defence]                        # the SIP scanner defence (docs/defence.md has every key)
+trusted_sip_ips = ["203.0.113.10", "198.51.100.0/24"]
+
+[alarms]                         # alarm thresholds (docs/observability.md has every key)
+duration_too_long = 7200
+
+[log]
+format = "json"                  # or "text" (the default); --log-format overrides
 ```
 
 Gateways here are the static table the SIP layer runs on (:class:`signaling.routing.StaticRouter`);
@@ -56,6 +65,7 @@ node's defaults for the billing parameters; an override stored in the database w
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import tomllib
@@ -65,6 +75,10 @@ from pathlib import Path
 from typing import Any
 
 from signaling import params
+from signaling.billing.money import parse_decimal
+from signaling.observe.alarms import AlarmConfig
+from signaling.sip.blacklist import parse_network
+from signaling.sip.defence import DefenceConfig
 from signaling.store import parameters as server_parameters
 
 
@@ -179,6 +193,13 @@ class Config:
     store_url: str | None = None
     #: ``[store] node``: this node's name in the store's reservations (None: the host name).
     store_node: str | None = None
+    #: ``[defence]``: the SIP scanner defence (signaling/sip/defence.py).
+    defence: DefenceConfig = field(default_factory=DefenceConfig)
+    #: ``[alarms]``: alarm thresholds (signaling/observe/alarms.py).
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)
+    #: ``[log] format``: "text" or "json"; ``[log] level`` (None: the command line's).
+    log_format: str = "text"
+    log_level: str | None = None
     #: ``[api]``: the REST API; None = not served.
     api: ApiConfig | None = None
 
@@ -213,7 +234,19 @@ class TraceConfig:
     directory: str = "trace"
 
 
-_TOP_KEYS = ("sip", "media", "parameters", "mapping_gateway", "routing_gateway", "trace", "store", "api")
+_TOP_KEYS = (
+    "sip",
+    "media",
+    "parameters",
+    "mapping_gateway",
+    "routing_gateway",
+    "trace",
+    "store",
+    "api",
+    "defence",
+    "alarms",
+    "log",
+)
 _API_KEYS = (
     "enabled",
     "listen",
@@ -547,6 +580,82 @@ def _parameters(raw: object) -> dict[str, Any]:
     return out
 
 
+def _section(raw: object, where: str, defaults: object, money: Sequence[str] = ()) -> dict[str, Any]:
+    """The keys of a table checked against the fields of the frozen dataclass ``defaults``: each
+    value must have the default's type (ints are accepted for floats, lists for tuples, money as
+    text or an integer); returns the fields set."""
+    t = _Table(raw, where)
+    names = [f.name for f in dataclasses.fields(defaults)]  # type: ignore[arg-type]
+    _check_keys(t.table, names, where)
+    return {key: _field_value(t, key, getattr(defaults, key), key in money) for key in t.table}
+
+
+def _field_value(t: _Table, key: str, default: object, money: bool) -> object:
+    value = t.table[key]
+    if money:
+        if value is False:
+            return None
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        amount = parse_decimal(text) if isinstance(text, str) else None
+        if amount is None:
+            raise t.fail(key, 'expected an amount as text ("10.00") or an integer, or false')
+        return amount
+    if isinstance(default, bool):
+        return t.boolean(key, default)
+    if isinstance(default, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise t.fail(key, "expected a number >= 0")
+        if isinstance(default, int) and not isinstance(value, int):
+            raise t.fail(key, "expected a whole number >= 0")
+        return float(value) if isinstance(default, float) else value
+    if isinstance(default, tuple):
+        return tuple(t.strings(key, []))
+    if value is not None and not isinstance(value, str):
+        raise t.fail(key, "expected text")
+    return value
+
+
+def _defence(raw: object) -> DefenceConfig:
+    values = _section(raw, "defence.", DefenceConfig())
+    for key in ("trusted_sip_ips", "blacklist"):
+        for text in values.get(key, ()):
+            try:
+                parse_network(text)
+            except ValueError as exc:
+                raise ConfigError(f"defence.{key}: {exc}") from None
+    try:
+        return DefenceConfig(**values)
+    except ValueError as exc:
+        raise ConfigError(f"defence: {exc}") from None
+
+
+def _alarms(raw: object) -> AlarmConfig:
+    values = _section(raw, "alarms.", AlarmConfig(), money=("balance_low",))
+    try:
+        return AlarmConfig(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"alarms: {exc}") from None
+
+
+def _log(cfg: Config, raw: object) -> None:
+    t = _Table(raw, "log.")
+    _check_keys(t.table, ("format", "level"), "log.")
+    cfg.log_format = t.text("format", "text", choices=("text", "json")) or "text"
+    cfg.log_level = t.text("level", None, choices=("debug", "info", "warning", "error"))
+
+
+def _operations(cfg: Config, data: Mapping[str, object]) -> None:
+    """The store, defence, alarm and log sections."""
+    if "store" in data:
+        _store(cfg, data["store"])
+    if "defence" in data:
+        cfg.defence = _defence(data["defence"])
+    if "alarms" in data:
+        cfg.alarms = _alarms(data["alarms"])
+    if "log" in data:
+        _log(cfg, data["log"])
+
+
 def load(data: Mapping[str, object]) -> Config:
     """A checked :class:`Config` from a parsed file (TOML or YAML)."""
     _check_keys(data, _TOP_KEYS, "")
@@ -559,8 +668,7 @@ def load(data: Mapping[str, object]) -> Config:
         cfg.parameters = _parameters(data["parameters"])
     if "trace" in data:
         cfg.trace = _trace(data["trace"])
-    if "store" in data:
-        _store(cfg, data["store"])
+    _operations(cfg, data)
     cfg.api = _api(data["api"]) if "api" in data else None
     for key, build, out in (
         ("mapping_gateway", _mapping, cfg.mapping_gateways),

@@ -130,6 +130,8 @@ class CallRecord:
     #: The caller acknowledged the answer (ACK of our 200 OK): the call connected end to end.
     #: An answered call that never did is billed with the rate of response (docs/billing.md).
     established: bool = False
+    #: what the engine measured of each party's stream: (expected, lost, jitter ms)
+    media_quality: dict[str, tuple[int, int, float]] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -199,6 +201,16 @@ class StaticRouter:
                 if gw.username == call.auth_user:
                     return gw
         return None
+
+    def gateway_addresses(self) -> set[str]:
+        """The IPs of every mapping and routing gateway (the scanner defence trusts them)."""
+        ips = {ip for gw in self.config.mapping_gateways for ip, _ in gw.addresses}
+        ips.update(gw.address[0] for gw in self.config.routing_gateways)
+        return ips
+
+    def gateway_targets(self) -> list[tuple[str, str, int, str]]:
+        """(name, host, port, transport) of every routing gateway (OPTIONS probes)."""
+        return [(g.name, g.address[0], g.address[1], g.transport) for g in self.config.routing_gateways]
 
     def password_for(self, username: str) -> str | None:
         for gw in self.config.mapping_gateways:

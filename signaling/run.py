@@ -34,6 +34,9 @@ from signaling.callproc.router import StoreRouter
 from signaling.cli_common import default_store_url
 from signaling.config import ApiConfig, Config, ConfigError, load_file, parse_host_port
 from signaling.media.control import InProcessMedia, MediaControlError, NgMediaClient
+from signaling.observe.driver import Observer
+from signaling.observe.logs import configure as configure_logging
+from signaling.observe.logs import redact
 from signaling.routing import Router, StaticRouter
 from signaling.store import DEFAULT_URL, Store, StoreError, open_store
 
@@ -181,6 +184,8 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         await _stop_api(api, billing)
         close()
         return 2
+    observer = Observer(node)
+    observer.start()
     gateways = f"{len(cfg.mapping_gateways)} customer and {len(cfg.routing_gateways)} carrier gateways"
     if billing is not None:
         recovered = billing.driver.start()
@@ -200,6 +205,7 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
     await stop.wait()
     log.info("shutting down: ending %d calls", len(node.calls))
     await _stop_api(api, billing)
+    await observer.stop()
     await node.stop()
     if billing is not None:
         await billing.driver.stop()
@@ -261,25 +267,34 @@ def _open_billing(cfg: Config) -> _Billing | None:
     try:
         store = open_store(cfg.store_url)
     except Exception as exc:  # any driver or file error: the node cannot bill, it does not start
-        log.error("store %s: %s", cfg.store_url, exc)
+        log.error("store %s: %s", redact(cfg.store_url), exc)
         return None
     try:
         router = StoreRouter(store, node=cfg.store_node or socket.gethostname(), parameters=cfg.parameters)
     except StoreError as exc:
-        log.error("store %s: cannot load the configuration: %s", cfg.store_url, exc)
+        log.error("store %s: cannot load the configuration: %s", redact(cfg.store_url), exc)
         store.close()
         return None
     return _Billing(store, router)
 
 
 def run(
-    config_path: str | None, sip: str | None, media_ports: str | None = None, api: str | None = None
+    config_path: str | None,
+    sip: str | None,
+    media_ports: str | None = None,
+    api: str | None = None,
+    *,
+    log_format: str | None = None,
+    log_level: str | None = None,
 ) -> int:
+    """Run the node; ``log_format``/``log_level`` from the command line win over ``[log]``."""
     try:
         cfg = load_config(config_path, sip, media_ports, api)
     except ConfigError as exc:
         log.error("configuration: %s", exc)
         return 2
+    if (cfg.log_format != "text" and log_format is None) or (cfg.log_level and log_level is None):
+        configure_logging(log_format or cfg.log_format, log_level or cfg.log_level or "info")
     if config_path is None:
         assert cfg.store_url is not None
         log.info("no configuration file: the embedded default, store %s", cfg.store_url)

@@ -37,6 +37,7 @@ from signaling.b2bua.parts import (
     MediaPort,
     MediaResult,
     Pending,
+    media_quality_by_party,
     parse_dtmf_info,
     rtp_packets_by_party,
     slim_request,
@@ -346,6 +347,7 @@ class Call:
             attempt = self.given_up.get(transaction)
             if attempt is None:
                 return
+        attempt.heard = True
         if attempt.cancelled:
             if 200 <= response.status < 300:
                 self._drop_late_answer(attempt, response)
@@ -589,6 +591,7 @@ class Call:
             elif isinstance(result, dict):  # the final statistics come with the delete's reply
                 parties = {self.a_tag: "caller", (self.b.tag if self.b else ""): "callee"}
                 self.record.media_packets = rtp_packets_by_party(result, parties)
+                self.record.media_quality = media_quality_by_party(result, parties)
             self._finalize()
 
         # with the caller's tag: rtpengine answers a delete without from-tag with no statistics

@@ -61,6 +61,7 @@ from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.routes import Candidate
 from signaling.callproc.snapshot import Snapshot, load_snapshot
+from signaling.observe.histogram import Histograms
 from signaling.routing import (
     ALL_GATEWAY_BUSY,
     Admission,
@@ -201,6 +202,11 @@ class StoreRouter:
         self._next_roll: datetime | None = None
         #: Called with the new earliest deadline when one is added before the known earliest.
         self.wakeup: Callable[[float], None] | None = None
+        #: Seconds each ledger write took, by operation (hold, answer, extend, settle,
+        #: heartbeat): the one database round trip on the call path (metrics).
+        self.ledger = Histograms()
+        #: When the oldest CDR still in ``unsettled`` first failed (time.monotonic), or None.
+        self.unsettled_since: float | None = None
 
     # -- time ------------------------------------------------------------------------------
 
@@ -250,6 +256,32 @@ class StoreRouter:
             found = lookup(phone.sip_user)
         return found
 
+    def gateway_addresses(self) -> set[str]:
+        """The IPs of every mapping and routing gateway (the scanner defence trusts them)."""
+        snap = self.snapshot
+        ips = set(snap.by_ip) | {ip for ip, _ in snap.by_ip_port}
+        ips.update(gw.host for gw in snap.routing.values() if gw.host)
+        return ips
+
+    def gateway_targets(self) -> list[tuple[str, str, int, str]]:
+        """(name, host, port, transport) of every routing gateway with an address (OPTIONS probes)."""
+        return [(g.name, g.host, g.port, g.transport) for g in self.snapshot.routing.values() if g.host]
+
+    def duration_alarm_suppressed(self, call_id: str) -> bool:
+        """The call's account has "Suppressing all duration too long alarm" (F.5-50)."""
+        session = self.sessions.get(call_id)
+        account = self.snapshot.accounts.get(session.account_id) if session is not None else None
+        return account is not None and account.suppress_duration_alarm
+
+    def watched_accounts(self) -> dict[int, str]:
+        """Accounts whose balance the "balance low" alarm watches (id -> code): every unlocked
+        one but postpaid vendors (their balance is what we owe them, not what they hold)."""
+        return {
+            a.id: a.code
+            for a in self.snapshot.accounts.values()
+            if not a.locked and not (a.kind == "vendor" and a.billing == "postpaid")
+        }
+
     def admit(self, call: InboundCall, now: float) -> Admission:
         snap = self.snapshot
         at = self.wall(now)
@@ -290,6 +322,7 @@ class StoreRouter:
         if decision.packages and session.tariff is not None:
             session.packages = decision.packages
         lines = self._line_request(session, at)
+        started = time.perf_counter()
         try:
             grant = self.store.hold(
                 call.call_id,
@@ -306,6 +339,8 @@ class StoreRouter:
             log.error("call %s: cannot reserve: %s", call.call_id, exc)
             admission.rejection = Rejection(503, "Service Unavailable", STORE_UNAVAILABLE)
             return admission
+        finally:
+            self.ledger.observe("hold", time.perf_counter() - started)
         if not grant.ok:
             if grant.lines is not None and not grant.lines.ok:
                 admission.rejection = _lines_busy(grant.lines.full)
@@ -404,6 +439,7 @@ class StoreRouter:
         if session.held is None or session.tariff is None:
             return
         want, packages = self._wants(session, now)
+        started = time.perf_counter()
         try:
             grant = self.store.mark_answered(
                 call_id,
@@ -418,6 +454,8 @@ class StoreRouter:
             log.error("call %s: cannot record the answer: %s", call_id, exc)
             self._credit_deadline(session, session.held)
             return
+        finally:
+            self.ledger.observe("answer", time.perf_counter() - started)
         session.took(grant)
         self._credit_deadline(session, grant.amount)
 
@@ -488,7 +526,9 @@ class StoreRouter:
             if self.unsettled:
                 pending, self.unsettled = self.unsettled, []
                 self._settle(pending)
+            started = time.perf_counter()
             self.store.heartbeat(self.node, at)
+            self.ledger.observe("heartbeat", time.perf_counter() - started)
             self._share_line_counts(at)
             self._extend(now, at)
             self._refresh_vendor_funds()
@@ -691,6 +731,7 @@ class StoreRouter:
         """The held money is about to run out: take more if the account has it, else hang up."""
         if session.held is None or session.tariff is None or session.answer_now is None:
             return
+        started = time.perf_counter()
         try:
             (grant,) = self.store.extend_holds(
                 self.node, [(session.call_id, session.account_id, *self._wants(session, now))], self.wall(now)
@@ -698,6 +739,8 @@ class StoreRouter:
         except StoreError as exc:
             log.error("call %s: cannot extend the reservation: %s", session.call_id, exc)
             grant = None
+        finally:
+            self.ledger.observe("extend", time.perf_counter() - started)
         if grant is not None and session.took(grant):
             self._credit_deadline(session, grant.amount)
             if session.credit_deadline is None or session.credit_deadline > now:
@@ -718,9 +761,13 @@ class StoreRouter:
         ]
         if not due:
             return
-        grants = self.store.extend_holds(
-            self.node, [(s.call_id, s.account_id, *self._wants(s, now)) for s in due], at
-        )
+        started = time.perf_counter()
+        try:
+            grants = self.store.extend_holds(
+                self.node, [(s.call_id, s.account_id, *self._wants(s, now)) for s in due], at
+            )
+        finally:
+            self.ledger.observe("extend", time.perf_counter() - started)
         for session, grant in zip(due, grants, strict=True):
             if session.took(grant):
                 self._credit_deadline(session, grant.amount)
@@ -789,12 +836,19 @@ class StoreRouter:
         if not cdrs:
             return
         reserved = {cdr.call_id for cdr, has_reservation in cdrs if has_reservation}
+        started = time.perf_counter()
         try:
             self.store.settle_calls([cdr for cdr, _ in cdrs], reserved=reserved)
         except StoreError as exc:
             log.error("cannot write %d CDRs (retrying at the next tick): %s", len(cdrs), exc)
             self.unsettled.extend(cdrs)
+            if self.unsettled_since is None:
+                self.unsettled_since = time.monotonic()
             return
+        finally:
+            self.ledger.observe("settle", time.perf_counter() - started)
+        if not self.unsettled:
+            self.unsettled_since = None
         self.records.extend(cdr for cdr, _ in cdrs)
 
     def _release(self, session: _Session, now: float) -> None:
