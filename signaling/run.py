@@ -171,9 +171,10 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         return 2
     router: Router = billing.router if billing is not None else StaticRouter(cfg)
     node = Node(cfg, media, router)
+    observer = Observer(node)
     # The API first: building it is a burst of CPU on this loop that the node's overload guard,
     # sampling the loop from node.start() on, would take for traffic.
-    api = await _start_api(cfg, billing, node, router)
+    api = await _start_api(cfg, billing, node, router, observer)
     if api is False:
         close()
         return 2
@@ -184,7 +185,6 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         await _stop_api(api, billing)
         close()
         return 2
-    observer = Observer(node)
     observer.start()
     gateways = f"{len(cfg.mapping_gateways)} customer and {len(cfg.routing_gateways)} carrier gateways"
     if billing is not None:
@@ -222,7 +222,7 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
 
 
 async def _start_api(
-    cfg: Config, billing: _Billing | None, node: Node, router: Router
+    cfg: Config, billing: _Billing | None, node: Node, router: Router, observer: Observer
 ) -> ApiServer | Literal[False] | None:
     """The REST API when ``[api]`` is configured (None when not; False, logged, when it cannot
     start). Without ``[store]`` it manages the default store (users and records), while the node
@@ -236,13 +236,19 @@ async def _start_api(
         if store is None:
             store = open_store(DEFAULT_URL)
             log.info("API: no [store] url: managing %s (the node routes from its file's tables)", DEFAULT_URL)
-        server = await start_node_api(cfg.api, store, node=node, router=router)
+        server = await start_node_api(cfg.api, store, node=node, router=router, observer=observer)
     except (OSError, ValueError, StoreError) as exc:
         log.error("cannot serve the API on %s:%d: %s", cfg.api.listen[0], cfg.api.listen[1], exc)
         if billing is None and store is not None:
             store.close()
         return False
-    log.info("API on %s/api/v1 (OpenAPI %s/api/openapi.json)", server.url, server.url)
+    log.info(
+        "API on %s/api/v1 (OpenAPI %s/api/openapi.json, metrics %s/metrics), web manager %s/manage",
+        server.url,
+        server.url,
+        server.url,
+        server.url,
+    )
     return server
 
 

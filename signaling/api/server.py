@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
-from signaling.api.app import create_app
+from signaling.api.app import API_PREFIX, create_app
 from signaling.api.auth import AuthSettings, Users
 from signaling.api.context import ApiContext
 from signaling.api.livecalls import NodeCalls
@@ -32,6 +32,7 @@ from signaling.store import Store
 if TYPE_CHECKING:
     from signaling.b2bua.node import Node
     from signaling.callproc.router import StoreRouter
+    from signaling.observe.driver import Observer
     from signaling.routing import Router
     from signaling.web import WebManager
 
@@ -139,6 +140,7 @@ async def start_node_api(
     router: Router | None = None,
     routers: Iterable[APIRouter] = (),
     console: TextIO | None = None,
+    observer: Observer | None = None,
 ) -> ApiServer:
     """Build and start the node's API (see the module doc); OSError when it cannot listen."""
     from signaling.callproc.router import StoreRouter  # noqa: PLC0415 (store code on demand)
@@ -154,8 +156,13 @@ async def start_node_api(
         allow=tuple(ipaddress.ip_network(a, strict=False) for a in api.allow),
         secure_cookie=api.tls_cert is not None,
     )
-    app = create_app(context, routers=routers)
-    web = _web_manager(app, context, node)
+    extra = list(routers)
+    if observer is not None:
+        from signaling.api.routes.observe import observe_router  # noqa: PLC0415
+
+        extra.append(observe_router(observer, API_PREFIX))
+    app = create_app(context, routers=extra)
+    web = _web_manager(app, context, node, observer)
     config = uvicorn.Config(
         app,
         ssl_certfile=api.tls_cert,
@@ -177,10 +184,18 @@ async def start_node_api(
     return server
 
 
-def _web_manager(app: FastAPI, context: ApiContext, node: Node | None) -> WebManager:
-    """The web manager at /manage in the same app (signaling.web), with the node's live view."""
+def _web_manager(
+    app: FastAPI, context: ApiContext, node: Node | None, observer: Observer | None = None
+) -> WebManager:
+    """The web manager at /manage in the same app (signaling.web), with the node's live view
+    and its alarms."""
     from signaling.web import NodeLive, WebManager  # noqa: PLC0415 (templates load on demand)
+    from signaling.web.alarms import SnapshotAlarms  # noqa: PLC0415
 
-    web = WebManager(context, node=NodeLive(node) if node is not None else None)
+    web = WebManager(
+        context,
+        node=NodeLive(node) if node is not None else None,
+        alarms=SnapshotAlarms(observer.snapshot) if observer is not None else None,
+    )
     web.install(app)
     return web

@@ -26,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from prometheus_client.parser import text_string_to_metric_families
 
 from signaling.store import open_store
 from tests.b2bua_harness import port_block, sipp
@@ -216,6 +217,29 @@ def test_live_call_listed_and_hung_up_through_the_https_api(tmp_path: Path) -> N
                 status = http.get("/api/v1/gateways/status").json()
                 carrier_status = next(g for g in status if g["name"] == "carrier")
                 assert carrier_status["lines_in_use"] == 0 and carrier_status["calls_today"] == 1
+
+                # Prometheus scrapes without a login; the figures count the call just made
+                scrape = http.get("/metrics", headers={"Authorization": ""})
+                assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
+                families = {f.name: f for f in text_string_to_metric_families(scrape.text)}
+                assert families["softswitch_calls_answered"].samples[0].value == 1
+                assert families["softswitch_calls_active"].samples[0].value == 0
+                # the alarms and the defence need a login, and say what they hold
+                assert httpx.get(f"{api}/api/v1/alarms", verify=tls).status_code == 401
+                alarms = http.get("/api/v1/alarms").json()
+                assert {"active", "history", "gateways", "defence"} <= alarms.keys()
+                (gateway,) = [g for g in alarms["gateways"] if g["gateway"] == "carrier"]
+                assert (gateway["attempts"], gateway["answered"], gateway["active"]) == (1, 1, 0)
+                blocked = http.post(
+                    "/api/v1/defence/blacklist", json={"address": "192.0.2.0/24", "seconds": 60}
+                )
+                assert blocked.status_code == 201 and blocked.json()["network"] == "192.0.2.0/24"
+                assert http.post("/api/v1/defence/blacklist", json={"address": "nonsense"}).status_code == 422
+                listed = http.get("/api/v1/defence").json()
+                assert [e["network"] for e in listed["blacklist"]] == ["192.0.2.0/24"]
+                assert http.delete("/api/v1/defence/blacklist/192.0.2.0/24").status_code == 204
+                assert http.delete("/api/v1/defence/blacklist/192.0.2.0/24").status_code == 404
+                assert http.get("/api/v1/defence").json()["blacklist"] == []
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
