@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 
+# chromium + a font: the browser tests (tests/web, Playwright from requirements-dev.txt drives
+# this chromium headless; `playwright install` is never run). Recommends are not installed, so
+# the font the pages are drawn with is named here rather than left to chance.
 APT_PACKAGES=(build-essential pkg-config libbcg729-dev libopus-dev libspandsp-dev sip-tester tcpdump iproute2 rtpengine-daemon
-              postgresql chromium)
+              postgresql chromium fonts-dejavu-core)
 missing=()
 for p in "${APT_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
