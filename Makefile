@@ -10,8 +10,8 @@ help:  ## list the targets
 install:  ## install Debian packages, Python tools, build the Rust engine and Cython extensions
 	scripts/install.sh
 
-run: install  ## set up and start the node on its embedded default (media engine serving ng on loopback)
-	softswitch media --listen-ng 127.0.0.1:2223 --interface 127.0.0.1 --port-min 30000 --port-max 40000
+run: install  ## set up and start the node on its embedded default (SQLite store seeded with the demo, SIP on 127.0.0.1:5060, web manager on http://127.0.0.1:8080/manage)
+	softswitch run
 
 lint:  ## ruff, mypy --strict, stub check, cargo fmt, clippy
 	$(PYTHON) -m ruff check .

@@ -9,12 +9,25 @@ Subcommands so far:
     the foreground, logs to stderr, and exits cleanly on SIGTERM/SIGINT, releasing its ports.
 
 ``softswitch run``
-    Run the SIP node (B2BUA) with its media engine (signaling/run.py).
+    Run the SIP node (B2BUA) with its media engine (signaling/run.py); without ``--config``, on
+    the embedded default (the data directory's store, seeded with the demo when empty).
+
+``softswitch user add|passwd|list``, ``softswitch login``, ``softswitch calls [hangup CALL_ID]``
+    Operator users on the store (the first administrator too), and the running node's live
+    calls through its REST API with a stored session token (signaling/api/commands.py).
 
 ``softswitch route-analysis --store URL NUMBER [--caller N] [--at TIME] [--ingress NAME]``
+``softswitch route-analysis [--store URL] NUMBER [--caller N] [--at TIME] [--ingress NAME]``
     Explain, from the store's configuration, which routing gateways a call to NUMBER would try
     in which order and why (each sorting step's key), which were skipped and why, and which rate
     would price it (docs/routing.md). Places no call; ``--json`` for scripts.
+
+The operator commands live in their own modules, each registering its subparsers (docs/cli.md):
+``cli_store`` (init, migrate, seed-demo, accounts, pay, credit, make-zero, payments),
+``cli_csv`` (rates import/export, cdrs export), ``cli_call`` (call), ``cli_config``
+(check-config, parameters). Each sets a ``handler``; :func:`main` runs it through
+:func:`signaling.cli_common.run_handler`, which maps refusals to exit code 1 and usage or
+configuration errors to 2.
 """
 
 from __future__ import annotations
@@ -32,6 +45,9 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from mediacore import MediaEngine, MediaError
+from signaling import cli_call, cli_config, cli_csv, cli_store
+from signaling.cli_common import add_store_option, run_handler, store_url
+from signaling.observe.logs import configure as configure_logging
 
 log = logging.getLogger("softswitch")
 
@@ -76,7 +92,18 @@ def _positive(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="softswitch", description="Open softswitch node.")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="default info, or the configuration's [log] level",
+    )
+    parser.add_argument(
+        "--log-format",
+        default=None,
+        choices=["text", "json"],
+        help="text lines or one JSON object per line (default text, or the configuration's [log] format)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     media = sub.add_parser(
@@ -171,9 +198,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the SIP node (B2BUA) with its media engine",
         description="Run the softswitch node: SIP B2BUA, routing and media, in the foreground.",
     )
-    node.add_argument("--config", default=None, help="configuration file (TOML); see docs/configuration.md")
     node.add_argument(
-        "--sip", default=None, help="SIP listen address HOST:PORT, UDP and TCP (default 0.0.0.0:5060)"
+        "--config",
+        default=None,
+        help="configuration file (TOML or YAML; docs/cli.md); without one: the embedded default "
+        "(the data directory's SQLite store, seeded with the demo when empty, SIP on 127.0.0.1:5060)",
+    )
+    node.add_argument(
+        "--sip",
+        default=None,
+        help="SIP listen address HOST:PORT, UDP and TCP (default: the file's, else 127.0.0.1:5060)",
+    )
+    node.add_argument(
+        "--media-ports",
+        default=None,
+        metavar="LOW-HIGH",
+        help="media (RTP) port range, overriding SS_MEDIAPROXYPORT_START/END",
+    )
+    node.add_argument(
+        "--api",
+        default=None,
+        metavar="HOST:PORT|off",
+        help="REST API and web manager listen address (default: the file's [api], else "
+        "127.0.0.1:8080 on the embedded default); 'off' serves neither",
+    )
+    node.add_argument(
+        "--demo-carrier-ports",
+        type=cli_store.two_ports,
+        default=None,
+        metavar="A,B",
+        help="embedded default only: the UDP ports of the demo's carrier-a and carrier-b on "
+        "127.0.0.1 when the empty store is seeded (default 5081,5082; as seed-demo --carrier-ports)",
     )
     analysis = sub.add_parser(
         "route-analysis",
@@ -181,14 +236,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Which routing gateways a call would try, in which order and why, and its rate.",
     )
     analysis.add_argument("number", help="the called number, as the customer sends it")
-    analysis.add_argument("--store", required=True, help="store URL (sqlite:///PATH or postgresql://...)")
+    add_store_option(analysis)
     analysis.add_argument("--caller", default="", help="the calling number (for caller lists and dial plans)")
     analysis.add_argument(
         "--at", type=_instant, default=None, help="call time, ISO 8601 (default now; no zone means UTC)"
     )
     analysis.add_argument("--ingress", default=None, help="the mapping gateway (customer) to simulate")
     analysis.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _add_api_commands(sub)
+    cli_store.register(sub)
+    cli_csv.register(sub)
+    cli_call.register(sub)
+    cli_config.register(sub)
     return parser
+
+
+def _add_api_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``softswitch user`` (operator users on the store), ``login`` and ``calls`` (the API)."""
+    from signaling.api.commands import add_parsers  # noqa: PLC0415 (kept with the API)
+
+    add_parsers(sub)
+
+
+def _run_api_command(args: argparse.Namespace) -> int:
+    from signaling.api.commands import run  # noqa: PLC0415
+
+    return run(args)
 
 
 def _instant(text: str) -> datetime:
@@ -206,10 +279,11 @@ def run_route_analysis(args: argparse.Namespace) -> int:
     from signaling.callproc.snapshot import load_snapshot  # noqa: PLC0415
     from signaling.store import open_store  # noqa: PLC0415
 
+    url = store_url(args)
     try:
-        store = open_store(args.store, migrate=False)
+        store = open_store(url, migrate=False)
     except Exception as exc:  # any driver or file error, reported as the store's
-        log.error("store %s: %s", args.store, exc)
+        log.error("store %s: %s", url, exc)
         return 2
     try:
         snapshot = load_snapshot(store)
@@ -318,11 +392,10 @@ def _serve_until(stop: threading.Event, engine: MediaEngine) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_format or "text", args.log_level or "info", sys.stderr)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return run_handler(handler, args)
     if args.command == "media":
         if args.port_min > args.port_max:
             parser.error(f"--port-min {args.port_min} is above --port-max {args.port_max}")
@@ -330,9 +403,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from signaling.run import run  # noqa: PLC0415 (asyncio and the SIP stack only when needed)
 
-        return run(args.config, args.sip)
+        return run(
+            args.config,
+            args.sip,
+            args.media_ports,
+            args.api,
+            demo_carrier_ports=args.demo_carrier_ports,
+            log_format=args.log_format,
+            log_level=args.log_level,
+        )
     if args.command == "route-analysis":
         return run_route_analysis(args)
+    if args.command in ("user", "login", "calls"):
+        return _run_api_command(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

@@ -1,4 +1,6 @@
-"""The node's configuration file (TOML), checked at start with messages that name the bad key.
+"""The node's configuration file (TOML, or YAML with the same keys), checked at start with
+messages that name the file and the bad key's path (``node.toml: parameters.SS_X: unknown
+parameter (did you mean SS_Y?)``). ``softswitch check-config FILE`` runs the same checks.
 
 ```toml
 [sip]
@@ -10,8 +12,9 @@ engine = "in-process"            # or "ng" to drive a media node (ours or rtpeng
 ng = "127.0.0.1:2223"            # with engine = "ng"
 interface = "127.0.0.1"          # in-process: where RTP ports are opened
 
-[parameters]                     # system parameters by their VOS3000 names
+[parameters]                     # system parameters by their VOS3000 names (SS_*, SERVER_*)
 SS_SIP_TIMEOUT_INVITE = 10
+SERVER_BILLING_HOLD_TIME_PRECISION = 1000
 
 [[mapping_gateway]]              # a customer (ingress)
 name = "customer-1"
@@ -28,15 +31,41 @@ priority = 1
 [store]                          # routing and billing from the store instead of the tables above
 url = "sqlite:///var/softswitch.db"   # or "postgresql://user@host/db"
 node = "sbc-1"                   # this node's name on a shared database (default: the host name)
+
+[api]                            # the REST API (docs/api.md), on the node's loop
+listen = "127.0.0.1:8080"        # loopback unless configured
+tls_cert = "api.crt"             # HTTPS when both are given (PEM)
+tls_key = "api.key"
+session_ttl = 28800              # seconds a login session lasts
+max_failures_user = 5            # failed logins of one name within failure_window lock it...
+max_failures_ip = 20             # ...and of one source address, for lockout_time seconds
+failure_window = 900
+lockout_time = 900
+challenge_after = 3              # failures before the web manager shows its challenge
+allow = ["127.0.0.1/32"]         # Web Access Control: source networks allowed (default: any)
+
+[defence]                        # the SIP scanner defence (docs/defence.md has every key)
+trusted_sip_ips = ["203.0.113.10", "198.51.100.0/24"]
+
+[alarms]                         # alarm thresholds (docs/observability.md has every key)
+duration_too_long = 7200
+
+[log]
+format = "json"                  # or "text" (the default); --log-format overrides
 ```
 
 Gateways here are the static table the SIP layer runs on (:class:`signaling.routing.StaticRouter`);
 with ``[store] url`` set, the store-backed router of signaling.callproc serves accounts, gateways,
 rates and CDRs from the database instead, and the gateway tables must be left out.
+
+A file named ``*.yaml`` or ``*.yml`` is read as YAML (PyYAML's safe loader): the same sections as
+mappings, ``[[routing_gateway]]`` as a list of mappings. SERVER_* parameters in the file are the
+node's defaults for the billing parameters; an override stored in the database wins (as for SS_*).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import tomllib
@@ -46,6 +75,11 @@ from pathlib import Path
 from typing import Any
 
 from signaling import params
+from signaling.billing.money import parse_decimal
+from signaling.observe.alarms import AlarmConfig
+from signaling.sip.blacklist import parse_network
+from signaling.sip.defence import DefenceConfig
+from signaling.store import parameters as server_parameters
 
 
 class ConfigError(ValueError):
@@ -159,6 +193,32 @@ class Config:
     store_url: str | None = None
     #: ``[store] node``: this node's name in the store's reservations (None: the host name).
     store_node: str | None = None
+    #: ``[defence]``: the SIP scanner defence (signaling/sip/defence.py).
+    defence: DefenceConfig = field(default_factory=DefenceConfig)
+    #: ``[alarms]``: alarm thresholds (signaling/observe/alarms.py).
+    alarms: AlarmConfig = field(default_factory=AlarmConfig)
+    #: ``[log] format``: "text" or "json"; ``[log] level`` (None: the command line's).
+    log_format: str = "text"
+    log_level: str | None = None
+    #: ``[api]``: the REST API; None = not served.
+    api: ApiConfig | None = None
+
+
+@dataclass(slots=True)
+class ApiConfig:
+    """``[api]``: the REST API (signaling/api, docs/api.md), served on the node's loop."""
+
+    listen: tuple[str, int] = ("127.0.0.1", 8080)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    session_ttl: int = 8 * 3600
+    max_failures_user: int = 5
+    max_failures_ip: int = 20
+    failure_window: int = 900
+    lockout_time: int = 900
+    challenge_after: int = 3
+    #: Web Access Control (security A.12): CIDR networks allowed to reach it; empty = any.
+    allow: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -174,7 +234,32 @@ class TraceConfig:
     directory: str = "trace"
 
 
-_TOP_KEYS = ("sip", "media", "parameters", "mapping_gateway", "routing_gateway", "trace", "store")
+_TOP_KEYS = (
+    "sip",
+    "media",
+    "parameters",
+    "mapping_gateway",
+    "routing_gateway",
+    "trace",
+    "store",
+    "api",
+    "defence",
+    "alarms",
+    "log",
+)
+_API_KEYS = (
+    "enabled",
+    "listen",
+    "tls_cert",
+    "tls_key",
+    "session_ttl",
+    "max_failures_user",
+    "max_failures_ip",
+    "failure_window",
+    "lockout_time",
+    "challenge_after",
+    "allow",
+)
 _STORE_KEYS = ("url", "node")
 _TRACE_KEYS = ("enabled", "all_calls", "numbers", "gateways", "registrations", "length_minutes", "directory")
 _SIP_KEYS = ("listen", "advertise", "tls_listen", "tls_cert", "tls_key", "tls_verify", "tls_ca")
@@ -224,6 +309,8 @@ _PROXY_MODES = ("off", "on", "auto", "must-on")
 
 def _check_keys(table: Mapping[str, object], allowed: Sequence[str], where: str) -> None:
     for key in table:
+        if not isinstance(key, str):  # YAML: `on:` or `1:` as a key
+            raise ConfigError(f"{where}{key!r}: keys must be text (quote it)")
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -444,8 +531,133 @@ def _store(cfg: Config, raw: object) -> None:
     cfg.store_node = node
 
 
+def _api(raw: object) -> ApiConfig | None:
+    t = _Table(raw, "api.")
+    _check_keys(t.table, _API_KEYS, "api.")
+    if not t.boolean("enabled", True):
+        return None
+    api = ApiConfig()
+    if "listen" in t.table:
+        api.listen = t.address("listen", 8080)
+    api.tls_cert = t.text("tls_cert")
+    api.tls_key = t.text("tls_key")
+    if (api.tls_cert is None) != (api.tls_key is None):
+        raise t.fail(
+            "tls_key" if api.tls_key is None else "tls_cert", "HTTPS needs both tls_cert and tls_key"
+        )
+    for key in ("tls_cert", "tls_key"):
+        value = t.table.get(key)
+        if isinstance(value, str) and not Path(value).is_file():
+            raise t.fail(key, "no such file")
+    api.session_ttl = t.integer("session_ttl", 60, 30 * 86400, api.session_ttl) or api.session_ttl
+    api.max_failures_user = t.integer("max_failures_user", 1, 1000, 5) or 5
+    api.max_failures_ip = t.integer("max_failures_ip", 1, 100_000, 20) or 20
+    api.failure_window = t.integer("failure_window", 1, 86400, 900) or 900
+    api.lockout_time = t.integer("lockout_time", 1, 86400, 900) or 900
+    api.challenge_after = t.integer("challenge_after", 1, 1000, 3) or 3
+    api.allow = t.strings("allow", [])
+    for text in api.allow:
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise t.fail("allow", f"{text!r} is not an IP address or CIDR network") from None
+    return api
+
+
+def _parameters(raw: object) -> dict[str, Any]:
+    """``[parameters]``: SS_* (and IVR_*) by signaling.params, SERVER_* by the store's table."""
+    if not isinstance(raw, dict):
+        raise ConfigError("parameters: expected a table")
+    _check_keys(raw, [*raw], "parameters.")  # text keys only
+    softswitch = {k: v for k, v in raw.items() if not k.startswith("SERVER_")}
+    try:
+        out = params.resolve(softswitch, "parameters.")
+        for name, value in raw.items():
+            if name.startswith("SERVER_"):
+                out[name] = server_parameters.parse_server(name, value, "parameters.")
+    except params.ParameterError as exc:
+        raise ConfigError(str(exc)) from None
+    return out
+
+
+def _section(raw: object, where: str, defaults: object, money: Sequence[str] = ()) -> dict[str, Any]:
+    """The keys of a table checked against the fields of the frozen dataclass ``defaults``: each
+    value must have the default's type (ints are accepted for floats, lists for tuples, money as
+    text or an integer); returns the fields set."""
+    t = _Table(raw, where)
+    names = [f.name for f in dataclasses.fields(defaults)]  # type: ignore[arg-type]
+    _check_keys(t.table, names, where)
+    return {key: _field_value(t, key, getattr(defaults, key), key in money) for key in t.table}
+
+
+def _field_value(t: _Table, key: str, default: object, money: bool) -> object:
+    value = t.table[key]
+    if money:
+        if value is False:
+            return None
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        amount = parse_decimal(text) if isinstance(text, str) else None
+        if amount is None:
+            raise t.fail(key, 'expected an amount as text ("10.00") or an integer, or false')
+        return amount
+    if isinstance(default, bool):
+        return t.boolean(key, default)
+    if isinstance(default, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise t.fail(key, "expected a number >= 0")
+        if isinstance(default, int) and not isinstance(value, int):
+            raise t.fail(key, "expected a whole number >= 0")
+        return float(value) if isinstance(default, float) else value
+    if isinstance(default, tuple):
+        return tuple(t.strings(key, []))
+    if value is not None and not isinstance(value, str):
+        raise t.fail(key, "expected text")
+    return value
+
+
+def _defence(raw: object) -> DefenceConfig:
+    values = _section(raw, "defence.", DefenceConfig())
+    for key in ("trusted_sip_ips", "blacklist"):
+        for text in values.get(key, ()):
+            try:
+                parse_network(text)
+            except ValueError as exc:
+                raise ConfigError(f"defence.{key}: {exc}") from None
+    try:
+        return DefenceConfig(**values)
+    except ValueError as exc:
+        raise ConfigError(f"defence: {exc}") from None
+
+
+def _alarms(raw: object) -> AlarmConfig:
+    values = _section(raw, "alarms.", AlarmConfig(), money=("balance_low",))
+    try:
+        return AlarmConfig(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"alarms: {exc}") from None
+
+
+def _log(cfg: Config, raw: object) -> None:
+    t = _Table(raw, "log.")
+    _check_keys(t.table, ("format", "level"), "log.")
+    cfg.log_format = t.text("format", "text", choices=("text", "json")) or "text"
+    cfg.log_level = t.text("level", None, choices=("debug", "info", "warning", "error"))
+
+
+def _operations(cfg: Config, data: Mapping[str, object]) -> None:
+    """The store, defence, alarm and log sections."""
+    if "store" in data:
+        _store(cfg, data["store"])
+    if "defence" in data:
+        cfg.defence = _defence(data["defence"])
+    if "alarms" in data:
+        cfg.alarms = _alarms(data["alarms"])
+    if "log" in data:
+        _log(cfg, data["log"])
+
+
 def load(data: Mapping[str, object]) -> Config:
-    """A checked :class:`Config` from parsed TOML."""
+    """A checked :class:`Config` from a parsed file (TOML or YAML)."""
     _check_keys(data, _TOP_KEYS, "")
     cfg = Config()
     if "sip" in data:
@@ -453,17 +665,11 @@ def load(data: Mapping[str, object]) -> Config:
     if "media" in data:
         _media(cfg, data["media"])
     if "parameters" in data:
-        raw = data["parameters"]
-        if not isinstance(raw, dict):
-            raise ConfigError("parameters: expected a table")
-        try:
-            cfg.parameters = params.resolve(raw, "parameters.")
-        except params.ParameterError as exc:
-            raise ConfigError(str(exc)) from None
+        cfg.parameters = _parameters(data["parameters"])
     if "trace" in data:
         cfg.trace = _trace(data["trace"])
-    if "store" in data:
-        _store(cfg, data["store"])
+    _operations(cfg, data)
+    cfg.api = _api(data["api"]) if "api" in data else None
     for key, build, out in (
         ("mapping_gateway", _mapping, cfg.mapping_gateways),
         ("routing_gateway", _routing, cfg.routing_gateways),
@@ -484,14 +690,42 @@ def load(data: Mapping[str, object]) -> Config:
     return cfg
 
 
-def load_file(path: str | Path) -> Config:
+def _is_yaml(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in (".yaml", ".yml")
+
+
+def _read(path: str | Path) -> Mapping[str, object]:
+    """The parsed file (TOML, or YAML by its suffix); ConfigError naming the file and line."""
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    if not _is_yaml(path):
+        try:
+            return tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    import yaml  # noqa: PLC0415 (only for YAML files)
+
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (sip:, media:, parameters: ...)")
+    return data
+
+
+def load_file(path: str | Path) -> Config:
+    data = _read(path)
     try:
         return load(data)
     except ConfigError as exc:

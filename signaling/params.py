@@ -3,7 +3,15 @@
 Each parameter has a type, a default and a check; a configuration file or the admin API sets
 them by name, and a wrong name or value is refused with a message naming the key. The meaning of
 each one, and our decisions where the reference notes are ambiguous, are in docs/sip.md and
-docs/parameters.md.
+docs/cli.md (the parameter list).
+
+Every SS_* (and IVR_*) name of the reference's master parameter index is here, so a reference
+configuration loads. Where the reference gives one parameter two names (``SS_MEDIA_PROXY_MODE``
+= ``SS_MEDIAPROXYMODE``, ``SS_MEDIA_CHECK_TIMEOUT`` = ``SS_RTP_TIMEOUT``,
+``SS_MEDIA_PROXY_PORT_RANGE`` = the START/END pair) both are accepted and resolve onto the one
+this code reads (:data:`ALIASES`). Parameters of features this softswitch does not have (H.323,
+IVR, voice gain, comfort noise, the balance prompt) are accepted and checked but change nothing;
+:data:`UNUSED` lists them.
 """
 
 from __future__ import annotations
@@ -76,6 +84,27 @@ def _optional_limit(value: object) -> object:
     return _int(1, 1000)(value)
 
 
+def _port_range(value: object) -> object:
+    """``10000,39999`` (or a two-item list) → (10000, 39999)."""
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    try:
+        low, high = (int(str(v).strip()) for v in items)
+    except ValueError:
+        raise ValueError("expected two ports LOW,HIGH, e.g. 10000,39999") from None
+    if not 1024 <= low < high <= 65535:
+        raise ValueError(f"{low},{high}: expected 1024 <= LOW < HIGH <= 65535")
+    return (low, high)
+
+
+def _choice_int(*allowed: int) -> Callable[[object], object]:
+    def parse(value: object) -> object:
+        if isinstance(value, bool) or not str(value).strip().isdigit() or int(str(value)) not in allowed:
+            raise ValueError(f"expected one of {', '.join(map(str, allowed))}")
+        return int(str(value))
+
+    return parse
+
+
 def _choice(*names: str) -> Callable[[object], object]:
     """One of ``names``, by name or by its position (VOS3000 stores modes as numbers)."""
 
@@ -126,6 +155,12 @@ _PARAMETERS = (
     Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START", True, "no failover once RTP flowed", _bool),
     Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY", True, "no failover on busy (486/600)", _bool),
     Parameter("SS_GATEWAY_SWITCH_UNTIL_CONNECT", False, "fail over even after ringing", _bool),
+    Parameter(
+        "SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY",
+        False,
+        "route calls to an unregistered phone through the gateways",
+        _bool,
+    ),
     # gateway sorting (reference §3.2-3.3, part 2 §D.4); docs/routing.md has the order
     Parameter("SS_GATEWAY_ASR_CALCULATE", False, "ASR per routing gateway, sorted on", _bool),
     Parameter("SS_GATEWAY_ASR_RESERVE_TIME", 600, "ASR window, seconds", _int(300, 86400)),
@@ -168,6 +203,77 @@ _PARAMETERS = (
     Parameter("SS_QOS_RTP", 46, "DSCP of RTP packets", _int(0, 63)),
     Parameter("SS_MEDIAPROXYPORT_START", 10000, "first media port", _int(1024, 65534)),
     Parameter("SS_MEDIAPROXYPORT_END", 60000, "last media port", _int(1025, 65535)),
+    # the reference's other names for the three above (master index #42-44)
+    Parameter("SS_MEDIA_PROXY_MODE", "on", "= SS_MEDIAPROXYMODE", _choice("off", "on", "auto", "must-on")),
+    Parameter("SS_MEDIA_PROXY_PORT_RANGE", (10000, 60000), "= SS_MEDIAPROXYPORT_START,END", _port_range),
+    Parameter("SS_MEDIA_CHECK_TIMEOUT", 30, "= SS_RTP_TIMEOUT, seconds", _int(0, 3600)),
+    # jitter buffer and echo canceller of decoded legs (security-quality reference §B; docs/decisions.md)
+    Parameter("SS_JITTERBUFFER_MODE", "adaptive", "0 fixed, 1 adaptive", _choice("fixed", "adaptive")),
+    Parameter("SS_JITTERBUFFER_MIN", 20, "smallest buffer delay, ms", _int(0, 1000)),
+    Parameter("SS_JITTERBUFFER_MAX", 200, "largest buffer delay, ms", _int(0, 1000)),
+    Parameter("SS_JITTERBUFFER_DEFAULT", 60, "starting (adaptive) or fixed delay, ms", _int(0, 1000)),
+    Parameter("SS_ECHOCANCEL", True, "line echo canceller on decoded legs", _bool),
+    Parameter("SS_ECHOCANCELTAIL", 64, "echo tail, ms: 64 or 128 (256 refused)", _choice_int(64, 128)),
+    Parameter("SS_VOICEGAIN", 0, "voice gain, dB (not applied: accepted only)", _int(-10, 10)),
+    Parameter("SS_COMFORTNOISE", True, "comfort noise in silence (accepted only)", _bool),
+    # debug trace (reference §2.3)
+    Parameter("SS_TRACE_FILE_LENGTH", 40960, "softswitch debug file size, KB", _int(1024, 4194304)),
+    Parameter("SS_TRACE_MASK", "error", "debug detail: ERROR or DEBUG", _choice("error", "debug")),
+    Parameter("SS_TRACETOFILE", True, "debug output to file rather than memory", _bool),
+    # gateway quality window (reference §4.1.1)
+    Parameter("SS_GATEWAY_QUALITY_RESERVE_TIME", 600, "quality window, seconds", _int(300, 86400)),
+    Parameter("SS_GATEWAY_QUALITY_RESERVE_SEPARATE", 10, "segments of the quality window", _int(5, 24)),
+    # routing and billing of features we do not have yet (accepted only)
+    Parameter("SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY", False, "offline phone: route via gateways", _bool),
+    Parameter(
+        "SS_ACCOUNT_INDICATION_METHOD",
+        "off",
+        "low-balance prompt: Off, Prompt balance, Prompt duration",
+        _choice("off", "prompt balance", "prompt duration"),
+    ),
+    # H.323 (no H.323 here: accepted so reference configurations load)
+    Parameter("SS_H323_TIMEOUT_SETUP", 5, "H.323 Setup to Call Proceeding, seconds", _int(1, 600)),
+    Parameter("SS_H323_TIMEOUT_CALLPROCEEDING", 20, "H.323 Call Proceeding to Alerting, s", _int(1, 600)),
+    Parameter("SS_H323_TIMEOUT_ALERTING", 120, "H.323 Alerting to Connect, seconds", _int(1, 3600)),
+    Parameter("SS_H323_TIMEOUT_CALLPROCEEDING_OLC", 20, "H.323 Call Proceeding to OLC, s", _int(1, 600)),
+    Parameter("SS_H323_STOP_SWITCH_AFTER_OLC", False, "H.323: no failover after OLC", _bool),
+    # audio service / IVR (reference §7.2; no IVR here: accepted only)
+    Parameter("IVR_RINGING_TIMEOUT", 120, "IVR wait for answer, seconds", _int(1, 3600)),
+    Parameter("IVR_SETUP_TIMEOUT", 20, "IVR wait for the first response, seconds", _int(1, 600)),
+    Parameter("IVR_MEDIA_CHECK_TIMEOUT", 2, "IVR no-media hang-up, minutes", _int(0, 600)),
+    Parameter("IVR_CODEC_PRIORITY", "g729a,g729,g723,g711a,g711u", "IVR codec preference", _text),
+)
+
+#: Second names the reference gives a parameter, and the name this code reads. A port range
+#: maps onto two names (START, END).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "SS_MEDIA_PROXY_MODE": ("SS_MEDIAPROXYMODE",),
+    "SS_MEDIA_CHECK_TIMEOUT": ("SS_RTP_TIMEOUT",),
+    "SS_MEDIA_PROXY_PORT_RANGE": ("SS_MEDIAPROXYPORT_START", "SS_MEDIAPROXYPORT_END"),
+}
+
+#: Accepted and checked, but no feature of this softswitch reads them (yet).
+UNUSED = frozenset(
+    {
+        "SS_VOICEGAIN",
+        "SS_COMFORTNOISE",
+        "SS_TRACE_FILE_LENGTH",
+        "SS_TRACE_MASK",
+        "SS_TRACETOFILE",
+        "SS_GATEWAY_QUALITY_RESERVE_TIME",
+        "SS_GATEWAY_QUALITY_RESERVE_SEPARATE",
+        "SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY",
+        "SS_ACCOUNT_INDICATION_METHOD",
+        "SS_H323_TIMEOUT_SETUP",
+        "SS_H323_TIMEOUT_CALLPROCEEDING",
+        "SS_H323_TIMEOUT_ALERTING",
+        "SS_H323_TIMEOUT_CALLPROCEEDING_OLC",
+        "SS_H323_STOP_SWITCH_AFTER_OLC",
+        "IVR_RINGING_TIMEOUT",
+        "IVR_SETUP_TIMEOUT",
+        "IVR_MEDIA_CHECK_TIMEOUT",
+        "IVR_CODEC_PRIORITY",
+    }
 )
 
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in _PARAMETERS}
@@ -182,15 +288,49 @@ def check_name(name: str, where: str = "") -> Parameter:
     return param
 
 
+def defaults() -> dict[str, Any]:
+    return {p.name: p.default for p in _PARAMETERS if p.name not in ALIASES}
+
+
+def assign(out: dict[str, Any], name: str, value: object) -> None:
+    """Put a parsed ``value`` of ``name`` into ``out`` under the name(s) this code reads."""
+    targets = ALIASES.get(name)
+    if targets is None:
+        out[name] = value
+    elif len(targets) == 1:
+        out[targets[0]] = value
+    else:
+        assert isinstance(value, tuple)
+        out.update(zip(targets, value, strict=True))
+
+
 def resolve(values: Mapping[str, object], where: str = "") -> dict[str, Any]:
-    """Defaults overlaid with ``values``; every name and value checked."""
-    out: dict[str, Any] = {p.name: p.default for p in _PARAMETERS}
+    """Defaults overlaid with ``values``; every name and value checked, aliases resolved."""
+    out = defaults()
+    given: dict[str, str] = {}
     for name, value in values.items():
         param = check_name(name, where)
+        for target in ALIASES.get(name, (name,)):
+            if target in given:
+                raise ParameterError(
+                    f"{where}{name}: the same parameter as {given[target]}; give only one of them"
+                )
+            given[target] = name
         try:
-            out[name] = param.parse(value)
+            assign(out, name, param.parse(value))
         except ValueError as exc:
             raise ParameterError(f"{where}{name}: {exc}") from None
+    check_consistent(out, where)
+    return out
+
+
+def check_consistent(out: Mapping[str, Any], where: str = "") -> None:
+    """Rules between parameters (each one already checked alone)."""
     if out["SS_MEDIAPROXYPORT_START"] >= out["SS_MEDIAPROXYPORT_END"]:
         raise ParameterError(f"{where}SS_MEDIAPROXYPORT_START: must be below SS_MEDIAPROXYPORT_END")
-    return out
+    low, default, high = (out[f"SS_JITTERBUFFER_{k}"] for k in ("MIN", "DEFAULT", "MAX"))
+    if not low <= default <= high:
+        raise ParameterError(
+            f"{where}SS_JITTERBUFFER_DEFAULT: {default} ms must lie within SS_JITTERBUFFER_MIN {low} "
+            f"and SS_JITTERBUFFER_MAX {high}"
+        )

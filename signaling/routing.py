@@ -29,6 +29,8 @@ NO_AVAILABLE_ROUTER = "NoAvailableRouter"
 ALL_GATEWAY_BUSY = "AllGatewayBusy"
 UNKNOWN_GATEWAY = "UnknownGateway"
 NOT_ALLOWED = "CalleeNotAllowed"
+#: The callee is a phone of this node that is not registered (timers-trace §2.6, behaviour 64).
+CALLED_NOT_ONLINE = "The called not online"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,19 @@ class Route:
     #: caller rewriting applied after the pool (the gateway's "caller dial plan")
     caller_strip: int = 0
     caller_add: str = ""
+    #: the Request-URI to send (a registered phone's Contact); None: ``sip:callee@host:port``
+    uri: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneContact:
+    """Where a registered phone is reached: its Contact URI, and the address and transport its
+    REGISTER came from (behind NAT the Contact names a private address)."""
+
+    uri: str
+    host: str
+    port: int
+    transport: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +127,11 @@ class CallRecord:
     ended_by: str = ""
     #: RTP packets the media engine received from each party ("caller", "callee")
     media_packets: dict[str, int] = field(default_factory=dict)
+    #: The caller acknowledged the answer (ACK of our 200 OK): the call connected end to end.
+    #: An answered call that never did is billed with the rate of response (docs/billing.md).
+    established: bool = False
+    #: what the engine measured of each party's stream: (expected, lost, jitter ms)
+    media_quality: dict[str, tuple[int, int, float]] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -123,7 +143,14 @@ class CallRecord:
 class Router(Protocol):
     def admit(self, call: InboundCall, now: float) -> Admission: ...
 
-    def attempt_started(self, call_id: str, route: Route, now: float) -> None: ...
+    def attempt_started(self, call_id: str, route: Route, now: float) -> bool | None:
+        """The node is about to send the INVITE to ``route``; False: do not, try the next
+        (its lines are all taken)."""
+        ...
+
+    def attempt_progress(self, call_id: str, route: Route, status: int, now: float) -> None:
+        """The attempt on ``route`` alerted: a 180 or 183."""
+        ...
 
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None: ...
 
@@ -133,6 +160,16 @@ class Router(Protocol):
 
     def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:
         """The router calls ``callback(call_id, termination)`` to end a call (credit gone)."""
+        ...
+
+    def on_locate(self, lookup: Callable[[str], PhoneContact | None]) -> None:
+        """The node's registrar: ``lookup(number)`` is where a registered phone is (None:
+        not registered), for calls to phones."""
+        ...
+
+    def may_register(self, username: str, aor: str, now: float) -> bool:
+        """Whether the digest user ``username`` may register the address-of-record ``aor``
+        (the user part of its To URI) at node time ``now``."""
         ...
 
 
@@ -164,6 +201,16 @@ class StaticRouter:
                 if gw.username == call.auth_user:
                     return gw
         return None
+
+    def gateway_addresses(self) -> set[str]:
+        """The IPs of every mapping and routing gateway (the scanner defence trusts them)."""
+        ips = {ip for gw in self.config.mapping_gateways for ip, _ in gw.addresses}
+        ips.update(gw.address[0] for gw in self.config.routing_gateways)
+        return ips
+
+    def gateway_targets(self) -> list[tuple[str, str, int, str]]:
+        """(name, host, port, transport) of every routing gateway (OPTIONS probes)."""
+        return [(g.name, g.address[0], g.address[1], g.transport) for g in self.config.routing_gateways]
 
     def password_for(self, username: str) -> str | None:
         for gw in self.config.mapping_gateways:
@@ -230,6 +277,9 @@ class StaticRouter:
     def attempt_started(self, call_id: str, route: Route, now: float) -> None:
         return None
 
+    def attempt_progress(self, call_id: str, route: Route, status: int, now: float) -> None:
+        return None
+
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None:
         return None
 
@@ -243,3 +293,9 @@ class StaticRouter:
 
     def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:
         self._hangup = callback
+
+    def on_locate(self, lookup: Callable[[str], PhoneContact | None]) -> None:
+        return None  # the configuration file has no phones
+
+    def may_register(self, username: str, aor: str, now: float) -> bool:
+        return aor == username

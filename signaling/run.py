@@ -1,8 +1,13 @@
 """``softswitch run``: the SIP node (B2BUA) with its media engine, in the foreground.
 
-Loads the configuration file (or the embedded default: listen on 0.0.0.0:5060, in-process media,
-no gateways), starts the SIP transport and the media engine (in-process, or an ng client toward
-a media node), and serves until SIGTERM/SIGINT, when every call is ended with BYE (or a final
+Loads the configuration file, or the **embedded default** without one: SIP on 127.0.0.1:5060
+(loopback: nothing from another machine reaches it until ``--sip`` or ``[sip] listen`` says so),
+in-process media, and the store in the data directory (``$SOFTSWITCH_DATA``, else
+``./softswitch-data``: ``softswitch.db``, SQLite in WAL mode), created and migrated at start and
+seeded with the demo configuration (signaling/demo.py) when it holds no account and no gateway,
+and the REST API with the web manager on 127.0.0.1:8080 (``--api HOST:PORT`` or ``off``).
+Then it starts the SIP transport and the media engine (in-process, or an ng client toward a
+media node), and serves until SIGTERM/SIGINT, when every call is ended with BYE (or a final
 response) and its record written before the sockets close.
 
 Routing: the configuration file's gateway tables (:class:`StaticRouter`), or, with ``[store]
@@ -14,32 +19,116 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from mediacore import MediaEngine, MediaError
+from signaling import demo, params
 from signaling.b2bua.node import Node
 from signaling.callproc.cdrwriter import CdrWriter
 from signaling.callproc.driver import RouterDriver
 from signaling.callproc.router import StoreRouter
-from signaling.config import Config, ConfigError, load_file, parse_host_port
+from signaling.cli_common import default_store_url
+from signaling.config import ApiConfig, Config, ConfigError, load_file, parse_host_port
 from signaling.media.control import InProcessMedia, MediaControlError, NgMediaClient
+from signaling.observe.driver import Observer
+from signaling.observe.logs import configure as configure_logging
+from signaling.observe.logs import redact
 from signaling.routing import Router, StaticRouter
-from signaling.store import Store, StoreError, open_store
+from signaling.store import DEFAULT_URL, Store, StoreError, open_store
+
+if TYPE_CHECKING:
+    from signaling.api.server import ApiServer
 
 log = logging.getLogger("softswitch")
 
 
-def load_config(path: str | None, sip: str | None) -> Config:
-    cfg = load_file(Path(path)) if path else Config()
+#: Where the embedded default listens for SIP.
+EMBEDDED_SIP = ("127.0.0.1", 5060)
+
+
+def embedded_config() -> Config:
+    """The node without a configuration file: loopback SIP, the data directory's store."""
+    return Config(sip_listen=EMBEDDED_SIP, store_url=default_store_url(), api=ApiConfig())
+
+
+def load_config(
+    path: str | None, sip: str | None, media_ports: str | None = None, api: str | None = None
+) -> Config:
+    cfg = load_file(Path(path)) if path else embedded_config()
     if sip:
         try:
             cfg.sip_listen = parse_host_port(sip, 5060)
         except ValueError as exc:
             raise ConfigError(f"--sip: {exc}") from None
+    if api == "off":
+        cfg.api = None
+    elif api:
+        try:
+            listen = parse_host_port(api, 8080)
+        except ValueError as exc:
+            raise ConfigError(f"--api: {exc}") from None
+        cfg.api = cfg.api or ApiConfig()
+        cfg.api.listen = listen
+    if media_ports:
+        low, sep, high = media_ports.partition("-")
+        if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+            raise ConfigError(f"--media-ports: {media_ports!r} is not LOW-HIGH (e.g. 30000-39999)")
+        overrides = {"SS_MEDIAPROXYPORT_START": int(low), "SS_MEDIAPROXYPORT_END": int(high)}
+        try:
+            params.resolve(overrides, "--media-ports: ")
+        except params.ParameterError as exc:
+            raise ConfigError(str(exc)) from None
+        cfg.parameters.update(overrides)
     return cfg
+
+
+def prepare_embedded_store(
+    url: str,
+    carrier_ports: tuple[int, int] = demo.DEMO_CARRIER_PORTS,
+    sip_listen: tuple[str, int] = EMBEDDED_SIP,
+) -> bool:
+    """Create or migrate the embedded store and seed the demo (its carriers on
+    ``carrier_ports``) when it is empty (logged, with the command that places the demo call to
+    a node listening on ``sip_listen``); False (logged) when it cannot be opened."""
+    try:
+        with open_store(url) as store:
+            if demo.is_empty(store):
+                seeded = demo.seed_demo(store, carrier_ports=carrier_ports)
+                carriers = " and ".join(f"{g.name} at {g.host}:{g.port}" for g in seeded.carriers)
+                node = "" if sip_listen == EMBEDDED_SIP else f" --node {_call_host(*sip_listen)}"
+                log.info(
+                    "the store was empty: seeded the demo (customer %s calling from 127.0.0.1, %s); "
+                    "place a call with `softswitch call %s%s`",
+                    seeded.customer.code,
+                    carriers,
+                    demo.DEMO_NUMBER,
+                    node,
+                )
+    except Exception as exc:  # any driver, file or schema error: the node cannot start on it
+        log.error("store %s: %s (is the data directory writable? set SOFTSWITCH_DATA)", url, exc)
+        return False
+    return True
+
+
+def _call_host(host: str, port: int) -> str:
+    """Where a test call from this machine reaches a node listening on ``host:port``."""
+    return f"{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+
+
+def _reach(host: str) -> str:
+    """A note for the log line when the node listens where other machines cannot reach it."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return ""
+    if not loopback:
+        return ""
+    return " (loopback only: other machines cannot reach it; use --sip 0.0.0.0:5060 or [sip] listen)"
 
 
 async def _open_media(cfg: Config) -> tuple[InProcessMedia | NgMediaClient, MediaEngine | None] | None:
@@ -62,6 +151,13 @@ async def _open_media(cfg: Config) -> tuple[InProcessMedia | NgMediaClient, Medi
             workers=cfg.media_workers,
             rtp_timeout=float(p["SS_RTP_TIMEOUT"] or 3600),
             advertise=cfg.media_advertise,
+            jitter_buffer={
+                "mode": "fixed" if p["SS_JITTERBUFFER_MODE"] == "fixed" else "adaptive",
+                "min": int(p["SS_JITTERBUFFER_MIN"]),
+                "max": int(p["SS_JITTERBUFFER_MAX"]),
+                "default": int(p["SS_JITTERBUFFER_DEFAULT"]),
+            },
+            echo_cancel={"enabled": bool(p["SS_ECHOCANCEL"]), "tail": int(p["SS_ECHOCANCELTAIL"])},
         )
     except MediaError as exc:
         log.error("cannot start the media engine: %s", exc)
@@ -88,12 +184,21 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         return 2
     router: Router = billing.router if billing is not None else StaticRouter(cfg)
     node = Node(cfg, media, router)
+    observer = Observer(node)
+    # The API first: building it is a burst of CPU on this loop that the node's overload guard,
+    # sampling the loop from node.start() on, would take for traffic.
+    api = await _start_api(cfg, billing, node, router, observer)
+    if api is False:
+        close()
+        return 2
     try:
         host, port = await node.start()
     except OSError as exc:
         log.error("cannot listen for SIP on %s:%d: %s", cfg.sip_listen[0], cfg.sip_listen[1], exc)
+        await _stop_api(api, billing)
         close()
         return 2
+    observer.start()
     gateways = f"{len(cfg.mapping_gateways)} customer and {len(cfg.routing_gateways)} carrier gateways"
     if billing is not None:
         recovered = billing.driver.start()
@@ -103,14 +208,17 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
             f"customer and {len(snap.routing)} carrier gateways, {recovered} calls of a previous run settled"
         )
     log.info(
-        "node ready: SIP on %s:%d (udp, tcp), media %s, %s",
+        "node ready: SIP on %s:%d (udp, tcp)%s, media %s, %s",
         host,
         port,
+        _reach(host),
         "in-process" if engine is not None else f"via ng {cfg.media_ng}",
         gateways,
     )
     await stop.wait()
     log.info("shutting down: ending %d calls", len(node.calls))
+    await _stop_api(api, billing)
+    await observer.stop()
     await node.stop()
     if billing is not None:
         await billing.driver.stop()
@@ -124,6 +232,44 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         s.calls_rejected,
     )
     return 0
+
+
+async def _start_api(
+    cfg: Config, billing: _Billing | None, node: Node, router: Router, observer: Observer
+) -> ApiServer | Literal[False] | None:
+    """The REST API when ``[api]`` is configured (None when not; False, logged, when it cannot
+    start). Without ``[store]`` it manages the default store (users and records), while the node
+    routes from its file's tables."""
+    if cfg.api is None:
+        return None
+    from signaling.api.server import start_node_api  # noqa: PLC0415 (the web stack only when used)
+
+    store = billing.store if billing is not None else None
+    try:
+        if store is None:
+            store = open_store(DEFAULT_URL)
+            log.info("API: no [store] url: managing %s (the node routes from its file's tables)", DEFAULT_URL)
+        server = await start_node_api(cfg.api, store, node=node, router=router, observer=observer)
+    except (OSError, ValueError, StoreError) as exc:
+        log.error("cannot serve the API on %s:%d: %s", cfg.api.listen[0], cfg.api.listen[1], exc)
+        if billing is None and store is not None:
+            store.close()
+        return False
+    log.info(
+        "API on %s/api/v1 (OpenAPI %s/api/openapi.json, metrics %s/metrics), web manager %s/manage",
+        server.url,
+        server.url,
+        server.url,
+        server.url,
+    )
+    return server
+
+
+async def _stop_api(api: ApiServer | None, billing: _Billing | None) -> None:
+    if api is not None:
+        await api.stop()
+        if billing is None:  # the store the API opened for itself
+            api.context.store.close()
 
 
 class _Billing:
@@ -140,7 +286,7 @@ def _open_billing(cfg: Config) -> _Billing | None:
     try:
         store = open_store(cfg.store_url)
     except Exception as exc:  # any driver or file error: the node cannot bill, it does not start
-        log.error("store %s: %s", cfg.store_url, exc)
+        log.error("store %s: %s", redact(cfg.store_url), exc)
         return None
     try:
         router = StoreRouter(
@@ -150,18 +296,40 @@ def _open_billing(cfg: Config) -> _Billing | None:
             cdr_writer=CdrWriter(store),  # CDRs in group commits off the loop (docs/billing.md §5)
         )
     except StoreError as exc:
-        log.error("store %s: cannot load the configuration: %s", cfg.store_url, exc)
+        log.error("store %s: cannot load the configuration: %s", redact(cfg.store_url), exc)
         store.close()
         return None
     return _Billing(store, router)
 
 
-def run(config_path: str | None, sip: str | None) -> int:
+def run(
+    config_path: str | None,
+    sip: str | None,
+    media_ports: str | None = None,
+    api: str | None = None,
+    *,
+    demo_carrier_ports: tuple[int, int] | None = None,
+    log_format: str | None = None,
+    log_level: str | None = None,
+) -> int:
+    """Run the node; ``log_format``/``log_level`` from the command line win over ``[log]``;
+    ``demo_carrier_ports`` (embedded default only) places the demo's carriers when it seeds."""
+    if demo_carrier_ports is not None and config_path is not None:
+        log.error("configuration: --demo-carrier-ports applies to the embedded default only (no --config)")
+        return 2
     try:
-        cfg = load_config(config_path, sip)
+        cfg = load_config(config_path, sip, media_ports, api)
     except ConfigError as exc:
         log.error("configuration: %s", exc)
         return 2
+    if (cfg.log_format != "text" and log_format is None) or (cfg.log_level and log_level is None):
+        configure_logging(log_format or cfg.log_format, log_level or cfg.log_level or "info")
+    if config_path is None:
+        assert cfg.store_url is not None
+        log.info("no configuration file: the embedded default, store %s", cfg.store_url)
+        ports = demo_carrier_ports or demo.DEMO_CARRIER_PORTS
+        if not prepare_embedded_store(cfg.store_url, ports, cfg.sip_listen):
+            return 2
 
     async def main() -> int:
         stop = asyncio.Event()

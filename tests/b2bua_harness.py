@@ -484,10 +484,13 @@ async def node_with(
     customer: dict[str, Any] | None = None,
     rtp_timeout: float = 30.0,
     media: str = "in-process",
+    *,
+    sections: dict[str, Any] | None = None,
 ) -> AsyncIterator[Harness]:
     """A node with one customer (any port on 127.0.0.1) and the given carriers (routing_gateway
     keys; carrier i listens on ``carrier_ports[i]`` and has priority i). ``media`` is
-    ``"in-process"`` (the mediacore engine, with ``rtp_timeout``) or ``"rtpengine"``."""
+    ``"in-process"`` (the mediacore engine, with ``rtp_timeout``) or ``"rtpengine"``;
+    ``sections`` adds configuration tables (``{"defence": {...}}``)."""
     if len(carriers) > 9:
         raise ValueError("at most 9 carriers per harness")
     with contextlib.ExitStack() as stack:
@@ -502,6 +505,7 @@ async def node_with(
                 {"name": f"carrier-{i}", "address": f"127.0.0.1:{carrier_ports[i]}", "priority": i, **c}
                 for i, c in enumerate(carriers)
             ],
+            **(sections or {}),
         }
         cfg = load(data)
         window = (base + 60, base + BLOCK - 1)

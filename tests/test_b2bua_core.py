@@ -17,7 +17,7 @@ import pytest
 from signaling import params
 from signaling.b2bua.call import Call, parse_dtmf_info
 from signaling.media.control import MediaControlError, MediaNotice
-from signaling.routing import Admission, CallRecord, InboundCall, Route
+from signaling.routing import Admission, CallRecord, InboundCall, PhoneContact, Route
 from signaling.sip.dialog import Dialog
 from signaling.sip.identity import CallerPool, IdentityPolicy
 from signaling.sip.message import Headers, Request, Response, Via, make_response
@@ -31,12 +31,18 @@ class FakeRouter:
     def __init__(self) -> None:
         self.ended: list[CallRecord] = []
         self.attempts: list[tuple[str, int]] = []
+        #: gateways whose lines the router reports taken (attempt_started answers False)
+        self.busy: set[str] = set()
+        self.progress: list[tuple[str, int]] = []
 
     def admit(self, call: InboundCall, now: float) -> Admission:  # pragma: no cover - not used here
         raise AssertionError
 
-    def attempt_started(self, call_id: str, route: Route, now: float) -> None:
-        return None
+    def attempt_started(self, call_id: str, route: Route, now: float) -> bool:
+        return route.gateway not in self.busy
+
+    def attempt_progress(self, call_id: str, route: Route, status: int, now: float) -> None:
+        self.progress.append((route.gateway, status))
 
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None:
         self.attempts.append((route.gateway, status))
@@ -49,6 +55,12 @@ class FakeRouter:
 
     def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:
         return None
+
+    def on_locate(self, lookup: Callable[[str], PhoneContact | None]) -> None:
+        return None
+
+    def may_register(self, username: str, aor: str, now: float) -> bool:
+        return aor == username
 
 
 @dataclass
@@ -582,3 +594,54 @@ def test_carrier_digest_challenge_is_answered_once() -> None:
     )
     call.on_b_response(second.transaction, again)
     assert host.router.attempts == [("gw1", 407)] and call.ended
+
+
+def test_the_callers_ack_marks_the_call_connected_for_billing() -> None:
+    """Rate of connected vs rate of response (architecture CAP-5.6; docs/billing.md): an
+    answered call is connected once the caller acknowledges our 200 OK; an answer the caller
+    never acknowledges (ACK timeout) leaves it "responded"."""
+    host = FakeHost()
+    call = new_call(host, [route("gw1", 5080)])
+    answer(host, call)
+    assert call.answered and not call.record.established
+    call.on_request("a", TransactionId(-1), in_dialog_from_a(call, "ACK", 1))
+    assert call.record.established
+    call.on_request("a", TransactionId(7), in_dialog_from_a(call, "BYE", 2))
+    assert host.router.ended[0].established
+
+    host = FakeHost()
+    call = new_call(host, [route("gw1", 5080)])
+    answer(host, call)
+    call.on_ack_timeout()
+    (record,) = host.router.ended
+    assert record.answer is not None and not record.established and record.termination == "ACK timeout"
+
+
+def test_a_route_the_router_finds_busy_is_not_tried() -> None:
+    """The router refuses an attempt whose carrier lines another node took (docs/routing.md,
+    shared line leases): the node sends nothing there and tries the next route; with no route
+    left the caller gets 503."""
+    host = FakeHost()
+    host.router.busy = {"gw1"}
+    call = new_call(host, [route("gw1", 5080), route("gw2", 5081)])
+    assert [s.addr for s in host.requests("INVITE")] == [("10.9.0.1", 5081)]
+    answer(host, call)
+    assert call.answered and call.record.attempts == 1 and call.record.gateway == "gw2"
+
+    host = FakeHost()
+    host.router.busy = {"gw1", "gw2"}
+    call = new_call(host, [route("gw1", 5080), route("gw2", 5081)])
+    assert host.requests("INVITE") == []
+    assert [r.status for r in host.responses()] == [503] and call.ended
+
+
+def test_ringing_and_early_media_are_reported_to_the_router() -> None:
+    """The router learns which attempts alerted (the billing FAQ's rate of connected)."""
+    host = FakeHost()
+    call = new_call(host, [route("gw1", 5080)])
+    inv = last_invite(host)
+    assert isinstance(inv.message, Request) and inv.transaction is not None
+    call.on_b_response(inv.transaction, b_reply(inv.message, 100))
+    call.on_b_response(inv.transaction, b_reply(inv.message, 183))
+    call.on_b_response(inv.transaction, b_reply(inv.message, 180))
+    assert host.router.progress == [("gw1", 183), ("gw1", 180)]

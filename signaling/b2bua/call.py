@@ -37,6 +37,7 @@ from signaling.b2bua.parts import (
     MediaPort,
     MediaResult,
     Pending,
+    media_quality_by_party,
     parse_dtmf_info,
     rtp_packets_by_party,
     slim_request,
@@ -226,12 +227,20 @@ class Call:
         self.host.media(self, "offer", (self.call_id, self.a_tag, body, options), offered)
 
     def _send_attempt(self, route: Route, body: bytes) -> None:
+        if self.host.router.attempt_started(self.call_id, route, self.host.now()) is False:
+            # the router found the carrier's lines taken (by this or another node): next route
+            log.info("call %s: %s is busy, not tried", self.call_id, route.gateway)
+            self.last_failure = 503
+            self._next_route()
+            return
         from_party = self.invite.from_
         display = f"{from_party.display} " if from_party.display else ""
         host = f"[{route.host}]" if ":" in route.host else route.host
         target = f"sip:{route.callee}@{host}:{route.port}"
         if route.transport in ("tcp", "tls"):
             target += f";transport={route.transport}"
+        if route.uri is not None:  # a registered phone: its Contact is the Request-URI
+            target = route.uri
         transport = route.transport.upper()
         local = self.host.local_via(transport)
         caller = self._caller_for(route)
@@ -273,7 +282,6 @@ class Call:
         self.b = Leg("b", addr, transport, tag="", dtmf=route.dtmf, sdp_sent=body)
         self.record.attempts += 1
         self.record.gateway = route.gateway
-        self.host.router.attempt_started(self.call_id, route, self.host.now())
         self._arm_attempt_timer("SS_SIP_TIMEOUT_INVITE")
 
     def _caller_for(self, route: Route) -> str:
@@ -339,6 +347,7 @@ class Call:
             attempt = self.given_up.get(transaction)
             if attempt is None:
                 return
+        attempt.heard = True
         if attempt.cancelled:
             if 200 <= response.status < 300:
                 self._drop_late_answer(attempt, response)
@@ -394,6 +403,8 @@ class Call:
         if status == 100:
             self._arm_attempt_timer("SS_SIP_TIMEOUT_TRYING")
             return
+        if status in (180, 183):
+            self.host.router.attempt_progress(self.call_id, attempt.route, status, self.host.now())
         if response.to.tag:
             self._b_dialog(attempt, response)
         has_sdp = bool(response.body) and response.content_type == SDP
@@ -580,6 +591,7 @@ class Call:
             elif isinstance(result, dict):  # the final statistics come with the delete's reply
                 parties = {self.a_tag: "caller", (self.b.tag if self.b else ""): "callee"}
                 self.record.media_packets = rtp_packets_by_party(result, parties)
+                self.record.media_quality = media_quality_by_party(result, parties)
             self._finalize()
 
         # with the caller's tag: rtpengine answers a delete without from-tag with no statistics
@@ -640,6 +652,7 @@ class Call:
             return
         reject = leg.dialog.receive_request(request)
         if request.method == "ACK":
+            self._on_ack(leg)
             return
         if reject is not None:
             self._respond_in(leg, request, transaction, reject)
@@ -672,6 +685,10 @@ class Call:
             self._respond_in(leg, request, transaction, 200)
             return
         self._respond_in(leg, request, transaction, 491 if method in ("INVITE", "UPDATE") else 501)
+
+    def _on_ack(self, leg: Leg) -> None:
+        if leg.name == "a" and self.answered and self.a_final_sent:
+            self.record.established = True  # the caller has the answer: the call is connected
 
     def _respond_in(
         self,

@@ -20,12 +20,18 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
+from signaling.b2bua.operations import Operations, auth_log_level
+from signaling.b2bua.stats import GatewayProber, NodeStats
 from signaling.config import Config
 from signaling.media.control import MediaControlError, MediaNotice
-from signaling.routing import CallRecord, InboundCall, Route, Router
+from signaling.observe.gateways import GatewayMeter, MeteredRouter
+from signaling.observe.logs import call_context
+from signaling.routing import UNKNOWN_GATEWAY, CallRecord, InboundCall, PhoneContact, Route, Router
 from signaling.sip.auth import AuthOutcome, DigestChallenger, Password
+from signaling.sip.defence import Defence
 from signaling.sip.dialog import (
     AckTimeout,
     Dialog,
@@ -43,9 +49,10 @@ from signaling.sip.limits import (
     KeyLimits,
     OverloadDecision,
     OverloadGuard,
+    RateMeter,
     Rejection,
 )
-from signaling.sip.message import Request, Response, Via, make_response, serialize
+from signaling.sip.message import Request, Response, SipUri, Via, make_response, serialize
 from signaling.sip.parser import SipParseError, is_keepalive, parse_message, scan_request
 from signaling.sip.registrar import Registrar
 from signaling.sip.timers import TimerConfig
@@ -69,18 +76,11 @@ log = logging.getLogger("softswitch.node")
 
 Addr = tuple[str, int]
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+DTMF_INFO_TYPES = ("application/dtmf-relay", "application/dtmf")
 #: seconds between two load samples for the overload guard
 SAMPLE_PERIOD = 0.5
-
-
-@dataclass(slots=True)
-class NodeStats:
-    calls_started: int = 0
-    calls_answered: int = 0
-    calls_failed: int = 0
-    calls_rejected: int = 0
-    parse_errors: int = 0
-    handler_errors: int = 0
+#: calls per second are measured over this window, seconds
+CPS_WINDOW = 10.0
 
 
 @dataclass(slots=True)
@@ -94,15 +94,20 @@ class _CallState:
     transactions: list[TransactionId] = field(default_factory=list)
 
 
-class Node:
+class Node(Operations):
     """A running B2BUA node."""
 
     def __init__(self, config: Config, media: MediaPort, router: Router) -> None:
         self.config = config
         self.parameters: dict[str, Any] = dict(config.parameters)
         self.media_port = media
-        self.router = router
+        #: per-gateway lines, ASR, ACD, PDD (metrics, alarms), fed through the router interface
+        self.gateways = GatewayMeter.from_parameters(self.parameters)
+        self.router: Router = MeteredRouter(router, self.gateways, self._attempt_probe)
         self.stats = NodeStats()
+        self.cps = RateMeter(window_s=CPS_WINDOW, slots=10)
+        #: the scanner defence, consulted before anything is parsed
+        self.defence = Defence(config.defence)
         self.layer = TransactionLayer(TimerConfig.from_parameters(self.parameters))
         self.transport = SipTransport(self._on_data, dscp=int(self.parameters["SS_QOS_SIGNAL"]))
         self.admission = AdmissionControl()
@@ -131,7 +136,8 @@ class Node:
                 send_one_time=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME"]),
             )
         )
-        self.registrar = Registrar(keepalive=self.keepalive)
+        # bindings are keyed by the To URI's user alone: phones are found by number
+        self.registrar = Registrar(keepalive=self.keepalive, aor_key=_aor_user, authorize=self._may_register)
         self._passwords = {gw.username: gw.password for gw in config.mapping_gateways if gw.username}
         self.auth = DigestChallenger(
             realm=config.sip_advertise or "softswitch",
@@ -166,6 +172,8 @@ class Node:
         self._dialogs: dict[DialogId, tuple[Call, str]] = {}
         #: dialogs retransmitting a 2xx until the ACK comes: the only ones with a dialog timer
         self._awaiting_ack: dict[DialogId, Dialog] = {}
+        #: OPTIONS probes toward routing gateways in flight
+        self.prober = GatewayProber(self.gateways)
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local: Addr = ("127.0.0.1", 0)
@@ -189,6 +197,8 @@ class Node:
         self._loop = asyncio.get_running_loop()
         host, port = self.config.sip_listen
         self.router.on_hangup_request(self.hangup)
+        self.router.on_locate(self._locate)
+        self._start_defence()
         self.local = await self.transport.start(host, port)
         cfg = self.config
         if cfg.sip_tls_listen is not None and cfg.sip_tls_cert and cfg.sip_tls_key:
@@ -228,6 +238,17 @@ class Node:
         loop = self._loop or asyncio.get_running_loop()
         return loop.time()
 
+    def _may_register(self, username: str, aor: str) -> bool:
+        return self.router.may_register(username, aor, self.now())
+
+    def _locate(self, number: str) -> PhoneContact | None:
+        """Where the phone registered as ``number`` is (its best binding), for calls to it."""
+        bindings = self.registrar.lookup(number, self.now())
+        if not bindings:
+            return None
+        best = bindings[0]
+        return PhoneContact(best.uri, best.source[0], best.source[1], best.transport)
+
     def _credentials(self, username: str, realm: str) -> Password | None:
         password = self._passwords.get(username)
         if password is None:  # a store-backed router knows its gateways' passwords
@@ -253,6 +274,13 @@ class Node:
 
     def _on_data(self, data: bytes, addr: Addr, transport: str) -> None:
         self._messages += 1
+        defence = self.defence
+        if (
+            defence.config.enabled
+            and not defence.is_trusted(addr[0])
+            and defence.inspect(data, addr, self.now()) is not None
+        ):
+            return  # dropped before parsing: no answer, no log line, a counter
         decision = self.overload.decide(data)
         if decision is not OverloadDecision.ACCEPT:
             if decision is OverloadDecision.REJECT_503:
@@ -273,6 +301,7 @@ class Node:
             if answer is not None:
                 self.transport.send(serialize(answer), addr, transport)
             return
+        self.stats.message(message, received=True)
         if self.tracer.settings.enabled:
             self._raw = (data, addr, transport)
             self.tracer.message(
@@ -294,17 +323,21 @@ class Node:
         )
 
     def _pump(self) -> None:
-        for event in self.layer.events():
-            try:
-                self._dispatch(event)
-            except Exception:
-                self.stats.handler_errors += 1
-                log.exception("error handling %s", type(event).__name__)
+        """Dispatch the layer's events until it has none: what a handler sends (a response
+        answered on the spot, an OPTIONS 200) goes out now, not with the next message."""
+        while events := self.layer.events():
+            for event in events:
+                try:
+                    self._dispatch(event)
+                except Exception:
+                    self.stats.handler_errors += 1
+                    log.exception("error handling %s", type(event).__name__)
         self._reschedule()
 
-    def _dispatch(self, event: object) -> None:  # noqa: PLR0912 (one branch per event kind)
+    def _dispatch(self, event: object) -> None:
         if isinstance(event, Transmit):
             self.transport.send(event.data, event.addr, event.transport)
+            self.stats.message(event.message, received=False)
             if self.tracer.settings.enabled:
                 self.tracer.message(
                     event.message,
@@ -322,7 +355,16 @@ class Node:
             if found is not None:
                 call, leg = found
                 self.post(call, lambda: call.on_request(leg, TransactionId(-1), event.request))
-        elif isinstance(event, ResponseReceived):
+        elif self.prober.in_flight and isinstance(
+            event, ResponseReceived | TransactionTimeout | TransportError
+        ):
+            if not self.prober.outcome(event):
+                self._dispatch_call_event(event)
+        else:
+            self._dispatch_call_event(event)
+
+    def _dispatch_call_event(self, event: object) -> None:
+        if isinstance(event, ResponseReceived):
             owner = self._by_transaction.get(event.transaction)
             if owner is not None:
                 self.post(owner, lambda: owner.on_b_response(event.transaction, event.response))
@@ -373,6 +415,8 @@ class Node:
                 self._reply(event, 481)
                 return
             call, leg = found
+            if request.method == "INFO" and request.content_type in DTMF_INFO_TYPES:
+                self.stats.dtmf_event("info")
             self.post(call, lambda: call.on_request(leg, event.transaction, request))
             return
         method = request.method
@@ -392,8 +436,15 @@ class Node:
         now = self.now()
         tag = new_tag()
         result = self.auth.authenticate(event.request, now, proxy=False, to_tag=tag)
+        self._auth_seen(result, event.addr, now)
         if result.outcome is not AuthOutcome.ACCEPTED:
-            log.info("REGISTER from %s: %s (%s)", event.addr, result.outcome.value, result.detail)
+            log.log(
+                auth_log_level(result),
+                "REGISTER from %s: %s (%s)",
+                event.addr,
+                result.outcome.value,
+                result.detail,
+            )
             if result.response is not None:
                 self.layer.send_response(result.response, now, event.transaction)
             return
@@ -430,13 +481,16 @@ class Node:
         if admission.needs_auth:
             # not known by address: a password gateway must prove itself (407, RFC 3261 §22.3)
             result = self.auth.authenticate(request, now, proxy=True, to_tag=new_tag())
+            self._auth_seen(result, event.addr, now)
             if result.outcome is not AuthOutcome.ACCEPTED:
-                log.info(
+                log.log(
+                    auth_log_level(result),
                     "INVITE %s from %s: %s (%s)",
                     request.call_id,
                     event.addr,
                     result.outcome.value,
                     result.detail,
+                    extra={"call_id": request.call_id},
                 )
                 if result.response is not None:
                     self.layer.send_response(result.response, now, event.transaction)
@@ -461,6 +515,7 @@ class Node:
             start=now,
         )
         self.stats.calls_started += 1
+        self.cps.add(now)
         gateways = [admission.ingress, *(r.gateway for r in admission.routes)]
         if self.tracer.consider_call(request.call_id, caller, callee, gateways, time.time()) and self._raw:
             data, addr, transport = self._raw  # the INVITE arrived before the call was chosen
@@ -473,27 +528,21 @@ class Node:
                 transport=transport,
                 now=time.time(),
             )
-        if admission.rejection is not None or admission.needs_auth:
-            rejection = admission.rejection
-            status = rejection.status if rejection is not None else 403
-            self._reply(event, status)
-            record.final_status = status
-            record.termination = rejection.termination if rejection is not None else "AuthRequired"
-            record.end = now
-            self.stats.calls_rejected += 1
-            self.router.call_ended(record)
-            self.ended_records.append(record)
+        rejection = admission.rejection
+        if rejection is not None or admission.needs_auth or not admission.ingress:
+            # only a caller identified as a mapping gateway (by address, or by its password just
+            # proved) is ever routed: whatever the router answered, an unidentified one is refused
+            if rejection is None:
+                self._refuse(event, record, 403, "AuthRequired" if admission.needs_auth else UNKNOWN_GATEWAY)
+            else:
+                self._refuse(event, record, rejection.status, rejection.termination)
             return
         keys = ["in:" + admission.ingress]
         ticket = self.admission.admit(keys, now)
         if isinstance(ticket, Rejection):
-            self._reply(event, ticket.status)
-            record.final_status = ticket.status
-            record.termination = f"{ticket.limit} limit of {ticket.key}"
-            record.end = now
-            self.stats.calls_rejected += 1
-            self.router.call_ended(record)
-            self.ended_records.append(record)
+            self._refuse(
+                event, record, ticket.status, f"{ticket.limit} limit of {ticket.key}", f"{ticket.limit} limit"
+            )
             return
         # carriers at their concurrency/CPS limit are skipped, not tried
         admission.routes = [
@@ -515,6 +564,7 @@ class Node:
                 self.admission.release(t)
 
         call.release = release
+        self.gateways.ingress_started(admission.ingress)
         self._by_transaction[event.transaction] = call
         state = _CallState(call)
         self.calls[request.call_id] = state
@@ -547,6 +597,7 @@ class Node:
             state.task = asyncio.get_running_loop().create_task(self._run_call(state))
 
     async def _run_call(self, state: _CallState) -> None:
+        call_context.set(state.call.call_id)  # this task's log records name the call
         try:
             await self._drain_call(state)
         finally:
@@ -668,10 +719,8 @@ class Node:
             del self.calls[call.call_id]
             # still reachable for late inputs (a 2xx on a cancelled attempt is ACKed and hung up)
             self._lingering[call.call_id] = state
-        if call.answered:
-            self.stats.calls_answered += 1
-        else:
-            self.stats.calls_failed += 1
+        self.stats.ended(call.record, call.answered)
+        self.gateways.ingress_ended(call.record.ingress)
         self.ended_records.append(call.record)
         if len(self.ended_records) > 10_000:
             del self.ended_records[:1000]
@@ -696,6 +745,9 @@ class Node:
     # -- media events ---------------------------------------------------------------------------------
 
     def _on_media_notice(self, notice: MediaNotice) -> None:
+        if notice.kind in ("dtmf", "dtmf_played"):
+            event = notice.event
+            self.stats.dtmf_event(notice.kind, bool(event.get("inband")), event.get("via"))
         state = self.calls.get(notice.call_id)
         if state is not None:
             self.post(state.call, partial(state.call.on_media_notice, notice))
@@ -747,6 +799,13 @@ class Node:
                 elif isinstance(action, AckTimeout):
                     self.post(call, call.on_ack_timeout)
         self._pump()
+
+
+def _aor_user(uri: SipUri) -> str:
+    """The registrar's key of an address-of-record: its user part (a number or a user name)."""
+    if not uri.user:
+        raise ValueError("an address-of-record needs a user part")
+    return unquote(uri.user)
 
 
 def _user(uri: str) -> str:

@@ -99,6 +99,8 @@ class Attempt:
     cancelled: bool = False
     #: this INVITE already carries our answer to the carrier's digest challenge
     authenticated: bool = False
+    #: the carrier sent any response to it (a timeout or transport failure leaves it False)
+    heard: bool = False
 
 
 @dataclass(slots=True)
@@ -170,6 +172,31 @@ def rtp_packets_by_party(report: dict[bytes, Any], parties: dict[str, str]) -> d
                 if isinstance(stats, dict) and isinstance(stats.get(b"packets"), int):
                     total += stats[b"packets"]
         out[name] = total
+    return out
+
+
+def media_quality_by_party(
+    report: dict[bytes, Any], parties: dict[str, str]
+) -> dict[str, tuple[int, int, float]]:
+    """What each party's RTP stream measured at our receiving end, from the ``mediacore``
+    dictionary of an ng ``query``/``delete`` reply: (packets expected, packets lost, interarrival
+    jitter in ms), keyed by ``parties[tag]``. A reply without it (rtpengine) gives nothing."""
+    out: dict[str, tuple[int, int, float]] = {}
+    tags = report.get(b"tags")
+    if not isinstance(tags, dict):
+        return out
+    for tag, info in tags.items():
+        name = parties.get(tag.decode("utf-8", "replace")) if isinstance(tag, bytes) else None
+        if name is None or not isinstance(info, dict):
+            continue
+        for media in info.get(b"medias", []) or []:
+            for stream in (media.get(b"streams", []) if isinstance(media, dict) else []) or []:
+                ours = stream.get(b"mediacore") if isinstance(stream, dict) else None
+                if not isinstance(ours, dict):
+                    continue
+                expected, lost, jitter_us = (ours.get(k) for k in (b"expected", b"lost", b"jitter_us"))
+                if isinstance(expected, int) and isinstance(lost, int) and isinstance(jitter_us, int):
+                    out[name] = (expected, max(0, lost), jitter_us / 1000.0)
     return out
 
 

@@ -77,6 +77,9 @@ class RateImport:
     #: Data rows read (blank lines excluded).
     rows: int = 0
     delimiter: str = ","
+    #: The line each rate starts on (``lines[i]`` for ``rates[i]``), for messages about a rate
+    #: that a later check (the store's) refuses.
+    lines: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -113,14 +116,15 @@ def import_rates(data: bytes | str, *, tz: tzinfo = UTC) -> RateImport:
         return errors.result(0, ",")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rates: list[Rate] = []
+    lines: list[int] = []
     rows = 0
     try:
-        rows = _read(reader, delimiter, tz, errors, rates)
+        rows = _read(reader, delimiter, tz, errors, rates, lines)
     except csv.Error as exc:
         errors.add(reader.line_num or 1, None, f"malformed CSV: {exc}")
     if errors.items:
         return errors.result(rows, delimiter)
-    return RateImport(tuple(rates), (), rows, delimiter)
+    return RateImport(tuple(rates), (), rows, delimiter, tuple(lines))
 
 
 def _decode(data: bytes | str, errors: _Errors) -> str | None:
@@ -135,7 +139,9 @@ def _decode(data: bytes | str, errors: _Errors) -> str | None:
         return None
 
 
-def _read(reader: _Reader, delimiter: str, tz: tzinfo, errors: _Errors, rates: list[Rate]) -> int:
+def _read(  # noqa: PLR0917 (one private helper, its state passed in)
+    reader: _Reader, delimiter: str, tz: tzinfo, errors: _Errors, rates: list[Rate], lines: list[int]
+) -> int:
     """Read the header and the rows into ``rates``; returns the number of data rows."""
     other = [d for d in _DELIMITERS if d != delimiter]
     columns: list[str] | None = None
@@ -169,6 +175,7 @@ def _read(reader: _Reader, delimiter: str, tz: tzinfo, errors: _Errors, rates: l
             continue
         seen[key] = line
         rates.append(rate)
+        lines.append(line)
     if columns is None:
         errors.add(1, None, "the file is empty (a header line naming the columns is required)")
     return rows

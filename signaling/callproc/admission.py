@@ -30,7 +30,8 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from signaling.billing import RateSelection, RateSources, Tariff, select_rate
+from signaling.billing import RateSelection, RateSources, Tariff, charge, select_rate
+from signaling.callproc.benefits import covering
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.routes import (
@@ -42,19 +43,22 @@ from signaling.callproc.routes import (
 )
 from signaling.callproc.snapshot import Snapshot
 from signaling.routing import (
+    CALLED_NOT_ONLINE,
     NO_MATCHING_RATE,
     NOT_ALLOWED,
     UNKNOWN_GATEWAY,
     InboundCall,
+    PhoneContact,
     Rejection,
     Route,
 )
 from signaling.sip.identity import IdentityPolicy
-from signaling.store import Account, MappingGateway, RoutingGateway
+from signaling.store import Account, MappingGateway, Phone, RoutingGateway
 
 ACCOUNT_LOCKED = "Account locked"
 ACCOUNT_EXPIRED = "Account expired"
 GATEWAY_LOCKED = "Gateway locked"
+PHONE_LOCKED = "Phone locked"
 INSUFFICIENT_BALANCE = "Insufficient balance"
 RATE_TYPE_NOT_AUTHORIZED = "Rate type not authorized"
 NUMBER_SECTION_LIMITED = "Number section limited"
@@ -81,17 +85,30 @@ class Decision:
     caller_billing: str = ""
     callee_billing: str = ""
     rate: RateSelection | None = None
-    #: What the first billing period of a connected call costs (the admission reservation).
+    #: What the first billing period of an answered call costs (the admission reservation,
+    #: before package benefits): the rate of connected's, or the rate of response's if dearer.
     need: Decimal = Decimal(0)
+    #: The account's package subscriptions covering the callee, in the order the call draws on
+    #: them (signaling/callproc/benefits.py).
+    packages: tuple[int, ...] = ()
     #: The customer price of a reference call (for the no-loss rule and the analysis).
     price: Fraction | None = None
     plan: RoutePlan | None = None
     routes: list[Route] = field(default_factory=list)
+    #: The phone whose call this is (its ingress is the phone's own), and the phone it calls.
+    phone: Phone | None = None
+    callee_phone: Phone | None = None
 
     @property
     def tariff(self) -> Tariff | None:
         choice = self.rate.choice if self.rate is not None else None
         return None if choice is None else choice.connected
+
+    @property
+    def response_tariff(self) -> Tariff | None:
+        """The rate of response (None: the rate has none; answered calls pay the connected one)."""
+        choice = self.rate.choice if self.rate is not None else None
+        return None if choice is None else choice.response
 
     def refuse(self, status: int, reason: str, termination: str) -> Decision:
         self.rejection = Rejection(status, reason, termination)
@@ -149,7 +166,10 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     quality: Quality,
     vendor_funds: Callable[[int], Decimal | None],
     rng: random.Random | None = None,
+    locate: Callable[[Phone], PhoneContact | None] | None = None,
 ) -> Decision:
+    """The admission decision; ``locate`` finds where a phone of this node is registered (None:
+    registrations are unknown here, as in the routing analysis: phones are not looked at)."""
     decision = Decision(call, at)
     ingress = find_ingress(snap, call)
     if ingress is None:
@@ -158,10 +178,11 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
             return decision
         return decision.refuse(403, "Forbidden", UNKNOWN_GATEWAY)
     decision.ingress = ingress
+    decision.phone = snap.phone_of_ingress.get(ingress.id)
     account = snap.accounts.get(ingress.account_id)
     decision.account = account
     if ingress.locked:
-        return decision.refuse(403, "Forbidden", GATEWAY_LOCKED)
+        return decision.refuse(403, "Forbidden", GATEWAY_LOCKED if decision.phone is None else PHONE_LOCKED)
     if account is None:
         return decision.refuse(403, "Forbidden", CONFIGURATION_ERROR)
     if account.locked:
@@ -175,6 +196,8 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
         return decision.refuse(503, "Service Unavailable", CALL_LIMIT)
     sources = {"rpid": call.caller_rpid, "display": call.caller_display}
     caller = sources.get(ingress.caller_source, "") or call.caller
+    if decision.phone is not None:  # a phone calls as its own number
+        caller = decision.phone.number
     decision.caller = caller
     if ingress.caller_whitelist and not _starts(caller, ingress.caller_whitelist):
         return decision.refuse(403, "Forbidden", CALLER_NOT_ALLOWED)
@@ -201,6 +224,11 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
             else None
         ),
         period_rate=snap.period_rate_for(account, at),
+        phone_private=(
+            snap.rate_groups.get(decision.phone.private_rate_group_id)
+            if decision.phone is not None and decision.phone.private_rate_group_id is not None
+            else None
+        ),
     )
     decision.rate = select_rate(callee.number, at, rate_sources, switches=snap.switches, policy=snap.policy)
     choice = decision.rate.choice
@@ -209,6 +237,11 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     if choice.rate.call_type and choice.rate.call_type not in account.call_types:
         return decision.refuse(403, "Forbidden", RATE_TYPE_NOT_AUTHORIZED)
     decision.need, decision.price = first_period_and_price(snap, choice)
+    if choice.response is not None:
+        decision.need = max(decision.need, charge(choice.response, 1, policy=snap.policy).amount)
+    decision.packages = covering(snap, account.id, callee.number, at)
+    if locate is not None and _to_phone(snap, ingress, decision, locate):
+        return decision
     decision.plan = plan_routes(
         snap,
         ingress,
@@ -226,6 +259,45 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
         return decision.refuse(503, "Service Unavailable", termination)
     decision.routes = [_route(snap, ingress, c.gateway.id, decision, rng) for c in decision.plan.ordered]
     return decision
+
+
+def _to_phone(
+    snap: Snapshot,
+    ingress: MappingGateway,
+    decision: Decision,
+    locate: Callable[[Phone], PhoneContact | None],
+) -> bool:
+    """A callee that is a phone of this node: routed to where it is registered, or refused as
+    "The called not online" (unless SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY sends it to the
+    gateways). True when that decided the call."""
+    phone = snap.phones_by_number.get(decision.callee_billing)
+    if phone is None:
+        return False
+    decision.callee_phone = phone
+    contact = None if phone.locked else locate(phone)
+    if contact is not None:
+        decision.routes = [_phone_route(snap, ingress, phone, contact, decision)]
+        return True
+    if snap.parameters["SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY"]:
+        return False
+    decision.refuse(480, "Temporarily Unavailable", CALLED_NOT_ONLINE)
+    return True
+
+
+def _phone_route(
+    snap: Snapshot, ingress: MappingGateway, phone: Phone, contact: PhoneContact, decision: Decision
+) -> Route:
+    """The route to a registered phone of this node: its contact, where its REGISTER came from."""
+    return Route(
+        gateway=f"phone:{phone.number}",
+        host=contact.host,
+        port=contact.port,
+        transport=contact.transport.lower(),
+        callee=phone.number,
+        caller=decision.caller_billing,
+        media_proxy=ingress.media_proxy or str(snap.parameters["SS_MEDIAPROXYMODE"]),
+        uri=contact.uri,
+    )
 
 
 def _route(

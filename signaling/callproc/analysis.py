@@ -145,6 +145,10 @@ def _step(value: object) -> str:
     return str(value)
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}%"
+
+
 def _line(c: Candidate) -> str:
     gw = c.gateway
     facts = [
@@ -154,6 +158,7 @@ def _line(c: Candidate) -> str:
         f"cost {_money(c.cost)}",
         f"ASR {'-' if c.asr is None else f'{c.asr:.1f}%'} ({c.asr_attempts} attempts)",
         f"ACD {'-' if c.acd is None else f'{c.acd:.0f} s'}",
+        f"response/connected {_percent(c.response_rate)}/{_percent(c.connected_rate)}",
         f"lines {c.usage:.0%} used, {c.today} today",
     ]
     if c.protect:
@@ -230,6 +235,8 @@ def as_json(a: Analysis) -> str:
             "cost": _money(c.cost),
             "asr": c.asr,
             "acd": c.acd,
+            "rate_of_response": c.response_rate,
+            "rate_of_connected": c.connected_rate,
             "key": {name: _step(value) for name, value in c.steps},
             "skipped": c.skipped,
         }

@@ -71,6 +71,8 @@ class Outcome:
 
     committed: list[Settlement] = field(default_factory=list)
     failed: list[Settlement] = field(default_factory=list)
+    #: Seconds the transactions took (committed or not).
+    seconds: float = 0.0
 
 
 _STOP = object()
@@ -186,6 +188,14 @@ class CdrWriter:
         """Calls queued and not yet taken into a batch."""
         return self._queued
 
+    def oldest(self) -> float | None:
+        """When (time.monotonic()) the oldest call still queued was queued; None: none is."""
+        with self._lock:
+            for item in self._items:
+                if isinstance(item, Settlement):
+                    return item.queued_at
+        return None
+
     def stats(self) -> dict[str, float | int]:
         """``cdr_queue_depth`` and the write counters and latencies (ms, recent calls)."""
         latencies = sorted(self._latencies)
@@ -243,33 +253,39 @@ class CdrWriter:
             log.error("heartbeat: %s", exc)
 
     def _write(self, batch: list[Settlement]) -> Outcome:
+        started = time.monotonic()
         try:
-            self._commit(batch)
-            return self._committed(batch)
+            return self._committed(batch, self._commit(batch))
         except StoreError as exc:
             if len(batch) == 1:
                 call_id = batch[0].cdr.call_id
                 log.error("cannot write the CDR of %s (retried at the next tick): %s", call_id, exc)
-                return self._failed(batch)
+                failed = self._failed(batch)
+                failed.seconds = time.monotonic() - started
+                return failed
             log.error("cannot write a batch of %d CDRs, writing them one by one: %s", len(batch), exc)
-        outcome = Outcome()
+        outcome = Outcome(seconds=time.monotonic() - started)
         streak = 0
         for i, settlement in enumerate(batch):
             if streak >= 2:  # the database is failing, not a record: the rest wait for the tick
                 outcome.failed.extend(self._failed(batch[i:]).failed)
                 break
+            attempt = time.monotonic()
             try:
-                self._commit([settlement])
+                seconds = self._commit([settlement])
             except StoreError as exc:
+                outcome.seconds += time.monotonic() - attempt
                 streak += 1
                 log.error("cannot write the CDR of %s: %s", settlement.cdr.call_id, exc)
                 outcome.failed.extend(self._failed([settlement]).failed)
                 continue
             streak = 0
-            outcome.committed.extend(self._committed([settlement]).committed)
+            outcome.committed.extend(self._committed([settlement], seconds).committed)
+            outcome.seconds += seconds
         return outcome
 
-    def _commit(self, batch: list[Settlement]) -> None:
+    def _commit(self, batch: list[Settlement]) -> float:
+        """Write ``batch`` in one transaction; the seconds it took."""
         cdrs = [s.cdr for s in batch]
         reserved = {s.cdr.call_id for s in batch if s.reserved}
         started = time.monotonic()
@@ -280,15 +296,17 @@ class CdrWriter:
             with self.store.db.transaction():
                 self.store.settle_calls(cdrs, reserved=reserved)
                 self.before_commit(batch)
-        self._commits.append((time.monotonic() - started) * 1000)
+        seconds = time.monotonic() - started
+        self._commits.append(seconds * 1000)
+        return seconds
 
-    def _committed(self, batch: list[Settlement]) -> Outcome:
+    def _committed(self, batch: list[Settlement], seconds: float) -> Outcome:
         now = time.monotonic()
         self._latencies.extend((now - s.queued_at) * 1000 for s in batch)
         self.batches += 1
         self.written += len(batch)
         self.largest_batch = max(self.largest_batch, len(batch))
-        return Outcome(committed=batch)
+        return Outcome(committed=batch, seconds=seconds)
 
     def _failed(self, batch: list[Settlement]) -> Outcome:
         self.failures += len(batch)

@@ -7,10 +7,13 @@ charges. The draft also travels as JSON in the call's reservation row, so a node
 a crash can finish the CDR of a call it lost (billed up to the last instant it knew the call was
 up, never beyond the money the call held).
 
-Charges (docs/billing.md §3): the customer fee is ``charge(customer tariff, hold time)`` and the
-vendor cost ``charge(vendor tariff, hold time)``, both with the switch's rounding policy; the fee
-never exceeds what the call's reservation held (a hang-up that reached the node late is not
-billed beyond the customer's money). An unanswered call costs nothing.
+Charges (docs/billing.md §3): the customer price is ``charge(customer tariff, hold time)`` with
+the package free seconds and free credit the call held, and the vendor cost ``charge(vendor
+tariff, hold time)``, both with the switch's rounding policy. The tariff is the rate of connected,
+or the rate's rate of response (when it has one) for a call the callee answered but that never
+connected end to end (the caller never acknowledged the answer). The fee — what the balance pays,
+after free credit — never exceeds what the call's reservation held (a hang-up that reached the
+node late is not billed beyond the customer's money). An unanswered call costs nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from signaling.billing import BillingPolicy, RateChoice, RateSource, Tariff, charge
+from signaling.billing import (
+    Allowance,
+    BillingPolicy,
+    CallOutcome,
+    RateChoice,
+    RateSource,
+    Tariff,
+    charge,
+)
+from signaling.billing.charge import NO_ALLOWANCE
 from signaling.store import Cdr
 from signaling.store.money import RATE_SCALE
 
@@ -71,6 +83,8 @@ class CdrDraft:
     source_ip: str = ""
     source_port: int = 0
     mapping_gateway: str = ""
+    #: The calling phone's number (a call from a registered phone, not a mapping gateway).
+    phone: str = ""
     account_id: int | None = None
     rate_prefix: str = ""
     rate_source: str = ""
@@ -84,16 +98,21 @@ class CdrDraft:
     callee_out: str = ""
     vendor_rate_prefix: str = ""
     vendor_tariff: Tariff | None = None
+    #: The rates of response of the customer's and the vendor's rate (None: they have none).
+    response_tariff: Tariff | None = None
+    vendor_response_tariff: Tariff | None = None
 
     def rate(self, choice: RateChoice) -> None:
         self.rate_prefix = choice.prefix
         self.rate_source = _RATE_SOURCE[choice.source]
         self.rate_group = choice.group
         self.tariff = choice.connected
+        self.response_tariff = choice.response
 
     def vendor(self, choice: RateChoice | None) -> None:
         self.vendor_rate_prefix = "" if choice is None else choice.prefix
         self.vendor_tariff = None if choice is None else choice.connected
+        self.vendor_response_tariff = None if choice is None else choice.response
 
     # -- persistence (the reservation row) ---------------------------------------------------
 
@@ -109,6 +128,7 @@ class CdrDraft:
                 "source_ip",
                 "source_port",
                 "mapping_gateway",
+                "phone",
                 "account_id",
                 "rate_prefix",
                 "rate_source",
@@ -126,6 +146,8 @@ class CdrDraft:
         data["policy"] = [self.policy.fee_places, self.policy.hold_time_precision_ms, self.policy.rounding]
         data["tariff"] = _tariff_json(self.tariff)
         data["vendor_tariff"] = _tariff_json(self.vendor_tariff)
+        data["response_tariff"] = _tariff_json(self.response_tariff)
+        data["vendor_response_tariff"] = _tariff_json(self.vendor_response_tariff)
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -138,6 +160,9 @@ class CdrDraft:
             policy=BillingPolicy(fee_places=places, hold_time_precision_ms=precision, rounding=rounding),
             tariff=_tariff_from(data.pop("tariff")),
             vendor_tariff=_tariff_from(data.pop("vendor_tariff")),
+            # drafts written before rates of response were billed have neither
+            response_tariff=_tariff_from(data.pop("response_tariff", None)),
+            vendor_response_tariff=_tariff_from(data.pop("vendor_response_tariff", None)),
         )
         for name, value in data.items():
             setattr(draft, name, value)
@@ -157,24 +182,35 @@ class CdrDraft:
         ring_time: datetime | None = None,
         vendor_sip_code: int | None = None,
         media_quality: str = "",
+        allowance: Allowance = NO_ALLOWANCE,
+        outcome: CallOutcome = CallOutcome.CONNECTED,
     ) -> Cdr:
-        """The CDR of the call; ``held`` caps the customer fee (None: no reservation, no cap)."""
+        """The CDR of the call; ``held`` caps the customer fee (None: no reservation, no cap);
+        ``allowance`` is the package free seconds and free credit the call held; ``outcome``
+        RESPONDED (answered, never connected) bills the rates of response."""
         end_time = max(end_time, self.start_time)
         if answer_time is not None:
             answer_time = min(max(answer_time, self.start_time), end_time)
         hold_ms = 0 if answer_time is None else _ms(end_time - answer_time)
         fee = Decimal(0)
         vendor_cost = Decimal(0)
-        billed = 0
+        billed = free_seconds = 0
+        free_credit = Decimal(0)
+        responded = answer_time is not None and outcome is CallOutcome.RESPONDED
+        tariff = self.tariff
+        vendor_tariff = self.vendor_tariff
+        if responded:
+            tariff = self.response_tariff or tariff
+            vendor_tariff = self.vendor_response_tariff or vendor_tariff
         if answer_time is not None:
-            if self.tariff is not None:
-                customer = charge(self.tariff, hold_ms, policy=self.policy)
-                fee, billed = customer.amount, customer.billed_seconds
+            if tariff is not None:
+                customer = charge(tariff, hold_ms, policy=self.policy, allowance=allowance)
+                fee, billed = customer.debit, customer.billed_seconds
+                free_seconds, free_credit = customer.free_seconds_used, customer.free_credit_used
                 if held is not None and fee > held:
                     fee = held
-            if self.vendor_tariff is not None:
-                vendor_cost = charge(self.vendor_tariff, hold_ms, policy=self.policy).amount
-        tariff = self.tariff
+            if vendor_tariff is not None:
+                vendor_cost = charge(vendor_tariff, hold_ms, policy=self.policy).amount
         if ring_time is not None:
             ring_time = min(max(ring_time, self.start_time), end_time)
         return Cdr(
@@ -192,6 +228,7 @@ class CdrDraft:
             source_ip=self.source_ip,
             source_port=self.source_port,
             mapping_gateway=self.mapping_gateway,
+            phone=self.phone,
             account_id=self.account_id,
             routing_gateway=self.routing_gateway,
             clearing_account_id=self.clearing_account_id,
@@ -199,9 +236,12 @@ class CdrDraft:
             attempts=len(self.gateways_tried),
             hold_ms=hold_ms,
             billed_seconds=billed,
+            free_seconds=free_seconds,
+            free_credit=free_credit,
             rate_prefix=self.rate_prefix,
             rate_source=self.rate_source,  # type: ignore[arg-type]  # one of Cdr's literals
-            rate_group=self.rate_group,
+            rate_group=self.rate_group
+            + (" (rate of response)" if responded and self.response_tariff else ""),
             first_time_rate=_rate(tariff.first_time_rate) if tariff else Decimal(0),
             first_time_duration=tariff.first_time_duration if tariff else 0,
             billing_rate=_rate(tariff.billing_rate) if tariff else Decimal(0),

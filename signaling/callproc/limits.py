@@ -6,8 +6,10 @@ key it uses from the moment it is admitted (ingress, account) or tried (routing 
 groups) until it ends there; calls per second count the starts of the last second. Routing
 gateways also count the calls routed to them today (the reference's "line usage", step 6).
 
-The counts are this node's: several nodes sharing one database each keep their own (a limit of
-100 on two nodes lets up to 200 through; docs/routing.md).
+These counts are this node's: they refuse early what this node alone already fills. The limits
+shared by every node of a database are the store's line leases (signaling/store/lines.py),
+taken with the call's reservation; the other nodes' leases, learnt at each tick (``shared``),
+only weigh in the routing order's line usage (docs/routing.md).
 """
 
 from __future__ import annotations
@@ -25,9 +27,15 @@ class Counters:
         self._starts: dict[Hashable, deque[float]] = {}
         self._today: dict[Hashable, int] = {}
         self._day: int | None = None
+        #: Lines the other nodes hold per key, as of the last tick.
+        self.shared: dict[Hashable, int] = {}
 
     def active(self, key: Hashable) -> int:
         return self._active.get(key, 0)
+
+    def usage(self, key: Hashable) -> int:
+        """Lines in use on ``key`` by every node (the others' as of the last tick)."""
+        return self._active.get(key, 0) + self.shared.get(key, 0)
 
     def rate(self, key: Hashable, now: float) -> int:
         """Starts in the last second."""

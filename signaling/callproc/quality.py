@@ -11,6 +11,12 @@ of its end.
   counted as 0 %. ``attempts`` is the window's total, for the minimum-calls rule.
 * **ACD** = the window's answered duration ÷ its answered calls (behaviour 22: 30 calls, 4500 s
   → 150 s), the definition of §3.1.
+* **Rate of response** and **rate of connected**, as VOS3000's billing FAQ defines them (its
+  "definition of Rate of connected and Rate of response"): answered attempts ÷ all attempts, and
+  "connected" attempts ÷ all attempts, where connected counts the answered ones, those that
+  alerted (180/183) and those that ended user busy (486/600) — the FAQ's view that reaching the
+  callee's phone judges a routing gateway better than the answer alone. Plain ratios over the
+  ASR window (no segment mean: the FAQ counts CDRs).
 
 Times are the node's clock (any monotonic seconds); nothing here reads it.
 """
@@ -26,6 +32,8 @@ class _Segment:
     index: int
     attempts: int = 0
     answered: int = 0
+    #: answered, alerted or user busy (the FAQ's "connected")
+    connected: int = 0
     calls: int = 0
     seconds: float = 0.0
 
@@ -33,7 +41,7 @@ class _Segment:
 class Window:
     """One gateway's sliding window (use one for ASR and one for ACD when their sizes differ)."""
 
-    __slots__ = ("_acd", "_asr", "_segments", "count", "length")
+    __slots__ = ("_acd", "_asr", "_rates", "_segments", "count", "length")
 
     def __init__(self, reserve_time: float, separate: int) -> None:
         if reserve_time <= 0 or separate < 1:
@@ -45,6 +53,7 @@ class Window:
         # the window moves on (routing asks for every candidate of every call)
         self._asr: tuple[int, tuple[float | None, int]] | None = None
         self._acd: tuple[int, float | None] | None = None
+        self._rates: tuple[int, tuple[float | None, float | None]] | None = None
 
     def _segment(self, now: float) -> _Segment:
         index = int(now // self.length)
@@ -59,11 +68,12 @@ class Window:
         while self._segments and self._segments[0].index <= index - self.count:
             self._segments.popleft()
 
-    def attempt(self, now: float, answered: bool) -> None:
+    def attempt(self, now: float, answered: bool, connected: bool = False) -> None:
         segment = self._segment(now)
         segment.attempts += 1
         segment.answered += int(answered)
-        self._asr = None
+        segment.connected += int(answered or connected)
+        self._asr = self._rates = None
 
     def call(self, now: float, seconds: float) -> None:
         """An answered call ended after ``seconds`` of conversation."""
@@ -89,6 +99,22 @@ class Window:
             mean = sum(100.0 * s.answered / s.attempts for s in segments) / len(segments)
             result = (mean, sum(s.attempts for s in segments))
         self._asr = (index, result)
+        return result
+
+    def rates(self, now: float) -> tuple[float | None, float | None]:
+        """(rate of response, rate of connected) in percent; None without attempts."""
+        index = int(now // self.length)
+        cached = self._rates
+        if cached is not None and cached[0] == index:
+            return cached[1]
+        segments = self._current(now)
+        attempts = sum(s.attempts for s in segments)
+        result: tuple[float | None, float | None] = (None, None)
+        if attempts:
+            answered = sum(s.answered for s in segments)
+            connected = sum(s.connected for s in segments)
+            result = (100.0 * answered / attempts, 100.0 * connected / attempts)
+        self._rates = (index, result)
         return result
 
     def acd(self, now: float) -> float | None:
@@ -127,8 +153,14 @@ class Quality:
             self._acd[gateway] = Window(self._sizes[2], self._sizes[3])
         return asr, self._acd[gateway]
 
-    def attempt(self, gateway: int, now: float, answered: bool) -> None:
-        self._windows(gateway)[0].attempt(now, answered)
+    def attempt(self, gateway: int, now: float, answered: bool, connected: bool = False) -> None:
+        """An attempt ended: ``answered``, or ``connected`` (it alerted, or the callee was busy)."""
+        self._windows(gateway)[0].attempt(now, answered, connected)
+
+    def rates(self, gateway: int, now: float) -> tuple[float | None, float | None]:
+        """The gateway's (rate of response, rate of connected), percent (see the module doc)."""
+        window = self._asr.get(gateway)
+        return (None, None) if window is None else window.rates(now)
 
     def call(self, gateway: int, now: float, seconds: float) -> None:
         self._windows(gateway)[1].call(now, seconds)

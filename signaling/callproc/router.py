@@ -42,16 +42,19 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from signaling.billing import Tariff, charge, max_duration_ms
+from signaling.billing import Allowance, CallOutcome, Tariff, charge, max_duration_ms
+from signaling.callproc import benefits
 from signaling.callproc.admission import (
     ACCOUNT_EXPIRED,
     ACCOUNT_LOCKED,
+    CALL_LIMIT,
+    CPS_LIMIT,
     INSUFFICIENT_BALANCE,
     Decision,
     decide,
@@ -62,8 +65,28 @@ from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.routes import Candidate
 from signaling.callproc.snapshot import Snapshot, load_snapshot
-from signaling.routing import Admission, CallRecord, InboundCall, Rejection, Route
-from signaling.store import Cdr, Store, StoreError
+from signaling.observe.histogram import Histograms
+from signaling.routing import (
+    ALL_GATEWAY_BUSY,
+    Admission,
+    CallRecord,
+    InboundCall,
+    PhoneContact,
+    Rejection,
+    Route,
+)
+from signaling.store import (
+    AccountPackage,
+    Cdr,
+    Grant,
+    PackageRequest,
+    Phone,
+    RoutingGateway,
+    Store,
+    StoreError,
+)
+from signaling.store import packages as package_periods
+from signaling.store.lines import Line, LineRequest
 
 log = logging.getLogger("softswitch.callproc")
 
@@ -77,6 +100,8 @@ NODE_RESTART = "NodeRestart"
 NODE_LOST = "NodeLost"
 #: Termination when the reservation cannot be written (the database is unreachable).
 STORE_UNAVAILABLE = "Billing unavailable"
+#: Final responses of a callee who is there but busy (the billing FAQ's "UserBusy").
+USER_BUSY = frozenset({486, 600})
 
 
 def monotonic_to_unix() -> float:
@@ -107,6 +132,26 @@ class _Session:
     credit_deadline: float | None = None
     hangup_requested: bool = False
     counted: bool = False
+    #: Package subscriptions the call may draw on, and the free seconds and credit it holds.
+    packages: tuple[int, ...] = ()
+    free_seconds: int = 0
+    free_credit: Decimal = Decimal(0)
+    #: The shared (store) line leases of each route's gateway, and the routes whose lines the
+    #: call holds now (docs/routing.md, "Counters and quality").
+    route_lines: dict[str, tuple[Line, ...]] = field(default_factory=dict)
+    leased: set[str] = field(default_factory=set)
+    #: The current attempt alerted (180/183): the billing FAQ's "connected" (quality.py).
+    alerted: bool = False
+
+    @property
+    def allowance(self) -> Allowance:
+        return Allowance(self.free_seconds, self.free_credit)
+
+    def took(self, grant: Grant) -> bool:
+        """Keep what ``grant`` says the call holds; whether it changed."""
+        before = (self.held, self.free_seconds, self.free_credit)
+        self.held, self.free_seconds, self.free_credit = grant.amount, grant.free_seconds, grant.free_credit
+        return before != (self.held, self.free_seconds, self.free_credit)
 
 
 class StoreRouter:
@@ -121,6 +166,7 @@ class StoreRouter:
         clock_offset: Callable[[], float] = monotonic_to_unix,
         tick: float = 5.0,
         stale_after: float = 120.0,
+        line_ttl: float | None = None,
         rng: random.Random | None = None,
         snapshot: Snapshot | None = None,
         keep_records: int = 1000,
@@ -130,6 +176,8 @@ class StoreRouter:
         self.node = node
         self.tick = tick
         self.stale_after = stale_after
+        #: A line lease not refreshed for this long no longer counts (its node is gone), s.
+        self.line_ttl = 3 * tick if line_ttl is None else line_ttl
         self._base = dict(parameters or {})
         self._offset = clock_offset
         self._rng = rng
@@ -153,11 +201,22 @@ class StoreRouter:
         self._pending: set[str] = set()
         self._done: Callable[[str, Cdr], object] | None = None
         self._hangup: Callable[[str, str], object] | None = None
+        #: The node's registrar (where a phone of this node is registered), once it says.
+        self._locate: Callable[[str], PhoneContact | None] | None = None
         self._timers: list[tuple[float, int, str, str]] = []
         self._next_tick: float | None = None
         self._vendor_funds: dict[int, Decimal] = {}
+        #: (snapshot version, whether its due package periods were rolled) and the next period
+        #: boundary it knows: the tick looks at the subscriptions only when one may be due.
+        self._rolled: tuple[int, bool] | None = None
+        self._next_roll: datetime | None = None
         #: Called with the new earliest deadline when one is added before the known earliest.
         self.wakeup: Callable[[float], None] | None = None
+        #: Seconds each ledger write took, by operation (hold, answer, extend, settle,
+        #: heartbeat): the one database round trip on the call path (metrics).
+        self.ledger = Histograms()
+        #: When the oldest CDR still in ``unsettled`` first failed (time.monotonic), or None.
+        self.unsettled_since: float | None = None
 
     # -- time ------------------------------------------------------------------------------
 
@@ -178,10 +237,64 @@ class StoreRouter:
         self._done = callback
 
     def password_for(self, username: str) -> str | None:
-        """The digest password of a password-authenticated mapping gateway (for the node's
-        challenger; see docs/routing.md)."""
+        """The digest password of a password-authenticated mapping gateway or of a phone (for
+        the node's challenger; see docs/routing.md)."""
         gw = self.snapshot.by_user.get(username)
         return None if gw is None else gw.password
+
+    def on_locate(self, lookup: Callable[[str], PhoneContact | None]) -> None:
+        self._locate = lookup
+
+    def may_register(self, username: str, aor: str, now: float) -> bool:
+        """A phone registers its number (or its SIP user), a password gateway its user name;
+        never while the phone, gateway or account is locked or the account expired (behaviour
+        59: 403)."""
+        snap = self.snapshot
+        gw = snap.by_user.get(username)
+        account = None if gw is None else snap.accounts.get(gw.account_id)
+        if gw is None or account is None or gw.locked or account.locked:
+            return False
+        if account.expiry is not None and account.expiry <= self.wall(now):
+            return False
+        phone = snap.phone_of_ingress.get(gw.id)
+        if phone is not None:
+            return aor in (phone.number, phone.sip_user)
+        return aor == username
+
+    def _locate_phone(self, phone: Phone) -> PhoneContact | None:
+        lookup = self._locate
+        if lookup is None:
+            return None
+        found = lookup(phone.number)
+        if found is None and phone.sip_user and phone.sip_user != phone.number:
+            found = lookup(phone.sip_user)
+        return found
+
+    def gateway_addresses(self) -> set[str]:
+        """The IPs of every mapping and routing gateway (the scanner defence trusts them)."""
+        snap = self.snapshot
+        ips = set(snap.by_ip) | {ip for ip, _ in snap.by_ip_port}
+        ips.update(gw.host for gw in snap.routing.values() if gw.host)
+        return ips
+
+    def gateway_targets(self) -> list[tuple[str, str, int, str]]:
+        """(name, host, port, transport) of every routing gateway with an address (OPTIONS probes)."""
+        return [(g.name, g.host, g.port, g.transport) for g in self.snapshot.routing.values() if g.host]
+
+    def duration_alarm_suppressed(self, call_id: str) -> bool:
+        """The call's account has "Suppressing all duration too long alarm" (F.5-50)."""
+        session = self.sessions.get(call_id)
+        account = self.snapshot.accounts.get(session.account_id) if session is not None else None
+        return account is not None and account.suppress_duration_alarm
+
+    def watched_accounts(self) -> dict[int, str]:
+        """Accounts whose balance the "balance low" alarm watches (id -> code): every unlocked
+        one but postpaid vendors (their balance is what we owe them, not what they hold)."""
+        return {
+            a.id: a.code
+            for a in self.snapshot.accounts.values()
+            if not a.locked and not (a.kind == "vendor" and a.billing == "postpaid")
+        }
 
     def admit(self, call: InboundCall, now: float) -> Admission:
         snap = self.snapshot
@@ -196,6 +309,7 @@ class StoreRouter:
             quality=self.quality,
             vendor_funds=self._vendor_funds.get,
             rng=self._rng,
+            locate=self._locate_phone if self._locate is not None else None,
         )
         ingress = decision.ingress
         if decision.needs_auth:
@@ -219,6 +333,10 @@ class StoreRouter:
         if decision.rejection is not None:
             admission.rejection = decision.rejection
             return admission
+        if decision.packages and session.tariff is not None:
+            session.packages = decision.packages
+        lines = self._line_request(session, at)
+        started = time.perf_counter()
         try:
             grant = self.store.hold(
                 call.call_id,
@@ -228,17 +346,29 @@ class StoreRouter:
                 node=self.node,
                 now=at,
                 draft=draft.to_json(),
+                packages=self._package_request(session, benefits.FIRST_PERIOD_MS, minimum=True),
+                lines=lines,
             )
         except StoreError as exc:
             log.error("call %s: cannot reserve: %s", call.call_id, exc)
             admission.rejection = Rejection(503, "Service Unavailable", STORE_UNAVAILABLE)
             return admission
+        finally:
+            self.ledger.observe("hold", time.perf_counter() - started)
         if not grant.ok:
-            admission.rejection = Rejection(403, "Forbidden", INSUFFICIENT_BALANCE)
+            if grant.lines is not None and not grant.lines.ok:
+                admission.rejection = _lines_busy(grant.lines.full)
+            else:
+                admission.rejection = Rejection(403, "Forbidden", INSUFFICIENT_BALANCE)
             return admission
-        session.held = grant.amount
-        admission.routes = decision.routes
-        admission.max_duration = self._max_duration(session, grant.free)
+        session.took(grant)
+        first = grant.lines.route if grant.lines is not None and grant.lines.route is not None else 0
+        admission.routes = decision.routes[first:]
+        if lines is not None and lines.routes and admission.routes:
+            session.leased.add(admission.routes[0].gateway)
+        admission.max_duration = self._max_duration(
+            session, grant.free, Allowance(grant.pool_seconds, grant.pool_credit)
+        )
         session.candidates = {c.gateway.name: c for c in decision.plan.ordered} if decision.plan else {}
         self.counters.start(("in", ingress.id), now)
         self.counters.start(("account", session.account_id), now)
@@ -246,15 +376,23 @@ class StoreRouter:
         self._ensure_ticking(now)
         return admission
 
-    def attempt_started(self, call_id: str, route: Route, now: float) -> None:
+    def attempt_started(self, call_id: str, route: Route, now: float) -> bool:
+        """The node is about to try ``route``; False: its gateway's lines are all taken (by any
+        node sharing the store) and the node skips it."""
         session = self.sessions.get(call_id)
         if session is None:
-            return
+            return True
         if session.line is not None:  # the same carrier again (422 Min-SE): its line is reused
             self._free_line(session)
         candidate = session.candidates.get(route.gateway)
-        if candidate is None:
-            return
+        if candidate is None:  # not a carrier: a registered phone of this node
+            session.draft.gateways_tried.append(route.gateway)
+            session.draft.callee_out = route.callee
+            session.draft.caller_out = route.caller
+            return True
+        if not self._lease_route(session, route.gateway, now):
+            return False
+        session.alerted = False
         day = self._day(self.wall(now))
         self.counters.start(("out", candidate.gateway.id), now, day)
         for group_id in candidate.gateway.groups:
@@ -263,6 +401,12 @@ class StoreRouter:
         session.draft.gateways_tried.append(route.gateway)
         session.draft.callee_out = route.callee
         session.draft.caller_out = route.caller
+        return True
+
+    def attempt_progress(self, call_id: str, route: Route, status: int, now: float) -> None:
+        session = self.sessions.get(call_id)
+        if session is not None and session.line is not None and session.line.gateway.name == route.gateway:
+            session.alerted = True
 
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None:
         session = self.sessions.get(call_id)
@@ -271,40 +415,62 @@ class StoreRouter:
         session.vendor_status = status
         line = session.line
         if line is not None and line.gateway.name == route.gateway and session.answered is None:
-            self.quality.attempt(line.gateway.id, now, answered=False)
+            connected = session.alerted or status in USER_BUSY
+            self.quality.attempt(line.gateway.id, now, answered=False, connected=connected)
             self._free_line(session)
+        if session.answered is None and route.gateway in session.leased:
+            session.leased.discard(route.gateway)
+            keys = [line.key for line in session.route_lines.get(route.gateway, ())]
+            try:
+                self.store.release_lines(call_id, keys)
+            except StoreError as exc:  # the lease lapses with the call's reservation
+                log.error("call %s: cannot give back the lines of %s: %s", call_id, route.gateway, exc)
 
     def call_answered(self, call_id: str, route: Route, now: float) -> None:
         session = self.sessions.get(call_id)
         if session is None:
             return
-        if session.line is None or session.line.gateway.name != route.gateway:
+        draft = session.draft
+        if route.gateway in session.candidates:  # a carrier: its line is the call's
+            reported = session.line is not None and session.line.gateway.name == route.gateway
+        else:  # a registered phone of this node
+            reported = draft.gateways_tried[-1:] == [route.gateway]
+        if not reported:
             self.attempt_started(call_id, route, now)  # an answer on a route never reported tried
         candidate = session.line
-        if candidate is None:
-            return
-        session.answered = candidate
         session.answer_now = now
         session.vendor_status = 200
-        self.quality.attempt(candidate.gateway.id, now, answered=True)
-        draft = session.draft
-        draft.routing_gateway = candidate.gateway.name
-        draft.clearing_account_id = candidate.gateway.account_id
-        draft.vendor(candidate.vendor)
-        if candidate.gateway.max_duration is not None:
-            self._add_timer(now + candidate.gateway.max_duration, call_id, "duration")
+        if candidate is None:  # a registered phone of this node answered: no carrier
+            draft.routing_gateway = route.gateway
+        else:
+            session.answered = candidate
+            self.quality.attempt(candidate.gateway.id, now, answered=True)
+            draft.routing_gateway = candidate.gateway.name
+            draft.clearing_account_id = candidate.gateway.account_id
+            draft.vendor(candidate.vendor)
+            if candidate.gateway.max_duration is not None:
+                self._add_timer(now + candidate.gateway.max_duration, call_id, "duration")
         if session.held is None or session.tariff is None:
             return
-        want = self._want(session, now)
+        want, packages = self._wants(session, now)
+        started = time.perf_counter()
         try:
             grant = self.store.mark_answered(
-                call_id, session.account_id, self.wall(now), draft.to_json(), want=want, node=self.node
+                call_id,
+                session.account_id,
+                self.wall(now),
+                draft.to_json(),
+                want=want,
+                node=self.node,
+                packages=packages,
             )
         except StoreError as exc:  # the money held at admission still bounds the call
             log.error("call %s: cannot record the answer: %s", call_id, exc)
             self._credit_deadline(session, session.held)
             return
-        session.held = grant.amount
+        finally:
+            self.ledger.observe("answer", time.perf_counter() - started)
+        session.took(grant)
         self._credit_deadline(session, grant.amount)
 
     def call_ended(self, record: CallRecord) -> None:
@@ -313,7 +479,7 @@ class StoreRouter:
             return
         end_now = record.end if record.end is not None else record.start
         self._release(session, end_now)
-        answer = record.answer if session.answered is not None else None
+        answer = record.answer if session.answer_now is not None else None
         media = (
             json.dumps(record.media_packets, separators=(",", ":"), sort_keys=True)
             if record.media_packets
@@ -329,6 +495,8 @@ class StoreRouter:
             sip_code=record.final_status or 0,
             vendor_sip_code=session.vendor_status,
             media_quality=media,
+            allowance=session.allowance,
+            outcome=CallOutcome.CONNECTED if record.established else CallOutcome.RESPONDED,
         )
         self._settle([(cdr, session.held is not None)])
 
@@ -373,14 +541,18 @@ class StoreRouter:
             if self.unsettled:
                 pending, self.unsettled = self.unsettled, []
                 self._settle(pending)
+            started = time.perf_counter()
             if self.cdr_writer is not None:
                 # behind the calls already ended: never marks one of them alive (module doc)
                 self.cdr_writer.heartbeat(self.node, at)
             else:
                 self.store.heartbeat(self.node, at)
+                self.ledger.observe("heartbeat", time.perf_counter() - started)
+            self._share_line_counts(at)
             self._extend(now, at)
             self._refresh_vendor_funds()
             self.recover(now, stale=True)
+            self._roll_packages(at)
         except StoreError as exc:
             log.error("billing tick: %s", exc)
         for session in list(self.sessions.values()):
@@ -443,6 +615,7 @@ class StoreRouter:
                 termination=NODE_LOST if held.node != self.node else NODE_RESTART,
                 ended_by="system",
                 sip_code=200 if held.answer_time is not None else 0,
+                allowance=Allowance(held.free_seconds, held.free_credit),
             )
             cdrs.append((cdr, True))
             log.warning(
@@ -466,7 +639,8 @@ class StoreRouter:
             callee_billing=decision.callee_billing,
             source_ip=call.source[0],
             source_port=call.source[1],
-            mapping_gateway=decision.ingress.name,
+            mapping_gateway="" if decision.phone is not None else decision.ingress.name,
+            phone="" if decision.phone is None else decision.phone.number,
             account_id=decision.ingress.account_id,
             media_mode=media_mode,
         )
@@ -475,10 +649,10 @@ class StoreRouter:
             draft.rate(choice)
         return draft
 
-    def _max_duration(self, session: _Session, free: Decimal) -> float | None:
+    def _max_duration(self, session: _Session, free: Decimal, allowance: Allowance) -> float | None:
         limits: list[float] = []
         if session.tariff is not None:
-            longest = max_duration_ms(session.tariff, free, policy=self.snapshot.policy)
+            longest = max_duration_ms(session.tariff, free, policy=self.snapshot.policy, allowance=allowance)
             if longest is not None:
                 limits.append(longest / 1000)
         ingress = session.decision.ingress
@@ -489,16 +663,83 @@ class StoreRouter:
             limits.append(float(switch_limit))
         return min(limits) if limits else None
 
-    def _want(self, session: _Session, now: float) -> Decimal:
-        """The money the call should hold to last to the tick after next (and a margin)."""
+    def _wants(self, session: _Session, now: float) -> tuple[Decimal, PackageRequest | None]:
+        """What the call should hold to last to the tick after next (and a margin): the money
+        without package benefits, and what it asks of its packages (None: it has none)."""
         assert session.tariff is not None and session.answer_now is not None
-        hold_ms = round((now - session.answer_now + 2 * self.tick + 1.0) * 1000)
-        return charge(session.tariff, max(hold_ms, 1), policy=self.snapshot.policy).amount
+        hold_ms = max(round((now - session.answer_now + 2 * self.tick + 1.0) * 1000), 1)
+        want = charge(session.tariff, hold_ms, policy=session.draft.policy).amount
+        return want, self._package_request(session, hold_ms)
+
+    def _line_request(self, session: _Session, at: datetime) -> LineRequest | None:
+        """The limited lines the call asks the store for at admission (None: nothing limited)."""
+        decision = session.decision
+        ingress, account = decision.ingress, decision.account
+        assert ingress is not None and account is not None
+        own: list[Line] = []
+        if ingress.max_calls is not None or ingress.max_cps is not None:
+            own.append(Line(f"in:{ingress.id}", ingress.max_calls, ingress.max_cps))
+        if account.max_calls is not None:
+            own.append(Line(f"account:{account.id}", account.max_calls))
+        candidates = decision.plan.ordered if decision.plan is not None else []
+        session.route_lines = {c.gateway.name: self._gateway_lines(c.gateway) for c in candidates}
+        routes = tuple(session.route_lines[c.gateway.name] for c in candidates)
+        if not own and not any(routes):
+            return None
+        live = at - timedelta(seconds=self.line_ttl)
+        return LineRequest(tuple(own), routes if any(routes) else (), live)
+
+    def _gateway_lines(self, gw: RoutingGateway) -> tuple[Line, ...]:
+        lines: list[Line] = []
+        if gw.max_calls is not None or gw.max_cps is not None:
+            lines.append(Line(f"out:{gw.id}", gw.max_calls, gw.max_cps))
+        for group_id in gw.groups:
+            group = self.snapshot.groups.get(group_id)
+            if group is not None and group.max_calls is not None:
+                # ordinary traffic leaves the reserved lines to protect routes (F.6-67)
+                limit = group.max_calls if gw.protect else group.max_calls - group.reserved_lines
+                lines.append(Line(f"group:{group_id}", limit))
+        return tuple(lines)
+
+    def _lease_route(self, session: _Session, gateway: str, now: float) -> bool:
+        """Lease the lines of a route the call is about to try (unless it holds them)."""
+        lines = session.route_lines.get(gateway, ())
+        if not lines or gateway in session.leased:
+            return True
+        at = self.wall(now)
+        try:
+            busy = self.store.take_lines(
+                session.call_id, self.node, lines, at, at - timedelta(seconds=self.line_ttl)
+            )
+        except StoreError as exc:  # the store is away: this node's own counts still limit it
+            log.error("call %s: cannot lease the lines of %s: %s", session.call_id, gateway, exc)
+            return True
+        if busy:
+            log.info("call %s: %s skipped: %s", session.call_id, gateway, busy)
+            return False
+        session.leased.add(gateway)
+        return True
+
+    def _package_request(
+        self, session: _Session, hold_ms: int, *, minimum: bool = False
+    ) -> PackageRequest | None:
+        if not session.packages or session.tariff is None:
+            return None
+        return benefits.request(
+            session.packages,
+            session.tariff,
+            session.draft.policy,
+            hold_ms,
+            response=session.decision.response_tariff,
+            minimum=minimum,
+        )
 
     def _credit_deadline(self, session: _Session, held: Decimal) -> None:
         """Schedule the instant ``held`` is spent (a new generation replaces the old one)."""
         assert session.tariff is not None and session.answer_now is not None
-        longest = max_duration_ms(session.tariff, held, policy=session.draft.policy)
+        longest = max_duration_ms(
+            session.tariff, held, policy=session.draft.policy, allowance=session.allowance
+        )
         session.generation += 1
         if longest is None:
             session.credit_deadline = None
@@ -510,15 +751,17 @@ class StoreRouter:
         """The held money is about to run out: take more if the account has it, else hang up."""
         if session.held is None or session.tariff is None or session.answer_now is None:
             return
+        started = time.perf_counter()
         try:
             (grant,) = self.store.extend_holds(
-                self.node, [(session.call_id, session.account_id, self._want(session, now))], self.wall(now)
+                self.node, [(session.call_id, session.account_id, *self._wants(session, now))], self.wall(now)
             )
         except StoreError as exc:
             log.error("call %s: cannot extend the reservation: %s", session.call_id, exc)
             grant = None
-        if grant is not None and grant.amount > session.held:
-            session.held = grant.amount
+        finally:
+            self.ledger.observe("extend", time.perf_counter() - started)
+        if grant is not None and session.took(grant):
             self._credit_deadline(session, grant.amount)
             if session.credit_deadline is None or session.credit_deadline > now:
                 return
@@ -538,12 +781,15 @@ class StoreRouter:
         ]
         if not due:
             return
-        grants = self.store.extend_holds(
-            self.node, [(s.call_id, s.account_id, self._want(s, now)) for s in due], at
-        )
+        started = time.perf_counter()
+        try:
+            grants = self.store.extend_holds(
+                self.node, [(s.call_id, s.account_id, *self._wants(s, now)) for s in due], at
+            )
+        finally:
+            self.ledger.observe("extend", time.perf_counter() - started)
         for session, grant in zip(due, grants, strict=True):
-            if session.held is None or grant.amount != session.held:
-                session.held = grant.amount
+            if session.took(grant):
                 self._credit_deadline(session, grant.amount)
 
     def _refresh_vendor_funds(self) -> None:
@@ -552,6 +798,59 @@ class StoreRouter:
             a.id for a in self.snapshot.accounts.values() if a.kind == "vendor" and a.billing == "prepaid"
         ]
         self._vendor_funds = self.store.funds(vendors) if vendors else {}
+
+    def _share_line_counts(self, at: datetime) -> None:
+        """Learn the lines the other nodes hold (for the routing order's line usage)."""
+        shared: dict[Hashable, int] = {}
+        for (key, node), count in self.store.line_counts(at - timedelta(seconds=self.line_ttl)).items():
+            kind, _, number = key.partition(":")
+            if node != self.node and number.isdigit():
+                shared[(kind, int(number))] = shared.get((kind, int(number)), 0) + count
+        self.counters.shared = shared
+
+    def _roll_packages(self, at: datetime) -> None:
+        """Turn the package periods that ended (new free pools, rent: docs/billing.md §5) of
+        accounts whose calls did not already do it. The store bumps the configuration, so the
+        next snapshot has the new periods; until then nothing is looked at again before the
+        next period boundary the snapshot knows."""
+        snap = self.snapshot
+        if self._rolled == (snap.version, True) or (
+            self._rolled == (snap.version, False) and (self._next_roll is None or at < self._next_roll)
+        ):
+            return
+        due: set[int] = set()
+        upcoming: list[datetime] = []
+        for account_id, subs in snap.subscriptions.items():
+            for sub in subs:
+                if self._package_due(sub, at):
+                    due.add(account_id)
+                elif sub.start_time is not None and sub.period_start is not None:
+                    upcoming.append(package_periods.next_period(sub.start_time, sub.period_start))
+        self._next_roll = min(upcoming, default=None)
+        if due:
+            self.store.roll_packages(due, at)
+        self._rolled = (snap.version, bool(due))
+
+    def _package_due(self, sub: AccountPackage, at: datetime) -> bool:
+        package = self.snapshot.packages.get(sub.package_id)
+        if package is None or sub.start_time is None or sub.period_start is None:
+            return False
+        return package_periods.due(
+            package_periods.Subscription(
+                id=sub.id,
+                package=package.name,
+                start_time=sub.start_time,
+                end_time=sub.end_time,
+                period_start=sub.period_start,
+                rent_period_start=sub.rent_period_start,
+                free_seconds_used=sub.free_seconds_used,
+                free_credit_used=sub.free_credit_used,
+                rent_fee=package.rent_fee,
+                free_seconds=package.free_seconds,
+                free_credit=package.free_credit,
+            ),
+            at,
+        )
 
     # -- the CDR path ----------------------------------------------------------------------------
 
@@ -563,14 +862,23 @@ class StoreRouter:
             return 0
         done = 0
         for outcome in writer.completed():
+            self.ledger.observe("settle", outcome.seconds)  # one batch's transaction(s)
             for settlement in outcome.committed:
                 self._pending.discard(settlement.cdr.call_id)
                 self._finished(settlement.cdr)
                 done += 1
             for settlement in outcome.failed:
                 self._pending.discard(settlement.cdr.call_id)
-                self.unsettled.append((settlement.cdr, settlement.reserved))
+                self._keep(settlement.cdr, settlement.reserved)
+        if not self.unsettled:
+            self.unsettled_since = None
         return done
+
+    def _keep(self, cdr: Cdr, reserved: bool) -> None:
+        """A CDR not written: retried at the next tick (its reservation holds the money)."""
+        self.unsettled.append((cdr, reserved))
+        if self.unsettled_since is None:
+            self.unsettled_since = time.monotonic()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for the CDRs queued so far to be written, and take them in; whether all were."""
@@ -598,15 +906,22 @@ class StoreRouter:
                     self._pending.add(cdr.call_id)
                 else:  # the queue is full: kept for the tick, its reservation holds the money
                     log.warning("call %s: the CDR queue is full (retrying at the next tick)", cdr.call_id)
-                    self.unsettled.append((cdr, reserved))
+                    self._keep(cdr, reserved)
             return
         held = {cdr.call_id for cdr, has_reservation in cdrs if has_reservation}
+        started = time.perf_counter()
         try:
             self.store.settle_calls([cdr for cdr, _ in cdrs], reserved=held)
         except StoreError as exc:
             log.error("cannot write %d CDRs (retrying at the next tick): %s", len(cdrs), exc)
             self.unsettled.extend(cdrs)
+            if self.unsettled_since is None:
+                self.unsettled_since = time.monotonic()
             return
+        finally:
+            self.ledger.observe("settle", time.perf_counter() - started)
+        if not self.unsettled:
+            self.unsettled_since = None
         for cdr, _ in cdrs:
             self._finished(cdr)
 
@@ -618,8 +933,8 @@ class StoreRouter:
     def _release(self, session: _Session, now: float) -> None:
         line = session.line
         if line is not None:
-            if session.answered is None:
-                self.quality.attempt(line.gateway.id, now, answered=False)  # given up (CANCEL…)
+            if session.answered is None:  # given up (CANCEL…)
+                self.quality.attempt(line.gateway.id, now, answered=False, connected=session.alerted)
             elif session.answer_now is not None:
                 self.quality.call(line.gateway.id, now, now - session.answer_now)
             self._free_line(session)
@@ -667,3 +982,11 @@ class StoreRouter:
             self._next_tick = now + self.tick
             if self.wakeup is not None:
                 self.wakeup(self._next_tick)
+
+
+def _lines_busy(full: str) -> Rejection:
+    """The refusal of a call whose limited lines are taken (by any node): its own lines (the
+    mapping gateway's, the account's) as the limit says, every route's as AllGatewayBusy."""
+    if full.startswith(("in:", "account:")):
+        return Rejection(503, "Service Unavailable", CPS_LIMIT if full.endswith("CPS") else CALL_LIMIT)
+    return Rejection(503, "Service Unavailable", ALL_GATEWAY_BUSY)

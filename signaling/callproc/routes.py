@@ -67,6 +67,9 @@ class Candidate:
     asr: float | None = None
     asr_attempts: int = 0
     acd: float | None = None
+    #: The billing FAQ's rate of response and rate of connected, percent (quality.py).
+    response_rate: float | None = None
+    connected_rate: float | None = None
     #: Lines in use ÷ line limit; calls routed to it today.
     usage: float = 0.0
     today: int = 0
@@ -405,8 +408,9 @@ def plan_routes(
         c.vendor, c.cost, cost = _vendor_rate(snap, cache, gw, number, at, seen=vendors)
         c.asr, c.asr_attempts = quality.asr(gw.id, now)
         c.acd = quality.acd(gw.id, now)
+        c.response_rate, c.connected_rate = quality.rates(gw.id, now)
         out = ("out", gw.id)
-        c.usage = counters.active(out) / gw.max_calls if gw.max_calls else 0.0
+        c.usage = counters.usage(out) / gw.max_calls if gw.max_calls else 0.0  # every node's lines
         c.today = counters.today(out, day)
         c.names = names
         c.parameters = parameters

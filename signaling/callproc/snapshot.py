@@ -41,6 +41,7 @@ from signaling.store import (
     MappingGateway,
     Package,
     PeriodRate,
+    Phone,
     RoutingGateway,
     Store,
     WorkCalendar,
@@ -119,6 +120,11 @@ class Snapshot:
     longest_prefix: int
     #: group id -> routing gateway ids in it
     members: dict[int, list[int]]
+    #: Phones (SIP users of accounts): by number (calls to them), and the ingress each one's
+    #: own calls come in by — a password mapping gateway made from the phone, id = -phone id,
+    #: also listed in ``by_user`` (see :func:`phone_gateway`).
+    phones_by_number: dict[str, Phone] = field(default_factory=dict)
+    phone_of_ingress: dict[int, Phone] = field(default_factory=dict)
     #: What routing derives from this snapshot once (signaling.callproc.routes.RouteCache).
     routing_cache: object = None
 
@@ -282,12 +288,16 @@ def resolve_parameters(base: Mapping[str, Any], stored: Mapping[str, str]) -> di
     for name, text in stored.items():
         parameter = params.PARAMETERS.get(name)
         if parameter is not None:  # checked when it was stored; parsed the same way here
-            out[name] = parameter.parse(text)
+            params.assign(out, name, parameter.parse(text))
     return out
 
 
-def _policy(stored: Mapping[str, str]) -> tuple[BillingPolicy, PeriodSwitches]:
+def _policy(stored: Mapping[str, str], base: Mapping[str, Any]) -> tuple[BillingPolicy, PeriodSwitches]:
+    """SERVER_* billing parameters: the store's override, else the node file's, else the default."""
+
     def value(name: str) -> object:
+        if name not in stored and name in base:
+            return base[name]
         return server_parameters.server_value(name, stored.get(name))
 
     places = value("SERVER_BILLING_FEE_PRECISION")
@@ -303,7 +313,7 @@ def load_snapshot(store: Store, base_parameters: Mapping[str, Any] | None = None
     """Read the whole configuration (one read transaction per table family)."""
     version = store.config_version()  # first: a change made while loading is picked up next time
     stored = store.parameters()
-    policy, switches = _policy(stored)
+    policy, switches = _policy(stored, base_parameters or {})
     with store.db.transaction(write=False) as tx:
         accounts = {a.id: a for a in table.select(tx, Account)}
         mapping = {g.id: g for g in table.select(tx, MappingGateway)}
@@ -361,4 +371,34 @@ def load_snapshot(store: Store, base_parameters: Mapping[str, Any] | None = None
             snap.longest_prefix = max(snap.longest_prefix, len(prefix))
         for group_id in rgw.groups:
             snap.members.setdefault(group_id, []).append(rgw.id)
+    _add_phones(store, snap)
     return snap
+
+
+def phone_gateway(phone: Phone) -> MappingGateway:
+    """The ingress of a phone's calls: digest-authenticated by the phone's SIP user and password,
+    its account, its line limit and lock, and its callee dial plan (applied before routing, like
+    a mapping gateway's: reference §4 "Phone dial plan")."""
+    return MappingGateway(
+        name=f"phone:{phone.number}",
+        account_id=phone.account_id,
+        auth_mode="password",
+        username=phone.sip_user or phone.number,
+        password=phone.sip_password,
+        callee_dial_plan=phone.callee_dial_plan,
+        max_calls=phone.max_calls,
+        locked=phone.locked,
+        id=-phone.id,
+    )
+
+
+def _add_phones(store: Store, snap: Snapshot) -> None:
+    with store.db.transaction(write=False) as tx:
+        phones = table.select(tx, Phone)
+    for phone in phones:
+        snap.phones_by_number[phone.number] = phone
+        gateway = phone_gateway(phone)
+        snap.phone_of_ingress[gateway.id] = phone
+        snap.mapping_plans[gateway.id] = _plans(f"phone {phone.number}", gateway.callee_dial_plan, "")
+        if gateway.username is not None:
+            snap.by_user[gateway.username] = gateway

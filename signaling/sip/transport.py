@@ -40,6 +40,8 @@ class TransportStats:
     tcp_connections: int = 0
     send_errors: int = 0
     framing_errors: int = 0
+    #: TCP/TLS connections closed at once because the source is blocked
+    refused_connections: int = 0
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -72,6 +74,11 @@ class _TcpConnection(asyncio.Protocol):
         if self.peer is None:
             name = transport.get_extra_info("peername")
             self.peer = (str(name[0]), int(name[1]))
+            accept = self.owner.accept_filter
+            if accept is not None and not accept(self.peer[0]):
+                self.owner.stats.refused_connections += 1
+                transport.abort()  # a blocked source: no state, no log line
+                return
         self.owner.stats.tcp_connections += 1
         self.owner.streams(self.kind)[self.peer] = self
         self._touch()
@@ -136,6 +143,8 @@ class SipTransport:
         self.tls_local: Addr | None = None
         self._connecting: dict[tuple[str, Addr], asyncio.Task[_TcpConnection]] = {}
         self.local: Addr = ("0.0.0.0", 0)
+        #: decides by source IP whether an incoming connection is kept (the scanner defence)
+        self.accept_filter: Callable[[str], bool] | None = None
 
     def streams(self, kind: str) -> dict[Addr, _TcpConnection]:
         return self.tls if kind == "TLS" else self.tcp

@@ -17,7 +17,7 @@ from signaling.store.errors import (
 )
 from signaling.store.gateways import GatewayGroup, MappingGateway, RoutingGateway
 from signaling.store.rates import Package, PeriodRate, Rate, RateGroup, WorkCalendar
-from signaling.store.reservations import Grant, Reservation
+from signaling.store.reservations import Grant, PackageRequest, Reservation
 from signaling.store.store import DEFAULT_URL, Store, open_store
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "MappingGateway",
     "NotFoundError",
     "Package",
+    "PackageRequest",
     "Payment",
     "PeriodRate",
     "PermissionDeniedError",

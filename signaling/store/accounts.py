@@ -178,9 +178,20 @@ class Phone(Record):
 
 @dataclass(frozen=True, slots=True)
 class AccountPackage(Record):
-    """A package subscribed by an account, with what it used in the current package period."""
+    """A package subscribed by an account, with what it used in the current package period.
+
+    Package periods are monthly from ``start_time`` (the same day of each month, the last day
+    when a month is shorter). Call processing keeps the usage and the periods (docs/billing.md
+    §5, "Packages"): those fields are read-only to the admin API, so an operator's edit (e.g.
+    ending the subscription) never writes back a stale count over the calls' own."""
 
     TABLE: ClassVar[str] = "account_package"
+    READ_ONLY: ClassVar[tuple[str, ...]] = (
+        "period_start",
+        "free_seconds_used",
+        "free_credit_used",
+        "rent_period_start",
+    )
 
     account_id: Annotated[int, Ref("account")]
     package_id: Annotated[int, Ref("package")]
@@ -191,6 +202,8 @@ class AccountPackage(Record):
     period_start: datetime | None = None
     free_seconds_used: int = 0
     free_credit_used: Money = Decimal(0)
+    #: The package period whose rent has been charged (None: none yet).
+    rent_period_start: datetime | None = None
     id: int = 0
 
     def check(self) -> None:

@@ -283,6 +283,24 @@ class Admin:
             _bump_config(tx)
         return len(rates)
 
+    def replace_rates(self, rate_group_id: int, rates: Sequence[Rate]) -> int:
+        """Swap every rate of a group for ``rates`` in one transaction (a rate table re-imported
+        whole); how many rates were removed. Every new rate must belong to the group."""
+        require_admin(self.scope, "replace_rates")
+        for item in rates:
+            if item.rate_group_id != rate_group_id:
+                raise ValidationError(
+                    "rate_group_id", f"a rate of group {item.rate_group_id} in group {rate_group_id}"
+                )
+        with self._db.transaction() as tx:
+            self._get(tx, RateGroup, rate_group_id)
+            removed = int(tx.scalar("SELECT count(*) FROM rate WHERE rate_group_id = ?", (rate_group_id,)))
+            tx.execute("DELETE FROM rate WHERE rate_group_id = ?", (rate_group_id,))
+            for item in rates:
+                table.insert(tx, item)
+            _bump_config(tx)
+        return removed
+
     def rates(self, rate_group_id: int, prefix: str | None = None) -> builtins.list[Rate]:
         """Rates of a group (optionally of one prefix), by prefix then effective time."""
         where, params = self._visible(Rate)

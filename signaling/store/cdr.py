@@ -62,6 +62,8 @@ class Cdr(Record):
     billed_seconds: int = 0
     #: Package free seconds this call used.
     free_seconds: int = 0
+    #: Package free credit this call used (paid on top of ``fee``, which the balance pays).
+    free_credit: Money = Decimal(0)
     rate_prefix: str = ""
     rate_source: RateSource = ""
     #: Name of the rate group (rate table) the charge came from.
@@ -71,7 +73,7 @@ class Cdr(Record):
     billing_rate: RateValue = Decimal(0)
     billing_cycle: int = 0
     connection_fee: Money = Decimal(0)
-    #: Customer charge.
+    #: Customer charge: what the account's balance pays (package free credit is ``free_credit``).
     fee: Money = Decimal(0)
     vendor_rate_prefix: str = ""
     vendor_cost: Money = Decimal(0)
@@ -99,6 +101,8 @@ class Cdr(Record):
         for name in ("hold_ms", "billed_seconds", "free_seconds", "attempts", "source_port"):
             at_least(name, getattr(self, name), 0)
         at_least("pdd_ms", self.pdd_ms, 0)
+        if self.free_credit < 0:
+            raise ValidationError("free_credit", "must not be negative")
         between("sip_code", self.sip_code, 0, 699)
         between("vendor_sip_code", self.vendor_sip_code, 0, 699)
 

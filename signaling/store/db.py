@@ -196,6 +196,8 @@ def _translate(exc: Exception) -> StoreError:  # noqa: PLR0911 (one return per e
     message = str(exc).strip()
     if "append-only" in message:
         return AppendOnlyError(message.split("\n")[0])
+    if isinstance(exc, OverflowError):  # sqlite3: a Python int beyond 64 bits
+        return ValidationError("value", "a whole number too large to store (at most 2^63 - 1)")
     if isinstance(exc, sqlite3.IntegrityError):
         found = _UNIQUE_SQLITE.search(message)
         if found:
@@ -209,6 +211,8 @@ def _translate(exc: Exception) -> StoreError:  # noqa: PLR0911 (one return per e
     if isinstance(exc, psycopg.errors.UniqueViolation):
         column = exc.diag.column_name or _column_of_key(exc.diag.constraint_name, exc.diag.table_name)
         return ValidationError(column, "already used")
+    if isinstance(exc, psycopg.errors.DataError):  # a value out of its column's range
+        return ValidationError("value", message.split("\n")[0])
     if isinstance(exc, psycopg.errors.IntegrityError):
         return ConflictError(message.split("\n")[0])
     if isinstance(exc, sqlite3.Error | psycopg.Error):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -86,19 +87,47 @@ def current_version(db: Database) -> int:
         return int(tx.scalar("SELECT coalesce(max(version), 0) FROM schema_version"))
 
 
-def migrate(db: Database, *, now: datetime | None = None) -> list[int]:
-    """Bring the schema up to date; the versions applied now (empty when it already was)."""
+@dataclass(frozen=True, slots=True)
+class Applied:
+    version: int
+    name: str
+    applied_at: str
+
+
+def applied(db: Database) -> list[Applied]:
+    """The migrations recorded in the database, by version (empty for an empty database)."""
+    with db.transaction(write=False) as tx:
+        if not _has_version_table(tx):
+            return []
+        rows = tx.execute("SELECT version, name, applied_at FROM schema_version ORDER BY version")
+        return [Applied(int(v), str(n), str(t)) for v, n, t in rows]
+
+
+def pending(db: Database) -> list[Migration]:
+    """The shipped migrations the database lacks, in the order they would run."""
+    current = current_version(db)
+    return [m for m in migrations(db.dialect) if m.version > current]
+
+
+def migrate(
+    db: Database,
+    *,
+    now: datetime | None = None,
+    progress: Callable[[Migration], None] | None = None,
+) -> list[int]:
+    """Bring the schema up to date; the versions applied now (empty when it already was).
+    ``progress`` is called after each migration's SQL ran (before the one commit)."""
     try:
-        return _migrate(db, now)
+        return _migrate(db, now, progress)
     except StoreError as exc:
         # PostgreSQL: a node that waited for another's migration may still see the catalog as it
         # was when its transaction began; a new transaction sees it whole.
         if "already exists" not in str(exc):
             raise
-        return _migrate(db, now)
+        return _migrate(db, now, progress)
 
 
-def _migrate(db: Database, now: datetime | None) -> list[int]:
+def _migrate(db: Database, now: datetime | None, progress: Callable[[Migration], None] | None) -> list[int]:
     shipped = migrations(db.dialect)
     latest = shipped[-1].version if shipped else 0
     applied_now: list[int] = []
@@ -130,4 +159,6 @@ def _migrate(db: Database, now: datetime | None) -> list[int]:
                 (migration.version, migration.name, migration.checksum, stamp),
             )
             applied_now.append(migration.version)
+            if progress is not None:
+                progress(migration)
     return applied_now

@@ -8,6 +8,8 @@ reads them like a configuration file's.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +37,12 @@ def _int(low: int, high: int) -> Callable[[str], object]:
     return parse
 
 
+def _email(text: str) -> object:
+    if text and (text.count("@") != 1 or any(c.isspace() for c in text) or text.startswith("@")):
+        raise ValueError(f"{text!r} is not an e-mail address")
+    return text
+
+
 def _bool(text: str) -> object:
     lowered = text.strip().lower()
     if lowered in ("1", "on", "true", "yes"):
@@ -42,6 +50,19 @@ def _bool(text: str) -> object:
     if lowered in ("0", "off", "false", "no"):
         return False
     raise ValueError("expected On or Off (1 or 0)")
+
+
+def _ip_list(text: str) -> object:
+    """Comma-separated IP addresses and CIDR ranges (Web Access Control)."""
+    networks = []
+    for raw in text.replace("\n", ",").replace(" ", ",").split(","):
+        entry = raw.strip()
+        if entry:
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
+    return tuple(networks)
 
 
 SERVER_PARAMETERS: dict[str, ServerParameter] = {
@@ -73,6 +94,8 @@ SERVER_PARAMETERS: dict[str, ServerParameter] = {
             "SERVER_QUERY_CDR_MAX_DAY_INTERVAL", 31, "days one CDR query may span", _int(1, 3660)
         ),
         ServerParameter("SERVER_PASSWORD_LENGTH", 8, "shortest password for new users", _int(1, 128)),
+        ServerParameter("SERVER_ALARM_EMAIL", "", "where alarm e-mails go (empty: nowhere)", _email),
+        ServerParameter("SERVER_ALARM_ENABLE_EMAIL", False, "send alarms by e-mail", _bool),
         ServerParameter(
             "SERVER_CDR_RETENTION_DAYS", 0, "days CDRs are kept (0: forever); ours", _int(0, 36500)
         ),
@@ -81,6 +104,18 @@ SERVER_PARAMETERS: dict[str, ServerParameter] = {
             0,
             "days payment records are kept (0: forever); ours",
             _int(0, 36500),
+        ),
+        ServerParameter(
+            "SERVER_WEB_ACCESS_CONTROL",
+            False,
+            "Web Access Control: serve the web manager and API only to SERVER_WEB_ACCESS_LIST",
+            _bool,
+        ),
+        ServerParameter(
+            "SERVER_WEB_ACCESS_LIST",
+            (),
+            "Web Access Control whitelist: IP addresses and CIDR ranges, comma-separated",
+            _ip_list,
         ),
         ServerParameter(
             "FORWARD_SIGNAL_REWRITE_SEQUENCE",
@@ -112,6 +147,26 @@ def check(name: str, value: object) -> str:
     except ValueError as exc:
         raise ValidationError(name, str(exc)) from None
     return text
+
+
+def parse_server(name: str, value: object, where: str = "") -> object:
+    """A SERVER_* value from a configuration file (text, number or boolean), typed; a wrong
+    name or value raises :class:`signaling.params.ParameterError` naming ``where + name``."""
+    param = SERVER_PARAMETERS.get(name)
+    if param is None:
+        close = difflib.get_close_matches(name, [*SERVER_PARAMETERS, *params.PARAMETERS], n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise params.ParameterError(f"{where}{name}: unknown parameter{hint}")
+    if isinstance(value, bool):
+        text = "1" if value else "0"
+    elif isinstance(value, int | str):
+        text = str(value)
+    else:
+        raise params.ParameterError(f"{where}{name}: expected text, a whole number or On/Off")
+    try:
+        return param.parse(text)
+    except ValueError as exc:
+        raise params.ParameterError(f"{where}{name}: {exc}") from None
 
 
 def server_value(name: str, stored: str | None) -> object:

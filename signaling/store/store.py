@@ -20,15 +20,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import TracebackType
 
+from signaling.store import lines, packages, parameters, reservations
 from signaling.store import migrate as migrate_
-from signaling.store import parameters, reservations
 from signaling.store.admin import Admin
 from signaling.store.cdr import Cdr
 from signaling.store.cdrs import CdrTables
 from signaling.store.codec import Dialect, Kind, decode_money, encode
 from signaling.store.db import Database
 from signaling.store.errors import NotFoundError, SchemaError, SchemaTooNewError
-from signaling.store.reservations import Grant, Reservation
+from signaling.store.reservations import Grant, PackageRequest, Reservation
 from signaling.store.scope import Scope
 
 #: The embedded default: a SQLite file under ./var (relative to the working directory).
@@ -51,9 +51,10 @@ class Store:
 
     # -- schema ---------------------------------------------------------------------------
 
-    def migrate(self) -> list[int]:
-        """Apply the migrations this database lacks; the versions applied."""
-        return migrate_.migrate(self.db, now=self.clock())
+    def migrate(self, progress: Callable[[migrate_.Migration], None] | None = None) -> list[int]:
+        """Apply the migrations this database lacks (in one transaction); the versions applied.
+        ``progress`` is told of each migration as its SQL has run."""
+        return migrate_.migrate(self.db, now=self.clock(), progress=progress)
 
     def schema_version(self) -> int:
         return migrate_.current_version(self.db)
@@ -156,7 +157,11 @@ class Store:
             accounts = {a for c in cdrs for a in (c.account_id, c.clearing_account_id) if a is not None}
             for account_id in sorted(accounts):
                 tx.execute(f"SELECT id FROM account WHERE id = ?{tx.for_update}", (account_id,))  # noqa: S608
-            released = reservations.release(tx, sorted({c.call_id for c in cdrs if c.call_id in reserved}))
+            used: dict[str, tuple[int, Decimal]] = {}
+            for c in cdrs:
+                if c.call_id in reserved:
+                    used.setdefault(c.call_id, (c.free_seconds, c.free_credit))
+            released = reservations.release(tx, sorted(used), used)
             kept: list[Cdr] = []
             for cdr in cdrs:
                 if cdr.call_id in reserved:
@@ -178,38 +183,107 @@ class Store:
         node: str,
         now: datetime,
         draft: str | None = None,
+        packages: PackageRequest | None = None,
+        lines: lines.LineRequest | None = None,
     ) -> Grant:
         """Create or grow the reservation of a call (see :func:`reservations.hold`)."""
         with self.db.transaction() as tx:
             return reservations.hold(
-                tx, call_id, account_id, want=want, need=need, node=node, now=now, draft=draft
+                tx,
+                call_id,
+                account_id,
+                want=want,
+                need=need,
+                node=node,
+                now=now,
+                draft=draft,
+                packages=packages,
+                lines=lines,
             )
 
     def mark_answered(
-        self, call_id: str, account_id: int, answer_time: datetime, draft: str, *, want: Decimal, node: str
+        self,
+        call_id: str,
+        account_id: int,
+        answer_time: datetime,
+        draft: str,
+        *,
+        want: Decimal,
+        node: str,
+        packages: PackageRequest | None = None,
     ) -> Grant:
         """Record the answer (for crash recovery) and grow the reservation toward ``want``."""
         with self.db.transaction() as tx:
             grant = reservations.hold(  # the account row first, as every writer takes it
-                tx, call_id, account_id, want=want, need=Decimal(0), node=node, now=answer_time
+                tx,
+                call_id,
+                account_id,
+                want=want,
+                need=Decimal(0),
+                node=node,
+                now=answer_time,
+                packages=packages,
             )
             reservations.answered(tx, call_id, answer_time, draft)
             return grant
 
     def extend_holds(
-        self, node: str, wants: Sequence[tuple[str, int, Decimal]], now: datetime
+        self,
+        node: str,
+        wants: Sequence[tuple[str, int, Decimal] | tuple[str, int, Decimal, PackageRequest | None]],
+        now: datetime,
     ) -> list[Grant]:
-        """Grow several reservations ``(call id, account id, want)`` in one transaction (a node's
-        periodic debit), accounts locked in id order so two nodes cannot deadlock."""
+        """Grow several reservations ``(call id, account id, want[, packages])`` in one
+        transaction (a node's periodic debit), accounts locked in id order so two nodes cannot
+        deadlock."""
         order = sorted(range(len(wants)), key=lambda i: (wants[i][1], wants[i][0]))
         grants: list[Grant | None] = [None] * len(wants)
         with self.db.transaction() as tx:
             for i in order:
-                call_id, account_id, want = wants[i]
+                call_id, account_id, want, *rest = wants[i]
                 grants[i] = reservations.hold(
-                    tx, call_id, account_id, want=want, need=Decimal(0), node=node, now=now
+                    tx,
+                    call_id,
+                    account_id,
+                    want=want,
+                    need=Decimal(0),
+                    node=node,
+                    now=now,
+                    packages=rest[0] if rest else None,
                 )
         return [g for g in grants if g is not None]
+
+    def take_lines(
+        self, call_id: str, node: str, wanted: Sequence[lines.Line], now: datetime, live_since: datetime
+    ) -> str:
+        """Lease lines for a running call (a failover attempt), all or none, shared by every
+        node (signaling/store/lines.py); "" when taken, else why not."""
+        with self.db.transaction() as tx:
+            return lines.take(tx, call_id, node, wanted, now=now, live_since=live_since)
+
+    def release_lines(self, call_id: str, keys: Collection[str]) -> int:
+        """Give back a call's leases of ``keys`` (its failed attempt's gateway)."""
+        with self.db.transaction() as tx:
+            return lines.release(tx, call_id, keys)
+
+    def line_counts(self, live_since: datetime) -> dict[tuple[str, str], int]:
+        """Live line leases per (key, node), every node's."""
+        with self.db.transaction(write=False) as tx:
+            return lines.counts(tx, live_since)
+
+    def roll_packages(self, account_ids: Collection[int], now: datetime) -> int:
+        """The package periods of these accounts turned by ``now``: new periods (free pools
+        whole again) and their rent (docs/billing.md §5); one transaction per account, in id
+        order. How many accounts had something to do."""
+        rolled = 0
+        for account_id in sorted(set(account_ids)):
+            with self.db.transaction() as tx:
+                before = packages.subscriptions(tx, account_id)
+                if not any(packages.due(sub, now) for sub in before):
+                    continue
+                packages.roll(tx, account_id, now)
+                rolled += 1
+        return rolled
 
     def heartbeat(self, node: str, now: datetime) -> int:
         """``node``'s calls with a reservation are all up at ``now``; how many."""

@@ -42,7 +42,7 @@ class StoreNode:
 
 
 @contextlib.asynccontextmanager
-async def store_node(tmp_path: Path, balance: str, *, batched: bool = True) -> AsyncIterator[StoreNode]:
+async def store_node(tmp_path: Path, balance: str, *, batched: bool = False) -> AsyncIterator[StoreNode]:
     with contextlib.ExitStack() as stack:
         base = stack.enter_context(port_block())
         url = f"sqlite:///{tmp_path / 'node.db'}"

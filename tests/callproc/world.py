@@ -153,14 +153,20 @@ class FakeNode:
         self.router.attempt_started(call_id, route, self.now)
         return route
 
+    def alert(self, call_id: str, status: int = 180) -> None:
+        """The current attempt rings (180) or sends early media (183)."""
+        self.router.attempt_progress(call_id, self.current[call_id], status, self.now)
+
     def fail(self, call_id: str, status: int) -> None:
         self.router.attempt_ended(call_id, self.current[call_id], status, self.now)
 
-    def answer(self, call_id: str, index: int = 0) -> Route:
+    def answer(self, call_id: str, index: int = 0, *, acked: bool = True) -> Route:
+        """The route answers; ``acked``: the caller acknowledges the answer (the call connects)."""
         route = self.try_route(call_id, index)
         record = self.records[call_id]
         record.answer = self.now
         record.final_status = 200
+        record.established = acked
         self.router.call_answered(call_id, route, self.now)
         return route
 

@@ -19,9 +19,11 @@ from signaling.store import (
     Store,
     StoreError,
     money,
+    table,
 )
 from signaling.store.codec import Dialect
 from signaling.store.migrate import migrations
+from signaling.store.record import FieldSpec, Record
 
 WHEN = datetime(2025, 3, 9, 14, 0, tzinfo=UTC)
 
@@ -34,6 +36,28 @@ def _at_version_1(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(money, "MONEY_LIMIT", Decimal(10) ** 12)
     monkeypatch.setattr("signaling.store.payments.MONEY_LIMIT", Decimal(10) ** 12)
     assert store.migrate() == [1]
+    _only_stored_columns(store, monkeypatch)
+
+
+def _only_stored_columns(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records read and write only the columns the database has (fields added by later
+    versions, such as AccountPackage.rent_period_start and Cdr.free_credit, keep defaults)."""
+    real = table.columns
+
+    def present(name: str) -> set[str]:
+        with store.db.transaction(write=False) as tx:
+            if store.dialect is Dialect.SQLITE:
+                return {str(r[1]) for r in tx.execute(f"PRAGMA table_info({name})")}
+            rows = tx.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", (name,)
+            )
+            return {str(r[0]) for r in rows}
+
+    def columns(cls: type[Record]) -> tuple[FieldSpec, ...]:
+        names = present(cls.TABLE)
+        return tuple(c for c in real(cls) if c.name in names)
+
+    monkeypatch.setattr(table, "columns", columns)
 
 
 def _every_amount(store: Store, account_id: int) -> dict[str, Decimal | None]:

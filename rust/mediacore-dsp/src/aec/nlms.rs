@@ -61,7 +61,7 @@ pub(super) struct Nlms {
 }
 
 #[derive(Clone, Copy)]
-enum Kernel {
+pub(super) enum Kernel {
     Generic,
     #[cfg(target_arch = "x86_64")]
     Avx2Fma,
@@ -327,7 +327,7 @@ fn prediction(c: &[f32; ORDER], past: &[f32]) -> f32 {
     c.iter().zip(past.iter().rev()).map(|(c, x)| c * x).sum()
 }
 
-fn detect_kernel() -> Kernel {
+pub(super) fn detect_kernel() -> Kernel {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -339,7 +339,7 @@ fn detect_kernel() -> Kernel {
 }
 
 #[inline]
-fn dispatch_dot(kernel: Kernel, w: &[f32], x: &[f32]) -> f32 {
+pub(super) fn dispatch_dot(kernel: Kernel, w: &[f32], x: &[f32]) -> f32 {
     match kernel {
         Kernel::Generic => dot::<false>(w, x),
         // SAFETY: `Avx2Fma` is only selected after runtime detection of
@@ -418,7 +418,7 @@ unsafe fn update_avx2(w: &mut [f32], x: &[f32], g: f32) {
 
 /// `acc + a·b`, one instruction where the `fma` feature is enabled.
 #[inline(always)]
-fn mac<const FMA: bool>(acc: f32, a: f32, b: f32) -> f32 {
+pub(super) fn mac<const FMA: bool>(acc: f32, a: f32, b: f32) -> f32 {
     if FMA {
         a.mul_add(b, acc)
     } else {

@@ -1,4 +1,5 @@
-//! Adaptive pre-whitening of the far-end signal for the NLMS update.
+//! Adaptive pre-whitening of the far-end signal for the NLMS update of the
+//! time-domain canceller, and narrowband (tone) detection for both.
 //!
 //! Speech is strongly coloured (spectral tilt, formants): its
 //! autocorrelation matrix has a large eigenvalue spread, and plain NLMS
@@ -33,6 +34,8 @@ const NARROWBAND_ERROR: f64 = 1e-3;
 /// Smoothed autocorrelation below this (i16², ≈ −50 dBm0 mean power)
 /// leaves the predictor as it is: silence says nothing about the talker.
 const MIN_POWER: f64 = 2600.0;
+
+use super::nlms::{dispatch_dot, Kernel};
 
 pub(super) struct Whitener {
     /// Autocorrelation accumulated over the current period.
@@ -75,6 +78,28 @@ impl Whitener {
             *acc += x0 * f64::from(xk);
         }
         self.count += 1;
+        self.refresh(true)
+    }
+
+    /// Account a block of far-end samples at once, for [`Whitener::narrowband`]
+    /// only (the predictor itself is not fitted): `x` holds [`ORDER`] older
+    /// samples, then the block (at most [`PERIOD`] long).
+    pub(super) fn observe_block(&mut self, x: &[f32], kernel: Kernel) {
+        let Some(block) = x.get(ORDER..) else {
+            return;
+        };
+        for (k, acc) in self.period.iter_mut().enumerate() {
+            let lagged = &x[ORDER - k..x.len() - k];
+            *acc += f64::from(dispatch_dot(kernel, block, lagged));
+        }
+        self.count += block.len() as u32;
+        self.refresh(false);
+    }
+
+    /// At the end of a period, fold it into the smoothed autocorrelation,
+    /// decide whether the far end is narrowband and (if `fit`) refit the
+    /// predictor.
+    fn refresh(&mut self, fit: bool) -> bool {
         if self.count < PERIOD {
             return false;
         }
@@ -87,6 +112,9 @@ impl Whitener {
             return false;
         }
         self.narrowband = levinson_error(&self.smoothed) < NARROWBAND_ERROR;
+        if !fit {
+            return false;
+        }
         if let Some(c) = levinson(&self.smoothed) {
             self.coefficients = c;
             return true;
@@ -195,5 +223,56 @@ mod tests {
             w.observe(&recent);
         }
         assert!(w.narrowband());
+    }
+
+    /// Block by block (the block canceller's way) the same autocorrelation
+    /// is accumulated as sample by sample: a tone is narrowband, a tone
+    /// pair too, noise is not.
+    #[test]
+    fn blocks_give_the_sample_by_sample_decision() {
+        let kernel = crate::aec::nlms::detect_kernel();
+        let tone = |f: &[f32]| -> Vec<f32> {
+            (0..4000)
+                .map(|n| {
+                    f.iter()
+                        .map(|f| {
+                            5000.0 * (n as f32 * 2.0 * std::f32::consts::PI * f / 8000.0).sin()
+                        })
+                        .sum()
+                })
+                .collect()
+        };
+        let mut state = 7u32;
+        let noise: Vec<f32> = (0..4000)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((state >> 16) as i32 % 8001 - 4000) as f32
+            })
+            .collect();
+        for (x, narrow) in [
+            (tone(&[1000.0]), true),
+            (tone(&[697.0, 1209.0]), true),
+            (noise, false),
+        ] {
+            let mut by_sample = Whitener::new();
+            for n in ORDER..x.len() {
+                let mut recent = [0.0f32; ORDER + 1];
+                for (k, r) in recent.iter_mut().enumerate() {
+                    *r = x[n - k];
+                }
+                by_sample.observe(&recent);
+            }
+            let mut by_block = Whitener::new();
+            let mut start = ORDER;
+            while start + 64 <= x.len() {
+                by_block.observe_block(&x[start - ORDER..start + 64], kernel);
+                start += 64;
+            }
+            assert_eq!(by_sample.narrowband(), narrow);
+            assert_eq!(by_block.narrowband(), narrow);
+            for (a, b) in by_sample.smoothed.iter().zip(&by_block.smoothed) {
+                assert!((a - b).abs() <= 1e-4 * by_sample.smoothed[0], "{a} vs {b}");
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ mod signals;
 mod stats_delay;
 mod tones;
 
-use super::{EchoCanceller, EchoCancellerConfig};
+use super::{EchoCanceller, EchoCancellerConfig, TimeDomainEchoCanceller};
 use crate::codec::g711;
 use signals::Lcg;
 
@@ -47,6 +47,38 @@ pub(super) fn quantise(x: &[f64]) -> Vec<i16> {
     x.iter()
         .map(|v| v.round().clamp(-32768.0, 32767.0) as i16)
         .collect()
+}
+
+/// The canceller under test: the block frequency-domain one, or with
+/// `AEC_REFERENCE=1` in the environment the time-domain reference (to
+/// compare their figures on the same tests).
+enum Canceller {
+    Block(Box<EchoCanceller>),
+    Reference(Box<TimeDomainEchoCanceller>),
+}
+
+impl Canceller {
+    fn new(cfg: EchoCancellerConfig) -> Self {
+        if std::env::var_os("AEC_REFERENCE").is_some_and(|v| v == "1") {
+            Canceller::Reference(Box::new(TimeDomainEchoCanceller::new(cfg).unwrap()))
+        } else {
+            Canceller::Block(Box::new(EchoCanceller::new(cfg).unwrap()))
+        }
+    }
+
+    fn process(&mut self, far: &[i16], near: &[i16], out: &mut [i16]) {
+        match self {
+            Canceller::Block(a) => a.process(far, near, out),
+            Canceller::Reference(a) => a.process(far, near, out),
+        }
+    }
+
+    fn stats(&self) -> super::EchoStats {
+        match self {
+            Canceller::Block(a) => a.stats(),
+            Canceller::Reference(a) => a.stats(),
+        }
+    }
 }
 
 /// An echo path: impulse response (unit energy) behind a pure delay.
@@ -134,7 +166,7 @@ impl Scenario<'_> {
             near.iter_mut()
                 .for_each(|s| *s = g711::alaw_decode(g711::alaw_encode(*s)));
         }
-        let mut aec = EchoCanceller::new(self.cfg).unwrap();
+        let mut aec = Canceller::new(self.cfg);
         let mut out = vec![0i16; far.len()];
         let mut stats = Vec::new();
         for ((x, d), o) in far

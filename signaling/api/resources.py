@@ -1,0 +1,126 @@
+"""Generic create/read/update/delete routes for a stored record class, through the store's
+admin API (its permission rules apply: an agent sees and writes only what its scope allows).
+
+``record_router(Account, "/accounts", "accounts")`` gives::
+
+    GET    /accounts            list (``filters``: equality on the named fields, as query parameters)
+    POST   /accounts            create (201, the stored record)
+    GET    /accounts/{id}       one
+    PATCH  /accounts/{id}       change some fields (the others stay)
+    DELETE /accounts/{id}       delete (409 while other records use it)
+"""
+
+# No ``from __future__ import annotations`` here: the endpoints' body types are the generated
+# models, which FastAPI must see as objects, not as strings to resolve.
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel
+
+from signaling.api.deps import CurrentUser, admin_of
+from signaling.api.models import create_model_of, fields_of, output_model, to_output, update_model_of
+from signaling.store.record import Record
+
+
+def record_router(
+    cls: type[Record],
+    path: str,
+    tag: str,
+    *,
+    filters: Sequence[str] = (),
+    noun: str | None = None,
+    create: bool = True,
+) -> APIRouter:
+    router = APIRouter(tags=[tag])
+    out = output_model(cls)
+    create_body = create_model_of(cls)
+    update_body = update_model_of(cls)
+    what = noun or tag
+
+    def list_records(request: Request, user: CurrentUser, **given: str | None) -> list[dict[str, Any]]:
+        wanted = {name: value for name, value in given.items() if value is not None}
+        records = admin_of(request, user).list(cls)
+        return [to_output(r) for r in records if _matches(r, wanted)]
+
+    list_records.__doc__ = f"Every {what} record the caller may see, by id." + (
+        f" Filters (query parameters, exact match): {', '.join(filters)}." if filters else ""
+    )
+    _add_query_params(list_records, filters)
+    many: Any = list[out]  # type: ignore[valid-type]
+    router.add_api_route(path, list_records, methods=["GET"], response_model=many, summary=f"List {what}")
+
+    def create_record(request: Request, user: CurrentUser, body: BaseModel) -> dict[str, Any]:
+        record = cls(**fields_of(body))
+        return to_output(admin_of(request, user).create(record))
+
+    create_record.__annotations__["body"] = create_body
+    if create:
+        router.add_api_route(
+            path,
+            create_record,
+            methods=["POST"],
+            status_code=201,
+            response_model=out,
+            summary=f"Create a {what}",
+        )
+
+    def get_record(record_id: int, request: Request, user: CurrentUser) -> dict[str, Any]:
+        return to_output(admin_of(request, user).get(cls, record_id))
+
+    router.add_api_route(
+        f"{path}/{{record_id}}", get_record, methods=["GET"], response_model=out, summary=f"One {what}"
+    )
+
+    def update_record(record_id: int, request: Request, user: CurrentUser, body: BaseModel) -> dict[str, Any]:
+        admin = admin_of(request, user)
+        current = admin.get(cls, record_id)
+        changed = dataclasses.replace(current, **fields_of(body))  # type: ignore[type-var]
+        return to_output(admin.update(changed))
+
+    update_record.__annotations__["body"] = update_body
+    router.add_api_route(
+        f"{path}/{{record_id}}",
+        update_record,
+        methods=["PATCH"],
+        response_model=out,
+        summary=f"Change a {what}",
+    )
+
+    def delete_record(record_id: int, request: Request, user: CurrentUser) -> Response:
+        admin_of(request, user).delete(cls, record_id)
+        return Response(status_code=204)
+
+    router.add_api_route(
+        f"{path}/{{record_id}}",
+        delete_record,
+        methods=["DELETE"],
+        status_code=204,
+        summary=f"Delete a {what}",
+    )
+    return router
+
+
+def _matches(record: Record, wanted: dict[str, str]) -> bool:
+    for name, text in wanted.items():
+        value = getattr(record, name)
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if str(value if value is not None else "") != text:
+            return False
+    return True
+
+
+def _add_query_params(endpoint: Callable[..., Any], names: Sequence[str]) -> None:
+    """Document the filters as optional query parameters (read from request.query_params)."""
+    import inspect  # noqa: PLC0415
+
+    signature = inspect.signature(endpoint)
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=Query(None), annotation=str | None)
+        for name in names
+    ]
+    plain = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    endpoint.__signature__ = signature.replace(parameters=[*plain, *extra])  # type: ignore[attr-defined]

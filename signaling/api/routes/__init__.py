@@ -1,0 +1,1 @@
+"""The API route modules, one per resource family (docs/api.md)."""

@@ -1,0 +1,175 @@
+"""The observer: alarm rounds, gateway probes and defence housekeeping on the node's loop.
+
+Every ``[alarms] interval`` seconds :meth:`Observer.run_round` gathers the inputs the rules
+take — gateway health from the node's meter, the CDR queue of the router, the calls answered
+longer than ``duration_too_long``, a system sample, the defence's scanner sightings and table
+occupancy — and hands them to the :class:`~signaling.observe.alarms.AlarmBoard`. Reading /proc
+takes microseconds and stays on the loop; the account funds of a store-backed router are read
+every ``balance_interval`` seconds in a worker thread (a database query), and the last answer
+is used in between. OPTIONS probes go out every ``gateway_options_interval`` seconds when set.
+
+The board's :meth:`~signaling.observe.alarms.AlarmBoard.snapshot` (or :meth:`Observer.snapshot`,
+which adds the gateways' figures) is what the API and the web manager show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from signaling.observe.alarms import (
+    AlarmBoard,
+    AlarmConfig,
+    AlarmEvent,
+    Condition,
+    LongCall,
+    balance_conditions,
+    cdr_conditions,
+    duration_conditions,
+    gateway_conditions,
+    scanner_conditions,
+    system_conditions,
+    table_conditions,
+)
+from signaling.observe.system import SystemSampler
+
+if TYPE_CHECKING:
+    from signaling.b2bua.node import Node
+
+log = logging.getLogger("softswitch.observe")
+
+__all__ = ["Observer"]
+
+
+class Observer:
+    def __init__(
+        self,
+        node: Node,
+        config: AlarmConfig | None = None,
+        *,
+        sampler: SystemSampler | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.node = node
+        self.config = config or node.config.alarms
+        self.board = AlarmBoard(self.config)
+        self.sampler = sampler if sampler is not None else SystemSampler(self.config.disk_paths)
+        self.wall = wall
+        #: account code -> balance + credit, from the last read of the store (None: never read)
+        self.funds: dict[str, Decimal] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._every(self.config.interval, self.run_round)))
+        if self.config.gateway_options_interval > 0:
+            interval = self.config.gateway_options_interval
+            self._tasks.append(loop.create_task(self._every(interval, self._probe)))
+        if self.config.balance_low is not None and hasattr(self._router(), "watched_accounts"):
+            self._tasks.append(loop.create_task(self._balances_forever()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def _every(self, interval: float, work: Callable[[], object]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                work()
+            except Exception:  # one bad round must not end the observer
+                log.exception("observer: %s failed", getattr(work, "__name__", work))
+
+    def _probe(self) -> None:
+        self.node.probe_gateways(self.node.now())
+
+    def _router(self) -> object:
+        return getattr(self.node.router, "inner", self.node.router)
+
+    # -- one round ------------------------------------------------------------------------------
+
+    def run_round(self) -> list[AlarmEvent]:
+        """Gather the inputs and evaluate every rule once (also callable directly)."""
+        node, cfg = self.node, self.config
+        now, wall = node.now(), self.wall()
+        defence = node.defence
+        defence.purge(now)
+        node.refresh_gateway_addresses()
+        conditions: list[Condition] = []
+        kinds = ["gateway_down", "asr_low", "duration_too_long", "scanner", "flow_table_full"]
+        conditions += gateway_conditions(cfg, node.gateways.health(now))
+        conditions += duration_conditions(cfg, self._long_calls(now))
+        conditions += scanner_conditions(defence.sightings(now))
+        conditions += table_conditions(cfg, "defence", defence.tracked(), defence.config.max_sources)
+        router = self._router()
+        unsettled = getattr(router, "unsettled", None)
+        if unsettled is not None:
+            since = getattr(router, "unsettled_since", None)
+            age = time.monotonic() - since if since is not None else None
+            conditions += cdr_conditions(cfg, len(unsettled), age)
+            kinds.append("cdr_backlog")
+        sample = self.sampler.sample(wall)
+        conditions += system_conditions(cfg, sample)
+        kinds += ["cpu_high", "memory_high", "disk_full", "disk_io_high"]
+        if self.funds is not None:
+            conditions += balance_conditions(cfg, self.funds)
+            kinds.append("balance_low")
+        return self.board.evaluate(wall, conditions, kinds)
+
+    def _long_calls(self, now: float) -> list[LongCall]:
+        limit = self.config.duration_too_long
+        if limit <= 0:
+            return []
+        suppressed = getattr(self._router(), "duration_alarm_suppressed", None)
+        out = []
+        for call_id, state in list(self.node.calls.items()):
+            record = state.call.record
+            if record.answer is None or now - record.answer < limit:
+                continue
+            out.append(
+                LongCall(
+                    call_id,
+                    now - record.answer,
+                    record.caller,
+                    record.callee,
+                    record.ingress,
+                    record.gateway or "",
+                    suppressed=bool(suppressed(call_id)) if suppressed is not None else False,
+                )
+            )
+        return out
+
+    async def _balances_forever(self) -> None:
+        while True:
+            try:
+                self.funds = await asyncio.to_thread(self.read_funds)
+            except Exception as exc:  # the store is down: keep the last figures, say so once a round
+                log.warning("balance alarm: cannot read account funds: %s", exc)
+            await asyncio.sleep(self.config.balance_interval)
+
+    def read_funds(self) -> dict[str, Decimal]:
+        """Balance + credit of the watched accounts, by account code (a store read: any thread)."""
+        router: Any = self._router()
+        accounts: dict[int, str] = router.watched_accounts()
+        funds: dict[int, Decimal] = router.store.funds(list(accounts))
+        return {accounts[i]: amount for i, amount in funds.items()}
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def snapshot(self, history: int = 100) -> dict[str, Any]:
+        """Active alarms, recent history and every gateway's figures, as plain data."""
+        out = self.board.snapshot(history)
+        out["gateways"] = self.node.gateways.view(self.node.now())
+        out["defence"] = self.node.defence.counters()
+        return out

@@ -1,0 +1,104 @@
+"""Structured logs: one JSON object per line (``[log] format = "json"`` / ``--log-format json``),
+the call's Call-ID on every record written while that call is handled, and secrets kept out.
+
+* **Call-ID.** The node runs each call's work in a task of its own and sets :data:`call_context`
+  there, so any record logged from that call's handlers carries ``call_id`` without each log call
+  naming it; a record may also pass ``extra={"call_id": ...}`` (the INVITE that was refused
+  before a call existed).
+* **Secrets** never reach a log line, in either format: the formatter masks the password of a
+  URL (``postgresql://user:secret@host`` -> ``postgresql://user:***@host``), the value of any
+  ``password``/``secret``/``token`` key written as ``key=value``, ``key: value`` or
+  ``"key": "value"``, and the credentials of an ``Authorization``/``Proxy-Authorization`` header
+  (a digest ``response`` can be brute-forced offline).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from contextvars import ContextVar
+from typing import Any, TextIO
+
+__all__ = ["JsonFormatter", "RedactingFormatter", "call_context", "configure", "redact"]
+
+#: The Call-ID of the call whose work is running (set per call task by the node).
+call_context: ContextVar[str | None] = ContextVar("softswitch_call_id", default=None)
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)")
+_KEY_VALUE = re.compile(
+    r"""(?P<head>["']?\b[\w-]*(?:password|passwd|secret|token)[\w-]*\b["']?\s*[:=]\s*["']?)"""
+    r"""[^"'\s,;}&]+""",
+    re.IGNORECASE,
+)
+_AUTH_HEADER = re.compile(r"(?P<head>\b(?:Proxy-)?Authorization\s*:\s*)[^\r\n]+", re.IGNORECASE)
+MASK = "***"
+
+
+def redact(text: str) -> str:
+    """``text`` with URL passwords, password-like values and Authorization headers masked."""
+    if not text:
+        return text
+    text = _URL_PASSWORD.sub(rf"\g<head>{MASK}", text)
+    text = _AUTH_HEADER.sub(rf"\g<head>{MASK}", text)
+    return _KEY_VALUE.sub(rf"\g<head>{MASK}", text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """The usual one-line text format, redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+#: LogRecord attributes that are not user-supplied ``extra`` fields
+_STANDARD = frozenset(
+    (*logging.LogRecord("", 0, "", 0, "", (), None).__dict__, "message", "asctime", "call_id", "taskName")
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts", "level", "logger", "message", "call_id"?, "exception"?, ...extra}`` per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": _iso(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        call_id = getattr(record, "call_id", None) or call_context.get()
+        if call_id:
+            out["call_id"] = call_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                out[key] = value if isinstance(value, int | float | bool | None) else redact(str(value))
+        if record.exc_info:
+            out["exception"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            out["stack"] = redact(self.formatStack(record.stack_info))
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def _iso(created: float) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+    return f"{seconds}.{int(created % 1 * 1000):03d}Z"
+
+
+def configure(fmt: str = "text", level: str | int = "info", stream: TextIO | None = None) -> logging.Handler:
+    """Send the root logger to ``stream`` (stderr) in ``fmt`` ("text" or "json") at ``level``,
+    replacing the handlers it had; returns the handler."""
+    if fmt not in ("text", "json"):
+        raise ValueError(f"log format {fmt!r}: expected text or json")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else RedactingFormatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    return handler

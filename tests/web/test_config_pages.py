@@ -1,0 +1,127 @@
+"""Customers, vendors and rates through the pages: every form goes through the store's admin
+API, and the store's refusals come back on the page naming the field."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from signaling.store import Account, MappingGateway, Rate, RateGroup, RoutingGateway
+from tests.web.conftest import WebClient, WebEnv
+
+
+def test_a_customer_with_its_mapping_gateway_payment_and_overdraft(
+    web_env: WebEnv, client: WebClient
+) -> None:
+    client.login()
+    group = web_env.store.admin().create(RateGroup("retail"))
+    client.form(
+        "/manage/customers",
+        "/manage/customers",
+        {
+            "code": "2001",
+            "name": "Call centre",
+            "rate_group_id": str(group.id),
+            "balance": "10",
+            "credit_limit": "5",
+            "gateway_ip": "203.0.113.10",
+            "max_calls": "30",
+        },
+    )
+    admin = web_env.store.admin()
+    account = admin.find_account("2001")
+    assert (account.balance, account.credit_limit, account.rate_group_id) == (
+        Decimal(10),
+        Decimal(5),
+        group.id,
+    )
+    (gateway,) = admin.list(MappingGateway)
+    assert (gateway.name, gateway.addresses, gateway.account_id) == ("2001", ("203.0.113.10",), account.id)
+    page = f"/manage/customers/{account.id}"
+    client.form(page, f"{page}/payment", {"amount": "2.25", "memo": "bank"})
+    client.form(page, f"{page}/credit", {"credit_limit": "20"})
+    client.form(page, f"{page}/edit", {"name": "Renamed", "rate_group_id": "", "locked": "on"})
+    client.form(
+        page,
+        f"{page}/mapping",
+        {"name": "cc-2", "auth_mode": "password", "username": "cc2", "password": "secret-2"},
+    )
+    account = admin.get(Account, account.id)
+    assert (account.balance, account.credit_limit, account.name, account.locked) == (
+        Decimal("12.25"),
+        Decimal(20),
+        "Renamed",
+        True,
+    )
+    assert {g.name for g in admin.list(MappingGateway)} == {"2001", "cc-2"}
+    shown = client.get(page).text
+    assert "12.25" in shown and "cc-2" in shown and "bank" in shown
+
+
+def test_the_store_refusal_is_shown_naming_the_field(web_env: WebEnv, client: WebClient) -> None:
+    client.login()
+    client.form("/manage/customers", "/manage/customers", {"code": "2001", "balance": "1.5.0"})
+    page = client.get("/manage/customers").text
+    assert "balance: &#39;1.5.0&#39; is not a decimal number" in page
+    assert web_env.store.admin().list(Account) == []
+    client.form("/manage/customers", "/manage/customers", {"code": "has space"})
+    assert "code: must not contain spaces" in client.get("/manage/customers").text
+
+
+def test_a_vendor_and_its_routing_gateway(web_env: WebEnv, client: WebClient) -> None:
+    client.login()
+    client.form("/manage/vendors", "/manage/vendors", {"code": "v1", "name": "Carrier One"})
+    vendor = web_env.store.admin().find_account("v1")
+    assert vendor.kind == "vendor"
+    client.form(
+        "/manage/vendors",
+        "/manage/vendors/gateways",
+        {
+            "name": "carrier-a",
+            "host": "198.51.100.7",
+            "port": "5062",
+            "prefixes": "44, 1",
+            "priority": "2",
+            "media_proxy": "on",
+            "account_id": str(vendor.id),
+        },
+    )
+    (gw,) = web_env.store.admin().list(RoutingGateway)
+    assert (gw.host, gw.port, gw.prefixes, gw.priority, gw.media_proxy, gw.account_id) == (
+        "198.51.100.7",
+        5062,
+        ("44", "1"),
+        2,
+        "on",
+        vendor.id,
+    )
+    page = f"/manage/vendors/gateways/{gw.id}"
+    client.form(page, page, {"host": "198.51.100.8", "prefixes": "4420", "priority": "1", "media_proxy": ""})
+    gw = web_env.store.admin().get(RoutingGateway, gw.id)
+    assert (gw.host, gw.prefixes, gw.priority, gw.media_proxy) == ("198.51.100.8", ("4420",), 1, None)
+
+
+def test_a_rate_group_and_a_rate(web_env: WebEnv, client: WebClient) -> None:
+    client.login()
+    client.form("/manage/rates", "/manage/rates", {"name": "retail", "memo": "default"})
+    (group,) = web_env.store.admin().list(RateGroup)
+    page = f"/manage/rates/{group.id}"
+    rate_form = {
+        "prefix": "4420",
+        "destination": "London",
+        "first_time_rate": "0.0123456789",
+        "first_time_duration": "30",
+        "billing_rate": "0.01",
+        "billing_cycle": "6",
+    }
+    client.form(page, page, rate_form)
+    (rate,) = web_env.store.admin().rates(group.id)
+    assert isinstance(rate, Rate)
+    assert (rate.prefix, rate.first_time_rate, rate.first_time_duration, rate.billing_cycle) == (
+        "4420",
+        Decimal("0.0123456789"),
+        30,
+        6,
+    )
+    shown = client.get(page).text
+    assert "London" in shown and "0.0123456789" in shown
+    assert ">1<" in client.get("/manage/rates").text  # Number of Rates
