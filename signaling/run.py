@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Literal
 from mediacore import MediaEngine, MediaError
 from signaling import demo, params
 from signaling.b2bua.node import Node
+from signaling.callproc.cdrwriter import CdrWriter
 from signaling.callproc.driver import RouterDriver
 from signaling.callproc.router import StoreRouter
 from signaling.cli_common import default_store_url
@@ -288,7 +289,12 @@ def _open_billing(cfg: Config) -> _Billing | None:
         log.error("store %s: %s", redact(cfg.store_url), exc)
         return None
     try:
-        router = StoreRouter(store, node=cfg.store_node or socket.gethostname(), parameters=cfg.parameters)
+        router = StoreRouter(
+            store,
+            node=cfg.store_node or socket.gethostname(),
+            parameters=cfg.parameters,
+            cdr_writer=CdrWriter(store),  # CDRs in group commits off the loop (docs/billing.md §5)
+        )
     except StoreError as exc:
         log.error("store %s: cannot load the configuration: %s", redact(cfg.store_url), exc)
         store.close()
