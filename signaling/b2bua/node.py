@@ -174,7 +174,10 @@ class Node(Operations):
         self._awaiting_ack: dict[DialogId, Dialog] = {}
         #: OPTIONS probes toward routing gateways in flight
         self.prober = GatewayProber(self.gateways)
-        self._timer: asyncio.TimerHandle | None = None
+        #: the loop timer and its deadline, kept apart: uvloop hands back a plain Handle (no
+        #: ``when()``) for a time already past
+        self._timer: asyncio.Handle | None = None
+        self._timer_due = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local: Addr = ("127.0.0.1", 0)
         self.transport_open = False
@@ -775,9 +778,10 @@ class Node(Operations):
             return
         due = min(deadlines)
         if self._timer is not None:
-            if self._timer.when() <= due:
+            if self._timer_due <= due:
                 return
             self._timer.cancel()
+        self._timer_due = due
         self._timer = loop.call_at(due, self._on_timer)
 
     def _on_timer(self) -> None:
