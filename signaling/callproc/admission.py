@@ -208,12 +208,12 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     plans = snap.mapping_plans[ingress.id]
     if plans.error:
         return decision.refuse(503, "Service Unavailable", CONFIGURATION_ERROR)
-    callee = plans.callee.apply(call.callee, rng)
-    if not callee.number:
+    callee = plans.callee.rewrite(call.callee, rng)
+    if not callee:
         return decision.refuse(484, "Address Incomplete", INVALID_NUMBER)
-    decision.callee_billing = callee.number
-    decision.caller_billing = plans.caller.apply(caller, rng).number
-    if not _number_sections_allow(snap, account, callee.number):
+    decision.callee_billing = callee
+    decision.caller_billing = plans.caller.rewrite(caller, rng)
+    if not _number_sections_allow(snap, account, callee):
         return decision.refuse(403, "Forbidden", NUMBER_SECTION_LIMITED)
     group_id = ingress.rate_group_id if ingress.rate_group_id is not None else account.rate_group_id
     rate_sources = RateSources(
@@ -230,7 +230,7 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
             else None
         ),
     )
-    decision.rate = select_rate(callee.number, at, rate_sources, switches=snap.switches, policy=snap.policy)
+    decision.rate = select_rate(callee, at, rate_sources, switches=snap.switches, policy=snap.policy)
     choice = decision.rate.choice
     if choice is None:
         return decision.refuse(404, "Not Found", NO_MATCHING_RATE)
@@ -239,13 +239,13 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     decision.need, decision.price = first_period_and_price(snap, choice)
     if choice.response is not None:
         decision.need = max(decision.need, charge(choice.response, 1, policy=snap.policy).amount)
-    decision.packages = covering(snap, account.id, callee.number, at)
+    decision.packages = covering(snap, account.id, callee, at)
     if locate is not None and _to_phone(snap, ingress, decision, locate):
         return decision
     decision.plan = plan_routes(
         snap,
         ingress,
-        callee.number,
+        callee,
         at=at,
         now=now,
         day=day,
@@ -257,8 +257,27 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     termination = decision.plan.termination
     if termination is not None:
         return decision.refuse(503, "Service Unavailable", termination)
-    decision.routes = [_route(snap, ingress, c.gateway.id, decision, rng) for c in decision.plan.ordered]
+    decision.routes = _routes(snap, ingress, decision, decision.plan, rng)
     return decision
+
+
+def _routes(
+    snap: Snapshot, ingress: MappingGateway, decision: Decision, plan: RoutePlan, rng: random.Random | None
+) -> list[Route]:
+    """The routes toward the plan's gateways, in order: by the compiled planner (the same
+    routes, signaling/callproc/_planner.pyx) or by :func:`_route`."""
+    planner = route_cache(snap).planner
+    if planner is not None:
+        return planner.routes(
+            snap,
+            plan.ordered,
+            ingress,
+            decision.callee_billing,
+            decision.caller_billing,
+            rng,
+            _route_settings,
+        )
+    return [_route(snap, ingress, c.gateway.id, decision, rng) for c in plan.ordered]
 
 
 def _to_phone(

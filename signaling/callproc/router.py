@@ -63,7 +63,7 @@ from signaling.callproc.cdrwriter import CdrWriter, Settlement
 from signaling.callproc.draft import CdrDraft, utc
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
-from signaling.callproc.routes import Candidate
+from signaling.callproc.routes import Candidate, route_cache
 from signaling.callproc.snapshot import Snapshot, load_snapshot
 from signaling.observe.histogram import Histograms
 from signaling.routing import (
@@ -566,7 +566,9 @@ class StoreRouter:
         """A new snapshot when the store's configuration moved on (reads only: any thread)."""
         if self.store.config_version() == self.snapshot.version:
             return None
-        return load_snapshot(self.store, self._base)
+        snapshot = load_snapshot(self.store, self._base)
+        route_cache(snapshot)  # its per-snapshot routing work here, in the loading thread
+        return snapshot
 
     def install(self, snapshot: Snapshot) -> None:
         """Use ``snapshot`` for new calls (calls in progress keep what they were admitted with);

@@ -1,0 +1,889 @@
+# cython: language_level=3, boundscheck=False, initializedcheck=False
+"""The compiled route planner: :func:`signaling.callproc.routes.plan_routes_python` (the
+reference, in Python) and the routes admission makes from its plan, done per snapshot with flat
+arrays of the gateways' static facts, a C struct per candidate and a C sort.
+
+Same inputs, same results, object for object: the plan's candidates (every field, the sort key
+tuple included), their order, the skipped and cut lists, the routes with their numbers; the
+same calls, in the same order, into what has side effects or is configurable (the vendor funds
+callback, dial plans with random digits, ASR/ACD windows, CPS counters, rate lookups that make a
+rate). tests/callproc/test_compiled_planner.py compares the two on random snapshots, counters
+and windows. docs/routing.md "The compiled planner" says what is compiled and why.
+
+Theory of operation, per call:
+
+1. **Candidates**: the reference's step 1 (``routes._candidate_set``) per (mapping gateway,
+   the number's first ``longest_prefix`` digits), remembered as a tuple of (gateway slot,
+   strategy, matched prefix): atomic values, so the collector soon stops tracking them.
+2. **Per candidate**: the vendor's rate (a probe of the vendor table with the number's prefixes
+   made once per call, remembered per vendor table for the call; anything but a plain rate in
+   effect since always goes through ``RateGroup.lookup``, and a vendor whose period rate can
+   apply through the reference's ``_vendor_rate``), ASR/ACD and the rates of response/connected
+   (the windows' own caches when they are current, else the window's method), lines and calls
+   today from the counters' dicts, the skip reason (static facts precomputed, the rest as the
+   reference: funds, loss, lines, CPS, groups), the key as a C struct, and the
+   :class:`~signaling.callproc.routes.Candidate` made slot by slot.
+3. **Order**: a stable merge sort of the usable candidates on the C struct, compared step by
+   step exactly as the flat key tuple compares (calls today ÷ weight as 128-bit cross products,
+   costs as the exact integers or fractions the reference sorts on), then the failover chain.
+
+Objects are made as their dataclass ``__init__`` makes them (each field set through its slot,
+which is what ``object.__setattr__`` does for a frozen one) without running its bytecode: a
+candidate or a route costs ~0.2 µs instead of 1-3 µs. :class:`_Maker` checks at start that the
+class has exactly the expected fields and no ``__post_init__``.
+"""
+
+import dataclasses
+from types import MemberDescriptorType
+
+from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_AsDouble, PyFloat_CheckExact, PyFloat_FromDouble
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
+from cpython.long cimport PyLong_AsLongLong, PyLong_FromLongLong
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.object cimport Py_EQ, Py_LT, Py_TYPE, PyObject, PyObject_RichCompareBool, PyTypeObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
+from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_New, PyTuple_SET_ITEM
+from libc.stdint cimport int64_t
+from libc.string cimport memset
+
+from signaling.billing.rates import Rate, RateTerms
+from signaling.callproc.quality import Window
+from signaling.untracked import untrack, untrack_tree
+
+cdef extern from "Python.h":
+    # borrowed, NULL when absent (an error, which str, int and tuple keys cannot raise, is raised)
+    PyObject *PyDict_GetItem "PyDict_GetItemWithError" (object d, object key) except? NULL
+
+    ctypedef struct PyMemberDef:
+        const char *name
+        int type
+        Py_ssize_t offset
+        int flags
+
+    ctypedef struct PyMemberDescrObject:
+        PyMemberDef *d_member
+
+    enum:
+        T_OBJECT_EX
+        READONLY
+
+cdef extern from *:
+    ctypedef long long int128 "__int128"
+
+#: Steps of the key between priority and the gateway id (the names of routes._step_names).
+cdef enum:
+    STEP_LINE_USAGE = 0
+    STEP_COST = 1
+    STEP_ASR = 2
+    STEP_ACD = 3
+
+#: The quality.Window fields the planner reads (the caches of asr(), acd() and rates(): (segment
+#: index, value); the segment length).
+WINDOW_FIELDS = ("_asr", "_acd", "_rates", "length")
+cdef enum:
+    W_ASR = 0
+    W_ACD = 1
+    W_RATES = 2
+    W_LENGTH = 3
+
+cdef enum:
+    #: Fields a made class may have.
+    MAX_FIELDS = 32
+    #: A number's prefixes are made once per call up to this length (longer: sliced per probe).
+    PREFIX_MEMO = 64
+    #: Vendor tables remembered per call in an array up to this many (more: in a dict).
+    SEEN_TABLES = 64
+
+#: 2**53: integers below it are doubles exactly, so int / int in C is Python's int / int.
+cdef int64_t EXACT_DOUBLE = 9007199254740992
+
+_EMPTY = ()
+_NO_VENDOR = (None, None, 0)
+_UNRESOLVED = object()
+_BY_LOOKUP = object()
+_ZERO_USAGE = 0.0
+_INF = float("inf")
+_MINUS_INF = float("-inf")
+_NEVER_DEMOTED = -100.0
+
+
+cdef class _Maker:
+    """Makes instances of a slots dataclass with exactly ``names`` as fields and no
+    ``__post_init__``: allocated by its type, each field stored in its slot (what the slot's
+    member descriptor does, which is what ``__init__`` and ``object.__setattr__`` call)."""
+
+    cdef PyTypeObject *tp
+    cdef object cls
+    cdef Py_ssize_t offsets[MAX_FIELDS]
+    cdef Py_ssize_t n
+
+    def __init__(self, cls, tuple names):
+        fields = tuple(f.name for f in dataclasses.fields(cls))
+        if fields != names:
+            raise TypeError(f"{cls.__name__} has the fields {fields}, the compiled planner expects {names}")
+        if hasattr(cls, "__post_init__"):
+            raise TypeError(f"{cls.__name__} has a __post_init__ the compiled planner would skip")
+        if len(names) > MAX_FIELDS:
+            raise TypeError(f"{cls.__name__} has more than {MAX_FIELDS} fields")
+        cdef PyMemberDef *member
+        for i, name in enumerate(names):
+            d = cls.__dict__[name]
+            if type(d) is not MemberDescriptorType or d.__objclass__ is not cls:
+                raise TypeError(f"{cls.__name__}.{name} is not a slot of its own")
+            member = (<PyMemberDescrObject *>d).d_member
+            if member.type != T_OBJECT_EX or member.flags & READONLY:
+                raise TypeError(f"{cls.__name__}.{name} is not a plain object slot")
+            self.offsets[i] = member.offset
+        self.cls = cls
+        self.tp = <PyTypeObject *>cls
+        self.n = len(names)
+
+    cdef object make(self, PyObject **values):
+        cdef object obj = self.tp.tp_new(<type>self.cls, <PyObject *>_EMPTY, NULL)
+        cdef Py_ssize_t i
+        cdef PyObject **slot
+        for i in range(self.n):
+            slot = <PyObject **>(<char *><PyObject *>obj + self.offsets[i])
+            Py_INCREF(<object>values[i])
+            Py_XDECREF(slot[0])
+            slot[0] = values[i]
+        return obj
+
+
+cdef class _Slots:
+    """Reads the slots ``names`` of instances of exactly ``cls`` (what their member descriptors
+    read), for the per-candidate reads of objects the planner does not own."""
+
+    cdef PyTypeObject *tp
+    cdef Py_ssize_t offsets[MAX_FIELDS]
+
+    def __init__(self, cls, tuple names):
+        cdef PyMemberDef *member
+        for i, name in enumerate(names):
+            d = cls.__dict__.get(name)
+            if type(d) is not MemberDescriptorType or d.__objclass__ is not cls:
+                raise TypeError(f"{cls.__name__}.{name} is not a slot of its own")
+            member = (<PyMemberDescrObject *>d).d_member
+            if member.type != T_OBJECT_EX:
+                raise TypeError(f"{cls.__name__}.{name} is not a plain object slot")
+            self.offsets[i] = member.offset
+        self.tp = <PyTypeObject *>cls
+
+    cdef inline bint holds(self, obj):
+        return <PyTypeObject *>Py_TYPE(obj) == self.tp
+
+    cdef inline object read(self, obj, int i):
+        """Slot ``i`` of ``obj`` (``holds(obj)`` must be true); AttributeError when unset."""
+        cdef PyObject *value = (<PyObject **>(<char *><PyObject *>obj + self.offsets[i]))[0]
+        if value == NULL:
+            raise AttributeError(f"slot {i} of {type(obj).__name__} is not set")
+        return <object>value
+
+
+cdef struct Gateway:
+    # static facts of one routing gateway of the snapshot
+    int64_t id
+    int64_t priority
+    int64_t weight  # 0: calls today ÷ weight is infinite
+    int64_t max_calls
+    int64_t max_cps
+    int table  # slot of its vendor rate table, -1: none
+    bint has_max_calls
+    bint has_max_cps
+    bint has_rate_group_id
+    bint plain_vendor
+    bint prepaid
+    bint protect
+    bint switch_until_connect
+    bint static_skip
+    bint callee_plan
+    bint caller_plan
+    Py_ssize_t strip_digits
+
+
+cdef struct Facts:
+    # one candidate of one call: its sort key
+    int slot
+    int strategy
+    Py_ssize_t prefix_length
+    double usage
+    int64_t today
+    bint usable
+    bint no_cost
+    PyObject *cost  # borrowed from the call's cost list
+    bint demoted
+    double asr_key  # -ASR, or -100.0 (not judged)
+    double acd_key  # -ACD, or -inf (no data)
+
+
+cdef class Planner:
+    """The compiled planner of one snapshot (made by ``routes.RouteCache``). It keeps no
+    reference to the snapshot or its cache (each call passes the snapshot), so a replaced
+    snapshot is freed by reference counting alone."""
+
+    cdef Gateway *gw
+    cdef Py_ssize_t count
+    cdef int steps[4]
+    cdef int step_count
+    cdef int64_t min_calls
+    cdef double threshold
+    cdef bint no_loss
+    cdef bint has_limit
+    cdef int64_t limit
+    cdef Py_ssize_t longest_prefix
+    cdef bint untracked
+    cdef tuple names
+    cdef object R  # signaling.callproc.routes
+    cdef _Maker candidate
+    cdef _Maker route
+    cdef _Maker plan_maker
+    cdef _Slots window_slots
+    cdef dict slot_of
+    cdef dict sets
+    cdef dict classes
+    cdef dict prefix_index
+    cdef tuple listing  # routing gateways with a "mapping gateway name" allow or deny list
+    cdef dict vendor_choices
+    cdef Py_ssize_t set_limit
+    # per gateway slot
+    cdef list gateways
+    cdef list ids
+    cdef list out_keys
+    cdef list priorities
+    cdef list scales  # weights // weight (an int), or inf
+    cdef list static_skips
+    cdef list group_checks  # tuples of (counter key, lines, reason)
+    cdef list vendor_ids
+    cdef list vendor_codes
+    cdef list add_prefixes
+    cdef list tech_prefixes
+    cdef list callee_plans
+    cdef list caller_plans
+    cdef list settings  # dicts: the mapping gateway's media proxy -> the route's other fields
+    # per vendor rate table slot
+    cdef list tables  # the RateGroup
+    cdef list table_entries  # its prefix table
+    cdef list table_longest
+    #: prefix -> the vendor result (choice, price, cost order) of a plain rate in effect since
+    #: always, _UNRESOLVED (not asked yet) or _BY_LOOKUP (anything else: asked each time); the
+    #: same keys as the prefix table, which never gains or loses one after it is built
+    cdef list table_results
+    cdef Py_ssize_t table_count
+
+    def __cinit__(self):
+        self.gw = NULL
+
+    def __dealloc__(self):
+        PyMem_Free(self.gw)
+
+    def __init__(self, snap, cache):
+        from signaling.callproc import routes as R  # (a cycle at import: routes makes planners)
+        from signaling.routing import Route
+
+        self.R = R
+        p = snap.parameters
+        self.names = cache.step_names
+        self.step_count = 0
+        codes = {"line usage": STEP_LINE_USAGE, "cost": STEP_COST, "asr": STEP_ASR, "acd": STEP_ACD}
+        for name in self.names[4:-1]:
+            self.steps[self.step_count] = codes[name]
+            self.step_count += 1
+        self.min_calls = int(str(p["SS_GATEWAY_ASR_MIN_CALLS"]))
+        self.threshold = float(int(str(p["SS_GATEWAY_ASR_THRESHOLD"])))
+        self.no_loss = bool(p["SS_GATEWAY_NO_LOSS_ROUTE"])
+        self.has_limit = cache.switch_limit is not None
+        self.limit = cache.switch_limit if self.has_limit else 0
+        self.longest_prefix = snap.longest_prefix
+        self.untracked = snap.untracked
+        self.candidate = _Maker(R.Candidate, R.CANDIDATE_FIELDS)
+        self.route = _Maker(Route, R.ROUTE_FIELDS)
+        self.plan_maker = _Maker(R.RoutePlan, ("ordered", "skipped", "cut", "step_names"))
+        self.window_slots = _Slots(Window, WINDOW_FIELDS)
+        self.sets = {}
+        self.classes = {}
+        self.prefix_index = snap.prefix_index
+        self.listing = tuple(g.id for g in snap.routing.values() if g.mapping_gateway_mode != "all")
+        self.set_limit = R.CANDIDATE_SETS
+        self.vendor_choices = cache.vendor_choices
+        weights = R.RouteCache._weights(snap)
+        gateways = list(snap.routing.values())
+        self.count = len(gateways)
+        self.gw = <Gateway *>PyMem_Malloc(max(1, self.count) * sizeof(Gateway))
+        if self.gw == NULL:
+            raise MemoryError()
+        self.slot_of = {}
+        self.gateways, self.ids, self.out_keys, self.priorities, self.scales = [], [], [], [], []
+        self.static_skips, self.group_checks, self.vendor_ids, self.vendor_codes = [], [], [], []
+        self.add_prefixes, self.tech_prefixes, self.callee_plans, self.caller_plans = [], [], [], []
+        self.settings, self.tables, self.table_entries, self.table_longest = [], [], [], []
+        self.table_results = []
+        table_slot = {}
+        for slot, g in enumerate(gateways):
+            self._gateway(slot, g, snap, cache, weights, table_slot)
+        self.table_count = len(self.tables)
+
+    cdef _gateway(self, int slot, g, snap, cache, weights, dict table_slot):
+        cdef Gateway *f = &self.gw[slot]
+        plans = snap.routing_plans.get(g.id)
+        f.id = g.id
+        f.priority = g.priority
+        f.weight = g.weight
+        f.has_max_calls = g.max_calls is not None
+        f.max_calls = g.max_calls if f.has_max_calls else 0
+        f.has_max_cps = g.max_cps is not None
+        f.max_cps = g.max_cps if f.has_max_cps else 0
+        f.protect = bool(g.protect)
+        f.switch_until_connect = bool(g.switch_until_connect)
+        f.strip_digits = g.strip_digits
+        f.has_rate_group_id = g.rate_group_id is not None
+        f.plain_vendor = cache.plain_vendor.get(g.id, False)
+        group = snap.rate_groups.get(g.rate_group_id) if g.rate_group_id is not None else None
+        f.table = -1
+        if group is not None:
+            if g.rate_group_id not in table_slot:
+                table_slot[g.rate_group_id] = len(self.tables)
+                entries, longest = group.table()
+                self.tables.append(group)
+                self.table_entries.append(entries)
+                self.table_longest.append(longest)
+                self.table_results.append(dict.fromkeys(entries, _UNRESOLVED))
+            f.table = table_slot[g.rate_group_id]
+        vendor = snap.accounts.get(g.account_id) if g.account_id is not None else None
+        f.prepaid = vendor is not None and vendor.billing == "prepaid"
+        skip = cache.static_skip.get(g.id)
+        f.static_skip = bool(skip)
+        f.callee_plan = plans is not None and bool(plans.callee)
+        f.caller_plan = plans is not None and bool(plans.caller)
+        checks = []
+        for group_id in g.groups:
+            line_group = snap.groups.get(group_id)
+            if line_group is None or line_group.max_calls is None:
+                continue
+            lines = line_group.max_calls if g.protect else line_group.max_calls - line_group.reserved_lines
+            reserved = "" if g.protect else f", {line_group.reserved_lines} reserved"
+            reason = f"{self.R.BUSY_PREFIX} (group {line_group.name}: {line_group.max_calls} lines{reserved})"
+            checks.append((("group", group_id), lines, reason))
+        self.slot_of[g.id] = slot
+        self.gateways.append(g)
+        self.ids.append(g.id)
+        self.out_keys.append(("out", g.id))
+        self.priorities.append(g.priority)
+        self.scales.append(weights // g.weight if g.weight else _INF)
+        self.static_skips.append(skip)
+        self.group_checks.append(tuple(checks))
+        self.vendor_ids.append(vendor.id if vendor is not None else None)
+        self.vendor_codes.append(vendor.code if vendor is not None else None)
+        self.add_prefixes.append(g.add_prefix)
+        self.tech_prefixes.append(g.tech_prefix)
+        self.callee_plans.append(plans.callee if plans is not None else None)
+        self.caller_plans.append(plans.caller if plans is not None else None)
+        self.settings.append({})
+
+    # -- step 1 ---------------------------------------------------------------------------
+
+    cdef tuple _candidates(self, snap, ingress, str number, list prefixes):
+        """Step 1, remembered per (what of the mapping gateway decides it, the longest prefix
+        of the number that some routing gateway serves): the matches are that prefix's own
+        prefixes, so every number under it has the same candidates."""
+        cdef Py_ssize_t length = min(len(number), self.longest_prefix)
+        while length >= 0:
+            prefix = _prefix(number, length, prefixes)
+            if PyDict_GetItem(self.prefix_index, prefix) != NULL:
+                break
+            length -= 1
+        else:
+            prefix = ""
+        key = (self._ingress_class(snap, ingress), prefix)
+        cdef PyObject *found = PyDict_GetItem(self.sets, key)
+        if found != NULL:
+            return <tuple>found
+        if len(self.sets) >= self.set_limit:
+            self.sets.clear()
+        made = tuple(
+            (self.slot_of[g.id], strategy, matched)
+            for g, strategy, matched in self.R._candidate_set(snap, ingress, prefix)
+        )
+        if self.untracked:
+            untrack_tree(made)
+        self.sets[key] = made
+        return made
+
+    cdef object _ingress_class(self, snap, ingress):
+        """What of ``ingress`` step 1 depends on: its routing gateway groups (the strategies)
+        and the routing gateways whose "mapping gateway name" list names it. None: no ingress
+        (the routing analysis: every customer)."""
+        if ingress is None:
+            return None
+        cdef PyObject *found = PyDict_GetItem(self.classes, ingress.id)
+        if found != NULL:
+            return <object>found
+        named = tuple(gid for gid in self.listing if ingress.id in snap.routing[gid].mapping_gateways)
+        made = (tuple(ingress.routing_groups), named)
+        self.classes[ingress.id] = made
+        return made
+
+    cdef inline object _window(self, window, int field):
+        """A field of a quality.Window (read from its slot when it is one)."""
+        if self.window_slots.holds(window):
+            return self.window_slots.read(window, field)
+        return getattr(window, WINDOW_FIELDS[field])
+
+    # -- the vendor's rate ----------------------------------------------------------------
+
+    cdef tuple _table_vendor(self, int table, snap, str number, at, list prefixes):
+        """The vendor result of ``RateGroup.lookup(number, at)`` in vendor table ``table``: the
+        first prefix of the number (longest first) that the table has decides; its result is
+        remembered when its entry is a plain rate in effect since always (``lookup`` gives that
+        rate for every number under the prefix), else ``lookup`` is asked each time."""
+        results = <dict>PyList_GET_ITEM(self.table_results, table)
+        cdef Py_ssize_t length = min(len(number), <Py_ssize_t>PyList_GET_ITEM(self.table_longest, table))
+        cdef PyObject *hit
+        while length > 0:
+            prefix = _prefix(number, length, prefixes)
+            hit = PyDict_GetItem(results, prefix)
+            if hit != NULL:
+                if <object>hit is _UNRESOLVED:
+                    entries = <dict>PyList_GET_ITEM(self.table_entries, table)
+                    entry = <object>PyDict_GetItem(entries, prefix)
+                    plain = (type(entry) is Rate or type(entry) is RateTerms) and entry.effective is None
+                    result = self._choice(table, snap, number, at)
+                    results[prefix] = result if plain else _BY_LOOKUP
+                    return result
+                if <object>hit is _BY_LOOKUP:
+                    return self._choice(table, snap, number, at)
+                return <tuple>hit
+            length -= 1
+        return _NO_VENDOR
+
+    cdef tuple _choice(self, int table, snap, str number, at):
+        """The vendor result of ``lookup(number, at)`` in ``table``, made once per rate."""
+        group = <object>PyList_GET_ITEM(self.tables, table)
+        rate = group.lookup(number, at)
+        if rate is None:
+            return _NO_VENDOR
+        cdef PyObject *found = PyDict_GetItem(self.vendor_choices, id(rate))
+        if found != NULL:
+            return <tuple>found
+        result = self.R.vendor_choice(snap, group, rate)
+        self.vendor_choices[id(rate)] = result
+        return result
+
+    # -- one call -------------------------------------------------------------------------
+
+    def plan(self, snap, ingress, str number, *, at, now, day, counters, quality, customer_price,
+             vendor_funds):
+        """``routes.plan_routes_python`` with the same arguments (the snapshot this planner
+        was made from)."""
+        prefixes = [None] * min(len(number) + 1, PREFIX_MEMO)
+        cdef tuple found = self._candidates(snap, ingress, number, prefixes)
+        cdef Py_ssize_t n = len(found)
+        if n == 0:
+            return self.R.RoutePlan([], [], [], list(self.names))
+        cdef Facts *facts = <Facts *>PyMem_Malloc(n * (sizeof(Facts) + 2 * sizeof(int)))
+        if facts == NULL:
+            raise MemoryError()
+        try:
+            return self._plan(facts, found, snap, ingress, number, prefixes, at, now, day, counters, quality,
+                              customer_price, vendor_funds)
+        finally:
+            PyMem_Free(facts)
+
+    cdef object _plan(self, Facts *facts, tuple found, snap, ingress, str number, list prefixes, at, now,
+                      day, counters, quality, customer_price, vendor_funds):
+        cdef Py_ssize_t n = len(found)
+        cdef int *usable = <int *>(<char *>facts + n * sizeof(Facts))
+        cdef int *scratch = usable + n
+        cdef int usable_count = 0
+        cdef Py_ssize_t i
+        cdef int slot
+        cdef Gateway *f
+        cdef Facts *c
+        cdef PyObject *hit
+        cdef int64_t lines
+        cdef PyObject *values[16]
+        cdef PyObject *seen[SEEN_TABLES]  # vendor result per vendor table, this call
+        cdef Segment asr_segment, acd_segment  # the windows' current segment, per length
+        asr_segment.length = -1.0
+        asr_segment.index = NULL
+        acd_segment.length = -1.0
+        acd_segment.index = NULL
+        cdef bint seen_here = self.table_count <= SEEN_TABLES
+        if seen_here:
+            memset(seen, 0, SEEN_TABLES * sizeof(PyObject *))
+        seen_dict = None if seen_here else {}
+        active = counters._active
+        shared = counters.shared
+        cdef bint any_shared = len(shared) > 0
+        today_counts = counters._today
+        cdef bint same_day = day == counters._day
+        asr_windows = quality._asr
+        acd_windows = quality._acd
+        parameters = snap.parameters
+        customer_order = None
+        if self.no_loss and customer_price is not None:
+            customer_order = self.R.cost_order(customer_price)
+        keep = []  # what the facts point to that nothing else keeps alive
+        made = []
+        try:
+            for i in range(n):
+                item = <tuple>PyTuple_GET_ITEM(found, i)
+                slot = <object>PyTuple_GET_ITEM(item, 0)
+                f = &self.gw[slot]
+                c = &facts[i]
+                c.slot = slot
+                c.strategy = <object>PyTuple_GET_ITEM(item, 1)
+                prefix = <object>PyTuple_GET_ITEM(item, 2)
+                c.prefix_length = len(<str>prefix)
+                gateway_id = <object>PyList_GET_ITEM(self.ids, slot)
+                key = <object>PyList_GET_ITEM(self.out_keys, slot)
+                # the vendor's rate and cost (remembered per vendor table for the call)
+                if f.table < 0:
+                    vendor = _NO_VENDOR
+                elif not f.plain_vendor:
+                    vendor = self.R._vendor_rate(
+                        snap, snap.routing_cache, <object>PyList_GET_ITEM(self.gateways, slot), number, at, seen={}
+                    )
+                    keep.append(vendor)
+                elif seen_here:
+                    if seen[f.table] == NULL:
+                        vendor = self._table_vendor(f.table, snap, number, at, prefixes)
+                        keep.append(vendor)
+                        seen[f.table] = <PyObject *>vendor
+                    else:
+                        vendor = <tuple>seen[f.table]
+                else:
+                    hit = PyDict_GetItem(seen_dict, f.table)
+                    if hit == NULL:
+                        vendor = self._table_vendor(f.table, snap, number, at, prefixes)
+                        seen_dict[f.table] = vendor
+                    else:
+                        vendor = <tuple>hit
+                cost = <object>PyTuple_GET_ITEM(vendor, 1)
+                cost_order = <object>PyTuple_GET_ITEM(vendor, 2)
+                c.no_cost = cost is None
+                c.cost = <PyObject *>cost_order
+                # ASR and its attempts, ACD, rates of response and connected (Quality's asr, acd
+                # and rates, in that order): the windows' caches when current
+                hit = PyDict_GetItem(asr_windows, gateway_id)
+                window = None if hit == NULL else <object>hit
+                if window is None:
+                    asr = None
+                    attempts = 0
+                else:
+                    cached = self._window(window, W_ASR)
+                    if cached is not None and _current(<tuple>cached, self._window(window, W_LENGTH), now, &asr_segment):
+                        result = <object>PyTuple_GET_ITEM(<tuple>cached, 1)
+                    else:
+                        result = window.asr(now)
+                    asr = result[0]
+                    attempts = result[1]
+                hit = PyDict_GetItem(acd_windows, gateway_id)
+                if hit == NULL:
+                    acd = None
+                else:
+                    cached = self._window(<object>hit, W_ACD)
+                    if cached is not None and _current(<tuple>cached, self._window(<object>hit, W_LENGTH), now, &acd_segment):
+                        acd = <object>PyTuple_GET_ITEM(<tuple>cached, 1)
+                    else:
+                        acd = (<object>hit).acd(now)
+                if window is None:
+                    response = None
+                    connected = None
+                else:
+                    cached = self._window(window, W_RATES)
+                    if cached is not None and _current(<tuple>cached, self._window(window, W_LENGTH), now, &asr_segment):
+                        result = <object>PyTuple_GET_ITEM(<tuple>cached, 1)
+                    else:
+                        result = window.rates(now)
+                    response = result[0]
+                    connected = result[1]
+                if asr is None or attempts < self.min_calls:
+                    c.demoted = False
+                    c.asr_key = _NEVER_DEMOTED
+                else:
+                    c.asr_key = -PyFloat_AsDouble(asr)
+                    c.demoted = -c.asr_key < self.threshold
+                c.acd_key = _MINUS_INF if acd is None else -PyFloat_AsDouble(acd)
+                # lines in use (every node's) ÷ line limit, calls today
+                hit = PyDict_GetItem(active, key)
+                active_count = 0 if hit == NULL else <object>hit
+                lines = PyLong_AsLongLong(active_count)
+                if any_shared:
+                    hit = PyDict_GetItem(shared, key)
+                    if hit != NULL:
+                        lines += PyLong_AsLongLong(<object>hit)
+                if f.has_max_calls and f.max_calls != 0:
+                    if 0 <= lines < EXACT_DOUBLE and 0 < f.max_calls < EXACT_DOUBLE:
+                        usage = PyFloat_FromDouble(<double>lines / <double>f.max_calls)
+                    else:
+                        usage = lines / (<object>PyList_GET_ITEM(self.gateways, slot)).max_calls
+                else:
+                    usage = _ZERO_USAGE
+                c.usage = PyFloat_AS_DOUBLE(usage)
+                today = 0
+                if same_day:
+                    hit = PyDict_GetItem(today_counts, key)
+                    if hit != NULL:
+                        today = <object>hit
+                c.today = PyLong_AsLongLong(today)
+                # why it cannot be tried
+                if f.static_skip:
+                    skipped = <object>PyList_GET_ITEM(self.static_skips, slot)
+                else:
+                    skipped = self._skip(slot, cost, cost_order, customer_price, customer_order, active,
+                                         active_count, key, counters, now, vendor_funds)
+                c.usable = not skipped
+                values[0] = PyList_GET_ITEM(self.gateways, slot)
+                values[1] = PyTuple_GET_ITEM(item, 1)
+                values[2] = <PyObject *>prefix
+                values[3] = PyTuple_GET_ITEM(vendor, 0)
+                values[4] = <PyObject *>cost
+                values[5] = <PyObject *>asr
+                values[6] = <PyObject *>attempts
+                values[7] = <PyObject *>acd
+                values[8] = <PyObject *>response
+                values[9] = <PyObject *>connected
+                values[10] = <PyObject *>usage
+                values[11] = <PyObject *>today
+                values[12] = <PyObject *>skipped
+                values[13] = <PyObject *>self.names
+                values[14] = <PyObject *>parameters
+                values[15] = <PyObject *>_EMPTY  # the reference's sort key: this planner sorts Facts
+                made.append(self.candidate.make(values))
+                if c.usable:
+                    usable[usable_count] = i
+                    usable_count += 1
+            _merge_sort(self, facts, usable, scratch, usable_count)
+        finally:
+            _forget(&asr_segment)
+            _forget(&acd_segment)
+        ordered = []
+        cut = []
+        skipped_list = []
+        cdef int last = -1
+        cdef int k
+        for k in range(usable_count):
+            i = usable[k]
+            if (last >= 0 and not self.gw[facts[last].slot].switch_until_connect) or (
+                self.has_limit and len(ordered) >= self.limit
+            ):
+                cut.append(<object>PyList_GET_ITEM(made, i))
+            else:
+                ordered.append(<object>PyList_GET_ITEM(made, i))
+                last = i
+        for i in range(n):
+            if not facts[i].usable:
+                skipped_list.append(<object>PyList_GET_ITEM(made, i))
+        values[0] = <PyObject *>ordered
+        values[1] = <PyObject *>skipped_list
+        values[2] = <PyObject *>cut
+        step_names = list(self.names)
+        values[3] = <PyObject *>step_names
+        return self.plan_maker.make(values)
+
+    cdef object _skip(self, int slot, cost, cost_order, customer_price, customer_order, dict active,
+                      active_count, key, counters, now, vendor_funds):
+        """``routes._skip_reason`` for a gateway without a static reason (``active_count``: its
+        lines in use on this node, as read for its line usage)."""
+        cdef Gateway *f = &self.gw[slot]
+        cdef PyObject *hit
+        if f.prepaid:
+            funds = vendor_funds(<object>PyList_GET_ITEM(self.vendor_ids, slot))
+            hit = PyDict_GetItem(active, key)  # (read again: the callback ran)
+            active_count = 0 if hit == NULL else <object>hit
+            if funds is not None and funds <= 0:
+                return f"vendor account {<object>PyList_GET_ITEM(self.vendor_codes, slot)} has no balance left"
+        if self.no_loss and customer_price is not None:
+            if f.has_rate_group_id and cost is None:
+                return "no vendor rate for the number (cost unknown)"
+            if cost is not None:
+                if type(cost_order) is int and type(customer_order) is int:
+                    loss = cost_order > customer_order
+                else:
+                    loss = cost > customer_price
+                if loss:
+                    return (
+                        f"loss: vendor {float(cost):.7f} > customer {float(customer_price):.7f} per reference call"
+                    )
+        if f.has_max_calls and active_count >= f.max_calls:
+            return f"{self.R.BUSY_PREFIX} (max calls)"
+        if f.has_max_cps and counters.rate(key, now) >= f.max_cps:
+            return f"{self.R.BUSY_PREFIX} (max CPS)"
+        for check in <tuple>PyList_GET_ITEM(self.group_checks, slot):
+            hit = PyDict_GetItem(active, check[0])
+            if (0 if hit == NULL else <object>hit) >= check[1]:
+                return check[2]
+        return None
+
+    # -- the routes -----------------------------------------------------------------------
+
+    def routes(self, snap, list ordered, ingress, str callee_billing, str caller_billing, rng, settings_of):
+        """Admission's routes toward the ``ordered`` candidates: ``admission._route`` for each
+        (``settings_of(snap, ingress, gateway)``: a route's fields but its numbers)."""
+        cdef list out = []
+        cdef int slot
+        cdef Gateway *f
+        cdef PyObject *values[18]
+        cdef PyObject *hit
+        cdef tuple fields
+        cdef int k
+        proxy = ingress.media_proxy
+        for candidate in ordered:
+            gateway = candidate.gateway
+            slot = self.slot_of[gateway.id]
+            f = &self.gw[slot]
+            callee = <str>PyList_GET_ITEM(self.add_prefixes, slot) + callee_billing[f.strip_digits:]
+            if f.callee_plan:
+                callee = (<object>PyList_GET_ITEM(self.callee_plans, slot)).rewrite(callee, rng)
+            callee = <str>PyList_GET_ITEM(self.tech_prefixes, slot) + callee
+            if f.caller_plan:
+                caller = (<object>PyList_GET_ITEM(self.caller_plans, slot)).rewrite(caller_billing, rng)
+            else:
+                caller = caller_billing
+            known = <dict>PyList_GET_ITEM(self.settings, slot)
+            hit = PyDict_GetItem(known, proxy)
+            if hit == NULL:
+                (name, host, port, transport), rest = settings_of(snap, ingress, gateway)
+                fields = (name, host, port, transport, *rest, 0, "", None)
+                if self.untracked:
+                    untrack(fields)
+                known[proxy] = fields
+            else:
+                fields = <tuple>hit
+            for k in range(4):
+                values[k] = PyTuple_GET_ITEM(fields, k)
+            values[4] = <PyObject *>callee
+            values[5] = <PyObject *>caller
+            for k in range(4, 16):
+                values[k + 2] = PyTuple_GET_ITEM(fields, k)
+            out.append(self.route.make(values))
+        return out
+
+
+cdef struct Segment:
+    # a window length and int(now // length), the current segment's index (a new reference)
+    double length
+    PyObject *index
+
+
+cdef inline bint _current(tuple cached, length, now, Segment *segment) except -1:
+    """Whether ``cached`` (a quality.Window cache: (segment index, value)) is the window's
+    value now: its index is the current segment's, int(now // length) (the test the window's
+    method makes)."""
+    if not (PyFloat_CheckExact(length) and PyFloat_AS_DOUBLE(length) == segment.length):
+        index = int(now // length)
+        Py_XDECREF(segment.index)
+        Py_INCREF(index)
+        segment.index = <PyObject *>index
+        segment.length = PyFloat_AsDouble(length) if PyFloat_CheckExact(length) else -1.0
+    return PyObject_RichCompareBool(<object>PyTuple_GET_ITEM(cached, 0), <object>segment.index, Py_EQ)
+
+
+cdef inline void _forget(Segment *segment):
+    Py_XDECREF(segment.index)
+    segment.index = NULL
+
+
+cdef inline str _prefix(str number, Py_ssize_t length, list prefixes):
+    """``number[:length]``, made once per call (``prefixes``: the call's, None where not made)."""
+    if length >= PREFIX_MEMO:
+        return number[:length]
+    prefix = <object>PyList_GET_ITEM(prefixes, length)
+    if prefix is None:
+        prefix = number[:length]
+        prefixes[length] = prefix
+    return prefix
+
+
+cdef inline void _put(tuple out, Py_ssize_t *at, object value):
+    Py_INCREF(value)
+    PyTuple_SET_ITEM(out, at[0], value)
+    at[0] += 1
+
+
+cdef int _compare(Planner p, Facts *a, Facts *b) except? -2:
+    """-1, 0, 1: ``a``'s key against ``b``'s, as the flat key tuples compare."""
+    cdef Gateway *ga = &p.gw[a.slot]
+    cdef Gateway *gb = &p.gw[b.slot]
+    cdef int k, step
+    cdef int128 left, right
+    if ga.protect != gb.protect:
+        return -1 if ga.protect < gb.protect else 1
+    if a.strategy != b.strategy:
+        return -1 if a.strategy < b.strategy else 1
+    if a.prefix_length != b.prefix_length:  # the longer first
+        return -1 if a.prefix_length > b.prefix_length else 1
+    if ga.priority != gb.priority:
+        return -1 if ga.priority < gb.priority else 1
+    for k in range(p.step_count):
+        step = p.steps[k]
+        if step == STEP_LINE_USAGE:
+            if a.usage != b.usage:
+                return -1 if a.usage < b.usage else 1
+            if ga.weight == 0 or gb.weight == 0:  # no weight: calls today ÷ weight is infinite
+                if ga.weight != gb.weight:
+                    return 1 if ga.weight == 0 else -1
+            else:
+                left = <int128>a.today * gb.weight
+                right = <int128>b.today * ga.weight
+                if left != right:
+                    return -1 if left < right else 1
+        elif step == STEP_COST:
+            if a.no_cost != b.no_cost:
+                return -1 if a.no_cost < b.no_cost else 1
+            if not a.no_cost:
+                if PyObject_RichCompareBool(<object>a.cost, <object>b.cost, Py_LT):
+                    return -1
+                if PyObject_RichCompareBool(<object>b.cost, <object>a.cost, Py_LT):
+                    return 1
+        elif step == STEP_ASR:
+            if a.demoted != b.demoted:
+                return -1 if a.demoted < b.demoted else 1
+            if a.asr_key != b.asr_key:
+                return -1 if a.asr_key < b.asr_key else 1
+        else:
+            if a.acd_key != b.acd_key:
+                return -1 if a.acd_key < b.acd_key else 1
+    if ga.id != gb.id:
+        return -1 if ga.id < gb.id else 1
+    return 0
+
+
+cdef int _merge_sort(Planner p, Facts *facts, int *items, int *scratch, int count) except -1:
+    """Sort ``items`` (indexes into ``facts``) by :func:`_compare`, stably, bottom-up."""
+    cdef int width = 1
+    cdef int start, middle, end, i, j, k
+    cdef int *source = items
+    cdef int *target = scratch
+    cdef int *swap
+    while width < count:
+        start = 0
+        while start < count:
+            middle = min(start + width, count)
+            end = min(start + 2 * width, count)
+            i, j, k = start, middle, start
+            while i < middle and j < end:
+                if _compare(p, &facts[source[j]], &facts[source[i]]) < 0:
+                    target[k] = source[j]
+                    j += 1
+                else:
+                    target[k] = source[i]
+                    i += 1
+                k += 1
+            while i < middle:
+                target[k] = source[i]
+                i += 1
+                k += 1
+            while j < end:
+                target[k] = source[j]
+                j += 1
+                k += 1
+            start += 2 * width
+        swap = source
+        source = target
+        target = swap
+        width *= 2
+    if source != items:
+        for i in range(count):
+            items[i] = source[i]
+    return 0
