@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
+from signaling.billing import BillingPolicy, PeriodSwitches, RateSelection, RateSources
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.routes import Candidate, RouteCache, RoutePlan, RouteSettings
@@ -29,6 +30,15 @@ class Planner:
         customer_price: Fraction | None,
         vendor_funds: Callable[[int], Decimal | None],
     ) -> RoutePlan: ...
+    def select_rate(
+        self,
+        number: str,
+        at: datetime,
+        sources: RateSources,
+        *,
+        switches: PeriodSwitches,
+        policy: BillingPolicy,
+    ) -> RateSelection: ...
     def routes(
         self,
         snap: Snapshot,

@@ -46,7 +46,15 @@ from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_New, PyTuple_SET_ITEM
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
-from signaling.billing.rates import Rate, RateTerms
+from signaling.billing.rates import (
+    Rate,
+    RateChoice,
+    RateGroup,
+    RateSelection,
+    RateSource,
+    RateTerms,
+    select_rate,
+)
 from signaling.callproc.quality import Window
 from signaling.untracked import untrack, untrack_tree
 
@@ -238,6 +246,10 @@ cdef class Planner:
     cdef _Maker route
     cdef _Maker plan_maker
     cdef _Slots window_slots
+    cdef _Maker choice_maker
+    cdef _Maker selection_maker
+    cdef object account_source
+    cdef object billing_select
     cdef dict slot_of
     cdef dict sets
     cdef dict classes
@@ -299,6 +311,12 @@ cdef class Planner:
         self.route = _Maker(Route, R.ROUTE_FIELDS)
         self.plan_maker = _Maker(R.RoutePlan, ("ordered", "skipped", "cut", "step_names"))
         self.window_slots = _Slots(Window, WINDOW_FIELDS)
+        self.choice_maker = _Maker(
+            RateChoice, ("source", "group", "rate", "connected", "response", "period", "multiplier")
+        )
+        self.selection_maker = _Maker(RateSelection, ("number", "at", "choice", "candidates"))
+        self.account_source = RateSource.ACCOUNT
+        self.billing_select = select_rate
         self.sets = {}
         self.classes = {}
         self.prefix_index = snap.prefix_index
@@ -714,6 +732,57 @@ cdef class Planner:
             if (0 if hit == NULL else <object>hit) >= check[1]:
                 return check[2]
         return None
+
+    # -- the customer's rate ----------------------------------------------------------------
+
+    def select_rate(self, str number, at, sources, *, switches, policy):
+        """``billing.select_rate(number, at, sources, switches=, policy=)``: here when only the
+        account's rate group can price the call (no private or phone rate, no period rate in
+        force: its longest prefix in effect is the rate), else by billing itself."""
+        base = sources.account
+        if (
+            type(base) is not RateGroup
+            or sources.phone_private is not None
+            or sources.account_private is not None
+            or (sources.period_rate is not None and switches.active)
+        ):
+            return self.billing_select(number, at, sources, switches=switches, policy=policy)
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("the call time must be timezone-aware")
+        entries, longest = base.table()
+        cdef Py_ssize_t length = min(len(number), <Py_ssize_t>longest)
+        cdef PyObject *entry
+        cdef PyObject *values[7]
+        rate = None
+        while length > 0:
+            entry = PyDict_GetItem(<dict>entries, number[:length])
+            if entry != NULL:
+                if type(<object>entry) is Rate and (<object>entry).effective is None:
+                    rate = <object>entry
+                else:
+                    rate = base.lookup(number, at)
+                break
+            length -= 1
+        if rate is None:
+            values[2] = <PyObject *>None
+            values[3] = <PyObject *>_EMPTY
+        else:
+            values[0] = <PyObject *>self.account_source
+            values[1] = <PyObject *>base.name
+            values[2] = <PyObject *>rate
+            connected = rate.connected
+            response = rate.response
+            values[3] = <PyObject *>connected
+            values[4] = <PyObject *>response
+            values[5] = <PyObject *>None
+            values[6] = <PyObject *>None
+            choice = self.choice_maker.make(values)
+            choices = (choice,)
+            values[2] = <PyObject *>choice
+            values[3] = <PyObject *>choices
+        values[0] = <PyObject *>number
+        values[1] = <PyObject *>at
+        return self.selection_maker.make(values)
 
     # -- the routes -----------------------------------------------------------------------
 

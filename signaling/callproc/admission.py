@@ -143,6 +143,8 @@ def _starts(number: str, prefixes: tuple[str, ...]) -> bool:
 
 def _number_sections_allow(snap: Snapshot, account: Account, number: str) -> bool:
     """The account's and every agent's above it (sub-accounts inherit the limitation, §6.3)."""
+    if account.number_section_mode == "none" and account.parent_id is None:
+        return True  # (the common case, without walking)
     seen: set[int] = set()
     current: Account | None = account
     while current is not None and current.id not in seen:
@@ -201,7 +203,7 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     decision.caller = caller
     if ingress.caller_whitelist and not _starts(caller, ingress.caller_whitelist):
         return decision.refuse(403, "Forbidden", CALLER_NOT_ALLOWED)
-    if _starts(caller, ingress.caller_blacklist):
+    if ingress.caller_blacklist and _starts(caller, ingress.caller_blacklist):
         return decision.refuse(403, "Forbidden", CALLER_NOT_ALLOWED)
     if ingress.prefixes and not _starts(call.callee, ingress.prefixes):
         return decision.refuse(403, "Forbidden", NOT_ALLOWED)
@@ -230,7 +232,9 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
             else None
         ),
     )
-    decision.rate = select_rate(callee, at, rate_sources, switches=snap.switches, policy=snap.policy)
+    planner = route_cache(snap).planner
+    rating = select_rate if planner is None else planner.select_rate  # (the same selection)
+    decision.rate = rating(callee, at, rate_sources, switches=snap.switches, policy=snap.policy)
     choice = decision.rate.choice
     if choice is None:
         return decision.refuse(404, "Not Found", NO_MATCHING_RATE)

@@ -25,12 +25,22 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from signaling import params
-from signaling.billing import DEFAULT_POLICY, Rate, RateGroup, Tariff
-from signaling.billing.rates import NO_PERIOD_RATES
+from signaling.billing import (
+    DEFAULT_POLICY,
+    PeriodSwitches,
+    Rate,
+    RateGroup,
+    RateSources,
+    Tariff,
+    WorkCalendar,
+    select_rate,
+)
+from signaling.billing.rates import NO_PERIOD_RATES, PeriodRate
 from signaling.callproc import admission, routes
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
@@ -319,6 +329,22 @@ def _build(spec: dict[str, Any]) -> World:  # noqa: PLR0912 (one straight recipe
     return World(snap, counters, quality, funds, [], spec["now"])
 
 
+#: A world whose planner serves the rate selection test (its gateways do not matter there).
+_EXAMPLE: dict[str, Any] = {
+    "gateways": [],
+    "tables": [[], [], []],
+    "vendors": [("postpaid", None)] * 3,
+    "groups": (None, 0),
+    "ingress_groups": (),
+    "settings": {},
+    "state": [],
+    "group_lines": (0, 0),
+    "today_is_today": True,
+    "warm": False,
+    "now": 1000.0,
+}
+
+
 def _plan(
     world: World, number: str, *, compiled: bool, price: Fraction | None, ingress: bool, at: datetime
 ) -> RoutePlan:
@@ -475,3 +501,58 @@ def test_the_sort_follows_each_step_of_the_documented_key() -> None:
         plan = _plan(world, "4478123", compiled=compiled, price=None, ingress=True, at=AT)
         # 6 has 1 call today ÷ 100 = 0.01, 7 has 3 ÷ 25 = 0.12: 6 first
         assert [c.gateway.id for c in plan.ordered] == [2, 3, 4, 5, 6, 7, 1], compiled
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(PREFIXES[1:]), st.integers(1, 9000), st.sampled_from([0, 0, 1, 2, 3])),
+        max_size=6,
+        unique_by=lambda r: r[0],
+    ),
+    st.sampled_from(["none", "account", "account", "private", "phone", "period"]),
+    st.lists(
+        st.tuples(
+            st.sampled_from(NUMBERS), st.sampled_from([timedelta(0), timedelta(hours=-2), timedelta(days=2)])
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_the_compiled_rate_selection_gives_billings(
+    rows: list[tuple[str, int, int]], shape: str, calls: list[tuple[str, timedelta]]
+) -> None:
+    """Admission's rate (docs/billing.md §2: longest prefix in effect; T1, T4): the compiled
+    selection where only the account's rate group prices the call, billing's otherwise; the
+    same selection, and the same rates made in the table, either way."""
+    planner = routes.route_cache(_build(_EXAMPLE).snap).planner
+    assert planner is not None
+    tables = [_vendor_table("retail", rows), _vendor_table("retail", rows)]
+    other = _vendor_table("private", [("44", 5, 0)])
+    period_rate = PeriodRate("p", WorkCalendar("c", frozenset(range(7))), Decimal(2), Decimal(2))
+    switches = PeriodSwitches(True, True)
+
+    def sources(table: RateGroup) -> RateSources:
+        return {
+            "none": RateSources(),
+            "account": RateSources(account=table),
+            "private": RateSources(account=table, account_private=other),
+            "phone": RateSources(account=table, phone_private=other),
+            "period": RateSources(account=table, period_rate=period_rate),
+        }[shape]
+
+    for number, shift in calls:
+        want = select_rate(number, AT + shift, sources(tables[0]), switches=switches, policy=DEFAULT_POLICY)
+        got = planner.select_rate(
+            number, AT + shift, sources(tables[1]), switches=switches, policy=DEFAULT_POLICY
+        )
+        assert got == want
+        assert type(got) is type(want) and all(
+            type(c) is type(w) for c, w in zip(got.candidates, want.candidates, strict=True)
+        )
+        assert sorted(tables[1], key=lambda r: (r.prefix, str(r.effective))) == sorted(
+            tables[0], key=lambda r: (r.prefix, str(r.effective))
+        )
+    with pytest.raises(ValueError, match="timezone-aware"):
+        planner.select_rate("44", AT.replace(tzinfo=None), RateSources(account=tables[1]), switches=switches,
+                            policy=DEFAULT_POLICY)  # fmt: skip
