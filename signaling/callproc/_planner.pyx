@@ -34,6 +34,8 @@ class has exactly the expected fields and no ``__post_init__``.
 """
 
 import dataclasses
+
+cimport cython
 from types import MemberDescriptorType
 
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_AsDouble, PyFloat_CheckExact, PyFloat_FromDouble
@@ -56,6 +58,7 @@ from signaling.billing.rates import (
     select_rate,
 )
 from signaling.callproc.quality import Window
+from signaling.store import RoutingGateway
 from signaling.untracked import untrack, untrack_tree
 
 cdef extern from "Python.h":
@@ -115,6 +118,7 @@ _MINUS_INF = float("-inf")
 _NEVER_DEMOTED = -100.0
 
 
+@cython.final
 cdef class _Maker:
     """Makes instances of a slots dataclass with exactly ``names`` as fields and no
     ``__post_init__``: allocated by its type, each field stored in its slot (what the slot's
@@ -158,6 +162,7 @@ cdef class _Maker:
         return obj
 
 
+@cython.final
 cdef class _Slots:
     """Reads the slots ``names`` of instances of exactly ``cls`` (what their member descriptors
     read), for the per-candidate reads of objects the planner does not own."""
@@ -224,6 +229,7 @@ cdef struct Facts:
     double acd_key  # -ACD, or -inf (no data)
 
 
+@cython.final
 cdef class Planner:
     """The compiled planner of one snapshot (made by ``routes.RouteCache``). It keeps no
     reference to the snapshot or its cache (each call passes the snapshot), so a replaced
@@ -246,6 +252,8 @@ cdef class Planner:
     cdef _Maker route
     cdef _Maker plan_maker
     cdef _Slots window_slots
+    cdef _Slots candidate_slots
+    cdef _Slots gateway_slots
     cdef _Maker choice_maker
     cdef _Maker selection_maker
     cdef object account_source
@@ -311,6 +319,8 @@ cdef class Planner:
         self.route = _Maker(Route, R.ROUTE_FIELDS)
         self.plan_maker = _Maker(R.RoutePlan, ("ordered", "skipped", "cut", "step_names"))
         self.window_slots = _Slots(Window, WINDOW_FIELDS)
+        self.candidate_slots = _Slots(R.Candidate, ("gateway",))
+        self.gateway_slots = _Slots(RoutingGateway, ("id",))
         self.choice_maker = _Maker(
             RateChoice, ("source", "group", "rate", "connected", "response", "period", "multiplier")
         )
@@ -798,8 +808,17 @@ cdef class Planner:
         cdef int k
         proxy = ingress.media_proxy
         for candidate in ordered:
-            gateway = candidate.gateway
-            slot = self.slot_of[gateway.id]
+            if self.candidate_slots.holds(candidate):
+                gateway = self.candidate_slots.read(candidate, 0)
+            else:
+                gateway = candidate.gateway
+            if self.gateway_slots.holds(gateway):
+                hit = PyDict_GetItem(self.slot_of, self.gateway_slots.read(gateway, 0))
+            else:
+                hit = PyDict_GetItem(self.slot_of, gateway.id)
+            if hit == NULL:
+                raise KeyError(gateway.id)
+            slot = <object>hit
             f = &self.gw[slot]
             callee = <str>PyList_GET_ITEM(self.add_prefixes, slot) + callee_billing[f.strip_digits:]
             if f.callee_plan:
