@@ -39,6 +39,11 @@ class Planner:
         switches: PeriodSwitches,
         policy: BillingPolicy,
     ) -> RateSelection: ...
+    def warm(
+        self,
+        snap: Snapshot,
+        settings_of: Callable[[Snapshot, MappingGateway, RoutingGateway], RouteSettings],
+    ) -> None: ...
     def routes(
         self,
         snap: Snapshot,

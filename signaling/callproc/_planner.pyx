@@ -427,13 +427,16 @@ cdef class Planner:
             return <tuple>found
         if len(self.sets) >= self.set_limit:
             self.sets.clear()
+        made = self.sets[key] = self._candidate_set(snap, ingress, prefix)
+        return made
+
+    cdef tuple _candidate_set(self, snap, ingress, str prefix):
         made = tuple(
             (self.slot_of[g.id], strategy, matched)
             for g, strategy, matched in self.R._candidate_set(snap, ingress, prefix)
         )
         if self.untracked:
             untrack_tree(made)
-        self.sets[key] = made
         return made
 
     cdef object _ingress_class(self, snap, ingress):
@@ -794,6 +797,43 @@ cdef class Planner:
         values[1] = <PyObject *>at
         return self.selection_maker.make(values)
 
+    cdef tuple _settings(self, int slot, snap, ingress, settings_of):
+        """A route's fields toward gateway ``slot`` for mapping gateways with ``ingress``'s media
+        proxy setting, but its numbers (remembered)."""
+        gateway = <object>PyList_GET_ITEM(self.gateways, slot)
+        (name, host, port, transport), rest = settings_of(snap, ingress, gateway)
+        fields = (name, host, port, transport, *rest, 0, "", None)
+        if self.untracked:
+            untrack(fields)
+        (<dict>PyList_GET_ITEM(self.settings, slot))[ingress.media_proxy] = fields
+        return fields
+
+    def warm(self, snap, settings_of):
+        """Make what the first calls would otherwise make, in Python, on the call path: the
+        candidate sets of every mapping gateway's class for every prefix a routing gateway
+        serves (and for numbers none serves), up to the cache's bound, and every route's
+        settings for every media proxy setting of the mapping gateways. (The node calls this
+        in its loading thread, admission.prepare.)"""
+        cdef int slot
+        ingresses = {}
+        for ingress in snap.mapping.values():
+            ingresses.setdefault(self._ingress_class(snap, ingress), ingress)
+        for klass, ingress in ingresses.items():
+            for prefix in (*snap.prefix_index, ""):
+                key = (klass, prefix)
+                if key in self.sets:
+                    continue
+                if len(self.sets) >= self.set_limit:
+                    break
+                self.sets[key] = self._candidate_set(snap, ingress, prefix)
+        proxies = {}
+        for ingress in snap.mapping.values():
+            proxies.setdefault(ingress.media_proxy, ingress)
+        for ingress in proxies.values():
+            for slot in range(self.count):
+                if ingress.media_proxy not in <dict>PyList_GET_ITEM(self.settings, slot):
+                    self._settings(slot, snap, ingress, settings_of)
+
     # -- the routes -----------------------------------------------------------------------
 
     def routes(self, snap, list ordered, ingress, str callee_billing, str caller_billing, rng, settings_of):
@@ -828,14 +868,9 @@ cdef class Planner:
                 caller = (<object>PyList_GET_ITEM(self.caller_plans, slot)).rewrite(caller_billing, rng)
             else:
                 caller = caller_billing
-            known = <dict>PyList_GET_ITEM(self.settings, slot)
-            hit = PyDict_GetItem(known, proxy)
+            hit = PyDict_GetItem(<dict>PyList_GET_ITEM(self.settings, slot), proxy)
             if hit == NULL:
-                (name, host, port, transport), rest = settings_of(snap, ingress, gateway)
-                fields = (name, host, port, transport, *rest, 0, "", None)
-                if self.untracked:
-                    untrack(fields)
-                known[proxy] = fields
+                fields = self._settings(slot, snap, ingress, settings_of)
             else:
                 fields = <tuple>hit
             for k in range(4):

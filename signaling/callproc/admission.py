@@ -115,6 +115,15 @@ class Decision:
         return self
 
 
+def prepare(snap: Snapshot) -> None:
+    """Make the snapshot's routing work that would otherwise fall on its first calls: its route
+    cache and compiled planner, the planner's candidate sets and route settings (the node calls
+    this in its loading thread)."""
+    planner = route_cache(snap).planner
+    if planner is not None:
+        planner.warm(snap, _route_settings)
+
+
 def find_ingress(snap: Snapshot, call: InboundCall) -> MappingGateway | None:
     """The mapping gateway of ``call``: by source IP and port, else source IP, else digest user.
     Of several gateways on one address, the one whose callee prefix matches longest (a gateway

@@ -58,12 +58,13 @@ from signaling.callproc.admission import (
     INSUFFICIENT_BALANCE,
     Decision,
     decide,
+    prepare,
 )
 from signaling.callproc.cdrwriter import CdrWriter, Settlement
 from signaling.callproc.draft import CdrDraft, utc
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
-from signaling.callproc.routes import Candidate, route_cache
+from signaling.callproc.routes import Candidate
 from signaling.callproc.snapshot import Snapshot, load_snapshot
 from signaling.observe.histogram import Histograms
 from signaling.routing import (
@@ -182,6 +183,7 @@ class StoreRouter:
         self._offset = clock_offset
         self._rng = rng
         self.snapshot = snapshot if snapshot is not None else load_snapshot(store, self._base)
+        prepare(self.snapshot)
         self.counters = Counters()
         p = self.snapshot.parameters
         self.quality = Quality(
@@ -567,7 +569,7 @@ class StoreRouter:
         if self.store.config_version() == self.snapshot.version:
             return None
         snapshot = load_snapshot(self.store, self._base)
-        route_cache(snapshot)  # its per-snapshot routing work here, in the loading thread
+        prepare(snapshot)  # its per-snapshot routing work here, in the loading thread
         return snapshot
 
     def install(self, snapshot: Snapshot) -> None:
