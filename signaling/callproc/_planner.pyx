@@ -289,6 +289,8 @@ cdef class Planner:
     #: same keys as the prefix table, which never gains or loses one after it is built
     cdef list table_results
     cdef Py_ssize_t table_count
+    cdef dict vendor_prefixes  # every prefix of every vendor table (the values: None)
+    cdef Py_ssize_t vendor_longest
 
     def __cinit__(self):
         self.gw = NULL
@@ -349,6 +351,10 @@ cdef class Planner:
         for slot, g in enumerate(gateways):
             self._gateway(slot, g, snap, cache, weights, table_slot)
         self.table_count = len(self.tables)
+        self.vendor_prefixes = {}
+        for entries in self.table_entries:
+            self.vendor_prefixes.update(dict.fromkeys(entries))
+        self.vendor_longest = max(self.table_longest, default=0)
 
     cdef _gateway(self, int slot, g, snap, cache, weights, dict table_slot):
         cdef Gateway *f = &self.gw[slot]
@@ -461,13 +467,23 @@ cdef class Planner:
 
     # -- the vendor's rate ----------------------------------------------------------------
 
-    cdef tuple _table_vendor(self, int table, snap, str number, at, list prefixes):
+    cdef Py_ssize_t _vendor_start(self, str number, list prefixes) except -1:
+        """The length of the number's longest prefix that some vendor table has (0: none):
+        no table can match a longer one, so each table's probe starts there."""
+        cdef Py_ssize_t length = min(len(number), self.vendor_longest)
+        while length > 0:
+            if PyDict_GetItem(self.vendor_prefixes, _prefix(number, length, prefixes)) != NULL:
+                return length
+            length -= 1
+        return 0
+
+    cdef tuple _table_vendor(self, int table, snap, str number, at, list prefixes, Py_ssize_t start):
         """The vendor result of ``RateGroup.lookup(number, at)`` in vendor table ``table``: the
         first prefix of the number (longest first) that the table has decides; its result is
         remembered when its entry is a plain rate in effect since always (``lookup`` gives that
         rate for every number under the prefix), else ``lookup`` is asked each time."""
         results = <dict>PyList_GET_ITEM(self.table_results, table)
-        cdef Py_ssize_t length = min(len(number), <Py_ssize_t>PyList_GET_ITEM(self.table_longest, table))
+        cdef Py_ssize_t length = min(start, <Py_ssize_t>PyList_GET_ITEM(self.table_longest, table))
         cdef PyObject *hit
         while length > 0:
             prefix = _prefix(number, length, prefixes)
@@ -530,7 +546,8 @@ cdef class Planner:
         cdef Gateway *f
         cdef Facts *c
         cdef PyObject *hit
-        cdef int64_t lines
+        cdef int64_t lines, here
+        cdef Py_ssize_t vendor_start = -1  # the longest prefix any vendor table has (-1: not yet)
         cdef PyObject *values[16]
         cdef PyObject *seen[SEEN_TABLES]  # vendor result per vendor table, this call
         cdef Segment asr_segment, acd_segment  # the windows' current segment, per length
@@ -577,7 +594,9 @@ cdef class Planner:
                     keep.append(vendor)
                 elif seen_here:
                     if seen[f.table] == NULL:
-                        vendor = self._table_vendor(f.table, snap, number, at, prefixes)
+                        if vendor_start < 0:
+                            vendor_start = self._vendor_start(number, prefixes)
+                        vendor = self._table_vendor(f.table, snap, number, at, prefixes, vendor_start)
                         keep.append(vendor)
                         seen[f.table] = <PyObject *>vendor
                     else:
@@ -585,7 +604,9 @@ cdef class Planner:
                 else:
                     hit = PyDict_GetItem(seen_dict, f.table)
                     if hit == NULL:
-                        vendor = self._table_vendor(f.table, snap, number, at, prefixes)
+                        if vendor_start < 0:
+                            vendor_start = self._vendor_start(number, prefixes)
+                        vendor = self._table_vendor(f.table, snap, number, at, prefixes, vendor_start)
                         seen_dict[f.table] = vendor
                     else:
                         vendor = <tuple>hit
@@ -628,7 +649,7 @@ cdef class Planner:
                         result = window.rates(now)
                     response = result[0]
                     connected = result[1]
-                if asr is None or attempts < self.min_calls:
+                if asr is None or PyLong_AsLongLong(attempts) < self.min_calls:
                     c.demoted = False
                     c.asr_key = _NEVER_DEMOTED
                 else:
@@ -638,7 +659,8 @@ cdef class Planner:
                 # lines in use (every node's) ÷ line limit, calls today
                 hit = PyDict_GetItem(active, key)
                 active_count = 0 if hit == NULL else <object>hit
-                lines = PyLong_AsLongLong(active_count)
+                here = PyLong_AsLongLong(active_count)
+                lines = here
                 if any_shared:
                     hit = PyDict_GetItem(shared, key)
                     if hit != NULL:
@@ -662,7 +684,7 @@ cdef class Planner:
                     skipped = <object>PyList_GET_ITEM(self.static_skips, slot)
                 else:
                     skipped = self._skip(slot, cost, cost_order, customer_price, customer_order, active,
-                                         active_count, key, counters, now, vendor_funds)
+                                         here, key, counters, now, vendor_funds)
                 c.usable = not skipped
                 values[0] = PyList_GET_ITEM(self.gateways, slot)
                 values[1] = PyTuple_GET_ITEM(item, 1)
@@ -713,15 +735,15 @@ cdef class Planner:
         return self.plan_maker.make(values)
 
     cdef object _skip(self, int slot, cost, cost_order, customer_price, customer_order, dict active,
-                      active_count, key, counters, now, vendor_funds):
-        """``routes._skip_reason`` for a gateway without a static reason (``active_count``: its
-        lines in use on this node, as read for its line usage)."""
+                      int64_t here, key, counters, now, vendor_funds):
+        """``routes._skip_reason`` for a gateway without a static reason (``here``: its lines in
+        use on this node, as read for its line usage)."""
         cdef Gateway *f = &self.gw[slot]
         cdef PyObject *hit
         if f.prepaid:
             funds = vendor_funds(<object>PyList_GET_ITEM(self.vendor_ids, slot))
             hit = PyDict_GetItem(active, key)  # (read again: the callback ran)
-            active_count = 0 if hit == NULL else <object>hit
+            here = 0 if hit == NULL else PyLong_AsLongLong(<object>hit)
             if funds is not None and funds <= 0:
                 return f"vendor account {<object>PyList_GET_ITEM(self.vendor_codes, slot)} has no balance left"
         if self.no_loss and customer_price is not None:
@@ -736,7 +758,7 @@ cdef class Planner:
                     return (
                         f"loss: vendor {float(cost):.7f} > customer {float(customer_price):.7f} per reference call"
                     )
-        if f.has_max_calls and active_count >= f.max_calls:
+        if f.has_max_calls and here >= f.max_calls:
             return f"{self.R.BUSY_PREFIX} (max calls)"
         if f.has_max_cps and counters.rate(key, now) >= f.max_cps:
             return f"{self.R.BUSY_PREFIX} (max CPS)"

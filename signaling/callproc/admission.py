@@ -255,7 +255,8 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     decision.packages = covering(snap, account.id, callee, at)
     if locate is not None and _to_phone(snap, ingress, decision, locate):
         return decision
-    decision.plan = plan_routes(
+    plan = plan_routes if planner is None else planner.plan  # (the same plan)
+    decision.plan = plan(
         snap,
         ingress,
         callee,
