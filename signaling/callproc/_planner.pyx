@@ -1,36 +1,29 @@
 # cython: language_level=3, boundscheck=False, initializedcheck=False
 """The compiled route planner: :func:`signaling.callproc.routes.plan_routes_python` (the
-reference, in Python) and the routes admission makes from its plan, done per snapshot with flat
-arrays of the gateways' static facts, a C struct per candidate and a C sort.
+reference, in Python), the routes admission makes from its plan and the customer's rate, done
+per snapshot with flat arrays of the gateways' static facts, a C struct per candidate and a C
+sort (docs/routing.md "The compiled planner": what is compiled, and why).
 
-Same inputs, same results, object for object: the plan's candidates (every field, the sort key
-tuple included), their order, the skipped and cut lists, the routes with their numbers; the
-same calls, in the same order, into what has side effects or is configurable (the vendor funds
-callback, dial plans with random digits, ASR/ACD windows, CPS counters, rate lookups that make a
-rate). tests/callproc/test_compiled_planner.py compares the two on random snapshots, counters
-and windows. docs/routing.md "The compiled planner" says what is compiled and why.
+Same inputs, same results: the plan's candidates (every field but ``order``, the reference's own
+sort tuple, left empty), their order, the skipped and cut lists, the routes; the same calls, in
+the same order, into what has side effects or is configurable (the vendor funds callback, dial
+plans drawing random digits, ASR/ACD windows, CPS counters, lookups that make a rate).
+tests/callproc/test_compiled_planner.py compares the two on random configurations and state.
 
 Theory of operation, per call:
 
-1. **Candidates**: the reference's step 1 (``routes._candidate_set``) per (mapping gateway,
-   the number's first ``longest_prefix`` digits), remembered as a tuple of (gateway slot,
-   strategy, matched prefix): atomic values, so the collector soon stops tracking them.
-2. **Per candidate**: the vendor's rate (a probe of the vendor table with the number's prefixes
-   made once per call, remembered per vendor table for the call; anything but a plain rate in
-   effect since always goes through ``RateGroup.lookup``, and a vendor whose period rate can
-   apply through the reference's ``_vendor_rate``), ASR/ACD and the rates of response/connected
-   (the windows' own caches when they are current, else the window's method), lines and calls
-   today from the counters' dicts, the skip reason (static facts precomputed, the rest as the
-   reference: funds, loss, lines, CPS, groups), the key as a C struct, and the
-   :class:`~signaling.callproc.routes.Candidate` made slot by slot.
-3. **Order**: a stable merge sort of the usable candidates on the C struct, compared step by
-   step exactly as the flat key tuple compares (calls today ÷ weight as 128-bit cross products,
-   costs as the exact integers or fractions the reference sorts on), then the failover chain.
-
-Objects are made as their dataclass ``__init__`` makes them (each field set through its slot,
-which is what ``object.__setattr__`` does for a frozen one) without running its bytecode: a
-candidate or a route costs ~0.2 µs instead of 1-3 µs. :class:`_Maker` checks at start that the
-class has exactly the expected fields and no ``__post_init__``.
+1. **Candidates**: the reference's step 1 (``routes._candidate_set``) remembered per (what of
+   the mapping gateway decides it, the longest prefix of the number some gateway serves), as
+   tuples of (gateway slot, strategy, matched prefix).
+2. **Per candidate**: the vendor's rate (its table probed from the longest prefix any vendor
+   table has, with the number's prefixes made once; a plain rate in effect since always is
+   remembered per table prefix, anything else asks ``RateGroup.lookup``; a vendor whose period
+   rate can apply goes through the reference's ``_vendor_rate``), ASR/ACD and the rates of
+   response/connected (the windows' caches when current, else the window's method), lines and
+   calls today, the skip reason (static facts precomputed), the key as a C struct, and the
+   :class:`~signaling.callproc.routes.Candidate` made slot by slot (``_planner_objects.pxi``).
+3. **Order**: a stable merge sort of the usable candidates, compared step by step exactly as the
+   flat key tuple compares (``_planner_sort.pxi``), then the failover chain.
 """
 
 import dataclasses
@@ -39,12 +32,12 @@ cimport cython
 from types import MemberDescriptorType
 
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_AsDouble, PyFloat_CheckExact, PyFloat_FromDouble
-from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.long cimport PyLong_AsLongLong, PyLong_FromLongLong
+from cpython.list cimport PyList_GET_ITEM
+from cpython.long cimport PyLong_AsLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport Py_EQ, Py_LT, Py_TYPE, PyObject, PyObject_RichCompareBool, PyTypeObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from cpython.tuple cimport PyTuple_GET_ITEM, PyTuple_New, PyTuple_SET_ITEM
+from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
@@ -65,18 +58,6 @@ cdef extern from "Python.h":
     # borrowed, NULL when absent (an error, which str, int and tuple keys cannot raise, is raised)
     PyObject *PyDict_GetItem "PyDict_GetItemWithError" (object d, object key) except? NULL
 
-    ctypedef struct PyMemberDef:
-        const char *name
-        int type
-        Py_ssize_t offset
-        int flags
-
-    ctypedef struct PyMemberDescrObject:
-        PyMemberDef *d_member
-
-    enum:
-        T_OBJECT_EX
-        READONLY
 
 cdef extern from *:
     ctypedef long long int128 "__int128"
@@ -113,84 +94,11 @@ _NO_VENDOR = (None, None, 0)
 _UNRESOLVED = object()
 _BY_LOOKUP = object()
 _ZERO_USAGE = 0.0
-_INF = float("inf")
 _MINUS_INF = float("-inf")
 _NEVER_DEMOTED = -100.0
 
 
-@cython.final
-cdef class _Maker:
-    """Makes instances of a slots dataclass with exactly ``names`` as fields and no
-    ``__post_init__``: allocated by its type, each field stored in its slot (what the slot's
-    member descriptor does, which is what ``__init__`` and ``object.__setattr__`` call)."""
-
-    cdef PyTypeObject *tp
-    cdef object cls
-    cdef Py_ssize_t offsets[MAX_FIELDS]
-    cdef Py_ssize_t n
-
-    def __init__(self, cls, tuple names):
-        fields = tuple(f.name for f in dataclasses.fields(cls))
-        if fields != names:
-            raise TypeError(f"{cls.__name__} has the fields {fields}, the compiled planner expects {names}")
-        if hasattr(cls, "__post_init__"):
-            raise TypeError(f"{cls.__name__} has a __post_init__ the compiled planner would skip")
-        if len(names) > MAX_FIELDS:
-            raise TypeError(f"{cls.__name__} has more than {MAX_FIELDS} fields")
-        cdef PyMemberDef *member
-        for i, name in enumerate(names):
-            d = cls.__dict__[name]
-            if type(d) is not MemberDescriptorType or d.__objclass__ is not cls:
-                raise TypeError(f"{cls.__name__}.{name} is not a slot of its own")
-            member = (<PyMemberDescrObject *>d).d_member
-            if member.type != T_OBJECT_EX or member.flags & READONLY:
-                raise TypeError(f"{cls.__name__}.{name} is not a plain object slot")
-            self.offsets[i] = member.offset
-        self.cls = cls
-        self.tp = <PyTypeObject *>cls
-        self.n = len(names)
-
-    cdef object make(self, PyObject **values):
-        cdef object obj = self.tp.tp_new(<type>self.cls, <PyObject *>_EMPTY, NULL)
-        cdef Py_ssize_t i
-        cdef PyObject **slot
-        for i in range(self.n):
-            slot = <PyObject **>(<char *><PyObject *>obj + self.offsets[i])
-            Py_INCREF(<object>values[i])
-            Py_XDECREF(slot[0])
-            slot[0] = values[i]
-        return obj
-
-
-@cython.final
-cdef class _Slots:
-    """Reads the slots ``names`` of instances of exactly ``cls`` (what their member descriptors
-    read), for the per-candidate reads of objects the planner does not own."""
-
-    cdef PyTypeObject *tp
-    cdef Py_ssize_t offsets[MAX_FIELDS]
-
-    def __init__(self, cls, tuple names):
-        cdef PyMemberDef *member
-        for i, name in enumerate(names):
-            d = cls.__dict__.get(name)
-            if type(d) is not MemberDescriptorType or d.__objclass__ is not cls:
-                raise TypeError(f"{cls.__name__}.{name} is not a slot of its own")
-            member = (<PyMemberDescrObject *>d).d_member
-            if member.type != T_OBJECT_EX:
-                raise TypeError(f"{cls.__name__}.{name} is not a plain object slot")
-            self.offsets[i] = member.offset
-        self.tp = <PyTypeObject *>cls
-
-    cdef inline bint holds(self, obj):
-        return <PyTypeObject *>Py_TYPE(obj) == self.tp
-
-    cdef inline object read(self, obj, int i):
-        """Slot ``i`` of ``obj`` (``holds(obj)`` must be true); AttributeError when unset."""
-        cdef PyObject *value = (<PyObject **>(<char *><PyObject *>obj + self.offsets[i]))[0]
-        if value == NULL:
-            raise AttributeError(f"slot {i} of {type(obj).__name__} is not set")
-        return <object>value
+include "_planner_objects.pxi"
 
 
 cdef struct Gateway:
@@ -227,6 +135,9 @@ cdef struct Facts:
     bint demoted
     double asr_key  # -ASR, or -100.0 (not judged)
     double acd_key  # -ACD, or -inf (no data)
+
+
+include "_planner_reads.pxi"
 
 
 @cython.final
@@ -269,8 +180,6 @@ cdef class Planner:
     cdef list gateways
     cdef list ids
     cdef list out_keys
-    cdef list priorities
-    cdef list scales  # weights // weight (an int), or inf
     cdef list static_skips
     cdef list group_checks  # tuples of (counter key, lines, reason)
     cdef list vendor_ids
@@ -335,28 +244,27 @@ cdef class Planner:
         self.listing = tuple(g.id for g in snap.routing.values() if g.mapping_gateway_mode != "all")
         self.set_limit = R.CANDIDATE_SETS
         self.vendor_choices = cache.vendor_choices
-        weights = R.RouteCache._weights(snap)
         gateways = list(snap.routing.values())
         self.count = len(gateways)
         self.gw = <Gateway *>PyMem_Malloc(max(1, self.count) * sizeof(Gateway))
         if self.gw == NULL:
             raise MemoryError()
         self.slot_of = {}
-        self.gateways, self.ids, self.out_keys, self.priorities, self.scales = [], [], [], [], []
+        self.gateways, self.ids, self.out_keys = [], [], []
         self.static_skips, self.group_checks, self.vendor_ids, self.vendor_codes = [], [], [], []
         self.add_prefixes, self.tech_prefixes, self.callee_plans, self.caller_plans = [], [], [], []
         self.settings, self.tables, self.table_entries, self.table_longest = [], [], [], []
         self.table_results = []
         table_slot = {}
         for slot, g in enumerate(gateways):
-            self._gateway(slot, g, snap, cache, weights, table_slot)
+            self._gateway(slot, g, snap, cache, table_slot)
         self.table_count = len(self.tables)
         self.vendor_prefixes = {}
         for entries in self.table_entries:
             self.vendor_prefixes.update(dict.fromkeys(entries))
         self.vendor_longest = max(self.table_longest, default=0)
 
-    cdef _gateway(self, int slot, g, snap, cache, weights, dict table_slot):
+    cdef _gateway(self, int slot, g, snap, cache, dict table_slot):
         cdef Gateway *f = &self.gw[slot]
         plans = snap.routing_plans.get(g.id)
         f.id = g.id
@@ -401,8 +309,6 @@ cdef class Planner:
         self.gateways.append(g)
         self.ids.append(g.id)
         self.out_keys.append(("out", g.id))
-        self.priorities.append(g.priority)
-        self.scales.append(weights // g.weight if g.weight else _INF)
         self.static_skips.append(skip)
         self.group_checks.append(tuple(checks))
         self.vendor_ids.append(vendor.id if vendor is not None else None)
@@ -905,130 +811,4 @@ cdef class Planner:
         return out
 
 
-cdef struct Segment:
-    # a window length and int(now // length), the current segment's index (a new reference)
-    double length
-    PyObject *index
-
-
-cdef inline bint _current(tuple cached, length, now, Segment *segment) except -1:
-    """Whether ``cached`` (a quality.Window cache: (segment index, value)) is the window's
-    value now: its index is the current segment's, int(now // length) (the test the window's
-    method makes)."""
-    if not (PyFloat_CheckExact(length) and PyFloat_AS_DOUBLE(length) == segment.length):
-        index = int(now // length)
-        Py_XDECREF(segment.index)
-        Py_INCREF(index)
-        segment.index = <PyObject *>index
-        segment.length = PyFloat_AsDouble(length) if PyFloat_CheckExact(length) else -1.0
-    return PyObject_RichCompareBool(<object>PyTuple_GET_ITEM(cached, 0), <object>segment.index, Py_EQ)
-
-
-cdef inline void _forget(Segment *segment):
-    Py_XDECREF(segment.index)
-    segment.index = NULL
-
-
-cdef inline str _prefix(str number, Py_ssize_t length, list prefixes):
-    """``number[:length]``, made once per call (``prefixes``: the call's, None where not made)."""
-    if length >= PREFIX_MEMO:
-        return number[:length]
-    prefix = <object>PyList_GET_ITEM(prefixes, length)
-    if prefix is None:
-        prefix = number[:length]
-        prefixes[length] = prefix
-    return prefix
-
-
-cdef inline void _put(tuple out, Py_ssize_t *at, object value):
-    Py_INCREF(value)
-    PyTuple_SET_ITEM(out, at[0], value)
-    at[0] += 1
-
-
-cdef int _compare(Planner p, Facts *a, Facts *b) except? -2:
-    """-1, 0, 1: ``a``'s key against ``b``'s, as the flat key tuples compare."""
-    cdef Gateway *ga = &p.gw[a.slot]
-    cdef Gateway *gb = &p.gw[b.slot]
-    cdef int k, step
-    cdef int128 left, right
-    if ga.protect != gb.protect:
-        return -1 if ga.protect < gb.protect else 1
-    if a.strategy != b.strategy:
-        return -1 if a.strategy < b.strategy else 1
-    if a.prefix_length != b.prefix_length:  # the longer first
-        return -1 if a.prefix_length > b.prefix_length else 1
-    if ga.priority != gb.priority:
-        return -1 if ga.priority < gb.priority else 1
-    for k in range(p.step_count):
-        step = p.steps[k]
-        if step == STEP_LINE_USAGE:
-            if a.usage != b.usage:
-                return -1 if a.usage < b.usage else 1
-            if ga.weight == 0 or gb.weight == 0:  # no weight: calls today ÷ weight is infinite
-                if ga.weight != gb.weight:
-                    return 1 if ga.weight == 0 else -1
-            else:
-                left = <int128>a.today * gb.weight
-                right = <int128>b.today * ga.weight
-                if left != right:
-                    return -1 if left < right else 1
-        elif step == STEP_COST:
-            if a.no_cost != b.no_cost:
-                return -1 if a.no_cost < b.no_cost else 1
-            if not a.no_cost:
-                if PyObject_RichCompareBool(<object>a.cost, <object>b.cost, Py_LT):
-                    return -1
-                if PyObject_RichCompareBool(<object>b.cost, <object>a.cost, Py_LT):
-                    return 1
-        elif step == STEP_ASR:
-            if a.demoted != b.demoted:
-                return -1 if a.demoted < b.demoted else 1
-            if a.asr_key != b.asr_key:
-                return -1 if a.asr_key < b.asr_key else 1
-        else:
-            if a.acd_key != b.acd_key:
-                return -1 if a.acd_key < b.acd_key else 1
-    if ga.id != gb.id:
-        return -1 if ga.id < gb.id else 1
-    return 0
-
-
-cdef int _merge_sort(Planner p, Facts *facts, int *items, int *scratch, int count) except -1:
-    """Sort ``items`` (indexes into ``facts``) by :func:`_compare`, stably, bottom-up."""
-    cdef int width = 1
-    cdef int start, middle, end, i, j, k
-    cdef int *source = items
-    cdef int *target = scratch
-    cdef int *swap
-    while width < count:
-        start = 0
-        while start < count:
-            middle = min(start + width, count)
-            end = min(start + 2 * width, count)
-            i, j, k = start, middle, start
-            while i < middle and j < end:
-                if _compare(p, &facts[source[j]], &facts[source[i]]) < 0:
-                    target[k] = source[j]
-                    j += 1
-                else:
-                    target[k] = source[i]
-                    i += 1
-                k += 1
-            while i < middle:
-                target[k] = source[i]
-                i += 1
-                k += 1
-            while j < end:
-                target[k] = source[j]
-                j += 1
-                k += 1
-            start += 2 * width
-        swap = source
-        source = target
-        target = swap
-        width *= 2
-    if source != items:
-        for i in range(count):
-            items[i] = source[i]
-    return 0
+include "_planner_sort.pxi"
