@@ -273,6 +273,12 @@ async def sipp(
     except BaseException:  # cancelled (a test that failed early): no SIPp left behind
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+        # reap it and close its pipes here, not in a later test's garbage collection
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
+        transport = getattr(proc, "_transport", None)
+        if transport is not None:
+            transport.close()
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     messages = parse_sipp_trace(log_file.read_text(errors="replace")) if trace and log_file.exists() else []
