@@ -104,9 +104,10 @@ class Harness:
     def send(self, data: bytes, addr: tuple[str, int], transport: str = "UDP") -> None:
         self.sent.append((data, addr))
 
-    def take(self, addr: tuple[str, int], start: bytes) -> bytes:
+    def take(self, addr: tuple[str, int], start: bytes, *needles: bytes) -> bytes:
+        """The oldest message sent to ``addr`` that starts with ``start`` and holds ``needles``."""
         for i, (data, to) in enumerate(self.sent):
-            if to == addr and data.startswith(start):
+            if to == addr and data.startswith(start) and all(n in data for n in needles):
                 del self.sent[i]
                 return data
         raise RuntimeError(f"the node sent no {start!r} to {addr}")
@@ -115,10 +116,13 @@ class Harness:
         self.node._on_data(data, addr, "UDP")
 
 
-async def settle() -> None:
-    """Let the node's call tasks run (media results, queued inputs)."""
-    for _ in range(4):
+async def settle(node: Node) -> None:
+    """One turn of the loop per datagram, as a real one takes; more while tasks started by
+    the node (a call's inputs run in one where the node uses them) are still running."""
+    for _ in range(10):
         await asyncio.sleep(0)
+        if len(asyncio.all_tasks()) <= 1:
+            return
 
 
 class Calls:
@@ -150,8 +154,9 @@ class Calls:
         self._feed(lambda: uas_response(request, "200 OK", f"{n}SIPpTag01", body), B)
 
     def ack(self, n: int) -> None:
-        self.h.take(A, b"SIP/2.0 180")
-        ok = self.h.take(A, b"SIP/2.0 200")
+        call_id = f"Call-ID: {n}-9@".encode()
+        self.h.take(A, b"SIP/2.0 180", call_id)
+        ok = self.h.take(A, b"SIP/2.0 200", call_id, b"INVITE")
         self.h.take(B, b"ACK ")
         match = _TO_TAG.search(ok)
         if match is None:
@@ -166,7 +171,7 @@ class Calls:
 
     def bye_ok(self, n: int) -> None:
         request = self.h.take(B, b"BYE ")
-        self.h.take(A, b"SIP/2.0 200")
+        self.h.take(A, b"SIP/2.0 200", f"Call-ID: {n}-9@".encode(), b"BYE")
         self._feed(lambda: uas_response(request, "200 OK", ""), B)
 
 
@@ -183,7 +188,7 @@ async def run_calls(h: Harness, first: int, calls: int, concurrent: int) -> None
             n = tick - k * spacing
             if 0 <= n < calls:
                 step(first + n)
-                await settle()
+                await settle(h.node)
 
 
 def free_port() -> int:
@@ -253,7 +258,7 @@ def main() -> int:
     loop_name = "asyncio"
     if args.loop == "default":
         try:
-            import uvloop  # type: ignore[import-not-found]  # noqa: PLC0415
+            import uvloop  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
 
             runner, loop_name = uvloop.run, "uvloop"
         except ImportError:

@@ -316,7 +316,7 @@ def run(
         return await serve(cfg, stop)
 
     try:
-        import uvloop  # type: ignore[import-not-found]  # noqa: PLC0415
+        import uvloop  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
 
         return int(uvloop.run(main()))
     except ImportError:

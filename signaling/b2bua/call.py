@@ -110,7 +110,7 @@ class Call:
 
     def __post_init__(self) -> None:
         self._call_id = self.invite.call_id
-        self._a_tag = self.invite.from_.tag or ""
+        self._a_tag = self.invite.from_tag or ""
         self.a = Leg("a", self.source, self.transport, tag=new_tag(), dtmf=self.admission.dtmf)
         self.routes = list(self.admission.routes)
         self.st = LegTimers(self)
@@ -366,7 +366,7 @@ class Call:
 
     def _b_dialog(self, attempt: Attempt, response: Response) -> Dialog:
         """The B dialog this response belongs to (created by its first 1xx-with-tag or 2xx)."""
-        if attempt.dialog is None or attempt.dialog.id.remote_tag != response.to.tag:
+        if attempt.dialog is None or attempt.dialog.id.remote_tag != response.to_tag:
             attempt.dialog = Dialog.from_uac(
                 attempt.request, response, local_contact=self.host.local_contact(self.b_transport)
             )
@@ -394,7 +394,7 @@ class Call:
             if self.active:
                 then(result)
 
-        args = (self.call_id, self.a_tag, response.to.tag or "", response.body, options)
+        args = (self.call_id, self.a_tag, response.to_tag or "", response.body, options)
         self.host.media(self, "answer", args, answered)
 
     def _b_provisional(self, attempt: Attempt, response: Response) -> None:
@@ -405,7 +405,7 @@ class Call:
             return
         if status in (180, 183):
             self.host.router.attempt_progress(self.call_id, attempt.route, status, self.host.now())
-        if response.to.tag:
+        if response.to_tag:
             self._b_dialog(attempt, response)
         has_sdp = bool(response.body) and response.content_type == SDP
         if has_sdp:

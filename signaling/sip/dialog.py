@@ -40,7 +40,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .ids import new_branch, new_call_id, new_cseq, new_tag
-from .message import Headers, NameAddr, Request, Response, SipUri, Via, make_response, serialize
+from .message import (
+    Headers,
+    NameAddr,
+    Request,
+    Response,
+    SipUri,
+    Via,
+    make_response,
+    parse_name_addr,
+    serialize,
+)
 from .parser import parse_message
 from .timers import TimerConfig
 
@@ -91,7 +101,7 @@ class DialogId:
 def dialog_id_of_request(request: Request) -> DialogId | None:
     """The dialog a received request belongs to (we are its UAS: our tag is in To)."""
     try:
-        local, remote = request.to.tag, request.from_.tag
+        local, remote = request.to_tag, request.from_tag
     except ValueError:
         return None
     if not local or not remote:
@@ -102,7 +112,7 @@ def dialog_id_of_request(request: Request) -> DialogId | None:
 def dialog_id_of_response(response: Response) -> DialogId | None:
     """The dialog a response to our request belongs to (our tag is in From)."""
     try:
-        local, remote = response.from_.tag, response.to.tag
+        local, remote = response.from_tag, response.to_tag
     except ValueError:
         return None
     if not local or not remote:
@@ -195,13 +205,13 @@ def make_request(
     """An out-of-dialog request per RFC 3261 §8.1.1 (a new call's INVITE, OPTIONS, …):
     ``from_addr``/``to_addr`` are name-addrs without tag; From gets ``from_tag`` (or a new
     one), Via a new branch, and Call-ID / CSeq new values unless given."""
-    from_party = NameAddr.parse(from_addr)
+    from_party = parse_name_addr(from_addr)
     from_party.params["tag"] = from_tag or new_tag()
     headers = Headers()
     headers.add("Via", _fresh_via(via))
     headers.add("Max-Forwards", "70")
     headers.add("From", str(from_party))
-    headers.add("To", str(NameAddr.parse(to_addr)))
+    headers.add("To", str(parse_name_addr(to_addr)))
     headers.add("Call-ID", call_id or new_call_id())
     headers.add("CSeq", f"{cseq if cseq is not None else new_cseq()} {method}")
     if contact is not None:
@@ -295,7 +305,7 @@ class Dialog:
         timers: TimerConfig | None = None,
     ) -> Dialog:
         """The dialog a 1xx (with To tag) or 2xx to our ``request`` creates (§12.1.2)."""
-        remote_tag = response.to.tag
+        remote_tag = response.to_tag
         if not 100 < response.status < 300 or not remote_tag:
             raise DialogError(f"a {response.status} without To tag creates no dialog")
         local_party = request.from_

@@ -41,11 +41,11 @@ from .message import (
     Headers,
     Request,
     Response,
-    SipUri,
     cached_cseq,
     cached_name_addr,
     cached_via,
     check_uri,
+    sip_uri_headers,
     split_list_strict,
 )
 
@@ -220,7 +220,7 @@ def _request_line_problem(parts: list[str], limits: ParseLimits) -> tuple[int, s
     try:
         head = uri[:5].lower()
         if head.startswith("sip:") or head == "sips:":
-            if SipUri.parse(uri).headers is not None:
+            if sip_uri_headers(uri) is not None:
                 # RFC 3261 §19.1.1: no headers in a Request-URI (RFC 4475 escruri)
                 return 400, "headers in the Request-URI"
         else:

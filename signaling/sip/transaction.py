@@ -159,7 +159,7 @@ def _server_key(request: Request, via: Via, method: str) -> tuple[object, ...]:
     if _rfc3261_branch(via.branch):
         branch = via.branch
         return ("3261", branch, via.host.lower(), via.port or default_port(via.transport), method)
-    return _key_2543(request, via, method, request.to.tag)
+    return _key_2543(request, via, method, request.to_tag)
 
 
 def _key_2543(request: Request, via: Via, method: str, to_tag: str | None) -> tuple[object, ...]:
@@ -168,7 +168,7 @@ def _key_2543(request: Request, via: Via, method: str, to_tag: str | None) -> tu
         "2543",
         request.uri,
         to_tag,
-        request.from_.tag,
+        request.from_tag,
         request.call_id,
         request.cseq.number,
         _via_identity(via),
@@ -553,10 +553,11 @@ class TransactionLayer:
         if tx is not None:
             self._server_retransmission(tx, now)
             return
-        to_tag = request.to.tag
+        to_tag = request.to_tag
         merge_key: tuple[object, ...] | None = None
         if to_tag is None and method != "CANCEL":
-            merge_key = (request.from_.tag, request.call_id, request.cseq.number, request.cseq.method)
+            cseq = request.cseq
+            merge_key = (request.from_tag, request.call_id, cseq.number, cseq.method)
         tx = self._new(
             request,
             addr,
@@ -641,7 +642,7 @@ class TransactionLayer:
     def _send(self, tx: _Transaction, response: Response) -> None:
         """Transmit a response and remember it for retransmitted requests (and Timer G)."""
         data = serialize(response)
-        tag = response.to.tag if response.status > 100 else None
+        tag = response.to_tag if response.status > 100 else None
         if tag is not None:
             tx.to_tag = tag
         if response.status < 200:
