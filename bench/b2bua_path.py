@@ -192,10 +192,18 @@ async def run_calls(h: Harness, first: int, calls: int, concurrent: int) -> None
 
 
 def free_port() -> int:
-    """A UDP and TCP port free now (the node binds its SIP sockets, though nothing uses them)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now for UDP and TCP (the node binds its SIP sockets, though nothing uses them)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
 
 
 async def one_run(calls: int, concurrent: int, profile: cProfile.Profile | None) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def _ignore(_: MediaResult) -> None:
     return None
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class Call:
     host: CallHost
     invite: Request
@@ -688,6 +688,8 @@ class Call:
 
     def _on_ack(self, leg: Leg) -> None:
         if leg.name == "a" and self.answered and self.a_final_sent:
+            if not self.record.established:
+                self._slim()
             self.record.established = True  # the caller has the answer: the call is connected
 
     def _respond_in(

@@ -166,6 +166,29 @@ def _is_loose(route: str) -> bool:
         return ";lr" in route.lower()
 
 
+#: the timers of dialogs created without their own (frozen: one object serves them all)
+_DEFAULT_TIMERS = TimerConfig()
+#: distinct Via templates in use (our address and transport: a handful), shared by dialogs
+_VIA_TEMPLATES: dict[tuple[object, ...], Via] = {}
+
+
+def _via_template(via: Via) -> Via:
+    """What :func:`_fresh_via` reads of ``via`` (transport, sent-by, the parameters it keeps,
+    whether to ask for rport) as one shared object: each dialog keeps its Via template for the
+    whole call, and they are all alike."""
+    kept = tuple((k, v) for k, v in via.params.items() if k not in ("branch", "received", "rport"))
+    key = (via.transport, via.host, via.port, kept, "rport" in via.params)
+    shared = _VIA_TEMPLATES.get(key)
+    if shared is None:
+        params: dict[str, str | None] = dict(kept)
+        if "rport" in via.params:
+            params["rport"] = None
+        shared = Via(via.transport, via.host, via.port, params)
+        if len(_VIA_TEMPLATES) < 256:
+            _VIA_TEMPLATES[key] = shared
+    return shared
+
+
 def _fresh_via(template: Via) -> str:
     params: dict[str, str | None] = {
         k: v for k, v in template.params.items() if k not in ("branch", "received", "rport")
@@ -230,15 +253,15 @@ class Dialog:
     __slots__ = (
         "_incoming_invite",
         "_last_ack",
+        "_local_party",
         "_outgoing_invite",
+        "_remote_party",
         "_retransmission",
         "id",
         "invite_cseq",
         "is_uac",
         "local_contact",
-        "local_party",
         "local_seq",
-        "remote_party",
         "remote_seq",
         "remote_target",
         "route_set",
@@ -270,8 +293,10 @@ class Dialog:
         #: True when we sent the request that created the dialog.
         self.is_uac = is_uac
         self.state = state
-        self.local_party = local_party
-        self.remote_party = remote_party
+        # kept as the header text our requests carry (From, To): a string instead of a parsed
+        # value with its parameter dictionary, twice per call for the whole call
+        self._local_party = str(local_party)
+        self._remote_party = str(remote_party)
         self.local_seq = local_seq
         self.remote_seq = remote_seq
         self.remote_target = remote_target
@@ -282,9 +307,10 @@ class Dialog:
         self.invite_cseq = invite_cseq
         #: Our Contact header value, put in target-refresh requests and their 2xx.
         self.local_contact = local_contact
-        #: Template for the Via of requests we send (the branch is always new).
-        self.via = via
-        self.timers = timers if timers is not None else TimerConfig()
+        #: Template for the Via of requests we send (the branch is always new); one shared
+        #: object per distinct template (see :func:`_via_template`)
+        self.via = _via_template(via) if via is not None else None
+        self.timers = timers if timers is not None else _DEFAULT_TIMERS
         self._outgoing_invite: int | None = None  # CSeq of our INVITE awaiting its final
         self._incoming_invite: int | None = invite_cseq if not is_uac else None
         #: the last ACK we sent for a 2xx, kept serialised (compact for a long call): a
@@ -368,6 +394,16 @@ class Dialog:
 
     # -- state ---------------------------------------------------------------------------------------
 
+    @property
+    def local_party(self) -> NameAddr:
+        """Our party: the From of our requests (with our tag), parsed; a copy of its own."""
+        return parse_name_addr(self._local_party)
+
+    @property
+    def remote_party(self) -> NameAddr:
+        """The peer: the To of our requests (with its tag), parsed; a copy of its own."""
+        return parse_name_addr(self._remote_party)
+
     def __repr__(self) -> str:
         return f"Dialog({self.id}, {self.state.value}, {'uac' if self.is_uac else 'uas'})"
 
@@ -406,8 +442,8 @@ class Dialog:
         headers = Headers()
         headers.add("Via", _fresh_via(template))
         headers.add("Max-Forwards", "70")
-        headers.add("From", str(self.local_party))
-        headers.add("To", str(self.remote_party))
+        headers.add("From", self._local_party)
+        headers.add("To", self._remote_party)
         headers.add("Call-ID", self.id.call_id)
         headers.add("CSeq", f"{cseq} {method}")
         for route in routes:

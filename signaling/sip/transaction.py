@@ -220,6 +220,20 @@ def _ack_for_final(invite: Request, response: Response) -> Request:
     return Request(method="ACK", uri=invite.uri, headers=headers)
 
 
+#: what an INVITE transaction in Accepted still reads of its request (matching an RFC 2543 ACK:
+#: Request-URI, tags, Call-ID, CSeq, top Via; a CANCEL's Route set)
+_ACCEPTED_KEEPS = frozenset(("Via", "From", "To", "Call-ID", "CSeq", "Route"))
+
+
+def _slim(request: Request) -> Request:
+    """``request`` without its body and the headers Accepted never reads: an INVITE
+    transaction lives 32 s in Accepted (Timers L and M) after the call was answered, and at a
+    few hundred calls per second the full INVITEs of those 32 s are most of the memory the
+    node's transactions hold. The fields kept are the request's own (shared, never copied)."""
+    kept = [item for item in request.headers if item[0] in _ACCEPTED_KEEPS]
+    return Request(method=request.method, uri=request.uri, headers=Headers.from_wire(kept))
+
+
 def _stamp_received(request: Request, addr: Addr) -> Via:
     """§18.2.1 / RFC 3581: note the source address in the top Via; returns the (new) top Via."""
     via = request.top_via
@@ -482,6 +496,7 @@ class TransactionLayer:
             if status < 300:
                 tx.state = State.ACCEPTED
                 tx.request_data = b""  # Accepted never sends the request again: free it early
+                tx.request = _slim(tx.request)
                 self._arm(tx, "M", now + tx.config.timer_m)
                 self._deliver(tx, response, addr, transport)
                 return
@@ -685,6 +700,7 @@ class TransactionLayer:
             # responses are not needed for the 32 s of Timer L (memory per call at high CPS)
             tx.provisional, tx.provisional_data = None, b""
             tx.final, tx.final_data = None, b""
+            tx.request = _slim(tx.request)
             self._arm(tx, "L", now + tx.config.timer_l)
             return
         tx.state = State.COMPLETED
