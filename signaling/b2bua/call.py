@@ -262,6 +262,7 @@ class Call:
             extra.extend(timer.request_headers())
         else:
             self.st.timers.pop("b", None)
+        mf = self.invite.headers.get("Max-Forwards")
         request = make_request(
             "INVITE",
             target,
@@ -272,10 +273,8 @@ class Call:
             body=body,
             content_type=SDP if body else None,
             extra=extra,
+            max_forwards=max(0, int(mf) - 1) if mf is not None and mf.strip().isdigit() else 70,
         )
-        mf = self.invite.headers.get("Max-Forwards")
-        if mf is not None and mf.strip().isdigit():
-            request.headers.set("Max-Forwards", str(max(0, int(mf) - 1)))
         addr = (route.host, route.port)
         tid = self.host.send_request(self, request, addr, transport)
         self.attempt = Attempt(route=route, request=request, transaction=tid, addr=addr)

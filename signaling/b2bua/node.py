@@ -83,6 +83,10 @@ DTMF_INFO_TYPES = ("application/dtmf-relay", "application/dtmf")
 SAMPLE_PERIOD = 0.5
 #: calls per second are measured over this window, seconds
 CPS_WINDOW = 10.0
+#: timers (SIP retransmissions and timeouts, call timers) run up to this late, seconds: the
+#: SIP timers are hundreds of milliseconds and more, and those due within this slack of each
+#: other run together
+TIMER_SLACK = 0.01
 
 
 @dataclass(slots=True)
@@ -380,6 +384,7 @@ class Node(Operations):
             if found is not None:
                 call, leg = found
                 self.post(call, lambda: call.on_request(leg, TransactionId(-1), event.request))
+                self._acknowledged(call, leg)
         elif self.prober.in_flight and isinstance(
             event, ResponseReceived | TransactionTimeout | TransportError
         ):
@@ -725,6 +730,14 @@ class Node(Operations):
         self._awaiting_ack[dialog_id] = dialog
         self.deadlines.set(("ack", dialog_id), at, partial(self._ack_due, dialog_id))
 
+    def _acknowledged(self, call: Call, leg: str) -> None:
+        """An ACK reached the dialog: its 2xx retransmission stops, and so does its timer."""
+        owner = call.leg(leg)
+        dialog = owner.dialog if owner is not None else None
+        if dialog is not None and not dialog.awaiting_ack and dialog.id in self._awaiting_ack:
+            del self._awaiting_ack[dialog.id]
+            self.deadlines.cancel(("ack", dialog.id))
+
     def _ack_due(self, dialog_id: DialogId) -> None:
         """A 2xx not acknowledged yet: send it again, or end the call when the ACK is late."""
         dialog = self._awaiting_ack.pop(dialog_id, None)
@@ -872,6 +885,9 @@ class Node(Operations):
                 due = t
         if due is None:
             return
+        # a little late, so that deadlines close together (at hundreds of calls per second,
+        # several a millisecond) are handled in one turn of the loop rather than one each
+        due += TIMER_SLACK
         if self._timer is not None:
             if self._timer_at <= due:
                 return

@@ -224,6 +224,7 @@ def make_request(
     body: bytes = b"",
     content_type: str | None = None,
     extra: Iterable[tuple[str, str]] = (),
+    max_forwards: int = 70,
 ) -> Request:
     """An out-of-dialog request per RFC 3261 §8.1.1 (a new call's INVITE, OPTIONS, …):
     ``from_addr``/``to_addr`` are name-addrs without tag; From gets ``from_tag`` (or a new
@@ -232,7 +233,7 @@ def make_request(
     from_party.params["tag"] = from_tag or new_tag()
     headers = Headers()
     headers.add("Via", _fresh_via(via))
-    headers.add("Max-Forwards", "70")
+    headers.add("Max-Forwards", str(max_forwards))
     headers.add("From", str(from_party))
     headers.add("To", str(parse_name_addr(to_addr)))
     headers.add("Call-ID", call_id or new_call_id())

@@ -134,7 +134,7 @@ class SipParseError(ValueError):
 
 def is_keepalive(data: bytes) -> bool:
     """A CRLF keep-alive (RFC 5626 §3.5.1: ``CRLF CRLF`` ping, ``CRLF`` pong), not a message."""
-    return bool(data) and not data.strip(b"\r\n")
+    return bool(data) and data[0] in (13, 10) and not data.strip(b"\r\n")
 
 
 def scan_request(data: bytes) -> Request | None:
