@@ -233,7 +233,7 @@ class Call:
             self.last_failure = 503
             self._next_route()
             return
-        from_party = self.invite.from_
+        from_party = self.invite.from_parsed
         display = f"{from_party.display} " if from_party.display else ""
         host = f"[{route.host}]" if ":" in route.host else route.host
         target = f"sip:{route.callee}@{host}:{route.port}"

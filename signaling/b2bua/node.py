@@ -496,8 +496,8 @@ class Node(Operations):
     def _new_call(self, event: RequestReceived) -> None:
         request = event.request
         now = self.now()
-        caller = _user(request.from_.uri)
-        callee = _user(request.uri) or _user(request.to.uri)
+        caller = _user(request.from_parsed.uri)
+        callee = _user(request.uri) or _user(request.to_parsed.uri)
         inbound = InboundCall(
             request.call_id,
             event.addr,

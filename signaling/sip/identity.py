@@ -71,7 +71,7 @@ def caller_number(request: Request, source: str = "from") -> str:
         return number or from_user
     if source == "display":
         try:
-            display = request.from_.display or ""
+            display = request.from_parsed.display or ""
         except ValueError:
             display = ""
         digits = "".join(c for c in display if c.isdigit() or c in "+*#")

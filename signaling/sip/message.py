@@ -269,10 +269,14 @@ def _split_top_level(value: str, *, strict: bool = False) -> list[str]:
 class Headers:
     """An ordered multimap of header fields; names are canonical, lookups case-insensitive."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_first", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(k), v) for k, v in items]
+        #: name → its first field's value, built at the first lookup (a message's headers are
+        #: looked up a dozen times and more on its way through the stack) and dropped by every
+        #: change
+        self._first: dict[str, str] | None = None
 
     @classmethod
     def from_wire(cls, items: list[tuple[str, str]]) -> Headers:
@@ -305,11 +309,22 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         """The first field with this name, as written."""
-        key = _NAMES.get(name) or canonical_name(name)
-        for k, v in self._items:
-            if k == key:
-                return v
-        return None
+        first = self._first
+        if first is None:
+            first = self._first = dict(reversed(self._items))  # the first of each name wins
+        return first.get(_NAMES.get(name) or canonical_name(name))
+
+    def first_value(self, name: str) -> str | None:
+        """The first value of a list header (``values(name)[0]``): the top Via."""
+        first = self.get(name)
+        if first is not None and "," not in first:
+            value = first.strip(" \t")
+            if value:
+                return value
+        if first is None:
+            return None
+        values = self.values(name)  # a list in one field, or an empty first field
+        return values[0] if values else None
 
     def get_all(self, name: str) -> list[str]:
         """Every field with this name, each as written (not split at commas)."""
@@ -326,10 +341,12 @@ class Headers:
         return out
 
     def add(self, name: str, value: str) -> None:
-        self._items.append((canonical_name(name), value))
+        self._first = None
+        self._items.append((_NAMES.get(name) or canonical_name(name), value))
 
     def prepend(self, name: str, value: str) -> None:
         """Insert before the first field of this name (or at the top): how a Via is pushed."""
+        self._first = None
         key = canonical_name(name)
         for i, (k, _) in enumerate(self._items):
             if k == key:
@@ -339,6 +356,7 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name with one, keeping the position of the first."""
+        self._first = None
         key = canonical_name(name)
         for i, (k, _) in enumerate(self._items):
             if k == key:
@@ -348,11 +366,13 @@ class Headers:
         self._items.append((key, value))
 
     def remove(self, name: str) -> None:
+        self._first = None
         key = canonical_name(name)
         self._items = [item for item in self._items if item[0] != key]
 
     def pop_first_value(self, name: str) -> str | None:
         """Remove and return the first value of a list header (e.g. the top Via or Route)."""
+        self._first = None
         key = canonical_name(name)
         for i, (k, v) in enumerate(self._items):
             if k != key:
@@ -626,10 +646,10 @@ class _Message:
 
     @property
     def top_via(self) -> Via:
-        values = self.headers.values("Via")
-        if not values:
+        top = self.headers.first_value("Via")
+        if top is None:
             raise ValueError("no Via header")
-        v = cached_via(values[0])
+        v = cached_via(top)
         return Via(transport=v.transport, host=v.host, port=v.port, params=dict(v.params))
 
     @property
@@ -639,6 +659,17 @@ class _Message:
     @property
     def to(self) -> NameAddr:
         return _name_addr_copy(self.headers.get("To") or "")
+
+    @property
+    def from_parsed(self) -> NameAddr:
+        """The parsed From, shared with the parse cache: read it, never change it (``from_``
+        is a copy of one's own). ValueError when it does not parse."""
+        return cached_name_addr(self.headers.get("From") or "")
+
+    @property
+    def to_parsed(self) -> NameAddr:
+        """The parsed To, shared with the parse cache: read it, never change it."""
+        return cached_name_addr(self.headers.get("To") or "")
 
     @property
     def from_tag(self) -> str | None:
@@ -744,9 +775,9 @@ Message = Request | Response
 def serialize(msg: Message) -> bytes:
     """Wire form; Content-Length always states the body's true length."""
     lines = [msg.start_line()]
-    lines.extend(f"{name}: {value}" for name, value in msg.headers if name != "Content-Length")
-    lines.append(f"Content-Length: {len(msg.body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + msg.body
+    lines += [f"{name}: {value}" for name, value in msg.headers._items if name != "Content-Length"]
+    lines.append(f"Content-Length: {len(msg.body)}\r\n\r\n")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + msg.body
 
 
 def make_response(

@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import _scanner_py, grammar
 from .message import (
@@ -362,19 +363,29 @@ _CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
+@lru_cache(maxsize=4096)
+def _header_problem(name: str, value: str) -> str | None:
+    """What is wrong with one checked header field, or None. Cached by name and value: most
+    fields a node receives repeat one it has seen (CSeq, Max-Forwards, Content-Type, a
+    gateway's Contact, a dialog's From and To)."""
+    try:
+        _CHECKS[name](value)
+    except ValueError as exc:
+        return f"bad {name}: {exc}"
+    return None
+
+
 def check_message(msg: Request | Response) -> tuple[int, str] | None:
     """The first structural problem of a message's headers as ``(status, reason)``, or None:
     mandatory headers missing, single headers repeated, bad syntax, CSeq method mismatch."""
     seen: dict[str, int] = {}
     for name, value in msg.headers:
-        check = _CHECKS.get(name)
-        if check is None:
+        if name not in _CHECKS:
             continue
         seen[name] = seen.get(name, 0) + 1
-        try:
-            check(value)
-        except ValueError as exc:
-            return 400, f"bad {name}: {exc}"
+        problem = _header_problem(name, value)
+        if problem is not None:
+            return 400, problem
     missing = [name for name in MANDATORY_HEADERS if name not in seen]
     if missing:
         return 400, "missing " + ", ".join(missing)

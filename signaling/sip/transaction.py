@@ -183,10 +183,10 @@ def _response_key(message: Message, via: Via) -> tuple[object, ...]:
 
 
 def _top_via_value(message: Message) -> str:
-    values = message.headers.values("Via")
-    if not values:
+    top = message.headers.first_value("Via")
+    if top is None:
         raise ValueError("no Via header")
-    return values[0]
+    return top
 
 
 def make_cancel(invite: Request, reason: str | None = None) -> Request:
