@@ -145,7 +145,7 @@ def default_port(transport: str) -> int:
 
 
 def _via_identity(via: Via) -> tuple[object, ...]:
-    params = tuple(sorted(via.params.items(), key=lambda item: item[0]))
+    params = tuple(sorted(via.params.items()))  # names are unique: only they are compared
     return (via.transport, via.host.lower(), via.port or default_port(via.transport), params)
 
 
@@ -283,6 +283,8 @@ class TransactionLayer:
 
     def events(self) -> list[Event]:
         """Drain the queue."""
+        if not self._events:
+            return []
         out = list(self._events)
         self._events.clear()
         return out
