@@ -47,6 +47,7 @@ from .message import (
     Response,
     SipUri,
     Via,
+    cached_name_addr,
     make_response,
     parse_name_addr,
     serialize,
@@ -149,18 +150,18 @@ class _Retransmission:
 
 
 def _contact_uri(message: Request | Response) -> str | None:
-    values = message.headers.values("Contact")
-    if not values:
+    first = message.headers.first_value("Contact")
+    if first is None:
         return None
     try:
-        return NameAddr.parse(values[0]).uri
+        return cached_name_addr(first).uri
     except ValueError:
         return None
 
 
 def _is_loose(route: str) -> bool:
     try:
-        uri = NameAddr.parse(route).uri
+        uri = cached_name_addr(route).uri
         return "lr" in SipUri.parse(uri).params
     except ValueError:
         return ";lr" in route.lower()
