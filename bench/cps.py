@@ -15,6 +15,7 @@ at once with the media proxy off and reports the node's resident memory per held
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -66,20 +67,29 @@ address = "{LOOPBACK}:{UAS_PORT}"
     return cfg
 
 
+#: this checkout (bench/..): the node runs the code beside this file, not an installed copy
+REPO = Path(__file__).resolve().parent.parent
+
+
+def node_command(binary: str | None, loop: str) -> list[str]:
+    """How the node is started: ``binary`` when given, else this checkout's ``signaling.cli``
+    under this interpreter; ``loop="asyncio"`` hides uvloop from it (the stdlib loop, for a
+    comparison in the same invocation)."""
+    if binary is not None:
+        return [binary]
+    hide = "sys.modules['uvloop'] = None; " if loop == "asyncio" else ""
+    code = f"import sys; {hide}from signaling.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", code]
+
+
 class Node:
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, command: list[str]) -> None:
         self.proc = subprocess.Popen(
-            [
-                shutil.which("softswitch") or "softswitch",
-                "--log-level",
-                "warning",
-                "run",
-                "--config",
-                str(config),
-            ],
+            [*command, "--log-level", "warning", "run", "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            cwd=REPO,
         )
         time.sleep(2.0)
         if self.proc.poll() is not None:
@@ -214,13 +224,22 @@ def main() -> int:
     parser.add_argument("--hold-rate", type=int, default=200)
     parser.add_argument("--media-proxy", default="on", choices=["on", "off"])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--softswitch-bin", default=None, help="start this binary (default: this checkout's code)"
+    )
+    parser.add_argument(
+        "--loop",
+        default="default",
+        choices=["default", "asyncio"],
+        help="asyncio: hide uvloop from the node (the stdlib loop); default: what `softswitch run` picks",
+    )
     args = parser.parse_args()
     if shutil.which("sipp") is None:
         print("sipp is not installed (Debian sip-tester)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         proxy = "off" if args.hold else args.media_proxy
-        node = Node(write_config(Path(tmp), proxy))
+        node = Node(write_config(Path(tmp), proxy), node_command(args.softswitch_bin, args.loop))
         try:
             if args.hold:
                 result: dict[str, object] = {"hold": run_hold(node, args.hold, args.hold_rate)}
@@ -251,6 +270,8 @@ def main() -> int:
         finally:
             node.stop()
     result["media_proxy"] = proxy
+    uvloop_here = importlib.util.find_spec("uvloop") is not None
+    result["loop"] = "uvloop" if args.loop == "default" and uvloop_here else "asyncio"
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

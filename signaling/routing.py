@@ -189,6 +189,16 @@ class StaticRouter:
         self.config = config
         self.records: deque[CallRecord] = deque(maxlen=keep_records)
         self._hangup: Callable[[str, str], object] | None = None
+        #: each routing gateway's identity policy (frozen), built once rather than per call
+        self._policies: dict[str, IdentityPolicy] = {}
+
+    def _policy(self, gw: RoutingGateway) -> IdentityPolicy:
+        wanted = (gw.pai, gw.privacy, gw.ppi, gw.extra_headers)
+        policy = self._policies.get(gw.name)
+        if policy is None or (policy.pai, policy.privacy, policy.ppi, policy.extra_headers) != wanted:
+            policy = IdentityPolicy(*wanted)
+            self._policies[gw.name] = policy
+        return policy
 
     def _ingress(self, call: InboundCall) -> MappingGateway | None:
         host, port = call.source
@@ -263,9 +273,7 @@ class StaticRouter:
                     session_timer=gw.session_timer,
                     username=gw.username,
                     password=gw.password,
-                    identity=IdentityPolicy(
-                        pai=gw.pai, privacy=gw.privacy, ppi=gw.ppi, extra_headers=gw.extra_headers
-                    ),
+                    identity=self._policy(gw),
                     caller_pool=tuple(gw.caller_pool),
                     caller_pool_multiplex=gw.caller_pool_multiplex,
                     caller_strip=gw.caller_strip,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import signal
@@ -199,6 +200,10 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         close()
         return 2
     observer.start()
+    # what start-up built (modules, the API's app, configuration, caches) lives as long as the
+    # node: set it apart from the cyclic collector, whose full passes would otherwise walk it
+    # again and again while calls come and go (pauses of the loop that grow with it)
+    gc.freeze()
     gateways = f"{len(cfg.mapping_gateways)} customer and {len(cfg.routing_gateways)} carrier gateways"
     if billing is not None:
         recovered = billing.driver.start()

@@ -76,7 +76,7 @@ def _ignore(_: MediaResult) -> None:
     return None
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class Call:
     host: CallHost
     invite: Request
@@ -110,7 +110,7 @@ class Call:
 
     def __post_init__(self) -> None:
         self._call_id = self.invite.call_id
-        self._a_tag = self.invite.from_.tag or ""
+        self._a_tag = self.invite.from_tag or ""
         self.a = Leg("a", self.source, self.transport, tag=new_tag(), dtmf=self.admission.dtmf)
         self.routes = list(self.admission.routes)
         self.st = LegTimers(self)
@@ -233,7 +233,7 @@ class Call:
             self.last_failure = 503
             self._next_route()
             return
-        from_party = self.invite.from_
+        from_party = self.invite.from_parsed
         display = f"{from_party.display} " if from_party.display else ""
         host = f"[{route.host}]" if ":" in route.host else route.host
         target = f"sip:{route.callee}@{host}:{route.port}"
@@ -262,6 +262,7 @@ class Call:
             extra.extend(timer.request_headers())
         else:
             self.st.timers.pop("b", None)
+        mf = self.invite.headers.get("Max-Forwards")
         request = make_request(
             "INVITE",
             target,
@@ -272,10 +273,8 @@ class Call:
             body=body,
             content_type=SDP if body else None,
             extra=extra,
+            max_forwards=max(0, int(mf) - 1) if mf is not None and mf.strip().isdigit() else 70,
         )
-        mf = self.invite.headers.get("Max-Forwards")
-        if mf is not None and mf.strip().isdigit():
-            request.headers.set("Max-Forwards", str(max(0, int(mf) - 1)))
         addr = (route.host, route.port)
         tid = self.host.send_request(self, request, addr, transport)
         self.attempt = Attempt(route=route, request=request, transaction=tid, addr=addr)
@@ -366,7 +365,7 @@ class Call:
 
     def _b_dialog(self, attempt: Attempt, response: Response) -> Dialog:
         """The B dialog this response belongs to (created by its first 1xx-with-tag or 2xx)."""
-        if attempt.dialog is None or attempt.dialog.id.remote_tag != response.to.tag:
+        if attempt.dialog is None or attempt.dialog.id.remote_tag != response.to_tag:
             attempt.dialog = Dialog.from_uac(
                 attempt.request, response, local_contact=self.host.local_contact(self.b_transport)
             )
@@ -394,7 +393,7 @@ class Call:
             if self.active:
                 then(result)
 
-        args = (self.call_id, self.a_tag, response.to.tag or "", response.body, options)
+        args = (self.call_id, self.a_tag, response.to_tag or "", response.body, options)
         self.host.media(self, "answer", args, answered)
 
     def _b_provisional(self, attempt: Attempt, response: Response) -> None:
@@ -405,7 +404,7 @@ class Call:
             return
         if status in (180, 183):
             self.host.router.attempt_progress(self.call_id, attempt.route, status, self.host.now())
-        if response.to.tag:
+        if response.to_tag:
             self._b_dialog(attempt, response)
         has_sdp = bool(response.body) and response.content_type == SDP
         if has_sdp:
@@ -688,6 +687,8 @@ class Call:
 
     def _on_ack(self, leg: Leg) -> None:
         if leg.name == "a" and self.answered and self.a_final_sent:
+            if not self.record.established:
+                self._slim()
             self.record.established = True  # the caller has the answer: the call is connected
 
     def _respond_in(

@@ -205,6 +205,7 @@ _KEPT_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 
 
 def slim_request(request: Request) -> Request:
-    """A copy of ``request`` with only the headers an established call still reads, no body."""
-    headers = Headers([(n, v) for n, v in request.headers if n in _KEPT_HEADERS])
+    """A copy of ``request`` with only the headers an established call still reads, no body
+    (the header fields themselves are shared with ``request``: they never change)."""
+    headers = Headers.from_wire([item for item in request.headers if item[0] in _KEPT_HEADERS])
     return Request(method=request.method, uri=request.uri, headers=headers, body=b"")
