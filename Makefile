@@ -10,7 +10,7 @@ help:  ## list the targets
 install:  ## install Debian packages, Python tools, build the Rust engine and Cython extensions
 	scripts/install.sh
 
-run: install  ## set up and start the node on its embedded default (SQLite store seeded with the demo, SIP on 127.0.0.1:5060)
+run: install  ## set up and start the node on its embedded default (SQLite store seeded with the demo, SIP on 127.0.0.1:5060, web manager on http://127.0.0.1:8080/manage)
 	softswitch run
 
 lint:  ## ruff, mypy --strict, stub check, cargo fmt, clippy

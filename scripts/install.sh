@@ -5,8 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 
+# The browser tests (tests/web): Playwright (requirements-dev.txt) drives Debian's chromium
+# headless (`playwright install` is never run); Playwright's bundled node driver needs
+# libatomic1. Recommends are not installed, so the font the pages are drawn with is named here.
+# (Checked on a minimal bookworm: chromium + fonts-dejavu-core + libatomic1 are enough.)
 APT_PACKAGES=(build-essential pkg-config libbcg729-dev libopus-dev libspandsp-dev sip-tester tcpdump iproute2 rtpengine-daemon
-              postgresql chromium)
+              postgresql chromium fonts-dejavu-core libatomic1)
 missing=()
 for p in "${APT_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -222,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="REST API and web manager listen address (default: the file's [api], else "
         "127.0.0.1:8080 on the embedded default); 'off' serves neither",
     )
+    node.add_argument(
+        "--demo-carrier-ports",
+        type=cli_store.two_ports,
+        default=None,
+        metavar="A,B",
+        help="embedded default only: the UDP ports of the demo's carrier-a and carrier-b on "
+        "127.0.0.1 when the empty store is seeded (default 5081,5082; as seed-demo --carrier-ports)",
+    )
     analysis = sub.add_parser(
         "route-analysis",
         help="explain how a number would be routed and rated",
@@ -400,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.sip,
             args.media_ports,
             args.api,
+            demo_carrier_ports=args.demo_carrier_ports,
             log_format=args.log_format,
             log_level=args.log_level,
         )

@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_store_option(p)
     p.add_argument(
         "--carrier-ports",
-        type=_two_ports,
+        type=two_ports,
         default=demo.DEMO_CARRIER_PORTS,
         metavar="A,B",
         help="UDP ports of carrier-a and carrier-b on 127.0.0.1 (default 5081,5082)",
@@ -157,7 +157,7 @@ def _register_payments(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.set_defaults(handler=cmd_payments)
 
 
-def _two_ports(text: str) -> tuple[int, int]:
+def two_ports(text: str) -> tuple[int, int]:
     parts = text.split(",")
     if len(parts) != 2 or not all(p.strip().isdigit() and 0 < int(p) < 65536 for p in parts):
         raise argparse.ArgumentTypeError(f"{text!r} is not two ports A,B (e.g. 5081,5082)")

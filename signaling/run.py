@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 from mediacore import MediaEngine, MediaError
 from signaling import demo, params
 from signaling.b2bua.node import Node
+from signaling.callproc.cdrwriter import CdrWriter
 from signaling.callproc.driver import RouterDriver
 from signaling.callproc.router import StoreRouter
 from signaling.cli_common import default_store_url
@@ -87,25 +88,37 @@ def load_config(
     return cfg
 
 
-def prepare_embedded_store(url: str) -> bool:
-    """Create or migrate the embedded store and seed the demo when it is empty (logged);
-    False (logged) when it cannot be opened."""
+def prepare_embedded_store(
+    url: str,
+    carrier_ports: tuple[int, int] = demo.DEMO_CARRIER_PORTS,
+    sip_listen: tuple[str, int] = EMBEDDED_SIP,
+) -> bool:
+    """Create or migrate the embedded store and seed the demo (its carriers on
+    ``carrier_ports``) when it is empty (logged, with the command that places the demo call to
+    a node listening on ``sip_listen``); False (logged) when it cannot be opened."""
     try:
         with open_store(url) as store:
             if demo.is_empty(store):
-                seeded = demo.seed_demo(store)
+                seeded = demo.seed_demo(store, carrier_ports=carrier_ports)
                 carriers = " and ".join(f"{g.name} at {g.host}:{g.port}" for g in seeded.carriers)
+                node = "" if sip_listen == EMBEDDED_SIP else f" --node {_call_host(*sip_listen)}"
                 log.info(
                     "the store was empty: seeded the demo (customer %s calling from 127.0.0.1, %s); "
-                    "place a call with `softswitch call %s`",
+                    "place a call with `softswitch call %s%s`",
                     seeded.customer.code,
                     carriers,
                     demo.DEMO_NUMBER,
+                    node,
                 )
     except Exception as exc:  # any driver, file or schema error: the node cannot start on it
         log.error("store %s: %s (is the data directory writable? set SOFTSWITCH_DATA)", url, exc)
         return False
     return True
+
+
+def _call_host(host: str, port: int) -> str:
+    """Where a test call from this machine reaches a node listening on ``host:port``."""
+    return f"{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
 
 
 def _reach(host: str) -> str:
@@ -281,7 +294,12 @@ def _open_billing(cfg: Config) -> _Billing | None:
         log.error("store %s: %s", redact(cfg.store_url), exc)
         return None
     try:
-        router = StoreRouter(store, node=cfg.store_node or socket.gethostname(), parameters=cfg.parameters)
+        router = StoreRouter(
+            store,
+            node=cfg.store_node or socket.gethostname(),
+            parameters=cfg.parameters,
+            cdr_writer=CdrWriter(store),  # CDRs in group commits off the loop (docs/billing.md §5)
+        )
     except StoreError as exc:
         log.error("store %s: cannot load the configuration: %s", redact(cfg.store_url), exc)
         store.close()
@@ -295,10 +313,15 @@ def run(
     media_ports: str | None = None,
     api: str | None = None,
     *,
+    demo_carrier_ports: tuple[int, int] | None = None,
     log_format: str | None = None,
     log_level: str | None = None,
 ) -> int:
-    """Run the node; ``log_format``/``log_level`` from the command line win over ``[log]``."""
+    """Run the node; ``log_format``/``log_level`` from the command line win over ``[log]``;
+    ``demo_carrier_ports`` (embedded default only) places the demo's carriers when it seeds."""
+    if demo_carrier_ports is not None and config_path is not None:
+        log.error("configuration: --demo-carrier-ports applies to the embedded default only (no --config)")
+        return 2
     try:
         cfg = load_config(config_path, sip, media_ports, api)
     except ConfigError as exc:
@@ -309,7 +332,8 @@ def run(
     if config_path is None:
         assert cfg.store_url is not None
         log.info("no configuration file: the embedded default, store %s", cfg.store_url)
-        if not prepare_embedded_store(cfg.store_url):
+        ports = demo_carrier_ports or demo.DEMO_CARRIER_PORTS
+        if not prepare_embedded_store(cfg.store_url, ports, cfg.sip_listen):
             return 2
 
     async def main() -> int:
@@ -321,7 +345,7 @@ def run(
         return await serve(cfg, stop)
 
     try:
-        import uvloop  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
+        import uvloop  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
 
         return int(uvloop.run(main()))
     except ImportError:

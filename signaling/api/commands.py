@@ -1,7 +1,9 @@
 """The CLI's API commands (``softswitch user``, ``login``, ``calls``); signaling/cli.py wires them.
 
-- ``softswitch user add --role admin NAME --store URL [--password-file F] [--account CODE]``
+- ``softswitch user add --role admin NAME [--store URL] [--password-file F] [--account CODE]``
   works on the store directly (it makes the first administrator); ``user list``, ``user passwd``.
+  Without ``--store``: the store every other command uses (``$SOFTSWITCH_STORE``, else the data
+  directory's SQLite file, the embedded default's), which must exist already.
 - ``softswitch login --api URL --user NAME`` asks the running node's API for a session and keeps
   the token in a file only its owner may read (0600; ``--token-file``, default
   ``~/.config/softswitch/token.json``), with the URL.
@@ -23,6 +25,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from signaling.cli_common import add_store_option, store_url
+from signaling.observe.logs import redact
 
 DEFAULT_API = "http://127.0.0.1:8080"
 #: HTTP timeout of one CLI request, seconds.
@@ -46,13 +51,13 @@ def add_parsers(sub: Any) -> None:  # noqa: ANN401 (argparse's private subparser
     add.add_argument("--role", required=True, choices=["admin", "operator", "agent"])
     add.add_argument("--account", default=None, help="an agent user's agent account (its Account ID)")
     add.add_argument("--password-file", default=None, help="read the password from this file (else prompted)")
-    add.add_argument("--store", required=True, help="store URL (sqlite:///PATH or postgresql://...)")
+    add_store_option(add)
     passwd = user_sub.add_parser("passwd", help="set a user's password")
     passwd.add_argument("name")
     passwd.add_argument("--password-file", default=None)
-    passwd.add_argument("--store", required=True)
+    add_store_option(passwd)
     listing = user_sub.add_parser("list", help="list the users")
-    listing.add_argument("--store", required=True)
+    add_store_option(listing)
 
     login = sub.add_parser("login", help="log in to a node's API and keep the session token (0600 file)")
     login.add_argument("--api", default=None, help=f"API base URL (default {DEFAULT_API})")
@@ -109,10 +114,13 @@ def _user(args: argparse.Namespace) -> int:
     from signaling.api.auth import Users  # noqa: PLC0415
     from signaling.store import StoreError, open_store  # noqa: PLC0415
 
+    url = store_url(args)
+    if args.store is None and url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+        raise CommandError(f"no store at {url}: start the node once (softswitch run) or give --store URL")
     try:
-        store = open_store(args.store)
+        store = open_store(url)
     except Exception as exc:  # any driver or file error, reported as the store's
-        raise CommandError(f"store {args.store}: {exc}") from None
+        raise CommandError(f"store {redact(url)}: {exc}") from None
     try:
         users = Users(store)
         if args.user_command == "list":

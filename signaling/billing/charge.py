@@ -71,7 +71,25 @@ class Tariff:
     _units: tuple[int, int, int, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Written out rather than looped: a rate table of a million entries builds a million of these.
+        first, billing, fee = self.first_time_rate, self.billing_rate, self.connection_fee
+        duration, cycle = self.first_time_duration, self.billing_cycle
+        if (  # the common case in one expression (a loader builds a hundred thousand of these)
+            type(first) is Decimal
+            and type(billing) is Decimal
+            and type(fee) is Decimal
+            and type(duration) is int
+            and type(cycle) is int
+            and first.is_finite()
+            and billing.is_finite()
+            and fee.is_finite()
+            and first >= 0
+            and billing >= 0
+            and fee >= 0
+            and duration >= 0
+            and cycle >= 1
+        ):
+            return
+        # Otherwise field by field, converting what may be converted and naming what is wrong.
         for name in _MONEY_FIELDS:
             value = getattr(self, name)
             if type(value) is not Decimal:

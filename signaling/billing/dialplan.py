@@ -429,6 +429,18 @@ class DialPlan:
                 best = rule
         return best
 
+    def rewrite(self, number: str, rng: random.Random | None = None) -> str:
+        """``apply(number, rng).number``, without the :class:`Transformation` (the per-call path,
+        where most plans are empty)."""
+        if not self.rules:
+            return number
+        rule = self.select(number)
+        if rule is None:
+            return number
+        result = rule.apply(number, rng)
+        assert result is not None  # select() only returns matching rules
+        return result
+
     def apply(self, number: str, rng: random.Random | None = None) -> Transformation:
         rule = self.select(number)
         if rule is None:

@@ -105,48 +105,83 @@ def _tariff_for(connected: Tariff, response: Tariff | None, outcome: CallOutcome
     return connected
 
 
+@dataclass(frozen=True, slots=True)
+class RateTerms:
+    """A rate's terms without its prefix: what every number range of a destination shares.
+
+    A deck of a million prefixes has a few thousand of these; a loader gives each prefix its
+    terms (:class:`RateGroupBuilder`) and the :class:`Rate` of a prefix is made the first time a
+    lookup finds it."""
+
+    connected: Tariff
+    response: Tariff | None = None
+    effective: datetime | None = None
+    destination: str = ""
+    call_type: str = ""
+
+    def rate(self, prefix: str) -> Rate:
+        return Rate(prefix, self.connected, self.response, self.effective, self.destination, self.call_type)
+
+
+#: What a rate group keeps per prefix: its rate, the terms its rate is made from on first use,
+#: or, for a prefix with several versions, (effective times ascending, the rates in that order).
+_Entry = Rate | RateTerms | tuple[list[datetime], list[Rate]]
+
+
 class RateGroup:
-    """A rate group (rate table): longest-prefix lookup with effective-time versions."""
+    """A rate group (rate table): longest-prefix lookup with effective-time versions.
+
+    Lookups may replace a prefix's :class:`RateTerms` by the :class:`Rate` made from them (a
+    cache: the same rate is returned every time after that)."""
 
     __slots__ = ("_entries", "_longest", "name")
 
     def __init__(self, name: str, rates: Iterable[Rate]) -> None:
         self.name = name
-        # prefix -> its rate when it has one version (the common case, one dict probe per
-        # length), else (effective times ascending, the rates in that order).
-        self._entries: dict[str, Rate | tuple[list[datetime], list[Rate]]] = {}
+        entries: dict[str, _Entry] = {}
+        self._entries = entries
         for rate in rates:
-            entry = self._entries.get(rate.prefix)
+            prefix = rate.prefix
+            entry = entries.get(prefix)
             if entry is None:
-                self._entries[rate.prefix] = rate
+                entries[prefix] = rate
             elif isinstance(entry, Rate):
-                self._entries[rate.prefix] = ([], [entry, rate])
+                entries[prefix] = ([], [entry, rate])
             else:
+                assert isinstance(entry, tuple)
                 entry[1].append(rate)
-        for prefix, entry in self._entries.items():
-            if isinstance(entry, Rate):
-                continue
-            versions = entry[1]
+        self._seal({prefix: entry for prefix, entry in entries.items() if isinstance(entry, tuple)})
+
+    def _seal(self, versioned: dict[str, tuple[list[datetime], list[Rate]]]) -> None:
+        """Order each versioned prefix (refusing two versions with one effective time) and size
+        the lookup."""
+        for prefix, (keys, versions) in versioned.items():
             versions.sort(key=_effective_key)
-            keys = [_effective_key(rate) for rate in versions]
+            keys[:] = [_effective_key(rate) for rate in versions]
             for earlier, later in pairwise(keys):
                 if earlier == later:
                     when = "always" if earlier == _ALWAYS else f"{earlier:%Y-%m-%d %H:%M:%S%z}"
-                    raise ValueError(f"rate group {name!r}: prefix {prefix} has two rates effective {when}")
-            entry[0].extend(keys)
-        self._longest = max((len(prefix) for prefix in self._entries), default=0)
+                    raise ValueError(
+                        f"rate group {self.name!r}: prefix {prefix} has two rates effective {when}"
+                    )
+            self._entries[prefix] = (keys, versions)
+        self._longest = max(map(len, self._entries), default=0)
 
     def lookup(self, number: str, at: datetime) -> Rate | None:
         """The rate of the longest prefix of ``number`` in effect at ``at``, if any."""
         entries = self._entries
         for length in range(min(len(number), self._longest), 0, -1):
-            entry = entries.get(number[:length])
+            prefix = number[:length]
+            entry = entries.get(prefix)
             if entry is None:
                 continue
-            if isinstance(entry, Rate):
+            if type(entry) is RateTerms:
+                entry = entries[prefix] = entry.rate(prefix)
+            if type(entry) is Rate:
                 if entry.effective is None or entry.effective <= at:
                     return entry
                 continue
+            assert isinstance(entry, tuple)
             keys, versions = entry
             index = bisect_right(keys, at) - 1
             if index >= 0:
@@ -157,17 +192,54 @@ class RateGroup:
         return frozenset(self._entries)
 
     def __len__(self) -> int:
-        return sum(1 if isinstance(entry, Rate) else len(entry[1]) for entry in self._entries.values())
+        return sum(len(entry[1]) if type(entry) is tuple else 1 for entry in self._entries.values())
 
     def __iter__(self) -> Iterator[Rate]:
-        for entry in self._entries.values():
+        for prefix, entry in self._entries.items():
             if isinstance(entry, Rate):
                 yield entry
+            elif isinstance(entry, RateTerms):
+                yield entry.rate(prefix)
             else:
                 yield from entry[1]
 
     def __repr__(self) -> str:
         return f"RateGroup({self.name!r}, {len(self)} rates)"
+
+
+class RateGroupBuilder:
+    """Builds a :class:`RateGroup` from (prefix, :class:`RateTerms`) pairs without making a
+    :class:`Rate` per prefix: a store loader's million rows cost a dictionary entry each.
+
+    The hot loop may write ``entries`` itself: ``if builder.entries.setdefault(prefix, terms)
+    is not terms: builder.version(prefix, terms)`` is :meth:`add`."""
+
+    __slots__ = ("_versions", "entries", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.entries: dict[str, _Entry] = {}
+        self._versions: dict[str, list[RateTerms]] = {}
+
+    def add(self, prefix: str, terms: RateTerms) -> None:
+        if self.entries.setdefault(prefix, terms) is not terms:
+            self.version(prefix, terms)
+
+    def version(self, prefix: str, terms: RateTerms) -> None:
+        """Another version of a prefix already added (another effective time)."""
+        first = self.entries[prefix]
+        assert isinstance(first, RateTerms)
+        self._versions.setdefault(prefix, [first]).append(terms)
+
+    def build(self) -> RateGroup:
+        group = RateGroup(self.name, ())
+        group._entries = self.entries
+        versioned: dict[str, tuple[list[datetime], list[Rate]]] = {
+            prefix: ([], [terms.rate(prefix) for terms in all_terms])
+            for prefix, all_terms in self._versions.items()
+        }
+        group._seal(versioned)
+        return group
 
 
 def _effective_key(rate: Rate) -> datetime:

@@ -34,7 +34,13 @@ from signaling.billing import RateSelection, RateSources, Tariff, charge, select
 from signaling.callproc.benefits import covering
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
-from signaling.callproc.routes import RoutePlan, plan_routes, reference_price
+from signaling.callproc.routes import (
+    RoutePlan,
+    RouteSettings,
+    first_period_and_price,
+    plan_routes,
+    route_cache,
+)
 from signaling.callproc.snapshot import Snapshot
 from signaling.routing import (
     CALLED_NOT_ONLINE,
@@ -47,7 +53,7 @@ from signaling.routing import (
     Route,
 )
 from signaling.sip.identity import IdentityPolicy
-from signaling.store import Account, MappingGateway, Phone
+from signaling.store import Account, MappingGateway, Phone, RoutingGateway
 
 ACCOUNT_LOCKED = "Account locked"
 ACCOUNT_EXPIRED = "Account expired"
@@ -230,11 +236,10 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
         return decision.refuse(404, "Not Found", NO_MATCHING_RATE)
     if choice.rate.call_type and choice.rate.call_type not in account.call_types:
         return decision.refuse(403, "Forbidden", RATE_TYPE_NOT_AUTHORIZED)
-    decision.need = charge(choice.connected, 1, policy=snap.policy).amount
+    decision.need, decision.price = first_period_and_price(snap, choice)
     if choice.response is not None:
         decision.need = max(decision.need, charge(choice.response, 1, policy=snap.policy).amount)
     decision.packages = covering(snap, account.id, callee.number, at)
-    decision.price = reference_price(choice, snap.policy)
     if locate is not None and _to_phone(snap, ingress, decision, locate):
         return decision
     decision.plan = plan_routes(
@@ -302,24 +307,29 @@ def _route(
     gw = snap.routing[gateway_id]
     plans = snap.routing_plans[gateway_id]
     callee = gw.add_prefix + decision.callee_billing[gw.strip_digits :]
-    callee = gw.tech_prefix + plans.callee.apply(callee, rng).number
-    caller = plans.caller.apply(decision.caller_billing, rng).number
+    callee = gw.tech_prefix + plans.callee.rewrite(callee, rng)
+    caller = plans.caller.rewrite(decision.caller_billing, rng)
+    settings = route_cache(snap).route_settings
+    known = settings.get((gateway_id, ingress.media_proxy))
+    if known is None:
+        known = settings[(gateway_id, ingress.media_proxy)] = _route_settings(snap, ingress, gw)
+    (name, host, port, transport), (codes, proxy, dtmf, timer, user, password, identity, pool, uses) = known
+    return Route(name, host, port, transport, callee, caller, codes, proxy, dtmf, timer, user, password,
+                 identity, pool, uses)  # fmt: skip
+
+
+def _route_settings(snap: Snapshot, ingress: MappingGateway, gw: RoutingGateway) -> RouteSettings:
+    """A route's fields but the numbers (the same for every call of ``ingress`` to ``gw``)."""
     default_proxy = str(snap.parameters["SS_MEDIAPROXYMODE"])
     extra: str | tuple[str, ...] = "all" if gw.forward_all_headers else (gw.forward_headers or "none")
-    return Route(
-        gateway=gw.name,
-        host=gw.host,
-        port=gw.port,
-        transport=gw.transport,
-        callee=callee,
-        caller=caller,
-        stop_switch_codes=frozenset(gw.stop_switch_codes),
-        media_proxy=gw.media_proxy or ingress.media_proxy or default_proxy,
-        dtmf=gw.dtmf,
-        session_timer=gw.session_timer,
-        username=gw.register_username or None,
-        password=gw.register_password or None,
-        identity=IdentityPolicy(pai=gw.pai, privacy=gw.privacy, ppi=gw.ppi, extra_headers=extra),
-        caller_pool=gw.caller_pool,
-        caller_pool_multiplex=gw.caller_pool_multiplex or UNLIMITED_MULTIPLEX,
+    return (gw.name, gw.host, gw.port, gw.transport), (
+        frozenset(gw.stop_switch_codes),
+        gw.media_proxy or ingress.media_proxy or default_proxy,
+        gw.dtmf,
+        gw.session_timer,
+        gw.register_username or None,
+        gw.register_password or None,
+        IdentityPolicy(pai=gw.pai, privacy=gw.privacy, ppi=gw.ppi, extra_headers=extra),
+        gw.caller_pool,
+        gw.caller_pool_multiplex or UNLIMITED_MULTIPLEX,
     )

@@ -5,7 +5,9 @@ does the work when told (``on_timer(now)``). This driver keeps one loop timer ar
 deadline (re-armed when the router announces an earlier one through ``router.wakeup``), and every
 ``refresh_interval`` seconds asks the store, in a worker thread, whether the configuration
 changed; a new snapshot is built in that thread and installed on the loop, so a reload of a large
-rate table never stalls calls.
+rate table never stalls calls. When the router has a CDR writer, the driver starts its thread,
+has it hand back each finished batch to the loop (``router.collect`` through
+``call_soon_threadsafe``), and at the stop writes what is still queued before it returns.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ log = logging.getLogger("softswitch.callproc")
 
 #: How often the store's configuration version is polled, seconds.
 REFRESH_INTERVAL = 2.0
+#: How long the stop waits for the CDR writer to write what is queued, seconds.
+STOP_TIMEOUT = 30.0
 
 
 class RouterDriver:
@@ -33,9 +37,15 @@ class RouterDriver:
         self._refresher: asyncio.Task[None] | None = None
 
     def start(self) -> int:
-        """Recover what a previous run left, start the timers and the reloads; the CDRs recovered."""
+        """Recover what a previous run left, start the timers and the reloads (and the CDR
+        writer); the CDRs recovered."""
         self._loop = asyncio.get_running_loop()
         self.router.wakeup = self._wakeup
+        writer = self.router.cdr_writer
+        if writer is not None:
+            loop = self._loop
+            writer.notify = lambda: loop.call_soon_threadsafe(self.router.collect)
+            writer.start()
         try:
             recovered = self.router.start(self._loop.time())
         except StoreError as exc:
@@ -55,6 +65,13 @@ class RouterDriver:
                 await self._refresher
             self._refresher = None
         self.router.wakeup = None
+        writer = self.router.cdr_writer
+        if writer is not None:
+            if not await asyncio.to_thread(writer.close, STOP_TIMEOUT):
+                log.error("CDRs still unwritten at the stop: their calls are settled at the next start")
+            writer.notify = None
+            self.router.collect()
+            log.info("CDR writer stopped: %s", self.router.cdr_stats())
 
     def _wakeup(self, when: float) -> None:
         if self._armed_at is None or when < self._armed_at:

@@ -41,7 +41,7 @@ class _Segment:
 class Window:
     """One gateway's sliding window (use one for ASR and one for ACD when their sizes differ)."""
 
-    __slots__ = ("_segments", "count", "length")
+    __slots__ = ("_acd", "_asr", "_rates", "_segments", "count", "length")
 
     def __init__(self, reserve_time: float, separate: int) -> None:
         if reserve_time <= 0 or separate < 1:
@@ -49,6 +49,11 @@ class Window:
         self.length = reserve_time / separate
         self.count = separate
         self._segments: deque[_Segment] = deque()
+        # (segment index, value) of the last asr()/acd(): the same until a call is counted or
+        # the window moves on (routing asks for every candidate of every call)
+        self._asr: tuple[int, tuple[float | None, int]] | None = None
+        self._acd: tuple[int, float | None] | None = None
+        self._rates: tuple[int, tuple[float | None, float | None]] | None = None
 
     def _segment(self, now: float) -> _Segment:
         index = int(now // self.length)
@@ -68,12 +73,14 @@ class Window:
         segment.attempts += 1
         segment.answered += int(answered)
         segment.connected += int(answered or connected)
+        self._asr = self._rates = None
 
     def call(self, now: float, seconds: float) -> None:
         """An answered call ended after ``seconds`` of conversation."""
         segment = self._segment(now)
         segment.calls += 1
         segment.seconds += max(0.0, seconds)
+        self._acd = None
 
     def _current(self, now: float) -> list[_Segment]:
         index = int(now // self.length)
@@ -82,29 +89,45 @@ class Window:
 
     def asr(self, now: float) -> tuple[float | None, int]:
         """(ASR in percent or None without attempts, attempts in the window)."""
+        index = int(now // self.length)
+        cached = self._asr
+        if cached is not None and cached[0] == index:
+            return cached[1]
         segments = [s for s in self._current(now) if s.attempts]
-        if not segments:
-            return None, 0
-        mean = sum(100.0 * s.answered / s.attempts for s in segments) / len(segments)
-        return mean, sum(s.attempts for s in segments)
+        result: tuple[float | None, int] = (None, 0)
+        if segments:
+            mean = sum(100.0 * s.answered / s.attempts for s in segments) / len(segments)
+            result = (mean, sum(s.attempts for s in segments))
+        self._asr = (index, result)
+        return result
 
     def rates(self, now: float) -> tuple[float | None, float | None]:
         """(rate of response, rate of connected) in percent; None without attempts."""
+        index = int(now // self.length)
+        cached = self._rates
+        if cached is not None and cached[0] == index:
+            return cached[1]
         segments = self._current(now)
         attempts = sum(s.attempts for s in segments)
-        if not attempts:
-            return None, None
-        answered = sum(s.answered for s in segments)
-        connected = sum(s.connected for s in segments)
-        return 100.0 * answered / attempts, 100.0 * connected / attempts
+        result: tuple[float | None, float | None] = (None, None)
+        if attempts:
+            answered = sum(s.answered for s in segments)
+            connected = sum(s.connected for s in segments)
+            result = (100.0 * answered / attempts, 100.0 * connected / attempts)
+        self._rates = (index, result)
+        return result
 
     def acd(self, now: float) -> float | None:
         """Average conversation seconds of the window's answered calls, or None without any."""
+        index = int(now // self.length)
+        cached = self._acd
+        if cached is not None and cached[0] == index:
+            return cached[1]
         segments = self._current(now)
         calls = sum(s.calls for s in segments)
-        if not calls:
-            return None
-        return sum(s.seconds for s in segments) / calls
+        result = None if not calls else sum(s.seconds for s in segments) / calls
+        self._acd = (index, result)
+        return result
 
 
 class Quality:

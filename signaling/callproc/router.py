@@ -22,7 +22,10 @@ Theory of operation (docs/billing.md and docs/routing.md have the rules and the 
   from outside (:meth:`next_deadline` / :meth:`on_timer`, signaling.callproc.driver): no change
   to the node, and tests run them on a fake clock.
 * **The end** (:meth:`call_ended`): the CDR with the exact charges is written, and the
-  reservation dropped, in one transaction before the method returns.
+  reservation dropped, in one transaction: before the method returns, or, with a
+  :class:`~signaling.callproc.cdrwriter.CdrWriter`, in a batch with the calls ending at about the
+  same time, on the writer's thread (:meth:`collect` takes in what it wrote). Either way the
+  call is *done* — ``on_call_done`` — only once that transaction has committed.
 * **Crash**: :meth:`recover` (at start) turns this node's leftover reservations into CDRs billed
   up to the last heartbeat; each tick also recovers reservations of nodes silent for
   ``stale_after`` seconds.
@@ -56,6 +59,7 @@ from signaling.callproc.admission import (
     Decision,
     decide,
 )
+from signaling.callproc.cdrwriter import CdrWriter, Settlement
 from signaling.callproc.draft import CdrDraft, utc
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
@@ -166,6 +170,7 @@ class StoreRouter:
         rng: random.Random | None = None,
         snapshot: Snapshot | None = None,
         keep_records: int = 1000,
+        cdr_writer: CdrWriter | None = None,
     ) -> None:
         self.store = store
         self.node = node
@@ -190,6 +195,11 @@ class StoreRouter:
         self.records: deque[Cdr] = deque(maxlen=keep_records)
         #: CDRs whose write failed, retried at each tick (their reservations keep the money).
         self.unsettled: list[tuple[Cdr, bool]] = []
+        #: Writes CDRs in batches on its own thread (None: each call's CDR before call_ended returns).
+        self.cdr_writer = cdr_writer
+        #: Calls whose CDR is with the writer, not yet committed.
+        self._pending: set[str] = set()
+        self._done: Callable[[str, Cdr], object] | None = None
         self._hangup: Callable[[str, str], object] | None = None
         #: The node's registrar (where a phone of this node is registered), once it says.
         self._locate: Callable[[str], PhoneContact | None] | None = None
@@ -221,6 +231,10 @@ class StoreRouter:
 
     def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:
         self._hangup = callback
+
+    def on_call_done(self, callback: Callable[[str, Cdr], object]) -> None:
+        """``callback(call_id, cdr)`` once a call's CDR and charges are durable (committed)."""
+        self._done = callback
 
     def password_for(self, username: str) -> str | None:
         """The digest password of a password-authenticated mapping gateway or of a phone (for
@@ -522,13 +536,18 @@ class StoreRouter:
     def run_tick(self, now: float) -> None:
         """The periodic work: heartbeat, reservations grown, expiries, retries, lost nodes."""
         at = self.wall(now)
+        self.collect()
         try:
             if self.unsettled:
                 pending, self.unsettled = self.unsettled, []
                 self._settle(pending)
             started = time.perf_counter()
-            self.store.heartbeat(self.node, at)
-            self.ledger.observe("heartbeat", time.perf_counter() - started)
+            if self.cdr_writer is not None:
+                # behind the calls already ended: never marks one of them alive (module doc)
+                self.cdr_writer.heartbeat(self.node, at)
+            else:
+                self.store.heartbeat(self.node, at)
+                self.ledger.observe("heartbeat", time.perf_counter() - started)
             self._share_line_counts(at)
             self._extend(now, at)
             self._refresh_vendor_funds()
@@ -580,11 +599,12 @@ class StoreRouter:
         those of any node not heard of for ``stale_after`` seconds. Answered calls are billed
         up to their last heartbeat. The CDRs written."""
         at = self.wall(now)
+        ours = self.sessions.keys() | self._pending  # calls up, and calls whose CDR is being written
         if stale:
             found = self.store.reservations(silent_since=at - timedelta(seconds=self.stale_after))
-            found = [r for r in found if r.node != self.node or r.call_id not in self.sessions]
+            found = [r for r in found if r.node != self.node or r.call_id not in ours]
         else:
-            found = [r for r in self.store.reservations(node=self.node) if r.call_id not in self.sessions]
+            found = [r for r in self.store.reservations(node=self.node) if r.call_id not in ours]
         cdrs: list[tuple[Cdr, bool]] = []
         for held in found:
             draft = CdrDraft.from_json(held.draft)
@@ -601,7 +621,7 @@ class StoreRouter:
             log.warning(
                 "call %s of node %s: recovered, CDR billed to %s", held.call_id, held.node, held.alive_at
             )
-        self._settle(cdrs)
+        self._settle(cdrs, wait=True)
         return len(cdrs)
 
     # -- internals -----------------------------------------------------------------------------
@@ -832,13 +852,66 @@ class StoreRouter:
             at,
         )
 
-    def _settle(self, cdrs: list[tuple[Cdr, bool]]) -> None:
+    # -- the CDR path ----------------------------------------------------------------------------
+
+    def collect(self) -> int:
+        """Take in what the CDR writer finished (on the router's thread): the calls of committed
+        batches are done, those of failed ones wait for the next tick. How many are done."""
+        writer = self.cdr_writer
+        if writer is None:
+            return 0
+        done = 0
+        for outcome in writer.completed():
+            self.ledger.observe("settle", outcome.seconds)  # one batch's transaction(s)
+            for settlement in outcome.committed:
+                self._pending.discard(settlement.cdr.call_id)
+                self._finished(settlement.cdr)
+                done += 1
+            for settlement in outcome.failed:
+                self._pending.discard(settlement.cdr.call_id)
+                self._keep(settlement.cdr, settlement.reserved)
+        if not self.unsettled:
+            self.unsettled_since = None
+        return done
+
+    def _keep(self, cdr: Cdr, reserved: bool) -> None:
+        """A CDR not written: retried at the next tick (its reservation holds the money)."""
+        self.unsettled.append((cdr, reserved))
+        if self.unsettled_since is None:
+            self.unsettled_since = time.monotonic()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for the CDRs queued so far to be written, and take them in; whether all were."""
+        flushed = self.cdr_writer.flush(timeout) if self.cdr_writer is not None else True
+        self.collect()
+        return flushed
+
+    def cdr_stats(self) -> dict[str, float | int]:
+        """``cdr_queue_depth`` (calls waiting for their batch), the writer's counters and write
+        latencies, and the CDRs waiting for a retry (``cdr_unsettled``)."""
+        stats: dict[str, float | int] = {"cdr_queue_depth": 0}
+        if self.cdr_writer is not None:
+            stats.update(self.cdr_writer.stats())
+        stats["cdr_unsettled"] = len(self.unsettled)
+        return stats
+
+    def _settle(self, cdrs: list[tuple[Cdr, bool]], *, wait: bool = False) -> None:
+        """Write ended calls' CDRs: to the writer, or (no writer, or ``wait``) here and now."""
         if not cdrs:
             return
-        reserved = {cdr.call_id for cdr, has_reservation in cdrs if has_reservation}
+        writer = self.cdr_writer
+        if writer is not None and not wait:
+            for cdr, reserved in cdrs:
+                if writer.submit(Settlement(cdr, reserved)):
+                    self._pending.add(cdr.call_id)
+                else:  # the queue is full: kept for the tick, its reservation holds the money
+                    log.warning("call %s: the CDR queue is full (retrying at the next tick)", cdr.call_id)
+                    self._keep(cdr, reserved)
+            return
+        held = {cdr.call_id for cdr, has_reservation in cdrs if has_reservation}
         started = time.perf_counter()
         try:
-            self.store.settle_calls([cdr for cdr, _ in cdrs], reserved=reserved)
+            self.store.settle_calls([cdr for cdr, _ in cdrs], reserved=held)
         except StoreError as exc:
             log.error("cannot write %d CDRs (retrying at the next tick): %s", len(cdrs), exc)
             self.unsettled.extend(cdrs)
@@ -849,7 +922,13 @@ class StoreRouter:
             self.ledger.observe("settle", time.perf_counter() - started)
         if not self.unsettled:
             self.unsettled_since = None
-        self.records.extend(cdr for cdr, _ in cdrs)
+        for cdr, _ in cdrs:
+            self._finished(cdr)
+
+    def _finished(self, cdr: Cdr) -> None:
+        self.records.append(cdr)
+        if self._done is not None:
+            self._done(cdr.call_id, cdr)
 
     def _release(self, session: _Session, now: float) -> None:
         line = session.line

@@ -26,17 +26,27 @@ Theory of operation, for one call (a mapping gateway and the callee number after
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from math import lcm
 
-from signaling.billing import BillingPolicy, RateChoice, RateSources, billed_seconds, select_rate
+from signaling.billing import (
+    BillingPolicy,
+    RateChoice,
+    RateSource,
+    RateSources,
+    billed_seconds,
+    charge,
+    select_rate,
+)
 from signaling.billing.charge import MS_PER_SECOND, exact_price
 from signaling.billing.rates import CHEAPEST_REFERENCE_SECONDS
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.snapshot import Snapshot
+from signaling.sip.identity import IdentityPolicy
 from signaling.store import MappingGateway, RoutingGateway
 
 #: Why a candidate is skipped for lack of lines (these make "AllGatewayBusy" when nothing is left).
@@ -63,14 +73,24 @@ class Candidate:
     #: Lines in use ÷ line limit; calls routed to it today.
     usage: float = 0.0
     today: int = 0
-    #: The sort key, step by step: (step name, value).
-    steps: list[tuple[str, object]] = field(default_factory=list)
     #: Why it is not tried (None: it is).
     skipped: str | None = None
+    #: The plan's step names and the switch's parameters (what :attr:`steps` shows).
+    names: tuple[str, ...] = ()
+    parameters: Mapping[str, object] | None = None
+    #: The sort key in a form that compares fast and orders exactly as :attr:`key`: the steps'
+    #: values flattened, exact fractions as integers over a common denominator.
+    order: tuple[object, ...] = ()
 
     @property
     def protect(self) -> bool:
         return self.gateway.protect
+
+    @property
+    def steps(self) -> list[tuple[str, object]]:
+        """The sort key, step by step: (step name, value)."""
+        p = self.parameters or {}
+        return [(name, _value(name, self, p)) for name in self.names]
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -107,9 +127,125 @@ def reference_price(choice: RateChoice | None, policy: BillingPolicy) -> Fractio
     return exact_price(choice.connected, seconds)
 
 
+#: Candidate sets remembered per (mapping gateway, number prefix) before the memory starts over.
+CANDIDATE_SETS = 100_000
+#: A route's fields but its numbers: (gateway, host, port, transport) and the rest, in the
+#: order of signaling.routing.Route (signaling.callproc.admission makes them).
+RouteSettings = tuple[
+    tuple[str, str, int, str],
+    tuple[frozenset[int], str, str, bool, str | None, str | None, IdentityPolicy, tuple[str, ...], int],
+]
+
+
+class RouteCache:
+    """What routing derives from one snapshot once instead of on every call (the snapshot never
+    changes; a reload brings a new snapshot and so a new cache):
+
+    * the sort's step names and the function making a candidate's key (parameters parsed once);
+    * step 1's candidates per (mapping gateway, the number's first ``longest_prefix`` digits):
+      the gateways, their strategy and matched prefix depend on nothing else;
+    * per routing gateway, the skip reasons that never change (locked, dial plan error) and
+      whether its vendor rate is a plain lookup in its rate group (no period rate can apply);
+    * per customer tariff, the first period's price and the reference price;
+    * per vendor rate, its :class:`RateChoice` and reference price (a ``Fraction``, and the
+      same as an integer over a common denominator, for the sort);
+    * per routing gateway (and the customer's media-proxy setting) a route's fields but its
+      numbers.
+    """
+
+    __slots__ = (
+        "candidate_sets",
+        "customer_terms",
+        "order_of",
+        "plain_vendor",
+        "route_settings",
+        "static_skip",
+        "step_names",
+        "switch_limit",
+        "vendor_choices",
+    )
+
+    def __init__(self, snap: Snapshot) -> None:
+        p = snap.parameters
+        self.step_names = tuple(_step_names(p))
+        self.order_of = _order_function(self.step_names, p, self._weights(snap))
+        limit = p["SS_GATEWAY_SWITCH_LIMIT"]
+        self.switch_limit = None if limit is None else int(str(limit))
+        self.candidate_sets: dict[tuple[int | None, str], list[tuple[RoutingGateway, int, str]]] = {}
+        self.vendor_choices: dict[int, tuple[RateChoice, Fraction | None, object]] = {}
+        #: id(tariff) -> (first period's price, reference price), for the snapshot's own tariffs
+        self.customer_terms: dict[int, tuple[Decimal, Fraction | None]] = {}
+        self.static_skip: dict[int, str | None] = {}
+        self.plain_vendor: dict[int, bool] = {}
+        #: (routing gateway id, the mapping gateway's media proxy) -> the route's other fields
+        self.route_settings: dict[tuple[int, str | None], RouteSettings] = {}
+        for gw in snap.routing.values():
+            plans = snap.routing_plans.get(gw.id)
+            if gw.locked:
+                self.static_skip[gw.id] = "locked"
+            elif plans is not None and plans.error:
+                self.static_skip[gw.id] = f"dial plan error: {plans.error}"
+            else:
+                self.static_skip[gw.id] = None
+            vendor = snap.accounts.get(gw.account_id) if gw.account_id is not None else None
+            self.plain_vendor[gw.id] = (
+                not snap.switches.active
+                or vendor is None
+                or (vendor.period_rate_id is None and not snap.subscriptions.get(vendor.id))
+            )
+
+    @staticmethod
+    def _weights(snap: Snapshot) -> int:
+        """A common multiple of the routing gateways' weights: ``today * (common // weight)``
+        orders gateways exactly as ``Fraction(today, weight)`` does, in integers."""
+        common = 1
+        for gw in snap.routing.values():
+            if gw.weight:
+                common = lcm(common, gw.weight)
+        return common
+
+
+def first_period_and_price(snap: Snapshot, choice: RateChoice) -> tuple[Decimal, Fraction | None]:
+    """What admission reserves for a call at ``choice`` (its first billing period's price,
+    ``charge(tariff, 1 ms)``) and the reference price of ``choice``; remembered per tariff of the
+    snapshot (a period multiplier's tariff is made per call, and is not remembered)."""
+    tariff = choice.connected
+    owned = tariff is choice.rate.connected
+    cache = route_cache(snap)
+    if owned:
+        found = cache.customer_terms.get(id(tariff))
+        if found is not None:
+            return found
+    found = (charge(tariff, 1, policy=snap.policy).amount, reference_price(choice, snap.policy))
+    if owned:
+        cache.customer_terms[id(tariff)] = found
+    return found
+
+
+def route_cache(snap: Snapshot) -> RouteCache:
+    """The snapshot's :class:`RouteCache`, made on first use."""
+    cache = snap.routing_cache
+    if not isinstance(cache, RouteCache):
+        cache = snap.routing_cache = RouteCache(snap)
+    return cache
+
+
 def candidates(snap: Snapshot, ingress: MappingGateway | None, number: str) -> list[Candidate]:
     """Step 1: the routing gateways matching ``number`` that ``ingress`` may use (None: any
     customer, for the routing analysis)."""
+    cache = route_cache(snap)
+    key = (None if ingress is None else ingress.id, number[: snap.longest_prefix])
+    found = cache.candidate_sets.get(key)
+    if found is None:
+        if len(cache.candidate_sets) >= CANDIDATE_SETS:
+            cache.candidate_sets.clear()
+        found = cache.candidate_sets[key] = _candidate_set(snap, ingress, key[1])
+    return [Candidate(gw, strategy, prefix) for gw, strategy, prefix in found]
+
+
+def _candidate_set(
+    snap: Snapshot, ingress: MappingGateway | None, number: str
+) -> list[tuple[RoutingGateway, int, str]]:
     strategy_of: dict[int, int] | None = None
     if ingress is not None and ingress.routing_groups:
         strategy_of = {}
@@ -120,7 +256,7 @@ def candidates(snap: Snapshot, ingress: MappingGateway | None, number: str) -> l
     for length in range(min(len(number), snap.longest_prefix), -1, -1):
         for gateway_id in snap.prefix_index.get(number[:length], ()):
             matches.setdefault(gateway_id, number[:length])
-    found: list[Candidate] = []
+    found: list[tuple[RoutingGateway, int, str]] = []
     for gateway_id, prefix in matches.items():
         gw = snap.routing[gateway_id]
         if ingress is not None:
@@ -130,11 +266,11 @@ def candidates(snap: Snapshot, ingress: MappingGateway | None, number: str) -> l
                 continue
         if strategy_of is not None and gateway_id not in strategy_of:
             continue
-        found.append(Candidate(gw, 0 if strategy_of is None else strategy_of[gateway_id], prefix))
+        found.append((gw, 0 if strategy_of is None else strategy_of[gateway_id], prefix))
     longest: dict[int, int] = {}
-    for c in found:
-        longest[c.strategy] = max(longest.get(c.strategy, -1), len(c.prefix))
-    return [c for c in found if len(c.prefix) == longest[c.strategy] or c.gateway.extension_mode]
+    for _, strategy, prefix in found:
+        longest[strategy] = max(longest.get(strategy, -1), len(prefix))
+    return [c for c in found if len(c[2]) == longest[c[1]] or c[0].extension_mode]
 
 
 def _step_names(p: Mapping[str, object]) -> list[str]:
@@ -172,6 +308,7 @@ def _step_names(p: Mapping[str, object]) -> list[str]:
 
 
 def _value(step: str, c: Candidate, p: Mapping[str, object]) -> object:  # noqa: PLR0911 (one per step)
+    """The exact value of one step of ``c``'s sort key (what the routing analysis shows)."""
     if step == "protect":
         return int(c.protect)
     if step == "strategy":
@@ -195,6 +332,55 @@ def _value(step: str, c: Candidate, p: Mapping[str, object]) -> object:  # noqa:
     return c.gateway.id
 
 
+#: Costs are compared as integers over this denominator (a reference price is an integer over
+#: 60 x 10**places; any tariff of up to 20 places fits): exact, and compared in C.
+COST_DENOMINATOR = 60 * 10**20
+
+
+def cost_order(cost: Fraction | None) -> object:
+    """``cost`` as the sort compares it: an integer over :data:`COST_DENOMINATOR` when it is one
+    (always, for prices of up to 20 places), else the fraction itself (ints and fractions compare
+    exactly)."""
+    if cost is None:
+        return 0
+    scale, rest = divmod(COST_DENOMINATOR, cost.denominator)
+    return cost.numerator * scale if rest == 0 else cost
+
+
+def _order_function(
+    names: tuple[str, ...], p: Mapping[str, object], weights: int
+) -> Callable[[Candidate, object], tuple[object, ...]]:
+    """``order(candidate, cost order)``: the sort key of :func:`_value` flattened (a tuple inside a
+    tuple compares as its items in place), with exact fractions as integers. The first four steps
+    are always protect, strategy, prefix, priority; the last two line usage (and whatever sits
+    before the gateway id) and the gateway id."""
+    min_calls = int(str(p["SS_GATEWAY_ASR_MIN_CALLS"]))
+    threshold = int(str(p["SS_GATEWAY_ASR_THRESHOLD"]))
+    inf = float("inf")
+    middle = names[4:-1]  # [asr, acd, cost]… "line usage" …[asr, acd, cost]
+
+    def order(c: Candidate, cost: object) -> tuple[object, ...]:
+        gw = c.gateway
+        out: list[object] = [int(gw.protect), c.strategy, -len(c.prefix), gw.priority]
+        for step in middle:
+            if step == "line usage":
+                weight = gw.weight
+                out += (c.usage, c.today * (weights // weight) if weight else inf)
+            elif step == "cost":
+                out += (1, 0) if c.cost is None else (0, cost)
+            elif step == "asr":
+                if c.asr is None or c.asr_attempts < min_calls:
+                    out += (0, -100.0)
+                else:
+                    out += (int(c.asr < threshold), -c.asr)
+            else:  # acd
+                out.append(-inf if c.acd is None else -c.acd)
+        out.append(gw.id)
+        return tuple(out)
+
+    return order
+
+
 def plan_routes(
     snap: Snapshot,
     ingress: MappingGateway | None,
@@ -209,23 +395,27 @@ def plan_routes(
     vendor_funds: Callable[[int], Decimal | None],
 ) -> RoutePlan:
     """Steps 1-4 of the module doc for ``number`` (the billing callee) called at ``at``."""
-    p = snap.parameters
-    names = _step_names(p)
+    cache = route_cache(snap)
+    names = cache.step_names
+    order_of = cache.order_of
+    parameters = snap.parameters
     usable: list[Candidate] = []
     skipped: list[Candidate] = []
-    no_loss = bool(p["SS_GATEWAY_NO_LOSS_ROUTE"])
+    no_loss = bool(snap.parameters["SS_GATEWAY_NO_LOSS_ROUTE"])
+    vendors: dict[int | None, tuple[RateChoice | None, Fraction | None, object]] = {}  # by rate group
     for c in candidates(snap, ingress, number):
         gw = c.gateway
-        c.vendor = _vendor_rate(snap, gw, number, at)
-        c.cost = reference_price(c.vendor, snap.policy)
+        c.vendor, c.cost, cost = _vendor_rate(snap, cache, gw, number, at, seen=vendors)
         c.asr, c.asr_attempts = quality.asr(gw.id, now)
         c.acd = quality.acd(gw.id, now)
         c.response_rate, c.connected_rate = quality.rates(gw.id, now)
-        active = counters.usage(("out", gw.id))  # every node's lines, for the order
-        c.usage = active / gw.max_calls if gw.max_calls else 0.0
-        c.today = counters.today(("out", gw.id), day)
-        c.steps = [(name, _value(name, c, p)) for name in names]
-        c.skipped = _skip_reason(
+        out = ("out", gw.id)
+        c.usage = counters.usage(out) / gw.max_calls if gw.max_calls else 0.0  # every node's lines
+        c.today = counters.today(out, day)
+        c.names = names
+        c.parameters = parameters
+        c.order = order_of(c, cost)
+        c.skipped = cache.static_skip.get(gw.id) or _skip_reason(
             snap,
             c,
             now=now,
@@ -235,30 +425,63 @@ def plan_routes(
             no_loss=no_loss,
         )
         (skipped if c.skipped else usable).append(c)
-    usable.sort(key=lambda c: c.key)
+    usable.sort(key=_by_key)
     ordered: list[Candidate] = []
     cut: list[Candidate] = []
-    limit = p["SS_GATEWAY_SWITCH_LIMIT"]
+    limit = cache.switch_limit
     for c in usable:
         stopped = ordered and not ordered[-1].gateway.switch_until_connect
-        if stopped or (limit is not None and len(ordered) >= int(str(limit))):
+        if stopped or (limit is not None and len(ordered) >= limit):
             cut.append(c)
         else:
             ordered.append(c)
-    return RoutePlan(ordered, skipped, cut, names)
+    return RoutePlan(ordered, skipped, cut, list(names))
 
 
-def _vendor_rate(snap: Snapshot, gw: RoutingGateway, number: str, at: datetime) -> RateChoice | None:
+def _by_key(c: Candidate) -> tuple[object, ...]:
+    return c.order
+
+
+def _vendor_rate(
+    snap: Snapshot,
+    cache: RouteCache,
+    gw: RoutingGateway,
+    number: str,
+    at: datetime,
+    *,
+    seen: dict[int | None, tuple[RateChoice | None, Fraction | None, object]],
+) -> tuple[RateChoice | None, Fraction | None, object]:
+    """The vendor's rate for ``number``, its reference price and that price as the sort compares
+    it (:func:`cost_order`). Without a period rate that can apply it is the plain longest-prefix
+    rate of the gateway's group (what ``select_rate`` gives for one source), remembered per rate;
+    gateways of one vendor group share it per call."""
     group = snap.rate_groups.get(gw.rate_group_id) if gw.rate_group_id is not None else None
     if group is None:
-        return None
-    vendor = snap.accounts.get(gw.account_id) if gw.account_id is not None else None
-    period = snap.period_rate_for(vendor, at) if vendor is not None else None
-    sources = RateSources(account=group, period_rate=period)
-    return select_rate(number, at, sources, switches=snap.switches, policy=snap.policy).choice
+        return None, None, 0
+    if not cache.plain_vendor.get(gw.id, False):
+        vendor = snap.accounts.get(gw.account_id) if gw.account_id is not None else None
+        period = snap.period_rate_for(vendor, at) if vendor is not None else None
+        sources = RateSources(account=group, period_rate=period)
+        choice = select_rate(number, at, sources, switches=snap.switches, policy=snap.policy).choice
+        price = reference_price(choice, snap.policy)
+        return choice, price, cost_order(price)
+    found = seen.get(gw.rate_group_id)
+    if found is not None:
+        return found
+    rate = group.lookup(number, at)
+    if rate is None:
+        found = (None, None, 0)
+    else:
+        found = cache.vendor_choices.get(id(rate))
+        if found is None:
+            choice = RateChoice(RateSource.ACCOUNT, group.name, rate, rate.connected, rate.response)
+            price = reference_price(choice, snap.policy)
+            found = cache.vendor_choices[id(rate)] = (choice, price, cost_order(price))
+    seen[gw.rate_group_id] = found
+    return found
 
 
-def _skip_reason(  # noqa: PLR0911 (one return per rule)
+def _skip_reason(
     snap: Snapshot,
     c: Candidate,
     *,
@@ -268,12 +491,8 @@ def _skip_reason(  # noqa: PLR0911 (one return per rule)
     vendor_funds: Callable[[int], Decimal | None],
     no_loss: bool,
 ) -> str | None:
+    """Why ``c`` cannot be tried now (after the static reasons of :class:`RouteCache`)."""
     gw = c.gateway
-    if gw.locked:
-        return "locked"
-    plans = snap.routing_plans.get(gw.id)
-    if plans is not None and plans.error:
-        return f"dial plan error: {plans.error}"
     vendor = snap.accounts.get(gw.account_id) if gw.account_id is not None else None
     if vendor is not None and vendor.billing == "prepaid":
         funds = vendor_funds(vendor.id)

@@ -27,10 +27,11 @@ from signaling.billing import (
     DialPlan,
     DialPlanError,
     PeriodSwitches,
+    RateGroupBuilder,
+    RateTerms,
     Tariff,
 )
 from signaling.billing import PeriodRate as BillingPeriodRate
-from signaling.billing import Rate as BillingRate
 from signaling.billing import RateGroup as BillingRateGroup
 from signaling.billing import WorkCalendar as BillingCalendar
 from signaling.store import (
@@ -50,15 +51,34 @@ from signaling.store import (
 from signaling.store import parameters as server_parameters
 from signaling.store.codec import EPOCH, Kind
 from signaling.store.gateways import parse_address
+from signaling.store.money import MONEY_SCALE, RATE_SCALE
 
 log = logging.getLogger("softswitch.callproc")
 
+#: The rate columns the loader reads: the prefix, its group, then its terms.
 _RATE_COLUMNS = (
-    "rate_group_id, prefix, destination, effective_time, first_time_rate, first_time_duration, "
-    "billing_rate, billing_cycle, connection_fee, call_type, response_first_time_rate, "
-    "response_first_time_duration, response_billing_rate, response_billing_cycle, "
-    "response_connection_fee"
+    "prefix, rate_group_id, effective_time, destination, call_type, first_time_rate, "
+    "first_time_duration, billing_rate, billing_cycle, connection_fee"
 )
+#: The rate of response (all five set or none), read only for the rates that have one.
+_RESPONSE_COLUMNS = (
+    "response_first_time_rate, response_first_time_duration, response_billing_rate, "
+    "response_billing_cycle, response_connection_fee"
+)
+
+
+def _as_units(columns: str) -> str:
+    """PostgreSQL: the same columns as the integers SQLite stores (money and rates in units of
+    their scale, times in microseconds), so the driver hands over plain integers instead of
+    making a Decimal or a datetime of each of a million rows' values (decoded the same way)."""
+    scaled = {
+        "effective_time": "(extract(epoch FROM effective_time) * 1000000)::bigint",
+        "connection_fee": f"(connection_fee * 1{'0' * MONEY_SCALE})::bigint",
+        "response_connection_fee": f"(response_connection_fee * 1{'0' * MONEY_SCALE})::bigint",
+    }
+    for rate in ("first_time_rate", "billing_rate", "response_first_time_rate", "response_billing_rate"):
+        scaled[rate] = f"({rate} * 1{'0' * RATE_SCALE})::bigint"
+    return ", ".join(scaled.get(name, name) for name in (c.strip() for c in columns.split(",")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +125,8 @@ class Snapshot:
     #: also listed in ``by_user`` (see :func:`phone_gateway`).
     phones_by_number: dict[str, Phone] = field(default_factory=dict)
     phone_of_ingress: dict[int, Phone] = field(default_factory=dict)
+    #: What routing derives from this snapshot once (signaling.callproc.routes.RouteCache).
+    routing_cache: object = None
 
     def mapping_by_name(self, name: str) -> MappingGateway | None:
         return next((gw for gw in self.mapping.values() if gw.name == name), None)
@@ -148,48 +170,94 @@ class Snapshot:
         return multiplier
 
 
-def _tariff(row: tuple[Any, ...], d: codec.Dialect) -> Tariff:
-    """A tariff from ``(first_time_rate, first_time_duration, billing_rate, billing_cycle,
-    connection_fee)`` driver values."""
-    first_rate, first_duration, rate, cycle, fee = row
-    return Tariff(
-        _decode(d, Kind.RATE, first_rate),
-        int(first_duration),
-        _decode(d, Kind.RATE, rate),
-        int(cycle),
-        _decode(d, Kind.MONEY, fee),
-    )
+class _Decoded:
+    """Driver values decoded once each: a deck repeats its prices, times and names many times."""
 
+    __slots__ = ("d", "money", "rates", "tariffs", "texts", "times")
 
-def _decode(d: codec.Dialect, kind: Kind, value: object) -> Decimal:
-    out = codec.decode(d, kind, value)
-    assert isinstance(out, Decimal)
-    return out
+    def __init__(self, d: codec.Dialect) -> None:
+        self.d = d
+        self.rates: dict[object, Decimal] = {}
+        self.money: dict[object, Decimal] = {}
+        self.tariffs: dict[tuple[Any, ...], Tariff] = {}
+        self.times: dict[object, datetime | None] = {}
+        self.texts: dict[str, str] = {}
+
+    def _value(self, cache: dict[object, Decimal], kind: Kind, raw: object) -> Decimal:
+        value = cache.get(raw)
+        if value is None:
+            decoded = codec.decode(self.d, kind, raw)
+            assert isinstance(decoded, Decimal)
+            value = cache[raw] = decoded
+        return value
+
+    def tariff(self, row: tuple[Any, ...]) -> Tariff:
+        """A tariff from ``(first_time_rate, first_time_duration, billing_rate, billing_cycle,
+        connection_fee)`` driver values (one object per distinct row)."""
+        tariff = self.tariffs.get(row)
+        if tariff is None:
+            first_rate, first_duration, rate, cycle, fee = row
+            tariff = self.tariffs[row] = Tariff(
+                self._value(self.rates, Kind.RATE, first_rate),
+                int(first_duration),
+                self._value(self.rates, Kind.RATE, rate),
+                int(cycle),
+                self._value(self.money, Kind.MONEY, fee),
+            )
+        return tariff
+
+    def effective(self, raw: object) -> datetime | None:
+        """An effective time; None for "always" (the epoch)."""
+        if raw in self.times:
+            return self.times[raw]
+        decoded = codec.decode_time(self.d, raw)
+        effective = self.times[raw] = None if decoded is None or decoded == EPOCH else decoded
+        return effective
+
+    def text(self, value: str) -> str:
+        return self.texts.setdefault(value, value)
+
+    def terms(self, row: tuple[Any, ...], response: Tariff | None = None) -> RateTerms:
+        """``(effective_time, destination, call_type, <the five connected charge fields>)``."""
+        return RateTerms(
+            self.tariff(row[3:8]), response, self.effective(row[0]), self.text(row[1]), self.text(row[2])
+        )
 
 
 def _rate_groups(store: Store) -> dict[int, BillingRateGroup]:
-    """Every rate group as a billing table, read with one query (a million rates load in seconds:
-    no record validation, the store checked each rate when it was written)."""
-    by_group: dict[int, list[BillingRate]] = {}
+    """Every rate group as a billing table, read with one query streamed in chunks (a million
+    rates load in seconds: no record validation, the store checked each rate when it was
+    written).
+
+    A deck has far fewer distinct terms (price, effective time, destination) than prefixes:
+    every number range of a destination shares them. Each distinct row of terms becomes one
+    :class:`RateTerms` (and one :class:`Tariff`, its exact-arithmetic units computed once),
+    and each prefix costs one dictionary entry; its :class:`Rate` is made on first lookup.
+    Rates with a rate of response (few) are read by a second query."""
     with store.db.transaction(write=False) as tx:
-        d = tx.dialect
         names = {int(i): str(n) for i, n in tx.execute("SELECT id, name FROM rate_group")}
-        for row in tx.execute(f"SELECT {_RATE_COLUMNS} FROM rate"):  # noqa: S608
-            effective = codec.decode_time(d, row[3])
-            response = None
-            if row[12] is not None:
-                response = _tariff(row[10:15], d)
-            by_group.setdefault(int(row[0]), []).append(
-                BillingRate(
-                    prefix=str(row[1]),
-                    connected=_tariff(row[4:9], d),
-                    response=response,
-                    effective=None if effective is None or effective == EPOCH else effective,
-                    destination=str(row[2]),
-                    call_type=str(row[9]),
-                )
-            )
-    return {gid: BillingRateGroup(name, by_group.get(gid, ())) for gid, name in names.items()}
+        builders = {gid: RateGroupBuilder(name) for gid, name in names.items()}
+        cache = _Decoded(tx.dialect)
+        # (group id, effective time, destination, call type, 5 charge fields) -> where it goes
+        seen: dict[tuple[Any, ...], tuple[dict[str, Any], RateTerms, RateGroupBuilder]] = {}
+        pg = tx.dialect is codec.Dialect.POSTGRESQL
+        columns = _as_units(_RATE_COLUMNS) if pg else _RATE_COLUMNS
+        responses = _as_units(_RESPONSE_COLUMNS) if pg else _RESPONSE_COLUMNS
+        for chunk in tx.stream(f"SELECT {columns} FROM rate WHERE response_billing_rate IS NULL"):  # noqa: S608
+            for row in chunk:  # the loop of a million rows: one slice and two dict operations
+                hit = seen.get(row[1:])
+                if hit is None:
+                    builder = builders[row[1]]
+                    hit = seen[row[1:]] = (builder.entries, cache.terms(row[2:]), builder)
+                entries, terms, builder = hit
+                if entries.setdefault(row[0], terms) is not terms:
+                    builder.version(row[0], terms)
+        for chunk in tx.stream(
+            f"SELECT {columns}, {responses} FROM rate WHERE response_billing_rate IS NOT NULL"  # noqa: S608
+        ):
+            for row in chunk:
+                builders[row[1]].add(row[0], cache.terms(row[2:10], cache.tariff(row[10:15])))
+    return {gid: builder.build() for gid, builder in builders.items()}
 
 
 def _calendar(stored: WorkCalendar) -> BillingCalendar:

@@ -294,13 +294,18 @@ class NodeCollector(Collector):
         router = getattr(self.node.router, "inner", self.node.router)
         unsettled = getattr(router, "unsettled", None)
         if unsettled is not None:
+            writer = getattr(router, "cdr_writer", None)
+            waiting = len(unsettled) + (writer.depth if writer is not None else 0)
             yield _gauge(
                 "cdr_queue_depth",
-                "CDRs waiting to be written (failed writes retried each tick).",
-                values={(): len(unsettled)},
+                "CDRs waiting to be written (queued for the CDR writer's next batch, or failed "
+                "writes retried each tick).",
+                values={(): waiting},
             )
             since = getattr(router, "unsettled_since", None)
-            age = time.monotonic() - since if since is not None else 0.0
+            queued = writer.oldest() if writer is not None else None
+            oldest = min((t for t in (since, queued) if t is not None), default=None)
+            age = time.monotonic() - oldest if oldest is not None else 0.0
             yield _gauge(
                 "cdr_queue_oldest_seconds", "Age of the oldest CDR waiting to be written.", values={(): age}
             )

@@ -67,10 +67,15 @@ class CdrTables:
         inserted = 0
         with self._db.transaction() as tx:
             d = tx.dialect
+            rows = []
             for cdr in cdrs:
                 values = [codec.encode(d, Kind.DAY, cdr.day), codec.encode(d, Kind.MONEY, cdr.margin)]
                 values.extend(codec.encode(d, c.kind, getattr(cdr, c.name)) for c in cols)
-                if not tx.execute(sql, values):
+                rows.append(values)
+            # one statement per CDR, sent together (pipelined on PostgreSQL); a row comes back
+            # for each CDR that was new (not stored yet, nor earlier in this batch)
+            for cdr, new in zip(cdrs, tx.execute_each(sql, rows), strict=True):
+                if not new:
                     continue
                 inserted += 1
                 if charge:

@@ -21,7 +21,7 @@ import contextlib
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,11 +63,15 @@ class _Cursor(Protocol):
 
     def fetchall(self) -> list[Any]: ...
 
+    def fetchmany(self, size: int) -> list[Any]: ...
+
 
 class _Connection(Protocol):
     """What both drivers' connections offer and this module uses."""
 
     def execute(self, query: str, params: tuple[Any, ...] = (), /) -> _Cursor: ...
+
+    def cursor(self) -> Any: ...  # noqa: ANN401 (driver-specific)
 
     def close(self) -> None: ...
 
@@ -93,6 +97,58 @@ class Tx:
             if cursor.description is None:
                 return []
             return [tuple(row) for row in cursor.fetchall()]
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    def executemany(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
+        """One statement for many parameter rows (bulk loads: no per-row round trip on
+        PostgreSQL, whose driver pipelines them; no result rows)."""
+        try:
+            cursor = self._conn.cursor()
+            try:
+                cursor.executemany(self.sql(text), rows)
+            finally:
+                cursor.close()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    def execute_each(self, text: str, rows: Sequence[Sequence[Any]]) -> list[list[tuple[Any, ...]]]:
+        """One statement for each parameter row, and each one's result rows (a batch of
+        ``INSERT … RETURNING``): on PostgreSQL pipelined, one round trip for all; on SQLite one
+        call each, in-process."""
+        try:
+            if self.dialect is Dialect.SQLITE:
+                return [self.execute(text, row) for row in rows]
+            cursor = self._conn.cursor()
+            try:
+                cursor.executemany(self.sql(text), rows, returning=True)
+                results: list[list[tuple[Any, ...]]] = []
+                while True:
+                    results.append([tuple(r) for r in cursor.fetchall()] if cursor.description else [])
+                    if not cursor.nextset():
+                        return results
+            finally:
+                cursor.close()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    def stream(self, text: str, params: Sequence[Any] = (), *, size: int = 10_000) -> Iterator[list[Any]]:
+        """The result rows in chunks of about ``size``, as the driver gives them (tuples on both
+        drivers), without first copying the whole result into one list: a table of a million
+        rows is read and turned into objects chunk by chunk."""
+        try:
+            cursor = self._conn.execute(self.sql(text), tuple(params))
+            while True:
+                chunk = cursor.fetchmany(size)
+                if not chunk:
+                    return
+                yield chunk
         except StoreError:
             raise
         except Exception as exc:

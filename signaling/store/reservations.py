@@ -108,6 +108,9 @@ class _Pool:
     stale: bool = False
 
 
+#: Reservations dropped per DELETE statement.
+RELEASE_CHUNK = 500
+
 _COLUMNS = "call_id, node, account_id, amount, created_at, answer_time, alive_at, draft"
 
 
@@ -354,37 +357,55 @@ def answered(tx: Tx, call_id: str, answer_time: datetime, draft: str) -> None:
 
 def heartbeat(tx: Tx, node: str, now: datetime) -> int:
     """Every reservation ``node`` holds is of a call up at ``now`` (its line leases too); how
-    many rows."""
+    many rows moved on.
+
+    ``alive_at`` only moves forward: a heartbeat written late (a node's queued writes) leaves a
+    row that an answer or a later heartbeat already put after ``now`` as it is."""
+    stamp = codec.encode(tx.dialect, Kind.TIME, now)
+    if tx.for_update:
+        # The accounts first, in id order, as every writer of reservations takes them: a node's
+        # heartbeat and its own CDR writes or admissions (other threads) cannot deadlock.
+        accounts = "SELECT id FROM account WHERE id IN (SELECT account_id FROM reservation WHERE node = ?)"
+        tx.execute(f"{accounts} ORDER BY id{tx.for_update}", (node,))
     rows = tx.execute(
-        "UPDATE reservation SET alive_at = ? WHERE node = ? RETURNING call_id",
-        (codec.encode(tx.dialect, Kind.TIME, now), node),
+        "UPDATE reservation SET alive_at = ? WHERE node = ? AND alive_at < ? RETURNING call_id",
+        (stamp, node, stamp),
     )
     line_leases.heartbeat(tx, node, now)
     return len(rows)
 
 
-def release(tx: Tx, call_ids: list[str], used: Mapping[str, tuple[int, Decimal]]) -> int:
-    """Drop reservations (their CDRs are written in the same transaction); how many existed.
+def release(tx: Tx, call_ids: list[str], used: Mapping[str, tuple[int, Decimal]]) -> set[str]:
+    """Drop reservations (their CDRs are written in the same transaction); the calls that had one.
 
     ``used`` gives, per call, the package free seconds and free credit its CDR used (required:
     whoever writes a CDR must pass them, or the package pools would never be consumed): they are
     added to the subscriptions the call held them of, in the order it took them, as long as
     each subscription is still in the period the call took them from. The call's line leases
-    and package holds go with the reservation row (foreign keys with cascade)."""
-    dropped = 0
+    and package holds go with the reservation row (foreign keys with cascade). One statement
+    per :data:`RELEASE_CHUNK` calls (a batch of ended calls)."""
+    holds: dict[str, list[tuple[Any, ...]]] = {}
+    users = [c for c in call_ids if (u := used.get(c)) is not None and (u[0] or u[1])]
+    for start in range(0, len(users), RELEASE_CHUNK):  # read before the rows go (they cascade)
+        chunk = users[start : start + RELEASE_CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        for call_id, *hold in tx.execute(
+            "SELECT call_id, account_package_id, period_start, free_seconds, free_credit "  # noqa: S608
+            f"FROM reservation_package WHERE call_id IN ({marks}) ORDER BY call_id, position",
+            chunk,
+        ):
+            holds.setdefault(str(call_id), []).append(tuple(hold))
+    dropped: set[str] = set()
+    for start in range(0, len(call_ids), RELEASE_CHUNK):
+        chunk = call_ids[start : start + RELEASE_CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        rows = tx.execute(f"DELETE FROM reservation WHERE call_id IN ({marks}) RETURNING call_id", chunk)  # noqa: S608
+        dropped.update(str(r[0]) for r in rows)
     for call_id in call_ids:
+        rows_held = holds.get(call_id)
         usage = used.get(call_id)
-        rows: list[tuple[Any, ...]] = []
-        if usage is not None and (usage[0] or usage[1]):
-            rows = tx.execute(
-                "SELECT account_package_id, period_start, free_seconds, free_credit FROM reservation_package "
-                "WHERE call_id = ? ORDER BY position",
-                (call_id,),
-            )
-        gone = len(tx.execute("DELETE FROM reservation WHERE call_id = ? RETURNING call_id", (call_id,)))
-        dropped += gone
-        if gone and rows and usage is not None:
-            _consume(tx, rows, *usage)
+        if call_id in dropped and rows_held and usage is not None:
+            _consume(tx, rows_held, *usage)
     return dropped
 
 

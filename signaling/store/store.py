@@ -157,12 +157,18 @@ class Store:
             accounts = {a for c in cdrs for a in (c.account_id, c.clearing_account_id) if a is not None}
             for account_id in sorted(accounts):
                 tx.execute(f"SELECT id FROM account WHERE id = ?{tx.for_update}", (account_id,))  # noqa: S608
-            kept = [
-                c
-                for c in cdrs
-                if c.call_id not in reserved
-                or reservations.release(tx, [c.call_id], {c.call_id: (c.free_seconds, c.free_credit)})
-            ]
+            used: dict[str, tuple[int, Decimal]] = {}
+            for c in cdrs:
+                if c.call_id in reserved:
+                    used.setdefault(c.call_id, (c.free_seconds, c.free_credit))
+            released = reservations.release(tx, sorted(used), used)
+            kept: list[Cdr] = []
+            for cdr in cdrs:
+                if cdr.call_id in reserved:
+                    if cdr.call_id not in released:
+                        continue  # settled elsewhere (or earlier in this batch): not charged twice
+                    released.discard(cdr.call_id)
+                kept.append(cdr)
             return self._cdrs.add(kept) if kept else 0
 
     # -- reservations (docs/billing.md) ---------------------------------------------------

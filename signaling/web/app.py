@@ -165,7 +165,7 @@ class WebManager:
         self._policy: AccessPolicy | None = None
         self._policy_at = 0.0
         self.templates = Jinja2Templates(directory=str(_HERE / "templates"))
-        self.templates.env.filters.update(money=money, when=when, seconds=seconds, pct=pct)
+        self.templates.env.filters.update(money=money, when=when, seconds=seconds, pct=pct, pdd=pdd)
         self.templates.env.globals["prefix"] = PREFIX
         self.router = APIRouter(prefix=PREFIX, include_in_schema=False)
         from signaling.web import routes_auth, routes_config, routes_monitor, routes_reports  # noqa: PLC0415
@@ -321,11 +321,16 @@ def _store_dir(store: Store) -> str:
 # -- template filters --------------------------------------------------------------------------------
 
 
-def money(value: Decimal | None, places: int = 2) -> str:
-    """A Decimal amount for display, rounded half-even to ``places`` (the stored value stays
-    exact); "—" for None."""
+def money(value: Decimal | None, places: int | None = None) -> str:
+    """A Decimal amount for display, "—" for None. Without ``places``: exact, with at least two
+    places and no trailing zeros beyond them (the demo call's fee is 0.002 and leaves a balance
+    of 9.998, as ``softswitch accounts show`` prints them: rounding to cents would show 0.00 and
+    10.00); with ``places``: rounded half-even to that many (the stored value stays exact)."""
     if value is None:
         return "—"
+    if places is None:
+        whole, _, frac = format(value.normalize(), ",f").partition(".")
+        return f"{whole}.{frac.ljust(2, '0')}"
     return f"{value.quantize(Decimal(1).scaleb(-places)):,}"
 
 
@@ -348,3 +353,8 @@ def seconds(value: float | None) -> str:
 
 def pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} %"
+
+
+def pdd(value: float | None) -> str:
+    """A post-dial delay in seconds."""
+    return "—" if value is None else f"{value:.2f} s"

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,11 +19,11 @@ from signaling.api.context import LiveCall
 from signaling.store import Account, MappingGateway, RoutingGateway
 from signaling.store.reports import Totals
 from signaling.web import charts
-from signaling.web.app import Page, WebManager
+from signaling.web.app import Page, WebManager, money, pct, pdd, seconds
 from signaling.web.sysstats import SystemStats, band, read_system
 
-#: Seconds between two events of the live feed; the feed re-reads today's money every
-#: MONEY_EVERY events and re-checks the session every SESSION_EVERY events.
+#: Seconds between two events of the live feed; the feed re-reads today's money and ASR/ACD/PDD
+#: every MONEY_EVERY events and re-checks the session every SESSION_EVERY events.
 EVENT_SECONDS = 1.0
 MONEY_EVERY = 5
 SESSION_EVERY = 30
@@ -80,16 +79,19 @@ def _visible_calls(web: WebManager, accounts: frozenset[int] | None) -> list[Liv
     return calls
 
 
-def _money_fields(t: Totals) -> dict[str, str | None]:
+def _today_fields(t: Totals) -> dict[str, str | None]:
+    """Today's money (exact: web.app.money) and ASR/ACD/PDD, as the dashboard's tiles show them."""
     profit = t.profit
     return {
-        "income": f"{t.income.quantize(_CENTS):,}",
-        "cost": None if t.cost is None else f"{t.cost.quantize(_CENTS):,}",
-        "profit": None if profit is None else f"{profit.quantize(_CENTS):,}",
+        "income": money(t.income),
+        "cost": None if t.cost is None else money(t.cost),
+        "profit": None if profit is None else money(profit),
+        "asr": pct(t.asr),
+        "today_answered": str(t.answered),
+        "today_attempts": str(t.attempts),
+        "acd": seconds(t.acd),
+        "pdd": pdd(t.pdd),
     }
-
-
-_CENTS = Decimal("0.01")
 
 
 def _live_fields(
@@ -165,7 +167,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
                     figures = await web.db(_store_figures, page)
                 system = None if _is_agent(page) else read_system(web.cpu, web.disk_path)
                 data = _live_fields(web, page, figures, system)
-                data.update(_money_fields(figures.today))
+                data.update(_today_fields(figures.today))
                 yield f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
                 tick += 1
                 await asyncio.sleep(EVENT_SECONDS)
@@ -232,11 +234,13 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
     async def calls(request: Request) -> Response:
         page = await web.page(request)
         accounts = await web.db(_agent_accounts, page)
+        visible = await web.db(page.admin.list, Account)
         return web.render(
             request,
             "calls.html",
             page,
             calls=_visible_calls(web, accounts),
+            codes={a.id: a.code for a in visible},
             node=web.context.live is not None,
         )
 

@@ -69,6 +69,7 @@ def register(router: APIRouter, web: WebManager) -> None:
             "cdrs.html",
             page,
             rows=[(c, cdrquery.call_result(c)) for c in rows],
+            codes={a.id: a.code for a in visible},
             results=cdrquery.CALL_RESULTS,
             query=dict(q),
             error=error,
@@ -82,7 +83,16 @@ def register(router: APIRouter, web: WebManager) -> None:
         found = await web.db(page.reports.cdr, cdr_id)
         if found is None:
             return web.render(request, "error.html", page, status=404, message=f"No CDR {cdr_id}.")
-        return web.render(request, "cdr.html", page, cdr=found, result=cdrquery.call_result(found))
+        accounts = await web.db(page.admin.list, Account)
+        customer = next((a for a in accounts if a.id == found.account_id), None)
+        return web.render(
+            request,
+            "cdr.html",
+            page,
+            cdr=found,
+            result=cdrquery.call_result(found),
+            customer=customer.code if customer is not None else "",
+        )
 
     @router.get("/reports")
     async def reports(request: Request) -> Response:

@@ -59,3 +59,26 @@ def test_calls_without_a_login_says_how_to_log_in(tmp_path: Path) -> None:
     env = {**os.environ, "SOFTSWITCH_TOKEN_FILE": str(tmp_path / "none.json")}
     result = _cli("calls", env=env)
     assert result.returncode == 2 and "softswitch login" in result.stderr
+
+
+def test_user_commands_default_to_the_embedded_store(tmp_path: Path) -> None:
+    """Without --store, `user` works on the store every other command uses (the data directory's
+    SQLite file): the README's way to a new administrator password; a store that does not exist
+    yet is refused, not created."""
+    data = tmp_path / "data"
+    env = {**os.environ, "SOFTSWITCH_DATA": str(data)}
+    env.pop("SOFTSWITCH_STORE", None)
+    secret = tmp_path / "pw"
+    secret.write_text("a new admin password\n")
+    missing = _cli("user", "passwd", "admin", "--password-file", str(secret), env=env)
+    assert missing.returncode == 2 and "no store at sqlite:///" in missing.stderr, missing.stderr
+    assert not data.exists()
+    url = f"sqlite:///{data / 'softswitch.db'}"
+    with open_store(url) as store:
+        Users(store).add("admin", "admin", "the printed password")
+    changed = _cli("user", "passwd", "admin", "--password-file", str(secret), env=env)
+    assert changed.returncode == 0, changed.stderr
+    with open_store(url) as store:
+        assert Users(store).authenticate("admin", "a new admin password", "127.0.0.1").is_admin
+    listed = _cli("user", "list", env=env)
+    assert listed.stdout.split() == ["admin", "admin"]

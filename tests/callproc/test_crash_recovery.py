@@ -21,6 +21,8 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from signaling.store import Account, Store, StoreError, open_store
 from tests.callproc.world import T0, FakeNode, basic_world, d
 
@@ -137,3 +139,70 @@ def test_sigkill_under_load_loses_no_answered_call_and_charges_none_twice(
             fees = sum((c.fee for c in cdrs), Decimal(0))
             assert store.admin().get(Account, ids.customer).balance == initial - fees
     assert len(answered) > 3  # the load did happen
+
+
+@pytest.mark.timeout(120)
+def test_sigkill_in_the_middle_of_a_cdr_batch_loses_nothing_and_charges_nothing_twice(
+    store_url: str,
+) -> None:
+    """The node writes CDRs in group commits (CdrWriter) and is killed inside a batch's open
+    transaction, three times: that batch's calls are then settled by the restart from their
+    reservation rows (NodeRestart), every call reported done has the CDR its node wrote (not a
+    recovered one),
+    no answered call lacks a CDR, none has two, and the balance is the initial one minus the CDR
+    fees."""
+    with open_store(store_url) as store:
+        ids = basic_world(store, balance="100000", customer_rates=PER_SECOND)
+    initial = Decimal(100000)
+    answered: set[str] = set()
+    done: set[str] = set()
+    for run in range(3):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.callproc.crash_child", store_url, "batchy", str(run), "batched"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        in_flight: list[str] = []
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "ready"
+            lines: list[str] = []
+            for line in child.stdout:
+                lines.append(line)
+                if line.startswith("committing "):
+                    in_flight = line.split()[1:]
+                    break
+            child.send_signal(signal.SIGKILL)  # inside the batch's transaction, before its commit
+            out, _ = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        lines.extend(out.splitlines())
+        answered.update(line.split()[1] for line in lines if line.startswith("answered "))
+        done.update(line.split()[1] for line in lines if line.startswith("done "))
+        assert len(in_flight) >= 2, f"run {run}: the writer never announced a batch"
+        with open_store(store_url) as store:
+            restarted = FakeNode.on(store, node="batchy")
+            restarted.now += 3600 * (run + 1)
+            restarted.router.start(restarted.now)
+            assert store.reservations() == [], f"run {run}: reservations of dead calls left"
+            cdrs = store.cdrs(T0.date(), (T0 + timedelta(days=2)).date())
+            by_call = {c.call_id: c for c in cdrs}
+            assert len(by_call) == len(cdrs), "a call has two CDRs"
+            missing = answered - set(by_call)
+            assert not missing, f"answered calls without a CDR: {sorted(missing)[:5]}"
+            # its answered calls' reservations were still there (a refused call has none, and
+            # its CDR may go with the batch: docs/billing.md)
+            held = [c for c in in_flight if c in answered]
+            assert held, f"run {run}: no answered call in the killed batch"
+            assert {by_call[c].termination_reason for c in held} == {"NodeRestart"}, (
+                "the killed batch was not rolled back and recovered"
+            )
+            recovered = {"NodeRestart", "NodeLost"}
+            assert not [c for c in done if by_call[c].termination_reason in recovered], "done, not durable"
+            assert not done & set(in_flight)
+            fees = sum((c.fee for c in cdrs), Decimal(0))
+            assert store.admin().get(Account, ids.customer).balance == initial - fees
+    assert len(done) > 3  # calls did complete through the writer

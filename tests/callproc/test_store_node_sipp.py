@@ -1,6 +1,7 @@
 """The SIP node on the store: SIPp as the customer and the carrier, the StoreRouter deciding,
 rating and writing the CDR, on loopback with the in-process media engine (the harness of
-tests/b2bua_harness.py for ports and SIPp runs)."""
+tests/b2bua_harness.py for ports and SIPp runs). The CDR is written as ``softswitch run`` writes
+it, by a CdrWriter in group commits, or (``batched=False``) before ``call_ended`` returns."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from mediacore import MediaEngine
 from signaling.b2bua.node import Node
 from signaling.callproc import StoreRouter
+from signaling.callproc.cdrwriter import CdrWriter
 from signaling.callproc.driver import RouterDriver
 from signaling.config import load
 from signaling.media.control import InProcessMedia
@@ -36,10 +38,11 @@ class StoreNode:
     carrier_port: int
     customer_port: int
     media_base: int
+    done: asyncio.Queue[str]
 
 
 @contextlib.asynccontextmanager
-async def store_node(tmp_path: Path, balance: str) -> AsyncIterator[StoreNode]:
+async def store_node(tmp_path: Path, balance: str, *, batched: bool = False) -> AsyncIterator[StoreNode]:
     with contextlib.ExitStack() as stack:
         base = stack.enter_context(port_block())
         url = f"sqlite:///{tmp_path / 'node.db'}"
@@ -56,22 +59,26 @@ async def store_node(tmp_path: Path, balance: str) -> AsyncIterator[StoreNode]:
         stack.callback(engine.close)
         media = InProcessMedia(engine)
         stack.callback(media.close)
-        router = StoreRouter(store, node="sipp-node", parameters=cfg.parameters)
+        writer = CdrWriter(store) if batched else None
+        router = StoreRouter(store, node="sipp-node", parameters=cfg.parameters, cdr_writer=writer)
+        done: asyncio.Queue[str] = asyncio.Queue()
+        router.on_call_done(lambda call_id, _cdr: done.put_nowait(call_id))
         node = Node(cfg, media, router)
         await node.start()
         driver = RouterDriver(router, refresh_interval=0.5)
         driver.start()
         try:
-            yield StoreNode(node, router, store, ids.customer, base, base + 1, base + 10, base + 20)
+            yield StoreNode(node, router, store, ids.customer, base, base + 1, base + 10, base + 20, done)
         finally:
             await node.stop()
             await driver.stop()
 
 
 @pytest.mark.timeout(60)
-def test_a_call_through_the_node_is_rated_and_recorded(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batched", [True, False], ids=["cdr-writer", "cdr-in-call-ended"])
+def test_a_call_through_the_node_is_rated_and_recorded(tmp_path: Path, batched: bool) -> None:
     async def main() -> None:
-        async with store_node(tmp_path, balance="10") as h:
+        async with store_node(tmp_path, balance="10", batched=batched) as h:
             carrier = asyncio.create_task(
                 sipp("uas_answer.xml", port=h.carrier_port, media_port=h.media_base, rtp_echo=True)
             )
@@ -85,7 +92,7 @@ def test_a_call_through_the_node_is_rated_and_recorded(tmp_path: Path) -> None:
             )
             assert uac.returncode == 0, uac.output
             assert (await carrier).returncode == 0
-            await asyncio.sleep(0.2)
+            await asyncio.wait_for(h.done.get(), 5)  # done: the CDR is durable
             (cdr,) = list(h.router.records)
             assert (cdr.mapping_gateway, cdr.routing_gateway, cdr.termination_reason) == (
                 "cust",
@@ -119,7 +126,7 @@ def test_the_node_hangs_up_when_the_credit_runs_out(tmp_path: Path) -> None:
             )
             assert uac.returncode == 0, uac.output  # it received the switch's BYE
             assert (await carrier).returncode == 0  # and so did the carrier
-            await asyncio.sleep(0.2)
+            await asyncio.wait_for(h.done.get(), 5)
             (cdr,) = list(h.router.records)
             assert cdr.termination_reason == "Insufficient balance" and cdr.ended_by == "system"
             assert 1500 <= cdr.hold_ms <= 2000

@@ -36,6 +36,8 @@ class PgServer:
     bin: Path
     base: Path
     pid: int = 0
+    #: fsync on (benchmarks of durable writes); tests run without it, for speed.
+    durable: bool = False
     _as_user: list[str] = field(default_factory=list)
 
     @property
@@ -54,7 +56,8 @@ class PgServer:
             shutil.chown(self.base, "postgres", "postgres")
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                   "-E", "UTF8", "--no-sync")  # fmt: skip
-        options = f"-k {self.base} -p {PORT} -c listen_addresses='' -c fsync=off -c max_connections=200"
+        fsync = "on" if self.durable else "off"
+        options = f"-k {self.base} -p {PORT} -c listen_addresses='' -c fsync={fsync} -c max_connections=200"
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.base / "server.log"), "-w", "-t", "60", "start")  # fmt: skip
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
@@ -80,11 +83,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def start_server() -> PgServer | None:
+def start_server(*, durable: bool = False) -> PgServer | None:
     bin_dir = find_bin()
     if bin_dir is None:
         return None
-    server = PgServer(bin_dir, Path(tempfile.mkdtemp(prefix="softswitch-pg-")))
+    server = PgServer(bin_dir, Path(tempfile.mkdtemp(prefix="softswitch-pg-")), durable=durable)
     try:
         server.start()
     except BaseException:

@@ -11,15 +11,9 @@ Bounded: every wait has a deadline; the node and both SIPp processes are stopped
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,42 +21,13 @@ import pytest
 from signaling.api.auth import Users
 from signaling.store import open_store
 from tests.b2bua_harness import SCENARIOS, port_block
+from tests.web.browser import ROOT, SCREENSHOTS, chromium, launch
+from tests.web.browser import process as _process
+from tests.web.browser import wait_for as _wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ADMIN_PASSWORD = "browser test password"  # noqa: S105 (a test password)
 CALLEE = "12125550100"
 TALK_MS = 8000
-
-
-def _wait_for(predicate: object, what: str, within: float) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {within} s waiting for {what}")
-
-
-@contextlib.contextmanager
-def _process(argv: list[str], log: Path, cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A process in its own session, its output in ``log``; killed (by its process group id)
-    when the block ends, whatever happened."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
 
 
 def _sipp(scenario: Path, *, port: int, media_port: int, target: str | None, extra: list[str]) -> list[str]:
@@ -85,7 +50,7 @@ def _config(tmp: Path, base: int) -> Path:
 
 @pytest.mark.timeout(180)
 def test_the_web_manager_in_a_real_browser(tmp_path: Path) -> None:
-    assert CHROMIUM is not None, "Debian's chromium is needed (scripts/install.sh installs it)"
+    executable = chromium()
     from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415 (a test-only tool)
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -99,7 +64,7 @@ def test_the_web_manager_in_a_real_browser(tmp_path: Path) -> None:
             _wait_for(lambda: "node ready" in node_log.read_text(errors="replace"), "the node to start", 30)
             url = f"http://127.0.0.1:{base + 2}/manage"
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+                browser = launch(pw, executable)
                 try:
                     page = browser.new_page(viewport={"width": 1280, "height": 900})
                     page.set_default_timeout(15_000)
