@@ -53,6 +53,8 @@ __all__ = [
     "Cluster",
     "ClusterView",
     "HopRefused",
+    "Registered",
+    "stored_registrations",
 ]
 
 #: A node whose heartbeat is older than this is dead for the others, seconds: its phones are
@@ -127,6 +129,41 @@ class Registered:
     local: bool
     #: the node's heartbeat is recent (a dead node's bindings do not reach the phone)
     alive: bool
+    #: where a call for the phone goes: the node's SIP address (host, port, transport), or for
+    #: this node's own binding the address its REGISTER came from
+    reach: tuple[str, int, str] = ("", 0, "")
+
+    def contact_for_call(self) -> PhoneContact:
+        """The :class:`PhoneContact` a call would be sent to (``node`` set for another node)."""
+        host, port, transport = self.reach
+        return PhoneContact(self.contact, host, port, transport.lower(), node="" if self.local else self.node)
+
+
+def stored_registrations(
+    store: Store, aors: Iterable[str], at: datetime, node_ttl: float = NODE_TTL
+) -> list[Registered]:
+    """Every node's bindings of ``aors`` as the store has them (the routing analysis without a
+    running node: every node is "another" node)."""
+    nodes, rows = store.registered(list(dict.fromkeys(aors)), at)
+    by_name = {n.name: n for n in nodes}
+    out: list[Registered] = []
+    for b in rows:
+        node = by_name.get(b.node)
+        alive = node is not None and node.alive_at >= at - timedelta(seconds=node_ttl)
+        reach = (node.host, node.port, node.transport) if node is not None else ("", 0, "")
+        out.append(
+            Registered(
+                b.node,
+                b.contact,
+                (b.source_host, b.source_port),
+                b.transport,
+                b.expires_at,
+                False,
+                alive,
+                reach,
+            )
+        )
+    return out
 
 
 class Cluster:
@@ -254,6 +291,7 @@ class Cluster:
                         b.expires_at,
                         local=False,
                         alive=node is not None and self.alive(node, at),
+                        reach=(node.host, node.port, node.transport) if node is not None else ("", 0, ""),
                     )
                 )
         return out

@@ -327,8 +327,9 @@ class StoreRouter:
             for aor in dict.fromkeys(aors):
                 for b in source.lookup(aor, now):
                     expires = at + timedelta(seconds=b.expires_at - now)
+                    reach = (*b.source, b.transport)
                     out.append(
-                        Registered(self.node, b.uri, b.source, b.transport, expires, local=True, alive=True)
+                        Registered(self.node, b.uri, b.source, b.transport, expires, True, True, reach)
                     )
         out.extend(self.cluster.registered(dict.fromkeys(aors), at))
         return out

@@ -9,16 +9,21 @@ the node's registrar does. The nodes sync as their drivers do (``sync_cluster``)
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from signaling.callproc.analysis import Analysis, analyse, as_json, render
 from signaling.callproc.cluster import HOP_STOP_CODES
 from signaling.routing import NODE_HOP_HEADER, InboundCall, PhoneContact
 from signaling.sip.message import NameAddr
 from signaling.sip.registrar import Binding
 from signaling.store import Phone, RoutingGateway, Store, open_store
+from signaling.store.registrations import StoredBinding
 from tests.callproc.world import T0, FakeNode, basic_world, d
 from tests.store.conftest import TEST_DIGEST
 
@@ -287,3 +292,69 @@ def test_the_routing_analysis_of_a_running_node_shows_where_a_phone_is_registere
         assert where.expires_at == a.node.router.wall(a.node.now) + timedelta(seconds=120)
         (own,) = b.node.router.registered(phone, b.node.now)
         assert (own.node, own.local) == ("node-b", True)
+
+
+def test_the_routing_analysis_shows_the_node_a_phone_is_registered_at(store_url: str) -> None:
+    """The analysis (reference §D.9) of a call to a phone: on a running node, with its view of
+    the other nodes; a dead node's binding is shown as such and not routed to."""
+    with cluster(store_url, "node-a", "node-b") as ([a, b], _):
+        b.registrar.register("2001", b.node.now, expires=120)
+        live([b, a], 0)
+        router = a.node.router
+
+        def analysis() -> Analysis:
+            return analyse(
+                router.snapshot, "2001", at=router.wall(a.node.now), ingress="cust",
+                registered=lambda phone: router.registered(phone, a.node.now),
+            )  # fmt: skip
+
+        text = render(analysis())
+        assert "Phone: 2001" in text
+        assert f"registered at node node-b: {PHONE_CONTACT} from 203.0.113.7:40123 udp" in text
+        assert "route: phone:2001@node-b, forwarded to node node-b at 192.0.2.2:5062" in text
+        assert "the gateways below are not used (SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY Off)" in text
+        phone = json.loads(as_json(analysis()))["phone"]
+        assert phone["route"] == {"gateway": "phone:2001@node-b", "host": "192.0.2.2", "port": 5062}
+        assert [(r["node"], r["node_alive"], r["this_node"]) for r in phone["registrations"]] == [
+            ("node-b", True, False)
+        ]
+        live([a], 16)  # node B silent: dead
+        text = render(analysis())
+        assert "registered at node node-b (dead: no heartbeat)" in text
+        assert "Admission: refused, 480 Temporarily Unavailable (The called not online)" in text
+        local = render(
+            analyse(
+                b.node.router.snapshot,
+                "2001",
+                at=b.node.router.wall(b.node.now),
+                ingress="cust",
+                registered=lambda phone: b.node.router.registered(phone, b.node.now),
+            )
+        )
+        assert "registered at this node" in local and "route: phone:2001, to 203.0.113.7:40123 udp" in local
+
+
+def test_the_route_analysis_command_reads_the_registrations_from_the_store(store_url: str) -> None:
+    with open_store(store_url) as store:
+        ids = basic_world(store, customer_rates=(("2", "0.01", 60, "0.01", 60),))
+        store.admin().create(Phone(ids.customer, number="2001", sip_user="alice", sip_password=TEST_DIGEST))
+        now = datetime.now(UTC)
+        row = StoredBinding(
+            "alice", "node-b", PHONE_CONTACT, *PHONE_NAT, "UDP", "1", now + timedelta(seconds=300), now
+        )
+        store.sync_registrations("node-b", (*ADDRESS["node-b"], "UDP"), {"alice": [row]}, now, {})
+    command = [
+        sys.executable,
+        "-m",
+        "signaling.cli",
+        "route-analysis",
+        "--store",
+        store_url,
+        "2001",
+        "--ingress",
+        "cust",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"registered at node node-b: {PHONE_CONTACT} from 203.0.113.7:40123 udp" in done.stdout
+    assert "route: phone:2001@node-b, forwarded to node node-b at 192.0.2.2:5062" in done.stdout
