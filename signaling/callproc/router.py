@@ -104,6 +104,8 @@ NODE_RESTART = "NodeRestart"
 NODE_LOST = "NodeLost"
 #: Termination when the reservation cannot be written (the database is unreachable).
 STORE_UNAVAILABLE = "Billing unavailable"
+#: The node's termination of a call whose every route failed (signaling.b2bua.call).
+ALL_ROUTES_FAILED = "AllRoutesFailed"
 #: Termination of a node-hop INVITE that does not authenticate (signaling/callproc/cluster.py).
 HOP_REFUSED = "Node hop refused"
 #: Final responses of a callee who is there but busy (the billing FAQ's "UserBusy").
@@ -598,12 +600,15 @@ class StoreRouter:
             if record.media_packets
             else ""
         )
+        termination = record.termination
+        if answer is None and termination == ALL_ROUTES_FAILED and _hop_unreached(session):
+            termination = CALLED_NOT_ONLINE  # the phone's node did not take the forwarded call
         cdr = session.draft.finish(
             end_time=self.wall(end_now),
             answer_time=None if answer is None else self.wall(answer),
             ring_time=None if record.ring is None else self.wall(record.ring),
             held=session.held,
-            termination=record.termination,
+            termination=termination,
             ended_by=record.ended_by,
             sip_code=record.final_status or 0,
             vendor_sip_code=session.vendor_status,
@@ -1097,6 +1102,15 @@ class StoreRouter:
             self._next_tick = now + self.tick
             if self.wakeup is not None:
                 self.wakeup(self._next_tick)
+
+
+def _hop_unreached(session: _Session) -> bool:
+    """The call's last attempt was forwarded to the node holding the phone's registration, and
+    that node did not answer (408), could not be reached or refused (503), or no longer has the
+    phone (480): for the CDR the phone was not online."""
+    tried = session.draft.gateways_tried
+    last = tried[-1] if tried else ""
+    return last.startswith("phone:") and "@" in last and session.vendor_status in {408, 480, 503}
 
 
 def _lines_busy(full: str) -> Rejection:

@@ -235,6 +235,25 @@ def test_an_unregistered_or_expired_phone_is_not_online_after_the_next_sync(stor
         assert a.node.admit("c4", "2001").rejection is not None
 
 
+def test_a_node_that_does_not_take_the_forwarded_call_leaves_the_phone_not_online(store_url: str) -> None:
+    """Node B is alive in the table but does not answer SIP (408 after the INVITE timeout) or
+    answers 480 (the phone left it meanwhile): the call fails, and its CDR on node A says "The
+    called not online"; nothing is charged."""
+    with cluster(store_url, "node-a", "node-b") as ([a, b], store):
+        b.registrar.register("2001", b.node.now)
+        live([b, a], 0)
+        for call_id, status in (("c408", 408), ("c480", 480)):
+            a.node.admit(call_id, "2001")
+            a.node.try_route(call_id)
+            a.node.fail(call_id, status)
+            a.node.end(call_id, termination="AllRoutesFailed", ended_by="switch", status=status)
+        cdrs = store.cdrs(T0.date(), T0.date())
+        assert sorted((c.call_id, c.termination_reason, c.fee) for c in cdrs) == [
+            ("c408", "The called not online", 0),
+            ("c480", "The called not online", 0),
+        ]
+
+
 def test_with_the_redirect_the_gateways_follow_the_node_hop_and_a_dead_node_goes_to_them(
     store_url: str,
 ) -> None:
