@@ -249,8 +249,8 @@ def test_a_node_that_does_not_take_the_forwarded_call_leaves_the_phone_not_onlin
             a.node.end(call_id, termination="AllRoutesFailed", ended_by="switch", status=status)
         cdrs = store.cdrs(T0.date(), T0.date())
         assert sorted((c.call_id, c.termination_reason, c.fee) for c in cdrs) == [
-            ("c408", "The called not online", 0),
-            ("c480", "The called not online", 0),
+            ("c408", "The called not online", d("0")),
+            ("c480", "The called not online", d("0")),
         ]
 
 
