@@ -29,7 +29,7 @@ from signaling.callproc.driver import RouterDriver
 from signaling.config import load
 from signaling.media.control import InProcessMedia
 from signaling.store import Account, Phone, Store, open_store
-from tests.b2bua_harness import port_block, sipp
+from tests.b2bua_harness import port_block, sipp, wait_bound
 from tests.callproc.world import basic_world, d
 from tests.store.conftest import TEST_DIGEST
 
@@ -140,7 +140,7 @@ def test_a_phone_registered_at_node_b_answers_a_call_entering_node_a(store_url: 
             phone = asyncio.create_task(
                 sipp("uas_answer.xml", port=h.phone_port, media_port=h.media_base, rtp_echo=True)
             )
-            await asyncio.sleep(0.3)
+            await wait_bound(h.phone_port)  # the phone listens before the call is placed
             uac = await sipp(
                 "uac_basic.xml",
                 port=h.customer_port,
