@@ -40,7 +40,7 @@ from signaling.observe.driver import Observer
 from signaling.observe.logs import configure as configure_logging
 from signaling.observe.logs import redact
 from signaling.routing import Router, StaticRouter
-from signaling.store import DEFAULT_URL, Store, StoreError, open_store
+from signaling.store import Store, StoreError, open_store
 
 if TYPE_CHECKING:
     from signaling.api.server import ApiServer
@@ -259,8 +259,10 @@ async def _start_api(
     store = billing.store if billing is not None else None
     try:
         if store is None:
-            store = open_store(DEFAULT_URL)
-            log.info("API: no [store] url: managing %s (the node routes from its file's tables)", DEFAULT_URL)
+            # the store the CLI's commands manage too ($SOFTSWITCH_STORE, else the data directory)
+            url = default_store_url()
+            store = open_store(url)
+            log.info("API: no [store] url: managing %s (the node routes from its file's tables)", url)
         server = await start_node_api(cfg.api, store, node=node, router=router, observer=observer)
     except (OSError, ValueError, StoreError) as exc:
         log.error("cannot serve the API on %s:%d: %s", cfg.api.listen[0], cfg.api.listen[1], exc)

@@ -44,7 +44,7 @@ from signaling.b2bua.parts import (
 )
 from signaling.b2bua.timers import LegTimers
 from signaling.media.control import MediaControlError, MediaNotice, OfferOptions
-from signaling.routing import Admission, CallRecord, Route
+from signaling.routing import ALL_GATEWAY_BUSY, Admission, CallRecord, Route
 from signaling.sip.auth import DigestClient
 from signaling.sip.dialog import Dialog, DialogId, make_request
 from signaling.sip.identity import CallerPool, identity_headers
@@ -207,7 +207,11 @@ class Call:
 
     def _next_route(self) -> None:
         if not self.routes:
-            self.fail(self.last_failure, None, ALL_ROUTES_FAILED)
+            # none tried: every route was skipped at its lines or CPS (the router's, or the
+            # node's own carrier limits), which the store router calls AllGatewayBusy too
+            self.fail(
+                self.last_failure, None, ALL_ROUTES_FAILED if self.record.attempts else ALL_GATEWAY_BUSY
+            )
             return
         route = self.routes.pop(0)
         body = self.invite.body

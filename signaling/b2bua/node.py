@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
+from signaling.b2bua.carrier_limits import CarrierLimits, carrier_key
 from signaling.b2bua.deadlines import Deadlines
 from signaling.b2bua.operations import Operations, auth_log_level
 from signaling.b2bua.stats import GatewayProber, NodeStats
@@ -124,14 +125,18 @@ class Node(Operations):
         self.media_port = media
         #: per-gateway lines, ASR, ACD, PDD (metrics, alarms), fed through the router interface
         self.gateways = GatewayMeter.from_parameters(self.parameters)
-        self.router: Router = MeteredRouter(router, self.gateways, self._attempt_probe)
+        #: CPS and concurrency per mapping gateway ("in:") and routing gateway ("out:")
+        self.admission = AdmissionControl()
+        # a carrier's slot is taken per attempt (CarrierLimits), before the router is asked
+        self.router: Router = MeteredRouter(
+            CarrierLimits(router, self.admission), self.gateways, self._attempt_probe
+        )
         self.stats = NodeStats()
         self.cps = RateMeter(window_s=CPS_WINDOW, slots=10)
         #: the scanner defence, consulted before anything is parsed
         self.defence = Defence(config.defence)
         self.layer = TransactionLayer(TimerConfig.from_parameters(self.parameters))
         self.transport = SipTransport(self._on_data, dscp=int(self.parameters["SS_QOS_SIGNAL"]))
-        self.admission = AdmissionControl()
         for gw in config.mapping_gateways:
             self.admission.configure(
                 "in:" + gw.name,
@@ -142,7 +147,7 @@ class Node(Operations):
             )
         for rgw in config.routing_gateways:
             self.admission.configure(
-                "out:" + rgw.name,
+                carrier_key(rgw.name),
                 KeyLimits(
                     max_cps=int(rgw.max_cps) if rgw.max_cps is not None else None,
                     max_concurrent=rgw.max_calls,
@@ -587,10 +592,6 @@ class Node(Operations):
                 event, record, ticket.status, f"{ticket.limit} limit of {ticket.key}", f"{ticket.limit} limit"
             )
             return
-        # carriers at their concurrency/CPS limit are skipped, not tried
-        admission.routes = [
-            r for r in admission.routes if self.admission.check(["out:" + r.gateway], now) is None
-        ]
         tickets: list[AdmissionTicket] = [ticket]
         call = Call(
             host=self,
