@@ -31,6 +31,9 @@ UNKNOWN_GATEWAY = "UnknownGateway"
 NOT_ALLOWED = "CalleeNotAllowed"
 #: The callee is a phone of this node that is not registered (timers-trace §2.6, behaviour 64).
 CALLED_NOT_ONLINE = "The called not online"
+#: The header of an INVITE one node of a database forwards to another for a phone registered
+#: there (signaling/callproc/cluster.py: who sends it, its HMAC; docs/routing.md).
+NODE_HOP_HEADER = "X-Softswitch-Hop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,9 @@ class InboundCall:
     #: Other caller sources a mapping gateway may choose ("Caller" = Remote-Party-ID / Display).
     caller_rpid: str = ""
     caller_display: str = ""
+    #: The INVITE's node-hop header (NODE_HOP_HEADER), "" when it has none: the router
+    #: authenticates it, never trusts it.
+    hop: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +76,8 @@ class Route:
     caller_add: str = ""
     #: the Request-URI to send (a registered phone's Contact); None: ``sip:callee@host:port``
     uri: str | None = None
+    #: headers the INVITE carries for this route (a node hop's proof, NODE_HOP_HEADER)
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,9 @@ class PhoneContact:
     host: str
     port: int
     transport: str
+    #: the node of the database holding the registration, "" for this node: host and port are
+    #: then that node's SIP address, where the call is forwarded (docs/routing.md)
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)
