@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from signaling.config import Config, MappingGateway, RoutingGateway
+from signaling.media.codec_policy import GatewayCodecPolicy, policy_from_settings
 from signaling.sip.identity import IdentityPolicy
 
 #: Termination reasons (CDR), the ones the reference names verbatim first.
@@ -31,6 +32,8 @@ UNKNOWN_GATEWAY = "UnknownGateway"
 NOT_ALLOWED = "CalleeNotAllowed"
 #: The callee is a phone of this node that is not registered (timers-trace §2.6, behaviour 64).
 CALLED_NOT_ONLINE = "The called not online"
+#: A gateway without codec settings: auto negotiation, any codec, no conversion.
+NO_CODEC_SETTINGS = GatewayCodecPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,8 @@ class Route:
     caller_add: str = ""
     #: the Request-URI to send (a registered phone's Contact); None: ``sip:callee@host:port``
     uri: str | None = None
+    #: the routing gateway's codec settings (the callee leg's), docs/b2bua.md "Codecs"
+    codecs: GatewayCodecPolicy = NO_CODEC_SETTINGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,8 @@ class Admission:
     needs_auth: bool = False
     #: the caller's Privacy header may reach carriers in passthrough ("Support Privacy")
     support_privacy: bool = False
+    #: the mapping gateway's codec settings (the caller leg's), docs/b2bua.md "Codecs"
+    codecs: GatewayCodecPolicy = NO_CODEC_SETTINGS
 
 
 @dataclass(slots=True)
@@ -173,6 +180,10 @@ class Router(Protocol):
         ...
 
 
+#: The codec keys of a gateway that has none in the file.
+_NO_SETTINGS: tuple[object, ...] = ((), "auto", False, "auto")
+
+
 def _matches(prefixes: list[str], number: str) -> int | None:
     """Length of the longest prefix matching ``number``, or None."""
     best: int | None = None
@@ -191,6 +202,16 @@ class StaticRouter:
         self._hangup: Callable[[str, str], object] | None = None
         #: each routing gateway's identity policy (frozen), built once rather than per call
         self._policies: dict[str, IdentityPolicy] = {}
+        #: each gateway's codec policy, by ("mapping" | "routing", name), with its settings
+        self._codecs: dict[tuple[str, str], tuple[tuple[object, ...], GatewayCodecPolicy]] = {}
+
+    def _codec_policy(self, kind: str, gw: MappingGateway | RoutingGateway) -> GatewayCodecPolicy:
+        wanted = (tuple(gw.codecs), gw.codec_mode, gw.allow_transcoding, gw.g729_mode)
+        known = self._codecs.get((kind, gw.name))
+        if known is None or known[0] != wanted:
+            policy = policy_from_settings(*wanted) if wanted != _NO_SETTINGS else NO_CODEC_SETTINGS
+            known = self._codecs[(kind, gw.name)] = (wanted, policy)
+        return known[1]
 
     def _policy(self, gw: RoutingGateway) -> IdentityPolicy:
         wanted = (gw.pai, gw.privacy, gw.ppi, gw.extra_headers)
@@ -241,6 +262,7 @@ class StaticRouter:
             dtmf=ingress.dtmf,
             session_timer=ingress.session_timer,
             support_privacy=ingress.support_privacy,
+            codecs=self._codec_policy("mapping", ingress),
         )
         caller = {"rpid": call.caller_rpid, "display": call.caller_display}.get(ingress.caller_source, "")
         caller = caller or call.caller
@@ -278,6 +300,7 @@ class StaticRouter:
                     caller_pool_multiplex=gw.caller_pool_multiplex,
                     caller_strip=gw.caller_strip,
                     caller_add=gw.caller_add,
+                    codecs=self._codec_policy("routing", gw),
                 )
             )
         return admission

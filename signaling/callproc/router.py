@@ -63,11 +63,12 @@ from signaling.callproc.cdrwriter import CdrWriter, Settlement
 from signaling.callproc.draft import CdrDraft, utc
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
-from signaling.callproc.routes import Candidate
+from signaling.callproc.routes import Candidate, gateway_codecs
 from signaling.callproc.snapshot import Snapshot, load_snapshot
 from signaling.observe.histogram import Histograms
 from signaling.routing import (
     ALL_GATEWAY_BUSY,
+    NO_CODEC_SETTINGS,
     Admission,
     CallRecord,
     InboundCall,
@@ -321,6 +322,7 @@ class StoreRouter:
             dtmf=ingress.dtmf if ingress else "auto",
             session_timer=ingress.session_timer if ingress else True,
             support_privacy=ingress.support_privacy if ingress else False,
+            codecs=gateway_codecs(snap, ingress) if ingress else NO_CODEC_SETTINGS,
         )
         if ingress is None or decision.account is None:
             admission.rejection = decision.rejection
