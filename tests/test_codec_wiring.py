@@ -22,7 +22,7 @@ from signaling.media.codec_policy import (
     policy_from_settings,
 )
 from signaling.media.control import InProcessMedia, OfferOptions
-from signaling.media.sdp_codecs import audio_codecs, keep_formats, name_g729
+from signaling.media.sdp_codecs import audio_codecs, audio_first, keep_formats, name_g729
 from signaling.routing import NO_CODEC_SETTINGS, InboundCall, StaticRouter
 
 AUTO = GatewayCodecPolicy()
@@ -71,6 +71,12 @@ def test_keep_formats_cuts_the_format_list_and_its_attributes() -> None:
     assert b"m=audio 40000 RTP/AVP 18 101\r\n" in out
     assert b"PCMA" not in out and b"a=fmtp:18 annexb=no" in out and b"a=sendrecv" in out
     assert keep_formats(PCMA_G729_TE, [8, 18, 101]) == PCMA_G729_TE
+
+
+def test_audio_first_moves_telephone_event_and_comfort_noise_last() -> None:
+    body = sdp("101 13 18 8", "a=rtpmap:101 telephone-event/8000")
+    assert b"m=audio 40000 RTP/AVP 18 8 101 13\r\n" in audio_first(body)
+    assert audio_first(PCMA_G729_TE) == PCMA_G729_TE
 
 
 def test_name_g729_renames_or_offers_both_names() -> None:

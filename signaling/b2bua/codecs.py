@@ -9,7 +9,8 @@ carrier (routing gateway) has its own settings, against the customer's (mapping 
    itself writes the carrier's SDP and transcodes when the legs end up on different codecs;
    with media proxy off there is no engine, nothing can be converted, and the caller's SDP is
    only cut to the planned codecs. G.729 is then spelled per the carrier's "G729 negotiation
-   mode" (:meth:`CodecStep.toward_carrier`).
+   mode" (:meth:`CodecStep.toward_carrier`), and the codecs the engine appended are moved
+   before telephone-event.
 2. :meth:`CodecStep.check_answer` runs ``plan_answer`` on the carrier's SDP (a 18x or the 2xx)
    before anything of it reaches the caller; the engine's answer toward the caller is then
    spelled per the customer's G.729 mode (:meth:`CodecStep.toward_caller`).
@@ -33,7 +34,7 @@ from signaling.media.codec_policy import (
     plan_answer,
     plan_offer,
 )
-from signaling.media.sdp_codecs import audio_codecs, keep_formats, name_g729
+from signaling.media.sdp_codecs import audio_codecs, audio_first, keep_formats, name_g729
 
 __all__ = ["CodecStep", "plan_attempt", "reoffer_options"]
 
@@ -58,7 +59,8 @@ class CodecStep:
             return sdp
         if not proxied:
             return keep_formats(sdp, [c.pt for c in self.plan.to_callee])
-        return name_g729(sdp, [c.name for c in self.plan.to_callee if c.family == "G729"])
+        named = name_g729(sdp, [c.name for c in self.plan.to_callee if c.family == "G729"])
+        return audio_first(named) if self.options else named
 
     def check_answer(self, sdp: bytes) -> None:
         """Plan the answer from the carrier's SDP; raises CodecMismatch when it does not fit."""

@@ -7,6 +7,9 @@ engine's vocabulary has no word for:
 
 * :func:`keep_formats` — restrict the audio ``m=`` line to some payload types (with media proxy
   off, where no engine sits between the parties);
+* :func:`audio_first` — list telephone-event and comfort noise after the audio codecs (the
+  engine appends the codecs it adds after the caller's formats; a carrier that takes the first
+  format as the codec must find an audio one there);
 * :func:`name_g729` — spell G.729 the way a gateway's "G729 negotiation mode" wants it
   (``G729`` / ``G729a``, or both on two payload types).
 
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from signaling.media.codec_policy import STATIC_PT, Codec
 
-__all__ = ["audio_codecs", "keep_formats", "name_g729"]
+__all__ = ["audio_codecs", "audio_first", "keep_formats", "name_g729"]
 
 #: RFC 3551 static audio payload types: (encoding name, clock rate, channels).
 STATIC_CODECS: dict[int, tuple[str, int, int]] = {
@@ -127,6 +130,25 @@ def keep_formats(sdp: bytes, pts: list[int]) -> bytes:
         if pt is None or str(pt) in keep:
             section.append(line)
     return _join(lines[:start] + section + lines[end:], newline)
+
+
+def audio_first(sdp: bytes) -> bytes:
+    """The SDP with telephone-event and comfort-noise formats of its first audio section moved
+    after the others (their order kept); unchanged when they already are."""
+    codecs = audio_codecs(sdp)
+    if not codecs:
+        return sdp
+    late = {str(c.pt) for c in codecs if c.is_telephone_event or c.name.upper() == "CN"}
+    lines, newline = _split(sdp)
+    found = _audio_section(lines)
+    assert found is not None
+    start = found[0]
+    fields = lines[start].split(" ")
+    formats = [f for f in fields[3:] if f not in late] + [f for f in fields[3:] if f in late]
+    if formats == fields[3:]:
+        return sdp
+    lines[start] = " ".join(fields[:3] + formats)
+    return _join(lines, newline)
 
 
 def name_g729(sdp: bytes, names: list[str]) -> bytes:
