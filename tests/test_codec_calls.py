@@ -50,7 +50,8 @@ def linear_to_alaw(samples: np.ndarray[Any, np.dtype[np.int32]]) -> bytes:
     magnitude = np.minimum(np.abs(samples), 32767) >> 3
     segment = np.where(magnitude < 32, 0, np.floor(np.log2(np.maximum(magnitude, 1))).astype(np.int32) - 4)
     mantissa = np.where(segment == 0, magnitude >> 1, magnitude >> np.maximum(segment, 0)) & 0x0F
-    return ((sign | (segment << 4) | mantissa) ^ 0x55).astype(np.uint8).tobytes()
+    codes: np.ndarray[Any, np.dtype[np.uint8]] = ((sign | (segment << 4) | mantissa) ^ 0x55).astype(np.uint8)
+    return codes.tobytes()
 
 
 def alaw_to_linear(payload: bytes) -> np.ndarray[Any, np.dtype[np.int32]]:
