@@ -139,6 +139,10 @@ class CallRecord:
     established: bool = False
     #: what the engine measured of each party's stream: (expected, lost, jitter ms)
     media_quality: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    #: the answered call's codecs on the caller's leg and on the carrier's (transcoding when
+    #: they differ); empty when unknown (no SDP, no audio)
+    codec_in: str = ""
+    codec_out: str = ""
 
     @property
     def duration(self) -> float:

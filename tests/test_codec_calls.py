@@ -194,6 +194,7 @@ def test_pcma_customer_to_a_g729_only_carrier_is_transcoded(media: str) -> None:
             assert abs(dominant_hz(heard) - TONE_HZ) <= 10, dominant_hz(heard)
             [record] = await ended_records(h, 1)
             assert record.termination == "Normal" and record.gateway == "carrier-0"
+            assert (record.codec_in, record.codec_out) == ("PCMA", "G729"), "the CDR's codecs"
             await assert_nothing_leaked(h)
 
     run(main())

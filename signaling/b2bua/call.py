@@ -405,6 +405,9 @@ class Call:
             return True
         try:
             codecs.check_answer(response.body)
+            if response.status >= 200 and codecs.answer is not None:  # the CDR's codecs
+                self.record.codec_in = codecs.answer.to_caller[0].name
+                self.record.codec_out = str(codecs.answer.callee_codecs[0]["name"])
         except CodecMismatch as exc:
             log.info("call %s: %s answered %s", self.call_id, attempt.route.gateway, exc)
             attempt.cancelled = True

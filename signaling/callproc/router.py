@@ -497,6 +497,7 @@ class StoreRouter:
             sip_code=record.final_status or 0,
             vendor_sip_code=session.vendor_status,
             media_quality=media,
+            codecs=(record.codec_in, record.codec_out),
             allowance=session.allowance,
             outcome=CallOutcome.CONNECTED if record.established else CallOutcome.RESPONDED,
         )

@@ -38,3 +38,16 @@ def test_the_store_refuses_codec_settings_the_call_path_cannot_use(sqlite_store:
         admin.create(MappingGateway("bad", ids.customer, addresses=("10.0.0.9",), codecs=("PCMA/8000",)))
     with pytest.raises(ValidationError, match="codecs"):
         admin.create(RoutingGateway("bad", host="127.0.0.1", codec_mode="specified"))
+
+
+def test_the_cdr_records_both_legs_codecs(sqlite_store: Store) -> None:
+    """Transcode Module §1.3 verification: the CDR records the codec information."""
+    basic_world(sqlite_store)
+    node = FakeNode.on(sqlite_store)
+    node.admit("call-0", "12125550100")
+    node.answer("call-0")
+    node.records["call-0"].codec_in, node.records["call-0"].codec_out = "PCMA", "G729"
+    node.advance(30)
+    node.end("call-0")
+    [cdr] = node.router.records
+    assert (cdr.codec_in, cdr.codec_out) == ("PCMA", "G729")
