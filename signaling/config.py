@@ -27,6 +27,10 @@ name = "carrier-a"
 address = "127.0.0.1:5080"
 prefixes = [""]
 priority = 1
+codecs = ["G729"]                # codec settings, on either gateway table (docs/b2bua.md "Codecs"):
+codec_mode = "auto"              #   allowed codecs in preference order (empty = any); "auto" or
+allow_transcoding = true         #   "specified" (the first of codecs); "Allow codec conversion";
+g729_mode = "auto"               #   "G729 negotiation mode": auto, g729, g729a or both
 
 [store]                          # routing and billing from the store instead of the tables above
 url = "sqlite:///var/softswitch.db"   # or "postgresql://user@host/db"
