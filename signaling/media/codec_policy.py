@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import Enum
+from functools import cached_property
 
 from mediacore.types import CodecEntry
 
@@ -60,13 +61,13 @@ class Codec:
     channels: int = 1
     fmtp: str | None = None
 
-    @property
+    @cached_property  # read many times per call (a frozen dataclass without slots can cache)
     def family(self) -> str:
         """The codec with G.729 variants folded together, upper-case."""
         upper = self.name.upper()
         return "G729" if upper in G729_NAMES else upper
 
-    @property
+    @cached_property
     def is_telephone_event(self) -> bool:
         return self.name.lower() == "telephone-event"
 
@@ -352,6 +353,8 @@ def offer_codec_options(offered: list[Codec], plan: OfferPlan) -> dict[str, list
     ``mask`` what it may send but the carrier is not offered, ``offer`` the caller's codecs the
     carrier is offered in the plan's order, ``transcode`` the ones the engine adds. Empty when
     the plan is the caller's offer unchanged (the SDP then passes through as it is)."""
+    if plan.caller == offered and plan.to_callee == offered:
+        return {}  # the caller's offer as it is (calls without codec settings)
     kept_audio = _audio(plan.caller)
     kept_pts = {c.pt for c in plan.caller}
     onward = _audio(plan.to_callee)

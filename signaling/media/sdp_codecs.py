@@ -72,37 +72,43 @@ def _attribute_pt(line: str) -> int | None:
 def audio_codecs(sdp: bytes) -> list[Codec] | None:
     """The codecs of the first audio section, in ``m=`` order (formats we cannot name — a dynamic
     payload type without ``a=rtpmap`` — are left out); None when there is no audio section or
-    its port is 0 (nothing to negotiate)."""
-    lines, _ = _split(sdp)
-    found = _audio_section(lines)
-    if found is None:
+    its port is 0 (nothing to negotiate). Runs on every call: it reads only that section."""
+    text = sdp.decode("latin-1")  # the codec lines are ASCII; nothing read here is re-encoded
+    start = text.find("m=audio ")
+    while start > 0 and text[start - 1] != "\n":
+        start = text.find("m=audio ", start + 1)
+    if start < 0:
         return None
-    start, end = found
-    fields = lines[start].split()
+    end = text.find("\nm=", start)
+    lines = text[start : end if end >= 0 else len(text)].splitlines()
+    fields = lines[0].split()
     if len(fields) < 4 or fields[1] == "0":
         return None
     rtpmaps: dict[int, tuple[str, int, int]] = {}
     fmtps: dict[int, str] = {}
-    for line in lines[start + 1 : end]:
-        pt = _attribute_pt(line)
-        if pt is None:
+    for line in lines[1:]:
+        if not line.startswith(("a=rtpmap:", "a=fmtp:")):
             continue
-        value = line.split(" ", 1)[1].strip() if " " in line else ""
-        if line.startswith("a=rtpmap:"):
-            parts = value.split("/")
+        head, _, value = line.partition(" ")
+        pt_text = head.partition(":")[2]
+        if not pt_text.isdigit():
+            continue
+        pt = int(pt_text)
+        if line[2] == "r":
+            parts = value.strip().split("/")
             try:
                 rate = int(parts[1]) if len(parts) > 1 else 8000
                 channels = int(parts[2]) if len(parts) > 2 else 1
             except ValueError:
                 continue
             rtpmaps[pt] = (parts[0], rate, channels)
-        elif line.startswith("a=fmtp:"):
-            fmtps[pt] = value
+        else:
+            fmtps[pt] = value.strip()
     out: list[Codec] = []
-    for text in fields[3:]:
-        if not text.isdigit() or int(text) > 127:
+    for pt_text in fields[3:]:
+        if not pt_text.isdigit() or int(pt_text) > 127:
             continue
-        pt = int(text)
+        pt = int(pt_text)
         known = rtpmaps.get(pt) or STATIC_CODECS.get(pt)
         if known is not None:
             name, rate, channels = known
