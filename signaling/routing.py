@@ -34,6 +34,9 @@ NOT_ALLOWED = "CalleeNotAllowed"
 CALLED_NOT_ONLINE = "The called not online"
 #: A gateway without codec settings: auto negotiation, any codec, no conversion.
 NO_CODEC_SETTINGS = GatewayCodecPolicy()
+#: The header of an INVITE one node of a database forwards to another for a phone registered
+#: there (signaling/callproc/cluster.py: who sends it, its HMAC; docs/routing.md).
+NODE_HOP_HEADER = "X-Softswitch-Hop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,9 @@ class InboundCall:
     #: Other caller sources a mapping gateway may choose ("Caller" = Remote-Party-ID / Display).
     caller_rpid: str = ""
     caller_display: str = ""
+    #: The INVITE's node-hop header (NODE_HOP_HEADER), "" when it has none: the router
+    #: authenticates it, never trusts it.
+    hop: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,8 @@ class Route:
     uri: str | None = None
     #: the routing gateway's codec settings (the callee leg's), docs/b2bua.md "Codecs"
     codecs: GatewayCodecPolicy = NO_CODEC_SETTINGS
+    #: headers the INVITE carries for this route (a node hop's proof, NODE_HOP_HEADER)
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +94,9 @@ class PhoneContact:
     host: str
     port: int
     transport: str
+    #: the node of the database holding the registration, "" for this node: host and port are
+    #: then that node's SIP address, where the call is forwarded (docs/routing.md)
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)

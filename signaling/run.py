@@ -206,6 +206,13 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
     gc.freeze()
     gateways = f"{len(cfg.mapping_gateways)} customer and {len(cfg.routing_gateways)} carrier gateways"
     if billing is not None:
+        if cfg.sip_advertise is None and host in ("0.0.0.0", "::"):
+            log.warning(
+                "[sip] advertise is not set: the other nodes of the store are told to reach this one "
+                "at %s:%d, which only this machine reaches (docs/routing.md, 'Phones on several nodes')",
+                node.advertise,
+                port,
+            )
         recovered = billing.driver.start()
         snap = billing.router.snapshot
         gateways = (

@@ -13,7 +13,7 @@ import asyncio
 
 import uvloop
 
-from tests.b2bua_harness import node_with, sipp
+from tests.b2bua_harness import node_with, peers_listening, sipp
 
 CALLEE = ["-s", "12125550100"]
 
@@ -25,7 +25,7 @@ def test_basic_call_on_uvloop() -> None:
             carrier = asyncio.create_task(
                 sipp("uas_answer.xml", port=h.carrier_ports[0], media_port=h.media_base, rtp_echo=True)
             )
-            await asyncio.sleep(0.3)
+            await peers_listening()
             uac = await sipp(
                 "uac_basic.xml",
                 port=h.customer_port,

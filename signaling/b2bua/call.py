@@ -284,6 +284,7 @@ class Call:
                 support_privacy=self.admission.support_privacy,
             )
         )
+        extra.extend(route.headers)  # a node hop's proof (signaling/callproc/cluster.py)
         if route.session_timer:
             timer = self.st.get("b")
             if timer is None or self.attempt is None or self.attempt.route != route:

@@ -32,7 +32,15 @@ from signaling.config import Config
 from signaling.media.control import MediaControlError, MediaNotice
 from signaling.observe.gateways import GatewayMeter, MeteredRouter
 from signaling.observe.logs import call_context
-from signaling.routing import UNKNOWN_GATEWAY, CallRecord, InboundCall, PhoneContact, Route, Router
+from signaling.routing import (
+    NODE_HOP_HEADER,
+    UNKNOWN_GATEWAY,
+    CallRecord,
+    InboundCall,
+    PhoneContact,
+    Route,
+    Router,
+)
 from signaling.sip.auth import AuthOutcome, DigestChallenger, Password
 from signaling.sip.defence import Defence
 from signaling.sip.dialog import (
@@ -239,6 +247,9 @@ class Node(Operations):
         self.transport_open = True
         if self.advertise is None:
             self.advertise = self.local[0] if self.local[0] not in ("0.0.0.0", "::") else "127.0.0.1"
+        started = getattr(self.router, "on_node_started", None)  # a router shared by nodes
+        if started is not None:  # publishes this registrar's phones and where to reach them
+            started(self.registrar, (self.advertise, self.local[1], "UDP"))
         self._sample_at = (self.now(), time.thread_time(), 0)
         self._loop.call_later(SAMPLE_PERIOD, self._sample)
         watch = getattr(self.media_port, "watch", None)
@@ -511,6 +522,7 @@ class Node(Operations):
             callee,
             caller_rpid=caller_number(request, "rpid"),
             caller_display=caller_number(request, "display"),
+            hop=request.headers.get(NODE_HOP_HEADER) or "",
         )
         admission = self.router.admit(inbound, now)
         if admission.needs_auth:
@@ -539,6 +551,7 @@ class Node(Operations):
                 auth_user=result.username,
                 caller_rpid=inbound.caller_rpid,
                 caller_display=inbound.caller_display,
+                hop=inbound.hop,
             )
             admission = self.router.admit(inbound, now)
         record = CallRecord(

@@ -32,6 +32,7 @@ from fractions import Fraction
 
 from signaling.billing import RateSelection, RateSources, Tariff, charge, select_rate
 from signaling.callproc.benefits import covering
+from signaling.callproc.cluster import HOP_STOP_CODES
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.routes import (
@@ -99,6 +100,10 @@ class Decision:
     #: The phone whose call this is (its ingress is the phone's own), and the phone it calls.
     phone: Phone | None = None
     callee_phone: Phone | None = None
+    #: The route to another node of the database holding the called phone's registration
+    #: (tried before the gateways, which are routed only when SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY
+    #: is On); the router adds its proof (signaling/callproc/cluster.py).
+    hop: Route | None = None
 
     @property
     def tariff(self) -> Tariff | None:
@@ -243,6 +248,8 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     decision.packages = covering(snap, account.id, callee.number, at)
     if locate is not None and _to_phone(snap, ingress, decision, locate):
         return decision
+    if decision.hop is not None and not snap.parameters["SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY"]:
+        return decision  # the node holding the registration, and nothing after it
     decision.plan = plan_routes(
         snap,
         ingress,
@@ -257,6 +264,9 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     )
     termination = decision.plan.termination
     if termination is not None:
+        if decision.hop is not None:  # the forwarded call stands alone
+            decision.plan = None
+            return decision
         return decision.refuse(503, "Service Unavailable", termination)
     decision.routes = [_route(snap, ingress, c.gateway.id, decision, rng) for c in decision.plan.ordered]
     return decision
@@ -268,14 +278,19 @@ def _to_phone(
     decision: Decision,
     locate: Callable[[Phone], PhoneContact | None],
 ) -> bool:
-    """A callee that is a phone of this node: routed to where it is registered, or refused as
-    "The called not online" (unless SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY sends it to the
-    gateways). True when that decided the call."""
+    """A callee that is a phone: routed to where it is registered — on this node, or forwarded
+    to the node of the database holding its registration (``decision.hop``, then the gateways
+    only with SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY) — or refused as "The called not online"
+    (unless SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY sends it to the gateways). True when that
+    decided the call."""
     phone = snap.phones_by_number.get(decision.callee_billing)
     if phone is None:
         return False
     decision.callee_phone = phone
     contact = None if phone.locked else locate(phone)
+    if contact is not None and contact.node:
+        decision.hop = _hop_route(snap, ingress, phone, contact, decision)
+        return False
     if contact is not None:
         decision.routes = [_phone_route(snap, ingress, phone, contact, decision)]
         return True
@@ -298,6 +313,23 @@ def _phone_route(
         caller=decision.caller_billing,
         media_proxy=ingress.media_proxy or str(snap.parameters["SS_MEDIAPROXYMODE"]),
         uri=contact.uri,
+    )
+
+
+def _hop_route(
+    snap: Snapshot, ingress: MappingGateway, phone: Phone, contact: PhoneContact, decision: Decision
+) -> Route:
+    """The route to the node holding a phone's registration: its SIP address, the phone's
+    number as the Request-URI's user; only "not reached" answers fail over (HOP_STOP_CODES)."""
+    return Route(
+        gateway=f"phone:{phone.number}@{contact.node}",
+        host=contact.host,
+        port=contact.port,
+        transport=contact.transport.lower(),
+        callee=phone.number,
+        caller=decision.caller_billing,
+        stop_switch_codes=HOP_STOP_CODES,
+        media_proxy=ingress.media_proxy or str(snap.parameters["SS_MEDIAPROXYMODE"]),
     )
 
 
