@@ -8,10 +8,8 @@ by the engine in the call's record; what reached the far side (a SIPp carrier's 
 socket standing in for the carrier's media, where the 440 Hz tone baresip sends is found again
 after transcoding); nothing left in the node or the engine afterwards.
 
-The node has no per-gateway codec setting yet (signaling/media/codec_policy.py is not wired into
-the call path), so the Opus → PCMU test adds to the node's offers the ng ``codec`` option such a
-setting would give ("mask opus, transcode PCMU" toward a G.711-only carrier), through the
-in-process media port the node already drives."""
+The Opus → PCMU test gets its transcoding from the gateways' codec settings alone (the carrier's
+``codecs = ["PCMU"]``, conversion allowed on both gateways: docs/b2bua.md "Codecs")."""
 
 from __future__ import annotations
 
@@ -23,7 +21,6 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
-from signaling.media.control import InProcessMedia, OfferOptions
 from signaling.routing import CallRecord
 from tests.b2bua_harness import Harness, RtpPacket, node_with, sipp, wait_bound
 from tests.baresip_peer import TONE_HZ, Baresip, baresip, baresip_executable, require_opus
@@ -111,27 +108,6 @@ def ulaw_to_linear(payload: bytes) -> np.ndarray[Any, np.dtype[np.int32]]:
 def dominant_hz(samples: np.ndarray[Any, np.dtype[np.int32]], rate: int = 8000) -> float:
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
     return float(np.argmax(spectrum[1:]) + 1) * rate / len(samples)
-
-
-def transcode_toward_carrier(h: Harness, *, mask: list[str], transcode: list[str]) -> None:
-    """The node's offers to carriers carry ng's ``codec`` option (see the module doc)."""
-    media = h.media
-    assert isinstance(media, InProcessMedia)
-    run_now = media.run_now
-
-    def with_codec_option(command: str, args: tuple[Any, ...]) -> object:
-        if command == "offer":
-            call_id, tag, body, options = args
-            extra = options.extra if options is not None else {}
-            args = (
-                call_id,
-                tag,
-                body,
-                OfferOptions(codec={"mask": mask, "transcode": transcode}, extra=extra),
-            )
-        return run_now(command, args)
-
-    media.run_now = with_codec_option  # type: ignore[method-assign]
 
 
 # -- baresip calls -----------------------------------------------------------------------------------
@@ -225,12 +201,17 @@ def test_a_sipp_customer_calls_baresip_as_the_carrier() -> None:
 def test_baresip_in_opus_is_transcoded_to_a_pcmu_carrier() -> None:
     """baresip offers Opus only; the carrier is offered PCMU only and answers PCMU. The engine
     transcodes both ways: the carrier's media socket receives µ-law that still carries
-    baresip's 440 Hz tone, and echoes it; baresip receives Opus made from that echo."""
+    baresip's 440 Hz tone, and echoes it; baresip receives Opus made from that echo. Nothing
+    but the configuration asks for it: the carrier takes only PCMU, both gateways allow codec
+    conversion (transcoding spec §3.3)."""
     require_opus()
+    carrier_gateway = {"codecs": ["PCMU"], "allow_transcoding": True}
 
     async def main() -> None:
-        async with node_with() as h, echo_socket(h.sink_ports[0]) as carrier_media:
-            transcode_toward_carrier(h, mask=["opus"], transcode=["PCMU"])
+        async with (
+            node_with(carriers=(carrier_gateway,), customer={"allow_transcoding": True}) as h,
+            echo_socket(h.sink_ports[0]) as carrier_media,
+        ):
             carrier = start(
                 sipp(
                     "uas_answer_pcmu_at.xml",

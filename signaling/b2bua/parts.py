@@ -17,6 +17,7 @@ from signaling.sip.transaction import TransactionId
 
 if TYPE_CHECKING:
     from signaling.b2bua.call import Call
+    from signaling.b2bua.codecs import CodecStep
 
 Addr = tuple[str, int]
 #: What a media command gives back: the reply (SDP bytes, a query dict, None) or the refusal.
@@ -101,6 +102,8 @@ class Attempt:
     authenticated: bool = False
     #: the carrier sent any response to it (a timeout or transport failure leaves it False)
     heard: bool = False
+    #: the attempt's codec plan (signaling/b2bua/codecs.py); None: no SDP to plan
+    codecs: CodecStep | None = None
 
 
 @dataclass(slots=True)

@@ -39,6 +39,7 @@ from signaling.callproc.routes import (
     RoutePlan,
     RouteSettings,
     first_period_and_price,
+    gateway_codecs,
     plan_routes,
     route_cache,
 )
@@ -347,7 +348,7 @@ def _route(
         known = settings[(gateway_id, ingress.media_proxy)] = _route_settings(snap, ingress, gw)
     (name, host, port, transport), (codes, proxy, dtmf, timer, user, password, identity, pool, uses) = known
     return Route(name, host, port, transport, callee, caller, codes, proxy, dtmf, timer, user, password,
-                 identity, pool, uses)  # fmt: skip
+                 identity, pool, uses, codecs=gateway_codecs(snap, gw))  # fmt: skip
 
 
 def _route_settings(snap: Snapshot, ingress: MappingGateway, gw: RoutingGateway) -> RouteSettings:

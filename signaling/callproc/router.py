@@ -65,12 +65,13 @@ from signaling.callproc.cluster import NODE_TTL, BindingSource, Cluster, Cluster
 from signaling.callproc.draft import CdrDraft, utc
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
-from signaling.callproc.routes import Candidate
+from signaling.callproc.routes import Candidate, gateway_codecs
 from signaling.callproc.snapshot import Snapshot, load_snapshot
 from signaling.observe.histogram import Histograms
 from signaling.routing import (
     ALL_GATEWAY_BUSY,
     CALLED_NOT_ONLINE,
+    NO_CODEC_SETTINGS,
     Admission,
     CallRecord,
     InboundCall,
@@ -434,6 +435,7 @@ class StoreRouter:
             dtmf=ingress.dtmf if ingress else "auto",
             session_timer=ingress.session_timer if ingress else True,
             support_privacy=ingress.support_privacy if ingress else False,
+            codecs=gateway_codecs(snap, ingress) if ingress else NO_CODEC_SETTINGS,
         )
         if ingress is None or decision.account is None:
             admission.rejection = decision.rejection
@@ -613,6 +615,7 @@ class StoreRouter:
             sip_code=record.final_status or 0,
             vendor_sip_code=session.vendor_status,
             media_quality=media,
+            codecs=(record.codec_in, record.codec_out),
             allowance=session.allowance,
             outcome=CallOutcome.CONNECTED if record.established else CallOutcome.RESPONDED,
         )

@@ -25,6 +25,7 @@ Theory of operation, for one call (a mapping gateway and the callee number after
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,6 +47,8 @@ from signaling.billing.rates import CHEAPEST_REFERENCE_SECONDS
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.snapshot import Snapshot
+from signaling.media.codec_policy import GatewayCodecPolicy, policy_from_settings
+from signaling.routing import NO_CODEC_SETTINGS
 from signaling.sip.identity import IdentityPolicy
 from signaling.store import MappingGateway, RoutingGateway
 
@@ -127,6 +130,8 @@ def reference_price(choice: RateChoice | None, policy: BillingPolicy) -> Fractio
     return exact_price(choice.connected, seconds)
 
 
+log = logging.getLogger("softswitch.callproc")
+
 #: Candidate sets remembered per (mapping gateway, number prefix) before the memory starts over.
 CANDIDATE_SETS = 100_000
 #: A route's fields but its numbers: (gateway, host, port, transport) and the rest, in the
@@ -155,6 +160,7 @@ class RouteCache:
 
     __slots__ = (
         "candidate_sets",
+        "codec_policies",
         "customer_terms",
         "order_of",
         "plain_vendor",
@@ -179,6 +185,8 @@ class RouteCache:
         self.plain_vendor: dict[int, bool] = {}
         #: (routing gateway id, the mapping gateway's media proxy) -> the route's other fields
         self.route_settings: dict[tuple[int, str | None], RouteSettings] = {}
+        #: ("mapping" | "routing", gateway id) -> its codec policy (signaling.callproc.admission)
+        self.codec_policies: dict[tuple[str, int], GatewayCodecPolicy] = {}
         for gw in snap.routing.values():
             plans = snap.routing_plans.get(gw.id)
             if gw.locked:
@@ -220,6 +228,23 @@ def first_period_and_price(snap: Snapshot, choice: RateChoice) -> tuple[Decimal,
     if owned:
         cache.customer_terms[id(tariff)] = found
     return found
+
+
+def gateway_codecs(snap: Snapshot, gw: MappingGateway | RoutingGateway) -> GatewayCodecPolicy:
+    """The codec policy of a mapping or routing gateway of the snapshot (made once per snapshot).
+    Settings the store accepted but the policy cannot use (rows older than the store's check)
+    are logged and read as none, rather than failing every call of the gateway."""
+    kind = "mapping" if isinstance(gw, MappingGateway) else "routing"
+    cache = route_cache(snap).codec_policies
+    policy = cache.get((kind, gw.id))
+    if policy is None:
+        try:
+            policy = policy_from_settings(gw.codecs, gw.codec_mode, gw.allow_transcoding, gw.g729_mode)
+        except ValueError as exc:
+            log.warning("%s gateway %s: codec settings ignored: %s", kind, gw.name, exc)
+            policy = NO_CODEC_SETTINGS
+        cache[(kind, gw.id)] = policy
+    return policy
 
 
 def route_cache(snap: Snapshot) -> RouteCache:
