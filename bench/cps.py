@@ -15,6 +15,7 @@ at once with the media proxy off and reports the node's resident memory per held
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -66,20 +67,29 @@ address = "{LOOPBACK}:{UAS_PORT}"
     return cfg
 
 
+#: this checkout (bench/..): the node runs the code beside this file, not an installed copy
+REPO = Path(__file__).resolve().parent.parent
+
+
+def node_command(binary: str | None, loop: str) -> list[str]:
+    """How the node is started: ``binary`` when given, else this checkout's ``signaling.cli``
+    under this interpreter; ``loop="asyncio"`` hides uvloop from it (the stdlib loop, for a
+    comparison in the same invocation)."""
+    if binary is not None:
+        return [binary]
+    hide = "sys.modules['uvloop'] = None; " if loop == "asyncio" else ""
+    code = f"import sys; {hide}from signaling.cli import main; sys.exit(main())"
+    return [sys.executable, "-c", code]
+
+
 class Node:
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, command: list[str]) -> None:
         self.proc = subprocess.Popen(
-            [
-                shutil.which("softswitch") or "softswitch",
-                "--log-level",
-                "warning",
-                "run",
-                "--config",
-                str(config),
-            ],
+            [*command, "--log-level", "warning", "run", "--config", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            cwd=REPO,
         )
         time.sleep(2.0)
         if self.proc.poll() is not None:
@@ -214,49 +224,116 @@ def main() -> int:
     parser.add_argument("--hold-rate", type=int, default=200)
     parser.add_argument("--media-proxy", default="on", choices=["on", "off"])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--softswitch-bin", default=None, help="start this binary (default: this checkout's code)"
+    )
+    parser.add_argument(
+        "--reference-bin",
+        default=None,
+        help="also run this node (e.g. an earlier version) at each rate and rep, alternating with the "
+        "node under test, each started afresh per run; reports both and their CPU ratio",
+    )
+    parser.add_argument(
+        "--loop",
+        default="default",
+        choices=["default", "asyncio"],
+        help="asyncio: hide uvloop from the node (the stdlib loop); default: what `softswitch run` picks",
+    )
     args = parser.parse_args()
     if shutil.which("sipp") is None:
         print("sipp is not installed (Debian sip-tester)", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        proxy = "off" if args.hold else args.media_proxy
-        node = Node(write_config(Path(tmp), proxy))
-        try:
-            if args.hold:
-                result: dict[str, object] = {"hold": run_hold(node, args.hold, args.hold_rate)}
-            else:
-                runs = [
-                    run_rate(node, rate, args.seconds, args.hold_ms)
-                    for rate in args.rates
-                    for _ in range(args.reps)
-                ]
-                summary = []
-                for rate in args.rates:
-                    mine = [r for r in runs if r["rate"] == rate]
-                    summary.append(
-                        {
-                            "rate": rate,
-                            "clean_runs": sum(bool(r["clean"]) for r in mine),
-                            "runs": len(mine),
-                            "median_node_cpu_ms_per_call": statistics.median(
-                                float(str(r["node_cpu_ms_per_call"])) for r in mine
-                            ),
-                            "median_node_cpu_share_of_core": statistics.median(
-                                float(str(r["node_cpu_share_of_core"])) for r in mine
-                            ),
-                        }
-                    )
-                clean = [s["rate"] for s in summary if s["clean_runs"] == s["runs"]]
-                result = {"runs": runs, "summary": summary, "highest_clean_cps": max(clean) if clean else 0}
-        finally:
-            node.stop()
+    command = node_command(args.softswitch_bin, args.loop)
+    proxy = "off" if args.hold else args.media_proxy
+    if args.reference_bin is not None and not args.hold:
+        result = run_paired(args, command, [args.reference_bin], proxy)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            node = Node(write_config(Path(tmp), proxy), command)
+            try:
+                if args.hold:
+                    result = {"hold": run_hold(node, args.hold, args.hold_rate)}
+                else:
+                    runs = [
+                        run_rate(node, rate, args.seconds, args.hold_ms)
+                        for rate in args.rates
+                        for _ in range(args.reps)
+                    ]
+                    result = {"runs": runs, **summarise(runs, args.rates)}
+            finally:
+                node.stop()
     result["media_proxy"] = proxy
+    uvloop_here = importlib.util.find_spec("uvloop") is not None
+    result["loop"] = "uvloop" if args.loop == "default" and uvloop_here else "asyncio"
+    if args.softswitch_bin is not None:
+        result["loop"] = "whatever --softswitch-bin picks"
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
     return 0
+
+
+def summarise(runs: list[dict[str, object]], rates: list[int]) -> dict[str, object]:
+    """Per rate: clean runs and medians; the highest rate clean in every run."""
+    summary = []
+    for rate in rates:
+        mine = [r for r in runs if r["rate"] == rate]
+        summary.append(
+            {
+                "rate": rate,
+                "clean_runs": sum(bool(r["clean"]) for r in mine),
+                "runs": len(mine),
+                "median_node_cpu_ms_per_call": statistics.median(
+                    float(str(r["node_cpu_ms_per_call"])) for r in mine
+                ),
+                "median_node_cpu_share_of_core": statistics.median(
+                    float(str(r["node_cpu_share_of_core"])) for r in mine
+                ),
+            }
+        )
+    clean = [int(str(s["rate"])) for s in summary if s["clean_runs"] == s["runs"]]
+    return {"summary": summary, "highest_clean_cps": max(clean) if clean else 0}
+
+
+def run_paired(
+    args: argparse.Namespace, command: list[str], reference: list[str], proxy: str
+) -> dict[str, object]:
+    """Each rep and rate on the node under test and on the reference node, one after the other
+    (the order alternating per rep), each started afresh for its run: on a shared machine the
+    two see the same conditions, and their ratio means more than either figure."""
+    runs: dict[str, list[dict[str, object]]] = {"node": [], "reference": []}
+    for rep in range(args.reps):
+        for rate in args.rates:
+            order = [("node", command), ("reference", reference)]
+            for name, cmd in order if rep % 2 == 0 else order[::-1]:
+                with tempfile.TemporaryDirectory() as tmp:
+                    node = Node(write_config(Path(tmp), proxy), cmd)
+                    try:
+                        runs[name].append(run_rate(node, rate, args.seconds, args.hold_ms))
+                    finally:
+                        node.stop()
+    ratios = []
+    for rate in args.rates:
+        pairs = zip(
+            (r for r in runs["node"] if r["rate"] == rate),
+            (r for r in runs["reference"] if r["rate"] == rate),
+            strict=True,
+        )
+        each = [
+            float(str(a["node_cpu_ms_per_call"])) / float(str(b["node_cpu_ms_per_call"])) for a, b in pairs
+        ]
+        ratios.append({"rate": rate, "median_cpu_ratio_node_to_reference": round(statistics.median(each), 3)})
+    return {
+        "node": {"runs": runs["node"], **summarise(runs["node"], args.rates)},
+        "reference": {
+            "command": reference,
+            "runs": runs["reference"],
+            **summarise(runs["reference"], args.rates),
+        },
+        "ratios": ratios,
+    }
 
 
 if __name__ == "__main__":

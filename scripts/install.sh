@@ -9,8 +9,10 @@ PYTHON="${PYTHON:-python3}"
 # headless (`playwright install` is never run); Playwright's bundled node driver needs
 # libatomic1. Recommends are not installed, so the font the pages are drawn with is named here.
 # (Checked on a minimal bookworm: chromium + fonts-dejavu-core + libatomic1 are enough.)
+# baresip: a real user agent for tests/test_baresip_calls.py, run headless (no audio device, no
+# GUI: without recommends only baresip-core comes, with its G.711 and Opus modules).
 APT_PACKAGES=(build-essential pkg-config libbcg729-dev libopus-dev libspandsp-dev sip-tester tcpdump iproute2 rtpengine-daemon
-              postgresql chromium fonts-dejavu-core libatomic1)
+              postgresql chromium fonts-dejavu-core libatomic1 baresip)
 missing=()
 for p in "${APT_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

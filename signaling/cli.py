@@ -276,8 +276,9 @@ def _instant(text: str) -> datetime:
 
 def run_route_analysis(args: argparse.Namespace) -> int:
     from signaling.callproc.analysis import analyse, as_json, render  # noqa: PLC0415 (store code on demand)
+    from signaling.callproc.cluster import Registered, stored_registrations  # noqa: PLC0415
     from signaling.callproc.snapshot import load_snapshot  # noqa: PLC0415
-    from signaling.store import open_store  # noqa: PLC0415
+    from signaling.store import Phone, open_store  # noqa: PLC0415
 
     url = store_url(args)
     try:
@@ -285,17 +286,18 @@ def run_route_analysis(args: argparse.Namespace) -> int:
     except Exception as exc:  # any driver or file error, reported as the store's
         log.error("store %s: %s", url, exc)
         return 2
+    at = args.at or datetime.now(UTC)
+
+    def registered(phone: Phone) -> list[Registered]:  # where the phone is, on every node
+        return stored_registrations(store, (phone.number, phone.sip_user or phone.number), datetime.now(UTC))
+
     try:
         snapshot = load_snapshot(store)
+        result = analyse(
+            snapshot, args.number, at=at, ingress=args.ingress, caller=args.caller, registered=registered
+        )
     finally:
         store.close()
-    result = analyse(
-        snapshot,
-        args.number,
-        at=args.at or datetime.now(UTC),
-        ingress=args.ingress,
-        caller=args.caller,
-    )
     print(as_json(result) if args.json else render(result))
     return 0
 

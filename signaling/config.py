@@ -27,6 +27,10 @@ name = "carrier-a"
 address = "127.0.0.1:5080"
 prefixes = [""]
 priority = 1
+codecs = ["G729"]                # codec settings, on either gateway table (docs/b2bua.md "Codecs"):
+codec_mode = "auto"              #   allowed codecs in preference order (empty = any); "auto" or
+allow_transcoding = true         #   "specified" (the first of codecs); "Allow codec conversion";
+g729_mode = "auto"               #   "G729 negotiation mode": auto, g729, g729a or both
 
 [store]                          # routing and billing from the store instead of the tables above
 url = "sqlite:///var/softswitch.db"   # or "postgresql://user@host/db"
@@ -76,6 +80,7 @@ from typing import Any
 
 from signaling import params
 from signaling.billing.money import parse_decimal
+from signaling.media.codec_policy import CODEC_MODES, policy_from_settings
 from signaling.observe.alarms import AlarmConfig
 from signaling.sip.blacklist import parse_network
 from signaling.sip.defence import DefenceConfig
@@ -132,6 +137,11 @@ class MappingGateway:
     caller_source: str = "from"
     #: "Support Privacy": let the caller's Privacy header through to carriers in passthrough
     support_privacy: bool = False
+    #: codec settings of the caller leg (as the store's; docs/b2bua.md "Codecs")
+    codecs: list[str] = field(default_factory=list)
+    codec_mode: str = "auto"
+    allow_transcoding: bool = False
+    g729_mode: str = "auto"
 
 
 @dataclass(slots=True)
@@ -167,6 +177,11 @@ class RoutingGateway:
     #: caller number pool (From and PAI), each number used by at most ``caller_pool_multiplex`` calls
     caller_pool: list[str] = field(default_factory=list)
     caller_pool_multiplex: int = 1
+    #: codec settings of the callee leg (as the store's; docs/b2bua.md "Codecs")
+    codecs: list[str] = field(default_factory=list)
+    codec_mode: str = "auto"
+    allow_transcoding: bool = False
+    g729_mode: str = "auto"
 
 
 @dataclass(slots=True)
@@ -264,6 +279,8 @@ _STORE_KEYS = ("url", "node")
 _TRACE_KEYS = ("enabled", "all_calls", "numbers", "gateways", "registrations", "length_minutes", "directory")
 _SIP_KEYS = ("listen", "advertise", "tls_listen", "tls_cert", "tls_key", "tls_verify", "tls_ca")
 _MEDIA_KEYS = ("engine", "ng", "interface", "advertise", "workers")
+#: A gateway's codec settings, named as the store's fields (signaling/store/gateways.py).
+_CODEC_KEYS = ("codecs", "codec_mode", "allow_transcoding", "g729_mode")
 _MAPPING_KEYS = (
     "name",
     "addresses",
@@ -277,6 +294,7 @@ _MAPPING_KEYS = (
     "session_timer",
     "caller_source",
     "support_privacy",
+    *_CODEC_KEYS,
 )
 _ROUTING_KEYS = (
     "name",
@@ -302,6 +320,7 @@ _ROUTING_KEYS = (
     "extra_headers",
     "caller_pool",
     "caller_pool_multiplex",
+    *_CODEC_KEYS,
 )
 _DTMF_MODES = ("auto", "rfc2833", "info", "inband")
 _PROXY_MODES = ("off", "on", "auto", "must-on")
@@ -415,6 +434,7 @@ def _mapping(raw: object, where: str) -> MappingGateway:
         session_timer=t.boolean("session_timer", True),
         caller_source=t.text("caller_source", "from", choices=("from", "rpid", "display")) or "from",
         support_privacy=t.boolean("support_privacy", False),
+        **_codec_settings(t),
     )
     if not gw.addresses and gw.password is None:
         raise t.fail("addresses", "a mapping gateway needs addresses or a password")
@@ -453,7 +473,25 @@ def _routing(raw: object, where: str) -> RoutingGateway:
         extra_headers=_extra_headers(t),
         caller_pool=t.strings("caller_pool", []),
         caller_pool_multiplex=t.integer("caller_pool_multiplex", 1, 100_000, 1) or 1,
+        **_codec_settings(t),
     )
+
+
+def _codec_settings(t: _Table) -> dict[str, Any]:
+    """``codecs``, ``codec_mode``, ``allow_transcoding``, ``g729_mode``: checked together (a
+    specified codec needs ``codecs``), each error naming its key."""
+    settings: dict[str, Any] = {
+        "codecs": t.strings("codecs", []),
+        "codec_mode": t.text("codec_mode", "auto", choices=tuple(CODEC_MODES)) or "auto",
+        "allow_transcoding": t.boolean("allow_transcoding", False),
+        "g729_mode": t.text("g729_mode", "auto", choices=("auto", "g729", "g729a", "both")) or "auto",
+    }
+    try:
+        policy_from_settings(**settings)
+    except ValueError as exc:
+        key, _, why = str(exc).partition(": ")
+        raise t.fail(key, why) from None
+    return settings
 
 
 def _identity_mode(t: _Table, key: str) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from signaling.config import Config, MappingGateway, RoutingGateway
+from signaling.media.codec_policy import GatewayCodecPolicy, policy_from_settings
 from signaling.sip.identity import IdentityPolicy
 
 #: Termination reasons (CDR), the ones the reference names verbatim first.
@@ -31,6 +32,11 @@ UNKNOWN_GATEWAY = "UnknownGateway"
 NOT_ALLOWED = "CalleeNotAllowed"
 #: The callee is a phone of this node that is not registered (timers-trace §2.6, behaviour 64).
 CALLED_NOT_ONLINE = "The called not online"
+#: A gateway without codec settings: auto negotiation, any codec, no conversion.
+NO_CODEC_SETTINGS = GatewayCodecPolicy()
+#: The header of an INVITE one node of a database forwards to another for a phone registered
+#: there (signaling/callproc/cluster.py: who sends it, its HMAC; docs/routing.md).
+NODE_HOP_HEADER = "X-Softswitch-Hop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +51,9 @@ class InboundCall:
     #: Other caller sources a mapping gateway may choose ("Caller" = Remote-Party-ID / Display).
     caller_rpid: str = ""
     caller_display: str = ""
+    #: The INVITE's node-hop header (NODE_HOP_HEADER), "" when it has none: the router
+    #: authenticates it, never trusts it.
+    hop: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,10 @@ class Route:
     caller_add: str = ""
     #: the Request-URI to send (a registered phone's Contact); None: ``sip:callee@host:port``
     uri: str | None = None
+    #: the routing gateway's codec settings (the callee leg's), docs/b2bua.md "Codecs"
+    codecs: GatewayCodecPolicy = NO_CODEC_SETTINGS
+    #: headers the INVITE carries for this route (a node hop's proof, NODE_HOP_HEADER)
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +94,9 @@ class PhoneContact:
     host: str
     port: int
     transport: str
+    #: the node of the database holding the registration, "" for this node: host and port are
+    #: then that node's SIP address, where the call is forwarded (docs/routing.md)
+    node: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +120,8 @@ class Admission:
     needs_auth: bool = False
     #: the caller's Privacy header may reach carriers in passthrough ("Support Privacy")
     support_privacy: bool = False
+    #: the mapping gateway's codec settings (the caller leg's), docs/b2bua.md "Codecs"
+    codecs: GatewayCodecPolicy = NO_CODEC_SETTINGS
 
 
 @dataclass(slots=True)
@@ -132,6 +150,10 @@ class CallRecord:
     established: bool = False
     #: what the engine measured of each party's stream: (expected, lost, jitter ms)
     media_quality: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    #: the answered call's codecs on the caller's leg and on the carrier's (transcoding when
+    #: they differ); empty when unknown (no SDP, no audio)
+    codec_in: str = ""
+    codec_out: str = ""
 
     @property
     def duration(self) -> float:
@@ -173,6 +195,10 @@ class Router(Protocol):
         ...
 
 
+#: The codec keys of a gateway that has none in the file.
+_NO_SETTINGS: tuple[object, ...] = ((), "auto", False, "auto")
+
+
 def _matches(prefixes: list[str], number: str) -> int | None:
     """Length of the longest prefix matching ``number``, or None."""
     best: int | None = None
@@ -189,6 +215,26 @@ class StaticRouter:
         self.config = config
         self.records: deque[CallRecord] = deque(maxlen=keep_records)
         self._hangup: Callable[[str, str], object] | None = None
+        #: each routing gateway's identity policy (frozen), built once rather than per call
+        self._policies: dict[str, IdentityPolicy] = {}
+        #: each gateway's codec policy, by ("mapping" | "routing", name), with its settings
+        self._codecs: dict[tuple[str, str], tuple[tuple[object, ...], GatewayCodecPolicy]] = {}
+
+    def _codec_policy(self, kind: str, gw: MappingGateway | RoutingGateway) -> GatewayCodecPolicy:
+        wanted = (tuple(gw.codecs), gw.codec_mode, gw.allow_transcoding, gw.g729_mode)
+        known = self._codecs.get((kind, gw.name))
+        if known is None or known[0] != wanted:
+            policy = policy_from_settings(*wanted) if wanted != _NO_SETTINGS else NO_CODEC_SETTINGS
+            known = self._codecs[(kind, gw.name)] = (wanted, policy)
+        return known[1]
+
+    def _policy(self, gw: RoutingGateway) -> IdentityPolicy:
+        wanted = (gw.pai, gw.privacy, gw.ppi, gw.extra_headers)
+        policy = self._policies.get(gw.name)
+        if policy is None or (policy.pai, policy.privacy, policy.ppi, policy.extra_headers) != wanted:
+            policy = IdentityPolicy(*wanted)
+            self._policies[gw.name] = policy
+        return policy
 
     def _ingress(self, call: InboundCall) -> MappingGateway | None:
         host, port = call.source
@@ -231,6 +277,7 @@ class StaticRouter:
             dtmf=ingress.dtmf,
             session_timer=ingress.session_timer,
             support_privacy=ingress.support_privacy,
+            codecs=self._codec_policy("mapping", ingress),
         )
         caller = {"rpid": call.caller_rpid, "display": call.caller_display}.get(ingress.caller_source, "")
         caller = caller or call.caller
@@ -263,13 +310,12 @@ class StaticRouter:
                     session_timer=gw.session_timer,
                     username=gw.username,
                     password=gw.password,
-                    identity=IdentityPolicy(
-                        pai=gw.pai, privacy=gw.privacy, ppi=gw.ppi, extra_headers=gw.extra_headers
-                    ),
+                    identity=self._policy(gw),
                     caller_pool=tuple(gw.caller_pool),
                     caller_pool_multiplex=gw.caller_pool_multiplex,
                     caller_strip=gw.caller_strip,
                     caller_add=gw.caller_add,
+                    codecs=self._codec_policy("routing", gw),
                 )
             )
         return admission

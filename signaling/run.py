@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import signal
@@ -39,7 +40,7 @@ from signaling.observe.driver import Observer
 from signaling.observe.logs import configure as configure_logging
 from signaling.observe.logs import redact
 from signaling.routing import Router, StaticRouter
-from signaling.store import DEFAULT_URL, Store, StoreError, open_store
+from signaling.store import Store, StoreError, open_store
 
 if TYPE_CHECKING:
     from signaling.api.server import ApiServer
@@ -199,8 +200,19 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         close()
         return 2
     observer.start()
+    # what start-up built (modules, the API's app, configuration, caches) lives as long as the
+    # node: set it apart from the cyclic collector, whose full passes would otherwise walk it
+    # again and again while calls come and go (pauses of the loop that grow with it)
+    gc.freeze()
     gateways = f"{len(cfg.mapping_gateways)} customer and {len(cfg.routing_gateways)} carrier gateways"
     if billing is not None:
+        if cfg.sip_advertise is None and host in ("0.0.0.0", "::"):
+            log.warning(
+                "[sip] advertise is not set: the other nodes of the store are told to reach this one "
+                "at %s:%d, which only this machine reaches (docs/routing.md, 'Phones on several nodes')",
+                node.advertise,
+                port,
+            )
         recovered = billing.driver.start()
         snap = billing.router.snapshot
         gateways = (
@@ -247,8 +259,10 @@ async def _start_api(
     store = billing.store if billing is not None else None
     try:
         if store is None:
-            store = open_store(DEFAULT_URL)
-            log.info("API: no [store] url: managing %s (the node routes from its file's tables)", DEFAULT_URL)
+            # the store the CLI's commands manage too ($SOFTSWITCH_STORE, else the data directory)
+            url = default_store_url()
+            store = open_store(url)
+            log.info("API: no [store] url: managing %s (the node routes from its file's tables)", url)
         server = await start_node_api(cfg.api, store, node=node, router=router, observer=observer)
     except (OSError, ValueError, StoreError) as exc:
         log.error("cannot serve the API on %s:%d: %s", cfg.api.listen[0], cfg.api.listen[1], exc)

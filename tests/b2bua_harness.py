@@ -257,13 +257,8 @@ async def sipp(
     argv += list(extra)
     if target is not None:
         argv.append(target)
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-        cwd=workdir,
-    )
+    listener = (port, asyncio.get_running_loop()) if target is None else None
+    proc = await _spawn(argv, workdir, listener)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout + 10)
     except TimeoutError:
@@ -273,13 +268,77 @@ async def sipp(
     except BaseException:  # cancelled (a test that failed early): no SIPp left behind
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+        # reap it and close its pipes here, not in a later test's garbage collection
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
+        transport = getattr(proc, "_transport", None)
+        if transport is not None:
+            transport.close()
         shutil.rmtree(workdir, ignore_errors=True)
+        if listener is not None:
+            _starting.pop(listener, None)
         raise
+    if listener is not None:
+        _starting.pop(listener, None)
     messages = parse_sipp_trace(log_file.read_text(errors="replace")) if trace and log_file.exists() else []
     shutil.rmtree(workdir, ignore_errors=True)
     return Sipp(
         proc.returncode if proc.returncode is not None else -9, out.decode(errors="replace"), messages
     )
+
+
+#: SIPp runs without a target (waiting for calls) started on a loop and not yet seen listening:
+#: (SIP port, loop) -> the process once it exists
+_starting: dict[tuple[int, asyncio.AbstractEventLoop], asyncio.subprocess.Process | None] = {}
+
+
+async def peers_listening(within: float = 15.0) -> None:
+    """Wait until every SIPp started with :func:`sipp` in this loop to wait for calls (no
+    ``target``) has bound its SIP port (or has already exited), instead of sleeping a fixed
+    time a loaded machine can exceed. Call it after creating the peers' tasks."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(0)  # the tasks just created register their ports
+    deadline = loop.time() + within
+    while True:
+        pending = []
+        for key, proc in list(_starting.items()):
+            port, owner = key
+            if owner is not loop:
+                continue
+            if proc is not None and (proc.returncode is not None or port_bound(port)):
+                del _starting[key]
+            else:
+                pending.append(port)
+        if not pending:
+            break
+        if loop.time() > deadline:
+            raise TimeoutError(f"SIPp peers not listening on ports {pending} within {within} s")
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)  # and a moment to reach their first recv
+
+
+async def _spawn(
+    argv: list[str], workdir: Path, listener: tuple[int, asyncio.AbstractEventLoop] | None
+) -> asyncio.subprocess.Process:
+    """Start SIPp; a SIPp waiting for calls (``listener``) is noted for :func:`peers_listening`
+    from before it exists."""
+    if listener is not None:
+        _starting[listener] = None
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            cwd=workdir,
+        )
+    except BaseException:
+        if listener is not None:
+            _starting.pop(listener, None)
+        raise
+    if listener is not None:
+        _starting[listener] = proc
+    return proc
 
 
 def port_bound(port: int, transport: str = "udp") -> bool:

@@ -6,8 +6,10 @@ The fake host records what the call sends, answers media commands at once with a
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -645,3 +647,42 @@ def test_ringing_and_early_media_are_reported_to_the_router() -> None:
     call.on_b_response(inv.transaction, b_reply(inv.message, 183))
     call.on_b_response(inv.transaction, b_reply(inv.message, 180))
     assert host.router.progress == [("gw1", 183), ("gw1", 180)]
+
+
+def test_an_established_call_keeps_only_slim_copies_of_its_invites() -> None:
+    """Once the caller ACKs the answer, the call drops the INVITEs' bodies and all headers but
+    Via/From/To/Call-ID/CSeq (10,000 held calls per node); the call still ends normally."""
+    host = FakeHost()
+    call = new_call(host, [route("gw1", 5080)])
+    answer(host, call)
+    assert call.invite.body and call.attempt is not None and call.attempt.request.body
+    call.on_request("a", TransactionId(-1), in_dialog_from_a(call, "ACK", 1))
+    assert call.record.established
+    kept = {"Via", "From", "To", "Call-ID", "CSeq"}
+    for request in (call.invite, call.attempt.request):
+        assert request.body == b"" and {name for name, _ in request.headers} <= kept
+    assert call.call_id == "call-a@10.0.0.1" and call.a_tag == "atag"
+    call.on_request("a", TransactionId(7), in_dialog_from_a(call, "BYE", 2))
+    assert call.ended and host.router.ended[0].termination == "Normal"
+
+
+def test_an_ended_call_is_freed_without_the_cycle_collector() -> None:
+    """A call and its session timers form no reference cycle: once the node forgets it, it is
+    freed at once (at hundreds of calls per second, cycles left every ended call to the
+    collector's full passes, which stalled the loop for hundreds of milliseconds)."""
+    gc.disable()
+    try:
+        host = FakeHost()
+        call = new_call(host, [route("gw1", 5080)])
+        answer(host, call)
+        assert call.st.timers  # both legs run session timers
+        call.on_request("a", TransactionId(7), in_dialog_from_a(call, "BYE", 2))
+        assert call.ended
+        gone = weakref.ref(call)
+        host.ended.clear()
+        host.dialogs.clear()
+        host.timers.clear()
+        del call
+        assert gone() is None
+    finally:
+        gc.enable()

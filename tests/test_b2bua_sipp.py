@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.b2bua_harness import node_with, sipp
+from tests.b2bua_harness import node_with, peers_listening, sipp
 
 CALLEE = ["-s", "12125550100"]
 
@@ -16,7 +16,7 @@ def test_basic_call_with_media_and_caller_bye() -> None:
             carrier = asyncio.create_task(
                 sipp("uas_answer.xml", port=h.carrier_ports[0], media_port=h.media_base, rtp_echo=True)
             )
-            await asyncio.sleep(0.3)
+            await peers_listening()
             uac = await sipp(
                 "uac_basic.xml",
                 port=h.customer_port,
@@ -55,7 +55,7 @@ def test_failover_to_the_second_carrier_after_503() -> None:
             second = asyncio.create_task(
                 sipp("uas_answer.xml", port=h.carrier_ports[1], media_port=h.media_base + 4, rtp_echo=True)
             )
-            await asyncio.sleep(0.3)
+            await peers_listening()
             uac = await sipp(
                 "uac_basic.xml",
                 port=h.customer_port,
@@ -85,7 +85,7 @@ def test_busy_stops_switching_and_reaches_the_caller() -> None:
                     fill={"CODE": "486", "REASON": "Busy Here"},
                 )
             )
-            await asyncio.sleep(0.3)
+            await peers_listening()
             uac = await sipp(
                 "uac_expect_failure.xml",
                 port=h.customer_port,
@@ -132,7 +132,7 @@ def test_password_customer_is_challenged_then_admitted() -> None:
             carrier = asyncio.create_task(
                 sipp("uas_answer.xml", port=h.carrier_ports[0], media_port=h.media_base, rtp_echo=True)
             )
-            await asyncio.sleep(0.3)
+            await peers_listening()
             uac = await sipp(
                 "uac_auth.xml",
                 port=h.customer_port,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from signaling.sip.message import Headers, Request
 from signaling.trace import RotatingPair, Tracer, TraceSettings
-from tests.b2bua_harness import node_with, sipp
+from tests.b2bua_harness import node_with, peers_listening, sipp
 
 
 def msg(call_id: str, method: str = "INVITE") -> Request:
@@ -91,7 +91,7 @@ def test_a_real_call_is_traced_on_both_legs(tmp_path: Path) -> None:
             carrier = asyncio.create_task(
                 sipp("uas_answer.xml", port=h.carrier_ports[0], media_port=h.media_base, rtp_echo=True)
             )
-            await asyncio.sleep(0.3)
+            await peers_listening()
             uac = await sipp(
                 "uac_basic.xml", port=h.customer_port, target=h.target, media_port=h.media_base + 10,
                 extra=["-s", "12125550100"],

@@ -28,6 +28,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from signaling.b2bua.codecs import CodecStep, plan_attempt, reoffer_options
 from signaling.b2bua.parts import (
     Addr,
     Attempt,
@@ -43,8 +44,9 @@ from signaling.b2bua.parts import (
     slim_request,
 )
 from signaling.b2bua.timers import LegTimers
+from signaling.media.codec_policy import CodecMismatch
 from signaling.media.control import MediaControlError, MediaNotice, OfferOptions
-from signaling.routing import Admission, CallRecord, Route
+from signaling.routing import ALL_GATEWAY_BUSY, Admission, CallRecord, Route
 from signaling.sip.auth import DigestClient
 from signaling.sip.dialog import Dialog, DialogId, make_request
 from signaling.sip.identity import CallerPool, identity_headers
@@ -70,13 +72,15 @@ MEDIA_FAILURE = "MediaFailure"
 #: the reference's end reason when a carrier's answer did not come in time (behaviour 38)
 RESPONSE_TIMEOUT = "Response timeout"
 SHUTDOWN = "Shutdown"
+#: no codec the gateways' settings let the two parties share (reference: "codec mismatch"; 488)
+CODEC_MISMATCH = "Codec mismatch"
 
 
 def _ignore(_: MediaResult) -> None:
     return None
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, weakref_slot=True)
 class Call:
     host: CallHost
     invite: Request
@@ -99,6 +103,8 @@ class Call:
     #: relayed in-dialog requests, by the transaction id of our copy on the other leg
     relayed: dict[TransactionId, Pending] = field(default_factory=dict)
     last_failure: int = 503
+    #: the last failure was ours: the gateways' codec settings fit no codec (its reason)
+    mismatch: str = ""
     #: attempts we cancelled, until their final response: a 2xx there is ACKed and hung up
     given_up: dict[TransactionId, Attempt] = field(default_factory=dict)
     #: RFC 4028 session timers per leg, when the leg's gateway uses them
@@ -110,7 +116,7 @@ class Call:
 
     def __post_init__(self) -> None:
         self._call_id = self.invite.call_id
-        self._a_tag = self.invite.from_.tag or ""
+        self._a_tag = self.invite.from_tag or ""
         self.a = Leg("a", self.source, self.transport, tag=new_tag(), dtmf=self.admission.dtmf)
         self.routes = list(self.admission.routes)
         self.st = LegTimers(self)
@@ -207,14 +213,27 @@ class Call:
 
     def _next_route(self) -> None:
         if not self.routes:
-            self.fail(self.last_failure, None, ALL_ROUTES_FAILED)
+            # none tried: every route was skipped at its lines or CPS (the router's, or the
+            # node's own carrier limits), which the store router calls AllGatewayBusy too
+            termination = ALL_ROUTES_FAILED if self.record.attempts else ALL_GATEWAY_BUSY
+            self.fail(self.last_failure, None, CODEC_MISMATCH if self.mismatch else termination)
             return
         route = self.routes.pop(0)
         body = self.invite.body
-        if not self.media_proxy or not body:
-            self._send_attempt(route, body)
+        try:  # the two gateways' codec settings (docs/b2bua.md "Codecs")
+            codecs = plan_attempt(
+                self.admission.codecs,
+                route.codecs,
+                body,
+                can_transcode=self.media_proxy and route.media_proxy != "off",
+            )
+        except CodecMismatch as exc:
+            self._codec_mismatch(route, exc)
             return
-        options = OfferOptions(extra={"DTMF-mode": self.a.dtmf})
+        if not self.media_proxy or not body:
+            self._send_attempt(route, codecs.toward_carrier(body, proxied=False), codecs)
+            return
+        options = OfferOptions(codec=codecs.options or {}, extra={"DTMF-mode": self.a.dtmf})
 
         def offered(result: MediaResult) -> None:
             if isinstance(result, MediaControlError):
@@ -222,18 +241,29 @@ class Call:
                 self.fail(488 if "codec" in str(result).lower() else 503, None, MEDIA_FAILURE)
                 return
             if self.active and not self.a_final_sent:
-                self._send_attempt(route, result)
+                self._send_attempt(route, codecs.toward_carrier(result, proxied=True), codecs)
 
         self.host.media(self, "offer", (self.call_id, self.a_tag, body, options), offered)
 
-    def _send_attempt(self, route: Route, body: bytes) -> None:
+    def _codec_mismatch(self, route: Route, exc: CodecMismatch) -> None:
+        """Nothing fits before any INVITE: the caller's side (its gateway's settings or offer)
+        ends the call with 488; a carrier's settings skip that carrier."""
+        log.info("call %s: codec mismatch toward %s: %s", self.call_id, route.gateway, exc)
+        self.last_failure = exc.sip_status
+        self.mismatch = str(exc)
+        if exc.side == "caller":
+            self.fail(exc.sip_status, None, CODEC_MISMATCH)
+            return
+        self._next_route()
+
+    def _send_attempt(self, route: Route, body: bytes, codecs: CodecStep | None = None) -> None:
         if self.host.router.attempt_started(self.call_id, route, self.host.now()) is False:
             # the router found the carrier's lines taken (by this or another node): next route
             log.info("call %s: %s is busy, not tried", self.call_id, route.gateway)
             self.last_failure = 503
             self._next_route()
             return
-        from_party = self.invite.from_
+        from_party = self.invite.from_parsed
         display = f"{from_party.display} " if from_party.display else ""
         host = f"[{route.host}]" if ":" in route.host else route.host
         target = f"sip:{route.callee}@{host}:{route.port}"
@@ -254,6 +284,7 @@ class Call:
                 support_privacy=self.admission.support_privacy,
             )
         )
+        extra.extend(route.headers)  # a node hop's proof (signaling/callproc/cluster.py)
         if route.session_timer:
             timer = self.st.get("b")
             if timer is None or self.attempt is None or self.attempt.route != route:
@@ -262,6 +293,7 @@ class Call:
             extra.extend(timer.request_headers())
         else:
             self.st.timers.pop("b", None)
+        mf = self.invite.headers.get("Max-Forwards")
         request = make_request(
             "INVITE",
             target,
@@ -272,13 +304,12 @@ class Call:
             body=body,
             content_type=SDP if body else None,
             extra=extra,
+            max_forwards=max(0, int(mf) - 1) if mf is not None and mf.strip().isdigit() else 70,
         )
-        mf = self.invite.headers.get("Max-Forwards")
-        if mf is not None and mf.strip().isdigit():
-            request.headers.set("Max-Forwards", str(max(0, int(mf) - 1)))
         addr = (route.host, route.port)
         tid = self.host.send_request(self, request, addr, transport)
-        self.attempt = Attempt(route=route, request=request, transaction=tid, addr=addr)
+        self.attempt = Attempt(route=route, request=request, transaction=tid, addr=addr, codecs=codecs)
+        self.mismatch = ""
         self.b = Leg("b", addr, transport, tag="", dtmf=route.dtmf, sdp_sent=body)
         self.record.attempts += 1
         self.record.gateway = route.gateway
@@ -357,6 +388,8 @@ class Call:
         if not self.active:
             return
         status = response.status
+        if status < 300 and not self._answer_fits(attempt, response):
+            return
         if status < 200:
             self._b_provisional(attempt, response)
         elif status < 300:
@@ -364,9 +397,42 @@ class Call:
         else:
             self._b_failed(attempt, response)
 
+    def _answer_fits(self, attempt: Attempt, response: Response) -> bool:
+        """Check the carrier's SDP (18x or 2xx) against the codec plan before anything of it
+        reaches the caller. A mismatch gives the attempt up (CANCEL, or ACK and BYE for a 2xx)
+        and counts as a 488 from that carrier: the next route is tried under the usual rules."""
+        codecs = attempt.codecs
+        if codecs is None or response.content_type != SDP:
+            return True
+        try:
+            codecs.check_answer(response.body)
+            if response.status >= 200 and codecs.answer is not None:  # the CDR's codecs
+                self.record.codec_in = codecs.answer.to_caller[0].name
+                self.record.codec_out = str(codecs.answer.callee_codecs[0]["name"])
+        except CodecMismatch as exc:
+            log.info("call %s: %s answered %s", self.call_id, attempt.route.gateway, exc)
+            attempt.cancelled = True
+            self.host.cancel_timer(self, "attempt")
+            if response.status < 200:
+                self.given_up[attempt.transaction] = attempt
+                self.host.cancel(attempt.transaction)
+            else:
+                self._drop_late_answer(attempt, response)
+            if attempt.dialog is not None:
+                attempt.dialog.terminate()
+            self.host.router.attempt_ended(self.call_id, attempt.route, exc.sip_status, self.host.now())
+            self.last_failure = exc.sip_status
+            if exc.sip_status in attempt.route.stop_switch_codes or not self.routes:
+                self.fail(exc.sip_status, None, CODEC_MISMATCH)
+            else:
+                self.mismatch = str(exc)
+                self._next_route()
+            return False
+        return True
+
     def _b_dialog(self, attempt: Attempt, response: Response) -> Dialog:
         """The B dialog this response belongs to (created by its first 1xx-with-tag or 2xx)."""
-        if attempt.dialog is None or attempt.dialog.id.remote_tag != response.to.tag:
+        if attempt.dialog is None or attempt.dialog.id.remote_tag != response.to_tag:
             attempt.dialog = Dialog.from_uac(
                 attempt.request, response, local_contact=self.host.local_contact(self.b_transport)
             )
@@ -386,15 +452,17 @@ class Call:
         assert self.b is not None
         options = OfferOptions(extra={"DTMF-mode": self.b.dtmf})
 
+        codecs = self.attempt.codecs if self.attempt is not None else None
+
         def answered(result: MediaResult) -> None:
             if isinstance(result, MediaControlError):
                 log.warning("call %s: media refused the answer: %s", self.call_id, result)
                 self.hangup(MEDIA_FAILURE, status=488)
                 return
             if self.active:
-                then(result)
+                then(codecs.toward_caller(result) if codecs is not None else result)
 
-        args = (self.call_id, self.a_tag, response.to.tag or "", response.body, options)
+        args = (self.call_id, self.a_tag, response.to_tag or "", response.body, options)
         self.host.media(self, "answer", args, answered)
 
     def _b_provisional(self, attempt: Attempt, response: Response) -> None:
@@ -405,7 +473,7 @@ class Call:
             return
         if status in (180, 183):
             self.host.router.attempt_progress(self.call_id, attempt.route, status, self.host.now())
-        if response.to.tag:
+        if response.to_tag:
             self._b_dialog(attempt, response)
         has_sdp = bool(response.body) and response.content_type == SDP
         if has_sdp:
@@ -493,7 +561,12 @@ class Call:
         request = Request("INVITE", old.uri, headers, old.body)
         tid = self.host.send_request(self, request, attempt.addr, transport)
         self.attempt = Attempt(
-            route=route, request=request, transaction=tid, addr=attempt.addr, authenticated=True
+            route=route,
+            request=request,
+            transaction=tid,
+            addr=attempt.addr,
+            authenticated=True,
+            codecs=attempt.codecs,
         )
         self._arm_attempt_timer("SS_SIP_TIMEOUT_INVITE")
         return True
@@ -688,6 +761,8 @@ class Call:
 
     def _on_ack(self, leg: Leg) -> None:
         if leg.name == "a" and self.answered and self.a_final_sent:
+            if not self.record.established:
+                self._slim()
             self.record.established = True  # the caller has the answer: the call is connected
 
     def _respond_in(
@@ -783,7 +858,16 @@ class Call:
             if self.active:
                 forward(result, True)
 
-        self.host.media(self, "offer", (self.call_id, self._media_tag(leg), request.body), offered)
+        route_codecs = self.attempt.route.codecs if self.attempt is not None else self.admission.codecs
+        policies = (self.admission.codecs, route_codecs)
+        try:  # the call's codec settings hold for re-offers too (a transcoded call stays so)
+            codec = reoffer_options(*(policies if leg.name == "a" else policies[::-1]), request.body)
+        except CodecMismatch as exc:
+            log.info("call %s: re-offer refused: %s", self.call_id, exc)
+            self._respond_in(leg, request, transaction, exc.sip_status)
+            return
+        args = (self.call_id, self._media_tag(leg), request.body, OfferOptions(codec=codec))
+        self.host.media(self, "offer", args, offered)
 
     def _relay_response(self, transaction: TransactionId, pending: Pending, response: Response) -> None:
         origin = self.leg(pending.origin)

@@ -11,11 +11,12 @@ the layer's and the dialogs' next deadlines.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import itertools
 import logging
 import secrets
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -23,13 +24,23 @@ from typing import Any
 from urllib.parse import unquote
 
 from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
+from signaling.b2bua.carrier_limits import CarrierLimits, carrier_key
+from signaling.b2bua.deadlines import Deadlines
 from signaling.b2bua.operations import Operations, auth_log_level
 from signaling.b2bua.stats import GatewayProber, NodeStats
 from signaling.config import Config
 from signaling.media.control import MediaControlError, MediaNotice
 from signaling.observe.gateways import GatewayMeter, MeteredRouter
 from signaling.observe.logs import call_context
-from signaling.routing import UNKNOWN_GATEWAY, CallRecord, InboundCall, PhoneContact, Route, Router
+from signaling.routing import (
+    NODE_HOP_HEADER,
+    UNKNOWN_GATEWAY,
+    CallRecord,
+    InboundCall,
+    PhoneContact,
+    Route,
+    Router,
+)
 from signaling.sip.auth import AuthOutcome, DigestChallenger, Password
 from signaling.sip.defence import Defence
 from signaling.sip.dialog import (
@@ -81,14 +92,25 @@ DTMF_INFO_TYPES = ("application/dtmf-relay", "application/dtmf")
 SAMPLE_PERIOD = 0.5
 #: calls per second are measured over this window, seconds
 CPS_WINDOW = 10.0
+#: timers (SIP retransmissions and timeouts, call timers) run up to this late, seconds: the
+#: SIP timers are hundreds of milliseconds and more, and those due within this slack of each
+#: other run together
+TIMER_SLACK = 0.01
 
 
 @dataclass(slots=True)
 class _CallState:
     call: Call
-    queue: deque[Callable[[], object]] = field(default_factory=deque)
+    #: this call's own number: its timers' key (a Call-ID may come back while the call lingers)
+    serial: int
+    #: inputs waiting while another of the call's inputs runs (or awaits a remote media reply)
+    queue: list[Callable[[], object]] = field(default_factory=list)
+    #: an input of this call is running: new ones queue behind it
+    running: bool = False
+    #: only while a media command on a media node (ng over UDP) is awaited
     task: asyncio.Task[None] | None = None
-    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    #: names of the timers this call has armed (cancelled when it ends)
+    timer_names: list[str] = field(default_factory=list)
     #: what the node indexed for this call, to forget it without scanning every call's
     dialog_ids: list[DialogId] = field(default_factory=list)
     transactions: list[TransactionId] = field(default_factory=list)
@@ -103,14 +125,18 @@ class Node(Operations):
         self.media_port = media
         #: per-gateway lines, ASR, ACD, PDD (metrics, alarms), fed through the router interface
         self.gateways = GatewayMeter.from_parameters(self.parameters)
-        self.router: Router = MeteredRouter(router, self.gateways, self._attempt_probe)
+        #: CPS and concurrency per mapping gateway ("in:") and routing gateway ("out:")
+        self.admission = AdmissionControl()
+        # a carrier's slot is taken per attempt (CarrierLimits), before the router is asked
+        self.router: Router = MeteredRouter(
+            CarrierLimits(router, self.admission), self.gateways, self._attempt_probe
+        )
         self.stats = NodeStats()
         self.cps = RateMeter(window_s=CPS_WINDOW, slots=10)
         #: the scanner defence, consulted before anything is parsed
         self.defence = Defence(config.defence)
         self.layer = TransactionLayer(TimerConfig.from_parameters(self.parameters))
         self.transport = SipTransport(self._on_data, dscp=int(self.parameters["SS_QOS_SIGNAL"]))
-        self.admission = AdmissionControl()
         for gw in config.mapping_gateways:
             self.admission.configure(
                 "in:" + gw.name,
@@ -121,7 +147,7 @@ class Node(Operations):
             )
         for rgw in config.routing_gateways:
             self.admission.configure(
-                "out:" + rgw.name,
+                carrier_key(rgw.name),
                 KeyLimits(
                     max_cps=int(rgw.max_cps) if rgw.max_cps is not None else None,
                     max_concurrent=rgw.max_calls,
@@ -174,10 +200,15 @@ class Node(Operations):
         self._awaiting_ack: dict[DialogId, Dialog] = {}
         #: OPTIONS probes toward routing gateways in flight
         self.prober = GatewayProber(self.gateways)
-        #: the loop timer and its deadline, kept apart: uvloop hands back a plain Handle (no
-        #: ``when()``) for a time already past
+        #: the calls' timers, 2xx retransmissions and forgetting ended calls, in one heap
+        self.deadlines = Deadlines()
+        self._serials = itertools.count(1)
+        #: the one loop timer (at the earliest deadline of the layer, the registrar, the
+        #: keep-alives and ``deadlines``) and when it is due
         self._timer: asyncio.Handle | None = None
-        self._timer_due = 0.0
+        self._timer_at = 0.0
+        #: pumps running (nested when a call's input runs inside the pump that delivered it)
+        self._pumping = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local: Addr = ("127.0.0.1", 0)
         self.transport_open = False
@@ -216,6 +247,9 @@ class Node(Operations):
         self.transport_open = True
         if self.advertise is None:
             self.advertise = self.local[0] if self.local[0] not in ("0.0.0.0", "::") else "127.0.0.1"
+        started = getattr(self.router, "on_node_started", None)  # a router shared by nodes
+        if started is not None:  # publishes this registrar's phones and where to reach them
+            started(self.registrar, (self.advertise, self.local[1], "UDP"))
         self._sample_at = (self.now(), time.thread_time(), 0)
         self._loop.call_later(SAMPLE_PERIOD, self._sample)
         watch = getattr(self.media_port, "watch", None)
@@ -234,6 +268,7 @@ class Node(Operations):
         await asyncio.sleep(0.05)
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
         self.transport_open = False
         await self.transport.close()
 
@@ -327,15 +362,22 @@ class Node(Operations):
 
     def _pump(self) -> None:
         """Dispatch the layer's events until it has none: what a handler sends (a response
-        answered on the spot, an OPTIONS 200) goes out now, not with the next message."""
-        while events := self.layer.events():
-            for event in events:
-                try:
-                    self._dispatch(event)
-                except Exception:
-                    self.stats.handler_errors += 1
-                    log.exception("error handling %s", type(event).__name__)
-        self._reschedule()
+        answered on the spot, an OPTIONS 200) goes out now, not with the next message. A call's
+        input runs inside the pump that delivered it and pumps in turn; the outermost pump
+        re-arms the timer once, for all of them."""
+        self._pumping += 1
+        try:
+            while events := self.layer.events():
+                for event in events:
+                    try:
+                        self._dispatch(event)
+                    except Exception:
+                        self.stats.handler_errors += 1
+                        log.exception("error handling %s", type(event).__name__)
+        finally:
+            self._pumping -= 1
+        if not self._pumping:
+            self._reschedule()
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, Transmit):
@@ -358,6 +400,7 @@ class Node(Operations):
             if found is not None:
                 call, leg = found
                 self.post(call, lambda: call.on_request(leg, TransactionId(-1), event.request))
+                self._acknowledged(call, leg)
         elif self.prober.in_flight and isinstance(
             event, ResponseReceived | TransactionTimeout | TransportError
         ):
@@ -407,7 +450,7 @@ class Node(Operations):
 
     def _on_request(self, event: RequestReceived) -> None:
         request = event.request
-        tag = request.to.tag if "To" in request.headers else None
+        tag = request.to_tag if "To" in request.headers else None
         problem = validate_request(request, will_forward=request.method == "INVITE", to_tag=tag or new_tag())
         if problem is not None:
             self.layer.send_response(problem, self.now(), event.transaction)
@@ -469,8 +512,8 @@ class Node(Operations):
     def _new_call(self, event: RequestReceived) -> None:
         request = event.request
         now = self.now()
-        caller = _user(request.from_.uri)
-        callee = _user(request.uri) or _user(request.to.uri)
+        caller = _user(request.from_parsed.uri)
+        callee = _user(request.uri) or _user(request.to_parsed.uri)
         inbound = InboundCall(
             request.call_id,
             event.addr,
@@ -479,6 +522,7 @@ class Node(Operations):
             callee,
             caller_rpid=caller_number(request, "rpid"),
             caller_display=caller_number(request, "display"),
+            hop=request.headers.get(NODE_HOP_HEADER) or "",
         )
         admission = self.router.admit(inbound, now)
         if admission.needs_auth:
@@ -507,6 +551,7 @@ class Node(Operations):
                 auth_user=result.username,
                 caller_rpid=inbound.caller_rpid,
                 caller_display=inbound.caller_display,
+                hop=inbound.hop,
             )
             admission = self.router.admit(inbound, now)
         record = CallRecord(
@@ -547,10 +592,6 @@ class Node(Operations):
                 event, record, ticket.status, f"{ticket.limit} limit of {ticket.key}", f"{ticket.limit} limit"
             )
             return
-        # carriers at their concurrency/CPS limit are skipped, not tried
-        admission.routes = [
-            r for r in admission.routes if self.admission.check(["out:" + r.gateway], now) is None
-        ]
         tickets: list[AdmissionTicket] = [ticket]
         call = Call(
             host=self,
@@ -569,22 +610,38 @@ class Node(Operations):
         call.release = release
         self.gateways.ingress_started(admission.ingress)
         self._by_transaction[event.transaction] = call
-        state = _CallState(call)
+        state = _CallState(call, next(self._serials))
         self.calls[request.call_id] = state
         self.post(call, call.start)
 
     # -- CallHost -----------------------------------------------------------------------------------
 
     def post(self, call: Call, work: Callable[[], None]) -> None:
-        """Queue an input for ``call``; a call's inputs run one at a time, in order."""
+        """Run an input of ``call``: now when none of its inputs is running, else after them
+        (a call's inputs run one at a time, in order)."""
         self._enqueue(call, work)
 
     def media(self, call: Call, command: str, args: tuple[Any, ...], then: Continuation) -> None:
-        """Run a media command for ``call``; its later inputs wait until ``then`` has run."""
+        """Run a media command for ``call``; its later inputs wait until ``then`` has run. The
+        in-process engine answers at once (``run_now``: no task, no await); a media node's
+        reply is awaited, the call's later inputs queued meanwhile."""
+        port = self.media_port
+        run_now = getattr(port, "run_now", None)
+        if run_now is not None:
+
+            def now() -> None:
+                try:
+                    result = run_now(command, args)
+                except MediaControlError as exc:
+                    result = exc
+                then(result)
+
+            self._enqueue(call, now)
+            return
 
         async def run() -> None:
             try:
-                result = await getattr(self.media_port, command)(*args)
+                result = await getattr(port, command)(*args)
             except MediaControlError as exc:
                 result = exc
             then(result)
@@ -596,32 +653,69 @@ class Node(Operations):
         if state is None or state.call is not call:
             return
         state.queue.append(work)
-        if state.task is None or state.task.done():
-            state.task = asyncio.get_running_loop().create_task(self._run_call(state))
+        if not state.running:
+            self._drain(state)
 
-    async def _run_call(self, state: _CallState) -> None:
+    def _drain(self, state: _CallState) -> None:
+        """Run the call's queued inputs in order, inline: no task per input. An input that
+        returns an awaitable (a command to a media node) hands the rest to a task, and the
+        call's inputs queue until that task has run them all."""
+        state.running = True
+        handed_over = False
+        token = call_context.set(state.call.call_id)  # log records name the call
+        try:
+            queue = state.queue
+            while queue:
+                pending = self._run_input(state, queue.pop(0))
+                if pending is not None:
+                    loop = self._loop or asyncio.get_running_loop()
+                    state.task = loop.create_task(self._drain_awaiting(state, pending))
+                    handed_over = True
+                    return
+        finally:
+            call_context.reset(token)
+            if not handed_over:
+                state.running = False
+
+    def _run_input(self, state: _CallState, work: Callable[[], object]) -> Awaitable[object] | None:
+        """One input of a call; what it returns when that is an awaitable, else None (the
+        input is done and what it sent has gone out)."""
+        try:
+            result = work()
+            if inspect.isawaitable(result):
+                return result
+        except Exception:
+            self._input_failed(state)
+        self._pump()
+        return None
+
+    def _input_failed(self, state: _CallState) -> None:
+        self.stats.handler_errors += 1
+        log.exception("call %s: handler failed", state.call.call_id)
+        if state.call.active:
+            try:
+                state.call.hangup("InternalError", status=500)
+            except Exception:
+                log.exception("call %s: hangup failed", state.call.call_id)
+
+    async def _drain_awaiting(self, state: _CallState, pending: Awaitable[object]) -> None:
         call_context.set(state.call.call_id)  # this task's log records name the call
         try:
-            await self._drain_call(state)
+            while True:
+                try:
+                    await pending
+                except Exception:
+                    self._input_failed(state)
+                self._pump()
+                next_pending = None
+                while state.queue and next_pending is None:
+                    next_pending = self._run_input(state, state.queue.pop(0))
+                if next_pending is None:
+                    return
+                pending = next_pending
         finally:
             state.task = None  # a finished task per held call is memory for nothing
-
-    async def _drain_call(self, state: _CallState) -> None:
-        while state.queue:
-            work = state.queue.popleft()
-            try:
-                result = work()
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                self.stats.handler_errors += 1
-                log.exception("call %s: handler failed", state.call.call_id)
-                if state.call.active:
-                    try:
-                        state.call.hangup("InternalError", status=500)
-                    except Exception:
-                        log.exception("call %s: hangup failed", state.call.call_id)
-            self._pump()
+            state.running = False
 
     def send_response(self, response: Response, transaction: TransactionId) -> None:
         self.layer.send_response(response, self.now(), transaction)
@@ -631,7 +725,7 @@ class Node(Operations):
 
     def _note_awaiting_ack(self, response: Response) -> None:
         try:
-            dialog_id = DialogId(response.call_id, response.to.tag or "", response.from_.tag or "")
+            dialog_id = DialogId(response.call_id, response.to_tag or "", response.from_tag or "")
         except ValueError:
             return
         found = self._dialogs.get(dialog_id)
@@ -639,7 +733,40 @@ class Node(Operations):
             call, leg = found
             owner = call.leg(leg)
             if owner is not None and owner.dialog is not None and owner.dialog.awaiting_ack:
-                self._awaiting_ack[dialog_id] = owner.dialog
+                self._await_ack(dialog_id, owner.dialog)
+
+    def _await_ack(self, dialog_id: DialogId, dialog: Dialog) -> None:
+        """Follow ``dialog``'s 2xx retransmissions and ACK timeout until its ACK comes."""
+        at = dialog.poll_timeout()
+        if at is None:
+            self._awaiting_ack.pop(dialog_id, None)
+            return
+        self._awaiting_ack[dialog_id] = dialog
+        self.deadlines.set(("ack", dialog_id), at, partial(self._ack_due, dialog_id))
+
+    def _acknowledged(self, call: Call, leg: str) -> None:
+        """An ACK reached the dialog: its 2xx retransmission stops, and so does its timer."""
+        owner = call.leg(leg)
+        dialog = owner.dialog if owner is not None else None
+        if dialog is not None and not dialog.awaiting_ack and dialog.id in self._awaiting_ack:
+            del self._awaiting_ack[dialog.id]
+            self.deadlines.cancel(("ack", dialog.id))
+
+    def _ack_due(self, dialog_id: DialogId) -> None:
+        """A 2xx not acknowledged yet: send it again, or end the call when the ACK is late."""
+        dialog = self._awaiting_ack.pop(dialog_id, None)
+        found = self._dialogs.get(dialog_id)
+        if dialog is None or found is None:
+            return
+        call, leg = found
+        now = self.now()
+        for action in dialog.handle_timeout(now):
+            if isinstance(action, Retransmit2xx):
+                tid = call.transaction if leg == "a" else None
+                self.layer.send_response(action.response, now, tid)
+            elif isinstance(action, AckTimeout):
+                self.post(call, call.on_ack_timeout)
+        self._await_ack(dialog_id, dialog)
 
     def send_request(self, call: Call, request: Request, addr: Addr, transport: str) -> TransactionId:
         self.tracer.link(request.call_id, call.call_id)
@@ -699,26 +826,25 @@ class Node(Operations):
 
     def set_timer(self, call: Call, name: str, delay: float, action: Callable[[], None]) -> None:
         state = self.calls.get(call.call_id)
-        if state is None:
+        if state is None or state.call is not call:
             return
-        old = state.timers.pop(name, None)
-        if old is not None:
-            old.cancel()
-        loop = self._loop or asyncio.get_running_loop()
-        state.timers[name] = loop.call_later(delay, self.post, call, action)
+        if name not in state.timer_names:
+            state.timer_names.append(name)
+        self.deadlines.set((state.serial, name), self.now() + delay, partial(self.post, call, action))
+        if not self._pumping:
+            self._reschedule()
 
     def cancel_timer(self, call: Call, name: str) -> None:
         state = self.calls.get(call.call_id)
-        if state is not None:
-            handle = state.timers.pop(name, None)
-            if handle is not None:
-                handle.cancel()
+        if state is not None and state.call is call and name in state.timer_names:
+            self.deadlines.cancel((state.serial, name))
 
     def call_ended(self, call: Call) -> None:
         state = self.calls.get(call.call_id)
         if state is not None and state.call is call:
-            for handle in state.timers.values():
-                handle.cancel()
+            for name in state.timer_names:
+                self.deadlines.cancel((state.serial, name))
+            state.timer_names.clear()
             del self.calls[call.call_id]
             # still reachable for late inputs (a 2xx on a cancelled attempt is ACKed and hung up)
             self._lingering[call.call_id] = state
@@ -728,8 +854,9 @@ class Node(Operations):
         if len(self.ended_records) > 10_000:
             del self.ended_records[:1000]
         # dialogs stay registered briefly so late retransmissions (BYE 200, 2xx) still match
-        loop = self._loop or asyncio.get_running_loop()
-        loop.call_later(32.0, self._forget_dialogs, call)
+        self.deadlines.set(("forget", call), self.now() + 32.0, partial(self._forget_dialogs, call))
+        if not self._pumping:
+            self._reschedule()
 
     def _forget_dialogs(self, call: Call) -> None:
         self.tracer.forget(call.call_id)
@@ -740,7 +867,8 @@ class Node(Operations):
         for dialog_id in state.dialog_ids:
             if self._dialogs.get(dialog_id, (None, ""))[0] is call:
                 del self._dialogs[dialog_id]
-            self._awaiting_ack.pop(dialog_id, None)
+            if self._awaiting_ack.pop(dialog_id, None) is not None:
+                self.deadlines.cancel(("ack", dialog_id))
         for tid in [call.transaction, *state.transactions]:
             if self._by_transaction.get(tid) is call:
                 del self._by_transaction[tid]
@@ -759,29 +887,28 @@ class Node(Operations):
 
     def _reschedule(self) -> None:
         """Arm the one timer handle at the earliest deadline of the transaction layer, the
-        registrar, keep-alives and the dialogs waiting for an ACK. Only dialogs with a pending
-        2xx retransmission are looked at (``_awaiting_ack``), so the cost does not grow with
-        the number of calls; a later deadline keeps the earlier handle (it fires, finds
-        nothing due, and re-arms)."""
+        registrar, keep-alives and :attr:`deadlines` (calls' timers, 2xx retransmissions):
+        four heap tops, whatever the number of calls. A later deadline keeps the earlier handle
+        (it fires, finds nothing due, and re-arms)."""
         loop = self._loop
         if loop is None:
             return
-        candidates = (self.layer.poll_timeout(), self.registrar.get_timer(), self.keepalive.get_timer())
-        deadlines = [t for t in candidates if t is not None]
-        for dialog_id, dialog in list(self._awaiting_ack.items()):
-            t = dialog.poll_timeout()
-            if t is None:
-                del self._awaiting_ack[dialog_id]
-            else:
-                deadlines.append(t)
-        if not deadlines:
+        due = self.deadlines.next_deadline()
+        for t in (self.layer.poll_timeout(), self.registrar.get_timer(), self.keepalive.get_timer()):
+            if t is not None and (due is None or t < due):
+                due = t
+        if due is None:
             return
-        due = min(deadlines)
+        # a little late, so that deadlines close together (at hundreds of calls per second,
+        # several a millisecond) are handled in one turn of the loop rather than one each
+        due += TIMER_SLACK
         if self._timer is not None:
-            if self._timer_due <= due:
+            if self._timer_at <= due:
                 return
             self._timer.cancel()
-        self._timer_due = due
+        # the deadline is kept apart: a handle for a time already past is a plain Handle under
+        # uvloop, without when()
+        self._timer_at = due
         self._timer = loop.call_at(due, self._on_timer)
 
     def _on_timer(self) -> None:
@@ -791,17 +918,13 @@ class Node(Operations):
         self.registrar.handle_timer(now)
         for ping in self.keepalive.handle_timer(now):
             self.transport.send(ping.payload, ping.addr, "UDP")
-        for dialog_id, dialog in list(self._awaiting_ack.items()):
-            found = self._dialogs.get(dialog_id)
-            if found is None:
-                continue
-            call, leg = found
-            for action in dialog.handle_timeout(now):
-                if isinstance(action, Retransmit2xx):
-                    tid = call.transaction if leg == "a" else None
-                    self.layer.send_response(action.response, now, tid)
-                elif isinstance(action, AckTimeout):
-                    self.post(call, call.on_ack_timeout)
+        self._pump()
+        for action in self.deadlines.pop_due(now):
+            try:
+                action()
+            except Exception:
+                self.stats.handler_errors += 1
+                log.exception("timer failed")
         self._pump()
 
 

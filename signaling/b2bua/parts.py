@@ -17,6 +17,7 @@ from signaling.sip.transaction import TransactionId
 
 if TYPE_CHECKING:
     from signaling.b2bua.call import Call
+    from signaling.b2bua.codecs import CodecStep
 
 Addr = tuple[str, int]
 #: What a media command gives back: the reply (SDP bytes, a query dict, None) or the refusal.
@@ -101,6 +102,8 @@ class Attempt:
     authenticated: bool = False
     #: the carrier sent any response to it (a timeout or transport failure leaves it False)
     heard: bool = False
+    #: the attempt's codec plan (signaling/b2bua/codecs.py); None: no SDP to plan
+    codecs: CodecStep | None = None
 
 
 @dataclass(slots=True)
@@ -205,6 +208,7 @@ _KEPT_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 
 
 def slim_request(request: Request) -> Request:
-    """A copy of ``request`` with only the headers an established call still reads, no body."""
-    headers = Headers([(n, v) for n, v in request.headers if n in _KEPT_HEADERS])
+    """A copy of ``request`` with only the headers an established call still reads, no body
+    (the header fields themselves are shared with ``request``: they never change)."""
+    headers = Headers.from_wire([item for item in request.headers if item[0] in _KEPT_HEADERS])
     return Request(method=request.method, uri=request.uri, headers=headers, body=b"")

@@ -47,6 +47,10 @@ KNOWN_METHODS = frozenset(
 JITTER_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
 
 
+#: a response's label by status // 100 (a parsed status is 100-699)
+_STATUS_CLASS = tuple(f"{n}xx" for n in range(10))
+
+
 def _bump(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.get(key, 0) + 1
 
@@ -82,7 +86,7 @@ class NodeStats:
             method = message.method if message.method in KNOWN_METHODS else "OTHER"
             _bump(self.requests_in if received else self.requests_out, method)
         else:
-            _bump(self.responses_in if received else self.responses_out, f"{message.status // 100}xx")
+            _bump(self.responses_in if received else self.responses_out, _STATUS_CLASS[message.status // 100])
 
     def refused(self, reason: str) -> None:
         """A new call refused before any call state existed."""

@@ -4,6 +4,8 @@ expiries, driven by the call's host timers. Split from call.py (the call owns on
 
 from __future__ import annotations
 
+import weakref
+from functools import partial
 from typing import TYPE_CHECKING
 
 from signaling.sip.message import Response
@@ -15,18 +17,29 @@ if TYPE_CHECKING:
     from signaling.b2bua.call import Call
 
 SDP = "application/sdp"
+#: session-timer configurations by their parameter values (see LegTimers.config)
+_CONFIGS: dict[tuple[int, int, int, int], SessionTimerConfig] = {}
 
 
 class LegTimers:
     """The session timers of one call, by leg name ("a", "b")."""
 
-    __slots__ = ("call", "in_flight", "timers")
+    __slots__ = ("_call", "in_flight", "timers")
 
     def __init__(self, call: Call) -> None:
-        self.call = call
+        # weakly: a call and its timers are one object graph, and a cycle would leave every
+        # ended call to the cyclic garbage collector instead of freeing it when it is forgotten
+        self._call = weakref.ref(call)
         self.timers: dict[str, SessionTimer] = {}
         #: our refreshes in flight: transaction → leg
         self.in_flight: dict[TransactionId, str] = {}
+
+    @property
+    def call(self) -> Call:
+        call = self._call()
+        if call is None:  # cannot happen: the timers live inside their call
+            raise RuntimeError("session timers outlived their call")
+        return call
 
     def get(self, leg_name: str) -> SessionTimer | None:
         return self.timers.get(leg_name)
@@ -38,12 +51,18 @@ class LegTimers:
 
     def config(self) -> SessionTimerConfig:
         p = self.call.host.parameters
-        return SessionTimerConfig(
-            session_ttl=int(p["SS_SIP_SESSION_TTL"]),
-            update_segment=int(p["SS_SIP_SESSION_UPDATE_SEGMENT"]),
-            timeout_early_hangup=int(p["SS_SIP_SESSION_TIMEOUT_EARLY_HANGUP"]),
-            no_timer_max_duration=int(p["SS_SIP_NO_TIMER_REINVITE_INTERVAL"]),
+        values = (
+            int(p["SS_SIP_SESSION_TTL"]),
+            int(p["SS_SIP_SESSION_UPDATE_SEGMENT"]),
+            int(p["SS_SIP_SESSION_TIMEOUT_EARLY_HANGUP"]),
+            int(p["SS_SIP_NO_TIMER_REINVITE_INTERVAL"]),
         )
+        config = _CONFIGS.get(values)
+        if config is None:  # one (frozen) configuration per set of values, not two per call
+            config = SessionTimerConfig(*values)
+            if len(_CONFIGS) < 64:
+                _CONFIGS[values] = config
+        return config
 
     def arm(self, leg_name: str) -> None:
         timer = self.timers.get(leg_name)
@@ -53,7 +72,7 @@ class LegTimers:
             self.call.host.cancel_timer(self.call, name)
             return
         self.call.host.set_timer(
-            self.call, name, max(0.0, at - self.call.host.now()), lambda: self.due(leg_name)
+            self.call, name, max(0.0, at - self.call.host.now()), partial(self.due, leg_name)
         )
 
     def due(self, leg_name: str) -> None:

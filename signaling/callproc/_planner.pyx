@@ -730,7 +730,11 @@ cdef class Planner:
         proxy setting, but its numbers (remembered)."""
         gateway = <object>PyList_GET_ITEM(self.gateways, slot)
         (name, host, port, transport), rest = settings_of(snap, ingress, gateway)
-        fields = (name, host, port, transport, *rest, 0, "", None)
+        # then the caller rewriting after the pool (none here), the Request-URI (the default),
+        # the gateway's codec policy, no extra headers: as admission._route makes them
+        fields = (name, host, port, transport, *rest, 0, "", None, self.R.gateway_codecs(snap, gateway), ())
+        if len(fields) != self.route.n - 2:
+            raise TypeError(f"a route has {self.route.n} fields, the planner made {len(fields) + 2}")
         if self.untracked:
             untrack(fields)
         (<dict>PyList_GET_ITEM(self.settings, slot))[ingress.media_proxy] = fields
@@ -770,10 +774,10 @@ cdef class Planner:
         cdef list out = []
         cdef int slot
         cdef Gateway *f
-        cdef PyObject *values[18]
+        cdef PyObject *values[MAX_FIELDS]
         cdef PyObject *hit
         cdef tuple fields
-        cdef int k
+        cdef Py_ssize_t k
         proxy = ingress.media_proxy
         for candidate in ordered:
             if self.candidate_slots.holds(candidate):
@@ -805,7 +809,7 @@ cdef class Planner:
                 values[k] = PyTuple_GET_ITEM(fields, k)
             values[4] = <PyObject *>callee
             values[5] = <PyObject *>caller
-            for k in range(4, 16):
+            for k in range(4, self.route.n - 2):
                 values[k + 2] = PyTuple_GET_ITEM(fields, k)
             out.append(self.route.make(values))
         return out

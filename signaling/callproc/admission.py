@@ -32,12 +32,14 @@ from fractions import Fraction
 
 from signaling.billing import RateSelection, RateSources, Tariff, charge, select_rate
 from signaling.callproc.benefits import covering
+from signaling.callproc.cluster import HOP_STOP_CODES
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.routes import (
     RoutePlan,
     RouteSettings,
     first_period_and_price,
+    gateway_codecs,
     plan_routes,
     route_cache,
 )
@@ -98,6 +100,10 @@ class Decision:
     #: The phone whose call this is (its ingress is the phone's own), and the phone it calls.
     phone: Phone | None = None
     callee_phone: Phone | None = None
+    #: The route to another node of the database holding the called phone's registration
+    #: (tried before the gateways, which are routed only when SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY
+    #: is On); the router adds its proof (signaling/callproc/cluster.py).
+    hop: Route | None = None
 
     @property
     def tariff(self) -> Tariff | None:
@@ -166,6 +172,36 @@ def _number_sections_allow(snap: Snapshot, account: Account, number: str) -> boo
     return True
 
 
+def _caller(call: InboundCall, ingress: MappingGateway, phone: Phone | None) -> str:
+    """The caller as the mapping gateway's "Caller" setting reads it; a phone calls as its own
+    number."""
+    if phone is not None:
+        return phone.number
+    sources = {"rpid": call.caller_rpid, "display": call.caller_display}
+    return sources.get(ingress.caller_source, "") or call.caller
+
+
+def _rate_sources(
+    snap: Snapshot, ingress: MappingGateway, account: Account, phone: Phone | None, at: datetime
+) -> RateSources:
+    """The billing hierarchy's sources for a call of ``ingress`` (docs/billing.md §2)."""
+    group_id = ingress.rate_group_id if ingress.rate_group_id is not None else account.rate_group_id
+    return RateSources(
+        account=snap.rate_groups.get(group_id) if group_id is not None else None,
+        account_private=(
+            snap.rate_groups.get(account.private_rate_group_id)
+            if account.private_rate_group_id is not None
+            else None
+        ),
+        period_rate=snap.period_rate_for(account, at),
+        phone_private=(
+            snap.rate_groups.get(phone.private_rate_group_id)
+            if phone is not None and phone.private_rate_group_id is not None
+            else None
+        ),
+    )
+
+
 def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by step)
     snap: Snapshot,
     call: InboundCall,
@@ -205,11 +241,7 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
         return decision.refuse(503, "Service Unavailable", CALL_LIMIT if full == "max calls" else CPS_LIMIT)
     if counters.full(("account", account.id), now, account.max_calls, None) is not None:
         return decision.refuse(503, "Service Unavailable", CALL_LIMIT)
-    sources = {"rpid": call.caller_rpid, "display": call.caller_display}
-    caller = sources.get(ingress.caller_source, "") or call.caller
-    if decision.phone is not None:  # a phone calls as its own number
-        caller = decision.phone.number
-    decision.caller = caller
+    caller = decision.caller = _caller(call, ingress, decision.phone)
     if ingress.caller_whitelist and not _starts(caller, ingress.caller_whitelist):
         return decision.refuse(403, "Forbidden", CALLER_NOT_ALLOWED)
     if ingress.caller_blacklist and _starts(caller, ingress.caller_blacklist):
@@ -226,21 +258,7 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     decision.caller_billing = plans.caller.rewrite(caller, rng)
     if not _number_sections_allow(snap, account, callee):
         return decision.refuse(403, "Forbidden", NUMBER_SECTION_LIMITED)
-    group_id = ingress.rate_group_id if ingress.rate_group_id is not None else account.rate_group_id
-    rate_sources = RateSources(
-        account=snap.rate_groups.get(group_id) if group_id is not None else None,
-        account_private=(
-            snap.rate_groups.get(account.private_rate_group_id)
-            if account.private_rate_group_id is not None
-            else None
-        ),
-        period_rate=snap.period_rate_for(account, at),
-        phone_private=(
-            snap.rate_groups.get(decision.phone.private_rate_group_id)
-            if decision.phone is not None and decision.phone.private_rate_group_id is not None
-            else None
-        ),
-    )
+    rate_sources = _rate_sources(snap, ingress, account, decision.phone, at)
     planner = route_cache(snap).planner
     rating = select_rate if planner is None else planner.select_rate  # (the same selection)
     decision.rate = rating(callee, at, rate_sources, switches=snap.switches, policy=snap.policy)
@@ -255,6 +273,8 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     decision.packages = covering(snap, account.id, callee, at)
     if locate is not None and _to_phone(snap, ingress, decision, locate):
         return decision
+    if decision.hop is not None and not snap.parameters["SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY"]:
+        return decision  # the node holding the registration, and nothing after it
     plan = plan_routes if planner is None else planner.plan  # (the same plan)
     decision.plan = plan(
         snap,
@@ -270,6 +290,9 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     )
     termination = decision.plan.termination
     if termination is not None:
+        if decision.hop is not None:  # the forwarded call stands alone
+            decision.plan = None
+            return decision
         return decision.refuse(503, "Service Unavailable", termination)
     decision.routes = _routes(snap, ingress, decision, decision.plan, rng)
     return decision
@@ -300,14 +323,19 @@ def _to_phone(
     decision: Decision,
     locate: Callable[[Phone], PhoneContact | None],
 ) -> bool:
-    """A callee that is a phone of this node: routed to where it is registered, or refused as
-    "The called not online" (unless SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY sends it to the
-    gateways). True when that decided the call."""
+    """A callee that is a phone: routed to where it is registered — on this node, or forwarded
+    to the node of the database holding its registration (``decision.hop``, then the gateways
+    only with SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY) — or refused as "The called not online"
+    (unless SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY sends it to the gateways). True when that
+    decided the call."""
     phone = snap.phones_by_number.get(decision.callee_billing)
     if phone is None:
         return False
     decision.callee_phone = phone
     contact = None if phone.locked else locate(phone)
+    if contact is not None and contact.node:
+        decision.hop = _hop_route(snap, ingress, phone, contact, decision)
+        return False
     if contact is not None:
         decision.routes = [_phone_route(snap, ingress, phone, contact, decision)]
         return True
@@ -333,6 +361,23 @@ def _phone_route(
     )
 
 
+def _hop_route(
+    snap: Snapshot, ingress: MappingGateway, phone: Phone, contact: PhoneContact, decision: Decision
+) -> Route:
+    """The route to the node holding a phone's registration: its SIP address, the phone's
+    number as the Request-URI's user; only "not reached" answers fail over (HOP_STOP_CODES)."""
+    return Route(
+        gateway=f"phone:{phone.number}@{contact.node}",
+        host=contact.host,
+        port=contact.port,
+        transport=contact.transport.lower(),
+        callee=phone.number,
+        caller=decision.caller_billing,
+        stop_switch_codes=HOP_STOP_CODES,
+        media_proxy=ingress.media_proxy or str(snap.parameters["SS_MEDIAPROXYMODE"]),
+    )
+
+
 def _route(
     snap: Snapshot, ingress: MappingGateway, gateway_id: int, decision: Decision, rng: random.Random | None
 ) -> Route:
@@ -348,7 +393,7 @@ def _route(
         known = settings[(gateway_id, ingress.media_proxy)] = _route_settings(snap, ingress, gw)
     (name, host, port, transport), (codes, proxy, dtmf, timer, user, password, identity, pool, uses) = known
     return Route(name, host, port, transport, callee, caller, codes, proxy, dtmf, timer, user, password,
-                 identity, pool, uses)  # fmt: skip
+                 identity, pool, uses, codecs=gateway_codecs(snap, gw))  # fmt: skip
 
 
 def _route_settings(snap: Snapshot, ingress: MappingGateway, gw: RoutingGateway) -> RouteSettings:

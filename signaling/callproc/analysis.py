@@ -4,8 +4,11 @@ be tried in which order and why, and which rate would price the call — without
 :func:`analyse` runs the same admission decision as a real call (signaling.callproc.admission)
 on a snapshot, with the node's live line counts and ASR/ACD when given (a running router's),
 or with none (the ``softswitch route-analysis`` command: the configuration's view). Routing is
-shown even when admission would refuse the call, so an operator sees both answers.
-:func:`render` writes the result as text.
+shown even when admission would refuse the call, so an operator sees both answers. When the
+number is a phone's, it shows where the phone is registered — on which node of the database,
+its contact, and whether that node is alive — and the route a call takes to it (given
+``registered``: a running router's view, or the store's). :func:`render` writes the result as
+text.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from fractions import Fraction
 
 from signaling.billing import RateChoice, Tariff
 from signaling.callproc.admission import Decision, decide
+from signaling.callproc.cluster import Registered
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.routes import Candidate, RoutePlan, plan_routes
 from signaling.callproc.snapshot import Snapshot
-from signaling.routing import InboundCall
-from signaling.store import MappingGateway
+from signaling.routing import InboundCall, PhoneContact
+from signaling.store import MappingGateway, Phone
 from signaling.store.gateways import parse_address
 
 
@@ -37,6 +41,10 @@ class Analysis:
     plan: RoutePlan
     #: Why the analysis could not simulate a customer (unknown name…), else "".
     note: str = ""
+    #: The called phone's registrations, on every node known (None: not looked at).
+    registrations: list[Registered] | None = None
+    #: SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY: an unreachable phone's number goes to the gateways.
+    redirect_offline: bool = False
 
 
 def _probe(snap: Snapshot, ingress: MappingGateway, number: str, caller: str) -> InboundCall:
@@ -58,10 +66,13 @@ def analyse(
     counters: Counters | None = None,
     quality: Quality | None = None,
     vendor_funds: Callable[[int], Decimal | None] | None = None,
+    registered: Callable[[Phone], list[Registered]] | None = None,
 ) -> Analysis:
     """Analyse a call to ``number`` at ``at`` from the mapping gateway named ``ingress`` (when
     None and there is exactly one mapping gateway, that one; else every routing gateway is a
-    candidate and no customer rate applies)."""
+    candidate and no customer rate applies). ``registered(phone)`` says where a phone is
+    registered (without it, registrations are unknown and a phone's number is routed as a
+    number)."""
     counters = counters or Counters()
     p = snap.parameters
     quality = quality or Quality(
@@ -88,6 +99,14 @@ def analyse(
             customer_price=None, vendor_funds=funds,
         )  # fmt: skip
         return Analysis(number, at, None, None, plan, note)
+    seen: dict[int, list[Registered]] = {}
+
+    def locate(phone: Phone) -> PhoneContact | None:
+        found = seen.setdefault(phone.id, registered(phone) if registered is not None else [])
+        usable = [r for r in found if r.alive and r.expires_at > at]
+        usable.sort(key=lambda r: not r.local)  # this node's own binding first, as a call does
+        return usable[0].contact_for_call() if usable else None
+
     decision = decide(
         snap,
         _probe(snap, gateway, number, caller or "0"),
@@ -97,13 +116,17 @@ def analyse(
         counters=counters,
         quality=quality,
         vendor_funds=funds,
+        locate=locate if registered is not None else None,
     )
+    phone = decision.callee_phone
     found = decision.plan
     plan = found if found is not None else plan_routes(
             snap, gateway, decision.callee_billing or number, at=at, now=now, day=day,
         counters=counters, quality=quality, customer_price=decision.price, vendor_funds=funds,
     )  # fmt: skip
-    return Analysis(number, at, gateway, decision, plan, note)
+    registrations = seen.get(phone.id) if phone is not None and registered is not None else None
+    redirect = bool(snap.parameters["SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY"])
+    return Analysis(number, at, gateway, decision, plan, note, registrations, redirect)
 
 
 def _money(value: Fraction | Decimal | None) -> str:
@@ -182,6 +205,7 @@ def _admission(a: Analysis, d: Decision) -> list[str]:
         out.append(f"Rate: {_choice(d.rate.choice)}")
         out.extend(f"  also matched: {_choice(o)}" for o in d.rate.candidates if o is not d.rate.choice)
         out.append(f"  first period costs {_money(d.need)} (reserved at admission)")
+    out.extend(_phone(a, d))
     if d.needs_auth:
         out.append("Admission: needs digest authentication")
     elif d.rejection is not None:
@@ -189,6 +213,45 @@ def _admission(a: Analysis, d: Decision) -> list[str]:
         out.append(f"Admission: refused, {r.status} {r.reason} ({r.termination})")
     else:
         out.append("Admission: accepted (if the balance covers the first period)")
+    return out
+
+
+def _phone(a: Analysis, d: Decision) -> list[str]:
+    """Where the called phone is registered and the route a call takes to it."""
+    phone = d.callee_phone
+    if phone is None:
+        return []
+    out = [f"Phone: {phone.number}" + (" (locked)" if phone.locked else "")]
+    if a.registrations is None:
+        out.append("  registrations not known here: routed as a number")
+        return out
+    if not a.registrations:
+        out.append("  not registered on any node")
+    for r in a.registrations:
+        where = "this node" if r.local else f"node {r.node}" + ("" if r.alive else " (dead: no heartbeat)")
+        out.append(
+            f"  registered at {where}: {r.contact} from {r.source[0]}:{r.source[1]} {r.transport.lower()}, "
+            f"expires {r.expires_at.isoformat(timespec='seconds')}"
+        )
+    local = d.routes[0] if d.routes and d.routes[0].gateway == f"phone:{phone.number}" else None
+    if d.hop is not None:
+        node = d.hop.gateway.rpartition("@")[2]
+        out.append(
+            f"  route: {d.hop.gateway}, forwarded to node {node} at {d.hop.host}:{d.hop.port} "
+            "(it delivers the call; the node the call entered bills it)"
+        )
+    elif local is not None:
+        out.append(f"  route: {local.gateway}, to {local.host}:{local.port} {local.transport}")
+    if local is not None or (d.rejection is not None and d.plan is None):
+        out.append("  the gateways below are not used")
+    elif d.hop is not None:
+        out.append(
+            "  the gateways below follow when the phone's node cannot be reached"
+            if a.redirect_offline
+            else "  the gateways below are not used (SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY Off)"
+        )
+    else:
+        out.append("  not reachable: its number is routed through the gateways below")
     return out
 
 
@@ -256,7 +319,36 @@ def as_json(a: Analysis) -> str:
             "order": [candidate(c) for c in a.plan.ordered],
             "cut": [c.gateway.name for c in a.plan.cut],
             "skipped": [candidate(c) for c in a.plan.skipped],
+            "phone": _phone_json(a),
             "note": a.note,
         },
         indent=2,
     )
+
+
+def _phone_json(a: Analysis) -> dict[str, object] | None:
+    d = a.decision
+    phone = d.callee_phone if d is not None else None
+    if d is None or phone is None:
+        return None
+    route = d.hop or next((r for r in d.routes if r.gateway == f"phone:{phone.number}"), None)
+    return {
+        "number": phone.number,
+        "registrations": None
+        if a.registrations is None
+        else [
+            {
+                "node": r.node,
+                "this_node": r.local,
+                "node_alive": r.alive,
+                "contact": r.contact,
+                "source": f"{r.source[0]}:{r.source[1]}",
+                "transport": r.transport,
+                "expires": r.expires_at.isoformat(),
+            }
+            for r in a.registrations
+        ],
+        "route": None
+        if route is None
+        else {"gateway": route.gateway, "host": route.host, "port": route.port},
+    }

@@ -182,10 +182,12 @@ class CdrDraft:
         ring_time: datetime | None = None,
         vendor_sip_code: int | None = None,
         media_quality: str = "",
+        codecs: tuple[str, str] = ("", ""),
         allowance: Allowance = NO_ALLOWANCE,
         outcome: CallOutcome = CallOutcome.CONNECTED,
     ) -> Cdr:
-        """The CDR of the call; ``held`` caps the customer fee (None: no reservation, no cap);
+        """The CDR of the call (``codecs``: the caller's and the carrier's, ``codec_in`` and
+        ``codec_out``); ``held`` caps the customer fee (None: no reservation, no cap);
         ``allowance`` is the package free seconds and free credit the call held; ``outcome``
         RESPONDED (answered, never connected) bills the rates of response."""
         end_time = max(end_time, self.start_time)
@@ -257,6 +259,8 @@ class CdrDraft:
             pdd_ms=None if ring_time is None else _ms(ring_time - self.start_time),
             media_mode=self.media_mode,
             media_quality=media_quality,
+            codec_in=codecs[0],
+            codec_out=codecs[1],
         )
 
 

@@ -8,6 +8,12 @@ changed; a new snapshot is built in that thread and installed on the loop, so a 
 rate table never stalls calls. When the router has a CDR writer, the driver starts its thread,
 has it hand back each finished batch to the loop (``router.collect`` through
 ``call_soon_threadsafe``), and at the stop writes what is still queued before it returns.
+
+With the node attached (``router.on_node_started``), each refresh also syncs the registered
+phones with the other nodes of the database (signaling/callproc/cluster.py): the changed
+bindings are collected on the loop, written and the others' read in the worker thread, and the
+new view installed on the loop. The first sync runs at start (the node is then known to the
+others before its first call); at the stop the node's registrations leave the store.
 """
 
 from __future__ import annotations
@@ -51,11 +57,18 @@ class RouterDriver:
         except StoreError as exc:
             log.error("recovering reservations: %s", exc)
             recovered = 0
+        try:
+            self.router.sync_cluster(self._loop.time())
+        except StoreError as exc:
+            log.error("sharing registrations: %s (retried at the next refresh)", exc)
         self._arm()
         self._refresher = self._loop.create_task(self._refresh_forever())
         return recovered
 
-    async def stop(self) -> None:
+    async def stop(self, *, leave: bool = True) -> None:
+        """Stop the timers and reloads, write the queued CDRs; with ``leave`` (a clean stop)
+        this node's registrations and node row leave the store (without, the others find the
+        node dead when its heartbeat lapses, as after a crash)."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -65,6 +78,11 @@ class RouterDriver:
                 await self._refresher
             self._refresher = None
         self.router.wakeup = None
+        if leave:
+            try:
+                await asyncio.to_thread(self.router.leave_cluster)
+            except StoreError as exc:
+                log.error("removing this node's registrations: %s", exc)
         writer = self.router.cdr_writer
         if writer is not None:
             if not await asyncio.to_thread(writer.close, STOP_TIMEOUT):
@@ -110,3 +128,18 @@ class RouterDriver:
             if snapshot is not None:
                 self.router.install(snapshot)
                 log.info("configuration version %d loaded", snapshot.version)
+            await self._sync_cluster()
+
+    async def _sync_cluster(self) -> None:
+        """Share this node's registrations and learn the others' (the module doc)."""
+        assert self._loop is not None
+        router = self.router
+        changes = router.cluster_changes(self._loop.time())
+        if changes is None:
+            return
+        try:
+            view = await asyncio.to_thread(router.cluster_sync, changes, self._loop.time())
+        except Exception:
+            log.exception("sharing registrations failed (retried at the next refresh)")
+            return
+        router.cluster_install(view, changes)

@@ -43,9 +43,10 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from signaling.billing import Allowance, CallOutcome, Tariff, charge, max_duration_ms
@@ -61,14 +62,17 @@ from signaling.callproc.admission import (
     prepare,
 )
 from signaling.callproc.cdrwriter import CdrWriter, Settlement
+from signaling.callproc.cluster import NODE_TTL, BindingSource, Cluster, ClusterView, HopRefused, Registered
 from signaling.callproc.draft import CdrDraft, utc
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
-from signaling.callproc.routes import Candidate
+from signaling.callproc.routes import Candidate, gateway_codecs
 from signaling.callproc.snapshot import Snapshot, load_snapshot
 from signaling.observe.histogram import Histograms
 from signaling.routing import (
     ALL_GATEWAY_BUSY,
+    CALLED_NOT_ONLINE,
+    NO_CODEC_SETTINGS,
     Admission,
     CallRecord,
     InboundCall,
@@ -88,6 +92,7 @@ from signaling.store import (
 )
 from signaling.store import packages as package_periods
 from signaling.store.lines import Line, LineRequest
+from signaling.store.registrations import StoredBinding
 
 log = logging.getLogger("softswitch.callproc")
 
@@ -101,6 +106,10 @@ NODE_RESTART = "NodeRestart"
 NODE_LOST = "NodeLost"
 #: Termination when the reservation cannot be written (the database is unreachable).
 STORE_UNAVAILABLE = "Billing unavailable"
+#: The node's termination of a call whose every route failed (signaling.b2bua.call).
+ALL_ROUTES_FAILED = "AllRoutesFailed"
+#: Termination of a node-hop INVITE that does not authenticate (signaling/callproc/cluster.py).
+HOP_REFUSED = "Node hop refused"
 #: Final responses of a callee who is there but busy (the billing FAQ's "UserBusy").
 USER_BUSY = frozenset({486, 600})
 
@@ -168,6 +177,7 @@ class StoreRouter:
         tick: float = 5.0,
         stale_after: float = 120.0,
         line_ttl: float | None = None,
+        node_ttl: float = NODE_TTL,
         rng: random.Random | None = None,
         snapshot: Snapshot | None = None,
         keep_records: int = 1000,
@@ -205,6 +215,9 @@ class StoreRouter:
         self._hangup: Callable[[str, str], object] | None = None
         #: The node's registrar (where a phone of this node is registered), once it says.
         self._locate: Callable[[str], PhoneContact | None] | None = None
+        #: The registrations of the other nodes of the database, and this node's share of its own
+        #: (docs/routing.md, "Phones on several nodes").
+        self.cluster = Cluster(node, node_ttl=node_ttl)
         self._timers: list[tuple[float, int, str, str]] = []
         self._next_tick: float | None = None
         self._vendor_funds: dict[int, Decimal] = {}
@@ -263,20 +276,119 @@ class StoreRouter:
             return aor in (phone.number, phone.sip_user)
         return aor == username
 
-    def _locate_phone(self, phone: Phone) -> PhoneContact | None:
+    def _locate_phone(self, at: datetime, phone: Phone) -> PhoneContact | None:
+        """Where ``phone`` is registered: this node's registrar first, then the other live nodes
+        of the database as last synced (``PhoneContact.node`` names that node)."""
         lookup = self._locate
         if lookup is None:
             return None
         found = lookup(phone.number)
         if found is None and phone.sip_user and phone.sip_user != phone.number:
             found = lookup(phone.sip_user)
+        if found is None:
+            found = self.cluster.locate((phone.number, phone.sip_user or phone.number), at)
         return found
 
+    # -- phones on several nodes (signaling/callproc/cluster.py) ----------------------------
+
+    def on_node_started(self, registrar: BindingSource, address: tuple[str, int, str]) -> None:
+        """The node runs: its registrar (whose bindings this router shares through the store)
+        and the SIP address the other nodes reach it at."""
+        self.cluster.attach(registrar, address)
+
+    def cluster_changes(self, now: float) -> dict[str, list[StoredBinding]] | None:
+        """On the loop: the bindings to write at the next sync (None: the node is not attached)."""
+        if self.cluster.address is None:
+            return None
+        return self.cluster.collect(now, self.wall)
+
+    def cluster_sync(self, changes: dict[str, list[StoredBinding]], now: float) -> ClusterView:
+        """In a worker thread: the store exchange (signaling.callproc.cluster)."""
+        return self.cluster.sync(self.store, changes, self.wall(now))
+
+    def cluster_install(self, view: ClusterView, changes: dict[str, list[StoredBinding]]) -> None:
+        self.cluster.install(view, changes)
+
+    def sync_cluster(self, now: float) -> bool:
+        """Collect, sync and install on this thread (start-up and tests); whether it ran."""
+        changes = self.cluster_changes(now)
+        if changes is None:
+            return False
+        self.cluster_install(self.cluster_sync(changes, now), changes)
+        return True
+
+    def leave_cluster(self) -> None:
+        """At the stop: this node's registrations and node row leave the store."""
+        self.cluster.leave(self.store)
+
+    def registered(self, phone: Phone, now: float) -> list[Registered]:
+        """Where ``phone`` is registered, this node's registrar and the others' as last synced
+        (the routing analysis)."""
+        aors = (phone.number, phone.sip_user or phone.number)
+        at = self.wall(now)
+        out: list[Registered] = []
+        source = self.cluster.source
+        if source is not None:
+            for aor in dict.fromkeys(aors):
+                for b in source.lookup(aor, now):
+                    expires = at + timedelta(seconds=b.expires_at - now)
+                    reach = (*b.source, b.transport)
+                    out.append(
+                        Registered(self.node, b.uri, b.source, b.transport, expires, True, True, reach)
+                    )
+        out.extend(self.cluster.registered(dict.fromkeys(aors), at))
+        return out
+
+    def _signed(self, route: Route, at: datetime) -> Route:
+        """``route`` to another node, with the header proving it comes from this one."""
+        to_node = route.gateway.rpartition("@")[2]
+        return replace(route, headers=(self.cluster.sign(to_node, route.callee, at),))
+
+    def _admit_hop(self, call: InboundCall, at: datetime) -> Admission:
+        """A call another node of the database forwarded for a phone registered here: delivered
+        to this node's registration without admission, reservation or CDR (the sending node
+        bills it), and never forwarded further. A hop that does not authenticate is refused
+        (403, no CDR: whoever sent it is not a node)."""
+        snap = self.snapshot
+        proxy = str(snap.parameters["SS_MEDIAPROXYMODE"])
+        try:
+            sender = self.cluster.verify(call.hop, call.source, call.transport, call.callee, at)
+        except HopRefused as exc:
+            log.warning("call %s from %s:%d: node hop refused: %s", call.call_id, *call.source, exc)
+            refused = Rejection(403, "Forbidden", HOP_REFUSED)
+            return Admission(ingress="", rejection=refused, media_proxy=proxy)
+        admission = Admission(ingress=f"node:{sender}", media_proxy=proxy)
+        phone = snap.phones_by_number.get(call.callee)
+        lookup = self._locate
+        contact = None
+        if phone is not None and not phone.locked and lookup is not None:
+            contact = lookup(phone.number) or (lookup(phone.sip_user) if phone.sip_user else None)
+        if phone is None or contact is None:
+            admission.rejection = Rejection(480, "Temporarily Unavailable", CALLED_NOT_ONLINE)
+            return admission
+        admission.routes = [
+            Route(
+                gateway=f"phone:{phone.number}",
+                host=contact.host,
+                port=contact.port,
+                transport=contact.transport.lower(),
+                callee=phone.number,
+                caller=call.caller,
+                media_proxy=proxy,
+                uri=contact.uri,
+            )
+        ]
+        return admission
+
     def gateway_addresses(self) -> set[str]:
-        """The IPs of every mapping and routing gateway (the scanner defence trusts them)."""
+        """The IPs of every mapping and routing gateway, and of the other nodes of the database
+        (the scanner defence trusts them)."""
         snap = self.snapshot
         ips = set(snap.by_ip) | {ip for ip, _ in snap.by_ip_port}
         ips.update(gw.host for gw in snap.routing.values() if gw.host)
+        view = self.cluster.view
+        if view is not None:
+            ips.update(n.host for n in view.nodes.values() if n.name != self.node)
         return ips
 
     def gateway_targets(self) -> list[tuple[str, str, int, str]]:
@@ -298,9 +410,11 @@ class StoreRouter:
             if not a.locked and not (a.kind == "vendor" and a.billing == "postpaid")
         }
 
-    def admit(self, call: InboundCall, now: float) -> Admission:
+    def admit(self, call: InboundCall, now: float) -> Admission:  # noqa: PLR0911 (one per refusal)
         snap = self.snapshot
         at = self.wall(now)
+        if call.hop:
+            return self._admit_hop(call, at)
         decision = decide(
             snap,
             call,
@@ -311,7 +425,7 @@ class StoreRouter:
             quality=self.quality,
             vendor_funds=self._vendor_funds.get,
             rng=self._rng,
-            locate=self._locate_phone if self._locate is not None else None,
+            locate=partial(self._locate_phone, at) if self._locate is not None else None,
         )
         ingress = decision.ingress
         if decision.needs_auth:
@@ -323,6 +437,7 @@ class StoreRouter:
             dtmf=ingress.dtmf if ingress else "auto",
             session_timer=ingress.session_timer if ingress else True,
             support_privacy=ingress.support_privacy if ingress else False,
+            codecs=gateway_codecs(snap, ingress) if ingress else NO_CODEC_SETTINGS,
         )
         if ingress is None or decision.account is None:
             admission.rejection = decision.rejection
@@ -368,6 +483,8 @@ class StoreRouter:
         admission.routes = decision.routes[first:]
         if lines is not None and lines.routes and admission.routes:
             session.leased.add(admission.routes[0].gateway)
+        if decision.hop is not None:  # forwarded to the node holding the phone's registration
+            admission.routes.insert(0, self._signed(decision.hop, at))
         admission.max_duration = self._max_duration(
             session, grant.free, Allowance(grant.pool_seconds, grant.pool_credit)
         )
@@ -487,16 +604,20 @@ class StoreRouter:
             if record.media_packets
             else ""
         )
+        termination = record.termination
+        if answer is None and termination == ALL_ROUTES_FAILED and _hop_unreached(session):
+            termination = CALLED_NOT_ONLINE  # the phone's node did not take the forwarded call
         cdr = session.draft.finish(
             end_time=self.wall(end_now),
             answer_time=None if answer is None else self.wall(answer),
             ring_time=None if record.ring is None else self.wall(record.ring),
             held=session.held,
-            termination=record.termination,
+            termination=termination,
             ended_by=record.ended_by,
             sip_code=record.final_status or 0,
             vendor_sip_code=session.vendor_status,
             media_quality=media,
+            codecs=(record.codec_in, record.codec_out),
             allowance=session.allowance,
             outcome=CallOutcome.CONNECTED if record.established else CallOutcome.RESPONDED,
         )
@@ -687,7 +808,9 @@ class StoreRouter:
             own.append(Line(f"account:{account.id}", account.max_calls))
         candidates = decision.plan.ordered if decision.plan is not None else []
         session.route_lines = {c.gateway.name: self._gateway_lines(c.gateway) for c in candidates}
-        routes = tuple(session.route_lines[c.gateway.name] for c in candidates)
+        # behind a node hop the gateways are a fallback: their lines are leased when tried
+        by_gateway = session.route_lines
+        routes = tuple(by_gateway[c.gateway.name] for c in candidates) if decision.hop is None else ()
         if not own and not any(routes):
             return None
         live = at - timedelta(seconds=self.line_ttl)
@@ -986,6 +1109,15 @@ class StoreRouter:
             self._next_tick = now + self.tick
             if self.wakeup is not None:
                 self.wakeup(self._next_tick)
+
+
+def _hop_unreached(session: _Session) -> bool:
+    """The call's last attempt was forwarded to the node holding the phone's registration, and
+    that node did not answer (408), could not be reached or refused (503), or no longer has the
+    phone (480): for the CDR the phone was not online."""
+    tried = session.draft.gateways_tried
+    last = tried[-1] if tried else ""
+    return last.startswith("phone:") and "@" in last and session.vendor_status in {408, 480, 503}
 
 
 def _lines_busy(full: str) -> Rejection:

@@ -54,6 +54,8 @@ from signaling.billing.rates import CHEAPEST_REFERENCE_SECONDS, Rate, RateGroup
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.snapshot import Snapshot
+from signaling.media.codec_policy import GatewayCodecPolicy, policy_from_settings
+from signaling.routing import NO_CODEC_SETTINGS
 from signaling.sip.identity import IdentityPolicy
 from signaling.store import MappingGateway, RoutingGateway
 from signaling.untracked import untrack
@@ -129,7 +131,7 @@ CANDIDATE_FIELDS = (
 ROUTE_FIELDS = (
     "gateway", "host", "port", "transport", "callee", "caller", "stop_switch_codes", "media_proxy", "dtmf",
     "session_timer", "username", "password", "identity", "caller_pool", "caller_pool_multiplex",
-    "caller_strip", "caller_add", "uri",
+    "caller_strip", "caller_add", "uri", "codecs", "headers",
 )  # fmt: skip
 
 
@@ -206,6 +208,7 @@ class RouteCache:
 
     __slots__ = (
         "candidate_sets",
+        "codec_policies",
         "customer_terms",
         "order_of",
         "plain_vendor",
@@ -231,6 +234,8 @@ class RouteCache:
         self.plain_vendor: dict[int, bool] = {}
         #: (routing gateway id, the mapping gateway's media proxy) -> the route's other fields
         self.route_settings: dict[tuple[int, str | None], RouteSettings] = {}
+        #: ("mapping" | "routing", gateway id) -> its codec policy (signaling.callproc.admission)
+        self.codec_policies: dict[tuple[str, int], GatewayCodecPolicy] = {}
         for gw in snap.routing.values():
             plans = snap.routing_plans.get(gw.id)
             if gw.locked:
@@ -291,6 +296,23 @@ def first_period_and_price(snap: Snapshot, choice: RateChoice) -> tuple[Decimal,
             untrack(found)
         cache.customer_terms[id(tariff)] = found
     return found
+
+
+def gateway_codecs(snap: Snapshot, gw: MappingGateway | RoutingGateway) -> GatewayCodecPolicy:
+    """The codec policy of a mapping or routing gateway of the snapshot (made once per snapshot).
+    Settings the store accepted but the policy cannot use (rows older than the store's check)
+    are logged and read as none, rather than failing every call of the gateway."""
+    kind = "mapping" if isinstance(gw, MappingGateway) else "routing"
+    cache = route_cache(snap).codec_policies
+    policy = cache.get((kind, gw.id))
+    if policy is None:
+        try:
+            policy = policy_from_settings(gw.codecs, gw.codec_mode, gw.allow_transcoding, gw.g729_mode)
+        except ValueError as exc:
+            log.warning("%s gateway %s: codec settings ignored: %s", kind, gw.name, exc)
+            policy = NO_CODEC_SETTINGS
+        cache[(kind, gw.id)] = policy
+    return policy
 
 
 def route_cache(snap: Snapshot) -> RouteCache:

@@ -25,10 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import Enum
+from functools import cached_property
 
 from mediacore.types import CodecEntry
 
 __all__ = [
+    "CODEC_MODES",
+    "G729_MODES",
     "AnswerPlan",
     "Codec",
     "CodecMismatch",
@@ -36,8 +39,10 @@ __all__ = [
     "G729Mode",
     "GatewayCodecPolicy",
     "OfferPlan",
+    "offer_codec_options",
     "plan_answer",
     "plan_offer",
+    "policy_from_settings",
 ]
 
 #: Codecs the media engine can decode and encode (name, clock rate).
@@ -56,13 +61,13 @@ class Codec:
     channels: int = 1
     fmtp: str | None = None
 
-    @property
+    @cached_property  # read many times per call (a frozen dataclass without slots can cache)
     def family(self) -> str:
         """The codec with G.729 variants folded together, upper-case."""
         upper = self.name.upper()
         return "G729" if upper in G729_NAMES else upper
 
-    @property
+    @cached_property
     def is_telephone_event(self) -> bool:
         return self.name.lower() == "telephone-event"
 
@@ -111,6 +116,12 @@ class CodecMismatch(Exception):
     """No codec the two sides can share, and conversion is not permitted (SIP 488)."""
 
     sip_status = 488
+
+    def __init__(self, message: str, side: str = "callee") -> None:
+        super().__init__(message)
+        #: Whose settings or SDP left nothing: "caller" (the mapping gateway's, or the caller's
+        #: offer: no carrier can change that) or "callee" (this carrier's: another may fit).
+        self.side = side
 
 
 @dataclass(frozen=True)
@@ -199,23 +210,47 @@ def _apply_g729_mode(mode: G729Mode, codecs: list[Codec], remote: list[Codec]) -
     return out
 
 
-def plan_offer(mapping: GatewayCodecPolicy, routing: GatewayCodecPolicy, offered: list[Codec]) -> OfferPlan:
+def _transcodable(c: Codec) -> bool:
+    return any(c.family == name.upper() and c.clock_rate == rate for name, rate in TRANSCODABLE)
+
+
+def _may_transcode(mapping: GatewayCodecPolicy, routing: GatewayCodecPolicy, can_transcode: bool) -> bool:
+    """Conversion on both gateways, or both forced ("softswitch specified"), with an engine in
+    the media path (``can_transcode``: media proxy on or auto)."""
+    both_forced = mapping.mode is CodecMode.SPECIFIED and routing.mode is CodecMode.SPECIFIED
+    return can_transcode and ((mapping.allow_conversion and routing.allow_conversion) or both_forced)
+
+
+def plan_offer(
+    mapping: GatewayCodecPolicy,
+    routing: GatewayCodecPolicy,
+    offered: list[Codec],
+    *,
+    can_transcode: bool = True,
+) -> OfferPlan:
+    """What the carrier is offered (``can_transcode`` False: no engine in the media path, so
+    nothing can be converted). Raises :class:`CodecMismatch` when nothing fits."""
     caller = _allowed(mapping, offered)
     if mapping.mode is CodecMode.SPECIFIED:
         forced = [c for c in _audio(caller) if c.family == _make(mapping.specified or "", set()).family]
         if not forced:
-            raise CodecMismatch(f"the caller did not offer the specified codec {mapping.specified}")
+            raise CodecMismatch(f"the caller did not offer the specified codec {mapping.specified}", "caller")
         caller = forced + _events(caller)
     if not _audio(caller):
-        raise CodecMismatch("the caller offered no allowed codec")
+        raise CodecMismatch("the caller offered no allowed codec", "caller")
     used = {c.pt for c in caller}
+    may_transcode = _may_transcode(mapping, routing, can_transcode) and any(
+        _transcodable(c) for c in _audio(caller)
+    )
     if routing.mode is CodecMode.SPECIFIED:
         spec = routing.specified or ""
         same = [c for c in _audio(caller) if c.family == _make(spec, set()).family]
+        if not same and not (may_transcode and _transcodable(_make(spec, set()))):
+            raise CodecMismatch(f"the carrier's specified codec {spec} needs a conversion not allowed")
         to_callee = [same[0] if same else _make(spec, used), *_events(caller)]
     else:
         to_callee = _allowed(routing, caller)
-        if mapping.allow_conversion and routing.allow_conversion:
+        if may_transcode and mapping.allow_conversion and routing.allow_conversion:
             extra_names = list(routing.allowed) or [n for n, _ in TRANSCODABLE]
             for name in extra_names:
                 family = _make(name, set()).family
@@ -230,20 +265,34 @@ def plan_offer(mapping: GatewayCodecPolicy, routing: GatewayCodecPolicy, offered
 
 
 def plan_answer(
-    mapping: GatewayCodecPolicy, routing: GatewayCodecPolicy, plan: OfferPlan, answered: list[Codec]
+    mapping: GatewayCodecPolicy,
+    routing: GatewayCodecPolicy,
+    plan: OfferPlan,
+    answered: list[Codec],
+    *,
+    can_transcode: bool = True,
 ) -> AnswerPlan:
+    """What the caller is answered, from the carrier's answer; raises :class:`CodecMismatch`
+    when the legs would need a conversion that is not allowed (or that the engine cannot do)."""
     callee_audio = _audio(answered)
     if not callee_audio:
         raise CodecMismatch("the carrier answered no audio codec")
     chosen = callee_audio[0]
     caller_audio = _audio(plan.caller)
     common = [c for c in caller_audio if c.same_codec(chosen)]
-    to_caller_audio = caller_audio[:1] if mapping.mode is CodecMode.SPECIFIED or not common else common[:1]
+    if mapping.mode is CodecMode.SPECIFIED or not common:
+        # the caller's first codec the engine can convert from (when it must convert)
+        convertible = [c for c in caller_audio if _transcodable(c)] if not common else []
+        to_caller_audio = (convertible or caller_audio)[:1]
+    else:
+        to_caller_audio = common[:1]
     transcoding = not to_caller_audio[0].same_codec(chosen)
-    if transcoding and not (mapping.allow_conversion and routing.allow_conversion):
-        forced = mapping.mode is CodecMode.SPECIFIED and routing.mode is CodecMode.SPECIFIED
-        if not forced:
-            raise CodecMismatch(f"caller {to_caller_audio[0].name} and carrier {chosen.name} share no codec")
+    if transcoding and not (
+        _may_transcode(mapping, routing, can_transcode)
+        and _transcodable(chosen)
+        and _transcodable(to_caller_audio[0])
+    ):
+        raise CodecMismatch(f"caller {to_caller_audio[0].name} and carrier {chosen.name} share no codec")
     caller_events = _events(plan.caller) if _events(answered) else []
     to_caller = _apply_g729_mode(mapping.g729_mode, to_caller_audio + caller_events, plan.caller)
     return AnswerPlan(
@@ -252,3 +301,81 @@ def plan_answer(
         callee_codecs=[c.entry() for c in [chosen, *_events(answered)]],
         transcoding=transcoding,
     )
+
+
+#: A gateway's "codec mode" setting (store field ``codec_mode``, configuration key of the same
+#: name): "Auto negotiation" / "Softswitch specified".
+CODEC_MODES = {"auto": CodecMode.AUTO, "specified": CodecMode.SPECIFIED}
+#: A gateway's "G729 negotiation mode" (``g729_mode``): "both" is "G729&G729a".
+G729_MODES = {
+    "auto": G729Mode.AUTO,
+    "g729": G729Mode.G729,
+    "g729a": G729Mode.G729A,
+    "both": G729Mode.BOTH,
+    "g729&g729a": G729Mode.BOTH,
+}
+
+
+def policy_from_settings(
+    codecs: tuple[str, ...] | list[str], codec_mode: str, allow_transcoding: bool, g729_mode: str
+) -> GatewayCodecPolicy:
+    """A gateway's codec settings as the store and the configuration file keep them: ``codecs``
+    (the allowed codecs in preference order, empty = any; with ``codec_mode = "specified"`` the
+    first is the softswitch-specified codec), ``codec_mode``, ``allow_transcoding`` ("Allow codec
+    conversion") and ``g729_mode``. Raises ValueError naming the bad setting."""
+    names = tuple(c.strip() for c in codecs)
+    if any(not n or "/" in n or " " in n for n in names):
+        raise ValueError(f"codecs: expected codec names such as PCMA, PCMU, G729, opus (got {list(codecs)})")
+    mode = CODEC_MODES.get(codec_mode.lower())
+    if mode is None:
+        raise ValueError(f"codec_mode: expected one of {', '.join(CODEC_MODES)} (got {codec_mode!r})")
+    g729 = G729_MODES.get(g729_mode.lower())
+    if g729 is None:
+        raise ValueError(f"g729_mode: expected one of auto, g729, g729a, both (got {g729_mode!r})")
+    if mode is CodecMode.SPECIFIED and not names:
+        raise ValueError("codecs: codec_mode 'specified' needs the codec (the first of codecs)")
+    return GatewayCodecPolicy(
+        mode=mode,
+        specified=names[0] if mode is CodecMode.SPECIFIED else None,
+        allow_conversion=bool(allow_transcoding),
+        g729_mode=g729,
+        allowed=names,
+    )
+
+
+def _option_name(c: Codec) -> str:
+    return f"{c.name}/{c.clock_rate}"
+
+
+def offer_codec_options(offered: list[Codec], plan: OfferPlan) -> dict[str, list[str]]:
+    """The ng ``codec`` options (rtpengine's vocabulary, served by our engine too) that turn the
+    caller's ``offered`` codecs into ``plan``: ``strip`` what the caller may not use at all,
+    ``mask`` what it may send but the carrier is not offered, ``offer`` the caller's codecs the
+    carrier is offered in the plan's order, ``transcode`` the ones the engine adds. Empty when
+    the plan is the caller's offer unchanged (the SDP then passes through as it is)."""
+    if plan.caller == offered and plan.to_callee == offered:
+        return {}  # the caller's offer as it is (calls without codec settings)
+    kept_audio = _audio(plan.caller)
+    kept_pts = {c.pt for c in plan.caller}
+    onward = _audio(plan.to_callee)
+    strip = [_option_name(c) for c in offered if c.pt not in kept_pts]
+    mask = [_option_name(c) for c in kept_audio if not any(c.same_codec(o) for o in onward)]
+    preferred: list[str] = []
+    transcode: list[str] = []
+    for c in onward:
+        own = next((k for k in kept_audio if k.same_codec(c)), None)
+        if own is not None:
+            if _option_name(own) not in preferred:
+                preferred.append(_option_name(own))
+        else:
+            transcode.append(f"{c.family if c.family == 'G729' else c.name}/{c.clock_rate}")
+    options: dict[str, list[str]] = {}
+    if strip:
+        options["strip"] = strip
+    if mask:
+        options["mask"] = mask
+    if transcode:
+        options["transcode"] = transcode
+    if options or preferred != [_option_name(c) for c in kept_audio][: len(preferred)]:
+        options["offer"] = preferred
+    return options

@@ -238,9 +238,13 @@ class MeteredRouter:
     def admit(self, call: InboundCall, now: float) -> Admission:
         return self.inner.admit(call, now)
 
-    def attempt_started(self, call_id: str, route: Route, now: float) -> None:
-        self.meter.attempt_started(call_id, route.gateway, now)
-        self.inner.attempt_started(call_id, route, now)
+    def attempt_started(self, call_id: str, route: Route, now: float) -> bool | None:
+        # the inner router's answer is the node's: False (its lines are taken, by this node or
+        # another of the database) skips the route, and then no attempt is metered
+        allowed = self.inner.attempt_started(call_id, route, now)
+        if allowed is not False:
+            self.meter.attempt_started(call_id, route.gateway, now)
+        return allowed
 
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None:
         heard, ring = self._probe(call_id)

@@ -40,7 +40,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .ids import new_branch, new_call_id, new_cseq, new_tag
-from .message import Headers, NameAddr, Request, Response, SipUri, Via, make_response, serialize
+from .message import (
+    Headers,
+    NameAddr,
+    Request,
+    Response,
+    SipUri,
+    Via,
+    cached_name_addr,
+    make_response,
+    parse_name_addr,
+    serialize,
+)
 from .parser import parse_message
 from .timers import TimerConfig
 
@@ -91,7 +102,7 @@ class DialogId:
 def dialog_id_of_request(request: Request) -> DialogId | None:
     """The dialog a received request belongs to (we are its UAS: our tag is in To)."""
     try:
-        local, remote = request.to.tag, request.from_.tag
+        local, remote = request.to_tag, request.from_tag
     except ValueError:
         return None
     if not local or not remote:
@@ -102,7 +113,7 @@ def dialog_id_of_request(request: Request) -> DialogId | None:
 def dialog_id_of_response(response: Response) -> DialogId | None:
     """The dialog a response to our request belongs to (our tag is in From)."""
     try:
-        local, remote = response.from_.tag, response.to.tag
+        local, remote = response.from_tag, response.to_tag
     except ValueError:
         return None
     if not local or not remote:
@@ -139,21 +150,44 @@ class _Retransmission:
 
 
 def _contact_uri(message: Request | Response) -> str | None:
-    values = message.headers.values("Contact")
-    if not values:
+    first = message.headers.first_value("Contact")
+    if first is None:
         return None
     try:
-        return NameAddr.parse(values[0]).uri
+        return cached_name_addr(first).uri
     except ValueError:
         return None
 
 
 def _is_loose(route: str) -> bool:
     try:
-        uri = NameAddr.parse(route).uri
+        uri = cached_name_addr(route).uri
         return "lr" in SipUri.parse(uri).params
     except ValueError:
         return ";lr" in route.lower()
+
+
+#: the timers of dialogs created without their own (frozen: one object serves them all)
+_DEFAULT_TIMERS = TimerConfig()
+#: distinct Via templates in use (our address and transport: a handful), shared by dialogs
+_VIA_TEMPLATES: dict[tuple[object, ...], Via] = {}
+
+
+def _via_template(via: Via) -> Via:
+    """What :func:`_fresh_via` reads of ``via`` (transport, sent-by, the parameters it keeps,
+    whether to ask for rport) as one shared object: each dialog keeps its Via template for the
+    whole call, and they are all alike."""
+    kept = tuple((k, v) for k, v in via.params.items() if k not in ("branch", "received", "rport"))
+    key = (via.transport, via.host, via.port, kept, "rport" in via.params)
+    shared = _VIA_TEMPLATES.get(key)
+    if shared is None:
+        params: dict[str, str | None] = dict(kept)
+        if "rport" in via.params:
+            params["rport"] = None
+        shared = Via(via.transport, via.host, via.port, params)
+        if len(_VIA_TEMPLATES) < 256:
+            _VIA_TEMPLATES[key] = shared
+    return shared
 
 
 def _fresh_via(template: Via) -> str:
@@ -191,17 +225,18 @@ def make_request(
     body: bytes = b"",
     content_type: str | None = None,
     extra: Iterable[tuple[str, str]] = (),
+    max_forwards: int = 70,
 ) -> Request:
     """An out-of-dialog request per RFC 3261 §8.1.1 (a new call's INVITE, OPTIONS, …):
     ``from_addr``/``to_addr`` are name-addrs without tag; From gets ``from_tag`` (or a new
     one), Via a new branch, and Call-ID / CSeq new values unless given."""
-    from_party = NameAddr.parse(from_addr)
+    from_party = parse_name_addr(from_addr)
     from_party.params["tag"] = from_tag or new_tag()
     headers = Headers()
     headers.add("Via", _fresh_via(via))
-    headers.add("Max-Forwards", "70")
+    headers.add("Max-Forwards", str(max_forwards))
     headers.add("From", str(from_party))
-    headers.add("To", str(NameAddr.parse(to_addr)))
+    headers.add("To", str(parse_name_addr(to_addr)))
     headers.add("Call-ID", call_id or new_call_id())
     headers.add("CSeq", f"{cseq if cseq is not None else new_cseq()} {method}")
     if contact is not None:
@@ -220,15 +255,15 @@ class Dialog:
     __slots__ = (
         "_incoming_invite",
         "_last_ack",
+        "_local_party",
         "_outgoing_invite",
+        "_remote_party",
         "_retransmission",
         "id",
         "invite_cseq",
         "is_uac",
         "local_contact",
-        "local_party",
         "local_seq",
-        "remote_party",
         "remote_seq",
         "remote_target",
         "route_set",
@@ -260,8 +295,10 @@ class Dialog:
         #: True when we sent the request that created the dialog.
         self.is_uac = is_uac
         self.state = state
-        self.local_party = local_party
-        self.remote_party = remote_party
+        # kept as the header text our requests carry (From, To): a string instead of a parsed
+        # value with its parameter dictionary, twice per call for the whole call
+        self._local_party = str(local_party)
+        self._remote_party = str(remote_party)
         self.local_seq = local_seq
         self.remote_seq = remote_seq
         self.remote_target = remote_target
@@ -272,9 +309,10 @@ class Dialog:
         self.invite_cseq = invite_cseq
         #: Our Contact header value, put in target-refresh requests and their 2xx.
         self.local_contact = local_contact
-        #: Template for the Via of requests we send (the branch is always new).
-        self.via = via
-        self.timers = timers if timers is not None else TimerConfig()
+        #: Template for the Via of requests we send (the branch is always new); one shared
+        #: object per distinct template (see :func:`_via_template`)
+        self.via = _via_template(via) if via is not None else None
+        self.timers = timers if timers is not None else _DEFAULT_TIMERS
         self._outgoing_invite: int | None = None  # CSeq of our INVITE awaiting its final
         self._incoming_invite: int | None = invite_cseq if not is_uac else None
         #: the last ACK we sent for a 2xx, kept serialised (compact for a long call): a
@@ -295,7 +333,7 @@ class Dialog:
         timers: TimerConfig | None = None,
     ) -> Dialog:
         """The dialog a 1xx (with To tag) or 2xx to our ``request`` creates (§12.1.2)."""
-        remote_tag = response.to.tag
+        remote_tag = response.to_tag
         if not 100 < response.status < 300 or not remote_tag:
             raise DialogError(f"a {response.status} without To tag creates no dialog")
         local_party = request.from_
@@ -358,6 +396,16 @@ class Dialog:
 
     # -- state ---------------------------------------------------------------------------------------
 
+    @property
+    def local_party(self) -> NameAddr:
+        """Our party: the From of our requests (with our tag), parsed; a copy of its own."""
+        return parse_name_addr(self._local_party)
+
+    @property
+    def remote_party(self) -> NameAddr:
+        """The peer: the To of our requests (with its tag), parsed; a copy of its own."""
+        return parse_name_addr(self._remote_party)
+
     def __repr__(self) -> str:
         return f"Dialog({self.id}, {self.state.value}, {'uac' if self.is_uac else 'uas'})"
 
@@ -396,8 +444,8 @@ class Dialog:
         headers = Headers()
         headers.add("Via", _fresh_via(template))
         headers.add("Max-Forwards", "70")
-        headers.add("From", str(self.local_party))
-        headers.add("To", str(self.remote_party))
+        headers.add("From", self._local_party)
+        headers.add("To", self._remote_party)
         headers.add("Call-ID", self.id.call_id)
         headers.add("CSeq", f"{cseq} {method}")
         for route in routes:

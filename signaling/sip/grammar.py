@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 TOKEN_CHARS = "\\-A-Za-z0-9.!%*_+`'~"  # noqa: S105 (the RFC 3261 token alphabet, no secret)
 #: RFC 3261 token: method names, header names, parameter names, option tags, transports.
@@ -80,8 +81,11 @@ def parse_digits(text: str, max_digits: int = 10) -> int:
     return int(stripped)
 
 
+@lru_cache(maxsize=2048)
 def check_host(host: str) -> str:
-    """A host name, dotted IPv4 address or bracketed IPv6 reference; returns it unchanged."""
+    """A host name, dotted IPv4 address or bracketed IPv6 reference; returns it unchanged.
+    Cached: the same few hosts (ours, the gateways') are checked in nearly every header of
+    every message; a refused host raises every time and is never stored."""
     if host.startswith("["):
         if not host.endswith("]") or "%" in host:
             raise ValueError(f"bad IPv6 reference {host!r}")

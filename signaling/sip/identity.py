@@ -15,8 +15,9 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from .message import NameAddr, Request, SipUri, canonical_name
+from .message import Request, SipUri, cached_name_addr, canonical_name
 
 #: Mapping gateway "Caller": which field gives the caller number.
 CALLER_SOURCES = ("from", "rpid", "display")
@@ -70,7 +71,7 @@ def caller_number(request: Request, source: str = "from") -> str:
         return number or from_user
     if source == "display":
         try:
-            display = request.from_.display or ""
+            display = request.from_parsed.display or ""
         except ValueError:
             display = ""
         digits = "".join(c for c in display if c.isdigit() or c in "+*#")
@@ -82,10 +83,15 @@ def _user_of(value: str | None) -> str:
     if not value:
         return ""
     try:
-        addr = NameAddr.parse(value)
-        return SipUri.parse(addr.uri).user or ""
+        # the parses are cached by text: a customer's From differs from call to call by its tag
+        return _uri_user(cached_name_addr(value).uri)
     except ValueError:
         return ""
+
+
+@lru_cache(maxsize=1024)
+def _uri_user(uri: str) -> str:
+    return SipUri.parse(uri).user or ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,8 +189,7 @@ _CSEQ = re.compile(r"[ \t]*([0-9]+)[ \t]+([A-Za-z0-9.!%*_+`'~-]+)[ \t]*")
 BRANCH_MAGIC = "z9hG4bK"
 
 
-def canonical_name(name: str) -> str:
-    """The canonical spelling of a header name; compact forms become their long form."""
+def _canonical_name(name: str) -> str:
     lower = name.lower()
     if len(lower) == 1 and lower in COMPACT_FORMS:
         return COMPACT_FORMS[lower]
@@ -198,6 +197,23 @@ def canonical_name(name: str) -> str:
     if known is not None:
         return known
     return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+#: spellings already seen → canonical name: header names are looked up by the stack many times
+#: per message (every ``Headers.get``), nearly always in the same few spellings
+_NAMES: dict[str, str] = {name: name for name in _CANONICAL.values()}
+#: past this many spellings (someone sending invented header names) new ones are not stored
+_NAMES_MAX = 4096
+
+
+def canonical_name(name: str) -> str:
+    """The canonical spelling of a header name; compact forms become their long form."""
+    known = _NAMES.get(name)
+    if known is None:
+        known = _canonical_name(name)
+        if len(_NAMES) < _NAMES_MAX:
+            _NAMES[name] = known
+    return known
 
 
 def split_list(value: str) -> list[str]:
@@ -253,10 +269,14 @@ def _split_top_level(value: str, *, strict: bool = False) -> list[str]:
 class Headers:
     """An ordered multimap of header fields; names are canonical, lookups case-insensitive."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_first", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(k), v) for k, v in items]
+        #: name → its first field's value, built at the first lookup (a message's headers are
+        #: looked up a dozen times and more on its way through the stack) and dropped by every
+        #: change
+        self._first: dict[str, str] | None = None
 
     @classmethod
     def from_wire(cls, items: list[tuple[str, str]]) -> Headers:
@@ -289,11 +309,22 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         """The first field with this name, as written."""
-        key = canonical_name(name)
-        for k, v in self._items:
-            if k == key:
-                return v
-        return None
+        first = self._first
+        if first is None:
+            first = self._first = dict(reversed(self._items))  # the first of each name wins
+        return first.get(_NAMES.get(name) or canonical_name(name))
+
+    def first_value(self, name: str) -> str | None:
+        """The first value of a list header (``values(name)[0]``): the top Via."""
+        first = self.get(name)
+        if first is not None and "," not in first:
+            value = first.strip(" \t")
+            if value:
+                return value
+        if first is None:
+            return None
+        values = self.values(name)  # a list in one field, or an empty first field
+        return values[0] if values else None
 
     def get_all(self, name: str) -> list[str]:
         """Every field with this name, each as written (not split at commas)."""
@@ -310,10 +341,12 @@ class Headers:
         return out
 
     def add(self, name: str, value: str) -> None:
-        self._items.append((canonical_name(name), value))
+        self._first = None
+        self._items.append((_NAMES.get(name) or canonical_name(name), value))
 
     def prepend(self, name: str, value: str) -> None:
         """Insert before the first field of this name (or at the top): how a Via is pushed."""
+        self._first = None
         key = canonical_name(name)
         for i, (k, _) in enumerate(self._items):
             if k == key:
@@ -323,6 +356,7 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name with one, keeping the position of the first."""
+        self._first = None
         key = canonical_name(name)
         for i, (k, _) in enumerate(self._items):
             if k == key:
@@ -332,11 +366,13 @@ class Headers:
         self._items.append((key, value))
 
     def remove(self, name: str) -> None:
+        self._first = None
         key = canonical_name(name)
         self._items = [item for item in self._items if item[0] != key]
 
     def pop_first_value(self, name: str) -> str | None:
         """Remove and return the first value of a list header (e.g. the top Via or Route)."""
+        self._first = None
         key = canonical_name(name)
         for i, (k, v) in enumerate(self._items):
             if k != key:
@@ -439,13 +475,23 @@ class SipUri:
         )
 
 
+@lru_cache(maxsize=4096)
 def check_uri(uri: str) -> str:
     """An absolute URI as found in a name-addr or Request-URI: any scheme, checked for its
-    characters; SIP and SIPS URIs fully parsed. Returns the lower-case scheme; ValueError."""
+    characters; SIP and SIPS URIs fully parsed. Returns the lower-case scheme; ValueError.
+    Cached by the URI's text: a call's messages carry the same few URIs again and again (only
+    their tags and branches change); a bad URI raises every time and is never stored."""
     scheme = uri[:5].lower()
     if scheme.startswith("sip:") or scheme == "sips:":
         return SipUri._parse_exact(uri).scheme
     return grammar.check_absolute_uri(uri)
+
+
+@lru_cache(maxsize=1024)
+def sip_uri_headers(uri: str) -> str | None:
+    """The headers part (after ``?``) of a SIP or SIPS URI, None when it has none; ValueError
+    when ``uri`` does not parse (:meth:`SipUri.parse`). Cached by text, like :func:`check_uri`."""
+    return SipUri.parse(uri).headers
 
 
 #: ``display <uri> params`` with the display a quoted string or tokens (RFC 3261 §25.1).
@@ -600,10 +646,10 @@ class _Message:
 
     @property
     def top_via(self) -> Via:
-        values = self.headers.values("Via")
-        if not values:
+        top = self.headers.first_value("Via")
+        if top is None:
             raise ValueError("no Via header")
-        v = cached_via(values[0])
+        v = cached_via(top)
         return Via(transport=v.transport, host=v.host, port=v.port, params=dict(v.params))
 
     @property
@@ -615,6 +661,27 @@ class _Message:
         return _name_addr_copy(self.headers.get("To") or "")
 
     @property
+    def from_parsed(self) -> NameAddr:
+        """The parsed From, shared with the parse cache: read it, never change it (``from_``
+        is a copy of one's own). ValueError when it does not parse."""
+        return cached_name_addr(self.headers.get("From") or "")
+
+    @property
+    def to_parsed(self) -> NameAddr:
+        """The parsed To, shared with the parse cache: read it, never change it."""
+        return cached_name_addr(self.headers.get("To") or "")
+
+    @property
+    def from_tag(self) -> str | None:
+        """``from_.tag`` without a copy of the parsed From (ValueError when it does not parse)."""
+        return cached_name_addr(self.headers.get("From") or "").params.get("tag")
+
+    @property
+    def to_tag(self) -> str | None:
+        """``to.tag`` without a copy of the parsed To (ValueError when it does not parse)."""
+        return cached_name_addr(self.headers.get("To") or "").params.get("tag")
+
+    @property
     def content_type(self) -> str | None:
         value = self.headers.get("Content-Type")
         return value.split(";", 1)[0].strip().lower() if value else None
@@ -623,14 +690,59 @@ class _Message:
 # The structured values of a message's headers are read many times per message (transaction
 # matching, dialog lookup, responses); parsing is by far the larger cost, so parses are cached
 # by the header's text and each caller gets its own copy of the mutable ones.
+#
+# Most values a node sees for the first time differ from one it has seen only in their last
+# parameter: a From or To in its tag (the same party, a new call), a Via in its branch (the
+# same hop, a new transaction). Such a value is parsed as its cached beginning plus that one
+# parameter, when the parameter is a plain token; anything else (a quoted or repeated
+# parameter, white space, a parse error) takes the full parse, so the result and any error are
+# those of the full parse.
+
+_base_name_addr = lru_cache(maxsize=1024)(NameAddr.parse)
+_base_via = lru_cache(maxsize=1024)(Via.parse)
+
+
+def _parse_name_addr(text: str) -> NameAddr:
+    base, sep, tag = text.strip(grammar.WSP).rpartition(";tag=")
+    if sep and grammar.TOKEN.fullmatch(tag) is not None:
+        try:
+            shared = _base_name_addr(base)
+        except ValueError:
+            shared = None
+        if shared is not None and "tag" not in shared.params:
+            params = dict(shared.params)
+            params["tag"] = tag
+            return NameAddr(uri=shared.uri, display=shared.display, params=params, bracketed=shared.bracketed)
+    return NameAddr.parse(text)
+
+
+def _parse_via(text: str) -> Via:
+    base, sep, branch = text.rpartition(";branch=")
+    if sep and grammar.TOKEN.fullmatch(branch) is not None:
+        try:
+            shared = _base_via(base)
+        except ValueError:
+            shared = None
+        if shared is not None and "branch" not in shared.params:
+            params = dict(shared.params)
+            params["branch"] = branch
+            return Via(transport=shared.transport, host=shared.host, port=shared.port, params=params)
+    return Via.parse(text)
+
+
 cached_cseq = lru_cache(maxsize=4096)(CSeq.parse)
-cached_via = lru_cache(maxsize=4096)(Via.parse)
-cached_name_addr = lru_cache(maxsize=8192)(NameAddr.parse)
+cached_via = lru_cache(maxsize=4096)(_parse_via)
+cached_name_addr = lru_cache(maxsize=8192)(_parse_name_addr)
 
 
 def _name_addr_copy(text: str) -> NameAddr:
     n = cached_name_addr(text)
     return NameAddr(uri=n.uri, display=n.display, params=dict(n.params), bracketed=n.bracketed)
+
+
+def parse_name_addr(text: str) -> NameAddr:
+    """:meth:`NameAddr.parse` through the cache: a copy of its own for the caller."""
+    return _name_addr_copy(text)
 
 
 @dataclass(slots=True, eq=True)
@@ -663,9 +775,9 @@ Message = Request | Response
 def serialize(msg: Message) -> bytes:
     """Wire form; Content-Length always states the body's true length."""
     lines = [msg.start_line()]
-    lines.extend(f"{name}: {value}" for name, value in msg.headers if name != "Content-Length")
-    lines.append(f"Content-Length: {len(msg.body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape") + msg.body
+    lines += [f"{name}: {value}" for name, value in msg.headers._items if name != "Content-Length"]
+    lines.append(f"Content-Length: {len(msg.body)}\r\n\r\n")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + msg.body
 
 
 def make_response(
@@ -679,27 +791,30 @@ def make_response(
 ) -> Response:
     """A response to ``request`` per RFC 3261 §8.2.6: Via, From, To, Call-ID and CSeq copied;
     a To tag added when given and the request had none (never on 100 Trying)."""
-    headers = Headers()
+    items: list[tuple[str, str]] = []  # the request's names are canonical already
+    record_route = 100 < status < 300
     for name, value in request.headers:
-        if name in ("Via", "From", "Call-ID", "CSeq", "Record-Route") and (
-            name != "Record-Route" or 100 < status < 300
-        ):
-            headers.add(name, value)
+        if name in _COPIED_TO_RESPONSE or (record_route and name == "Record-Route"):
+            items.append((name, value))
         elif name == "To":
             if to_tag is not None and status != 100:
                 try:
-                    to = NameAddr.parse(value)
+                    tagged = cached_name_addr(value).tag is not None
                 except ValueError:
-                    to = None
-                if to is not None and to.tag is None:
-                    headers.add(name, f"{value};tag={to_tag}")
+                    tagged = True
+                if not tagged:
+                    items.append((name, f"{value};tag={to_tag}"))
                     continue
-            headers.add(name, value)
+            items.append((name, value))
     for name, value in extra:
-        headers.add(name, value)
+        items.append((canonical_name(name), value))
     return Response(
         status=status,
         reason=reason if reason is not None else REASON_PHRASES.get(status, ""),
-        headers=headers,
+        headers=Headers.from_wire(items),
         body=body,
     )
+
+
+#: copied from a request into every response to it (Record-Route only into 101-299)
+_COPIED_TO_RESPONSE = frozenset(("Via", "From", "Call-ID", "CSeq"))

@@ -35,17 +35,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from . import _scanner_py, grammar
 from .message import (
     Headers,
     Request,
     Response,
-    SipUri,
     cached_cseq,
     cached_name_addr,
     cached_via,
     check_uri,
+    sip_uri_headers,
     split_list_strict,
 )
 
@@ -134,7 +135,7 @@ class SipParseError(ValueError):
 
 def is_keepalive(data: bytes) -> bool:
     """A CRLF keep-alive (RFC 5626 §3.5.1: ``CRLF CRLF`` ping, ``CRLF`` pong), not a message."""
-    return bool(data) and not data.strip(b"\r\n")
+    return bool(data) and data[0] in (13, 10) and not data.strip(b"\r\n")
 
 
 def scan_request(data: bytes) -> Request | None:
@@ -220,7 +221,7 @@ def _request_line_problem(parts: list[str], limits: ParseLimits) -> tuple[int, s
     try:
         head = uri[:5].lower()
         if head.startswith("sip:") or head == "sips:":
-            if SipUri.parse(uri).headers is not None:
+            if sip_uri_headers(uri) is not None:
                 # RFC 3261 §19.1.1: no headers in a Request-URI (RFC 4475 escruri)
                 return 400, "headers in the Request-URI"
         else:
@@ -362,19 +363,29 @@ _CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
+@lru_cache(maxsize=4096)
+def _header_problem(name: str, value: str) -> str | None:
+    """What is wrong with one checked header field, or None. Cached by name and value: most
+    fields a node receives repeat one it has seen (CSeq, Max-Forwards, Content-Type, a
+    gateway's Contact, a dialog's From and To)."""
+    try:
+        _CHECKS[name](value)
+    except ValueError as exc:
+        return f"bad {name}: {exc}"
+    return None
+
+
 def check_message(msg: Request | Response) -> tuple[int, str] | None:
     """The first structural problem of a message's headers as ``(status, reason)``, or None:
     mandatory headers missing, single headers repeated, bad syntax, CSeq method mismatch."""
     seen: dict[str, int] = {}
     for name, value in msg.headers:
-        check = _CHECKS.get(name)
-        if check is None:
+        if name not in _CHECKS:
             continue
         seen[name] = seen.get(name, 0) + 1
-        try:
-            check(value)
-        except ValueError as exc:
-            return 400, f"bad {name}: {exc}"
+        problem = _header_problem(name, value)
+        if problem is not None:
+            return 400, problem
     missing = [name for name in MANDATORY_HEADERS if name not in seen]
     if missing:
         return 400, "missing " + ", ".join(missing)

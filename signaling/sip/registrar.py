@@ -243,6 +243,9 @@ class Registrar:
         self._aors: dict[str, _Aor] = {}
         self._expiry: list[tuple[float, str]] = []
         self._events: list[RegistrarEvent] = []
+        #: AORs whose bindings changed since the last :meth:`pop_changed` (a node sharing its
+        #: registrations through a store writes only those)
+        self._changed: set[str] = set()
 
     # ------------------------------------------------------------------ REGISTER
 
@@ -399,6 +402,7 @@ class Registrar:
         entry = self._aors.get(aor)
         before = entry.bindings if entry is not None else []
         was_online = bool(before)  # register() sweeps first, so these were all live
+        self._changed.add(aor)
         if self._keepalive is not None:
             for b in before:
                 if b.transport == "UDP":
@@ -455,7 +459,14 @@ class Registrar:
                 if b not in live and b.transport == "UDP":
                     self._keepalive.remove(b.source)
         self._aors[aor] = _Aor(live)
+        self._changed.add(aor)
         heapq.heappush(self._expiry, (min(b.expires_at for b in live), aor))
+
+    def pop_changed(self) -> set[str]:
+        """The AORs whose bindings were added, refreshed, changed or removed (expiry included)
+        since the last call."""
+        changed, self._changed = self._changed, set()
+        return changed
 
     def pop_events(self) -> list[RegistrarEvent]:
         events, self._events = self._events, []

@@ -145,7 +145,7 @@ def default_port(transport: str) -> int:
 
 
 def _via_identity(via: Via) -> tuple[object, ...]:
-    params = tuple(sorted(via.params.items(), key=lambda item: item[0]))
+    params = tuple(sorted(via.params.items()))  # names are unique: only they are compared
     return (via.transport, via.host.lower(), via.port or default_port(via.transport), params)
 
 
@@ -159,7 +159,7 @@ def _server_key(request: Request, via: Via, method: str) -> tuple[object, ...]:
     if _rfc3261_branch(via.branch):
         branch = via.branch
         return ("3261", branch, via.host.lower(), via.port or default_port(via.transport), method)
-    return _key_2543(request, via, method, request.to.tag)
+    return _key_2543(request, via, method, request.to_tag)
 
 
 def _key_2543(request: Request, via: Via, method: str, to_tag: str | None) -> tuple[object, ...]:
@@ -168,7 +168,7 @@ def _key_2543(request: Request, via: Via, method: str, to_tag: str | None) -> tu
         "2543",
         request.uri,
         to_tag,
-        request.from_.tag,
+        request.from_tag,
         request.call_id,
         request.cseq.number,
         _via_identity(via),
@@ -183,10 +183,10 @@ def _response_key(message: Message, via: Via) -> tuple[object, ...]:
 
 
 def _top_via_value(message: Message) -> str:
-    values = message.headers.values("Via")
-    if not values:
+    top = message.headers.first_value("Via")
+    if top is None:
         raise ValueError("no Via header")
-    return values[0]
+    return top
 
 
 def make_cancel(invite: Request, reason: str | None = None) -> Request:
@@ -218,6 +218,20 @@ def _ack_for_final(invite: Request, response: Response) -> Request:
     for route in invite.headers.get_all("Route"):
         headers.add("Route", route)
     return Request(method="ACK", uri=invite.uri, headers=headers)
+
+
+#: what an INVITE transaction in Accepted still reads of its request (matching an RFC 2543 ACK:
+#: Request-URI, tags, Call-ID, CSeq, top Via; a CANCEL's Route set)
+_ACCEPTED_KEEPS = frozenset(("Via", "From", "To", "Call-ID", "CSeq", "Route"))
+
+
+def _slim(request: Request) -> Request:
+    """``request`` without its body and the headers Accepted never reads: an INVITE
+    transaction lives 32 s in Accepted (Timers L and M) after the call was answered, and at a
+    few hundred calls per second the full INVITEs of those 32 s are most of the memory the
+    node's transactions hold. The fields kept are the request's own (shared, never copied)."""
+    kept = [item for item in request.headers if item[0] in _ACCEPTED_KEEPS]
+    return Request(method=request.method, uri=request.uri, headers=Headers.from_wire(kept))
 
 
 def _stamp_received(request: Request, addr: Addr) -> Via:
@@ -269,6 +283,8 @@ class TransactionLayer:
 
     def events(self) -> list[Event]:
         """Drain the queue."""
+        if not self._events:
+            return []
         out = list(self._events)
         self._events.clear()
         return out
@@ -482,6 +498,7 @@ class TransactionLayer:
             if status < 300:
                 tx.state = State.ACCEPTED
                 tx.request_data = b""  # Accepted never sends the request again: free it early
+                tx.request = _slim(tx.request)
                 self._arm(tx, "M", now + tx.config.timer_m)
                 self._deliver(tx, response, addr, transport)
                 return
@@ -553,10 +570,11 @@ class TransactionLayer:
         if tx is not None:
             self._server_retransmission(tx, now)
             return
-        to_tag = request.to.tag
+        to_tag = request.to_tag
         merge_key: tuple[object, ...] | None = None
         if to_tag is None and method != "CANCEL":
-            merge_key = (request.from_.tag, request.call_id, request.cseq.number, request.cseq.method)
+            cseq = request.cseq
+            merge_key = (request.from_tag, request.call_id, cseq.number, cseq.method)
         tx = self._new(
             request,
             addr,
@@ -641,7 +659,7 @@ class TransactionLayer:
     def _send(self, tx: _Transaction, response: Response) -> None:
         """Transmit a response and remember it for retransmitted requests (and Timer G)."""
         data = serialize(response)
-        tag = response.to.tag if response.status > 100 else None
+        tag = response.to_tag if response.status > 100 else None
         if tag is not None:
             tx.to_tag = tag
         if response.status < 200:
@@ -684,6 +702,7 @@ class TransactionLayer:
             # responses are not needed for the 32 s of Timer L (memory per call at high CPS)
             tx.provisional, tx.provisional_data = None, b""
             tx.final, tx.final_data = None, b""
+            tx.request = _slim(tx.request)
             self._arm(tx, "L", now + tx.config.timer_l)
             return
         tx.state = State.COMPLETED

@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
+from signaling.media.codec_policy import policy_from_settings
 from signaling.store.errors import ValidationError
 from signaling.store.record import Link, Record, Ref, at_least, between, digit_prefixes, not_blank
 
@@ -53,6 +54,11 @@ def _common_media_checks(gw: MappingGateway | RoutingGateway) -> None:
             raise ValidationError("codecs", "a codec name is blank")
     if gw.codec_mode == "specified" and not gw.codecs:
         raise ValidationError("codecs", "codec_mode 'specified' needs at least one codec")
+    try:  # what the call path will make of them (signaling/media/codec_policy.py)
+        policy_from_settings(gw.codecs, gw.codec_mode, gw.allow_transcoding, gw.g729_mode)
+    except ValueError as exc:
+        key, _, why = str(exc).partition(": ")
+        raise ValidationError(key, why) from None
     at_least("max_calls", gw.max_calls, 0)
     at_least("max_cps", gw.max_cps, 0)
     at_least("max_duration", gw.max_duration, 1)

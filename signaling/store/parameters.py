@@ -119,7 +119,7 @@ SERVER_PARAMETERS: dict[str, ServerParameter] = {
         ),
         ServerParameter(
             "FORWARD_SIGNAL_REWRITE_SEQUENCE",
-            0,
+            1,  # the node's default too (signaling/params.py, docs/b2bua.md): in turn
             "caller number pool order: 0 random, 1 round-robin",
             _int(0, 1),
         ),

@@ -15,12 +15,13 @@ several processes, or several nodes on one PostgreSQL database, may share the da
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import TracebackType
 
-from signaling.store import lines, packages, parameters, reservations
+from signaling.store import lines, packages, parameters, registrations, reservations
 from signaling.store import migrate as migrate_
 from signaling.store.admin import Admin
 from signaling.store.cdr import Cdr
@@ -28,6 +29,7 @@ from signaling.store.cdrs import CdrTables
 from signaling.store.codec import Dialect, Kind, decode_money, encode
 from signaling.store.db import Database
 from signaling.store.errors import NotFoundError, SchemaError, SchemaTooNewError
+from signaling.store.registrations import NodeRecord, StoredBinding
 from signaling.store.reservations import Grant, PackageRequest, Reservation
 from signaling.store.scope import Scope
 
@@ -37,6 +39,16 @@ DEFAULT_URL = "sqlite:///var/softswitch.db"
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationSync:
+    """What :meth:`Store.sync_registrations` read: the cluster secret, every node, and the
+    bindings of the nodes whose bindings moved (by node name)."""
+
+    secret: bytes
+    nodes: list[NodeRecord]
+    bindings: dict[str, list[StoredBinding]]
 
 
 class Store:
@@ -310,6 +322,48 @@ class Store:
         """What the account's calls in progress hold, on every node."""
         with self.db.transaction(write=False) as tx:
             return reservations.held(tx, account_id)
+
+    # -- registered phones of every node (docs/routing.md, "Phones on several nodes") --------
+
+    def sync_registrations(
+        self,
+        node: str,
+        address: tuple[str, int, str],
+        changes: Mapping[str, Sequence[StoredBinding]],
+        now: datetime,
+        known: dict[str, int],
+        *,
+        restart: bool = False,
+    ) -> RegistrationSync:
+        """One node's periodic exchange, in one transaction: its heartbeat and SIP address
+        (``(host, port, transport)``), its bindings of the addresses-of-record in ``changes``
+        (replacing what it had written for them), expired bindings removed; then what it needs
+        of the others: the cluster secret, every node, and the live bindings of the nodes whose
+        ``bindings_version`` differs from ``known`` (name -> version it last read). With
+        ``restart`` (the node's first sync) what a previous run of the node wrote goes first:
+        its registrar, in memory, started empty."""
+        with self.db.transaction() as tx:
+            registrations.announce(tx, node, address, now)
+            if restart:
+                registrations.forget_node_bindings(tx, node)
+            registrations.replace_bindings(tx, node, changes)
+            registrations.drop_expired(tx, now)
+            key = registrations.secret(tx, now)
+            found = registrations.nodes(tx)
+            moved = [n.name for n in found if n.name != node and known.get(n.name) != n.bindings_version]
+            return RegistrationSync(key, found, registrations.bindings_of(tx, moved, now))
+
+    def leave_cluster(self, node: str) -> None:
+        """The node stops: its row and its bindings go."""
+        with self.db.transaction() as tx:
+            registrations.leave(tx, node)
+
+    def registered(
+        self, aors: Collection[str], now: datetime
+    ) -> tuple[list[NodeRecord], list[StoredBinding]]:
+        """Every node, and every node's live bindings of ``aors`` (the routing analysis)."""
+        with self.db.transaction(write=False) as tx:
+            return registrations.nodes(tx), registrations.bindings_for(tx, aors, now)
 
     # -- lifetime -------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from cryptography.x509.oid import NameOID
 from prometheus_client.parser import text_string_to_metric_families
 
 from signaling.store import open_store
-from tests.b2bua_harness import port_block, sipp
+from tests.b2bua_harness import port_block, sipp, wait_bound
 from tests.callproc.world import basic_world
 
 CALLEE = ["-s", "12125550100"]
@@ -155,7 +155,7 @@ def test_live_call_listed_and_hung_up_through_the_https_api(tmp_path: Path) -> N
                     carrier = asyncio.create_task(
                         sipp("uas_answer.xml", port=carrier_port, media_port=media_base, rtp_echo=True)
                     )
-                    await asyncio.sleep(0.3)
+                    await wait_bound(carrier_port, within=15)
                     customer = asyncio.create_task(
                         sipp(
                             "uac_wait_bye.xml", port=customer_port, target=f"127.0.0.1:{sip_port}",
@@ -164,7 +164,8 @@ def test_live_call_listed_and_hung_up_through_the_https_api(tmp_path: Path) -> N
                     )  # fmt: skip
                     live: list[dict[str, object]] = []
                     listings = []
-                    for _ in range(100):  # up to 10 s for the call to be answered
+                    deadline = time.monotonic() + 30  # for the call to be answered
+                    while time.monotonic() < deadline:
                         response = await asyncio.to_thread(http.get, "/api/v1/calls")
                         assert response.status_code == 200, response.text
                         listings.append(response.json())
@@ -175,8 +176,17 @@ def test_live_call_listed_and_hung_up_through_the_https_api(tmp_path: Path) -> N
                     if not live:
                         while not lines.empty():
                             seen.append(lines.get())
-                        detail = (await customer).output if customer.done() else "still running"
-                        raise AssertionError(f"{listings[-3:]}\n{detail}\n{''.join(seen)}")
+                        running = "still running"
+                        parts = {
+                            "last listings": listings[-3:],
+                            "customer": (await customer).output[-3000:] if customer.done() else running,
+                            "carrier": (await carrier).output[-3000:] if carrier.done() else running,
+                            "node stderr": "".join(seen)[-4000:],
+                        }
+                        # pytrace=False: the report leads with what happened, not this source
+                        pytest.fail("the call was not answered within 30 s\n" + "\n".join(
+                            f"--- {name}:\n{value}" for name, value in parts.items()
+                        ), pytrace=False)  # fmt: skip
                     (only,) = live
                     assert only["callee"] == "12125550100" and only["ingress"] == "cust"
                     assert only["gateway"] == "carrier"

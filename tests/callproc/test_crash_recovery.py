@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from signaling.store import Account, Store, StoreError, open_store
-from tests.callproc.world import T0, FakeNode, basic_world, d
+from signaling.store import Account, AccountPackage, Store, StoreError, open_store
+from tests.callproc.world import T0, FakeNode, basic_world, d, subscribe
 
 PER_SECOND = (("1", "0.6", 1, "0.6", 1),)  # 0.01 a second
 
@@ -100,11 +100,20 @@ def test_a_cdr_that_could_not_be_written_is_retried_and_the_money_stays_held(sql
     assert sqlite_store.reservations() == []
 
 
+@pytest.mark.parametrize("package", [None, "free_seconds", "free_credit"])
 def test_sigkill_under_load_loses_no_answered_call_and_charges_none_twice(
-    store_url: str, tmp_path: Path
+    store_url: str, package: str | None
 ) -> None:
+    """With a package too: the free seconds (or free credit) the CDRs used are exactly what the
+    subscription counts, within its pool, and the dead calls' holds on it are released with
+    their reservations (docs/billing.md, "Packages" and "Crash recovery")."""
     with open_store(store_url) as store:
         ids = basic_world(store, balance="1000", customer_rates=PER_SECOND)
+        sub = None
+        if package == "free_seconds":
+            sub = subscribe(store, ids, free_seconds=2000)
+        elif package == "free_credit":
+            sub = subscribe(store, ids, free_credit="15")
     initial = Decimal(1000)
     rng = random.Random(66)
     answered: set[str] = set()
@@ -138,7 +147,17 @@ def test_sigkill_under_load_loses_no_answered_call_and_charges_none_twice(
             assert not missing, f"answered calls without a CDR: {sorted(missing)[:5]}"
             fees = sum((c.fee for c in cdrs), Decimal(0))
             assert store.admin().get(Account, ids.customer).balance == initial - fees
+            if sub is not None:
+                held = store.admin().get(AccountPackage, sub.id)
+                free_seconds = sum(c.free_seconds for c in cdrs)
+                free_credit = sum((c.free_credit for c in cdrs), Decimal(0))
+                assert (held.free_seconds_used, held.free_credit_used) == (free_seconds, free_credit)
+                assert free_seconds <= 2000 and free_credit <= Decimal(15)
     assert len(answered) > 3  # the load did happen
+    if sub is not None:  # the package was drawn on, not merely left alone
+        with open_store(store_url) as store:
+            held = store.admin().get(AccountPackage, sub.id)
+            assert held.free_seconds_used > 0 or held.free_credit_used > 0
 
 
 @pytest.mark.timeout(120)

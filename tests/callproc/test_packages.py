@@ -16,13 +16,12 @@ from signaling.billing import Allowance, Tariff, charge
 from signaling.store import (
     Account,
     AccountPackage,
-    Package,
     PeriodRate,
     Store,
     WorkCalendar,
     open_store,
 )
-from tests.callproc.world import NODE_T0, T0, FakeNode, Ids, basic_world, d
+from tests.callproc.world import NODE_T0, T0, FakeNode, basic_world, d, subscribe, usage
 
 CALLEE = "12125550100"
 T10 = Tariff(d("0.02"), 60, d("0.01"), 6)
@@ -31,50 +30,6 @@ ZERO = Decimal(0)
 
 def balance(store: Store, account_id: int) -> Decimal:
     return store.admin().get(Account, account_id).balance
-
-
-def subscribe(
-    store: Store,
-    ids: Ids,
-    *,
-    free_seconds: int = 0,
-    free_credit: str = "0",
-    rent: str = "0",
-    prefixes: tuple[str, ...] = (),
-    used: int = 0,
-    start: datetime = T0 - timedelta(days=1),
-    rent_paid: bool = True,
-    period_rate_id: int | None = None,
-    name: str = "pkg",
-) -> AccountPackage:
-    """A package and the customer's subscription to it, ``used`` free seconds already used in
-    the current period (which started at ``start``); its rent paid for that period unless told."""
-    admin = store.admin()
-    package = admin.create(
-        Package(
-            name,
-            rent_fee=d(rent),
-            free_seconds=free_seconds,
-            free_credit=d(free_credit),
-            free_prefixes=prefixes,
-            period_rate_id=period_rate_id,
-        )
-    )
-    return admin.create(
-        AccountPackage(
-            ids.customer,
-            package.id,
-            start_time=start,
-            period_start=start,
-            free_seconds_used=used,
-            rent_period_start=start if rent_paid else None,
-        )
-    )
-
-
-def usage(store: Store, sub_id: int) -> tuple[int, Decimal]:
-    sub = store.admin().get(AccountPackage, sub_id)
-    return sub.free_seconds_used, sub.free_credit_used
 
 
 def talk(node: FakeNode, call_id: str, seconds: float) -> None:

@@ -21,7 +21,7 @@ from signaling.callproc.driver import RouterDriver
 from signaling.config import load
 from signaling.media.control import InProcessMedia
 from signaling.store import Account, Phone, Store, open_store
-from tests.b2bua_harness import BLOCK, port_block, sipp
+from tests.b2bua_harness import BLOCK, peers_listening, port_block, sipp
 from tests.callproc.world import basic_world, d
 from tests.store.conftest import TEST_DIGEST
 
@@ -104,7 +104,7 @@ def test_a_registered_phone_receives_a_call_to_its_number(tmp_path: Path) -> Non
             phone = asyncio.create_task(
                 sipp("uas_answer.xml", port=h.phone_port, media_port=h.media_base, rtp_echo=True)
             )
-            await asyncio.sleep(0.3)
+            await peers_listening()
             uac = await sipp(
                 "uac_basic.xml",
                 port=h.customer_port,
@@ -152,7 +152,7 @@ def test_a_phone_calls_out_with_its_credentials_and_its_account_pays(tmp_path: P
             carrier = asyncio.create_task(
                 sipp("uas_answer.xml", port=h.carrier_port, media_port=h.media_base, rtp_echo=True)
             )
-            await asyncio.sleep(0.3)
+            await peers_listening()
             uac = await sipp(
                 "uac_auth.xml",
                 port=h.phone_port,

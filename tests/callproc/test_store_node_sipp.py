@@ -21,7 +21,7 @@ from signaling.callproc.driver import RouterDriver
 from signaling.config import load
 from signaling.media.control import InProcessMedia
 from signaling.store import Account, Store, open_store
-from tests.b2bua_harness import BLOCK, port_block, sipp
+from tests.b2bua_harness import BLOCK, peers_listening, port_block, sipp
 from tests.callproc.world import basic_world, d
 
 CALLEE = ["-s", "12125550100"]
@@ -82,7 +82,7 @@ def test_a_call_through_the_node_is_rated_and_recorded(tmp_path: Path, batched: 
             carrier = asyncio.create_task(
                 sipp("uas_answer.xml", port=h.carrier_port, media_port=h.media_base, rtp_echo=True)
             )
-            await asyncio.sleep(0.3)
+            await peers_listening()
             uac = await sipp(
                 "uac_basic.xml",
                 port=h.customer_port,
@@ -115,7 +115,7 @@ def test_the_node_hangs_up_when_the_credit_runs_out(tmp_path: Path) -> None:
             carrier = asyncio.create_task(
                 sipp("uas_answer.xml", port=h.carrier_port, media_port=h.media_base, rtp_echo=True)
             )
-            await asyncio.sleep(0.3)
+            await peers_listening()
             uac = await sipp(
                 "uac_wait_bye.xml",
                 port=h.customer_port,

@@ -8,14 +8,16 @@ node time 1000.0 is :data:`T0` (a Wednesday, 10:00 UTC, working time for the tes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from signaling.callproc import StoreRouter
 from signaling.routing import Admission, CallRecord, InboundCall, Route
 from signaling.store import (
     Account,
+    AccountPackage,
     MappingGateway,
+    Package,
     Rate,
     RateGroup,
     RoutingGateway,
@@ -198,3 +200,47 @@ class FakeNode:
             self.now = max(self.now, due)
             self.router.on_timer(self.now)
         self.now = target
+
+
+def subscribe(
+    store: Store,
+    ids: Ids,
+    *,
+    free_seconds: int = 0,
+    free_credit: str = "0",
+    rent: str = "0",
+    prefixes: tuple[str, ...] = (),
+    used: int = 0,
+    start: datetime = T0 - timedelta(days=1),
+    rent_paid: bool = True,
+    period_rate_id: int | None = None,
+    name: str = "pkg",
+) -> AccountPackage:
+    """A package and the customer's subscription to it, ``used`` free seconds already used in
+    the current period (which started at ``start``); its rent paid for that period unless told."""
+    admin = store.admin()
+    package = admin.create(
+        Package(
+            name,
+            rent_fee=d(rent),
+            free_seconds=free_seconds,
+            free_credit=d(free_credit),
+            free_prefixes=prefixes,
+            period_rate_id=period_rate_id,
+        )
+    )
+    return admin.create(
+        AccountPackage(
+            ids.customer,
+            package.id,
+            start_time=start,
+            period_start=start,
+            free_seconds_used=used,
+            rent_period_start=start if rent_paid else None,
+        )
+    )
+
+
+def usage(store: Store, sub_id: int) -> tuple[int, Decimal]:
+    sub = store.admin().get(AccountPackage, sub_id)
+    return sub.free_seconds_used, sub.free_credit_used

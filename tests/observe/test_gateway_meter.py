@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from signaling.observe.gateways import GatewayMeter
+from signaling.config import load
+from signaling.observe.gateways import GatewayMeter, MeteredRouter
+from signaling.routing import Route, StaticRouter
 
 
 def test_t68_asr_50_percent_over_100_attempts() -> None:
@@ -76,3 +78,21 @@ def test_no_response_streak_ends_at_any_response_or_probe() -> None:
     assert meter.health(10.0)[0].options_failures == 2
     meter.probe("gw", ok=True)
     assert meter.health(10.0)[0].options_failures == 0
+
+
+def test_a_route_the_inner_router_refuses_is_refused_through_the_meter_and_not_counted() -> None:
+    """MeteredRouter passes the store router's "lines taken" answer (False) on to the node,
+    which then skips the route (docs/b2bua.md), and meters no attempt for it."""
+
+    class Busy(StaticRouter):
+        def attempt_started(self, call_id: str, route: Route, now: float) -> bool:  # type: ignore[override]
+            return route.gateway != "full"
+
+    cfg = load({"mapping_gateway": [{"name": "c", "addresses": ["127.0.0.1"]}]})
+    meter = GatewayMeter()
+    router = MeteredRouter(Busy(cfg), meter, lambda call_id: (True, None))
+    full = Route(gateway="full", host="127.0.0.1", port=5080, transport="udp", callee="1", caller="2")
+    free = Route(gateway="free", host="127.0.0.1", port=5082, transport="udp", callee="1", caller="2")
+    assert router.attempt_started("c1", full, 0.0) is False
+    assert router.attempt_started("c1", free, 0.0) is True
+    assert "full" not in meter.gateways and meter.gateways["free"].active == 1

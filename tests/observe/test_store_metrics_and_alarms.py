@@ -18,7 +18,7 @@ from signaling.observe.driver import Observer
 from signaling.observe.metrics import build_registry, exposition
 from signaling.observe.system import SystemSampler
 from signaling.store import StoreError
-from tests.b2bua_harness import sipp
+from tests.b2bua_harness import peers_listening, sipp
 from tests.callproc.test_store_node_sipp import CALLEE, StoreNode, store_node
 
 
@@ -35,7 +35,7 @@ async def call(h: StoreNode) -> None:
     carrier = asyncio.create_task(
         sipp("uas_answer.xml", port=h.carrier_port, media_port=h.media_base, rtp_echo=True)
     )
-    await asyncio.sleep(0.3)
+    await peers_listening()
     uac = await sipp(
         "uac_basic.xml",
         port=h.customer_port,
@@ -97,7 +97,8 @@ def test_ledger_latency_cdr_backlog_and_balance_alarms(tmp_path: Path) -> None:
             s = samples(h)
             assert s[("softswitch_cdr_queue_depth", ())] == 1
             assert s[("softswitch_cdr_queue_oldest_seconds", ())] > 0
-            assert s[("softswitch_ledger_write_seconds_count", (("operation", "settle"),))] == 2
+            # the refused write is observed too (and any retry a router tick made meanwhile)
+            assert s[("softswitch_ledger_write_seconds_count", (("operation", "settle"),))] >= 2
             events = observer.run_round()
             assert ("raised", "cdr_backlog", "cdr") in kinds(events)
             assert observer.snapshot()["active"][0]["kind"] == "cdr_backlog"  # major before warning

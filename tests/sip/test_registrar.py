@@ -81,6 +81,22 @@ def test_register_binds_and_200_lists_the_contact_with_its_expiry():
     assert b.expires_at == 400.0
 
 
+def test_changed_aors_are_noted_for_a_node_sharing_its_registrations():
+    """Every change of an AOR's bindings (new, refreshed, unregistered, expired) is noted once
+    until popped; a query and a refused REGISTER change nothing."""
+    r = Registrar()
+    assert r.pop_changed() == set()
+    r.register(reg("<sip:1001@192.168.1.20:5060>", expires=300), PHONE, now=100.0)
+    assert r.pop_changed() == {AOR} and r.pop_changed() == set()
+    r.register(reg(cseq=2), PHONE, now=101.0)  # a query
+    r.register(reg("<sip:1001@192.168.1.20:5060>", expires=30, cseq=3), PHONE, now=102.0)  # 423
+    assert r.pop_changed() == set()
+    r.register(reg("<sip:1001@192.168.1.20:5060>", expires=300, cseq=4), PHONE, now=200.0)  # refresh
+    assert r.pop_changed() == {AOR}
+    r.handle_timer(501.0)  # expired
+    assert r.pop_changed() == {AOR} and r.lookup(AOR, 501.0) == []
+
+
 def test_lifetime_comes_from_contact_param_then_expires_header_then_default():
     r = Registrar(RegistrarConfig(default_expires=3600, max_expires=7200))
     resp = r.register(reg("<sip:a@10.0.0.1>;expires=120", "<sip:b@10.0.0.2>", expires=600), PHONE, 0.0)

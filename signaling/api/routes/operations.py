@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -217,20 +217,32 @@ async def routing_analysis(
     """Which routing gateways a call to ``number`` from mapping gateway ``ingress`` would try, in
     which order and why, which were skipped, and its rate (reference §D.9). On a running node it
     uses the live line counts and ASR/ACD; places no call."""
-    from signaling.callproc.analysis import analyse, as_json  # noqa: PLC0415
+    from signaling.callproc.analysis import Analysis, analyse, as_json  # noqa: PLC0415
+    from signaling.callproc.cluster import stored_registrations  # noqa: PLC0415
     from signaling.callproc.snapshot import load_snapshot  # noqa: PLC0415
 
     ctx = context_of(request)
     when = at or ctx.clock()
     if ctx.router is not None:
         r = ctx.router
+        node_now = time.monotonic()
         result = analyse(
-            r.snapshot, number, at=when, ingress=ingress, caller=caller, now=time.monotonic(),
+            r.snapshot, number, at=when, ingress=ingress, caller=caller, now=node_now,
             counters=r.counters, quality=r.quality,
+            registered=lambda phone: r.registered(phone, node_now),
         )  # fmt: skip
     else:
-        snapshot = await run_in_threadpool(load_snapshot, ctx.store)
-        result = analyse(snapshot, number, at=when, ingress=ingress, caller=caller)
+        store = ctx.store
+
+        def offline() -> Analysis:  # the store's view: where each node registered the phone
+            return analyse(
+                load_snapshot(store), number, at=when, ingress=ingress, caller=caller,
+                registered=lambda phone: stored_registrations(
+                    store, (phone.number, phone.sip_user or phone.number), datetime.now(UTC)
+                ),
+            )  # fmt: skip
+
+        result = await run_in_threadpool(offline)
     data = json.loads(as_json(result))
     assert isinstance(data, dict)
     return data

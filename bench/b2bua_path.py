@@ -1,0 +1,295 @@
+"""The node's per-call path in one process: SIPp-like calls fed to :class:`Node` without sockets.
+
+bench/cps.py measures the node end to end with SIPp and the kernel's loopback in the way, on a
+shared machine: a figure with a few percent of noise and no profile. This harness runs the same
+call flow — SIPp's built-in ``uac`` and ``uas``: INVITE (SDP) → 180 → 200 (SDP) → ACK → BYE →
+200, 12 messages through the node — inside one process: datagrams go straight into the node's
+receive path (``Node._on_data``) and what the node sends is captured instead of written to a
+socket; the in-process media engine anchors every call (offer, answer, delete) as in the real
+run. Calls overlap as in the CPS bench (``--concurrent`` calls in flight, started in turn). What
+is measured is the process's CPU time per call (the event loop, the SIP stack, the B2BUA, the
+media commands), without the kernel's UDP cost (~0.3 ms per call on loopback, see
+bench/README.md).
+
+    python bench/b2bua_path.py                      # --calls 3000 --repeat 5
+    python bench/b2bua_path.py --profile out.prof   # one run under cProfile
+    python bench/b2bua_path.py --loop asyncio       # the stdlib loop even when uvloop is there
+
+The peers' messages are built by string formatting from what the node sent (Via, From, To,
+Call-ID, CSeq copied as a UAS does); that work is timed apart and subtracted ("driver").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import re
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mediacore import MediaEngine
+from signaling.b2bua.node import Node
+from signaling.config import load
+from signaling.media.control import InProcessMedia
+from signaling.routing import StaticRouter
+from signaling.sip.limits import OverloadConfig, OverloadGuard
+
+A = ("127.0.0.1", 5480)  # the customer (SIPp uac)
+B = ("127.0.0.1", 5470)  # the carrier (SIPp uas)
+
+SDP = (
+    "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+    "t=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+INVITE = (
+    "INVITE sip:service@127.0.0.1:5460 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:5480;branch=z9hG4bK-9-{n}-0\r\n"
+    "From: sipp <sip:sipp@127.0.0.1:5480>;tag=9SIPpTag00{n}\r\n"
+    "To: service <sip:service@127.0.0.1:5460>\r\n"
+    "Call-ID: {n}-9@127.0.0.1\r\n"
+    "CSeq: 1 INVITE\r\n"
+    "Contact: sip:sipp@127.0.0.1:5480\r\n"
+    "Max-Forwards: 70\r\n"
+    "Subject: Performance Test\r\n"
+    "Content-Type: application/sdp\r\n"
+    "Content-Length: {length}\r\n\r\n{body}"
+)
+
+IN_DIALOG = (
+    "{method} sip:service@127.0.0.1:5460 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:5480;branch=z9hG4bK-9-{n}-{step}\r\n"
+    "From: sipp <sip:sipp@127.0.0.1:5480>;tag=9SIPpTag00{n}\r\n"
+    "To: service <sip:service@127.0.0.1:5460>{to_tag}\r\n"
+    "Call-ID: {n}-9@127.0.0.1\r\n"
+    "CSeq: {cseq} {method}\r\n"
+    "Contact: sip:sipp@127.0.0.1:5480\r\n"
+    "Max-Forwards: 70\r\n"
+    "Subject: Performance Test\r\n"
+    "Content-Length: 0\r\n\r\n"
+)
+
+_COPIED = re.compile(rb"^(Via|From|To|Call-ID|CSeq):[^\r\n]*\r\n", re.MULTILINE)
+_TO_TAG = re.compile(rb"^To:[^\r\n]*;tag=([^;\r\n]+)", re.MULTILINE)
+
+
+def uas_response(request: bytes, status: str, tag: str, body: str = "") -> bytes:
+    """What SIPp's uas answers: the request's Via/From/To/Call-ID/CSeq, our To tag, Contact."""
+    copied = b"".join(m.group(0) for m in _COPIED.finditer(request))
+    if b";tag=" not in copied.split(b"\r\nTo:", 1)[1].split(b"\r\n", 1)[0]:
+        copied = re.sub(rb"^(To:[^\r\n]*)", rb"\1;tag=" + tag.encode(), copied, count=1, flags=re.MULTILINE)
+    extra = "Content-Type: application/sdp\r\n" if body else ""
+    head = f"SIP/2.0 {status}\r\n".encode() + copied
+    tail = f"Contact: <sip:127.0.0.1:5470;transport=UDP>\r\n{extra}Content-Length: {len(body)}\r\n\r\n{body}"
+    return head + tail.encode()
+
+
+class Harness:
+    """One node, its in-process media engine, and the captured output."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+        self.driver_s = 0.0
+
+    def send(self, data: bytes, addr: tuple[str, int], transport: str = "UDP") -> None:
+        self.sent.append((data, addr))
+
+    def take(self, addr: tuple[str, int], start: bytes, *needles: bytes) -> bytes:
+        """The oldest message sent to ``addr`` that starts with ``start`` and holds ``needles``."""
+        for i, (data, to) in enumerate(self.sent):
+            if to == addr and data.startswith(start) and all(n in data for n in needles):
+                del self.sent[i]
+                return data
+        raise RuntimeError(f"the node sent no {start!r} to {addr}")
+
+    def feed(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.node._on_data(data, addr, "UDP")
+
+
+async def settle(node: Node) -> None:
+    """One turn of the loop per datagram, as a real one takes; more while tasks started by
+    the node (a call's inputs run in one where the node uses them) are still running."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+        if len(asyncio.all_tasks()) <= 1:
+            return
+
+
+class Calls:
+    """SIPp's uac and uas around the node: one method per step of a call."""
+
+    def __init__(self, h: Harness) -> None:
+        self.h = h
+        self.invites: dict[int, bytes] = {}
+        self.tags: dict[int, str] = {}
+
+    def _feed(self, build: Callable[[], bytes], addr: tuple[str, int]) -> None:
+        t = time.perf_counter()
+        data = build()
+        self.h.driver_s += time.perf_counter() - t
+        self.h.feed(data, addr)
+
+    def invite(self, n: int) -> None:
+        body = SDP.format(port=6000 + 2 * (n % 1000))
+        self._feed(lambda: INVITE.format(n=n, length=len(body), body=body).encode(), A)
+
+    def ring(self, n: int) -> None:
+        request = self.h.take(B, b"INVITE ")
+        self.invites[n] = request
+        self._feed(lambda: uas_response(request, "180 Ringing", f"{n}SIPpTag01"), B)
+
+    def answer(self, n: int) -> None:
+        request = self.invites.pop(n)
+        body = SDP.format(port=7000 + 2 * (n % 1000))
+        self._feed(lambda: uas_response(request, "200 OK", f"{n}SIPpTag01", body), B)
+
+    def ack(self, n: int) -> None:
+        call_id = f"Call-ID: {n}-9@".encode()
+        self.h.take(A, b"SIP/2.0 180", call_id)
+        ok = self.h.take(A, b"SIP/2.0 200", call_id, b"INVITE")
+        self.h.take(B, b"ACK ")
+        match = _TO_TAG.search(ok)
+        if match is None:
+            raise RuntimeError("the node's 200 OK has no To tag")
+        self.tags[n] = ";tag=" + match.group(1).decode()
+        tag = self.tags[n]
+        self._feed(lambda: IN_DIALOG.format(method="ACK", n=n, step=5, to_tag=tag, cseq=1).encode(), A)
+
+    def bye(self, n: int) -> None:
+        tag = self.tags.pop(n)
+        self._feed(lambda: IN_DIALOG.format(method="BYE", n=n, step=7, to_tag=tag, cseq=2).encode(), A)
+
+    def bye_ok(self, n: int) -> None:
+        request = self.h.take(B, b"BYE ")
+        self.h.take(A, b"SIP/2.0 200", f"Call-ID: {n}-9@".encode(), b"BYE")
+        self._feed(lambda: uas_response(request, "200 OK", ""), B)
+
+
+async def run_calls(h: Harness, first: int, calls: int, concurrent: int) -> None:
+    """Calls ``first`` to ``first + calls - 1``, ``concurrent`` in flight: each step of each
+    call in turn."""
+    peers = Calls(h)
+    steps = [peers.invite, peers.ring, peers.answer, peers.ack, peers.bye, peers.bye_ok]
+    # call n does step k at tick n + k * spacing: `concurrent` calls overlap
+    spacing = max(1, concurrent // len(steps))
+    last = calls - 1 + spacing * (len(steps) - 1)
+    for tick in range(last + 1):
+        for k, step in enumerate(steps):
+            n = tick - k * spacing
+            if 0 <= n < calls:
+                step(first + n)
+                await settle(h.node)
+
+
+def free_port() -> int:
+    """A port free now for UDP and TCP (the node binds its SIP sockets, though nothing uses them)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+async def one_run(calls: int, concurrent: int, profile: cProfile.Profile | None) -> dict[str, Any]:
+    config = load(
+        {
+            "sip": {"listen": f"127.0.0.1:{free_port()}"},
+            "media": {"interface": "127.0.0.1"},
+            "parameters": {"SS_MEDIAPROXYPORT_START": 20000, "SS_MEDIAPROXYPORT_END": 29999},
+            "mapping_gateway": [{"name": "bench-customer", "addresses": ["127.0.0.1"]}],
+            "routing_gateway": [{"name": "bench-carrier", "address": "127.0.0.1:5470"}],
+        }
+    )
+    engine = MediaEngine(interface="127.0.0.1", port_min=20000, port_max=29999)
+    media = InProcessMedia(engine)
+    node = Node(config, media, StaticRouter(config))
+    # the loop runs flat out here, which the overload guard would (rightly) take for overload
+    node.overload = OverloadGuard(OverloadConfig(cpu_high=2.0, cpu_low=2.0))
+    h = Harness(node)
+    await node.start()
+    node.transport.send = h.send  # type: ignore[method-assign]
+    try:
+        await run_calls(h, 0, 50, concurrent)  # warm-up: caches, first allocations
+        h.driver_s = 0.0
+        started = node.stats.calls_answered
+        if profile is not None:
+            profile.enable()
+        cpu, wall = time.process_time(), time.perf_counter()
+        await run_calls(h, 50, calls, concurrent)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if profile is not None:
+            profile.disable()
+        answered = node.stats.calls_answered - started
+        if answered != calls or node.calls:
+            raise RuntimeError(f"{answered} of {calls} calls answered, {len(node.calls)} left up")
+    finally:
+        node.transport_open = False
+        await node.transport.close()
+        media.close()
+        engine.close()
+    return {
+        "calls": calls,
+        "cpu_ms_per_call": round(1000 * (cpu - h.driver_s) / calls, 4),
+        "driver_ms_per_call": round(1000 * h.driver_s / calls, 4),
+        "wall_ms_per_call": round(1000 * wall / calls, 4),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--concurrent", type=int, default=100, help="calls in flight")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--loop", default="default", choices=["default", "asyncio"])
+    parser.add_argument("--profile", type=Path, default=None, help="one run under cProfile, stats here")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    runner: Callable[[Any], Any] = asyncio.run
+    loop_name = "asyncio"
+    if args.loop == "default":
+        try:
+            import uvloop  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
+
+            runner, loop_name = uvloop.run, "uvloop"
+        except ImportError:
+            pass
+    if args.profile is not None:
+        prof = cProfile.Profile()
+        result = runner(one_run(args.calls, args.concurrent, prof))
+        prof.dump_stats(str(args.profile))
+        print(json.dumps(result))
+        return 0
+    runs = [runner(one_run(args.calls, args.concurrent, None)) for _ in range(args.repeat)]
+    summary = {
+        "loop": loop_name,
+        "runs": runs,
+        "median_cpu_ms_per_call": statistics.median(r["cpu_ms_per_call"] for r in runs),
+        "best_cpu_ms_per_call": min(r["cpu_ms_per_call"] for r in runs),
+    }
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

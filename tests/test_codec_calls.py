@@ -1,0 +1,329 @@
+"""Calls through the node under the gateways' codec settings (transcoding spec §3.3-§3.4; the
+reference scenario "caller PCMA-only, callee G729-only", behaviours 34 and 651 of the spec's
+lists), with real peers: SIPp as the customer and as the carrier, and Python sockets as their
+media endpoints, so the test sends a 440 Hz tone as A-law from the customer and checks what
+crosses the node each way — G.729 (payload type 18) toward a G.729-only carrier that echoes it,
+A-law (8) back, still carrying the tone.
+
+The settings come from the configuration file's keys (``codecs``, ``codec_mode``,
+``allow_transcoding``, ``g729_mode``), the same names as the store's fields."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import numpy as np
+import pytest
+
+from signaling.b2bua.call import CODEC_MISMATCH
+from tests.b2bua_harness import RTPENGINE, Harness, RtpPacket, node_with, sipp
+from tests.helpers import rtp
+from tests.test_b2bua_flows import (
+    CALLEE,
+    SIPP_TIMEOUT,
+    assert_nothing_leaked,
+    carrier_ready,
+    ended_records,
+    ok,
+    run,
+    start,
+)
+from tests.test_baresip_calls import answered, dominant_hz, echo_socket
+
+TONE_HZ = 440.0
+#: RTP packets the customer sends (20 ms each): two seconds of tone
+PACKETS = 100
+#: packets that must cross each way (the rest: the jitter buffer's start, the call's end)
+ENOUGH = 60
+PCMA_ATTRIBUTES = ["a=rtpmap:8 PCMA/8000", "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16"]
+
+
+def linear_to_alaw(samples: np.ndarray[Any, np.dtype[np.int32]]) -> bytes:
+    """16-bit linear to G.711 A-law (ITU-T G.711 §3: 13-bit magnitude, segment + 4-bit mantissa,
+    even bits inverted)."""
+    sign = np.where(samples >= 0, 0x80, 0x00)
+    magnitude = np.minimum(np.abs(samples), 32767) >> 3
+    segment = np.where(magnitude < 32, 0, np.floor(np.log2(np.maximum(magnitude, 1))).astype(np.int32) - 4)
+    mantissa = np.where(segment == 0, magnitude >> 1, magnitude >> np.maximum(segment, 0)) & 0x0F
+    codes: np.ndarray[Any, np.dtype[np.uint8]] = ((sign | (segment << 4) | mantissa) ^ 0x55).astype(np.uint8)
+    return codes.tobytes()
+
+
+def alaw_to_linear(payload: bytes) -> np.ndarray[Any, np.dtype[np.int32]]:
+    a = np.frombuffer(payload, dtype=np.uint8).astype(np.int32) ^ 0x55
+    segment = (a >> 4) & 0x07
+    mantissa = a & 0x0F
+    magnitude = np.where(
+        segment == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(segment - 1, 0)
+    )
+    return np.where(a & 0x80, magnitude, -magnitude).astype(np.int32)
+
+
+def tone(packets: int, rate: int = 8000, ptime_ms: int = 20) -> list[bytes]:
+    n = rate * ptime_ms // 1000
+    t = np.arange(packets * n) / rate
+    samples = (8000 * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.int32)
+    return [linear_to_alaw(samples[i * n : (i + 1) * n]) for i in range(packets)]
+
+
+def test_alaw_round_trip() -> None:
+    samples = np.array([0, 5, -5, 100, -100, 1000, -1000, 8000, -8000, 32000, -32767], dtype=np.int32)
+    back = alaw_to_linear(linear_to_alaw(samples))
+    assert np.all(np.abs(back - samples) <= np.maximum(16, np.abs(samples) // 16)), back
+
+
+class _Phone(asyncio.DatagramProtocol):
+    """The customer's media endpoint: records what arrives, sends what the test gives it."""
+
+    def __init__(self) -> None:
+        self.packets: list[RtpPacket] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if len(data) >= 12 and data[0] >> 6 == 2 and not 72 <= (data[1] & 0x7F) <= 76:
+            offset = 12 + 4 * (data[0] & 0x0F)
+            self.packets.append(RtpPacket(0.0, data[1] & 0x7F, bool(data[1] & 0x80), 0, 0, data[offset:]))
+
+
+@contextlib.asynccontextmanager
+async def phone_socket(port: int) -> AsyncIterator[_Phone]:
+    loop = asyncio.get_running_loop()
+    transport, phone = await loop.create_datagram_endpoint(_Phone, local_addr=("127.0.0.1", port))
+    try:
+        yield phone
+    finally:
+        transport.close()
+
+
+def customer(h: Harness, formats: str, attributes: list[str], *, talk_ms: int = 3000) -> Any:
+    return sipp(
+        "uac_codecs_at.xml",
+        port=h.customer_port,
+        target=h.target,
+        media_port=h.media_base + 10,
+        fill={
+            "RTP_PORT": str(h.sink_ports[1]),
+            "FORMATS": formats,
+            "ATTRIBUTES": "\n".join(attributes),
+            "TALK_MS": str(talk_ms),
+        },
+        extra=CALLEE,
+        trace=True,
+        timeout=SIPP_TIMEOUT,
+    )
+
+
+def audio_formats(body: str) -> list[int]:
+    found = re.search(r"^m=audio \d+ RTP/AVP ([\d ]+)", body, re.M)
+    assert found is not None, body
+    return [int(f) for f in found.group(1).split()]
+
+
+def our_port_toward_caller(h: Harness) -> int:
+    [state] = h.node.calls.values()
+    found = re.search(rb"^m=audio (\d+) ", state.call.a.sdp_sent, re.M)
+    assert found is not None, state.call.a.sdp_sent
+    return int(found.group(1))
+
+
+async def talk(h: Harness, phone: _Phone) -> None:
+    """Send the tone to the node's caller-facing port, 20 ms apart (PACKETS packets, bounded)."""
+    assert phone.transport is not None
+    target = ("127.0.0.1", our_port_toward_caller(h))
+    for i, payload in enumerate(tone(PACKETS)):
+        phone.transport.sendto(rtp(i, i * 160, 0x1234, payload=payload, pt=8), target)
+        await asyncio.sleep(0.02)
+
+
+CONVERSION = {"allow_transcoding": True}
+G729_CARRIER = {"codecs": ["G729"], "allow_transcoding": True}
+
+
+@pytest.mark.parametrize("media", ["in-process", "rtpengine"])
+def test_pcma_customer_to_a_g729_only_carrier_is_transcoded(media: str) -> None:
+    """Both gateways allow conversion; the carrier takes only G.729. It is offered G.729 alone
+    and answers it; the customer is answered PCMA. RTP: A-law in from the customer, G.729 (18,
+    10 bytes a frame) to the carrier, the carrier's echo back as A-law with the tone in it."""
+    if media == "rtpengine" and RTPENGINE is None:
+        assert not os.environ.get("CI"), "rtpengine is not installed"
+        pytest.skip("rtpengine-daemon is not installed (scripts/install.sh installs it)")
+
+    async def main() -> None:
+        async with (
+            node_with(carriers=(G729_CARRIER,), customer=CONVERSION, media=media) as h,
+            echo_socket(h.sink_ports[0]) as carrier_media,
+            phone_socket(h.sink_ports[1]) as phone,
+        ):
+            carrier = start(
+                sipp(
+                    "uas_answer_g729_at.xml",
+                    port=h.carrier_ports[0],
+                    media_port=h.media_base,
+                    fill={"RTP_PORT": str(h.sink_ports[0])},
+                    trace=True,
+                    timeout=SIPP_TIMEOUT,
+                )
+            )
+            await carrier_ready(h)
+            caller = start(customer(h, "8 101", PCMA_ATTRIBUTES))
+            await answered(h)
+            await talk(h, phone)
+            if media == "in-process":
+                assert h.engine.totals()["transcoding_sessions"] == 1
+            uac, uas = await caller, await carrier
+            ok(caller=uac, carrier=uas)
+            invite = uas.only_received("INVITE").body
+            assert audio_formats(invite)[0] == 18 and "PCMA" not in invite, invite
+            [answer] = [m for m in uac.received(200) if m.cseq_method == "INVITE"]
+            assert audio_formats(answer.body)[0] == 8 and "G729" not in answer.body, answer.body
+            g729 = [p for p in carrier_media.packets if p.payload_type == 18]
+            assert len(g729) >= ENOUGH, [p.payload_type for p in carrier_media.packets[:5]]
+            assert all(len(p.payload) % 10 == 0 and p.payload for p in g729), "G.729 frames are 10 bytes"
+            alaw = [p.payload for p in phone.packets if p.payload_type == 8]
+            assert len(alaw) >= ENOUGH, [p.payload_type for p in phone.packets[:5]]
+            assert all(len(p) == 160 for p in alaw)
+            heard = alaw_to_linear(b"".join(alaw[len(alaw) // 2 - 25 : len(alaw) // 2 + 25]))
+            assert abs(dominant_hz(heard) - TONE_HZ) <= 10, dominant_hz(heard)
+            [record] = await ended_records(h, 1)
+            assert record.termination == "Normal" and record.gateway == "carrier-0"
+            assert (record.codec_in, record.codec_out) == ("PCMA", "G729"), "the CDR's codecs"
+            await assert_nothing_leaked(h)
+
+    run(main())
+
+
+def test_conversion_not_allowed_is_488_codec_mismatch() -> None:
+    """The carrier takes only G.729 and does not allow conversion: no INVITE leaves, the
+    customer gets 488 Not Acceptable Here, the CDR says "Codec mismatch"."""
+
+    async def main() -> None:
+        async with node_with(carriers=({"codecs": ["G729"]},), customer=CONVERSION) as h:
+            uac = await sipp(
+                "uac_expect_failure.xml",
+                port=h.customer_port,
+                target=h.target,
+                media_port=h.media_base + 10,
+                fill={"CODE": "488"},
+                extra=CALLEE,
+                trace=True,
+                timeout=SIPP_TIMEOUT,
+            )
+            ok(caller=uac)
+            [record] = await ended_records(h, 1)
+            assert (record.final_status, record.termination, record.attempts) == (488, CODEC_MISMATCH, 0)
+            await assert_nothing_leaked(h)
+
+    run(main())
+
+
+def test_a_carrier_answering_a_codec_nobody_may_convert_is_hung_up() -> None:
+    """Auto negotiation, no conversion: the carrier answers G.729 to a PCMA offer anyway. The node
+    acknowledges and hangs it up (BYE), and the customer gets 488 (behaviour 651)."""
+
+    run(_carrier_answer_mismatch())
+
+
+async def _carrier_answer_mismatch() -> None:
+    async with node_with() as h:
+        carrier = start(
+            sipp(
+                "uas_answer_g729_at.xml",
+                port=h.carrier_ports[0],
+                media_port=h.media_base,
+                fill={"RTP_PORT": str(h.sink_ports[0])},
+                trace=True,
+                timeout=SIPP_TIMEOUT,
+            )
+        )
+        await carrier_ready(h)
+        uac = await sipp(
+            "uac_expect_failure.xml",
+            port=h.customer_port,
+            target=h.target,
+            media_port=h.media_base + 10,
+            fill={"CODE": "488"},
+            extra=CALLEE,
+            trace=True,
+            timeout=SIPP_TIMEOUT,
+        )
+        uas = await carrier
+        ok(caller=uac, carrier=uas)  # the carrier's scenario ends with our BYE
+        assert uas.only_received("ACK") and uas.only_received("BYE")
+        [record] = await ended_records(h, 1)
+        assert (record.final_status, record.termination, record.attempts) == (488, CODEC_MISMATCH, 1)
+        await assert_nothing_leaked(h)
+
+
+def test_softswitch_specified_on_the_carrier_offers_only_that_codec() -> None:
+    """The carrier is "softswitch specified" G729: the customer offers PCMU, PCMA and G.729, the
+    carrier's INVITE holds G.729 alone (and telephone-event); it answers G.729, relayed."""
+
+    async def main() -> None:
+        specified = {"codecs": ["G729"], "codec_mode": "specified"}
+        async with node_with(carriers=(specified,)) as h, echo_socket(h.sink_ports[0]):
+            carrier = start(
+                sipp(
+                    "uas_answer_g729_at.xml",
+                    port=h.carrier_ports[0],
+                    media_port=h.media_base,
+                    fill={"RTP_PORT": str(h.sink_ports[0])},
+                    trace=True,
+                    timeout=SIPP_TIMEOUT,
+                )
+            )
+            await carrier_ready(h)
+            attributes = ["a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000", "a=rtpmap:18 G729/8000"]
+            uac = await customer(h, "0 8 18 101", [*attributes, *PCMA_ATTRIBUTES[1:]], talk_ms=500)
+            uas = await carrier
+            ok(caller=uac, carrier=uas)
+            invite = uas.only_received("INVITE").body
+            assert audio_formats(invite) == [18, 101], invite
+            assert "PCMU" not in invite and "PCMA" not in invite
+            [answer] = [m for m in uac.received(200) if m.cseq_method == "INVITE"]
+            assert audio_formats(answer.body)[0] == 18, answer.body
+            [record] = await ended_records(h, 1)
+            assert record.termination == "Normal"
+            await assert_nothing_leaked(h)
+
+    run(main())
+
+
+def test_softswitch_specified_on_the_mapping_gateway_answers_the_caller_with_it() -> None:
+    """The customer's gateway is "softswitch specified" PCMA: the customer offers PCMU first and
+    PCMA, the carrier is offered PCMA only, and the customer is answered PCMA."""
+
+    async def main() -> None:
+        specified = {"codecs": ["PCMA"], "codec_mode": "specified"}
+        async with node_with(customer=specified) as h:
+            carrier = start(
+                sipp(
+                    "uas_answer.xml",
+                    port=h.carrier_ports[0],
+                    media_port=h.media_base,
+                    rtp_echo=True,
+                    trace=True,
+                    timeout=SIPP_TIMEOUT,
+                )
+            )
+            await carrier_ready(h)
+            attributes = ["a=rtpmap:0 PCMU/8000", *PCMA_ATTRIBUTES]
+            uac = await customer(h, "0 8 101", attributes, talk_ms=500)
+            uas = await carrier
+            ok(caller=uac, carrier=uas)
+            invite = uas.only_received("INVITE").body
+            assert audio_formats(invite) == [8, 101] and "PCMU" not in invite, invite
+            [answer] = [m for m in uac.received(200) if m.cseq_method == "INVITE"]
+            assert audio_formats(answer.body)[0] == 8 and "PCMU" not in answer.body, answer.body
+            [record] = await ended_records(h, 1)
+            assert record.termination == "Normal"
+            await assert_nothing_leaked(h)
+
+    run(main())
