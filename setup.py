@@ -1,7 +1,8 @@
 """Builds the Cython extensions of the control plane in place.
 
 The Rust media engine is built by maturin (pyproject.toml); this script only compiles ``*.pyx``
-modules under ``signaling/`` (the SIP message scanner, when it lands). Run by ``make install``:
+modules under ``signaling/`` (the SIP message scanner, the route planner, the collector helper).
+Run by ``make install``:
 ``python setup.py build_ext --inplace``.
 """
 

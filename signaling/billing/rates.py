@@ -42,6 +42,8 @@ from signaling.billing.charge import (
     exact_price,
 )
 from signaling.billing.workcalendar import Period, WorkCalendar
+from signaling.untracked import ENABLED as UNTRACK_ENABLED
+from signaling.untracked import untrack, untrack_tree
 
 #: Termination reason of a call no rate matches (the reference's words).
 NO_MATCHING_RATE: Final = "No Matching Rate"
@@ -134,10 +136,11 @@ class RateGroup:
     Lookups may replace a prefix's :class:`RateTerms` by the :class:`Rate` made from them (a
     cache: the same rate is returned every time after that)."""
 
-    __slots__ = ("_entries", "_longest", "name")
+    __slots__ = ("_entries", "_longest", "_untracked", "name")
 
     def __init__(self, name: str, rates: Iterable[Rate]) -> None:
         self.name = name
+        self._untracked = False
         entries: dict[str, _Entry] = {}
         self._entries = entries
         for rate in rates:
@@ -177,6 +180,9 @@ class RateGroup:
                 continue
             if type(entry) is RateTerms:
                 entry = entries[prefix] = entry.rate(prefix)
+                if self._untracked:  # the new rate, and the table it re-tracked (keep_untracked)
+                    untrack(entry)
+                    untrack(entries)
             if type(entry) is Rate:
                 if entry.effective is None or entry.effective <= at:
                     return entry
@@ -187,6 +193,21 @@ class RateGroup:
             if index >= 0:
                 return versions[index]
         return None
+
+    def table(self) -> tuple[dict[str, _Entry], int]:
+        """The prefix table and its longest prefix, for a compiled lookup that probes it as
+        :meth:`lookup` does (signaling/callproc/_planner.pyx): an entry that is a :class:`Rate`
+        in effect since always is the answer, for any other entry it asks :meth:`lookup`."""
+        return self._entries, self._longest
+
+    def keep_untracked(self) -> None:
+        """Take the table out of the cyclic garbage collector's walks (signaling/untracked.py):
+        the prefix table, its version lists and rates, and every rate a lookup makes from now
+        on. (The terms and tariffs the entries share are the loader's to untrack: it holds each
+        once.) A no-op without the compiled helper."""
+        if UNTRACK_ENABLED:
+            self._untracked = True
+            untrack_tree(self._entries)
 
     def prefixes(self) -> frozenset[str]:
         return frozenset(self._entries)

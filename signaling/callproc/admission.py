@@ -121,6 +121,15 @@ class Decision:
         return self
 
 
+def prepare(snap: Snapshot) -> None:
+    """Make the snapshot's routing work that would otherwise fall on its first calls: its route
+    cache and compiled planner, the planner's candidate sets and route settings (the node calls
+    this in its loading thread)."""
+    planner = route_cache(snap).planner
+    if planner is not None:
+        planner.warm(snap, _route_settings)
+
+
 def find_ingress(snap: Snapshot, call: InboundCall) -> MappingGateway | None:
     """The mapping gateway of ``call``: by source IP and port, else source IP, else digest user.
     Of several gateways on one address, the one whose callee prefix matches longest (a gateway
@@ -149,6 +158,8 @@ def _starts(number: str, prefixes: tuple[str, ...]) -> bool:
 
 def _number_sections_allow(snap: Snapshot, account: Account, number: str) -> bool:
     """The account's and every agent's above it (sub-accounts inherit the limitation, §6.3)."""
+    if account.number_section_mode == "none" and account.parent_id is None:
+        return True  # (the common case, without walking)
     seen: set[int] = set()
     current: Account | None = account
     while current is not None and current.id not in seen:
@@ -159,6 +170,36 @@ def _number_sections_allow(snap: Snapshot, account: Account, number: str) -> boo
             return False
         current = snap.accounts.get(current.parent_id) if current.parent_id is not None else None
     return True
+
+
+def _caller(call: InboundCall, ingress: MappingGateway, phone: Phone | None) -> str:
+    """The caller as the mapping gateway's "Caller" setting reads it; a phone calls as its own
+    number."""
+    if phone is not None:
+        return phone.number
+    sources = {"rpid": call.caller_rpid, "display": call.caller_display}
+    return sources.get(ingress.caller_source, "") or call.caller
+
+
+def _rate_sources(
+    snap: Snapshot, ingress: MappingGateway, account: Account, phone: Phone | None, at: datetime
+) -> RateSources:
+    """The billing hierarchy's sources for a call of ``ingress`` (docs/billing.md §2)."""
+    group_id = ingress.rate_group_id if ingress.rate_group_id is not None else account.rate_group_id
+    return RateSources(
+        account=snap.rate_groups.get(group_id) if group_id is not None else None,
+        account_private=(
+            snap.rate_groups.get(account.private_rate_group_id)
+            if account.private_rate_group_id is not None
+            else None
+        ),
+        period_rate=snap.period_rate_for(account, at),
+        phone_private=(
+            snap.rate_groups.get(phone.private_rate_group_id)
+            if phone is not None and phone.private_rate_group_id is not None
+            else None
+        ),
+    )
 
 
 def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by step)
@@ -200,43 +241,27 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
         return decision.refuse(503, "Service Unavailable", CALL_LIMIT if full == "max calls" else CPS_LIMIT)
     if counters.full(("account", account.id), now, account.max_calls, None) is not None:
         return decision.refuse(503, "Service Unavailable", CALL_LIMIT)
-    sources = {"rpid": call.caller_rpid, "display": call.caller_display}
-    caller = sources.get(ingress.caller_source, "") or call.caller
-    if decision.phone is not None:  # a phone calls as its own number
-        caller = decision.phone.number
-    decision.caller = caller
+    caller = decision.caller = _caller(call, ingress, decision.phone)
     if ingress.caller_whitelist and not _starts(caller, ingress.caller_whitelist):
         return decision.refuse(403, "Forbidden", CALLER_NOT_ALLOWED)
-    if _starts(caller, ingress.caller_blacklist):
+    if ingress.caller_blacklist and _starts(caller, ingress.caller_blacklist):
         return decision.refuse(403, "Forbidden", CALLER_NOT_ALLOWED)
     if ingress.prefixes and not _starts(call.callee, ingress.prefixes):
         return decision.refuse(403, "Forbidden", NOT_ALLOWED)
     plans = snap.mapping_plans[ingress.id]
     if plans.error:
         return decision.refuse(503, "Service Unavailable", CONFIGURATION_ERROR)
-    callee = plans.callee.apply(call.callee, rng)
-    if not callee.number:
+    callee = plans.callee.rewrite(call.callee, rng)
+    if not callee:
         return decision.refuse(484, "Address Incomplete", INVALID_NUMBER)
-    decision.callee_billing = callee.number
-    decision.caller_billing = plans.caller.apply(caller, rng).number
-    if not _number_sections_allow(snap, account, callee.number):
+    decision.callee_billing = callee
+    decision.caller_billing = plans.caller.rewrite(caller, rng)
+    if not _number_sections_allow(snap, account, callee):
         return decision.refuse(403, "Forbidden", NUMBER_SECTION_LIMITED)
-    group_id = ingress.rate_group_id if ingress.rate_group_id is not None else account.rate_group_id
-    rate_sources = RateSources(
-        account=snap.rate_groups.get(group_id) if group_id is not None else None,
-        account_private=(
-            snap.rate_groups.get(account.private_rate_group_id)
-            if account.private_rate_group_id is not None
-            else None
-        ),
-        period_rate=snap.period_rate_for(account, at),
-        phone_private=(
-            snap.rate_groups.get(decision.phone.private_rate_group_id)
-            if decision.phone is not None and decision.phone.private_rate_group_id is not None
-            else None
-        ),
-    )
-    decision.rate = select_rate(callee.number, at, rate_sources, switches=snap.switches, policy=snap.policy)
+    rate_sources = _rate_sources(snap, ingress, account, decision.phone, at)
+    planner = route_cache(snap).planner
+    rating = select_rate if planner is None else planner.select_rate  # (the same selection)
+    decision.rate = rating(callee, at, rate_sources, switches=snap.switches, policy=snap.policy)
     choice = decision.rate.choice
     if choice is None:
         return decision.refuse(404, "Not Found", NO_MATCHING_RATE)
@@ -245,15 +270,16 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
     decision.need, decision.price = first_period_and_price(snap, choice)
     if choice.response is not None:
         decision.need = max(decision.need, charge(choice.response, 1, policy=snap.policy).amount)
-    decision.packages = covering(snap, account.id, callee.number, at)
+    decision.packages = covering(snap, account.id, callee, at)
     if locate is not None and _to_phone(snap, ingress, decision, locate):
         return decision
     if decision.hop is not None and not snap.parameters["SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY"]:
         return decision  # the node holding the registration, and nothing after it
-    decision.plan = plan_routes(
+    plan = plan_routes if planner is None else planner.plan  # (the same plan)
+    decision.plan = plan(
         snap,
         ingress,
-        callee.number,
+        callee,
         at=at,
         now=now,
         day=day,
@@ -268,8 +294,27 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
             decision.plan = None
             return decision
         return decision.refuse(503, "Service Unavailable", termination)
-    decision.routes = [_route(snap, ingress, c.gateway.id, decision, rng) for c in decision.plan.ordered]
+    decision.routes = _routes(snap, ingress, decision, decision.plan, rng)
     return decision
+
+
+def _routes(
+    snap: Snapshot, ingress: MappingGateway, decision: Decision, plan: RoutePlan, rng: random.Random | None
+) -> list[Route]:
+    """The routes toward the plan's gateways, in order: by the compiled planner (the same
+    routes, signaling/callproc/_planner.pyx) or by :func:`_route`."""
+    planner = route_cache(snap).planner
+    if planner is not None:
+        return planner.routes(
+            snap,
+            plan.ordered,
+            ingress,
+            decision.callee_billing,
+            decision.caller_billing,
+            rng,
+            _route_settings,
+        )
+    return [_route(snap, ingress, c.gateway.id, decision, rng) for c in plan.ordered]
 
 
 def _to_phone(

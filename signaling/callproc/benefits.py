@@ -30,8 +30,11 @@ FIRST_PERIOD_MS = 1
 def covering(snap: Snapshot, account_id: int, number: str, at: datetime) -> tuple[int, ...]:
     """The ids of the account's subscriptions whose packages cover ``number`` at ``at``, in the
     order the call draws on them."""
+    subscriptions = snap.subscriptions.get(account_id)
+    if not subscriptions:
+        return ()
     found: list[tuple[int, int]] = []
-    for sub in snap.subscriptions.get(account_id, ()):
+    for sub in subscriptions:
         if sub.start_time is not None and sub.start_time > at:
             continue
         if sub.end_time is not None and sub.end_time <= at:

@@ -22,6 +22,9 @@ CPS_WINDOW = 1.0
 
 
 class Counters:
+    """(The compiled planner, _planner.pyx, reads ``_active``, ``shared``, ``_today`` and ``_day``
+    directly, as :meth:`usage`, :meth:`today` and :meth:`full` read them: keep their meaning.)"""
+
     def __init__(self) -> None:
         self._active: dict[Hashable, int] = {}
         self._starts: dict[Hashable, deque[float]] = {}

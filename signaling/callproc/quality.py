@@ -50,7 +50,9 @@ class Window:
         self.count = separate
         self._segments: deque[_Segment] = deque()
         # (segment index, value) of the last asr()/acd(): the same until a call is counted or
-        # the window moves on (routing asks for every candidate of every call)
+        # the window moves on (routing asks for every candidate of every call). The compiled
+        # planner (_planner.pyx) reads these three and ``length`` from their slots and uses a
+        # value when its index is int(now // length), else calls the method: keep that meaning.
         self._asr: tuple[int, tuple[float | None, int]] | None = None
         self._acd: tuple[int, float | None] | None = None
         self._rates: tuple[int, tuple[float | None, float | None]] | None = None

@@ -59,6 +59,7 @@ from signaling.callproc.admission import (
     INSUFFICIENT_BALANCE,
     Decision,
     decide,
+    prepare,
 )
 from signaling.callproc.cdrwriter import CdrWriter, Settlement
 from signaling.callproc.cluster import NODE_TTL, BindingSource, Cluster, ClusterView, HopRefused, Registered
@@ -192,6 +193,7 @@ class StoreRouter:
         self._offset = clock_offset
         self._rng = rng
         self.snapshot = snapshot if snapshot is not None else load_snapshot(store, self._base)
+        prepare(self.snapshot)
         self.counters = Counters()
         p = self.snapshot.parameters
         self.quality = Quality(
@@ -687,7 +689,9 @@ class StoreRouter:
         """A new snapshot when the store's configuration moved on (reads only: any thread)."""
         if self.store.config_version() == self.snapshot.version:
             return None
-        return load_snapshot(self.store, self._base)
+        snapshot = load_snapshot(self.store, self._base)
+        prepare(snapshot)  # its per-snapshot routing work here, in the loading thread
+        return snapshot
 
     def install(self, snapshot: Snapshot) -> None:
         """Use ``snapshot`` for new calls (calls in progress keep what they were admitted with);

@@ -21,11 +21,18 @@ Theory of operation, for one call (a mapping gateway and the callee number after
 4. **Failover chain.** The list stops after the first gateway whose "switch gateway until
    connect" is off (its failure goes back to the caller) and after SS_GATEWAY_SWITCH_LIMIT
    gateways.
+
+Two implementations of steps 2-4: :func:`plan_routes_python`, the reference, and the compiled
+planner (``_planner.pyx``, made per snapshot by :class:`RouteCache`), which gives the same plan
+(and admission's routes) in a fraction of the time; :func:`plan_routes` uses the compiled one
+when it is built, unless ``SOFTSWITCH_COMPILED_ROUTING=0`` (docs/routing.md "The compiled
+planner").
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,7 +50,7 @@ from signaling.billing import (
     select_rate,
 )
 from signaling.billing.charge import MS_PER_SECOND, exact_price
-from signaling.billing.rates import CHEAPEST_REFERENCE_SECONDS
+from signaling.billing.rates import CHEAPEST_REFERENCE_SECONDS, Rate, RateGroup
 from signaling.callproc.limits import Counters
 from signaling.callproc.quality import Quality
 from signaling.callproc.snapshot import Snapshot
@@ -51,6 +58,19 @@ from signaling.media.codec_policy import GatewayCodecPolicy, policy_from_setting
 from signaling.routing import NO_CODEC_SETTINGS
 from signaling.sip.identity import IdentityPolicy
 from signaling.store import MappingGateway, RoutingGateway
+from signaling.untracked import untrack
+
+try:  # the compiled planner (_planner.pyx); it imports this module only when it makes one
+    from signaling.callproc import _planner
+    from signaling.callproc._planner import Planner
+except ImportError:  # the extension is not built: the reference plans
+    _planner = None  # type: ignore[assignment]
+
+log = logging.getLogger("softswitch.callproc")
+
+#: Whether snapshots get the compiled planner: it is built, and SOFTSWITCH_COMPILED_ROUTING is
+#: not "0" (a switch to rule the compiled code out when investigating; the reference is slower).
+COMPILED = _planner is not None and os.environ.get("SOFTSWITCH_COMPILED_ROUTING", "1") != "0"
 
 #: Why a candidate is skipped for lack of lines (these make "AllGatewayBusy" when nothing is left).
 BUSY_PREFIX = "busy"
@@ -82,7 +102,9 @@ class Candidate:
     names: tuple[str, ...] = ()
     parameters: Mapping[str, object] | None = None
     #: The sort key in a form that compares fast and orders exactly as :attr:`key`: the steps'
-    #: values flattened, exact fractions as integers over a common denominator.
+    #: values flattened, exact fractions as integers over a common denominator (what
+    #: :func:`plan_routes_python` sorts on; the compiled planner sorts on a C struct of the same
+    #: key and leaves it empty).
     order: tuple[object, ...] = ()
 
     @property
@@ -98,6 +120,19 @@ class Candidate:
     @property
     def key(self) -> tuple[object, ...]:
         return tuple(value for _, value in self.steps)
+
+
+#: The fields of :class:`Candidate` and of :class:`signaling.routing.Route`, in order: the
+#: compiled planner sets them slot by slot and refuses to start if a class has changed.
+CANDIDATE_FIELDS = (
+    "gateway", "strategy", "prefix", "vendor", "cost", "asr", "asr_attempts", "acd", "response_rate",
+    "connected_rate", "usage", "today", "skipped", "names", "parameters", "order",
+)  # fmt: skip
+ROUTE_FIELDS = (
+    "gateway", "host", "port", "transport", "callee", "caller", "stop_switch_codes", "media_proxy", "dtmf",
+    "session_timer", "username", "password", "identity", "caller_pool", "caller_pool_multiplex",
+    "caller_strip", "caller_add", "uri", "codecs", "headers",
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -130,7 +165,18 @@ def reference_price(choice: RateChoice | None, policy: BillingPolicy) -> Fractio
     return exact_price(choice.connected, seconds)
 
 
-log = logging.getLogger("softswitch.callproc")
+def vendor_choice(snap: Snapshot, group: RateGroup, rate: Rate) -> tuple[RateChoice, Fraction | None, object]:
+    """A vendor rate as routing remembers it per snapshot: its :class:`RateChoice`, reference
+    price and that price as the sort compares it (out of the collector's walks when the
+    snapshot is: signaling/untracked.py)."""
+    choice = RateChoice(RateSource.ACCOUNT, group.name, rate, rate.connected, rate.response)
+    price = reference_price(choice, snap.policy)
+    found = (choice, price, cost_order(price))
+    if snap.untracked:
+        for part in (choice, price, found[2], found):
+            untrack(part)
+    return found
+
 
 #: Candidate sets remembered per (mapping gateway, number prefix) before the memory starts over.
 CANDIDATE_SETS = 100_000
@@ -155,7 +201,9 @@ class RouteCache:
     * per vendor rate, its :class:`RateChoice` and reference price (a ``Fraction``, and the
       same as an integer over a common denominator, for the sort);
     * per routing gateway (and the customer's media-proxy setting) a route's fields but its
-      numbers.
+      numbers;
+    * the compiled planner (``planner``; None: :func:`plan_routes_python` plans), when
+      ``compiled`` (default :data:`COMPILED`) and the snapshot's numbers fit its integers.
     """
 
     __slots__ = (
@@ -164,6 +212,7 @@ class RouteCache:
         "customer_terms",
         "order_of",
         "plain_vendor",
+        "planner",
         "route_settings",
         "static_skip",
         "step_names",
@@ -171,7 +220,7 @@ class RouteCache:
         "vendor_choices",
     )
 
-    def __init__(self, snap: Snapshot) -> None:
+    def __init__(self, snap: Snapshot, *, compiled: bool | None = None) -> None:
         p = snap.parameters
         self.step_names = tuple(_step_names(p))
         self.order_of = _order_function(self.step_names, p, self._weights(snap))
@@ -201,6 +250,9 @@ class RouteCache:
                 or vendor is None
                 or (vendor.period_rate_id is None and not snap.subscriptions.get(vendor.id))
             )
+        self.planner: Planner | None = None
+        if COMPILED if compiled is None else compiled:
+            self.planner = _compiled_planner(snap, self)
 
     @staticmethod
     def _weights(snap: Snapshot) -> int:
@@ -211,6 +263,19 @@ class RouteCache:
             if gw.weight:
                 common = lcm(common, gw.weight)
         return common
+
+
+def _compiled_planner(snap: Snapshot, cache: RouteCache) -> Planner | None:
+    """The compiled planner of ``snap``; None when it is not built, or when a gateway's
+    priority, weight, line limits or id do not fit its 64-bit integers (then the reference
+    plans: it has no such limit)."""
+    if _planner is None:
+        return None
+    try:
+        return _planner.Planner(snap, cache)
+    except OverflowError as exc:
+        log.warning("routing: the reference planner plans (a value does not fit the compiled one: %s)", exc)
+        return None
 
 
 def first_period_and_price(snap: Snapshot, choice: RateChoice) -> tuple[Decimal, Fraction | None]:
@@ -226,6 +291,9 @@ def first_period_and_price(snap: Snapshot, choice: RateChoice) -> tuple[Decimal,
             return found
     found = (charge(tariff, 1, policy=snap.policy).amount, reference_price(choice, snap.policy))
     if owned:
+        if snap.untracked:
+            untrack(found[1])
+            untrack(found)
         cache.customer_terms[id(tariff)] = found
     return found
 
@@ -419,7 +487,34 @@ def plan_routes(
     customer_price: Fraction | None,
     vendor_funds: Callable[[int], Decimal | None],
 ) -> RoutePlan:
-    """Steps 1-4 of the module doc for ``number`` (the billing callee) called at ``at``."""
+    """Steps 1-4 of the module doc for ``number`` (the billing callee) called at ``at``: by the
+    snapshot's compiled planner, else by :func:`plan_routes_python`."""
+    planner = route_cache(snap).planner
+    if planner is not None:
+        return planner.plan(
+            snap, ingress, number, at=at, now=now, day=day, counters=counters, quality=quality,
+            customer_price=customer_price, vendor_funds=vendor_funds,
+        )  # fmt: skip
+    return plan_routes_python(
+        snap, ingress, number, at=at, now=now, day=day, counters=counters, quality=quality,
+        customer_price=customer_price, vendor_funds=vendor_funds,
+    )  # fmt: skip
+
+
+def plan_routes_python(
+    snap: Snapshot,
+    ingress: MappingGateway | None,
+    number: str,
+    *,
+    at: datetime,
+    now: float,
+    day: int,
+    counters: Counters,
+    quality: Quality,
+    customer_price: Fraction | None,
+    vendor_funds: Callable[[int], Decimal | None],
+) -> RoutePlan:
+    """Steps 1-4, the reference implementation (what the compiled planner must equal)."""
     cache = route_cache(snap)
     names = cache.step_names
     order_of = cache.order_of
@@ -499,9 +594,7 @@ def _vendor_rate(
     else:
         found = cache.vendor_choices.get(id(rate))
         if found is None:
-            choice = RateChoice(RateSource.ACCOUNT, group.name, rate, rate.connected, rate.response)
-            price = reference_price(choice, snap.policy)
-            found = cache.vendor_choices[id(rate)] = (choice, price, cost_order(price))
+            found = cache.vendor_choices[id(rate)] = vendor_choice(snap, group, rate)
     seen[gw.rate_group_id] = found
     return found
 

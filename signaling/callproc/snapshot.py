@@ -52,6 +52,8 @@ from signaling.store import parameters as server_parameters
 from signaling.store.codec import EPOCH, Kind
 from signaling.store.gateways import parse_address
 from signaling.store.money import MONEY_SCALE, RATE_SCALE
+from signaling.untracked import ENABLED as UNTRACK_ENABLED
+from signaling.untracked import untrack_all
 
 log = logging.getLogger("softswitch.callproc")
 
@@ -127,6 +129,9 @@ class Snapshot:
     phone_of_ingress: dict[int, Phone] = field(default_factory=dict)
     #: What routing derives from this snapshot once (signaling.callproc.routes.RouteCache).
     routing_cache: object = None
+    #: The rate tables are out of the cyclic garbage collector's walks, and the routing caches
+    #: keep theirs out too (signaling/untracked.py).
+    untracked: bool = False
 
     def mapping_by_name(self, name: str) -> MappingGateway | None:
         return next((gw for gw in self.mapping.values() if gw.name == name), None)
@@ -224,7 +229,7 @@ class _Decoded:
         )
 
 
-def _rate_groups(store: Store) -> dict[int, BillingRateGroup]:
+def _rate_groups(store: Store, *, untracked: bool) -> dict[int, BillingRateGroup]:
     """Every rate group as a billing table, read with one query streamed in chunks (a million
     rates load in seconds: no record validation, the store checked each rate when it was
     written).
@@ -233,7 +238,9 @@ def _rate_groups(store: Store) -> dict[int, BillingRateGroup]:
     every number range of a destination shares them. Each distinct row of terms becomes one
     :class:`RateTerms` (and one :class:`Tariff`, its exact-arithmetic units computed once),
     and each prefix costs one dictionary entry; its :class:`Rate` is made on first lookup.
-    Rates with a rate of response (few) are read by a second query."""
+    Rates with a rate of response (few) are read by a second query. ``untracked``: the tables,
+    their terms and tariffs are taken out of the cyclic garbage collector's walks
+    (signaling/untracked.py)."""
     with store.db.transaction(write=False) as tx:
         names = {int(i): str(n) for i, n in tx.execute("SELECT id, name FROM rate_group")}
         builders = {gid: RateGroupBuilder(name) for gid, name in names.items()}
@@ -257,7 +264,13 @@ def _rate_groups(store: Store) -> dict[int, BillingRateGroup]:
         ):
             for row in chunk:
                 builders[row[1]].add(row[0], cache.terms(row[2:10], cache.tariff(row[10:15])))
-    return {gid: builder.build() for gid, builder in builders.items()}
+    groups = {gid: builder.build() for gid, builder in builders.items()}
+    if untracked:
+        untrack_all(cache.tariffs.values())
+        untrack_all(hit[1] for hit in seen.values())
+        for group in groups.values():
+            group.keep_untracked()
+    return groups
 
 
 def _calendar(stored: WorkCalendar) -> BillingCalendar:
@@ -309,8 +322,14 @@ def _policy(stored: Mapping[str, str], base: Mapping[str, Any]) -> tuple[Billing
     return BillingPolicy(fee_places=places, hold_time_precision_ms=precision), switches
 
 
-def load_snapshot(store: Store, base_parameters: Mapping[str, Any] | None = None) -> Snapshot:
-    """Read the whole configuration (one read transaction per table family)."""
+def load_snapshot(
+    store: Store, base_parameters: Mapping[str, Any] | None = None, *, untracked: bool = True
+) -> Snapshot:
+    """Read the whole configuration (one read transaction per table family). ``untracked``
+    (when the compiled helper is built): the rate tables and the routing caches stay out of the
+    cyclic garbage collector's walks (signaling/untracked.py; False: as before, for
+    bench/routing.py's reference)."""
+    untracked = untracked and UNTRACK_ENABLED
     version = store.config_version()  # first: a change made while loading is picked up next time
     stored = store.parameters()
     policy, switches = _policy(stored, base_parameters or {})
@@ -325,7 +344,7 @@ def load_snapshot(store: Store, base_parameters: Mapping[str, Any] | None = None
         subscriptions: dict[int, list[AccountPackage]] = {}
         for sub in table.select(tx, AccountPackage):
             subscriptions.setdefault(sub.account_id, []).append(sub)
-    rate_groups = _rate_groups(store)
+    rate_groups = _rate_groups(store, untracked=untracked)
     snap = Snapshot(
         version=version,
         parameters=resolve_parameters(base_parameters or {}, stored),
@@ -348,6 +367,7 @@ def load_snapshot(store: Store, base_parameters: Mapping[str, Any] | None = None
         prefix_index={},
         longest_prefix=0,
         members={},
+        untracked=untracked,
     )
     for gw in mapping.values():
         snap.mapping_plans[gw.id] = _plans(

@@ -1,0 +1,9 @@
+# The compiled helpers of signaling/untracked.py (_untrack.pyx).
+from collections.abc import Iterable
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+def untrack(obj: _T) -> _T: ...
+def untrack_all(objects: Iterable[object]) -> None: ...
+def untrack_tree(obj: _T) -> _T: ...
