@@ -625,6 +625,12 @@ class Dialog:
     # -- timers --------------------------------------------------------------------------------------
 
     @property
+    def last_ack(self) -> tuple[int, bytes] | None:
+        """The CSeq number and wire form of the last ACK we sent for a 2xx, if any: what a
+        retransmission of that 2xx gets again (kept by the node for a while after the call)."""
+        return self._last_ack
+
+    @property
     def awaiting_ack(self) -> bool:
         return self._retransmission is not None
 
