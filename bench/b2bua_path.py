@@ -41,6 +41,7 @@ from signaling.b2bua.node import Node
 from signaling.config import load
 from signaling.media.control import InProcessMedia
 from signaling.routing import StaticRouter
+from signaling.run import settle_collector
 from signaling.sip.limits import OverloadConfig, OverloadGuard
 
 A = ("127.0.0.1", 5480)  # the customer (SIPp uac)
@@ -223,6 +224,7 @@ async def one_run(calls: int, concurrent: int, profile: cProfile.Profile | None)
     node.overload = OverloadGuard(OverloadConfig(cpu_high=2.0, cpu_low=2.0))
     h = Harness(node)
     await node.start()
+    settle_collector()  # the collector's policy of a running node (signaling/run.py)
     node.transport.send = h.send  # type: ignore[method-assign]
     try:
         await run_calls(h, 0, 50, concurrent)  # warm-up: caches, first allocations
