@@ -710,7 +710,7 @@ class Node(Operations):
         input is done and what it sent has gone out)."""
         try:
             result = work()
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 return result
         except Exception:
             self._input_failed(state)
@@ -850,7 +850,8 @@ class Node(Operations):
         state = self.calls.get(call.call_id)
         if state is not None:
             state.dialog_ids.append(dialog.id)
-        self._reschedule()
+        if not self._pumping:
+            self._reschedule()
 
     def set_timer(self, call: Call, name: str, delay: float, action: Callable[[], None]) -> None:
         state = self.calls.get(call.call_id)

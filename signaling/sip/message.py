@@ -312,7 +312,12 @@ class Headers:
         first = self._first
         if first is None:
             first = self._first = dict(reversed(self._items))  # the first of each name wins
-        return first.get(_NAMES.get(name) or canonical_name(name))
+        value = first.get(name)  # the stack asks by canonical name nearly always
+        if value is None:
+            key = _NAMES.get(name) or canonical_name(name)
+            if key != name:
+                value = first.get(key)
+        return value
 
     def first_value(self, name: str) -> str | None:
         """The first value of a list header (``values(name)[0]``): the top Via."""
@@ -387,7 +392,9 @@ class Headers:
 
 
 def _format_params(params: dict[str, str | None]) -> str:
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+    if not params:
+        return ""
+    return "".join([f";{k}" if v is None else f";{k}={v}" for k, v in params.items()])
 
 
 def split_host_port(hostport: str) -> tuple[str, int | None]:

@@ -66,7 +66,17 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from .ids import new_tag
-from .message import BRANCH_MAGIC, Headers, Message, Request, Response, Via, make_response, serialize
+from .message import (
+    BRANCH_MAGIC,
+    Headers,
+    Message,
+    Request,
+    Response,
+    Via,
+    cached_via,
+    make_response,
+    serialize,
+)
 from .parser import SipParseError, parse_message
 from .timers import TimerConfig
 from .transaction_events import (
@@ -245,6 +255,12 @@ def _top_via_value(message: Message) -> str:
     return top
 
 
+def _top_via_read(message: Message) -> Via:
+    """The parsed top Via shared with the parse cache (``message.top_via`` is a copy of one's
+    own): for reading only. ValueError when there is none or it does not parse."""
+    return cached_via(_top_via_value(message))
+
+
 def make_cancel(invite: Request, reason: str | None = None) -> Request:
     """The CANCEL for a client INVITE (RFC 3261 §9.1): same Request-URI, Call-ID, From, To,
     CSeq number and Route; one Via, the INVITE's top one (so it shares the branch).
@@ -278,19 +294,20 @@ def _ack_for_final(invite: Request, response: Response) -> Request:
 
 def _stamp_received(request: Request, addr: Addr) -> Via:
     """§18.2.1 / RFC 3581: note the source address in the top Via; returns the (new) top Via."""
-    via = request.top_via
+    via = _top_via_read(request)
     source_host = addr[0]
-    changed = False
-    if via.host.strip("[]").lower() != source_host.strip("[]").lower():
+    moved = via.host.strip("[]").lower() != source_host.strip("[]").lower()
+    rport = "rport" in via.params and not via.params["rport"]
+    if not moved and not rport:
+        return via  # nothing to note: the shared parse serves (the caller only reads it)
+    via = request.top_via  # a copy of its own to change
+    if moved:
         via.params["received"] = source_host
-        changed = True
-    if "rport" in via.params and not via.params["rport"]:
+    if rport:
         via.params["rport"] = str(addr[1])
         via.params["received"] = source_host
-        changed = True
-    if changed:
-        request.headers.pop_first_value("Via")
-        request.headers.prepend("Via", str(via))
+    request.headers.pop_first_value("Via")
+    request.headers.prepend("Via", str(via))
     return via
 
 
@@ -384,7 +401,7 @@ class TransactionLayer:
         if request.method in ("ACK",):
             raise TransactionError("an ACK for a 2xx is not a transaction: use send_stateless")
         try:
-            via = request.top_via
+            via = _top_via_read(request)
             request.cseq  # noqa: B018  # must parse: responses are matched on it
         except ValueError as exc:
             raise TransactionError(f"request cannot start a transaction: {exc}") from None
@@ -556,14 +573,14 @@ class TransactionLayer:
 
     def _find_for_response(self, response: Response) -> _Transaction | _Rest | None:
         try:
-            return self._index.get(_response_key(response, response.top_via))
+            return self._index.get(_response_key(response, _top_via_read(response)))
         except ValueError:
             return None
 
     # -- client side -------------------------------------------------------------------------------
 
     def _receive_response(self, response: Response, addr: Addr, now: float, transport: str) -> None:
-        via = response.top_via
+        via = _top_via_read(response)
         method = response.cseq.method
         tx = self._index.get(("client", via.branch, method)) if via.branch else None
         if tx is None:
