@@ -477,7 +477,11 @@ class Node(Operations):
     def _on_request(self, event: RequestReceived) -> None:
         request = event.request
         tag = request.to_tag if "To" in request.headers else None
-        problem = validate_request(request, will_forward=request.method == "INVITE", to_tag=tag or new_tag())
+        # parsed by _on_data (check_message passed there); the layer changed no more than the
+        # top Via's received/rport, which the check already saw parse
+        problem = validate_request(
+            request, will_forward=request.method == "INVITE", to_tag=tag or new_tag(), parsed=True
+        )
         if problem is not None:
             self.layer.send_response(problem, self.now(), event.transaction)
             return

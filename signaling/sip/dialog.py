@@ -38,6 +38,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .ids import new_branch, new_call_id, new_cseq, new_tag
 from .message import (
@@ -90,9 +91,9 @@ class DialogState(enum.Enum):
     TERMINATED = "terminated"
 
 
-@dataclass(frozen=True, slots=True)
-class DialogId:
-    """RFC 3261 §12: Call-ID, local tag, remote tag."""
+class DialogId(NamedTuple):
+    """RFC 3261 §12: Call-ID, local tag, remote tag. A named tuple: made and hashed (every
+    in-dialog message looks its dialog up) as a tuple is, in C."""
 
     call_id: str
     local_tag: str
