@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from . import grammar
 
@@ -617,8 +618,10 @@ class Via:
         return f"SIP/2.0/{self.transport} {sent_by}{_format_params(self.params)}"
 
 
-@dataclass(slots=True, frozen=True)
-class CSeq:
+class CSeq(NamedTuple):
+    """A CSeq value. A named tuple: most CSeq texts a node sees are new (the numbers of its
+    own requests are random), and a named tuple is made, and hashed, in C."""
+
     number: int
     method: str
 

@@ -366,11 +366,8 @@ _CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
-@lru_cache(maxsize=4096)
-def _header_problem(name: str, value: str) -> str | None:
-    """What is wrong with one checked header field, or None. Cached by name and value: most
-    fields a node receives repeat one it has seen (CSeq, Max-Forwards, Content-Type, a
-    gateway's Contact, a dialog's From and To)."""
+def _header_problem_now(name: str, value: str) -> str | None:
+    """What is wrong with one checked header field, or None."""
     try:
         _CHECKS[name](value)
     except ValueError as exc:
@@ -378,12 +375,23 @@ def _header_problem(name: str, value: str) -> str | None:
     return None
 
 
+#: :func:`_header_problem_now` cached by name and value: most fields a node receives repeat
+#: one it has seen (CSeq, Max-Forwards, Content-Type, Content-Length, a gateway's Contact)
+_header_problem = lru_cache(maxsize=4096)(_header_problem_now)
+
+#: fields new in nearly every message (a Via's branch, the tags of From and To, a Call-ID):
+#: checked without that cache, whose every lookup would miss and evict (their own value
+#: parsers cache what repeats: a Via or name-addr up to its branch or tag)
+_MOSTLY_NEW = frozenset(("Via", "From", "To", "Call-ID"))
+
+
 def check_message(msg: Request | Response) -> tuple[int, str] | None:
     """The first structural problem of a message's headers as ``(status, reason)``, or None:
     mandatory headers missing, single headers repeated, bad syntax, CSeq method mismatch."""
     checked = [item for item in msg.headers if item[0] in _CHECKS]
     for name, value in checked:
-        problem = _header_problem(name, value)
+        check = _header_problem_now if name in _MOSTLY_NEW else _header_problem
+        problem = check(name, value)
         if problem is not None:
             return 400, problem
     names = [item[0] for item in checked]

@@ -535,7 +535,7 @@ class TransactionLayer:
         deadline = now + delay
         rest: _Rest = (
             tx.id,
-            tx.state.value,  # a string: an enum member would keep the tuple tracked
+            tx.state._value_,  # a string: an enum member would keep the tuple tracked
             tx.is_client,
             tx.method,
             tx.addr,
