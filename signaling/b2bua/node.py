@@ -401,7 +401,7 @@ class Node(Operations):
             found = self._dialog_owner(event.request)
             if found is not None:
                 call, leg = found
-                self.post(call, lambda: call.on_request(leg, TransactionId(-1), event.request))
+                self.post(call, partial(call.on_request, leg, TransactionId(-1), event.request))
                 self._acknowledged(call, leg)
         elif self.prober.in_flight and isinstance(
             event, ResponseReceived | TransactionTimeout | TransportError
@@ -415,7 +415,7 @@ class Node(Operations):
         if isinstance(event, ResponseReceived):
             owner = self._by_transaction.get(event.transaction)
             if owner is not None:
-                self.post(owner, lambda: owner.on_b_response(event.transaction, event.response))
+                self.post(owner, partial(owner.on_b_response, event.transaction, event.response))
                 if event.response.status >= 200:
                     self._by_transaction.pop(event.transaction, None)
             elif 200 <= event.response.status < 300 and event.response.cseq.method == "INVITE":
@@ -432,7 +432,7 @@ class Node(Operations):
                 status = 408 if isinstance(event, TransactionTimeout) else 503
                 if isinstance(event, TransactionTimeout) and event.timer in ("H", "cancel", "unanswered"):
                     return
-                self.post(failed, lambda: failed.on_transaction_failed(event.transaction, status))
+                self.post(failed, partial(failed.on_transaction_failed, event.transaction, status))
         elif isinstance(event, StrayResponse):
             self._on_stray(event.response)
 
@@ -493,7 +493,7 @@ class Node(Operations):
             call, leg = found
             if request.method == "INFO" and request.content_type in DTMF_INFO_TYPES:
                 self.stats.dtmf_event("info")
-            self.post(call, lambda: call.on_request(leg, event.transaction, request))
+            self.post(call, partial(call.on_request, leg, event.transaction, request))
             return
         method = request.method
         if method == "INVITE":
@@ -660,15 +660,7 @@ class Node(Operations):
         port = self.media_port
         run_now = getattr(port, "run_now", None)
         if run_now is not None:
-
-            def now() -> None:
-                try:
-                    result = run_now(command, args)
-                except MediaControlError as exc:
-                    result = exc
-                then(result)
-
-            self._enqueue(call, now)
+            self._enqueue(call, partial(_media_now, run_now, command, args, then))
             return
 
         async def run() -> None:
@@ -997,6 +989,17 @@ class Node(Operations):
                 self.stats.handler_errors += 1
                 log.exception("timer failed")
         self._pump()
+
+
+def _media_now(
+    run_now: Callable[[str, tuple[Any, ...]], object], command: str, args: tuple[Any, ...], then: Continuation
+) -> None:
+    """One in-process media command of a call, its reply (or refusal) handed on."""
+    try:
+        result = run_now(command, args)
+    except MediaControlError as exc:
+        result = exc
+    then(result)
 
 
 def _settled(call: Call) -> bool:
