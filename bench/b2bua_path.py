@@ -14,9 +14,17 @@ bench/README.md).
     python bench/b2bua_path.py                      # --calls 3000 --repeat 5
     python bench/b2bua_path.py --profile out.prof   # one run under cProfile
     python bench/b2bua_path.py --loop asyncio       # the stdlib loop even when uvloop is there
+    python bench/b2bua_path.py --reference-code DIR # paired with another checkout's node
+
+``--code DIR`` measures the node of another checkout (its ``signaling`` and ``mediacore``
+imported instead of this one's) with this harness; ``--reference-code DIR`` alternates run by
+run between this checkout and that one, each run in a fresh process, and reports both and the
+median of their per-pair ratios (the machine is shared: the ratio means more than either).
 
 The peers' messages are built by string formatting from what the node sent (Via, From, To,
-Call-ID, CSeq copied as a UAS does); that work is timed apart and subtracted ("driver").
+Call-ID, CSeq copied as a UAS does); that work is timed apart and subtracted ("driver"). The
+cyclic collector's passes during the measured calls are reported too (count per generation,
+time per call, the longest pass).
 """
 
 from __future__ import annotations
@@ -24,17 +32,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import re
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# the checkout whose node is measured: ``--code DIR``, else this one (it decides the imports below)
+sys.path.insert(
+    0,
+    sys.argv[sys.argv.index("--code") + 1]
+    if "--code" in sys.argv[:-1]
+    else str(Path(__file__).resolve().parent.parent),
+)
 
 from mediacore import MediaEngine
 from signaling.b2bua.node import Node
@@ -42,6 +58,11 @@ from signaling.config import load
 from signaling.media.control import InProcessMedia
 from signaling.routing import StaticRouter
 from signaling.sip.limits import OverloadConfig, OverloadGuard
+
+try:
+    from signaling.run import settle_collector
+except ImportError:  # a checkout before it (run against an older node): what its run.py did
+    settle_collector = gc.freeze
 
 A = ("127.0.0.1", 5480)  # the customer (SIPp uac)
 B = ("127.0.0.1", 5470)  # the carrier (SIPp uas)
@@ -206,6 +227,30 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
+class CollectorWatch:
+    """The cyclic collector's passes while armed: how many per generation, their total and the
+    longest (a pass stops the loop: a long one delays every call's messages)."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.started = 0.0
+        self.passes = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self.longest = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if not self.armed:
+            return
+        if phase == "start":
+            self.started = time.perf_counter()
+            return
+        took = time.perf_counter() - self.started
+        generation = info["generation"]
+        self.passes[generation] += 1
+        self.seconds[generation] += took
+        self.longest = max(self.longest, took)
+
+
 async def one_run(calls: int, concurrent: int, profile: cProfile.Profile | None) -> dict[str, Any]:
     config = load(
         {
@@ -223,18 +268,24 @@ async def one_run(calls: int, concurrent: int, profile: cProfile.Profile | None)
     node.overload = OverloadGuard(OverloadConfig(cpu_high=2.0, cpu_low=2.0))
     h = Harness(node)
     await node.start()
+    settle_collector()  # the collector's policy of a running node (signaling/run.py)
     node.transport.send = h.send  # type: ignore[method-assign]
     try:
         await run_calls(h, 0, 50, concurrent)  # warm-up: caches, first allocations
         h.driver_s = 0.0
         started = node.stats.calls_answered
+        watch = CollectorWatch()
+        gc.callbacks.append(watch)
         if profile is not None:
             profile.enable()
+        watch.armed = True
         cpu, wall = time.process_time(), time.perf_counter()
         await run_calls(h, 50, calls, concurrent)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        watch.armed = False
         if profile is not None:
             profile.disable()
+        gc.callbacks.remove(watch)
         answered = node.stats.calls_answered - started
         if answered != calls or node.calls:
             raise RuntimeError(f"{answered} of {calls} calls answered, {len(node.calls)} left up")
@@ -248,6 +299,10 @@ async def one_run(calls: int, concurrent: int, profile: cProfile.Profile | None)
         "cpu_ms_per_call": round(1000 * (cpu - h.driver_s) / calls, 4),
         "driver_ms_per_call": round(1000 * h.driver_s / calls, 4),
         "wall_ms_per_call": round(1000 * wall / calls, 4),
+        # the collector during the run (every call ended within it is still held: < 32 s)
+        "gc_passes_by_generation": watch.passes,
+        "gc_ms_per_call": round(1000 * sum(watch.seconds) / calls, 4),
+        "gc_longest_pass_ms": round(1000 * watch.longest, 2),
     }
 
 
@@ -261,7 +316,13 @@ def main() -> int:
     parser.add_argument("--loop", default="default", choices=["default", "asyncio"])
     parser.add_argument("--profile", type=Path, default=None, help="one run under cProfile, stats here")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--code", type=Path, default=None, help="measure this checkout's node")
+    parser.add_argument(
+        "--reference-code", type=Path, default=None, help="alternate with this checkout's node, paired"
+    )
     args = parser.parse_args()
+    if args.reference_code is not None:
+        return paired(args)
     runner: Callable[[Any], Any] = asyncio.run
     loop_name = "asyncio"
     if args.loop == "default":
@@ -283,7 +344,39 @@ def main() -> int:
         "runs": runs,
         "median_cpu_ms_per_call": statistics.median(r["cpu_ms_per_call"] for r in runs),
         "best_cpu_ms_per_call": min(r["cpu_ms_per_call"] for r in runs),
+        "median_gc_ms_per_call": statistics.median(r["gc_ms_per_call"] for r in runs),
+        "longest_gc_pass_ms": max(r["gc_longest_pass_ms"] for r in runs),
     }
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+def paired(args: argparse.Namespace) -> int:
+    """``--repeat`` runs of this checkout's node and of ``--reference-code``'s, alternating
+    (the order swapped every repetition), each in a process of its own."""
+    trees = {"node": Path(__file__).resolve().parent.parent, "reference": args.reference_code.resolve()}
+    runs: dict[str, list[dict[str, Any]]] = {"node": [], "reference": []}
+    for rep in range(args.repeat):
+        order = list(trees.items()) if rep % 2 == 0 else list(trees.items())[::-1]
+        for name, tree in order:
+            command = [sys.executable, __file__, "--code", str(tree), "--repeat", "1"]
+            command += ["--calls", str(args.calls), "--concurrent", str(args.concurrent), "--loop", args.loop]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            runs[name].extend(json.loads(done.stdout)["runs"])
+    pairs = zip(runs["node"], runs["reference"], strict=True)
+    ratios = [a["cpu_ms_per_call"] / b["cpu_ms_per_call"] for a, b in pairs]
+    summary: dict[str, Any] = {"reference_code": str(trees["reference"])}
+    for name, mine in runs.items():
+        summary[name] = {
+            "runs": mine,
+            "median_cpu_ms_per_call": statistics.median(r["cpu_ms_per_call"] for r in mine),
+            "median_gc_ms_per_call": statistics.median(r["gc_ms_per_call"] for r in mine),
+            "longest_gc_pass_ms": max(r["gc_longest_pass_ms"] for r in mine),
+        }
+    summary["median_cpu_ratio_node_to_reference"] = round(statistics.median(ratios), 3)
     text = json.dumps(summary, indent=2)
     print(text)
     if args.out:

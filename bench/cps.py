@@ -84,16 +84,22 @@ def node_command(binary: str | None, loop: str) -> list[str]:
 
 class Node:
     def __init__(self, config: Path, command: list[str]) -> None:
+        # the node's log goes to a file, not a pipe: nobody reads a pipe while SIPp runs, and a
+        # node logging a burst of warnings (calls refused at an overloading rate) would block on
+        # a full pipe and stop answering altogether
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             [*command, "--log-level", "warning", "run", "--config", str(config)],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             start_new_session=True,
             cwd=REPO,
         )
         time.sleep(2.0)
         if self.proc.poll() is not None:
-            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+            self.log.seek(0)
+            err = self.log.read().decode(errors="replace")
+            self.log.close()
             raise RuntimeError(f"node did not start: {err}")
 
     def stop(self) -> None:
@@ -103,6 +109,7 @@ class Node:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        self.log.close()
 
 
 def sipp(*args: str, wait: bool = True, timeout: float = 600) -> subprocess.Popen[bytes]:
@@ -114,7 +121,10 @@ def sipp(*args: str, wait: bool = True, timeout: float = 600) -> subprocess.Pope
         cwd=tempfile.gettempdir(),
     )
     if wait:
-        proc.wait(timeout)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop(proc)  # past its own -timeout: ended here, the run counts as failed
     return proc
 
 

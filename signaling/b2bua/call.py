@@ -38,7 +38,7 @@ from signaling.b2bua.parts import (
     MediaPort,
     MediaResult,
     Pending,
-    media_quality_by_party,
+    media_report_by_party,
     parse_dtmf_info,
     rtp_packets_by_party,
     slim_request,
@@ -663,8 +663,7 @@ class Call:
                 log.warning("call %s: media delete failed: %s", self.call_id, result)
             elif isinstance(result, dict):  # the final statistics come with the delete's reply
                 parties = {self.a_tag: "caller", (self.b.tag if self.b else ""): "callee"}
-                self.record.media_packets = rtp_packets_by_party(result, parties)
-                self.record.media_quality = media_quality_by_party(result, parties)
+                self.record.media_packets, self.record.media_quality = media_report_by_party(result, parties)
             self._finalize()
 
         # with the caller's tag: rtpengine answers a delete without from-tag with no statistics

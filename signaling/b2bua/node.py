@@ -16,6 +16,7 @@ import itertools
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -96,6 +97,12 @@ CPS_WINDOW = 10.0
 #: SIP timers are hundreds of milliseconds and more, and those due within this slack of each
 #: other run together
 TIMER_SLACK = 0.01
+#: how long an ended call still answers for its dialogs (late retransmissions of its last
+#: messages: 64*T1 with the default T1), seconds
+LINGER_S = 32.0
+
+#: an ended call's dialog, as (Call-ID, local tag, remote tag)
+DialogKey = tuple[str, str, str]
 
 
 @dataclass(slots=True)
@@ -193,7 +200,18 @@ class Node(Operations):
         )
         self._raw: tuple[bytes, Addr, str] | None = None
         self.calls: dict[str, _CallState] = {}
+        #: ended calls that may still have work (an attempt given up on that may yet answer,
+        #: a relayed request or a refresh awaiting its response, a 2xx awaiting its ACK, a
+        #: dialog still up): kept whole for LINGER_S
         self._lingering: dict[str, _CallState] = {}
+        #: every other ended call is forgotten at once, leaving only plain tuples for LINGER_S:
+        #: (when to forget, Call-ID, its carrier dialog's key or None), oldest first, and that
+        #: dialog's last ACK (CSeq number, wire form, address, transport) for a retransmitted
+        #: 2xx. Tuples of strings and numbers are not tracked by the cyclic collector, so the
+        #: thousands of calls ended within LINGER_S at a few hundred calls per second cost its
+        #: full passes nothing (bench/README.md).
+        self._ended: deque[tuple[float, str, DialogKey | None]] = deque()
+        self._ended_acks: dict[DialogKey, tuple[int, bytes, Addr, str]] = {}
         self._by_transaction: dict[TransactionId, Call] = {}
         self._dialogs: dict[DialogId, tuple[Call, str]] = {}
         #: dialogs retransmitting a 2xx until the ACK comes: the only ones with a dialog timer
@@ -399,7 +417,7 @@ class Node(Operations):
             found = self._dialog_owner(event.request)
             if found is not None:
                 call, leg = found
-                self.post(call, lambda: call.on_request(leg, TransactionId(-1), event.request))
+                self.post(call, partial(call.on_request, leg, TransactionId(-1), event.request))
                 self._acknowledged(call, leg)
         elif self.prober.in_flight and isinstance(
             event, ResponseReceived | TransactionTimeout | TransportError
@@ -413,9 +431,13 @@ class Node(Operations):
         if isinstance(event, ResponseReceived):
             owner = self._by_transaction.get(event.transaction)
             if owner is not None:
-                self.post(owner, lambda: owner.on_b_response(event.transaction, event.response))
+                self.post(owner, partial(owner.on_b_response, event.transaction, event.response))
                 if event.response.status >= 200:
                     self._by_transaction.pop(event.transaction, None)
+            elif 200 <= event.response.status < 300 and event.response.cseq.method == "INVITE":
+                # a 2xx repeated while its INVITE transaction is in Accepted (the first went to
+                # the call): the dialog's ACK again, as after the transaction (StrayResponse)
+                self._on_stray(event.response)
         elif isinstance(event, CancelReceived):
             cancelled = self._by_transaction.get(event.transaction)
             if cancelled is not None:
@@ -426,7 +448,7 @@ class Node(Operations):
                 status = 408 if isinstance(event, TransactionTimeout) else 503
                 if isinstance(event, TransactionTimeout) and event.timer in ("H", "cancel", "unanswered"):
                     return
-                self.post(failed, lambda: failed.on_transaction_failed(event.transaction, status))
+                self.post(failed, partial(failed.on_transaction_failed, event.transaction, status))
         elif isinstance(event, StrayResponse):
             self._on_stray(event.response)
 
@@ -437,8 +459,11 @@ class Node(Operations):
     def _on_stray(self, response: Response) -> None:
         """A 2xx retransmitted after its transaction ended: re-send our ACK through the dialog."""
         dialog_id = dialog_id_of_response(response)
-        found = self._dialogs.get(dialog_id) if dialog_id is not None else None
+        if dialog_id is None:
+            return
+        found = self._dialogs.get(dialog_id)
         if found is None:
+            self._ack_ended(dialog_id, response)
             return
         call, leg = found
         owner = call.leg(leg)
@@ -448,10 +473,31 @@ class Node(Operations):
         if ack is not None:
             self.send_ack(ack, owner.addr, owner.transport)
 
+    def _ack_ended(self, dialog_id: DialogId, response: Response) -> None:
+        """A 2xx repeated in the dialog of a call forgotten less than LINGER_S ago: our ACK
+        again (RFC 3261 §13.2.2.4), as the dialog would have sent it."""
+        kept = self._ended_acks.get((dialog_id.call_id, dialog_id.local_tag, dialog_id.remote_tag))
+        if kept is None or not 200 <= response.status < 300:
+            return
+        cseq, data, addr, transport = kept
+        try:
+            number, method = response.cseq.number, response.cseq.method
+        except ValueError:
+            return
+        if method != "INVITE" or number != cseq:
+            return
+        ack = parse_message(data)
+        if isinstance(ack, Request):
+            self.send_ack(ack, addr, transport)
+
     def _on_request(self, event: RequestReceived) -> None:
         request = event.request
         tag = request.to_tag if "To" in request.headers else None
-        problem = validate_request(request, will_forward=request.method == "INVITE", to_tag=tag or new_tag())
+        # parsed by _on_data (check_message passed there); the layer changed no more than the
+        # top Via's received/rport, which the check already saw parse
+        problem = validate_request(
+            request, will_forward=request.method == "INVITE", to_tag=tag or new_tag(), parsed=True
+        )
         if problem is not None:
             self.layer.send_response(problem, self.now(), event.transaction)
             return
@@ -463,7 +509,7 @@ class Node(Operations):
             call, leg = found
             if request.method == "INFO" and request.content_type in DTMF_INFO_TYPES:
                 self.stats.dtmf_event("info")
-            self.post(call, lambda: call.on_request(leg, event.transaction, request))
+            self.post(call, partial(call.on_request, leg, event.transaction, request))
             return
         method = request.method
         if method == "INVITE":
@@ -628,15 +674,7 @@ class Node(Operations):
         port = self.media_port
         run_now = getattr(port, "run_now", None)
         if run_now is not None:
-
-            def now() -> None:
-                try:
-                    result = run_now(command, args)
-                except MediaControlError as exc:
-                    result = exc
-                then(result)
-
-            self._enqueue(call, now)
+            self._enqueue(call, partial(_media_now, run_now, command, args, then))
             return
 
         async def run() -> None:
@@ -682,7 +720,7 @@ class Node(Operations):
         input is done and what it sent has gone out)."""
         try:
             result = work()
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 return result
         except Exception:
             self._input_failed(state)
@@ -822,7 +860,8 @@ class Node(Operations):
         state = self.calls.get(call.call_id)
         if state is not None:
             state.dialog_ids.append(dialog.id)
-        self._reschedule()
+        if not self._pumping:
+            self._reschedule()
 
     def set_timer(self, call: Call, name: str, delay: float, action: Callable[[], None]) -> None:
         state = self.calls.get(call.call_id)
@@ -841,22 +880,58 @@ class Node(Operations):
 
     def call_ended(self, call: Call) -> None:
         state = self.calls.get(call.call_id)
+        settled = False
         if state is not None and state.call is call:
             for name in state.timer_names:
                 self.deadlines.cancel((state.serial, name))
             state.timer_names.clear()
             del self.calls[call.call_id]
-            # still reachable for late inputs (a 2xx on a cancelled attempt is ACKed and hung up)
-            self._lingering[call.call_id] = state
+            settled = _settled(call)
+            if settled:
+                self._forget_settled(state)
+            else:
+                # still reachable for late inputs (a 2xx on a cancelled attempt is ACKed and
+                # hung up, a relayed request's answer is passed back)
+                self._lingering[call.call_id] = state
         self.stats.ended(call.record, call.answered)
         self.gateways.ingress_ended(call.record.ingress)
         self.ended_records.append(call.record)
         if len(self.ended_records) > 10_000:
             del self.ended_records[:1000]
-        # dialogs stay registered briefly so late retransmissions (BYE 200, 2xx) still match
-        self.deadlines.set(("forget", call), self.now() + 32.0, partial(self._forget_dialogs, call))
+        if not settled:
+            # dialogs stay registered briefly so late retransmissions (BYE 200, 2xx) still match
+            self.deadlines.set(("forget", call), self.now() + LINGER_S, partial(self._forget_dialogs, call))
         if not self._pumping:
             self._reschedule()
+
+    def _forget_settled(self, state: _CallState) -> None:
+        """Forget an ended call with nothing left to do (see :func:`_settled`) at once: a late
+        request in one of its dialogs finds none and is answered 481, as its terminated dialog
+        would have; what is kept for LINGER_S is its Call-ID (the trace follows late messages)
+        and the carrier dialog's last ACK, sent again if the carrier repeats its 2xx."""
+        call = state.call
+        for dialog_id in state.dialog_ids:
+            if self._dialogs.get(dialog_id, (None, ""))[0] is call:
+                del self._dialogs[dialog_id]
+        for tid in [call.transaction, *state.transactions]:
+            if self._by_transaction.get(tid) is call:
+                del self._by_transaction[tid]
+        key: DialogKey | None = None
+        b = call.b
+        last_ack = b.dialog.last_ack if b is not None and b.dialog is not None else None
+        if b is not None and b.dialog is not None and last_ack is not None:
+            did = b.dialog.id
+            key = (did.call_id, did.local_tag, did.remote_tag)
+            self._ended_acks[key] = (last_ack[0], last_ack[1], b.addr, b.transport)
+        self._ended.append((self.now() + LINGER_S, call.call_id, key))
+
+    def _expire_ended(self, now: float) -> None:
+        ended = self._ended
+        while ended and ended[0][0] <= now:
+            _, call_id, key = ended.popleft()
+            self.tracer.forget(call_id)
+            if key is not None:
+                self._ended_acks.pop(key, None)
 
     def _forget_dialogs(self, call: Call) -> None:
         self.tracer.forget(call.call_id)
@@ -894,7 +969,8 @@ class Node(Operations):
         if loop is None:
             return
         due = self.deadlines.next_deadline()
-        for t in (self.layer.poll_timeout(), self.registrar.get_timer(), self.keepalive.get_timer()):
+        ended = self._ended[0][0] if self._ended else None
+        for t in (self.layer.poll_timeout(), self.registrar.get_timer(), self.keepalive.get_timer(), ended):
             if t is not None and (due is None or t < due):
                 due = t
         if due is None:
@@ -916,6 +992,7 @@ class Node(Operations):
         self._timer = None
         self.layer.handle_timeout(now)
         self.registrar.handle_timer(now)
+        self._expire_ended(now)
         for ping in self.keepalive.handle_timer(now):
             self.transport.send(ping.payload, ping.addr, "UDP")
         self._pump()
@@ -926,6 +1003,32 @@ class Node(Operations):
                 self.stats.handler_errors += 1
                 log.exception("timer failed")
         self._pump()
+
+
+def _media_now(
+    run_now: Callable[[str, tuple[Any, ...]], object], command: str, args: tuple[Any, ...], then: Continuation
+) -> None:
+    """One in-process media command of a call, its reply (or refusal) handed on."""
+    try:
+        result = run_now(command, args)
+    except MediaControlError as exc:
+        result = exc
+    then(result)
+
+
+def _settled(call: Call) -> bool:
+    """An ended call that nothing can still concern but the retransmissions the transaction
+    layer and the kept ACK answer: no attempt given up on (its 2xx would need ACK and BYE), no
+    relayed request or session refresh awaiting its response, both dialogs terminated (a
+    request in them is refused 481 whether or not the call is found) and none retransmitting
+    a 2xx for its ACK."""
+    if call.given_up or call.relayed or call.st.in_flight:
+        return False
+    for leg in (call.a, call.b):
+        dialog = leg.dialog if leg is not None else None
+        if dialog is not None and (not dialog.terminated or dialog.awaiting_ack):
+            return False
+    return True
 
 
 def _aor_user(uri: SipUri) -> str:

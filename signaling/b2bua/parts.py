@@ -203,6 +203,38 @@ def media_quality_by_party(
     return out
 
 
+def media_report_by_party(
+    report: dict[bytes, Any], parties: dict[str, str]
+) -> tuple[dict[str, int], dict[str, tuple[int, int, float]]]:
+    """:func:`rtp_packets_by_party` and :func:`media_quality_by_party` of one reply, in one
+    walk over it (every call's ``delete`` reply is read this way)."""
+    packets: dict[str, int] = {}
+    quality: dict[str, tuple[int, int, float]] = {}
+    tags = report.get(b"tags")
+    if not isinstance(tags, dict):
+        return packets, quality
+    for tag, info in tags.items():
+        name = parties.get(tag.decode("utf-8", "replace")) if isinstance(tag, bytes) else None
+        if name is None or not isinstance(info, dict):
+            continue
+        total = 0
+        for media in info.get(b"medias", []) or []:
+            for stream in (media.get(b"streams", []) if isinstance(media, dict) else []) or []:
+                if not isinstance(stream, dict):
+                    continue
+                if b"RTP" in (stream.get(b"flags") or []):
+                    stats = stream.get(b"stats")
+                    if isinstance(stats, dict) and isinstance(stats.get(b"packets"), int):
+                        total += stats[b"packets"]
+                ours = stream.get(b"mediacore")
+                if isinstance(ours, dict):
+                    expected, lost, jitter_us = (ours.get(k) for k in (b"expected", b"lost", b"jitter_us"))
+                    if isinstance(expected, int) and isinstance(lost, int) and isinstance(jitter_us, int):
+                        quality[name] = (expected, max(0, lost), jitter_us / 1000.0)
+        packets[name] = total
+    return packets, quality
+
+
 #: What an established call still reads from the INVITEs that set it up.
 _KEPT_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 

@@ -61,6 +61,29 @@ def _text(value: bencode.Value | None) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else ""
 
 
+def _sdp_params(
+    call_id: str, from_tag: str, to_tag: str | None, sdp: bytes, options: OfferOptions | None
+) -> dict[str, bencode.Encodable]:
+    """The keys of an ``offer`` or ``answer`` besides the command's name."""
+    params: dict[str, bencode.Encodable] = {"call-id": call_id, "from-tag": from_tag, "sdp": sdp}
+    if to_tag is not None:
+        params["to-tag"] = to_tag
+    if options is not None:
+        if options.flags:
+            params["flags"] = list(options.flags)
+        if options.codec:
+            params["codec"] = {k: list(v) for k, v in options.codec.items()}
+        params.update(options.extra)
+    return params
+
+
+def _sdp_of(name: str, reply: dict[bytes, bencode.Value]) -> bytes:
+    out = reply.get(b"sdp")
+    if not isinstance(out, bytes):
+        raise MediaControlError(f"{name} reply carries no SDP")
+    return out
+
+
 class _NgCommands:
     """The command vocabulary over an abstract ``_exchange`` of one datagram."""
 
@@ -124,20 +147,8 @@ class _NgCommands:
         sdp: bytes,
         options: OfferOptions | None,
     ) -> bytes:
-        params: dict[str, bencode.Encodable] = {"call-id": call_id, "from-tag": from_tag, "sdp": sdp}
-        if to_tag is not None:
-            params["to-tag"] = to_tag
-        if options is not None:
-            if options.flags:
-                params["flags"] = list(options.flags)
-            if options.codec:
-                params["codec"] = {k: list(v) for k, v in options.codec.items()}
-            params.update(options.extra)
-        reply = await self.command(name, **params)
-        out = reply.get(b"sdp")
-        if not isinstance(out, bytes):
-            raise MediaControlError(f"{name} reply carries no SDP")
-        return out
+        params = _sdp_params(call_id, from_tag, to_tag, sdp, options)
+        return _sdp_of(name, await self.command(name, **params))
 
     async def delete(self, call_id: str, from_tag: str | None = None) -> dict[bytes, bencode.Value] | None:
         """Delete the call's media (all of it, or one party's); the reply carries the call's final
@@ -189,18 +200,52 @@ class InProcessMedia(_NgCommands):
 
     async def command(self, name: str, **params: bencode.Encodable) -> dict[bytes, bencode.Value]:
         """In-process the dictionary goes to the engine as it is: no bencode either way."""
-        body: dict[str, Any] = {"command": name, **params}
-        reply = self._ng.request(body)
-        result = _text(reply.get(b"result"))
-        if result == "error":
+        return self._request_now({"command": name, **params})
+
+    def _request_now(self, body: dict[str, Any]) -> dict[bytes, bencode.Value]:
+        reply: dict[bytes, bencode.Value] = self._ng.request(body)
+        if reply.get(b"result") == b"error":
             raise MediaControlError(_text(reply.get(b"error-reason")) or "media engine error")
         return reply
+
+    def _offer_now(
+        self, call_id: str, from_tag: str, sdp: bytes, options: OfferOptions | None = None
+    ) -> bytes:
+        body: dict[str, Any] = {"command": "offer"}
+        body.update(_sdp_params(call_id, from_tag, None, sdp, options))
+        return _sdp_of("offer", self._request_now(body))
+
+    def _answer_now(
+        self, call_id: str, from_tag: str, to_tag: str, sdp: bytes, options: OfferOptions | None = None
+    ) -> bytes:
+        body: dict[str, Any] = {"command": "answer"}
+        body.update(_sdp_params(call_id, from_tag, to_tag, sdp, options))
+        return _sdp_of("answer", self._request_now(body))
+
+    def _delete_now(self, call_id: str, from_tag: str | None = None) -> dict[bytes, bencode.Value] | None:
+        body: dict[str, Any] = {"command": "delete", "call-id": call_id}
+        if from_tag is not None:
+            body["from-tag"] = from_tag
+        try:
+            return self._request_now(body)
+        except MediaControlError as exc:
+            if "nknown call" not in str(exc):
+                raise
+            return None
 
     def run_now(self, command: str, args: tuple[Any, ...]) -> object:
         """Run the command named ``command`` (``offer``, ``answer``, ``delete``, ``query``,
         ``play_dtmf``) with ``args`` and return its reply — synchronously: in-process nothing
         awaits (the engine answers in microseconds), so the node runs a call's media step inline
-        instead of through a task. Raises what the command raises (MediaControlError)."""
+        instead of through a task. Raises what the command raises (MediaControlError). The
+        three commands of every call run without a coroutine (``_offer_now``…: the same
+        requests and replies as ``offer``…)."""
+        if command == "offer":
+            return self._offer_now(*args)
+        if command == "answer":
+            return self._answer_now(*args)
+        if command == "delete":
+            return self._delete_now(*args)
         step = getattr(self, command)(*args)
         try:
             step.send(None)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .ids import new_branch, new_call_id, new_cseq, new_tag
 from .message import (
@@ -90,9 +91,9 @@ class DialogState(enum.Enum):
     TERMINATED = "terminated"
 
 
-@dataclass(frozen=True, slots=True)
-class DialogId:
-    """RFC 3261 §12: Call-ID, local tag, remote tag."""
+class DialogId(NamedTuple):
+    """RFC 3261 §12: Call-ID, local tag, remote tag. A named tuple: made and hashed (every
+    in-dialog message looks its dialog up) as a tuple is, in C."""
 
     call_id: str
     local_tag: str
@@ -169,19 +170,27 @@ def _is_loose(route: str) -> bool:
 
 #: the timers of dialogs created without their own (frozen: one object serves them all)
 _DEFAULT_TIMERS = TimerConfig()
+#: transport, host, port, the parameters kept, whether rport is asked for
+_TemplateKey = tuple[str, str, int | None, tuple[tuple[str, str | None], ...], bool]
 #: distinct Via templates in use (our address and transport: a handful), shared by dialogs
-_VIA_TEMPLATES: dict[tuple[object, ...], Via] = {}
+_VIA_TEMPLATES: dict[_TemplateKey, Via] = {}
+
+
+def _template_key(via: Via) -> _TemplateKey:
+    """What identifies a template in ``_VIA_TEMPLATES``: transport, host, port, the parameters
+    it keeps, whether it asks for rport."""
+    kept = tuple((k, v) for k, v in via.params.items() if k not in ("branch", "received", "rport"))
+    return (via.transport, via.host, via.port, kept, "rport" in via.params)
 
 
 def _via_template(via: Via) -> Via:
     """What :func:`_fresh_via` reads of ``via`` (transport, sent-by, the parameters it keeps,
     whether to ask for rport) as one shared object: each dialog keeps its Via template for the
     whole call, and they are all alike."""
-    kept = tuple((k, v) for k, v in via.params.items() if k not in ("branch", "received", "rport"))
-    key = (via.transport, via.host, via.port, kept, "rport" in via.params)
+    key = _template_key(via)
     shared = _VIA_TEMPLATES.get(key)
     if shared is None:
-        params: dict[str, str | None] = dict(kept)
+        params: dict[str, str | None] = dict(key[3])
         if "rport" in via.params:
             params["rport"] = None
         shared = Via(via.transport, via.host, via.port, params)
@@ -190,14 +199,26 @@ def _via_template(via: Via) -> Via:
     return shared
 
 
+#: a shared template (``_VIA_TEMPLATES``) → the text of its Via up to the branch (the template
+#: is kept in the value: its id cannot be reused while the entry lives)
+_VIA_PREFIXES: dict[int, tuple[Via, str]] = {}
+
+
 def _fresh_via(template: Via) -> str:
+    """A Via for a new request from ``template``: its sent-by and kept parameters, ``rport``
+    asked for again if the template asks (never a stamped value copied) and a new branch."""
+    known = _VIA_PREFIXES.get(id(template))
+    if known is not None and known[0] is template:
+        return known[1] + new_branch()
     params: dict[str, str | None] = {
         k: v for k, v in template.params.items() if k not in ("branch", "received", "rport")
     }
     if "rport" in template.params:
-        params["rport"] = None  # ask for it again; never copy a stamped value
-    params["branch"] = new_branch()
-    return str(Via(template.transport, template.host, template.port, params))
+        params["rport"] = None
+    prefix = str(Via(template.transport, template.host, template.port, params)) + ";branch="
+    if _VIA_TEMPLATES.get(_template_key(template)) is template and len(_VIA_PREFIXES) < 256:
+        _VIA_PREFIXES[id(template)] = (template, prefix)
+    return prefix + new_branch()
 
 
 def next_hop(request: Request) -> SipUri:
@@ -233,7 +254,7 @@ def make_request(
     from_party = parse_name_addr(from_addr)
     from_party.params["tag"] = from_tag or new_tag()
     headers = Headers()
-    headers.add("Via", _fresh_via(via))
+    headers.add("Via", _fresh_via(_via_template(via)))
     headers.add("Max-Forwards", str(max_forwards))
     headers.add("From", str(from_party))
     headers.add("To", str(parse_name_addr(to_addr)))
@@ -279,8 +300,8 @@ class Dialog:
         dialog_id: DialogId,
         is_uac: bool,
         state: DialogState,
-        local_party: NameAddr,
-        remote_party: NameAddr,
+        local_party: NameAddr | str,
+        remote_party: NameAddr | str,
         local_seq: int | None,
         remote_seq: int | None,
         remote_target: str,
@@ -296,9 +317,10 @@ class Dialog:
         self.is_uac = is_uac
         self.state = state
         # kept as the header text our requests carry (From, To): a string instead of a parsed
-        # value with its parameter dictionary, twice per call for the whole call
-        self._local_party = str(local_party)
-        self._remote_party = str(remote_party)
+        # value with its parameter dictionary, twice per call for the whole call (a string is
+        # taken as that text, formatted as ``str(NameAddr)`` formats)
+        self._local_party = local_party if isinstance(local_party, str) else str(local_party)
+        self._remote_party = remote_party if isinstance(remote_party, str) else str(remote_party)
         self.local_seq = local_seq
         self.remote_seq = remote_seq
         self.remote_target = remote_target
@@ -336,28 +358,30 @@ class Dialog:
         remote_tag = response.to_tag
         if not 100 < response.status < 300 or not remote_tag:
             raise DialogError(f"a {response.status} without To tag creates no dialog")
-        local_party = request.from_
-        if not local_party.tag:
+        local_party = request.from_parsed  # shared with the parse cache: only read here
+        local_tag = local_party.tag
+        if not local_tag:
             raise DialogError("our request has no From tag")
         contacts = request.headers.values("Contact")
+        number = request.cseq.number
         dialog = cls(
-            dialog_id=DialogId(request.call_id, local_party.tag, remote_tag),
+            dialog_id=DialogId(request.call_id, local_tag, remote_tag),
             is_uac=True,
             state=DialogState.CONFIRMED if response.status >= 200 else DialogState.EARLY,
-            local_party=local_party,
-            remote_party=response.to,
-            local_seq=request.cseq.number,
+            local_party=str(local_party),
+            remote_party=str(response.to_parsed),
+            local_seq=number,
             remote_seq=None,
             remote_target=_contact_uri(response) or request.uri,
             route_set=list(reversed(response.headers.values("Record-Route"))),
             secure=request.uri.lower().startswith("sips:"),
-            invite_cseq=request.cseq.number,
+            invite_cseq=number,
             local_contact=local_contact if local_contact is not None else (contacts[0] if contacts else None),
             via=via if via is not None else request.top_via,
             timers=timers,
         )
         if request.method == "INVITE" and response.status < 200:
-            dialog._outgoing_invite = request.cseq.number
+            dialog._outgoing_invite = number
         return dialog
 
     @classmethod
@@ -372,23 +396,30 @@ class Dialog:
     ) -> Dialog:
         """The (early) dialog we create by answering ``request`` with To tag ``local_tag``
         (§12.1.1); it is confirmed when we send a 2xx."""
-        remote_party = request.from_
-        if not remote_party.tag:
+        remote_party = request.from_parsed  # shared with the parse cache: only read here
+        remote_tag = remote_party.tag
+        if not remote_tag:
             raise DialogError("a request without From tag (RFC 2543 peer) cannot form a dialog here")
-        local_party = request.to
-        local_party.params["tag"] = local_tag
+        to = request.to_parsed
+        if "tag" in to.params:
+            tagged = request.to
+            tagged.params["tag"] = local_tag
+            local_party = str(tagged)
+        else:  # the usual case: what str() of the copy with our tag appended would give
+            local_party = f"{to};tag={local_tag}"
+        number = request.cseq.number
         return cls(
-            dialog_id=DialogId(request.call_id, local_tag, remote_party.tag),
+            dialog_id=DialogId(request.call_id, local_tag, remote_tag),
             is_uac=False,
             state=DialogState.EARLY,
             local_party=local_party,
-            remote_party=remote_party,
+            remote_party=str(remote_party),
             local_seq=None,
-            remote_seq=request.cseq.number,
+            remote_seq=number,
             remote_target=_contact_uri(request) or request.uri,
             route_set=list(request.headers.values("Record-Route")),
             secure=request.uri.lower().startswith("sips:"),
-            invite_cseq=request.cseq.number,
+            invite_cseq=number,
             local_contact=local_contact,
             via=via,
             timers=timers,
@@ -623,6 +654,12 @@ class Dialog:
             self.terminate()
 
     # -- timers --------------------------------------------------------------------------------------
+
+    @property
+    def last_ack(self) -> tuple[int, bytes] | None:
+        """The CSeq number and wire form of the last ACK we sent for a 2xx, if any: what a
+        retransmission of that 2xx gets again (kept by the node for a while after the call)."""
+        return self._last_ack
 
     @property
     def awaiting_ack(self) -> bool:

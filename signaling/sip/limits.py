@@ -348,6 +348,10 @@ class OverloadDecision(Enum):
     REJECT_503 = "reject_503"
     DROP = "drop"
 
+    # counted per received message (OverloadGuard.counts): the members are singletons, so
+    # identity is their hash, without Enum.__hash__'s Python call
+    __hash__ = object.__hash__
+
 
 @dataclass(slots=True)
 class OverloadGuard:

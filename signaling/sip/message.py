@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from . import grammar
 
@@ -184,6 +185,10 @@ _VIA_SENT = re.compile(
     re.IGNORECASE,
 )
 _CSEQ = re.compile(r"[ \t]*([0-9]+)[ \t]+([A-Za-z0-9.!%*_+`'~-]+)[ \t]*")
+#: methods a CSeq names nearly always (a plain token each: CSeq.parse's fast path)
+_COMMON_METHODS = frozenset(
+    ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "REGISTER", "PRACK")
+)
 
 #: RFC 3261 §8.1.1.7: every branch we generate starts with this.
 BRANCH_MAGIC = "z9hG4bK"
@@ -312,7 +317,12 @@ class Headers:
         first = self._first
         if first is None:
             first = self._first = dict(reversed(self._items))  # the first of each name wins
-        return first.get(_NAMES.get(name) or canonical_name(name))
+        value = first.get(name)  # the stack asks by canonical name nearly always
+        if value is None:
+            key = _NAMES.get(name) or canonical_name(name)
+            if key != name:
+                value = first.get(key)
+        return value
 
     def first_value(self, name: str) -> str | None:
         """The first value of a list header (``values(name)[0]``): the top Via."""
@@ -387,7 +397,9 @@ class Headers:
 
 
 def _format_params(params: dict[str, str | None]) -> str:
-    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+    if not params:
+        return ""
+    return "".join([f";{k}" if v is None else f";{k}={v}" for k, v in params.items()])
 
 
 def split_host_port(hostport: str) -> tuple[str, int | None]:
@@ -610,14 +622,23 @@ class Via:
         return f"SIP/2.0/{self.transport} {sent_by}{_format_params(self.params)}"
 
 
-@dataclass(slots=True, frozen=True)
-class CSeq:
+class CSeq(NamedTuple):
+    """A CSeq value. A named tuple: most CSeq texts a node sees are new (the numbers of its
+    own requests are random), and a named tuple is made, and hashed, in C."""
+
     number: int
     method: str
 
     @classmethod
     def parse(cls, text: str) -> CSeq:
         """``1*DIGIT LWS Method``, the number below 2**31 (RFC 3261 §8.1.1.5); ValueError."""
+        number_text, space, method = text.partition(" ")
+        if space and method in _COMMON_METHODS and number_text.isascii() and number_text.isdigit():
+            # the usual form, one space between digits and a method we know: what the
+            # pattern below would match, without it
+            number = grammar.parse_digits(number_text)
+            if number < 2**31:
+                return cls(number, method)
         match = _CSEQ.fullmatch(text)
         if match is None:
             raise ValueError(f"bad CSeq {text!r}")

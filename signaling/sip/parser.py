@@ -159,7 +159,10 @@ def parse_message(
     required and exact), False for a datagram. Raises only :class:`SipParseError`."""
     if type(data) is not bytes:
         data = bytes(data)
-    is_response = data.lstrip(b"\r\n")[:4].upper() == b"SIP/"
+    head = data[:4]
+    if head[:1] in b"\r\n":  # leading CR/LF (RFC 3261 §7.5; b"" too): look past them
+        head = data.lstrip(b"\r\n")[:4]
+    is_response = head == b"SIP/" or head.upper() == b"SIP/"
     if len(data) > limits.max_message_bytes:
         raise SipParseError(
             513, f"message larger than {limits.max_message_bytes} bytes", is_response=is_response
@@ -363,11 +366,8 @@ _CHECKS: dict[str, Callable[[str], object]] = {
 }
 
 
-@lru_cache(maxsize=4096)
-def _header_problem(name: str, value: str) -> str | None:
-    """What is wrong with one checked header field, or None. Cached by name and value: most
-    fields a node receives repeat one it has seen (CSeq, Max-Forwards, Content-Type, a
-    gateway's Contact, a dialog's From and To)."""
+def _header_problem_now(name: str, value: str) -> str | None:
+    """What is wrong with one checked header field, or None."""
     try:
         _CHECKS[name](value)
     except ValueError as exc:
@@ -375,23 +375,33 @@ def _header_problem(name: str, value: str) -> str | None:
     return None
 
 
+#: :func:`_header_problem_now` cached by name and value: most fields a node receives repeat
+#: one it has seen (CSeq, Max-Forwards, Content-Type, Content-Length, a gateway's Contact)
+_header_problem = lru_cache(maxsize=4096)(_header_problem_now)
+
+#: fields new in nearly every message (a Via's branch, the tags of From and To, a Call-ID):
+#: checked without that cache, whose every lookup would miss and evict (their own value
+#: parsers cache what repeats: a Via or name-addr up to its branch or tag)
+_MOSTLY_NEW = frozenset(("Via", "From", "To", "Call-ID"))
+
+
 def check_message(msg: Request | Response) -> tuple[int, str] | None:
     """The first structural problem of a message's headers as ``(status, reason)``, or None:
     mandatory headers missing, single headers repeated, bad syntax, CSeq method mismatch."""
-    seen: dict[str, int] = {}
-    for name, value in msg.headers:
-        if name not in _CHECKS:
-            continue
-        seen[name] = seen.get(name, 0) + 1
-        problem = _header_problem(name, value)
+    checked = [item for item in msg.headers if item[0] in _CHECKS]
+    for name, value in checked:
+        check = _header_problem_now if name in _MOSTLY_NEW else _header_problem
+        problem = check(name, value)
         if problem is not None:
             return 400, problem
-    missing = [name for name in MANDATORY_HEADERS if name not in seen]
+    names = [item[0] for item in checked]
+    missing = [name for name in MANDATORY_HEADERS if name not in names]
     if missing:
         return 400, "missing " + ", ".join(missing)
-    repeated = [name for name in SINGLE_HEADERS if seen.get(name, 0) > 1]
-    if repeated:
-        return 400, "more than one " + ", ".join(repeated)
+    if len(names) != len(set(names)):  # a name more than once (Via may: it is a list)
+        repeated = [name for name in SINGLE_HEADERS if names.count(name) > 1]
+        if repeated:
+            return 400, "more than one " + ", ".join(repeated)
     if isinstance(msg, Request):
         cseq_method = msg.cseq.method
         if cseq_method != msg.method:

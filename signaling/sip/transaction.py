@@ -43,9 +43,19 @@ does not match it is answered 482 (§8.2.2.2). Responses go back to the address 
 the request came from (RFC 3581 symmetric response routing); ``received``/``rport`` are set on
 the top Via as §18.2.1 and RFC 3581 ask.
 
+A transaction whose work is done but which must still answer for a while (Accepted: Timers L
+and M, 32 s; Completed after its final response: Timers D, J, K; Confirmed: Timer I) is kept
+as a *rest*: one plain tuple of strings, numbers and bytes (what it still matches on and sends
+again) instead of its record with the request and responses. A node at hundreds of calls per
+second holds thousands of transactions in these states; as tuples of atomic values the cyclic
+garbage collector stops tracking them, so its full passes do not walk them. A rest behaves as
+the transaction did: retransmitted requests are absorbed (a non-INVITE's final response sent
+again), a 2xx retransmission reaches the TU, an ACK matching an Accepted INVITE is passed on,
+the TU's 2xx retransmissions go out, ``state()`` names its state.
+
 A terminated transaction is removed from every table at once; ``len(layer)`` counts the live
-ones. Bad network input never raises: it is dropped and counted in ``layer.counters``. Misuse by
-the TU raises :class:`TransactionError`.
+ones (rests included). Bad network input never raises: it is dropped and counted in
+``layer.counters``. Misuse by the TU raises :class:`TransactionError`.
 """
 
 from __future__ import annotations
@@ -53,9 +63,21 @@ from __future__ import annotations
 import heapq
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import Final
 
 from .ids import new_tag
-from .message import BRANCH_MAGIC, Headers, Message, Request, Response, Via, make_response, serialize
+from .message import (
+    BRANCH_MAGIC,
+    Headers,
+    Message,
+    Request,
+    Response,
+    Via,
+    cached_via,
+    make_response,
+    serialize,
+)
+from .parser import SipParseError, parse_message
 from .timers import TimerConfig
 from .transaction_events import (
     AckReceived,
@@ -140,6 +162,50 @@ class _Transaction:
     to_tag: str | None = None
 
 
+#: A transaction's rest (see the module docstring): a plain tuple, untracked by the cyclic
+#: collector once it has seen it, of
+#: (id, state's value, is_client, method, addr, transport, deadline, index keys, merge key,
+#:  data: the final response (server non-INVITE) or the ACK (client INVITE) to send again,
+#:  our To tag, the To tag of the request)
+_Rest = tuple[
+    TransactionId,
+    str,
+    bool,
+    str,
+    Addr,
+    str,
+    float,
+    tuple[tuple[object, ...], ...],
+    "tuple[object, ...] | None",
+    bytes,
+    "str | None",
+    "str | None",
+]
+_R_ID: Final = 0
+_R_STATE: Final = 1
+_R_CLIENT: Final = 2
+_R_METHOD: Final = 3
+_R_ADDR: Final = 4
+_R_TRANSPORT: Final = 5
+_R_DEADLINE: Final = 6
+_R_KEYS: Final = 7
+_R_MERGE: Final = 8
+_R_DATA: Final = 9
+_R_TO_TAG: Final = 10
+_R_REQUEST_TO_TAG: Final = 11
+#: the heap's timer name for the end of a rest
+_REST_TIMER = "rest"
+_ACCEPTED = State.ACCEPTED.value
+_COMPLETED = State.COMPLETED.value
+
+
+def _timer_live(tx: _Transaction | _Rest, name: str, deadline: float) -> bool:
+    """Whether a heap entry is the transaction's armed timer (the heap keeps stale ones)."""
+    if isinstance(tx, tuple):
+        return name == _REST_TIMER and tx[_R_DEADLINE] == deadline
+    return tx.timers.get(name) == deadline
+
+
 def default_port(transport: str) -> int:
     return 5061 if transport.upper() in ("TLS", "WSS") else 5060
 
@@ -189,6 +255,12 @@ def _top_via_value(message: Message) -> str:
     return top
 
 
+def _top_via_read(message: Message) -> Via:
+    """The parsed top Via shared with the parse cache (``message.top_via`` is a copy of one's
+    own): for reading only. ValueError when there is none or it does not parse."""
+    return cached_via(_top_via_value(message))
+
+
 def make_cancel(invite: Request, reason: str | None = None) -> Request:
     """The CANCEL for a client INVITE (RFC 3261 §9.1): same Request-URI, Call-ID, From, To,
     CSeq number and Route; one Via, the INVITE's top one (so it shares the branch).
@@ -220,35 +292,22 @@ def _ack_for_final(invite: Request, response: Response) -> Request:
     return Request(method="ACK", uri=invite.uri, headers=headers)
 
 
-#: what an INVITE transaction in Accepted still reads of its request (matching an RFC 2543 ACK:
-#: Request-URI, tags, Call-ID, CSeq, top Via; a CANCEL's Route set)
-_ACCEPTED_KEEPS = frozenset(("Via", "From", "To", "Call-ID", "CSeq", "Route"))
-
-
-def _slim(request: Request) -> Request:
-    """``request`` without its body and the headers Accepted never reads: an INVITE
-    transaction lives 32 s in Accepted (Timers L and M) after the call was answered, and at a
-    few hundred calls per second the full INVITEs of those 32 s are most of the memory the
-    node's transactions hold. The fields kept are the request's own (shared, never copied)."""
-    kept = [item for item in request.headers if item[0] in _ACCEPTED_KEEPS]
-    return Request(method=request.method, uri=request.uri, headers=Headers.from_wire(kept))
-
-
 def _stamp_received(request: Request, addr: Addr) -> Via:
     """§18.2.1 / RFC 3581: note the source address in the top Via; returns the (new) top Via."""
-    via = request.top_via
+    via = _top_via_read(request)
     source_host = addr[0]
-    changed = False
-    if via.host.strip("[]").lower() != source_host.strip("[]").lower():
+    moved = via.host.strip("[]").lower() != source_host.strip("[]").lower()
+    rport = "rport" in via.params and not via.params["rport"]
+    if not moved and not rport:
+        return via  # nothing to note: the shared parse serves (the caller only reads it)
+    via = request.top_via  # a copy of its own to change
+    if moved:
         via.params["received"] = source_host
-        changed = True
-    if "rport" in via.params and not via.params["rport"]:
+    if rport:
         via.params["rport"] = str(addr[1])
         via.params["received"] = source_host
-        changed = True
-    if changed:
-        request.headers.pop_first_value("Via")
-        request.headers.prepend("Via", str(via))
+    request.headers.pop_first_value("Via")
+    request.headers.prepend("Via", str(via))
     return via
 
 
@@ -261,9 +320,9 @@ class TransactionLayer:
         self.counters: Counter[str] = Counter()
         self._events: deque[Event] = deque()
         self._next_id = 1
-        self._by_id: dict[TransactionId, _Transaction] = {}
-        self._index: dict[tuple[object, ...], _Transaction] = {}
-        self._merge: dict[tuple[object, ...], _Transaction] = {}
+        self._by_id: dict[TransactionId, _Transaction | _Rest] = {}
+        self._index: dict[tuple[object, ...], _Transaction | _Rest] = {}
+        self._merge: dict[tuple[object, ...], _Transaction | _Rest] = {}
         self._heap: list[tuple[float, int, TransactionId, str]] = []
         self._heap_seq = 0
 
@@ -276,7 +335,9 @@ class TransactionLayer:
     def state(self, transaction: TransactionId) -> State | None:
         """The state of a live transaction, None once it is gone."""
         tx = self._by_id.get(transaction)
-        return tx.state if tx is not None else None
+        if tx is None:
+            return None
+        return State(tx[_R_STATE]) if isinstance(tx, tuple) else tx.state
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -295,7 +356,7 @@ class TransactionLayer:
         while heap:
             deadline, _, tid, name = heap[0]
             tx = self._by_id.get(tid)
-            if tx is not None and tx.timers.get(name) == deadline:
+            if tx is not None and _timer_live(tx, name, deadline):
                 return deadline
             heapq.heappop(heap)
         return None
@@ -305,8 +366,11 @@ class TransactionLayer:
         while heap and heap[0][0] <= now:
             deadline, _, tid, name = heapq.heappop(heap)
             tx = self._by_id.get(tid)
-            if tx is None or tx.timers.get(name) != deadline:
+            if tx is None or not _timer_live(tx, name, deadline):
                 continue  # stale: re-armed, disarmed or the transaction is gone
+            if isinstance(tx, tuple):
+                self._terminate(tx)  # the end of a rest (D, I, J, K, L, M): nothing to say
+                continue
             del tx.timers[name]
             if tx.is_client:
                 self._client_timer(tx, name, now)
@@ -337,7 +401,7 @@ class TransactionLayer:
         if request.method in ("ACK",):
             raise TransactionError("an ACK for a 2xx is not a transaction: use send_stateless")
         try:
-            via = request.top_via
+            via = _top_via_read(request)
             request.cseq  # noqa: B018  # must parse: responses are matched on it
         except ValueError as exc:
             raise TransactionError(f"request cannot start a transaction: {exc}") from None
@@ -364,10 +428,13 @@ class TransactionLayer:
     def send_response(self, response: Response, now: float, transaction: TransactionId | None = None) -> None:
         """Answer a server transaction, named or found from the response's Via/Call-ID/CSeq."""
         tx = self._by_id.get(transaction) if transaction is not None else self._find_for_response(response)
-        if tx is None or tx.is_client:
+        if tx is None or (tx[_R_CLIENT] if isinstance(tx, tuple) else tx.is_client):
             raise TransactionError("no server transaction for this response")
         if not 100 <= response.status <= 699:
             raise TransactionError(f"status {response.status} is not a SIP status code")
+        if isinstance(tx, tuple):
+            self._rest_respond(tx, response)
+            return
         self._respond(tx, response, now)
 
     def send_stateless(self, message: Message, addr: Addr, transport: str = "UDP") -> None:
@@ -382,7 +449,9 @@ class TransactionLayer:
         response has arrived, else as soon as one does (never before); nothing once a final
         response arrived. Returns the CANCEL's transaction when it was sent now."""
         tx = self._by_id.get(transaction)
-        if tx is None or not tx.is_client or tx.method != "INVITE":
+        if isinstance(tx, tuple) and tx[_R_CLIENT] and tx[_R_METHOD] == "INVITE":
+            return None  # a final response arrived: nothing to cancel
+        if tx is None or isinstance(tx, tuple) or not tx.is_client or tx.method != "INVITE":
             raise TransactionError("only a live client INVITE transaction can be cancelled")
         if tx.cancel_pending or tx.cancel_sent:
             return None
@@ -400,7 +469,10 @@ class TransactionLayer:
         if tx is None:
             return
         self._terminate(tx)
-        self._events.append(TransportError(tx.id, tx.method))
+        if isinstance(tx, tuple):
+            self._events.append(TransportError(tx[_R_ID], tx[_R_METHOD]))
+        else:
+            self._events.append(TransportError(tx.id, tx.method))
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -427,7 +499,17 @@ class TransactionLayer:
         self._index[key] = tx
         tx.keys.append(key)
 
-    def _terminate(self, tx: _Transaction) -> None:
+    def _terminate(self, tx: _Transaction | _Rest) -> None:
+        if isinstance(tx, tuple):
+            for key in tx[_R_KEYS]:
+                if self._index.get(key) is tx:
+                    del self._index[key]
+            merge_key = tx[_R_MERGE]
+            if merge_key is not None and self._merge.get(merge_key) is tx:
+                del self._merge[merge_key]
+            self._by_id.pop(tx[_R_ID], None)
+            return
+        assert isinstance(tx, _Transaction)
         tx.state = State.TERMINATED
         tx.timers.clear()
         for key in tx.keys:
@@ -443,34 +525,70 @@ class TransactionLayer:
         self._heap_seq += 1
         heapq.heappush(self._heap, (deadline, self._heap_seq, tx.id, name))
 
-    def _after(self, tx: _Transaction, name: str, now: float, delay: float) -> None:
-        """Arm ``name`` ``delay`` from now; a zero delay (reliable transport) ends the
-        transaction at once."""
+    def _retire(self, tx: _Transaction, now: float, delay: float, data: bytes = b"") -> None:
+        """The transaction's work is done: keep it ``delay`` more seconds as a rest (see the
+        module docstring) holding ``data`` to send again; a zero delay (reliable transport)
+        ends it at once."""
         if delay <= 0:
             self._terminate(tx)
-        else:
-            self._arm(tx, name, now + delay)
+            return
+        deadline = now + delay
+        rest: _Rest = (
+            tx.id,
+            tx.state._value_,  # a string: an enum member would keep the tuple tracked
+            tx.is_client,
+            tx.method,
+            tx.addr,
+            tx.transport,
+            deadline,
+            tuple(tx.keys),
+            tx.merge_key,
+            data,
+            tx.to_tag,
+            None if tx.is_client else tx.request.to_tag,
+        )
+        self._terminate(tx)
+        for key in rest[_R_KEYS]:
+            self._index[key] = rest
+        if tx.merge_key is not None:
+            self._merge[tx.merge_key] = rest
+        self._by_id[tx.id] = rest
+        self._heap_seq += 1
+        heapq.heappush(self._heap, (deadline, self._heap_seq, tx.id, _REST_TIMER))
+
+    def _resend(self, rest: _Rest) -> None:
+        """A rest's stored message again (a lost ACK or final response): re-read from its bytes
+        for the Transmit, a rare event that does not justify keeping the parsed message."""
+        data = rest[_R_DATA]
+        try:
+            message = parse_message(data)
+        except SipParseError:  # our own message: cannot happen
+            return
+        self._transmit(data, message, rest[_R_ADDR], rest[_R_TRANSPORT], rest[_R_ID])
 
     def _transmit(
         self, data: bytes, message: Message, addr: Addr, transport: str, tid: TransactionId | None
     ) -> None:
         self._events.append(Transmit(data, addr, transport, message, tid))
 
-    def _find_for_response(self, response: Response) -> _Transaction | None:
+    def _find_for_response(self, response: Response) -> _Transaction | _Rest | None:
         try:
-            return self._index.get(_response_key(response, response.top_via))
+            return self._index.get(_response_key(response, _top_via_read(response)))
         except ValueError:
             return None
 
     # -- client side -------------------------------------------------------------------------------
 
     def _receive_response(self, response: Response, addr: Addr, now: float, transport: str) -> None:
-        via = response.top_via
+        via = _top_via_read(response)
         method = response.cseq.method
         tx = self._index.get(("client", via.branch, method)) if via.branch else None
         if tx is None:
             self.counters["stray_response"] += 1
             self._events.append(StrayResponse(response, addr, transport))
+            return
+        if isinstance(tx, tuple):
+            self._rest_response(tx, response, addr, transport)
             return
         if tx.method == "INVITE":
             self._client_invite_response(tx, response, addr, now, transport)
@@ -497,26 +615,33 @@ class TransactionLayer:
             tx.timers.clear()
             if status < 300:
                 tx.state = State.ACCEPTED
-                tx.request_data = b""  # Accepted never sends the request again: free it early
-                tx.request = _slim(tx.request)
-                self._arm(tx, "M", now + tx.config.timer_m)
                 self._deliver(tx, response, addr, transport)
+                self._retire(tx, now, tx.config.timer_m)  # later 2xx still reach the TU
                 return
             tx.state = State.COMPLETED
             tx.ack = _ack_for_final(tx.request, response)
             tx.ack_data = serialize(tx.ack)
             self._transmit(tx.ack_data, tx.ack, tx.addr, tx.transport, tx.id)
             self._deliver(tx, response, addr, transport)
-            self._after(tx, "D", now, tx.config.timer_d(tx.reliable))
-            return
-        if tx.state is State.COMPLETED and status >= 300 and tx.ack is not None:
-            self.counters["absorbed"] += 1  # the final again: our ACK was lost, send it again
-            self._transmit(tx.ack_data, tx.ack, tx.addr, tx.transport, tx.id)
-            return
-        if tx.state is State.ACCEPTED and 200 <= status < 300:
-            self._deliver(tx, response, addr, transport)  # retransmission or another fork's 2xx
+            self._retire(tx, now, tx.config.timer_d(tx.reliable), tx.ack_data)
             return
         self.counters["absorbed"] += 1
+
+    def _rest_response(self, rest: _Rest, response: Response, addr: Addr, transport: str) -> None:
+        """A response matching a client transaction's rest: Accepted (INVITE) passes a 2xx on
+        (a retransmission or another fork's), Completed (INVITE) sends its ACK again for a
+        repeated final; everything else is absorbed."""
+        if not rest[_R_CLIENT]:
+            self.counters["absorbed"] += 1
+            return
+        status = response.status
+        state = rest[_R_STATE]
+        if state == _ACCEPTED and 200 <= status < 300:
+            self._events.append(ResponseReceived(rest[_R_ID], response, addr, transport))
+            return
+        self.counters["absorbed"] += 1
+        if state == _COMPLETED and status >= 300 and rest[_R_DATA]:
+            self._resend(rest)  # the final again: our ACK was lost
 
     def _client_plain_response(
         self, tx: _Transaction, response: Response, addr: Addr, now: float, transport: str
@@ -531,7 +656,7 @@ class TransactionLayer:
         tx.timers.clear()
         tx.state = State.COMPLETED
         self._deliver(tx, response, addr, transport)
-        self._after(tx, "K", now, tx.config.timer_k(tx.reliable))
+        self._retire(tx, now, tx.config.timer_k(tx.reliable))
 
     def _client_timer(self, tx: _Transaction, name: str, now: float) -> None:
         if name in ("A", "E"):
@@ -546,8 +671,6 @@ class TransactionLayer:
         elif name in ("B", "F", "cancel"):
             self._terminate(tx)
             self._events.append(TransactionTimeout(tx.id, tx.method, name))
-        else:  # D, K, M: the transaction has done its job
-            self._terminate(tx)
 
     def _send_cancel(self, invite_tx: _Transaction, now: float) -> TransactionId:
         invite_tx.cancel_pending = False
@@ -610,16 +733,22 @@ class TransactionLayer:
             self.counters["stray_ack"] += 1
             self._events.append(AckReceived(ack, addr, transport, None))
             return
+        if isinstance(tx, tuple):
+            if tx[_R_STATE] == _ACCEPTED:
+                self._events.append(AckReceived(ack, addr, transport, tx[_R_ID]))  # RFC 6026 §8.7
+            else:
+                self.counters["absorbed"] += 1  # Confirmed: a retransmitted ACK
+            return
         if tx.state is State.ACCEPTED:
             self._events.append(AckReceived(ack, addr, transport, tx.id))  # RFC 6026 §8.7
         elif tx.state is State.COMPLETED:
             tx.timers.clear()
             tx.state = State.CONFIRMED
-            self._after(tx, "I", now, tx.config.timer_i(tx.reliable))
+            self._retire(tx, now, tx.config.timer_i(tx.reliable))
         else:
             self.counters["absorbed"] += 1  # Confirmed: a retransmitted ACK; Proceeding: bogus
 
-    def _find_invite_for_ack(self, ack: Request, via: Via) -> _Transaction | None:
+    def _find_invite_for_ack(self, ack: Request, via: Via) -> _Transaction | _Rest | None:
         key = _server_key(ack, via, "INVITE")
         if key[0] == "3261":
             return self._index.get(key)
@@ -629,14 +758,23 @@ class TransactionLayer:
         tx = self._index.get(key)
         if tx is None:
             tx = self._index.get(_key_2543(ack, via, "INVITE", None))
-        if tx is not None and ack_tag in (tx.request.to.tag, tx.to_tag):
-            return tx
-        return None
+        if tx is None:
+            return None
+        if isinstance(tx, tuple):
+            tags: tuple[str | None, ...] = (tx[_R_REQUEST_TO_TAG], tx[_R_TO_TAG])
+        else:
+            tags = (tx.request.to.tag, tx.to_tag)
+        return tx if ack_tag in tags else None
 
     def _answer_cancel(self, cancel_tx: _Transaction, cancel: Request, via: Via, now: float) -> None:
         invite_tx = self._index.get(_server_key(cancel, via, "INVITE"))
-        if invite_tx is None or invite_tx.is_client:
+        client = invite_tx[_R_CLIENT] if isinstance(invite_tx, tuple) else invite_tx and invite_tx.is_client
+        if invite_tx is None or client:
             self._server_plain_response(cancel_tx, make_response(cancel, 481, to_tag=new_tag()), now)
+            return
+        if isinstance(invite_tx, tuple):  # answered already (Accepted, Confirmed): nothing to end
+            tag = invite_tx[_R_TO_TAG] or cancel.to.tag or new_tag()
+            self._server_plain_response(cancel_tx, make_response(cancel, 200, to_tag=tag), now)
             return
         # §9.2: the CANCEL's 200 and the INVITE's final response should carry the same To tag
         if invite_tx.to_tag is None:
@@ -668,8 +806,12 @@ class TransactionLayer:
             tx.final, tx.final_data = response, data
         self._transmit(data, response, tx.addr, tx.transport, tx.id)
 
-    def _server_retransmission(self, tx: _Transaction, now: float) -> None:
+    def _server_retransmission(self, tx: _Transaction | _Rest, now: float) -> None:
         self.counters["absorbed"] += 1
+        if isinstance(tx, tuple):
+            if tx[_R_STATE] == _COMPLETED and tx[_R_DATA]:
+                self._resend(tx)  # a non-INVITE's final response again
+            return  # Accepted, Confirmed: absorbed
         if tx.state is State.PROCEEDING:
             if tx.provisional is not None:
                 self._transmit(tx.provisional_data, tx.provisional, tx.addr, tx.transport, tx.id)
@@ -679,6 +821,15 @@ class TransactionLayer:
             self._transmit(tx.final_data, tx.final, tx.addr, tx.transport, tx.id)
         # Trying (non-INVITE), Accepted, Confirmed: absorbed
 
+    def _rest_respond(self, rest: _Rest, response: Response) -> None:
+        """The TU answers a server transaction's rest: only an Accepted INVITE sends (the TU's
+        2xx retransmissions, RFC 6026, or another 2xx)."""
+        status = response.status
+        state = rest[_R_STATE]
+        if state != _ACCEPTED or not 200 <= status < 300:
+            raise TransactionError(f"{rest[_R_METHOD]} transaction in {state} cannot send {status}")
+        self._transmit(serialize(response), response, rest[_R_ADDR], rest[_R_TRANSPORT], rest[_R_ID])
+
     def _respond(self, tx: _Transaction, response: Response, now: float) -> None:
         if tx.method == "INVITE":
             self._server_invite_response(tx, response, now)
@@ -687,9 +838,6 @@ class TransactionLayer:
 
     def _server_invite_response(self, tx: _Transaction, response: Response, now: float) -> None:
         status = response.status
-        if tx.state is State.ACCEPTED and 200 <= status < 300:
-            self._send(tx, response)  # the TU's 2xx retransmission (RFC 6026) or another 2xx
-            return
         if tx.state is not State.PROCEEDING:
             raise TransactionError(f"INVITE transaction in {tx.state.value} cannot send {status}")
         tx.timers.pop("trying", None)
@@ -698,12 +846,9 @@ class TransactionLayer:
             return
         if status < 300:
             tx.state = State.ACCEPTED
-            # Accepted absorbs retransmitted INVITEs and only passes the TU's 2xx on: the stored
-            # responses are not needed for the 32 s of Timer L (memory per call at high CPS)
-            tx.provisional, tx.provisional_data = None, b""
-            tx.final, tx.final_data = None, b""
-            tx.request = _slim(tx.request)
-            self._arm(tx, "L", now + tx.config.timer_l)
+            # Accepted absorbs retransmitted INVITEs and only passes the TU's 2xx on: a rest
+            # for the 32 s of Timer L (memory and collector passes per call at high CPS)
+            self._retire(tx, now, tx.config.timer_l)
             return
         tx.state = State.COMPLETED
         tx.response_sent = 1
@@ -722,7 +867,7 @@ class TransactionLayer:
             return
         tx.timers.clear()
         tx.state = State.COMPLETED
-        self._after(tx, "J", now, tx.config.timer_j(tx.reliable))
+        self._retire(tx, now, tx.config.timer_j(tx.reliable), tx.final_data)
 
     def _server_timer(self, tx: _Transaction, name: str, now: float) -> None:
         if name == "trying":
@@ -737,5 +882,3 @@ class TransactionLayer:
         elif name in ("H", "unanswered"):
             self._terminate(tx)
             self._events.append(TransactionTimeout(tx.id, tx.method, name))
-        else:  # I, J, L
-            self._terminate(tx)

@@ -29,9 +29,12 @@ class State(enum.Enum):
 
 
 # -- what comes out of the layer ------------------------------------------------------------------
+# The kinds made for every message (Transmit, RequestReceived, AckReceived, ResponseReceived)
+# are not frozen: a frozen dataclass sets each field through object.__setattr__, several times
+# the cost of a plain slot; nobody changes an event once the layer has queued it.
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Transmit:
     """Put ``data`` (the serialised ``message``) on the wire to ``addr`` over ``transport``.
     If that fails, tell the layer: ``transport_error(transaction, now)``."""
@@ -43,7 +46,7 @@ class Transmit:
     transaction: TransactionId | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RequestReceived:
     """A new request (not ACK, not CANCEL): answer it with ``send_response``."""
 
@@ -65,7 +68,7 @@ class CancelReceived:
     to_tag: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AckReceived:
     """An ACK for a 2xx (or any ACK matching no transaction in Completed/Confirmed): the
     dialog layer's business. ``transaction`` is the Accepted INVITE it matched, if any."""
@@ -76,7 +79,7 @@ class AckReceived:
     transaction: TransactionId | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResponseReceived:
     """A response for our client ``transaction`` (retransmitted 2xx included, in Accepted)."""
 

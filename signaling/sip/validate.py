@@ -66,13 +66,15 @@ def validate_request(  # noqa: PLR0911 (one return per RFC 3261 §8.2 step)
     *,
     will_forward: bool = True,
     to_tag: str | None = None,
+    parsed: bool = False,
 ) -> Response | None:
     """The first RFC 3261 §8.2 check ``request`` fails, as the response to send; None if it
     passes. ``will_forward`` says whether this node would pass the request on (B2BUA legs),
-    which is when ``Max-Forwards: 0`` means 483."""
+    which is when ``Max-Forwards: 0`` means 483. ``parsed``: the request comes from
+    :func:`parse_message` as it was, whose structure check (step 1) it passed already."""
     if request.method == "ACK":
         return None
-    problem = check_message(request)
+    problem = None if parsed else check_message(request)
     if problem is not None:
         return make_response(request, problem[0], to_tag=to_tag)
     if request.method not in policy.allowed_methods:

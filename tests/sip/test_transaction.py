@@ -4,11 +4,12 @@ TCP, ACK generation and absorption, CANCEL, RFC 2543 matching, and empty tables 
 from __future__ import annotations
 
 import copy
+import gc
 from typing import Any
 
 import pytest
 
-from signaling.sip.message import Request, Response, Via
+from signaling.sip.message import Request, Response, Via, cached_cseq, cached_name_addr, cached_via
 from signaling.sip.timers import VOS_RESEND_INTERVALS, CallSetupTimeouts, TimerConfig
 from signaling.sip.transaction import (
     AckReceived,
@@ -654,6 +655,64 @@ def test_many_calls_leave_empty_tables():
     run(server, 1000.0)
     assert len(client) == 0 and len(server) == 0
     assert client.poll_timeout() is None and server.poll_timeout() is None
+
+
+def test_finished_transactions_keep_nothing_the_cyclic_collector_walks():
+    """Transactions whose work is done but which still answer for 32 s (Accepted, Completed)
+    are kept as plain tuples, which the cyclic collector stops tracking: a node holds
+    thousands of them at a few hundred calls per second, and its full passes must not walk
+    them (bench/README.md). They still behave: a repeated request gets the final again, a
+    repeated 2xx reaches the TU."""
+    client, server = TransactionLayer(), TransactionLayer()
+    calls = 100
+
+    def one_call(i: int) -> tuple[Request, Request]:
+        invite = build_request("INVITE", branch=f"z9hG4bK-gc-{i}", call_id=f"gc{i}")
+        client.send_request(invite, SERVER_ADDR, 0.0)
+        _carry(client, server, CLIENT_ADDR, 0.0)
+        [received] = [e for e in server.events() if isinstance(e, RequestReceived)]
+        server.send_response(respond(received.request, 200), 0.0, received.transaction)
+        _carry(server, client, SERVER_ADDR, 0.0)
+        bye = build_request("BYE", branch=f"z9hG4bK-gc-bye-{i}", call_id=f"gc{i}", cseq=2, to_tag="t")
+        client.send_request(bye, SERVER_ADDR, 0.0)
+        _carry(client, server, CLIENT_ADDR, 0.0)
+        [received] = [e for e in server.events() if isinstance(e, RequestReceived)]
+        server.send_response(respond(received.request, 200), 0.0, received.transaction)
+        _carry(server, client, SERVER_ADDR, 0.0)
+        client.events()
+        return invite, bye
+
+    one_call(-1)
+    before = _tracked()
+    for i in range(calls):
+        one_call(i)
+    assert len(client) == len(server) == 2 * (calls + 1)  # Accepted (L, M), Completed (J, K)
+    assert (_tracked() - before) / calls < 1  # before: ~25 per call (records, requests, responses)
+    # the rests still answer: the BYE again gets its 200 again; the 2xx again reaches the TU
+    invite, bye = one_call(calls)
+    server.receive(copy.deepcopy(bye), CLIENT_ADDR, 1.0)
+    [again] = server.events()
+    assert isinstance(again, Transmit) and isinstance(again.message, Response)
+    assert again.message.status == 200 and again.message.cseq.method == "BYE"
+    server.send_response(respond(copy.deepcopy(invite), 200), 1.0)  # the TU's 2xx retransmission
+    [resent] = server.events()
+    assert isinstance(resent, Transmit)
+    client.receive(copy.deepcopy(resent.message), SERVER_ADDR, 1.0)
+    [delivered] = client.events()
+    assert isinstance(delivered, ResponseReceived) and delivered.response.status == 200
+    run(client, 100.0)
+    run(server, 100.0)
+    assert len(client) == len(server) == 0
+
+
+def _tracked() -> int:
+    """Objects the cyclic collector tracks, the parse caches (bounded, shared) emptied first,
+    after enough passes to untrack nested tuples (a transaction's keys nest five deep)."""
+    for cache in (cached_name_addr, cached_via, cached_cseq):
+        cache.cache_clear()
+    for _ in range(6):
+        gc.collect()
+    return len(gc.get_objects())
 
 
 # -- timer configuration --------------------------------------------------------------------------
