@@ -13,6 +13,7 @@ import gc
 import os
 import random
 import sys
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -43,7 +44,9 @@ def test_the_compiled_helpers_are_built() -> None:
 @pytest.fixture
 def collector_off() -> Iterator[None]:
     was = gc.isenabled()
-    gc.collect()
+    with warnings.catch_warnings():  # what earlier tests left to the collector is not ours
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
     gc.disable()
     try:
         yield
