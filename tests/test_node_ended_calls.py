@@ -22,7 +22,8 @@ from typing import Any, cast
 
 import uvloop
 
-from signaling.b2bua.node import LINGER_S, Node
+from signaling.b2bua.ended import LINGER_S
+from signaling.b2bua.node import Node
 from signaling.sip.limits import OverloadConfig, OverloadGuard
 from signaling.sip.message import cached_cseq, cached_name_addr, cached_via
 from tests.b2bua_harness import Harness, node_with

@@ -16,7 +16,6 @@ import itertools
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,6 +26,8 @@ from urllib.parse import unquote
 from signaling.b2bua.call import Call, Continuation, MediaPort, parse_dtmf_info
 from signaling.b2bua.carrier_limits import CarrierLimits, carrier_key
 from signaling.b2bua.deadlines import Deadlines
+from signaling.b2bua.ended import LINGER_S, EndedCalls
+from signaling.b2bua.ended import settled as is_settled
 from signaling.b2bua.operations import Operations, auth_log_level
 from signaling.b2bua.stats import GatewayProber, NodeStats
 from signaling.config import Config
@@ -97,12 +98,6 @@ CPS_WINDOW = 10.0
 #: SIP timers are hundreds of milliseconds and more, and those due within this slack of each
 #: other run together
 TIMER_SLACK = 0.01
-#: how long an ended call still answers for its dialogs (late retransmissions of its last
-#: messages: 64*T1 with the default T1), seconds
-LINGER_S = 32.0
-
-#: an ended call's dialog, as (Call-ID, local tag, remote tag)
-DialogKey = tuple[str, str, str]
 
 
 @dataclass(slots=True)
@@ -204,14 +199,9 @@ class Node(Operations):
         #: a relayed request or a refresh awaiting its response, a 2xx awaiting its ACK, a
         #: dialog still up): kept whole for LINGER_S
         self._lingering: dict[str, _CallState] = {}
-        #: every other ended call is forgotten at once, leaving only plain tuples for LINGER_S:
-        #: (when to forget, Call-ID, its carrier dialog's key or None), oldest first, and that
-        #: dialog's last ACK (CSeq number, wire form, address, transport) for a retransmitted
-        #: 2xx. Tuples of strings and numbers are not tracked by the cyclic collector, so the
-        #: thousands of calls ended within LINGER_S at a few hundred calls per second cost its
-        #: full passes nothing (bench/README.md).
-        self._ended: deque[tuple[float, str, DialogKey | None]] = deque()
-        self._ended_acks: dict[DialogKey, tuple[int, bytes, Addr, str]] = {}
+        #: every other ended call is forgotten at once, leaving its Call-ID and its carrier
+        #: dialog's last ACK for LINGER_S, as plain tuples (signaling/b2bua/ended.py)
+        self._ended = EndedCalls()
         self._by_transaction: dict[TransactionId, Call] = {}
         self._dialogs: dict[DialogId, tuple[Call, str]] = {}
         #: dialogs retransmitting a 2xx until the ACK comes: the only ones with a dialog timer
@@ -476,16 +466,10 @@ class Node(Operations):
     def _ack_ended(self, dialog_id: DialogId, response: Response) -> None:
         """A 2xx repeated in the dialog of a call forgotten less than LINGER_S ago: our ACK
         again (RFC 3261 §13.2.2.4), as the dialog would have sent it."""
-        kept = self._ended_acks.get((dialog_id.call_id, dialog_id.local_tag, dialog_id.remote_tag))
-        if kept is None or not 200 <= response.status < 300:
+        kept = self._ended.ack_for(dialog_id, response)
+        if kept is None:
             return
-        cseq, data, addr, transport = kept
-        try:
-            number, method = response.cseq.number, response.cseq.method
-        except ValueError:
-            return
-        if method != "INVITE" or number != cseq:
-            return
+        _, data, addr, transport = kept
         ack = parse_message(data)
         if isinstance(ack, Request):
             self.send_ack(ack, addr, transport)
@@ -886,7 +870,7 @@ class Node(Operations):
                 self.deadlines.cancel((state.serial, name))
             state.timer_names.clear()
             del self.calls[call.call_id]
-            settled = _settled(call)
+            settled = is_settled(call)
             if settled:
                 self._forget_settled(state)
             else:
@@ -905,7 +889,7 @@ class Node(Operations):
             self._reschedule()
 
     def _forget_settled(self, state: _CallState) -> None:
-        """Forget an ended call with nothing left to do (see :func:`_settled`) at once: a late
+        """Forget an ended call with nothing left to do (``ended.settled``) at once: a late
         request in one of its dialogs finds none and is answered 481, as its terminated dialog
         would have; what is kept for LINGER_S is its Call-ID (the trace follows late messages)
         and the carrier dialog's last ACK, sent again if the carrier repeats its 2xx."""
@@ -916,22 +900,18 @@ class Node(Operations):
         for tid in [call.transaction, *state.transactions]:
             if self._by_transaction.get(tid) is call:
                 del self._by_transaction[tid]
-        key: DialogKey | None = None
         b = call.b
-        last_ack = b.dialog.last_ack if b is not None and b.dialog is not None else None
-        if b is not None and b.dialog is not None and last_ack is not None:
-            did = b.dialog.id
-            key = (did.call_id, did.local_tag, did.remote_tag)
-            self._ended_acks[key] = (last_ack[0], last_ack[1], b.addr, b.transport)
-        self._ended.append((self.now() + LINGER_S, call.call_id, key))
+        dialog = b.dialog if b is not None else None
+        last_ack = dialog.last_ack if dialog is not None else None
+        if b is None or dialog is None or last_ack is None:
+            self._ended.add(self.now(), call.call_id, None, None)
+        else:
+            kept = (last_ack[0], last_ack[1], b.addr, b.transport)
+            self._ended.add(self.now(), call.call_id, dialog.id, kept)
 
     def _expire_ended(self, now: float) -> None:
-        ended = self._ended
-        while ended and ended[0][0] <= now:
-            _, call_id, key = ended.popleft()
+        for call_id in self._ended.expire(now):
             self.tracer.forget(call_id)
-            if key is not None:
-                self._ended_acks.pop(key, None)
 
     def _forget_dialogs(self, call: Call) -> None:
         self.tracer.forget(call.call_id)
@@ -969,7 +949,7 @@ class Node(Operations):
         if loop is None:
             return
         due = self.deadlines.next_deadline()
-        ended = self._ended[0][0] if self._ended else None
+        ended = self._ended.next_deadline()
         for t in (self.layer.poll_timeout(), self.registrar.get_timer(), self.keepalive.get_timer(), ended):
             if t is not None and (due is None or t < due):
                 due = t
@@ -1014,21 +994,6 @@ def _media_now(
     except MediaControlError as exc:
         result = exc
     then(result)
-
-
-def _settled(call: Call) -> bool:
-    """An ended call that nothing can still concern but the retransmissions the transaction
-    layer and the kept ACK answer: no attempt given up on (its 2xx would need ACK and BYE), no
-    relayed request or session refresh awaiting its response, both dialogs terminated (a
-    request in them is refused 481 whether or not the call is found) and none retransmitting
-    a 2xx for its ACK."""
-    if call.given_up or call.relayed or call.st.in_flight:
-        return False
-    for leg in (call.a, call.b):
-        dialog = leg.dialog if leg is not None else None
-        if dialog is not None and (not dialog.terminated or dialog.awaiting_ack):
-            return False
-    return True
 
 
 def _aor_user(uri: SipUri) -> str:

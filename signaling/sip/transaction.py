@@ -67,13 +67,10 @@ from typing import Final
 
 from .ids import new_tag
 from .message import (
-    BRANCH_MAGIC,
-    Headers,
     Message,
     Request,
     Response,
     Via,
-    cached_via,
     make_response,
     serialize,
 )
@@ -93,6 +90,17 @@ from .transaction_events import (
     TransactionTimeout,
     Transmit,
     TransportError,
+)
+from .transaction_keys import (
+    ack_for_final,
+    default_port,
+    key_2543,
+    make_cancel,
+    response_key,
+    rfc3261_branch,
+    server_key,
+    stamp_received,
+    top_via_read,
 )
 
 __all__ = [
@@ -206,111 +214,6 @@ def _timer_live(tx: _Transaction | _Rest, name: str, deadline: float) -> bool:
     return tx.timers.get(name) == deadline
 
 
-def default_port(transport: str) -> int:
-    return 5061 if transport.upper() in ("TLS", "WSS") else 5060
-
-
-def _via_identity(via: Via) -> tuple[object, ...]:
-    params = tuple(sorted(via.params.items()))  # names are unique: only they are compared
-    return (via.transport, via.host.lower(), via.port or default_port(via.transport), params)
-
-
-def _rfc3261_branch(branch: str | None) -> bool:
-    """The magic cookie and something after it; a bare ``z9hG4bK`` matches the RFC 2543 way."""
-    return branch is not None and branch.startswith(BRANCH_MAGIC) and len(branch) > len(BRANCH_MAGIC)
-
-
-def _server_key(request: Request, via: Via, method: str) -> tuple[object, ...]:
-    """§17.2.3 matching key; ACK and CANCEL look up their INVITE by passing method="INVITE"."""
-    if _rfc3261_branch(via.branch):
-        branch = via.branch
-        return ("3261", branch, via.host.lower(), via.port or default_port(via.transport), method)
-    return _key_2543(request, via, method, request.to_tag)
-
-
-def _key_2543(request: Request, via: Via, method: str, to_tag: str | None) -> tuple[object, ...]:
-    """RFC 2543 matching: Request-URI, To tag, From tag, Call-ID, CSeq number, top Via."""
-    return (
-        "2543",
-        request.uri,
-        to_tag,
-        request.from_tag,
-        request.call_id,
-        request.cseq.number,
-        _via_identity(via),
-        method,
-    )
-
-
-def _response_key(message: Message, via: Via) -> tuple[object, ...]:
-    """What a response copies from its request: finds the server transaction it answers."""
-    cseq = message.cseq
-    return ("response", message.call_id, cseq.number, cseq.method, _via_identity(via))
-
-
-def _top_via_value(message: Message) -> str:
-    top = message.headers.first_value("Via")
-    if top is None:
-        raise ValueError("no Via header")
-    return top
-
-
-def _top_via_read(message: Message) -> Via:
-    """The parsed top Via shared with the parse cache (``message.top_via`` is a copy of one's
-    own): for reading only. ValueError when there is none or it does not parse."""
-    return cached_via(_top_via_value(message))
-
-
-def make_cancel(invite: Request, reason: str | None = None) -> Request:
-    """The CANCEL for a client INVITE (RFC 3261 §9.1): same Request-URI, Call-ID, From, To,
-    CSeq number and Route; one Via, the INVITE's top one (so it shares the branch).
-    ``reason`` becomes a Reason header (RFC 3326), e.g. ``SIP;cause=487``."""
-    headers = Headers()
-    headers.add("Via", _top_via_value(invite))
-    headers.add("Max-Forwards", "70")
-    for name in ("From", "To", "Call-ID"):
-        headers.add(name, invite.headers.get(name) or "")
-    headers.add("CSeq", f"{invite.cseq.number} CANCEL")
-    for route in invite.headers.get_all("Route"):
-        headers.add("Route", route)
-    if reason:
-        headers.add("Reason", reason)
-    return Request(method="CANCEL", uri=invite.uri, headers=headers)
-
-
-def _ack_for_final(invite: Request, response: Response) -> Request:
-    """The ACK a client INVITE transaction sends for a 3xx-6xx (RFC 3261 §17.1.1.3)."""
-    headers = Headers()
-    headers.add("Via", _top_via_value(invite))
-    headers.add("Max-Forwards", "70")
-    headers.add("From", invite.headers.get("From") or "")
-    headers.add("To", response.headers.get("To") or "")
-    headers.add("Call-ID", invite.call_id)
-    headers.add("CSeq", f"{invite.cseq.number} ACK")
-    for route in invite.headers.get_all("Route"):
-        headers.add("Route", route)
-    return Request(method="ACK", uri=invite.uri, headers=headers)
-
-
-def _stamp_received(request: Request, addr: Addr) -> Via:
-    """§18.2.1 / RFC 3581: note the source address in the top Via; returns the (new) top Via."""
-    via = _top_via_read(request)
-    source_host = addr[0]
-    moved = via.host.strip("[]").lower() != source_host.strip("[]").lower()
-    rport = "rport" in via.params and not via.params["rport"]
-    if not moved and not rport:
-        return via  # nothing to note: the shared parse serves (the caller only reads it)
-    via = request.top_via  # a copy of its own to change
-    if moved:
-        via.params["received"] = source_host
-    if rport:
-        via.params["rport"] = str(addr[1])
-        via.params["received"] = source_host
-    request.headers.pop_first_value("Via")
-    request.headers.prepend("Via", str(via))
-    return via
-
-
 class TransactionLayer:
     """Every client and server transaction of one endpoint; see the module docstring."""
 
@@ -401,12 +304,12 @@ class TransactionLayer:
         if request.method in ("ACK",):
             raise TransactionError("an ACK for a 2xx is not a transaction: use send_stateless")
         try:
-            via = _top_via_read(request)
+            via = top_via_read(request)
             request.cseq  # noqa: B018  # must parse: responses are matched on it
         except ValueError as exc:
             raise TransactionError(f"request cannot start a transaction: {exc}") from None
         branch = via.branch
-        if not _rfc3261_branch(branch):
+        if not rfc3261_branch(branch):
             raise TransactionError(f"top Via needs an RFC 3261 branch, not {branch!r}")
         key = ("client", branch, request.method)
         if key in self._index:
@@ -573,14 +476,14 @@ class TransactionLayer:
 
     def _find_for_response(self, response: Response) -> _Transaction | _Rest | None:
         try:
-            return self._index.get(_response_key(response, _top_via_read(response)))
+            return self._index.get(response_key(response, top_via_read(response)))
         except ValueError:
             return None
 
     # -- client side -------------------------------------------------------------------------------
 
     def _receive_response(self, response: Response, addr: Addr, now: float, transport: str) -> None:
-        via = _top_via_read(response)
+        via = top_via_read(response)
         method = response.cseq.method
         tx = self._index.get(("client", via.branch, method)) if via.branch else None
         if tx is None:
@@ -619,7 +522,7 @@ class TransactionLayer:
                 self._retire(tx, now, tx.config.timer_m)  # later 2xx still reach the TU
                 return
             tx.state = State.COMPLETED
-            tx.ack = _ack_for_final(tx.request, response)
+            tx.ack = ack_for_final(tx.request, response)
             tx.ack_data = serialize(tx.ack)
             self._transmit(tx.ack_data, tx.ack, tx.addr, tx.transport, tx.id)
             self._deliver(tx, response, addr, transport)
@@ -683,13 +586,13 @@ class TransactionLayer:
     # -- server side -------------------------------------------------------------------------------
 
     def _receive_request(self, request: Request, addr: Addr, now: float, transport: str) -> None:
-        via = _stamp_received(request, addr)
+        via = stamp_received(request, addr)
         request.cseq  # noqa: B018  # must parse before anything keys on it
         method = request.method
         if method == "ACK":
             self._receive_ack(request, via, addr, now, transport)
             return
-        tx = self._index.get(_server_key(request, via, method))
+        tx = self._index.get(server_key(request, via, method))
         if tx is not None:
             self._server_retransmission(tx, now)
             return
@@ -705,8 +608,8 @@ class TransactionLayer:
             is_client=False,
             state=State.PROCEEDING if method == "INVITE" else State.TRYING,
         )
-        self._add_key(tx, _server_key(request, via, method))
-        self._add_key(tx, _response_key(request, via))
+        self._add_key(tx, server_key(request, via, method))
+        self._add_key(tx, response_key(request, via))
         if method == "CANCEL":
             self._answer_cancel(tx, request, via, now)
             return
@@ -749,7 +652,7 @@ class TransactionLayer:
             self.counters["absorbed"] += 1  # Confirmed: a retransmitted ACK; Proceeding: bogus
 
     def _find_invite_for_ack(self, ack: Request, via: Via) -> _Transaction | _Rest | None:
-        key = _server_key(ack, via, "INVITE")
+        key = server_key(ack, via, "INVITE")
         if key[0] == "3261":
             return self._index.get(key)
         # RFC 2543 (§17.2.3): the ACK's To tag must be the tag of our response. A re-INVITE
@@ -757,7 +660,7 @@ class TransactionLayer:
         ack_tag = ack.to.tag
         tx = self._index.get(key)
         if tx is None:
-            tx = self._index.get(_key_2543(ack, via, "INVITE", None))
+            tx = self._index.get(key_2543(ack, via, "INVITE", None))
         if tx is None:
             return None
         if isinstance(tx, tuple):
@@ -767,7 +670,7 @@ class TransactionLayer:
         return tx if ack_tag in tags else None
 
     def _answer_cancel(self, cancel_tx: _Transaction, cancel: Request, via: Via, now: float) -> None:
-        invite_tx = self._index.get(_server_key(cancel, via, "INVITE"))
+        invite_tx = self._index.get(server_key(cancel, via, "INVITE"))
         client = invite_tx[_R_CLIENT] if isinstance(invite_tx, tuple) else invite_tx and invite_tx.is_client
         if invite_tx is None or client:
             self._server_plain_response(cancel_tx, make_response(cancel, 481, to_tag=new_tag()), now)
