@@ -525,7 +525,7 @@ def test_the_compiled_rate_selection_gives_billings(
     """Admission's rate (docs/billing.md §2: longest prefix in effect; T1, T4): the compiled
     selection where only the account's rate group prices the call, billing's otherwise; the
     same selection, and the same rates made in the table, either way."""
-    planner = routes.route_cache(_build(_EXAMPLE).snap).planner
+    planner = RouteCache(_build(_EXAMPLE).snap, compiled=True).planner
     assert planner is not None
     tables = [_vendor_table("retail", rows), _vendor_table("retail", rows)]
     other = _vendor_table("private", [("44", 5, 0)])

@@ -110,7 +110,7 @@ def test_a_replaced_snapshot_is_freed_without_the_collector(sqlite_store: Store,
 
     def use_once() -> None:
         snap = load_snapshot(sqlite_store)
-        cache = routes.route_cache(snap)
+        cache = snap.routing_cache = routes.RouteCache(snap, compiled=True)
         assert cache.planner is not None
         ingress = snap.mapping_by_name("cust")
         for number in ("15551234", "4412345678", "1999"):
