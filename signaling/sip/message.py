@@ -286,8 +286,9 @@ class Headers:
     @classmethod
     def from_wire(cls, items: list[tuple[str, str]]) -> Headers:
         """Adopt ``items`` whose names are already canonical (the scanner's output), uncopied."""
-        headers = cls()
+        headers = cls.__new__(cls)  # __init__ would copy and canonicalise
         headers._items = items
+        headers._first = None
         return headers
 
     def __iter__(self) -> Iterator[tuple[str, str]]:

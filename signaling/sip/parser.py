@@ -189,7 +189,7 @@ def _request(
     limits: ParseLimits,
 ) -> Request:
     parts = start_line.rstrip(" \t").split(" ")
-    method = parts[0] if grammar.is_token(parts[0]) else ""
+    method = parts[0] if parts[0] in KNOWN_METHODS or grammar.is_token(parts[0]) else ""
     uri = parts[1] if len(parts) > 1 else ""
     request = Request(method, uri, headers)
     if status:
@@ -213,9 +213,9 @@ def _request_line_problem(parts: list[str], limits: ParseLimits) -> tuple[int, s
     if len(parts) != 3 or not all(parts):
         return 400, "malformed Request-Line (Method SP Request-URI SP SIP-Version)"
     method, uri, version = parts
-    if not grammar.is_token(method):
+    if method not in KNOWN_METHODS and not grammar.is_token(method):
         return 400, f"bad method {method[:40]!r}"
-    if version.upper() != "SIP/2.0":
+    if version != "SIP/2.0" and version.upper() != "SIP/2.0":
         if _VERSION.fullmatch(version):
             return 505, f"SIP version {version} not supported"
         return 400, f"bad SIP version {version[:40]!r}"
@@ -292,7 +292,7 @@ def _body(data: bytes, body_start: int, headers: Headers, stream: bool, limits: 
 
 def content_length(headers: Headers) -> int | None:
     """The one Content-Length value, None when absent; ValueError when repeated or not a number."""
-    values = headers.get_all("Content-Length")
+    values = [v for k, v in headers._items if k == "Content-Length"]  # headers.get_all, inline
     if not values:
         return None
     if len(values) > 1:
@@ -385,25 +385,68 @@ _header_problem = lru_cache(maxsize=4096)(_header_problem_now)
 _MOSTLY_NEW = frozenset(("Via", "From", "To", "Call-ID"))
 
 
-def check_message(msg: Request | Response) -> tuple[int, str] | None:
+#: the checked headers by how :func:`check_message` checks them: a Via list, a name-addr, the
+#: Call-ID (each new in nearly every message, see ``_MOSTLY_NEW``), the rest through the cache
+_VIA_KIND, _NAME_ADDR_KIND, _CALL_ID_KIND, _CACHED_KIND = 0, 1, 2, 3
+_KINDS: dict[str, int] = {
+    name: (
+        _VIA_KIND
+        if name == "Via"
+        else _NAME_ADDR_KIND
+        if name in ("From", "To")
+        else _CALL_ID_KIND
+        if name == "Call-ID"
+        else _CACHED_KIND
+    )
+    for name in _CHECKS
+}
+_MANDATORY_SET = frozenset(MANDATORY_HEADERS)
+_call_id_match = grammar.CALL_ID.fullmatch
+
+
+def check_message(msg: Request | Response) -> tuple[int, str] | None:  # noqa: PLR0912
     """The first structural problem of a message's headers as ``(status, reason)``, or None:
     mandatory headers missing, single headers repeated, bad syntax, CSeq method mismatch."""
-    checked = [item for item in msg.headers if item[0] in _CHECKS]
-    for name, value in checked:
-        check = _header_problem_now if name in _MOSTLY_NEW else _header_problem
-        problem = check(name, value)
-        if problem is not None:
-            return 400, problem
-    names = [item[0] for item in checked]
-    missing = [name for name in MANDATORY_HEADERS if name not in names]
-    if missing:
+    # one pass, the usual cases inline: what _header_problem_now does for each, with its texts
+    names: list[str] = []
+    cseq = ""
+    for name, value in msg.headers._items:
+        kind = _KINDS.get(name)
+        if kind is None:
+            continue
+        names.append(name)
+        if kind == _CACHED_KIND:
+            problem = _header_problem(name, value)
+            if problem is not None:
+                return 400, problem
+            if name == "CSeq" and not cseq:
+                cseq = value
+            continue
+        try:
+            if kind == _VIA_KIND:
+                if "," in value or '"' in value:
+                    _check_via(value)
+                else:
+                    item = value.strip(" \t")
+                    if not item:
+                        raise ValueError(f"empty element in list {value!r}")
+                    cached_via(item)
+            elif kind == _NAME_ADDR_KIND:
+                cached_name_addr(value)
+            elif _call_id_match(value) is None:
+                raise ValueError(f"bad Call-ID {value[:60]!r}")
+        except ValueError as exc:
+            return 400, f"bad {name}: {exc}"
+    unique = set(names)
+    if not _MANDATORY_SET <= unique:
+        missing = [name for name in MANDATORY_HEADERS if name not in unique]
         return 400, "missing " + ", ".join(missing)
-    if len(names) != len(set(names)):  # a name more than once (Via may: it is a list)
+    if len(names) != len(unique):  # a name more than once (Via may: it is a list)
         repeated = [name for name in SINGLE_HEADERS if names.count(name) > 1]
         if repeated:
             return 400, "more than one " + ", ".join(repeated)
     if isinstance(msg, Request):
-        cseq_method = msg.cseq.method
+        cseq_method = cached_cseq(cseq).method  # the one CSeq, checked above
         if cseq_method != msg.method:
             status = 400 if msg.method in KNOWN_METHODS else 501
             return status, f"CSeq method {cseq_method} does not match {msg.method}"
