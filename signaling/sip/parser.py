@@ -3,7 +3,7 @@
 
 Theory of operation. :func:`parse_message` takes one message: a whole datagram (UDP) or one frame
 cut by :class:`StreamFramer` (TCP). The Cython scanner (:mod:`signaling.sip._scanner`, with the
-same source as a pure-Python fallback) cuts the start line and the header lines, unfolds
+pure-Python twin as the fallback) cuts the start line and the header lines, unfolds
 continuation lines and canonicalises header names; everything after that is Python:
 
 1. the start line: a request line is exactly ``Method SP Request-URI SP SIP-Version`` (RFC 4475
@@ -57,7 +57,7 @@ try:
     from ._scanner import scan as _compiled_scan
 
     _scan = _compiled_scan
-except ImportError:  # the extension is not built: the same source, interpreted
+except ImportError:  # the extension is not built: the pure-Python twin
     _scan = _scanner_py.scan
 
 __all__ = [
@@ -438,7 +438,7 @@ def check_message(msg: Request | Response) -> tuple[int, str] | None:  # noqa: P
         except ValueError as exc:
             return 400, f"bad {name}: {exc}"
     unique = set(names)
-    if not _MANDATORY_SET <= unique:
+    if not unique >= _MANDATORY_SET:
         missing = [name for name in MANDATORY_HEADERS if name not in unique]
         return 400, "missing " + ", ".join(missing)
     if len(names) != len(unique):  # a name more than once (Via may: it is a list)
