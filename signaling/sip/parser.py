@@ -171,18 +171,16 @@ def parse_message(
     if not start_line and not items:
         raise SipParseError(400, "empty message", is_response=is_response)
     headers = Headers.from_wire(items)
-    build = _response if is_response else _request
-    return build(
-        data, start_line, headers, body_start, status=status, reason=reason, stream=stream, limits=limits
-    )
+    if is_response:
+        return _response(data, start_line, headers, body_start, status, reason, stream, limits)
+    return _request(data, start_line, headers, body_start, status, reason, stream, limits)
 
 
-def _request(
+def _request(  # noqa: PLR0917 (positional: one call per message)
     data: bytes,
     start_line: str,
     headers: Headers,
     body_start: int,
-    *,
     status: int,
     reason: str,
     stream: bool,
@@ -234,12 +232,11 @@ def _request_line_problem(parts: list[str], limits: ParseLimits) -> tuple[int, s
     return None
 
 
-def _response(
+def _response(  # noqa: PLR0917 (positional: one call per message)
     data: bytes,
     start_line: str,
     headers: Headers,
     body_start: int,
-    *,
     status: int,
     reason: str,
     stream: bool,
@@ -250,7 +247,7 @@ def _response(
     problem: tuple[int, str] | None = None
     if status:
         problem = status, reason
-    elif parts[0].upper() != "SIP/2.0":
+    elif parts[0] != "SIP/2.0" and parts[0].upper() != "SIP/2.0":
         problem = 505, f"SIP version {parts[0][:20]!r} not supported"
     elif len(code) != 3 or not code.isascii() or not code.isdigit() or not 100 <= int(code) <= 699:
         problem = 400, f"bad status code {code[:20]!r}"
@@ -273,7 +270,11 @@ class _BodyTooLarge(ValueError):
 
 def _body(data: bytes, body_start: int, headers: Headers, stream: bool, limits: ParseLimits) -> bytes:
     """The body by Content-Length (RFC 3261 §18.3); ValueError says what is wrong."""
-    declared = content_length(headers)
+    values = [v for k, v in headers._items if k == "Content-Length"]
+    if len(values) == 1 and len(value := values[0]) <= 10 and value.isdigit() and value.isascii():
+        declared: int | None = int(value)  # the usual case of content_length, inline
+    else:
+        declared = content_length(headers)
     available = len(data) - body_start
     if declared is None:
         if stream:
@@ -297,6 +298,9 @@ def content_length(headers: Headers) -> int | None:
         return None
     if len(values) > 1:
         raise ValueError("more than one Content-Length")
+    value = values[0]
+    if len(value) <= 10 and value.isdigit() and value.isascii():  # what parse_digits takes
+        return int(value)
     try:
         return grammar.parse_digits(values[0].strip(" \t"))
     except ValueError:
@@ -387,18 +391,15 @@ _MOSTLY_NEW = frozenset(("Via", "From", "To", "Call-ID"))
 
 #: the checked headers by how :func:`check_message` checks them: a Via list, a name-addr, the
 #: Call-ID (each new in nearly every message, see ``_MOSTLY_NEW``), the rest through the cache
-_VIA_KIND, _NAME_ADDR_KIND, _CALL_ID_KIND, _CACHED_KIND = 0, 1, 2, 3
-_KINDS: dict[str, int] = {
-    name: (
-        _VIA_KIND
-        if name == "Via"
-        else _NAME_ADDR_KIND
-        if name in ("From", "To")
-        else _CALL_ID_KIND
-        if name == "Call-ID"
-        else _CACHED_KIND
-    )
-    for name in _CHECKS
+_VIA_KIND, _NAME_ADDR_KIND, _CALL_ID_KIND, _CSEQ_KIND, _CACHED_KIND = 0, 1, 2, 3, 4
+_KINDS: dict[str, int] = dict.fromkeys(_CHECKS, _CACHED_KIND) | {
+    "Via": _VIA_KIND,
+    "From": _NAME_ADDR_KIND,
+    "To": _NAME_ADDR_KIND,
+    "Call-ID": _CALL_ID_KIND,
+    # the numbers of a node's own requests are random: their CSeq is new as often as not, and
+    # its own cache (cached_cseq) is the one the stack reads from
+    "CSeq": _CSEQ_KIND,
 }
 _MANDATORY_SET = frozenset(MANDATORY_HEADERS)
 _call_id_match = grammar.CALL_ID.fullmatch
@@ -419,11 +420,13 @@ def check_message(msg: Request | Response) -> tuple[int, str] | None:  # noqa: P
             problem = _header_problem(name, value)
             if problem is not None:
                 return 400, problem
-            if name == "CSeq" and not cseq:
-                cseq = value
             continue
         try:
-            if kind == _VIA_KIND:
+            if kind == _CSEQ_KIND:
+                cached_cseq(value)
+                if not cseq:
+                    cseq = value
+            elif kind == _VIA_KIND:
                 if "," in value or '"' in value:
                     _check_via(value)
                 else:
