@@ -691,7 +691,7 @@ class _Message:
         if top is None:
             raise ValueError("no Via header")
         v = cached_via(top)
-        return Via(transport=v.transport, host=v.host, port=v.port, params=dict(v.params))
+        return Via(v.transport, v.host, v.port, dict(v.params))
 
     @property
     def from_(self) -> NameAddr:
@@ -755,9 +755,12 @@ _base_name_addr = lru_cache(maxsize=1024)(NameAddr.parse)
 _base_via = lru_cache(maxsize=1024)(Via.parse)
 
 
+_token_match = grammar.TOKEN.fullmatch
+
+
 def _parse_name_addr(text: str) -> NameAddr:
-    base, sep, tag = text.strip(grammar.WSP).rpartition(";tag=")
-    if sep and grammar.TOKEN.fullmatch(tag) is not None:
+    base, sep, tag = text.strip(" \t").rpartition(";tag=")  # grammar.WSP
+    if sep and _token_match(tag) is not None:
         try:
             shared = _base_name_addr(base)
         except ValueError:
@@ -765,13 +768,13 @@ def _parse_name_addr(text: str) -> NameAddr:
         if shared is not None and "tag" not in shared.params:
             params = dict(shared.params)
             params["tag"] = tag
-            return NameAddr(uri=shared.uri, display=shared.display, params=params, bracketed=shared.bracketed)
+            return NameAddr(shared.uri, shared.display, params, shared.bracketed)
     return NameAddr.parse(text)
 
 
 def _parse_via(text: str) -> Via:
     base, sep, branch = text.rpartition(";branch=")
-    if sep and grammar.TOKEN.fullmatch(branch) is not None:
+    if sep and _token_match(branch) is not None:
         try:
             shared = _base_via(base)
         except ValueError:
@@ -779,7 +782,7 @@ def _parse_via(text: str) -> Via:
         if shared is not None and "branch" not in shared.params:
             params = dict(shared.params)
             params["branch"] = branch
-            return Via(transport=shared.transport, host=shared.host, port=shared.port, params=params)
+            return Via(shared.transport, shared.host, shared.port, params)
     return Via.parse(text)
 
 
@@ -790,7 +793,7 @@ cached_name_addr = lru_cache(maxsize=8192)(_parse_name_addr)
 
 def _name_addr_copy(text: str) -> NameAddr:
     n = cached_name_addr(text)
-    return NameAddr(uri=n.uri, display=n.display, params=dict(n.params), bracketed=n.bracketed)
+    return NameAddr(n.uri, n.display, dict(n.params), n.bracketed)
 
 
 def parse_name_addr(text: str) -> NameAddr:
