@@ -332,7 +332,12 @@ class Headers:
 
     def first_value(self, name: str) -> str | None:
         """The first value of a list header (``values(name)[0]``): the top Via."""
-        first = self.get(name)
+        index = self._first
+        if index is None:
+            index = self._index()
+        first = index.get(name)
+        if first is None and (_NAMES.get(name) or canonical_name(name)) != name:
+            first = self.get(name)  # asked by another spelling
         if first is not None and "," not in first:
             value = first.strip(" \t")
             if value:
