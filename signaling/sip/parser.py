@@ -380,25 +380,20 @@ def _header_problem_now(name: str, value: str) -> str | None:
 
 
 #: :func:`_header_problem_now` cached by name and value: most fields a node receives repeat
-#: one it has seen (CSeq, Max-Forwards, Content-Type, Content-Length, a gateway's Contact)
+#: one it has seen (Max-Forwards, Content-Type, Content-Length, a gateway's Contact)
 _header_problem = lru_cache(maxsize=4096)(_header_problem_now)
 
-#: fields new in nearly every message (a Via's branch, the tags of From and To, a Call-ID):
-#: checked without that cache, whose every lookup would miss and evict (their own value
-#: parsers cache what repeats: a Via or name-addr up to its branch or tag)
-_MOSTLY_NEW = frozenset(("Via", "From", "To", "Call-ID"))
-
-
-#: the checked headers by how :func:`check_message` checks them: a Via list, a name-addr, the
-#: Call-ID (each new in nearly every message, see ``_MOSTLY_NEW``), the rest through the cache
+#: How :func:`check_message` checks each header. Fields new in nearly every message (a Via's
+#: branch, the tags of From and To, a Call-ID, the CSeq of a node's own requests, whose numbers
+#: are random) are checked inline, by the parsers the stack reads them with, without the field
+#: cache above, whose every lookup would miss and evict (their own value parsers cache what
+#: repeats: a Via or name-addr up to its branch or tag); the rest through that cache.
 _VIA_KIND, _NAME_ADDR_KIND, _CALL_ID_KIND, _CSEQ_KIND, _CACHED_KIND = 0, 1, 2, 3, 4
 _KINDS: dict[str, int] = dict.fromkeys(_CHECKS, _CACHED_KIND) | {
     "Via": _VIA_KIND,
     "From": _NAME_ADDR_KIND,
     "To": _NAME_ADDR_KIND,
     "Call-ID": _CALL_ID_KIND,
-    # the numbers of a node's own requests are random: their CSeq is new as often as not, and
-    # its own cache (cached_cseq) is the one the stack reads from
     "CSeq": _CSEQ_KIND,
 }
 _MANDATORY_SET = frozenset(MANDATORY_HEADERS)
