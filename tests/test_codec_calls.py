@@ -23,16 +23,7 @@ import pytest
 from signaling.b2bua.call import CODEC_MISMATCH
 from tests.b2bua_harness import RTPENGINE, Harness, RtpPacket, Sipp, node_with, peers_listening
 from tests.helpers import rtp
-from tests.sipp_calls import (
-    assert_nothing_leaked,
-    call,
-    carrier,
-    customer,
-    ended_records,
-    ok,
-    run,
-    start,
-)
+from tests.sipp_calls import assert_nothing_leaked, call, carrier, customer, ended_records, ok, run, start
 from tests.test_baresip_calls import answered, dominant_hz, echo_socket
 
 TONE_HZ = 440.0
