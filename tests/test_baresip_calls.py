@@ -130,8 +130,8 @@ def test_baresip_calls_through_the_node_to_a_sipp_carrier_in_g711() -> None:
             ) as phone:
                 phone_run = await phone.finish()
             uas = await answering
+            check_phone(phone_run, "PCMA 8000Hz")  # first: its log says why when it never called
             ok(carrier=uas)
-            check_phone(phone_run, "PCMA 8000Hz")
             offer = uas.only_received("INVITE").sdp_media()
             assert offer is not None and h.in_media_window(offer[1]), offer  # the engine's port
             uas.only_received("BYE")
