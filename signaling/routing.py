@@ -74,6 +74,9 @@ class Route:
     #: the caller number pool to draw From/PAI from (kept by the node, per gateway), if any
     caller_pool: tuple[str, ...] = ()
     caller_pool_multiplex: int = 1
+    #: the pool's order, FORWARD_SIGNAL_REWRITE_SEQUENCE (0 random, 1 in turn), as the router
+    #: read it (the store's, at its last refresh); None: the node's own parameter
+    caller_pool_sequence: int | None = None
     #: caller rewriting applied after the pool (the gateway's "caller dial plan")
     caller_strip: int = 0
     caller_add: str = ""

@@ -276,10 +276,10 @@ async def sipp(
             transport.close()
         shutil.rmtree(workdir, ignore_errors=True)
         if listener is not None:
-            _starting.pop(listener, None)
+            _forget(listener)
         raise
     if listener is not None:
-        _starting.pop(listener, None)
+        _forget(listener)
     messages = parse_sipp_trace(log_file.read_text(errors="replace")) if trace and log_file.exists() else []
     shutil.rmtree(workdir, ignore_errors=True)
     return Sipp(
@@ -290,6 +290,13 @@ async def sipp(
 #: SIPp runs without a target (waiting for calls) started on a loop and not yet seen listening:
 #: (SIP port, loop) -> the process once it exists
 _starting: dict[tuple[int, asyncio.AbstractEventLoop], asyncio.subprocess.Process | None] = {}
+#: The transport ("udp", "tcp") each of those listens on.
+_listening_on: dict[tuple[int, asyncio.AbstractEventLoop], str] = {}
+
+
+def _forget(listener: tuple[int, asyncio.AbstractEventLoop]) -> None:
+    _starting.pop(listener, None)
+    _listening_on.pop(listener, None)
 
 
 async def peers_listening(within: float = 15.0) -> None:
@@ -305,8 +312,11 @@ async def peers_listening(within: float = 15.0) -> None:
             port, owner = key
             if owner is not loop:
                 continue
-            if proc is not None and (proc.returncode is not None or port_bound(port)):
+            if proc is not None and (
+                proc.returncode is not None or port_bound(port, _listening_on.get(key, "udp"))
+            ):
                 del _starting[key]
+                _listening_on.pop(key, None)
             else:
                 pending.append(port)
         if not pending:
@@ -324,6 +334,9 @@ async def _spawn(
     from before it exists."""
     if listener is not None:
         _starting[listener] = None
+        # SIPp's -t: u1/un UDP (its default), t1/tn TCP
+        mode = argv[argv.index("-t") + 1] if "-t" in argv[:-1] else "u1"
+        _listening_on[listener] = "tcp" if mode.startswith("t") else "udp"
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -334,7 +347,7 @@ async def _spawn(
         )
     except BaseException:
         if listener is not None:
-            _starting.pop(listener, None)
+            _forget(listener)
         raise
     if listener is not None:
         _starting[listener] = proc

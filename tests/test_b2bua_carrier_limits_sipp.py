@@ -16,17 +16,8 @@ from collections.abc import Callable
 import pytest
 
 from signaling.b2bua.carrier_limits import carrier_key
-from tests.b2bua_harness import Harness, Sipp, node_with, sipp
-from tests.test_b2bua_flows import (
-    CALLEE,
-    SIPP_TIMEOUT,
-    assert_nothing_leaked,
-    carrier_ready,
-    ended_records,
-    ok,
-    run,
-    start,
-)
+from tests.b2bua_harness import Harness, node_with, peers_listening
+from tests.sipp_calls import assert_nothing_leaked, carrier, customer, ended_records, ok, run, start
 
 
 def slots_in_use(h: Harness) -> dict[str, int]:
@@ -51,34 +42,6 @@ async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
     assert condition(), "condition not reached in time"
 
 
-def caller(h: Harness, index: int, scenario: str = "uac_basic.xml", **kw: object) -> asyncio.Task[Sipp]:
-    """Customer ``index`` (its own SIP port and media ports) calling through the node."""
-    return start(
-        sipp(
-            scenario,
-            port=h.customer_port + index,
-            target=h.target,
-            media_port=h.media_base + 10 + 4 * index,
-            extra=CALLEE,
-            timeout=SIPP_TIMEOUT,
-            **kw,  # type: ignore[arg-type]
-        )
-    )
-
-
-def carrier(h: Harness, index: int, scenario: str = "uas_answer.xml", **kw: object) -> asyncio.Task[Sipp]:
-    return start(
-        sipp(
-            scenario,
-            port=h.carrier_ports[index],
-            media_port=h.media_base + 4 * index,
-            trace=True,
-            timeout=SIPP_TIMEOUT,
-            **kw,  # type: ignore[arg-type]
-        )
-    )
-
-
 def test_a_carrier_with_max_calls_1_takes_one_call_the_second_fails_over() -> None:
     """carrier-0 (priority 0, one line) carries the first call; the second, placed while the
     first is up, is never offered to carrier-0 and goes to carrier-1; a third, after both
@@ -86,16 +49,16 @@ def test_a_carrier_with_max_calls_1_takes_one_call_the_second_fails_over() -> No
 
     async def main() -> None:
         async with node_with(carriers=[{"max_calls": 1}, {}]) as h:
-            first_carrier = carrier(h, 0, calls=2, rtp_echo=True)
-            second_carrier = carrier(h, 1, calls=1, rtp_echo=True)
-            await carrier_ready(h, 2)
-            first = caller(h, 0)
+            first_carrier = start(carrier(h, "uas_answer.xml", 0, calls=2, rtp_echo=True))
+            second_carrier = start(carrier(h, "uas_answer.xml", 1, calls=1, rtp_echo=True))
+            await peers_listening()
+            first = start(customer(h, "uac_basic.xml", 0))
             await until(lambda: h.node.admission.active(carrier_key("carrier-0")) == 1)
             await until(lambda: any(s.call.answered for s in h.node.calls.values()))
-            second = await caller(h, 1)
+            second = await customer(h, "uac_basic.xml", 1)
             ok(first=await first, second=second)
             assert h.node.admission.active(carrier_key("carrier-0")) == 0
-            third = await caller(h, 2)
+            third = await customer(h, "uac_basic.xml", 2)
             c0, c1 = await first_carrier, await second_carrier
             ok(third=third, carrier0=c0, carrier1=c1)
             assert len(c0.received("INVITE")) == 2 and len(c1.received("INVITE")) == 1
@@ -115,11 +78,11 @@ def test_a_carrier_with_max_calls_1_takes_one_call_the_second_fails_over() -> No
 def test_every_carrier_at_max_calls_refuses_the_caller_with_503_all_gateway_busy() -> None:
     async def main() -> None:
         async with node_with(carriers=[{"max_calls": 1}]) as h:
-            only = carrier(h, 0, calls=1, rtp_echo=True)
-            await carrier_ready(h)
-            first = caller(h, 0)
+            only = start(carrier(h, "uas_answer.xml", 0, calls=1, rtp_echo=True))
+            await peers_listening()
+            first = start(customer(h, "uac_basic.xml", 0))
             await until(lambda: any(s.call.answered for s in h.node.calls.values()))
-            refused = await caller(h, 1, "uac_expect_failure.xml", fill={"CODE": "503"})
+            refused = await customer(h, "uac_expect_failure.xml", 1, fill={"CODE": "503"})
             ok(refused=refused, first=await first, carrier=await only)
             assert len((await only).received("INVITE")) == 1
             by_call = sorted(await ended_records(h, 2), key=lambda r: r.start)
@@ -141,10 +104,10 @@ def test_a_carrier_with_max_cps_2_takes_two_of_five_attempts_in_half_a_second(ba
     async def main() -> None:
         carriers = [{"max_cps": 2}, {}] if backup else [{"max_cps": 2}]
         async with node_with(carriers=carriers) as h:
-            limited = carrier(h, 0, calls=2)
-            other = carrier(h, 1, calls=3) if backup else None
-            await carrier_ready(h, len(carriers))
-            uac = await caller(h, 0, "uac_cps.xml", calls=5, rate=10, trace=True)
+            limited = start(carrier(h, "uas_answer.xml", 0, calls=2))
+            other = start(carrier(h, "uas_answer.xml", 1, calls=3)) if backup else None
+            await peers_listening()
+            uac = await customer(h, "uac_cps.xml", 0, calls=5, rate=10)
             c0 = await limited
             ok(caller=uac, carrier0=c0, **({"carrier1": await other} if other is not None else {}))
             assert len(c0.received("INVITE")) == 2
@@ -187,9 +150,9 @@ def test_the_line_comes_back_after_a_failure_a_cancel_an_answered_call_and_a_tim
                 ("uas_silent.xml", {"WAIT_MS": "1500"}, "uac_expect_failure.xml", "408"),
             ]
             for index, (uas, uas_fill, uac, code) in enumerate(steps):
-                far = carrier(h, 0, uas, **({"fill": uas_fill} if uas_fill else {}))
-                await carrier_ready(h)
-                near = caller(h, index, uac, **({"fill": {"CODE": code}} if code else {}))
+                far = start(carrier(h, uas, 0, **({"fill": uas_fill} if uas_fill else {})))
+                await peers_listening()
+                near = start(customer(h, uac, index, **({"fill": {"CODE": code}} if code else {})))
                 if uac == "uac_basic.xml":  # up for 2 s: it holds the line meanwhile
                     await until(lambda: h.node.admission.active(line) == 1)
                 ok(carrier=await far, caller=await near)

@@ -11,71 +11,26 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Coroutine
-from typing import Any
 
 import pytest
 
-from signaling.media.control import InProcessMedia
-from signaling.routing import CallRecord
-from tests.b2bua_harness import RTPENGINE, Harness, Sipp, node_with, rtp_sink, sipp, wait_bound
-
-CALLEE = ["-s", "12125550100"]
-#: SIPp's own deadline for one run (the harness adds a hard one on top).
-SIPP_TIMEOUT = 15.0
-
-
-def run(main: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(asyncio.wait_for(main, 60))
-
-
-def start(coro: Coroutine[Any, Any, Sipp]) -> asyncio.Task[Sipp]:
-    return asyncio.ensure_future(coro)
-
-
-async def carrier_ready(h: Harness, count: int = 1, transport: str = "udp") -> None:
-    """Wait until the first ``count`` carriers' SIPp have bound their SIP ports."""
-    await wait_bound(*h.carrier_ports[:count], transport=transport)
-
-
-async def assert_nothing_leaked(h: Harness) -> None:
-    """No call left in the node, no media session left in the engine (bounded wait for the
-    call's teardown to finish first)."""
-    for _ in range(40):
-        if not h.node.calls and not await h.media_calls():
-            break
-        await asyncio.sleep(0.05)
-    if isinstance(h.media, InProcessMedia):
-        assert h.engine.session_ids() == []
-    assert await h.media_calls() == []
-    assert h.node.calls == {}
-
-
-async def ended_records(h: Harness, count: int, within: float = 3.0) -> list[CallRecord]:
-    """The node's records once ``count`` calls have ended (a call ends after its media teardown,
-    a moment after the last SIP message); waits at most ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while len(h.node.ended_records) < count and loop.time() < deadline:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.05)  # and no more than that
-    assert len(h.node.ended_records) == count, h.node.ended_records
-    return list(h.node.ended_records)
+from tests.b2bua_harness import RTPENGINE, node_with, peers_listening, rtp_sink
+from tests.sipp_calls import (
+    CALLEE,
+    assert_nothing_leaked,
+    call,
+    carrier,
+    customer,
+    ended_records,
+    ok,
+    run,
+    start,
+)
 
 
 def tag_of(header: str | None) -> str | None:
     found = re.search(r";\s*tag=([^;>\s]+)", header or "")
     return found.group(1) if found else None
-
-
-def ok(**runs: Sipp) -> None:
-    """Every SIPp run passed its scenario; otherwise say which failed, with their output."""
-    failed = [
-        f"{who}: SIPp exited {r.returncode}\n{r.summary()}\n{r.output[-3000:]}"
-        for who, r in runs.items()
-        if r.returncode != 0
-    ]
-    assert not failed, "\n\n".join(failed)
 
 
 # -- 1. BYE from the callee -------------------------------------------------------------------------
@@ -84,28 +39,12 @@ def ok(**runs: Sipp) -> None:
 def test_callee_bye_reaches_the_caller() -> None:
     async def main() -> None:
         async with node_with() as h:
-            carrier = start(
-                sipp(
-                    "uas_hangup.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    fill={"TALK_MS": "500"},
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
+            calls = await call(
+                h,
+                customer(h, "uac_wait_bye.xml"),
+                carrier(h, "uas_hangup.xml", fill={"TALK_MS": "500"}),
             )
-            await carrier_ready(h)
-            uac = await sipp(
-                "uac_wait_bye.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            uas = await carrier
-            ok(caller=uac, carrier=uas)
+            uac, uas = calls.caller, calls.carrier
             # the carrier's BYE was answered 200 by the node; the caller got a BYE in its own dialog
             assert uas.only_received(200).cseq_method == "BYE"
             answer = uac.only_received(200)
@@ -129,27 +68,8 @@ def test_callee_bye_reaches_the_caller() -> None:
 def test_caller_cancel_while_ringing_cancels_the_carrier() -> None:
     async def main() -> None:
         async with node_with() as h:
-            carrier = start(
-                sipp(
-                    "uas_ring.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
-            await carrier_ready(h)
-            uac = await sipp(
-                "uac_cancel.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            uas = await carrier
-            ok(caller=uac, carrier=uas)
+            calls = await call(h, customer(h, "uac_cancel.xml"), carrier(h, "uas_ring.xml"))
+            uac, uas = calls.caller, calls.carrier
             # caller: 200 for its CANCEL, 487 for its INVITE
             assert uac.only_received(200).cseq_method == "CANCEL"
             assert uac.only_received(487).cseq_method == "INVITE"
@@ -175,29 +95,12 @@ def test_caller_cancel_while_ringing_cancels_the_carrier() -> None:
 def test_early_media_reaches_the_caller_through_the_engine_before_the_answer() -> None:
     async def main() -> None:
         async with node_with() as h, rtp_sink(h.sink_ports[0]) as caller_media:
-            carrier = start(
-                sipp(
-                    "uas_early_media.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    fill={"EARLY_MS": "1500"},
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
+            calls = await call(
+                h,
+                customer(h, "uac_media_at.xml", fill={"RTP_PORT": str(caller_media.port), "TALK_MS": "300"}),
+                carrier(h, "uas_early_media.xml", fill={"EARLY_MS": "1500"}),
             )
-            await carrier_ready(h)
-            uac = await sipp(
-                "uac_media_at.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                fill={"RTP_PORT": str(caller_media.port), "TALK_MS": "300"},
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            uas = await carrier
-            ok(caller=uac, carrier=uas)
+            uac, uas = calls.caller, calls.carrier
             # the 183's SDP points at the engine, not at the carrier's media port
             progress = uac.only_received(183)
             media = progress.sdp_media()
@@ -229,28 +132,14 @@ def test_caller_reinvite_hold_is_relayed_through_the_engine() -> None:
             rtp_sink(h.sink_ports[0]) as before,
             rtp_sink(h.sink_ports[1]) as after,
         ):
-            carrier = start(
-                sipp(
-                    "uas_reinvite.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    fill={"RTP_PORT": str(before.port), "RTP_PORT2": str(after.port)},
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
+            calls = await call(
+                h,
+                customer(h, "uac_reinvite.xml"),
+                carrier(
+                    h, "uas_reinvite.xml", fill={"RTP_PORT": str(before.port), "RTP_PORT2": str(after.port)}
+                ),
             )
-            await carrier_ready(h)
-            uac = await sipp(
-                "uac_reinvite.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            uas = await carrier
-            ok(caller=uac, carrier=uas)
+            uac, uas = calls.caller, calls.carrier
             first, reinvite = uas.received("INVITE")
             # the re-offer the carrier sees points at the engine and keeps the hold
             media = reinvite.sdp_media()
@@ -283,28 +172,13 @@ def test_caller_reinvite_hold_is_relayed_through_the_engine() -> None:
 def test_info_dtmf_becomes_rfc2833_events_toward_an_rfc2833_carrier() -> None:
     async def main() -> None:
         async with node_with(carriers=[{"dtmf": "rfc2833"}]) as h, rtp_sink(h.sink_ports[0]) as carrier_media:
-            carrier = start(
-                sipp(
-                    "uas_answer_at.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    fill={"RTP_PORT": str(carrier_media.port)},
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
+            # (an INFO at the carrier would fail its scenario)
+            calls = await call(
+                h,
+                customer(h, "uac_info_dtmf.xml"),
+                carrier(h, "uas_answer_at.xml", fill={"RTP_PORT": str(carrier_media.port)}),
             )
-            await carrier_ready(h)
-            uac = await sipp(
-                "uac_info_dtmf.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            uas = await carrier
-            ok(caller=uac, carrier=uas)  # (an INFO at the carrier would have failed its scenario)
+            uac, uas = calls.caller, calls.carrier
             assert [m.cseq_method for m in uac.received(200)] == ["INVITE", "INFO", "BYE"]
             assert uas.received("INFO") == []
             events = carrier_media.telephone_events(101)
@@ -325,26 +199,10 @@ def test_info_dtmf_becomes_rfc2833_events_toward_an_rfc2833_carrier() -> None:
 def test_info_dtmf_is_sent_as_info_to_an_info_carrier() -> None:
     async def main() -> None:
         async with node_with(carriers=[{"dtmf": "info"}]) as h:
-            carrier = start(
-                sipp(
-                    "uas_info_dtmf.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
+            calls = await call(
+                h, customer(h, "uac_info_dtmf.xml"), carrier(h, "uas_info_dtmf.xml"), check=False
             )
-            await carrier_ready(h)
-            uac = await sipp(
-                "uac_info_dtmf.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            uas = await carrier
+            uac, uas = calls.caller, calls.carrier
             ok(caller=uac)
             info = uas.only_received("INFO")
             assert info.header("Content-Type") == "application/dtmf-relay"
@@ -363,29 +221,10 @@ def test_info_dtmf_is_sent_as_info_to_an_info_carrier() -> None:
 def test_media_timeout_hangs_up_both_legs() -> None:
     async def main() -> None:
         async with node_with(rtp_timeout=1.0) as h:
-            carrier = start(
-                sipp(
-                    "uas_answer.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
-            await carrier_ready(h)
-            uac = await sipp(
-                "uac_wait_bye.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            uas = await carrier
-            ok(caller=uac, carrier=uas)  # each got a BYE and answered it
-            uac.only_received("BYE")
-            uas.only_received("BYE")
+            # each gets a BYE and answers it
+            calls = await call(h, customer(h, "uac_wait_bye.xml"), carrier(h, "uas_answer.xml"))
+            calls.caller.only_received("BYE")
+            calls.carrier.only_received("BYE")
             [record] = await ended_records(h, 1)
             assert record.termination == "RTP timeout"
             assert record.ended_by == "switch"
@@ -401,36 +240,13 @@ def test_media_timeout_hangs_up_both_legs() -> None:
 def test_invite_timeout_fails_over_to_the_next_carrier() -> None:
     async def main() -> None:
         async with node_with(carriers=[{}, {}], parameters={"SS_SIP_TIMEOUT_INVITE": 2}) as h:
-            silent = start(
-                sipp(
-                    "uas_silent.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    fill={"WAIT_MS": "3000"},
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
+            calls = await call(
+                h,
+                customer(h, "uac_basic.xml", trace=False),
+                carrier(h, "uas_silent.xml", 0, fill={"WAIT_MS": "3000"}),
+                carrier(h, "uas_answer.xml", 1, rtp_echo=True, trace=False),
             )
-            second = start(
-                sipp(
-                    "uas_answer.xml",
-                    port=h.carrier_ports[1],
-                    media_port=h.media_base + 4,
-                    rtp_echo=True,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
-            await carrier_ready(h, 2)
-            uac = await sipp(
-                "uac_basic.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                timeout=SIPP_TIMEOUT,
-            )
-            first = await silent
-            ok(caller=uac, second_carrier=await second, silent_carrier=first)
+            first = calls.carrier
             # the silent carrier got the INVITE (and its retransmissions) but no CANCEL: none may
             # be sent before a provisional response (RFC 3261 9.1)
             assert first.received("INVITE")
@@ -447,31 +263,13 @@ def test_invite_timeout_fails_over_to_the_next_carrier() -> None:
 def test_ringing_timeout_cancels_the_carrier_and_fails_the_call_with_408() -> None:
     async def main() -> None:
         async with node_with(parameters={"SS_SIP_TIMEOUT_RINGING": 2}) as h:
-            carrier = start(
-                sipp(
-                    "uas_ring.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
+            # the carrier is CANCELled, answers 200 + 487 and gets its ACK
+            calls = await call(
+                h, customer(h, "uac_expect_failure.xml", fill={"CODE": "408"}), carrier(h, "uas_ring.xml")
             )
-            await carrier_ready(h)
-            uac = await sipp(
-                "uac_expect_failure.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                fill={"CODE": "408"},
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            uas = await carrier
-            ok(caller=uac, carrier=uas)  # it was CANCELled, answered 200 + 487 and got its ACK
-            uas.only_received("CANCEL")
-            uac.only_received(180)
-            uac.only_received(408)
+            calls.carrier.only_received("CANCEL")
+            calls.caller.only_received(180)
+            calls.caller.only_received(408)
             [record] = await ended_records(h, 1)
             assert record.answer is None and record.ring is not None
             assert record.final_status == 408
@@ -487,37 +285,18 @@ def test_ringing_timeout_cancels_the_carrier_and_fails_the_call_with_408() -> No
 def test_customer_max_calls_refuses_a_second_simultaneous_call_with_503() -> None:
     async def main() -> None:
         async with node_with(customer={"max_calls": 1}) as h:
-            carrier = start(
-                sipp("uas_answer.xml", port=h.carrier_ports[0], media_port=h.media_base, timeout=SIPP_TIMEOUT)
-            )
-            await carrier_ready(h)
-            first = start(
-                sipp(
-                    "uac_basic.xml",
-                    port=h.customer_port,
-                    target=h.target,
-                    media_port=h.media_base + 10,
-                    extra=CALLEE,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
+            answering = start(carrier(h, "uas_answer.xml", trace=False))
+            await peers_listening()
+            first = start(customer(h, "uac_basic.xml", trace=False))
             # the first call is up (it lasts 2 s)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 5
             while len(h.node.calls) < 1 and loop.time() < deadline:
                 await asyncio.sleep(0.05)
             assert len(h.node.calls) == 1
-            second = await sipp(
-                "uac_expect_failure.xml",
-                port=h.customer_port + 1,
-                target=h.target,
-                media_port=h.media_base + 20,
-                extra=CALLEE,
-                fill={"CODE": "503"},
-                timeout=SIPP_TIMEOUT,
-            )
+            second = await customer(h, "uac_expect_failure.xml", 1, fill={"CODE": "503"}, trace=False)
             # one call only reached the carrier (it takes one)
-            ok(second_caller=second, first_caller=await first, carrier=await carrier)
+            ok(second_caller=second, first_caller=await first, carrier=await answering)
             refused, answered = await ended_records(h, 2)
             assert refused.final_status == 503 and refused.attempts == 0 and refused.gateway is None
             assert answered.termination == "Normal" and answered.answer is not None
@@ -530,29 +309,13 @@ def test_customer_max_calls_refuses_a_second_simultaneous_call_with_503() -> Non
 def test_customer_max_cps_admits_two_of_five_calls_in_one_second() -> None:
     async def main() -> None:
         async with node_with(customer={"max_cps": 2}) as h:
-            carrier = start(
-                sipp(
-                    "uas_answer.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    calls=2,
-                    timeout=SIPP_TIMEOUT,
-                )
+            calls = await call(
+                h,
+                # five INVITEs within half a second
+                customer(h, "uac_cps.xml", calls=5, rate=10),
+                carrier(h, "uas_answer.xml", calls=2, trace=False),
             )
-            await carrier_ready(h)
-            uac = await sipp(
-                "uac_cps.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                calls=5,
-                rate=10,  # five INVITEs within half a second
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            ok(caller=uac, carrier=await carrier)
-            assert len(uac.received(503)) == 3
+            assert len(calls.caller.received(503)) == 3
             records = await ended_records(h, 5)
             assert sorted(r.final_status or 0 for r in records) == [200, 200, 503, 503, 503]
             assert sum(1 for r in records if r.answer is not None) == 2
@@ -568,29 +331,12 @@ def test_customer_max_cps_admits_two_of_five_calls_in_one_second() -> None:
 def test_call_over_tcp_end_to_end() -> None:
     async def main() -> None:
         async with node_with(carriers=[{"transport": "tcp"}]) as h:
-            carrier = start(
-                sipp(
-                    "uas_answer.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    rtp_echo=True,
-                    extra=["-t", "t1"],
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
+            calls = await call(
+                h,
+                customer(h, "uac_basic.xml", extra=[*CALLEE, "-t", "t1"]),
+                carrier(h, "uas_answer.xml", rtp_echo=True, extra=["-t", "t1"]),
             )
-            await carrier_ready(h, transport="tcp")
-            uac = await sipp(
-                "uac_basic.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=[*CALLEE, "-t", "t1"],
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            uas = await carrier
-            ok(caller=uac, carrier=uas)
+            uac, uas = calls.caller, calls.carrier
             assert uac.messages and {m.transport for m in uac.messages} == {"TCP"}
             assert uas.messages and {m.transport for m in uas.messages} == {"TCP"}
             invite = uas.only_received("INVITE")
@@ -614,28 +360,8 @@ def test_basic_call_through_a_real_rtpengine() -> None:
 
     async def main() -> None:
         async with node_with(media="rtpengine") as h:
-            carrier = start(
-                sipp(
-                    "uas_answer.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    rtp_echo=True,
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
-            await carrier_ready(h)
-            uac = await sipp(
-                "uac_basic.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            uas = await carrier
-            ok(caller=uac, carrier=uas)
+            calls = await call(h, customer(h), carrier(h, rtp_echo=True))
+            uac, uas = calls.caller, calls.carrier
             # both SDPs point into rtpengine's port window
             offer = uas.only_received("INVITE").sdp_media()
             answer = uac.received(200)[0].sdp_media()

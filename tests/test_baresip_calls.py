@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from signaling.routing import CallRecord
-from tests.b2bua_harness import Harness, RtpPacket, node_with, sipp, wait_bound
+from tests.b2bua_harness import Harness, RtpPacket, node_with, peers_listening, wait_bound
 from tests.baresip_peer import TONE_HZ, Baresip, baresip, baresip_executable, require_opus
-from tests.test_b2bua_flows import CALLEE, SIPP_TIMEOUT, assert_nothing_leaked, ended_records, ok, run, start
+from tests.sipp_calls import assert_nothing_leaked, carrier, customer, ended_records, ok, run, start
 
 NUMBER = "12125550100"
 CALLEE_URI = "sip:" + NUMBER + "@{target}"
@@ -119,17 +119,8 @@ def test_baresip_calls_through_the_node_to_a_sipp_carrier_in_g711() -> None:
 
     async def main() -> None:
         async with node_with() as h:
-            carrier = start(
-                sipp(
-                    "uas_answer.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    rtp_echo=True,
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
-            await wait_bound(h.carrier_ports[0])
+            answering = start(carrier(h, "uas_answer.xml", rtp_echo=True))
+            await peers_listening()
             async with baresip(
                 sip_port=h.customer_port,
                 rtp_ports=rtp_window(h, 20),
@@ -138,9 +129,9 @@ def test_baresip_calls_through_the_node_to_a_sipp_carrier_in_g711() -> None:
                 seconds=TALK,
             ) as phone:
                 phone_run = await phone.finish()
-            uas = await carrier
+            uas = await answering
+            check_phone(phone_run, "PCMA 8000Hz")  # first: its log says why when it never called
             ok(carrier=uas)
-            check_phone(phone_run, "PCMA 8000Hz")
             offer = uas.only_received("INVITE").sdp_media()
             assert offer is not None and h.in_media_window(offer[1]), offer  # the engine's port
             uas.only_received("BYE")
@@ -168,15 +159,7 @@ def test_a_sipp_customer_calls_baresip_as_the_carrier() -> None:
             ) as phone,
         ):
             await wait_bound(h.carrier_ports[0])
-            uac = await sipp(
-                "uac_basic.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
+            uac = await customer(h, "uac_basic.xml")
             ok(caller=uac)
             [record] = await ended_records(h, 1)
             phone.hangup()  # nothing left to do: baresip quits at once (SIGTERM)
@@ -212,17 +195,8 @@ def test_baresip_in_opus_is_transcoded_to_a_pcmu_carrier() -> None:
             node_with(carriers=(carrier_gateway,), customer={"allow_transcoding": True}) as h,
             echo_socket(h.sink_ports[0]) as carrier_media,
         ):
-            carrier = start(
-                sipp(
-                    "uas_answer_pcmu_at.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    fill={"RTP_PORT": str(h.sink_ports[0])},
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
-            await wait_bound(h.carrier_ports[0])
+            answering = start(carrier(h, "uas_answer_pcmu_at.xml", fill={"RTP_PORT": str(h.sink_ports[0])}))
+            await peers_listening()
             async with baresip(
                 sip_port=h.customer_port,
                 rtp_ports=rtp_window(h, 20),
@@ -234,7 +208,7 @@ def test_baresip_in_opus_is_transcoded_to_a_pcmu_carrier() -> None:
                 await asyncio.sleep(1.0)
                 assert h.engine.totals()["transcoding_sessions"] == 1
                 phone_run = await phone.finish()
-            uas = await carrier
+            uas = await answering
             ok(carrier=uas)
             invite = uas.only_received("INVITE")
             assert "PCMU/8000" in invite.body and "opus" not in invite.body.lower(), invite.body

@@ -14,25 +14,16 @@ import asyncio
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, cast
 
 import numpy as np
 import pytest
 
 from signaling.b2bua.call import CODEC_MISMATCH
-from tests.b2bua_harness import RTPENGINE, Harness, RtpPacket, node_with, sipp
+from tests.b2bua_harness import RTPENGINE, Harness, RtpPacket, Sipp, node_with, peers_listening
 from tests.helpers import rtp
-from tests.test_b2bua_flows import (
-    CALLEE,
-    SIPP_TIMEOUT,
-    assert_nothing_leaked,
-    carrier_ready,
-    ended_records,
-    ok,
-    run,
-    start,
-)
+from tests.sipp_calls import assert_nothing_leaked, call, carrier, customer, ended_records, ok, run, start
 from tests.test_baresip_calls import answered, dominant_hz, echo_socket
 
 TONE_HZ = 440.0
@@ -103,22 +94,22 @@ async def phone_socket(port: int) -> AsyncIterator[_Phone]:
         transport.close()
 
 
-def customer(h: Harness, formats: str, attributes: list[str], *, talk_ms: int = 3000) -> Any:
-    return sipp(
-        "uac_codecs_at.xml",
-        port=h.customer_port,
-        target=h.target,
-        media_port=h.media_base + 10,
-        fill={
-            "RTP_PORT": str(h.sink_ports[1]),
-            "FORMATS": formats,
-            "ATTRIBUTES": "\n".join(attributes),
-            "TALK_MS": str(talk_ms),
-        },
-        extra=CALLEE,
-        trace=True,
-        timeout=SIPP_TIMEOUT,
-    )
+def offering(
+    h: Harness, formats: str, attributes: list[str], *, talk_ms: int = 3000
+) -> Coroutine[Any, Any, Sipp]:
+    """The customer offering these payload formats (its media on ``sink_ports[1]``)."""
+    fill = {
+        "RTP_PORT": str(h.sink_ports[1]),
+        "FORMATS": formats,
+        "ATTRIBUTES": "\n".join(attributes),
+        "TALK_MS": str(talk_ms),
+    }
+    return customer(h, "uac_codecs_at.xml", fill=fill)
+
+
+def g729_carrier(h: Harness) -> Coroutine[Any, Any, Sipp]:
+    """The carrier answering G.729 (its media on ``sink_ports[0]``)."""
+    return carrier(h, "uas_answer_g729_at.xml", fill={"RTP_PORT": str(h.sink_ports[0])})
 
 
 def audio_formats(body: str) -> list[int]:
@@ -162,23 +153,14 @@ def test_pcma_customer_to_a_g729_only_carrier_is_transcoded(media: str) -> None:
             echo_socket(h.sink_ports[0]) as carrier_media,
             phone_socket(h.sink_ports[1]) as phone,
         ):
-            carrier = start(
-                sipp(
-                    "uas_answer_g729_at.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    fill={"RTP_PORT": str(h.sink_ports[0])},
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
-            await carrier_ready(h)
-            caller = start(customer(h, "8 101", PCMA_ATTRIBUTES))
+            answering = start(g729_carrier(h))
+            await peers_listening()
+            caller = start(offering(h, "8 101", PCMA_ATTRIBUTES))
             await answered(h)
             await talk(h, phone)
             if media == "in-process":
                 assert h.engine.totals()["transcoding_sessions"] == 1
-            uac, uas = await caller, await carrier
+            uac, uas = await caller, await answering
             ok(caller=uac, carrier=uas)
             invite = uas.only_received("INVITE").body
             assert audio_formats(invite)[0] == 18 and "PCMA" not in invite, invite
@@ -206,17 +188,7 @@ def test_conversion_not_allowed_is_488_codec_mismatch() -> None:
 
     async def main() -> None:
         async with node_with(carriers=({"codecs": ["G729"]},), customer=CONVERSION) as h:
-            uac = await sipp(
-                "uac_expect_failure.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                fill={"CODE": "488"},
-                extra=CALLEE,
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-            ok(caller=uac)
+            await call(h, customer(h, "uac_expect_failure.xml", fill={"CODE": "488"}))
             [record] = await ended_records(h, 1)
             assert (record.final_status, record.termination, record.attempts) == (488, CODEC_MISMATCH, 0)
             await assert_nothing_leaked(h)
@@ -233,30 +205,9 @@ def test_a_carrier_answering_a_codec_nobody_may_convert_is_hung_up() -> None:
 
 async def _carrier_answer_mismatch() -> None:
     async with node_with() as h:
-        carrier = start(
-            sipp(
-                "uas_answer_g729_at.xml",
-                port=h.carrier_ports[0],
-                media_port=h.media_base,
-                fill={"RTP_PORT": str(h.sink_ports[0])},
-                trace=True,
-                timeout=SIPP_TIMEOUT,
-            )
-        )
-        await carrier_ready(h)
-        uac = await sipp(
-            "uac_expect_failure.xml",
-            port=h.customer_port,
-            target=h.target,
-            media_port=h.media_base + 10,
-            fill={"CODE": "488"},
-            extra=CALLEE,
-            trace=True,
-            timeout=SIPP_TIMEOUT,
-        )
-        uas = await carrier
-        ok(caller=uac, carrier=uas)  # the carrier's scenario ends with our BYE
-        assert uas.only_received("ACK") and uas.only_received("BYE")
+        # the carrier's scenario ends with our BYE
+        calls = await call(h, customer(h, "uac_expect_failure.xml", fill={"CODE": "488"}), g729_carrier(h))
+        assert calls.carrier.only_received("ACK") and calls.carrier.only_received("BYE")
         [record] = await ended_records(h, 1)
         assert (record.final_status, record.termination, record.attempts) == (488, CODEC_MISMATCH, 1)
         await assert_nothing_leaked(h)
@@ -269,21 +220,10 @@ def test_softswitch_specified_on_the_carrier_offers_only_that_codec() -> None:
     async def main() -> None:
         specified = {"codecs": ["G729"], "codec_mode": "specified"}
         async with node_with(carriers=(specified,)) as h, echo_socket(h.sink_ports[0]):
-            carrier = start(
-                sipp(
-                    "uas_answer_g729_at.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    fill={"RTP_PORT": str(h.sink_ports[0])},
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
-            await carrier_ready(h)
             attributes = ["a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000", "a=rtpmap:18 G729/8000"]
-            uac = await customer(h, "0 8 18 101", [*attributes, *PCMA_ATTRIBUTES[1:]], talk_ms=500)
-            uas = await carrier
-            ok(caller=uac, carrier=uas)
+            offer = offering(h, "0 8 18 101", [*attributes, *PCMA_ATTRIBUTES[1:]], talk_ms=500)
+            calls = await call(h, offer, g729_carrier(h))
+            uac, uas = calls.caller, calls.carrier
             invite = uas.only_received("INVITE").body
             assert audio_formats(invite) == [18, 101], invite
             assert "PCMU" not in invite and "PCMA" not in invite
@@ -303,21 +243,9 @@ def test_softswitch_specified_on_the_mapping_gateway_answers_the_caller_with_it(
     async def main() -> None:
         specified = {"codecs": ["PCMA"], "codec_mode": "specified"}
         async with node_with(customer=specified) as h:
-            carrier = start(
-                sipp(
-                    "uas_answer.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    rtp_echo=True,
-                    trace=True,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
-            await carrier_ready(h)
             attributes = ["a=rtpmap:0 PCMU/8000", *PCMA_ATTRIBUTES]
-            uac = await customer(h, "0 8 101", attributes, talk_ms=500)
-            uas = await carrier
-            ok(caller=uac, carrier=uas)
+            calls = await call(h, offering(h, "0 8 101", attributes, talk_ms=500), carrier(h, rtp_echo=True))
+            uac, uas = calls.caller, calls.carrier
             invite = uas.only_received("INVITE").body
             assert audio_formats(invite) == [8, 101] and "PCMU" not in invite, invite
             [answer] = [m for m in uac.received(200) if m.cseq_method == "INVITE"]

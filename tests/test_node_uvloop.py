@@ -13,31 +13,16 @@ import asyncio
 
 import uvloop
 
-from tests.b2bua_harness import node_with, peers_listening, sipp
-
-CALLEE = ["-s", "12125550100"]
+from tests.b2bua_harness import node_with
+from tests.sipp_calls import call, carrier, customer, ended_records
 
 
 def test_basic_call_on_uvloop() -> None:
     async def main() -> None:
         assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
         async with node_with() as h:
-            carrier = asyncio.create_task(
-                sipp("uas_answer.xml", port=h.carrier_ports[0], media_port=h.media_base, rtp_echo=True)
-            )
-            await peers_listening()
-            uac = await sipp(
-                "uac_basic.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-            )
-            uas = await carrier
-            assert uac.returncode == 0, uac.output
-            assert uas.returncode == 0, uas.output
-            await asyncio.sleep(0.2)
-            [record] = h.node.ended_records
+            await call(h, customer(h), carrier(h, rtp_echo=True))
+            [record] = await ended_records(h, 1)
             assert record.answer is not None and record.termination == "Normal"
             assert record.media_packets["caller"] >= 60, record.media_packets
             assert h.node.stats.handler_errors == 0

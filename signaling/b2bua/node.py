@@ -833,10 +833,12 @@ class Node(Operations):
         if not route.caller_pool:
             return None
         pool = self._pools.get(route.gateway)
+        sequence = route.caller_pool_sequence  # the store's (refreshed), else the node's file
+        sequence = int(self.parameters["FORWARD_SIGNAL_REWRITE_SEQUENCE"]) if sequence is None else sequence
         if pool is None or pool.numbers != route.caller_pool:
-            sequence = int(self.parameters["FORWARD_SIGNAL_REWRITE_SEQUENCE"])
             pool = CallerPool(route.caller_pool, sequence=sequence, multiplex=route.caller_pool_multiplex)
             self._pools[route.gateway] = pool
+        pool.sequence = sequence  # numbers in use stay counted
         return pool
 
     def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:

@@ -391,9 +391,12 @@ def _route(
     known = settings.get((gateway_id, ingress.media_proxy))
     if known is None:
         known = settings[(gateway_id, ingress.media_proxy)] = _route_settings(snap, ingress, gw)
-    (name, host, port, transport), (codes, proxy, dtmf, timer, user, password, identity, pool, uses) = known
+    (
+        (name, host, port, transport),
+        (codes, proxy, dtmf, timer, user, password, identity, pool, uses, order),
+    ) = known
     return Route(name, host, port, transport, callee, caller, codes, proxy, dtmf, timer, user, password,
-                 identity, pool, uses, codecs=gateway_codecs(snap, gw))  # fmt: skip
+                 identity, pool, uses, order, codecs=gateway_codecs(snap, gw))  # fmt: skip
 
 
 def _route_settings(snap: Snapshot, ingress: MappingGateway, gw: RoutingGateway) -> RouteSettings:
@@ -410,4 +413,6 @@ def _route_settings(snap: Snapshot, ingress: MappingGateway, gw: RoutingGateway)
         IdentityPolicy(pai=gw.pai, privacy=gw.privacy, ppi=gw.ppi, extra_headers=extra),
         gw.caller_pool,
         gw.caller_pool_multiplex or UNLIMITED_MULTIPLEX,
+        # the store's FORWARD_SIGNAL_REWRITE_SEQUENCE reaches the node's pool with the route
+        int(snap.parameters["FORWARD_SIGNAL_REWRITE_SEQUENCE"]) if gw.caller_pool else None,
     )

@@ -131,7 +131,7 @@ CANDIDATE_FIELDS = (
 ROUTE_FIELDS = (
     "gateway", "host", "port", "transport", "callee", "caller", "stop_switch_codes", "media_proxy", "dtmf",
     "session_timer", "username", "password", "identity", "caller_pool", "caller_pool_multiplex",
-    "caller_strip", "caller_add", "uri", "codecs", "headers",
+    "caller_pool_sequence", "caller_strip", "caller_add", "uri", "codecs", "headers",
 )  # fmt: skip
 
 
@@ -184,7 +184,18 @@ CANDIDATE_SETS = 100_000
 #: order of signaling.routing.Route (signaling.callproc.admission makes them).
 RouteSettings = tuple[
     tuple[str, str, int, str],
-    tuple[frozenset[int], str, str, bool, str | None, str | None, IdentityPolicy, tuple[str, ...], int],
+    tuple[
+        frozenset[int],
+        str,
+        str,
+        bool,
+        str | None,
+        str | None,
+        IdentityPolicy,
+        tuple[str, ...],
+        int,
+        int | None,
+    ],
 ]
 
 

@@ -25,13 +25,18 @@ which is where calls and NAT keep-alives are sent (the Contact of a phone behind
 private address). Expiry is driven by the injected clock: :meth:`Registrar.get_timer` /
 :meth:`Registrar.handle_timer`; lookups never return an expired binding even between sweeps.
 The first binding of an AOR raises :class:`PhoneOnline`, the removal of its last binding
-:class:`PhoneOffline` (the web manager's "online phones").
+:class:`PhoneOffline` (the web manager's "online phones"). A consumer takes them with
+:meth:`Registrar.pop_events`; until then at most ``events_kept`` wait, the oldest dropped first
+and counted (:attr:`Registrar.events_dropped`), so a node nobody drains never grows without
+bound and a consumer that fell behind knows how many it missed. The online-phone list itself
+is :meth:`Registrar.online`, never rebuilt from events.
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
@@ -53,6 +58,11 @@ __all__ = [
 Address = tuple[str, int]
 
 _SIP_SCHEMES = ("sip", "sips")
+
+#: online/offline events kept for :meth:`Registrar.pop_events` (count; two per phone that
+#: registers and expires, so a node whose consumer drains now and then never drops one
+#: while tens of thousands of phones come back at once after a restart is a burst it may)
+EVENTS_KEPT = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,18 +241,25 @@ class Registrar:
         aor_key: Callable[[SipUri], str] = canonical_aor,
         authorize: Callable[[str, str], bool] | None = None,
         keepalive: NatKeepAlive | None = None,
+        events_kept: int = EVENTS_KEPT,
     ) -> None:
         """``aor_key`` maps a To (or Request-) URI to the AOR key; a softswitch that knows phones by
         number alone can pass ``lambda uri: uri.user``. ``authorize(username, aor)`` says whether
         an authenticated user may register an AOR (default: the user part must equal the
-        username). ``keepalive`` receives each UDP binding's source address."""
+        username). ``keepalive`` receives each UDP binding's source address. ``events_kept``
+        bounds the events waiting for :meth:`pop_events`."""
+        if events_kept < 1:
+            raise ValueError("events_kept must be at least 1")
         self.config = config or RegistrarConfig()
         self._aor_key = aor_key
         self._authorize = authorize or _user_matches_aor
         self._keepalive = keepalive
         self._aors: dict[str, _Aor] = {}
         self._expiry: list[tuple[float, str]] = []
-        self._events: list[RegistrarEvent] = []
+        self._events: deque[RegistrarEvent] = deque(maxlen=events_kept)
+        #: events dropped, oldest first, because ``events_kept`` were already waiting (a total
+        #: since start: a consumer compares it between two :meth:`pop_events`)
+        self.events_dropped = 0
         #: AORs whose bindings changed since the last :meth:`pop_changed` (a node sharing its
         #: registrations through a store writes only those)
         self._changed: set[str] = set()
@@ -418,9 +435,14 @@ class Registrar:
             self._aors.pop(aor, None)
         if bindings and not was_online:
             best = max(bindings, key=lambda b: (b.q, b.updated_at))
-            self._events.append(PhoneOnline(aor, best, now))
+            self._event(PhoneOnline(aor, best, now))
         elif not bindings and was_online:
-            self._events.append(PhoneOffline(aor, reason, now))
+            self._event(PhoneOffline(aor, reason, now))
+
+    def _event(self, event: RegistrarEvent) -> None:
+        if len(self._events) == self._events.maxlen:
+            self.events_dropped += 1  # the deque drops its oldest
+        self._events.append(event)
 
     def unregister(self, aor: str, now: float) -> None:
         """Remove every binding of ``aor`` (an operator action or a locked account)."""
@@ -469,8 +491,16 @@ class Registrar:
         return changed
 
     def pop_events(self) -> list[RegistrarEvent]:
-        events, self._events = self._events, []
+        """The online/offline events since the last call, oldest first (those dropped while
+        more than ``events_kept`` waited are counted in :attr:`events_dropped`)."""
+        events = list(self._events)
+        self._events.clear()
         return events
+
+    @property
+    def events_waiting(self) -> int:
+        """Events raised and not yet taken by :meth:`pop_events`."""
+        return len(self._events)
 
     # ------------------------------------------------------------------ lookups
 

@@ -5,28 +5,12 @@ prometheus_client's own parser and the values checked against what happened."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from signaling.observe.metrics import build_registry, exposition
-from tests.b2bua_harness import Harness, Sipp, node_with, sipp, wait_bound
-
-CALLEE = ["-s", "12125550100"]
-SIPP_TIMEOUT = 15.0
-
-
-def run(main: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(asyncio.wait_for(main, 90))
-
-
-def ok(**runs: Sipp) -> None:
-    failed = [
-        f"{who}: SIPp exited {r.returncode}\n{r.output[-2000:]}" for who, r in runs.items() if r.returncode
-    ]
-    assert not failed, "\n\n".join(failed)
-
+from tests.b2bua_harness import Harness, node_with
+from tests.sipp_calls import call, carrier, customer, run
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -56,69 +40,23 @@ def test_scrape_after_answered_failed_over_busy_and_refused_calls() -> None:
     async def main() -> None:
         async with node_with(carriers=[{}, {}]) as h:
             # 1. carrier-0 refuses with 503, the call fails over to carrier-1, which answers
-            first = asyncio.ensure_future(
-                sipp(
-                    "uas_reject.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    fill={"CODE": "503", "REASON": "Service Unavailable"},
-                    timeout=SIPP_TIMEOUT,
-                )
+            await call(
+                h,
+                customer(h),
+                carrier(h, "uas_reject.xml", 0, fill={"CODE": "503", "REASON": "Service Unavailable"}),
+                carrier(h, "uas_answer.xml", 1, rtp_echo=True),
             )
-            second = asyncio.ensure_future(
-                sipp(
-                    "uas_answer.xml",
-                    port=h.carrier_ports[1],
-                    media_port=h.media_base + 4,
-                    rtp_echo=True,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
-            await wait_bound(*h.carrier_ports[:2])
-            uac = await sipp(
-                "uac_basic.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                timeout=SIPP_TIMEOUT,
-            )
-            ok(caller=uac, first=await first, second=await second)
             await settle(h, 1)
             # 2. carrier-0 is busy: 486 stops the hunt and reaches the caller
-            busy = asyncio.ensure_future(
-                sipp(
-                    "uas_reject.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    fill={"CODE": "486", "REASON": "Busy Here"},
-                    timeout=SIPP_TIMEOUT,
-                )
+            await call(
+                h,
+                customer(h, "uac_expect_failure.xml", fill={"CODE": "486"}),
+                carrier(h, "uas_reject.xml", fill={"CODE": "486", "REASON": "Busy Here"}),
             )
-            await wait_bound(h.carrier_ports[0])
-            uac = await sipp(
-                "uac_expect_failure.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                fill={"CODE": "486"},
-                timeout=SIPP_TIMEOUT,
-            )
-            ok(caller=uac, busy=await busy)
             await settle(h, 2)
             # 3. a number nobody routes (the customer may only call 1...): refused, 403
             h.node.config.mapping_gateways[0].prefixes = ["1"]
-            uac = await sipp(
-                "uac_expect_failure.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=["-s", "4420"],
-                fill={"CODE": "403"},
-                timeout=SIPP_TIMEOUT,
-            )
-            ok(caller=uac)
+            await call(h, customer(h, "uac_expect_failure.xml", extra=["-s", "4420"], fill={"CODE": "403"}))
             await settle(h, 3)
 
             s, content_type = scrape(h)
@@ -167,31 +105,13 @@ def test_scrape_after_answered_failed_over_busy_and_refused_calls() -> None:
             )
             assert ("softswitch_cdr_queue_depth", ()) not in s  # no store: no CDR queue
 
-    run(main())
+    run(main(), 90)
 
 
 def test_dtmf_digits_are_counted_by_how_they_travelled() -> None:
     async def main() -> None:
         async with node_with(carriers=[{"dtmf": "rfc2833"}]) as h:
-            carrier = asyncio.ensure_future(
-                sipp(
-                    "uas_answer.xml",
-                    port=h.carrier_ports[0],
-                    media_port=h.media_base,
-                    rtp_echo=True,
-                    timeout=SIPP_TIMEOUT,
-                )
-            )
-            await wait_bound(h.carrier_ports[0])
-            uac = await sipp(
-                "uac_info_dtmf.xml",
-                port=h.customer_port,
-                target=h.target,
-                media_port=h.media_base + 10,
-                extra=CALLEE,
-                timeout=SIPP_TIMEOUT,
-            )
-            ok(caller=uac, carrier=await carrier)
+            await call(h, customer(h, "uac_info_dtmf.xml"), carrier(h, rtp_echo=True))
             await settle(h, 1)
             s, _ = scrape(h)
             # the caller's SIP INFO digit, played toward the carrier as RFC 2833 events
@@ -199,7 +119,7 @@ def test_dtmf_digits_are_counted_by_how_they_travelled() -> None:
             assert value(s, "softswitch_dtmf_events_total", direction="played", via="rfc2833") == 1
             assert value(s, "softswitch_sip_requests_total", direction="in", method="INFO") == 1
 
-    run(main())
+    run(main(), 90)
 
 
 def test_openmetrics_when_asked() -> None:
@@ -212,4 +132,4 @@ def test_openmetrics_when_asked() -> None:
             assert body.rstrip().endswith(b"# EOF")
             assert b"softswitch_calls_attempted_total 0.0" in body
 
-    run(main())
+    run(main(), 90)

@@ -10,17 +10,14 @@ import json
 import logging
 import re
 import socket
-from collections.abc import Coroutine
 from typing import Any
 
 from signaling.observe.alarms import AlarmConfig, SystemSample
 from signaling.observe.driver import Observer
 from signaling.observe.logs import JsonFormatter
 from signaling.observe.system import SystemSampler
-from tests.b2bua_harness import Sipp, node_with, sipp, wait_bound
-
-CALLEE = ["-s", "12125550100"]
-SIPP_TIMEOUT = 15.0
+from tests.b2bua_harness import node_with
+from tests.sipp_calls import call, carrier, customer, run
 
 
 class QuietSampler(SystemSampler):
@@ -28,17 +25,6 @@ class QuietSampler(SystemSampler):
 
     def sample(self, now: float, **_: Any) -> SystemSample:
         return SystemSample()
-
-
-def run(main: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(asyncio.wait_for(main, 60))
-
-
-def ok(**runs: Sipp) -> None:
-    failed = [
-        f"{who}: SIPp exited {r.returncode}\n{r.output[-2000:]}" for who, r in runs.items() if r.returncode
-    ]
-    assert not failed, "\n\n".join(failed)
 
 
 def history(observer: Observer) -> list[tuple[str, str]]:
@@ -59,34 +45,12 @@ def test_no_answer_gateway_down_and_duration_too_long_with_call_ids_in_json_logs
                 config = AlarmConfig(interval=0.2, gateway_no_answer=1, duration_too_long=1.0)
                 observer = Observer(h.node, config, sampler=QuietSampler())
                 observer.start()
-                silent = asyncio.ensure_future(
-                    sipp(
-                        "uas_silent.xml",
-                        port=h.carrier_ports[0],
-                        media_port=h.media_base,
-                        fill={"WAIT_MS": "2500"},
-                        timeout=SIPP_TIMEOUT,
-                    )
+                await call(
+                    h,
+                    customer(h),
+                    carrier(h, "uas_silent.xml", 0, fill={"WAIT_MS": "2500"}),
+                    carrier(h, "uas_answer.xml", 1, rtp_echo=True),
                 )
-                answer = asyncio.ensure_future(
-                    sipp(
-                        "uas_answer.xml",
-                        port=h.carrier_ports[1],
-                        media_port=h.media_base + 4,
-                        rtp_echo=True,
-                        timeout=SIPP_TIMEOUT,
-                    )
-                )
-                await wait_bound(*h.carrier_ports[:2])
-                uac = await sipp(
-                    "uac_basic.xml",
-                    port=h.customer_port,
-                    target=h.target,
-                    media_port=h.media_base + 10,
-                    extra=CALLEE,
-                    timeout=SIPP_TIMEOUT,
-                )
-                ok(caller=uac, silent=await silent, answer=await answer)
                 for _ in range(40):  # the call's teardown, then one more round
                     if not h.node.calls:
                         break
