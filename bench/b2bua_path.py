@@ -256,12 +256,12 @@ async def one_run(calls: int, concurrent: int, profile: cProfile.Profile | None)
         {
             "sip": {"listen": f"127.0.0.1:{free_port()}"},
             "media": {"interface": "127.0.0.1"},
-            "parameters": {"SS_MEDIAPROXYPORT_START": 20000, "SS_MEDIAPROXYPORT_END": 29999},
+            "parameters": {"SS_MEDIAPROXYPORT_START": 40000, "SS_MEDIAPROXYPORT_END": 49999},
             "mapping_gateway": [{"name": "bench-customer", "addresses": ["127.0.0.1"]}],
             "routing_gateway": [{"name": "bench-carrier", "address": "127.0.0.1:5470"}],
         }
     )
-    engine = MediaEngine(interface="127.0.0.1", port_min=20000, port_max=29999)
+    engine = MediaEngine(interface="127.0.0.1", port_min=40000, port_max=49999)
     media = InProcessMedia(engine)
     node = Node(config, media, StaticRouter(config))
     # the loop runs flat out here, which the overload guard would (rightly) take for overload

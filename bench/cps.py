@@ -53,8 +53,10 @@ listen = "{LOOPBACK}:{NODE_PORT}"
 [media]
 interface = "{LOOPBACK}"
 [parameters]
-SS_MEDIAPROXYPORT_START = 20000
-SS_MEDIAPROXYPORT_END = 29999
+# media ports above the tests' range (tests/b2bua_harness.py: 21000-32700), so a benchmark
+# never takes a port a test run beside it needs
+SS_MEDIAPROXYPORT_START = 40000
+SS_MEDIAPROXYPORT_END = 49999
 SS_MEDIAPROXYMODE = "{media_proxy}"
 [[mapping_gateway]]
 name = "bench-customer"
