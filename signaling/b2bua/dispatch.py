@@ -140,10 +140,14 @@ class Dispatch:
         answered on the spot, an OPTIONS 200) goes out now, not with the next message. A call's
         input runs inside the pump that delivered it and pumps in turn; the outermost pump
         re-arms the timer once, for all of them."""
+        layer = self.layer
+        pending = layer.pending
+        if not pending and self._pumping:
+            return  # nested, with nothing to do: the outer pump re-arms the timer
         self._pumping += 1
         try:
-            while events := self.layer.events():
-                for event in events:
+            while pending:
+                for event in layer.events():
                     try:
                         self._dispatch(event)
                     except Exception:

@@ -222,6 +222,9 @@ class TransactionLayer:
         self.timers = timers if timers is not None else TimerConfig()
         self.counters: Counter[str] = Counter()
         self._events: deque[Event] = deque()
+        #: the event queue itself, truthy while events wait: an adapter draining the layer
+        #: tests it without a call per turn
+        self.pending: deque[Event] = self._events
         self._next_id = 1
         self._by_id: dict[TransactionId, _Transaction | _Rest] = {}
         self._index: dict[tuple[object, ...], _Transaction | _Rest] = {}
@@ -592,7 +595,8 @@ class TransactionLayer:
         if method == "ACK":
             self._receive_ack(request, via, addr, now, transport)
             return
-        tx = self._index.get(server_key(request, via, method))
+        key = server_key(request, via, method)
+        tx = self._index.get(key)
         if tx is not None:
             self._server_retransmission(tx, now)
             return
@@ -608,7 +612,7 @@ class TransactionLayer:
             is_client=False,
             state=State.PROCEEDING if method == "INVITE" else State.TRYING,
         )
-        self._add_key(tx, server_key(request, via, method))
+        self._add_key(tx, key)
         self._add_key(tx, response_key(request, via))
         if method == "CANCEL":
             self._answer_cancel(tx, request, via, now)
