@@ -259,11 +259,16 @@ class TransactionLayer:
     def poll_timeout(self) -> float | None:
         """The earliest instant at which ``handle_timeout`` has work, or None."""
         heap = self._heap
+        by_id = self._by_id
         while heap:
             deadline, _, tid, name = heap[0]
-            tx = self._by_id.get(tid)
-            if tx is not None and _timer_live(tx, name, deadline):
-                return deadline
+            tx = by_id.get(tid)
+            if tx is not None:  # _timer_live, inline: asked after every message
+                if isinstance(tx, tuple):
+                    if name == _REST_TIMER and tx[_R_DEADLINE] == deadline:
+                        return deadline
+                elif tx.timers.get(name) == deadline:
+                    return deadline
             heapq.heappop(heap)
         return None
 
