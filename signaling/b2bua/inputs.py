@@ -59,7 +59,13 @@ class CallInputs:
     def post(self, call: Call, work: Callable[[], None]) -> None:
         """Run an input of ``call``: now when none of its inputs is running, else after them
         (a call's inputs run one at a time, in order)."""
-        self._enqueue(call, work)
+        # _enqueue's lines: five times a call
+        state = self.calls.get(call.call_id) or self._lingering.get(call.call_id)
+        if state is None or state.call is not call:
+            return
+        state.queue.append(work)
+        if not state.running:
+            self._drain(state)
 
     def media(self, call: Call, command: str, args: tuple[Any, ...], then: Continuation) -> None:
         """Run a media command for ``call``; its later inputs wait until ``then`` has run. The
@@ -98,12 +104,21 @@ class CallInputs:
         try:
             queue = state.queue
             while queue:
-                pending = self._run_input(state, queue.pop(0))
+                # _run_input's lines, inline (eight inputs a call)
+                work = queue.pop(0)
+                pending: Awaitable[object] | None = None
+                try:
+                    result = work()
+                    if result is not None and inspect.isawaitable(result):
+                        pending = result
+                except Exception:
+                    self._input_failed(state)
                 if pending is not None:
                     loop = self._loop or asyncio.get_running_loop()
                     state.task = loop.create_task(self._drain_awaiting(state, pending))
                     handed_over = True
                     return
+                self._pump()
         finally:
             call_context.reset(token)
             if not handed_over:

@@ -172,6 +172,8 @@ def _is_loose(route: str) -> bool:
 _DEFAULT_TIMERS = TimerConfig()
 #: transport, host, port, the parameters kept, whether rport is asked for
 _TemplateKey = tuple[str, str, int | None, tuple[tuple[str, str | None], ...], bool]
+#: the Via parameters a template does not keep (each request has its own)
+_NOT_KEPT = frozenset(("branch", "received", "rport"))
 #: distinct Via templates in use (our address and transport: a handful), shared by dialogs
 _VIA_TEMPLATES: dict[_TemplateKey, Via] = {}
 
@@ -179,8 +181,11 @@ _VIA_TEMPLATES: dict[_TemplateKey, Via] = {}
 def _template_key(via: Via) -> _TemplateKey:
     """What identifies a template in ``_VIA_TEMPLATES``: transport, host, port, the parameters
     it keeps, whether it asks for rport."""
-    kept = tuple((k, v) for k, v in via.params.items() if k not in ("branch", "received", "rport"))
-    return (via.transport, via.host, via.port, kept, "rport" in via.params)
+    params = via.params
+    if params.keys() <= _NOT_KEPT:  # ours: branch and rport only (three a call)
+        return (via.transport, via.host, via.port, (), "rport" in params)
+    kept = tuple((k, v) for k, v in params.items() if k not in _NOT_KEPT)
+    return (via.transport, via.host, via.port, kept, "rport" in params)
 
 
 def _via_template(via: Via) -> Via:

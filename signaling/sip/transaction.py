@@ -392,16 +392,18 @@ class TransactionLayer:
     ) -> _Transaction:
         tid = TransactionId(self._next_id)
         self._next_id += 1
+        # positional: four a call (id, method, request, addr, transport, reliable, is_client,
+        # state, config)
         tx = _Transaction(
-            id=tid,
-            method=request.method,
-            request=request,
-            addr=addr,
-            transport=transport,
-            reliable=is_reliable(transport),
-            is_client=is_client,
-            state=state,
-            config=self.timers,
+            tid,
+            request.method,
+            request,
+            addr,
+            transport,
+            transport not in UNRELIABLE_TRANSPORTS,  # is_reliable(transport): upper-case here
+            is_client,
+            state,
+            self.timers,
         )
         self._by_id[tid] = tx
         return tx
@@ -458,9 +460,14 @@ class TransactionLayer:
             tx.to_tag,
             None if tx.is_client else tx.request.to_tag,
         )
-        self._terminate(tx)
+        # the rest takes the record's place under each of its keys (what terminating the
+        # record and indexing the rest would leave, in one pass: nothing iterates the tables)
+        tx.state = State.TERMINATED
+        tx.timers.clear()
+        tx.keys.clear()
+        index = self._index
         for key in rest[_R_KEYS]:
-            self._index[key] = rest
+            index[key] = rest
         if tx.merge_key is not None:
             self._merge[tx.merge_key] = rest
         self._by_id[tx.id] = rest
