@@ -250,11 +250,17 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations):
 
     # -- CallHost -----------------------------------------------------------------------------------
 
+    # What a call sends goes out before the loop's turn ends: inside a pump (the call's input
+    # runs in one, nearly always) the running pump dispatches it, in the order sent, once the
+    # event at hand is handled; outside any pump (an input run from a task or from outside the
+    # node), a pump runs here.
+
     def send_response(self, response: Response, transaction: TransactionId) -> None:
         self.layer.send_response(response, self.now(), transaction)
         if 200 <= response.status < 300 and (response.headers.get("CSeq") or "").endswith("INVITE"):
             self._note_awaiting_ack(response)
-        self._pump()
+        if not self._pumping:
+            self._pump()
 
     def send_request(self, call: Call, request: Request, addr: Addr, transport: str) -> TransactionId:
         self.tracer.link(request.call_id, call.call_id)
@@ -263,16 +269,19 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations):
         state = self.calls.get(call.call_id) or self._lingering.get(call.call_id)
         if state is not None:
             state.transactions.append(tid)
-        self._pump()
+        if not self._pumping:
+            self._pump()
         return tid
 
     def send_ack(self, ack: Request, addr: Addr, transport: str) -> None:
         self.layer.send_stateless(ack, addr, transport)
-        self._pump()
+        if not self._pumping:
+            self._pump()
 
     def cancel(self, transaction: TransactionId) -> None:
         self.layer.cancel(transaction, self.now())
-        self._pump()
+        if not self._pumping:
+            self._pump()
 
     def _port_for(self, transport: str) -> int:
         tls = self.transport.tls_local
