@@ -49,6 +49,7 @@ from .message import (
     SipUri,
     Via,
     cached_name_addr,
+    cached_via,
     make_response,
     parse_name_addr,
     serialize,
@@ -166,6 +167,15 @@ def _is_loose(route: str) -> bool:
         return "lr" in SipUri.parse(uri).params
     except ValueError:
         return ";lr" in route.lower()
+
+
+def _top_via_shared(request: Request) -> Via:
+    """The request's top Via as the shared parse (no copy: a dialog only reads it, to pick its
+    Via template). ValueError when there is none, as ``request.top_via``."""
+    top = request.headers.first_value("Via")
+    if top is None:
+        raise ValueError("no Via header")
+    return cached_via(top)
 
 
 #: the timers of dialogs created without their own (frozen: one object serves them all)
@@ -382,7 +392,7 @@ class Dialog:
             secure=request.uri.lower().startswith("sips:"),
             invite_cseq=number,
             local_contact=local_contact if local_contact is not None else (contacts[0] if contacts else None),
-            via=via if via is not None else request.top_via,
+            via=via if via is not None else _top_via_shared(request),
             timers=timers,
         )
         if request.method == "INVITE" and response.status < 200:
