@@ -53,7 +53,7 @@ G729_NAMES = ("G729", "G729A", "G729B", "G729AB")
 FIRST_DYNAMIC_PT = 96
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Codec:
     pt: int
     name: str
@@ -66,10 +66,21 @@ class Codec:
     family: str = field(init=False, repr=False, compare=False)
     is_telephone_event: bool = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        upper = self.name.upper()
-        object.__setattr__(self, "family", "G729" if upper in G729_NAMES else upper)
-        object.__setattr__(self, "is_telephone_event", self.name.lower() == "telephone-event")
+    def __init__(
+        self, pt: int, name: str, clock_rate: int = 8000, channels: int = 1, fmtp: str | None = None
+    ) -> None:
+        # the fields in one update of the instance dictionary: a frozen dataclass's own
+        # __init__ sets each through object.__setattr__ (codecs are made for every SDP read)
+        upper = name.upper()
+        self.__dict__.update(
+            pt=pt,
+            name=name,
+            clock_rate=clock_rate,
+            channels=channels,
+            fmtp=fmtp,
+            family="G729" if upper in G729_NAMES else upper,
+            is_telephone_event=name.lower() == "telephone-event",
+        )
 
     def same_codec(self, other: Codec) -> bool:
         return self.family == other.family and self.clock_rate == other.clock_rate
