@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """SIP message parsing microbenchmark: µs per message, compiled scanner against the pure-Python
-fallback (the same source, interpreted), in one invocation on the same machine.
+fallback (its pure-Python twin), in one invocation on the same machine.
 
 Two messages: a typical carrier INVITE with an SDP offer (G.711, G.729, telephone-event), and the
 200 OK that answers it. For each message and each scanner build the parse is timed in batches

@@ -269,6 +269,8 @@ class EngineTotals(TypedDict):
     forwarded: int
     dropped: int
     send_errors: int
+    #: Sessions a worker could not register with its poller (their next command fails).
+    setup_failures: int
     ports_in_use: int
     port_capacity: int
     transcoding_sessions: int

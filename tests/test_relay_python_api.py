@@ -162,6 +162,38 @@ def test_many_sessions_on_two_workers(engine: MediaEngine) -> None:
             b.close()
 
 
+def test_create_does_not_wait_for_the_worker_yet_nothing_is_lost(engine: MediaEngine) -> None:
+    """Session creation is one-way (the control thread does not wait for the worker to register
+    the sockets): commands reach a worker in order, and RTP that arrives before the worker has
+    registered a session's sockets is still relayed (it waits in the socket; registration
+    reports a socket already readable)."""
+    pairs = [(Endpoint(), Endpoint()) for _ in range(40)]
+    try:
+        for n, (a, b) in enumerate(pairs):
+            info = _session(engine, a, b)
+            # At once, before any reply from the worker could have been awaited:
+            a.send(rtp(n, 0, 7), info["caller"]["rtp"])
+            if n % 2:  # and updated or deleted at once: the worker sees them in order
+                engine.update_session(
+                    info["id"],
+                    {"caller": {"remote_rtp": a.addr}, "callee": {"remote_rtp": b.addr}},
+                )
+                assert b.recv()[0] == rtp(n, 0, 7)
+                final = engine.delete_session(info["id"])
+                assert final["caller"]["packets"] == 1
+            else:
+                assert b.recv()[0] == rtp(n, 0, 7)
+                engine.delete_session(info["id"])
+        assert engine.session_ids() == []
+        totals = engine.totals()
+        assert totals["ports_in_use"] == 0
+        assert totals["setup_failures"] == 0
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
 def test_closed_engine_releases_everything(port_range) -> None:
     eng = MediaEngine(port_min=port_range[0], port_max=port_range[1])
     with endpoints(2) as (a, b):

@@ -274,6 +274,11 @@ class NodeCollector(Collector):
         yield _counter(
             "media_send_errors", "Packets the media engine could not send.", values={(): t["send_errors"]}
         )
+        yield _counter(
+            "media_setup_failures",
+            "Media sessions a worker could not register (their calls fail at the next step).",
+            values={(): t["setup_failures"]},
+        )
         yield _gauge("media_ports_in_use", "Media ports held.", values={(): t["ports_in_use"]})
         yield _gauge("media_port_capacity", "Media ports available in all.", values={(): t["port_capacity"]})
         yield _gauge(

@@ -1,2 +1,2 @@
-# The compiled build of _scanner_py.py (same source, see _scanner.pyx): same interface.
+# The compiled twin of _scanner_py.py (see _scanner.pyx): same interface, same results.
 from signaling.sip._scanner_py import scan as scan

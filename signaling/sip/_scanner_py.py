@@ -1,12 +1,12 @@
-"""The hot-path SIP scanner: start line, header lines, line folding. One source, two builds.
+"""The hot-path SIP scanner: start line, header lines, line folding. The specification and the
+pure-Python fallback.
 
-This file is plain Python and is the pure-Python fallback. ``_scanner.pyx`` consists of one
-``include`` of this file, so ``setup.py`` compiles the very same text with Cython into
-``signaling.sip._scanner``; the local-variable annotations (``cython.Py_ssize_t``, ``cython.uchar``)
-turn the byte loops into C loops there and are ignored by the interpreter here (``cython`` is
-imported for type checkers only, so the fallback needs no Cython at run time). Keep it that way:
-no ``from __future__`` import (it would have to precede the ``include``), and only builtin types in
-function signatures, which the interpreter evaluates.
+``_scanner.pyx`` is its compiled twin, written for Cython (C loops over the message's buffer, no
+line copies): ``setup.py`` builds it into ``signaling.sip._scanner``, which the parser uses, and
+``tests/sip/test_scanner_builds.py`` holds the two to identical results on the torture corpus, on
+line noise and on random bytes. A change here must be made there too. The local-variable
+annotations (``cython.Py_ssize_t``, ``cython.uchar``) say which values are C integers in the twin;
+the interpreter ignores them (``cython`` is imported for type checkers only).
 
 What the scanner does, and no more: skip leading CR/LF (RFC 3261 §7.5), cut the start line, cut
 header lines at LF (a CR before it is optional on input), join continuation lines (a line that

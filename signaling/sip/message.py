@@ -286,8 +286,9 @@ class Headers:
     @classmethod
     def from_wire(cls, items: list[tuple[str, str]]) -> Headers:
         """Adopt ``items`` whose names are already canonical (the scanner's output), uncopied."""
-        headers = cls()
+        headers = cls.__new__(cls)  # __init__ would copy and canonicalise
         headers._items = items
+        headers._first = None
         return headers
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
@@ -312,11 +313,16 @@ class Headers:
         clone._items = list(self._items)
         return clone
 
+    def _index(self) -> dict[str, str]:
+        """name → its first field's value (the first of each name wins), kept until a change."""
+        first = self._first = dict(reversed(self._items))
+        return first
+
     def get(self, name: str) -> str | None:
         """The first field with this name, as written."""
         first = self._first
         if first is None:
-            first = self._first = dict(reversed(self._items))  # the first of each name wins
+            first = self._index()
         value = first.get(name)  # the stack asks by canonical name nearly always
         if value is None:
             key = _NAMES.get(name) or canonical_name(name)
@@ -326,7 +332,12 @@ class Headers:
 
     def first_value(self, name: str) -> str | None:
         """The first value of a list header (``values(name)[0]``): the top Via."""
-        first = self.get(name)
+        index = self._first
+        if index is None:
+            index = self._index()
+        first = index.get(name)
+        if first is None and (_NAMES.get(name) or canonical_name(name)) != name:
+            first = self.get(name)  # asked by another spelling
         if first is not None and "," not in first:
             value = first.strip(" \t")
             if value:
@@ -343,7 +354,12 @@ class Headers:
 
     def values(self, name: str) -> list[str]:
         """Every value of a list header, split at top-level commas across all its fields."""
-        key = canonical_name(name)
+        key = _NAMES.get(name) or canonical_name(name)
+        first = self._first
+        if first is None:
+            first = self._index()
+        if key not in first:
+            return []  # most asked for are absent (Require, Record-Route, Route, Accept)
         out: list[str] = []
         for k, v in self._items:
             if k == key:
@@ -657,13 +673,22 @@ class _Message:
     headers: Headers
     body: bytes
 
+    # The accessors below read the headers' index directly (what ``headers.get`` does for a
+    # canonical name): the stack calls them a hundred times per call.
+
     @property
     def call_id(self) -> str:
-        return self.headers.get("Call-ID") or ""
+        first = self.headers._first
+        if first is None:
+            first = self.headers._index()
+        return first.get("Call-ID") or ""
 
     @property
     def cseq(self) -> CSeq:
-        return cached_cseq(self.headers.get("CSeq") or "")
+        first = self.headers._first
+        if first is None:
+            first = self.headers._index()
+        return cached_cseq(first.get("CSeq") or "")
 
     @property
     def top_via(self) -> Via:
@@ -671,7 +696,7 @@ class _Message:
         if top is None:
             raise ValueError("no Via header")
         v = cached_via(top)
-        return Via(transport=v.transport, host=v.host, port=v.port, params=dict(v.params))
+        return Via(v.transport, v.host, v.port, dict(v.params))
 
     @property
     def from_(self) -> NameAddr:
@@ -685,22 +710,34 @@ class _Message:
     def from_parsed(self) -> NameAddr:
         """The parsed From, shared with the parse cache: read it, never change it (``from_``
         is a copy of one's own). ValueError when it does not parse."""
-        return cached_name_addr(self.headers.get("From") or "")
+        first = self.headers._first
+        if first is None:
+            first = self.headers._index()
+        return cached_name_addr(first.get("From") or "")
 
     @property
     def to_parsed(self) -> NameAddr:
         """The parsed To, shared with the parse cache: read it, never change it."""
-        return cached_name_addr(self.headers.get("To") or "")
+        first = self.headers._first
+        if first is None:
+            first = self.headers._index()
+        return cached_name_addr(first.get("To") or "")
 
     @property
     def from_tag(self) -> str | None:
         """``from_.tag`` without a copy of the parsed From (ValueError when it does not parse)."""
-        return cached_name_addr(self.headers.get("From") or "").params.get("tag")
+        first = self.headers._first
+        if first is None:
+            first = self.headers._index()
+        return cached_name_addr(first.get("From") or "").params.get("tag")
 
     @property
     def to_tag(self) -> str | None:
         """``to.tag`` without a copy of the parsed To (ValueError when it does not parse)."""
-        return cached_name_addr(self.headers.get("To") or "").params.get("tag")
+        first = self.headers._first
+        if first is None:
+            first = self.headers._index()
+        return cached_name_addr(first.get("To") or "").params.get("tag")
 
     @property
     def content_type(self) -> str | None:
@@ -723,9 +760,12 @@ _base_name_addr = lru_cache(maxsize=1024)(NameAddr.parse)
 _base_via = lru_cache(maxsize=1024)(Via.parse)
 
 
+_token_match = grammar.TOKEN.fullmatch
+
+
 def _parse_name_addr(text: str) -> NameAddr:
-    base, sep, tag = text.strip(grammar.WSP).rpartition(";tag=")
-    if sep and grammar.TOKEN.fullmatch(tag) is not None:
+    base, sep, tag = text.strip(" \t").rpartition(";tag=")  # grammar.WSP
+    if sep and _token_match(tag) is not None:
         try:
             shared = _base_name_addr(base)
         except ValueError:
@@ -733,13 +773,13 @@ def _parse_name_addr(text: str) -> NameAddr:
         if shared is not None and "tag" not in shared.params:
             params = dict(shared.params)
             params["tag"] = tag
-            return NameAddr(uri=shared.uri, display=shared.display, params=params, bracketed=shared.bracketed)
+            return NameAddr(shared.uri, shared.display, params, shared.bracketed)
     return NameAddr.parse(text)
 
 
 def _parse_via(text: str) -> Via:
     base, sep, branch = text.rpartition(";branch=")
-    if sep and grammar.TOKEN.fullmatch(branch) is not None:
+    if sep and _token_match(branch) is not None:
         try:
             shared = _base_via(base)
         except ValueError:
@@ -747,7 +787,7 @@ def _parse_via(text: str) -> Via:
         if shared is not None and "branch" not in shared.params:
             params = dict(shared.params)
             params["branch"] = branch
-            return Via(transport=shared.transport, host=shared.host, port=shared.port, params=params)
+            return Via(shared.transport, shared.host, shared.port, params)
     return Via.parse(text)
 
 
@@ -758,7 +798,7 @@ cached_name_addr = lru_cache(maxsize=8192)(_parse_name_addr)
 
 def _name_addr_copy(text: str) -> NameAddr:
     n = cached_name_addr(text)
-    return NameAddr(uri=n.uri, display=n.display, params=dict(n.params), bracketed=n.bracketed)
+    return NameAddr(n.uri, n.display, dict(n.params), n.bracketed)
 
 
 def parse_name_addr(text: str) -> NameAddr:
@@ -795,10 +835,10 @@ Message = Request | Response
 
 def serialize(msg: Message) -> bytes:
     """Wire form; Content-Length always states the body's true length."""
-    lines = [msg.start_line()]
-    lines += [f"{name}: {value}" for name, value in msg.headers._items if name != "Content-Length"]
-    lines.append(f"Content-Length: {len(msg.body)}\r\n\r\n")
-    return "\r\n".join(lines).encode("utf-8", "surrogateescape") + msg.body
+    body = msg.body
+    fields = "".join([f"{k}: {v}\r\n" for k, v in msg.headers._items if k != "Content-Length"])
+    text = f"{msg.start_line()}\r\n{fields}Content-Length: {len(body)}\r\n\r\n"
+    return text.encode("utf-8", "surrogateescape") + body
 
 
 def make_response(
@@ -812,21 +852,18 @@ def make_response(
 ) -> Response:
     """A response to ``request`` per RFC 3261 §8.2.6: Via, From, To, Call-ID and CSeq copied;
     a To tag added when given and the request had none (never on 100 Trying)."""
-    items: list[tuple[str, str]] = []  # the request's names are canonical already
-    record_route = 100 < status < 300
-    for name, value in request.headers:
-        if name in _COPIED_TO_RESPONSE or (record_route and name == "Record-Route"):
-            items.append((name, value))
-        elif name == "To":
-            if to_tag is not None and status != 100:
+    # the request's names are canonical already
+    copied = _COPIED_WITH_RECORD_ROUTE if 100 < status < 300 else _COPIED_TO_RESPONSE
+    items = [item for item in request.headers._items if item[0] in copied]
+    if to_tag is not None and status != 100:
+        for i, (name, value) in enumerate(items):
+            if name == "To":
                 try:
                     tagged = cached_name_addr(value).tag is not None
                 except ValueError:
                     tagged = True
                 if not tagged:
-                    items.append((name, f"{value};tag={to_tag}"))
-                    continue
-            items.append((name, value))
+                    items[i] = (name, f"{value};tag={to_tag}")
     for name, value in extra:
         items.append((canonical_name(name), value))
     return Response(
@@ -837,5 +874,7 @@ def make_response(
     )
 
 
-#: copied from a request into every response to it (Record-Route only into 101-299)
-_COPIED_TO_RESPONSE = frozenset(("Via", "From", "Call-ID", "CSeq"))
+#: copied from a request into every response to it (Record-Route only into 101-299); the To
+#: gets our tag where it has none
+_COPIED_TO_RESPONSE = frozenset(("Via", "From", "To", "Call-ID", "CSeq"))
+_COPIED_WITH_RECORD_ROUTE = _COPIED_TO_RESPONSE | {"Record-Route"}

@@ -3,7 +3,7 @@
 
 Theory of operation. :func:`parse_message` takes one message: a whole datagram (UDP) or one frame
 cut by :class:`StreamFramer` (TCP). The Cython scanner (:mod:`signaling.sip._scanner`, with the
-same source as a pure-Python fallback) cuts the start line and the header lines, unfolds
+pure-Python twin as the fallback) cuts the start line and the header lines, unfolds
 continuation lines and canonicalises header names; everything after that is Python:
 
 1. the start line: a request line is exactly ``Method SP Request-URI SP SIP-Version`` (RFC 4475
@@ -57,7 +57,7 @@ try:
     from ._scanner import scan as _compiled_scan
 
     _scan = _compiled_scan
-except ImportError:  # the extension is not built: the same source, interpreted
+except ImportError:  # the extension is not built: the pure-Python twin
     _scan = _scanner_py.scan
 
 __all__ = [
@@ -171,25 +171,23 @@ def parse_message(
     if not start_line and not items:
         raise SipParseError(400, "empty message", is_response=is_response)
     headers = Headers.from_wire(items)
-    build = _response if is_response else _request
-    return build(
-        data, start_line, headers, body_start, status=status, reason=reason, stream=stream, limits=limits
-    )
+    if is_response:
+        return _response(data, start_line, headers, body_start, status, reason, stream, limits)
+    return _request(data, start_line, headers, body_start, status, reason, stream, limits)
 
 
-def _request(
+def _request(  # noqa: PLR0917 (positional: one call per message)
     data: bytes,
     start_line: str,
     headers: Headers,
     body_start: int,
-    *,
     status: int,
     reason: str,
     stream: bool,
     limits: ParseLimits,
 ) -> Request:
     parts = start_line.rstrip(" \t").split(" ")
-    method = parts[0] if grammar.is_token(parts[0]) else ""
+    method = parts[0] if parts[0] in KNOWN_METHODS or grammar.is_token(parts[0]) else ""
     uri = parts[1] if len(parts) > 1 else ""
     request = Request(method, uri, headers)
     if status:
@@ -213,9 +211,9 @@ def _request_line_problem(parts: list[str], limits: ParseLimits) -> tuple[int, s
     if len(parts) != 3 or not all(parts):
         return 400, "malformed Request-Line (Method SP Request-URI SP SIP-Version)"
     method, uri, version = parts
-    if not grammar.is_token(method):
+    if method not in KNOWN_METHODS and not grammar.is_token(method):
         return 400, f"bad method {method[:40]!r}"
-    if version.upper() != "SIP/2.0":
+    if version != "SIP/2.0" and version.upper() != "SIP/2.0":
         if _VERSION.fullmatch(version):
             return 505, f"SIP version {version} not supported"
         return 400, f"bad SIP version {version[:40]!r}"
@@ -234,12 +232,11 @@ def _request_line_problem(parts: list[str], limits: ParseLimits) -> tuple[int, s
     return None
 
 
-def _response(
+def _response(  # noqa: PLR0917 (positional: one call per message)
     data: bytes,
     start_line: str,
     headers: Headers,
     body_start: int,
-    *,
     status: int,
     reason: str,
     stream: bool,
@@ -250,7 +247,7 @@ def _response(
     problem: tuple[int, str] | None = None
     if status:
         problem = status, reason
-    elif parts[0].upper() != "SIP/2.0":
+    elif parts[0] != "SIP/2.0" and parts[0].upper() != "SIP/2.0":
         problem = 505, f"SIP version {parts[0][:20]!r} not supported"
     elif len(code) != 3 or not code.isascii() or not code.isdigit() or not 100 <= int(code) <= 699:
         problem = 400, f"bad status code {code[:20]!r}"
@@ -273,7 +270,11 @@ class _BodyTooLarge(ValueError):
 
 def _body(data: bytes, body_start: int, headers: Headers, stream: bool, limits: ParseLimits) -> bytes:
     """The body by Content-Length (RFC 3261 §18.3); ValueError says what is wrong."""
-    declared = content_length(headers)
+    values = [v for k, v in headers._items if k == "Content-Length"]
+    if len(values) == 1 and len(value := values[0]) <= 10 and value.isdigit() and value.isascii():
+        declared: int | None = int(value)  # the usual case of content_length, inline
+    else:
+        declared = content_length(headers)
     available = len(data) - body_start
     if declared is None:
         if stream:
@@ -292,11 +293,14 @@ def _body(data: bytes, body_start: int, headers: Headers, stream: bool, limits: 
 
 def content_length(headers: Headers) -> int | None:
     """The one Content-Length value, None when absent; ValueError when repeated or not a number."""
-    values = headers.get_all("Content-Length")
+    values = [v for k, v in headers._items if k == "Content-Length"]  # headers.get_all, inline
     if not values:
         return None
     if len(values) > 1:
         raise ValueError("more than one Content-Length")
+    value = values[0]
+    if len(value) <= 10 and value.isdigit() and value.isascii():  # what parse_digits takes
+        return int(value)
     try:
         return grammar.parse_digits(values[0].strip(" \t"))
     except ValueError:
@@ -376,34 +380,71 @@ def _header_problem_now(name: str, value: str) -> str | None:
 
 
 #: :func:`_header_problem_now` cached by name and value: most fields a node receives repeat
-#: one it has seen (CSeq, Max-Forwards, Content-Type, Content-Length, a gateway's Contact)
+#: one it has seen (Max-Forwards, Content-Type, Content-Length, a gateway's Contact)
 _header_problem = lru_cache(maxsize=4096)(_header_problem_now)
 
-#: fields new in nearly every message (a Via's branch, the tags of From and To, a Call-ID):
-#: checked without that cache, whose every lookup would miss and evict (their own value
-#: parsers cache what repeats: a Via or name-addr up to its branch or tag)
-_MOSTLY_NEW = frozenset(("Via", "From", "To", "Call-ID"))
+#: How :func:`check_message` checks each header. Fields new in nearly every message (a Via's
+#: branch, the tags of From and To, a Call-ID, the CSeq of a node's own requests, whose numbers
+#: are random) are checked inline, by the parsers the stack reads them with, without the field
+#: cache above, whose every lookup would miss and evict (their own value parsers cache what
+#: repeats: a Via or name-addr up to its branch or tag); the rest through that cache.
+_VIA_KIND, _NAME_ADDR_KIND, _CALL_ID_KIND, _CSEQ_KIND, _CACHED_KIND = 0, 1, 2, 3, 4
+_KINDS: dict[str, int] = dict.fromkeys(_CHECKS, _CACHED_KIND) | {
+    "Via": _VIA_KIND,
+    "From": _NAME_ADDR_KIND,
+    "To": _NAME_ADDR_KIND,
+    "Call-ID": _CALL_ID_KIND,
+    "CSeq": _CSEQ_KIND,
+}
+_MANDATORY_SET = frozenset(MANDATORY_HEADERS)
+_call_id_match = grammar.CALL_ID.fullmatch
 
 
-def check_message(msg: Request | Response) -> tuple[int, str] | None:
+def check_message(msg: Request | Response) -> tuple[int, str] | None:  # noqa: PLR0912
     """The first structural problem of a message's headers as ``(status, reason)``, or None:
     mandatory headers missing, single headers repeated, bad syntax, CSeq method mismatch."""
-    checked = [item for item in msg.headers if item[0] in _CHECKS]
-    for name, value in checked:
-        check = _header_problem_now if name in _MOSTLY_NEW else _header_problem
-        problem = check(name, value)
-        if problem is not None:
-            return 400, problem
-    names = [item[0] for item in checked]
-    missing = [name for name in MANDATORY_HEADERS if name not in names]
-    if missing:
+    # one pass, the usual cases inline: what _header_problem_now does for each, with its texts
+    names: list[str] = []
+    cseq = ""
+    for name, value in msg.headers._items:
+        kind = _KINDS.get(name)
+        if kind is None:
+            continue
+        names.append(name)
+        if kind == _CACHED_KIND:
+            problem = _header_problem(name, value)
+            if problem is not None:
+                return 400, problem
+            continue
+        try:
+            if kind == _CSEQ_KIND:
+                cached_cseq(value)
+                if not cseq:
+                    cseq = value
+            elif kind == _VIA_KIND:
+                if "," in value or '"' in value:
+                    _check_via(value)
+                else:
+                    item = value.strip(" \t")
+                    if not item:
+                        raise ValueError(f"empty element in list {value!r}")
+                    cached_via(item)
+            elif kind == _NAME_ADDR_KIND:
+                cached_name_addr(value)
+            elif _call_id_match(value) is None:
+                raise ValueError(f"bad Call-ID {value[:60]!r}")
+        except ValueError as exc:
+            return 400, f"bad {name}: {exc}"
+    unique = set(names)
+    if not unique >= _MANDATORY_SET:
+        missing = [name for name in MANDATORY_HEADERS if name not in unique]
         return 400, "missing " + ", ".join(missing)
-    if len(names) != len(set(names)):  # a name more than once (Via may: it is a list)
+    if len(names) != len(unique):  # a name more than once (Via may: it is a list)
         repeated = [name for name in SINGLE_HEADERS if names.count(name) > 1]
         if repeated:
             return 400, "more than one " + ", ".join(repeated)
     if isinstance(msg, Request):
-        cseq_method = msg.cseq.method
+        cseq_method = cached_cseq(cseq).method  # the one CSeq, checked above
         if cseq_method != msg.method:
             status = 400 if msg.method in KNOWN_METHODS else 501
             return status, f"CSeq method {cseq_method} does not match {msg.method}"

@@ -50,6 +50,29 @@ class UasPolicy:
 
 DEFAULT_POLICY = UasPolicy()
 
+#: policy id → (the policy, its option tags, content types and encodings in lower case): the
+#: sets a request is matched against, made once per policy instead of once per request
+_LOWERED: dict[int, tuple[UasPolicy, UasPolicy]] = {}
+_LOWERED_MAX = 64  # policies; more (made on the fly) and the table starts afresh
+
+
+def _lowered(policy: UasPolicy) -> UasPolicy:
+    """``policy`` with its case-insensitive sets in lower case."""
+    entry = _LOWERED.get(id(policy))
+    if entry is not None and entry[0] is policy:
+        return entry[1]
+    lowered = UasPolicy(
+        allowed_methods=policy.allowed_methods,
+        supported_extensions=frozenset(t.lower() for t in policy.supported_extensions),
+        accepted_content_types=frozenset(t.lower() for t in policy.accepted_content_types),
+        accepted_encodings=frozenset(e.lower() for e in policy.accepted_encodings),
+        uri_schemes=policy.uri_schemes,
+    )
+    if len(_LOWERED) >= _LOWERED_MAX:
+        _LOWERED.clear()
+    _LOWERED[id(policy)] = (policy, lowered)  # the policy is held: its id is not reused
+    return lowered
+
 
 def error_response(err: SipParseError, *, to_tag: str | None = None) -> Response | None:
     """The answer to a request the parser refused (its ``status``), or None when nothing may be
@@ -84,7 +107,7 @@ def validate_request(  # noqa: PLR0911 (one return per RFC 3261 §8.2 step)
     if scheme not in policy.uri_schemes:
         return make_response(request, 416, to_tag=to_tag)
     if request.method != "CANCEL":
-        supported = {tag.lower() for tag in policy.supported_extensions}
+        supported = _lowered(policy).supported_extensions
         unsupported = [tag for tag in request.headers.values("Require") if tag.lower() not in supported]
         if unsupported:
             return make_response(request, 420, to_tag=to_tag, extra=[("Unsupported", ", ".join(unsupported))])
@@ -103,8 +126,9 @@ def _body_problem(request: Request, policy: UasPolicy, to_tag: str | None) -> Re
         return None
     content_type = request.content_type
     encodings = [e.lower() for e in request.headers.values("Content-Encoding")]
-    accepted = {t.lower() for t in policy.accepted_content_types}
-    known_encodings = {e.lower() for e in policy.accepted_encodings}
+    lowered = _lowered(policy)
+    accepted = lowered.accepted_content_types
+    known_encodings = lowered.accepted_encodings
     if content_type not in accepted or any(e not in known_encodings for e in encodings):
         extra = [
             ("Accept", ", ".join(sorted(policy.accepted_content_types))),
@@ -117,9 +141,9 @@ def _body_problem(request: Request, policy: UasPolicy, to_tag: str | None) -> Re
 def _accepts(request: Request, media_type: str) -> bool:
     """Whether the request's Accept (absent: application/sdp, RFC 3261 §20.1) admits
     ``media_type``, with ``*/*`` and ``type/*`` ranges and ``q=0`` meaning "not this"."""
-    ranges = request.headers.values("Accept")
-    if not request.headers.get_all("Accept"):
+    if request.headers.get("Accept") is None:
         return True
+    ranges = request.headers.values("Accept")
     main = media_type.split("/", 1)[0]
     for item in ranges:
         kind, *params = (part.strip(" \t") for part in item.split(";"))

@@ -30,6 +30,17 @@ from signaling.web.access import AccessPolicy, parse_access_list
 from signaling.web.app import Page, WebManager
 
 MEDIA_PROXY = ("", "off", "on", "auto", "must-on")
+#: The choices of a gateway's media settings, as the store names them (signaling/store/gateways.py).
+CODEC_MODES = ("auto", "specified")
+G729_MODES = ("auto", "g729", "g729a", "both")
+DTMF_MODES = ("auto", "rfc2833", "info", "inband")
+#: What the gateway pages' media fields choose from (templates/_gateway_media.html).
+MEDIA_CHOICES: dict[str, Any] = {
+    "media_proxy": MEDIA_PROXY,
+    "codec_modes": CODEC_MODES,
+    "g729_modes": G729_MODES,
+    "dtmf_modes": DTMF_MODES,
+}
 
 
 # -- form parsing: every error names the field, as the store's own errors do -----------------------
@@ -65,6 +76,24 @@ def _id(form: dict[str, str], name: str) -> int | None:
 def _list(form: dict[str, str], name: str) -> tuple[str, ...]:
     """Comma- or space-separated values."""
     return tuple(v for v in _text(form, name).replace(",", " ").split() if v)
+
+
+def _media_fields(
+    form: dict[str, str], current: MappingGateway | RoutingGateway | None = None
+) -> dict[str, Any]:
+    """A gateway's codec and DTMF settings from its form: the codec list (in order of
+    preference), "auto" negotiation or "specified" by the softswitch, whether transcoding is
+    allowed, the G.729 variant offered, and the DTMF mode. Editing (``current`` given), a form
+    that does not carry the codec fields keeps the gateway's; the store checks the values."""
+    fields: dict[str, Any] = {}
+    if current is None or "codec_mode" in form:
+        fields["codecs"] = _list(form, "codecs")
+        fields["codec_mode"] = _text(form, "codec_mode") or "auto"
+        fields["allow_transcoding"] = form.get("allow_transcoding") == "on"
+        fields["g729_mode"] = _text(form, "g729_mode") or "auto"
+    if current is None or "dtmf" in form:
+        fields["dtmf"] = _text(form, "dtmf") or "auto"
+    return fields
 
 
 def _time(form: dict[str, str], name: str) -> datetime | None:
@@ -139,6 +168,7 @@ def _create_mapping(admin: Admin, account_id: int, form: dict[str, str]) -> Mapp
             rate_group_id=_id(form, "rate_group_id"),
             max_calls=_int(form, "max_calls"),
             max_cps=_int(form, "max_cps"),
+            **_media_fields(form),
         )
     )
 
@@ -158,6 +188,8 @@ def _create_routing(admin: Admin, form: dict[str, str]) -> RoutingGateway:
             rate_group_id=_id(form, "rate_group_id"),
             media_proxy=proxy or None,  # type: ignore[arg-type]
             max_calls=_int(form, "max_calls"),
+            max_cps=_int(form, "max_cps"),
+            **_media_fields(form),
         )
     )
 
@@ -175,7 +207,9 @@ def _edit_routing(admin: Admin, gateway_id: int, form: dict[str, str]) -> Routin
             weight=_required_int(form, "weight", current.weight),
             media_proxy=proxy or None,  # type: ignore[arg-type]
             max_calls=_int(form, "max_calls"),
+            max_cps=_int(form, "max_cps") if "max_cps" in form else current.max_cps,
             locked=form.get("locked") == "on",
+            **_media_fields(form, current),
         )
     )
 
@@ -288,7 +322,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
             data = await web.db(_customer_data, page.admin, account_id)
         except NotFoundError:
             return web.render(request, "error.html", page, status=404, message=f"No customer {account_id}.")
-        return web.render(request, "customer.html", page, **data)
+        return web.render(request, "customer.html", page, **MEDIA_CHOICES, **data)
 
     @router.post("/customers/{account_id}/payment")
     async def pay(request: Request, account_id: int) -> Response:
@@ -344,7 +378,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
         if page.user.role == "agent":
             return forbidden(request, page, "Vendor management")
         data = await web.db(_vendors_data, page.admin)
-        return web.render(request, "vendors.html", page, media_proxy=MEDIA_PROXY, **data)
+        return web.render(request, "vendors.html", page, **MEDIA_CHOICES, **data)
 
     @router.post("/vendors")
     async def create_vendor(request: Request) -> Response:
@@ -379,7 +413,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
             gateway = await web.db(page.admin.get, RoutingGateway, gateway_id)
         except NotFoundError:
             return web.render(request, "error.html", page, status=404, message=f"No gateway {gateway_id}.")
-        return web.render(request, "routing_gateway.html", page, gateway=gateway, media_proxy=MEDIA_PROXY)
+        return web.render(request, "routing_gateway.html", page, gateway=gateway, **MEDIA_CHOICES)
 
     @router.post("/vendors/gateways/{gateway_id}")
     async def edit_routing(request: Request, gateway_id: int) -> Response:

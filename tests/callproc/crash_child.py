@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import sys
+import threading
 import time
 
 from signaling.callproc.cdrwriter import CdrWriter, Settlement
@@ -24,6 +25,17 @@ from tests.callproc.world import FakeNode
 
 #: How long the writer stays inside the batch it announced (the parent kills it meanwhile), s.
 HOLD_BATCH = 5.0
+
+_say_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """One whole line to the parent. The loop and the CDR writer's thread both report: ``print``
+    writes the text and its newline separately, so two threads' lines could interleave into one
+    ("answered Xdone Y") and the parent would misread both."""
+    with _say_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def main(url: str, node_name: str, run: str, mode: str = "") -> None:
@@ -37,7 +49,7 @@ def main(url: str, node_name: str, run: str, mode: str = "") -> None:
 
         def before_commit(batch: list[Settlement]) -> None:
             if len(batch) >= 2 and time.monotonic() - started > warm_up:
-                print("committing " + " ".join(s.cdr.call_id for s in batch), flush=True)
+                say("committing " + " ".join(s.cdr.call_id for s in batch))
                 time.sleep(HOLD_BATCH)
 
         writer.before_commit = before_commit
@@ -48,18 +60,18 @@ def main(url: str, node_name: str, run: str, mode: str = "") -> None:
     node = FakeNode.on(store, node=node_name, tick=1.0, cdr_writer=writer)
 
     def done(call_id: str, cdr: Cdr) -> None:
-        print(f"done {call_id}", flush=True)
+        say(f"done {call_id}")
 
     node.router.on_call_done(done)
     live: list[str] = []
     n = 0
-    print("ready", flush=True)
+    say("ready")
     while True:
         n += 1
         call_id = f"{node_name}-{run}-{n}"
         if node.admit(call_id, "12125550100").rejection is None:
             node.answer(call_id)
-            print(f"answered {call_id}", flush=True)
+            say(f"answered {call_id}")
             live.append(call_id)
         if live and rng.random() < 0.4:
             node.end(live.pop(rng.randrange(len(live))))

@@ -1,5 +1,5 @@
-"""The compiled scanner and its pure-Python fallback are one source (``_scanner.pyx`` includes
-``_scanner_py.py``); they must give identical results, on every torture message and on noise."""
+"""The compiled scanner (``_scanner.pyx``) and its pure-Python fallback (``_scanner_py.py``, the
+specification) must give identical results, on every torture message and on noise."""
 
 from __future__ import annotations
 

@@ -125,3 +125,97 @@ def test_a_rate_group_and_a_rate(web_env: WebEnv, client: WebClient) -> None:
     shown = client.get(page).text
     assert "London" in shown and "0.0123456789" in shown
     assert ">1<" in client.get("/manage/rates").text  # Number of Rates
+
+
+def test_gateway_codec_settings_through_the_pages(web_env: WebEnv, client: WebClient) -> None:
+    """The codec list, codec mode, G.729 variant, transcoding and DTMF mode of mapping and
+    routing gateways are set and edited on the pages, reach the store as the call path reads
+    them, and are shown back; a refused combination names its field and changes nothing."""
+    client.login()
+    admin = web_env.store.admin()
+    customer = admin.create(Account(code="3001", kind="customer"))
+    page = f"/manage/customers/{customer.id}"
+    assert 'name="codec_mode"' in client.get(page).text
+    client.form(
+        page,
+        f"{page}/mapping",
+        {
+            "name": "cc-in",
+            "auth_mode": "ip",
+            "addresses": "203.0.113.20",
+            "codecs": "G729, PCMA",
+            "codec_mode": "specified",
+            "g729_mode": "g729a",
+            "dtmf": "info",
+            "allow_transcoding": "on",
+        },
+    )
+    (mapping,) = web_env.store.admin().list(MappingGateway)
+    assert (
+        mapping.codecs,
+        mapping.codec_mode,
+        mapping.g729_mode,
+        mapping.dtmf,
+        mapping.allow_transcoding,
+    ) == (
+        ("G729", "PCMA"),
+        "specified",
+        "g729a",
+        "info",
+        True,
+    )
+    assert "G729 PCMA (specified), transcoding" in client.get(page).text
+
+    client.form(
+        "/manage/vendors",
+        "/manage/vendors/gateways",
+        {"name": "carrier-c", "host": "198.51.100.9", "codecs": "PCMU", "max_cps": "20"},
+    )
+    (gw,) = web_env.store.admin().list(RoutingGateway)
+    assert (gw.codecs, gw.codec_mode, gw.allow_transcoding, gw.g729_mode, gw.dtmf, gw.max_cps) == (
+        ("PCMU",),
+        "auto",
+        False,
+        "auto",
+        "auto",
+        20,
+    )
+    edit = f"/manage/vendors/gateways/{gw.id}"
+    form = client.get(edit).text
+    assert 'value="PCMU"' in form and 'name="allow_transcoding"' in form
+    client.form(
+        edit,
+        edit,
+        {
+            "host": "198.51.100.9",
+            "codecs": "PCMA G729",
+            "codec_mode": "specified",
+            "g729_mode": "both",
+            "dtmf": "rfc2833",
+            "allow_transcoding": "on",
+            "max_cps": "",
+        },
+    )
+    gw = web_env.store.admin().get(RoutingGateway, gw.id)
+    assert (gw.codecs, gw.codec_mode, gw.g729_mode, gw.dtmf, gw.allow_transcoding, gw.max_cps) == (
+        ("PCMA", "G729"),
+        "specified",
+        "both",
+        "rfc2833",
+        True,
+        None,
+    )
+    assert "PCMA G729 (specified), transcoding" in client.get("/manage/vendors").text
+    # "Softswitch specified" with no codec is refused by the store, naming the field.
+    client.form(edit, edit, {"host": "198.51.100.9", "codecs": "", "codec_mode": "specified"})
+    assert "codecs: codec_mode &#39;specified&#39; needs at least one codec" in client.get(edit).text
+    assert web_env.store.admin().get(RoutingGateway, gw.id).codecs == ("PCMA", "G729")
+    # A form without the codec fields (an older page, a script) leaves them as they are.
+    client.form(edit, edit, {"host": "198.51.100.10"})
+    gw = web_env.store.admin().get(RoutingGateway, gw.id)
+    assert (gw.host, gw.codecs, gw.codec_mode, gw.allow_transcoding) == (
+        "198.51.100.10",
+        ("PCMA", "G729"),
+        "specified",
+        True,
+    )

@@ -196,6 +196,7 @@ pub fn totals<'py>(py: Python<'py>, t: &EngineTotals) -> PyResult<Bound<'py, PyD
     d.set_item("forwarded", t.forwarded)?;
     d.set_item("dropped", t.dropped)?;
     d.set_item("send_errors", t.send_errors)?;
+    d.set_item("setup_failures", t.setup_failures)?;
     d.set_item("ports_in_use", t.ports_in_use)?;
     d.set_item("port_capacity", t.port_capacity)?;
     d.set_item("transcoding_sessions", t.transcoding_sessions)?;

@@ -64,6 +64,8 @@ pub struct EngineTotals {
     pub forwarded: u64,
     pub dropped: u64,
     pub send_errors: u64,
+    /// Sessions a worker could not register (their next command finds them unknown).
+    pub setup_failures: u64,
     pub ports_in_use: u64,
     pub port_capacity: u64,
     pub transcoding_sessions: u64,
@@ -165,6 +167,7 @@ impl Engine {
             t.forwarded += c.forwarded.load(Ordering::Relaxed);
             t.dropped += c.dropped.load(Ordering::Relaxed);
             t.send_errors += c.send_errors.load(Ordering::Relaxed);
+            t.setup_failures += c.setup_failures.load(Ordering::Relaxed);
             t.busy_permille = t.busy_permille.max(c.busy_permille.load(Ordering::Relaxed));
         }
         t.transcoding_sessions = self.transcoding_sessions() as u64;
@@ -329,11 +332,7 @@ impl MediaControl for Engine {
         let worker =
             self.inner.next_worker.fetch_add(1, Ordering::Relaxed) % self.inner.workers.len();
         let session = Box::new(session);
-        if let Err(e) = self.request(worker, |reply| Command::Create {
-            session,
-            legs,
-            reply,
-        }) {
+        if let Err(e) = self.send(worker, Command::Create { session, legs }) {
             self.release_slot(transcoding);
             return Err(e);
         }

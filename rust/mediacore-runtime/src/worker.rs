@@ -47,11 +47,15 @@ const EVENTS_CAPACITY: usize = 1024;
 // Commands are per call, not per packet: their size does not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
-    /// A session built (and its codecs set up) on the control thread.
+    /// A session built (and its codecs set up) on the control thread. One-way: the control
+    /// thread does not wait for the worker (its sockets are bound and its ports taken already;
+    /// all that is left is registering them with the worker's poller). Commands reach a worker
+    /// in order, so a later update or delete of the session finds it; a registration that
+    /// fails is counted (`setup_failures`) and the session's next command gets "unknown
+    /// session".
     Create {
         session: Box<Session>,
         legs: [PortPair; 2],
-        reply: SyncSender<Result<(), ControlError>>,
     },
     Update {
         id: SessionId,
@@ -82,6 +86,8 @@ pub struct WorkerCounters {
     pub forwarded: AtomicU64,
     pub dropped: AtomicU64,
     pub send_errors: AtomicU64,
+    /// Sessions whose sockets the worker could not register (one-way `Create`).
+    pub setup_failures: AtomicU64,
     pub sessions: AtomicU64,
     /// Share of wall time the worker spent working (not waiting), per mille, smoothed over
     /// about a second: the CPU guard of admission control reads it.
@@ -147,6 +153,7 @@ pub struct Worker {
     forwarded: u64,
     dropped: u64,
     send_errors: u64,
+    setup_failures: u64,
 }
 
 impl Worker {
@@ -176,6 +183,7 @@ impl Worker {
             forwarded: 0,
             dropped: 0,
             send_errors: 0,
+            setup_failures: 0,
         }
     }
 
@@ -328,6 +336,8 @@ impl Worker {
         c.forwarded.store(self.forwarded, Ordering::Relaxed);
         c.dropped.store(self.dropped, Ordering::Relaxed);
         c.send_errors.store(self.send_errors, Ordering::Relaxed);
+        c.setup_failures
+            .store(self.setup_failures, Ordering::Relaxed);
         c.sessions.store(self.by_id.len() as u64, Ordering::Relaxed);
         let transcoding = self
             .slots
@@ -356,13 +366,10 @@ impl Worker {
     fn drain_commands(&mut self, now: Instant) -> bool {
         while let Ok(cmd) = self.commands.try_recv() {
             match cmd {
-                Command::Create {
-                    session,
-                    legs,
-                    reply,
-                } => {
-                    let r = self.create(*session, legs);
-                    let _ = reply.send(r);
+                Command::Create { session, legs } => {
+                    if self.create(*session, legs).is_err() {
+                        self.setup_failures += 1;
+                    }
                 }
                 Command::Update { id, spec, reply } => {
                     let r = self.update(id, spec, now);
@@ -494,17 +501,11 @@ impl Worker {
         let Some(slot) = self.by_id.remove(&id) else {
             return Err(ControlError::UnknownSession(id));
         };
-        let Some(mut entry) = self.slots.get_mut(slot).and_then(|e| e.take()) else {
+        let Some(entry) = self.slots.get_mut(slot).and_then(|e| e.take()) else {
             return Err(ControlError::UnknownSession(id));
         };
-        for side in [Side::Caller, Side::Callee] {
-            for channel in [Channel::Rtp, Channel::Rtcp] {
-                let _ = self
-                    .poll
-                    .registry()
-                    .deregister(&mut entry.sockets[side.index()][channel_index(channel)]);
-            }
-        }
+        // No `deregister` first: closing a socket (dropping the entry) takes it out of the
+        // epoll set, as none of them is ever duplicated; that saves four syscalls per call.
         let stats = entry.session.stats(now);
         let ports = entry.rtp_ports;
         drop(entry);
@@ -557,9 +558,8 @@ impl Worker {
         while let Ok(cmd) = self.commands.try_recv() {
             let gone = || ControlError::Unavailable("engine shut down".into());
             match cmd {
-                Command::Create { legs, reply, .. } => {
+                Command::Create { legs, .. } => {
                     self.release_ports([legs[0].rtp_port, legs[1].rtp_port]);
-                    let _ = reply.send(Err(gone()));
                 }
                 Command::Update { reply, .. } => {
                     let _ = reply.send(Err(gone()));
