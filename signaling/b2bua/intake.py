@@ -143,8 +143,20 @@ class Intake:
         )
         self.stats.calls_started += 1
         self.cps.add(now)
-        gateways = [admission.ingress, *(r.gateway for r in admission.routes)]
-        if self.tracer.consider_call(request.call_id, caller, callee, gateways, time.time()) and self._raw:
+        # a trace switched off (the usual case) answers no without the gateways' list or the
+        # wall clock: Tracer.active reads ``enabled`` first
+        tracer = self.tracer
+        if (
+            tracer.settings.enabled
+            and tracer.consider_call(
+                request.call_id,
+                caller,
+                callee,
+                [admission.ingress, *(r.gateway for r in admission.routes)],
+                time.time(),
+            )
+            and self._raw
+        ):
             data, addr, transport = self._raw  # the INVITE arrived before the call was chosen
             self.tracer.message(
                 request,
