@@ -12,6 +12,8 @@ from signaling.media.codec_policy import (
     CodecMode,
     G729Mode,
     GatewayCodecPolicy,
+    _plan_offer_steps,
+    offer_codec_options,
     plan_answer,
     plan_offer,
 )
@@ -122,3 +124,48 @@ def test_allowed_list_orders_and_filters() -> None:
     mapping = GatewayCodecPolicy(allowed=("PCMU", "PCMA"))
     offer = plan_offer(mapping, AUTO, [PCMA, G729, PCMU, TE])
     assert names(offer.caller) == ["PCMU", "PCMA", "telephone-event"], "G729 is not allowed here"
+
+
+OPUS = Codec(111, "opus", 48000, 2)
+CN = Codec(13, "CN")
+
+
+@pytest.mark.parametrize(
+    "offered",
+    [[PCMU], [PCMA, PCMU, TE], [TE, PCMA], [OPUS, PCMA, CN, TE], [PCMU, Codec(8, "PCMA"), Codec(8, "PCMA")]],
+)
+@pytest.mark.parametrize("conversion", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("can_transcode", [True, False])
+def test_unrestricted_offer_takes_the_fast_path_to_the_same_plan(
+    offered: list[Codec], conversion: tuple[bool, bool], can_transcode: bool
+) -> None:
+    """Gateways without codec settings (most calls) skip the planning steps: the plan is the
+    caller's offer as it is, exactly what the steps compute, and no ng codec options."""
+    mapping = GatewayCodecPolicy(allow_conversion=conversion[0], g729_mode=G729Mode.G729A)
+    routing = GatewayCodecPolicy(allow_conversion=conversion[1], g729_mode=G729Mode.BOTH)
+    plan = plan_offer(mapping, routing, offered, can_transcode=can_transcode)
+    assert plan.unchanged
+    assert plan == _plan_offer_steps(mapping, routing, offered, can_transcode)
+    assert offer_codec_options(offered, plan) == {}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "routing", "offered", "can_transcode"),
+    [
+        (GatewayCodecPolicy(allowed=("PCMA",)), AUTO, [PCMA, PCMU], True),
+        (AUTO, GatewayCodecPolicy(CodecMode.SPECIFIED, "PCMU"), [PCMA, PCMU], True),
+        (GatewayCodecPolicy(allow_conversion=True), GatewayCodecPolicy(allow_conversion=True), [PCMA], True),
+        (AUTO, GatewayCodecPolicy(g729_mode=G729Mode.BOTH), [PCMA, G729], True),
+    ],
+)
+def test_a_restriction_addition_or_g729_takes_the_planning_steps(
+    mapping: GatewayCodecPolicy, routing: GatewayCodecPolicy, offered: list[Codec], can_transcode: bool
+) -> None:
+    plan = plan_offer(mapping, routing, offered, can_transcode=can_transcode)
+    assert not plan.unchanged
+    assert plan.to_callee != offered
+
+
+def test_an_offer_of_telephone_event_alone_is_still_refused() -> None:
+    with pytest.raises(CodecMismatch, match="no allowed codec"):
+        plan_offer(AUTO, AUTO, [TE])

@@ -111,26 +111,19 @@ class Call:
     st: LegTimers = field(init=False)
     #: the caller-pool number this call holds, if any
     pool_number: tuple[CallerPool, str] | None = None
-    _call_id: str = field(init=False, default="")
-    _a_tag: str = field(init=False, default="")
+    #: the caller's Call-ID (plain attributes, not properties: read dozens of times a call)
+    call_id: str = field(init=False, default="")
+    #: The caller's From tag: the caller's party tag in the media engine.
+    a_tag: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
-        self._call_id = self.invite.call_id
-        self._a_tag = self.invite.from_tag or ""
+        self.call_id = self.invite.call_id
+        self.a_tag = self.invite.from_tag or ""
         self.a = Leg("a", self.source, self.transport, tag=new_tag(), dtmf=self.admission.dtmf)
         self.routes = list(self.admission.routes)
         self.st = LegTimers(self)
 
     # -- identity ---------------------------------------------------------------------------------
-
-    @property
-    def call_id(self) -> str:
-        return self._call_id
-
-    @property
-    def a_tag(self) -> str:
-        """The caller's From tag: the caller's party tag in the media engine."""
-        return self._a_tag
 
     def _slim(self) -> None:
         """The call is established: drop what only call setup needed (the INVITEs' bodies and

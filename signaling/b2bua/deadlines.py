@@ -53,14 +53,16 @@ class Deadlines:
             self._stale += 1
         self._live[key] = (self._seq, at, action)
         heapq.heappush(self._heap, (at, self._seq, key))
-        self._compact()
+        if self._stale >= _COMPACT_MIN:
+            self._compact()
 
     def cancel(self, key: Hashable) -> bool:
         """Forget ``key``'s deadline; False when it had none."""
         if self._live.pop(key, None) is None:
             return False
         self._stale += 1
-        self._compact()
+        if self._stale >= _COMPACT_MIN:
+            self._compact()
         return True
 
     def next_deadline(self) -> float | None:

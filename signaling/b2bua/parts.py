@@ -228,7 +228,8 @@ def media_report_by_party(
                         total += stats[b"packets"]
                 ours = stream.get(b"mediacore")
                 if isinstance(ours, dict):
-                    expected, lost, jitter_us = (ours.get(k) for k in (b"expected", b"lost", b"jitter_us"))
+                    expected, lost = ours.get(b"expected"), ours.get(b"lost")
+                    jitter_us = ours.get(b"jitter_us")
                     if isinstance(expected, int) and isinstance(lost, int) and isinstance(jitter_us, int):
                         quality[name] = (expected, max(0, lost), jitter_us / 1000.0)
         packets[name] = total

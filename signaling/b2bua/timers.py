@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from signaling.b2bua.call import Call
 
 SDP = "application/sdp"
+#: the host timer of each leg's session timer
+_TIMER_NAMES = {"a": "session_a", "b": "session_b"}
 #: session-timer configurations by their parameter values (see LegTimers.config)
 _CONFIGS: dict[tuple[int, int, int, int], SessionTimerConfig] = {}
 
@@ -45,9 +47,10 @@ class LegTimers:
         return self.timers.get(leg_name)
 
     def stop(self) -> None:
+        call = self.call
         for name, timer in self.timers.items():
             timer.stop()
-            self.call.host.cancel_timer(self.call, f"session_{name}")
+            call.host.cancel_timer(call, _TIMER_NAMES.get(name) or f"session_{name}")
 
     def config(self) -> SessionTimerConfig:
         p = self.call.host.parameters
@@ -65,15 +68,15 @@ class LegTimers:
         return config
 
     def arm(self, leg_name: str) -> None:
+        call = self.call
+        host = call.host
         timer = self.timers.get(leg_name)
-        name = f"session_{leg_name}"
+        name = _TIMER_NAMES.get(leg_name) or f"session_{leg_name}"
         at = timer.get_timer() if timer is not None else None
-        if at is None or not self.call.active:
-            self.call.host.cancel_timer(self.call, name)
+        if at is None or not call.active:
+            host.cancel_timer(call, name)
             return
-        self.call.host.set_timer(
-            self.call, name, max(0.0, at - self.call.host.now()), partial(self.due, leg_name)
-        )
+        host.set_timer(call, name, max(0.0, at - host.now()), partial(self.due, leg_name))
 
     def due(self, leg_name: str) -> None:
         timer = self.timers.get(leg_name)

@@ -23,7 +23,7 @@ The "G729 negotiation mode" of a gateway shapes only how G.729 is *named* in SDP
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cached_property
 
@@ -53,23 +53,34 @@ G729_NAMES = ("G729", "G729A", "G729B", "G729AB")
 FIRST_DYNAMIC_PT = 96
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Codec:
     pt: int
     name: str
     clock_rate: int = 8000
     channels: int = 1
     fmtp: str | None = None
+    #: The codec with G.729 variants folded together, upper-case (derived from ``name``; read
+    #: many times per call, so computed once here rather than by a cached_property, whose
+    #: lock costs more than the computation).
+    family: str = field(init=False, repr=False, compare=False)
+    is_telephone_event: bool = field(init=False, repr=False, compare=False)
 
-    @cached_property  # read many times per call (a frozen dataclass without slots can cache)
-    def family(self) -> str:
-        """The codec with G.729 variants folded together, upper-case."""
-        upper = self.name.upper()
-        return "G729" if upper in G729_NAMES else upper
-
-    @cached_property
-    def is_telephone_event(self) -> bool:
-        return self.name.lower() == "telephone-event"
+    def __init__(
+        self, pt: int, name: str, clock_rate: int = 8000, channels: int = 1, fmtp: str | None = None
+    ) -> None:
+        # the fields in one update of the instance dictionary: a frozen dataclass's own
+        # __init__ sets each through object.__setattr__ (codecs are made for every SDP read)
+        upper = name.upper()
+        self.__dict__.update(
+            pt=pt,
+            name=name,
+            clock_rate=clock_rate,
+            channels=channels,
+            fmtp=fmtp,
+            family="G729" if upper in G729_NAMES else upper,
+            is_telephone_event=name.lower() == "telephone-event",
+        )
 
     def same_codec(self, other: Codec) -> bool:
         return self.family == other.family and self.clock_rate == other.clock_rate
@@ -111,6 +122,11 @@ class GatewayCodecPolicy:
         if self.mode is CodecMode.SPECIFIED and not self.specified:
             raise ValueError("specified: a codec name is required with mode 'specified'")
 
+    @cached_property  # read on every call (a frozen dataclass without slots can cache)
+    def restricts(self) -> bool:
+        """The gateway narrows or forces codecs ("softswitch specified", or allowed codecs)."""
+        return self.mode is CodecMode.SPECIFIED or bool(self.allowed)
+
 
 class CodecMismatch(Exception):
     """No codec the two sides can share, and conversion is not permitted (SIP 488)."""
@@ -130,6 +146,8 @@ class OfferPlan:
     to_callee: list[Codec]
     #: The caller's codecs we accept (after the mapping gateway's policy).
     caller: list[Codec]
+    #: Both lists are the caller's offer as it is (the fast path of :func:`plan_offer`).
+    unchanged: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -230,6 +248,23 @@ def plan_offer(
 ) -> OfferPlan:
     """What the carrier is offered (``can_transcode`` False: no engine in the media path, so
     nothing can be converted). Raises :class:`CodecMismatch` when nothing fits."""
+    if (
+        not mapping.restricts
+        and not routing.restricts
+        and not (can_transcode and mapping.allow_conversion and routing.allow_conversion)
+        and not any(c.family == "G729" for c in offered)
+        and any(not c.is_telephone_event for c in offered)
+    ):
+        # nothing restricts, nothing is added, no G.729 to spell: the steps below would hand
+        # the caller's offer on unchanged (most calls; gateways without codec settings)
+        return OfferPlan(to_callee=list(offered), caller=list(offered), unchanged=True)
+    return _plan_offer_steps(mapping, routing, offered, can_transcode)
+
+
+def _plan_offer_steps(
+    mapping: GatewayCodecPolicy, routing: GatewayCodecPolicy, offered: list[Codec], can_transcode: bool
+) -> OfferPlan:
+    """:func:`plan_offer` step by step (the theory of operation's step 1)."""
     caller = _allowed(mapping, offered)
     if mapping.mode is CodecMode.SPECIFIED:
         forced = [c for c in _audio(caller) if c.family == _make(mapping.specified or "", set()).family]
@@ -353,7 +388,7 @@ def offer_codec_options(offered: list[Codec], plan: OfferPlan) -> dict[str, list
     ``mask`` what it may send but the carrier is not offered, ``offer`` the caller's codecs the
     carrier is offered in the plan's order, ``transcode`` the ones the engine adds. Empty when
     the plan is the caller's offer unchanged (the SDP then passes through as it is)."""
-    if plan.caller == offered and plan.to_callee == offered:
+    if plan.unchanged or (plan.caller == offered and plan.to_callee == offered):
         return {}  # the caller's offer as it is (calls without codec settings)
     kept_audio = _audio(plan.caller)
     kept_pts = {c.pt for c in plan.caller}

@@ -49,6 +49,7 @@ from .message import (
     SipUri,
     Via,
     cached_name_addr,
+    cached_via,
     make_response,
     parse_name_addr,
     serialize,
@@ -168,10 +169,21 @@ def _is_loose(route: str) -> bool:
         return ";lr" in route.lower()
 
 
+def _top_via_shared(request: Request) -> Via:
+    """The request's top Via as the shared parse (no copy: a dialog only reads it, to pick its
+    Via template). ValueError when there is none, as ``request.top_via``."""
+    top = request.headers.first_value("Via")
+    if top is None:
+        raise ValueError("no Via header")
+    return cached_via(top)
+
+
 #: the timers of dialogs created without their own (frozen: one object serves them all)
 _DEFAULT_TIMERS = TimerConfig()
 #: transport, host, port, the parameters kept, whether rport is asked for
 _TemplateKey = tuple[str, str, int | None, tuple[tuple[str, str | None], ...], bool]
+#: the Via parameters a template does not keep (each request has its own)
+_NOT_KEPT = frozenset(("branch", "received", "rport"))
 #: distinct Via templates in use (our address and transport: a handful), shared by dialogs
 _VIA_TEMPLATES: dict[_TemplateKey, Via] = {}
 
@@ -179,8 +191,11 @@ _VIA_TEMPLATES: dict[_TemplateKey, Via] = {}
 def _template_key(via: Via) -> _TemplateKey:
     """What identifies a template in ``_VIA_TEMPLATES``: transport, host, port, the parameters
     it keeps, whether it asks for rport."""
-    kept = tuple((k, v) for k, v in via.params.items() if k not in ("branch", "received", "rport"))
-    return (via.transport, via.host, via.port, kept, "rport" in via.params)
+    params = via.params
+    if params.keys() <= _NOT_KEPT:  # ours: branch and rport only (three a call)
+        return (via.transport, via.host, via.port, (), "rport" in params)
+    kept = tuple((k, v) for k, v in params.items() if k not in _NOT_KEPT)
+    return (via.transport, via.host, via.port, kept, "rport" in params)
 
 
 def _via_template(via: Via) -> Via:
@@ -377,7 +392,7 @@ class Dialog:
             secure=request.uri.lower().startswith("sips:"),
             invite_cseq=number,
             local_contact=local_contact if local_contact is not None else (contacts[0] if contacts else None),
-            via=via if via is not None else request.top_via,
+            via=via if via is not None else _top_via_shared(request),
             timers=timers,
         )
         if request.method == "INVITE" and response.status < 200:

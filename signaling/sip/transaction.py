@@ -222,6 +222,9 @@ class TransactionLayer:
         self.timers = timers if timers is not None else TimerConfig()
         self.counters: Counter[str] = Counter()
         self._events: deque[Event] = deque()
+        #: the event queue itself, truthy while events wait: an adapter draining the layer
+        #: tests it without a call per turn
+        self.pending: deque[Event] = self._events
         self._next_id = 1
         self._by_id: dict[TransactionId, _Transaction | _Rest] = {}
         self._index: dict[tuple[object, ...], _Transaction | _Rest] = {}
@@ -256,11 +259,16 @@ class TransactionLayer:
     def poll_timeout(self) -> float | None:
         """The earliest instant at which ``handle_timeout`` has work, or None."""
         heap = self._heap
+        by_id = self._by_id
         while heap:
             deadline, _, tid, name = heap[0]
-            tx = self._by_id.get(tid)
-            if tx is not None and _timer_live(tx, name, deadline):
-                return deadline
+            tx = by_id.get(tid)
+            if tx is not None:  # _timer_live, inline: asked after every message
+                if isinstance(tx, tuple):
+                    if name == _REST_TIMER and tx[_R_DEADLINE] == deadline:
+                        return deadline
+                elif tx.timers.get(name) == deadline:
+                    return deadline
             heapq.heappop(heap)
         return None
 
@@ -384,16 +392,18 @@ class TransactionLayer:
     ) -> _Transaction:
         tid = TransactionId(self._next_id)
         self._next_id += 1
+        # positional: four a call (id, method, request, addr, transport, reliable, is_client,
+        # state, config)
         tx = _Transaction(
-            id=tid,
-            method=request.method,
-            request=request,
-            addr=addr,
-            transport=transport,
-            reliable=is_reliable(transport),
-            is_client=is_client,
-            state=state,
-            config=self.timers,
+            tid,
+            request.method,
+            request,
+            addr,
+            transport,
+            transport not in UNRELIABLE_TRANSPORTS,  # is_reliable(transport): upper-case here
+            is_client,
+            state,
+            self.timers,
         )
         self._by_id[tid] = tx
         return tx
@@ -450,9 +460,14 @@ class TransactionLayer:
             tx.to_tag,
             None if tx.is_client else tx.request.to_tag,
         )
-        self._terminate(tx)
+        # the rest takes the record's place under each of its keys (what terminating the
+        # record and indexing the rest would leave, in one pass: nothing iterates the tables)
+        tx.state = State.TERMINATED
+        tx.timers.clear()
+        tx.keys.clear()
+        index = self._index
         for key in rest[_R_KEYS]:
-            self._index[key] = rest
+            index[key] = rest
         if tx.merge_key is not None:
             self._merge[tx.merge_key] = rest
         self._by_id[tx.id] = rest
@@ -592,7 +607,8 @@ class TransactionLayer:
         if method == "ACK":
             self._receive_ack(request, via, addr, now, transport)
             return
-        tx = self._index.get(server_key(request, via, method))
+        key = server_key(request, via, method)
+        tx = self._index.get(key)
         if tx is not None:
             self._server_retransmission(tx, now)
             return
@@ -608,7 +624,7 @@ class TransactionLayer:
             is_client=False,
             state=State.PROCEEDING if method == "INVITE" else State.TRYING,
         )
-        self._add_key(tx, server_key(request, via, method))
+        self._add_key(tx, key)
         self._add_key(tx, response_key(request, via))
         if method == "CANCEL":
             self._answer_cancel(tx, request, via, now)
