@@ -356,11 +356,25 @@ impl MediaControl for Engine {
         if will && !was {
             self.admit_transcoding()?;
         }
-        let r = self.request(placement.worker, |reply| Command::Update {
-            id,
-            spec,
-            reply,
-        });
+        let r = if will {
+            // Codecs are set up in the worker, and that can fail: wait for its answer.
+            self.request(placement.worker, |reply| Command::Update {
+                id,
+                spec,
+                reply: Some(reply),
+            })
+        } else {
+            // Nothing to set up: the update cannot fail in the worker, so it is one-way (the
+            // session's later commands reach the worker after it, in order).
+            self.send(
+                placement.worker,
+                Command::Update {
+                    id,
+                    spec,
+                    reply: None,
+                },
+            )
+        };
         // Give back a slot that a session no longer needs, or that a failed update took.
         match (r.is_ok(), was, will) {
             (true, true, false) | (false, false, true) => self.release_slot(true),

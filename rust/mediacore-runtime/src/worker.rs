@@ -57,10 +57,13 @@ pub enum Command {
         session: Box<Session>,
         legs: [PortPair; 2],
     },
+    /// `reply` None: one-way, for an update that cannot fail in the worker (the new spec
+    /// transcodes nothing, so no codec is set up); a failure (the session never registered, a
+    /// DSCP that could not be set) is counted in `setup_failures`.
     Update {
         id: SessionId,
         spec: SessionSpec,
-        reply: SyncSender<Result<(), ControlError>>,
+        reply: Option<SyncSender<Result<(), ControlError>>>,
     },
     Query {
         id: SessionId,
@@ -373,7 +376,13 @@ impl Worker {
                 }
                 Command::Update { id, spec, reply } => {
                     let r = self.update(id, spec, now);
-                    let _ = reply.send(r);
+                    match reply {
+                        Some(reply) => {
+                            let _ = reply.send(r);
+                        }
+                        None if r.is_err() => self.setup_failures += 1,
+                        None => {}
+                    }
                 }
                 Command::Query { id, reply } => {
                     let r = match self
@@ -562,7 +571,9 @@ impl Worker {
                     self.release_ports([legs[0].rtp_port, legs[1].rtp_port]);
                 }
                 Command::Update { reply, .. } => {
-                    let _ = reply.send(Err(gone()));
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(gone()));
+                    }
                 }
                 Command::Query { reply, .. } | Command::Delete { reply, .. } => {
                     let _ = reply.send(Err(gone()));
