@@ -140,7 +140,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def run_rate(node: Node, rate: int, seconds: int, hold_ms: int) -> dict[str, object]:
+def run_rate(node: Node, rate: int, seconds: int, hold_ms: int, sample_every: int = 0) -> dict[str, object]:
+    """One offered rate for ``seconds``; with ``sample_every`` also the node's CPU per call and
+    resident memory over each interval of that many seconds (does the cost drift as the run
+    goes on?), the calls of an interval taken as the offered rate times its length."""
     calls = rate * seconds
     errors = Path(tempfile.gettempdir()) / f"cps-uac-{rate}-errors.log"
     errors.unlink(missing_ok=True)
@@ -152,8 +155,25 @@ def run_rate(node: Node, rate: int, seconds: int, hold_ms: int) -> dict[str, obj
         "-sn", "uac", "-p", str(UAC_PORT), "-mp", "62000", "-r", str(rate), "-m", str(calls),
         "-d", str(hold_ms), "-l", str(rate * 10), "-timeout", f"{seconds * 4 + 30}s",
         "-trace_stat", "-stf", f"uac-{rate}.csv", "-trace_err", "-error_file", str(errors),
-        f"{LOOPBACK}:{NODE_PORT}", timeout=seconds * 4 + 60,
+        f"{LOOPBACK}:{NODE_PORT}", wait=not sample_every, timeout=seconds * 4 + 60,
     )  # fmt: skip
+    intervals: list[dict[str, float]] = []
+    if sample_every:
+        last, last_at = before, t0
+        while uac.poll() is None and time.monotonic() - t0 < seconds * 4 + 60:
+            left = t0 + seconds - time.monotonic()
+            time.sleep(min(sample_every, left) if left >= 1.0 else 0.5)
+            now, cpu = time.monotonic(), cpu_seconds(node.proc.pid)
+            span = min(now, t0 + seconds) - last_at
+            if span >= 1.0:  # an interval while SIPp still offered calls
+                intervals.append({
+                    "t_s": round(now - t0, 1),
+                    "node_cpu_ms_per_call": round(1000 * (cpu - last) / max(1.0, rate * span), 3),
+                    "rss_mb": round(rss_bytes(node.proc.pid) / 1e6, 1),
+                })  # fmt: skip
+                last, last_at = cpu, now
+        if uac.poll() is None:
+            stop(uac)
     wall = time.monotonic() - t0
     used = cpu_seconds(node.proc.pid) - before
     stop(uas)
@@ -169,6 +189,7 @@ def run_rate(node: Node, rate: int, seconds: int, hold_ms: int) -> dict[str, obj
         "node_cpu_s": round(used, 3),
         "node_cpu_ms_per_call": round(1000 * used / calls, 3),
         "node_cpu_share_of_core": round(used / wall, 3),
+        **({"intervals": intervals} if sample_every else {}),
     }
 
 
@@ -235,6 +256,12 @@ def main() -> int:
     parser.add_argument("--hold", type=int, default=0, help="instead: hold this many calls at once")
     parser.add_argument("--hold-rate", type=int, default=200)
     parser.add_argument("--media-proxy", default="on", choices=["on", "off"])
+    parser.add_argument(
+        "--sample-every",
+        type=int,
+        default=0,
+        help="also record the node's CPU per call and RSS every this many seconds of each run",
+    )
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
         "--softswitch-bin", default=None, help="start this binary (default: this checkout's code)"
@@ -267,7 +294,7 @@ def main() -> int:
                     result = {"hold": run_hold(node, args.hold, args.hold_rate)}
                 else:
                     runs = [
-                        run_rate(node, rate, args.seconds, args.hold_ms)
+                        run_rate(node, rate, args.seconds, args.hold_ms, args.sample_every)
                         for rate in args.rates
                         for _ in range(args.reps)
                     ]
@@ -323,7 +350,7 @@ def run_paired(
                 with tempfile.TemporaryDirectory() as tmp:
                     node = Node(write_config(Path(tmp), proxy), cmd)
                     try:
-                        runs[name].append(run_rate(node, rate, args.seconds, args.hold_ms))
+                        runs[name].append(run_rate(node, rate, args.seconds, args.hold_ms, args.sample_every))
                     finally:
                         node.stop()
     ratios = []
