@@ -173,6 +173,32 @@ def _create_mapping(admin: Admin, account_id: int, form: dict[str, str]) -> Mapp
     )
 
 
+def _mapping_of(admin: Admin, account_id: int, gateway_id: int) -> MappingGateway:
+    """The customer's mapping gateway ``gateway_id``; another customer's is not found here."""
+    gateway = admin.get(MappingGateway, gateway_id)
+    if gateway.account_id != account_id:
+        raise NotFoundError(f"mapping gateway {gateway_id} is not customer {account_id}'s")
+    return gateway
+
+
+def _edit_mapping(admin: Admin, account_id: int, gateway_id: int, form: dict[str, str]) -> MappingGateway:
+    """A mapping gateway's addresses, prefixes, rate group, limits, lock and media settings; its
+    name, authentication mode and credentials stay (a new password is a new gateway's)."""
+    current = _mapping_of(admin, account_id, gateway_id)
+    return admin.update(
+        replace(
+            current,
+            addresses=_list(form, "addresses") if "addresses" in form else current.addresses,
+            prefixes=_list(form, "prefixes"),
+            rate_group_id=_id(form, "rate_group_id"),
+            max_calls=_int(form, "max_calls"),
+            max_cps=_int(form, "max_cps"),
+            locked=form.get("locked") == "on",
+            **_media_fields(form, current),
+        )
+    )
+
+
 def _create_routing(admin: Admin, form: dict[str, str]) -> RoutingGateway:
     proxy = _text(form, "media_proxy")
     return admin.create(
@@ -368,6 +394,35 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
             f"/customers/{account_id}",
             lambda: _create_mapping(page.admin, account_id, form),
             lambda g: f"Mapping gateway {g.name} created.",
+        )
+
+    @router.get("/customers/{account_id}/mapping/{gateway_id}")
+    async def mapping(request: Request, account_id: int, gateway_id: int) -> Response:
+        page = await web.page(request)
+        try:
+            gateway = await web.db(_mapping_of, page.admin, account_id, gateway_id)
+            groups = await web.db(_rate_groups, page.admin)
+        except NotFoundError:
+            return web.render(request, "error.html", page, status=404, message=f"No gateway {gateway_id}.")
+        return web.render(
+            request,
+            "mapping_gateway.html",
+            page,
+            gateway=gateway,
+            account_id=account_id,
+            groups=groups,
+            **MEDIA_CHOICES,
+        )
+
+    @router.post("/customers/{account_id}/mapping/{gateway_id}")
+    async def edit_mapping(request: Request, account_id: int, gateway_id: int) -> Response:
+        page = await web.page(request)
+        form = await web.form(request, page)
+        return await act(
+            page,
+            f"/customers/{account_id}/mapping/{gateway_id}",
+            lambda: _edit_mapping(page.admin, account_id, gateway_id, form),
+            lambda g: f"Mapping gateway {g.name} saved.",
         )
 
     # -- vendors ---------------------------------------------------------------------------------

@@ -219,3 +219,68 @@ def test_gateway_codec_settings_through_the_pages(web_env: WebEnv, client: WebCl
         "specified",
         True,
     )
+
+
+def test_a_mapping_gateway_is_edited_on_its_own_page(web_env: WebEnv, client: WebClient) -> None:
+    """A customer's mapping gateway opens from the customer page; its addresses, prefixes,
+    limits, lock and codec settings are saved; its name, authentication mode and credentials
+    stay; another customer's gateway is not found under this customer."""
+    client.login()
+    admin = web_env.store.admin()
+    customer = admin.create(Account(code="3101", kind="customer"))
+    other = admin.create(Account(code="3102", kind="customer"))
+    gw = admin.create(MappingGateway(name="cc-a", account_id=customer.id, addresses=("203.0.113.30",)))
+    secret = admin.create(
+        MappingGateway(
+            name="cc-p",
+            account_id=other.id,
+            auth_mode="password",
+            username="ccp",
+            password="pw-1",  # noqa: S106 (a test credential)
+        )
+    )
+    page = f"/manage/customers/{customer.id}"
+    edit = f"{page}/mapping/{gw.id}"
+    assert f'href="{edit}"' in client.get(page).text
+    assert 'value="203.0.113.30"' in client.get(edit).text
+    client.form(
+        edit,
+        edit,
+        {
+            "addresses": "203.0.113.30 203.0.113.31",
+            "prefixes": "1",
+            "rate_group_id": "",
+            "max_calls": "40",
+            "max_cps": "5",
+            "locked": "on",
+            "codecs": "PCMA",
+            "codec_mode": "specified",
+            "g729_mode": "auto",
+            "dtmf": "rfc2833",
+        },
+    )
+    gw = web_env.store.admin().get(MappingGateway, gw.id)
+    assert (gw.name, gw.addresses, gw.prefixes, gw.max_calls, gw.max_cps, gw.locked) == (
+        "cc-a",
+        ("203.0.113.30", "203.0.113.31"),
+        ("1",),
+        40,
+        5,
+        True,
+    )
+    assert (gw.codecs, gw.codec_mode, gw.dtmf) == (("PCMA",), "specified", "rfc2833")
+    # a bad address is refused naming the field, and nothing changes
+    client.form(edit, edit, {"addresses": "not-an-address", "codec_mode": "auto"})
+    assert "addresses: &#39;not-an-address&#39;" in client.get(edit).text
+    assert web_env.store.admin().get(MappingGateway, gw.id).addresses == ("203.0.113.30", "203.0.113.31")
+    # another customer's gateway, under this customer: not found, and not changed by a post
+    assert client.get(f"{page}/mapping/{secret.id}").status_code == 404
+    client.form(page, f"{page}/mapping/{secret.id}", {"max_calls": "1"})
+    kept = web_env.store.admin().get(MappingGateway, secret.id)
+    assert (kept.max_calls, kept.username, kept.password, kept.auth_mode) == (None, "ccp", "pw-1", "password")
+    # a password gateway's page has no address field; its credentials stay
+    own = f"/manage/customers/{other.id}/mapping/{secret.id}"
+    assert 'name="addresses"' not in client.get(own).text
+    client.form(own, own, {"max_calls": "3", "codec_mode": "auto"})
+    kept = web_env.store.admin().get(MappingGateway, secret.id)
+    assert (kept.max_calls, kept.username, kept.password) == (3, "ccp", "pw-1")
