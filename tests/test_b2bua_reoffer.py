@@ -394,3 +394,28 @@ def test_a_call_without_audio_in_its_first_section_plans_the_enabled_one() -> No
 
 def test_a_invite_fixture_is_single_stream() -> None:
     assert a_invite().body.count(b"m=") == 1
+
+
+def test_after_a_refused_reoffer_that_added_video_the_carrier_never_sees_fewer_m_lines(
+    host: EngineHost,
+) -> None:
+    """The customer's refused re-INVITE added a video stream: the carrier (which accepted it) is
+    restored with the video at port 0, and the customer's next re-INVITE (audio alone, as its
+    own session has) reaches the carrier with the video section still there at port 0; the
+    customer's answer has one section, like its offer."""
+    call = answered_call(host)
+    video = b"m=video 4020 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+    reinvite_from_a(call, 2, a_version(SDP_A, 2) + video)
+    reply_to(call, "INVITE", CARRIER, 200, b_version(SDP_B_G729, 2) + video.replace(b"4020", b"5020"))
+    [*_, restoring] = sent_to(host, "INVITE", CARRIER)
+    assert ports(restoring.body)[1] == 0
+    reply_to(call, "INVITE", CARRIER, 200, b_version(SDP_B, 3) + video.replace(b"4020", b"0"))
+    assert call.active and len(host.ng.engine.session_ids() if host.ng else []) == 1
+    reinvite_from_a(call, 3, a_version(SDP_A, 4) + b"a=sendonly\r\n")
+    [*_, relayed] = sent_to(host, "INVITE", CARRIER)
+    assert len(ports(relayed.body)) == 2 and ports(relayed.body)[1] == 0
+    reply_to(
+        call, "INVITE", CARRIER, 200, b_version(SDP_B, 4) + b"a=recvonly\r\n" + video.replace(b"4020", b"0")
+    )
+    [ok] = [r for r in responses_to_a(host, "INVITE") if r.cseq.number == 3]
+    assert ok.status == 200 and len(ports(ok.body)) == 1 and b"a=recvonly" in ok.body

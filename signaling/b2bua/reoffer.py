@@ -14,11 +14,12 @@ Y's answer is checked against the plan before anything of it reaches the engine 
   (RFC 3261 §13.2.2.4), X gets 488 Not Acceptable Here with a Warning 305 (RFC 3261 §14.2: X
   stays on its session, §14.1), the engine is given the exchange in force again at once (it is
   never left with X's new SDP half applied), and Y is sent an offer of the session it had
-  before — same SDP, origin version one up, as many ``m=`` lines as it last saw (RFC 3264 §8;
-  RFC 6141 §3.4 describes this repair) — in the same method. Y's answer to that restores the
-  call; if Y changed its media in it, the engine is given that (checked against the policy
-  again). Only if Y refuses the restoring offer (a second 491 included: one retry after 2.5 s)
-  or answers something that cannot be used is the call ended, with both legs hung up.
+  before — same SDP, origin version one up, as many ``m=`` lines as it last saw (RFC 3264
+  §8; RFC 6141 rolls a session back the same way, by a new offer) — in the same method. Y's
+  answer to that restores the call; if Y changed its media in it, the engine is given that
+  (checked against the policy again). Only if Y refuses the restoring offer (a second 491
+  included: one retry after 2.5 s) or answers something that cannot be used is the call
+  ended, with both legs hung up.
 
 A relayed re-offer that gets no 2xx leaves both parties on their session (RFC 3261 §14.1):
 the engine is given the exchange in force again, and the failure goes back to X.
@@ -39,6 +40,8 @@ from signaling.media.sdp_streams import (
     one_audio_stream,
     pad_sections,
     restoring_offer,
+    section_count,
+    trim_sections,
 )
 from signaling.sip.message import Request, Response
 from signaling.sip.transaction import TransactionId
@@ -81,7 +84,9 @@ def _warning(call: Call, leg: Leg) -> list[tuple[str, str]]:
 def relay_offer(call: Call, leg: Leg, other: Leg, request: Request, transaction: TransactionId) -> None:
     """An SDP offer in a re-INVITE or UPDATE from ``leg``: plan it, through the engine, to
     ``other``. Further audio streams are refused with port 0 (signaling/media/sdp_streams.py)."""
-    body = one_audio_stream(request.body)
+    # as many m= lines as the other party has seen (more only after a refused re-offer that
+    # added streams: RFC 3264 §8); the answer is cut back to the offerer's count in _accept
+    body = pad_sections(one_audio_stream(request.body), other.sdp_sent)
     try:
         codecs = _plan(call, leg.name, body)
     except CodecMismatch as exc:
@@ -163,6 +168,7 @@ def _accept(call: Call, pending: Pending, response: Response, *, answer: bytes, 
     other = call._other(origin) if origin is not None else None
     if origin is None or other is None:
         return
+    body = trim_sections(body, section_count(pending.request.body))
     call._respond_in(
         origin, pending.request, pending.transaction, response.status, body=body, reason=response.reason
     )

@@ -15,6 +15,9 @@ section. What these helpers do around it (docs/b2bua.md "Streams"):
   force before a re-offer we refused (docs/decisions.md "A re-offer's answer that does not
   fit"): the one it had, its origin version one above the last it saw (RFC 3264 §8), with as
   many ``m=`` lines as the last it saw (§8: never fewer).
+* :func:`pad_sections` / :func:`trim_sections` — a party never sees fewer ``m=`` lines than it
+  has seen (RFC 3264 §8): after a refused re-offer that added streams, the other party's later
+  offers are padded to that count with disabled sections, and the answer cut back for them.
 * :func:`media_key` — what of an SDP decides where and how media flows (per section: kind,
   port, protocol, first format, connection address, direction), to tell whether a party's new
   SDP changes its media or only its origin line.
@@ -34,6 +37,7 @@ __all__ = [
     "pad_sections",
     "restoring_offer",
     "section_count",
+    "trim_sections",
 ]
 
 _DIRECTIONS = ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive")
@@ -141,6 +145,15 @@ def pad_sections(sdp: bytes, like: bytes) -> bytes:
     lines, newline = _split(sdp)
     seen, _ = _split(like)
     return _join(lines + _extra_sections(seen, len(_m_indexes(lines))), newline)
+
+
+def trim_sections(sdp: bytes, count: int) -> bytes:
+    """``sdp`` without its sections after the first ``count`` (an answer cut back to the offer it
+    answers, when we had padded that offer with disabled sections)."""
+    if section_count(sdp) <= count:
+        return sdp
+    lines, newline = _split(sdp)
+    return _join(lines[: _m_indexes(lines)[count]], newline)
 
 
 def _origin(lines: list[str]) -> int | None:
