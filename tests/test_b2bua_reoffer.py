@@ -191,6 +191,14 @@ def test_a_reinvite_answered_with_a_codec_that_does_not_fit_is_refused_and_the_c
     assert len(host.media_log) == commands, "the same media as before: nothing to give the engine"
     assert call.active and host.legs() == before and host.requests("BYE") == []
 
+    # the customer's next re-INVITE carries its own next version (3): the carrier, which saw
+    # our restoring offer at 3, gets it at 4
+    reinvite_from_a(call, 3, a_version(SDP_A, 3))
+    [*_, next_offer] = sent_to(host, "INVITE", CARRIER)
+    assert version(next_offer.body) == 4
+    reply_to(call, "INVITE", CARRIER, 200, b_version(SDP_B, 4))
+    assert [r.status for r in responses_to_a(host, "INVITE") if r.cseq.number == 3] == [200]
+
     host.clock += 60
     call.on_request("a", TransactionId(40), in_dialog_from_a(call, "BYE", 4))
     assert len(sent_to(host, "BYE", CARRIER)) == 1

@@ -42,6 +42,7 @@ from signaling.media.sdp_streams import (
     restoring_offer,
     section_count,
     trim_sections,
+    version_above,
 )
 from signaling.sip.message import Request, Response
 from signaling.sip.transaction import TransactionId
@@ -112,6 +113,7 @@ def relay_offer(call: Call, leg: Leg, other: Leg, request: Request, transaction:
 
 
 def _send_offer(call: Call, other: Leg, pending: Pending, body: bytes) -> None:
+    body = version_above(body, other.sdp_sent)  # after a restoring offer of ours: still up
     pending.sent = body
     tid = call._send_in_dialog(other, pending.request.method, body, SDP)
     if tid is None:  # the other dialog cannot take a request now

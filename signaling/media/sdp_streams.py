@@ -38,6 +38,7 @@ __all__ = [
     "restoring_offer",
     "section_count",
     "trim_sections",
+    "version_above",
 ]
 
 _DIRECTIONS = ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive")
@@ -183,6 +184,19 @@ def restoring_offer(in_force: bytes, last_seen: bytes, fresh: bytes | None = Non
             fields[2] = str(int(fields[2]) + 1)
         lines[at] = " ".join(fields)
     return _join(lines, newline)
+
+
+_VERSION = re.compile(rb"^(o=\S+ \S+ )(\d+)( )", re.MULTILINE)
+
+
+def version_above(sdp: bytes, last: bytes) -> bytes:
+    """``sdp`` with its origin version raised to one above ``last``'s when it is not above it
+    already: the parties' own version counters go on as they were, but a party we sent a
+    restoring offer (whose version we chose) must still see each new SDP's version go up."""
+    mine, theirs = _VERSION.search(sdp), _VERSION.search(last)
+    if mine is None or theirs is None or int(mine.group(2)) > int(theirs.group(2)):
+        return sdp
+    return sdp[: mine.start(2)] + str(int(theirs.group(2)) + 1).encode() + sdp[mine.end(2) :]
 
 
 def media_key(sdp: bytes) -> tuple[tuple[str, ...], ...]:
