@@ -63,6 +63,12 @@ def _int(form: dict[str, str], name: str, default: int | None = None) -> int | N
     return int(text)
 
 
+def _kept_int(form: dict[str, str], name: str, current: int | None) -> int | None:
+    """Editing: an optional whole number, kept as stored when the form does not carry the field
+    (an older page, a script); submitted empty, it is cleared."""
+    return _int(form, name) if name in form else current
+
+
 def _required_int(form: dict[str, str], name: str, default: int) -> int:
     value = _int(form, name, default)
     return default if value is None else value
@@ -232,8 +238,8 @@ def _edit_routing(admin: Admin, gateway_id: int, form: dict[str, str]) -> Routin
             priority=_required_int(form, "priority", current.priority),
             weight=_required_int(form, "weight", current.weight),
             media_proxy=proxy or None,  # type: ignore[arg-type]
-            max_calls=_int(form, "max_calls"),
-            max_cps=_int(form, "max_cps") if "max_cps" in form else current.max_cps,
+            max_calls=_kept_int(form, "max_calls", current.max_calls),
+            max_cps=_kept_int(form, "max_cps", current.max_cps),
             locked=form.get("locked") == "on",
             **_media_fields(form, current),
         )
