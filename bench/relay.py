@@ -312,10 +312,12 @@ def raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+def bench_parser(doc: str | None, default_calls: Sequence[int]) -> argparse.ArgumentParser:
+    """The options every rtpload-driven engine benchmark takes (relay.py, transcode.py); a
+    script adds its own before calling :func:`parse_bench_args`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0] if doc else None)
     parser.add_argument("--rtpload", type=Path, default=REPO / "target" / "release" / "rtpload")
-    parser.add_argument("--calls", type=int, nargs="+", default=list(DEFAULT_CALLS))
+    parser.add_argument("--calls", type=int, nargs="+", default=list(default_calls))
     parser.add_argument("--repetitions", type=int, default=DEFAULT_REPETITIONS)
     parser.add_argument("--duration", type=int, default=DEFAULT_DURATION_S, help="timed seconds per run")
     parser.add_argument("--engines", nargs="+", default=["rtpengine", "softswitch"])
@@ -329,6 +331,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, help="write every run as JSON here")
     parser.add_argument("--log-dir", type=Path, help="engine logs (default: a temporary directory)")
+    return parser
+
+
+def parse_bench_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, and refuse counts and durations out of range (the runs stay bounded)."""
     args = parser.parse_args()
     if not 1 <= args.repetitions <= 50 or not 1 <= args.duration <= 600:
         parser.error("--repetitions must be 1..50 and --duration 1..600")
@@ -337,46 +344,81 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def main() -> int:
-    args = parse_args()
+def prepare(
+    args: argparse.Namespace, softswitch_args: Sequence[str], log_prefix: str
+) -> tuple[list[Engine], Path] | None:
+    """The engines named by ``--engines`` and the log directory, the file limit raised; None
+    (after saying why on stderr) when rtpload is missing or an engine name is unknown."""
     if not args.rtpload.is_file():
-        print(f"{args.rtpload} not found: run `make bench` or build with cargo", file=sys.stderr)
-        return 2
+        print(
+            f"{args.rtpload} not found: run `make bench` or build with cargo build --release -p rtpload",
+            file=sys.stderr,
+        )
+        return None
     makers = {
         "rtpengine": lambda: rtpengine(args.rtpengine_bin, args.threads),
-        "softswitch": lambda: softswitch(args.softswitch_bin, args.threads),
+        "softswitch": lambda: softswitch(args.softswitch_bin, args.threads, list(softswitch_args)),
     }
     unknown = [name for name in args.engines if name not in makers]
     if unknown:
         print(f"unknown engines {unknown}; choose from {sorted(makers)}", file=sys.stderr)
-        return 2
+        return None
     engines = [makers[name]() for name in args.engines]
     raise_fd_limit()
-    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="relay-bench-"))
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix=log_prefix))
     log_dir.mkdir(parents=True, exist_ok=True)
-    info = machine()
+    return engines, log_dir
+
+
+def sweep(
+    args: argparse.Namespace,
+    engines: list[Engine],
+    calls_list: Sequence[int],
+    log_dir: Path,
+    *,
+    mode: Sequence[str] = (),
+    direct: bool = True,
+) -> list[dict[str, Any]]:
+    """Every repetition, every N: each engine once, freshly started, with rtpload in ``mode``;
+    the engine order alternates per repetition and the direct baseline (unless ``direct`` is
+    false) sits between the engines. Each run is printed to stderr as it ends."""
     runs: list[dict[str, Any]] = []
     for repetition in range(args.repetitions):
-        # Alternate the engine order per repetition; the direct baseline sits in the middle.
         order = engines if repetition % 2 == 0 else engines[::-1]
-        for calls in args.calls:
-            for engine in [order[0], None, *order[1:]]:
+        for calls in calls_list:
+            slots: list[Engine | None] = [order[0], *([None] if direct else []), *order[1:]]
+            for engine in slots:
                 if engine is None:
-                    result = {"engine": "direct", "calls": calls}
-                    result |= run_rtpload(args.rtpload, ["--direct"], calls, args.duration)
+                    result: dict[str, Any] = {"engine": "direct", "calls": calls}
+                    result |= run_rtpload(args.rtpload, [*mode, "--direct"], calls, args.duration)
                 else:
-                    result = run_engine(engine, args.rtpload, calls, args.duration, log_dir)
+                    result = run_engine(engine, args.rtpload, calls, args.duration, log_dir, extra_args=mode)
                 result["repetition"] = repetition
                 runs.append(result)
                 print(json.dumps(result), file=sys.stderr, flush=True)
+    return runs
+
+
+def write_out(path: Path | None, document: dict[str, Any], log_dir: Path) -> None:
+    """The whole document as JSON at ``path`` (if given); then where the engine logs are."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=1) + "\n")
+    print(f"engine logs in {log_dir}", file=sys.stderr)
+
+
+def main() -> int:
+    args = parse_bench_args(bench_parser(__doc__, DEFAULT_CALLS))
+    prepared = prepare(args, (), "relay-bench-")
+    if prepared is None:
+        return 2
+    engines, log_dir = prepared
+    info = machine()
+    runs = sweep(args, engines, args.calls, log_dir)
     table = summarize(runs, engines, args.calls)
     print(table)
-    if args.out:
-        config = {"calls": args.calls, "repetitions": args.repetitions, "duration_s": args.duration}
-        document = {"machine": info, "config": config, "runs": runs, "table": table}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(document, indent=1) + "\n")
-    print(f"engine logs in {log_dir}", file=sys.stderr)
+    config = {"calls": args.calls, "repetitions": args.repetitions, "duration_s": args.duration}
+    write_out(args.out, {"machine": info, "config": config, "runs": runs, "table": table}, log_dir)
     return 0
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Transcoding benchmark: PCMA (leg A) <-> G.729 (leg B), our media engine against rtpengine.
 
-Theory of operation: the same harness as relay.py (whose engine start/stop helpers it imports),
+Theory of operation: the same harness as relay.py (whose options, engine start/stop and sweep it imports),
 with rtpload in ``--mode transcode``: leg A offers PCMA only and the ng offer asks for
 ``codec: {transcode: [G729]}``; leg B answers G.729 only; both legs send real speech every
 20 ms. For each repetition and each call count N, each engine is started fresh, driven by one
@@ -26,25 +26,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from relay import (
     DISTURBED_LATENESS_US,
-    REPO,
     Engine,
+    bench_parser,
     cell,
     machine,
     median,
-    raise_fd_limit,
-    rtpengine,
-    run_engine,
-    run_rtpload,
-    softswitch,
+    parse_bench_args,
+    prepare,
+    sweep,
+    write_out,
 )
 
 DEFAULT_CALLS = (50, 100, 200, 300, 400, 500, 600, 800)
@@ -216,14 +213,7 @@ def summarize(
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--rtpload", type=Path, default=REPO / "target" / "release" / "rtpload")
-    parser.add_argument("--calls", type=int, nargs="+", default=list(DEFAULT_CALLS))
-    parser.add_argument("--repetitions", type=int, default=DEFAULT_REPETITIONS)
-    parser.add_argument("--duration", type=int, default=DEFAULT_DURATION_S, help="timed seconds per run")
-    parser.add_argument("--engines", nargs="+", default=["rtpengine", "softswitch"])
-    parser.add_argument("--rtpengine-bin", default="rtpengine")
-    parser.add_argument("--softswitch-bin", default="softswitch")
+    parser = bench_parser(__doc__, DEFAULT_CALLS)
     parser.add_argument(
         "--softswitch-args",
         default="",
@@ -236,79 +226,38 @@ def parse_args() -> argparse.Namespace:
         help="our engine's jitter-buffer starting delay, allowed on top of the clean limit (default 60)",
     )
     parser.add_argument(
-        "--threads",
-        type=int,
-        default=max(1, (os.cpu_count() or 1) // 2),
-        help="media worker threads for both engines (default: half the cores, our engine's default)",
-    )
-    parser.add_argument(
         "--no-direct",
         action="store_true",
         help="skip the direct baseline runs; added latency is then the raw latency (µs larger)",
     )
-    parser.add_argument("--out", type=Path, help="write every run as JSON here")
-    parser.add_argument("--log-dir", type=Path, help="engine logs (default: a temporary directory)")
-    args = parser.parse_args()
-    if not 1 <= args.repetitions <= 50 or not 1 <= args.duration <= 600:
-        parser.error("--repetitions must be 1..50 and --duration 1..600")
-    if any(not 1 <= n <= 10000 for n in args.calls):
-        parser.error("--calls values must be 1..10000")
-    return args
+    return parse_bench_args(parser)
 
 
 def main() -> int:
     args = parse_args()
-    if not args.rtpload.is_file():
-        print(f"{args.rtpload} not found: build with cargo build --release -p rtpload", file=sys.stderr)
+    prepared = prepare(args, args.softswitch_args.split(), "transcode-bench-")
+    if prepared is None:
         return 2
-    makers = {
-        "rtpengine": lambda: rtpengine(args.rtpengine_bin, args.threads),
-        "softswitch": lambda: softswitch(args.softswitch_bin, args.threads, args.softswitch_args.split()),
-    }
+    engines, log_dir = prepared
     ALLOWANCE["softswitch"] = (args.softswitch_buffer_ms, TAIL_PACKETS)
-    unknown = [name for name in args.engines if name not in makers]
-    if unknown:
-        print(f"unknown engines {unknown}; choose from {sorted(makers)}", file=sys.stderr)
-        return 2
-    engines = [makers[name]() for name in args.engines]
-    raise_fd_limit()
-    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="transcode-bench-"))
-    log_dir.mkdir(parents=True, exist_ok=True)
     info = machine()
     floor = codec_floor(args.rtpload)
     print(json.dumps({"codec_floor": floor}), file=sys.stderr, flush=True)
     floor_ms = None if "error" in floor else float(floor["cpu_ms_per_call_second"])
-    runs: list[dict[str, Any]] = []
     calls_list = sorted(args.calls)
-    for repetition in range(args.repetitions):
-        order = engines if repetition % 2 == 0 else engines[::-1]
-        for calls in calls_list:
-            # The direct baseline sits between the engines, as in relay.py.
-            slots: list[Engine | None] = [order[0], *([] if args.no_direct else [None]), *order[1:]]
-            for engine in slots:
-                if engine is None:
-                    result: dict[str, Any] = {"engine": "direct", "calls": calls}
-                    result |= run_rtpload(args.rtpload, [*MODE, "--direct"], calls, args.duration)
-                else:
-                    result = run_engine(engine, args.rtpload, calls, args.duration, log_dir, extra_args=MODE)
-                result["repetition"] = repetition
-                runs.append(result)
-                print(json.dumps(result), file=sys.stderr, flush=True)
+    runs = sweep(args, engines, calls_list, log_dir, mode=MODE, direct=not args.no_direct)
     table = summarize(runs, engines, calls_list, floor_ms)
     print(table)
-    if args.out:
-        config = {
-            "mode": "transcode",
-            "calls": calls_list,
-            "repetitions": args.repetitions,
-            "duration_s": args.duration,
-            "threads": args.threads,
-            "direct_baseline": not args.no_direct,
-        }
-        document = {"machine": info, "config": config, "codec_floor": floor, "runs": runs, "table": table}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(document, indent=1) + "\n")
-    print(f"engine logs in {log_dir}", file=sys.stderr)
+    config = {
+        "mode": "transcode",
+        "calls": calls_list,
+        "repetitions": args.repetitions,
+        "duration_s": args.duration,
+        "threads": args.threads,
+        "direct_baseline": not args.no_direct,
+    }
+    document = {"machine": info, "config": config, "codec_floor": floor, "runs": runs, "table": table}
+    write_out(args.out, document, log_dir)
     return 0
 
 

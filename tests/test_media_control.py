@@ -16,8 +16,10 @@ import time
 import pytest
 
 from mediacore import MediaEngine
+from signaling.b2bua.parts import media_report_by_party
 from signaling.media import bencode
 from signaling.media.control import (
+    DEFERRED,
     InProcessMedia,
     MediaControlError,
     MediaNotice,
@@ -25,7 +27,7 @@ from signaling.media.control import (
     OfferOptions,
 )
 from tests.b2bua_harness import rtpengine_process
-from tests.helpers import endpoints, rtp, sdp, sdp_media_port
+from tests.helpers import Endpoint, endpoints, rtp, sdp, sdp_media_port
 
 RTPENGINE = shutil.which("rtpengine")
 
@@ -216,3 +218,56 @@ def test_in_process_request_needs_no_bencode(engine: MediaEngine) -> None:
     with pytest.raises(ValueError, match="deeply"):
         ng.request(deep)
     assert ng.request({"command": "delete", "call-id": "d1"})[b"result"] == b"ok"
+
+
+def test_in_process_delete_later_does_not_wait_and_loses_no_statistics(engine: MediaEngine) -> None:
+    """``delete_later`` (what the node uses to end a call's media): the call is gone for every
+    later command at once, and the final statistics — every packet relayed before the delete —
+    reach the continuation on the loop afterwards. A delete still outstanding when the media
+    control closes is finished, not dropped."""
+    media = InProcessMedia(engine)
+    outcomes: dict[str, object] = {}
+
+    async def call(call_id: str, a: Endpoint, b: Endpoint, packets: int) -> None:
+        to_callee = await media.offer(call_id, "tag-a", sdp(a.addr).encode())
+        to_caller = await media.answer(call_id, "tag-a", "tag-b", sdp(b.addr).encode())
+        for n in range(packets):
+            a.send(rtp(n, 160 * n, 0xA), sdp_media_port(to_caller))
+            b.recv()
+        b.send(rtp(0, 0, 0xB), sdp_media_port(to_callee))
+        a.recv()
+
+    async def main() -> None:
+        with endpoints(4) as (a1, b1, a2, b2):
+            await call("later-1", a1, b1, 5)
+            await call("later-2", a2, b2, 3)
+            started = media.delete_later("later-1", "tag-a", lambda r: outcomes.__setitem__("later-1", r))
+            assert started is DEFERRED
+            assert media.call_count == 1, "the call is gone for the engine at once"
+            with pytest.raises(MediaControlError, match="nknown call"):
+                await media.query("later-1")
+            assert "later-1" not in outcomes, "not handed on inside the call that started it"
+            # an unknown call is answered at once, like delete: None
+            assert media.delete_later("nope", "tag-a", lambda r: outcomes.__setitem__("nope", r)) is None
+            for _ in range(500):
+                if "later-1" in outcomes:
+                    break
+                await asyncio.sleep(0.002)
+            assert media.deferred_deletes == 0
+            # the second is left outstanding for close()
+            assert (
+                media.delete_later("later-2", "tag-a", lambda r: outcomes.__setitem__("later-2", r))
+                is DEFERRED
+            )
+
+    asyncio.run(main())
+    assert "nope" not in outcomes
+    assert "later-2" not in outcomes
+    media.close()
+    parties = {"tag-a": "caller", "tag-b": "callee"}
+    for call_id, sent_by_caller in (("later-1", 5), ("later-2", 3)):
+        reply = outcomes[call_id]
+        assert isinstance(reply, dict), reply
+        packets, _ = media_report_by_party(reply, parties)
+        assert packets == {"caller": sent_by_caller, "callee": 1}, (call_id, packets)
+    assert engine.session_ids() == []

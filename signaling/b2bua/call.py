@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from signaling.b2bua import reoffer
 from signaling.b2bua.codecs import CodecStep, plan_attempt
@@ -120,8 +121,12 @@ class Call:
     a_tag: str = field(init=False, default="")
     #: the offer/answer in force once answered (what a refused re-offer's repair goes back to)
     exchange: Exchange | None = None
+    #: The node's SS_* parameters when the call started: the call keeps them when the store's
+    #: change (the next call takes the new ones; signaling/b2bua/settings.py, behaviour 77).
+    parameters: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.parameters = self.host.parameters
         self.call_id = self.invite.call_id
         self.a_tag = self.invite.from_tag or ""
         self.a = Leg("a", self.source, self.transport, tag=new_tag(), dtmf=self.admission.dtmf)
@@ -333,7 +338,7 @@ class Call:
 
     def _arm_attempt_timer(self, parameter: str) -> None:
         attempt = self.attempt
-        delay = float(self.host.parameters[parameter])
+        delay = float(self.parameters[parameter])
 
         def expired() -> None:
             if self.attempt is attempt and not self.answered and self.active:
@@ -351,7 +356,7 @@ class Call:
         self.host.cancel(attempt.transaction)
         self.host.router.attempt_ended(self.call_id, attempt.route, 408, self.host.now())
         self.last_failure = 408
-        p = self.host.parameters
+        p = self.parameters
         if (attempt.sdp_seen and p["SS_SIP_STOP_SWITCH_AFTER_SDP"]) or (
             attempt.provisional >= 180 and not p["SS_GATEWAY_SWITCH_UNTIL_CONNECT"]
         ):
@@ -527,7 +532,7 @@ class Call:
 
     def _arm_duration_limit(self) -> None:
         limit = self.admission.max_duration
-        cap = float(self.host.parameters["SS_SIP_NO_TIMER_REINVITE_INTERVAL"] or 0)
+        cap = float(self.parameters["SS_SIP_NO_TIMER_REINVITE_INTERVAL"] or 0)
         if cap > 0 and "a" not in self.st.timers:
             # without a session timer on the caller's leg the cap is ours to keep (with one,
             # the leg's SessionTimer applies it when the caller turns out to be non-timer)
@@ -592,7 +597,7 @@ class Call:
         self.last_failure = status
         if attempt.dialog is not None:
             attempt.dialog.terminate()
-        p = self.host.parameters
+        p = self.parameters
         stop = (
             status in attempt.route.stop_switch_codes
             or (status in (486, 600) and p["SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY"])

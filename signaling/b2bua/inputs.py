@@ -1,7 +1,9 @@
 """A call's inputs, split from node.py: each call runs its inputs (messages, timers, media
 replies) one at a time and in order, inline in the pump that delivered them — no task per input.
-A media command on a media node (ng over UDP) is the one input that is awaited: the call's later
-inputs queue behind it and a task runs them once the reply came. A mixin of :class:`Node`; it
+A media command on a media node (ng over UDP) is awaited: the call's later inputs queue behind
+it and a task runs them once the reply came. The in-process engine's delete is held instead: it
+returns at once, and the call's later inputs wait until its final statistics come back on the
+loop (no task, and the loop never waits for a media worker). A mixin of :class:`Node`; it
 uses only the attributes declared here.
 """
 
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from signaling.b2bua.call import Call, Continuation, MediaPort
 from signaling.b2bua.stats import NodeStats
-from signaling.media.control import MediaControlError
+from signaling.media.control import DEFERRED, MediaControlError
 from signaling.observe.logs import call_context
 from signaling.sip.dialog import DialogId
 from signaling.sip.transaction import TransactionId
@@ -25,6 +27,10 @@ from signaling.sip.transaction import TransactionId
 __all__ = ["CallInputs", "CallState"]
 
 log = logging.getLogger("softswitch.node")
+
+#: what an input returns when the call's later inputs must wait for a reply that comes later
+#: on the loop (an in-process delete's final statistics): no task, no await
+HELD = object()
 
 
 @dataclass(slots=True)
@@ -74,7 +80,11 @@ class CallInputs:
         port = self.media_port
         run_now = getattr(port, "run_now", None)
         if run_now is not None:
-            self._enqueue(call, partial(_media_now, run_now, command, args, then))
+            later = getattr(port, "delete_later", None) if command == "delete" else None
+            if later is not None and self._loop is not None:
+                self._enqueue(call, partial(self._delete_held, later, run_now, call, args, then))
+            else:
+                self._enqueue(call, partial(_media_now, run_now, command, args, then))
             return
 
         async def run() -> None:
@@ -85,6 +95,45 @@ class CallInputs:
             then(result)
 
         self._enqueue(call, run)
+
+    def _delete_held(
+        self,
+        later: Callable[..., object],
+        run_now: Callable[[str, tuple[Any, ...]], object],
+        call: Call,
+        args: tuple[Any, ...],
+        then: Continuation,
+    ) -> object:
+        """An in-process delete that does not wait for the media worker: the call's later
+        inputs wait (``HELD``) until its final statistics reach ``then``, on the loop a moment
+        later; the loop runs other calls meanwhile."""
+        state = self.calls.get(call.call_id) or self._lingering.get(call.call_id)
+        if state is None or state.call is not call or state.task is not None:
+            _media_now(run_now, "delete", args, then)
+            return None
+        try:
+            result = later(*args, partial(self._resume_held, state, then))
+        except MediaControlError as exc:
+            result = exc
+        if result is DEFERRED:
+            return HELD
+        then(result)
+        return None
+
+    def _resume_held(self, state: CallState, then: Continuation, result: object) -> None:
+        """The reply a held input waited for: hand it on, then run the call's queued inputs."""
+        token = call_context.set(state.call.call_id)
+        try:
+            try:
+                then(result)
+            except Exception:
+                self._input_failed(state)
+            self._pump()
+        finally:
+            call_context.reset(token)
+            state.running = False
+        if state.queue:
+            self._drain(state)
 
     def _enqueue(self, call: Call, work: Callable[[], object]) -> None:
         state = self.calls.get(call.call_id) or self._lingering.get(call.call_id)
@@ -109,6 +158,10 @@ class CallInputs:
                 pending: Awaitable[object] | None = None
                 try:
                     result = work()
+                    if result is HELD:  # waits for an in-process reply: _resume_held goes on
+                        self._pump()
+                        handed_over = True
+                        return
                     if result is not None and inspect.isawaitable(result):
                         pending = result
                 except Exception:

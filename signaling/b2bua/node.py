@@ -36,6 +36,7 @@ from signaling.b2bua.inputs import CallInputs, CallState
 from signaling.b2bua.intake import SAMPLE_PERIOD, Intake
 from signaling.b2bua.operations import Operations
 from signaling.b2bua.schedule import TIMER_SLACK, Schedule
+from signaling.b2bua.settings import Settings, keepalive_config
 from signaling.b2bua.stats import GatewayProber, NodeStats
 from signaling.config import Config
 from signaling.media.control import MediaNotice
@@ -46,7 +47,7 @@ from signaling.sip.defence import Defence
 from signaling.sip.dialog import Dialog, DialogId
 from signaling.sip.identity import CallerPool
 from signaling.sip.ids import new_branch
-from signaling.sip.keepalive import KeepAliveConfig, NatKeepAlive
+from signaling.sip.keepalive import NatKeepAlive
 from signaling.sip.limits import AdmissionControl, KeyLimits, OverloadGuard, RateMeter
 from signaling.sip.message import Request, Response, SipUri, Via
 from signaling.sip.registrar import Registrar
@@ -62,7 +63,7 @@ Addr = tuple[str, int]
 CPS_WINDOW = 10.0
 
 
-class Node(Dispatch, Intake, CallInputs, Schedule, Operations):
+class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
     """A running B2BUA node."""
 
     def __init__(self, config: Config, media: MediaPort, router: Router) -> None:
@@ -100,14 +101,7 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations):
                 ),
             )
         p = self.parameters
-        self.keepalive = NatKeepAlive(
-            KeepAliveConfig(
-                message=str(p["SS_SIP_NAT_KEEP_ALIVE_MESSAGE"]),
-                period=float(p["SS_SIP_NAT_KEEP_ALIVE_PERIOD"]),
-                send_interval_ms=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_INTERVAL"]),
-                send_one_time=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME"]),
-            )
-        )
+        self.keepalive = NatKeepAlive(keepalive_config(p))
         # bindings are keyed by the To URI's user alone: phones are found by number
         self.registrar = Registrar(keepalive=self.keepalive, aor_key=_aor_user, authorize=self._may_register)
         self._passwords = {gw.username: gw.password for gw in config.mapping_gateways if gw.username}
@@ -166,6 +160,12 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations):
         self.transport_open = False
         self.advertise: str | None = config.sip_advertise
         self.ended_records: list[CallRecord] = []
+        self.parameter_errors: dict[str, int] = {}
+        # a store-backed router hands over the store's overrides now and at each reload that
+        # changes them (signaling/b2bua/settings.py); the file's router has none
+        watch = getattr(self.router, "on_parameters", None)
+        if watch is not None:
+            watch(self.apply_parameters)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ class LegTimers:
             call.host.cancel_timer(call, _TIMER_NAMES.get(name) or f"session_{name}")
 
     def config(self) -> SessionTimerConfig:
-        p = self.call.host.parameters
+        p = self.call.parameters  # the call's own, from its start
         values = (
             int(p["SS_SIP_SESSION_TTL"]),
             int(p["SS_SIP_SESSION_UPDATE_SEGMENT"]),

@@ -194,6 +194,13 @@ class StoreRouter:
         self._rng = rng
         self.snapshot = snapshot if snapshot is not None else load_snapshot(store, self._base)
         prepare(self.snapshot)
+        #: Stored parameter values refused at a load (they do not parse), by name: how many
+        #: loads found each one bad (the previous value stayed; logged each time).
+        self.parameter_errors: dict[str, int] = {}
+        self._note_rejected(self.snapshot)
+        #: Told the store's SS_* overrides at once and at each reload that changes them
+        #: (:meth:`on_parameters`): the node's own SIP settings.
+        self._parameter_watchers: list[Callable[[Mapping[str, Any]], object]] = []
         self.counters = Counters()
         p = self.snapshot.parameters
         self.quality = Quality(
@@ -259,6 +266,14 @@ class StoreRouter:
 
     def on_locate(self, lookup: Callable[[str], PhoneContact | None]) -> None:
         self._locate = lookup
+
+    def on_parameters(self, callback: Callable[[Mapping[str, Any]], object]) -> None:
+        """``callback(overrides)`` with the store's SS_* overrides (parsed, by the names the
+        code reads) now and at every reload that changes them, on the loop: how the node's own
+        settings (SIP timers, session timers, NAT keep-alive, SS_QOS_SIGNAL, gateway windows)
+        follow the store as routing does (docs/routing.md, "Parameters")."""
+        self._parameter_watchers.append(callback)
+        callback(self.snapshot.overrides)
 
     def may_register(self, username: str, aor: str, now: float) -> bool:
         """A phone registers its number (or its SIP user), a password gateway its user name;
@@ -689,14 +704,22 @@ class StoreRouter:
         """A new snapshot when the store's configuration moved on (reads only: any thread)."""
         if self.store.config_version() == self.snapshot.version:
             return None
-        snapshot = load_snapshot(self.store, self._base)
+        snapshot = load_snapshot(self.store, self._base, previous=self.snapshot)
         prepare(snapshot)  # its per-snapshot routing work here, in the loading thread
         return snapshot
 
     def install(self, snapshot: Snapshot) -> None:
         """Use ``snapshot`` for new calls (calls in progress keep what they were admitted with);
-        calls of accounts now locked are hung up."""
+        calls of accounts now locked are hung up; the node is told changed SS_* overrides."""
+        before = self.snapshot.overrides
         self.snapshot = snapshot
+        self._note_rejected(snapshot)
+        if snapshot.overrides != before:
+            for watcher in self._parameter_watchers:
+                try:
+                    watcher(snapshot.overrides)
+                except Exception:  # a node's settings must not stop the router's reload
+                    log.exception("applying the stored parameters failed")
         p = snapshot.parameters
         self.quality.resize(
             p["SS_GATEWAY_ASR_RESERVE_TIME"],
@@ -708,6 +731,18 @@ class StoreRouter:
             account = snapshot.accounts.get(session.account_id)
             if account is not None and account.locked and session.held is not None:
                 self._request_hangup(session, ACCOUNT_LOCKED)
+
+    def _note_rejected(self, snapshot: Snapshot) -> None:
+        for name, text, why in snapshot.rejected:
+            self.parameter_errors[name] = self.parameter_errors.get(name, 0) + 1
+            kept = snapshot.stored.get(name)
+            log.error(
+                "stored parameter %s = %r refused: %s; %s",
+                name,
+                text,
+                why,
+                f"keeping {kept!r}" if kept is not None else "the node's file (or the default) applies",
+            )
 
     def refresh(self) -> bool:
         """Reload the configuration if it changed (on this thread); whether it did."""

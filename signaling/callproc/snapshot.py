@@ -50,6 +50,7 @@ from signaling.store import (
 )
 from signaling.store import parameters as server_parameters
 from signaling.store.codec import EPOCH, Kind
+from signaling.store.errors import ValidationError
 from signaling.store.gateways import parse_address
 from signaling.store.money import MONEY_SCALE, RATE_SCALE
 from signaling.untracked import ENABLED as UNTRACK_ENABLED
@@ -132,6 +133,14 @@ class Snapshot:
     #: The rate tables are out of the cyclic garbage collector's walks, and the routing caches
     #: keep theirs out too (signaling/untracked.py).
     untracked: bool = False
+    #: The store's parameter overrides in use, as stored text (each one checked: a stored value
+    #: that does not parse is replaced by the previous snapshot's, see :func:`accept_stored`).
+    stored: dict[str, str] = field(default_factory=dict)
+    #: The store's SS_* overrides, parsed, under the names the code reads: what reaches the
+    #: node's own settings (``StoreRouter.on_parameters``; docs/routing.md, "Parameters").
+    overrides: dict[str, Any] = field(default_factory=dict)
+    #: Stored values not used, (name, stored text, why), the previous value kept.
+    rejected: tuple[tuple[str, str, str], ...] = ()
 
     def mapping_by_name(self, name: str) -> MappingGateway | None:
         return next((gw for gw in self.mapping.values() if gw.name == name), None)
@@ -294,14 +303,50 @@ def _plans(name: str, callee: str, caller: str) -> Plans:
         return Plans(error=str(exc))
 
 
-def resolve_parameters(base: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, Any]:
-    """SS_* parameters: ``base`` (defaults and the node's file) overlaid with the store's."""
-    out = params.resolve({})
-    out.update(base)
+def accept_stored(
+    stored: Mapping[str, str], previous: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], tuple[tuple[str, str, str], ...]]:
+    """The stored overrides to use, and those refused: (name, text, why).
+
+    The store checks a value when it is set (``Store.set_parameter``), but a row may still not
+    parse: written by another version with other ranges, or by hand in the database. Such a
+    value must not stop a running node's reloads, nor a node's start: it is refused, and the
+    value in use before (``previous``, the last snapshot's) stays; without one the node's file
+    or the default applies. Names this version does not know are skipped, as before."""
+    accepted: dict[str, str] = {}
+    refused: list[tuple[str, str, str]] = []
+    for name, text in stored.items():
+        if name not in params.PARAMETERS and name not in server_parameters.SERVER_PARAMETERS:
+            continue
+        try:
+            server_parameters.check(name, text)
+        except ValidationError as exc:
+            refused.append((name, text, exc.reason))
+            kept = None if previous is None else previous.get(name)
+            if kept is not None:
+                accepted[name] = kept
+            continue
+        accepted[name] = text
+    return accepted, tuple(refused)
+
+
+def stored_overrides(stored: Mapping[str, str]) -> dict[str, Any]:
+    """The SS_* (and IVR_*) overrides among ``stored`` (checked text), parsed, under the names
+    the code reads (an alias resolved onto its target)."""
+    out: dict[str, Any] = {}
     for name, text in stored.items():
         parameter = params.PARAMETERS.get(name)
-        if parameter is not None:  # checked when it was stored; parsed the same way here
+        if parameter is not None:
             params.assign(out, name, parameter.parse(text))
+    return out
+
+
+def resolve_parameters(base: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, Any]:
+    """SS_* parameters: ``base`` (defaults and the node's file) overlaid with the store's
+    (``stored``: checked text, see :func:`accept_stored`)."""
+    out = params.resolve({})
+    out.update(base)
+    out.update(stored_overrides(stored))
     return out
 
 
@@ -323,15 +368,20 @@ def _policy(stored: Mapping[str, str], base: Mapping[str, Any]) -> tuple[Billing
 
 
 def load_snapshot(
-    store: Store, base_parameters: Mapping[str, Any] | None = None, *, untracked: bool = True
+    store: Store,
+    base_parameters: Mapping[str, Any] | None = None,
+    *,
+    untracked: bool = True,
+    previous: Snapshot | None = None,
 ) -> Snapshot:
     """Read the whole configuration (one read transaction per table family). ``untracked``
     (when the compiled helper is built): the rate tables and the routing caches stay out of the
     cyclic garbage collector's walks (signaling/untracked.py; False: as before, for
-    bench/routing.py's reference)."""
+    bench/routing.py's reference). ``previous``: the snapshot in use, whose parameter values
+    stay where a stored one does not parse (:func:`accept_stored`)."""
     untracked = untracked and UNTRACK_ENABLED
     version = store.config_version()  # first: a change made while loading is picked up next time
-    stored = store.parameters()
+    stored, rejected = accept_stored(store.parameters(), None if previous is None else previous.stored)
     policy, switches = _policy(stored, base_parameters or {})
     with store.db.transaction(write=False) as tx:
         accounts = {a.id: a for a in table.select(tx, Account)}
@@ -368,6 +418,9 @@ def load_snapshot(
         longest_prefix=0,
         members={},
         untracked=untracked,
+        stored=stored,
+        overrides=stored_overrides(stored),
+        rejected=rejected,
     )
     for gw in mapping.values():
         snap.mapping_plans[gw.id] = _plans(

@@ -181,6 +181,29 @@ class _NgCommands:
         await self.command("play DTMF", **params)
 
 
+#: :meth:`InProcessMedia.delete_later`'s answer when the reply comes later
+DEFERRED = object()
+
+#: how often the replies of deferred deletes are collected while any is outstanding, seconds:
+#: a worker deletes a session in microseconds; the call's record waits this long at most
+DELETE_POLL_S = 0.002
+
+
+#: a delete's outcome: its reply, None for an unknown call, or the refusal
+DeleteOutcome = dict[bytes, bencode.Value] | MediaControlError | None
+
+
+def _delete_outcome(reply: dict[bytes, bencode.Value]) -> DeleteOutcome:
+    """A delete's reply as ``delete`` returns it: the reply, None for an unknown call (a delete
+    is safe to repeat), or the refusal."""
+    if reply.get(b"result") != b"error":
+        return reply
+    reason = _text(reply.get(b"error-reason")) or "media engine error"
+    if "nknown call" in reason:
+        return None
+    return MediaControlError(reason)
+
+
 class InProcessMedia(_NgCommands):
     """The engine in this process. Commands run synchronously (they take microseconds: session
     creation waits only for a worker's acknowledgement); engine events are attributed to calls
@@ -191,6 +214,9 @@ class InProcessMedia(_NgCommands):
         self.engine = engine
         self._ng = engine.ng_control()
         self._watcher: EventWatcher | None = None
+        #: deferred deletes by the engine's token: who gets the reply
+        self._deferred: dict[int, Callable[[DeleteOutcome], None]] = {}
+        self._collecting: asyncio.TimerHandle | None = None
 
     async def _exchange(self, datagram: bytes) -> bytes:
         reply = self._ng.handle(datagram)
@@ -232,6 +258,50 @@ class InProcessMedia(_NgCommands):
             if "nknown call" not in str(exc):
                 raise
             return None
+
+    def delete_later(
+        self,
+        call_id: str,
+        from_tag: str | None,
+        done: Callable[[DeleteOutcome], None],
+    ) -> DeleteOutcome | object:
+        """``delete`` without waiting for the media worker that owns the call's sessions (the
+        loop must never stall on another thread): the call is gone for every later command at
+        once, and its reply — the final statistics — reaches ``done`` on the loop a moment
+        later (within the engine's reply timeout, else as a MediaControlError). A reply known
+        at once (an unknown call: None; a refusal) is returned instead and ``done`` is never
+        called; else :data:`DEFERRED` is returned. Needs a running loop."""
+        body: dict[str, Any] = {"command": "delete", "call-id": call_id}
+        if from_tag is not None:
+            body["from-tag"] = from_tag
+        started = self._ng.delete_deferred(body)
+        if not isinstance(started, int):
+            return _delete_outcome(started)
+        self._deferred[started] = done
+        if self._collecting is None:
+            self._collecting = asyncio.get_running_loop().call_later(DELETE_POLL_S, self._collect)
+        return DEFERRED
+
+    @property
+    def deferred_deletes(self) -> int:
+        """Deletes whose final statistics have not been handed on yet."""
+        return len(self._deferred)
+
+    def _collect(self) -> None:
+        self._collecting = None
+        for token, reply in self._ng.collect_deletes():
+            self._hand_on(token, reply)
+        if self._deferred:
+            self._collecting = asyncio.get_running_loop().call_later(DELETE_POLL_S, self._collect)
+
+    def _hand_on(self, token: int, reply: dict[bytes, bencode.Value]) -> None:
+        done = self._deferred.pop(token, None)
+        if done is None:
+            return
+        try:
+            done(_delete_outcome(reply))
+        except Exception:
+            log.exception("media delete: handing on the final statistics failed")
 
     def run_now(self, command: str, args: tuple[Any, ...]) -> object:
         """Run the command named ``command`` (``offer``, ``answer``, ``delete``, ``query``,
@@ -283,6 +353,11 @@ class InProcessMedia(_NgCommands):
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None
+        if self._collecting is not None:
+            self._collecting.cancel()
+            self._collecting = None
+        for token, reply in self._ng.finish_deletes():  # no call's final statistics lost
+            self._hand_on(token, reply)
         self._ng.delete_all()
 
 

@@ -86,6 +86,18 @@ class GatewayMeter:
             int(p["SS_GATEWAY_ACD_RESERVE_SEPARATE"]),
         )
 
+    def resize(self, asr_time: float, asr_segments: int, acd_time: float, acd_segments: int) -> None:
+        """New window sizes (a parameter change): the ASR, ACD and PDD windows start again, as
+        the router's do (signaling/callproc/quality.py); the counters and lines held stay."""
+        sizes = (asr_time, asr_segments, acd_time, acd_segments)
+        if sizes == self._sizes:
+            return
+        self._sizes = sizes
+        for stats in self.gateways.values():
+            stats.asr = Window(asr_time, asr_segments)
+            stats.acd = Window(acd_time, acd_segments)
+            stats.pdd = Window(acd_time, acd_segments)
+
     def gateway(self, name: str) -> GatewayStats:
         stats = self.gateways.get(name)
         if stats is None:

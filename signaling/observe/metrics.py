@@ -314,6 +314,15 @@ class NodeCollector(Collector):
             yield _gauge(
                 "cdr_queue_oldest_seconds", "Age of the oldest CDR waiting to be written.", values={(): age}
             )
+        refused = dict(self.node.parameter_errors)
+        for name, count in dict(getattr(router, "parameter_errors", None) or {}).items():
+            refused[name] = refused.get(name, 0) + count
+        yield _counter(
+            "parameter_errors",
+            "Stored parameter values refused (they did not parse; the previous value stayed), by parameter.",
+            ["parameter"],
+            refused,
+        )
         ledger = getattr(router, "ledger", None)
         if isinstance(ledger, Histograms):
             yield _histograms(

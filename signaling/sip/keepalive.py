@@ -7,7 +7,14 @@ phone numbers behind one NAT port share one keep-alive (a reference count tracks
 follows the reference's two knobs: one timer firing sends at most ``send_one_time`` messages, and
 batches are at least ``send_interval_ms`` apart, so 10 000 due devices with the defaults (3000
 per 500 ms) leave in four batches over 1.5 s. An empty message disables the whole mechanism: no
-targets are kept and no timer is ever due.
+keep-alive is scheduled and no timer is ever due (the devices registered are still counted, so
+that turning it on again reaches them).
+
+The configuration may change while devices are registered (:meth:`NatKeepAlive.configure`, the
+store's parameters reaching a running node): each device's next keep-alive then comes one *new*
+period after its last one (or after it registered), never in the past; the next keep-alive
+carries the new message; the next batch follows the new pacing. An empty message stops
+everything at once; a message again starts every device's rhythm from its last keep-alive.
 
 The adapter calls :meth:`NatKeepAlive.get_timer` and, when it is due,
 :meth:`NatKeepAlive.handle_timer`, and sends each returned :class:`Transmit` from the SIP socket.
@@ -64,6 +71,8 @@ class Transmit:
 class _Target:
     refs: int
     due: float
+    #: when its last keep-alive was due (when it was added, before the first)
+    last: float
     #: the sequence number of this target's live heap entry; other entries for it are stale
     generation: int = 0
 
@@ -74,22 +83,35 @@ class NatKeepAlive:
         self._payload = self.config.message.encode("utf-8")
         self._targets: dict[Address, _Target] = {}
         self._heap: list[tuple[float, int, Address]] = []
+        self._last_batch_at = float("-inf")
         self._next_batch_at = float("-inf")
         self._seq = 0
         #: datagrams handed out so far (a counter for the trace and for tests)
         self.sent = 0
 
+    def configure(self, config: KeepAliveConfig, now: float) -> None:
+        """A new configuration from now on (the module doc): each device's next keep-alive a
+        new period after its last, the new message, the new pacing; empty: none at once."""
+        self.config = config
+        self._payload = config.message.encode("utf-8")
+        self._next_batch_at = self._last_batch_at + config.send_interval_ms / 1000.0
+        self._heap = []
+        if not config.enabled:
+            return
+        for addr, target in self._targets.items():
+            target.due = max(target.last + config.period, now)
+            self._push(addr, target)
+
     def add(self, addr: Address, now: float) -> None:
         """Start (or keep) sending to ``addr``; the first keep-alive goes one period from now."""
-        if not self.config.enabled:
-            return
         target = self._targets.get(addr)
         if target is not None:
             target.refs += 1
             return
-        target = _Target(refs=1, due=now + self.config.period)
+        target = _Target(refs=1, due=now + self.config.period, last=now)
         self._targets[addr] = target
-        self._push(addr, target)
+        if self.config.enabled:
+            self._push(addr, target)
 
     def remove(self, addr: Address) -> None:
         """One registration at ``addr`` is gone; sending stops when none is left."""
@@ -128,10 +150,17 @@ class NatKeepAlive:
                 break
             heapq.heappop(self._heap)
             out.append(Transmit(addr, self._payload))
-            # keep the device's own rhythm when a batch runs late, but never schedule into the past
-            target.due = max(due + self.config.period, now)
+            # keep the device's own rhythm when a batch runs late; one that fell a whole period
+            # behind (a long stall, a keep-alive turned on again) restarts it from now, never
+            # twice in one batch
+            target.last = due
+            target.due = due + self.config.period
+            if target.due <= now:
+                target.last = now
+                target.due = now + self.config.period
             self._push(addr, target)
         if out:
+            self._last_batch_at = now
             self._next_batch_at = now + self.config.send_interval_ms / 1000.0
             self.sent += len(out)
         return out

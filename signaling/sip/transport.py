@@ -16,12 +16,24 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from signaling.sip.parser import SipParseError, StreamFramer
 
 log = logging.getLogger("softswitch.sip.transport")
 
 Addr = tuple[str, int]
+
+
+class _Marked(Protocol):
+    """A socket, or asyncio's view of a transport's socket (both set options)."""
+
+    @property
+    def family(self) -> int: ...
+
+    def setsockopt(self, level: int, option: int, value: int, /) -> None: ...
+
+
 #: ``(data, source, transport)`` with transport "UDP" or "TCP".
 Receiver = Callable[[bytes, Addr, str], None]
 
@@ -87,6 +99,9 @@ class _TcpConnection(asyncio.Protocol):
                 return
         self.owner.stats.tcp_connections += 1
         self.owner.streams(self.kind)[self.peer] = self
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.owner.mark(sock)
         self._touch()
 
     def _touch(self) -> None:
@@ -137,7 +152,9 @@ class SipTransport:
 
     def __init__(self, receiver: Receiver, dscp: int = 24) -> None:
         self.receiver = receiver
+        #: SS_QOS_SIGNAL: the DSCP of what we send (UDP, and each TCP/TLS connection)
         self.dscp = dscp
+        self._udp_socket: socket.socket | None = None
         self.stats = TransportStats()
         self.tcp: dict[Addr, _TcpConnection] = {}
         self.tls: dict[Addr, _TcpConnection] = {}
@@ -178,13 +195,14 @@ class SipTransport:
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
-        self._set_tos(sock, family)
+        self.mark(sock)
         with contextlib.suppress(OSError):  # what the kernel grants is enough either way
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
         sock.bind((host, port))
         sock.setblocking(False)
         transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=sock)
         self._udp = transport
+        self._udp_socket = sock
         bound = sock.getsockname()
         self.local = (str(bound[0]), int(bound[1]))
         if tcp:
@@ -193,13 +211,27 @@ class SipTransport:
             )
         return self.local
 
-    def _set_tos(self, sock: socket.socket, family: int) -> None:
+    def mark(self, sock: _Marked) -> None:
+        """Put :attr:`dscp` in the IP header of what ``sock`` sends (the ToS byte's upper six
+        bits; IPv6: the traffic class). A socket that refuses keeps its marking."""
         tos = (self.dscp & 0x3F) << 2
         with contextlib.suppress(OSError):
-            if family == socket.AF_INET:
+            if sock.family == socket.AF_INET:
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
-            else:
+            elif sock.family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, tos)
+
+    def set_dscp(self, dscp: int) -> None:
+        """A new SS_QOS_SIGNAL: the open sockets are re-marked at once, new connections too."""
+        if dscp == self.dscp:
+            return
+        self.dscp = dscp
+        if self._udp_socket is not None:
+            self.mark(self._udp_socket)
+        for conn in [*self.tcp.values(), *self.tls.values()]:
+            sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
+            if sock is not None:
+                self.mark(sock)
 
     def send(self, data: bytes, addr: Addr, transport: str = "UDP") -> None:
         """Send without waiting; TCP and TLS connect first when there is no connection to ``addr``."""
@@ -251,6 +283,7 @@ class SipTransport:
         if self._udp is not None:
             self._udp.close()
             self._udp = None
+            self._udp_socket = None
         for conn in [*self.tcp.values(), *self.tls.values()]:
             conn.close()
         if self._tls_server is not None:

@@ -63,6 +63,12 @@ def _int(form: dict[str, str], name: str, default: int | None = None) -> int | N
     return int(text)
 
 
+def _kept_int(form: dict[str, str], name: str, current: int | None) -> int | None:
+    """Editing: an optional whole number, kept as stored when the form does not carry the field
+    (an older page, a script); submitted empty, it is cleared."""
+    return _int(form, name) if name in form else current
+
+
 def _required_int(form: dict[str, str], name: str, default: int) -> int:
     value = _int(form, name, default)
     return default if value is None else value
@@ -232,8 +238,8 @@ def _edit_routing(admin: Admin, gateway_id: int, form: dict[str, str]) -> Routin
             priority=_required_int(form, "priority", current.priority),
             weight=_required_int(form, "weight", current.weight),
             media_proxy=proxy or None,  # type: ignore[arg-type]
-            max_calls=_int(form, "max_calls"),
-            max_cps=_int(form, "max_cps") if "max_cps" in form else current.max_cps,
+            max_calls=_kept_int(form, "max_calls", current.max_calls),
+            max_cps=_kept_int(form, "max_cps", current.max_cps),
             locked=form.get("locked") == "on",
             **_media_fields(form, current),
         )
@@ -317,6 +323,15 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
             web.flash(page, "ok", ok(result))
         return web.back(where)
 
+    async def submit(
+        request: Request, where: str, work: Callable[[Page, dict[str, str]], object], ok: Callable[[Any], str]
+    ) -> Response:
+        """A form's POST: the signed-in page and its form, then ``work(page, form)`` through
+        :func:`act`, back to ``where``."""
+        page = await web.page(request)
+        form = await web.form(request, page)
+        return await act(page, where, lambda: work(page, form), ok)
+
     def forbidden(request: Request, page: Page, what: str) -> Response:
         return web.render(
             request, "error.html", page, status=403, message=f"{what} is for the administrator."
@@ -332,12 +347,10 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
 
     @router.post("/customers")
     async def create_customer(request: Request) -> Response:
-        page = await web.page(request)
-        form = await web.form(request, page)
-        return await act(
-            page,
+        return await submit(
+            request,
             "/customers",
-            lambda: _create_customer(page.admin, form),
+            lambda page, form: _create_customer(page.admin, form),
             lambda a: f"Customer {a.code} created (balance {a.balance:.2f}, credit {a.credit_limit:.2f}).",
         )
 
@@ -352,23 +365,21 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
 
     @router.post("/customers/{account_id}/payment")
     async def pay(request: Request, account_id: int) -> Response:
-        page = await web.page(request)
-        form = await web.form(request, page)
-        return await act(
-            page,
+        return await submit(
+            request,
             f"/customers/{account_id}",
-            lambda: page.admin.pay(account_id, _decimal(form, "amount", ""), memo=_text(form, "memo")),
+            lambda page, form: page.admin.pay(
+                account_id, _decimal(form, "amount", ""), memo=_text(form, "memo")
+            ),
             lambda p: f"Payment of {p.amount:.2f} recorded; balance now {p.balance_after:.2f}.",
         )
 
     @router.post("/customers/{account_id}/credit")
     async def credit(request: Request, account_id: int) -> Response:
-        page = await web.page(request)
-        form = await web.form(request, page)
-        return await act(
-            page,
+        return await submit(
+            request,
             f"/customers/{account_id}",
-            lambda: page.admin.set_credit(
+            lambda page, form: page.admin.set_credit(
                 account_id, _decimal(form, "credit_limit", ""), memo=_text(form, "memo")
             ),
             lambda p: f"Overdraft limit now {p.credit_after:.2f}.",
@@ -376,23 +387,19 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
 
     @router.post("/customers/{account_id}/edit")
     async def edit_customer(request: Request, account_id: int) -> Response:
-        page = await web.page(request)
-        form = await web.form(request, page)
-        return await act(
-            page,
+        return await submit(
+            request,
             f"/customers/{account_id}",
-            lambda: _edit_customer(page.admin, account_id, form),
+            lambda page, form: _edit_customer(page.admin, account_id, form),
             lambda a: f"Customer {a.code} saved.",
         )
 
     @router.post("/customers/{account_id}/mapping")
     async def create_mapping(request: Request, account_id: int) -> Response:
-        page = await web.page(request)
-        form = await web.form(request, page)
-        return await act(
-            page,
+        return await submit(
+            request,
             f"/customers/{account_id}",
-            lambda: _create_mapping(page.admin, account_id, form),
+            lambda page, form: _create_mapping(page.admin, account_id, form),
             lambda g: f"Mapping gateway {g.name} created.",
         )
 
@@ -416,12 +423,10 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
 
     @router.post("/customers/{account_id}/mapping/{gateway_id}")
     async def edit_mapping(request: Request, account_id: int, gateway_id: int) -> Response:
-        page = await web.page(request)
-        form = await web.form(request, page)
-        return await act(
-            page,
+        return await submit(
+            request,
             f"/customers/{account_id}/mapping/{gateway_id}",
-            lambda: _edit_mapping(page.admin, account_id, gateway_id, form),
+            lambda page, form: _edit_mapping(page.admin, account_id, gateway_id, form),
             lambda g: f"Mapping gateway {g.name} saved.",
         )
 
@@ -437,12 +442,10 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
 
     @router.post("/vendors")
     async def create_vendor(request: Request) -> Response:
-        page = await web.page(request)
-        form = await web.form(request, page)
-        return await act(
-            page,
+        return await submit(
+            request,
             "/vendors",
-            lambda: page.admin.create(
+            lambda page, form: page.admin.create(
                 Account(code=_text(form, "code"), name=_text(form, "name"), kind="vendor", billing="postpaid")
             ),
             lambda a: f"Vendor account {a.code} created.",
@@ -450,12 +453,10 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
 
     @router.post("/vendors/gateways")
     async def create_routing(request: Request) -> Response:
-        page = await web.page(request)
-        form = await web.form(request, page)
-        return await act(
-            page,
+        return await submit(
+            request,
             "/vendors",
-            lambda: _create_routing(page.admin, form),
+            lambda page, form: _create_routing(page.admin, form),
             lambda g: f"Routing gateway {g.name} created; it is used for new calls at once.",
         )
 
@@ -472,12 +473,10 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
 
     @router.post("/vendors/gateways/{gateway_id}")
     async def edit_routing(request: Request, gateway_id: int) -> Response:
-        page = await web.page(request)
-        form = await web.form(request, page)
-        return await act(
-            page,
+        return await submit(
+            request,
             f"/vendors/gateways/{gateway_id}",
-            lambda: _edit_routing(page.admin, gateway_id, form),
+            lambda page, form: _edit_routing(page.admin, gateway_id, form),
             lambda g: f"Routing gateway {g.name} saved.",
         )
 
@@ -491,12 +490,10 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
 
     @router.post("/rates")
     async def create_group(request: Request) -> Response:
-        page = await web.page(request)
-        form = await web.form(request, page)
-        return await act(
-            page,
+        return await submit(
+            request,
             "/rates",
-            lambda: page.admin.create(RateGroup(_text(form, "name"), memo=_text(form, "memo"))),
+            lambda page, form: page.admin.create(RateGroup(_text(form, "name"), memo=_text(form, "memo"))),
             lambda g: f"Rate group {g.name} created.",
         )
 
@@ -512,12 +509,10 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
 
     @router.post("/rates/{group_id}")
     async def create_rate(request: Request, group_id: int) -> Response:
-        page = await web.page(request)
-        form = await web.form(request, page)
-        return await act(
-            page,
+        return await submit(
+            request,
             f"/rates/{group_id}",
-            lambda: _create_rate(page.admin, group_id, form),
+            lambda page, form: _create_rate(page.admin, group_id, form),
             lambda r: f"Rate for prefix {r.prefix} created.",
         )
 

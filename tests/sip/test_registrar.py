@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from signaling.sip.keepalive import KeepAliveConfig, NatKeepAlive
+from signaling.sip.keepalive import KeepAliveConfig, NatKeepAlive, Transmit
 from signaling.sip.message import Headers, NameAddr, Request, Response, SipUri
 from signaling.sip.registrar import (
     PhoneOffline,
@@ -423,6 +423,33 @@ def test_empty_keepalive_message_disables_keepalive():
     assert ka.get_timer() is None
     assert ka.handle_timer(1e6) == []
     assert ka.sent == 0
+
+
+def test_a_new_keepalive_configuration_applies_from_each_devices_next_round():
+    """A stored SS_SIP_NAT_KEEP_ALIVE_* change reaching a running node (reference §1.2): the
+    next keep-alive comes one new period after the last, with the new message; an empty message
+    stops them at once; set again, the devices registered meanwhile get theirs."""
+    ka = NatKeepAlive(KeepAliveConfig(message="HELLO", period=30))
+    ka.add(PHONE, 0.0)
+    assert ka.handle_timer(30.0) == [Transmit(PHONE, b"HELLO")]
+    ka.configure(KeepAliveConfig(message="PING", period=60), 35.0)
+    assert ka.get_timer() == 90.0  # 30 + the new period
+    ka.configure(KeepAliveConfig(message="PING", period=10), 36.0)
+    assert ka.get_timer() == 40.0
+    assert ka.handle_timer(40.0) == [Transmit(PHONE, b"PING")]
+    ka.configure(KeepAliveConfig(message=""), 41.0)
+    assert ka.get_timer() is None and ka.handle_timer(1000.0) == []
+    ka.add(("198.51.100.9", 5060), 42.0)  # registers while keep-alives are off
+    ka.configure(KeepAliveConfig(message="HELLO", period=30), 100.0)
+    assert sorted(t.addr for t in ka.handle_timer(100.0)) == [("198.51.100.9", 5060), PHONE]
+    assert ka.get_timer() == 130.0
+
+
+def test_a_device_a_whole_period_behind_gets_one_keepalive_not_a_burst():
+    ka = NatKeepAlive(KeepAliveConfig(period=10))
+    ka.add(PHONE, 0.0)
+    assert len(ka.handle_timer(35.0)) == 1  # due at 10, the loop stalled until 35
+    assert ka.get_timer() == 45.0
 
 
 @pytest.mark.parametrize("period", [9, 86401])

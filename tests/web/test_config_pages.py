@@ -284,3 +284,42 @@ def test_a_mapping_gateway_is_edited_on_its_own_page(web_env: WebEnv, client: We
     client.form(own, own, {"max_calls": "3", "codec_mode": "auto"})
     kept = web_env.store.admin().get(MappingGateway, secret.id)
     assert (kept.max_calls, kept.username, kept.password) == (3, "ccp", "pw-1")
+
+
+def test_a_routing_gateway_edit_keeps_the_limits_its_form_does_not_carry(
+    web_env: WebEnv, client: WebClient
+) -> None:
+    """CAP-2.6 routing gateway limits (Max Concurrent Calls, Max CPS): a POST without a field keeps the
+    stored value, for both limits alike; a field submitted empty clears it."""
+    client.login()
+    client.form(
+        "/manage/vendors",
+        "/manage/vendors/gateways",
+        {"name": "carrier-l", "host": "198.51.100.20", "max_calls": "30", "max_cps": "7"},
+    )
+    (gw,) = web_env.store.admin().list(RoutingGateway)
+    assert (gw.max_calls, gw.max_cps) == (30, 7)
+    edit = f"/manage/vendors/gateways/{gw.id}"
+
+    # Neither field in the form: both kept.
+    client.form(edit, edit, {"host": "198.51.100.21"})
+    gw = web_env.store.admin().get(RoutingGateway, gw.id)
+    assert (gw.host, gw.max_calls, gw.max_cps) == ("198.51.100.21", 30, 7)
+
+    # Only max_cps sent (changed): max_calls kept.
+    client.form(edit, edit, {"host": "198.51.100.21", "max_cps": "9"})
+    gw = web_env.store.admin().get(RoutingGateway, gw.id)
+    assert (gw.max_calls, gw.max_cps) == (30, 9)
+
+    # Only max_calls sent (changed): max_cps kept.
+    client.form(edit, edit, {"host": "198.51.100.21", "max_calls": "40"})
+    gw = web_env.store.admin().get(RoutingGateway, gw.id)
+    assert (gw.max_calls, gw.max_cps) == (40, 9)
+
+    # Submitted empty: cleared, each on its own.
+    client.form(edit, edit, {"host": "198.51.100.21", "max_calls": ""})
+    gw = web_env.store.admin().get(RoutingGateway, gw.id)
+    assert (gw.max_calls, gw.max_cps) == (None, 9)
+    client.form(edit, edit, {"host": "198.51.100.21", "max_cps": ""})
+    gw = web_env.store.admin().get(RoutingGateway, gw.id)
+    assert (gw.max_calls, gw.max_cps) == (None, None)

@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::Instant;
 
 use crate::dtmf::DtmfPlay;
 use crate::spec::{SessionSpec, Side};
@@ -71,6 +73,12 @@ pub trait MediaControl: Send + Sync {
     fn query(&self, id: SessionId) -> Result<SessionStats, ControlError>;
     /// Deletes the session, releasing its ports, and returns its final statistics.
     fn delete(&self, id: SessionId) -> Result<SessionStats, ControlError>;
+    /// Starts deleting the session and returns at once; its final statistics come later through
+    /// the returned [`PendingStats`]. The session is gone for every later command the moment
+    /// this returns. Engines that delete synchronously answer with statistics already there.
+    fn delete_deferred(&self, id: SessionId) -> Result<PendingStats, ControlError> {
+        Ok(PendingStats::ready(self.delete(id)))
+    }
     /// Queues digits to play toward the party of leg `to` ("play DTMF"), rendered per that
     /// leg's DTMF mode. Engines without DTMF generation refuse.
     fn play_dtmf(&self, id: SessionId, to: Side, play: DtmfPlay) -> Result<(), ControlError> {
@@ -86,4 +94,83 @@ pub trait MediaControl: Send + Sync {
     }
     /// The address media sockets are bound to (what SDP should advertise).
     fn advertised_address(&self) -> std::net::IpAddr;
+}
+
+/// The final statistics of a session whose deletion was started by
+/// [`MediaControl::delete_deferred`]: there already, or still to come from the thread that owns
+/// the session, by a deadline after which the deletion counts as failed.
+pub struct PendingStats {
+    state: Pending,
+}
+
+enum Pending {
+    Ready(Box<Result<SessionStats, ControlError>>),
+    Waiting {
+        reply: Receiver<Result<SessionStats, ControlError>>,
+        deadline: Instant,
+    },
+}
+
+fn no_answer() -> ControlError {
+    ControlError::Unavailable("worker did not answer".into())
+}
+
+impl PendingStats {
+    /// Statistics (or the failure) known now.
+    pub fn ready(result: Result<SessionStats, ControlError>) -> Self {
+        PendingStats {
+            state: Pending::Ready(Box::new(result)),
+        }
+    }
+
+    /// Statistics to come on `reply`; none by `deadline` is a failure.
+    pub fn waiting(reply: Receiver<Result<SessionStats, ControlError>>, deadline: Instant) -> Self {
+        PendingStats {
+            state: Pending::Waiting { reply, deadline },
+        }
+    }
+
+    /// Whether the outcome is known at `now` (the statistics came, the owner is gone, or the
+    /// deadline passed). Never blocks.
+    pub fn is_done(&mut self, now: Instant) -> bool {
+        let outcome = match &self.state {
+            Pending::Ready(_) => return true,
+            Pending::Waiting { reply, deadline } => match reply.try_recv() {
+                Ok(result) => result,
+                Err(TryRecvError::Disconnected) => Err(no_answer()),
+                Err(TryRecvError::Empty) if now >= *deadline => Err(no_answer()),
+                Err(TryRecvError::Empty) => return false,
+            },
+        };
+        self.state = Pending::Ready(Box::new(outcome));
+        true
+    }
+
+    /// The outcome, waiting for it until the deadline when it is not known yet.
+    pub fn wait(self) -> Result<SessionStats, ControlError> {
+        match self.state {
+            Pending::Ready(result) => *result,
+            Pending::Waiting { reply, deadline } => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match reply.recv_timeout(left) {
+                    Ok(result) => result,
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                        Err(no_answer())
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for PendingStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.state {
+            Pending::Ready(r) => f.debug_tuple("PendingStats::Ready").field(r).finish(),
+            Pending::Waiting { deadline, .. } => f
+                .debug_struct("PendingStats::Waiting")
+                .field("deadline", deadline)
+                .finish(),
+        }
+    }
 }

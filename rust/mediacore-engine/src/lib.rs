@@ -18,7 +18,7 @@ pub mod spec;
 pub mod stats;
 pub mod transcode;
 
-pub use control::{MediaControl, SessionInfo};
+pub use control::{MediaControl, PendingStats, SessionInfo};
 pub use dtmf::{DtmfPlay, DtmfPlayer};
 pub use event::{DtmfVia, Event, EventKind};
 pub use mediacore_dsp::aec::EchoStats;

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mediacore_engine::{LegStats, MediaControl, SessionId, SessionStats, Side};
+use mediacore_engine::{LegStats, MediaControl, PendingStats, SessionId, SessionStats, Side};
 
 use crate::bencode::{self, Value};
 use crate::frame;
@@ -33,6 +33,50 @@ pub struct CallOwner {
     pub call_id: Vec<u8>,
     pub caller_tag: Vec<u8>,
     pub callee_tag: Option<Vec<u8>>,
+}
+
+/// A `delete` started by [`NgProcessor::delete_deferred`]: the call is gone from the processor,
+/// its sessions are being deleted, and the reply (with the final statistics) is built once they
+/// are all known.
+#[derive(Debug)]
+pub struct PendingDelete {
+    call: Call,
+    sessions: Vec<(SessionId, PendingStats)>,
+    unix_time: u64,
+}
+
+impl PendingDelete {
+    /// Whether every session's outcome is known at `now`. Never blocks.
+    pub fn is_done(&mut self, now: Instant) -> bool {
+        let mut done = true;
+        for (_, pending) in &mut self.sessions {
+            done &= pending.is_done(now);
+        }
+        done
+    }
+
+    /// The `delete` reply: the statistics of the sessions that were deleted (as `delete`
+    /// answers, a session that failed is left out). Waits for any outcome not known yet, up to
+    /// its deadline.
+    pub fn finish(self) -> Value {
+        let stats: HashMap<_, SessionStats> = self
+            .sessions
+            .into_iter()
+            .filter_map(|(id, pending)| pending.wait().ok().map(|s| (id, s)))
+            .collect();
+        merge(
+            ok(),
+            report::call_report(&self.call, &stats, self.unix_time),
+        )
+    }
+}
+
+/// What [`NgProcessor::delete_deferred`] did: answered at once (an error, or a call without
+/// sessions), or started a deletion whose reply comes later.
+#[derive(Debug)]
+pub enum DeleteStart {
+    Done(Value),
+    Pending(PendingDelete),
 }
 
 /// Serves the ng protocol against a [`MediaControl`].
@@ -237,6 +281,44 @@ impl NgProcessor {
             .filter_map(|id| self.control.delete(id).ok().map(|s| (id, s)))
             .collect();
         Ok(merge(ok(), report::call_report(&call, &stats, unix_time)))
+    }
+
+    /// `delete` without waiting for the engine's final statistics (an in-process control
+    /// plane, which must not stall on a media worker): the call and its sessions are gone for
+    /// every later command at once; the reply is [`PendingDelete::finish`]'s. `value` is a
+    /// `delete` request; anything else is answered as [`NgProcessor::handle_value`] would.
+    pub fn delete_deferred(&mut self, value: &Value, unix_time: u64) -> DeleteStart {
+        let started = Request::new(value).and_then(|req| {
+            if !req.command()?.eq_ignore_ascii_case(b"delete") {
+                return Ok(None);
+            }
+            let call_id = req.call_id()?;
+            let mut call = self
+                .calls
+                .remove(call_id)
+                .ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
+            call.last_signal = unix_time;
+            let sessions: Vec<(SessionId, PendingStats)> = call
+                .sessions()
+                .map(|id| {
+                    let pending = self
+                        .control
+                        .delete_deferred(id)
+                        .unwrap_or_else(|e| PendingStats::ready(Err(e)));
+                    (id, pending)
+                })
+                .collect();
+            Ok(Some(PendingDelete {
+                call,
+                sessions,
+                unix_time,
+            }))
+        });
+        match started {
+            Ok(Some(pending)) => DeleteStart::Pending(pending),
+            Ok(None) => DeleteStart::Done(self.handle_value(value, unix_time)),
+            Err(e) => DeleteStart::Done(error_reply(&e.reason)),
+        }
     }
 
     fn query(&mut self, req: &Request<'_>, unix_time: u64) -> Outcome {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mediacore_engine::{EchoCancelSpec, JitterBufferSpec, JitterMode, LatchPolicy, SessionId};
 use mediacore_ng::bencode::{decode, Value};
-use mediacore_ng::NgProcessor;
+use mediacore_ng::{DeleteStart, NgProcessor};
 use proptest::prelude::*;
 use support::FakeControl;
 
@@ -863,5 +863,61 @@ proptest! {
         }
         h.ng.delete_all();
         prop_assert_eq!(h.fake.live_count(), 0);
+    }
+}
+
+/// `delete_deferred` answers what `delete` answers, once the statistics are in; the call is
+/// gone for every later command the moment it returns.
+#[test]
+fn deferred_delete_replies_as_delete_does() {
+    let mut blocking = Harness::new();
+    let mut deferred = Harness::new();
+    for h in [&mut blocking, &mut deferred] {
+        h.offer("c", "a", &format!("{OFFER}{VIDEO}"));
+        h.answer("c", "a", "b", &format!("{ANSWER}{VIDEO}"));
+    }
+    let delete = Value::dict()
+        .with("command", "delete")
+        .with("call-id", "c")
+        .with("from-tag", "a");
+    let expected = blocking.send(delete.clone());
+    assert_eq!(text(&expected, "result"), "ok");
+
+    let started = deferred.ng.delete_deferred(&delete, UNIX);
+    assert_eq!(deferred.ng.call_count(), 0, "gone at once");
+    assert_eq!(deferred.fake.live_count(), 0);
+    let query = deferred.send(Value::dict().with("command", "query").with("call-id", "c"));
+    assert_error(&query, "Unknown call-ID");
+    let mut pending = match started {
+        DeleteStart::Pending(p) => p,
+        DeleteStart::Done(v) => panic!("answered at once: {v:?}"),
+    };
+    assert!(
+        pending.is_done(Instant::now()),
+        "the fake engine deletes at once"
+    );
+    assert_eq!(pending.finish(), expected);
+}
+
+#[test]
+fn deferred_delete_of_an_unknown_call_or_another_command_answers_at_once() {
+    let mut h = Harness::new();
+    let delete = Value::dict()
+        .with("command", "delete")
+        .with("call-id", "nope");
+    match h.ng.delete_deferred(&delete, UNIX) {
+        DeleteStart::Done(reply) => assert_error(&reply, "Unknown call-ID"),
+        DeleteStart::Pending(p) => panic!("pending: {p:?}"),
+    }
+    match h
+        .ng
+        .delete_deferred(&Value::dict().with("command", "ping"), UNIX)
+    {
+        DeleteStart::Done(reply) => assert_eq!(text(&reply, "result"), "pong"),
+        DeleteStart::Pending(p) => panic!("pending: {p:?}"),
+    }
+    match h.ng.delete_deferred(&Value::str("not a dictionary"), UNIX) {
+        DeleteStart::Done(reply) => assert_eq!(text(&reply, "result"), "error"),
+        DeleteStart::Pending(p) => panic!("pending: {p:?}"),
     }
 }

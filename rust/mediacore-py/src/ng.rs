@@ -3,11 +3,12 @@
 //! process or on a media node; in-process the datagram goes straight to the sans-IO
 //! `NgProcessor` instead of over UDP, and the reply comes back the same way.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use mediacore_engine::{MediaControl, SessionId};
-use mediacore_ng::NgProcessor;
+use mediacore_ng::{DeleteStart, NgProcessor, PendingDelete};
 use mediacore_runtime::Engine as RtEngine;
 use std::collections::BTreeMap;
 
@@ -29,13 +30,21 @@ type OwnerTuple<'py> = (
 #[pyclass(module = "mediacore._core", frozen)]
 pub struct NgControl {
     processor: Mutex<NgProcessor>,
+    /// `delete`s started by `delete_deferred` whose replies are not collected yet, by token.
+    pending: Mutex<Vec<(u64, PendingDelete)>>,
+    next_token: AtomicU64,
 }
+
+/// `(token, reply)` pairs of deferred deletes, as Python objects.
+type Collected<'py> = Vec<(u64, Bound<'py, PyAny>)>;
 
 impl NgControl {
     pub fn new(engine: RtEngine) -> Self {
         let control: Arc<dyn MediaControl> = Arc::new(engine);
         NgControl {
             processor: Mutex::new(NgProcessor::new(control)),
+            pending: Mutex::new(Vec::new()),
+            next_token: AtomicU64::new(1),
         }
     }
 }
@@ -84,6 +93,91 @@ impl NgControl {
         });
         let reply = reply.map_err(|_| media_error("ng processor lock poisoned"))?;
         from_value(py, &reply)
+    }
+
+    /// A `delete` request (as for `request`) that does not wait for the media workers: the call
+    /// is gone for every later command when this returns. Returns the reply dictionary when it
+    /// is known at once (an error, such as an unknown call), else an int token whose reply
+    /// `collect_deletes` hands back once the final statistics are in.
+    fn delete_deferred<'py>(
+        &self,
+        py: Python<'py>,
+        command: &Bound<'py, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let value = to_value(command.as_any(), 0)?;
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let started = self
+            .processor
+            .lock()
+            .map_err(|_| media_error("ng processor lock poisoned"))?
+            .delete_deferred(&value, unix);
+        match started {
+            DeleteStart::Done(reply) => from_value(py, &reply),
+            DeleteStart::Pending(pending) => {
+                let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+                self.pending
+                    .lock()
+                    .map_err(|_| media_error("pending deletes lock poisoned"))?
+                    .push((token, pending));
+                Ok(token.into_pyobject(py)?.into_any())
+            }
+        }
+    }
+
+    /// The deferred deletes whose outcome is known now, as `(token, reply)`; never blocks. A
+    /// worker that has not answered within the engine's reply timeout counts as failed (the
+    /// reply then lacks that session's statistics).
+    fn collect_deletes<'py>(&self, py: Python<'py>) -> PyResult<Collected<'py>> {
+        let now = Instant::now();
+        let done: Vec<(u64, PendingDelete)> = {
+            let mut pending = self
+                .pending
+                .lock()
+                .map_err(|_| media_error("pending deletes lock poisoned"))?;
+            let mut done = Vec::new();
+            let mut i = 0;
+            while i < pending.len() {
+                if pending[i].1.is_done(now) {
+                    done.push(pending.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            done
+        };
+        done.into_iter()
+            .map(|(token, p)| Ok((token, from_value(py, &p.finish())?)))
+            .collect()
+    }
+
+    /// Every deferred delete's reply, waiting (without the GIL) for those not known yet, up
+    /// to the reply timeout: for shutdown, so no call's final statistics are lost.
+    fn finish_deletes<'py>(&self, py: Python<'py>) -> PyResult<Collected<'py>> {
+        let all: Vec<(u64, PendingDelete)> = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .map_err(|_| media_error("pending deletes lock poisoned"))?,
+        );
+        let replies: Vec<(u64, Value)> =
+            py.detach(|| all.into_iter().map(|(t, p)| (t, p.finish())).collect());
+        replies
+            .into_iter()
+            .map(|(token, reply)| Ok((token, from_value(py, &reply)?)))
+            .collect()
+    }
+
+    /// Deferred deletes not collected yet.
+    #[getter]
+    fn pending_deletes(&self) -> PyResult<usize> {
+        Ok(self
+            .pending
+            .lock()
+            .map_err(|_| media_error("pending deletes lock poisoned"))?
+            .len())
     }
 
     /// `(call_id, caller_tag, callee_tag)` of the call owning `session_id`, or `None`.

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mediacore_engine::control::{ControlError, LocalPorts, MediaControl, SessionInfo};
+use mediacore_engine::control::{
+    ControlError, LocalPorts, MediaControl, PendingStats, SessionInfo,
+};
 use mediacore_engine::transcode::needs_transcoding;
 use mediacore_engine::{DtmfPlay, LegSpec, Session, SessionId, SessionSpec, SessionStats, Side};
 use mio::{Poll, Waker};
@@ -402,6 +404,25 @@ impl MediaControl for Engine {
             play,
             reply,
         })
+    }
+
+    fn delete_deferred(&self, id: SessionId) -> Result<PendingStats, ControlError> {
+        let placement = self.placement(id)?;
+        let (reply, stats) = mpsc::sync_channel(1);
+        let sent = self.send(placement.worker, Command::Delete { id, reply });
+        // gone for every later command now; the worker runs its commands in order, so the
+        // session is deleted before anything sent to that worker after this
+        let removed = self
+            .inner
+            .directory
+            .lock()
+            .ok()
+            .and_then(|mut d| d.remove(&id));
+        if removed.is_some() {
+            self.release_slot(placement.transcoding);
+        }
+        sent?;
+        Ok(PendingStats::waiting(stats, Instant::now() + REPLY_TIMEOUT))
     }
 
     fn delete(&self, id: SessionId) -> Result<SessionStats, ControlError> {

@@ -434,10 +434,8 @@ impl Fdaf {
         }
         // Partitions 1.., unconstrained.
         for p in 1..self.partitions {
-            let (x_re, x_im) = self.x.slot((self.newest + ring - p) % ring);
-            let (g_re, g_im) = self.gain.slot(0);
-            let (w_re, w_im) = self.w.slot_mut(p - 1);
-            conj_mac(self.kernel, w_re, w_im, x_re, x_im, g_re, g_im);
+            let x = self.x.slot((self.newest + ring - p) % ring);
+            complex_mac::<true>(self.kernel, self.w.slot_mut(p - 1), x, self.gain.slot(0));
         }
         if self.partitions > 1 {
             self.constrain(self.rotation);
@@ -478,13 +476,10 @@ impl Fdaf {
     fn past_estimate(&mut self, lag: usize, saved: bool) {
         let ring = self.partitions + 1;
         let w = if saved { &self.saved_w } else { &self.w };
-        let (acc_re, acc_im) = self.acc.slot_mut(0);
-        acc_re.fill(0.0);
-        acc_im.fill(0.0);
+        self.acc.fill(0.0);
         for p in 1..self.partitions {
-            let (x_re, x_im) = self.x.slot((self.newest + 2 * ring - lag - p + 1) % ring);
-            let (w_re, w_im) = w.slot(p - 1);
-            complex_mac(self.kernel, acc_re, acc_im, w_re, w_im, x_re, x_im);
+            let x = self.x.slot((self.newest + 2 * ring - lag - p + 1) % ring);
+            complex_mac::<false>(self.kernel, self.acc.slot_mut(0), w.slot(p - 1), x);
         }
     }
 
@@ -700,39 +695,18 @@ fn accumulate_power(kernel: Kernel, acc: &mut [f32; STRIDE], re: &[f32], im: &[f
     }
 }
 
-#[inline]
-fn conj_mac(
-    kernel: Kernel,
-    w_re: &mut [f32],
-    w_im: &mut [f32],
-    x_re: &[f32],
-    x_im: &[f32],
-    g_re: &[f32],
-    g_im: &[f32],
-) {
-    match kernel {
-        Kernel::Generic => conj_mac_kernel::<false>(w_re, w_im, x_re, x_im, g_re, g_im),
-        // SAFETY: as in `accumulate_power`.
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2Fma => unsafe { conj_mac_avx2(w_re, w_im, x_re, x_im, g_re, g_im) },
-    }
-}
+/// Split-layout spectra: real parts, imaginary parts.
+type Split<'a> = (&'a [f32], &'a [f32]);
+type SplitMut<'a> = (&'a mut [f32], &'a mut [f32]);
 
+/// `acc += a·b`, or with `CONJ` `acc += conj(a)·b`, bin by bin.
 #[inline]
-fn complex_mac(
-    kernel: Kernel,
-    acc_re: &mut [f32],
-    acc_im: &mut [f32],
-    w_re: &[f32],
-    w_im: &[f32],
-    x_re: &[f32],
-    x_im: &[f32],
-) {
+fn complex_mac<const CONJ: bool>(kernel: Kernel, acc: SplitMut, a: Split, b: Split) {
     match kernel {
-        Kernel::Generic => complex_mac_kernel::<false>(acc_re, acc_im, w_re, w_im, x_re, x_im),
+        Kernel::Generic => complex_mac_kernel::<false, CONJ>(acc, a, b),
         // SAFETY: as in `accumulate_power`.
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2Fma => unsafe { complex_mac_avx2(acc_re, acc_im, w_re, w_im, x_re, x_im) },
+        Kernel::Avx2Fma => unsafe { complex_mac_avx2::<CONJ>(acc, a, b) },
     }
 }
 
@@ -744,28 +718,8 @@ unsafe fn power_avx2(acc: &mut [f32; STRIDE], re: &[f32], im: &[f32]) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conj_mac_avx2(
-    w_re: &mut [f32],
-    w_im: &mut [f32],
-    x_re: &[f32],
-    x_im: &[f32],
-    g_re: &[f32],
-    g_im: &[f32],
-) {
-    conj_mac_kernel::<true>(w_re, w_im, x_re, x_im, g_re, g_im)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn complex_mac_avx2(
-    acc_re: &mut [f32],
-    acc_im: &mut [f32],
-    w_re: &[f32],
-    w_im: &[f32],
-    x_re: &[f32],
-    x_im: &[f32],
-) {
-    complex_mac_kernel::<true>(acc_re, acc_im, w_re, w_im, x_re, x_im)
+unsafe fn complex_mac_avx2<const CONJ: bool>(acc: SplitMut, a: Split, b: Split) {
+    complex_mac_kernel::<true, CONJ>(acc, a, b)
 }
 
 /// `acc += re² + im²`.
@@ -776,65 +730,34 @@ fn power_kernel<const FMA: bool>(acc: &mut [f32; STRIDE], re: &[f32], im: &[f32]
     }
 }
 
-/// `w += conj(x)·g`.
+/// [`complex_mac`]: `acc += a·b`, or `conj(a)·b`, over the first
+/// `STRIDE` bins (or fewer, if a slice is shorter).
 #[inline(always)]
-fn conj_mac_kernel<const FMA: bool>(
-    w_re: &mut [f32],
-    w_im: &mut [f32],
-    x_re: &[f32],
-    x_im: &[f32],
-    g_re: &[f32],
-    g_im: &[f32],
-) {
-    let n = STRIDE
-        .min(w_re.len())
-        .min(w_im.len())
-        .min(x_re.len())
-        .min(x_im.len())
-        .min(g_re.len())
-        .min(g_im.len());
-    let (w_re, w_im, x_re, x_im, g_re, g_im) = (
-        &mut w_re[..n],
-        &mut w_im[..n],
-        &x_re[..n],
-        &x_im[..n],
-        &g_re[..n],
-        &g_im[..n],
-    );
-    for k in 0..n {
-        w_re[k] = mac::<FMA>(mac::<FMA>(w_re[k], x_re[k], g_re[k]), x_im[k], g_im[k]);
-        w_im[k] = mac::<FMA>(mac::<FMA>(w_im[k], x_re[k], g_im[k]), -x_im[k], g_re[k]);
-    }
-}
-
-/// `acc += w·x`.
-#[inline(always)]
-fn complex_mac_kernel<const FMA: bool>(
-    acc_re: &mut [f32],
-    acc_im: &mut [f32],
-    w_re: &[f32],
-    w_im: &[f32],
-    x_re: &[f32],
-    x_im: &[f32],
+fn complex_mac_kernel<const FMA: bool, const CONJ: bool>(
+    (acc_re, acc_im): SplitMut,
+    (a_re, a_im): Split,
+    (b_re, b_im): Split,
 ) {
     let n = STRIDE
         .min(acc_re.len())
         .min(acc_im.len())
-        .min(w_re.len())
-        .min(w_im.len())
-        .min(x_re.len())
-        .min(x_im.len());
-    let (acc_re, acc_im, w_re, w_im, x_re, x_im) = (
+        .min(a_re.len())
+        .min(a_im.len())
+        .min(b_re.len())
+        .min(b_im.len());
+    let (acc_re, acc_im, a_re, a_im, b_re, b_im) = (
         &mut acc_re[..n],
         &mut acc_im[..n],
-        &w_re[..n],
-        &w_im[..n],
-        &x_re[..n],
-        &x_im[..n],
+        &a_re[..n],
+        &a_im[..n],
+        &b_re[..n],
+        &b_im[..n],
     );
     for k in 0..n {
-        acc_re[k] = mac::<FMA>(mac::<FMA>(acc_re[k], w_re[k], x_re[k]), -w_im[k], x_im[k]);
-        acc_im[k] = mac::<FMA>(mac::<FMA>(acc_im[k], w_re[k], x_im[k]), w_im[k], x_re[k]);
+        // Conjugating `a` flips the sign of its imaginary part.
+        let ai = if CONJ { a_im[k] } else { -a_im[k] };
+        acc_re[k] = mac::<FMA>(mac::<FMA>(acc_re[k], a_re[k], b_re[k]), ai, b_im[k]);
+        acc_im[k] = mac::<FMA>(mac::<FMA>(acc_im[k], a_re[k], b_im[k]), -ai, b_re[k]);
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod double_talk;
 mod g168;
+mod golden;
 mod robustness;
 mod signals;
 mod stats_delay;
