@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from signaling.b2bua.call import CODEC_MISMATCH
-from tests.b2bua_harness import RTPENGINE, Harness, RtpPacket, Sipp, node_with, peers_listening
+from tests.b2bua_harness import RTPENGINE, Harness, RtpPacket, Sipp, node_with, peers_listening, rtp_sink
 from tests.helpers import rtp
 from tests.sipp_calls import assert_nothing_leaked, call, carrier, customer, ended_records, ok, run, start
 from tests.test_baresip_calls import answered, dominant_hz, echo_socket
@@ -252,6 +252,68 @@ def test_softswitch_specified_on_the_mapping_gateway_answers_the_caller_with_it(
             assert audio_formats(answer.body)[0] == 8 and "PCMU" not in answer.body, answer.body
             [record] = await ended_records(h, 1)
             assert record.termination == "Normal"
+            await assert_nothing_leaked(h)
+
+    run(main())
+
+
+@pytest.mark.parametrize("media", ["in-process", "rtpengine"])
+def test_a_reinvite_whose_answer_does_not_fit_is_refused_and_the_call_kept(media: str) -> None:
+    """Auto negotiation, no conversion. The customer re-INVITEs, moving its media; the carrier
+    answers G.729, which the call may not convert to the customer's PCMA. The customer gets 488
+    (and stays on its session), the carrier gets its 2xx ACKed and then an offer of the session
+    it had (PCMA, origin version one up, the same port), which it answers; the engine sends
+    the carrier's audio to the customer's first port, not the one of the refused re-offer, and
+    the call ends normally with the customer's BYE (docs/decisions.md "A re-offer's answer that
+    does not fit"; behaviour 651 applied to a re-INVITE)."""
+    if media == "rtpengine" and RTPENGINE is None:
+        assert not os.environ.get("CI"), "rtpengine is not installed"
+        pytest.skip("rtpengine-daemon is not installed (scripts/install.sh installs it)")
+
+    async def main() -> None:
+        async with (
+            node_with(media=media) as h,
+            phone_socket(h.sink_ports[0]) as carrier_media,
+            rtp_sink(h.sink_ports[1]) as first,
+            rtp_sink(h.sink_ports[2]) as moved,
+        ):
+            answering = start(carrier(h, "uas_reinvite_misfit.xml", fill={"RTP_PORT": str(h.sink_ports[0])}))
+            await peers_listening()
+            fill = {"RTP_PORT": str(first.port), "RTP_PORT2": str(moved.port), "TALK_MS": "2500"}
+            caller = start(customer(h, "uac_reinvite_refused.xml", fill=fill))
+            await answered(h)
+            [state] = h.node.calls.values()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5.0
+            restored = re.compile(rb"^o=user1 53655765 3 ", re.M)
+            while not (
+                state.call.b is not None and restored.search(state.call.b.sdp_sent) and not state.call.relayed
+            ):
+                assert loop.time() < deadline, "the carrier was not restored in time"
+                await asyncio.sleep(0.02)
+            # the carrier talks: the engine relays to the customer's session in force
+            assert state.call.b is not None and carrier_media.transport is not None
+            found = re.search(rb"^m=audio (\d+) ", state.call.b.sdp_sent, re.M)
+            assert found is not None
+            target = ("127.0.0.1", int(found.group(1)))
+            for i, payload in enumerate(tone(25)):
+                carrier_media.transport.sendto(rtp(i, i * 160, 0x4321, payload=payload, pt=8), target)
+                await asyncio.sleep(0.02)
+            uac, uas = await caller, await answering
+            ok(caller=uac, carrier=uas)
+            [refusal] = uac.received(488)
+            assert (refusal.header("Warning") or "").startswith("305 "), refusal.header("Warning")
+            invite, reinvite, restoring = uas.received("INVITE")
+            assert len(uas.received("ACK")) == 3, "the refused 2xx is acknowledged too"
+            assert restoring.sdp_media() == invite.sdp_media(), (invite.body, restoring.body)
+            assert audio_formats(restoring.body)[0] == 8 and "G729" not in restoring.body, restoring.body
+            assert "53655765 2 " in reinvite.body and "53655765 3 " in restoring.body, restoring.body
+            assert len(first.audio()) >= 15, (len(first.audio()), len(moved.audio()))
+            assert moved.audio() == [], "nothing to the port of the refused re-offer"
+            [record] = await ended_records(h, 1)
+            assert (
+                record.termination == "Normal" and record.ended_by == "caller" and record.answer is not None
+            )
             await assert_nothing_leaked(h)
 
     run(main())

@@ -29,12 +29,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from signaling.b2bua.codecs import CodecStep, plan_attempt, reoffer_options
+from signaling.b2bua import reoffer
+from signaling.b2bua.codecs import CodecStep, plan_attempt
 from signaling.b2bua.parts import (
     Addr,
     Attempt,
     CallHost,
     Continuation,
+    Exchange,
     Leg,
     MediaPort,
     MediaResult,
@@ -47,6 +49,7 @@ from signaling.b2bua.parts import (
 from signaling.b2bua.timers import LegTimers
 from signaling.media.codec_policy import CodecMismatch
 from signaling.media.control import MediaControlError, MediaNotice, OfferOptions
+from signaling.media.sdp_streams import keep_disabled, one_audio_stream
 from signaling.routing import ALL_GATEWAY_BUSY, Admission, CallRecord, Route
 from signaling.sip.auth import DigestClient
 from signaling.sip.dialog import Dialog, DialogId, make_request
@@ -116,6 +119,8 @@ class Call:
     call_id: str = field(init=False, default="")
     #: The caller's From tag: the caller's party tag in the media engine.
     a_tag: str = field(init=False, default="")
+    #: the offer/answer in force once answered (what a refused re-offer's repair goes back to)
+    exchange: Exchange | None = None
     #: The node's SS_* parameters when the call started: the call keeps them when the store's
     #: change (the next call takes the new ones; signaling/b2bua/settings.py, behaviour 77).
     parameters: dict[str, Any] = field(init=False)
@@ -217,7 +222,7 @@ class Call:
             self.fail(self.last_failure, None, CODEC_MISMATCH if self.mismatch else termination)
             return
         route = self.routes.pop(0)
-        body = self.invite.body
+        body = one_audio_stream(self.invite.body)  # one planned audio stream (docs/b2bua.md)
         try:  # the two gateways' codec settings (docs/b2bua.md "Codecs")
             codecs = plan_attempt(
                 self.admission.codecs,
@@ -444,10 +449,11 @@ class Call:
 
     def _answer_media(self, response: Response, then: Callable[[bytes], None]) -> None:
         """Apply the callee's SDP to the media engine, then go on with the SDP for the caller."""
-        if not self.media_proxy or not response.body:
-            then(response.body)
-            return
         assert self.b is not None
+        body = keep_disabled(response.body, self.b.sdp_sent)
+        if not self.media_proxy or not body:
+            then(body)
+            return
         options = OfferOptions(extra={"DTMF-mode": self.b.dtmf})
 
         codecs = self.attempt.codecs if self.attempt is not None else None
@@ -460,7 +466,7 @@ class Call:
             if self.active:
                 then(codecs.toward_caller(result) if codecs is not None else result)
 
-        args = (self.call_id, self.a_tag, response.to_tag or "", response.body, options)
+        args = (self.call_id, self.a_tag, response.to_tag or "", body, options)
         self.host.media(self, "answer", args, answered)
 
     def _b_provisional(self, attempt: Attempt, response: Response) -> None:
@@ -510,6 +516,10 @@ class Call:
             self.st.apply("b", b_timer.on_response(response, now))
 
         def answer_caller(body: bytes) -> None:
+            assert self.b is not None
+            codec = dict(attempt.codecs.options or {}) if attempt.codecs is not None else {}
+            answer = keep_disabled(response.body, self.b.sdp_sent)
+            self.exchange = Exchange("a", one_audio_stream(self.invite.body), codec, answer)
             self._ensure_a_dialog()
             a_timer = self.st.get("a")
             self._respond_a(200, "OK", body=body, extra=a_timer.response_headers() if a_timer else None)
@@ -822,49 +832,36 @@ class Call:
         for digit in digits:
             self._send_info_dtmf(other, digit, duration)
 
+    def _send_in_dialog(
+        self, leg: Leg, method: str, body: bytes, content_type: str | None
+    ) -> TransactionId | None:
+        """Send a request in ``leg``'s dialog (with its session-timer headers); None when the
+        dialog cannot take one now."""
+        dialog = leg.dialog
+        if dialog is None or dialog.terminated:
+            return None
+        timer = self.st.get(leg.name)
+        headers = timer.request_headers() if timer is not None and method != "INFO" else []
+        try:
+            request = dialog.create_request(method, body=body, content_type=content_type, extra=headers)
+        except ValueError:
+            return None
+        return self.host.send_request(self, request, leg.addr, leg.transport)
+
     def _relay_request(self, leg: Leg, request: Request, transaction: TransactionId) -> None:
         other = self._other(leg)
         if other is None or other.dialog is None or other.dialog.terminated:
             self._respond_in(leg, request, transaction, 481)
             return
-        other_dialog = other.dialog
-
-        def forward(body: bytes, offer_media: bool) -> None:
-            content_type = request.headers.get("Content-Type") if body else None
-            other_timer = self.st.get(other.name)
-            timer_headers = other_timer.request_headers() if other_timer and request.method != "INFO" else []
-            try:
-                copy = other_dialog.create_request(
-                    request.method, body=body, content_type=content_type, extra=timer_headers
-                )
-            except ValueError:
-                self._respond_in(leg, request, transaction, 491)
-                return
-            tid = self.host.send_request(self, copy, other.addr, other.transport)
-            self.relayed[tid] = Pending(leg.name, request, transaction, offer_media)
-
-        if not (request.body and request.content_type == SDP and self.media_proxy):
-            forward(request.body, False)
+        if request.body and request.content_type == SDP:
+            reoffer.relay_offer(self, leg, other, request, transaction)  # signaling/b2bua/reoffer.py
             return
-
-        def offered(result: MediaResult) -> None:
-            if isinstance(result, MediaControlError):
-                log.info("call %s: re-offer refused: %s", self.call_id, result)
-                self._respond_in(leg, request, transaction, 488)
-                return
-            if self.active:
-                forward(result, True)
-
-        route_codecs = self.attempt.route.codecs if self.attempt is not None else self.admission.codecs
-        policies = (self.admission.codecs, route_codecs)
-        try:  # the call's codec settings hold for re-offers too (a transcoded call stays so)
-            codec = reoffer_options(*(policies if leg.name == "a" else policies[::-1]), request.body)
-        except CodecMismatch as exc:
-            log.info("call %s: re-offer refused: %s", self.call_id, exc)
-            self._respond_in(leg, request, transaction, exc.sip_status)
+        content_type = request.headers.get("Content-Type") if request.body else None
+        tid = self._send_in_dialog(other, request.method, request.body, content_type)
+        if tid is None:
+            self._respond_in(leg, request, transaction, 491)
             return
-        args = (self.call_id, self._media_tag(leg), request.body, OfferOptions(codec=codec))
-        self.host.media(self, "offer", args, offered)
+        self.relayed[tid] = Pending(leg.name, request, transaction)
 
     def _relay_response(self, transaction: TransactionId, pending: Pending, response: Response) -> None:
         origin = self.leg(pending.origin)
@@ -881,30 +878,21 @@ class Call:
         is_2xx = response.status < 300
         if is_2xx and pending.request.method == "INVITE" and other is not None and other.dialog is not None:
             self.host.send_ack(other.dialog.create_ack(response.cseq.number), other.addr, other.transport)
-
-        def respond(body: bytes) -> None:
-            self._respond_in(
-                origin,
-                pending.request,
-                pending.transaction,
-                response.status,
-                body=body,
-                reason=response.reason,
-            )
-
-        if not (is_2xx and response.body and pending.offer_media and other is not None):
-            respond(response.body if is_2xx else b"")
+        if pending.offer_media and other is not None:
+            if self.active:
+                reoffer.answered(self, origin, other, pending, response)
+            elif not pending.restore:  # the call ended meanwhile
+                status = response.status if response.status >= 300 else 487
+                self._respond_in(origin, pending.request, pending.transaction, status)
             return
-
-        def answered(result: MediaResult) -> None:
-            if isinstance(result, MediaControlError):
-                log.info("call %s: re-answer refused: %s", self.call_id, result)
-                self._respond_in(origin, pending.request, pending.transaction, 488)
-                return
-            respond(result)
-
-        args = (self.call_id, self._media_tag(origin), self._media_tag(other), response.body)
-        self.host.media(self, "answer", args, answered)
+        self._respond_in(
+            origin,
+            pending.request,
+            pending.transaction,
+            response.status,
+            body=response.body if is_2xx else b"",
+            reason=response.reason,
+        )
 
     def on_transaction_failed(self, transaction: TransactionId, status: int) -> None:
         """Our request on a leg got no answer (timeout) or could not be sent."""
@@ -922,10 +910,12 @@ class Call:
         pending = self.relayed.pop(transaction, None)
         if pending is not None:
             origin = self.leg(pending.origin)
-            if origin is not None:
+            if origin is not None and not pending.restore:
                 self._respond_in(origin, pending.request, pending.transaction, status)
             if status in (408, 481):
                 self.hangup(f"SIP {status}")
+            elif pending.offer_media and self.active:
+                reoffer.failed(self, pending, status)
 
 
 __all__ = [

@@ -113,7 +113,32 @@ class Pending:
     origin: str  # "a" or "b": the leg that sent it
     request: Request
     transaction: TransactionId
+    #: it carries an SDP offer (signaling/b2bua/reoffer.py): its answer is checked
     offer_media: bool = False
+    #: the re-offer's codec plan, from the offering party's gateway toward the other's
+    codecs: CodecStep | None = None
+    #: the offer as the engine was given it (the origin's SDP, further audio streams at port 0)
+    offer: bytes = b""
+    #: the SDP sent on to the other party (the last it saw from us)
+    sent: bytes = b""
+    #: not a relayed request but our offer putting the other party back on the session in
+    #: force (the origin's re-offer was refused): which try (docs/decisions.md)
+    restore: int = 0
+
+
+@dataclass(slots=True)
+class Exchange:
+    """The offer/answer in force in an answered call: each party's SDP as the media engine was
+    given it (or as it passed, with media proxy off) and the offer's ng codec options, so the
+    engine can be given it again (signaling/b2bua/reoffer.py)."""
+
+    offerer: str  # "a" or "b"
+    offer: bytes
+    codec: dict[str, list[str]]
+    answer: bytes
+
+    def sent_by(self, leg_name: str) -> bytes:
+        return self.offer if leg_name == self.offerer else self.answer
 
 
 @dataclass(slots=True)

@@ -13,8 +13,10 @@ engine's vocabulary has no word for:
 * :func:`name_g729` — spell G.729 the way a gateway's "G729 negotiation mode" wants it
   (``G729`` / ``G729a``, or both on two payload types).
 
-Only the first ``m=audio`` section is looked at (the B2BUA's calls have one audio stream); other
-sections and every other line pass through byte for byte, with the body's own line ending.
+Only the voice section is looked at: the first *enabled* ``m=audio`` section (the B2BUA plans one
+audio stream per call and refuses further ones with port 0, :mod:`signaling.media.sdp_streams`);
+other sections and every other line pass through byte for byte, with the body's own line
+ending.
 """
 
 from __future__ import annotations
@@ -51,9 +53,15 @@ def _join(lines: list[str], newline: str) -> bytes:
     return (newline.join(lines) + newline).encode("utf-8")
 
 
+def _voice(line: str) -> bool:
+    """An enabled ``m=audio`` line (its port is not 0)."""
+    return line.startswith("m=audio ") and not line.startswith(("m=audio 0 ", "m=audio 0/"))
+
+
 def _audio_section(lines: list[str]) -> tuple[int, int] | None:
-    """[start, end) line indexes of the first ``m=audio`` section (start = its ``m=`` line)."""
-    start = next((i for i, line in enumerate(lines) if line.startswith("m=audio ")), None)
+    """[start, end) line indexes of the voice section, the first enabled ``m=audio`` section
+    (start = its ``m=`` line)."""
+    start = next((i for i, line in enumerate(lines) if _voice(line)), None)
     if start is None:
         return None
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("m=")), len(lines))
@@ -70,12 +78,15 @@ def _attribute_pt(line: str) -> int | None:
 
 
 def audio_codecs(sdp: bytes) -> list[Codec] | None:
-    """The codecs of the first audio section, in ``m=`` order (formats we cannot name — a dynamic
-    payload type without ``a=rtpmap`` — are left out); None when there is no audio section or
-    its port is 0 (nothing to negotiate). Runs on every call: it reads only that section."""
+    """The codecs of the voice section (the first enabled audio section), in ``m=`` order
+    (formats we cannot name — a dynamic payload type without ``a=rtpmap`` — are left out); None
+    when there is no enabled audio section (nothing to negotiate). Runs on every call: it reads
+    only that section."""
     text = sdp.decode("latin-1")  # the codec lines are ASCII; nothing read here is re-encoded
     start = text.find("m=audio ")
-    while start > 0 and text[start - 1] != "\n":
+    while start >= 0 and (
+        (start > 0 and text[start - 1] != "\n") or text.startswith(("m=audio 0 ", "m=audio 0/"), start)
+    ):
         start = text.find("m=audio ", start + 1)
     if start < 0:
         return None
@@ -117,7 +128,7 @@ def audio_codecs(sdp: bytes) -> list[Codec] | None:
 
 
 def keep_formats(sdp: bytes, pts: list[int]) -> bytes:
-    """The SDP with its first audio section's format list cut to ``pts`` (in that order, those
+    """The SDP with its voice section's format list cut to ``pts`` (in that order, those
     it has), and the attribute lines of the formats removed dropped with them."""
     lines, newline = _split(sdp)
     found = _audio_section(lines)
@@ -139,7 +150,7 @@ def keep_formats(sdp: bytes, pts: list[int]) -> bytes:
 
 
 def audio_first(sdp: bytes) -> bytes:
-    """The SDP with telephone-event and comfort-noise formats of its first audio section moved
+    """The SDP with telephone-event and comfort-noise formats of its voice section moved
     after the others (their order kept); unchanged when they already are."""
     codecs = audio_codecs(sdp)
     if not codecs:
@@ -158,7 +169,7 @@ def audio_first(sdp: bytes) -> bytes:
 
 
 def name_g729(sdp: bytes, names: list[str]) -> bytes:
-    """The SDP with G.729 named ``names[0]`` in its first audio section and, for each further
+    """The SDP with G.729 named ``names[0]`` in its voice section and, for each further
     name, the same codec added again under that name on a free dynamic payload type (right
     after the first, with the same ``a=fmtp``). Without G.729 in the section, unchanged."""
     if not names:

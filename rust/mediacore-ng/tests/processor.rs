@@ -555,6 +555,27 @@ fn reoffer_adding_and_disabling_streams() {
 }
 
 #[test]
+fn a_disabled_section_before_enabled_ones_keeps_every_index_in_place() {
+    // audio, a second audio disabled (port 0), video: the video is section 2 in the answer too
+    let mut h = Harness::new();
+    let second = "m=audio 0 RTP/AVP 0\r\n";
+    let reply = h.offer("c", "a", &format!("{OFFER}{second}{VIDEO}"));
+    assert_eq!(h.fake.create_count(), 2);
+    let sdp = text(&reply, "sdp");
+    assert!(sdp.contains("m=audio 0 RTP/AVP 0\r\n"), "{sdp}");
+    let answer = format!("{ANSWER}{second}m=video 5002 RTP/AVP 96\r\nc=IN IP4 10.0.0.2\r\n");
+    let reply = h.answer("c", "a", "b", &answer);
+    assert_eq!(text(&reply, "result"), "ok", "{reply:?}");
+    let sdp = text(&reply, "sdp");
+    assert!(
+        sdp.contains("m=audio 0 RTP/AVP 0\r\n") && sdp.contains("m=video 3"),
+        "{sdp}"
+    );
+    let video = h.fake.with(|s| s.creates[1].clone());
+    assert_eq!(video.caller.clock_rates, vec![(96, 90000)]);
+}
+
+#[test]
 fn rejected_stream_gets_no_session() {
     let mut h = Harness::new();
     let reply = h.offer("c", "a", &format!("{OFFER}{}", VIDEO.replace("4002", "0")));

@@ -119,7 +119,18 @@ impl Call {
         let mut media = self.media.clone();
         let mut created: Vec<SessionId> = Vec::new();
         for (i, m) in sdp.media.iter().enumerate() {
-            if media.get(i).is_some_and(|cm| cm.session.is_some()) || !m.is_enabled() {
+            if media.len() <= i {
+                // A stream the call has not seen before, disabled until created below: every
+                // m= index keeps its slot, so the sections after a disabled one stay aligned.
+                media.push(CallMedia {
+                    kind: m.kind.clone(),
+                    proto: m.proto.clone(),
+                    session: None,
+                    spec: control.default_spec(),
+                    negotiation: None,
+                });
+            }
+            if media[i].session.is_some() || !m.is_enabled() {
                 continue;
             }
             // A fresh spec: the other party's leg of a new stream is unknown until it sends SDP
@@ -141,10 +152,7 @@ impl Call {
                         spec,
                         negotiation: plan.negotiation.clone(),
                     };
-                    match media.get_mut(i) {
-                        Some(slot) => *slot = cm,
-                        None => media.push(cm),
-                    }
+                    media[i] = cm;
                 }
                 Err(e) => {
                     for id in created {
@@ -155,17 +163,7 @@ impl Call {
             }
         }
         for (i, m) in sdp.media.iter().enumerate() {
-            let Some(cm) = media.get_mut(i) else {
-                // A disabled stream the call has not seen before.
-                media.push(CallMedia {
-                    kind: m.kind.clone(),
-                    proto: m.proto.clone(),
-                    session: None,
-                    spec: control.default_spec(),
-                    negotiation: None,
-                });
-                continue;
-            };
+            let cm = &mut media[i];
             let Some(info) = cm.session else { continue };
             if created.contains(&info.id) {
                 continue;
