@@ -34,8 +34,8 @@ class Deadlines:
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Hashable]] = []
-        #: key → (sequence number of its live heap entry, deadline, action)
-        self._live: dict[Hashable, tuple[int, float, Action]] = {}
+        #: key → (sequence number of its live heap entry, deadline, action, owner)
+        self._live: dict[Hashable, tuple[int, float, Action, object]] = {}
         self._seq = 0
         self._stale = 0
 
@@ -46,12 +46,14 @@ class Deadlines:
     def __contains__(self, key: object) -> bool:
         return key in self._live
 
-    def set(self, key: Hashable, at: float, action: Action) -> None:
-        """Run ``action`` at ``at`` (replacing what ``key`` had)."""
+    def set(self, key: Hashable, at: float, action: Action, owner: object = None) -> None:
+        """Run ``action`` at ``at`` (replacing what ``key`` had). ``owner`` comes back with it
+        from :meth:`pop_due` (the node runs a call's timer as one of that call's inputs: kept
+        here, not in a closure per timer, as thousands of held calls each have a few)."""
         self._seq += 1
         if key in self._live:
             self._stale += 1
-        self._live[key] = (self._seq, at, action)
+        self._live[key] = (self._seq, at, action, owner)
         heapq.heappush(self._heap, (at, self._seq, key))
         if self._stale >= _COMPACT_MIN:
             self._compact()
@@ -78,12 +80,12 @@ class Deadlines:
             self._stale -= 1
         return None
 
-    def pop_due(self, now: float) -> list[Action]:
-        """The actions whose deadline is ``now`` or earlier, in deadline order, forgotten here
-        (an action may set its key again)."""
+    def pop_due(self, now: float) -> list[tuple[Action, object]]:
+        """The actions whose deadline is ``now`` or earlier, with their owners, in deadline
+        order, forgotten here (an action may set its key again)."""
         heap = self._heap
         live = self._live
-        due: list[Action] = []
+        due: list[tuple[Action, object]] = []
         while heap and heap[0][0] <= now:
             _, seq, key = heapq.heappop(heap)
             entry = live.get(key)
@@ -91,12 +93,12 @@ class Deadlines:
                 self._stale -= 1
                 continue
             del live[key]
-            due.append(entry[2])
+            due.append((entry[2], entry[3]))
         return due
 
     def _compact(self) -> None:
         if self._stale < _COMPACT_MIN or self._stale * 2 < len(self._heap):
             return
-        self._heap = [(at, seq, key) for key, (seq, at, _) in self._live.items()]
+        self._heap = [(at, seq, key) for key, (seq, at, _, _) in self._live.items()]
         heapq.heapify(self._heap)
         self._stale = 0

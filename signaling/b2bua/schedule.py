@@ -119,7 +119,7 @@ class Schedule:
             return
         if name not in state.timer_names:
             state.timer_names.append(name)
-        self.deadlines.set((state.serial, name), self.now() + delay, partial(self.post, call, action))
+        self.deadlines.set((state.serial, name), self.now() + delay, action, call)
         if not self._pumping:
             self._reschedule()
 
@@ -232,9 +232,12 @@ class Schedule:
         for ping in self.keepalive.handle_timer(now):
             self.transport.send(ping.payload, ping.addr, "UDP")
         self._pump()
-        for action in self.deadlines.pop_due(now):
+        for action, owner in self.deadlines.pop_due(now):
             try:
-                action()
+                if owner is None:
+                    action()
+                else:  # a call's timer: one of that call's inputs (set_timer)
+                    self.post(owner, action)  # type: ignore[arg-type]
             except Exception:
                 self.stats.handler_errors += 1
                 log.exception("timer failed")

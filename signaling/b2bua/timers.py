@@ -76,7 +76,18 @@ class LegTimers:
         if at is None or not call.active:
             host.cancel_timer(call, name)
             return
-        host.set_timer(call, name, max(0.0, at - host.now()), partial(self.due, leg_name))
+        # a bound method, not a partial, for the usual two legs: thousands of held calls each
+        # keep one per leg in the node's deadlines
+        due = (
+            self.due_a if leg_name == "a" else self.due_b if leg_name == "b" else partial(self.due, leg_name)
+        )
+        host.set_timer(call, name, max(0.0, at - host.now()), due)
+
+    def due_a(self) -> None:
+        self.due("a")
+
+    def due_b(self) -> None:
+        self.due("b")
 
     def due(self, leg_name: str) -> None:
         timer = self.timers.get(leg_name)

@@ -257,7 +257,8 @@ def plan_offer(
     ):
         # nothing restricts, nothing is added, no G.729 to spell: the steps below would hand
         # the caller's offer on unchanged (most calls; gateways without codec settings)
-        return OfferPlan(to_callee=list(offered), caller=list(offered), unchanged=True)
+        codecs = list(offered)  # one list for both (neither is changed later): held calls keep it
+        return OfferPlan(to_callee=codecs, caller=codecs, unchanged=True)
     return _plan_offer_steps(mapping, routing, offered, can_transcode)
 
 
