@@ -3,6 +3,11 @@ in-process engine, on loopback. Each test bounds its SIPp runs (-timeout) and aw
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from signaling.media.control import DEFERRED, InProcessMedia
 from tests.b2bua_harness import node_with
 from tests.sipp_calls import CALLEE, call, carrier, customer, ended_records, run
 
@@ -104,5 +109,48 @@ def test_register_with_digest_auth() -> None:
             online = dict(h.node.registrar.online(h.node.now()))
             [binding] = online["gw1"]  # bindings are keyed by the user part (phones by number)
             assert binding.source == ("127.0.0.1", h.customer_port)
+
+    run(main())
+
+
+def test_a_slow_media_worker_holds_only_that_call_and_loses_nothing() -> None:
+    """The node ends a call's media without waiting for the media worker (delete_later): made
+    300 ms late here, the call's later inputs (the carrier's 200 to our BYE) queue behind it
+    and run once the final statistics are in; the call ends cleanly with its media figures."""
+
+    async def main() -> None:
+        async with node_with() as h:
+            media = h.media
+            assert isinstance(media, InProcessMedia)
+            real = media.delete_later
+            queued_at_release: list[int] = []
+
+            def slow_delete(call_id: str, from_tag: str | None, done: Callable[[Any], None]) -> object:
+                loop = asyncio.get_running_loop()
+
+                def late(result: Any) -> None:
+                    def release() -> None:
+                        state = h.node.calls.get(call_id)
+                        queued_at_release.append(len(state.queue) if state is not None else -1)
+                        done(result)
+
+                    loop.call_later(0.3, release)
+
+                started = real(call_id, from_tag, late)
+                if started is DEFERRED:
+                    return DEFERRED
+                late(started)  # a reply known at once: made late all the same
+                return DEFERRED
+
+            media.delete_later = slow_delete  # type: ignore[method-assign]
+            await call(h, customer(h), carrier(h, rtp_echo=True))
+            [record] = await ended_records(h, 1)
+            assert queued_at_release and queued_at_release[0] >= 1, queued_at_release
+            assert record.termination == "Normal" and record.ended_by == "caller"
+            assert record.media_packets["caller"] >= 60, record.media_packets
+            assert record.media_packets["callee"] >= 60, record.media_packets
+            assert h.node.stats.handler_errors == 0
+            assert h.engine.session_ids() == []
+            assert h.node.calls == {}
 
     run(main())
