@@ -197,8 +197,8 @@ def _edit_mapping(admin: Admin, account_id: int, gateway_id: int, form: dict[str
             addresses=_list(form, "addresses") if "addresses" in form else current.addresses,
             prefixes=_list(form, "prefixes"),
             rate_group_id=_id(form, "rate_group_id"),
-            max_calls=_int(form, "max_calls"),
-            max_cps=_int(form, "max_cps"),
+            max_calls=_kept_int(form, "max_calls", current.max_calls),
+            max_cps=_kept_int(form, "max_cps", current.max_cps),
             locked=form.get("locked") == "on",
             **_media_fields(form, current),
         )

@@ -284,6 +284,13 @@ def test_a_mapping_gateway_is_edited_on_its_own_page(web_env: WebEnv, client: We
     client.form(own, own, {"max_calls": "3", "codec_mode": "auto"})
     kept = web_env.store.admin().get(MappingGateway, secret.id)
     assert (kept.max_calls, kept.username, kept.password) == (3, "ccp", "pw-1")
+    # as on a routing gateway's form: a limit the post does not carry is kept, an empty one cleared
+    client.form(edit, edit, {"max_cps": "6", "codec_mode": "auto"})
+    gw = web_env.store.admin().get(MappingGateway, gw.id)
+    assert (gw.max_calls, gw.max_cps) == (40, 6)
+    client.form(edit, edit, {"max_calls": "", "codec_mode": "auto"})
+    gw = web_env.store.admin().get(MappingGateway, gw.id)
+    assert (gw.max_calls, gw.max_cps) == (None, 6)
 
 
 def test_a_routing_gateway_edit_keeps_the_limits_its_form_does_not_carry(
