@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import re
 
+from signaling.media.sdp_codecs import _join, _split  # one way to cut an SDP into lines
+
 __all__ = [
     "disabled_sections",
     "keep_disabled",
@@ -44,19 +46,6 @@ __all__ = [
 _DIRECTIONS = ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive")
 #: an ``m=`` line with port 0 (one C-level search, so most answers are not parsed)
 _DISABLED = re.compile(rb"^m=\S+ 0[ /]", re.MULTILINE)
-
-
-def _split(sdp: bytes) -> tuple[list[str], str]:
-    text = sdp.decode("utf-8", "replace")
-    newline = "\r\n" if "\r\n" in text else "\n"
-    lines = text.replace("\r\n", "\n").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines, newline
-
-
-def _join(lines: list[str], newline: str) -> bytes:
-    return (newline.join(lines) + newline).encode("utf-8")
 
 
 def _m_indexes(lines: list[str]) -> list[int]:

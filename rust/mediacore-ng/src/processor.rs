@@ -269,13 +269,19 @@ impl NgProcessor {
         Ok(ok().with("sdp", body))
     }
 
-    fn delete(&mut self, req: &Request<'_>, unix_time: u64) -> Outcome {
+    /// The call a `delete` names, taken out of the processor (stamped with the time).
+    fn take_call(&mut self, req: &Request<'_>, unix_time: u64) -> Result<Call, NgError> {
         let call_id = req.call_id()?;
         let mut call = self
             .calls
             .remove(call_id)
             .ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
         call.last_signal = unix_time;
+        Ok(call)
+    }
+
+    fn delete(&mut self, req: &Request<'_>, unix_time: u64) -> Outcome {
+        let call = self.take_call(req, unix_time)?;
         let stats: HashMap<_, SessionStats> = call
             .sessions()
             .filter_map(|id| self.control.delete(id).ok().map(|s| (id, s)))
@@ -292,12 +298,7 @@ impl NgProcessor {
             if !req.command()?.eq_ignore_ascii_case(b"delete") {
                 return Ok(None);
             }
-            let call_id = req.call_id()?;
-            let mut call = self
-                .calls
-                .remove(call_id)
-                .ok_or_else(|| NgError::new(ERR_UNKNOWN_CALL))?;
-            call.last_signal = unix_time;
+            let call = self.take_call(&req, unix_time)?;
             let sessions: Vec<(SessionId, PendingStats)> = call
                 .sessions()
                 .map(|id| {

@@ -58,10 +58,7 @@ impl NgControl {
         py: Python<'py>,
         datagram: &[u8],
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let unix = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let unix = unix_now();
         let reply = py.detach(|| {
             self.processor
                 .lock()
@@ -81,10 +78,7 @@ impl NgControl {
         command: &Bound<'py, PyDict>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let value = to_value(command.as_any(), 0)?;
-        let unix = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let unix = unix_now();
         let reply = py.detach(|| {
             self.processor
                 .lock()
@@ -105,10 +99,7 @@ impl NgControl {
         command: &Bound<'py, PyDict>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let value = to_value(command.as_any(), 0)?;
-        let unix = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let unix = unix_now();
         let started = self
             .processor
             .lock()
@@ -216,6 +207,14 @@ impl NgControl {
         })
         .map_err(|_| media_error("ng processor lock poisoned"))
     }
+}
+
+/// Seconds since the Unix epoch (stamps calls and packets in replies); 0 on a clock before it.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Nesting deeper than this is refused (a request is a few levels deep).

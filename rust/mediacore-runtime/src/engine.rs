@@ -288,6 +288,19 @@ impl Engine {
         self.inner.transcoding.lock().map(|u| *u).unwrap_or(0)
     }
 
+    /// Takes a session being deleted out of the directory, and frees its transcoding slot.
+    fn forget(&self, id: SessionId, placement: Placement) {
+        let removed = self
+            .inner
+            .directory
+            .lock()
+            .ok()
+            .and_then(|mut d| d.remove(&id));
+        if removed.is_some() {
+            self.release_slot(placement.transcoding);
+        }
+    }
+
     fn request<T>(
         &self,
         worker: usize,
@@ -412,15 +425,7 @@ impl MediaControl for Engine {
         let sent = self.send(placement.worker, Command::Delete { id, reply });
         // gone for every later command now; the worker runs its commands in order, so the
         // session is deleted before anything sent to that worker after this
-        let removed = self
-            .inner
-            .directory
-            .lock()
-            .ok()
-            .and_then(|mut d| d.remove(&id));
-        if removed.is_some() {
-            self.release_slot(placement.transcoding);
-        }
+        self.forget(id, placement);
         sent?;
         Ok(PendingStats::waiting(stats, Instant::now() + REPLY_TIMEOUT))
     }
@@ -428,15 +433,7 @@ impl MediaControl for Engine {
     fn delete(&self, id: SessionId) -> Result<SessionStats, ControlError> {
         let placement = self.placement(id)?;
         let r = self.request(placement.worker, |reply| Command::Delete { id, reply });
-        let removed = self
-            .inner
-            .directory
-            .lock()
-            .ok()
-            .and_then(|mut d| d.remove(&id));
-        if removed.is_some() {
-            self.release_slot(placement.transcoding);
-        }
+        self.forget(id, placement);
         r
     }
 
