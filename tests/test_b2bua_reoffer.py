@@ -259,6 +259,31 @@ def test_a_transcoded_call_accepts_the_carriers_g729_answer_to_a_reinvite(host: 
     assert ok.status == 200 and b"RTP/AVP 8" in ok.body and b"G729" not in ok.body
 
 
+def test_the_cdr_names_the_codecs_in_force_after_a_reoffer_changed_them(host: EngineHost) -> None:
+    """Conversion allowed on both gateways: the carrier answers PCMA first, then G.729 to the
+    customer's re-INVITE (the engine transcodes): the CDR's codecs are those in force at the
+    end, PCMA toward the customer and G.729 toward the carrier. A carrier re-offer answered by
+    the customer with G.729 swaps them (the re-offer's plan runs from the carrier)."""
+    convert = GatewayCodecPolicy(allow_conversion=True)
+    call = call_with(host, SDP_A, [route("carrier", 5080, codecs=convert)], codecs=convert)
+    reply_to(call, "INVITE", CARRIER, 200, SDP_B)
+    assert (call.record.codec_in, call.record.codec_out) == ("PCMA", "PCMA")
+    reinvite_from_a(call, 2, a_version(SDP_A, 2))
+    reply_to(call, "INVITE", CARRIER, 200, b_version(SDP_B_G729, 2))
+    [ok] = [r for r in responses_to_a(host, "INVITE") if r.cseq.number == 2]
+    assert ok.status == 200
+    assert (call.record.codec_in, call.record.codec_out) == ("PCMA", "G729")
+    # the carrier re-offers PCMA; the customer answers G.729
+    in_dialog = in_dialog_from_a(call, "ACK", 1)
+    call.on_request("a", TransactionId(1), in_dialog)
+    from_b(call, "UPDATE", 3, b_version(SDP_B, 3))
+    customer_answer = SDP_A.replace(b"RTP/AVP 8", b"RTP/AVP 18").replace(b"o=a 1 1 ", b"o=a 1 3 ")
+    reply_to(call, "UPDATE", ("10.0.0.1", 5060), 200, customer_answer)
+    [answer] = [r for r in host.responses() if r.cseq.method == "UPDATE"]
+    assert answer.status == 200
+    assert (call.record.codec_in, call.record.codec_out) == ("G729", "PCMA")
+
+
 def test_a_refused_reinvite_restores_the_engine(host: EngineHost) -> None:
     """The carrier answers the re-INVITE 488 itself: nothing changed for either party (RFC 3261
     §14.1), the customer gets the 488, and the engine drops the re-offer it had applied."""

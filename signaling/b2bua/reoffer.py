@@ -177,6 +177,17 @@ def _accept(call: Call, pending: Pending, response: Response, *, answer: bytes, 
     other.sdp_sent = pending.sent
     codec = pending.codecs.options if pending.codecs is not None else None
     call.exchange = Exchange(origin.name, pending.offer, dict(codec or {}), answer)
+    step = pending.codecs
+    plan = step.answer if step is not None else None
+    if plan is not None and plan.to_caller and plan.callee_codecs:
+        # the CDR names the codecs in force when the call ends: the re-offer's plan runs from
+        # the re-offering party ("caller" in the plan) toward the other
+        toward_origin = plan.to_caller[0].name
+        toward_other = str(plan.callee_codecs[0]["name"])
+        if origin.name == "a":
+            call.record.codec_in, call.record.codec_out = toward_origin, toward_other
+        else:
+            call.record.codec_in, call.record.codec_out = toward_other, toward_origin
 
 
 def _refuse_answer(call: Call, origin: Leg, other: Leg, pending: Pending, reason: str) -> None:
