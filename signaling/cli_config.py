@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from signaling.cli_common import EXIT_USAGE
+from signaling.cli_common import EXIT_USAGE, add_store_option, open_for_command
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,11 +22,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "parameters",
-        help="list every system parameter a configuration file may set, with its default",
-        description="Every SS_*, SERVER_* and IVR_* parameter by the reference's name: default, "
-        "meaning, and whether this softswitch uses it or only accepts it.",
+        help="list every system parameter, or set, reset and list the store's overrides",
+        description="Without a verb: every SS_*, SERVER_* and IVR_* parameter by the reference's "
+        "name, with its default, meaning, and whether this softswitch uses it or only accepts "
+        "it. `set`, `reset` and `stored` work on the store's overrides, which running nodes take "
+        "up at their next reload (docs/routing.md says which take effect when).",
     )
     p.set_defaults(handler=cmd_parameters)
+    verbs = p.add_subparsers(dest="verb", metavar="{set,reset,stored}")
+    v = verbs.add_parser("set", help="store an override (checked by name and value)")
+    v.add_argument("name", help="the parameter, e.g. SS_SIP_TIMEOUT_INVITE")
+    v.add_argument("value", help="its value, in the reference's form (On/Off, a number, a mode)")
+    add_store_option(v)
+    v.set_defaults(handler=cmd_parameter_set)
+    v = verbs.add_parser("reset", help="drop an override: the file's value or the default applies")
+    v.add_argument("name")
+    add_store_option(v)
+    v.set_defaults(handler=cmd_parameter_reset)
+    v = verbs.add_parser("stored", help="list the store's overrides")
+    add_store_option(v)
+    v.set_defaults(handler=cmd_parameters_stored)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -70,4 +85,40 @@ def cmd_parameters(args: argparse.Namespace) -> int:
         if s.name not in params.PARAMETERS:
             rows.append([s.name, _shown(s.default) or '""', "", s.doc])
     print_table(rows, ["PARAMETER", "DEFAULT", "USE", "MEANING"])
+    return 0
+
+
+def cmd_parameter_set(args: argparse.Namespace) -> int:
+    """Store an override; the store checks the name and the value (a refusal names the
+    parameter and exits 1, nothing stored)."""
+    store = open_for_command(args)
+    try:
+        store.set_parameter(args.name, args.value)
+        print(f"{args.name} = {store.parameters()[args.name]} (running nodes take it at their next reload)")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_parameter_reset(args: argparse.Namespace) -> int:
+    store = open_for_command(args)
+    try:
+        if args.name not in store.parameters():
+            print(f"{args.name}: no override stored")
+            return 0
+        store.reset_parameter(args.name)
+        print(f"{args.name}: override dropped (running nodes take it at their next reload)")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_parameters_stored(args: argparse.Namespace) -> int:
+    from signaling.cli_common import print_table  # noqa: PLC0415
+
+    store = open_for_command(args)
+    try:
+        print_table([[n, v] for n, v in store.parameters().items()], ["PARAMETER", "VALUE"])
+    finally:
+        store.close()
     return 0
