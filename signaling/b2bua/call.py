@@ -32,6 +32,9 @@ from typing import Any
 from signaling.b2bua import reoffer
 from signaling.b2bua.codecs import CodecStep, plan_attempt
 from signaling.b2bua.parts import (
+    CODEC_MISMATCH,
+    MEDIA_FAILURE,
+    SDP,
     Addr,
     Attempt,
     CallHost,
@@ -64,7 +67,6 @@ from signaling.sip.transaction import TransactionId
 
 log = logging.getLogger("softswitch.call")
 
-SDP = "application/sdp"
 #: Reasons a call ended (CDR termination reasons besides the router's).
 NORMAL = "Normal"
 CALLER_CANCEL = "CallerCancel"
@@ -72,12 +74,9 @@ MEDIA_TIMEOUT = "RTP timeout"
 ACK_TIMEOUT = "ACK timeout"
 MAX_DURATION = "Max call duration"
 ALL_ROUTES_FAILED = "AllRoutesFailed"
-MEDIA_FAILURE = "MediaFailure"
 #: the reference's end reason when a carrier's answer did not come in time (behaviour 38)
 RESPONSE_TIMEOUT = "Response timeout"
 SHUTDOWN = "Shutdown"
-#: no codec the gateways' settings let the two parties share (reference: "codec mismatch"; 488)
-CODEC_MISMATCH = "Codec mismatch"
 
 
 def _ignore(_: MediaResult) -> None:
@@ -919,6 +918,8 @@ class Call:
 
 
 __all__ = [
+    "CODEC_MISMATCH",
+    "MEDIA_FAILURE",
     "Addr",
     "Attempt",
     "Call",

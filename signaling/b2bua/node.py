@@ -36,7 +36,7 @@ from signaling.b2bua.inputs import CallInputs, CallState
 from signaling.b2bua.intake import SAMPLE_PERIOD, Intake
 from signaling.b2bua.operations import Operations
 from signaling.b2bua.schedule import TIMER_SLACK, Schedule
-from signaling.b2bua.settings import Settings, keepalive_config
+from signaling.b2bua.settings import Settings
 from signaling.b2bua.stats import GatewayProber, NodeStats
 from signaling.config import Config
 from signaling.media.control import MediaNotice
@@ -47,7 +47,7 @@ from signaling.sip.defence import Defence
 from signaling.sip.dialog import Dialog, DialogId
 from signaling.sip.identity import CallerPool
 from signaling.sip.ids import new_branch
-from signaling.sip.keepalive import NatKeepAlive
+from signaling.sip.keepalive import KeepAliveConfig, NatKeepAlive
 from signaling.sip.limits import AdmissionControl, KeyLimits, OverloadGuard, RateMeter
 from signaling.sip.message import Request, Response, SipUri, Via
 from signaling.sip.registrar import Registrar
@@ -101,7 +101,7 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
                 ),
             )
         p = self.parameters
-        self.keepalive = NatKeepAlive(keepalive_config(p))
+        self.keepalive = NatKeepAlive(KeepAliveConfig.from_parameters(p))
         # bindings are keyed by the To URI's user alone: phones are found by number
         self.registrar = Registrar(keepalive=self.keepalive, aor_key=_aor_user, authorize=self._may_register)
         self._passwords = {gw.username: gw.password for gw in config.mapping_gateways if gw.username}

@@ -25,6 +25,13 @@ MediaResult = Any
 Continuation = Callable[[MediaResult], None]
 
 
+SDP = "application/sdp"
+#: CDR termination reasons shared by call.py and reoffer.py: the engine refused a call's media;
+#: no codec the gateways' settings let the two parties share (reference: "codec mismatch"; 488)
+MEDIA_FAILURE = "MediaFailure"
+CODEC_MISMATCH = "Codec mismatch"
+
+
 class MediaPort(Protocol):
     """The media-control vocabulary (signaling.media.control implements it twice)."""
 

@@ -31,7 +31,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from signaling.b2bua.codecs import CodecStep, plan_attempt
-from signaling.b2bua.parts import Exchange, Leg, MediaResult, Pending
+from signaling.b2bua.parts import CODEC_MISMATCH, MEDIA_FAILURE, SDP, Exchange, Leg, MediaResult, Pending
 from signaling.media.codec_policy import CodecMismatch
 from signaling.media.control import MediaControlError, OfferOptions
 from signaling.media.sdp_streams import (
@@ -54,10 +54,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("softswitch.call")
 
-SDP = "application/sdp"
-#: the reference's "codec mismatch" (signaling/b2bua/call.py has the same)
-CODEC_MISMATCH = "Codec mismatch"
-MEDIA_FAILURE = "MediaFailure"
 #: how long before a restoring offer answered 491 (glare) is sent again (RFC 3261 §14.1: we
 #: own neither Call-ID, so 0-2 s would do; a little more leaves the other party's offer room)
 RESTORE_RETRY_S = 2.5

@@ -40,27 +40,9 @@ from signaling.sip.timers import TimerConfig
 from signaling.sip.transaction import TransactionLayer
 from signaling.sip.transport import SipTransport
 
-__all__ = ["GROUPS", "Settings", "keepalive_config", "meter_sizes"]
+__all__ = ["GROUPS", "Settings"]
 
 log = logging.getLogger("softswitch.node")
-
-
-def keepalive_config(p: Mapping[str, Any]) -> KeepAliveConfig:
-    return KeepAliveConfig(
-        message=str(p["SS_SIP_NAT_KEEP_ALIVE_MESSAGE"]),
-        period=float(p["SS_SIP_NAT_KEEP_ALIVE_PERIOD"]),
-        send_interval_ms=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_INTERVAL"]),
-        send_one_time=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME"]),
-    )
-
-
-def meter_sizes(p: Mapping[str, Any]) -> tuple[float, int, float, int]:
-    return (
-        float(p["SS_GATEWAY_ASR_RESERVE_TIME"]),
-        int(p["SS_GATEWAY_ASR_RESERVE_SEPARATE"]),
-        float(p["SS_GATEWAY_ACD_RESERVE_TIME"]),
-        int(p["SS_GATEWAY_ACD_RESERVE_SEPARATE"]),
-    )
 
 
 def _dscp(p: Mapping[str, Any]) -> int:
@@ -81,7 +63,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], object]]]
             "SS_SIP_NAT_KEEP_ALIVE_SEND_INTERVAL",
             "SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME",
         ),
-        keepalive_config,
+        KeepAliveConfig.from_parameters,
     ),
     "dscp": (("SS_QOS_SIGNAL",), _dscp),
     "meter": (
@@ -91,7 +73,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], object]]]
             "SS_GATEWAY_ACD_RESERVE_TIME",
             "SS_GATEWAY_ACD_RESERVE_SEPARATE",
         ),
-        meter_sizes,
+        GatewayMeter.sizes,
     ),
 }
 

@@ -19,7 +19,7 @@ the gateway's *no-response streak*; any response ends it (the "gateway down" ala
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,8 +78,14 @@ class GatewayMeter:
         self._lines: dict[str, _Line] = {}
 
     @classmethod
-    def from_parameters(cls, p: dict[str, Any]) -> GatewayMeter:
-        return cls(
+    def from_parameters(cls, p: Mapping[str, Any]) -> GatewayMeter:
+        return cls(*cls.sizes(p))
+
+    @staticmethod
+    def sizes(p: Mapping[str, Any]) -> tuple[float, int, float, int]:
+        """The ASR and ACD windows' sizes from the SS_GATEWAY_*_RESERVE_* parameters, as
+        :meth:`resize` takes them."""
+        return (
             float(p["SS_GATEWAY_ASR_RESERVE_TIME"]),
             int(p["SS_GATEWAY_ASR_RESERVE_SEPARATE"]),
             float(p["SS_GATEWAY_ACD_RESERVE_TIME"]),

@@ -23,7 +23,9 @@ The adapter calls :meth:`NatKeepAlive.get_timer` and, when it is due,
 from __future__ import annotations
 
 import heapq
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["KeepAliveConfig", "NatKeepAlive", "Transmit"]
 
@@ -43,6 +45,16 @@ class KeepAliveConfig:
     send_interval_ms: int = 500
     #: SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME, messages per batch at most
     send_one_time: int = 3000
+
+    @classmethod
+    def from_parameters(cls, p: Mapping[str, Any]) -> KeepAliveConfig:
+        """From the SS_SIP_NAT_KEEP_ALIVE_* parameters (ValueError when they do not make one)."""
+        return cls(
+            message=str(p["SS_SIP_NAT_KEEP_ALIVE_MESSAGE"]),
+            period=float(p["SS_SIP_NAT_KEEP_ALIVE_PERIOD"]),
+            send_interval_ms=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_INTERVAL"]),
+            send_one_time=int(p["SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME"]),
+        )
 
     def __post_init__(self) -> None:
         if not PERIOD_MIN_S <= self.period <= PERIOD_MAX_S:
