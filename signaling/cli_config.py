@@ -91,34 +91,26 @@ def cmd_parameters(args: argparse.Namespace) -> int:
 def cmd_parameter_set(args: argparse.Namespace) -> int:
     """Store an override; the store checks the name and the value (a refusal names the
     parameter and exits 1, nothing stored)."""
-    store = open_for_command(args)
-    try:
+    with open_for_command(args) as store:
         store.set_parameter(args.name, args.value)
         print(f"{args.name} = {store.parameters()[args.name]} (running nodes take it at their next reload)")
-    finally:
-        store.close()
     return 0
 
 
 def cmd_parameter_reset(args: argparse.Namespace) -> int:
-    store = open_for_command(args)
-    try:
+    with open_for_command(args) as store:
         if args.name not in store.parameters():
             print(f"{args.name}: no override stored")
             return 0
         store.reset_parameter(args.name)
-        print(f"{args.name}: override dropped (running nodes take it at their next reload)")
-    finally:
-        store.close()
+    print(f"{args.name}: override dropped (running nodes take it at their next reload)")
     return 0
 
 
 def cmd_parameters_stored(args: argparse.Namespace) -> int:
     from signaling.cli_common import print_table  # noqa: PLC0415
 
-    store = open_for_command(args)
-    try:
-        print_table([[n, v] for n, v in store.parameters().items()], ["PARAMETER", "VALUE"])
-    finally:
-        store.close()
+    with open_for_command(args) as store:
+        overrides = store.parameters()
+    print_table([[n, v] for n, v in overrides.items()], ["PARAMETER", "VALUE"])
     return 0

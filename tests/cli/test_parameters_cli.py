@@ -11,11 +11,8 @@ from tests.cli.conftest import Cli
 
 
 def _stored(data_dir: Path) -> dict[str, str]:
-    store = open_store(f"sqlite:///{data_dir / 'softswitch.db'}", migrate=False)
-    try:
+    with open_store(f"sqlite:///{data_dir / 'softswitch.db'}", migrate=False) as store:
         return store.parameters()
-    finally:
-        store.close()
 
 
 def test_set_list_and_reset_an_override(cli: Cli, data_dir: Path) -> None:

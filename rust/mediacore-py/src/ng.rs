@@ -4,7 +4,7 @@
 //! `NgProcessor` instead of over UDP, and the reply comes back the same way.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use mediacore_engine::{MediaControl, SessionId};
@@ -46,6 +46,18 @@ impl NgControl {
             pending: Mutex::new(Vec::new()),
             next_token: AtomicU64::new(1),
         }
+    }
+
+    fn locked(&self) -> PyResult<MutexGuard<'_, NgProcessor>> {
+        self.processor
+            .lock()
+            .map_err(|_| media_error("ng processor lock poisoned"))
+    }
+
+    fn pending_deletes_locked(&self) -> PyResult<MutexGuard<'_, Vec<(u64, PendingDelete)>>> {
+        self.pending
+            .lock()
+            .map_err(|_| media_error("pending deletes lock poisoned"))
     }
 }
 
@@ -100,19 +112,12 @@ impl NgControl {
     ) -> PyResult<Bound<'py, PyAny>> {
         let value = to_value(command.as_any(), 0)?;
         let unix = unix_now();
-        let started = self
-            .processor
-            .lock()
-            .map_err(|_| media_error("ng processor lock poisoned"))?
-            .delete_deferred(&value, unix);
+        let started = self.locked()?.delete_deferred(&value, unix);
         match started {
             DeleteStart::Done(reply) => from_value(py, &reply),
             DeleteStart::Pending(pending) => {
                 let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-                self.pending
-                    .lock()
-                    .map_err(|_| media_error("pending deletes lock poisoned"))?
-                    .push((token, pending));
+                self.pending_deletes_locked()?.push((token, pending));
                 Ok(token.into_pyobject(py)?.into_any())
             }
         }
@@ -124,10 +129,7 @@ impl NgControl {
     fn collect_deletes<'py>(&self, py: Python<'py>) -> PyResult<Collected<'py>> {
         let now = Instant::now();
         let done: Vec<(u64, PendingDelete)> = {
-            let mut pending = self
-                .pending
-                .lock()
-                .map_err(|_| media_error("pending deletes lock poisoned"))?;
+            let mut pending = self.pending_deletes_locked()?;
             let mut done = Vec::new();
             let mut i = 0;
             while i < pending.len() {
@@ -147,12 +149,7 @@ impl NgControl {
     /// Every deferred delete's reply, waiting (without the GIL) for those not known yet, up
     /// to the reply timeout: for shutdown, so no call's final statistics are lost.
     fn finish_deletes<'py>(&self, py: Python<'py>) -> PyResult<Collected<'py>> {
-        let all: Vec<(u64, PendingDelete)> = std::mem::take(
-            &mut *self
-                .pending
-                .lock()
-                .map_err(|_| media_error("pending deletes lock poisoned"))?,
-        );
+        let all: Vec<(u64, PendingDelete)> = std::mem::take(&mut *self.pending_deletes_locked()?);
         let replies: Vec<(u64, Value)> =
             py.detach(|| all.into_iter().map(|(t, p)| (t, p.finish())).collect());
         replies
@@ -164,20 +161,12 @@ impl NgControl {
     /// Deferred deletes not collected yet.
     #[getter]
     fn pending_deletes(&self) -> PyResult<usize> {
-        Ok(self
-            .pending
-            .lock()
-            .map_err(|_| media_error("pending deletes lock poisoned"))?
-            .len())
+        Ok(self.pending_deletes_locked()?.len())
     }
 
     /// `(call_id, caller_tag, callee_tag)` of the call owning `session_id`, or `None`.
     fn call_of<'py>(&self, py: Python<'py>, session_id: u64) -> PyResult<Option<OwnerTuple<'py>>> {
-        let found = self
-            .processor
-            .lock()
-            .map_err(|_| media_error("ng processor lock poisoned"))?
-            .call_of(SessionId(session_id));
+        let found = self.locked()?.call_of(SessionId(session_id));
         Ok(found.map(|o| {
             (
                 PyBytes::new(py, &o.call_id),
@@ -190,11 +179,7 @@ impl NgControl {
     /// Number of calls with media state.
     #[getter]
     fn call_count(&self) -> PyResult<usize> {
-        Ok(self
-            .processor
-            .lock()
-            .map_err(|_| media_error("ng processor lock poisoned"))?
-            .call_count())
+        Ok(self.locked()?.call_count())
     }
 
     /// Deletes every call's sessions (shutdown).
