@@ -152,7 +152,9 @@ _PARAMETERS = (
     Parameter("SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME", 3000, "keep-alives per batch", _int(1, 1000000)),
     # gateway switching (reference §3.4)
     Parameter("SS_GATEWAY_SWITCH_LIMIT", None, "gateways tried per call (None: all)", _optional_limit),
-    Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START", True, "no failover once RTP flowed", _bool),
+    Parameter(
+        "SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START", True, "no failover once RTP flowed (accepted only)", _bool
+    ),
     Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY", True, "no failover on busy (486/600)", _bool),
     Parameter("SS_GATEWAY_SWITCH_UNTIL_CONNECT", False, "fail over even after ringing", _bool),
     Parameter(
@@ -261,6 +263,8 @@ UNUSED = frozenset(
         "SS_TRACETOFILE",
         "SS_GATEWAY_QUALITY_RESERVE_TIME",
         "SS_GATEWAY_QUALITY_RESERVE_SEPARATE",
+        # failover stops once SDP arrived (SS_SIP_STOP_SWITCH_AFTER_SDP); early RTP is not watched
+        "SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START",
         "SS_ACCOUNT_INDICATION_METHOD",
         "SS_H323_TIMEOUT_SETUP",
         "SS_H323_TIMEOUT_CALLPROCEEDING",
@@ -322,7 +326,6 @@ LIVE = frozenset(
         "SS_SIP_NAT_KEEP_ALIVE_SEND_INTERVAL",
         "SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME",
         "SS_GATEWAY_SWITCH_LIMIT",
-        "SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START",
         "SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY",
         "SS_GATEWAY_SWITCH_UNTIL_CONNECT",
         "SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY",
