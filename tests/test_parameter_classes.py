@@ -131,18 +131,18 @@ class Recording(Mapping[str, Any]):
     """The node's parameters, noting each one read."""
 
     def __init__(self, values: Mapping[str, Any]) -> None:
-        self.values = dict(values)
+        self.given = dict(values)
         self.read: set[str] = set()
 
     def __getitem__(self, name: str) -> Any:
         self.read.add(name)
-        return self.values[name]
+        return self.given[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self.given)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.given)
 
 
 def test_the_media_engine_is_built_from_restart_parameters_only() -> None:
