@@ -413,9 +413,17 @@ TAKES_EFFECT: dict[str, str] = {name: kind for kind, names in _CLASSES for name 
 #: What an operator is told, by class, after setting or resetting a parameter.
 EFFECT_NOTE = {
     RELOAD: "running nodes take it at their next reload",
-    RESTART: "stored; it takes effect at each node's next restart (read at start only)",
+    RESTART: "it takes effect at each node's next restart: read at start only",
     IMMEDIATE: "in effect from the next request",
-    NEVER: "stored, but it changes nothing in this softswitch (accepted only)",
+    NEVER: "it changes nothing in this softswitch: accepted only",
+}
+
+#: The class in a listing's column (``softswitch parameters``, ``parameters stored``).
+EFFECT_MARK = {
+    RELOAD: "next reload",
+    RESTART: "restart required",
+    IMMEDIATE: "next request",
+    NEVER: "never (accepted only)",
 }
 
 
