@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 
 class ParameterError(ValueError):
@@ -301,10 +301,11 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in _PARAMETERS}
 # - ``never``: accepted and checked, but nothing in this softswitch reads them (:data:`UNUSED`,
 #   :data:`SERVER_UNUSED`).
 
-RELOAD = "reload"
-RESTART = "restart"
-IMMEDIATE = "immediate"
-NEVER = "never"
+Effect = Literal["reload", "restart", "immediate", "never"]
+RELOAD: Final = "reload"
+RESTART: Final = "restart"
+IMMEDIATE: Final = "immediate"
+NEVER: Final = "never"
 
 #: SS_* read per call or per reload (the router's snapshot, ``Node.parameters``, the node
 #: settings' ``GROUPS``).
@@ -400,7 +401,7 @@ SERVER_UNUSED = frozenset(
     }
 )
 
-_CLASSES: tuple[tuple[str, frozenset[str]], ...] = (
+_CLASSES: tuple[tuple[Effect, frozenset[str]], ...] = (
     (RELOAD, LIVE | SERVER_LIVE),
     (RESTART, AT_RESTART),
     (IMMEDIATE, SERVER_AT_ONCE),
@@ -408,10 +409,10 @@ _CLASSES: tuple[tuple[str, frozenset[str]], ...] = (
 )
 
 #: Every parameter name (SS_*, IVR_*, SERVER_*) → when a stored change of it takes effect.
-TAKES_EFFECT: dict[str, str] = {name: kind for kind, names in _CLASSES for name in names}
+TAKES_EFFECT: dict[str, Effect] = {name: kind for kind, names in _CLASSES for name in names}
 
 #: What an operator is told, by class, after setting or resetting a parameter.
-EFFECT_NOTE = {
+EFFECT_NOTE: dict[Effect, str] = {
     RELOAD: "running nodes take it at their next reload",
     RESTART: "it takes effect at each node's next restart: read at start only",
     IMMEDIATE: "in effect from the next request",
@@ -419,7 +420,7 @@ EFFECT_NOTE = {
 }
 
 #: The class in a listing's column (``softswitch parameters``, ``parameters stored``).
-EFFECT_MARK = {
+EFFECT_MARK: dict[Effect, str] = {
     RELOAD: "next reload",
     RESTART: "restart required",
     IMMEDIATE: "next request",
@@ -427,7 +428,7 @@ EFFECT_MARK = {
 }
 
 
-def takes_effect(name: str) -> str:
+def takes_effect(name: str) -> Effect:
     """When a stored change of ``name`` takes effect: ``reload``, ``restart``, ``immediate`` or
     ``never`` (ParameterError for a name of neither table)."""
     kind = TAKES_EFFECT.get(name)
