@@ -24,9 +24,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "parameters",
         help="list every system parameter, or set, reset and list the store's overrides",
         description="Without a verb: every SS_*, SERVER_* and IVR_* parameter by the reference's "
-        "name, with its default, meaning, and whether this softswitch uses it or only accepts "
-        "it. `set`, `reset` and `stored` work on the store's overrides, which running nodes take "
-        "up at their next reload (docs/routing.md says which take effect when).",
+        "name, with its default, meaning, whether this softswitch uses it or only accepts it, "
+        "and when a stored change takes effect. `set`, `reset` and `stored` work on the store's "
+        "overrides: running nodes take most at their next reload; those marked 'restart "
+        "required' (the media engine's, the trace file sizes) at each node's next start "
+        "(docs/routing.md, 'Parameters').",
     )
     p.set_defaults(handler=cmd_parameters)
     verbs = p.add_subparsers(dest="verb", metavar="{set,reset,stored}")
@@ -80,12 +82,29 @@ def cmd_parameters(args: argparse.Namespace) -> int:
     for p in params.PARAMETERS.values():
         alias = params.ALIASES.get(p.name)
         use = f"= {', '.join(alias)}" if alias else ("accepted only" if p.name in params.UNUSED else "")
-        rows.append([p.name, _shown(p.default), use, p.doc])
+        rows.append([p.name, _shown(p.default), use, _effect(p.name), p.doc])
     for s in SERVER_PARAMETERS.values():
         if s.name not in params.PARAMETERS:
-            rows.append([s.name, _shown(s.default) or '""', "", s.doc])
-    print_table(rows, ["PARAMETER", "DEFAULT", "USE", "MEANING"])
+            use = "accepted only" if s.name in params.SERVER_UNUSED else ""
+            rows.append([s.name, _shown(s.default) or '""', use, _effect(s.name), s.doc])
+    print_table(rows, ["PARAMETER", "DEFAULT", "USE", "TAKES EFFECT", "MEANING"])
     return 0
+
+
+def _effect(name: str) -> str:
+    """When a stored change of ``name`` takes effect, for a listing (a stored name this version
+    does not know: nodes skip it)."""
+    from signaling import params  # noqa: PLC0415
+
+    kind = params.TAKES_EFFECT.get(name)
+    return "unknown here: ignored" if kind is None else params.EFFECT_MARK[kind]
+
+
+def _note(name: str) -> str:
+    from signaling import params  # noqa: PLC0415
+
+    kind = params.TAKES_EFFECT.get(name)
+    return "this version does not read it" if kind is None else params.EFFECT_NOTE[kind]
 
 
 def cmd_parameter_set(args: argparse.Namespace) -> int:
@@ -93,7 +112,7 @@ def cmd_parameter_set(args: argparse.Namespace) -> int:
     parameter and exits 1, nothing stored)."""
     with open_for_command(args) as store:
         store.set_parameter(args.name, args.value)
-        print(f"{args.name} = {store.parameters()[args.name]} (running nodes take it at their next reload)")
+        print(f"{args.name} = {store.parameters()[args.name]} (stored; {_note(args.name)})")
     return 0
 
 
@@ -103,7 +122,7 @@ def cmd_parameter_reset(args: argparse.Namespace) -> int:
             print(f"{args.name}: no override stored")
             return 0
         store.reset_parameter(args.name)
-    print(f"{args.name}: override dropped (running nodes take it at their next reload)")
+    print(f"{args.name}: override dropped ({_note(args.name)})")
     return 0
 
 
@@ -112,5 +131,5 @@ def cmd_parameters_stored(args: argparse.Namespace) -> int:
 
     with open_for_command(args) as store:
         overrides = store.parameters()
-    print_table([[n, v] for n, v in overrides.items()], ["PARAMETER", "VALUE"])
+    print_table([[n, v, _effect(n)] for n, v in overrides.items()], ["PARAMETER", "VALUE", "TAKES EFFECT"])
     return 0

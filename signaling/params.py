@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 
 class ParameterError(ValueError):
@@ -152,7 +152,9 @@ _PARAMETERS = (
     Parameter("SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME", 3000, "keep-alives per batch", _int(1, 1000000)),
     # gateway switching (reference §3.4)
     Parameter("SS_GATEWAY_SWITCH_LIMIT", None, "gateways tried per call (None: all)", _optional_limit),
-    Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START", True, "no failover once RTP flowed", _bool),
+    Parameter(
+        "SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START", True, "no failover once RTP flowed (accepted only)", _bool
+    ),
     Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY", True, "no failover on busy (486/600)", _bool),
     Parameter("SS_GATEWAY_SWITCH_UNTIL_CONNECT", False, "fail over even after ringing", _bool),
     Parameter(
@@ -223,8 +225,7 @@ _PARAMETERS = (
     # gateway quality window (reference §4.1.1)
     Parameter("SS_GATEWAY_QUALITY_RESERVE_TIME", 600, "quality window, seconds", _int(300, 86400)),
     Parameter("SS_GATEWAY_QUALITY_RESERVE_SEPARATE", 10, "segments of the quality window", _int(5, 24)),
-    # routing and billing of features we do not have yet (accepted only)
-    Parameter("SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY", False, "offline phone: route via gateways", _bool),
+    # billing features we do not have yet (accepted only)
     Parameter(
         "SS_ACCOUNT_INDICATION_METHOD",
         "off",
@@ -262,7 +263,8 @@ UNUSED = frozenset(
         "SS_TRACETOFILE",
         "SS_GATEWAY_QUALITY_RESERVE_TIME",
         "SS_GATEWAY_QUALITY_RESERVE_SEPARATE",
-        "SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY",
+        # failover stops once SDP arrived (SS_SIP_STOP_SWITCH_AFTER_SDP); early RTP is not watched
+        "SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START",
         "SS_ACCOUNT_INDICATION_METHOD",
         "SS_H323_TIMEOUT_SETUP",
         "SS_H323_TIMEOUT_CALLPROCEEDING",
@@ -277,6 +279,162 @@ UNUSED = frozenset(
 )
 
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in _PARAMETERS}
+
+# -- when a stored change takes effect ------------------------------------------------------
+#
+# A change stored while nodes run (``Store.set_parameter``: the REST API, ``softswitch
+# parameters set``) reaches a node in one of four ways, decided by where the code reads the
+# parameter (docs/routing.md, "Parameters", has the table; tests/test_parameter_classes.py
+# checks these sets against the reads in signaling/):
+#
+# - ``reload``: read per call, per transaction or per route from the router's snapshot or the
+#   node's parameters, which follow the store at the router's next reload (2 s): the next call
+#   takes it, a running call keeps its own (signaling/b2bua/settings.py ``GROUPS``, the router).
+# - ``restart``: read once, when the node starts: the in-process media engine is built with them
+#   (signaling/run.py) and the trace files are sized with them (the node's tracer). The
+#   reference asks a restart for these (security-quality-timerouting-failover.md §B.6 "Changes
+#   apply after a restart", §B.8, §B.10, behaviour 38); a stored change is kept and the node's
+#   next start uses it. (A separate media node, ``[media] engine = "ng"``, has its own command
+#   line: the store does not reach it.)
+# - ``immediate``: SERVER_* parameters the store, the API or the web manager read at each use
+#   (the next CDR query, payment, web request); no node involved.
+# - ``never``: accepted and checked, but nothing in this softswitch reads them (:data:`UNUSED`,
+#   :data:`SERVER_UNUSED`).
+
+Effect = Literal["reload", "restart", "immediate", "never"]
+RELOAD: Final = "reload"
+RESTART: Final = "restart"
+IMMEDIATE: Final = "immediate"
+NEVER: Final = "never"
+
+#: SS_* read per call or per reload (the router's snapshot, ``Node.parameters``, the node
+#: settings' ``GROUPS``).
+LIVE = frozenset(
+    {
+        "SS_SIP_TIMEOUT_INVITE",
+        "SS_SIP_TIMEOUT_TRYING",
+        "SS_SIP_TIMEOUT_RINGING",
+        "SS_SIP_TIMEOUT_SESSION_PROGRESS",
+        "SS_SIP_TIMEOUT_SESSION_PROGRESS_SDP",
+        "SS_SIP_STOP_SWITCH_AFTER_SDP",
+        "SS_SIP_RESEND_INTERVAL",
+        "SS_SIP_SESSION_TTL",
+        "SS_SIP_SESSION_UPDATE_SEGMENT",
+        "SS_SIP_SESSION_TIMEOUT_EARLY_HANGUP",
+        "SS_SIP_NO_TIMER_REINVITE_INTERVAL",
+        "SS_SIP_NAT_KEEP_ALIVE_MESSAGE",
+        "SS_SIP_NAT_KEEP_ALIVE_PERIOD",
+        "SS_SIP_NAT_KEEP_ALIVE_SEND_INTERVAL",
+        "SS_SIP_NAT_KEEP_ALIVE_SEND_ONE_TIME",
+        "SS_GATEWAY_SWITCH_LIMIT",
+        "SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY",
+        "SS_GATEWAY_SWITCH_UNTIL_CONNECT",
+        "SS_REDIRECT_OFFLINE_PHONE_TO_GATEWAY",
+        "SS_GATEWAY_ASR_CALCULATE",
+        "SS_GATEWAY_ASR_RESERVE_TIME",
+        "SS_GATEWAY_ASR_RESERVE_SEPARATE",
+        "SS_GATEWAY_ACD_CALCULATE",
+        "SS_GATEWAY_ACD_RESERVE_TIME",
+        "SS_GATEWAY_ACD_RESERVE_SEPARATE",
+        "SS_GATEWAYASRROUTESORTCONFIG",
+        "SS_GATEWAYFEERATEROUTESORTCONFIG",
+        "SS_GATEWAY_FEE_RATE_ROUTE_BEFORE_ASR",
+        "SS_GATEWAY_ASR_MIN_CALLS",
+        "SS_GATEWAY_ASR_THRESHOLD",
+        "SS_GATEWAY_NO_LOSS_ROUTE",
+        "SS_MAX_CALL_DURATION",
+        "FORWARD_SIGNAL_REWRITE_SEQUENCE",
+        "SS_MEDIAPROXYMODE",
+        "SS_MEDIA_PROXY_MODE",
+        "SS_QOS_SIGNAL",
+    }
+)
+
+#: SS_* read when the node starts only: the in-process media engine's settings and the trace
+#: file sizes.
+AT_RESTART = frozenset(
+    {
+        "SS_MEDIAPROXYPORT_START",
+        "SS_MEDIAPROXYPORT_END",
+        "SS_MEDIA_PROXY_PORT_RANGE",
+        "SS_RTP_TIMEOUT",
+        "SS_MEDIA_CHECK_TIMEOUT",
+        "SS_QOS_RTP",
+        "SS_JITTERBUFFER_MODE",
+        "SS_JITTERBUFFER_MIN",
+        "SS_JITTERBUFFER_MAX",
+        "SS_JITTERBUFFER_DEFAULT",
+        "SS_ECHOCANCEL",
+        "SS_ECHOCANCELTAIL",
+        "SS_TRACE_CALL_FILE_SIZE",
+        "SS_TRACE_REGISTER_FILE_SIZE",
+    }
+)
+
+#: SERVER_* (signaling/store/parameters.py) by when a stored change takes effect: billing's read
+#: through the router's snapshot (at its reload), the rest by the store, API or web manager at
+#: each use, or by nothing.
+SERVER_LIVE = frozenset(
+    {
+        "SERVER_BILLING_FEE_PRECISION",
+        "SERVER_BILLING_HOLD_TIME_PRECISION",
+        "SERVER_WORK_CALENDAR_ENABLED",
+        "SERVER_PERIOD_RATE_ENABLED",
+    }
+)
+SERVER_AT_ONCE = frozenset(
+    {
+        "SERVER_PAY_DELAY_CUSTOMER_EXPIRE_DAY",
+        "SERVER_QUERY_ONE_PAGE_SIZE",
+        "SERVER_QUERY_CDR_MAX_DAY_INTERVAL",
+        "SERVER_WEB_ACCESS_CONTROL",
+        "SERVER_WEB_ACCESS_LIST",
+    }
+)
+SERVER_UNUSED = frozenset(
+    {
+        "SERVER_PASSWORD_LENGTH",  # the API's minimum is fixed at its default, 8 (docs/api.md)
+        "SERVER_ALARM_EMAIL",  # no alarm e-mail yet (docs/observability.md)
+        "SERVER_ALARM_ENABLE_EMAIL",
+        "SERVER_CDR_RETENTION_DAYS",  # purges take their cut-off from the command line
+        "SERVER_PAYMENT_RETENTION_DAYS",
+    }
+)
+
+_CLASSES: tuple[tuple[Effect, frozenset[str]], ...] = (
+    (RELOAD, LIVE | SERVER_LIVE),
+    (RESTART, AT_RESTART),
+    (IMMEDIATE, SERVER_AT_ONCE),
+    (NEVER, UNUSED | SERVER_UNUSED),
+)
+
+#: Every parameter name (SS_*, IVR_*, SERVER_*) → when a stored change of it takes effect.
+TAKES_EFFECT: dict[str, Effect] = {name: kind for kind, names in _CLASSES for name in names}
+
+#: What an operator is told, by class, after setting or resetting a parameter.
+EFFECT_NOTE: dict[Effect, str] = {
+    RELOAD: "running nodes take it at their next reload",
+    RESTART: "it takes effect at each node's next restart: read at start only",
+    IMMEDIATE: "in effect from the next request",
+    NEVER: "it changes nothing in this softswitch: accepted only",
+}
+
+#: The class in a listing's column (``softswitch parameters``, ``parameters stored``).
+EFFECT_MARK: dict[Effect, str] = {
+    RELOAD: "next reload",
+    RESTART: "restart required",
+    IMMEDIATE: "next request",
+    NEVER: "never (accepted only)",
+}
+
+
+def takes_effect(name: str) -> Effect:
+    """When a stored change of ``name`` takes effect: ``reload``, ``restart``, ``immediate`` or
+    ``never`` (ParameterError for a name of neither table)."""
+    kind = TAKES_EFFECT.get(name)
+    if kind is None:
+        raise ParameterError(f"{name}: unknown parameter")
+    return kind
 
 
 def check_name(name: str, where: str = "") -> Parameter:

@@ -24,8 +24,9 @@ import ipaddress
 import logging
 import signal
 import socket
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mediacore import MediaEngine, MediaError
 from signaling import demo, params
@@ -150,8 +151,29 @@ def _reach(host: str) -> str:
     return " (loopback only: other machines cannot reach it; use --sip 0.0.0.0:5060 or [sip] listen)"
 
 
-async def _open_media(cfg: Config) -> tuple[InProcessMedia | NgMediaClient, MediaEngine | None] | None:
-    """The media control (and the in-process engine), or None (logged) when it cannot start."""
+def media_engine_options(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The in-process media engine's settings from the node's parameters as they stand at start
+    (the file's, then the store's overrides): read here once, so a stored change of one of them
+    takes effect at the node's next start (signaling/params.py ``AT_RESTART``)."""
+    return {
+        "port_min": int(p["SS_MEDIAPROXYPORT_START"]),
+        "port_max": int(p["SS_MEDIAPROXYPORT_END"]),
+        "rtp_timeout": float(p["SS_RTP_TIMEOUT"] or 3600),
+        "jitter_buffer": {
+            "mode": "fixed" if p["SS_JITTERBUFFER_MODE"] == "fixed" else "adaptive",
+            "min": int(p["SS_JITTERBUFFER_MIN"]),
+            "max": int(p["SS_JITTERBUFFER_MAX"]),
+            "default": int(p["SS_JITTERBUFFER_DEFAULT"]),
+        },
+        "echo_cancel": {"enabled": bool(p["SS_ECHOCANCEL"]), "tail": int(p["SS_ECHOCANCELTAIL"])},
+    }
+
+
+async def _open_media(
+    cfg: Config, parameters: Mapping[str, Any]
+) -> tuple[InProcessMedia | NgMediaClient, MediaEngine | None] | None:
+    """The media control (and the in-process engine, built from ``parameters``: the file's and
+    the store's at start), or None (logged) when it cannot start."""
     if cfg.media_engine == "ng":
         assert cfg.media_ng is not None
         client = NgMediaClient(*cfg.media_ng)
@@ -161,22 +183,12 @@ async def _open_media(cfg: Config) -> tuple[InProcessMedia | NgMediaClient, Medi
             log.error("media node %s:%d: %s", cfg.media_ng[0], cfg.media_ng[1], exc)
             return None
         return client, None
-    p = cfg.parameters
     try:
         engine = MediaEngine(
             interface=cfg.media_interface,
-            port_min=int(p["SS_MEDIAPROXYPORT_START"]),
-            port_max=int(p["SS_MEDIAPROXYPORT_END"]),
             workers=cfg.media_workers,
-            rtp_timeout=float(p["SS_RTP_TIMEOUT"] or 3600),
             advertise=cfg.media_advertise,
-            jitter_buffer={
-                "mode": "fixed" if p["SS_JITTERBUFFER_MODE"] == "fixed" else "adaptive",
-                "min": int(p["SS_JITTERBUFFER_MIN"]),
-                "max": int(p["SS_JITTERBUFFER_MAX"]),
-                "default": int(p["SS_JITTERBUFFER_DEFAULT"]),
-            },
-            echo_cancel={"enabled": bool(p["SS_ECHOCANCEL"]), "tail": int(p["SS_ECHOCANCELTAIL"])},
+            **media_engine_options(parameters),
         )
     except MediaError as exc:
         log.error("cannot start the media engine: %s", exc)
@@ -185,11 +197,16 @@ async def _open_media(cfg: Config) -> tuple[InProcessMedia | NgMediaClient, Medi
 
 
 async def serve(cfg: Config, stop: asyncio.Event) -> int:
-    opened = await _open_media(cfg)
+    billing = _open_billing(cfg)
+    if billing is None and cfg.store_url is not None:
+        return 2
+    # the store's overrides as they stand now reach the media engine (read at start only)
+    opened = await _open_media(cfg, cfg.parameters if billing is None else billing.router.snapshot.parameters)
     if opened is None:
+        if billing is not None:
+            billing.store.close()
         return 2
     media, engine = opened
-    billing = _open_billing(cfg)
 
     def close() -> None:
         media.close()
@@ -198,9 +215,6 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         if billing is not None:
             billing.store.close()
 
-    if billing is None and cfg.store_url is not None:
-        close()
-        return 2
     router: Router = billing.router if billing is not None else StaticRouter(cfg)
     node = Node(cfg, media, router)
     observer = Observer(node)

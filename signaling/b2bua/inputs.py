@@ -13,13 +13,13 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from signaling.b2bua.call import Call, Continuation, MediaPort
 from signaling.b2bua.stats import NodeStats
-from signaling.media.control import DEFERRED, MediaControlError
+from signaling.media.control import DEFERRED, MediaControlError, OfferOptions
 from signaling.observe.logs import call_context
 from signaling.sip.dialog import DialogId
 from signaling.sip.transaction import TransactionId
@@ -57,6 +57,8 @@ class CallInputs:
     _loop: asyncio.AbstractEventLoop | None
     media_port: MediaPort
     stats: NodeStats
+    #: SS_QOS_RTP as the node read it at start (signaling/b2bua/node.py)
+    rtp_dscp: int
 
     if TYPE_CHECKING:
 
@@ -76,7 +78,11 @@ class CallInputs:
     def media(self, call: Call, command: str, args: tuple[Any, ...], then: Continuation) -> None:
         """Run a media command for ``call``; its later inputs wait until ``then`` has run. The
         in-process engine answers at once (``run_now``: no task, no await); a media node's
-        reply is awaited, the call's later inputs queued meanwhile."""
+        reply is awaited, the call's later inputs queued meanwhile. An offer or an answer asks
+        for the node's RTP marking (``DSCP``: SS_QOS_RTP, read at start)."""
+        if command in ("offer", "answer") and args and isinstance(args[-1], OfferOptions):
+            options = args[-1]
+            args = (*args[:-1], replace(options, extra={**options.extra, "DSCP": self.rtp_dscp}))
         port = self.media_port
         run_now = getattr(port, "run_now", None)
         if run_now is not None:

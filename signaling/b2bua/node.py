@@ -116,21 +116,6 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         self._messages = 0
         self._pools: dict[str, CallerPool] = {}
         self._contacts: dict[str, str] = {}
-        tc = config.trace
-        self.tracer = Tracer(
-            TraceSettings(
-                enabled=tc.enabled,
-                all_calls=tc.all_calls,
-                numbers=tuple(tc.numbers),
-                gateways=tuple(tc.gateways),
-                registrations=tc.registrations,
-                length_minutes=tc.length_minutes,
-                directory=Path(tc.directory),
-                call_file_bytes=int(p["SS_TRACE_CALL_FILE_SIZE"]) * 1024 * 1024,
-                register_file_bytes=int(p["SS_TRACE_REGISTER_FILE_SIZE"]) * 1024 * 1024,
-            ),
-            started_at=time.time(),
-        )
         self._raw: tuple[bytes, Addr, str] | None = None
         self.calls: dict[str, CallState] = {}
         #: ended calls that may still have work (an attempt given up on that may yet answer,
@@ -166,6 +151,26 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         watch = getattr(self.router, "on_parameters", None)
         if watch is not None:
             watch(self.apply_parameters)
+        # Read once, here, with the store's overrides as they stand at start (signaling/params.py
+        # AT_RESTART: a later change waits for the next start, as the reference asks).
+        p = self.parameters
+        #: SS_QOS_RTP: the DSCP every media offer and answer of this node asks for
+        self.rtp_dscp = int(p["SS_QOS_RTP"])
+        tc = config.trace
+        self.tracer = Tracer(
+            TraceSettings(
+                enabled=tc.enabled,
+                all_calls=tc.all_calls,
+                numbers=tuple(tc.numbers),
+                gateways=tuple(tc.gateways),
+                registrations=tc.registrations,
+                length_minutes=tc.length_minutes,
+                directory=Path(tc.directory),
+                call_file_bytes=int(p["SS_TRACE_CALL_FILE_SIZE"]) * 1024 * 1024,
+                register_file_bytes=int(p["SS_TRACE_REGISTER_FILE_SIZE"]) * 1024 * 1024,
+            ),
+            started_at=time.time(),
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from signaling import params
 from tests.api.conftest import clock
 from tests.api.conftest_app import Api, api
 
@@ -136,8 +137,34 @@ def test_system_parameters_are_read_set_validated_and_reset(api: Api) -> None:
     wrong = admin.put(f"{V1}/parameters/SERVER_QUERY_CDR_MAX_DAY_INTERVAL", json={"value": 0})
     assert wrong.status_code == 422 and wrong.json()["field"] == "SERVER_QUERY_CDR_MAX_DAY_INTERVAL"
     assert admin.put(f"{V1}/parameters/SS_NO_SUCH_THING", json={"value": 1}).status_code == 404
-    assert admin.delete(f"{V1}/parameters/SS_SIP_TIMEOUT_INVITE").status_code == 204
+    dropped = admin.delete(f"{V1}/parameters/SS_SIP_TIMEOUT_INVITE")
+    assert dropped.status_code == 200 and dropped.json()["stored"] is None
     assert "SS_SIP_TIMEOUT_INVITE" not in api.store.parameters()
+
+
+def test_each_parameter_says_when_a_stored_change_takes_effect(api: Api) -> None:
+    """``takes_effect`` on list, read, set and reset: ``restart`` for what a node reads at start
+    only (security-quality-timerouting-failover.md §B.6 "Changes apply after a restart", §B.10,
+    behaviour 38), ``reload`` for what running nodes take at their next reload, ``never`` for an
+    accepted-only one, ``immediate`` for a SERVER_* one read at each request."""
+    admin = api.login("root")
+    listed = {p["name"]: p["takes_effect"] for p in admin.get(f"{V1}/parameters").json()}
+    assert listed == params.TAKES_EFFECT
+    assert listed["SS_MEDIAPROXYPORT_START"] == listed["SS_JITTERBUFFER_MODE"] == "restart"
+    assert listed["SS_QOS_RTP"] == "restart" and listed["SS_QOS_SIGNAL"] == "reload"
+    assert listed["SS_VOICEGAIN"] == "never" and listed["SERVER_WEB_ACCESS_LIST"] == "immediate"
+    set_ = admin.put(f"{V1}/parameters/SS_RTP_TIMEOUT", json={"value": 45})
+    assert set_.status_code == 200, set_.text
+    assert set_.json()["takes_effect"] == "restart" and set_.json()["stored"] == "45"
+    assert admin.get(f"{V1}/parameters/SS_RTP_TIMEOUT").json()["takes_effect"] == "restart"
+    live = admin.put(f"{V1}/parameters/SS_SIP_TIMEOUT_INVITE", json={"value": 12})
+    assert live.json()["takes_effect"] == "reload"
+    unused = admin.put(f"{V1}/parameters/SS_COMFORTNOISE", json={"value": "Off"})
+    assert unused.status_code == 200 and unused.json()["takes_effect"] == "never"
+    dropped = admin.delete(f"{V1}/parameters/SS_RTP_TIMEOUT")
+    assert dropped.status_code == 200
+    assert dropped.json()["takes_effect"] == "restart" and dropped.json()["stored"] is None
+    assert "SS_RTP_TIMEOUT" not in api.store.parameters()
 
 
 def test_routing_analysis_explains_the_order(api: Api) -> None:

@@ -103,7 +103,8 @@ def test_an_order_set_and_reset_through_the_api_takes_effect_at_the_next_refresh
         numbers, orders = draw(node, calls, 30)
         assert orders == [0] * 30 and not in_turn(numbers)
         assert set(numbers) <= set(POOL)
-        assert admin.delete(f"/api/v1/parameters/{NAME}").status_code == 204
+        reset = admin.delete(f"/api/v1/parameters/{NAME}")
+        assert reset.status_code == 200 and reset.json()["takes_effect"] == "reload", reset.text
         assert calls.router.refresh()
         numbers, orders = draw(node, calls, 3)
         # the file's order again; in turn from where the pool's turn had got to (its numbers in

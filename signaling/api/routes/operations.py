@@ -257,6 +257,10 @@ class ParameterOut(BaseModel):
     stored: str | None
     default: Any
     doc: str
+    #: When a stored change takes effect (signaling/params.py ``TAKES_EFFECT``): ``reload``
+    #: (running nodes, at their next reload), ``restart`` (read at start only: each node's next
+    #: start), ``immediate`` (the next request) or ``never`` (accepted, changes nothing).
+    takes_effect: params.Effect
 
 
 class ParameterIn(BaseModel):
@@ -266,15 +270,21 @@ class ParameterIn(BaseModel):
 
 def _parameter(name: str, stored: dict[str, str]) -> ParameterOut:
     server = SERVER_PARAMETERS.get(name)
-    if server is not None:
-        return ParameterOut(name=name, stored=stored.get(name), default=server.default, doc=server.doc)
     found = params.PARAMETERS.get(name)
-    if found is None:
+    if server is None and found is None:
         raise NotFoundError(f"no system parameter {name!r}")
+    effect = params.TAKES_EFFECT[name]
+    if server is not None:
+        return ParameterOut(
+            name=name, stored=stored.get(name), default=server.default, doc=server.doc, takes_effect=effect
+        )
+    assert found is not None
     default = (
         found.default if isinstance(found.default, str | int | bool | float | None) else str(found.default)
     )
-    return ParameterOut(name=name, stored=stored.get(name), default=default, doc=found.doc)
+    return ParameterOut(
+        name=name, stored=stored.get(name), default=default, doc=found.doc, takes_effect=effect
+    )
 
 
 @router.get("/parameters", tags=["parameters"])
@@ -293,16 +303,19 @@ def parameter(name: str, request: Request, _admin: AdminUser) -> ParameterOut:
 @router.put("/parameters/{name}", tags=["parameters"])
 def set_parameter(name: str, body: ParameterIn, request: Request, _admin: AdminUser) -> ParameterOut:
     """Store an override, checked like the configuration file's (422 naming the parameter when
-    wrong); nodes apply it at their next reload."""
+    wrong); ``takes_effect`` says when: nodes apply most at their next reload, a ``restart`` one
+    at their next start."""
     store = context_of(request).store
     _parameter(name, {})  # 404 for an unknown name
     store.set_parameter(name, body.value)
     return _parameter(name, store.parameters())
 
 
-@router.delete("/parameters/{name}", tags=["parameters"], status_code=204)
-def reset_parameter(name: str, request: Request, _admin: AdminUser) -> Response:
-    """Drop the override: the default (or the node's file) applies again."""
+@router.delete("/parameters/{name}", tags=["parameters"])
+def reset_parameter(name: str, request: Request, _admin: AdminUser) -> ParameterOut:
+    """Drop the override: the default (or the node's file) applies again, when ``takes_effect``
+    says (a ``restart`` parameter: at each node's next start)."""
+    store = context_of(request).store
     _parameter(name, {})
-    context_of(request).store.reset_parameter(name)
-    return Response(status_code=204)
+    store.reset_parameter(name)
+    return _parameter(name, store.parameters())
