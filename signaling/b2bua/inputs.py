@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -79,10 +79,12 @@ class CallInputs:
         """Run a media command for ``call``; its later inputs wait until ``then`` has run. The
         in-process engine answers at once (``run_now``: no task, no await); a media node's
         reply is awaited, the call's later inputs queued meanwhile. An offer or an answer asks
-        for the node's RTP marking (``DSCP``: SS_QOS_RTP, read at start)."""
+        for the node's RTP marking (SS_QOS_RTP, read at start) as rtpengine's ``TOS`` key: the
+        ToS byte, DSCP << 2, which our engine and a real rtpengine both apply."""
         if command in ("offer", "answer") and args and isinstance(args[-1], OfferOptions):
             options = args[-1]
-            args = (*args[:-1], replace(options, extra={**options.extra, "DSCP": self.rtp_dscp}))
+            extra = {**options.extra, "TOS": self.rtp_dscp << 2}
+            args = (*args[:-1], OfferOptions(options.flags, options.codec, extra))
         port = self.media_port
         run_now = getattr(port, "run_now", None)
         if run_now is not None:
