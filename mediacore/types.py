@@ -170,7 +170,7 @@ class LegStats(TypedDict):
     dropped: DropCounters
     last_packet: float | None
     timed_out: bool
-    #: The transcoding path that takes this party's media; None when relayed untouched.
+    #: The transcoding path that takes this party's media; None when relayed (not decoded).
     transcoding: TranscodeStats | None
     #: The jitter buffer of this party's stream: where it is decoded, or re-timed on relay.
     jitter_buffer: JitterBufferStats | None
