@@ -22,7 +22,8 @@
 //!
 //! The kernels are compiled twice: generic (SSE2 on x86-64) and, when the
 //! CPU has them, with AVX2 + FMA enabled. The choice is made once in
-//! [`Nlms::new`].
+//! [`Nlms::new`] (tests can force it per thread with `with_kernel`, so
+//! that every kernel the CPU runs is checked, see `tests/golden.rs`).
 
 use super::whiten::{Whitener, ORDER};
 
@@ -60,7 +61,7 @@ pub(super) struct Nlms {
     simd: Kernel,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kernel {
     Generic,
     #[cfg(target_arch = "x86_64")]
@@ -327,7 +328,17 @@ fn prediction(c: &[f32; ORDER], past: &[f32]) -> f32 {
     c.iter().zip(past.iter().rev()).map(|(c, x)| c * x).sum()
 }
 
+/// The kernel for cancellers built now: the best this CPU runs. Called
+/// by the constructors only (the choice is stored), never per sample.
 pub(super) fn detect_kernel() -> Kernel {
+    #[cfg(test)]
+    if let Some(kernel) = FORCED.with(std::cell::Cell::get) {
+        return kernel;
+    }
+    best_kernel()
+}
+
+fn best_kernel() -> Kernel {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -336,6 +347,57 @@ pub(super) fn detect_kernel() -> Kernel {
         }
     }
     Kernel::Generic
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The kernel forced on this thread by [`with_kernel`], if any.
+    static FORCED: std::cell::Cell<Option<Kernel>> = const { std::cell::Cell::new(None) };
+}
+
+impl Kernel {
+    /// Every kernel this CPU can run, the generic one first.
+    #[cfg(test)]
+    pub(super) fn supported() -> Vec<Kernel> {
+        let mut kernels = vec![Kernel::Generic];
+        #[cfg(target_arch = "x86_64")]
+        if matches!(best_kernel(), Kernel::Avx2Fma) {
+            kernels.push(Kernel::Avx2Fma);
+        }
+        kernels
+    }
+
+    /// Short name (fixture file names, messages).
+    #[cfg(test)]
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Kernel::Generic => "generic",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => "avx2fma",
+        }
+    }
+}
+
+/// Test only: run `f` with every canceller built on this thread (by `f`)
+/// using `kernel` instead of the detected one. Other threads (tests run in
+/// parallel) are unaffected. Panics if this CPU cannot run `kernel`.
+#[cfg(test)]
+pub(super) fn with_kernel<R>(kernel: Kernel, f: impl FnOnce() -> R) -> R {
+    assert!(
+        Kernel::supported().contains(&kernel),
+        "this CPU cannot run the {} kernel",
+        kernel.name()
+    );
+    /// Clears the forced kernel even if `f` panics.
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FORCED.with(|f| f.set(None));
+        }
+    }
+    FORCED.with(|f| f.set(Some(kernel)));
+    let _restore = Restore;
+    f()
 }
 
 #[inline]
@@ -524,6 +586,7 @@ fn update<const FMA: bool>(w: &mut [f32], x: &[f32], g: f32) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -541,6 +604,22 @@ mod tests {
         dispatch_update(Kernel::Generic, &mut a, &x, 0.25);
         dispatch_update(detect_kernel(), &mut b, &x, 0.25);
         assert_eq!(a, b);
+    }
+
+    /// The test-only override reaches the constructors, on this thread only.
+    #[test]
+    fn a_forced_kernel_is_used_and_then_released() {
+        for kernel in Kernel::supported() {
+            let forced = with_kernel(kernel, || Nlms::new(64).simd);
+            assert_eq!(forced, kernel);
+        }
+        assert_eq!(Nlms::new(64).simd, best_kernel());
+        let other = std::thread::spawn(|| {
+            with_kernel(Kernel::Generic, || {
+                std::thread::spawn(|| Nlms::new(64).simd).join().unwrap()
+            })
+        });
+        assert_eq!(other.join().unwrap(), best_kernel());
     }
 
     #[test]

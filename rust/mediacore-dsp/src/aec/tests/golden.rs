@@ -1,7 +1,7 @@
 //! Golden outputs: both cancellers, sample by sample and stats by stats,
 //! against what they produced when the fixture was recorded. A refactoring
 //! of the cancellers must leave every output bit unchanged; a change meant
-//! to alter the output re-records the fixture (and says why in its commit):
+//! to alter the output re-records the fixtures (and says why in its commit):
 //!
 //! `AEC_GOLDEN_WRITE=1 cargo test -p mediacore-dsp --release golden`
 //!
@@ -10,31 +10,68 @@
 //! syllable-shaped), a tone stretch (narrowband far end), a change of echo
 //! path, a near-end talker over the far end (double talk), a far end that
 //! falls quiet, a `reset` near the end, and frame sizes that vary from 1
-//! to 333 samples. Output bits depend on the SIMD kernel chosen for the
-//! CPU (FMA rounds once), so there is one fixture per kernel.
+//! to 333 samples.
+//!
+//! Output bits depend on the SIMD kernel (FMA rounds once) and on the FFT
+//! code `rustfft` picks for the CPU, so there is one fixture per pair,
+//! `fixtures/aec_golden_<kernel>_fft-<fft>.txt`. The test forces each
+//! kernel this CPU can run (see `nlms::with_kernel`) and compares it with
+//! its own fixture; a fixture missing for a pair that runs here is a
+//! failure. Writing records the fixtures of every kernel this CPU runs with
+//! its FFT; the FFTs of other CPUs are recorded on such a CPU, or under
+//! `qemu-x86_64 -cpu <model>` running the test binary (commands in
+//! `docs/echo-canceller.md`, "Golden outputs").
+//!
+//! A fixture holds digests, not the outputs (each is a few KiB): the
+//! 64-bit FNV-1a of every [`CHUNK`] bytes of a case's output samples and of
+//! its per-frame stats, one line each, named by case and byte range, so a
+//! change shows as the first lines (case, samples) that differ.
 
 use std::path::PathBuf;
 
-use super::super::nlms::{detect_kernel, Kernel};
+use super::super::nlms::{with_kernel, Kernel};
 use super::super::{EchoCanceller, EchoCancellerConfig, EchoStats, TimeDomainEchoCanceller};
 use super::signals::Lcg;
 use super::{quantise, RATE};
 
+/// Bytes per digest line: 500 samples of output (62.5 ms).
+const CHUNK: usize = 1000;
 const SECONDS: f64 = 2.5;
 /// Frame sizes, cycled.
 const FRAMES: [usize; 6] = [160, 1, 7, 64, 333, 80];
 /// `reset` is called at the first frame boundary from this many seconds on.
 const RESET_AT: f64 = 2.3;
 
-fn fixture() -> PathBuf {
-    let kernel = match detect_kernel() {
-        Kernel::Generic => "generic",
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2Fma => "avx2fma",
-    };
+/// The FFT code `rustfft` 6 chooses on this CPU (`FftPlanner::new`: AVX
+/// with FMA, else SSE 4.1, else Neon, else scalar).
+fn fft_flavour() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "avx";
+        }
+        if std::arch::is_x86_feature_detected!("sse4.1") {
+            return "sse";
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            return "neon";
+        }
+    }
+    "scalar"
+}
+
+fn fixture(kernel: Kernel) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
-        .join(format!("aec_golden_{kernel}.bin"))
+        .join(format!(
+            "aec_golden_{}_fft-{}.txt",
+            kernel.name(),
+            fft_flavour()
+        ))
 }
 
 /// Speech-like: Gaussian noise through a two-pole resonance (≈ 500 Hz),
@@ -192,42 +229,93 @@ fn cases() -> Vec<(String, Vec<u8>)> {
     cases
 }
 
+/// 64-bit FNV-1a: a change confined to one byte always changes it.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The fixture text of `cases`: per case a header line, then one digest
+/// line per [`CHUNK`] bytes of output samples and of stats.
+fn digest(cases: &[(String, Vec<u8>)]) -> Vec<String> {
+    let samples = (SECONDS * RATE as f64) as usize * 2;
+    let mut lines = Vec::new();
+    for (name, bytes) in cases {
+        lines.push(format!("{name}: {} bytes", bytes.len()));
+        let (out, stats) = bytes.split_at(samples.min(bytes.len()));
+        for (part, data, unit) in [("samples", out, 2), ("stats bytes", stats, 1)] {
+            for (i, chunk) in data.chunks(CHUNK).enumerate() {
+                let start = i * CHUNK / unit;
+                let end = start + chunk.len() / unit;
+                lines.push(format!("  {part} {start}..{end} {:016x}", fnv1a(chunk)));
+            }
+        }
+    }
+    lines
+}
+
 #[test]
 fn golden_outputs_are_unchanged_bit_for_bit() {
-    let cases = cases();
-    let path = fixture();
-    if std::env::var_os("AEC_GOLDEN_WRITE").is_some_and(|v| v == "1") {
-        let all: Vec<u8> = cases.iter().flat_map(|(_, b)| b.clone()).collect();
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, all).unwrap();
-        println!("wrote {}", path.display());
-    }
-    let Ok(golden) = std::fs::read(&path) else {
-        // Recorded on x86-64 with AVX2 and FMA (the project's machines); a
-        // CPU without them has no fixture to compare with.
-        assert!(
-            matches!(detect_kernel(), Kernel::Generic),
-            "{}: missing",
-            path.display()
-        );
-        println!("{}: no fixture for this CPU's kernel", path.display());
-        return;
-    };
-    let total: usize = cases.iter().map(|(_, b)| b.len()).sum();
-    assert_eq!(golden.len(), total, "{}: size", path.display());
-    let mut offset = 0;
-    for (name, bytes) in &cases {
-        let expected = &golden[offset..offset + bytes.len()];
-        offset += bytes.len();
-        if let Some(i) = bytes.iter().zip(expected).position(|(a, b)| a != b) {
-            let samples = (SECONDS * RATE as f64) as usize * 2;
-            if i < samples {
-                let n = i / 2;
-                let got = i16::from_le_bytes([bytes[2 * n], bytes[2 * n + 1]]);
-                let want = i16::from_le_bytes([expected[2 * n], expected[2 * n + 1]]);
-                panic!("{name}: sample {n} is {got}, was {want}");
+    let write = std::env::var_os("AEC_GOLDEN_WRITE").is_some_and(|v| v == "1");
+    let mut failures = Vec::new();
+    let mut digests = Vec::new();
+    for kernel in Kernel::supported() {
+        let lines = with_kernel(kernel, || digest(&cases()));
+        let path = fixture(kernel);
+        if write {
+            let mut text = format!(
+                "# AEC golden digests, kernel {}, FFT {} (see src/aec/tests/golden.rs)\n",
+                kernel.name(),
+                fft_flavour()
+            );
+            for line in &lines {
+                text.push_str(line);
+                text.push('\n');
             }
-            panic!("{name}: stats differ at byte {} of the stats", i - samples);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            println!("wrote {}", path.display());
         }
+        let Ok(golden) = std::fs::read_to_string(&path) else {
+            failures.push(format!(
+                "{}: missing (kernel {} runs on this CPU; record it with AEC_GOLDEN_WRITE=1)",
+                path.display(),
+                kernel.name()
+            ));
+            continue;
+        };
+        let golden: Vec<&str> = golden.lines().filter(|l| !l.starts_with('#')).collect();
+        let mut case = "";
+        let mut differ = Vec::new();
+        for (got, want) in lines.iter().zip(&golden) {
+            if !want.starts_with(' ') {
+                case = want.rsplit_once(':').map_or(*want, |(name, _)| name);
+            }
+            if got != want {
+                differ.push(format!("  {case}, {}: now {}", want.trim(), got.trim()));
+            }
+        }
+        if !differ.is_empty() || lines.len() != golden.len() {
+            failures.push(format!(
+                "{}: output changed, {} of {} lines differ (fixture has {}), first:\n{}",
+                path.display(),
+                differ.len(),
+                lines.len(),
+                golden.len(),
+                differ[..differ.len().min(6)].join("\n")
+            ));
+        }
+        digests.push((kernel, lines));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Each kernel really ran: FMA rounding makes their outputs differ (if
+    // they agreed, the forcing would be suspect).
+    for pair in digests.windows(2) {
+        assert_ne!(
+            pair[0].1, pair[1].1,
+            "{:?} and {:?} gave the same output",
+            pair[0].0, pair[1].0
+        );
     }
 }
