@@ -97,7 +97,9 @@ class LegSpec(TypedDict, total=False):
     clock_rates: dict[int, int]
     #: Codecs the party receives, most preferred first: a static name ("PCMA", "PCMU",
     #: "G729") or a CodecEntry. When both legs list codecs and the first audio codecs differ,
-    #: the engine transcodes (a transcoding slot); otherwise it relays untouched.
+    #: the engine transcodes (a transcoding slot); otherwise it relays, each RTP packet leaving
+    #: with the payload type the receiving leg lists for its codec (G.729 on 18 one side,
+    #: G729a on 96 the other; identity when equal or not listed).
     codecs: list[str | CodecEntry]
     #: Packetisation (ms) of what the engine encodes toward this party: 10, 20, 30, 40, 60.
     ptime: int
@@ -168,7 +170,7 @@ class LegStats(TypedDict):
     dropped: DropCounters
     last_packet: float | None
     timed_out: bool
-    #: The transcoding path that takes this party's media; None when relayed untouched.
+    #: The transcoding path that takes this party's media; None when relayed (not decoded).
     transcoding: TranscodeStats | None
     #: The jitter buffer of this party's stream: where it is decoded, or re-timed on relay.
     jitter_buffer: JitterBufferStats | None

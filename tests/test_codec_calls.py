@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import re
+import struct
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, cast
 
@@ -314,6 +315,79 @@ def test_a_reinvite_whose_answer_does_not_fit_is_refused_and_the_call_kept(media
             assert (
                 record.termination == "Normal" and record.ended_by == "caller" and record.answer is not None
             )
+            await assert_nothing_leaked(h)
+
+    run(main())
+
+
+G729_18 = ["a=rtpmap:18 G729/8000", "a=fmtp:18 annexb=no", *PCMA_ATTRIBUTES[1:]]
+G729A_96 = ["a=rtpmap:96 G729a/8000", "a=fmtp:96 annexb=no", "a=rtpmap:97 telephone-event/8000"]
+
+
+def g729_frames(i: int, salt: int) -> bytes:
+    """Two 10-byte G.729 frames, different for every packet (the relay never decodes them)."""
+    return bytes((i * 7 + k * 13 + salt) & 0xFF for k in range(20))
+
+
+def telephone_event(code: int, *, end: bool, duration: int) -> bytes:
+    return struct.pack("!BBH", code, (0x80 if end else 0) | 10, duration)
+
+
+def test_a_relayed_call_renumbers_payload_types_to_each_receiver() -> None:
+    """The customer offers G.729 on 18 (telephone-event 101); the carrier's gateway has
+    ``g729_mode = both``, so it is offered G729 on 18 and G729a on 96, and answers G729a on 96
+    (telephone-event 97). One bitstream: the engine relays, and every packet leaves with the
+    receiver's number — the customer's media endpoint gets 18 and 101, the carrier's 96 and 97,
+    payloads as sent (docs/b2bua.md "Codecs"; behaviour 35 of security-quality-timerouting-
+    failover.md covers the equal-numbers case, which stays unchanged)."""
+
+    async def main() -> None:
+        async with (
+            node_with(carriers=({"g729_mode": "both"},)) as h,
+            phone_socket(h.sink_ports[0]) as carrier_media,
+            phone_socket(h.sink_ports[1]) as phone,
+        ):
+            fill = {"RTP_PORT": str(h.sink_ports[0]), "FORMATS": "96 97", "ATTRIBUTES": "\n".join(G729A_96)}
+            answering = start(carrier(h, "uas_answer_codecs_at.xml", fill=fill))
+            await peers_listening()
+            caller = start(offering(h, "18 101", G729_18, talk_ms=2500))
+            await answered(h)
+            [state] = h.node.calls.values()
+            assert state.call.b is not None and phone.transport and carrier_media.transport
+            toward_caller = ("127.0.0.1", our_port_toward_caller(h))
+            found = re.search(rb"^m=audio (\d+) ", state.call.b.sdp_sent, re.M)
+            assert found is not None, state.call.b.sdp_sent
+            toward_carrier = ("127.0.0.1", int(found.group(1)))
+            up = [g729_frames(i, 1) for i in range(PACKETS // 2)]
+            down = [g729_frames(i, 101) for i in range(PACKETS // 2)]
+            for i, (a, b) in enumerate(zip(up, down, strict=True)):
+                phone.transport.sendto(rtp(i, i * 160, 0x1234, payload=a, pt=18), toward_caller)
+                carrier_media.transport.sendto(rtp(i, i * 160, 0x4321, payload=b, pt=96), toward_carrier)
+                await asyncio.sleep(0.02)
+            n = len(up)
+            for k, end in enumerate((False, True, True, True)):
+                five = telephone_event(5, end=end, duration=400 + 160 * k)
+                nine = telephone_event(9, end=end, duration=400 + 160 * k)
+                phone.transport.sendto(rtp(n + k, n * 160, 0x1234, payload=five, pt=101), toward_caller)
+                far_end = carrier_media.transport
+                far_end.sendto(rtp(n + k, n * 160, 0x4321, payload=nine, pt=97), toward_carrier)
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.2)
+            uac, uas = await caller, await answering
+            ok(caller=uac, carrier=uas)
+            invite = uas.only_received("INVITE").body
+            assert audio_formats(invite)[:2] == [18, 96] and "G729a" in invite, invite
+            assert not h.engine.totals()["transcoding_sessions"], "one bitstream: relayed"
+            at_carrier = [(p.payload_type, p.payload) for p in carrier_media.packets]
+            at_phone = [(p.payload_type, p.payload) for p in phone.packets]
+            assert {pt for pt, _ in at_carrier} == {96, 97}, sorted({pt for pt, _ in at_carrier})
+            assert {pt for pt, _ in at_phone} == {18, 101}, sorted({pt for pt, _ in at_phone})
+            assert [p for pt, p in at_carrier if pt == 96] == up, "G.729 frames unchanged, in order"
+            assert [p for pt, p in at_phone if pt == 18] == down
+            assert [p[0] for pt, p in at_carrier if pt == 97] == [5] * 4
+            assert [p[0] for pt, p in at_phone if pt == 101] == [9] * 4
+            [record] = await ended_records(h, 1)
+            assert record.termination == "Normal"
             await assert_nothing_leaked(h)
 
     run(main())

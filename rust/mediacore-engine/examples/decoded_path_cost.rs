@@ -115,7 +115,7 @@ fn call(pcma: &[Vec<u8>], g729: &[Vec<u8>], echo: Option<u32>) -> f64 {
             buf.extend_from_slice(&(160 * k as u32).to_be_bytes());
             buf.extend_from_slice(&[0, 0, 0, pt]);
             buf.extend_from_slice(payload);
-            black_box(s.handle_packet(now, side, Channel::Rtp, from, &buf));
+            black_box(s.handle_packet(now, side, Channel::Rtp, from, &mut buf));
         }
     }
     start.elapsed().as_secs_f64() * 1e6

@@ -28,8 +28,13 @@
 //!   starts an event (marker, the tone's start timestamp) updated after each audio packet and
 //!   closed by three end packets.
 //! - **Events → INFO** and a sender whose mode does not take events: telephone-event packets
-//!   are kept back. **Events → events** with different negotiated payload types: the payload
-//!   type is rewritten.
+//!   are kept back. **Events → events** with different negotiated payload types need no
+//!   overlay: the direction's payload-type map renumbers them like any relayed packet.
+//! - **Payload types.** Every sender packet that leaves through the overlay (a renumbered copy,
+//!   one with a tone written over it) gets its payload type from the direction's map
+//!   ([`crate::spec::relay_pt_map`]), once; one the overlay hands back as `Forward` is mapped by
+//!   the session. What the overlay makes itself carries the receiver's numbers already: events
+//!   the receiver's telephone-event type, tone audio the mapped type of the sender's audio.
 //! - **Play DTMF** (`DtmfSink`): events are inserted at the stream's current timestamp (the
 //!   sender's last timestamp, advanced by the wall time since when it fell silent); tones are
 //!   inserted as G.711 packets while the sender's own audio is kept back.
@@ -45,13 +50,14 @@ use mediacore_dsp::codec::{g711, CodecDef, CodecKind};
 use mediacore_dsp::dtmf::{DetectorEvent, DtmfDetector, DtmfGenerator};
 use mediacore_proto::{digit_for_event, event_for_digit, RtpHeader, TelephoneEvent};
 
-use crate::spec::{DtmfRoute, LegSpec};
+use crate::spec::{map_payload_type, relay_pt_map, DtmfRoute, LegSpec, PtMap, PT_IDENTITY};
 use crate::transcode::send_codec;
 
 /// What the session does with the packet after the overlay saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OverlayVerdict {
-    /// Send the sender's bytes unchanged.
+    /// Send the sender's bytes unchanged but for the payload-type map, which the session
+    /// applies.
     Forward,
     /// The overlay queued what goes out instead (possibly nothing).
     Consumed,
@@ -60,7 +66,7 @@ pub enum OverlayVerdict {
 /// Counters of one overlay (per direction).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OverlayStats {
-    /// Sender packets sent as a renumbered (or payload-type rewritten) copy.
+    /// Sender packets sent as a renumbered copy.
     pub rewritten: u64,
     /// Packets the overlay added: events, tone audio.
     pub inserted: u64,
@@ -130,11 +136,11 @@ pub struct RelayOverlay {
     dst: DtmfRoute,
     /// The sender's telephone-event payload type, when it negotiated one.
     src_te: Option<u8>,
-    /// Payload type events get toward the receiver when it differs from the sender's.
-    te_rewrite: Option<u8>,
+    /// Sender payload type → receiver payload type (the session's map of this direction).
+    pt_map: PtMap,
     /// The shared codec when it is G.711 (audio work possible), else `None`.
     codec: Option<&'static CodecDef>,
-    /// Payload type of tone packets we write: the sender's last audio payload type.
+    /// Payload type of tone packets we write: the sender's last audio payload type, mapped.
     audio_pt: u8,
     /// RTP timestamp units per 8 kHz sample of the audio codec.
     units: u32,
@@ -163,9 +169,8 @@ pub fn overlay_needed(from: &LegSpec, to: &LegSpec) -> bool {
     let (src, dst) = (from.dtmf_route(), to.dtmf_route());
     let src_te = from.telephone_event().map(|t| t.0);
     match (src, dst) {
-        (DtmfRoute::Events { pt: a, .. }, DtmfRoute::Events { .. }) => {
-            to.known_event_pt().is_some_and(|b| a != b)
-        }
+        // Different payload types are the payload-type map's work.
+        (DtmfRoute::Events { .. }, DtmfRoute::Events { .. }) => false,
         (DtmfRoute::Events { .. }, _) => true,
         // A sender whose mode does not take events: its telephone-events are kept back.
         (_, _) if src_te.is_some() => true,
@@ -180,7 +185,7 @@ impl RelayOverlay {
             src: DtmfRoute::Inband,
             dst: DtmfRoute::Inband,
             src_te: None,
-            te_rewrite: None,
+            pt_map: PT_IDENTITY,
             codec: None,
             audio_pt: 0,
             units: 1,
@@ -207,20 +212,14 @@ impl RelayOverlay {
     pub fn reconfigure(&mut self, from: &LegSpec, to: &LegSpec) {
         self.src = from.dtmf_route();
         self.dst = to.dtmf_route();
-        self.src_te = from.telephone_event().map(|t| t.0).or(match self.src {
-            DtmfRoute::Events { pt, .. } if from.codecs.is_empty() => Some(pt),
-            _ => None,
-        });
-        self.te_rewrite = match (self.src_te, to.known_event_pt()) {
-            (Some(a), Some(b)) if a != b => Some(b),
-            _ => None,
-        };
+        self.src_te = from.sent_event_pt();
+        self.pt_map = relay_pt_map(from, to);
         let shared = send_codec(from).map(|(c, d)| (c.pt, d));
         self.codec = shared
             .map(|(_, d)| d)
             .filter(|d| matches!(d.kind, CodecKind::Pcma | CodecKind::Pcmu));
         if let Some((pt, d)) = shared {
-            self.audio_pt = pt;
+            self.audio_pt = self.mapped(pt);
             self.units = d.rtp_units_per_sample().max(1);
         }
         let listen = self.src == DtmfRoute::Inband && self.dst != DtmfRoute::Inband;
@@ -289,7 +288,7 @@ impl RelayOverlay {
         if self.src_te == Some(hdr.payload_type) {
             return self.event_packet(hdr, data, in_order, pool, out);
         }
-        self.audio_pt = hdr.payload_type;
+        self.audio_pt = self.mapped(hdr.payload_type);
         self.audio_packet(now, hdr, data, in_order, pool, out, digits)
     }
 
@@ -301,16 +300,21 @@ impl RelayOverlay {
         OverlayVerdict::Consumed
     }
 
-    /// The sender's packet as it goes out: unchanged, or renumbered / re-typed in a copy.
+    /// The receiver's payload type for the sender's `pt`.
+    fn mapped(&self, pt: u8) -> u8 {
+        self.pt_map[usize::from(pt & 0x7f)]
+    }
+
+    /// The sender's packet as it goes out: as it came (the session maps its payload type), or
+    /// renumbered and mapped in a copy.
     fn pass(
         &mut self,
         hdr: &RtpHeader,
         data: &[u8],
-        pt: Option<u8>,
         out: &mut VecDeque<Vec<u8>>,
         pool: &mut Vec<Vec<u8>>,
     ) -> OverlayVerdict {
-        if self.offset == 0 && pt.is_none() {
+        if self.offset == 0 {
             return OverlayVerdict::Forward;
         }
         let mut buf = pool.pop().unwrap_or_default();
@@ -319,9 +323,7 @@ impl RelayOverlay {
         if let Some(seq) = buf.get_mut(2..4) {
             seq.copy_from_slice(&hdr.sequence.wrapping_add(self.offset).to_be_bytes());
         }
-        if let (Some(pt), Some(b)) = (pt, buf.get_mut(1)) {
-            *b = (*b & 0x80) | (pt & 0x7f);
-        }
+        map_payload_type(&mut buf, &self.pt_map);
         self.stats.rewritten += 1;
         out.push_back(buf);
         OverlayVerdict::Consumed
@@ -338,7 +340,7 @@ impl RelayOverlay {
         match self.dst {
             _ if !self.src.is_events() => self.keep_back(in_order),
             DtmfRoute::Info => self.keep_back(in_order),
-            DtmfRoute::Events { .. } => self.pass(hdr, data, self.te_rewrite, out, pool),
+            DtmfRoute::Events { .. } => self.pass(hdr, data, out, pool),
             DtmfRoute::Inband if self.codec.is_none() => self.keep_back(in_order),
             DtmfRoute::Inband => self.event_to_tone(hdr, data, in_order, pool, out),
         }
@@ -480,7 +482,7 @@ impl RelayOverlay {
         let Some(codec) = self.codec else {
             // No audio work possible: numbering only.
             self.note_clock(hdr, 0, now, in_order);
-            return self.pass(hdr, data, None, out, pool);
+            return self.pass(hdr, data, out, pool);
         };
         let n = payload.len() as u32; // G.711: one byte per sample
         let ts = hdr.timestamp;
@@ -576,7 +578,7 @@ impl RelayOverlay {
             self.replace_payload(hdr, data, pool, out, codec);
             OverlayVerdict::Consumed
         } else {
-            self.pass(hdr, data, None, out, pool)
+            self.pass(hdr, data, out, pool)
         };
         let events = self.detected_event_update(end_ts, pool);
         if events.is_empty() {
@@ -587,6 +589,7 @@ impl RelayOverlay {
             let mut buf = pool.pop().unwrap_or_default();
             buf.clear();
             buf.extend_from_slice(data);
+            map_payload_type(&mut buf, &self.pt_map);
             out.push_back(buf);
         }
         out.extend(events);
@@ -621,6 +624,7 @@ impl RelayOverlay {
         if let Some(seq) = buf.get_mut(2..4) {
             seq.copy_from_slice(&hdr.sequence.wrapping_add(self.offset).to_be_bytes());
         }
+        map_payload_type(&mut buf, &self.pt_map);
         encode_g711(codec, &self.scratch, &mut buf);
         out.push_back(buf);
     }

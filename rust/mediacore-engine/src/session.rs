@@ -4,8 +4,16 @@
 //! ports (`handle_packet`) and the passage of time (`handle_timeout`). For a datagram it returns a
 //! [`Verdict`]: forward these same bytes out of the other leg's port of the same channel to a given
 //! address, or drop it for a counted reason. The session never reads a clock and never touches a
-//! socket; the runtime owns both. The bytes are never copied or rewritten on the relay path: the
-//! caller keeps the buffer and sends it if told to.
+//! socket; the runtime owns both. The bytes are never copied on the relay path: the caller keeps
+//! the buffer and sends it if told to. One byte of it may change: an RTP packet leaves with the
+//! payload type the *receiving* party negotiated for its codec (a caller on G.729/18 relayed to
+//! a carrier that answered G729a/96 receives 18, the carrier 96). Each relayed direction has a
+//! 128-entry map built from both legs' codec lists when the session is created or updated
+//! ([`crate::spec::relay_pt_map`]; identity where the numbers agree and for payload types the
+//! sender did not negotiate), applied to the packet in place — one load and one store — on
+//! every path a sender's packet leaves by: forwarded, re-timed, through the DTMF overlay.
+//! Packets the engine makes (transcoded audio, events it plays or converts) are written with the
+//! receiver's payload types and are not mapped again. RTCP is not touched.
 //!
 //! Each leg validates the *source* of what it receives against its latch policy, then parses
 //! (RTP: RFC 3550 header; RTCP: compound validation), then records statistics. Media timeouts are
@@ -31,7 +39,8 @@ use crate::event::{DtmfVia, Event, EventKind};
 use crate::overlay::{overlay_needed, DtmfSink, OverlayVerdict, RelayOverlay, END_PACKET_COPIES};
 use crate::retime::Retimer;
 use crate::spec::{
-    static_clock_rate, DtmfMode, DtmfRoute, LatchPolicy, LegSpec, SessionSpec, Side,
+    map_payload_type, relay_pt_map, static_clock_rate, DtmfMode, DtmfRoute, LatchPolicy, LegSpec,
+    PtMap, SessionSpec, Side, PT_IDENTITY,
 };
 use crate::stats::{DropCounters, EchoCancelStats, JitterBufferStats, LegStats, SessionStats};
 use crate::transcode::{needs_transcoding, send_codec, StreamPosition, TranscodePath};
@@ -62,7 +71,8 @@ pub enum DropReason {
 /// What to do with a received datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Send the unchanged bytes from leg `via`'s local port of `channel` to `dest`.
+    /// Send the bytes (unchanged but for the RTP payload type, already mapped in place to the
+    /// receiving leg's number) from leg `via`'s local port of `channel` to `dest`.
     Forward {
         via: Side,
         channel: Channel,
@@ -319,6 +329,9 @@ pub struct Session {
     /// Re-timing of a relayed stream from each side's party, where its leg asks for a jitter
     /// buffer on relay (`JitterBufferSpec::relay`).
     retimers: [Option<Retimer>; 2],
+    /// Payload-type map of the relayed direction from each side's party (index =
+    /// `Side::index`), rebuilt whenever the spec changes.
+    pt_maps: [PtMap; 2],
     /// Scratch for packets a re-timer releases.
     released: VecDeque<Vec<u8>>,
     transmits: VecDeque<Transmit>,
@@ -365,6 +378,7 @@ impl Session {
             paths: [None, None],
             positions: [None, None],
             retimers: [None, None],
+            pt_maps: [PT_IDENTITY; 2],
             released: VecDeque::new(),
             transmits: VecDeque::new(),
             produced: VecDeque::new(),
@@ -379,6 +393,7 @@ impl Session {
             tone_pcm: Vec::new(),
         };
         session.paths = session.build_paths()?;
+        session.build_pt_maps();
         session.set_playout_period();
         session.set_retimers();
         session.build_overlays();
@@ -413,6 +428,19 @@ impl Session {
             paths[from.index()] = Some(Box::new(path));
         }
         Ok(paths)
+    }
+
+    /// The payload-type map of each direction, from the legs' codec lists.
+    fn build_pt_maps(&mut self) {
+        for from in [Side::Caller, Side::Callee] {
+            self.pt_maps[from.index()] =
+                relay_pt_map(self.spec.leg(from), self.spec.leg(from.other()));
+        }
+    }
+
+    /// The payload-type map of the direction from `from`'s party (tests and diagnostics).
+    pub fn pt_map(&self, from: Side) -> &PtMap {
+        &self.pt_maps[from.index()]
     }
 
     /// Relayed directions whose legs' DTMF modes differ get an overlay; one that exists keeps
@@ -487,9 +515,11 @@ impl Session {
             }
             let out = &mut self.legs[via.index()];
             let dest = out.destination(Channel::Rtp);
-            while let Some(buf) = self.released.pop_front() {
+            let map = &self.pt_maps[side.index()];
+            while let Some(mut buf) = self.released.pop_front() {
                 match dest {
                     Some(dest) => {
+                        map_payload_type(&mut buf, map);
                         out.sent_rtp_packets += 1;
                         out.sent_rtp_bytes += buf.len() as u64;
                         self.transmits.push_back(Transmit {
@@ -512,7 +542,7 @@ impl Session {
     /// Re-timed packets from `side`'s party go through the direction's DTMF overlay: the
     /// overlay works on the stream as the receiver gets it (in order, evenly paced).
     fn overlay_released(&mut self, now: Instant, side: Side) {
-        while let Some(buf) = self.released.pop_front() {
+        while let Some(mut buf) = self.released.pop_front() {
             let Ok(hdr) = RtpHeader::parse(&buf) else {
                 self.recycle(buf);
                 continue;
@@ -532,6 +562,7 @@ impl Session {
             );
             self.report_heard(now, side);
             if v == OverlayVerdict::Forward {
+                map_payload_type(&mut buf, &self.pt_maps[side.index()]);
                 self.produced.push_front(buf);
             } else {
                 self.recycle(buf);
@@ -681,6 +712,7 @@ impl Session {
             }
         }
         self.paths = paths;
+        self.build_pt_maps();
         self.set_playout_period();
         self.set_retimers();
         self.build_overlays();
@@ -689,14 +721,16 @@ impl Session {
         Ok(())
     }
 
-    /// A datagram arrived from `src` on leg `side`'s local port of `channel`.
+    /// A datagram arrived from `src` on leg `side`'s local port of `channel`. On
+    /// [`Verdict::Forward`] of an RTP packet, `data`'s payload type has been mapped to the
+    /// receiving leg's (see the module documentation); nothing else in it changes.
     pub fn handle_packet(
         &mut self,
         now: Instant,
         side: Side,
         channel: Channel,
         src: SocketAddr,
-        data: &[u8],
+        data: &mut [u8],
     ) -> Verdict {
         let arrival_us = now.saturating_duration_since(self.epoch).as_micros() as u64;
         let leg = &mut self.legs[side.index()];
@@ -713,7 +747,7 @@ impl Session {
         }
         // The RTP header, parsed once here and handed on (None for RTCP).
         let rtp = match channel {
-            Channel::Rtp => match RtpHeader::parse(data) {
+            Channel::Rtp => match RtpHeader::parse(&*data) {
                 Ok(hdr) => {
                     let rate = leg.clock[(hdr.payload_type & 0x7f) as usize];
                     leg.rx.record(&hdr, data.len(), arrival_us, rate);
@@ -744,7 +778,7 @@ impl Session {
                     return Verdict::Drop(DropReason::MalformedRtp);
                 }
             },
-            Channel::Rtcp => match parse_compound(data) {
+            Channel::Rtcp => match parse_compound(&*data) {
                 Ok(_) => {
                     leg.rtcp_packets += 1;
                     leg.rtcp_bytes += data.len() as u64;
@@ -761,7 +795,7 @@ impl Session {
         leg.timed_out = false;
 
         if self.paths[side.index()].is_some() {
-            return self.transcode(now, side, rtp.as_ref(), data);
+            return self.transcode(now, side, rtp.as_ref(), &*data);
         }
         if let (Some(r), Some(hdr)) = (self.retimers[side.index()].as_mut(), rtp.as_ref()) {
             if self.legs[side.other().index()]
@@ -770,7 +804,7 @@ impl Session {
             {
                 let rate = self.legs[side.index()].clock[(hdr.payload_type & 0x7f) as usize];
                 let now_ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
-                if r.push(hdr, data, rate, now_ms, &mut self.pool).is_none() {
+                if r.push(hdr, &*data, rate, now_ms, &mut self.pool).is_none() {
                     // Held; sent on when due (through the DTMF overlay, if there is one).
                     return Verdict::Consumed;
                 }
@@ -781,7 +815,7 @@ impl Session {
             let v = ov.push(
                 now,
                 hdr,
-                data,
+                &*data,
                 &mut self.pool,
                 &mut self.produced,
                 &mut self.heard,
@@ -791,11 +825,12 @@ impl Session {
                 return self.send_produced(side.other());
             }
         }
-        let out = self.leg_mut(side.other());
+        let out = &mut self.legs[side.other().index()];
         match out.destination(channel) {
             Some(dest) => {
                 match channel {
                     Channel::Rtp => {
+                        map_payload_type(data, &self.pt_maps[side.index()]);
                         out.sent_rtp_packets += 1;
                         out.sent_rtp_bytes += data.len() as u64;
                     }

@@ -172,7 +172,6 @@ impl CodecSpec {
     pub fn is_telephone_event(&self) -> bool {
         self.name.eq_ignore_ascii_case("telephone-event")
     }
-    /// Same codec (payload types may differ between legs).
     /// Same codec (payload types may differ between legs; "G729" and "G729a" are one bitstream).
     pub fn same_codec(&self, other: &CodecSpec) -> bool {
         use mediacore_dsp::codec::canonical_name;
@@ -308,6 +307,17 @@ impl LegSpec {
             }
             _ => None,
         }
+    }
+
+    /// The payload type this party's telephone-events arrive on: its negotiated one, or, with
+    /// an unknown codec list and an events mode, the one its route assumes (101).
+    pub fn sent_event_pt(&self) -> Option<u8> {
+        self.telephone_event()
+            .map(|t| t.0)
+            .or(match self.dtmf_route() {
+                DtmfRoute::Events { pt, .. } if self.codecs.is_empty() => Some(pt),
+                _ => None,
+            })
     }
 
     /// The leg's DTMF mode resolved against its codecs.
@@ -528,6 +538,77 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
+/// A payload-type map of one relayed direction: entry `p` is the payload type a packet the
+/// sender sent on `p` leaves with toward the receiver (`out = map[in & 0x7f]`).
+pub type PtMap = [u8; 128];
+
+/// The identity map (nothing is rewritten).
+pub const PT_IDENTITY: PtMap = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Rewrites the payload type of the RTP packet in `pkt` (second byte, marker bit kept) through
+/// `map`: one load and one store. Too short a buffer is left alone.
+#[inline]
+pub fn map_payload_type(pkt: &mut [u8], map: &PtMap) {
+    if let Some(b) = pkt.get_mut(1) {
+        *b = (*b & 0x80) | map[usize::from(*b & 0x7f)];
+    }
+}
+
+/// How a relayed direction from `from`'s party to `to`'s party renumbers payload types: each
+/// packet leaves with the payload type the *receiving* party negotiated for its codec (as
+/// rtpengine does when it handles codecs), so a caller that offered G.729 on 18 never receives
+/// the carrier's G729a on 96, and the carrier never receives 18.
+///
+/// For each codec of the sender's list, the receiver's entry for the same codec
+/// ([`CodecSpec::same_codec`]: name, G.729 annexes being one bitstream, and clock rate) is, in
+/// this order: one on the same payload type (nothing changes), one of the same name, the first
+/// in the receiver's order. Telephone-events with no same-clock entry on the receiver go to the
+/// payload type events toward it carry ([`LegSpec::known_event_pt`]). Everything else maps to
+/// itself, which is what the relay did before there was a map: a payload type the sender did not
+/// negotiate, or one of a codec the receiver did not negotiate, passes as sent (the relay does
+/// not filter), and an unknown codec list on either leg leaves audio as sent (events still go
+/// to the payload type an explicit RFC 2833 receiver takes).
+pub fn relay_pt_map(from: &LegSpec, to: &LegSpec) -> PtMap {
+    let mut map = PT_IDENTITY;
+    // Only the first entry the sender gave a payload type decides it.
+    let mut decided = [false; 128];
+    for c in &from.codecs {
+        let i = usize::from(c.pt & 0x7f);
+        if std::mem::replace(&mut decided[i], true) {
+            continue;
+        }
+        let same = || to.codecs.iter().filter(|d| c.same_codec(d));
+        let target = same()
+            .find(|d| d.pt == c.pt)
+            .or_else(|| same().find(|d| d.name.eq_ignore_ascii_case(&c.name)))
+            .or_else(|| same().next());
+        if let Some(d) = target {
+            map[i] = d.pt & 0x7f;
+        }
+    }
+    if let (Some(a), Some(b)) = (from.sent_event_pt(), to.known_event_pt()) {
+        let has_same_clock = from
+            .codecs
+            .iter()
+            .filter(|c| c.is_telephone_event() && c.pt == a)
+            .any(|c| to.codecs.iter().any(|d| c.same_codec(d)));
+        if !has_same_clock {
+            if let Some(slot) = map.get_mut(usize::from(a)) {
+                *slot = b & 0x7f;
+            }
+        }
+    }
+    map
+}
+
 /// RTP clock rate of the static payload types of RFC 3551 §6 (audio only).
 pub fn static_clock_rate(pt: u8) -> Option<u32> {
     match pt {
@@ -539,5 +620,73 @@ pub fn static_clock_rate(pt: u8) -> Option<u32> {
         16 => Some(11025),
         17 => Some(22050),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod pt_map_tests {
+    use super::*;
+
+    fn leg(codecs: &[(u8, &str)]) -> LegSpec {
+        LegSpec {
+            codecs: codecs
+                .iter()
+                .map(|&(pt, name)| CodecSpec::new(pt, name, 8000))
+                .collect(),
+            ..LegSpec::default()
+        }
+    }
+
+    #[test]
+    fn the_receivers_entry_is_chosen_by_payload_type_then_name_then_order() {
+        // The receiver has G.729 twice: a sender on 96 named G729a keeps 96 (same number), one
+        // on 97 named G729a goes to the receiver's G729a, one on 18 to its G729 on 18.
+        let to = leg(&[(18, "G729"), (96, "G729a")]);
+        let m = relay_pt_map(&leg(&[(96, "G729a")]), &to);
+        assert_eq!(m[96], 96);
+        let m = relay_pt_map(&leg(&[(97, "G729a")]), &to);
+        assert_eq!(m[97], 96);
+        let m = relay_pt_map(&leg(&[(98, "G729b")]), &to);
+        assert_eq!(m[98], 18, "no same name: the receiver's first");
+        // A codec the receiver lacks and a payload type the sender did not list: as sent.
+        let m = relay_pt_map(&leg(&[(0, "PCMU"), (18, "G729")]), &leg(&[(8, "PCMA")]));
+        assert_eq!((m[0], m[18], m[13]), (0, 18, 13));
+        // Clock rates differ: not the same codec.
+        let mut from = leg(&[(101, "telephone-event")]);
+        from.codecs[0].clock_rate = 48000;
+        let m = relay_pt_map(&from, &leg(&[(8, "PCMA")]));
+        assert_eq!(
+            m[101], 101,
+            "Auto receiver without telephone-event: events as sent"
+        );
+        assert_eq!(
+            PT_IDENTITY
+                .iter()
+                .enumerate()
+                .filter(|(i, p)| *i as u8 != **p)
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn events_go_to_an_explicit_rfc2833_receivers_payload_type() {
+        let mut to = leg(&[(8, "PCMA")]);
+        to.dtmf = DtmfMode::Rfc2833;
+        let m = relay_pt_map(&leg(&[(8, "PCMA"), (96, "telephone-event")]), &to);
+        assert_eq!(m[96], DEFAULT_TELEPHONE_EVENT_PT);
+    }
+
+    #[test]
+    fn mapping_keeps_the_marker_bit_and_ignores_short_buffers() {
+        let mut m = PT_IDENTITY;
+        m[18] = 96;
+        let mut p = [0x80, 0x80 | 18, 1, 2];
+        map_payload_type(&mut p, &m);
+        assert_eq!(p, [0x80, 0x80 | 96, 1, 2]);
+        let mut short = [0x80];
+        map_payload_type(&mut short, &m);
+        assert_eq!(short, [0x80]);
     }
 }

@@ -51,7 +51,7 @@ fn send_digit(s: &mut Session, t0: Instant, seq: &mut u16, ts: u32, digit: u8, w
             Side::Caller,
             Channel::Rtp,
             addr(CALLER),
-            &event_packet(*seq, ts, digit, false, k * 400),
+            &mut event_packet(*seq, ts, digit, false, k * 400),
         );
         *seq += 1;
     }
@@ -62,7 +62,7 @@ fn send_digit(s: &mut Session, t0: Instant, seq: &mut u16, ts: u32, digit: u8, w
                 Side::Caller,
                 Channel::Rtp,
                 addr(CALLER),
-                &event_packet(*seq, ts, digit, true, 2000),
+                &mut event_packet(*seq, ts, digit, true, 2000),
             );
         }
         *seq += 1;
@@ -150,7 +150,7 @@ fn inband_digits_in_a_transcoded_stream_are_reported() {
         while let Some(due) = s.poll_timeout().filter(|d| *d <= now) {
             s.handle_timeout(due);
         }
-        s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), &p);
+        s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), &mut p);
         while let Some(tx) = s.poll_transmit() {
             s.recycle(tx.data);
         }

@@ -84,13 +84,14 @@ impl Rig {
     /// Runs the session's timers up to `t`, then delivers `pkt` from the caller at `t`.
     fn feed(&mut self, t: Instant, pkt: &[u8]) {
         self.advance(t);
+        let mut data = pkt.to_vec();
         let v = self
             .s
-            .handle_packet(t, Side::Caller, Channel::Rtp, addr(CALLER), pkt);
+            .handle_packet(t, Side::Caller, Channel::Rtp, addr(CALLER), &mut data);
         match v {
             Verdict::Forward { via, .. } => {
                 assert_eq!(via, Side::Callee);
-                self.to_callee.push(Out { data: pkt.to_vec() });
+                self.to_callee.push(Out { data });
             }
             Verdict::Consumed => {}
             Verdict::Drop(r) => panic!("dropped: {r:?}"),
@@ -506,7 +507,7 @@ fn events_keep_no_copy_when_nothing_converts_and_payload_types_translate() {
         Side::Caller,
         Channel::Rtp,
         addr(CALLER),
-        &event_packet(1, 80, 101, 1, false, 160),
+        &mut event_packet(1, 80, 101, 1, false, 160),
     );
     assert!(matches!(v, Verdict::Forward { .. }));
     // 96 on the caller's leg, 101 on the callee's: the events are re-typed, nothing else.

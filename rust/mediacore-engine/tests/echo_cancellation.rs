@@ -81,12 +81,12 @@ fn call(
             let block: Vec<i16> = (0..160).map(|n| far[(k * 160 + n) % far.len()]).collect();
             payload.clear();
             g711::encode_ulaw(&block, &mut payload);
-            let p = packet(0, k as u16, (k * 160) as u32, 0xB0B, &payload);
-            s.handle_packet(now, Side::Callee, Channel::Rtp, addr(CALLEE), &p);
+            let mut p = packet(0, k as u16, (k * 160) as u32, 0xB0B, &payload);
+            s.handle_packet(now, Side::Callee, Channel::Rtp, addr(CALLEE), &mut p);
         }
         while line_queue.front().is_some_and(|(at, _)| *at <= ms) {
-            let (_, p) = line_queue.pop_front().unwrap();
-            s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), &p);
+            let (_, mut p) = line_queue.pop_front().unwrap();
+            s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), &mut p);
         }
         while let Some(due) = s.poll_timeout().filter(|d| *d <= now) {
             s.handle_timeout(due);

@@ -166,7 +166,7 @@ fn replay(jb: JitterBufferSpec, stream: &[(f64, Vec<u8>)], net: &Network) -> Out
             }
         }
     };
-    for (ms, rtp) in &arrivals {
+    for (ms, rtp) in &mut arrivals {
         let now = at(*ms);
         run_timers(&mut s, now, &mut sent);
         s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), rtp);

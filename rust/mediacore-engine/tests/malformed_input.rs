@@ -63,13 +63,13 @@ fn malformed_rtcp() -> Vec<(&'static str, Vec<u8>)> {
 fn every_malformed_packet_is_counted_and_good_ones_still_flow() {
     let t0 = Instant::now();
     let mut s = session(spec(), t0);
-    let bad_rtp = malformed_rtp();
-    let bad_rtcp = malformed_rtcp();
-    for (name, p) in &bad_rtp {
+    let mut bad_rtp = malformed_rtp();
+    let mut bad_rtcp = malformed_rtcp();
+    for (name, p) in &mut bad_rtp {
         let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), p);
         assert_eq!(v, Verdict::Drop(DropReason::MalformedRtp), "{name}");
     }
-    for (name, p) in &bad_rtcp {
+    for (name, p) in &mut bad_rtcp {
         let v = s.handle_packet(t0, Side::Caller, Channel::Rtcp, addr("192.0.2.10:4001"), p);
         assert_eq!(v, Verdict::Drop(DropReason::MalformedRtcp), "{name}");
     }
@@ -78,7 +78,7 @@ fn every_malformed_packet_is_counted_and_good_ones_still_flow() {
         Side::Caller,
         Channel::Rtp,
         addr(CALLER),
-        &rtp(5, 800, 1),
+        &mut rtp(5, 800, 1),
     );
     assert!(matches!(v, Verdict::Forward { .. }));
     let st = s.stats(t0).caller;
@@ -99,12 +99,12 @@ proptest! {
         let t0 = Instant::now();
         let mut s = session(spec(), t0);
         let mut forwarded = 0u64;
-        for (i, (caller, rtcp, src_low, data)) in packets.iter().enumerate() {
-            let side = if *caller { Side::Caller } else { Side::Callee };
-            let channel = if *rtcp { Channel::Rtcp } else { Channel::Rtp };
-            let src = std::net::SocketAddr::from(([192, 0, 2, *src_low % 3], 4000));
+        for (i, (caller, rtcp, src_low, mut data)) in packets.into_iter().enumerate() {
+            let side = if caller { Side::Caller } else { Side::Callee };
+            let channel = if rtcp { Channel::Rtcp } else { Channel::Rtp };
+            let src = std::net::SocketAddr::from(([192, 0, 2, src_low % 3], 4000));
             let now = t0 + Duration::from_millis(i as u64 * 7);
-            if let Verdict::Forward { .. } = s.handle_packet(now, side, channel, src, data) {
+            if let Verdict::Forward { .. } = s.handle_packet(now, side, channel, src, &mut data) {
                 forwarded += 1;
             }
             s.handle_timeout(now);

@@ -13,7 +13,13 @@ fn silence_raises_one_media_timeout_per_leg() {
     let t0 = Instant::now();
     let mut s = session(spec(), t0);
     // The callee keeps talking; the caller goes quiet after one packet.
-    s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(1, 0, 1));
+    s.handle_packet(
+        t0,
+        Side::Caller,
+        Channel::Rtp,
+        addr(CALLER),
+        &mut rtp(1, 0, 1),
+    );
     let mut now = t0;
     for n in 0..(31 * 50) {
         now = t0 + Duration::from_millis(20 * n);
@@ -22,7 +28,7 @@ fn silence_raises_one_media_timeout_per_leg() {
             Side::Callee,
             Channel::Rtp,
             addr(CALLEE),
-            &rtp(n as u16, 0, 2),
+            &mut rtp(n as u16, 0, 2),
         );
         if s.poll_timeout().is_some_and(|t| t <= now) {
             s.handle_timeout(now);
@@ -46,7 +52,7 @@ fn silence_raises_one_media_timeout_per_leg() {
         Side::Caller,
         Channel::Rtp,
         addr(CALLER),
-        &rtp(2, 160, 1),
+        &mut rtp(2, 160, 1),
     );
     assert!(!s.stats(now).caller.timed_out);
     s.handle_timeout(now + Duration::from_secs(31));

@@ -82,7 +82,7 @@ proptest! {
                 }
                 let side = if caller { Side::Caller } else { Side::Callee };
                 let from = addr(if caller { CALLER } else { CALLEE });
-                sess.handle_packet(now, side, Channel::Rtp, from, &packet(pt, seq, ts, ssrc, len));
+                sess.handle_packet(now, side, Channel::Rtp, from, &mut packet(pt, seq, ts, ssrc, len));
                 while let Some(tx) = sess.poll_transmit() {
                     sess.recycle(tx.data);
                 }

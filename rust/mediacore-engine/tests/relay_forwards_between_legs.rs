@@ -16,7 +16,7 @@ fn rtp_and_rtcp_cross_to_the_other_leg() {
         Side::Caller,
         Channel::Rtp,
         addr(CALLER),
-        &rtp(1, 160, 7),
+        &mut rtp(1, 160, 7),
     );
     assert_eq!(
         v,
@@ -26,7 +26,13 @@ fn rtp_and_rtcp_cross_to_the_other_leg() {
             dest: addr(CALLEE)
         }
     );
-    let v = s.handle_packet(t0, Side::Callee, Channel::Rtp, addr(CALLEE), &rtp(9, 0, 8));
+    let v = s.handle_packet(
+        t0,
+        Side::Callee,
+        Channel::Rtp,
+        addr(CALLEE),
+        &mut rtp(9, 0, 8),
+    );
     assert_eq!(
         v,
         Verdict::Forward {
@@ -41,7 +47,7 @@ fn rtp_and_rtcp_cross_to_the_other_leg() {
         Side::Caller,
         Channel::Rtcp,
         addr("192.0.2.10:4001"),
-        &rtcp_rr(7),
+        &mut rtcp_rr(7),
     );
     assert_eq!(
         v,
@@ -73,7 +79,7 @@ fn explicit_rtcp_address_is_used() {
         Side::Caller,
         Channel::Rtcp,
         addr("192.0.2.10:4001"),
-        &rtcp_rr(7),
+        &mut rtcp_rr(7),
     );
     assert_eq!(
         v,
@@ -89,7 +95,13 @@ fn explicit_rtcp_address_is_used() {
 fn rtcp_on_the_rtp_port_is_relayed_as_rtcp() {
     let t0 = Instant::now();
     let mut s = session(spec(), t0);
-    let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtcp_rr(7));
+    let v = s.handle_packet(
+        t0,
+        Side::Caller,
+        Channel::Rtp,
+        addr(CALLER),
+        &mut rtcp_rr(7),
+    );
     // RFC 5761 demultiplexing; the source is latched for RTCP separately.
     assert_eq!(
         v,
@@ -108,7 +120,13 @@ fn no_destination_until_the_callee_is_known() {
     let mut sp = spec();
     sp.callee.remote_rtp = None;
     let mut s = session(sp.clone(), t0);
-    let v = s.handle_packet(t0, Side::Caller, Channel::Rtp, addr(CALLER), &rtp(1, 0, 7));
+    let v = s.handle_packet(
+        t0,
+        Side::Caller,
+        Channel::Rtp,
+        addr(CALLER),
+        &mut rtp(1, 0, 7),
+    );
     assert_eq!(
         v,
         Verdict::Drop(mediacore_engine::DropReason::NoDestination)
@@ -121,7 +139,7 @@ fn no_destination_until_the_callee_is_known() {
         Side::Caller,
         Channel::Rtp,
         addr(CALLER),
-        &rtp(2, 160, 7),
+        &mut rtp(2, 160, 7),
     );
     assert!(matches!(
         v,
@@ -150,7 +168,7 @@ fn statistics_follow_rfc3550() {
             Side::Caller,
             Channel::Rtp,
             addr(CALLER),
-            &rtp(*seq, u32::from(*seq) * 160, 99),
+            &mut rtp(*seq, u32::from(*seq) * 160, 99),
         );
     }
     let st = s.stats(t0 + Duration::from_secs(3)).caller;
@@ -174,7 +192,7 @@ fn a_two_hour_call_runs_in_virtual_time() {
             Side::Caller,
             Channel::Rtp,
             addr(CALLER),
-            &rtp(seq, n.wrapping_mul(160), 5),
+            &mut rtp(seq, n.wrapping_mul(160), 5),
         );
         assert!(matches!(v, Verdict::Forward { .. }));
         seq = seq.wrapping_add(1);

@@ -47,8 +47,8 @@ fn relay(
     for (at, k) in arrivals {
         let now = t0 + Duration::from_micros((at * 1000.0) as u64);
         run(s, now, &mut out);
-        let p = rtp(k as u16, 160 * k as u32, 0x77);
-        match s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), &p) {
+        let mut p = rtp(k as u16, 160 * k as u32, 0x77);
+        match s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), &mut p) {
             Verdict::Consumed => {}
             Verdict::Forward { via, dest, .. } => {
                 assert_eq!((via, dest), (Side::Callee, addr(CALLEE)));

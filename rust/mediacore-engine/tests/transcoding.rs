@@ -78,7 +78,7 @@ fn run(s: &mut Session, seqs: impl IntoIterator<Item = u16>) -> Vec<Transmit> {
             Side::Caller,
             Channel::Rtp,
             addr(CALLER),
-            &tone_packet(seq, 8),
+            &mut tone_packet(seq, 8),
         );
         assert_eq!(v, Verdict::Consumed);
         out.extend(drain(s));
@@ -112,7 +112,7 @@ fn shared_codec_stays_on_the_relay_path() {
         Side::Caller,
         Channel::Rtp,
         addr(CALLER),
-        &tone_packet(1, 8),
+        &mut tone_packet(1, 8),
     );
     assert!(matches!(v, Verdict::Forward { .. }));
 }
@@ -244,7 +244,7 @@ fn run_jittered(s: &mut Session, n: u16, delay_ms: impl Fn(u16) -> u64) -> Vec<T
             Side::Caller,
             Channel::Rtp,
             addr(CALLER),
-            &tone_packet(seq, 8),
+            &mut tone_packet(seq, 8),
         );
         out.extend(drain(s));
     }
@@ -306,7 +306,7 @@ fn codec_switch_on_update_keeps_the_stream_continuous() {
             Side::Caller,
             Channel::Rtp,
             addr(CALLER),
-            &tone_packet(seq, 8),
+            &mut tone_packet(seq, 8),
         );
         out.extend(drain(s));
     };
@@ -355,7 +355,7 @@ fn telephone_events_are_restamped_with_the_receivers_payload_type() {
         Side::Caller,
         Channel::Rtp,
         addr(CALLER),
-        &ev,
+        &mut ev,
     );
     assert_eq!(v, Verdict::Consumed);
     let out = drain(&mut s);
@@ -377,7 +377,7 @@ fn rtcp_of_a_transcoded_direction_is_terminated() {
         Side::Caller,
         Channel::Rtcp,
         addr("192.0.2.10:4001"),
-        &rtcp_rr(7),
+        &mut rtcp_rr(7),
     );
     assert_eq!(v, Verdict::Consumed);
     assert!(s.poll_transmit().is_none());
@@ -411,7 +411,7 @@ fn a_new_sender_ssrc_restarts_input_numbering_but_not_ours() {
         p[8..12].copy_from_slice(&0xBEEFu32.to_be_bytes());
         let now = origin() + Duration::from_millis(400 + 20 * u64::from(k));
         advance(&mut s, now, &mut after);
-        let v = s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), &p);
+        let v = s.handle_packet(now, Side::Caller, Channel::Rtp, addr(CALLER), &mut p);
         assert_eq!(v, Verdict::Consumed);
     }
     advance(&mut s, origin() + Duration::from_millis(800), &mut after);

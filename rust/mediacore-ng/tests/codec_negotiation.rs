@@ -12,7 +12,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mediacore_engine::spec::CodecSpec;
+use mediacore_engine::spec::{relay_pt_map, CodecSpec};
 use mediacore_engine::SessionSpec;
 use mediacore_ng::bencode::{decode, Value};
 use mediacore_ng::NgProcessor;
@@ -602,4 +602,39 @@ fn video_sections_are_not_negotiated() {
     assert!(out.contains("m=video 30006 RTP/AVP 96\r\n"), "{out}");
     let video = h.fake.with(|s| s.creates[1].clone());
     assert!(video.caller.codecs.is_empty());
+}
+
+/// A G.729 customer on 18 and a carrier that answers G729a on 96 (our `g729_mode = both`
+/// offered it G729 on 18 and G729a on 96): both legs keep their own payload-type numbers, so
+/// the engine's relay renumbers each packet to the receiving party's (docs/b2bua.md, "Codecs").
+#[test]
+fn relayed_g729_legs_keep_their_own_payload_types_for_the_relay_map() {
+    let offer = PCMA_OFFER
+        .replace("RTP/AVP 8 101", "RTP/AVP 18 101")
+        .replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:18 G729/8000");
+    let answer = PCMA_ANSWER
+        .replace("RTP/AVP 8 101", "RTP/AVP 96 97")
+        .replace(
+            "a=rtpmap:8 PCMA/8000",
+            "a=rtpmap:96 G729a/8000\r\na=fmtp:96 annexb=no",
+        )
+        .replace(":101", ":97");
+    let mut h = Harness::new();
+    h.offer(&offer, &[]);
+    let reply = h.answer(&answer, &[]);
+    assert!(m_line(sdp(&reply)).ends_with("RTP/AVP 96 97"));
+    let spec = h.live();
+    assert_eq!(
+        names(&spec.caller.codecs),
+        vec![(18, "G729"), (101, "telephone-event")]
+    );
+    assert_eq!(
+        names(&spec.callee.codecs),
+        vec![(96, "G729a"), (97, "telephone-event")]
+    );
+    let up = relay_pt_map(&spec.caller, &spec.callee);
+    let down = relay_pt_map(&spec.callee, &spec.caller);
+    assert_eq!((up[18], up[101]), (96, 97));
+    assert_eq!((down[96], down[97]), (18, 101));
+    assert_eq!((up[8], down[8]), (8, 8), "nothing else moves");
 }

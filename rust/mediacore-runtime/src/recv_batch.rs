@@ -80,12 +80,15 @@ impl RecvBatch {
         Ok(n)
     }
 
-    /// The `i`-th datagram of the last batch: its bytes, source, and whether it was truncated.
-    pub fn get(&self, i: usize) -> Option<(&[u8], Option<SocketAddr>, bool)> {
-        let buf = self.buffers.get(i)?;
+    /// The `i`-th datagram of the last batch: its bytes (writable: the session maps the RTP
+    /// payload type in place before the datagram is sent on), source, and whether it was
+    /// truncated.
+    pub fn get(&mut self, i: usize) -> Option<(&mut [u8], Option<SocketAddr>, bool)> {
         let len = *self.lengths.get(i)?;
         let src = self.addrs.get(i).and_then(to_socket_addr);
-        Some((buf.get(..len)?, src, *self.truncated.get(i)?))
+        let truncated = *self.truncated.get(i)?;
+        let buf = self.buffers.get_mut(i)?;
+        Some((buf.get_mut(..len)?, src, truncated))
     }
 }
 
