@@ -594,12 +594,7 @@ impl Session {
             r.clear();
             r.resize(samples, 0);
         }
-        if !self
-            .paths
-            .iter()
-            .flatten()
-            .any(|p| p.playout_active())
-        {
+        if !self.paths.iter().flatten().any(|p| p.playout_active()) {
             self.playout_next = None;
         }
     }
@@ -990,13 +985,7 @@ impl Session {
     /// Starts the playout clock at the next period if a decoded direction has something to
     /// play (audio, or a digit's tone) and the clock is not running.
     fn start_playout(&mut self, now: Instant) {
-        if self.playout_next.is_none()
-            && self
-                .paths
-                .iter()
-                .flatten()
-                .any(|p| p.playout_active())
-        {
+        if self.playout_next.is_none() && self.paths.iter().flatten().any(|p| p.playout_active()) {
             self.playout_next = Some(now + self.playout_period);
         }
     }
@@ -1178,11 +1167,7 @@ impl Session {
             }
             self.playout_tick(due);
             rounds += 1;
-            let active = self
-                .paths
-                .iter()
-                .flatten()
-                .any(|p| p.playout_active());
+            let active = self.paths.iter().flatten().any(|p| p.playout_active());
             self.playout_next = active.then(|| due + self.playout_period);
         }
         for side in [Side::Caller, Side::Callee] {
