@@ -14,6 +14,7 @@ bench/README.md).
     python bench/b2bua_path.py                      # --calls 3000 --repeat 5
     python bench/b2bua_path.py --profile out.prof   # one run under cProfile
     python bench/b2bua_path.py --loop asyncio       # the stdlib loop even when uvloop is there
+    python bench/b2bua_path.py --media-proxy off    # no media command: what anchoring costs
     python bench/b2bua_path.py --reference-code DIR # paired with another checkout's node
 
 ``--code DIR`` measures the node of another checkout (its ``signaling`` and ``mediacore``
@@ -260,12 +261,19 @@ async def until_ended(node: Node) -> None:
         await asyncio.sleep(0.001)
 
 
-async def one_run(calls: int, concurrent: int, profile: cProfile.Profile | None) -> dict[str, Any]:
+async def one_run(
+    calls: int, concurrent: int, profile: cProfile.Profile | None, media_proxy: str = "on"
+) -> dict[str, Any]:
     config = load(
         {
             "sip": {"listen": f"127.0.0.1:{free_port()}"},
             "media": {"interface": "127.0.0.1"},
-            "parameters": {"SS_MEDIAPROXYPORT_START": 40000, "SS_MEDIAPROXYPORT_END": 49999},
+            "parameters": {
+                "SS_MEDIAPROXYPORT_START": 40000,
+                "SS_MEDIAPROXYPORT_END": 49999,
+                # off: the SDP passes untouched, no media command runs (what anchoring costs)
+                "SS_MEDIAPROXYMODE": media_proxy,
+            },
             "mapping_gateway": [{"name": "bench-customer", "addresses": ["127.0.0.1"]}],
             "routing_gateway": [{"name": "bench-carrier", "address": "127.0.0.1:5470"}],
         }
@@ -325,6 +333,9 @@ def main() -> int:
     parser.add_argument("--concurrent", type=int, default=100, help="calls in flight")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--loop", default="default", choices=["default", "asyncio"])
+    parser.add_argument(
+        "--media-proxy", default="on", choices=["on", "off"], help="off: no media command (SS_MEDIAPROXYMODE)"
+    )
     parser.add_argument("--profile", type=Path, default=None, help="one run under cProfile, stats here")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--code", type=Path, default=None, help="measure this checkout's node")
@@ -345,11 +356,11 @@ def main() -> int:
             pass
     if args.profile is not None:
         prof = cProfile.Profile()
-        result = runner(one_run(args.calls, args.concurrent, prof))
+        result = runner(one_run(args.calls, args.concurrent, prof, args.media_proxy))
         prof.dump_stats(str(args.profile))
         print(json.dumps(result))
         return 0
-    runs = [runner(one_run(args.calls, args.concurrent, None)) for _ in range(args.repeat)]
+    runs = [runner(one_run(args.calls, args.concurrent, None, args.media_proxy)) for _ in range(args.repeat)]
     summary = {
         "loop": loop_name,
         "runs": runs,
@@ -375,6 +386,7 @@ def paired(args: argparse.Namespace) -> int:
         for name, tree in order:
             command = [sys.executable, __file__, "--code", str(tree), "--repeat", "1"]
             command += ["--calls", str(args.calls), "--concurrent", str(args.concurrent), "--loop", args.loop]
+            command += ["--media-proxy", args.media_proxy]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             runs[name].extend(json.loads(done.stdout)["runs"])
     pairs = zip(runs["node"], runs["reference"], strict=True)

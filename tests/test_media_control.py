@@ -227,6 +227,7 @@ def test_in_process_delete_later_does_not_wait_and_loses_no_statistics(engine: M
     control closes is finished, not dropped."""
     media = InProcessMedia(engine)
     outcomes: dict[str, object] = {}
+    queried: dict[str, dict[bytes, bencode.Value]] = {}
 
     async def call(call_id: str, a: Endpoint, b: Endpoint, packets: int) -> None:
         to_callee = await media.offer(call_id, "tag-a", sdp(a.addr).encode())
@@ -241,6 +242,8 @@ def test_in_process_delete_later_does_not_wait_and_loses_no_statistics(engine: M
         with endpoints(4) as (a1, b1, a2, b2):
             await call("later-1", a1, b1, 5)
             await call("later-2", a2, b2, 3)
+            for call_id in ("later-1", "later-2"):  # the full report, nothing sent after it
+                queried[call_id] = await media.query(call_id)
             started = media.delete_later("later-1", "tag-a", lambda r: outcomes.__setitem__("later-1", r))
             assert started is DEFERRED
             assert media.call_count == 1, "the call is gone for the engine at once"
@@ -268,6 +271,10 @@ def test_in_process_delete_later_does_not_wait_and_loses_no_statistics(engine: M
     for call_id, sent_by_caller in (("later-1", 5), ("later-2", 3)):
         reply = outcomes[call_id]
         assert isinstance(reply, dict), reply
-        packets, _ = media_report_by_party(reply, parties)
+        packets, quality = media_report_by_party(reply, parties)
         assert packets == {"caller": sent_by_caller, "callee": 1}, (call_id, packets)
+        # the counters only (brief-stats): what the CDR reads, equal to the full report's
+        assert b"created" not in reply and b"tags" in reply
+        assert (packets, quality) == media_report_by_party(queried[call_id], parties)
+        assert set(quality) == {"caller", "callee"}
     assert engine.session_ids() == []

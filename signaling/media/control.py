@@ -189,6 +189,11 @@ DEFERRED = object()
 DELETE_POLL_S = 0.002
 
 
+#: ``delete``'s flag (ours; rtpengine would log it as unknown) asking for the counters only: per
+#: party and stream ``flags`` and ``stats``, the RTP stream's ``mediacore`` ``expected``,
+#: ``lost`` and ``jitter_us``, and the totals — all :func:`media_report_by_party` reads
+BRIEF_STATS = ["brief-stats"]
+
 #: a delete's outcome: its reply, None for an unknown call, or the refusal
 DeleteOutcome = dict[bytes, bencode.Value] | MediaControlError | None
 
@@ -271,7 +276,8 @@ class InProcessMedia(_NgCommands):
         later (within the engine's reply timeout, else as a MediaControlError). A reply known
         at once (an unknown call: None; a refusal) is returned instead and ``done`` is never
         called; else :data:`DEFERRED` is returned. Needs a running loop."""
-        body: dict[str, Any] = {"command": "delete", "call-id": call_id}
+        # the counters only (our flag): the node reads nothing else of the reply
+        body: dict[str, Any] = {"command": "delete", "call-id": call_id, "flags": BRIEF_STATS}
         if from_tag is not None:
             body["from-tag"] = from_tag
         started = self._ng.delete_deferred(body)

@@ -21,6 +21,7 @@ use crate::frame;
 use crate::sdp::Sdp;
 pub use cache::{ReplyCache, REPLY_CACHE_MAX_ENTRIES, REPLY_CACHE_TTL};
 use call::{Call, Role};
+use report::Detail;
 pub use request::NgError;
 use request::{
     play_request, MediaOptions, Request, ERR_NOT_DICT, ERR_NO_AUDIO, ERR_NO_FROM_TAG, ERR_NO_SDP,
@@ -43,6 +44,7 @@ pub struct PendingDelete {
     call: Call,
     sessions: Vec<(SessionId, PendingStats)>,
     unix_time: u64,
+    detail: Detail,
 }
 
 impl PendingDelete {
@@ -66,8 +68,17 @@ impl PendingDelete {
             .collect();
         merge(
             ok(),
-            report::call_report(&self.call, &stats, self.unix_time),
+            report::call_report(&self.call, &stats, self.unix_time, self.detail),
         )
+    }
+}
+
+/// The statistics a `delete` asks for: the counters only with our flag `brief-stats`.
+fn report_detail(req: &Request<'_>) -> Detail {
+    if req.strings("flags").iter().any(|f| f == "brief-stats") {
+        Detail::Brief
+    } else {
+        Detail::Full
     }
 }
 
@@ -286,7 +297,8 @@ impl NgProcessor {
             .sessions()
             .filter_map(|id| self.control.delete(id).ok().map(|s| (id, s)))
             .collect();
-        Ok(merge(ok(), report::call_report(&call, &stats, unix_time)))
+        let detail = report_detail(req);
+        Ok(merge(ok(), report::call_report(&call, &stats, unix_time, detail)))
     }
 
     /// `delete` without waiting for the engine's final statistics (an in-process control
@@ -313,6 +325,7 @@ impl NgProcessor {
                 call,
                 sessions,
                 unix_time,
+                detail: report_detail(&req),
             }))
         });
         match started {
@@ -332,7 +345,10 @@ impl NgProcessor {
             .sessions()
             .filter_map(|id| self.control.query(id).ok().map(|s| (id, s)))
             .collect();
-        Ok(merge(ok(), report::call_report(call, &stats, unix_time)))
+        Ok(merge(
+            ok(),
+            report::call_report(call, &stats, unix_time, Detail::Full),
+        ))
     }
 
     /// `play DTMF`: the party named by `from-tag` "generates" the digits, which are injected

@@ -531,6 +531,8 @@ fn reoffer_from_the_callee_updates_the_callee_leg() {
 }
 
 const VIDEO: &str = "m=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+/// VIDEO accepted in an answer after ANSWER (whose connection line is per media).
+const VIDEO_ANSWER: &str = "m=video 5002 RTP/AVP 96\r\nc=IN IP4 10.0.0.2\r\na=rtpmap:96 H264/90000\r\n";
 
 #[test]
 fn reoffer_adding_and_disabling_streams() {
@@ -874,7 +876,8 @@ fn deferred_delete_replies_as_delete_does() {
     let mut deferred = Harness::new();
     for h in [&mut blocking, &mut deferred] {
         h.offer("c", "a", &format!("{OFFER}{VIDEO}"));
-        h.answer("c", "a", "b", &format!("{ANSWER}{VIDEO}"));
+        let answered = h.answer("c", "a", "b", &format!("{ANSWER}{VIDEO_ANSWER}"));
+        assert_eq!(text(&answered, "result"), "ok", "{answered:?}");
     }
     let delete = Value::dict()
         .with("command", "delete")
@@ -919,5 +922,96 @@ fn deferred_delete_of_an_unknown_call_or_another_command_answers_at_once() {
     match h.ng.delete_deferred(&Value::str("not a dictionary"), UNIX) {
         DeleteStart::Done(reply) => assert_eq!(text(&reply, "result"), "error"),
         DeleteStart::Pending(p) => panic!("pending: {p:?}"),
+    }
+}
+
+/// The keys of a dictionary reply, as text.
+fn keys(v: &Value) -> Vec<String> {
+    v.as_dict()
+        .expect("a dictionary")
+        .keys()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect()
+}
+
+/// `brief-stats` (the in-process control plane's flag) cuts a `delete` reply to the counters:
+/// the same layout, every counter equal to the full report's, a third of the values; deferred
+/// or not, the same reply.
+#[test]
+fn brief_stats_delete_reports_the_full_reports_counters_only() {
+    let mut full = Harness::new();
+    let mut brief = Harness::new();
+    let mut deferred = Harness::new();
+    for h in [&mut full, &mut brief, &mut deferred] {
+        h.offer("c", "a", &format!("{OFFER}{VIDEO}"));
+        let answered = h.answer("c", "a", "b", &format!("{ANSWER}{VIDEO_ANSWER}"));
+        assert_eq!(text(&answered, "result"), "ok", "{answered:?}");
+    }
+    let delete = Value::dict()
+        .with("command", "delete")
+        .with("call-id", "c")
+        .with("from-tag", "a");
+    let flagged = delete
+        .clone()
+        .with("flags", vec![Value::str("brief-stats")]);
+    let full = full.send(delete);
+    let short = brief.send(flagged.clone());
+    assert_eq!(keys(&short), ["result", "tags", "totals"]);
+    assert_eq!(short.dict_get("totals"), full.dict_get("totals"));
+    let tags = |r: &Value| r.dict_get("tags").cloned().expect("tags");
+    let (full_tags, short_tags) = (tags(&full), tags(&short));
+    assert_eq!(keys(&full_tags), ["a", "b"]);
+    assert_eq!(keys(&short_tags), ["a", "b"]);
+    let mut rtp_streams = 0;
+    for tag in ["a", "b"] {
+        let medias = |t: &Value| {
+            t.dict_get(tag)
+                .and_then(|p| p.dict_get("medias"))
+                .and_then(Value::as_list)
+                .expect("medias")
+                .to_vec()
+        };
+        let (fm, sm) = (medias(&full_tags), medias(&short_tags));
+        assert_eq!(fm.len(), 2, "audio and video");
+        assert_eq!(sm.len(), fm.len());
+        for (f, s) in fm.iter().zip(&sm) {
+            assert_eq!(keys(s), ["index", "streams", "type"]);
+            assert_eq!(s.dict_get("index"), f.dict_get("index"));
+            assert_eq!(s.dict_get("type"), f.dict_get("type"));
+            let streams = |m: &Value| m.dict_get("streams").and_then(Value::as_list).unwrap().to_vec();
+            for (fs, ss) in streams(f).iter().zip(&streams(s)) {
+                assert_eq!(ss.dict_get("flags"), fs.dict_get("flags"));
+                assert_eq!(ss.dict_get("stats"), fs.dict_get("stats"));
+                assert!(ss.dict_get("stats").is_some(), "counters present");
+                let Some(quality) = ss.dict_get("mediacore") else {
+                    assert!(fs.dict_get("mediacore").is_none());
+                    assert_eq!(keys(ss), ["flags", "stats"]);
+                    continue;
+                };
+                rtp_streams += 1;
+                assert_eq!(keys(quality), ["expected", "jitter_us", "lost"]);
+                let theirs = fs.dict_get("mediacore").expect("full quality");
+                for k in ["expected", "lost", "jitter_us"] {
+                    assert_eq!(quality.dict_get(k), theirs.dict_get(k), "{tag} {k}");
+                }
+            }
+        }
+    }
+    assert_eq!(rtp_streams, 4, "an RTP stream per party per media");
+    let values = |v: &Value| -> usize {
+        fn count(v: &Value) -> usize {
+            1 + match v {
+                Value::Dict(d) => d.values().map(count).sum(),
+                Value::List(l) => l.iter().map(count).sum(),
+                _ => 0,
+            }
+        }
+        count(v)
+    };
+    assert!(values(&short) * 3 < values(&full), "{} of {}", values(&short), values(&full));
+
+    match deferred.ng.delete_deferred(&flagged, UNIX) {
+        DeleteStart::Pending(p) => assert_eq!(p.finish(), short),
+        DeleteStart::Done(v) => panic!("answered at once: {v:?}"),
     }
 }

@@ -1,6 +1,11 @@
 //! The statistics part of `query` and `delete` replies, in rtpengine's layout: per tag
 //! (party), per media, one RTP and one RTCP stream with what that party sent us; totals over
 //! the call; and our own `mediacore` dictionary with the RFC 3550 receive statistics.
+//!
+//! A `delete` with the flag `brief-stats` (our own; the in-process control plane sends it, as it
+//! reads only the counters) gets the same layout cut to the counters: per tag, per media, each
+//! stream's `flags` and `stats`, the RTP stream's `mediacore` receive quality (`expected`,
+//! `lost`, `jitter_us`), and the totals: a fifth of the full report's values for an audio call.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +53,22 @@ fn rtp_errors(leg: &LegStats) -> u64 {
 fn last_packet(leg: &LegStats, unix_time: u64) -> u64 {
     leg.since_last_packet
         .map_or(0, |d| unix_time.saturating_sub(d.as_secs()))
+}
+
+/// How much a report carries: everything, or the counters only (flag `brief-stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    Full,
+    Brief,
+}
+
+/// The receive quality of a `brief-stats` report: what a CDR keeps of a party's stream.
+fn brief_mediacore_dict(leg: &LegStats) -> Value {
+    let rx = &leg.rtp;
+    Value::dict()
+        .with("expected", rx.expected)
+        .with("lost", rx.lost)
+        .with("jitter_us", (rx.jitter_ms * 1000.0).round() as i64)
 }
 
 fn mediacore_dict(leg: &LegStats, cm: &CallMedia, side: Side) -> Value {
@@ -142,31 +163,31 @@ fn echo_dict(ec: &EchoCancelStats) -> Value {
 }
 
 /// The RTP and RTCP streams of the party on `side` for one media.
-fn streams(cm: &CallMedia, stats: Option<&SessionStats>, side: Side, unix_time: u64) -> Vec<Value> {
+fn streams(
+    cm: &CallMedia,
+    stats: Option<&SessionStats>,
+    side: Side,
+    unix_time: u64,
+    detail: Detail,
+) -> Vec<Value> {
     let Some(info) = cm.session else {
         return Vec::new();
     };
-    let ports = facing(&info, side);
-    let spec = cm.spec.leg(side);
-    let mut rtp = Value::dict()
-        .with("local port", ports.rtp.port())
-        .with("flags", vec![Value::str("RTP")]);
-    let mut rtcp = Value::dict()
-        .with("local port", ports.rtcp.port())
-        .with("flags", vec![Value::str("RTCP")]);
-    if let Some(a) = spec.remote_rtp {
-        rtp.insert("advertised endpoint", endpoint(a));
-    }
-    if let Some(a) = spec.remote_rtcp {
-        rtcp.insert("advertised endpoint", endpoint(a));
+    let mut rtp = Value::dict().with("flags", vec![Value::str("RTP")]);
+    let mut rtcp = Value::dict().with("flags", vec![Value::str("RTCP")]);
+    if detail == Detail::Full {
+        let ports = facing(&info, side);
+        let spec = cm.spec.leg(side);
+        rtp.insert("local port", ports.rtp.port());
+        rtcp.insert("local port", ports.rtcp.port());
+        if let Some(a) = spec.remote_rtp {
+            rtp.insert("advertised endpoint", endpoint(a));
+        }
+        if let Some(a) = spec.remote_rtcp {
+            rtcp.insert("advertised endpoint", endpoint(a));
+        }
     }
     if let Some(leg) = stats.map(|s| s.leg(side)) {
-        if let Some(a) = leg.remote_rtp {
-            rtp.insert("endpoint", endpoint(a));
-        }
-        if let Some(a) = leg.remote_rtcp {
-            rtcp.insert("endpoint", endpoint(a));
-        }
         rtp.insert(
             "stats",
             counters(leg.rtp.packets, leg.rtp.bytes, rtp_errors(leg)),
@@ -175,16 +196,33 @@ fn streams(cm: &CallMedia, stats: Option<&SessionStats>, side: Side, unix_time: 
             "stats",
             counters(leg.rtcp_packets, leg.rtcp_bytes, leg.dropped.malformed_rtcp),
         );
-        rtp.insert("last packet", last_packet(leg, unix_time));
-        rtcp.insert("last packet", last_packet(leg, unix_time));
-        rtp.insert("mediacore", mediacore_dict(leg, cm, side));
+        match detail {
+            Detail::Brief => rtp.insert("mediacore", brief_mediacore_dict(leg)),
+            Detail::Full => {
+                if let Some(a) = leg.remote_rtp {
+                    rtp.insert("endpoint", endpoint(a));
+                }
+                if let Some(a) = leg.remote_rtcp {
+                    rtcp.insert("endpoint", endpoint(a));
+                }
+                rtp.insert("last packet", last_packet(leg, unix_time));
+                rtcp.insert("last packet", last_packet(leg, unix_time));
+                rtp.insert("mediacore", mediacore_dict(leg, cm, side));
+            }
+        }
     }
     vec![rtp, rtcp]
 }
 
 /// `created`, `last signal`, `tags` and `totals` of a call; `stats` holds what the engine
-/// returned per session (sessions it no longer knows are listed without counters).
-pub fn call_report(call: &Call, stats: &HashMap<SessionId, SessionStats>, unix_time: u64) -> Value {
+/// returned per session (sessions it no longer knows are listed without counters). A brief
+/// report has `tags` (each with its `medias`: `index`, `type` and `streams`) and `totals`.
+pub fn call_report(
+    call: &Call,
+    stats: &HashMap<SessionId, SessionStats>,
+    unix_time: u64,
+    detail: Detail,
+) -> Value {
     let mut tags = Value::dict();
     for side in [Side::Caller, Side::Callee] {
         let Some(tag) = call.tag(side) else { continue };
@@ -194,20 +232,24 @@ pub fn call_report(call: &Call, stats: &HashMap<SessionId, SessionStats>, unix_t
             .enumerate()
             .map(|(i, cm)| {
                 let st = cm.session.and_then(|s| stats.get(&s.id));
-                Value::dict()
+                let mut media = Value::dict()
                     .with("index", u64::try_from(i + 1).unwrap_or(u64::MAX))
                     .with("type", cm.kind.as_str())
-                    .with("protocol", cm.proto.as_str())
-                    .with("streams", streams(cm, st, side, unix_time))
+                    .with("streams", streams(cm, st, side, unix_time, detail));
+                if detail == Detail::Full {
+                    media.insert("protocol", cm.proto.as_str());
+                }
+                media
             })
             .collect();
-        let mono = Value::dict()
-            .with("tag", tag)
-            .with(
+        let mut mono = Value::dict().with("medias", medias);
+        if detail == Detail::Full {
+            mono.insert("tag", tag);
+            mono.insert(
                 "in dialogue with",
                 call.tag(side.other()).unwrap_or_default(),
-            )
-            .with("medias", medias);
+            );
+        }
         if let Value::Dict(map) = &mut tags {
             map.insert(tag.to_vec(), mono);
         }
@@ -232,9 +274,11 @@ pub fn call_report(call: &Call, stats: &HashMap<SessionId, SessionStats>, unix_t
     let totals = Value::dict()
         .with("RTP", counters(rtp[0], rtp[1], rtp[2]))
         .with("RTCP", counters(rtcp[0], rtcp[1], rtcp[2]));
-    Value::dict()
-        .with("created", call.created)
-        .with("last signal", call.last_signal)
-        .with("tags", tags)
-        .with("totals", totals)
+    let report = Value::dict().with("tags", tags).with("totals", totals);
+    match detail {
+        Detail::Brief => report,
+        Detail::Full => report
+            .with("created", call.created)
+            .with("last signal", call.last_signal),
+    }
 }
