@@ -106,8 +106,9 @@ def main() -> int:
     parser.add_argument("--brief-stats", default="on", choices=["on", "off"])
     parser.add_argument("--code", type=Path, default=None, help="measure this checkout's mediacore")
     args = parser.parse_args()
-    # four ports a session: the held sessions and the calls in flight fit
-    engine = MediaEngine(interface="127.0.0.1", port_min=20000, port_max=20000 + 4 * args.hold + 400)
+    # four ports a session: the held sessions and the calls in flight fit, above the tests'
+    # range (tests/b2bua_harness.py: 21000-32700), as the other benchmarks
+    engine = MediaEngine(interface="127.0.0.1", port_min=40000, port_max=40000 + 4 * args.hold + 400)
     try:
         ng = engine.ng_control()
         runs = [commands(ng, args.calls, args.brief_stats == "on") for _ in range(args.repeat)]
