@@ -298,7 +298,10 @@ impl NgProcessor {
             .filter_map(|id| self.control.delete(id).ok().map(|s| (id, s)))
             .collect();
         let detail = report_detail(req);
-        Ok(merge(ok(), report::call_report(&call, &stats, unix_time, detail)))
+        Ok(merge(
+            ok(),
+            report::call_report(&call, &stats, unix_time, detail),
+        ))
     }
 
     /// `delete` without waiting for the engine's final statistics (an in-process control

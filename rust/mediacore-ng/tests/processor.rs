@@ -532,7 +532,8 @@ fn reoffer_from_the_callee_updates_the_callee_leg() {
 
 const VIDEO: &str = "m=video 4002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
 /// VIDEO accepted in an answer after ANSWER (whose connection line is per media).
-const VIDEO_ANSWER: &str = "m=video 5002 RTP/AVP 96\r\nc=IN IP4 10.0.0.2\r\na=rtpmap:96 H264/90000\r\n";
+const VIDEO_ANSWER: &str =
+    "m=video 5002 RTP/AVP 96\r\nc=IN IP4 10.0.0.2\r\na=rtpmap:96 H264/90000\r\n";
 
 #[test]
 fn reoffer_adding_and_disabling_streams() {
@@ -868,21 +869,30 @@ proptest! {
     }
 }
 
+/// A harness with call "c" answered: party "a" offered audio and video, "b" accepted both.
+fn audio_and_video_call() -> Harness {
+    let mut h = Harness::new();
+    h.offer("c", "a", &format!("{OFFER}{VIDEO}"));
+    let answered = h.answer("c", "a", "b", &format!("{ANSWER}{VIDEO_ANSWER}"));
+    assert_eq!(text(&answered, "result"), "ok", "{answered:?}");
+    h
+}
+
+/// `delete` of call "c" as party "a" asks.
+fn delete_c() -> Value {
+    Value::dict()
+        .with("command", "delete")
+        .with("call-id", "c")
+        .with("from-tag", "a")
+}
+
 /// `delete_deferred` answers what `delete` answers, once the statistics are in; the call is
 /// gone for every later command the moment it returns.
 #[test]
 fn deferred_delete_replies_as_delete_does() {
-    let mut blocking = Harness::new();
-    let mut deferred = Harness::new();
-    for h in [&mut blocking, &mut deferred] {
-        h.offer("c", "a", &format!("{OFFER}{VIDEO}"));
-        let answered = h.answer("c", "a", "b", &format!("{ANSWER}{VIDEO_ANSWER}"));
-        assert_eq!(text(&answered, "result"), "ok", "{answered:?}");
-    }
-    let delete = Value::dict()
-        .with("command", "delete")
-        .with("call-id", "c")
-        .with("from-tag", "a");
+    let mut blocking = audio_and_video_call();
+    let mut deferred = audio_and_video_call();
+    let delete = delete_c();
     let expected = blocking.send(delete.clone());
     assert_eq!(text(&expected, "result"), "ok");
 
@@ -939,18 +949,10 @@ fn keys(v: &Value) -> Vec<String> {
 /// or not, the same reply.
 #[test]
 fn brief_stats_delete_reports_the_full_reports_counters_only() {
-    let mut full = Harness::new();
-    let mut brief = Harness::new();
-    let mut deferred = Harness::new();
-    for h in [&mut full, &mut brief, &mut deferred] {
-        h.offer("c", "a", &format!("{OFFER}{VIDEO}"));
-        let answered = h.answer("c", "a", "b", &format!("{ANSWER}{VIDEO_ANSWER}"));
-        assert_eq!(text(&answered, "result"), "ok", "{answered:?}");
-    }
-    let delete = Value::dict()
-        .with("command", "delete")
-        .with("call-id", "c")
-        .with("from-tag", "a");
+    let mut full = audio_and_video_call();
+    let mut brief = audio_and_video_call();
+    let mut deferred = audio_and_video_call();
+    let delete = delete_c();
     let flagged = delete
         .clone()
         .with("flags", vec![Value::str("brief-stats")]);
@@ -978,7 +980,12 @@ fn brief_stats_delete_reports_the_full_reports_counters_only() {
             assert_eq!(keys(s), ["index", "streams", "type"]);
             assert_eq!(s.dict_get("index"), f.dict_get("index"));
             assert_eq!(s.dict_get("type"), f.dict_get("type"));
-            let streams = |m: &Value| m.dict_get("streams").and_then(Value::as_list).unwrap().to_vec();
+            let streams = |m: &Value| {
+                m.dict_get("streams")
+                    .and_then(Value::as_list)
+                    .unwrap()
+                    .to_vec()
+            };
             for (fs, ss) in streams(f).iter().zip(&streams(s)) {
                 assert_eq!(ss.dict_get("flags"), fs.dict_get("flags"));
                 assert_eq!(ss.dict_get("stats"), fs.dict_get("stats"));
@@ -1008,7 +1015,12 @@ fn brief_stats_delete_reports_the_full_reports_counters_only() {
         }
         count(v)
     };
-    assert!(values(&short) * 3 < values(&full), "{} of {}", values(&short), values(&full));
+    assert!(
+        values(&short) * 3 < values(&full),
+        "{} of {}",
+        values(&short),
+        values(&full)
+    );
 
     match deferred.ng.delete_deferred(&flagged, UNIX) {
         DeleteStart::Pending(p) => assert_eq!(p.finish(), short),
