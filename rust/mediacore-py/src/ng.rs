@@ -72,12 +72,9 @@ impl NgControl {
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let unix = unix_now();
         let reply = py.detach(|| {
-            self.processor
-                .lock()
+            self.locked()
                 .map(|mut p| p.handle(datagram, Instant::now(), unix))
-                .map_err(|_| ())
-        });
-        let reply = reply.map_err(|_| media_error("ng processor lock poisoned"))?;
+        })?;
         Ok(reply.map(|r| PyBytes::new(py, &r)))
     }
 
@@ -91,13 +88,7 @@ impl NgControl {
     ) -> PyResult<Bound<'py, PyAny>> {
         let value = to_value(command.as_any(), 0)?;
         let unix = unix_now();
-        let reply = py.detach(|| {
-            self.processor
-                .lock()
-                .map(|mut p| p.handle_value(&value, unix))
-                .map_err(|_| ())
-        });
-        let reply = reply.map_err(|_| media_error("ng processor lock poisoned"))?;
+        let reply = py.detach(|| self.locked().map(|mut p| p.handle_value(&value, unix)))?;
         from_value(py, &reply)
     }
 
@@ -184,13 +175,7 @@ impl NgControl {
 
     /// Deletes every call's sessions (shutdown).
     fn delete_all(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| {
-            self.processor
-                .lock()
-                .map(|mut p| p.delete_all())
-                .map_err(|_| ())
-        })
-        .map_err(|_| media_error("ng processor lock poisoned"))
+        py.detach(|| self.locked().map(|mut p| p.delete_all()))
     }
 }
 
