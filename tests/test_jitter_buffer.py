@@ -79,6 +79,10 @@ def _schedule(
 #: 1.4 ms as a real-time thread with two CPU hogs on the two cores; up to 90 ms without).
 SENDER_SLACK_S = 0.005
 
+#: Runs of the scenarios before a failure stands. A run whose sender stayed within its slack
+#: decides at once; only a run the machine disturbed (the sender late by more) is run again.
+ATTEMPTS = 3
+
 #: (name, jitter buffer, schedule, least PESQ-NB). Run side by side in real time.
 SCENARIOS: list[tuple[str, JitterBufferSpec, list[tuple[float, bytes]], float]] = [
     ("capture timing, fixed 60 ms", {"mode": "fixed"}, _schedule(), 4.4),
@@ -94,8 +98,8 @@ SCENARIOS: list[tuple[str, JitterBufferSpec, list[tuple[float, bytes]], float]] 
 ]
 
 
-def test_speech_through_the_jitter_buffer_degrades_gracefully(engine: MediaEngine) -> None:
-    """PESQ of the capture after PCMA->PCMU through the buffer (the codec alone scores 4.53)."""
+def _run_scenarios(engine: MediaEngine) -> tuple[list[str], float]:
+    """All scenarios side by side once: what missed its floor, and how late the sender was."""
     with endpoints(2 * len(SCENARIOS)) as eps:
         pairs = list(zip(eps[::2], eps[1::2], strict=True))
         infos = [_session(engine, a, b, jb) for (a, b), (_, jb, _, _) in zip(pairs, SCENARIOS, strict=True)]
@@ -106,7 +110,6 @@ def test_speech_through_the_jitter_buffer_degrades_gracefully(engine: MediaEngin
         lateness: list[list[float]] = [[] for _ in jobs]
         # Sender and engine threads run real-time where allowed (tests/media.py `realtime_threads`).
         received = send_paced_many(jobs, tail_s=0.8, lateness=lateness)
-        slipped = max(max(slip) for slip in lateness)
         failures = []
         for (name, _, schedule, least), info, got, slip in zip(
             SCENARIOS, infos, received, lateness, strict=True
@@ -121,24 +124,42 @@ def test_speech_through_the_jitter_buffer_degrades_gracefully(engine: MediaEngin
                 f"late {jb['late']}, duplicates {jb['duplicates']}, reordered {jb['reordered']} | "
                 f"sent up to {1000 * max(slip):.1f} ms late, {sum(s > 0.002 for s in slip)} over 2 ms"
             )
+            assert jb["packets"] == len(schedule), "every datagram sent reached the buffer"
             if score < least:
                 failures.append(f"{name}: PESQ-NB {score:.2f} < {least}")
-            assert jb["packets"] == len(schedule)
-            assert jb["resyncs"] == 0
-        # The floors are for the schedules as written: a sender that fell behind them (a busy
-        # machine, no real-time scheduling) has measured something else.
-        assert slipped <= SENDER_SLACK_S, (
-            f"the sender left its schedule by up to {1000 * slipped:.1f} ms, not the network of the scenarios"
-        )
+            if jb["resyncs"]:
+                failures.append(f"{name}: {jb['resyncs']} resyncs")
         adaptive = engine.query_session(infos[1]["id"])["caller"]["jitter_buffer"]
-        assert (
-            adaptive is not None
-            and adaptive["concealment_rate"] <= 0.02
-            and adaptive["target_delay_ms"] <= 40
-        )
+        assert adaptive is not None
+        if adaptive["concealment_rate"] > 0.02 or adaptive["target_delay_ms"] > 40:
+            failures.append(
+                f"adaptive at capture timing: concealment {adaptive['concealment_rate']:.3f}, "
+                f"target {adaptive['target_delay_ms']} ms"
+            )
         heavy = engine.query_session(infos[3]["id"])["caller"]["jitter_buffer"]
-        assert heavy is not None and heavy["target_delay_ms"] >= 100, "grown to cover the jitter"
-        assert not failures, failures
+        assert heavy is not None
+        if heavy["target_delay_ms"] < 100:
+            failures.append(f"40 ms sigma: target {heavy['target_delay_ms']} ms, not grown to cover it")
+        for info in infos:
+            engine.delete_session(info["id"])
+        return failures, max(max(slip) for slip in lateness)
+
+
+def test_speech_through_the_jitter_buffer_degrades_gracefully(engine: MediaEngine) -> None:
+    """PESQ of the capture after PCMA->PCMU through the buffer (the codec alone scores 4.53).
+
+    The floors are for the schedules as written. A run in which they hold passes whatever the
+    sender's timing (its lateness only added jitter the buffer absorbed); a run that misses one
+    fails at once if the sender kept its schedule, and is run again (up to `ATTEMPTS`) if this
+    busy machine made it late, since it then measured another network than the scenarios'."""
+    slips = []
+    for _ in range(ATTEMPTS):
+        failures, slipped = _run_scenarios(engine)
+        if not failures:
+            return
+        assert slipped > SENDER_SLACK_S, failures
+        slips.append(f"{1000 * slipped:.1f}")
+    pytest.fail(f"{failures}; the sender was late by up to {', '.join(slips)} ms in the {ATTEMPTS} runs")
 
 
 def test_fixed_mode_and_relay_retiming_are_per_leg(engine: MediaEngine) -> None:
