@@ -338,7 +338,7 @@ def test_a_relayed_call_renumbers_payload_types_to_each_receiver() -> None:
     ``g729_mode = both``, so it is offered G729 on 18 and G729a on 96, and answers G729a on 96
     (telephone-event 97). One bitstream: the engine relays, and every packet leaves with the
     receiver's number — the customer's media endpoint gets 18 and 101, the carrier's 96 and 97,
-    payloads as sent (docs/b2bua.md "Codecs"; behaviour 35 of security-quality-timerouting-
+    payloads as sent — and the answer the customer gets lists its own 18 and 101 (docs/b2bua.md "Codecs"; behaviour 35 of security-quality-timerouting-
     failover.md covers the equal-numbers case, which stays unchanged)."""
 
     async def main() -> None:
@@ -377,6 +377,11 @@ def test_a_relayed_call_renumbers_payload_types_to_each_receiver() -> None:
             ok(caller=uac, carrier=uas)
             invite = uas.only_received("INVITE").body
             assert audio_formats(invite)[:2] == [18, 96] and "G729a" in invite, invite
+            # The customer's answer is on its own numbers too (RFC 3264 §6.1), so what it sends
+            # with is what the relay maps for the carrier.
+            [answer] = [m.body for m in uac.received(200) if m.cseq_method == "INVITE"]
+            assert audio_formats(answer) == [18, 101], answer
+            assert "a=fmtp:18 annexb=no" in answer and ":96" not in answer and ":97" not in answer, answer
             assert not h.engine.totals()["transcoding_sessions"], "one bitstream: relayed"
             at_carrier = [(p.payload_type, p.payload) for p in carrier_media.packets]
             at_phone = [(p.payload_type, p.payload) for p in phone.packets]

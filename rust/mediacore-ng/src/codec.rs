@@ -11,7 +11,8 @@
 //!   per section ([`OfferState`]) for the answer.
 //! - **Answer** ([`plan_answer`]): the answerer's formats become its leg's codec list. When the
 //!   answer's first audio codec is one the offerer offered, the media is relayed: the answer goes
-//!   back as it is (minus codecs the offerer never offered, when codec options were used). When
+//!   back as it is (minus codecs the offerer never offered, when codec options were used), its
+//!   codecs on the offerer's payload types (RFC 3264 §6.1; `answer_formats`). When
 //!   it is one we added (or one accepted with `accept`) and the offerer has a codec we can
 //!   transcode, the answer toward the offerer is rewritten to list the offerer's own codec (its
 //!   payload type and attribute lines) plus its telephone-event if both sides have one, and the
@@ -19,7 +20,8 @@
 //!   answer gave it comes first, because the engine sends each party the first audio codec of
 //!   its leg and transcodes exactly when the two legs' first codecs differ.
 //!
-//! Without any codec option nothing in the SDP changes; the legs still carry their codec lists.
+//! Without any codec option nothing in the SDP changes but those payload types; the legs still
+//! carry their codec lists, each with its own party's numbers (the relay maps between them).
 
 use mediacore_engine::spec::CodecSpec;
 use mediacore_engine::Side;
@@ -606,7 +608,7 @@ pub fn plan_answer(
         mode: AnswerMode::PassThrough,
         offerer_codecs: Some(reorder(&state.offered, &codecs)),
         codecs,
-        edit: None,
+        edit: answer_formats(m, &state.offered, &|_| true),
     };
     let Some(first) = codecs.iter().find(|c| is_audio_codec(c)).cloned() else {
         return pass_through(codecs);
@@ -617,23 +619,11 @@ pub fn plan_answer(
     if offered_has(&first) {
         // Relay; the offerer is not shown codecs it never offered (our additions, say).
         let kept: Vec<CodecSpec> = codecs.iter().filter(|c| offered_has(c)).cloned().collect();
-        let edit = (kept.len() != codecs.len()).then(|| FormatEdit {
-            formats: formats(m)
-                .iter()
-                .filter_map(|f| match f {
-                    Format::Codec(c) if offered_has(&c.spec) => {
-                        Some(FormatEntry::keep(c.spec.pt.to_string()))
-                    }
-                    Format::Codec(_) => None,
-                    Format::Opaque(s) => Some(FormatEntry::keep(s.clone())),
-                })
-                .collect(),
-        });
         return AnswerPlan {
             mode: AnswerMode::Relay,
             offerer_codecs: Some(reorder(&state.offered, &kept)),
+            edit: answer_formats(m, &state.offered, &offered_has),
             codecs,
-            edit,
         };
     }
     let ours = state.added.iter().any(|c| c.same_codec(&first)) || accept.matches(&first);
@@ -662,6 +652,75 @@ pub fn plan_answer(
                 .collect(),
         }),
     }
+}
+
+/// The answer's formats toward the offerer: those `keep` accepts (and every format we cannot
+/// name), each codec the offerer offered on the offerer's own payload type (RFC 3264 §6.1: the
+/// answer should use the offer's numbers). The offerer's entry for a codec is chosen as the
+/// relay's payload-type map chooses it (`mediacore_engine::spec::relay_pt_map`): the same
+/// number, else the same name, else the first of the same codec; so the numbers the offerer is
+/// told to send with are those its leg lists, which the relay maps to the answerer's. A number
+/// another kept format of the answer uses, or an earlier format took, is not taken: that format
+/// keeps its own. A renumbered format is named by the offerer's `a=rtpmap` (none for a static
+/// number offered without one) and keeps the answerer's `a=fmtp` and `a=rtcp-fb` lines, with the
+/// new number. `None` when nothing changes.
+fn answer_formats(
+    m: &Media,
+    offered: &[SdpCodec],
+    keep: &dyn Fn(&CodecSpec) -> bool,
+) -> Option<FormatEdit> {
+    let all = formats(m);
+    let kept: Vec<&Format> = all
+        .iter()
+        .filter(|f| match f {
+            Format::Codec(c) => keep(&c.spec),
+            Format::Opaque(_) => true,
+        })
+        .collect();
+    let target = |c: &CodecSpec| {
+        let same = || offered.iter().filter(|o| o.spec.same_codec(c));
+        same()
+            .find(|o| o.spec.pt == c.pt)
+            .or_else(|| same().find(|o| o.spec.name.eq_ignore_ascii_case(&c.name)))
+            .or_else(|| same().next())
+    };
+    let own: Vec<u8> = kept
+        .iter()
+        .filter_map(|f| match f {
+            Format::Codec(c) => Some(c.spec.pt),
+            Format::Opaque(_) => None,
+        })
+        .collect();
+    let mut taken: Vec<u8> = Vec::new();
+    let mut renamed = false;
+    let entries: Vec<FormatEntry> = kept
+        .iter()
+        .map(|f| match f {
+            Format::Opaque(s) => FormatEntry::keep(s.clone()),
+            Format::Codec(c) => match target(&c.spec) {
+                Some(o) if !own.contains(&o.spec.pt) && !taken.contains(&o.spec.pt) => {
+                    taken.push(o.spec.pt);
+                    renamed = true;
+                    FormatEntry::with_lines(o.spec.pt.to_string(), renumbered_lines(c, o))
+                }
+                _ => FormatEntry::keep(c.spec.pt.to_string()),
+            },
+        })
+        .collect();
+    (renamed || kept.len() != all.len()).then_some(FormatEdit { formats: entries })
+}
+
+/// The lines of the answerer's codec `c` on the offerer's payload type of `o`: `o`'s
+/// `a=rtpmap`, then `c`'s other lines renumbered.
+fn renumbered_lines(c: &SdpCodec, o: &SdpCodec) -> Vec<String> {
+    let is_rtpmap = |l: &&String| l.starts_with("a=rtpmap:");
+    let mut lines: Vec<String> = o.lines.iter().filter(is_rtpmap).cloned().collect();
+    lines.extend(c.lines.iter().filter(|l| !is_rtpmap(l)).filter_map(|l| {
+        let (attr, rest) = l.split_once(':')?;
+        let tail = rest.trim_start_matches(|ch: char| ch.is_ascii_digit());
+        Some(format!("{attr}:{}{tail}", o.spec.pt))
+    }));
+    lines
 }
 
 /// The offerer's codecs, those matching `negotiated` first (in that order), then the rest.
@@ -870,6 +929,101 @@ mod tests {
         );
         assert_eq!(a.mode, AnswerMode::Transcode);
         assert_eq!(pts(&a.edit.unwrap()), vec!["8"]);
+    }
+
+    fn lines(edit: &FormatEdit) -> Vec<String> {
+        edit.formats
+            .iter()
+            .flat_map(|f| f.lines.clone().unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn answer_uses_the_offerers_payload_types() {
+        // The carrier answers G.729 on 96 and telephone-event on 97; the caller offered 18 and
+        // 101. No codec options: the answer is otherwise passed through.
+        let offer = media("18 101", "a=rtpmap:101 telephone-event/8000\n");
+        let p = plan_offer(&offer, &CodecOptions::default(), Side::Caller).unwrap();
+        let answer = media(
+            "96 97 0",
+            "a=rtpmap:96 G729a/8000\na=fmtp:96 annexb=no\na=rtpmap:97 telephone-event/8000\n\
+a=fmtp:97 0-15\n",
+        );
+        let a = plan_answer(
+            &answer,
+            Some(&p.state),
+            Side::Callee,
+            &CodecOptions::default(),
+        );
+        let edit = a.edit.unwrap();
+        assert_eq!(
+            pts(&edit),
+            vec!["18", "101", "0"],
+            "PCMU, never offered, kept as it is"
+        );
+        assert_eq!(
+            lines(&edit),
+            vec![
+                // 18 was offered without a=rtpmap (static): none; the carrier's parameters kept
+                "a=fmtp:18 annexb=no",
+                "a=rtpmap:101 telephone-event/8000",
+                "a=fmtp:101 0-15",
+            ]
+        );
+        assert_eq!(edit.formats[2].lines, None);
+        // The legs keep their own numbers (the relay maps between them).
+        assert_eq!(a.codecs[0].pt, 96);
+        assert_eq!(a.offerer_codecs.unwrap()[0].pt, 18);
+        // Relayed with codec options: the same numbering, our additions still hidden.
+        let p = plan_offer(&offer, &opts(&[("transcode", "PCMA")]), Side::Caller).unwrap();
+        let a = plan_answer(
+            &answer,
+            Some(&p.state),
+            Side::Callee,
+            &CodecOptions::default(),
+        );
+        assert_eq!(a.mode, AnswerMode::Relay);
+        assert_eq!(pts(&a.edit.unwrap()), vec!["18", "101"]);
+    }
+
+    #[test]
+    fn answer_numbers_already_in_use_are_not_taken() {
+        // Offer: G.729 on 96, PCMA on 8. Answer: G.729 on 97 and, oddly, a dynamic 96 of its
+        // own (PCMA): 96 is the answer's, so G.729 keeps 97; PCMA goes to 8.
+        let offer = media("96 8", "a=rtpmap:96 G729/8000\n");
+        let p = plan_offer(&offer, &CodecOptions::default(), Side::Caller).unwrap();
+        let answer = media("97 96", "a=rtpmap:97 G729/8000\na=rtpmap:96 PCMA/8000\n");
+        let a = plan_answer(
+            &answer,
+            Some(&p.state),
+            Side::Callee,
+            &CodecOptions::default(),
+        );
+        let edit = a.edit.unwrap();
+        assert_eq!(pts(&edit), vec!["97", "8"]);
+        assert_eq!(
+            lines(&edit),
+            Vec::<String>::new(),
+            "8 is static, offered without a=rtpmap"
+        );
+        // Two answer entries for one offered codec: the first takes its number.
+        let answer = media("97 98", "a=rtpmap:97 G729/8000\na=rtpmap:98 G729a/8000\n");
+        let a = plan_answer(
+            &answer,
+            Some(&p.state),
+            Side::Callee,
+            &CodecOptions::default(),
+        );
+        assert_eq!(pts(&a.edit.unwrap()), vec!["96", "98"]);
+        // Numbers that already agree: no edit at all.
+        let answer = media("96 8", "a=rtpmap:96 G729/8000\n");
+        let a = plan_answer(
+            &answer,
+            Some(&p.state),
+            Side::Callee,
+            &CodecOptions::default(),
+        );
+        assert_eq!(a.edit, None);
     }
 
     #[test]

@@ -622,7 +622,21 @@ fn relayed_g729_legs_keep_their_own_payload_types_for_the_relay_map() {
     let mut h = Harness::new();
     h.offer(&offer, &[]);
     let reply = h.answer(&answer, &[]);
-    assert!(m_line(sdp(&reply)).ends_with("RTP/AVP 96 97"));
+    // The answer toward the caller uses the caller's numbers (RFC 3264 §6.1), named as the
+    // caller named them, with the carrier's parameters: what the caller sends with is what its
+    // leg lists, and the relay renumbers it for the carrier.
+    let body = sdp(&reply);
+    assert!(m_line(body).ends_with("RTP/AVP 18 101"), "{body}");
+    let attrs: Vec<&str> = body.lines().filter(|l| l.starts_with("a=")).collect();
+    for line in [
+        "a=rtpmap:18 G729/8000",
+        "a=fmtp:18 annexb=no",
+        "a=rtpmap:101 telephone-event/8000",
+        "a=fmtp:101 0-16",
+    ] {
+        assert!(attrs.contains(&line), "{line} in {body}");
+    }
+    assert!(!body.contains(":96") && !body.contains(":97"), "{body}");
     let spec = h.live();
     assert_eq!(
         names(&spec.caller.codecs),
