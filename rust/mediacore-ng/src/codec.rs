@@ -896,12 +896,7 @@ mod tests {
         let offer = media("8 101", "a=rtpmap:101 telephone-event/8000\n");
         let p = plan_offer(&offer, &opts(&[("transcode", "G729")]), Side::Caller).unwrap();
         let answer = media("8 18 101", "a=rtpmap:101 telephone-event/8000\n");
-        let a = plan_answer(
-            &answer,
-            Some(&p.state),
-            Side::Callee,
-            &CodecOptions::default(),
-        );
+        let a = answered(&answer, &p);
         assert_eq!(a.mode, AnswerMode::Relay);
         assert_eq!(pts(&a.edit.unwrap()), vec!["8", "101"]);
         assert_eq!(a.codecs.len(), 3);
@@ -912,12 +907,7 @@ mod tests {
         let offer = media("8", "");
         let p = plan_offer(&offer, &CodecOptions::default(), Side::Caller).unwrap();
         let answer = media("18", "");
-        let a = plan_answer(
-            &answer,
-            Some(&p.state),
-            Side::Callee,
-            &CodecOptions::default(),
-        );
+        let a = answered(&answer, &p);
         assert_eq!(a.mode, AnswerMode::PassThrough);
         assert_eq!(a.edit, None);
         // ... unless the answer accepts it.
@@ -929,6 +919,16 @@ mod tests {
         );
         assert_eq!(a.mode, AnswerMode::Transcode);
         assert_eq!(pts(&a.edit.unwrap()), vec!["8"]);
+    }
+
+    /// The callee's answer to `p`'s offer, without codec options.
+    fn answered(answer: &Media, p: &OfferPlan) -> AnswerPlan {
+        plan_answer(
+            answer,
+            Some(&p.state),
+            Side::Callee,
+            &CodecOptions::default(),
+        )
     }
 
     fn lines(edit: &FormatEdit) -> Vec<String> {
@@ -949,12 +949,7 @@ mod tests {
             "a=rtpmap:96 G729a/8000\na=fmtp:96 annexb=no\na=rtpmap:97 telephone-event/8000\n\
 a=fmtp:97 0-15\n",
         );
-        let a = plan_answer(
-            &answer,
-            Some(&p.state),
-            Side::Callee,
-            &CodecOptions::default(),
-        );
+        let a = answered(&answer, &p);
         let edit = a.edit.unwrap();
         assert_eq!(
             pts(&edit),
@@ -976,12 +971,7 @@ a=fmtp:97 0-15\n",
         assert_eq!(a.offerer_codecs.unwrap()[0].pt, 18);
         // Relayed with codec options: the same numbering, our additions still hidden.
         let p = plan_offer(&offer, &opts(&[("transcode", "PCMA")]), Side::Caller).unwrap();
-        let a = plan_answer(
-            &answer,
-            Some(&p.state),
-            Side::Callee,
-            &CodecOptions::default(),
-        );
+        let a = answered(&answer, &p);
         assert_eq!(a.mode, AnswerMode::Relay);
         assert_eq!(pts(&a.edit.unwrap()), vec!["18", "101"]);
     }
@@ -993,12 +983,7 @@ a=fmtp:97 0-15\n",
         let offer = media("96 8", "a=rtpmap:96 G729/8000\n");
         let p = plan_offer(&offer, &CodecOptions::default(), Side::Caller).unwrap();
         let answer = media("97 96", "a=rtpmap:97 G729/8000\na=rtpmap:96 PCMA/8000\n");
-        let a = plan_answer(
-            &answer,
-            Some(&p.state),
-            Side::Callee,
-            &CodecOptions::default(),
-        );
+        let a = answered(&answer, &p);
         let edit = a.edit.unwrap();
         assert_eq!(pts(&edit), vec!["97", "8"]);
         assert_eq!(
@@ -1008,21 +993,11 @@ a=fmtp:97 0-15\n",
         );
         // Two answer entries for one offered codec: the first takes its number.
         let answer = media("97 98", "a=rtpmap:97 G729/8000\na=rtpmap:98 G729a/8000\n");
-        let a = plan_answer(
-            &answer,
-            Some(&p.state),
-            Side::Callee,
-            &CodecOptions::default(),
-        );
+        let a = answered(&answer, &p);
         assert_eq!(pts(&a.edit.unwrap()), vec!["96", "98"]);
         // Numbers that already agree: no edit at all.
         let answer = media("96 8", "a=rtpmap:96 G729/8000\n");
-        let a = plan_answer(
-            &answer,
-            Some(&p.state),
-            Side::Callee,
-            &CodecOptions::default(),
-        );
+        let a = answered(&answer, &p);
         assert_eq!(a.edit, None);
     }
 
