@@ -338,8 +338,9 @@ def test_a_relayed_call_renumbers_payload_types_to_each_receiver() -> None:
     ``g729_mode = both``, so it is offered G729 on 18 and G729a on 96, and answers G729a on 96
     (telephone-event 97). One bitstream: the engine relays, and every packet leaves with the
     receiver's number — the customer's media endpoint gets 18 and 101, the carrier's 96 and 97,
-    payloads as sent — and the answer the customer gets lists its own 18 and 101 (docs/b2bua.md "Codecs"; behaviour 35 of security-quality-timerouting-
-    failover.md covers the equal-numbers case, which stays unchanged)."""
+    payloads as sent — and the answer the customer gets lists its own 18 and 101
+    (docs/b2bua.md "Codecs"; behaviour 35 of security-quality-timerouting-failover.md covers
+    the equal-numbers case, which stays unchanged)."""
 
     async def main() -> None:
         async with (
