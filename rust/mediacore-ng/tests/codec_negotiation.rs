@@ -652,3 +652,43 @@ fn relayed_g729_legs_keep_their_own_payload_types_for_the_relay_map() {
     assert_eq!((down[96], down[97]), (18, 101));
     assert_eq!((up[8], down[8]), (8, 8), "nothing else moves");
 }
+
+/// The carrier re-offers on its own numbers and the caller answers on its own: the answer
+/// toward the carrier is renumbered to the carrier's, as the first answer was to the caller's.
+#[test]
+fn an_answer_to_a_reoffer_from_the_callee_uses_the_callees_numbers() {
+    let caller = PCMA_OFFER
+        .replace("RTP/AVP 8 101", "RTP/AVP 18 101")
+        .replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:18 G729/8000");
+    let carrier = PCMA_ANSWER
+        .replace("RTP/AVP 8 101", "RTP/AVP 96 97")
+        .replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:96 G729a/8000")
+        .replace(":101", ":97");
+    let mut h = Harness::new();
+    h.offer(&caller, &[]);
+    h.answer(&carrier, &[]);
+    let from_callee = |command: &str, sdp: &str| {
+        Value::dict()
+            .with("command", command)
+            .with("call-id", "c")
+            .with("from-tag", "b")
+            .with("to-tag", "a")
+            .with("sdp", sdp)
+    };
+    let reoffer = carrier.replace("o=carrier 2 1", "o=carrier 2 2");
+    let toward_caller = h.send(from_callee("offer", &reoffer));
+    assert!(m_line(sdp(&toward_caller)).ends_with("RTP/AVP 96 97"));
+    let reply = h.send(from_callee("answer", &caller));
+    let body = sdp(&reply);
+    assert!(m_line(body).ends_with("RTP/AVP 96 97"), "{body}");
+    assert!(body.contains("a=rtpmap:96 G729a/8000\r\n"), "{body}");
+    assert!(
+        body.contains("a=rtpmap:97 telephone-event/8000\r\n"),
+        "{body}"
+    );
+    assert!(body.contains("a=fmtp:97 0-16\r\n"), "{body}");
+    assert!(!body.contains(":18") && !body.contains(":101"), "{body}");
+    let spec = h.live();
+    assert_eq!(relay_pt_map(&spec.caller, &spec.callee)[18], 96);
+    assert_eq!(relay_pt_map(&spec.callee, &spec.caller)[97], 101);
+}
