@@ -175,3 +175,37 @@ def server_value(name: str, stored: str | None) -> object:
     if param is None:
         raise ValidationError(name, "not a SERVER_* parameter of the store")
     return param.default if stored is None else param.parse(stored)
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterState:
+    """One parameter as an operator sees it: its stored override (text, None when the default
+    applies), its default, its meaning and when a stored change takes effect."""
+
+    name: str
+    stored: str | None
+    default: object
+    doc: str
+    takes_effect: params.Effect
+
+
+def names() -> list[str]:
+    """Every SS_*, IVR_* and SERVER_* parameter name, sorted."""
+    return sorted({*params.PARAMETERS, *SERVER_PARAMETERS})
+
+
+def describe(name: str, stored: dict[str, str]) -> ParameterState | None:
+    """``name`` with its override from ``stored`` (the store's :meth:`parameters`); None for a
+    name of neither table. A default that is not plain text, a number or a boolean (a port
+    range) is given as text."""
+    server = SERVER_PARAMETERS.get(name)
+    if server is not None:
+        default, doc = server.default, server.doc
+    else:
+        found = params.PARAMETERS.get(name)
+        if found is None:
+            return None
+        default, doc = found.default, found.doc
+    if not isinstance(default, str | int | bool | float | None):
+        default = str(default)
+    return ParameterState(name, stored.get(name), default, doc, params.TAKES_EFFECT[name])

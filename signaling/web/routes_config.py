@@ -9,10 +9,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from signaling import params
 from signaling.store import (
     Account,
     Admin,
@@ -24,6 +26,7 @@ from signaling.store import (
     StoreError,
     ValidationError,
 )
+from signaling.store import parameters as parameters_table
 from signaling.store.codec import EPOCH
 from signaling.store.money import as_decimal
 from signaling.web.access import AccessPolicy, parse_access_list
@@ -312,6 +315,45 @@ def _set_access(web: WebManager, enabled: bool, text: str, source: str) -> None:
     web.policy_changed()
 
 
+#: Set on the Access page, which refuses a list that would lock the administrator out.
+ACCESS_PARAMETERS = frozenset({"SERVER_WEB_ACCESS_CONTROL", "SERVER_WEB_ACCESS_LIST"})
+
+
+def _parameters_data(web: WebManager, q: str) -> dict[str, Any]:
+    """Every parameter whose name or meaning holds ``q`` (case ignored), with its state."""
+    stored = web.store.parameters()
+    needle = q.strip().lower()
+    rows = [
+        state
+        for name in parameters_table.names()
+        if (state := parameters_table.describe(name, stored)) is not None
+        and (needle in name.lower() or needle in state.doc.lower())
+    ]
+    return {"rows": rows, "q": q, "stored_count": len(stored)}
+
+
+def _known(name: str) -> parameters_table.ParameterState:
+    state = parameters_table.describe(name, {})
+    if state is None:
+        raise ValidationError(name, "no such system parameter")
+    if name in ACCESS_PARAMETERS:
+        raise ValidationError(name, "set it on the Access page, which keeps you from locking yourself out")
+    return state
+
+
+def _set_parameter(web: WebManager, name: str, value: str) -> str:
+    """Store ``name = value`` (the store checks it, naming the parameter); what to tell."""
+    state = _known(name)
+    web.store.set_parameter(name, value)
+    return f"{name} set to {value!r}: {params.EFFECT_NOTE[state.takes_effect]}."
+
+
+def _reset_parameter(web: WebManager, name: str) -> str:
+    state = _known(name)
+    web.store.reset_parameter(name)
+    return f"{name} reset to its default ({state.default!r}): {params.EFFECT_NOTE[state.takes_effect]}."
+
+
 def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one route after another)
     async def act(page: Page, where: str, work: Callable[[], object], ok: Callable[[Any], str]) -> Response:
         """Run a change; report it (or the store's refusal, field named) on the page again."""
@@ -515,6 +557,40 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
             lambda page, form: _create_rate(page.admin, group_id, form),
             lambda r: f"Rate for prefix {r.prefix} created.",
         )
+
+    # -- system parameters -----------------------------------------------------------------------
+
+    @router.get("/parameters")
+    async def parameters_page(request: Request, q: str = "") -> Response:
+        page = await web.page(request)
+        if not page.user.is_admin:
+            return forbidden(request, page, "System parameters")
+        data = await web.db(lambda: _parameters_data(web, q))
+        return web.render(
+            request,
+            "parameters.html",
+            page,
+            marks=params.EFFECT_MARK,
+            access_names=ACCESS_PARAMETERS,
+            **data,
+        )
+
+    async def change_parameter(request: Request, work: Callable[[dict[str, str]], str]) -> Response:
+        page = await web.page(request)
+        form = await web.form(request, page)
+        if not page.user.is_admin:
+            return forbidden(request, page, "System parameters")
+        q = form.get("q", "")
+        where = f"/parameters?q={quote(q)}" if q else "/parameters"
+        return await act(page, where, lambda: work(form), str)
+
+    @router.post("/parameters/{name}/set")
+    async def set_parameter(request: Request, name: str) -> Response:
+        return await change_parameter(request, lambda form: _set_parameter(web, name, form.get("value", "")))
+
+    @router.post("/parameters/{name}/reset")
+    async def reset_parameter(request: Request, name: str) -> Response:
+        return await change_parameter(request, lambda _form: _reset_parameter(web, name))
 
     # -- Web Access Control ----------------------------------------------------------------------
 

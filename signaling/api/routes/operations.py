@@ -19,7 +19,7 @@ from signaling.api.deps import AdminUser, CurrentUser, StaffUser, context_of
 from signaling.api.errors import ApiError
 from signaling.api.models import output_model, to_output
 from signaling.store import Cdr, NotFoundError
-from signaling.store.parameters import SERVER_PARAMETERS
+from signaling.store import parameters as parameters_table
 from signaling.store.scope import subtree
 
 router = APIRouter()
@@ -269,21 +269,11 @@ class ParameterIn(BaseModel):
 
 
 def _parameter(name: str, stored: dict[str, str]) -> ParameterOut:
-    server = SERVER_PARAMETERS.get(name)
-    found = params.PARAMETERS.get(name)
-    if server is None and found is None:
+    state = parameters_table.describe(name, stored)
+    if state is None:
         raise NotFoundError(f"no system parameter {name!r}")
-    effect = params.TAKES_EFFECT[name]
-    if server is not None:
-        return ParameterOut(
-            name=name, stored=stored.get(name), default=server.default, doc=server.doc, takes_effect=effect
-        )
-    assert found is not None
-    default = (
-        found.default if isinstance(found.default, str | int | bool | float | None) else str(found.default)
-    )
     return ParameterOut(
-        name=name, stored=stored.get(name), default=default, doc=found.doc, takes_effect=effect
+        name=name, stored=state.stored, default=state.default, doc=state.doc, takes_effect=state.takes_effect
     )
 
 
@@ -291,8 +281,7 @@ def _parameter(name: str, stored: dict[str, str]) -> ParameterOut:
 def parameters(request: Request, _admin: AdminUser) -> list[ParameterOut]:
     """Every SS_* and SERVER_* parameter: default, stored override, meaning."""
     stored = context_of(request).store.parameters()
-    names = sorted({*params.PARAMETERS, *SERVER_PARAMETERS})
-    return [_parameter(n, stored) for n in names]
+    return [_parameter(n, stored) for n in parameters_table.names()]
 
 
 @router.get("/parameters/{name}", tags=["parameters"])
