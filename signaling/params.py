@@ -153,7 +153,10 @@ _PARAMETERS = (
     # gateway switching (reference §3.4)
     Parameter("SS_GATEWAY_SWITCH_LIMIT", None, "gateways tried per call (None: all)", _optional_limit),
     Parameter(
-        "SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START", True, "no failover once RTP flowed (accepted only)", _bool
+        "SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START",
+        True,
+        "no failover once the carrier's early RTP reached the media engine",
+        _bool,
     ),
     Parameter("SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY", True, "no failover on busy (486/600)", _bool),
     Parameter("SS_GATEWAY_SWITCH_UNTIL_CONNECT", False, "fail over even after ringing", _bool),
@@ -263,8 +266,6 @@ UNUSED = frozenset(
         "SS_TRACETOFILE",
         "SS_GATEWAY_QUALITY_RESERVE_TIME",
         "SS_GATEWAY_QUALITY_RESERVE_SEPARATE",
-        # failover stops once SDP arrived (SS_SIP_STOP_SWITCH_AFTER_SDP); early RTP is not watched
-        "SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START",
         "SS_ACCOUNT_INDICATION_METHOD",
         "SS_H323_TIMEOUT_SETUP",
         "SS_H323_TIMEOUT_CALLPROCEEDING",
@@ -317,6 +318,7 @@ LIVE = frozenset(
         "SS_SIP_TIMEOUT_SESSION_PROGRESS",
         "SS_SIP_TIMEOUT_SESSION_PROGRESS_SDP",
         "SS_SIP_STOP_SWITCH_AFTER_SDP",
+        "SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START",
         "SS_SIP_RESEND_INTERVAL",
         "SS_SIP_SESSION_TTL",
         "SS_SIP_SESSION_UPDATE_SEGMENT",

@@ -80,6 +80,8 @@ class FakeHost:
     sent: list[Sent] = field(default_factory=list)
     media_log: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
+    #: RTP packets the engine reports as received from each party's tag (query, delete)
+    rtp_received: dict[str, int] = field(default_factory=dict)
     timers: list[tuple[float, int, Call, str, Callable[[], None]]] = field(default_factory=list)
     cancelled_timers: set[tuple[int, str]] = field(default_factory=set)
     tids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
@@ -123,7 +125,11 @@ class FakeHost:
         elif command in ("offer", "answer"):
             then(b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 30000 RTP/AVP 8\r\n")
         elif command in ("query", "delete"):
-            then({b"result": b"ok", b"tags": {}})
+            tags = {
+                tag.encode(): {b"medias": [{b"streams": [{b"flags": [b"RTP"], b"stats": {b"packets": n}}]}]}
+                for tag, n in self.rtp_received.items()
+            }
+            then({b"result": b"ok", b"tags": tags})
         else:
             then(None)
 
@@ -686,3 +692,83 @@ def test_an_ended_call_is_freed_without_the_cycle_collector() -> None:
         assert gone() is None
     finally:
         gc.enable()
+
+
+def early_media_then(host: FakeHost, status: int) -> Call:
+    """Carrier gw1 sends 183 with SDP (early media through the engine), then ``status``."""
+    call = new_call(host, [route("gw1", 5080), route("gw2", 5081)])
+    first = last_invite(host)
+    assert isinstance(first.message, Request) and first.transaction is not None
+    call.on_b_response(first.transaction, b_reply(first.message, 183, body=SDP_B))
+    if status:
+        call.on_b_response(first.transaction, b_reply(first.message, status))
+    return call
+
+
+#: failover after early SDP and ringing at all: the reference's until-connect mode, the only one
+#: in which early RTP decides (by default a carrier's 18x already stops switching)
+UNTIL_CONNECT = {"SS_SIP_STOP_SWITCH_AFTER_SDP": False, "SS_GATEWAY_SWITCH_UNTIL_CONNECT": True}
+
+
+def test_no_failover_once_the_carriers_early_rtp_arrived() -> None:
+    """Reference behaviour 35 (SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START, On by default): the
+    caller has heard the first carrier, so its failure is the call's."""
+    host = FakeHost(parameters=params.resolve(UNTIL_CONNECT), rtp_received={"btag": 42})
+    call = early_media_then(host, 503)
+    assert ("query", ("call-a@10.0.0.1",)) in host.media_log
+    assert len(host.requests("INVITE")) == 1
+    assert [r.status for r in host.responses()] == [183, 503]
+    assert call.ended and host.router.ended[0].termination == "SIP 503"
+
+
+def test_failover_when_no_rtp_came_or_the_parameter_is_off() -> None:
+    host = FakeHost(parameters=params.resolve(UNTIL_CONNECT), rtp_received={"btag": 0, "atag": 70})
+    early_media_then(host, 503)
+    assert last_invite(host).addr == ("10.9.0.1", 5081), "the caller's own RTP does not count"
+    off = FakeHost(
+        parameters=params.resolve({**UNTIL_CONNECT, "SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START": False}),
+        rtp_received={"btag": 42},
+    )
+    early_media_then(off, 503)
+    assert last_invite(off).addr == ("10.9.0.1", 5081)
+    assert not [c for c, _ in off.media_log if c == "query"], "not asked when off"
+    # an engine that cannot say: fail over, as without the parameter
+    refused = FakeHost(parameters=params.resolve(UNTIL_CONNECT), rtp_received={"btag": 42}, refuse={"query"})
+    early_media_then(refused, 503)
+    assert last_invite(refused).addr == ("10.9.0.1", 5081)
+
+
+def test_an_attempt_timeout_after_early_rtp_does_not_fail_over() -> None:
+    host = FakeHost(
+        parameters=params.resolve({**UNTIL_CONNECT, "SS_SIP_TIMEOUT_SESSION_PROGRESS_SDP": 5}),
+        rtp_received={"btag": 42},
+    )
+    call = early_media_then(host, 0)
+    host.advance(5.1)
+    assert len(host.requests("INVITE")) == 1 and host.cancels
+    assert [r.status for r in host.responses()] == [183, 408]
+    assert call.ended
+
+
+def test_the_caller_cancelling_while_the_engine_is_asked_ends_the_call_once() -> None:
+    """The query's answer comes in the call's turn; a call ended meanwhile stays ended."""
+    host = FakeHost(parameters=params.resolve(UNTIL_CONNECT), rtp_received={"btag": 42})
+    pending: list[Callable[[Any], None]] = []
+    answer_now = host.media
+
+    def later(call: Call, command: str, args: tuple[Any, ...], then: Callable[[Any], None]) -> None:
+        if command == "query":
+            host.media_log.append((command, args))
+            pending.append(then)
+        else:
+            answer_now(call, command, args, then)
+
+    host.media = later  # type: ignore[method-assign]
+    call = early_media_then(host, 503)
+    assert pending and not call.ended
+    call.on_cancel()
+    assert call.ended
+    statuses = [r.status for r in host.responses()]
+    pending[0]({b"result": b"ok", b"tags": {}})  # "no RTP" comes too late to fail over
+    assert [r.status for r in host.responses()] == statuses
+    assert len(host.requests("INVITE")) == 1 and len(host.ended) == 1

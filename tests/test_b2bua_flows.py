@@ -279,6 +279,51 @@ def test_ringing_timeout_cancels_the_carrier_and_fails_the_call_with_408() -> No
     run(main())
 
 
+# -- 7b. failover after early media ---------------------------------------------------------------------
+
+#: the reference's until-connect mode, where a carrier's 18x and SDP do not stop the switching:
+#: its early RTP does (SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START, On by default; behaviour 35)
+UNTIL_CONNECT = {"SS_SIP_STOP_SWITCH_AFTER_SDP": False, "SS_GATEWAY_SWITCH_UNTIL_CONNECT": True}
+ANNOUNCEMENT = '<nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>'
+
+
+@pytest.mark.parametrize("media", ["in-process", "rtpengine"])
+@pytest.mark.parametrize("announced", [True, False], ids=["early-rtp", "sdp-only"])
+def test_a_carrier_whose_early_media_was_heard_is_not_failed_over(announced: bool, media: str) -> None:
+    """Carrier 0 answers 183 with SDP, plays an announcement through the engine (or sends no
+    RTP), then 503. Heard: the caller gets the 503 and carrier 1 is never tried. Not heard:
+    the call fails over to carrier 1, which answers. With our engine and a real rtpengine (the
+    packets the engine received from the carrier's tag decide)."""
+    if media == "rtpengine" and RTPENGINE is None:
+        assert not os.environ.get("CI"), "rtpengine is not installed"
+        pytest.skip("rtpengine-daemon is not installed (scripts/install.sh installs it)")
+
+    async def main() -> None:
+        async with node_with(carriers=[{}, {}], parameters=UNTIL_CONNECT, media=media) as h:
+            early = carrier(
+                h,
+                "uas_early_media_fail.xml",
+                0,
+                fill={"PLAY": ANNOUNCEMENT if announced else "", "EARLY_MS": "1000"},
+            )
+            if announced:
+                calls = await call(h, customer(h, "uac_expect_failure.xml", fill={"CODE": "503"}), early)
+            else:
+                calls = await call(
+                    h, customer(h, "uac_basic.xml"), early, carrier(h, "uas_answer.xml", 1, trace=False)
+                )
+            calls.caller.only_received(183)
+            [record] = await ended_records(h, 1)
+            if announced:
+                assert (record.attempts, record.gateway, record.final_status) == (1, "carrier-0", 503)
+                assert record.termination == "SIP 503" and record.answer is None
+            else:
+                assert (record.attempts, record.gateway, record.final_status) == (2, "carrier-1", 200)
+            await assert_nothing_leaked(h)
+
+    run(main())
+
+
 # -- 8. limits ---------------------------------------------------------------------------------------
 
 

@@ -18,8 +18,10 @@ The rules it keeps (docs/b2bua.md has them with the reasons):
   torn down, the media deleted, the admission slots released and one :class:`CallRecord`.
 * Failover: a failure on a route tries the next, except on that route's stop-switching codes,
   on busy (SS_GATEWAY_SWITCH_STOP_AFTER_USER_BUSY), after SDP was received
-  (SS_SIP_STOP_SWITCH_AFTER_SDP) or after ringing unless SS_GATEWAY_SWITCH_UNTIL_CONNECT; an
-  attempt with no answer in time (SS_SIP_TIMEOUT_*) is cancelled and counts as a 408.
+  (SS_SIP_STOP_SWITCH_AFTER_SDP), after the carrier's early RTP reached the media engine
+  (SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START: the engine is asked before the next route is tried)
+  or after ringing unless SS_GATEWAY_SWITCH_UNTIL_CONNECT; an attempt with no answer in time
+  (SS_SIP_TIMEOUT_*) is cancelled and counts as a 408.
 """
 
 from __future__ import annotations
@@ -361,7 +363,37 @@ class Call:
         ):
             self.fail(408, None, RESPONSE_TIMEOUT)
             return
-        self._next_route()
+        self._fail_over(attempt, lambda: self.fail(408, None, RESPONSE_TIMEOUT))
+
+    def _fail_over(self, attempt: Attempt, stop: Callable[[], None]) -> None:
+        """Try the next route after ``attempt`` failed, unless the carrier's early media already
+        reached the engine (SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START): the caller has heard that
+        carrier (an announcement, ringback), so the failure is the call's and ``stop`` runs.
+        Only a carrier whose early SDP the engine took can have its RTP counted; the engine is
+        asked for the packets received from that carrier's tag, and its answer (or refusal:
+        then failover goes on) decides, in this call's turn."""
+        tag = attempt.media_tag
+        watch = self.parameters["SS_GATEWAY_SWITCH_STOP_AFTER_RTP_START"]
+        if not (tag and watch and self.routes and self.media_proxy):
+            self._next_route()
+            return
+
+        def queried(result: MediaResult) -> None:
+            if not self.active or self.a_final_sent or self.attempt is not attempt:
+                return  # ended (a CANCEL, a shutdown) while the engine was asked
+            received = media_report_by_party(result, {tag: "carrier"})[0] if isinstance(result, dict) else {}
+            if received.get("carrier", 0) > 0:
+                log.info(
+                    "call %s: %s sent early media (%d RTP packets): no failover",
+                    self.call_id,
+                    attempt.route.gateway,
+                    received["carrier"],
+                )
+                stop()
+                return
+            self._next_route()
+
+        self.host.media(self, "query", (self.call_id,), queried)
 
     # -- responses on B ---------------------------------------------------------------------------
 
@@ -481,6 +513,8 @@ class Call:
         has_sdp = bool(response.body) and response.content_type == SDP
         if has_sdp:
             attempt.sdp_seen = True
+            if self.media_proxy and response.to_tag:
+                attempt.media_tag = response.to_tag
         if self.record.ring is None:
             self.record.ring = self.host.now()
         if has_sdp:
@@ -607,7 +641,7 @@ class Call:
         if stop or not self.routes:
             self.fail(status, response.reason, f"SIP {status}" if stop else ALL_ROUTES_FAILED)
             return
-        self._next_route()
+        self._fail_over(attempt, lambda: self.fail(status, response.reason, f"SIP {status}"))
 
     # -- ending -----------------------------------------------------------------------------------
 

@@ -111,6 +111,8 @@ class Attempt:
     heard: bool = False
     #: the attempt's codec plan (signaling/b2bua/codecs.py); None: no SDP to plan
     codecs: CodecStep | None = None
+    #: the carrier's tag whose early SDP the media engine took (its RTP is counted under it)
+    media_tag: str | None = None
 
 
 @dataclass(slots=True)
