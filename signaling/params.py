@@ -223,8 +223,10 @@ _PARAMETERS = (
     Parameter("SS_COMFORTNOISE", True, "comfort noise in silence (accepted only)", _bool),
     # debug trace (reference §2.3)
     Parameter("SS_TRACE_FILE_LENGTH", 40960, "softswitch debug file size, KB", _int(1024, 4194304)),
-    Parameter("SS_TRACE_MASK", "error", "debug detail: ERROR or DEBUG", _choice("error", "debug")),
-    Parameter("SS_TRACETOFILE", True, "debug output to file rather than memory", _bool),
+    Parameter(
+        "SS_TRACE_MASK", "error", "debug file: ERROR (errors, warnings) or DEBUG", _choice("error", "debug")
+    ),
+    Parameter("SS_TRACETOFILE", True, "the node's log also to the debug file (trace directory)", _bool),
     # gateway quality window (reference §4.1.1)
     Parameter("SS_GATEWAY_QUALITY_RESERVE_TIME", 600, "quality window, seconds", _int(300, 86400)),
     Parameter("SS_GATEWAY_QUALITY_RESERVE_SEPARATE", 10, "segments of the quality window", _int(5, 24)),
@@ -261,9 +263,6 @@ UNUSED = frozenset(
     {
         "SS_VOICEGAIN",
         "SS_COMFORTNOISE",
-        "SS_TRACE_FILE_LENGTH",
-        "SS_TRACE_MASK",
-        "SS_TRACETOFILE",
         "SS_GATEWAY_QUALITY_RESERVE_TIME",
         "SS_GATEWAY_QUALITY_RESERVE_SEPARATE",
         "SS_ACCOUNT_INDICATION_METHOD",
@@ -369,6 +368,9 @@ AT_RESTART = frozenset(
         "SS_ECHOCANCEL",
         "SS_ECHOCANCELTAIL",
         "SS_TRACE_CALL_FILE_SIZE",
+        "SS_TRACE_FILE_LENGTH",
+        "SS_TRACE_MASK",
+        "SS_TRACETOFILE",
         "SS_TRACE_REGISTER_FILE_SIZE",
     }
 )

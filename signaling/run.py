@@ -34,12 +34,12 @@ from signaling.b2bua.node import Node
 from signaling.callproc.cdrwriter import CdrWriter
 from signaling.callproc.driver import RouterDriver
 from signaling.callproc.router import StoreRouter
-from signaling.cli_common import default_store_url
-from signaling.config import ApiConfig, Config, ConfigError, load_file, parse_host_port
+from signaling.cli_common import data_dir, default_store_url
+from signaling.config import ApiConfig, Config, ConfigError, TraceConfig, load_file, parse_host_port
 from signaling.media.control import InProcessMedia, MediaControlError, NgMediaClient
 from signaling.observe.driver import Observer
+from signaling.observe.logs import DebugFile, redact
 from signaling.observe.logs import configure as configure_logging
-from signaling.observe.logs import redact
 from signaling.routing import Router, StaticRouter
 from signaling.store import Store, StoreError, open_store
 
@@ -72,8 +72,14 @@ def settle_collector() -> None:
 
 
 def embedded_config() -> Config:
-    """The node without a configuration file: loopback SIP, the data directory's store."""
-    return Config(sip_listen=EMBEDDED_SIP, store_url=default_store_url(), api=ApiConfig())
+    """The node without a configuration file: loopback SIP, the data directory's store, and its
+    traces and debug file in the data directory's ``trace``."""
+    return Config(
+        sip_listen=EMBEDDED_SIP,
+        store_url=default_store_url(),
+        api=ApiConfig(),
+        trace=TraceConfig(directory=str(data_dir() / "trace")),
+    )
 
 
 def load_config(
@@ -196,17 +202,34 @@ async def _open_media(
     return InProcessMedia(engine), engine
 
 
+def open_debug_file(cfg: Config, p: Mapping[str, Any]) -> DebugFile | None:
+    """The softswitch debug file in the trace directory as SS_TRACETOFILE, SS_TRACE_MASK and
+    SS_TRACE_FILE_LENGTH (KB) stand at start, attached to the root logger; None when off."""
+    if not p["SS_TRACETOFILE"]:
+        return None
+    return DebugFile.attach(
+        Path(cfg.trace.directory),
+        int(p["SS_TRACE_FILE_LENGTH"]) * 1024,
+        debug=str(p["SS_TRACE_MASK"]).lower() == "debug",
+        fmt=cfg.log_format,
+    )
+
+
 async def serve(cfg: Config, stop: asyncio.Event) -> int:
     billing = _open_billing(cfg)
     if billing is None and cfg.store_url is not None:
         return 2
-    # the store's overrides as they stand now reach the media engine (read at start only)
-    opened = await _open_media(cfg, cfg.parameters if billing is None else billing.router.snapshot.parameters)
+    # the store's overrides as they stand now reach the media engine and the debug file (read
+    # at start only: signaling/params.py AT_RESTART)
+    at_start = cfg.parameters if billing is None else billing.router.snapshot.parameters
+    opened = await _open_media(cfg, at_start)
     if opened is None:
         if billing is not None:
             billing.store.close()
         return 2
     media, engine = opened
+
+    debug_file: DebugFile | None = None
 
     def close() -> None:
         media.close()
@@ -214,8 +237,12 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
             engine.close()
         if billing is not None:
             billing.store.close()
+        if debug_file is not None:
+            debug_file.detach()
 
     router: Router = billing.router if billing is not None else StaticRouter(cfg)
+    debug_file = open_debug_file(cfg, at_start)
+
     node = Node(cfg, media, router)
     observer = Observer(node)
     # The API first: building it is a burst of CPU on this loop that the node's overload guard,

@@ -5,6 +5,10 @@ the call's Call-ID on every record written while that call is handled, and secre
   there, so any record logged from that call's handlers carries ``call_id`` without each log call
   naming it; a record may also pass ``extra={"call_id": ...}`` (the INVITE that was refused
   before a call existed).
+* **The debug file** (reference §2.4, :class:`DebugFile`): with ``SS_TRACETOFILE`` On the node
+  also writes its records at ``SS_TRACE_MASK``'s level (ERROR: errors and warnings; DEBUG: all)
+  to two files in the trace directory written in turn, ``softswitch1.log`` and
+  ``softswitch2.log``, each up to ``SS_TRACE_FILE_LENGTH`` KB, so at most twice that is kept.
 * **Secrets** never reach a log line, in either format: the formatter masks the password of a
   URL (``postgresql://user:secret@host`` -> ``postgresql://user:***@host``), the value of any
   ``password``/``secret``/``token`` key written as ``key=value``, ``key: value`` or
@@ -20,9 +24,12 @@ import re
 import sys
 import time
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["JsonFormatter", "RedactingFormatter", "call_context", "configure", "redact"]
+from signaling.trace import RotatingPair
+
+__all__ = ["DebugFile", "JsonFormatter", "RedactingFormatter", "call_context", "configure", "redact"]
 
 #: The Call-ID of the call whose work is running (set per call task by the node).
 call_context: ContextVar[str | None] = ContextVar("softswitch_call_id", default=None)
@@ -102,3 +109,47 @@ def configure(fmt: str = "text", level: str | int = "info", stream: TextIO | Non
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     return handler
+
+
+class DebugFile(logging.Handler):
+    """The softswitch debug file: records at this handler's level, formatted as the node's log
+    is, into ``softswitch1.log`` / ``softswitch2.log`` in ``directory``, each up to ``limit``
+    bytes, written in turn (the older one overwritten). Nothing is created before the first
+    record, so a node with nothing to say at the mask's level leaves no file."""
+
+    def __init__(self, directory: Path, limit: int, level: int, fmt: str = "text") -> None:
+        super().__init__(level)
+        self.directory = directory
+        self.limit = limit
+        self.setFormatter(JsonFormatter() if fmt == "json" else RedactingFormatter(TEXT_FORMAT))
+        self._pair: RotatingPair | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = (self.format(record) + "\n").encode("utf-8", "replace")
+            if self._pair is None:
+                self._pair = RotatingPair(self.directory, "softswitch", self.limit)
+            self._pair.write(line)
+        except Exception:  # a full disk must not stop the node: logging reports it on stderr
+            self.handleError(record)
+
+    @classmethod
+    def attach(cls, directory: Path, limit: int, *, debug: bool, fmt: str = "text") -> DebugFile:
+        """Add the debug file to the root logger: every record (``debug``, SS_TRACE_MASK DEBUG)
+        or errors and warnings (ERROR). A level below the root logger's lowers the root's to it,
+        the other handlers keeping the level they had through the root: DEBUG in the file does
+        not make stderr verbose."""
+        level = logging.DEBUG if debug else logging.WARNING
+        handler = cls(directory, limit, level, fmt)
+        root = logging.getLogger()
+        if level < root.getEffectiveLevel():
+            for other in root.handlers:
+                if other.level == logging.NOTSET:
+                    other.setLevel(root.getEffectiveLevel())
+            root.setLevel(level)
+        root.addHandler(handler)
+        return handler
+
+    def detach(self) -> None:
+        logging.getLogger().removeHandler(self)
+        self.close()
