@@ -23,6 +23,7 @@ Time is injected: callers pass ``now`` (wall-clock seconds) to every method.
 
 from __future__ import annotations
 
+import logging
 import struct
 import time
 from collections import OrderedDict
@@ -33,6 +34,10 @@ from pathlib import Path
 from signaling.sip.message import Request, Response
 
 Addr = tuple[str, int]
+
+#: Every SIP message at DEBUG when :attr:`Tracer.log_messages` (SS_TRACE_MASK DEBUG: the debug file
+#: has the full signalling, reference behaviour 14)
+sip_log = logging.getLogger("softswitch.sip")
 
 #: Calls whose records are kept in memory for call analysis.
 MEMORY_CALLS = 1000
@@ -100,6 +105,9 @@ class TraceSettings:
 class Tracer:
     settings: TraceSettings
     started_at: float = 0.0
+    #: every message the node sends or receives also to :data:`sip_log` at DEBUG, as a record
+    #: (timestamp line, direction line, the message): the debug file at SS_TRACE_MASK DEBUG
+    log_messages: bool = False
     _traced: dict[str, str] = field(default_factory=dict)  # any leg's Call-ID → the call's Call-ID
     _memory: OrderedDict[str, list[TraceRecord]] = field(default_factory=OrderedDict)
     _calls: RotatingPair | None = None
@@ -158,6 +166,11 @@ class Tracer:
 
     # -- recording ------------------------------------------------------------------------------------
 
+    @property
+    def watching(self) -> bool:
+        """Whether the node must hand messages to :meth:`message` at all."""
+        return self.log_messages or self.settings.enabled
+
     def message(
         self,
         message: Request | Response,
@@ -168,8 +181,14 @@ class Tracer:
         local: Addr,
         transport: str,
         now: float,
+        log: bool = True,
     ) -> None:
-        """Record one message if it belongs to a traced call or is a traced registration."""
+        """Record one message if it belongs to a traced call or is a traced registration; and,
+        with ``log`` (not for a message recorded a second time), log it when
+        :attr:`log_messages`."""
+        if log and self.log_messages:
+            text = TraceRecord(now, direction, peer, local, transport, data).render()
+            sip_log.debug("%s", text.decode("utf-8", "replace").rstrip("\n"))
         if not self.active(now):
             return
         is_register = (isinstance(message, Request) and message.method == "REGISTER") or (

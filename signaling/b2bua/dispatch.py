@@ -115,7 +115,7 @@ class Dispatch:
                 self.transport.send(serialize(answer), addr, transport)
             return
         self.stats.message(message, received=True)
-        if self.tracer.settings.enabled:
+        if self.tracer.watching:
             self._raw = (data, addr, transport)
             self.tracer.message(
                 message,
@@ -129,11 +129,6 @@ class Dispatch:
         self.layer.receive(message, addr, self.now(), transport)
         self._pump()
         self._raw = None
-
-    def _trace_recv(self, message: Request | Response, data: bytes, addr: Addr, transport: str) -> None:
-        self.tracer.message(
-            message, data, direction="recv", peer=addr, local=self.local, transport=transport, now=time.time()
-        )
 
     def _pump(self) -> None:
         """Dispatch the layer's events until it has none: what a handler sends (a response
@@ -162,7 +157,7 @@ class Dispatch:
         if isinstance(event, Transmit):
             self.transport.send(event.data, event.addr, event.transport)
             self.stats.message(event.message, received=False)
-            if self.tracer.settings.enabled:
+            if self.tracer.watching:
                 self.tracer.message(
                     event.message,
                     event.data,

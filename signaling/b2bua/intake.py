@@ -166,6 +166,7 @@ class Intake:
                 local=self.local,
                 transport=transport,
                 now=time.time(),
+                log=False,  # logged when it arrived
             )
         rejection = admission.rejection
         if rejection is not None or admission.needs_auth or not admission.ingress:

@@ -54,7 +54,7 @@ from signaling.sip.registrar import Registrar
 from signaling.sip.timers import TimerConfig
 from signaling.sip.transaction import TransactionId, TransactionLayer
 from signaling.sip.transport import SipTransport, client_context, server_context
-from signaling.trace import Tracer, TraceSettings
+from signaling.trace import Tracer, TraceSettings, sip_log
 
 log = logging.getLogger("softswitch.node")
 
@@ -170,6 +170,9 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
                 register_file_bytes=int(p["SS_TRACE_REGISTER_FILE_SIZE"]) * 1024 * 1024,
             ),
             started_at=time.time(),
+            # SS_TRACE_MASK DEBUG lowered the log to DEBUG at start (signaling/run.py): every
+            # message goes to the debug file (reference behaviour 14)
+            log_messages=sip_log.isEnabledFor(logging.DEBUG),
         )
 
     # -- lifecycle ----------------------------------------------------------------------------------

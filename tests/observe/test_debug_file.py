@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -93,8 +95,32 @@ def test_error_mask_keeps_errors_and_warnings_debug_mask_everything(
     stderr.stream.close()
 
 
+def _options() -> None:
+    """One OPTIONS to the node, answered 200."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(0.5)
+        port = s.getsockname()[1]
+        options = (
+            f"OPTIONS sip:ping@127.0.0.1:{SIP_PORT} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKdebug1\r\n"
+            f"From: <sip:probe@127.0.0.1:{port}>;tag=p1\r\nTo: <sip:ping@127.0.0.1>\r\n"
+            "Call-ID: debug-file-options\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+            "Content-Length: 0\r\n\r\n"
+        ).encode()
+        for _ in range(20):
+            s.sendto(options, ("127.0.0.1", SIP_PORT))
+            try:
+                assert s.recv(4096).startswith(b"SIP/2.0 200 ")
+                return
+            except TimeoutError:
+                continue
+        raise AssertionError("no answer to OPTIONS")
+
+
 def _node(tmp_path: Path, parameters: str) -> tuple[str, Path]:
-    """Start `softswitch run` with ``parameters``, stop it with SIGTERM; its stderr, trace dir."""
+    """Start `softswitch run` with ``parameters``, send it one OPTIONS, stop it with SIGTERM;
+    its stderr and trace directory."""
     tmp_path.mkdir()
     trace = tmp_path / "trace-dir"
     cfg = tmp_path / "node.toml"
@@ -116,6 +142,7 @@ def _node(tmp_path: Path, parameters: str) -> tuple[str, Path]:
         while "node ready" not in seen and time.monotonic() < deadline and proc.poll() is None:
             seen += proc.stderr.readline()
         assert "node ready" in seen, seen
+        _options()
         os.kill(proc.pid, signal.SIGTERM)
         _, rest = proc.communicate(timeout=30)
         assert proc.returncode == 0, seen + rest
@@ -132,8 +159,17 @@ def test_a_node_writes_its_debug_file_as_the_parameters_say(tmp_path: Path) -> N
     # INFO gets in under the DEBUG mask only (ERROR keeps errors and warnings)
     assert "INFO softswitch: node ready" in text and "INFO softswitch: shutting down" in text, text
     assert "node ready" in stderr, "stderr as before"
+    # behaviour 14: every SIP message, under its timestamp and direction lines
+    assert re.search(
+        r"DEBUG softswitch\.sip: ---------- \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ----------\n"
+        r"recv 127\.0\.0\.1:\d+ udp\nOPTIONS sip:ping@",
+        text,
+    ), text
+    assert re.search(r"----------\nsend 127\.0\.0\.1:\d+ udp\nSIP/2\.0 200 OK", text), text
+    assert "softswitch.sip" not in stderr, "stderr keeps its level"
     assert not (trace / "softswitch2.log").exists()
     _, trace = _node(tmp_path / "off", 'SS_TRACE_MASK = "DEBUG"\nSS_TRACETOFILE = false\n')
     assert not (trace / "softswitch1.log").exists()
-    _, trace = _node(tmp_path / "quiet", "")  # the defaults: On, ERROR; a clean start says nothing
+    # the defaults, On and ERROR: a clean start and a successful exchange write nothing
+    _, trace = _node(tmp_path / "quiet", "")
     assert not (trace / "softswitch1.log").exists()
