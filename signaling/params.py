@@ -389,6 +389,7 @@ SERVER_LIVE = frozenset(
 SERVER_AT_ONCE = frozenset(
     {
         "SERVER_PAY_DELAY_CUSTOMER_EXPIRE_DAY",
+        "SERVER_PASSWORD_LENGTH",
         "SERVER_QUERY_ONE_PAGE_SIZE",
         "SERVER_QUERY_CDR_MAX_DAY_INTERVAL",
         "SERVER_WEB_ACCESS_CONTROL",
@@ -397,7 +398,6 @@ SERVER_AT_ONCE = frozenset(
 )
 SERVER_UNUSED = frozenset(
     {
-        "SERVER_PASSWORD_LENGTH",  # the API's minimum is fixed at its default, 8 (docs/api.md)
         "SERVER_ALARM_EMAIL",  # no alarm e-mail yet (docs/observability.md)
         "SERVER_ALARM_ENABLE_EMAIL",
         "SERVER_CDR_RETENTION_DAYS",  # purges take their cut-off from the command line

@@ -62,8 +62,8 @@ SALT_BYTES = 16
 HASH_BYTES = 32
 #: Session tokens: 32 random bytes, URL-safe base64 (43 characters).
 TOKEN_BYTES = 32
-#: Shortest password accepted when a user is created or changes it (the reference's
-#: SERVER_PASSWORD_LENGTH default).
+#: Shortest password accepted when a user is created or changes it: the reference's
+#: SERVER_PASSWORD_LENGTH default, and the least that parameter may be set to (8..128).
 MIN_PASSWORD_LENGTH = 8
 #: Generated first-admin passwords: 18 random bytes, 24 characters.
 GENERATED_PASSWORD_BYTES = 18
@@ -160,13 +160,14 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def generate_password() -> str:
-    return secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+def generate_password(length: int = 0) -> str:
+    """A random password of at least 24 characters, and at least ``length``."""
+    return secrets.token_urlsafe(max(GENERATED_PASSWORD_BYTES, (length * 3 + 3) // 4))
 
 
-def check_password_strength(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValidationError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+def check_password_strength(password: str, minimum: int = MIN_PASSWORD_LENGTH) -> None:
+    if len(password) < minimum:
+        raise ValidationError("password", f"must be at least {minimum} characters (SERVER_PASSWORD_LENGTH)")
     if password.strip() != password or not password.isprintable():
         raise ValidationError("password", "must not start or end with spaces or hold control characters")
 
@@ -204,7 +205,7 @@ class Users:
             raise ValidationError("role", f"expected one of {', '.join(ROLES)}")
         if (role == "agent") != (account_id is not None):
             raise ValidationError("account_id", "an agent user needs its agent account, the others none")
-        check_password_strength(password)
+        check_password_strength(password, self.min_password_length())
         hashed = hash_password(password)
         with self.store.db.transaction() as tx:
             if tx.one("SELECT 1 FROM operator_user WHERE name = ?", (name,)):
@@ -246,6 +247,7 @@ class Users:
     ) -> User:
         """Change a user; a new role of ``agent`` needs ``account_id``. Disabling a user, or
         changing its role or password, ends its sessions."""
+        minimum = self.min_password_length() if password is not None else MIN_PASSWORD_LENGTH
         with self.store.db.transaction() as tx:
             user = self._by_name(tx, name)
             new_role = role or user.role
@@ -267,7 +269,7 @@ class Users:
                 (new_role, new_account, encode(d, Kind.BOOL, new_disabled), user.id),
             )
             if password is not None:
-                check_password_strength(password)
+                check_password_strength(password, minimum)
                 tx.execute(
                     "UPDATE operator_user SET password_hash = ? WHERE id = ?",
                     (hash_password(password), user.id),
@@ -275,6 +277,11 @@ class Users:
             if password is not None or new_disabled or new_role != user.role:
                 tx.execute("DELETE FROM operator_session WHERE user_id = ?", (user.id,))
             return self._by_name(tx, name)
+
+    def min_password_length(self) -> int:
+        """SERVER_PASSWORD_LENGTH as stored now (a change applies to the next password set)."""
+        value = self.store.server_parameter("SERVER_PASSWORD_LENGTH")
+        return max(MIN_PASSWORD_LENGTH, value if isinstance(value, int) else MIN_PASSWORD_LENGTH)
 
     def set_password(self, name: str, password: str) -> User:
         return self.update(name, password=password)
@@ -298,7 +305,7 @@ class Users:
         password (to be shown once, never logged); None when an administrator exists."""
         if self.has_admin():
             return None
-        password = generate_password()
+        password = generate_password(self.min_password_length())
         try:
             self.add(name, "admin", password)
         except ValidationError:

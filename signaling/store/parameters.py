@@ -93,7 +93,9 @@ SERVER_PARAMETERS: dict[str, ServerParameter] = {
         ServerParameter(
             "SERVER_QUERY_CDR_MAX_DAY_INTERVAL", 31, "days one CDR query may span", _int(1, 3660)
         ),
-        ServerParameter("SERVER_PASSWORD_LENGTH", 8, "shortest password for new users", _int(1, 128)),
+        ServerParameter(
+            "SERVER_PASSWORD_LENGTH", 8, "shortest password a user may set (8 at least)", _int(8, 128)
+        ),
         ServerParameter("SERVER_ALARM_EMAIL", "", "where alarm e-mails go (empty: nowhere)", _email),
         ServerParameter("SERVER_ALARM_ENABLE_EMAIL", False, "send alarms by e-mail", _bool),
         ServerParameter(

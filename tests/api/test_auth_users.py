@@ -7,7 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from signaling.api.auth import AuthSettings, InvalidSession, LoginFailed, Users, verify_password
+from signaling.api.auth import (
+    AuthSettings,
+    InvalidSession,
+    LoginFailed,
+    Users,
+    generate_password,
+    verify_password,
+)
 from signaling.store import Account, NotFoundError, Store, ValidationError
 from tests.api.conftest import Clock
 
@@ -56,6 +63,25 @@ def test_roles_and_agent_binding(store: Store, clock: Clock) -> None:
     assert users.scope_for(op).is_admin and users.admin_for(op).scope.operator == "op"
     with pytest.raises(ValidationError, match="name: already used"):
         users.add("op", "admin", PASSWORD)
+
+
+def test_server_password_length_sets_the_shortest_password(store: Store, clock: Clock) -> None:
+    """Reference behaviour 70, and a stored change applying to the next password set."""
+    users = _users(store, clock)
+    users.add("alice", "admin", "12345678")  # the default, 8
+    store.set_parameter("SERVER_PASSWORD_LENGTH", 12)
+    with pytest.raises(
+        ValidationError, match=r"password: must be at least 12 characters \(SERVER_PASSWORD_LENGTH\)"
+    ):
+        users.add("bob", "operator", "12345678901")
+    with pytest.raises(ValidationError, match="at least 12"):
+        users.set_password("alice", "12345678901")
+    users.add("bob", "operator", "123456789012")
+    assert users.authenticate("alice", "12345678", "192.0.2.1").name == "alice", "existing passwords stay"
+    with pytest.raises(ValidationError, match="SERVER_PASSWORD_LENGTH"):
+        store.set_parameter("SERVER_PASSWORD_LENGTH", 7)  # below the node's own floor
+    # a first administrator's generated password obeys it too (ensure_admin asks for this length)
+    assert len(generate_password(40)) >= 40 and len(generate_password()) >= 24
 
 
 def test_lockout_per_user_is_temporary_and_refuses_the_right_password(store: Store, clock: Clock) -> None:
