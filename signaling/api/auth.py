@@ -280,7 +280,10 @@ class Users:
 
     def min_password_length(self) -> int:
         """SERVER_PASSWORD_LENGTH as stored now (a change applies to the next password set)."""
-        value = self.store.server_parameter("SERVER_PASSWORD_LENGTH")
+        try:
+            value = self.store.server_parameter("SERVER_PASSWORD_LENGTH")
+        except ValueError:  # stored before 8 became its least value: the floor
+            return MIN_PASSWORD_LENGTH
         return max(MIN_PASSWORD_LENGTH, value if isinstance(value, int) else MIN_PASSWORD_LENGTH)
 
     def set_password(self, name: str, password: str) -> User:
