@@ -390,6 +390,8 @@ SERVER_AT_ONCE = frozenset(
     {
         "SERVER_PAY_DELAY_CUSTOMER_EXPIRE_DAY",
         "SERVER_PASSWORD_LENGTH",
+        "SERVER_CDR_RETENTION_DAYS",  # each node's hourly retention pass reads them
+        "SERVER_PAYMENT_RETENTION_DAYS",
         "SERVER_QUERY_ONE_PAGE_SIZE",
         "SERVER_QUERY_CDR_MAX_DAY_INTERVAL",
         "SERVER_WEB_ACCESS_CONTROL",
@@ -400,8 +402,6 @@ SERVER_UNUSED = frozenset(
     {
         "SERVER_ALARM_EMAIL",  # no alarm e-mail yet (docs/observability.md)
         "SERVER_ALARM_ENABLE_EMAIL",
-        "SERVER_CDR_RETENTION_DAYS",  # purges take their cut-off from the command line
-        "SERVER_PAYMENT_RETENTION_DAYS",
     }
 )
 
@@ -419,7 +419,7 @@ TAKES_EFFECT: dict[str, Effect] = {name: kind for kind, names in _CLASSES for na
 EFFECT_NOTE: dict[Effect, str] = {
     RELOAD: "running nodes take it at their next reload",
     RESTART: "it takes effect at each node's next restart: read at start only",
-    IMMEDIATE: "in effect from the next request",
+    IMMEDIATE: "in effect at its next use (the next request; retention: each node's next hourly pass)",
     NEVER: "it changes nothing in this softswitch: accepted only",
 }
 
@@ -427,7 +427,7 @@ EFFECT_NOTE: dict[Effect, str] = {
 EFFECT_MARK: dict[Effect, str] = {
     RELOAD: "next reload",
     RESTART: "restart required",
-    IMMEDIATE: "next request",
+    IMMEDIATE: "next use",
     NEVER: "never (accepted only)",
 }
 

@@ -14,6 +14,9 @@ phones with the other nodes of the database (signaling/callproc/cluster.py): the
 bindings are collected on the loop, written and the others' read in the worker thread, and the
 new view installed on the loop. The first sync runs at start (the node is then known to the
 others before its first call); at the stop the node's registrations leave the store.
+
+Hourly, from the first refresh on, a refresh also runs the store's retention pass in the worker
+thread (signaling/store/retention.py: SERVER_CDR_RETENTION_DAYS, SERVER_PAYMENT_RETENTION_DAYS).
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 
 from signaling.callproc.router import StoreRouter
 from signaling.store import StoreError
+from signaling.store.retention import run_retention
 
 log = logging.getLogger("softswitch.callproc")
 
@@ -31,12 +36,22 @@ log = logging.getLogger("softswitch.callproc")
 REFRESH_INTERVAL = 2.0
 #: How long the stop waits for the CDR writer to write what is queued, seconds.
 STOP_TIMEOUT = 30.0
+#: How often the retention pass runs (signaling/store/retention.py), seconds; the first at start.
+RETENTION_INTERVAL = 3600.0
 
 
 class RouterDriver:
-    def __init__(self, router: StoreRouter, *, refresh_interval: float = REFRESH_INTERVAL) -> None:
+    def __init__(
+        self,
+        router: StoreRouter,
+        *,
+        refresh_interval: float = REFRESH_INTERVAL,
+        retention_interval: float = RETENTION_INTERVAL,
+    ) -> None:
         self.router = router
         self.refresh_interval = refresh_interval
+        self.retention_interval = retention_interval
+        self._retention_due = 0.0  # loop time of the next retention pass: the first refresh
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._armed_at: float | None = None
@@ -129,6 +144,19 @@ class RouterDriver:
                 self.router.install(snapshot)
                 log.info("configuration version %d loaded", snapshot.version)
             await self._sync_cluster()
+            await self._retention()
+
+    async def _retention(self) -> None:
+        """The store's retention pass (SERVER_CDR_RETENTION_DAYS, SERVER_PAYMENT_RETENTION_DAYS)
+        in a worker thread, every ``retention_interval`` seconds."""
+        assert self._loop is not None
+        if self._loop.time() < self._retention_due:
+            return
+        self._retention_due = self._loop.time() + self.retention_interval
+        try:
+            await asyncio.to_thread(run_retention, self.router.store, datetime.now(UTC))
+        except Exception:
+            log.exception("retention pass failed (retried at the next one)")
 
     async def _sync_cluster(self) -> None:
         """Share this node's registrations and learn the others' (the module doc)."""

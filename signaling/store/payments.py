@@ -159,11 +159,15 @@ def query(
 
 
 def purge(tx: Tx, before: datetime, *, operator: str, now: datetime) -> int:
-    """Delete records older than ``before`` (retention), logging the purge first; the count."""
+    """Delete records older than ``before`` (retention), logging the purge first; the count. A
+    purge that finds nothing to delete changes nothing and logs nothing (the hourly retention
+    pass of every node would otherwise log one a node an hour)."""
     if before > now:
         raise ValidationError("before", "cannot purge records from the future")
     cutoff = codec.encode(tx.dialect, Kind.TIME, before)
     count = int(tx.scalar("SELECT count(*) FROM payment WHERE payment_time < ?", (cutoff,)))
+    if not count:
+        return 0
     tx.execute(
         "INSERT INTO payment_purge (cutoff, operator, purge_time, deleted) VALUES (?, ?, ?, ?)",
         (cutoff, operator, codec.encode(tx.dialect, Kind.TIME, now), count),

@@ -96,4 +96,4 @@ def test_the_parameter_list_marks_when_each_takes_effect(cli: Cli) -> None:
     assert marks["SS_TRACE_CALL_FILE_SIZE"] == "restart required"
     assert marks["SS_SIP_TIMEOUT_INVITE"] == marks["SS_QOS_SIGNAL"] == "next reload"
     assert marks["SS_H323_TIMEOUT_SETUP"] == "never (accepted only)"
-    assert marks["SERVER_QUERY_ONE_PAGE_SIZE"] == "next request"
+    assert marks["SERVER_QUERY_ONE_PAGE_SIZE"] == "next use"

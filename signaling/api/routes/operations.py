@@ -259,7 +259,8 @@ class ParameterOut(BaseModel):
     doc: str
     #: When a stored change takes effect (signaling/params.py ``TAKES_EFFECT``): ``reload``
     #: (running nodes, at their next reload), ``restart`` (read at start only: each node's next
-    #: start), ``immediate`` (the next request) or ``never`` (accepted, changes nothing).
+    #: start), ``immediate`` (its next use: the next request, the next retention pass) or
+    #: ``never`` (accepted, changes nothing).
     takes_effect: params.Effect
 
 
