@@ -392,18 +392,15 @@ SERVER_AT_ONCE = frozenset(
         "SERVER_PASSWORD_LENGTH",
         "SERVER_CDR_RETENTION_DAYS",  # each node's hourly retention pass reads them
         "SERVER_PAYMENT_RETENTION_DAYS",
+        "SERVER_ALARM_EMAIL",  # read at each alarm round with events (signaling/observe/mail.py)
+        "SERVER_ALARM_ENABLE_EMAIL",
         "SERVER_QUERY_ONE_PAGE_SIZE",
         "SERVER_QUERY_CDR_MAX_DAY_INTERVAL",
         "SERVER_WEB_ACCESS_CONTROL",
         "SERVER_WEB_ACCESS_LIST",
     }
 )
-SERVER_UNUSED = frozenset(
-    {
-        "SERVER_ALARM_EMAIL",  # no alarm e-mail yet (docs/observability.md)
-        "SERVER_ALARM_ENABLE_EMAIL",
-    }
-)
+SERVER_UNUSED: frozenset[str] = frozenset()
 
 _CLASSES: tuple[tuple[Effect, frozenset[str]], ...] = (
     (RELOAD, LIVE | SERVER_LIVE),

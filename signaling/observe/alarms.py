@@ -145,6 +145,10 @@ class AlarmConfig:
     table_high: float = 90.0
     #: raise/clear events kept in the history
     history: int = 1000
+    #: alarm e-mail (signaling/observe/mail.py; SERVER_ALARM_ENABLE_EMAIL, SERVER_ALARM_EMAIL):
+    #: the SMTP relay "host:port" and the sender ("": softswitch@ this machine's name)
+    smtp: str = "127.0.0.1:25"
+    mail_from: str = ""
 
     def __post_init__(self) -> None:
         pairs = (
@@ -159,8 +163,17 @@ class AlarmConfig:
                 raise ValueError(f"{high_name} must not be below {low_name} (hysteresis)")
         if self.interval <= 0:
             raise ValueError("interval must be positive")
+        self.smtp_relay()  # checked at load: "alarms: smtp: ..."
         if self.balance_low is not None and not isinstance(self.balance_low, Decimal):
             raise TypeError("balance_low is money: a Decimal")
+
+    def smtp_relay(self) -> tuple[str, int]:
+        """``smtp`` as (host, port); ValueError naming it when it is not ``host:port``."""
+        host, sep, port = self.smtp.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"smtp: {self.smtp!r} is not host:port (e.g. 127.0.0.1:25)")
+        return host, int(port)
 
     def raise_after(self, kind: str) -> float:
         return {"cpu_high": self.cpu_sustain, "disk_io_high": self.disk_io_sustain}.get(kind, 0.0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import smtplib
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -36,7 +37,9 @@ from signaling.observe.alarms import (
     system_conditions,
     table_conditions,
 )
+from signaling.observe.mail import compose, default_sender, mail_settings, send
 from signaling.observe.system import SystemSampler
+from signaling.store import StoreError
 
 if TYPE_CHECKING:
     from signaling.b2bua.node import Node
@@ -63,12 +66,14 @@ class Observer:
         #: account code -> balance + credit, from the last read of the store (None: never read)
         self.funds: dict[str, Decimal] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        #: alarm e-mails being sent (worker threads), kept until done
+        self._mailing: set[asyncio.Task[bool]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._every(self.config.interval, self.run_round)))
+        self._tasks.append(loop.create_task(self._every(self.config.interval, self._round)))
         if self.config.gateway_options_interval > 0:
             interval = self.config.gateway_options_interval
             self._tasks.append(loop.create_task(self._every(interval, self._probe)))
@@ -76,12 +81,15 @@ class Observer:
             self._tasks.append(loop.create_task(self._balances_forever()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._mailing]:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        for task in list(self._mailing):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _every(self, interval: float, work: Callable[[], object]) -> None:
         while True:
@@ -98,6 +106,36 @@ class Observer:
         return getattr(self.node.router, "inner", self.node.router)
 
     # -- one round ------------------------------------------------------------------------------
+
+    def _round(self) -> None:
+        """A periodic round: evaluate, then mail what it raised, changed or cleared."""
+        events = self.run_round()
+        if events:
+            task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.mail, events))
+            self._mailing.add(task)
+            task.add_done_callback(self._mailing.discard)
+
+    def mail(self, events: list[AlarmEvent]) -> bool:
+        """E-mail ``events`` when SERVER_ALARM_ENABLE_EMAIL and SERVER_ALARM_EMAIL say so
+        (signaling/observe/mail.py; blocking: a worker thread's); whether a message went."""
+        router: Any = self._router()
+        store = getattr(router, "store", None)
+        try:
+            stored = store.parameters() if store is not None else {}
+            settings = mail_settings(stored, self.node.config.parameters)
+        except (StoreError, ValueError) as exc:
+            log.warning("alarm e-mail: cannot read its parameters: %s", exc)
+            return False
+        if not settings.enabled or not settings.to:
+            return False
+        node = str(getattr(router, "node", "") or "softswitch")
+        message = compose(events, settings.to, self.config.mail_from or default_sender(), node)
+        try:
+            send(message, self.config.smtp_relay())
+        except (OSError, smtplib.SMTPException) as exc:
+            log.warning("alarm e-mail to %s through %s: %s", settings.to, self.config.smtp, exc)
+            return False
+        return True
 
     def run_round(self) -> list[AlarmEvent]:
         """Gather the inputs and evaluate every rule once (also callable directly)."""
