@@ -604,24 +604,32 @@ fn video_sections_are_not_negotiated() {
     assert!(video.caller.codecs.is_empty());
 }
 
-/// A G.729 customer on 18 and a carrier that answers G729a on 96 (our `g729_mode = both`
-/// offered it G729 on 18 and G729a on 96): both legs keep their own payload-type numbers, so
-/// the engine's relay renumbers each packet to the receiving party's (docs/b2bua.md, "Codecs").
-#[test]
-fn relayed_g729_legs_keep_their_own_payload_types_for_the_relay_map() {
-    let offer = PCMA_OFFER
+/// A customer offering G.729 on 18 and telephone-event on 101.
+fn g729_caller() -> String {
+    PCMA_OFFER
         .replace("RTP/AVP 8 101", "RTP/AVP 18 101")
-        .replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:18 G729/8000");
-    let answer = PCMA_ANSWER
+        .replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:18 G729/8000")
+}
+
+/// A carrier's SDP with G729a on 96 (`annexb=no`) and telephone-event on 97.
+fn g729a_carrier() -> String {
+    PCMA_ANSWER
         .replace("RTP/AVP 8 101", "RTP/AVP 96 97")
         .replace(
             "a=rtpmap:8 PCMA/8000",
             "a=rtpmap:96 G729a/8000\r\na=fmtp:96 annexb=no",
         )
-        .replace(":101", ":97");
+        .replace(":101", ":97")
+}
+
+/// A G.729 customer on 18 and a carrier that answers G729a on 96 (our `g729_mode = both`
+/// offered it G729 on 18 and G729a on 96): both legs keep their own payload-type numbers, so
+/// the engine's relay renumbers each packet to the receiving party's (docs/b2bua.md, "Codecs").
+#[test]
+fn relayed_g729_legs_keep_their_own_payload_types_for_the_relay_map() {
     let mut h = Harness::new();
-    h.offer(&offer, &[]);
-    let reply = h.answer(&answer, &[]);
+    h.offer(&g729_caller(), &[]);
+    let reply = h.answer(&g729a_carrier(), &[]);
     // The answer toward the caller uses the caller's numbers (RFC 3264 §6.1), named as the
     // caller named them, with the carrier's parameters: what the caller sends with is what its
     // leg lists, and the relay renumbers it for the carrier.
@@ -657,13 +665,7 @@ fn relayed_g729_legs_keep_their_own_payload_types_for_the_relay_map() {
 /// toward the carrier is renumbered to the carrier's, as the first answer was to the caller's.
 #[test]
 fn an_answer_to_a_reoffer_from_the_callee_uses_the_callees_numbers() {
-    let caller = PCMA_OFFER
-        .replace("RTP/AVP 8 101", "RTP/AVP 18 101")
-        .replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:18 G729/8000");
-    let carrier = PCMA_ANSWER
-        .replace("RTP/AVP 8 101", "RTP/AVP 96 97")
-        .replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:96 G729a/8000")
-        .replace(":101", ":97");
+    let (caller, carrier) = (g729_caller(), g729a_carrier());
     let mut h = Harness::new();
     h.offer(&caller, &[]);
     h.answer(&carrier, &[]);
