@@ -7,6 +7,7 @@ import os
 import select
 import socket
 import struct
+import time
 from collections.abc import Iterator, Mapping
 
 from mediacore import LegStats
@@ -224,3 +225,23 @@ def sdp_media_port(text: bytes | str) -> tuple[str, int]:
             port = int(line.split()[1])
     assert host is not None and port is not None, s
     return host, port
+
+
+def options_until_answered(probe: socket.socket, sip_port: int, call_id: str, within: float = 20.0) -> bytes:
+    """Send OPTIONS from ``probe`` (a bound UDP socket with a timeout) to a node starting on
+    127.0.0.1:``sip_port`` until it answers, at most ``within`` seconds; its answer (b"" if none)."""
+    local = probe.getsockname()[1]
+    options = (
+        f"OPTIONS sip:ping@127.0.0.1:{sip_port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{call_id}\r\n"
+        f"From: <sip:probe@127.0.0.1:{local}>;tag=p1\r\nTo: <sip:ping@127.0.0.1>\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        probe.sendto(options, ("127.0.0.1", sip_port))
+        try:
+            return probe.recv(4096)
+        except TimeoutError:
+            continue
+    return b""

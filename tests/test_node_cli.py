@@ -8,8 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.helpers import options_until_answered
 
 SIP_PORT = 51231
 
@@ -43,20 +44,7 @@ def test_node_answers_options_and_stops_on_sigterm(tmp_path: Path) -> None:
             s.bind(("127.0.0.1", 0))
             s.settimeout(0.5)
             port = s.getsockname()[1]
-            options = (
-                f"OPTIONS sip:ping@127.0.0.1:{SIP_PORT} SIP/2.0\r\n"
-                f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKcli1\r\n"
-                f"From: <sip:probe@127.0.0.1:{port}>;tag=p1\r\nTo: <sip:ping@127.0.0.1>\r\n"
-                "Call-ID: cli-options-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-            ).encode()
-            reply = b""
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not reply:
-                s.sendto(options, ("127.0.0.1", SIP_PORT))
-                try:
-                    reply = s.recv(4096)
-                except TimeoutError:
-                    continue
+            reply = options_until_answered(s, SIP_PORT, "cli-options-1")
             assert reply.startswith(b"SIP/2.0 200 "), reply
             assert b"Allow: " in reply and b"cli-options-1" in reply
             # a malformed request gets 400, not silence and not a crash

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from signaling.config import ConfigError, load
 from signaling.store import open_store
 from tests.b2bua_harness import port_block
 from tests.callproc.world import basic_world
+from tests.helpers import options_until_answered
 
 
 def test_store_url_and_node_are_read() -> None:
@@ -52,16 +52,6 @@ def test_gateway_tables_and_a_store_do_not_mix() -> None:
         )
 
 
-def _options(port: int, probe: socket.socket) -> bytes:
-    local = probe.getsockname()[1]
-    return (
-        f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bKstore1\r\n"
-        f"From: <sip:probe@127.0.0.1:{local}>;tag=p1\r\nTo: <sip:ping@127.0.0.1>\r\n"
-        "Call-ID: store-options-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    ).encode()
-
-
 def test_softswitch_run_serves_from_the_store_and_stops_cleanly(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ss.db'}"
     with open_store(url) as store:
@@ -83,14 +73,7 @@ def test_softswitch_run_serves_from_the_store_and_stops_cleanly(tmp_path: Path) 
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
                 s.bind(("127.0.0.1", 0))
                 s.settimeout(0.5)
-                reply = b""
-                deadline = time.monotonic() + 20
-                while time.monotonic() < deadline and not reply:
-                    s.sendto(_options(base, s), ("127.0.0.1", base))
-                    try:
-                        reply = s.recv(4096)
-                    except TimeoutError:
-                        continue
+                reply = options_until_answered(s, base, "store-options-1")
                 assert reply.startswith(b"SIP/2.0 200 "), reply
             os.kill(proc.pid, signal.SIGTERM)
             _, err = proc.communicate(timeout=20)

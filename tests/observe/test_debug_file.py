@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from signaling.observe.logs import DebugFile
+from tests.helpers import options_until_answered
 
 SIP_PORT = 51241
 
@@ -100,22 +101,7 @@ def _options() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         s.settimeout(0.5)
-        port = s.getsockname()[1]
-        options = (
-            f"OPTIONS sip:ping@127.0.0.1:{SIP_PORT} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKdebug1\r\n"
-            f"From: <sip:probe@127.0.0.1:{port}>;tag=p1\r\nTo: <sip:ping@127.0.0.1>\r\n"
-            "Call-ID: debug-file-options\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
-            "Content-Length: 0\r\n\r\n"
-        ).encode()
-        for _ in range(20):
-            s.sendto(options, ("127.0.0.1", SIP_PORT))
-            try:
-                assert s.recv(4096).startswith(b"SIP/2.0 200 ")
-                return
-            except TimeoutError:
-                continue
-        raise AssertionError("no answer to OPTIONS")
+        assert options_until_answered(s, SIP_PORT, "debug-file-options").startswith(b"SIP/2.0 200 ")
 
 
 def _node(tmp_path: Path, parameters: str) -> tuple[str, Path]:
