@@ -111,6 +111,9 @@ class LegSpec(TypedDict, total=False):
     echo_cancel: EchoCancelSpec
     #: DTMF mode of this leg (default ``"auto"``); digits are converted between the legs' modes.
     dtmf: DtmfMode
+    #: Voice gain toward this party, dB, -10..10 (SS_VOICEGAIN; default 0): relayed G.711 and
+    #: decoded audio are scaled; a relayed compressed codec (G.729, Opus) passes unchanged.
+    gain_db: int
 
 
 class SessionSpec(TypedDict, total=False):

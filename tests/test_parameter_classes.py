@@ -157,5 +157,5 @@ def test_the_operator_is_told_for_each_class() -> None:
     assert set(params.EFFECT_NOTE) == set(params.TAKES_EFFECT.values())
     assert params.takes_effect("SS_RTP_TIMEOUT") == params.RESTART
     assert params.takes_effect("SS_SIP_TIMEOUT_INVITE") == params.RELOAD
-    assert params.takes_effect("SS_VOICEGAIN") == params.NEVER
+    assert params.takes_effect("SS_VOICEGAIN") == params.RELOAD
     assert params.takes_effect("SERVER_QUERY_ONE_PAGE_SIZE") == params.IMMEDIATE

@@ -80,10 +80,12 @@ class CallInputs:
         in-process engine answers at once (``run_now``: no task, no await); a media node's
         reply is awaited, the call's later inputs queued meanwhile. An offer or an answer asks
         for the node's RTP marking (SS_QOS_RTP, read at start) as rtpengine's ``TOS`` key: the
-        ToS byte, DSCP << 2, which our engine and a real rtpengine both apply."""
+        ToS byte, DSCP << 2, which our engine and a real rtpengine both apply; and the call's
+        voice gain (SS_VOICEGAIN) as our ``voice-gain`` key (:func:`_voice_gain`)."""
         if command in ("offer", "answer") and args and isinstance(args[-1], OfferOptions):
             options = args[-1]
             extra = {**options.extra, "TOS": self.rtp_dscp << 2}
+            extra.update(_voice_gain(call))
             args = (*args[:-1], OfferOptions(options.flags, options.codec, extra))
         port = self.media_port
         run_now = getattr(port, "run_now", None)
@@ -235,3 +237,12 @@ def _media_now(
     except MediaControlError as exc:
         result = exc
     then(result)
+
+
+def _voice_gain(call: Call) -> dict[str, int]:
+    """SS_VOICEGAIN (dB toward both parties) as the call started with it: a stored change
+    reaches the next call (class ``reload``), a running call keeps its own. Sent as our ng key
+    ``voice-gain`` only when not 0, so a real rtpengine sees nothing new by default (it would
+    ignore the key anyway)."""
+    gain = int(call.parameters.get("SS_VOICEGAIN", 0))
+    return {"voice-gain": gain} if gain else {}

@@ -152,7 +152,8 @@ def test_each_parameter_says_when_a_stored_change_takes_effect(api: Api) -> None
     assert listed == params.TAKES_EFFECT
     assert listed["SS_MEDIAPROXYPORT_START"] == listed["SS_JITTERBUFFER_MODE"] == "restart"
     assert listed["SS_QOS_RTP"] == "restart" and listed["SS_QOS_SIGNAL"] == "reload"
-    assert listed["SS_VOICEGAIN"] == "never" and listed["SERVER_WEB_ACCESS_LIST"] == "immediate"
+    assert listed["SS_VOICEGAIN"] == "reload" and listed["SS_H323_TIMEOUT_SETUP"] == "never"
+    assert listed["SERVER_WEB_ACCESS_LIST"] == "immediate"
     set_ = admin.put(f"{V1}/parameters/SS_RTP_TIMEOUT", json={"value": 45})
     assert set_.status_code == 200, set_.text
     assert set_.json()["takes_effect"] == "restart" and set_.json()["stored"] == "45"

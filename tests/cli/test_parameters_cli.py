@@ -66,9 +66,14 @@ def test_a_restart_parameter_says_it_waits_for_the_next_restart(cli: Cli, data_d
     assert _stored(data_dir) == {"SS_RTP_TIMEOUT": "45"}
     ports = cli("parameters", "set", "SS_MEDIA_PROXY_PORT_RANGE", "20000,29999")  # an alias: the same
     assert ports.returncode == 0 and "next restart" in ports.stdout
-    unused = cli("parameters", "set", "SS_VOICEGAIN", "3")
+    unused = cli("parameters", "set", "SS_H323_TIMEOUT_SETUP", "3")
     assert unused.returncode == 0
-    assert "SS_VOICEGAIN = 3 (stored; it changes nothing in this softswitch: accepted only)" in unused.stdout
+    assert "SS_H323_TIMEOUT_SETUP = 3 (stored; it changes nothing in this softswitch: accepted only)" in (
+        unused.stdout
+    )
+    gain = cli("parameters", "set", "SS_VOICEGAIN", "6")  # read per call: the next call takes it
+    assert gain.returncode == 0
+    assert "SS_VOICEGAIN = 6 (stored; running nodes take it at their next reload)" in gain.stdout
     live = cli("parameters", "set", "SS_QOS_SIGNAL", "46")
     assert live.returncode == 0 and "next reload" in live.stdout
     listed = cli("parameters", "stored")
@@ -77,8 +82,9 @@ def test_a_restart_parameter_says_it_waits_for_the_next_restart(cli: Cli, data_d
     assert rows == {
         "SS_MEDIA_PROXY_PORT_RANGE": "restart required",
         "SS_QOS_SIGNAL": "next reload",
+        "SS_H323_TIMEOUT_SETUP": "never (accepted only)",
         "SS_RTP_TIMEOUT": "restart required",
-        "SS_VOICEGAIN": "never (accepted only)",
+        "SS_VOICEGAIN": "next reload",
     }
     dropped = cli("parameters", "reset", "SS_RTP_TIMEOUT")
     assert dropped.returncode == 0

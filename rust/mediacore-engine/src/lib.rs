@@ -11,6 +11,7 @@
 pub mod control;
 pub mod dtmf;
 pub mod event;
+pub mod gain;
 pub mod overlay;
 pub mod retime;
 pub mod session;
@@ -21,6 +22,7 @@ pub mod transcode;
 pub use control::{MediaControl, PendingStats, SessionInfo};
 pub use dtmf::{DtmfPlay, DtmfPlayer};
 pub use event::{DtmfVia, Event, EventKind};
+pub use gain::MAX_GAIN_DB;
 pub use mediacore_dsp::aec::EchoStats;
 pub use mediacore_dsp::jitter::JitterStats;
 pub use session::{Channel, DropReason, Session, Transmit, Verdict, RELATCH_AFTER};

@@ -35,6 +35,8 @@
 //!   ([`crate::spec::relay_pt_map`]), once; one the overlay hands back as `Forward` is mapped by
 //!   the session. What the overlay makes itself carries the receiver's numbers already: events
 //!   the receiver's telephone-event type, tone audio the mapped type of the sender's audio.
+//!   A voice gain toward the receiver (`gain.rs`) is applied with the map, to the sender's
+//!   audio only: tones and silence the overlay writes keep their level.
 //! - **Play DTMF** (`DtmfSink`): events are inserted at the stream's current timestamp (the
 //!   sender's last timestamp, advanced by the wall time since when it fell silent); tones are
 //!   inserted as G.711 packets while the sender's own audio is kept back.
@@ -50,6 +52,7 @@ use mediacore_dsp::codec::{g711, CodecDef, CodecKind};
 use mediacore_dsp::dtmf::{DetectorEvent, DtmfDetector, DtmfGenerator};
 use mediacore_proto::{digit_for_event, event_for_digit, RtpHeader, TelephoneEvent};
 
+use crate::gain::{relay_gain, RelayGain};
 use crate::spec::{map_payload_type, relay_pt_map, DtmfRoute, LegSpec, PtMap, PT_IDENTITY};
 use crate::transcode::send_codec;
 
@@ -138,6 +141,10 @@ pub struct RelayOverlay {
     src_te: Option<u8>,
     /// Sender payload type → receiver payload type (the session's map of this direction).
     pt_map: PtMap,
+    /// Voice gain toward the receiver on the sender's G.711 audio (the session's of this
+    /// direction), applied to the sender's packets that leave as copies; tones we write keep
+    /// their level.
+    gain: Option<Box<RelayGain>>,
     /// The shared codec when it is G.711 (audio work possible), else `None`.
     codec: Option<&'static CodecDef>,
     /// Payload type of tone packets we write: the sender's last audio payload type, mapped.
@@ -186,6 +193,7 @@ impl RelayOverlay {
             dst: DtmfRoute::Inband,
             src_te: None,
             pt_map: PT_IDENTITY,
+            gain: None,
             codec: None,
             audio_pt: 0,
             units: 1,
@@ -214,6 +222,7 @@ impl RelayOverlay {
         self.dst = to.dtmf_route();
         self.src_te = from.sent_event_pt();
         self.pt_map = relay_pt_map(from, to);
+        self.gain = relay_gain(from, to);
         let shared = send_codec(from).map(|(c, d)| (c.pt, d));
         self.codec = shared
             .map(|(_, d)| d)
@@ -322,6 +331,9 @@ impl RelayOverlay {
         buf.extend_from_slice(data);
         if let Some(seq) = buf.get_mut(2..4) {
             seq.copy_from_slice(&hdr.sequence.wrapping_add(self.offset).to_be_bytes());
+        }
+        if let Some(g) = self.gain.as_deref() {
+            g.apply(hdr, &mut buf);
         }
         map_payload_type(&mut buf, &self.pt_map);
         self.stats.rewritten += 1;
@@ -589,6 +601,9 @@ impl RelayOverlay {
             let mut buf = pool.pop().unwrap_or_default();
             buf.clear();
             buf.extend_from_slice(data);
+            if let Some(g) = self.gain.as_deref() {
+                g.apply(hdr, &mut buf);
+            }
             map_payload_type(&mut buf, &self.pt_map);
             out.push_back(buf);
         }

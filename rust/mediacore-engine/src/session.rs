@@ -13,7 +13,9 @@
 //! sender did not negotiate), applied to the packet in place — one load and one store — on
 //! every path a sender's packet leaves by: forwarded, re-timed, through the DTMF overlay.
 //! Packets the engine makes (transcoded audio, events it plays or converts) are written with the
-//! receiver's payload types and are not mapped again. RTCP is not touched.
+//! receiver's payload types and are not mapped again. RTCP is not touched. Where the receiving
+//! leg asks for a voice gain (`gain_db`), the G.711 payload of a relayed packet is also scaled
+//! in place by table, on the same paths, before its payload type is mapped (`gain.rs`).
 //!
 //! Each leg validates the *source* of what it receives against its latch policy, then parses
 //! (RTP: RFC 3550 header; RTCP: compound validation), then records statistics. Media timeouts are
@@ -36,6 +38,7 @@ use mediacore_proto::TelephoneEvent;
 
 use crate::dtmf::{DtmfPlay, DtmfPlayer, PlayStep, Rfc4733Receiver};
 use crate::event::{DtmfVia, Event, EventKind};
+use crate::gain::{relay_gain, RelayGain};
 use crate::overlay::{overlay_needed, DtmfSink, OverlayVerdict, RelayOverlay, END_PACKET_COPIES};
 use crate::retime::Retimer;
 use crate::spec::{
@@ -332,6 +335,9 @@ pub struct Session {
     /// Payload-type map of the relayed direction from each side's party (index =
     /// `Side::index`), rebuilt whenever the spec changes.
     pt_maps: [PtMap; 2],
+    /// Voice gain of the relayed direction from each side's party (the receiver's `gain_db`
+    /// on G.711 payloads, `gain.rs`); `None` at 0 dB. Rebuilt with the payload-type maps.
+    gains: [Option<Box<RelayGain>>; 2],
     /// Scratch for packets a re-timer releases.
     released: VecDeque<Vec<u8>>,
     transmits: VecDeque<Transmit>,
@@ -379,6 +385,7 @@ impl Session {
             positions: [None, None],
             retimers: [None, None],
             pt_maps: [PT_IDENTITY; 2],
+            gains: [None, None],
             released: VecDeque::new(),
             transmits: VecDeque::new(),
             produced: VecDeque::new(),
@@ -435,6 +442,7 @@ impl Session {
         for from in [Side::Caller, Side::Callee] {
             self.pt_maps[from.index()] =
                 relay_pt_map(self.spec.leg(from), self.spec.leg(from.other()));
+            self.gains[from.index()] = relay_gain(self.spec.leg(from), self.spec.leg(from.other()));
         }
     }
 
@@ -516,9 +524,13 @@ impl Session {
             let out = &mut self.legs[via.index()];
             let dest = out.destination(Channel::Rtp);
             let map = &self.pt_maps[side.index()];
+            let gain = self.gains[side.index()].as_deref();
             while let Some(mut buf) = self.released.pop_front() {
                 match dest {
                     Some(dest) => {
+                        if let Some(g) = gain {
+                            g.apply_unparsed(&mut buf);
+                        }
                         map_payload_type(&mut buf, map);
                         out.sent_rtp_packets += 1;
                         out.sent_rtp_bytes += buf.len() as u64;
@@ -562,6 +574,9 @@ impl Session {
             );
             self.report_heard(now, side);
             if v == OverlayVerdict::Forward {
+                if let Some(g) = self.gains[side.index()].as_deref() {
+                    g.apply(&hdr, &mut buf);
+                }
                 map_payload_type(&mut buf, &self.pt_maps[side.index()]);
                 self.produced.push_front(buf);
             } else {
@@ -825,6 +840,11 @@ impl Session {
             Some(dest) => {
                 match channel {
                     Channel::Rtp => {
+                        if let (Some(g), Some(hdr)) =
+                            (self.gains[side.index()].as_deref(), rtp.as_ref())
+                        {
+                            g.apply(hdr, data);
+                        }
                         map_payload_type(data, &self.pt_maps[side.index()]);
                         out.sent_rtp_packets += 1;
                         out.sent_rtp_bytes += data.len() as u64;

@@ -8,6 +8,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::gain::MAX_GAIN_DB;
+
 /// Default DSCP for media: Expedited Forwarding (RFC 3246), ToS byte 0xB8.
 pub const DSCP_EF: u8 = 46;
 /// VOS3000 `SS_RTP_TIMEOUT` default: seconds without RTP before the media-timeout event.
@@ -284,6 +286,9 @@ pub struct LegSpec {
     pub echo_cancel: EchoCancelSpec,
     /// How DTMF is signalled with this party (default `Auto`).
     pub dtmf: DtmfMode,
+    /// Voice gain toward this party, dB (-10..=10, VOS3000 `SS_VOICEGAIN`; 0 = none): applied
+    /// to relayed G.711 and to decoded audio, not to relayed compressed codecs (`gain.rs`).
+    pub gain_db: i8,
 }
 
 impl LegSpec {
@@ -358,6 +363,7 @@ impl Default for LegSpec {
             jitter_buffer: JitterBufferSpec::default(),
             echo_cancel: EchoCancelSpec::default(),
             dtmf: DtmfMode::Auto,
+            gain_db: 0,
         }
     }
 }
@@ -465,6 +471,13 @@ impl SessionSpec {
                         "{} ms is not within min {} ms and max {} ms",
                         jb.default_ms, jb.min_ms, jb.max_ms
                     ),
+                ));
+            }
+            if !(-MAX_GAIN_DB..=MAX_GAIN_DB).contains(&leg.gain_db) {
+                return Err(SpecError::new(
+                    side,
+                    "gain_db",
+                    format!("{} dB is not in -10..=10", leg.gain_db),
                 ));
             }
             if !ECHO_TAILS_MS.contains(&leg.echo_cancel.tail_ms) {

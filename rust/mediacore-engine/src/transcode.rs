@@ -10,7 +10,8 @@
 //! calls `play` every 10 or 20 ms ([`playout`]): the jitter buffer decodes what is due
 //! (concealing what is missing, time-stretching towards its target delay), the echo canceller
 //! and the DTMF detector see the block, DTMF tones we sound (a digit played by the control
-//! plane, or one rendered from events) replace it, and it joins the PCM queue.
+//! plane, or one rendered from events) replace it, and it joins the PCM queue. A voice gain
+//! toward the receiver scales the sender's audio just before the tones (`gain.rs`).
 //! Whenever the queue holds a full output packet's worth of samples it is encoded and written
 //! into a packet buffer that the session hands to the runtime.
 
@@ -133,6 +134,9 @@ pub struct TranscodePath {
     /// In-band DTMF detection on the decoded audio (about 0.4 µs per 20 ms).
     detector: DtmfDetector,
     detected: Vec<DetectorEvent>,
+    /// Voice gain toward the receiver (linear factor of its `gain_db`; `None` at 0 dB), on the
+    /// sender's decoded audio only (`gain.rs`).
+    gain: Option<f32>,
     pub stats: TranscodeStats,
 }
 
@@ -267,6 +271,7 @@ impl TranscodePath {
             out_samples: 0,
             detector: DtmfDetector::new(),
             detected: Vec::with_capacity(4),
+            gain: (to.gain_db != 0).then(|| crate::gain::gain_factor(to.gain_db)),
             stats: TranscodeStats::default(),
         })
     }

@@ -362,6 +362,65 @@ fn flags_choose_latch_policy_and_dscp() {
 }
 
 #[test]
+fn voice_gain_sets_both_legs_and_stays_until_changed() {
+    // Our `voice-gain` key (VOS3000 SS_VOICEGAIN): dB toward both parties.
+    let mut h = Harness::new();
+    let spec = offer_with(&mut h, &[]);
+    assert_eq!((spec.caller.gain_db, spec.callee.gain_db), (0, 0));
+    let mut h = Harness::new();
+    let spec = offer_with(&mut h, &[("voice-gain", Value::Int(6))]);
+    assert_eq!((spec.caller.gain_db, spec.callee.gain_db), (6, 6));
+    // An answer without the key keeps it; the report shows it.
+    let reply = h.answer("flags", "a", "b", ANSWER);
+    assert_eq!(text(&reply, "result"), "ok", "{reply:?}");
+    let (_, spec) = h.fake.with(|s| s.updates.last().cloned().unwrap());
+    assert_eq!((spec.caller.gain_db, spec.callee.gain_db), (6, 6));
+    let q = h.send(
+        Value::dict()
+            .with("command", "query")
+            .with("call-id", "flags"),
+    );
+    let tags = q.dict_get("tags").unwrap();
+    let media = &tags
+        .dict_get("a")
+        .unwrap()
+        .dict_get("medias")
+        .unwrap()
+        .as_list()
+        .unwrap()[0];
+    let rtp = &media.dict_get("streams").unwrap().as_list().unwrap()[0];
+    assert_eq!(int(rtp, &["mediacore", "gain_db"]), 6);
+    // A re-offer with another value changes both legs.
+    let reply = h.send(
+        Value::dict()
+            .with("command", "offer")
+            .with("call-id", "flags")
+            .with("from-tag", "a")
+            .with("to-tag", "b")
+            .with("sdp", OFFER)
+            .with("voice-gain", "-10"),
+    );
+    assert_eq!(text(&reply, "result"), "ok", "{reply:?}");
+    let (_, spec) = h.fake.with(|s| s.updates.last().cloned().unwrap());
+    assert_eq!((spec.caller.gain_db, spec.callee.gain_db), (-10, -10));
+    // Out of range: an error, nothing created.
+    let mut h = Harness::new();
+    let reply = h.send(
+        Value::dict()
+            .with("command", "offer")
+            .with("call-id", "c")
+            .with("from-tag", "a")
+            .with("sdp", OFFER)
+            .with("voice-gain", 11i64),
+    );
+    assert_error(
+        &reply,
+        "Invalid voice-gain value 11 (expected an integer from -10 to 10 dB)",
+    );
+    assert!(h.fake.with(|s| s.creates.is_empty()));
+}
+
+#[test]
 fn jitter_buffer_and_echo_canceller_keys_set_the_offerers_leg() {
     let mut h = Harness::new();
     let spec = offer_with(&mut h, &[]);

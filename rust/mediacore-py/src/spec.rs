@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mediacore_engine::{
     CodecSpec, DtmfMode, EchoCancelSpec, JitterBufferSpec, JitterMode, LatchPolicy, LegSpec,
-    SessionSpec,
+    SessionSpec, MAX_GAIN_DB,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -27,6 +27,7 @@ const LEG_KEYS: &[&str] = &[
     "jitter_buffer",
     "echo_cancel",
     "dtmf",
+    "gain_db",
 ];
 const JITTER_KEYS: &[&str] = &["mode", "min", "max", "default", "relay"];
 const ECHO_KEYS: &[&str] = &["enabled", "tail"];
@@ -323,6 +324,15 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str, base: &LegSpec) -> PyResult<LegSp
             "inband" => DtmfMode::Inband,
             other => return Err(spec_error(format!("{prefix}dtmf: {other:?}: {what}"))),
         };
+    }
+    if let Some(x) = d.get_item("gain_db")? {
+        let n: i64 = x
+            .extract()
+            .map_err(|_| spec_error(format!("{prefix}gain_db: expected an int (dB)")))?;
+        leg.gain_db = i8::try_from(n)
+            .ok()
+            .filter(|g| (-MAX_GAIN_DB..=MAX_GAIN_DB).contains(g))
+            .ok_or_else(|| spec_error(format!("{prefix}gain_db: {n} dB is not in -10..=10")))?;
     }
     if let Some(x) = d.get_item("clock_rates")? {
         let rates = x

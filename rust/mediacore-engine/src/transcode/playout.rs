@@ -144,6 +144,12 @@ impl TranscodePath {
                 self.track_tones(before);
             }
         }
+        // The receiver's voice gain on the sender's audio (after the canceller and the detector
+        // heard it as sent; before the tones we play, which keep their level). `sent` below is
+        // then what leaves: the other leg's echo reference.
+        if let (true, Some(factor)) = (audio, self.gain) {
+            crate::gain::scale_pcm(&mut self.decoded, factor);
+        }
         let hush = if audio && self.tone.is_some() {
             self.jb.stats().current_delay_ms.max(0.0) as u64 * 8
         } else {

@@ -140,6 +140,10 @@ impl Call {
                 spec.caller.dscp = dscp;
                 spec.callee.dscp = dscp;
             }
+            if let Some(gain) = opts.gain_db {
+                spec.caller.gain_db = gain;
+                spec.callee.gain_db = gain;
+            }
             let plan = plans.get(i).unwrap_or(&no_plan);
             *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side), plan);
             match control.create(spec.clone()) {
@@ -180,6 +184,10 @@ impl Call {
             if let Some(dscp) = opts.dscp {
                 spec.caller.dscp = dscp;
                 spec.callee.dscp = dscp;
+            }
+            if let Some(gain) = opts.gain_db {
+                spec.caller.gain_db = gain;
+                spec.callee.gain_db = gain;
             }
             *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side), plan);
             if let Some(codecs) = &plan.other_codecs {
@@ -286,6 +294,7 @@ fn leg_from_media(
         jitter_buffer: current.jitter_buffer,
         echo_cancel: current.echo_cancel,
         dtmf: opts.dtmf.unwrap_or(current.dtmf),
+        gain_db: opts.gain_db.unwrap_or(current.gain_db),
     };
     opts.dsp.apply(&mut leg);
     leg

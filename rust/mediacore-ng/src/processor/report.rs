@@ -85,6 +85,7 @@ fn mediacore_dict(leg: &LegStats, cm: &CallMedia, side: Side) -> Value {
         .with("ssrc_changes", rx.ssrc_changes)
         .with("datagrams", leg.datagrams)
         .with("dscp", spec.dscp)
+        .with("gain_db", i64::from(spec.gain_db))
         .with("latch", spec.latch.as_str())
         .with("latched", flag(leg.latched))
         .with("hold", flag(leg.hold))

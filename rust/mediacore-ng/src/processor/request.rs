@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use mediacore_engine::dtmf::{
     DtmfPlay, PLAY_DEFAULT_DURATION_MS, PLAY_DEFAULT_PAUSE_MS, PLAY_DEFAULT_VOLUME, PLAY_MAX_MS,
 };
-use mediacore_engine::{DtmfMode, JitterMode, LatchPolicy, LegSpec};
+use mediacore_engine::{DtmfMode, JitterMode, LatchPolicy, LegSpec, MAX_GAIN_DB};
 
 use crate::bencode::Value;
 use crate::codec::CodecOptions;
@@ -123,6 +123,9 @@ pub struct MediaOptions {
     /// `DTMF-mode` key or flag (`DTMF-mode=info`, `DTMF-mode-inband`): the sending party's
     /// leg mode; `None` keeps the current one (default `auto`).
     pub dtmf: Option<DtmfMode>,
+    /// `voice-gain` (our key, dB, -10..=10; VOS3000 `SS_VOICEGAIN`): the gain toward both
+    /// parties of the call; `None` keeps the current one (default 0).
+    pub gain_db: Option<i8>,
 }
 
 /// `jitter-buffer-mode` ("fixed"/"adaptive" or 0/1, VOS3000 `SS_JITTERBUFFER_MODE`),
@@ -233,6 +236,7 @@ impl MediaOptions {
             codec: codec_options(req),
             dsp: DspOptions::from_request(req, has)?,
             dtmf: dtmf_mode(req, &flags)?,
+            gain_db: voice_gain(req)?,
         })
     }
 }
@@ -322,6 +326,32 @@ fn received_from(req: &Request<'_>) -> Option<IpAddr> {
     list.get(1).and_then(|a| a.trim().parse().ok())
 }
 
+/// `voice-gain`: an integer number of dB in -10..=10, or a string of one (our extension; a
+/// real rtpengine ignores the key). Anything else is refused, naming the value.
+fn voice_gain(req: &Request<'_>) -> Result<Option<i8>, NgError> {
+    let bad = |shown: String| {
+        NgError::new(format!(
+            "Invalid voice-gain value {shown} (expected an integer from -{MAX_GAIN_DB} to {MAX_GAIN_DB} dB)"
+        ))
+    };
+    let n = match req.get("voice-gain") {
+        None => return Ok(None),
+        Some(Value::Int(n)) => *n,
+        Some(Value::Bytes(b)) => {
+            let text = String::from_utf8_lossy(b);
+            text.trim()
+                .parse::<i64>()
+                .map_err(|_| bad(format!("{text:?}")))?
+        }
+        Some(_) => return Err(bad("(not an integer)".into())),
+    };
+    i8::try_from(n)
+        .ok()
+        .filter(|g| (-MAX_GAIN_DB..=MAX_GAIN_DB).contains(g))
+        .map(Some)
+        .ok_or_else(|| bad(n.to_string()))
+}
+
 /// `DSCP` (0..=63) wins over `TOS` (a ToS byte, 0..=255, whose upper six bits are the DSCP).
 fn dscp(req: &Request<'_>) -> Result<Option<u8>, NgError> {
     if let Some(v) = req.int("DSCP") {
@@ -363,6 +393,7 @@ mod tests {
                 codec: CodecOptions::default(),
                 dsp: DspOptions::default(),
                 dtmf: None,
+                gain_db: None,
             }
         );
     }
@@ -459,6 +490,26 @@ mod tests {
             opts(Value::dict().with("TOS", "x")).unwrap_err().reason,
             "Invalid value for TOS"
         );
+    }
+
+    #[test]
+    fn voice_gain_from_minus_ten_to_ten_db() {
+        let gain = |v: Value| opts(Value::dict().with("voice-gain", v));
+        assert_eq!(gain(Value::Int(6)).unwrap().gain_db, Some(6));
+        assert_eq!(gain(Value::str("-10")).unwrap().gain_db, Some(-10));
+        assert_eq!(gain(Value::str(" 10 ")).unwrap().gain_db, Some(10));
+        for (v, shown) in [
+            (Value::Int(11), "11"),
+            (Value::Int(-11), "-11"),
+            (Value::str("loud"), "\"loud\""),
+            (Value::str("2.5"), "\"2.5\""),
+        ] {
+            assert_eq!(
+                gain(v).unwrap_err().reason,
+                format!("Invalid voice-gain value {shown} (expected an integer from -10 to 10 dB)")
+            );
+        }
+        assert!(gain(Value::List(vec![])).is_err());
     }
 
     #[test]
