@@ -111,6 +111,9 @@ class LegSpec(TypedDict, total=False):
     echo_cancel: EchoCancelSpec
     #: DTMF mode of this leg (default ``"auto"``); digits are converted between the legs' modes.
     dtmf: DtmfMode
+    #: Comfort noise toward this party (default off): when the other party goes quiet on a
+    #: decoded direction, noise at its background level instead of dead air (SS_COMFORTNOISE).
+    comfort_noise: bool
 
 
 class SessionSpec(TypedDict, total=False):
@@ -187,6 +190,8 @@ class TranscodeStats(TypedDict):
     encoded_packets: int
     encode_errors: int
     dtx_packets: int
+    #: Packets of comfort noise sent while the sender was quiet (part of encoded_packets).
+    cng_packets: int
     dtmf_packets: int
     #: Telephone-event packets kept out of the media (toward an INFO leg, or from a leg whose
     #: mode does not take events).

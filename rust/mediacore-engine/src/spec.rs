@@ -284,6 +284,11 @@ pub struct LegSpec {
     pub echo_cancel: EchoCancelSpec,
     /// How DTMF is signalled with this party (default `Auto`).
     pub dtmf: DtmfMode,
+    /// Comfort noise toward this party: when the other party goes quiet on a decoded direction,
+    /// send low-level noise at its learnt background level instead of nothing (dead air).
+    /// Relayed directions are unchanged (the sender's own CN/SID packets are relayed). Off by
+    /// default (SS_COMFORTNOISE is the node's switch).
+    pub comfort_noise: bool,
 }
 
 impl LegSpec {
@@ -358,6 +363,7 @@ impl Default for LegSpec {
             jitter_buffer: JitterBufferSpec::default(),
             echo_cancel: EchoCancelSpec::default(),
             dtmf: DtmfMode::Auto,
+            comfort_noise: false,
         }
     }
 }

@@ -140,6 +140,10 @@ impl Call {
                 spec.caller.dscp = dscp;
                 spec.callee.dscp = dscp;
             }
+            if let Some(on) = opts.comfort_noise {
+                spec.caller.comfort_noise = on;
+                spec.callee.comfort_noise = on;
+            }
             let plan = plans.get(i).unwrap_or(&no_plan);
             *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side), plan);
             match control.create(spec.clone()) {
@@ -180,6 +184,10 @@ impl Call {
             if let Some(dscp) = opts.dscp {
                 spec.caller.dscp = dscp;
                 spec.callee.dscp = dscp;
+            }
+            if let Some(on) = opts.comfort_noise {
+                spec.caller.comfort_noise = on;
+                spec.callee.comfort_noise = on;
             }
             *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side), plan);
             if let Some(codecs) = &plan.other_codecs {
@@ -286,6 +294,7 @@ fn leg_from_media(
         jitter_buffer: current.jitter_buffer,
         echo_cancel: current.echo_cancel,
         dtmf: opts.dtmf.unwrap_or(current.dtmf),
+        comfort_noise: opts.comfort_noise.unwrap_or(current.comfort_noise),
     };
     opts.dsp.apply(&mut leg);
     leg
