@@ -114,6 +114,9 @@ class LegSpec(TypedDict, total=False):
     #: Voice gain toward this party, dB, -10..10 (SS_VOICEGAIN; default 0): relayed G.711 and
     #: decoded audio are scaled; a relayed compressed codec (G.729, Opus) passes unchanged.
     gain_db: int
+    #: Comfort noise toward this party (default off): when the other party goes quiet on a
+    #: decoded direction, noise at its background level instead of dead air (SS_COMFORTNOISE).
+    comfort_noise: bool
 
 
 class SessionSpec(TypedDict, total=False):
@@ -190,6 +193,8 @@ class TranscodeStats(TypedDict):
     encoded_packets: int
     encode_errors: int
     dtx_packets: int
+    #: Packets of comfort noise sent while the sender was quiet (part of encoded_packets).
+    cng_packets: int
     dtmf_packets: int
     #: Telephone-event packets kept out of the media (toward an INFO leg, or from a leg whose
     #: mode does not take events).

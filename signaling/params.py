@@ -10,7 +10,7 @@ configuration loads. Where the reference gives one parameter two names (``SS_MED
 = ``SS_MEDIAPROXYMODE``, ``SS_MEDIA_CHECK_TIMEOUT`` = ``SS_RTP_TIMEOUT``,
 ``SS_MEDIA_PROXY_PORT_RANGE`` = the START/END pair) both are accepted and resolve onto the one
 this code reads (:data:`ALIASES`). Parameters of features this softswitch does not have (H.323,
-IVR, comfort noise, the balance prompt) are accepted and checked but change nothing;
+IVR, the balance prompt) are accepted and checked but change nothing;
 :data:`UNUSED` lists them.
 """
 
@@ -220,7 +220,7 @@ _PARAMETERS = (
     Parameter("SS_ECHOCANCEL", True, "line echo canceller on decoded legs", _bool),
     Parameter("SS_ECHOCANCELTAIL", 64, "echo tail, ms: 64 or 128 (256 refused)", _choice_int(64, 128)),
     Parameter("SS_VOICEGAIN", 0, "voice gain toward both parties, dB (not on relayed G.729)", _int(-10, 10)),
-    Parameter("SS_COMFORTNOISE", True, "comfort noise in silence (accepted only)", _bool),
+    Parameter("SS_COMFORTNOISE", True, "comfort noise while a transcoded party is quiet", _bool),
     # debug trace (reference §2.3)
     Parameter("SS_TRACE_FILE_LENGTH", 40960, "softswitch debug file size, KB", _int(1024, 4194304)),
     Parameter(
@@ -261,7 +261,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
 #: Accepted and checked, but no feature of this softswitch reads them (yet).
 UNUSED = frozenset(
     {
-        "SS_COMFORTNOISE",
         "SS_GATEWAY_QUALITY_RESERVE_TIME",
         "SS_GATEWAY_QUALITY_RESERVE_SEPARATE",
         "SS_ACCOUNT_INDICATION_METHOD",
@@ -348,6 +347,7 @@ LIVE = frozenset(
         "SS_MEDIA_PROXY_MODE",
         "SS_QOS_SIGNAL",
         "SS_VOICEGAIN",
+        "SS_COMFORTNOISE",  # the call's, at each media offer/answer (signaling/b2bua/inputs.py)
     }
 )
 

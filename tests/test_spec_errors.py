@@ -30,6 +30,7 @@ from tests.helpers import endpoints
         ({"caller": {"clock_rates": {96: 0}}}, "caller.clock_rates: clock rate 0"),
         ({"caller": {"remote_rtp": ("127.0.0.1", 0)}}, "caller.remote_rtp: port 0"),
         ({"caller": []}, "caller: expected a dict"),
+        ({"callee": {"comfort_noise": "yes"}}, "callee.comfort_noise: expected a bool"),
     ],
 )
 def test_bad_spec_names_the_key(engine: MediaEngine, spec: dict[str, object], message: str) -> None:

@@ -51,6 +51,13 @@ class CallState:
     transactions: list[TransactionId] = field(default_factory=list)
 
 
+def comfort_noise_key(call: Call) -> dict[str, str]:
+    """SS_COMFORTNOISE of the call (its parameters from its start: the next call takes a stored
+    change) as the engine's ``comfort-noise`` key: noise instead of dead air while a party is
+    quiet on a transcoded direction (docs/architecture.md). A real rtpengine ignores the key."""
+    return {"comfort-noise": "on" if call.parameters["SS_COMFORTNOISE"] else "off"}
+
+
 class CallInputs:
     calls: dict[str, CallState]
     _lingering: dict[str, CallState]
@@ -80,11 +87,12 @@ class CallInputs:
         in-process engine answers at once (``run_now``: no task, no await); a media node's
         reply is awaited, the call's later inputs queued meanwhile. An offer or an answer asks
         for the node's RTP marking (SS_QOS_RTP, read at start) as rtpengine's ``TOS`` key: the
-        ToS byte, DSCP << 2, which our engine and a real rtpengine both apply; and the call's
-        voice gain (SS_VOICEGAIN) as our ``voice-gain`` key (:func:`_voice_gain`)."""
+        ToS byte, DSCP << 2, which our engine and a real rtpengine both apply; the call's voice
+        gain (SS_VOICEGAIN) as our ``voice-gain`` key (:func:`_voice_gain`) and its
+        SS_COMFORTNOISE as our ``comfort-noise`` key (:func:`comfort_noise_key`)."""
         if command in ("offer", "answer") and args and isinstance(args[-1], OfferOptions):
             options = args[-1]
-            extra = {**options.extra, "TOS": self.rtp_dscp << 2}
+            extra = {**options.extra, "TOS": self.rtp_dscp << 2, **comfort_noise_key(call)}
             extra.update(_voice_gain(call))
             args = (*args[:-1], OfferOptions(options.flags, options.codec, extra))
         port = self.media_port

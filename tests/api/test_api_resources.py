@@ -160,8 +160,10 @@ def test_each_parameter_says_when_a_stored_change_takes_effect(api: Api) -> None
     assert admin.get(f"{V1}/parameters/SS_RTP_TIMEOUT").json()["takes_effect"] == "restart"
     live = admin.put(f"{V1}/parameters/SS_SIP_TIMEOUT_INVITE", json={"value": 12})
     assert live.json()["takes_effect"] == "reload"
-    unused = admin.put(f"{V1}/parameters/SS_COMFORTNOISE", json={"value": "Off"})
+    unused = admin.put(f"{V1}/parameters/IVR_SETUP_TIMEOUT", json={"value": 30})
     assert unused.status_code == 200 and unused.json()["takes_effect"] == "never"
+    per_call = admin.put(f"{V1}/parameters/SS_COMFORTNOISE", json={"value": "Off"})
+    assert per_call.status_code == 200 and per_call.json()["takes_effect"] == "reload"
     dropped = admin.delete(f"{V1}/parameters/SS_RTP_TIMEOUT")
     assert dropped.status_code == 200
     assert dropped.json()["takes_effect"] == "restart" and dropped.json()["stored"] is None

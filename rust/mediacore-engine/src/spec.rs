@@ -289,6 +289,11 @@ pub struct LegSpec {
     /// Voice gain toward this party, dB (-10..=10, VOS3000 `SS_VOICEGAIN`; 0 = none): applied
     /// to relayed G.711 and to decoded audio, not to relayed compressed codecs (`gain.rs`).
     pub gain_db: i8,
+    /// Comfort noise toward this party: when the other party goes quiet on a decoded direction,
+    /// send low-level noise at its learnt background level instead of nothing (dead air).
+    /// Relayed directions are unchanged (the sender's own CN/SID packets are relayed). Off by
+    /// default (SS_COMFORTNOISE is the node's switch).
+    pub comfort_noise: bool,
 }
 
 impl LegSpec {
@@ -364,6 +369,7 @@ impl Default for LegSpec {
             echo_cancel: EchoCancelSpec::default(),
             dtmf: DtmfMode::Auto,
             gain_db: 0,
+            comfort_noise: false,
         }
     }
 }

@@ -28,7 +28,9 @@ use mediacore_proto::{RtpHeader, SeqExtender};
 
 use crate::spec::{CodecSpec, DtmfRoute, JitterMode, LegSpec};
 
+mod comfort;
 mod playout;
+pub use comfort::ComfortNoise;
 pub use playout::TsTo8k;
 /// Upper bound on queued PCM (8 kHz samples): 1 s. Beyond it the oldest audio is discarded, so
 /// a sender faster than its clock cannot grow memory or latency without bound.
@@ -58,6 +60,8 @@ pub struct TranscodeStats {
     pub encode_errors: u64,
     /// Encoded packets that came out empty (G.729 Annex B DTX) and were not sent.
     pub dtx_packets: u64,
+    /// Packets of comfort noise sent while the sender was quiet (part of `encoded_packets`).
+    pub cng_packets: u64,
     pub dtmf_packets: u64,
     /// Telephone-event packets not passed on: the sender's mode does not take events, or the
     /// receiver's mode is SIP INFO.
@@ -137,6 +141,9 @@ pub struct TranscodePath {
     /// Voice gain toward the receiver (linear factor of its `gain_db`; `None` at 0 dB), on the
     /// sender's decoded audio only (`gain.rs`).
     gain: Option<f32>,
+    /// Comfort noise toward the receiver while the sender is quiet (the receiver's leg asks
+    /// for it and neither party holds the call).
+    cng: Option<ComfortNoise>,
     pub stats: TranscodeStats,
 }
 
@@ -272,6 +279,7 @@ impl TranscodePath {
             detector: DtmfDetector::new(),
             detected: Vec::with_capacity(4),
             gain: (to.gain_db != 0).then(|| crate::gain::gain_factor(to.gain_db)),
+            cng: (to.comfort_noise && !from.hold && !to.hold).then(|| ComfortNoise::new(pos.ssrc)),
             stats: TranscodeStats::default(),
         })
     }
@@ -357,7 +365,8 @@ impl TranscodePath {
         if self.stopped || self.paused {
             self.stopped = false;
             self.paused = false;
-            self.marker_pending = true;
+            // After comfort noise the stream toward the receiver was continuous: no marker.
+            self.marker_pending |= !self.noise_fills();
         }
         true
     }

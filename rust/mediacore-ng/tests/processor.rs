@@ -361,6 +361,51 @@ fn flags_choose_latch_policy_and_dscp() {
     }
 }
 
+/// `comfort-noise` (our key for SS_COMFORTNOISE) sets both legs; absent keeps the setting.
+#[test]
+fn comfort_noise_key_sets_both_legs_and_absent_keeps_it() {
+    let mut h = Harness::new();
+    let spec = offer_with(&mut h, &[]);
+    assert!(!spec.caller.comfort_noise && !spec.callee.comfort_noise);
+    let mut h = Harness::new();
+    let spec = offer_with(&mut h, &[("comfort-noise", s("on"))]);
+    assert!(spec.caller.comfort_noise && spec.callee.comfort_noise);
+    // The answer without the key keeps it; a re-offer with "off" turns it off.
+    let answered = h.send(
+        Value::dict()
+            .with("command", "answer")
+            .with("call-id", "flags")
+            .with("from-tag", "a")
+            .with("to-tag", "b")
+            .with("sdp", ANSWER),
+    );
+    assert_eq!(text(&answered, "result"), "ok", "{answered:?}");
+    let (_, spec) = h.fake.with(|s| s.updates.last().cloned().unwrap());
+    assert!(spec.caller.comfort_noise && spec.callee.comfort_noise);
+    let reoffer = h.send(
+        Value::dict()
+            .with("command", "offer")
+            .with("call-id", "flags")
+            .with("from-tag", "a")
+            .with("to-tag", "b")
+            .with("sdp", OFFER)
+            .with("comfort-noise", Value::Int(0)),
+    );
+    assert_eq!(text(&reoffer, "result"), "ok", "{reoffer:?}");
+    let (_, spec) = h.fake.with(|s| s.updates.last().cloned().unwrap());
+    assert!(!spec.caller.comfort_noise && !spec.callee.comfort_noise);
+    let bad = h.send(
+        Value::dict()
+            .with("command", "offer")
+            .with("call-id", "flags2")
+            .with("from-tag", "a")
+            .with("sdp", OFFER)
+            .with("comfort-noise", "maybe"),
+    );
+    assert_error(&bad, "Invalid comfort-noise value maybe (on or off)");
+    assert_eq!(h.ng.call_count(), 1, "the bad offer left nothing behind");
+}
+
 #[test]
 fn voice_gain_sets_both_legs_and_stays_until_changed() {
     // Our `voice-gain` key (VOS3000 SS_VOICEGAIN): dB toward both parties.

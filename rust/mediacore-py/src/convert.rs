@@ -86,6 +86,7 @@ fn leg<'py>(py: Python<'py>, l: &LegStats) -> PyResult<Bound<'py, PyDict>> {
             td.set_item("encoded_packets", t.encoded_packets)?;
             td.set_item("encode_errors", t.encode_errors)?;
             td.set_item("dtx_packets", t.dtx_packets)?;
+            td.set_item("cng_packets", t.cng_packets)?;
             td.set_item("dtmf_packets", t.dtmf_packets)?;
             td.set_item("dtmf_suppressed", t.dtmf_suppressed)?;
             td.set_item("overflow_samples", t.overflow_samples)?;

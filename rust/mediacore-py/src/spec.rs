@@ -28,6 +28,7 @@ const LEG_KEYS: &[&str] = &[
     "echo_cancel",
     "dtmf",
     "gain_db",
+    "comfort_noise",
 ];
 const JITTER_KEYS: &[&str] = &["mode", "min", "max", "default", "relay"];
 const ECHO_KEYS: &[&str] = &["enabled", "tail"];
@@ -299,6 +300,11 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str, base: &LegSpec) -> PyResult<LegSp
             .ok()
             .filter(|p| [10, 20, 30, 40, 60].contains(p))
             .ok_or_else(|| spec_error(format!("{prefix}ptime: {p} is not 10, 20, 30, 40 or 60")))?;
+    }
+    if let Some(x) = d.get_item("comfort_noise")? {
+        leg.comfort_noise = x
+            .extract()
+            .map_err(|_| spec_error(format!("{prefix}comfort_noise: expected a bool")))?;
     }
     if let Some(x) = d.get_item("vad")? {
         leg.vad = x

@@ -19,6 +19,15 @@
 //! buffer's timeline keeps running so a resuming sender is placed correctly. After
 //! [`STOP_AFTER_MS`] without audio the direction stops pulling altogether; its next packet
 //! starts a new timeline.
+//!
+//! With comfort noise toward the receiver (its leg's `comfort_noise`, neither party on hold),
+//! every period without the sender's audio (paused, stopped, or refilling the buffer after a
+//! stop) sends a block of noise at the sender's learnt background level instead ([`comfort`]):
+//! the receiver gets one continuous stream (no marker at the pause or at the resumption, the
+//! timestamps advance with the noise), and the playout clock keeps running while the sender is
+//! quiet. A DTMF tone still replaces the block.
+//!
+//! [`comfort`]: super::comfort
 
 use std::collections::VecDeque;
 
@@ -75,7 +84,23 @@ impl TsTo8k {
 impl TranscodePath {
     /// The direction has audio or DTMF tones to play out (the playout clock must run for it).
     pub fn playout_active(&self) -> bool {
-        (self.jb_input.is_some() && !self.stopped) || self.tone_pending()
+        (self.jb_input.is_some() && !self.stopped) || self.tone_pending() || self.noise_fills()
+    }
+
+    /// Gaps in the sender's audio are filled with comfort noise (on, and audio has played).
+    pub(super) fn noise_fills(&self) -> bool {
+        self.cng.as_ref().is_some_and(|c| c.primed)
+    }
+
+    /// A block of comfort noise into `decoded`, if gaps are filled with it.
+    fn comfort_noise(&mut self, samples: usize) -> bool {
+        let Some(cng) = self.cng.as_mut().filter(|c| c.primed) else {
+            return false;
+        };
+        self.decoded.clear();
+        self.decoded.resize(samples, 0);
+        cng.fill(&mut self.decoded);
+        true
     }
 
     /// What the last `play` queued for sending (empty if nothing): the echo reference of the
@@ -114,7 +139,8 @@ impl TranscodePath {
     ) {
         self.sent.clear();
         let audio = self.pull(now_ms, samples);
-        if !audio {
+        let noise = !audio && self.comfort_noise(samples);
+        if !audio && !noise {
             if !self.tone_pending() {
                 return;
             }
@@ -131,6 +157,15 @@ impl TranscodePath {
                 self.aec_used = true;
             }
         }
+        if let (true, Some(cng)) = (audio, self.cng.as_mut()) {
+            // The sender's last packet came within the buffer's delay: this block is its
+            // audio, not the concealment after its last packet, and tells its background.
+            let delay = self.jb.stats().current_delay_ms.max(0.0) as u64;
+            let fresh = self
+                .last_audio_ms
+                .is_some_and(|t| now_ms.saturating_sub(t) <= delay);
+            cng.played(&self.decoded, fresh);
+        }
         // Digits the sender plays as tones are listened for in its audio (and muted toward a
         // receiver that gets them another way); then the digits we sound toward the receiver
         // replace that audio. The detector does not hear blocks a played digit replaces.
@@ -146,8 +181,9 @@ impl TranscodePath {
         }
         // The receiver's voice gain on the sender's audio (after the canceller and the detector
         // heard it as sent; before the tones we play, which keep their level). `sent` below is
-        // then what leaves: the other leg's echo reference.
-        if let (true, Some(factor)) = (audio, self.gain) {
+        // then what leaves: the other leg's echo reference. Comfort noise, made at the level
+        // learnt from the sender's audio before the gain, is scaled alike.
+        if let (true, Some(factor)) = (audio || noise, self.gain) {
             crate::gain::scale_pcm(&mut self.decoded, factor);
         }
         let hush = if audio && self.tone.is_some() {
@@ -158,7 +194,11 @@ impl TranscodePath {
         self.dtmf_over_block(hush);
         self.sent.extend_from_slice(&self.decoded);
         self.queue_decoded();
+        let before = self.stats.encoded_packets;
         self.drain_encoded(pool, out);
+        if noise {
+            self.stats.cng_packets += self.stats.encoded_packets - before;
+        }
     }
 
     /// Pulls one block of the sender's audio into `decoded`; false when there is none to
@@ -187,13 +227,14 @@ impl TranscodePath {
             self.jb.stop();
             self.stopped = true;
             self.paused = false;
-            self.marker_pending = true;
+            // With comfort noise the stream toward the receiver goes on: no new talkspurt.
+            self.marker_pending |= !self.noise_fills();
             return false;
         }
         let delay = self.jb.stats().current_delay_ms.max(0.0) as u64;
         if idle > delay + CONCEAL_TAIL_MS && self.jb.buffered_packets() == 0 {
             // The sender has gone quiet: pause like a DTX gap rather than send silence.
-            if !self.paused {
+            if !self.paused && !self.noise_fills() {
                 self.marker_pending = true;
             }
             self.paused = true;
@@ -237,6 +278,9 @@ impl TranscodePath {
                 std::mem::swap(&mut self.aec, &mut old.aec);
                 self.aec_used = old.aec_used;
             }
+        }
+        if let (Some(new), Some(prev)) = (self.cng.as_mut(), old.cng.as_ref()) {
+            *new = *prev; // the learnt background and the noise stream go on
         }
         std::mem::swap(&mut self.pcm, &mut old.pcm);
         self.in_ssrc = old.in_ssrc;

@@ -144,6 +144,10 @@ impl Call {
                 spec.caller.gain_db = gain;
                 spec.callee.gain_db = gain;
             }
+            if let Some(on) = opts.comfort_noise {
+                spec.caller.comfort_noise = on;
+                spec.callee.comfort_noise = on;
+            }
             let plan = plans.get(i).unwrap_or(&no_plan);
             *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side), plan);
             match control.create(spec.clone()) {
@@ -188,6 +192,10 @@ impl Call {
             if let Some(gain) = opts.gain_db {
                 spec.caller.gain_db = gain;
                 spec.callee.gain_db = gain;
+            }
+            if let Some(on) = opts.comfort_noise {
+                spec.caller.comfort_noise = on;
+                spec.callee.comfort_noise = on;
             }
             *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side), plan);
             if let Some(codecs) = &plan.other_codecs {
@@ -295,6 +303,7 @@ fn leg_from_media(
         echo_cancel: current.echo_cancel,
         dtmf: opts.dtmf.unwrap_or(current.dtmf),
         gain_db: opts.gain_db.unwrap_or(current.gain_db),
+        comfort_noise: opts.comfort_noise.unwrap_or(current.comfort_noise),
     };
     opts.dsp.apply(&mut leg);
     leg

@@ -120,6 +120,15 @@ fn mediacore_dict(leg: &LegStats, cm: &CallMedia, side: Side) -> Value {
     d
 }
 
+/// `comfort noise`: whether comfort noise goes toward this party; `comfort noise packets`: how
+/// many were sent to it, when the direction toward it is decoded.
+fn comfort_noise_entries(d: &mut Value, cm: &CallMedia, stats: &SessionStats, side: Side) {
+    d.insert("comfort noise", flag(cm.spec.leg(side).comfort_noise));
+    if let Some(t) = &stats.leg(side.other()).transcoding {
+        d.insert("comfort noise packets", t.cng_packets);
+    }
+}
+
 /// Milliseconds (or per-mille rates) as bencode integers: bencode has no floats.
 fn rounded(v: f32) -> i64 {
     if v.is_finite() {
@@ -208,7 +217,11 @@ fn streams(
                 }
                 rtp.insert("last packet", last_packet(leg, unix_time));
                 rtcp.insert("last packet", last_packet(leg, unix_time));
-                rtp.insert("mediacore", mediacore_dict(leg, cm, side));
+                let mut mc = mediacore_dict(leg, cm, side);
+                if let Some(s) = stats {
+                    comfort_noise_entries(&mut mc, cm, s, side);
+                }
+                rtp.insert("mediacore", mc);
             }
         }
     }

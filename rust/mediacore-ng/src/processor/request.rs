@@ -126,6 +126,9 @@ pub struct MediaOptions {
     /// `voice-gain` (our key, dB, -10..=10; VOS3000 `SS_VOICEGAIN`): the gain toward both
     /// parties of the call; `None` keeps the current one (default 0).
     pub gain_db: Option<i8>,
+    /// `comfort-noise` (our own key, VOS3000 `SS_COMFORTNOISE`): comfort noise toward both
+    /// parties on decoded directions; `None` keeps the current setting (default off).
+    pub comfort_noise: Option<bool>,
 }
 
 /// `jitter-buffer-mode` ("fixed"/"adaptive" or 0/1, VOS3000 `SS_JITTERBUFFER_MODE`),
@@ -237,6 +240,7 @@ impl MediaOptions {
             dsp: DspOptions::from_request(req, has)?,
             dtmf: dtmf_mode(req, &flags)?,
             gain_db: voice_gain(req)?,
+            comfort_noise: comfort_noise(req)?,
         })
     }
 }
@@ -371,6 +375,25 @@ fn dscp(req: &Request<'_>) -> Result<Option<u8>, NgError> {
     Ok(None)
 }
 
+/// `comfort-noise`: "on"/"off", "yes"/"no", 1/0 (an integer or a string).
+fn comfort_noise(req: &Request<'_>) -> Result<Option<bool>, NgError> {
+    let Some(v) = req.get("comfort-noise") else {
+        return Ok(None);
+    };
+    let text = match v {
+        Value::Int(n) => n.to_string(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).trim().to_ascii_lowercase(),
+        _ => String::from("(not a string)"),
+    };
+    match text.as_str() {
+        "on" | "yes" | "1" => Ok(Some(true)),
+        "off" | "no" | "0" => Ok(Some(false)),
+        _ => Err(NgError::new(format!(
+            "Invalid comfort-noise value {text} (on or off)"
+        ))),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -394,6 +417,7 @@ mod tests {
                 dsp: DspOptions::default(),
                 dtmf: None,
                 gain_db: None,
+                comfort_noise: None,
             }
         );
     }
@@ -462,6 +486,27 @@ mod tests {
             .unwrap()
             .codec
             .is_empty());
+    }
+
+    #[test]
+    fn comfort_noise_on_and_off() {
+        let cn = |v: Value| opts(Value::dict().with("comfort-noise", v));
+        for on in [
+            Value::str("on"),
+            Value::str("YES"),
+            Value::str("1"),
+            Value::Int(1),
+        ] {
+            assert_eq!(cn(on).unwrap().comfort_noise, Some(true));
+        }
+        for off in [Value::str("off"), Value::str("no"), Value::Int(0)] {
+            assert_eq!(cn(off).unwrap().comfort_noise, Some(false));
+        }
+        assert_eq!(
+            cn(Value::str("loud")).unwrap_err().reason,
+            "Invalid comfort-noise value loud (on or off)"
+        );
+        assert!(cn(Value::Int(2)).is_err());
     }
 
     #[test]
