@@ -104,6 +104,9 @@ pub struct TranscodePath {
     last_audio_ms: Option<u64>,
     /// The sender went quiet: output is paused (like DTX) until its audio resumes.
     paused: bool,
+    /// Session-clock time of the last playout period that queued a block: periods after it
+    /// that queued none (a pause, a stop) still advance the output timestamps.
+    last_block_ms: Option<u64>,
     /// The sender stopped long ago: no playout until its next packet.
     stopped: bool,
     /// Echo canceller for the sender's audio (the echo of what we send the sender).
@@ -259,6 +262,7 @@ impl TranscodePath {
             jb_input: None,
             in_ts: TsTo8k::default(),
             last_audio_ms: None,
+            last_block_ms: None,
             paused: false,
             stopped: false,
             aec,

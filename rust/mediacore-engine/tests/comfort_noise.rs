@@ -193,6 +193,15 @@ fn without_comfort_noise_the_gap_is_silent() {
         .find(|p| p.at_ms >= 20 * u64::from(TALK_PACKETS) + GAP_MS)
         .unwrap();
     assert!(resumed.hdr.marker);
+    // The timestamps kept counting through the pause (RFC 3550 §5.1): the resumed packet is
+    // as much later on the RTP clock as it is on the wall clock, within a period.
+    let last = out.iter().rev().find(|p| p.at_ms < resumed.at_ms).unwrap();
+    let rtp_ms = resumed.hdr.timestamp.wrapping_sub(last.hdr.timestamp) / 8;
+    let wall_ms = (resumed.at_ms - last.at_ms) as u32;
+    assert!(
+        rtp_ms.abs_diff(wall_ms) <= 20,
+        "{rtp_ms} ms on the RTP clock for {wall_ms} ms of pause"
+    );
     let t = s.stats(Instant::now()).caller.transcoding.unwrap();
     assert_eq!(t.cng_packets, 0);
 }

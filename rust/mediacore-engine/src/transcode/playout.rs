@@ -148,6 +148,7 @@ impl TranscodePath {
             self.decoded.clear();
             self.decoded.resize(samples, 0);
         }
+        self.count_silent_periods(now_ms, samples);
         if let (true, Some(aec), Some(far)) = (audio, self.aec.as_mut(), far) {
             if far.len() == self.decoded.len() {
                 self.aec_out.clear();
@@ -198,6 +199,23 @@ impl TranscodePath {
         self.drain_encoded(pool, out);
         if noise {
             self.stats.cng_packets += self.stats.encoded_packets - before;
+        }
+    }
+
+    /// The periods since the last block that queued nothing (the sender paused or stopped)
+    /// still pass on the receiver's clock: the next packet's timestamp is that much later
+    /// (RFC 3550 §5.1: the timestamp is the sampling instant), as after a DTX gap, so the
+    /// receiver's jitter estimate and playout see a silence, not a late packet.
+    fn count_silent_periods(&mut self, now_ms: u64, samples: usize) {
+        let period_ms = samples as u64 / 8;
+        if let Some(last) = self.last_block_ms.replace(now_ms) {
+            let gap_ms = now_ms.saturating_sub(last).saturating_sub(period_ms);
+            if gap_ms > 0 {
+                let units = u64::from(self.out_def.rtp_units_per_sample());
+                // RTP timestamps wrap: only the low 32 bits of the advance matter.
+                let advance = (gap_ms * 8 * units) as u32;
+                self.pos.next_ts = self.pos.next_ts.wrapping_add(advance);
+            }
         }
     }
 
@@ -254,6 +272,7 @@ impl TranscodePath {
             self.last_audio_ms = old.last_audio_ms;
             self.paused = old.paused;
             self.stopped = old.stopped;
+            self.last_block_ms = old.last_block_ms;
             self.jb_input = old.jb_input.and_then(|i| {
                 let prev = old.inputs.get(i)?;
                 self.inputs
