@@ -91,7 +91,7 @@ class Node:
         # a full pipe and stop answering altogether
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [*command, "--log-level", "warning", "run", "--config", str(config)],
+            pinned([*command, "--log-level", "warning", "run", "--config", str(config)], 0),
             stdout=subprocess.DEVNULL,
             stderr=self.log,
             start_new_session=True,
@@ -114,9 +114,18 @@ class Node:
         self.log.close()
 
 
+#: ``--pin``: the node's CPU list and SIPp's (``taskset -c``); None runs both unpinned
+PIN: tuple[str, str] | None = None
+
+
+def pinned(command: list[str], which: int) -> list[str]:
+    """``command`` under ``taskset`` when ``--pin`` is given (``which``: 0 node, 1 SIPp)."""
+    return ["taskset", "-c", PIN[which], *command] if PIN is not None else command
+
+
 def sipp(*args: str, wait: bool = True, timeout: float = 600) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        ["sipp", "-i", LOOPBACK, "-nostdin", *args],
+        pinned(["sipp", "-i", LOOPBACK, "-nostdin", *args], 1),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -278,7 +287,19 @@ def main() -> int:
         choices=["default", "asyncio"],
         help="asyncio: hide uvloop from the node (the stdlib loop); default: what `softswitch run` picks",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the node (every thread) on CPU 1 and SIPp on CPU 0 (taskset): the node on a core "
+        "of its own, as in service, instead of sharing both with the load generator",
+    )
     args = parser.parse_args()
+    if args.pin:
+        if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
+            print("--pin needs two CPUs and taskset (util-linux)", file=sys.stderr)
+            return 2
+        global PIN  # noqa: PLW0603 (a run-wide setting of this script)
+        PIN = ("1", "0")
     if shutil.which("sipp") is None:
         print("sipp is not installed (Debian sip-tester)", file=sys.stderr)
         return 2
@@ -302,6 +323,7 @@ def main() -> int:
             finally:
                 node.stop()
     result["media_proxy"] = proxy
+    result["pinned"] = args.pin
     uvloop_here = importlib.util.find_spec("uvloop") is not None
     result["loop"] = "uvloop" if args.loop == "default" and uvloop_here else "asyncio"
     if args.softswitch_bin is not None:
