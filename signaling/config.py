@@ -6,6 +6,7 @@ parameter (did you mean SS_Y?)``). ``softswitch check-config FILE`` runs the sam
 [sip]
 listen = "0.0.0.0:5060"          # UDP and TCP
 advertise = "203.0.113.5"        # address put in Via/Contact when listening on a wildcard
+local_ips = ["10.0.0.5"]         # more local IPs (same port) a routing gateway may send from
 
 [media]
 engine = "in-process"            # or "ng" to drive a media node (ours or rtpengine)
@@ -27,6 +28,7 @@ name = "carrier-a"
 address = "127.0.0.1:5080"
 prefixes = [""]
 priority = 1
+source_ip = "10.0.0.5"           # its calls leave from this local IP ("" = the listen address)
 codecs = ["G729"]                # codec settings, on either gateway table (docs/b2bua.md "Codecs"):
 codec_mode = "auto"              #   allowed codecs in preference order (empty = any); "auto" or
 allow_transcoding = true         #   "specified" (the first of codecs); "Allow codec conversion";
