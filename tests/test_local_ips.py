@@ -25,6 +25,7 @@ from signaling.callproc import StoreRouter
 from signaling.callproc.driver import RouterDriver
 from signaling.config import ConfigError, load
 from signaling.media.control import InProcessMedia
+from signaling.routing import StaticRouter
 from signaling.store import open_store
 from tests.b2bua_harness import BLOCK, port_block
 from tests.callproc.world import basic_world
@@ -424,5 +425,47 @@ def test_store_gateway_with_a_foreign_source_ip_is_skipped(tmp_path: Path) -> No
             finally:
                 await node.stop()
                 await driver.stop()
+
+    asyncio.run(main())
+
+
+@pytest.mark.timeout(60)
+def test_options_probes_leave_from_the_gateways_source_ip() -> None:
+    """The "gateway down" keep-alive OPTIONS toward a gateway bound to 127.0.0.2 leaves from it
+    with it in Via; toward a gateway without source_ip, from the main listener."""
+
+    async def main() -> None:
+        with contextlib.ExitStack() as stack:
+            base = stack.enter_context(port_block())
+            bound, plain = Peer(port=base + 1), Peer(port=base + 2)
+            for peer in (bound, plain):
+                stack.callback(peer.close)
+            cfg = load(
+                {
+                    "sip": {"listen": f"127.0.0.1:{base}", "local_ips": ["127.0.0.2"]},
+                    "routing_gateway": [
+                        _carrier("bound", base + 1, "2", "127.0.0.2"),
+                        _carrier("plain", base + 2, "3"),
+                    ],
+                }
+            )
+            engine = MediaEngine(
+                interface="127.0.0.1", port_min=base + 60, port_max=base + BLOCK - 1, workers=1
+            )
+            stack.callback(engine.close)
+            media = InProcessMedia(engine)
+            stack.callback(media.close)
+            node = Node(cfg, media, StaticRouter(cfg))
+            await node.start()
+            loop = asyncio.get_running_loop()
+            try:
+                assert node.probe_gateways(node.now()) == 2
+                for peer, ip in ((bound, "127.0.0.2"), (plain, "127.0.0.1")):
+                    seen, src = await loop.run_in_executor(None, peer.expect, "OPTIONS ", None)
+                    assert src == (ip, base)
+                    assert header(seen, "Via").startswith(f"SIP/2.0/UDP {ip}:{base};")
+                    assert header(seen, "Contact") == f"<sip:{ip}:{base}>"
+            finally:
+                await node.stop()
 
     asyncio.run(main())
