@@ -6,6 +6,7 @@ parameter (did you mean SS_Y?)``). ``softswitch check-config FILE`` runs the sam
 [sip]
 listen = "0.0.0.0:5060"          # UDP and TCP
 advertise = "203.0.113.5"        # address put in Via/Contact when listening on a wildcard
+local_ips = ["10.0.0.5"]         # more local IPs (same port) a routing gateway may send from
 
 [media]
 engine = "in-process"            # or "ng" to drive a media node (ours or rtpengine)
@@ -27,6 +28,7 @@ name = "carrier-a"
 address = "127.0.0.1:5080"
 prefixes = [""]
 priority = 1
+source_ip = "10.0.0.5"           # its calls leave from this local IP ("" = the listen address)
 codecs = ["G729"]                # codec settings, on either gateway table (docs/b2bua.md "Codecs"):
 codec_mode = "auto"              #   allowed codecs in preference order (empty = any); "auto" or
 allow_transcoding = true         #   "specified" (the first of codecs); "Allow codec conversion";
@@ -182,12 +184,18 @@ class RoutingGateway:
     codec_mode: str = "auto"
     allow_transcoding: bool = False
     g729_mode: str = "auto"
+    #: the local IP this gateway's calls (and OPTIONS probes) leave from, one of the node's
+    #: local IPs (:meth:`Config.local_ip_set`); "" = the main SIP listener
+    source_ip: str = ""
 
 
 @dataclass(slots=True)
 class Config:
     sip_listen: tuple[str, int] = ("0.0.0.0", 5060)
     sip_advertise: str | None = None
+    #: ``[sip] local_ips``: more local IPs the node listens on (same port as ``sip_listen``)
+    #: and that routing gateways may send from (their ``source_ip``); docs/b2bua.md
+    sip_local_ips: list[str] = field(default_factory=list)
     #: SIP over TLS: listen address, certificate chain and key (PEM); toward carriers, whether
     #: their certificates are checked (against ``sip_tls_ca`` or the system's trust store)
     sip_tls_listen: tuple[str, int] | None = None
@@ -217,6 +225,13 @@ class Config:
     log_level: str | None = None
     #: ``[api]``: the REST API; None = not served.
     api: ApiConfig | None = None
+
+    def local_ip_set(self) -> frozenset[str]:
+        """The IPs a routing gateway's ``source_ip`` may name: ``[sip] local_ips`` and the
+        listen address's IP, unless that is a wildcard (0.0.0.0, ::), which names no one IP."""
+        listen = self.sip_listen[0]
+        implicit = () if _is_wildcard(listen) else (_canonical_ip(listen),)
+        return frozenset((*self.sip_local_ips, *implicit))
 
 
 @dataclass(slots=True)
@@ -277,7 +292,7 @@ _API_KEYS = (
 )
 _STORE_KEYS = ("url", "node")
 _TRACE_KEYS = ("enabled", "all_calls", "numbers", "gateways", "registrations", "length_minutes", "directory")
-_SIP_KEYS = ("listen", "advertise", "tls_listen", "tls_cert", "tls_key", "tls_verify", "tls_ca")
+_SIP_KEYS = ("listen", "advertise", "local_ips", "tls_listen", "tls_cert", "tls_key", "tls_verify", "tls_ca")
 _MEDIA_KEYS = ("engine", "ng", "interface", "advertise", "workers")
 #: A gateway's codec settings, named as the store's fields (signaling/store/gateways.py).
 _CODEC_KEYS = ("codecs", "codec_mode", "allow_transcoding", "g729_mode")
@@ -320,6 +335,7 @@ _ROUTING_KEYS = (
     "extra_headers",
     "caller_pool",
     "caller_pool_multiplex",
+    "source_ip",
     *_CODEC_KEYS,
 )
 _DTMF_MODES = ("auto", "rfc2833", "info", "inband")
@@ -473,8 +489,33 @@ def _routing(raw: object, where: str) -> RoutingGateway:
         extra_headers=_extra_headers(t),
         caller_pool=t.strings("caller_pool", []),
         caller_pool_multiplex=t.integer("caller_pool_multiplex", 1, 100_000, 1) or 1,
+        source_ip=_ip(t, "source_ip"),
         **_codec_settings(t),
     )
+
+
+def _is_wildcard(host: str) -> bool:
+    return host in ("0.0.0.0", "::", "")
+
+
+def _canonical_ip(text: str) -> str:
+    """An IP address as the node compares them (``::0:1`` and ``::1`` are one); a host name
+    is kept as written."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
+
+
+def _ip(t: _Table, key: str) -> str:
+    """An optional IP address (canonical form), "" when absent."""
+    text = t.text(key, "") or ""
+    if not text:
+        return ""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise t.fail(key, f"{text!r} is not an IP address") from None
 
 
 def _codec_settings(t: _Table) -> dict[str, Any]:
@@ -528,6 +569,17 @@ def _sip(cfg: Config, raw: object) -> None:
     if "listen" in t.table:
         cfg.sip_listen = t.address("listen", 5060)
     cfg.sip_advertise = t.text("advertise")
+    local_ips: list[str] = []
+    for text in t.strings("local_ips", []):
+        try:
+            ip = str(ipaddress.ip_address(text))
+        except ValueError:
+            raise t.fail("local_ips", f"{text!r} is not an IP address") from None
+        if _is_wildcard(ip):
+            raise t.fail("local_ips", f"{text!r} is a wildcard, not one local IP")
+        if ip not in local_ips:
+            local_ips.append(ip)
+    cfg.sip_local_ips = local_ips
     if "tls_listen" in t.table:
         cfg.sip_tls_listen = t.address("tls_listen", 5061)
         cfg.sip_tls_cert = t.required_text("tls_cert")
@@ -722,10 +774,24 @@ def load(data: Mapping[str, object]) -> Config:
                 raise ConfigError(f"{key}[{i}].name: {gw.name!r} is used twice")
             names.add(gw.name)
             out.append(gw)  # type: ignore[arg-type]
+    check_source_ips(cfg)
     if cfg.store_url is not None and (cfg.mapping_gateways or cfg.routing_gateways):
         key = "mapping_gateway" if cfg.mapping_gateways else "routing_gateway"
         raise ConfigError(f"{key}: gateways come from the store when [store] url is set; remove this table")
     return cfg
+
+
+def check_source_ips(cfg: Config) -> None:
+    """Every routing gateway's ``source_ip`` must be one of the node's local IPs (reference
+    behaviour 80: an IP outside the configured set cannot be selected)."""
+    allowed = cfg.local_ip_set()
+    for i, gw in enumerate(cfg.routing_gateways):
+        if gw.source_ip and gw.source_ip not in allowed:
+            known = ", ".join(sorted(allowed)) or "none: set [sip] local_ips"
+            raise ConfigError(
+                f"routing_gateway[{i}].source_ip: {gw.source_ip} (gateway {gw.name!r}) is not one "
+                f"of this node's local IPs ({known})"
+            )
 
 
 def _is_yaml(path: str | Path) -> bool:

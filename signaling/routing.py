@@ -86,6 +86,9 @@ class Route:
     codecs: GatewayCodecPolicy = NO_CODEC_SETTINGS
     #: headers the INVITE carries for this route (a node hop's proof, NODE_HOP_HEADER)
     headers: tuple[tuple[str, str], ...] = ()
+    #: the local IP the gateway's messages leave from ("" = the main listener's); one the
+    #: node does not have makes the route unusable (reference behaviour 80)
+    source_ip: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +264,10 @@ class StaticRouter:
         """(name, host, port, transport) of every routing gateway (OPTIONS probes)."""
         return [(g.name, g.address[0], g.address[1], g.transport) for g in self.config.routing_gateways]
 
+    def gateway_sources(self) -> dict[str, str]:
+        """The ``source_ip`` of each routing gateway that has one (OPTIONS probes leave from it)."""
+        return {g.name: g.source_ip for g in self.config.routing_gateways if g.source_ip}
+
     def password_for(self, username: str) -> str | None:
         for gw in self.config.mapping_gateways:
             if gw.username == username:
@@ -319,6 +326,7 @@ class StaticRouter:
                     caller_strip=gw.caller_strip,
                     caller_add=gw.caller_add,
                     codecs=self._codec_policy("routing", gw),
+                    source_ip=gw.source_ip,
                 )
             )
         return admission

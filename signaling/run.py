@@ -35,12 +35,21 @@ from signaling.callproc.cdrwriter import CdrWriter
 from signaling.callproc.driver import RouterDriver
 from signaling.callproc.router import StoreRouter
 from signaling.cli_common import data_dir, default_store_url
-from signaling.config import ApiConfig, Config, ConfigError, TraceConfig, load_file, parse_host_port
+from signaling.config import (
+    ApiConfig,
+    Config,
+    ConfigError,
+    TraceConfig,
+    check_source_ips,
+    load_file,
+    parse_host_port,
+)
 from signaling.media.control import InProcessMedia, MediaControlError, NgMediaClient
 from signaling.observe.driver import Observer
 from signaling.observe.logs import DebugFile, redact
 from signaling.observe.logs import configure as configure_logging
 from signaling.routing import Router, StaticRouter
+from signaling.sip.transport import LocalIpError
 from signaling.store import Store, StoreError, open_store
 
 if TYPE_CHECKING:
@@ -91,6 +100,7 @@ def load_config(
             cfg.sip_listen = parse_host_port(sip, 5060)
         except ValueError as exc:
             raise ConfigError(f"--sip: {exc}") from None
+        check_source_ips(cfg)  # the listen IP is one of the local IPs a gateway may name
     if api == "off":
         cfg.api = None
     elif api:
@@ -215,6 +225,13 @@ def open_debug_file(cfg: Config, p: Mapping[str, Any]) -> DebugFile | None:
     )
 
 
+def _listen_error(cfg: Config, exc: OSError) -> str:
+    """Why the node could not open its SIP sockets (a local IP's error names the key and IP)."""
+    if isinstance(exc, LocalIpError):
+        return str(exc)
+    return f"cannot listen for SIP on {cfg.sip_listen[0]}:{cfg.sip_listen[1]}: {exc}"
+
+
 async def serve(cfg: Config, stop: asyncio.Event) -> int:
     billing = _open_billing(cfg)
     if billing is None and cfg.store_url is not None:
@@ -254,7 +271,7 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
     try:
         host, port = await node.start()
     except OSError as exc:
-        log.error("cannot listen for SIP on %s:%d: %s", cfg.sip_listen[0], cfg.sip_listen[1], exc)
+        log.error("%s", _listen_error(cfg, exc))
         await _stop_api(api, billing)
         close()
         return 2

@@ -109,11 +109,18 @@ class FakeHost:
     def cancel(self, transaction: TransactionId) -> None:
         self.cancels.append(transaction)
 
-    def local_via(self, transport: str) -> Via:
-        return Via(transport=transport, host="192.0.2.1", port=5060, params={"branch": "z9hG4bKx"})
+    def local_via(self, transport: str, local: str | None = None) -> Via:
+        host = local or "192.0.2.1"
+        return Via(transport=transport, host=host, port=5060, params={"branch": "z9hG4bKx"})
 
-    def local_contact(self, transport: str) -> str:
-        return "<sip:192.0.2.1:5060>"
+    def local_contact(self, transport: str, local: str | None = None) -> str:
+        return f"<sip:{local or '192.0.2.1'}:5060>"
+
+    def source_local(self, route: Route) -> str | None:
+        return route.source_ip or None
+
+    def source_refused(self, route: Route) -> bool:
+        return False
 
     def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:
         self.dialogs[dialog.id] = (call, leg)

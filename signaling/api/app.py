@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -34,6 +34,7 @@ from signaling.store import (
     Rate,
     RateGroup,
     RoutingGateway,
+    ValidationError,
     WorkCalendar,
 )
 
@@ -59,8 +60,20 @@ def v1_router() -> APIRouter:
         (WorkCalendar, "/work-calendars", "work calendars", ()),
         (PeriodRate, "/period-rates", "period rates", ()),
     ):
-        v1.include_router(record_router(cls, path, tag, filters=filters))
+        check = _source_ip_check if cls is RoutingGateway else None
+        v1.include_router(record_router(cls, path, tag, filters=filters, check=check))
     return v1
+
+
+def _source_ip_check(request: Request, gateway: RoutingGateway) -> None:
+    """A routing gateway's source_ip must be one of the node's local IPs (reference behaviour
+    80), when the API runs inside the node and knows them."""
+    allowed = request.app.state.context.local_ips
+    if gateway.source_ip and allowed is not None and gateway.source_ip not in allowed:
+        known = ", ".join(sorted(allowed)) or "none: set [sip] local_ips"
+        raise ValidationError(
+            "source_ip", f"{gateway.source_ip} is not one of this node's local IPs ({known})"
+        )
 
 
 def create_app(context: ApiContext, *, routers: Iterable[APIRouter] = ()) -> FastAPI:

@@ -70,3 +70,6 @@ class ApiContext:
     allow: tuple[Network, ...] = field(default_factory=tuple)
     #: Set the session cookie with ``Secure`` (the API is served over HTTPS).
     secure_cookie: bool = False
+    #: Inside a node: the local IPs a routing gateway's ``source_ip`` may name (a write naming
+    #: another is refused); None: not known here (the node skips such a gateway at call time).
+    local_ips: frozenset[str] | None = None

@@ -33,7 +33,10 @@ def record_router(
     filters: Sequence[str] = (),
     noun: str | None = None,
     create: bool = True,
+    check: Callable[[Request, Any], None] | None = None,
 ) -> APIRouter:
+    """``check(request, record)``: a rule beyond the record's own, asked before each write
+    (raises the store's ValidationError)."""
     router = APIRouter(tags=[tag])
     out = output_model(cls)
     create_body = create_model_of(cls)
@@ -54,6 +57,8 @@ def record_router(
 
     def create_record(request: Request, user: CurrentUser, body: BaseModel) -> dict[str, Any]:
         record = cls(**fields_of(body))
+        if check is not None:
+            check(request, record)
         return to_output(admin_of(request, user).create(record))
 
     create_record.__annotations__["body"] = create_body
@@ -78,6 +83,8 @@ def record_router(
         admin = admin_of(request, user)
         current = admin.get(cls, record_id)
         changed = dataclasses.replace(current, **fields_of(body))  # type: ignore[type-var]
+        if check is not None:
+            check(request, changed)
         return to_output(admin.update(changed))
 
     update_record.__annotations__["body"] = update_body

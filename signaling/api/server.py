@@ -155,6 +155,7 @@ async def start_node_api(
         router=store_router,
         allow=tuple(ipaddress.ip_network(a, strict=False) for a in api.allow),
         secure_cookie=api.tls_cert is not None,
+        local_ips=node.config.local_ip_set() if node is not None else None,
     )
     extra = list(routers)
     if observer is not None:

@@ -125,6 +125,9 @@ class Call:
     #: The node's SS_* parameters when the call started: the call keeps them when the store's
     #: change (the next call takes the new ones; signaling/b2bua/settings.py, behaviour 77).
     parameters: dict[str, Any] = field(init=False)
+    #: the other local IP the caller reached (None: the main listener): the A leg's Via and
+    #: Contact name it, and its messages leave from it (docs/b2bua.md "Local IPs")
+    local: str | None = None
 
     def __post_init__(self) -> None:
         self.parameters = self.host.parameters
@@ -178,7 +181,7 @@ class Call:
         if body:
             headers.append(("Content-Type", SDP))
         if 100 < status < 300:
-            headers.append(("Contact", self.host.local_contact(self.transport)))
+            headers.append(("Contact", self.host.local_contact(self.transport, self.local)))
         response = make_response(self.invite, status, reason, to_tag=self.a.tag, extra=headers, body=body)
         if status >= 200:
             self.a_final_sent = True
@@ -191,8 +194,8 @@ class Call:
             self.a.dialog = Dialog.from_uas(
                 self.invite,
                 local_tag=self.a.tag,
-                local_contact=self.host.local_contact(self.transport),
-                via=self.host.local_via(self.transport),
+                local_contact=self.host.local_contact(self.transport, self.local),
+                via=self.host.local_via(self.transport, self.local),
             )
             self.host.register_dialog(self.a.dialog, self, "a")
         return self.a.dialog
@@ -223,6 +226,10 @@ class Call:
             self.fail(self.last_failure, None, CODEC_MISMATCH if self.mismatch else termination)
             return
         route = self.routes.pop(0)
+        if route.source_ip and self.host.source_refused(route):
+            self.last_failure = 503  # a source IP this node does not have: as an unusable route
+            self._next_route()
+            return
         body = one_audio_stream(self.invite.body)  # one planned audio stream (docs/b2bua.md)
         try:  # the two gateways' codec settings (docs/b2bua.md "Codecs")
             codecs = plan_attempt(
@@ -276,7 +283,8 @@ class Call:
         if route.uri is not None:  # a registered phone: its Contact is the Request-URI
             target = route.uri
         transport = route.transport.upper()
-        local = self.host.local_via(transport)
+        source = self.host.source_local(route) if route.source_ip else None
+        local = self.host.local_via(transport, source)
         caller = self._caller_for(route)
         extra = [("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE")]
         extra.extend(
@@ -304,7 +312,7 @@ class Call:
             from_addr=f"{display}<sip:{caller}@{local.host}>",
             to_addr=f"<sip:{route.callee}@{host}:{route.port}>",
             via=local,
-            contact=self.host.local_contact(transport),
+            contact=self.host.local_contact(transport, source),
             body=body,
             content_type=SDP if body else None,
             extra=extra,
@@ -467,8 +475,10 @@ class Call:
     def _b_dialog(self, attempt: Attempt, response: Response) -> Dialog:
         """The B dialog this response belongs to (created by its first 1xx-with-tag or 2xx)."""
         if attempt.dialog is None or attempt.dialog.id.remote_tag != response.to_tag:
+            route = attempt.route
+            source = self.host.source_local(route) if route.source_ip else None
             attempt.dialog = Dialog.from_uac(
-                attempt.request, response, local_contact=self.host.local_contact(self.b_transport)
+                attempt.request, response, local_contact=self.host.local_contact(self.b_transport, source)
             )
             self.host.register_dialog(attempt.dialog, self, "b")
         else:
@@ -595,7 +605,8 @@ class Call:
         headers.remove("Authorization")
         headers.remove("Proxy-Authorization")
         transport = route.transport.upper()
-        headers.set("Via", str(self.host.local_via(transport)))
+        source = self.host.source_local(route) if route.source_ip else None
+        headers.set("Via", str(self.host.local_via(transport, source)))
         headers.set("CSeq", f"{old.cseq.number + 1} INVITE")
         for name, value in credentials:
             headers.add(name, value)

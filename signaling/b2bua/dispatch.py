@@ -85,7 +85,9 @@ class Dispatch:
 
         def _auth_seen(self, result: AuthResult, addr: Addr, now: float) -> None: ...
 
-    def _on_data(self, data: bytes, addr: Addr, transport: str) -> None:
+    def _on_data(self, data: bytes, addr: Addr, transport: str, local: str | None = None) -> None:
+        """What the transport delivers; ``local``: the other local IP it arrived on (None: the
+        main listener), where whatever answers it leaves from."""
         self._messages += 1
         defence = self.defence
         if (
@@ -100,11 +102,11 @@ class Dispatch:
                 request = scan_request(data)
                 if request is not None and "Via" in request.headers:
                     reply = self.overload.reject(request, to_tag=new_tag())
-                    self.transport.send(serialize(reply), addr, transport)
+                    self._send_raw(serialize(reply), addr, transport, local)
             return
         if is_keepalive(data):
             if transport == "TCP" and data.startswith(b"\r\n\r\n"):
-                self.transport.send(b"\r\n", addr, "TCP")
+                self._send_raw(b"\r\n", addr, "TCP", local)
             return
         try:
             message = parse_message(data, stream=transport != "UDP")
@@ -112,7 +114,7 @@ class Dispatch:
             self.stats.parse_errors += 1
             answer = error_response(exc, to_tag=new_tag())
             if answer is not None:
-                self.transport.send(serialize(answer), addr, transport)
+                self._send_raw(serialize(answer), addr, transport, local)
             return
         self.stats.message(message, received=True)
         if self.tracer.watching:
@@ -122,13 +124,20 @@ class Dispatch:
                 data,
                 direction="recv",
                 peer=addr,
-                local=self.local,
+                local=self.local if local is None else (local, self.local[1]),
                 transport=transport,
                 now=time.time(),
             )
-        self.layer.receive(message, addr, self.now(), transport)
+        self.layer.receive(message, addr, self.now(), transport, local)
         self._pump()
         self._raw = None
+
+    def _send_raw(self, data: bytes, addr: Addr, transport: str, local: str | None) -> None:
+        """An answer outside the transaction layer, from the socket the request reached."""
+        if local is None:
+            self.transport.send(data, addr, transport)
+        else:
+            self.transport.send_from(data, addr, transport, local)
 
     def _pump(self) -> None:
         """Dispatch the layer's events until it has none: what a handler sends (a response
@@ -155,7 +164,10 @@ class Dispatch:
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, Transmit):
-            self.transport.send(event.data, event.addr, event.transport)
+            if event.local is None:
+                self.transport.send(event.data, event.addr, event.transport)
+            else:
+                self.transport.send_from(event.data, event.addr, event.transport, event.local)
             self.stats.message(event.message, received=False)
             if self.tracer.watching:
                 self.tracer.message(
@@ -163,7 +175,7 @@ class Dispatch:
                     event.data,
                     direction="send",
                     peer=event.addr,
-                    local=self.local,
+                    local=self.local if event.local is None else (event.local, self.local[1]),
                     transport=event.transport,
                     now=time.time(),
                 )

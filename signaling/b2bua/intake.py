@@ -195,6 +195,9 @@ class Intake:
             record=record,
         )
 
+        if event.local is not None:  # the caller reached another local IP: answered from it
+            call.local = event.local
+
         def release() -> None:  # the call's admission slots
             for t in tickets:
                 self.admission.release(t)

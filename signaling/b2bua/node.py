@@ -66,6 +66,12 @@ CPS_WINDOW = 10.0
 class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
     """A running B2BUA node."""
 
+    #: the IPs a routing gateway may send from (``source_ip``), each to the local IP of the
+    #: socket it uses: None for the main listener's, else the IP (docs/b2bua.md "Local IPs")
+    sources: dict[str, str | None]
+    #: (gateway, source_ip) outside ``sources``, already logged (once each)
+    _bad_sources: set[tuple[str, str]]
+
     def __init__(self, config: Config, media: MediaPort, router: Router) -> None:
         self.config = config
         self.parameters: dict[str, Any] = dict(config.parameters)
@@ -144,6 +150,7 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         self.local: Addr = ("127.0.0.1", 0)
         self.transport_open = False
         self.advertise: str | None = config.sip_advertise
+        self.sources, self._bad_sources = {}, set()  # filled by start()
         self.ended_records: list[CallRecord] = []
         self.parameter_errors: dict[str, int] = {}
         # a store-backed router hands over the store's overrides now and at each reload that
@@ -195,7 +202,8 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         self.router.on_hangup_request(self.hangup)
         self.router.on_locate(self._locate)
         self._start_defence()
-        self.local = await self.transport.start(host, port)
+        self.local = await self.transport.start(host, port, shared=bool(self.config.sip_local_ips))
+        await self._open_local_ips()
         cfg = self.config
         if cfg.sip_tls_listen is not None and cfg.sip_tls_cert and cfg.sip_tls_key:
             await self.transport.start_tls(
@@ -218,6 +226,53 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         if watch is not None:
             watch(self._on_media_notice)
         return self.local
+
+    async def _open_local_ips(self) -> None:
+        """A socket on each other local IP of ``[sip] local_ips``, at the main port; the
+        source IPs gateways may name (LocalIpError, and the sockets closed, when one cannot
+        be bound: the node does not start)."""
+        main = self.local[0]
+        try:
+            for ip in self.config.sip_local_ips:
+                if ip != main:
+                    await self.transport.add_local(ip)
+        except OSError:
+            await self.transport.close()
+            raise
+        self.sources = {ip: (None if ip == main else ip) for ip in self.config.local_ip_set()}
+
+    def source_local(self, route: Route) -> str | None:
+        """The local IP ``route``'s messages leave from (None: the main listener); raises
+        KeyError when its gateway's ``source_ip`` is not one of this node's (see
+        :meth:`source_refused`)."""
+        return self.sources[route.source_ip] if route.source_ip else None
+
+    def source_refused(self, route: Route) -> bool:
+        """Whether ``route`` names a ``source_ip`` this node cannot send from (reference
+        behaviour 80): the route is skipped, never tried from another IP; logged once."""
+        if not route.source_ip or route.source_ip in self.sources:
+            return False
+        key = (route.gateway, route.source_ip)
+        if key not in self._bad_sources:
+            self._bad_sources.add(key)
+            log.error(
+                "routing gateway %s: source_ip %s is not one of this node's local IPs (%s): "
+                "the gateway is skipped",
+                route.gateway,
+                route.source_ip,
+                ", ".join(sorted(self.sources)) or "none",
+            )
+        return True
+
+    def _via_local(self, request: Request) -> str | None:
+        """The other local IP a request leaves from: its top Via's sent-by, when that is one
+        (what local_via put there), else None (the main listener). Only asked when the node
+        listens on other local IPs."""
+        try:
+            host = request.top_via.host
+        except ValueError:
+            return None
+        return host if host in self.transport.locals else None
 
     async def stop(self) -> None:
         """End every call (BYE / final responses), let the messages go out, close the sockets."""
@@ -272,7 +327,8 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
 
     def send_request(self, call: Call, request: Request, addr: Addr, transport: str) -> TransactionId:
         self.tracer.link(request.call_id, call.call_id)
-        tid = self.layer.send_request(request, addr, self.now(), transport=transport)
+        local = self._via_local(request) if self.transport.locals else None
+        tid = self.layer.send_request(request, addr, self.now(), transport=transport, local=local)
         self._by_transaction[tid] = call
         state = self.calls.get(call.call_id) or self._lingering.get(call.call_id)
         if state is not None:
@@ -282,7 +338,8 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         return tid
 
     def send_ack(self, ack: Request, addr: Addr, transport: str) -> None:
-        self.layer.send_stateless(ack, addr, transport)
+        local = self._via_local(ack) if self.transport.locals else None
+        self.layer.send_stateless(ack, addr, transport, local)
         if not self._pumping:
             self._pump()
 
@@ -295,21 +352,25 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         tls = self.transport.tls_local
         return tls[1] if transport.upper() == "TLS" and tls is not None else self.local[1]
 
-    def local_via(self, transport: str) -> Via:
+    def local_via(self, transport: str, local: str | None = None) -> Via:
+        """Our Via for a request sent over ``transport`` from the main listener (its advertised
+        address) or, ``local``, another local IP (that IP: the socket follows the Via)."""
         return Via(
             transport=transport.upper(),
-            host=self.advertise or "127.0.0.1",
+            host=local or self.advertise or "127.0.0.1",
             port=self._port_for(transport),
             params={"branch": new_branch(), "rport": None},
         )
 
-    def local_contact(self, transport: str) -> str:
-        contact = self._contacts.get(transport)
-        if contact is None:  # one shared string per transport, not one per dialog
+    def local_contact(self, transport: str, local: str | None = None) -> str:
+        key = transport if local is None else f"{transport}/{local}"
+        contact = self._contacts.get(key)
+        if contact is None:  # one shared string per transport (and local IP), not one per dialog
             kind = transport.upper()
             suffix = f";transport={kind.lower()}" if kind in ("TCP", "TLS") else ""
-            contact = f"<sip:{self.advertise or '127.0.0.1'}:{self._port_for(kind)}{suffix}>"
-            self._contacts[transport] = contact
+            host = f"[{local}]" if local and ":" in local else local or self.advertise or "127.0.0.1"
+            contact = f"<sip:{host}:{self._port_for(kind)}{suffix}>"
+            self._contacts[key] = contact
         return contact
 
     def caller_pool(self, route: Route) -> CallerPool | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from signaling.b2bua.stats import GatewayProber, NodeStats
@@ -40,6 +41,7 @@ class Operations:
     layer: TransactionLayer
     prober: GatewayProber
     advertise: str | None
+    sources: dict[str, str | None]
     _messages: int
     stats: NodeStats
     ended_records: list[CallRecord]
@@ -49,10 +51,10 @@ class Operations:
     def now(self) -> float:
         raise NotImplementedError
 
-    def local_via(self, transport: str) -> Via:
+    def local_via(self, transport: str, local: str | None = None) -> Via:
         raise NotImplementedError
 
-    def local_contact(self, transport: str) -> str:
+    def local_contact(self, transport: str, local: str | None = None) -> str:
         raise NotImplementedError
 
     def _pump(self) -> None:
@@ -119,18 +121,32 @@ class Operations:
         lookup = getattr(self.router, "gateway_targets", None)
         if lookup is None or not self.transport_open:
             return 0
-        probes = list(
-            self.prober.requests(
-                lookup(),
-                advertise=self.advertise or "127.0.0.1",
-                via=self.local_via,
-                contact=self.local_contact,
+        targets = lookup()
+        by_source: dict[str | None, list[tuple[str, str, int, str]]] = {None: targets}
+        source_of = getattr(self.router, "gateway_sources", None)
+        chosen = source_of() if source_of is not None else {}
+        if chosen:  # gateways with a source_ip are probed from it (never one the node lacks)
+            by_source = {None: [t for t in targets if t[0] not in chosen]}
+            for target in targets:
+                ip = chosen.get(target[0])
+                if ip is not None and ip in self.sources:
+                    by_source.setdefault(self.sources[ip], []).append(target)
+        count = 0
+        for local, group in by_source.items():
+            probes = list(
+                self.prober.requests(
+                    group,
+                    advertise=local or self.advertise or "127.0.0.1",
+                    via=partial(self.local_via, local=local),
+                    contact=partial(self.local_contact, local=local),
+                )
             )
-        )
-        for name, request, addr, transport in probes:
-            self.prober.sent(self.layer.send_request(request, addr, now, transport=transport), name)
+            for name, request, addr, transport in probes:
+                tid = self.layer.send_request(request, addr, now, transport=transport, local=local)
+                self.prober.sent(tid, name)
+            count += len(probes)
         self._pump()
-        return len(probes)
+        return count
 
     def _auth_seen(self, result: AuthResult, addr: Addr, now: float) -> None:
         """Tell the defence: a source that proved a password is known for a while; repeated

@@ -731,8 +731,9 @@ cdef class Planner:
         gateway = <object>PyList_GET_ITEM(self.gateways, slot)
         (name, host, port, transport), rest = settings_of(snap, ingress, gateway)
         # then the caller rewriting after the pool (none here), the Request-URI (the default),
-        # the gateway's codec policy, no extra headers: as admission._route makes them
-        fields = (name, host, port, transport, *rest, 0, "", None, self.R.gateway_codecs(snap, gateway), ())
+        # the gateway's codec policy, no extra headers, its source IP: as admission._route makes them
+        fields = (name, host, port, transport, *rest, 0, "", None, self.R.gateway_codecs(snap, gateway), (),
+                  gateway.source_ip)
         if len(fields) != self.route.n - 2:
             raise TypeError(f"a route has {self.route.n} fields, the planner made {len(fields) + 2}")
         if self.untracked:

@@ -396,7 +396,8 @@ def _route(
         (codes, proxy, dtmf, timer, user, password, identity, pool, uses, order),
     ) = known
     return Route(name, host, port, transport, callee, caller, codes, proxy, dtmf, timer, user, password,
-                 identity, pool, uses, order, codecs=gateway_codecs(snap, gw))  # fmt: skip
+                 identity, pool, uses, order, codecs=gateway_codecs(snap, gw),
+                 source_ip=gw.source_ip)  # fmt: skip
 
 
 def _route_settings(snap: Snapshot, ingress: MappingGateway, gw: RoutingGateway) -> RouteSettings:

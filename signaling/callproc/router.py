@@ -410,6 +410,10 @@ class StoreRouter:
         """(name, host, port, transport) of every routing gateway with an address (OPTIONS probes)."""
         return [(g.name, g.host, g.port, g.transport) for g in self.snapshot.routing.values() if g.host]
 
+    def gateway_sources(self) -> dict[str, str]:
+        """The ``source_ip`` of each routing gateway that has one (OPTIONS probes leave from it)."""
+        return {g.name: g.source_ip for g in self.snapshot.routing.values() if g.source_ip}
+
     def duration_alarm_suppressed(self, call_id: str) -> bool:
         """The call's account has "Suppressing all duration too long alarm" (F.5-50)."""
         session = self.sessions.get(call_id)

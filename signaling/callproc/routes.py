@@ -132,6 +132,7 @@ ROUTE_FIELDS = (
     "gateway", "host", "port", "transport", "callee", "caller", "stop_switch_codes", "media_proxy", "dtmf",
     "session_timer", "username", "password", "identity", "caller_pool", "caller_pool_multiplex",
     "caller_pool_sequence", "caller_strip", "caller_add", "uri", "codecs", "headers",
+    "source_ip",
 )  # fmt: skip
 
 

@@ -168,13 +168,15 @@ class _Transaction:
     final_data: bytes = b""
     response_sent: int = 0
     to_tag: str | None = None
+    #: the other local IP the transaction's messages leave from (None: the main listener)
+    local: str | None = None
 
 
 #: A transaction's rest (see the module docstring): a plain tuple, untracked by the cyclic
 #: collector once it has seen it, of
 #: (id, state's value, is_client, method, addr, transport, deadline, index keys, merge key,
 #:  data: the final response (server non-INVITE) or the ACK (client INVITE) to send again,
-#:  our To tag, the To tag of the request)
+#:  our To tag, the To tag of the request, the local IP it sends from)
 _Rest = tuple[
     TransactionId,
     str,
@@ -186,6 +188,7 @@ _Rest = tuple[
     tuple[tuple[object, ...], ...],
     "tuple[object, ...] | None",
     bytes,
+    "str | None",
     "str | None",
     "str | None",
 ]
@@ -201,6 +204,7 @@ _R_MERGE: Final = 8
 _R_DATA: Final = 9
 _R_TO_TAG: Final = 10
 _R_REQUEST_TO_TAG: Final = 11
+_R_LOCAL: Final = 12
 #: the heap's timer name for the end of a rest
 _REST_TIMER = "rest"
 _ACCEPTED = State.ACCEPTED.value
@@ -288,12 +292,15 @@ class TransactionLayer:
             else:
                 self._server_timer(tx, name, now)
 
-    def receive(self, message: Message, addr: Addr, now: float, transport: str = "UDP") -> None:
-        """A parsed message from the network."""
+    def receive(
+        self, message: Message, addr: Addr, now: float, transport: str = "UDP", local: str | None = None
+    ) -> None:
+        """A parsed message from the network; ``local``: the other local IP it arrived on (a
+        server transaction answers from it), None for the main listener."""
         transport = transport.upper()
         try:
             if isinstance(message, Request):
-                self._receive_request(message, addr, now, transport)
+                self._receive_request(message, addr, now, transport, local)
             else:
                 self._receive_response(message, addr, now, transport)
         except TransactionError:
@@ -305,10 +312,17 @@ class TransactionLayer:
             self.counters["malformed"] += 1
 
     def send_request(
-        self, request: Request, addr: Addr, now: float, *, transport: str | None = None
+        self,
+        request: Request,
+        addr: Addr,
+        now: float,
+        *,
+        transport: str | None = None,
+        local: str | None = None,
     ) -> TransactionId:
         """Start a client transaction. The request's top Via must carry a fresh RFC 3261 branch
-        (``ids.new_branch()``); ``transport`` defaults to the Via's."""
+        (``ids.new_branch()``); ``transport`` defaults to the Via's; ``local``: the other local
+        IP it (its retransmissions, its CANCEL) leaves from, None for the main listener."""
         if request.method in ("ACK",):
             raise TransactionError("an ACK for a 2xx is not a transaction: use send_stateless")
         try:
@@ -325,10 +339,12 @@ class TransactionLayer:
         chosen = (transport or via.transport).upper()
         invite = request.method == "INVITE"
         tx = self._new(request, addr, chosen, is_client=True, state=State.CALLING if invite else State.TRYING)
+        if local is not None:
+            tx.local = local
         self._add_key(tx, key)
         tx.request_data = serialize(request)
         tx.sent = 1
-        self._transmit(tx.request_data, request, tx.addr, tx.transport, tx.id)
+        self._transmit(tx.request_data, request, tx.addr, tx.transport, tx.id, local)
         if not tx.reliable:
             delay = tx.config.request_retransmit_delay(1, invite=invite)
             if delay is not None:
@@ -348,10 +364,12 @@ class TransactionLayer:
             return
         self._respond(tx, response, now)
 
-    def send_stateless(self, message: Message, addr: Addr, transport: str = "UDP") -> None:
+    def send_stateless(
+        self, message: Message, addr: Addr, transport: str = "UDP", local: str | None = None
+    ) -> None:
         """Send outside any transaction: the ACK for a 2xx, or a response to a request the
         layer never saw."""
-        self._transmit(serialize(message), message, addr, transport.upper(), None)
+        self._transmit(serialize(message), message, addr, transport.upper(), None, local)
 
     def cancel(
         self, transaction: TransactionId, now: float, reason: str | None = None
@@ -459,6 +477,7 @@ class TransactionLayer:
             data,
             tx.to_tag,
             None if tx.is_client else tx.request.to_tag,
+            tx.local,
         )
         # the rest takes the record's place under each of its keys (what terminating the
         # record and indexing the rest would leave, in one pass: nothing iterates the tables)
@@ -482,12 +501,18 @@ class TransactionLayer:
             message = parse_message(data)
         except SipParseError:  # our own message: cannot happen
             return
-        self._transmit(data, message, rest[_R_ADDR], rest[_R_TRANSPORT], rest[_R_ID])
+        self._transmit(data, message, rest[_R_ADDR], rest[_R_TRANSPORT], rest[_R_ID], rest[_R_LOCAL])
 
-    def _transmit(
-        self, data: bytes, message: Message, addr: Addr, transport: str, tid: TransactionId | None
+    def _transmit(  # noqa: PLR0917 (positional: one call per message)
+        self,
+        data: bytes,
+        message: Message,
+        addr: Addr,
+        transport: str,
+        tid: TransactionId | None,
+        local: str | None,
     ) -> None:
-        self._events.append(Transmit(data, addr, transport, message, tid))
+        self._events.append(Transmit(data, addr, transport, message, tid, local))
 
     def _find_for_response(self, response: Response) -> _Transaction | _Rest | None:
         try:
@@ -539,7 +564,7 @@ class TransactionLayer:
             tx.state = State.COMPLETED
             tx.ack = ack_for_final(tx.request, response)
             tx.ack_data = serialize(tx.ack)
-            self._transmit(tx.ack_data, tx.ack, tx.addr, tx.transport, tx.id)
+            self._transmit(tx.ack_data, tx.ack, tx.addr, tx.transport, tx.id, tx.local)
             self._deliver(tx, response, addr, transport)
             self._retire(tx, now, tx.config.timer_d(tx.reliable), tx.ack_data)
             return
@@ -580,7 +605,7 @@ class TransactionLayer:
         if name in ("A", "E"):
             tx.sent += 1
             self.counters["retransmissions"] += 1
-            self._transmit(tx.request_data, tx.request, tx.addr, tx.transport, tx.id)
+            self._transmit(tx.request_data, tx.request, tx.addr, tx.transport, tx.id, tx.local)
             delay = tx.config.request_retransmit_delay(
                 tx.sent, invite=name == "A", proceeding=tx.state is State.PROCEEDING
             )
@@ -596,11 +621,15 @@ class TransactionLayer:
         cancel = make_cancel(invite_tx.request, invite_tx.cancel_reason)
         # §9.1: with no final response 64*T1 after the CANCEL, the INVITE counts as cancelled
         self._arm(invite_tx, "cancel", now + 64 * invite_tx.config.t1)
-        return self.send_request(cancel, invite_tx.addr, now, transport=invite_tx.transport)
+        return self.send_request(
+            cancel, invite_tx.addr, now, transport=invite_tx.transport, local=invite_tx.local
+        )
 
     # -- server side -------------------------------------------------------------------------------
 
-    def _receive_request(self, request: Request, addr: Addr, now: float, transport: str) -> None:
+    def _receive_request(
+        self, request: Request, addr: Addr, now: float, transport: str, local: str | None
+    ) -> None:
         via = stamp_received(request, addr)
         request.cseq  # noqa: B018  # must parse before anything keys on it
         method = request.method
@@ -624,6 +653,8 @@ class TransactionLayer:
             is_client=False,
             state=State.PROCEEDING if method == "INVITE" else State.TRYING,
         )
+        if local is not None:
+            tx.local = local
         self._add_key(tx, key)
         self._add_key(tx, response_key(request, via))
         if method == "CANCEL":
@@ -644,7 +675,7 @@ class TransactionLayer:
         else:
             # a TU that never answers must not leak the transaction: the client gave up at F
             self._arm(tx, "unanswered", now + 64 * tx.config.t1)
-        self._events.append(RequestReceived(tx.id, request, addr, transport))
+        self._events.append(RequestReceived(tx.id, request, addr, transport, local))
 
     def _receive_ack(self, ack: Request, via: Via, addr: Addr, now: float, transport: str) -> None:
         tx = self._find_invite_for_ack(ack, via)
@@ -723,7 +754,7 @@ class TransactionLayer:
             tx.provisional, tx.provisional_data = response, data
         else:
             tx.final, tx.final_data = response, data
-        self._transmit(data, response, tx.addr, tx.transport, tx.id)
+        self._transmit(data, response, tx.addr, tx.transport, tx.id, tx.local)
 
     def _server_retransmission(self, tx: _Transaction | _Rest, now: float) -> None:
         self.counters["absorbed"] += 1
@@ -733,11 +764,11 @@ class TransactionLayer:
             return  # Accepted, Confirmed: absorbed
         if tx.state is State.PROCEEDING:
             if tx.provisional is not None:
-                self._transmit(tx.provisional_data, tx.provisional, tx.addr, tx.transport, tx.id)
+                self._transmit(tx.provisional_data, tx.provisional, tx.addr, tx.transport, tx.id, tx.local)
             elif tx.method == "INVITE":
                 self._send_trying(tx)  # the client is retransmitting: stop it now
         elif tx.state is State.COMPLETED and tx.final is not None:
-            self._transmit(tx.final_data, tx.final, tx.addr, tx.transport, tx.id)
+            self._transmit(tx.final_data, tx.final, tx.addr, tx.transport, tx.id, tx.local)
         # Trying (non-INVITE), Accepted, Confirmed: absorbed
 
     def _rest_respond(self, rest: _Rest, response: Response) -> None:
@@ -747,7 +778,9 @@ class TransactionLayer:
         state = rest[_R_STATE]
         if state != _ACCEPTED or not 200 <= status < 300:
             raise TransactionError(f"{rest[_R_METHOD]} transaction in {state} cannot send {status}")
-        self._transmit(serialize(response), response, rest[_R_ADDR], rest[_R_TRANSPORT], rest[_R_ID])
+        self._transmit(
+            serialize(response), response, rest[_R_ADDR], rest[_R_TRANSPORT], rest[_R_ID], rest[_R_LOCAL]
+        )
 
     def _respond(self, tx: _Transaction, response: Response, now: float) -> None:
         if tx.method == "INVITE":
@@ -796,7 +829,7 @@ class TransactionLayer:
             if tx.final is not None:
                 tx.response_sent += 1
                 self.counters["retransmissions"] += 1
-                self._transmit(tx.final_data, tx.final, tx.addr, tx.transport, tx.id)
+                self._transmit(tx.final_data, tx.final, tx.addr, tx.transport, tx.id, tx.local)
                 self._arm(tx, "G", now + tx.config.response_retransmit_delay(tx.response_sent))
         elif name in ("H", "unanswered"):
             self._terminate(tx)

@@ -44,6 +44,9 @@ class Transmit:
     transport: str
     message: Message
     transaction: TransactionId | None
+    #: the other local IP to send from (the one the request arrived on, or the one named when
+    #: the request was sent); None: the main listener
+    local: str | None = None
 
 
 @dataclass(slots=True)
@@ -54,6 +57,8 @@ class RequestReceived:
     request: Request
     addr: Addr
     transport: str
+    #: the other local IP it arrived on (None: the main listener); its responses leave from it
+    local: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

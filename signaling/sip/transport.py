@@ -1,10 +1,15 @@
 """The one asyncio module of the SIP stack: UDP and TCP sockets on one listen address, and TLS
-on a port of its own when configured.
+on a port of its own when configured; more local IPs (``[sip] local_ips``) get UDP and TCP
+sockets of their own on the same port (:meth:`SipTransport.add_local`).
 
 Everything above works on ``(data, addr, transport, now)``; this module only moves bytes. UDP
 datagrams are delivered as they come; TCP streams are framed into messages by Content-Length
 (:class:`signaling.sip.parser.StreamFramer`), and a connection a peer opened is reused to answer
 it (RFC 3261 §18.2.2). Outgoing TCP connects on demand and is kept per peer address.
+
+Local IPs: what arrives on another local IP's socket is delivered with that IP as a fourth
+argument (the main listener's with three, as before), and :meth:`SipTransport.send` takes the
+local IP to send from (None: the main listener). docs/b2bua.md "Local IPs".
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ class _Marked(Protocol):
     def setsockopt(self, level: int, option: int, value: int, /) -> None: ...
 
 
-#: ``(data, source, transport)`` with transport "UDP" or "TCP".
-Receiver = Callable[[bytes, Addr, str], None]
+#: ``(data, source, transport)`` with transport "UDP" or "TCP"; for what reached another local
+#: IP than the main listener's, ``(data, source, transport, local_ip)``.
+Receiver = Callable[..., None]
 
 #: A TCP connection idle this long is closed (RFC 5626 keep-alives would keep it up).
 TCP_IDLE_TIMEOUT = 300.0
@@ -62,6 +68,14 @@ class TransportStats:
     refused_connections: int = 0
 
 
+class LocalIpError(OSError):
+    """A local IP of ``[sip] local_ips`` could not be bound."""
+
+    def __init__(self, ip: str, port: int, reason: str) -> None:
+        super().__init__(f"[sip] local_ips: cannot listen on {ip}:{port}: {reason}")
+        self.ip = ip
+
+
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, owner: SipTransport) -> None:
         self.owner = owner
@@ -76,12 +90,32 @@ class _Udp(asyncio.DatagramProtocol):
         log.debug("udp error: %s", exc)
 
 
+class _LocalUdp(asyncio.DatagramProtocol):
+    """The UDP socket of another local IP: what arrives is delivered with that IP."""
+
+    def __init__(self, owner: SipTransport, ip: str) -> None:
+        self.owner = owner
+        self.ip = ip
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.owner.stats.udp_in += 1
+        self.owner.deliver(data, (str(addr[0]), int(addr[1])), "UDP", self.ip)
+
+    def error_received(self, exc: Exception) -> None:
+        self.owner.stats.send_errors += 1
+        log.debug("udp error on %s: %s", self.ip, exc)
+
+
 class _TcpConnection(asyncio.Protocol):
-    def __init__(self, owner: SipTransport, peer: Addr | None = None, kind: str = "TCP") -> None:
+    def __init__(
+        self, owner: SipTransport, peer: Addr | None = None, kind: str = "TCP", local: str | None = None
+    ) -> None:
         self.owner = owner
         self.peer = peer
         #: "TCP" or "TLS": what the messages of this connection are delivered as
         self.kind = kind
+        #: the other local IP this connection is on (None: the main listener's)
+        self.local = local
         self.transport: asyncio.Transport | None = None
         self.framer = StreamFramer(max_size=MAX_STREAM_MESSAGE)
         self.idle: asyncio.TimerHandle | None = None
@@ -97,8 +131,12 @@ class _TcpConnection(asyncio.Protocol):
                 self.owner.stats.refused_connections += 1
                 transport.abort()  # a blocked source: no state, no log line
                 return
+            if self.local is None and self.owner.locals:
+                # a wildcard listener accepted it: the local IP the peer reached decides
+                here = str(transport.get_extra_info("sockname")[0])
+                self.local = here if here in self.owner.locals else None
         self.owner.stats.tcp_connections += 1
-        self.owner.streams(self.kind)[self.peer] = self
+        self.owner.table(self.kind, self.local)[self.peer] = self
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.owner.mark(sock)
@@ -123,7 +161,10 @@ class _TcpConnection(asyncio.Protocol):
         assert self.peer is not None
         for message in messages:
             self.owner.stats.tcp_in += 1
-            self.owner.deliver(message, self.peer, self.kind)
+            if self.local is None:
+                self.owner.deliver(message, self.peer, self.kind)
+            else:
+                self.owner.deliver(message, self.peer, self.kind, self.local)
         if self.framer.error is not None:  # good messages came first, then bytes past repair
             self.owner.stats.framing_errors += 1
             log.info("tcp %s: %s; closing", self.peer, self.framer.error)
@@ -142,7 +183,7 @@ class _TcpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.idle is not None:
             self.idle.cancel()
-        table = self.owner.streams(self.kind)
+        table = self.owner.table(self.kind, self.local)
         if self.peer is not None and table.get(self.peer) is self:
             del table[self.peer]
 
@@ -168,9 +209,20 @@ class SipTransport:
         self.local: Addr = ("0.0.0.0", 0)
         #: decides by source IP whether an incoming connection is kept (the scanner defence)
         self.accept_filter: Callable[[str], bool] | None = None
+        #: the other local IPs (``[sip] local_ips``): their UDP endpoints
+        self.locals: dict[str, asyncio.DatagramTransport] = {}
+        self._local_servers: list[asyncio.Server] = []
+        #: TCP/TLS connections on another local IP, by (kind, local IP)
+        self._local_streams: dict[tuple[str, str], dict[Addr, _TcpConnection]] = {}
 
     def streams(self, kind: str) -> dict[Addr, _TcpConnection]:
         return self.tls if kind == "TLS" else self.tcp
+
+    def table(self, kind: str, local: str | None) -> dict[Addr, _TcpConnection]:
+        """The connections of ``kind`` on local IP ``local`` (None: the main listener's)."""
+        if local is None:
+            return self.tls if kind == "TLS" else self.tcp
+        return self._local_streams.setdefault((kind, local), {})
 
     async def start_tls(
         self, host: str, port: int, server: ssl.SSLContext, client: ssl.SSLContext | None = None
@@ -185,16 +237,24 @@ class SipTransport:
         self.tls_client = client
         return self.tls_local
 
-    def deliver(self, data: bytes, addr: Addr, transport: str) -> None:
+    def deliver(self, data: bytes, addr: Addr, transport: str, local: str | None = None) -> None:
         try:
-            self.receiver(data, addr, transport)
+            if local is None:
+                self.receiver(data, addr, transport)
+            else:
+                self.receiver(data, addr, transport, local)
         except Exception:  # never let one message take the transport down
             log.exception("error handling a message from %s/%s", addr, transport)
 
-    async def start(self, host: str, port: int, *, tcp: bool = True) -> Addr:
+    async def start(self, host: str, port: int, *, tcp: bool = True, shared: bool = False) -> Addr:
+        """Listen on ``host:port``. ``shared``: other sockets will bind more local IPs on the
+        same port (:meth:`add_local`); on Linux a wildcard UDP socket lets them only with
+        SO_REUSEADDR on both."""
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.mark(sock)
         with contextlib.suppress(OSError):  # what the kernel grants is enough either way
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
@@ -210,6 +270,36 @@ class SipTransport:
                 lambda: _TcpConnection(self), host, self.local[1], reuse_address=True
             )
         return self.local
+
+    async def add_local(self, ip: str, *, tcp: bool = True) -> None:
+        """Listen on another local IP, at the main listener's port (after :meth:`start` with
+        ``shared``): UDP always; TCP when ``tcp`` and the main listener is not a wildcard (a
+        wildcard TCP listener already accepts connections to ``ip``, and Linux refuses a
+        second listener beside it). :class:`LocalIpError` when it cannot be bound."""
+        loop = asyncio.get_running_loop()
+        port = self.local[1]
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.mark(sock)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+            sock.bind((ip, port))
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise LocalIpError(ip, port, exc.strerror or str(exc)) from None
+        transport, _ = await loop.create_datagram_endpoint(lambda: _LocalUdp(self, ip), sock=sock)
+        self.locals[ip] = transport
+        if tcp and self.local[0] not in ("0.0.0.0", "::"):
+            try:
+                server = await loop.create_server(
+                    lambda: _TcpConnection(self, local=ip), ip, port, reuse_address=True
+                )
+            except OSError as exc:
+                raise LocalIpError(ip, port, exc.strerror or str(exc)) from None
+            self._local_servers.append(server)
 
     def mark(self, sock: _Marked) -> None:
         """Put :attr:`dscp` in the IP header of what ``sock`` sends (the ToS byte's upper six
@@ -228,35 +318,51 @@ class SipTransport:
         self.dscp = dscp
         if self._udp_socket is not None:
             self.mark(self._udp_socket)
-        for conn in [*self.tcp.values(), *self.tls.values()]:
+        for udp in self.locals.values():
+            sock = udp.get_extra_info("socket")
+            if sock is not None:
+                self.mark(sock)
+        locals_ = [conn for table in self._local_streams.values() for conn in table.values()]
+        for conn in [*self.tcp.values(), *self.tls.values(), *locals_]:
             sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
             if sock is not None:
                 self.mark(sock)
 
     def send(self, data: bytes, addr: Addr, transport: str = "UDP") -> None:
-        """Send without waiting; TCP and TLS connect first when there is no connection to ``addr``."""
+        """Send from the main listener without waiting; TCP and TLS connect first when there is
+        no connection to ``addr``."""
+        self.send_from(data, addr, transport, None)
+
+    def send_from(self, data: bytes, addr: Addr, transport: str, local: str | None) -> None:
+        """:meth:`send` from ``local``, another local IP (:meth:`add_local`); None, or one not
+        listened on, is the main listener."""
         kind = transport.upper()
+        if local is not None and local not in self.locals:
+            local = None
         if kind in ("TCP", "TLS"):
-            conn = self.streams(kind).get(addr)
+            conn = self.table(kind, local).get(addr)
             if conn is not None:
                 conn.send(data)
                 return
-            asyncio.get_running_loop().create_task(self._connect_and_send(data, addr, kind))
+            asyncio.get_running_loop().create_task(self._connect_and_send(data, addr, kind, local))
             return
-        if self._udp is None:
+        udp = self._udp if local is None else self.locals[local]
+        if udp is None:
             self.stats.send_errors += 1
             return
         try:
-            self._udp.sendto(data, addr)
+            udp.sendto(data, addr)
             self.stats.udp_out += 1
         except OSError:
             self.stats.send_errors += 1
 
-    async def _connect_and_send(self, data: bytes, addr: Addr, kind: str = "TCP") -> None:
-        key = (kind, addr)
+    async def _connect_and_send(
+        self, data: bytes, addr: Addr, kind: str = "TCP", local: str | None = None
+    ) -> None:
+        key = (kind if local is None else f"{kind}/{local}", addr)
         task = self._connecting.get(key)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._connect(addr, kind))
+            task = asyncio.get_running_loop().create_task(self._connect(addr, kind, local))
             self._connecting[key] = task
         try:
             conn = await task
@@ -268,13 +374,19 @@ class SipTransport:
             self._connecting.pop(key, None)
         conn.send(data)
 
-    async def _connect(self, addr: Addr, kind: str = "TCP") -> _TcpConnection:
+    async def _connect(self, addr: Addr, kind: str = "TCP", local: str | None = None) -> _TcpConnection:
         loop = asyncio.get_running_loop()
         context: ssl.SSLContext | None = None
         if kind == "TLS":
             context = self.tls_client or _unverified_client()
         _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: _TcpConnection(self, addr, kind), addr[0], addr[1], ssl=context),
+            loop.create_connection(
+                lambda: _TcpConnection(self, addr, kind, local),
+                addr[0],
+                addr[1],
+                ssl=context,
+                local_addr=(local, 0) if local is not None else None,
+            ),
             5.0,
         )
         return conn
@@ -284,8 +396,18 @@ class SipTransport:
             self._udp.close()
             self._udp = None
             self._udp_socket = None
+        for udp in self.locals.values():
+            udp.close()
+        self.locals.clear()
+        for server in self._local_servers:
+            server.close()
+            await server.wait_closed()
+        self._local_servers.clear()
         for conn in [*self.tcp.values(), *self.tls.values()]:
             conn.close()
+        for table in self._local_streams.values():
+            for conn in list(table.values()):
+                conn.close()
         if self._tls_server is not None:
             self._tls_server.close()
             await self._tls_server.wait_closed()
