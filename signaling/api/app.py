@@ -34,7 +34,6 @@ from signaling.store import (
     Rate,
     RateGroup,
     RoutingGateway,
-    ValidationError,
     WorkCalendar,
 )
 
@@ -68,12 +67,7 @@ def v1_router() -> APIRouter:
 def _source_ip_check(request: Request, gateway: RoutingGateway) -> None:
     """A routing gateway's source_ip must be one of the node's local IPs (reference behaviour
     80), when the API runs inside the node and knows them."""
-    allowed = request.app.state.context.local_ips
-    if gateway.source_ip and allowed is not None and gateway.source_ip not in allowed:
-        known = ", ".join(sorted(allowed)) or "none: set [sip] local_ips"
-        raise ValidationError(
-            "source_ip", f"{gateway.source_ip} is not one of this node's local IPs ({known})"
-        )
+    request.app.state.context.check_source_ip(gateway.source_ip)
 
 
 def create_app(context: ApiContext, *, routers: Iterable[APIRouter] = ()) -> FastAPI:

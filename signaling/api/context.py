@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from signaling.api.auth import Users
-from signaling.store import Store
+from signaling.store import Store, ValidationError
 
 if TYPE_CHECKING:
     from signaling.callproc.router import StoreRouter
@@ -73,3 +73,11 @@ class ApiContext:
     #: Inside a node: the local IPs a routing gateway's ``source_ip`` may name (a write naming
     #: another is refused); None: not known here (the node skips such a gateway at call time).
     local_ips: frozenset[str] | None = None
+
+    def check_source_ip(self, source_ip: str) -> None:
+        """A routing gateway's ``source_ip`` must be one of the node's local IPs (reference
+        behaviour 80) when they are known here; ValidationError naming ``source_ip`` if not."""
+        allowed = self.local_ips
+        if source_ip and allowed is not None and source_ip not in allowed:
+            known = ", ".join(sorted(allowed)) or "none: set [sip] local_ips"
+            raise ValidationError("source_ip", f"{source_ip} is not one of this node's local IPs ({known})")

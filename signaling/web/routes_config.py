@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from signaling import params
+from signaling.api.context import ApiContext
 from signaling.store import (
     Account,
     Admin,
@@ -208,7 +209,15 @@ def _edit_mapping(admin: Admin, account_id: int, gateway_id: int, form: dict[str
     )
 
 
-def _create_routing(admin: Admin, form: dict[str, str]) -> RoutingGateway:
+def _source_ip(form: dict[str, str], context: ApiContext, current: str = "") -> str:
+    """The form's local IP for a routing gateway (absent: ``current``), one of the node's
+    local IPs when they are known (reference behaviour 80)."""
+    source_ip = form["source_ip"].strip() if "source_ip" in form else current
+    context.check_source_ip(source_ip)
+    return source_ip
+
+
+def _create_routing(admin: Admin, form: dict[str, str], context: ApiContext) -> RoutingGateway:
     proxy = _text(form, "media_proxy")
     return admin.create(
         RoutingGateway(
@@ -216,6 +225,7 @@ def _create_routing(admin: Admin, form: dict[str, str]) -> RoutingGateway:
             host=_text(form, "host"),
             port=_required_int(form, "port", 5060),
             transport=_text(form, "transport") or "udp",  # type: ignore[arg-type]
+            source_ip=_source_ip(form, context),
             prefixes=_list(form, "prefixes"),
             priority=_required_int(form, "priority", 1),
             weight=_required_int(form, "weight", 100),
@@ -229,7 +239,7 @@ def _create_routing(admin: Admin, form: dict[str, str]) -> RoutingGateway:
     )
 
 
-def _edit_routing(admin: Admin, gateway_id: int, form: dict[str, str]) -> RoutingGateway:
+def _edit_routing(admin: Admin, gateway_id: int, form: dict[str, str], context: ApiContext) -> RoutingGateway:
     current = admin.get(RoutingGateway, gateway_id)
     proxy = _text(form, "media_proxy")
     return admin.update(
@@ -237,6 +247,7 @@ def _edit_routing(admin: Admin, gateway_id: int, form: dict[str, str]) -> Routin
             current,
             host=_text(form, "host") or current.host,
             port=_required_int(form, "port", current.port),
+            source_ip=_source_ip(form, context, current.source_ip),
             prefixes=_list(form, "prefixes"),
             priority=_required_int(form, "priority", current.priority),
             weight=_required_int(form, "weight", current.weight),
@@ -480,7 +491,12 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
         if page.user.role == "agent":
             return forbidden(request, page, "Vendor management")
         data = await web.db(_vendors_data, page.admin)
-        return web.render(request, "vendors.html", page, **MEDIA_CHOICES, **data)
+        return web.render(request, "vendors.html", page, local_ips=local_ips(), **MEDIA_CHOICES, **data)
+
+    def local_ips() -> list[str] | None:
+        """The choices of a routing gateway's local IP: the node's, when known here."""
+        known = web.context.local_ips
+        return None if known is None else sorted(known)
 
     @router.post("/vendors")
     async def create_vendor(request: Request) -> Response:
@@ -498,7 +514,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
         return await submit(
             request,
             "/vendors",
-            lambda page, form: _create_routing(page.admin, form),
+            lambda page, form: _create_routing(page.admin, form, web.context),
             lambda g: f"Routing gateway {g.name} created; it is used for new calls at once.",
         )
 
@@ -511,14 +527,16 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
             gateway = await web.db(page.admin.get, RoutingGateway, gateway_id)
         except NotFoundError:
             return web.render(request, "error.html", page, status=404, message=f"No gateway {gateway_id}.")
-        return web.render(request, "routing_gateway.html", page, gateway=gateway, **MEDIA_CHOICES)
+        return web.render(
+            request, "routing_gateway.html", page, gateway=gateway, local_ips=local_ips(), **MEDIA_CHOICES
+        )
 
     @router.post("/vendors/gateways/{gateway_id}")
     async def edit_routing(request: Request, gateway_id: int) -> Response:
         return await submit(
             request,
             f"/vendors/gateways/{gateway_id}",
-            lambda page, form: _edit_routing(page.admin, gateway_id, form),
+            lambda page, form: _edit_routing(page.admin, gateway_id, form, web.context),
             lambda g: f"Routing gateway {g.name} saved.",
         )
 

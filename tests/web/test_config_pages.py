@@ -3,6 +3,7 @@ API, and the store's refusals come back on the page naming the field."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from signaling.store import Account, MappingGateway, Rate, RateGroup, RoutingGateway
@@ -330,3 +331,43 @@ def test_a_routing_gateway_edit_keeps_the_limits_its_form_does_not_carry(
     client.form(edit, edit, {"host": "198.51.100.21", "max_cps": ""})
     gw = web_env.store.admin().get(RoutingGateway, gw.id)
     assert (gw.max_calls, gw.max_cps) == (None, None)
+
+
+def test_a_routing_gateways_local_ip_is_chosen_among_the_nodes(web_env: WebEnv, client: WebClient) -> None:
+    """Reference behaviour 80 in the web manager: inside a node the local IP of a routing
+    gateway is a choice among the node's local IPs, and another one is refused naming the
+    field; outside a node (not known) it is a plain field, checked by the node at call time."""
+    client.login()
+    assert '<input name="source_ip"' in client.get("/manage/vendors").text  # not known here
+    web_env.web.context.local_ips = frozenset({"127.0.0.1", "127.0.0.2"})
+    add = client.get("/manage/vendors").text
+    assert '<select name="source_ip"><option value="">main listener</option>' in add
+    assert "<option>127.0.0.1</option><option>127.0.0.2</option>" in add
+    client.form(
+        "/manage/vendors",
+        "/manage/vendors/gateways",
+        {"name": "bound", "host": "198.51.100.7", "source_ip": "127.0.0.2"},
+    )
+    client.form(
+        "/manage/vendors",
+        "/manage/vendors/gateways",
+        {"name": "stray", "host": "198.51.100.8", "source_ip": "127.0.0.9"},
+    )
+    assert (
+        "source_ip: 127.0.0.9 is not one of this node&#39;s local IPs (127.0.0.1, 127.0.0.2)"
+        in client.get("/manage/vendors").text
+    )
+    (gw,) = web_env.store.admin().list(RoutingGateway)
+    assert (gw.name, gw.source_ip) == ("bound", "127.0.0.2")
+    edit = f"/manage/vendors/gateways/{gw.id}"
+    assert "<option selected>127.0.0.2</option>" in client.get(edit).text
+    client.form(edit, edit, {"host": gw.host, "source_ip": "127.0.0.9"})
+    assert web_env.store.admin().get(RoutingGateway, gw.id).source_ip == "127.0.0.2"
+    assert "source_ip: 127.0.0.9 is not one" in client.get(edit).text
+    client.form(edit, edit, {"host": gw.host, "source_ip": ""})
+    assert web_env.store.admin().get(RoutingGateway, gw.id).source_ip == ""
+    # a stored IP the node does not have (set through the CLI) is shown as such, not dropped
+    web_env.store.admin().update(
+        replace(web_env.store.admin().get(RoutingGateway, gw.id), source_ip="127.0.0.5")
+    )
+    assert "127.0.0.5 (not a local IP of this node)</option>" in client.get(edit).text
