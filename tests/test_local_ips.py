@@ -67,6 +67,20 @@ def test_bad_local_ips_are_named(local_ips: object, why: str) -> None:
         load({"sip": {"local_ips": local_ips}})
 
 
+def test_media_interfaces_parsed_and_bad_ones_named() -> None:
+    cfg = load(
+        {"media": {"interface": "127.0.0.1", "interfaces": ["127.0.0.2", "127.0.0.2", "127.0.0.1", "::1"]}}
+    )
+    assert cfg.media_interfaces == ["127.0.0.2", "::1"]  # a repeat and the default once
+    assert load({}).media_interfaces == []
+    for bad, why in (
+        (["eth1"], "media.interfaces: 'eth1' is not an IP address"),
+        (["::"], "media.interfaces: '::' is a wildcard"),
+    ):
+        with pytest.raises(ConfigError, match=why):
+            load({"media": {"interfaces": bad}})
+
+
 def _carrier(name: str, port: int, prefix: str, source_ip: str | None = None) -> dict[str, object]:
     gw: dict[str, object] = {"name": name, "address": f"127.0.0.1:{port}", "prefixes": [prefix]}
     if source_ip is not None:
