@@ -117,6 +117,10 @@ class LegSpec(TypedDict, total=False):
     #: Comfort noise toward this party (default off): when the other party goes quiet on a
     #: decoded direction, noise at its background level instead of dead air (SS_COMFORTNOISE).
     comfort_noise: bool
+    #: The local IP this leg's ports are bound on: the engine's ``interface`` (default, also
+    #: ``None``) or one of its ``interfaces``; any other is refused. Read when the session is
+    #: created; an update never moves the leg's ports.
+    local_ip: str | None
 
 
 class SessionSpec(TypedDict, total=False):

@@ -120,8 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     media.add_argument(
         "--interface",
         type=_ip,
-        default="127.0.0.1",
-        help="local address media sockets bind to (default 127.0.0.1)",
+        action="append",
+        default=None,
+        help="local address media sockets bind to (default 127.0.0.1); repeated, the first is the "
+        "default and the others further interfaces that ng 'direction' names by address "
+        "(docs/control-protocol.md 'Interfaces')",
     )
     media.add_argument(
         "--advertise", type=_ip, default=None, help="address written into SDP if not the interface (1:1 NAT)"
@@ -304,8 +307,10 @@ def run_route_analysis(args: argparse.Namespace) -> int:
 
 def run_media(args: argparse.Namespace) -> int:
     try:
+        interfaces = args.interface or ["127.0.0.1"]
         engine = MediaEngine(
-            interface=args.interface,
+            interface=interfaces[0],
+            interfaces=interfaces[1:],
             port_min=args.port_min,
             port_max=args.port_max,
             workers=args.num_threads,
@@ -345,7 +350,7 @@ def run_media(args: argparse.Namespace) -> int:
         "media node ready: ng on %s:%d (udp), media on %s ports %d-%d, %d workers",
         host,
         port,
-        args.interface,
+        ", ".join(interfaces),
         args.port_min,
         args.port_max,
         engine.workers,

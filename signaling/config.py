@@ -12,6 +12,7 @@ local_ips = ["10.0.0.5"]         # more local IPs (same port) a routing gateway 
 engine = "in-process"            # or "ng" to drive a media node (ours or rtpengine)
 ng = "127.0.0.1:2223"            # with engine = "ng"
 interface = "127.0.0.1"          # in-process: where RTP ports are opened
+interfaces = ["10.0.0.5"]        # further media IPs: a carrier sending from one gets media there
 
 [parameters]                     # system parameters by their VOS3000 names (SS_*, SERVER_*)
 SS_SIP_TIMEOUT_INVITE = 10
@@ -206,6 +207,10 @@ class Config:
     media_engine: str = "in-process"
     media_ng: tuple[str, int] | None = None
     media_interface: str = "127.0.0.1"
+    #: ``[media] interfaces``: further local IPs the in-process engine (or the media node) has
+    #: media on; a carrier whose gateway sends from one of them (its ``source_ip``), or a caller
+    #: that reached the node on one, gets its media there (docs/b2bua.md "Local IPs")
+    media_interfaces: list[str] = field(default_factory=list)
     media_advertise: str | None = None
     media_workers: int | None = None
     parameters: dict[str, Any] = field(default_factory=lambda: params.resolve({}))
@@ -293,7 +298,7 @@ _API_KEYS = (
 _STORE_KEYS = ("url", "node")
 _TRACE_KEYS = ("enabled", "all_calls", "numbers", "gateways", "registrations", "length_minutes", "directory")
 _SIP_KEYS = ("listen", "advertise", "local_ips", "tls_listen", "tls_cert", "tls_key", "tls_verify", "tls_ca")
-_MEDIA_KEYS = ("engine", "ng", "interface", "advertise", "workers")
+_MEDIA_KEYS = ("engine", "ng", "interface", "interfaces", "advertise", "workers")
 #: A gateway's codec settings, named as the store's fields (signaling/store/gateways.py).
 _CODEC_KEYS = ("codecs", "codec_mode", "allow_transcoding", "g729_mode")
 _MAPPING_KEYS = (
@@ -600,6 +605,17 @@ def _media(cfg: Config, raw: object) -> None:
     if cfg.media_engine == "ng" and cfg.media_ng is None:
         raise t.fail("ng", 'required when engine = "ng"')
     cfg.media_interface = t.text("interface", "127.0.0.1") or "127.0.0.1"
+    interfaces: list[str] = []
+    for text in t.strings("interfaces", []):
+        try:
+            ip = str(ipaddress.ip_address(text))
+        except ValueError:
+            raise t.fail("interfaces", f"{text!r} is not an IP address") from None
+        if _is_wildcard(ip):
+            raise t.fail("interfaces", f"{text!r} is a wildcard, not one local IP")
+        if ip not in interfaces and ip != _canonical_ip(cfg.media_interface):
+            interfaces.append(ip)
+    cfg.media_interfaces = interfaces
     cfg.media_advertise = t.text("advertise")
     cfg.media_workers = t.integer("workers", 1, 256)
 

@@ -202,6 +202,7 @@ async def _open_media(
     try:
         engine = MediaEngine(
             interface=cfg.media_interface,
+            interfaces=cfg.media_interfaces,
             workers=cfg.media_workers,
             advertise=cfg.media_advertise,
             **media_engine_options(parameters),

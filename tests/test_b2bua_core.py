@@ -122,6 +122,9 @@ class FakeHost:
     def source_refused(self, route: Route) -> bool:
         return False
 
+    def media_interfaces(self, local: str | None, route: Route) -> tuple[str | None, str | None]:
+        return (None, None)
+
     def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None:
         self.dialogs[dialog.id] = (call, leg)
 

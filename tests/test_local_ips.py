@@ -67,6 +67,20 @@ def test_bad_local_ips_are_named(local_ips: object, why: str) -> None:
         load({"sip": {"local_ips": local_ips}})
 
 
+def test_media_interfaces_parsed_and_bad_ones_named() -> None:
+    cfg = load(
+        {"media": {"interface": "127.0.0.1", "interfaces": ["127.0.0.2", "127.0.0.2", "127.0.0.1", "::1"]}}
+    )
+    assert cfg.media_interfaces == ["127.0.0.2", "::1"]  # a repeat and the default once
+    assert load({}).media_interfaces == []
+    for bad, why in (
+        (["eth1"], "media.interfaces: 'eth1' is not an IP address"),
+        (["::"], "media.interfaces: '::' is a wildcard"),
+    ):
+        with pytest.raises(ConfigError, match=why):
+            load({"media": {"interfaces": bad}})
+
+
 def _carrier(name: str, port: int, prefix: str, source_ip: str | None = None) -> dict[str, object]:
     gw: dict[str, object] = {"name": name, "address": f"127.0.0.1:{port}", "prefixes": [prefix]}
     if source_ip is not None:
@@ -141,6 +155,9 @@ class Peer:
     def send(self, text: str, to: tuple[str, int]) -> None:
         self.sock.sendto(text.encode(), to)
 
+    def send_bytes(self, data: bytes, to: tuple[str, int]) -> None:
+        self.sock.sendto(data, to)
+
     def expect(self, start: str, call_id: str | None, within: float = 10.0) -> tuple[str, tuple[str, int]]:
         """The first datagram (of ``call_id``, when given) whose first line starts with
         ``start`` (others, repeats and provisional responses, are skipped)."""
@@ -185,19 +202,19 @@ def headers(text: str, name: str) -> list[str]:
     ]
 
 
-def invite(peer: Peer, node: tuple[str, int], callee: str, call_id: str) -> str:
+def invite(peer: Peer, node: tuple[str, int], callee: str, call_id: str, sdp: bytes = SDP) -> str:
     host, port = peer.addr
     return (
         f"INVITE sip:{callee}@{node[0]}:{node[1]} SIP/2.0\r\n"
         f"Via: SIP/2.0/UDP {host}:{port};branch=z9hG4bK{call_id}i\r\n"
         f"From: <sip:1001@{host}>;tag=c-{call_id}\r\nTo: <sip:{callee}@{node[0]}>\r\n"
         f"Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@{host}:{port}>\r\n"
-        f"Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {len(SDP)}\r\n\r\n"
-        + SDP.decode()
+        f"Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n"
+        + sdp.decode()
     )
 
 
-def answer(peer: Peer, request: str, status: str = "200 OK", tag: str = "carrier") -> str:
+def answer(peer: Peer, request: str, status: str = "200 OK", tag: str = "carrier", sdp: bytes = SDP) -> str:
     """A response to ``request`` (its Via, From, To, Call-ID, CSeq), with SDP for a 200 INVITE."""
     host, port = peer.addr
     lines = [f"SIP/2.0 {status}"]
@@ -205,7 +222,7 @@ def answer(peer: Peer, request: str, status: str = "200 OK", tag: str = "carrier
     to = header(request, "To")
     lines += [f"From: {header(request, 'From')}", f"To: {to}" + ("" if "tag=" in to else f";tag={tag}")]
     lines += [f"Call-ID: {header(request, 'Call-ID')}", f"CSeq: {header(request, 'CSeq')}"]
-    body = SDP.decode() if header(request, "CSeq").endswith("INVITE") and status.startswith("200") else ""
+    body = sdp.decode() if header(request, "CSeq").endswith("INVITE") and status.startswith("200") else ""
     lines += [f"Contact: <sip:peer@{host}:{port}>"]
     if body:
         lines.append("Content-Type: application/sdp")
@@ -237,13 +254,15 @@ def contact_addr(message: str) -> tuple[str, int]:
 
 
 @contextlib.contextmanager
-def node_process(tmp_path: Path, base: int, carriers: str) -> Iterator[int]:
-    """`softswitch run --config` on 127.0.0.1:``base`` with local_ips [127.0.0.2]; killed by PID."""
+def node_process(tmp_path: Path, base: int, carriers: str, media: str = "") -> Iterator[int]:
+    """`softswitch run --config` on 127.0.0.1:``base`` with local_ips [127.0.0.2]; killed by PID.
+    ``media``: a ``[media]`` table, and the customer's calls through the media proxy."""
     cfg = tmp_path / "node.toml"
+    proxy = "" if media else 'media_proxy = "off"\n'
     cfg.write_text(
-        f'[sip]\nlisten = "127.0.0.1:{base}"\nlocal_ips = ["127.0.0.2"]\n'
+        f'[sip]\nlisten = "127.0.0.1:{base}"\nlocal_ips = ["127.0.0.2"]\n{media}'
         f"[parameters]\nSS_MEDIAPROXYPORT_START = {base + 60}\nSS_MEDIAPROXYPORT_END = {base + BLOCK - 1}\n"
-        '[[mapping_gateway]]\nname = "customer"\naddresses = ["127.0.0.1"]\nmedia_proxy = "off"\n' + carriers
+        '[[mapping_gateway]]\nname = "customer"\naddresses = ["127.0.0.1"]\n' + proxy + carriers
     )
     proc = subprocess.Popen(
         _cli("run", "--config", str(cfg)), stderr=subprocess.PIPE, text=True, start_new_session=True
@@ -356,6 +375,117 @@ def test_a_call_reaching_the_second_ip_is_answered_from_it(tmp_path: Path) -> No
         assert header(bye, "Via").startswith(f"SIP/2.0/UDP 127.0.0.2:{base};")
         customer.send(answer(customer, bye), bye_src)
         plain.expect("SIP/2.0 200", header(seen, "Call-ID"))
+
+
+def _media_sdp(addr: tuple[str, int]) -> bytes:
+    host, port = addr
+    return (
+        f"v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
+    ).encode()
+
+
+def _rtp(seq: int) -> bytes:
+    return (
+        bytes([0x80, 8])
+        + seq.to_bytes(2, "big")
+        + (160 * seq).to_bytes(4, "big")
+        + b"\x00\x00\x11\x11"
+        + b"\xd5" * 160
+    )
+
+
+@pytest.mark.timeout(120)
+def test_media_toward_a_bound_gateway_is_on_its_source_ip(tmp_path: Path) -> None:
+    """Behaviour 80 ("on multi-NIC hosts the media proxy must bind RTP to the correct
+    interface"): with [media] interfaces = [127.0.0.2], the carrier behind the gateway bound to
+    127.0.0.2 gets an offer whose c= is 127.0.0.2, and its RTP sent there reaches the caller
+    (and the caller's reaches it); a gateway without source_ip gets the default 127.0.0.1; a
+    caller who reached the node on 127.0.0.2 gets its media address on 127.0.0.2."""
+    with contextlib.ExitStack() as stack:
+        base = stack.enter_context(port_block())
+        bound, plain, customer = Peer(port=base + 1), Peer(port=base + 2), Peer(port=base + 3)
+        customer_rtp, carrier_rtp = Peer(port=base + 4), Peer("127.0.0.2", base + 5)
+        for peer in (bound, plain, customer, customer_rtp, carrier_rtp):
+            stack.callback(peer.close)
+        carriers = (
+            f'[[routing_gateway]]\nname = "bound"\naddress = "127.0.0.1:{base + 1}"\nprefixes = ["2"]\n'
+            'source_ip = "127.0.0.2"\n'
+            f'[[routing_gateway]]\nname = "plain"\naddress = "127.0.0.1:{base + 2}"\nprefixes = ["3", "4"]\n'
+            f'[[routing_gateway]]\nname = "bound-first"\naddress = "127.0.0.1:{base + 1}"\nprefixes = ["4"]\n'
+            'source_ip = "127.0.0.2"\npriority = 0\n'
+        )
+        media = '[media]\ninterface = "127.0.0.1"\ninterfaces = ["127.0.0.2"]\n'
+        stack.enter_context(node_process(tmp_path, base, carriers, media))
+        node = ("127.0.0.1", base)
+
+        offer = _media_sdp(customer_rtp.addr)
+        customer.send(invite(customer, node, "2000", "media-bound", offer), node)
+        seen, src = bound.expect("INVITE ", None)
+        assert src == ("127.0.0.2", base)
+        toward_carrier = sdp_address(seen)
+        assert toward_carrier[0] == "127.0.0.2", seen
+        bound.send(answer(bound, seen, sdp=_media_sdp(carrier_rtp.addr)), contact_addr(seen))
+        ok, _ = customer.expect("SIP/2.0 200", "media-bound")
+        toward_caller = sdp_address(ok)
+        assert toward_caller[0] == "127.0.0.1", ok
+        customer.send(in_dialog(customer, ok, "ACK", 1, contact_addr(ok)), contact_addr(ok))
+        carrier_rtp.send_bytes(_rtp(1), toward_carrier)
+        data, rtp_src = carrier_rtp_recv(customer_rtp)
+        assert data == _rtp(1) and rtp_src == toward_caller
+        customer_rtp.send_bytes(_rtp(2), toward_caller)
+        data, rtp_src = carrier_rtp_recv(carrier_rtp)
+        assert data == _rtp(2) and rtp_src == toward_carrier
+        customer.send(in_dialog(customer, ok, "BYE", 2, contact_addr(ok)), contact_addr(ok))
+        bye, bye_src = bound.expect("BYE ", header(seen, "Call-ID"))
+        bound.send(answer(bound, bye), bye_src)
+
+        customer.send(invite(customer, node, "3000", "media-plain", offer), node)
+        seen, _ = plain.expect("INVITE ", None)
+        assert sdp_address(seen)[0] == "127.0.0.1", seen
+        plain.send(answer(plain, seen, "486 Busy Here"), contact_addr(seen))
+        customer.expect("SIP/2.0 486", "media-plain")
+
+        # failover from the bound gateway to the plain one before the caller got SDP: the next
+        # offer is on the default interface, and media flows with the second carrier
+        customer.send(invite(customer, node, "4000", "media-failover", offer), node)
+        seen, _ = bound.expect("INVITE ", None)
+        assert sdp_address(seen)[0] == "127.0.0.2", seen
+        bound.send(answer(bound, seen, "503 Service Unavailable"), contact_addr(seen))
+        seen, _ = plain.expect("INVITE ", None)
+        toward_carrier = sdp_address(seen)
+        assert toward_carrier[0] == "127.0.0.1", seen
+        plain.send(answer(plain, seen, sdp=_media_sdp(carrier_rtp.addr)), contact_addr(seen))
+        ok, _ = customer.expect("SIP/2.0 200", "media-failover")
+        toward_caller = sdp_address(ok)
+        customer.send(in_dialog(customer, ok, "ACK", 1, contact_addr(ok)), contact_addr(ok))
+        carrier_rtp.send_bytes(_rtp(3), toward_carrier)
+        assert carrier_rtp_recv(customer_rtp) == (_rtp(3), toward_caller)
+        customer.send(in_dialog(customer, ok, "BYE", 2, contact_addr(ok)), contact_addr(ok))
+
+        second = ("127.0.0.2", base)
+        customer.send(invite(customer, second, "3000", "media-second", offer), second)
+        seen, _ = plain.expect("INVITE ", None)
+        assert sdp_address(seen)[0] == "127.0.0.1", seen
+        plain.send(answer(plain, seen), contact_addr(seen))
+        ok, _ = customer.expect("SIP/2.0 200", "media-second")
+        assert sdp_address(ok)[0] == "127.0.0.2", ok
+        customer.send(in_dialog(customer, ok, "BYE", 2, contact_addr(ok)), contact_addr(ok))
+
+
+def sdp_address(message: str) -> tuple[str, int]:
+    """The c= address and the audio port of a message's SDP body."""
+    body = message.partition("\r\n\r\n")[2]
+    host = next(line.split()[-1] for line in body.split("\r\n") if line.startswith("c=IN IP"))
+    port = next(int(line.split()[1]) for line in body.split("\r\n") if line.startswith("m=audio"))
+    return host, port
+
+
+def carrier_rtp_recv(peer: Peer) -> tuple[bytes, tuple[str, int]]:
+    """One datagram on a media socket, within 3 s."""
+    peer.sock.settimeout(3.0)
+    data, src = peer.sock.recvfrom(65536)
+    return data, (src[0], src[1])
 
 
 # -- a store gateway naming an IP the node does not have -------------------------------------

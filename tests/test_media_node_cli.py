@@ -15,8 +15,9 @@ from tests.helpers import NgClient, endpoints, port_is_free, rtp, sdp, sdp_media
 NG_PORT = 51223
 
 
-def _start(*extra: str) -> subprocess.Popen[str]:
-    exe = shutil.which("softswitch")
+def _start(*extra: str, tree: bool = False) -> subprocess.Popen[str]:
+    """The installed ``softswitch`` (else the module); ``tree``: this checkout's module."""
+    exe = None if tree else shutil.which("softswitch")
     cmd = [exe] if exe else [sys.executable, "-m", "signaling.cli"]
     return subprocess.Popen(
         [
@@ -123,3 +124,37 @@ def test_ng_port_in_use_is_reported() -> None:
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=10)
         _reap(first)
+
+
+def test_repeated_interface_gives_ng_direction_a_second_interface() -> None:
+    """Behaviour 80 (media on the carrier's network): ``--interface`` repeated, the second
+    interface named by its address in ``direction`` carries the answerer's leg; RTP relays both
+    ways across the two addresses. An interface the node lacks is refused by name."""
+    proc = _start("--interface", "127.0.0.2", tree=True)
+    try:
+        ready = _wait_ready(proc)
+        assert "media on 127.0.0.1, 127.0.0.2" in ready
+        client = NgClient(("127.0.0.1", NG_PORT))
+        with endpoints(1) as (a,), endpoints(1, host="127.0.0.2") as (b,):
+            offer = {"command": "offer", "call-id": "d1", "from-tag": "f", "sdp": sdp(a.addr)}
+            r = client.request({**offer, "direction": ["default", "127.0.0.2"]})
+            to_b = sdp_media_port(r["sdp"])  # type: ignore[arg-type]
+            assert to_b[0] == "127.0.0.2"
+            r = client.request(
+                {"command": "answer", "call-id": "d1", "from-tag": "f", "to-tag": "t", "sdp": sdp(b.addr)}
+            )
+            to_a = sdp_media_port(r["sdp"])  # type: ignore[arg-type]
+            assert to_a[0] == "127.0.0.1"
+            a.send(rtp(1, 0, 1), to_a)
+            data, src = b.recv()
+            assert data == rtp(1, 0, 1) and src == to_b  # sent from the callee leg's port
+            b.send(rtp(1, 0, 2), to_b)
+            assert a.recv() == (rtp(1, 0, 2), to_a)
+            r = client.request({**offer, "call-id": "d2", "direction": ["127.0.0.9", ""]})
+            assert r["result"] == b"error"
+            assert b"127.0.0.9 is not one of this engine's media interfaces" in r["error-reason"]  # type: ignore[operator]
+        client.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        _reap(proc)

@@ -217,3 +217,44 @@ def test_ipv6_relay(port_range) -> None:
             assert b.recv()[0] == rtp(1, 0, 1)
     finally:
         eng.close()
+
+
+def test_a_leg_on_a_further_interface_relays_both_ways(port_range: tuple[int, int]) -> None:
+    """Behaviour 80 (media on the carrier's network): the callee leg on the engine's further
+    interface 127.0.0.2 has its ports there, reports that address, and relays both ways with a
+    caller on the default interface; an address that is not an interface is refused, naming it."""
+    eng = MediaEngine(
+        interface="127.0.0.1",
+        interfaces=["127.0.0.2"],
+        advertise="203.0.113.1",
+        port_min=port_range[0],
+        port_max=port_range[1],
+        workers=1,
+    )
+    try:
+        with endpoints(1) as (a,), endpoints(1, host="127.0.0.2") as (b,):
+            info = eng.create_session(
+                {
+                    "caller": {"remote_rtp": a.addr},
+                    "callee": {"remote_rtp": b.addr, "local_ip": "127.0.0.2"},
+                }
+            )
+            callee_port = info["callee"]["rtp"][1]
+            assert info["callee"]["rtp"] == ("127.0.0.2", callee_port)
+            assert info["callee"]["rtcp"] == ("127.0.0.2", callee_port + 1)
+            # the default interface keeps its advertised address; its socket is on 127.0.0.1
+            caller_port = info["caller"]["rtp"][1]
+            assert info["caller"]["rtp"] == ("203.0.113.1", caller_port)
+            a.send(rtp(1, 0, 0x1111), ("127.0.0.1", caller_port))
+            data, src = b.recv()
+            assert data == rtp(1, 0, 0x1111) and src == ("127.0.0.2", callee_port)
+            b.send(rtp(1, 0, 0x2222), ("127.0.0.2", callee_port))
+            data, src = a.recv()
+            assert data == rtp(1, 0, 0x2222) and src == ("127.0.0.1", caller_port)
+            with pytest.raises(MediaError, match=r"caller\.local_ip: 127\.0\.0\.3 is not one of"):
+                eng.create_session({"caller": {"local_ip": "127.0.0.3"}})
+        eng.delete_session(info["id"])
+    finally:
+        eng.close()
+    with pytest.raises(MediaError, match=r"interfaces: 192\.0\.2\.77 cannot be bound"):
+        MediaEngine(interfaces=["192.0.2.77"], port_min=port_range[0], port_max=port_range[1])

@@ -128,6 +128,9 @@ class Call:
     #: the other local IP the caller reached (None: the main listener): the A leg's Via and
     #: Contact name it, and its messages leave from it (docs/b2bua.md "Local IPs")
     local: str | None = None
+    #: the media interfaces of the caller's and the carrier's legs of the media call in place
+    #: (None: no media call yet; an interface None: the default); docs/b2bua.md "Local IPs"
+    media_interfaces: tuple[str | None, str | None] | None = None
 
     def __post_init__(self) -> None:
         self.parameters = self.host.parameters
@@ -244,13 +247,24 @@ class Call:
         if not self.media_proxy or not body:
             self._send_attempt(route, codecs.toward_carrier(body, proxied=False), codecs)
             return
-        options = OfferOptions(codec=codecs.options or {}, extra={"DTMF-mode": self.a.dtmf})
+        extra: dict[str, Any] = {"DTMF-mode": self.a.dtmf}
+        interfaces = self.host.media_interfaces(self.local, route)
+        if self.media_interfaces is not None and interfaces != self.media_interfaces:
+            if self.a.sdp_sent:  # the caller has our ports already: the legs stay where they are
+                interfaces = self.media_interfaces
+            else:  # the media call's legs are where the last carrier needed them: start anew
+                self.media_interfaces = None
+                self.host.media(self, "delete", (self.call_id, self.a_tag), lambda _: None)
+        if interfaces != (None, None):  # rtpengine's key, our interfaces named by their IPs
+            extra["direction"] = [interfaces[0] or "default", interfaces[1] or "default"]
+        options = OfferOptions(codec=codecs.options or {}, extra=extra)
 
         def offered(result: MediaResult) -> None:
             if isinstance(result, MediaControlError):
                 log.warning("call %s: media refused the offer: %s", self.call_id, result)
                 self.fail(488 if "codec" in str(result).lower() else 503, None, MEDIA_FAILURE)
                 return
+            self.media_interfaces = interfaces
             if self.active and not self.a_final_sent:
                 self._send_attempt(route, codecs.toward_carrier(result, proxied=True), codecs)
 

@@ -61,6 +61,8 @@ log = logging.getLogger("softswitch.node")
 Addr = tuple[str, int]
 #: calls per second are measured over this window, seconds
 CPS_WINDOW = 10.0
+#: both legs of a call on the default media interface
+NO_INTERFACES: tuple[None, None] = (None, None)
 
 
 class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
@@ -246,6 +248,16 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         KeyError when its gateway's ``source_ip`` is not one of this node's (see
         :meth:`source_refused`)."""
         return self.sources[route.source_ip] if route.source_ip else None
+
+    def media_interfaces(self, local: str | None, route: Route) -> tuple[str | None, str | None]:
+        """The media interfaces of a call's two legs: the local IP the caller reached (None:
+        the main listener's) and the carrier's ``source_ip``, each when it is one of ``[media]
+        interfaces``, else None (the default interface). Nothing to look at without them."""
+        ips = self.config.media_interfaces  # a few IPs at most
+        if not ips:
+            return NO_INTERFACES
+        caller = local if local is not None else self.local[0]
+        return (caller if caller in ips else None, route.source_ip if route.source_ip in ips else None)
 
     def source_refused(self, route: Route) -> bool:
         """Whether ``route`` names a ``source_ip`` this node cannot send from (reference

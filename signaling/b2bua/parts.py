@@ -79,6 +79,11 @@ class CallHost(Protocol):
 
     def source_refused(self, route: Route) -> bool: ...
 
+    def media_interfaces(self, local: str | None, route: Route) -> tuple[str | None, str | None]:
+        """The media interfaces of the caller's leg (``local``: the local IP the caller
+        reached, None the main listener) and of ``route``'s carrier leg; None: the default."""
+        ...
+
     def register_dialog(self, dialog: Dialog, call: Call, leg: str) -> None: ...
 
     def media(self, call: Call, command: str, args: tuple[Any, ...], then: Continuation) -> None:

@@ -5,7 +5,7 @@
 //! side). Packets received on one leg's local ports are sent out of the other leg's local ports.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::gain::MAX_GAIN_DB;
@@ -294,6 +294,10 @@ pub struct LegSpec {
     /// Relayed directions are unchanged (the sender's own CN/SID packets are relayed). Off by
     /// default (SS_COMFORTNOISE is the node's switch).
     pub comfort_noise: bool,
+    /// The local IP (one of the engine's media interfaces) this leg's RTP/RTCP ports are bound
+    /// on; `None`: the engine's default interface. Read when the session is created: an update
+    /// never moves a leg's ports.
+    pub local_ip: Option<IpAddr>,
 }
 
 impl LegSpec {
@@ -370,6 +374,7 @@ impl Default for LegSpec {
             dtmf: DtmfMode::Auto,
             gain_db: 0,
             comfort_noise: false,
+            local_ip: None,
         }
     }
 }

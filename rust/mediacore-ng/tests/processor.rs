@@ -1131,3 +1131,103 @@ fn brief_stats_delete_reports_the_full_reports_counters_only() {
         DeleteStart::Done(v) => panic!("answered at once: {v:?}"),
     }
 }
+
+/// `direction` (reference behaviour 80: media on the interface of the carrier's network): the
+/// first name is the offerer's leg, the second the answerer's; each party's SDP carries the
+/// address of the ports it sends to. Without the key both legs are on the default interface.
+#[test]
+fn direction_puts_each_leg_on_its_interface() {
+    let mut h = Harness::new();
+    let reply = h.send(
+        Value::dict()
+            .with("command", "offer")
+            .with("call-id", "dir")
+            .with("from-tag", "a")
+            .with("sdp", OFFER)
+            .with("direction", list(&["default", "198.51.100.7"]))
+            .with("replace", list(&["origin"])),
+    );
+    assert_eq!(text(&reply, "result"), "ok", "{reply:?}");
+    let spec = h.fake.with(|s| s.creates.last().cloned().unwrap());
+    assert_eq!(spec.caller.local_ip, None);
+    assert_eq!(spec.callee.local_ip, Some("198.51.100.7".parse().unwrap()));
+    let toward_callee = text(&reply, "sdp");
+    assert!(
+        toward_callee.contains("c=IN IP4 198.51.100.7\r\n"),
+        "{toward_callee}"
+    );
+    assert!(toward_callee.contains("a=rtcp:30003 IN IP4 198.51.100.7\r\n"));
+    assert!(toward_callee.contains("o=alice 100 1 IN IP4 198.51.100.7\r\n"));
+    assert!(!toward_callee.contains("203.0.113.1"), "{toward_callee}");
+
+    let reply = h.answer("dir", "a", "b", ANSWER);
+    assert_eq!(
+        text(&reply, "sdp"),
+        ANSWER_OUT,
+        "the caller's side stays on the default"
+    );
+    let update = h.fake.with(|s| s.updates.last().cloned().unwrap()).1;
+    assert_eq!(
+        update.callee.local_ip, spec.callee.local_ip,
+        "the leg keeps its interface"
+    );
+
+    // the offerer's own leg, named first
+    let reply = h.send(
+        Value::dict()
+            .with("command", "offer")
+            .with("call-id", "dir2")
+            .with("from-tag", "a")
+            .with("sdp", OFFER)
+            .with("direction", list(&["198.51.100.9", ""])),
+    );
+    let second = OFFER_OUT
+        .replace("30002", "30006")
+        .replace("30003", "30007");
+    assert_eq!(
+        text(&reply, "sdp"),
+        second,
+        "the callee's side on the default"
+    );
+    let spec = h.fake.with(|s| s.creates.last().cloned().unwrap());
+    assert_eq!(spec.caller.local_ip, Some("198.51.100.9".parse().unwrap()));
+    assert_eq!(spec.callee.local_ip, None);
+    let reply = h.answer("dir2", "a", "b", ANSWER);
+    assert!(text(&reply, "sdp").contains("c=IN IP4 198.51.100.9\r\n"));
+}
+
+#[test]
+fn direction_names_that_mean_the_default_and_unknown_names() {
+    let mut h = Harness::new();
+    for names in [vec!["internal", "external"], vec![""], vec![]] {
+        let spec = offer_with(&mut h, &[("direction", list(&names))]);
+        assert_eq!((spec.caller.local_ip, spec.callee.local_ip), (None, None));
+        h.send(
+            Value::dict()
+                .with("command", "delete")
+                .with("call-id", "flags")
+                .with("from-tag", "a"),
+        );
+    }
+    let creates = h.fake.create_count();
+    let reply = h.send(
+        Value::dict()
+            .with("command", "offer")
+            .with("call-id", "bad")
+            .with("from-tag", "a")
+            .with("sdp", OFFER)
+            .with("direction", list(&["internal", "carrier-net"])),
+    );
+    assert_error(&reply, "Unknown interface 'carrier-net' in direction");
+    let reply = h.send(
+        Value::dict()
+            .with("command", "offer")
+            .with("call-id", "bad")
+            .with("from-tag", "a")
+            .with("sdp", OFFER)
+            .with("direction", list(&["a", "b", "c"])),
+    );
+    assert_error_prefix(&reply, "Invalid direction");
+    assert_eq!(h.fake.create_count(), creates, "nothing created");
+    assert_eq!(h.ng.call_count(), 0);
+}

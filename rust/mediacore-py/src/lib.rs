@@ -56,7 +56,7 @@ fn port(v: i64, name: &str) -> PyResult<u16> {
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (interface = "127.0.0.1", port_min = 10000, port_max = 20000, workers = None, rtp_timeout = 30.0, hold_timeout = 3600.0, advertise = None, transcode_slots = 1000, cpu_guard = 0.85, jitter_buffer = None, echo_cancel = None))]
+    #[pyo3(signature = (interface = "127.0.0.1", port_min = 10000, port_max = 20000, workers = None, rtp_timeout = 30.0, hold_timeout = 3600.0, advertise = None, transcode_slots = 1000, cpu_guard = 0.85, jitter_buffer = None, echo_cancel = None, interfaces = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         interface: &str,
@@ -70,7 +70,16 @@ impl Engine {
         cpu_guard: f64,
         jitter_buffer: Option<&Bound<'_, PyAny>>,
         echo_cancel: Option<&Bound<'_, PyAny>>,
+        interfaces: Option<Vec<String>>,
     ) -> PyResult<Self> {
+        let interfaces = interfaces
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                i.parse::<IpAddr>()
+                    .map_err(|_| spec_error(format!("interfaces: {i:?} is not an IP address")))
+            })
+            .collect::<PyResult<Vec<IpAddr>>>()?;
         let interface: IpAddr = interface
             .parse()
             .map_err(|_| spec_error(format!("interface: {interface:?} is not an IP address")))?;
@@ -89,6 +98,7 @@ impl Engine {
         let config = EngineConfig {
             interface,
             advertise,
+            interfaces,
             port_min: port(port_min, "port_min")?,
             port_max: port(port_max, "port_max")?,
             workers,

@@ -29,6 +29,7 @@ const LEG_KEYS: &[&str] = &[
     "dtmf",
     "gain_db",
     "comfort_noise",
+    "local_ip",
 ];
 const JITTER_KEYS: &[&str] = &["mode", "min", "max", "default", "relay"];
 const ECHO_KEYS: &[&str] = &["enabled", "tail"];
@@ -300,6 +301,16 @@ fn parse_leg(v: &Bound<'_, PyAny>, side: &str, base: &LegSpec) -> PyResult<LegSp
             .ok()
             .filter(|p| [10, 20, 30, 40, 60].contains(p))
             .ok_or_else(|| spec_error(format!("{prefix}ptime: {p} is not 10, 20, 30, 40 or 60")))?;
+    }
+    if let Some(x) = d.get_item("local_ip")? {
+        if !x.is_none() {
+            let text: String = x
+                .extract()
+                .map_err(|_| spec_error(format!("{prefix}local_ip: expected a str or None")))?;
+            leg.local_ip = Some(text.parse().map_err(|_| {
+                spec_error(format!("{prefix}local_ip: {text:?} is not an IP address"))
+            })?);
+        }
     }
     if let Some(x) = d.get_item("comfort_noise")? {
         leg.comfort_noise = x

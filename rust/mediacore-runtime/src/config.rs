@@ -12,6 +12,11 @@ pub struct EngineConfig {
     pub interface: IpAddr,
     /// Address written into rewritten SDP, if different from `interface` (1:1 NAT).
     pub advertise: Option<IpAddr>,
+    /// Further local addresses a leg may have its ports on (`LegSpec::local_ip`), e.g. a
+    /// carrier's private network on a multi-NIC host. SDP toward a leg on one of them carries
+    /// the address itself (`advertise` maps only `interface`). Order is kept; an address equal
+    /// to `interface` or repeated is the same interface.
+    pub interfaces: Vec<IpAddr>,
     /// RTP port range, inclusive (`SS_MEDIAPROXYPORT_START` / `_END`). RTP ports are even and
     /// RTCP is RTP + 1, so `port_max` may be the RTCP port of the last pair.
     pub port_min: u16,
@@ -37,6 +42,7 @@ impl Default for EngineConfig {
         EngineConfig {
             interface: IpAddr::from([127, 0, 0, 1]),
             advertise: None,
+            interfaces: Vec::new(),
             port_min: 10000,
             port_max: 20000,
             workers: default_workers(),
@@ -68,6 +74,21 @@ pub fn default_workers() -> usize {
 }
 
 impl EngineConfig {
+    /// Whether `ip` is one of the media interfaces (the default one or a further one).
+    pub fn has_interface(&self, ip: IpAddr) -> bool {
+        ip == self.interface || self.interfaces.contains(&ip)
+    }
+
+    /// The address SDP carries for ports bound on interface `ip`: `advertise` for the default
+    /// interface when set, else `ip` itself.
+    pub fn sdp_address(&self, ip: IpAddr) -> IpAddr {
+        if ip == self.interface {
+            self.advertise.unwrap_or(ip)
+        } else {
+            ip
+        }
+    }
+
     /// Checks the configuration; the error names the bad key.
     pub fn validate(&self) -> Result<(), String> {
         if self.port_min == 0 {
@@ -87,6 +108,11 @@ impl EngineConfig {
             return Err(format!(
                 "port_min/port_max: range {}-{} holds no even RTP port with its RTCP port",
                 self.port_min, self.port_max
+            ));
+        }
+        if let Some(ip) = self.interfaces.iter().find(|ip| ip.is_unspecified()) {
+            return Err(format!(
+                "interfaces: {ip} is not a local address a leg can be given"
             ));
         }
         if self.workers == 0 || self.workers > 64 {

@@ -86,6 +86,12 @@ impl Engine {
     pub fn start(config: EngineConfig) -> Result<Engine, String> {
         config.validate()?;
         let io_err = |what: &str, e: io::Error| format!("{what}: {e}");
+        // A further interface that is not an address of this host would fail every bind later,
+        // as "no free port": say so now.
+        for ip in &config.interfaces {
+            crate::ports::bind_udp(SocketAddr::new(*ip, 0), 0)
+                .map_err(|e| io_err(&format!("interfaces: {ip} cannot be bound"), e))?;
+        }
         let ports = Arc::new(Mutex::new(PortAllocator::new(
             config.port_min,
             config.port_max,
@@ -264,18 +270,46 @@ impl Engine {
         }
     }
 
-    fn allocate_ports(&self, spec: &SessionSpec) -> Result<[PortPair; 2], ControlError> {
-        let ip = self.inner.config.interface;
+    /// The interface a leg's ports are bound on: its `local_ip`, which must be one of the
+    /// engine's interfaces, else the default interface.
+    fn leg_interface(&self, leg: &LegSpec, side: &str) -> Result<IpAddr, ControlError> {
+        let cfg = &self.inner.config;
+        match leg.local_ip {
+            None => Ok(cfg.interface),
+            Some(ip) if cfg.has_interface(ip) => Ok(ip),
+            Some(ip) => {
+                let known: Vec<String> = std::iter::once(cfg.interface)
+                    .chain(cfg.interfaces.iter().copied())
+                    .map(|i| i.to_string())
+                    .collect();
+                Err(ControlError::InvalidSpec(format!(
+                    "{side}.local_ip: {ip} is not one of this engine's media interfaces ({})",
+                    known.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// Binds each leg's RTP/RTCP pair on its leg's interface; returns the pairs and those
+    /// interfaces.
+    fn allocate_ports(
+        &self,
+        spec: &SessionSpec,
+    ) -> Result<([PortPair; 2], [IpAddr; 2]), ControlError> {
+        let ips = [
+            self.leg_interface(&spec.caller, "caller")?,
+            self.leg_interface(&spec.callee, "callee")?,
+        ];
         let mut alloc = self
             .inner
             .ports
             .lock()
             .map_err(|_| ControlError::Unavailable("port allocator poisoned".into()))?;
         let caller = alloc
-            .allocate(ip, spec.caller.dscp << 2)
+            .allocate(ips[0], spec.caller.dscp << 2)
             .ok_or(ControlError::PortsExhausted)?;
-        match alloc.allocate(ip, spec.callee.dscp << 2) {
-            Some(callee) => Ok([caller, callee]),
+        match alloc.allocate(ips[1], spec.callee.dscp << 2) {
+            Some(callee) => Ok(([caller, callee], ips)),
             None => {
                 alloc.release(caller.rtp_port);
                 Err(ControlError::PortsExhausted)
@@ -331,18 +365,18 @@ impl MediaControl for Engine {
         if transcoding {
             self.admit_transcoding()?;
         }
-        let legs = match self.allocate_ports(session.spec()) {
-            Ok(legs) => legs,
+        let (legs, ips) = match self.allocate_ports(session.spec()) {
+            Ok(bound) => bound,
             Err(e) => {
                 self.release_slot(transcoding);
                 return Err(e);
             }
         };
-        let adv = self.advertised_address();
+        let cfg = &self.inner.config;
         let info = SessionInfo {
             id,
-            caller: local(adv, legs[0].rtp_port),
-            callee: local(adv, legs[1].rtp_port),
+            caller: local(cfg.sdp_address(ips[0]), legs[0].rtp_port),
+            callee: local(cfg.sdp_address(ips[1]), legs[1].rtp_port),
         };
         let worker =
             self.inner.next_worker.fetch_add(1, Ordering::Relaxed) % self.inner.workers.len();
@@ -484,5 +518,110 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.stop_workers();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// An engine on 127.0.0.1 (advertised as 203.0.113.1) with a further interface 127.0.0.2:
+    /// 127.0.0.0/8 is local on Linux without setup.
+    fn engine(port_min: u16) -> Engine {
+        Engine::start(EngineConfig {
+            interface: ip("127.0.0.1"),
+            advertise: Some(ip("203.0.113.1")),
+            interfaces: vec![ip("127.0.0.2")],
+            port_min,
+            port_max: port_min + 40,
+            workers: 1,
+            ..EngineConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn on(caller: Option<&str>, callee: Option<&str>) -> SessionSpec {
+        let mut spec = SessionSpec::default();
+        spec.caller.local_ip = caller.map(ip);
+        spec.callee.local_ip = callee.map(ip);
+        spec
+    }
+
+    /// Whether a UDP port on `at` is taken (bound by the engine).
+    fn bound(at: SocketAddr) -> bool {
+        std::net::UdpSocket::bind(at).is_err()
+    }
+
+    #[test]
+    fn a_leg_is_bound_on_its_named_interface() {
+        let e = engine(42100);
+        let info = e.create(on(None, Some("127.0.0.2"))).unwrap();
+        // the default interface is advertised as configured; a further one as itself
+        assert_eq!(info.caller.rtp.ip(), ip("203.0.113.1"));
+        assert_eq!(info.callee.rtp.ip(), ip("127.0.0.2"));
+        assert_eq!(info.callee.rtcp.ip(), ip("127.0.0.2"));
+        let callee = info.callee.rtp.port();
+        assert!(bound(SocketAddr::new(ip("127.0.0.2"), callee)));
+        assert!(bound(SocketAddr::new(ip("127.0.0.2"), callee + 1)));
+        assert!(
+            !bound(SocketAddr::new(ip("127.0.0.1"), callee)),
+            "not on the default"
+        );
+        let caller = info.caller.rtp.port();
+        assert!(bound(SocketAddr::new(ip("127.0.0.1"), caller)));
+        assert!(!bound(SocketAddr::new(ip("127.0.0.2"), caller)));
+
+        // naming the default interface is the default
+        let info = e.create(on(Some("127.0.0.1"), Some("127.0.0.1"))).unwrap();
+        assert_eq!(info.callee.rtp.ip(), ip("203.0.113.1"));
+        e.shutdown();
+    }
+
+    #[test]
+    fn an_address_that_is_not_an_interface_is_refused() {
+        let e = engine(42200);
+        let err = e.create(on(Some("127.0.0.3"), None)).unwrap_err();
+        assert_eq!(
+            err,
+            ControlError::InvalidSpec(
+                "caller.local_ip: 127.0.0.3 is not one of this engine's media interfaces \
+                 (127.0.0.1, 127.0.0.2)"
+                    .into()
+            )
+        );
+        assert!(e.create(on(None, Some("10.255.0.1"))).is_err());
+        assert_eq!(e.totals().ports_in_use, 0, "nothing bound");
+        assert_eq!(e.session_count(), 0);
+        e.shutdown();
+    }
+
+    #[test]
+    fn a_further_interface_the_host_lacks_stops_the_start() {
+        let err = Engine::start(EngineConfig {
+            interfaces: vec![ip("192.0.2.77")],
+            port_min: 42300,
+            port_max: 42340,
+            workers: 1,
+            ..EngineConfig::default()
+        })
+        .err()
+        .expect("refused");
+        assert!(
+            err.starts_with("interfaces: 192.0.2.77 cannot be bound"),
+            "{err}"
+        );
+        let err = EngineConfig {
+            interfaces: vec![ip("0.0.0.0")],
+            ..EngineConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.starts_with("interfaces: 0.0.0.0"), "{err}");
     }
 }

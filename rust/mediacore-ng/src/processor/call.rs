@@ -150,6 +150,8 @@ impl Call {
             }
             let plan = plans.get(i).unwrap_or(&no_plan);
             *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side), plan);
+            spec.leg_mut(side).local_ip = opts.interfaces[0];
+            spec.leg_mut(side.other()).local_ip = opts.interfaces[1];
             match control.create(spec.clone()) {
                 Ok(info) => {
                     created.push(info.id);
@@ -212,7 +214,8 @@ impl Call {
         }
         self.media = media;
 
-        let address = control.advertised_address();
+        // Each section carries the address of the ports the other party sends to (the engine
+        // gives the advertised address of each leg's interface).
         let locals: Vec<Option<LocalMedia>> = self
             .media
             .iter()
@@ -220,16 +223,21 @@ impl Call {
                 cm.session.map(|info| {
                     let ports = facing(&info, side.other());
                     LocalMedia {
-                        address,
+                        address: ports.rtp.ip(),
                         rtp_port: ports.rtp.port(),
                         rtcp_port: ports.rtcp.port(),
                     }
                 })
             })
             .collect();
+        let origin = locals
+            .iter()
+            .flatten()
+            .next()
+            .map_or_else(|| control.advertised_address(), |l| l.address);
         let rewrite = RewriteOptions {
             strip_ice: true,
-            origin: opts.replace_origin.then_some(address),
+            origin: opts.replace_origin.then_some(origin),
         };
         Ok(outgoing.rewrite(&locals, &rewrite))
     }
@@ -304,6 +312,7 @@ fn leg_from_media(
         dtmf: opts.dtmf.unwrap_or(current.dtmf),
         gain_db: opts.gain_db.unwrap_or(current.gain_db),
         comfort_noise: opts.comfort_noise.unwrap_or(current.comfort_noise),
+        local_ip: current.local_ip,
     };
     opts.dsp.apply(&mut leg);
     leg

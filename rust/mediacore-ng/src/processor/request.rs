@@ -129,6 +129,10 @@ pub struct MediaOptions {
     /// `comfort-noise` (our own key, VOS3000 `SS_COMFORTNOISE`): comfort noise toward both
     /// parties on decoded directions; `None` keeps the current setting (default off).
     pub comfort_noise: Option<bool>,
+    /// `direction`: the media interface of the sending party's leg and of the other party's,
+    /// for legs this request creates (`None`: the engine's default interface). Existing legs
+    /// keep their ports.
+    pub interfaces: [Option<IpAddr>; 2],
 }
 
 /// `jitter-buffer-mode` ("fixed"/"adaptive" or 0/1, VOS3000 `SS_JITTERBUFFER_MODE`),
@@ -241,8 +245,45 @@ impl MediaOptions {
             dtmf: dtmf_mode(req, &flags)?,
             gain_db: voice_gain(req)?,
             comfort_noise: comfort_noise(req)?,
+            interfaces: direction(req)?,
         })
     }
+}
+
+/// Interface names that mean the engine's default interface: rtpengine's name for an unnamed
+/// interface, the empty name, and the two names Kamailio/OpenSIPS scripts commonly send to a
+/// one-interface relay (accepted, as before `direction` selected anything).
+const DEFAULT_INTERFACE_NAMES: &[&str] = &["", "default", "internal", "external"];
+
+/// `direction`: up to two interface names, the sending party's side first. Our interfaces are
+/// named by their IP address (docs/control-protocol.md); whether the engine has that address
+/// is the engine's check when the leg is created.
+fn direction(req: &Request<'_>) -> Result<[Option<IpAddr>; 2], NgError> {
+    let Some(value) = req.get("direction") else {
+        return Ok([None, None]);
+    };
+    let names = strings(value);
+    if names.len() > 2 {
+        return Err(NgError::new(format!(
+            "Invalid direction: {} interface names, expected two",
+            names.len()
+        )));
+    }
+    let mut out = [None, None];
+    for (slot, name) in out.iter_mut().zip(&names) {
+        let name = name.trim();
+        if DEFAULT_INTERFACE_NAMES
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        *slot = Some(
+            name.parse::<IpAddr>()
+                .map_err(|_| NgError::new(format!("Unknown interface '{name}' in direction")))?,
+        );
+    }
+    Ok(out)
 }
 
 pub const ERR_UNKNOWN_TAG: &str = "Unknown from-tag";
@@ -418,7 +459,31 @@ mod tests {
                 dtmf: None,
                 gain_db: None,
                 comfort_noise: None,
+                interfaces: [None, None],
             }
+        );
+    }
+
+    #[test]
+    fn direction_names_interfaces_by_address() {
+        let dir = |names: Value| opts(Value::dict().with("direction", names));
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let two = |a: &str, b: &str| Value::List(vec![Value::str(a), Value::str(b)]);
+        assert_eq!(
+            dir(two("10.1.1.1", "default")).unwrap().interfaces,
+            [ip("10.1.1.1"), None]
+        );
+        assert_eq!(
+            dir(two("External", "2001:db8::5")).unwrap().interfaces,
+            [None, ip("2001:db8::5")]
+        );
+        assert_eq!(
+            dir(Value::str("10.1.1.1")).unwrap().interfaces,
+            [ip("10.1.1.1"), None]
+        );
+        assert_eq!(
+            dir(two("default", "eth1")).unwrap_err().reason,
+            "Unknown interface 'eth1' in direction"
         );
     }
 

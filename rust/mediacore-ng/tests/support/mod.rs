@@ -36,8 +36,10 @@ pub struct FakeControl {
     pub state: Mutex<State>,
 }
 
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port)
+/// A port on `ip` (a leg's `local_ip`), or on the advertised address, as the engine reports it.
+fn addr(ip: Option<IpAddr>, port: u16) -> SocketAddr {
+    let advertised = ADVERTISED.parse().unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    SocketAddr::new(ip.unwrap_or(advertised), port)
 }
 
 impl FakeControl {
@@ -151,16 +153,17 @@ impl MediaControl for FakeControl {
             let id = SessionId(s.next_id);
             let base = 30000 + s.next_port;
             s.next_port += 4;
+            let (a, b) = (spec.caller.local_ip, spec.callee.local_ip);
             s.live.insert(id, spec);
             Ok(SessionInfo {
                 id,
                 caller: LocalPorts {
-                    rtp: addr(base),
-                    rtcp: addr(base + 1),
+                    rtp: addr(a, base),
+                    rtcp: addr(a, base + 1),
                 },
                 callee: LocalPorts {
-                    rtp: addr(base + 2),
-                    rtcp: addr(base + 3),
+                    rtp: addr(b, base + 2),
+                    rtcp: addr(b, base + 3),
                 },
             })
         })
