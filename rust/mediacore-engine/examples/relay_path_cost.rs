@@ -4,11 +4,13 @@
 //!
 //! `cargo run --release --example relay_path_cost -p mediacore-engine`
 //!
-//! Two sessions: PCMA on 8 both sides (the map is the identity) and G.729 on 18 ↔ G729a on 96
-//! (every packet renumbered). 20 ms packets alternate between the parties, 200,000 per run;
-//! prints ns per packet, median and best of 9 runs. The same source builds against the engine
-//! before the payload-type map (it passes the buffer as `&mut`, which coerces to the old `&[u8]`),
-//! so a reference tree can be measured with the same program (bench/README.md).
+//! Three sessions: PCMA on 8 both sides (the map is the identity), the same with a voice gain
+//! of +6 dB toward both parties (`SS_VOICEGAIN`: each payload byte through a table), and G.729
+//! on 18 ↔ G729a on 96 (every packet renumbered). 20 ms packets alternate between the parties, 200,000 per run;
+//! prints ns per packet, median and best of 9 runs. Without the gain case (`gain_db`, added
+//! later) the source builds against the engine before the payload-type map (it passes the
+//! buffer as `&mut`, which coerces to the old `&[u8]`), so a reference tree can be measured with
+//! the same program (bench/README.md).
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -92,9 +94,14 @@ fn main() {
         ),
         ..SessionSpec::default()
     };
+    // SS_VOICEGAIN: every payload byte of both directions through the law's table.
+    let mut gained = identity.clone();
+    gained.caller.gain_db = 6;
+    gained.callee.gain_db = 6;
     println!("relay path, {PACKETS} packets per run, {RUNS} runs: ns per packet (median, best)");
     for (name, spec, pts, len) in [
         ("PCMA 8 <-> PCMA 8 (identity)", &identity, (8, 8), 160),
+        ("PCMA 8 <-> PCMA 8, voice gain +6 dB", &gained, (8, 8), 160),
         (
             "G729 18 <-> G729a 96 (renumbered)",
             &renumbered,
