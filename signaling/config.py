@@ -145,6 +145,10 @@ class MappingGateway:
     codec_mode: str = "auto"
     allow_transcoding: bool = False
     g729_mode: str = "auto"
+    #: DTMF "RFC2833 Payload" (None: offers keep the offerer's number) and "Use peer RFC2833
+    #: ability" of the offers sent to this gateway (docs/decisions.md "DTMF")
+    rfc2833_payload: int | None = None
+    use_peer_rfc2833: bool = True
 
 
 @dataclass(slots=True)
@@ -185,6 +189,10 @@ class RoutingGateway:
     codec_mode: str = "auto"
     allow_transcoding: bool = False
     g729_mode: str = "auto"
+    #: DTMF "RFC2833 Payload" (None: offers keep the offerer's number) and "Use peer RFC2833
+    #: ability" of the offers sent to this gateway (docs/decisions.md "DTMF")
+    rfc2833_payload: int | None = None
+    use_peer_rfc2833: bool = True
     #: the local IP this gateway's calls (and OPTIONS probes) leave from, one of the node's
     #: local IPs (:meth:`Config.local_ip_set`); "" = the main SIP listener
     source_ip: str = ""
@@ -300,7 +308,14 @@ _TRACE_KEYS = ("enabled", "all_calls", "numbers", "gateways", "registrations", "
 _SIP_KEYS = ("listen", "advertise", "local_ips", "tls_listen", "tls_cert", "tls_key", "tls_verify", "tls_ca")
 _MEDIA_KEYS = ("engine", "ng", "interface", "interfaces", "advertise", "workers")
 #: A gateway's codec settings, named as the store's fields (signaling/store/gateways.py).
-_CODEC_KEYS = ("codecs", "codec_mode", "allow_transcoding", "g729_mode")
+_CODEC_KEYS = (
+    "codecs",
+    "codec_mode",
+    "allow_transcoding",
+    "g729_mode",
+    "rfc2833_payload",
+    "use_peer_rfc2833",
+)
 _MAPPING_KEYS = (
     "name",
     "addresses",
@@ -524,13 +539,16 @@ def _ip(t: _Table, key: str) -> str:
 
 
 def _codec_settings(t: _Table) -> dict[str, Any]:
-    """``codecs``, ``codec_mode``, ``allow_transcoding``, ``g729_mode``: checked together (a
+    """``codecs``, ``codec_mode``, ``allow_transcoding``, ``g729_mode`` and the DTMF
+    ``rfc2833_payload``, ``use_peer_rfc2833``: checked together (a
     specified codec needs ``codecs``), each error naming its key."""
     settings: dict[str, Any] = {
         "codecs": t.strings("codecs", []),
         "codec_mode": t.text("codec_mode", "auto", choices=tuple(CODEC_MODES)) or "auto",
         "allow_transcoding": t.boolean("allow_transcoding", False),
         "g729_mode": t.text("g729_mode", "auto", choices=("auto", "g729", "g729a", "both")) or "auto",
+        "rfc2833_payload": t.integer("rfc2833_payload", 96, 127),
+        "use_peer_rfc2833": t.boolean("use_peer_rfc2833", True),
     }
     try:
         policy_from_settings(**settings)

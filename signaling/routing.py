@@ -202,7 +202,7 @@ class Router(Protocol):
 
 
 #: The codec keys of a gateway that has none in the file.
-_NO_SETTINGS: tuple[object, ...] = ((), "auto", False, "auto")
+_NO_SETTINGS: tuple[object, ...] = ((), "auto", False, "auto", None, True)
 
 
 def _matches(prefixes: list[str], number: str) -> int | None:
@@ -227,10 +227,26 @@ class StaticRouter:
         self._codecs: dict[tuple[str, str], tuple[tuple[object, ...], GatewayCodecPolicy]] = {}
 
     def _codec_policy(self, kind: str, gw: MappingGateway | RoutingGateway) -> GatewayCodecPolicy:
-        wanted = (tuple(gw.codecs), gw.codec_mode, gw.allow_transcoding, gw.g729_mode)
+        wanted = (
+            tuple(gw.codecs),
+            gw.codec_mode,
+            gw.allow_transcoding,
+            gw.g729_mode,
+            gw.rfc2833_payload,
+            gw.use_peer_rfc2833,
+        )
         known = self._codecs.get((kind, gw.name))
         if known is None or known[0] != wanted:
-            policy = policy_from_settings(*wanted) if wanted != _NO_SETTINGS else NO_CODEC_SETTINGS
+            policy = NO_CODEC_SETTINGS
+            if wanted != _NO_SETTINGS:
+                policy = policy_from_settings(
+                    gw.codecs,
+                    gw.codec_mode,
+                    gw.allow_transcoding,
+                    gw.g729_mode,
+                    rfc2833_payload=gw.rfc2833_payload,
+                    use_peer_rfc2833=gw.use_peer_rfc2833,
+                )
             known = self._codecs[(kind, gw.name)] = (wanted, policy)
         return known[1]
 

@@ -399,7 +399,7 @@ def test_info_dtmf_becomes_play_dtmf() -> None:
     info = in_dialog_from_a(call, "INFO", 2, b"Signal=5\r\nDuration=160\r\n", "application/dtmf-relay")
     call.on_request("a", TransactionId(30), info)
     assert host.responses()[-1].status == 200
-    assert host.media_log[-1] == ("play_dtmf", ("call-a@10.0.0.1", "atag", "5", 160))
+    assert host.media_log[-1] == ("play_dtmf", ("call-a@10.0.0.1", "atag", "5", 160, -8, "info"))
 
 
 def test_engine_dtmf_toward_an_info_leg_is_sent_as_info() -> None:

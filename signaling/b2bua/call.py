@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from signaling.b2bua import reoffer
@@ -83,6 +84,16 @@ SHUTDOWN = "Shutdown"
 
 def _ignore(_: MediaResult) -> None:
     return None
+
+
+def _info_refused(call_id: str, leg: str, result: MediaResult) -> None:
+    """A SIP INFO digit the engine did not play: refused by the leg's DTMF lock (one key press
+    sent both ways is one digit), or an error."""
+    if isinstance(result, MediaControlError):
+        lock = str(result).startswith("DTMF locked")
+        log.log(
+            logging.DEBUG if lock else logging.INFO, "call %s: INFO DTMF from %s: %s", call_id, leg, result
+        )
 
 
 @dataclass(slots=True, eq=False, weakref_slot=True)
@@ -883,9 +894,9 @@ class Call:
         other = self._other(leg)
         if other is None or not self.answered or not self.active:
             return
-        if self.media_proxy:
-            args = (self.call_id, self._media_tag(leg), digits, max(100, min(duration, 5000)))
-            self.host.media(self, "play_dtmf", args, _ignore)
+        if self.media_proxy:  # the engine keeps the leg's first-kind lock (docs/decisions.md "DTMF")
+            args = (self.call_id, self._media_tag(leg), digits, max(100, min(duration, 5000)), -8, "info")
+            self.host.media(self, "play_dtmf", args, partial(_info_refused, self.call_id, leg.name))
             return
         for digit in digits:
             self._send_info_dtmf(other, digit, duration)

@@ -10,7 +10,9 @@ carrier (routing gateway) has its own settings, against the customer's (mapping 
    with media proxy off there is no engine, nothing can be converted, and the caller's SDP is
    only cut to the planned codecs. G.729 is then spelled per the carrier's "G729 negotiation
    mode" (:meth:`CodecStep.toward_carrier`), and the codecs the engine appended are moved
-   before telephone-event.
+   before telephone-event; telephone-event goes on the carrier's "RFC2833 Payload" (or is
+   added, "Use peer RFC2833 ability" off), and an added one is taken out of the answer toward
+   the caller again.
 2. :meth:`CodecStep.check_answer` runs ``plan_answer`` on the carrier's SDP (a 18x or the 2xx)
    before anything of it reaches the caller; the engine's answer toward the caller is then
    spelled per the customer's G.729 mode (:meth:`CodecStep.toward_caller`).
@@ -34,7 +36,14 @@ from signaling.media.codec_policy import (
     plan_answer,
     plan_offer,
 )
-from signaling.media.sdp_codecs import audio_codecs, audio_first, keep_formats, name_g729
+from signaling.media.sdp_codecs import (
+    audio_codecs,
+    audio_first,
+    drop_telephone_event,
+    keep_formats,
+    name_g729,
+    telephone_event_on,
+)
 
 __all__ = ["CodecStep", "plan_attempt", "reoffer_options"]
 
@@ -51,15 +60,22 @@ class CodecStep:
     #: ng ``codec`` options for the engine's offer (empty: the SDP passes as it is).
     options: dict[str, list[str]] | None = None
     answer: AnswerPlan | None = None
+    #: telephone-event was added to the carrier's offer (the caller never offered it).
+    added_te: bool = False
 
     def toward_carrier(self, sdp: bytes, proxied: bool) -> bytes:
         """The SDP of the INVITE to the carrier: the engine's offer (``proxied``) or the caller's
-        own SDP cut to the planned codecs, with G.729 spelled as the carrier wants."""
+        own SDP cut to the planned codecs, with G.729 spelled as the carrier wants and, media
+        anchored, telephone-event on the carrier's "RFC2833 Payload" (added when its "Use peer
+        RFC2833 ability" is off and the caller has none)."""
         if self.plan is None or not sdp:
             return sdp
         if not proxied:
             return keep_formats(sdp, [c.pt for c in self.plan.to_callee])
         named = name_g729(sdp, [c.name for c in self.plan.to_callee if c.family == "G729"])
+        pt = self.routing.rfc2833_payload
+        if pt is not None:
+            named, self.added_te = telephone_event_on(named, pt, not self.routing.use_peer_rfc2833)
         return audio_first(named) if self.options else named
 
     def check_answer(self, sdp: bytes) -> None:
@@ -75,6 +91,8 @@ class CodecStep:
 
     def toward_caller(self, sdp: bytes) -> bytes:
         """The engine's answer toward the caller, G.729 spelled per the customer's mode."""
+        if self.added_te:  # the caller never offered it: its digits are converted instead
+            sdp = drop_telephone_event(sdp)
         if self.answer is None or not sdp:
             return sdp
         names = [c.name for c in self.answer.to_caller if c.family == "G729"]

@@ -47,8 +47,14 @@ class MediaPort(Protocol):
 
     async def query(self, call_id: str) -> dict[bytes, Any]: ...
 
-    async def play_dtmf(
-        self, call_id: str, from_tag: str, digits: str, duration_ms: int = 100, volume_dbm0: int = -8
+    async def play_dtmf(  # noqa: PLR0917 (positional: the media step's args tuple)
+        self,
+        call_id: str,
+        from_tag: str,
+        digits: str,
+        duration_ms: int = 100,
+        volume_dbm0: int = -8,
+        source: str = "",
     ) -> None: ...
 
 

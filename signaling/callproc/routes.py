@@ -319,7 +319,14 @@ def gateway_codecs(snap: Snapshot, gw: MappingGateway | RoutingGateway) -> Gatew
     policy = cache.get((kind, gw.id))
     if policy is None:
         try:
-            policy = policy_from_settings(gw.codecs, gw.codec_mode, gw.allow_transcoding, gw.g729_mode)
+            policy = policy_from_settings(
+                gw.codecs,
+                gw.codec_mode,
+                gw.allow_transcoding,
+                gw.g729_mode,
+                rfc2833_payload=gw.rfc2833_payload,
+                use_peer_rfc2833=gw.use_peer_rfc2833,
+            )
         except ValueError as exc:
             log.warning("%s gateway %s: codec settings ignored: %s", kind, gw.name, exc)
             policy = NO_CODEC_SETTINGS

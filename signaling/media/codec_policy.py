@@ -117,6 +117,12 @@ class GatewayCodecPolicy:
     g729_mode: G729Mode = G729Mode.AUTO
     #: Allowed codecs in preference order; empty = whatever the endpoint offers.
     allowed: tuple[str, ...] = ()
+    #: "RFC2833 Payload": telephone-event's payload type in the offers we send the gateway
+    #: (media anchored); None = the offerer's number (docs/decisions.md "DTMF").
+    rfc2833_payload: int | None = None
+    #: "Use peer RFC2833 ability": False adds telephone-event to an offer toward the gateway
+    #: whose offerer lacks it (media anchored).
+    use_peer_rfc2833: bool = True
 
     def __post_init__(self) -> None:
         if self.mode is CodecMode.SPECIFIED and not self.specified:
@@ -353,12 +359,19 @@ G729_MODES = {
 
 
 def policy_from_settings(
-    codecs: tuple[str, ...] | list[str], codec_mode: str, allow_transcoding: bool, g729_mode: str
+    codecs: tuple[str, ...] | list[str],
+    codec_mode: str,
+    allow_transcoding: bool,
+    g729_mode: str,
+    *,
+    rfc2833_payload: int | None = None,
+    use_peer_rfc2833: bool = True,
 ) -> GatewayCodecPolicy:
     """A gateway's codec settings as the store and the configuration file keep them: ``codecs``
     (the allowed codecs in preference order, empty = any; with ``codec_mode = "specified"`` the
     first is the softswitch-specified codec), ``codec_mode``, ``allow_transcoding`` ("Allow codec
-    conversion") and ``g729_mode``. Raises ValueError naming the bad setting."""
+    conversion"), ``g729_mode``, and the DTMF ``rfc2833_payload`` (96..127, None = keep the
+    offerer's) and ``use_peer_rfc2833``. Raises ValueError naming the bad setting."""
     names = tuple(c.strip() for c in codecs)
     if any(not n or "/" in n or " " in n for n in names):
         raise ValueError(f"codecs: expected codec names such as PCMA, PCMU, G729, opus (got {list(codecs)})")
@@ -370,12 +383,16 @@ def policy_from_settings(
         raise ValueError(f"g729_mode: expected one of auto, g729, g729a, both (got {g729_mode!r})")
     if mode is CodecMode.SPECIFIED and not names:
         raise ValueError("codecs: codec_mode 'specified' needs the codec (the first of codecs)")
+    if rfc2833_payload is not None and not 96 <= rfc2833_payload <= 127:
+        raise ValueError(f"rfc2833_payload: expected a dynamic payload type 96..127 (got {rfc2833_payload})")
     return GatewayCodecPolicy(
         mode=mode,
         specified=names[0] if mode is CodecMode.SPECIFIED else None,
         allow_conversion=bool(allow_transcoding),
         g729_mode=g729,
         allowed=names,
+        rfc2833_payload=rfc2833_payload,
+        use_peer_rfc2833=bool(use_peer_rfc2833),
     )
 
 

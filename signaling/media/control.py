@@ -167,10 +167,18 @@ class _NgCommands:
     async def query(self, call_id: str) -> dict[bytes, bencode.Value]:
         return await self.command("query", **{"call-id": call_id})
 
-    async def play_dtmf(
-        self, call_id: str, from_tag: str, digits: str, duration_ms: int = 100, volume_dbm0: int = -8
+    async def play_dtmf(  # noqa: PLR0917 (positional: the media step's args tuple)
+        self,
+        call_id: str,
+        from_tag: str,
+        digits: str,
+        duration_ms: int = 100,
+        volume_dbm0: int = -8,
+        source: str = "",
     ) -> None:
-        """Play DTMF toward the party ``from_tag`` (rtpengine's ``play DTMF``)."""
+        """Play DTMF from the party ``from_tag`` toward the other (rtpengine's ``play DTMF``).
+        ``source="info"`` (ours, ``DTMF-source``): the digits are that party's SIP INFO, which
+        the engine refuses ("DTMF locked") when the party takes digits another way."""
         params: dict[str, bencode.Encodable] = {
             "call-id": call_id,
             "from-tag": from_tag,
@@ -178,6 +186,8 @@ class _NgCommands:
             "duration": duration_ms,
             "volume": volume_dbm0,
         }
+        if source:
+            params["DTMF-source"] = source
         await self.command("play DTMF", **params)
 
 

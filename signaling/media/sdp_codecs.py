@@ -11,7 +11,10 @@ engine's vocabulary has no word for:
   engine appends the codecs it adds after the caller's formats; a carrier that takes the first
   format as the codec must find an audio one there);
 * :func:`name_g729` — spell G.729 the way a gateway's "G729 negotiation mode" wants it
-  (``G729`` / ``G729a``, or both on two payload types).
+  (``G729`` / ``G729a``, or both on two payload types);
+* :func:`telephone_event_on` / :func:`drop_telephone_event` — put telephone-event/8000 on a
+  gateway's "RFC2833 Payload" (renumbered, or added for "Use peer RFC2833 ability" unchecked),
+  and take an added one out of the answer toward a caller that never offered it.
 
 Only the voice section is looked at: the first *enabled* ``m=audio`` section (the B2BUA plans one
 audio stream per call and refuses further ones with port 0, :mod:`signaling.media.sdp_streams`);
@@ -23,7 +26,14 @@ from __future__ import annotations
 
 from signaling.media.codec_policy import STATIC_PT, Codec
 
-__all__ = ["audio_codecs", "audio_first", "keep_formats", "name_g729"]
+__all__ = [
+    "audio_codecs",
+    "audio_first",
+    "drop_telephone_event",
+    "keep_formats",
+    "name_g729",
+    "telephone_event_on",
+]
 
 #: RFC 3551 static audio payload types: (encoding name, clock rate, channels).
 STATIC_CODECS: dict[int, tuple[str, int, int]] = {
@@ -217,3 +227,57 @@ def name_g729(sdp: bytes, names: list[str]) -> bytes:
 def _first_attribute(section: list[str]) -> int:
     """Where an attribute line goes in a media section: after its ``c=``/``b=``/``i=`` lines."""
     return next((i for i, line in enumerate(section) if line.startswith("a=")), len(section))
+
+
+def telephone_event_on(sdp: bytes, pt: int, add: bool) -> tuple[bytes, bool]:
+    """The SDP with its voice section's telephone-event/8000 on payload type ``pt`` (its
+    ``a=rtpmap``, ``a=fmtp`` and ``m=`` entry renumbered), or, when the section has none and
+    ``add``, with ``pt`` appended as telephone-event/8000 with ``a=fmtp:<pt> 0-16``. Returns
+    the SDP and whether it added the format. A ``pt`` the section uses for another format
+    leaves it unchanged (that format keeps its number)."""
+    if not add and b"elephone-event/8000" not in sdp:  # the common case: nothing to read
+        return sdp, False
+    if f"a=rtpmap:{pt} telephone-event/8000".encode() in sdp:
+        return sdp, False
+    lines, newline = _split(sdp)
+    found = _audio_section(lines)
+    if found is None:
+        return sdp, False
+    start, end = found
+    fields = lines[start].split(" ")
+    old = next(
+        (
+            _attribute_pt(line)
+            for line in lines[start + 1 : end]
+            if line.startswith("a=rtpmap:")
+            and line.split(" ", 1)[-1].lower().startswith("telephone-event/8000")
+        ),
+        None,
+    )
+    if str(pt) in fields[3:] or (old is None and not add):
+        return sdp, False
+    if old is None:
+        lines[start] = " ".join([*fields, str(pt)])
+        last = max(
+            (i for i in range(start + 1, end) if lines[i].startswith(("a=rtpmap:", "a=fmtp:"))),
+            default=end - 1,
+        )
+        lines[last + 1 : last + 1] = [f"a=rtpmap:{pt} telephone-event/8000", f"a=fmtp:{pt} 0-16"]
+        return _join(lines, newline), True
+    lines[start] = " ".join(fields[:3] + [str(pt) if f == str(old) else f for f in fields[3:]])
+    section = [line for line in lines[start:end] if not line.startswith(f"a=fmtp:{old} ")]
+    for i, line in enumerate(section):
+        if _attribute_pt(line) == old:
+            head, _, rest = line.partition(":")
+            section[i] = f"{head}:{pt}{rest[len(str(old)) :]}"
+            if line.startswith("a=rtpmap:"):
+                section.insert(i + 1, f"a=fmtp:{pt} 0-16")
+    return _join(lines[:start] + section + lines[end:], newline), False
+
+
+def drop_telephone_event(sdp: bytes) -> bytes:
+    """The SDP without the telephone-event formats of its voice section."""
+    codecs = audio_codecs(sdp)
+    if not codecs:
+        return sdp
+    return keep_formats(sdp, [c.pt for c in codecs if not c.is_telephone_event])

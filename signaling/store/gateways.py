@@ -55,7 +55,14 @@ def _common_media_checks(gw: MappingGateway | RoutingGateway) -> None:
     if gw.codec_mode == "specified" and not gw.codecs:
         raise ValidationError("codecs", "codec_mode 'specified' needs at least one codec")
     try:  # what the call path will make of them (signaling/media/codec_policy.py)
-        policy_from_settings(gw.codecs, gw.codec_mode, gw.allow_transcoding, gw.g729_mode)
+        policy_from_settings(
+            gw.codecs,
+            gw.codec_mode,
+            gw.allow_transcoding,
+            gw.g729_mode,
+            rfc2833_payload=gw.rfc2833_payload,
+            use_peer_rfc2833=gw.use_peer_rfc2833,
+        )
     except ValueError as exc:
         key, _, why = str(exc).partition(": ")
         raise ValidationError(key, why) from None
@@ -130,7 +137,10 @@ class MappingGateway(Record):
     #: Longest call, seconds ("Conversation Limitation"); None = no limit.
     max_duration: int | None = None
     dtmf: DtmfMode = "auto"
+    #: "RFC2833 Payload": telephone-event's payload type in the offers sent to the gateway.
     rfc2833_payload: int = 101
+    #: "Use peer RFC2833 ability": unchecked, those offers always carry telephone-event.
+    use_peer_rfc2833: bool = True
     codecs: tuple[str, ...] = ()
     codec_mode: CodecMode = "auto"
     allow_transcoding: bool = False
@@ -230,7 +240,10 @@ class RoutingGateway(Record):
     #: "Calculate routing quality in real time" (ASR/ACD sorting).
     calculate_quality: bool = True
     dtmf: DtmfMode = "auto"
+    #: "RFC2833 Payload": telephone-event's payload type in the offers sent to the gateway.
     rfc2833_payload: int = 101
+    #: "Use peer RFC2833 ability": unchecked, those offers always carry telephone-event.
+    use_peer_rfc2833: bool = True
     codecs: tuple[str, ...] = ()
     codec_mode: CodecMode = "auto"
     allow_transcoding: bool = False

@@ -93,7 +93,8 @@ def _media_fields(
 ) -> dict[str, Any]:
     """A gateway's codec and DTMF settings from its form: the codec list (in order of
     preference), "auto" negotiation or "specified" by the softswitch, whether transcoding is
-    allowed, the G.729 variant offered, and the DTMF mode. Editing (``current`` given), a form
+    allowed, the G.729 variant offered, the DTMF mode, RFC 2833 payload type and "Use peer
+    RFC2833 ability". Editing (``current`` given), a form
     that does not carry the codec fields keeps the gateway's; the store checks the values."""
     fields: dict[str, Any] = {}
     if current is None or "codec_mode" in form:
@@ -103,6 +104,8 @@ def _media_fields(
         fields["g729_mode"] = _text(form, "g729_mode") or "auto"
     if current is None or "dtmf" in form:
         fields["dtmf"] = _text(form, "dtmf") or "auto"
+        fields["rfc2833_payload"] = _int(form, "rfc2833_payload") or 101
+        fields["use_peer_rfc2833"] = form.get("use_peer_rfc2833") == "on"
     return fields
 
 

@@ -123,6 +123,9 @@ pub struct DtmfPlay {
     pub volume: u8,
     /// Silence after each digit (ms).
     pub pause_ms: u32,
+    /// The digits came from the sending party as SIP INFO (ng `DTMF-source: info`): on an
+    /// `auto` leg they take part in its first-kind lock (see `Session::play_dtmf`).
+    pub from_info: bool,
 }
 
 /// Limits of a play request: Q.24 asks receivers to accept digits from 40 ms, and 5 s is
@@ -167,6 +170,7 @@ impl DtmfPlay {
             duration_ms,
             volume,
             pause_ms,
+            from_info: false,
         })
     }
 }

@@ -25,7 +25,7 @@ pub use event::{DtmfVia, Event, EventKind};
 pub use gain::MAX_GAIN_DB;
 pub use mediacore_dsp::aec::EchoStats;
 pub use mediacore_dsp::jitter::JitterStats;
-pub use session::{Channel, DropReason, Session, Transmit, Verdict, RELATCH_AFTER};
+pub use session::{Channel, DropReason, Session, Transmit, Verdict, DTMF_LOCKED, RELATCH_AFTER};
 pub use spec::{
     CodecSpec, DtmfMode, DtmfRoute, EchoCancelSpec, JitterBufferSpec, JitterMode, LatchPolicy,
     LegSpec, SessionSpec, Side, SpecError, DSCP_EF,

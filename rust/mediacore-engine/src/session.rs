@@ -130,10 +130,25 @@ struct LegState {
     /// mode does not take digits from events.
     te_pt: Option<(u8, u32)>,
     dtmf: Rfc4733Receiver,
+    /// The first kind of digit an `auto` party sent (VOS3000 "DTMF receive" = "All"): digits
+    /// of the other kind are ignored from then on, for the rest of the call.
+    dtmf_lock: Option<DtmfLock>,
+    /// Digits ignored by that lock (or by an explicit mode refusing SIP INFO).
+    dtmf_ignored: u64,
     /// SSRC, sequence number, timestamp and payload length of the party's last RTP packet: an
     /// overlay created later (play DTMF on a relayed direction) continues that stream.
     last_rtp: Option<(u32, u16, u32, usize)>,
 }
+
+/// The kind of digit an `auto` party sent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DtmfLock {
+    Events,
+    Info,
+}
+
+/// The start of the error `play_dtmf` gives for SIP INFO digits a party's lock refuses.
+pub const DTMF_LOCKED: &str = "DTMF locked";
 
 fn telephone_event(spec: &LegSpec) -> Option<(u8, u32)> {
     match spec.dtmf_route() {
@@ -183,6 +198,8 @@ impl LegState {
             dropped: DropCounters::default(),
             te_pt: None,
             dtmf: Rfc4733Receiver::default(),
+            dtmf_lock: None,
+            dtmf_ignored: 0,
             last_rtp: None,
         };
         leg.te_pt = telephone_event(&leg.spec);
@@ -755,6 +772,8 @@ impl Session {
             leg.dropped.foreign_source += 1;
             return Verdict::Drop(DropReason::ForeignSource);
         }
+        // An `auto` party's telephone-event after its first digit came as SIP INFO: not relayed.
+        let mut locked_out = false;
         // The RTP header, parsed once here and handed on (None for RTCP).
         let rtp = match channel {
             Channel::Rtp => match RtpHeader::parse(&*data) {
@@ -764,6 +783,10 @@ impl Session {
                     leg.last_rtp = Some((hdr.ssrc, hdr.sequence, hdr.timestamp, hdr.payload_len));
                     if let Some((_, te_rate)) = leg.te_pt.filter(|(pt, _)| *pt == hdr.payload_type)
                     {
+                        if leg.spec.dtmf == DtmfMode::Auto {
+                            locked_out = leg.dtmf_lock == Some(DtmfLock::Info);
+                            leg.dtmf_lock.get_or_insert(DtmfLock::Events);
+                        }
                         let info_to = self.spec.leg(side.other()).dtmf == DtmfMode::Info;
                         let at = self.created;
                         for digit in leg
@@ -772,6 +795,10 @@ impl Session {
                             .into_iter()
                             .flatten()
                         {
+                            if locked_out {
+                                leg.dtmf_ignored += 1;
+                                continue;
+                            }
                             self.events.push_back(dtmf_event(
                                 self.id,
                                 side,
@@ -803,6 +830,9 @@ impl Session {
         leg.last_packet = Some(now);
         leg.silence_since = Some(now);
         leg.timed_out = false;
+        if locked_out {
+            return Verdict::Consumed;
+        }
 
         if self.paths[side.index()].is_some() {
             return self.transcode(now, side, rtp.as_ref(), &*data);
@@ -955,8 +985,34 @@ impl Session {
     /// events on its payload type, tones in its audio, or `DtmfPlayed` events for the SIP layer
     /// to send as SIP INFO. Digits already queued play first. The first step happens at once;
     /// the rest when `handle_timeout` is called at `poll_timeout` (every 20 ms while playing).
+    ///
+    /// Digits `from_info` (SIP INFO from the other party) are refused with an error starting
+    /// [`DTMF_LOCKED`] when that party takes digits another way: its mode is `rfc2833` or
+    /// `inband`, or it is `auto` and its first digit came as a telephone-event. An `auto`
+    /// party whose first digit is SIP INFO is locked to SIP INFO: its telephone-events are
+    /// dropped from then on (VOS3000 "DTMF receive" = "All": the first kind received wins).
     pub fn play_dtmf(&mut self, now: Instant, to: Side, play: &DtmfPlay) -> Result<(), String> {
         let from = to.other();
+        if play.from_info {
+            let sender = &mut self.legs[from.index()];
+            let refused = match sender.spec.dtmf {
+                DtmfMode::Info => None,
+                DtmfMode::Auto if sender.dtmf_lock != Some(DtmfLock::Events) => {
+                    sender.dtmf_lock = Some(DtmfLock::Info);
+                    None
+                }
+                DtmfMode::Auto => Some("its first digit came as RFC 2833"),
+                DtmfMode::Rfc2833 => Some("its DTMF mode is rfc2833"),
+                DtmfMode::Inband => Some("its DTMF mode is inband"),
+            };
+            if let Some(why) = refused {
+                sender.dtmf_ignored += play.digits.len() as u64;
+                return Err(format!(
+                    "{DTMF_LOCKED}: SIP INFO digits from the {} ignored ({why})",
+                    from.as_str()
+                ));
+            }
+        }
         let route = self.spec.leg(to).dtmf_route();
         if self.paths[from.index()].is_none() && route != DtmfRoute::Info {
             let sender = &self.legs[from.index()];
@@ -984,6 +1040,12 @@ impl Session {
         self.run_player(now, to);
         self.start_playout(now);
         Ok(())
+    }
+
+    /// Digits from `side`'s party ignored because it takes digits another way (its first-kind
+    /// lock, or SIP INFO from a party whose mode is not `info`/`auto`).
+    pub fn dtmf_ignored(&self, side: Side) -> u64 {
+        self.legs[side.index()].dtmf_ignored
     }
 
     /// Digits queued or sounding toward `to`'s party.

@@ -893,3 +893,61 @@ fn a_lost_end_packet_does_not_hold_the_tone_forever() {
         );
     }
 }
+
+fn info_play(digits: &str) -> DtmfPlay {
+    let mut play = DtmfPlay::new(digits, 100, 8, 100).unwrap();
+    play.from_info = true;
+    play
+}
+
+#[test]
+fn an_auto_party_is_locked_to_its_first_kind_of_digit() {
+    // Reference behaviour 22: RFC 2833 first, the same key's SIP INFO is refused.
+    let caller = party(pcma(), Some(101), DtmfMode::Auto);
+    let callee = party(pcma(), Some(101), DtmfMode::Auto);
+    let mut rig = Rig::new(session_for(&caller, &callee, 40));
+    send_digits(&mut rig, "5", Some(101), 8);
+    let t = rig.at(2000);
+    let err = rig
+        .s
+        .play_dtmf(t, Side::Callee, &info_play("5"))
+        .unwrap_err();
+    assert!(err.starts_with(mediacore_engine::DTMF_LOCKED), "{err}");
+    assert_eq!(rig.s.dtmf_pending(Side::Callee), 0);
+    assert_eq!(events_out(&rig.to_callee, 101).len(), 1);
+    assert_eq!(rig.s.dtmf_ignored(Side::Caller), 1);
+
+    // Reference behaviour 23: SIP INFO first, the party's telephone-events are dropped.
+    let mut rig = Rig::new(session_for(&caller, &callee, 41));
+    let t = rig.at(0);
+    rig.s.play_dtmf(t, Side::Callee, &info_play("5")).unwrap();
+    rig.collect();
+    while let Some(due) = rig.s.poll_playout() {
+        rig.advance(due);
+    }
+    send_digits(&mut rig, "59", Some(101), 8);
+    rig.advance(rig.at(5000));
+    let out: Vec<char> = events_out(&rig.to_callee, 101)
+        .iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(out, vec!['5'], "the played digit only");
+    assert!(
+        received(&rig.events()).is_empty(),
+        "locked-out events are not digits"
+    );
+    assert_eq!(rig.s.dtmf_ignored(Side::Caller), 2);
+    rig.s
+        .play_dtmf(rig.at(6000), Side::Callee, &info_play("7"))
+        .unwrap();
+
+    // An explicit rfc2833 party's SIP INFO is refused; plain play DTMF is not.
+    let forced = party(pcma(), Some(101), DtmfMode::Rfc2833);
+    let mut rig = Rig::new(session_for(&forced, &callee, 42));
+    assert!(rig
+        .s
+        .play_dtmf(rig.at(0), Side::Callee, &info_play("1"))
+        .is_err());
+    let plain = DtmfPlay::new("1", 100, 8, 100).unwrap();
+    rig.s.play_dtmf(rig.at(0), Side::Callee, &plain).unwrap();
+}

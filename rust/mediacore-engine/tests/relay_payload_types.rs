@@ -294,6 +294,7 @@ fn play_dtmf_toward_callee(retimed: bool) {
                 duration_ms: 100,
                 volume: 8,
                 pause_ms: 40,
+                from_info: false,
             };
             rig.s.play_dtmf(rig.at(200), Side::Callee, &play).unwrap();
             rig.collect();

@@ -322,8 +322,13 @@ pub fn play_request(req: &Request<'_>) -> Result<DtmfPlay, NgError> {
         None => PLAY_DEFAULT_VOLUME,
         Some(v) => v?.unsigned_abs().min(63) as u8,
     };
-    DtmfPlay::new(&digits, duration, volume, pause)
-        .map_err(|e| NgError::new(format!("{ERR_NO_CODE}: {e}")))
+    let mut play = DtmfPlay::new(&digits, duration, volume, pause)
+        .map_err(|e| NgError::new(format!("{ERR_NO_CODE}: {e}")))?;
+    // ours: the digits are the party's SIP INFO, subject to its first-kind lock
+    play.from_info = req
+        .bytes("DTMF-source")
+        .is_some_and(|v| v.eq_ignore_ascii_case(b"info"));
+    Ok(play)
 }
 
 pub const ERR_BAD_DTMF_MODE: &str = "Invalid DTMF-mode (expected auto, rfc2833, info or inband)";
