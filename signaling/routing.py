@@ -65,7 +65,8 @@ class Route:
     callee: str
     caller: str
     stop_switch_codes: frozenset[int] = frozenset()
-    media_proxy: str = "on"
+    #: the routing gateway's own media proxy setting, "" = none (signaling/media/proxy_mode.py)
+    media_proxy: str = ""
     dtmf: str = "auto"
     session_timer: bool = True
     username: str | None = None
@@ -119,7 +120,9 @@ class Admission:
     rejection: Rejection | None = None
     #: Longest the call may last, seconds (balance, limits); None = no limit from routing.
     max_duration: float | None = None
-    media_proxy: str = "on"
+    #: the mapping gateway's own media proxy setting, "" = none: the system's SS_MEDIAPROXYMODE
+    #: (signaling/media/proxy_mode.py decides per attempt with the route's)
+    media_proxy: str = ""
     dtmf: str = "auto"
     session_timer: bool = True
     #: True when the ingress authenticates by password and this request carried none yet.
@@ -296,10 +299,9 @@ class StaticRouter:
             if any(gw.password is not None for gw in self.config.mapping_gateways):
                 return Admission(ingress="", needs_auth=True)
             return Admission(ingress="", rejection=Rejection(403, "Forbidden", UNKNOWN_GATEWAY))
-        default_proxy = str(self.config.parameters["SS_MEDIAPROXYMODE"])
         admission = Admission(
             ingress=ingress.name,
-            media_proxy=ingress.media_proxy or default_proxy,
+            media_proxy=ingress.media_proxy or "",
             dtmf=ingress.dtmf,
             session_timer=ingress.session_timer,
             support_privacy=ingress.support_privacy,
@@ -331,7 +333,7 @@ class StaticRouter:
                     callee=callee,
                     caller=caller,
                     stop_switch_codes=gw.stop_switch_codes,
-                    media_proxy=gw.media_proxy or admission.media_proxy,
+                    media_proxy=gw.media_proxy or "",
                     dtmf=gw.dtmf,
                     session_timer=gw.session_timer,
                     username=gw.username,

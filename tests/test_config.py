@@ -121,7 +121,8 @@ def test_static_router_orders_by_longest_prefix_then_priority(tmp_path: Path) ->
     assert adm.routes[0].callee == "002125550100"  # strip 1, add 00
     assert adm.routes[1].callee == "12125550100"
     assert adm.routes[0].stop_switch_codes == frozenset({486})
-    assert adm.media_proxy == "auto"
+    assert adm.media_proxy == ""  # no setting of the gateway's: the call follows SS_MEDIAPROXYMODE (auto)
+    assert router.config.parameters["SS_MEDIAPROXYMODE"] == "auto"
 
     uk = router.admit(InboundCall("c2", ("127.0.0.1", 5999), "udp", "1001", "442071234567"), 0.0)
     assert [r.gateway for r in uk.routes] == ["carrier-uk"]

@@ -55,6 +55,7 @@ from signaling.b2bua.parts import (
 from signaling.b2bua.timers import LegTimers
 from signaling.media.codec_policy import CodecMismatch
 from signaling.media.control import MediaControlError, MediaNotice, OfferOptions
+from signaling.media.proxy_mode import anchored
 from signaling.media.sdp_streams import keep_disabled, one_audio_stream
 from signaling.routing import ALL_GATEWAY_BUSY, Admission, CallRecord, Route
 from signaling.sip.auth import DigestClient
@@ -216,7 +217,7 @@ class Call:
 
     def start(self) -> None:
         """Route the call: offer the caller's SDP to the media engine, then try the routes."""
-        self.media_proxy = self.admission.media_proxy != "off"
+        self.media_proxy = False  # until an attempt anchors (_decide_media)
         if self.admission.session_timer:
             timer = SessionTimer(self.st.config(), role="uas")
             refusal = timer.on_request(self.invite, to_tag=self.a.tag)
@@ -244,14 +245,10 @@ class Call:
             self.last_failure = 503  # a source IP this node does not have: as an unusable route
             self._next_route()
             return
+        self._decide_media(route)
         body = one_audio_stream(self.invite.body)  # one planned audio stream (docs/b2bua.md)
         try:  # the two gateways' codec settings (docs/b2bua.md "Codecs")
-            codecs = plan_attempt(
-                self.admission.codecs,
-                route.codecs,
-                body,
-                can_transcode=self.media_proxy and route.media_proxy != "off",
-            )
+            codecs = plan_attempt(self.admission.codecs, route.codecs, body, can_transcode=self.media_proxy)
         except CodecMismatch as exc:
             self._codec_mismatch(route, exc)
             return
@@ -280,6 +277,22 @@ class Call:
                 self._send_attempt(route, codecs.toward_carrier(result, proxied=True), codecs)
 
         self.host.media(self, "offer", (self.call_id, self.a_tag, body, options), offered)
+
+    def _decide_media(self, route: Route) -> None:
+        """Anchor this attempt's media or let it bypass (docs/b2bua.md "Media proxy"). Leaving an
+        anchored attempt for a bypassing one deletes the media call, unless the caller already
+        has the engine's SDP (then the call stays anchored)."""
+        mode, caller = self.parameters["SS_MEDIAPROXYMODE"], self.admission.media_proxy
+        proxied = anchored(
+            mode, caller, route.media_proxy, offer=self.invite.body, source=self.source[0], host=route.host
+        )
+        if not proxied and self.media_interfaces is not None:
+            if self.a.sdp_sent:
+                proxied = True
+            else:
+                self.media_interfaces = None
+                self.host.media(self, "delete", (self.call_id, self.a_tag), _ignore)
+        self.media_proxy = proxied
 
     def _codec_mismatch(self, route: Route, exc: CodecMismatch) -> None:
         """Nothing fits before any INVITE: the caller's side (its gateway's settings or offer)

@@ -66,9 +66,8 @@ def _plan(call: Call, offerer: str, sdp: bytes) -> CodecStep:
     route = call.attempt.route if call.attempt is not None else None
     mapping = call.admission.codecs
     routing = route.codecs if route is not None else mapping
-    can_transcode = call.media_proxy and (route is None or route.media_proxy != "off")
     policies = (mapping, routing) if offerer == "a" else (routing, mapping)
-    return plan_attempt(*policies, sdp, can_transcode=can_transcode)
+    return plan_attempt(*policies, sdp, can_transcode=call.media_proxy)
 
 
 def _warning(call: Call, leg: Leg) -> list[tuple[str, str]]:

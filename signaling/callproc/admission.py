@@ -356,7 +356,6 @@ def _phone_route(
         transport=contact.transport.lower(),
         callee=phone.number,
         caller=decision.caller_billing,
-        media_proxy=ingress.media_proxy or str(snap.parameters["SS_MEDIAPROXYMODE"]),
         uri=contact.uri,
     )
 
@@ -374,7 +373,6 @@ def _hop_route(
         callee=phone.number,
         caller=decision.caller_billing,
         stop_switch_codes=HOP_STOP_CODES,
-        media_proxy=ingress.media_proxy or str(snap.parameters["SS_MEDIAPROXYMODE"]),
     )
 
 
@@ -402,11 +400,10 @@ def _route(
 
 def _route_settings(snap: Snapshot, ingress: MappingGateway, gw: RoutingGateway) -> RouteSettings:
     """A route's fields but the numbers (the same for every call of ``ingress`` to ``gw``)."""
-    default_proxy = str(snap.parameters["SS_MEDIAPROXYMODE"])
     extra: str | tuple[str, ...] = "all" if gw.forward_all_headers else (gw.forward_headers or "none")
     return (gw.name, gw.host, gw.port, gw.transport), (
         frozenset(gw.stop_switch_codes),
-        gw.media_proxy or ingress.media_proxy or default_proxy,
+        gw.media_proxy or "",  # the gateway's own (signaling/media/proxy_mode.py)
         gw.dtmf,
         gw.session_timer,
         gw.register_username or None,

@@ -452,7 +452,7 @@ class StoreRouter:
         default_proxy = str(snap.parameters["SS_MEDIAPROXYMODE"])
         admission = Admission(
             ingress="" if ingress is None else ingress.name,
-            media_proxy=(ingress.media_proxy if ingress else None) or default_proxy,
+            media_proxy=(ingress.media_proxy if ingress else None) or "",
             dtmf=ingress.dtmf if ingress else "auto",
             session_timer=ingress.session_timer if ingress else True,
             support_privacy=ingress.support_privacy if ingress else False,
@@ -461,7 +461,7 @@ class StoreRouter:
         if ingress is None or decision.account is None:
             admission.rejection = decision.rejection
             return admission  # an unknown source: no account to write a CDR for
-        draft = self._draft(decision, at, admission.media_proxy)
+        draft = self._draft(decision, at, admission.media_proxy or default_proxy)
         session = _Session(
             call.call_id, decision, draft, decision.account.id, ingress.id, decision.tariff, None
         )
