@@ -24,7 +24,8 @@ Subcommands so far:
 
 The operator commands live in their own modules, each registering its subparsers (docs/cli.md):
 ``cli_store`` (init, migrate, seed-demo, accounts, pay, credit, make-zero, payments),
-``cli_csv`` (rates import/export, cdrs export), ``cli_call`` (call), ``cli_config``
+``cli_csv`` (rates import/export, cdrs export), ``cli_billing`` (payment-records export, billing
+monthly-min), ``cli_backup`` (backup, restore), ``cli_call`` (call), ``cli_config``
 (check-config, parameters). Each sets a ``handler``; :func:`main` runs it through
 :func:`signaling.cli_common.run_handler`, which maps refusals to exit code 1 and usage or
 configuration errors to 2.
@@ -45,7 +46,7 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from mediacore import MediaEngine, MediaError
-from signaling import cli_call, cli_config, cli_csv, cli_store
+from signaling import cli_backup, cli_billing, cli_call, cli_config, cli_csv, cli_store
 from signaling.cli_common import add_store_option, run_handler, store_url
 from signaling.observe.logs import configure as configure_logging
 
@@ -249,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_api_commands(sub)
     cli_store.register(sub)
     cli_csv.register(sub)
+    cli_billing.register(sub)
+    cli_backup.register(sub)
     cli_call.register(sub)
     cli_config.register(sub)
     return parser

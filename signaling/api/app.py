@@ -26,6 +26,7 @@ from signaling.api.resources import record_router
 from signaling.api.routes import billing, operations, session
 from signaling.store import (
     Account,
+    Admin,
     GatewayGroup,
     MappingGateway,
     Package,
@@ -60,8 +61,14 @@ def v1_router() -> APIRouter:
         (PeriodRate, "/period-rates", "period rates", ()),
     ):
         check = _source_ip_check if cls is RoutingGateway else None
-        v1.include_router(record_router(cls, path, tag, filters=filters, check=check))
+        warnings = _period_rate_warnings if cls is PeriodRate else None
+        v1.include_router(record_router(cls, path, tag, filters=filters, check=check, warnings=warnings))
     return v1
+
+
+def _period_rate_warnings(admin: Admin, period_rate: PeriodRate) -> list[str]:
+    """Prefix coverage of a period rate's two tables (behaviour F.5-47): warned, not refused."""
+    return admin.period_rate_warnings(period_rate)
 
 
 def _source_ip_check(request: Request, gateway: RoutingGateway) -> None:

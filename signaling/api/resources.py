@@ -18,10 +18,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from signaling.api.deps import CurrentUser, admin_of
 from signaling.api.models import create_model_of, fields_of, output_model, to_output, update_model_of
+from signaling.store.admin import Admin
 from signaling.store.record import Record
 
 
@@ -34,11 +35,27 @@ def record_router(
     noun: str | None = None,
     create: bool = True,
     check: Callable[[Request, Any], None] | None = None,
+    warnings: Callable[[Admin, Any], list[str]] | None = None,
 ) -> APIRouter:
     """``check(request, record)``: a rule beyond the record's own, asked before each write
-    (raises the store's ValidationError)."""
+    (raises the store's ValidationError). ``warnings(admin, stored)``: what is worth telling
+    about a record once it is written (never a refusal); create and update then answer with a
+    ``warnings`` list beside the record's fields, and so does reading one record (its warnings
+    as the configuration stands now)."""
     router = APIRouter(tags=[tag])
     out = output_model(cls)
+    saved: Any = (
+        out
+        if warnings is None
+        else create_model(f"{cls.__name__}Saved", __base__=out, warnings=(list[str], []))
+    )
+
+    def answer(admin: Admin, record: Record) -> dict[str, Any]:
+        body = to_output(record)
+        if warnings is not None:
+            body["warnings"] = warnings(admin, record)
+        return body
+
     create_body = create_model_of(cls)
     update_body = update_model_of(cls)
     what = noun or tag
@@ -59,7 +76,8 @@ def record_router(
         record = cls(**fields_of(body))
         if check is not None:
             check(request, record)
-        return to_output(admin_of(request, user).create(record))
+        admin = admin_of(request, user)
+        return answer(admin, admin.create(record))
 
     create_record.__annotations__["body"] = create_body
     if create:
@@ -68,15 +86,16 @@ def record_router(
             create_record,
             methods=["POST"],
             status_code=201,
-            response_model=out,
+            response_model=saved,
             summary=f"Create a {what}",
         )
 
     def get_record(record_id: int, request: Request, user: CurrentUser) -> dict[str, Any]:
-        return to_output(admin_of(request, user).get(cls, record_id))
+        admin = admin_of(request, user)
+        return answer(admin, admin.get(cls, record_id))
 
     router.add_api_route(
-        f"{path}/{{record_id}}", get_record, methods=["GET"], response_model=out, summary=f"One {what}"
+        f"{path}/{{record_id}}", get_record, methods=["GET"], response_model=saved, summary=f"One {what}"
     )
 
     def update_record(record_id: int, request: Request, user: CurrentUser, body: BaseModel) -> dict[str, Any]:
@@ -85,14 +104,14 @@ def record_router(
         changed = dataclasses.replace(current, **fields_of(body))  # type: ignore[type-var]
         if check is not None:
             check(request, changed)
-        return to_output(admin.update(changed))
+        return answer(admin, admin.update(changed))
 
     update_record.__annotations__["body"] = update_body
     router.add_api_route(
         f"{path}/{{record_id}}",
         update_record,
         methods=["PATCH"],
-        response_model=out,
+        response_model=saved,
         summary=f"Change a {what}",
     )
 

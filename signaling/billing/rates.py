@@ -299,8 +299,17 @@ class PeriodRate:
         """
         if not isinstance(self.working, RateGroup) or not isinstance(self.non_working, RateGroup):
             return frozenset(), frozenset()
-        day, night = self.working.prefixes(), self.non_working.prefixes()
-        return day - night, night - day
+        return coverage_gaps(self.working.prefixes(), self.non_working.prefixes())
+
+
+def coverage_gaps(
+    working: Iterable[str], non_working: Iterable[str]
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Prefixes of a period rate's working table missing from its non-working table, and the
+    reverse (F.5-47: a night call to a prefix only the day table has is priced by the account's
+    own rate group). The store's configuration check gives it the tables' prefixes."""
+    day, night = frozenset(working), frozenset(non_working)
+    return day - night, night - day
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ new view installed on the loop. The first sync runs at start (the node is then k
 others before its first call); at the stop the node's registrations leave the store.
 
 Hourly, from the first refresh on, a refresh also runs the store's retention pass in the worker
-thread (signaling/store/retention.py: SERVER_CDR_RETENTION_DAYS, SERVER_PAYMENT_RETENTION_DAYS).
+thread (signaling/store/retention.py: SERVER_CDR_RETENTION_DAYS, SERVER_PAYMENT_RETENTION_DAYS),
+and then the monthly-minimum pass (signaling/store/monthly_min.py: once per account and month).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 
 from signaling.callproc.router import StoreRouter
 from signaling.store import StoreError
+from signaling.store.monthly_min import run_monthly_min
 from signaling.store.retention import run_retention
 
 log = logging.getLogger("softswitch.callproc")
@@ -157,6 +159,10 @@ class RouterDriver:
             await asyncio.to_thread(run_retention, self.router.store, datetime.now(UTC))
         except Exception:
             log.exception("retention pass failed (retried at the next one)")
+        try:
+            await asyncio.to_thread(run_monthly_min, self.router.store, datetime.now(UTC))
+        except Exception:
+            log.exception("monthly minimum pass failed (retried at the next one)")
 
     async def _sync_cluster(self) -> None:
         """Share this node's registrations and learn the others' (the module doc)."""

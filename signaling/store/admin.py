@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, NoReturn, TypeVar
 
+from signaling.billing.rates import coverage_gaps
 from signaling.store import payments, table
 from signaling.store.accounts import Account, AccountPackage, Payment, PaymentType, Phone
 from signaling.store.db import Database, Tx
@@ -312,6 +313,36 @@ class Admin:
         with self._db.transaction(write=False) as tx:
             return table.select(tx, Rate, " AND ".join(clauses), values, order="prefix, effective_time")
 
+    def period_rate_warnings(self, period_rate: PeriodRate) -> builtins.list[str]:
+        """Configuration warnings of a period rate (F.5-47): prefixes its working table has and
+        its non-working table lacks, and the reverse. Warnings, not errors: such a call is
+        priced by the account's own rate group in the other period, which may be intended."""
+        day_id, night_id = period_rate.working_rate_group_id, period_rate.non_working_rate_group_id
+        if day_id is None or night_id is None:
+            return []
+        with self._db.transaction(write=False) as tx:
+            day = [
+                str(r[0])
+                for r in tx.execute("SELECT DISTINCT prefix FROM rate WHERE rate_group_id = ?", (day_id,))
+            ]
+            night = [
+                str(r[0])
+                for r in tx.execute("SELECT DISTINCT prefix FROM rate WHERE rate_group_id = ?", (night_id,))
+            ]
+        only_day, only_night = coverage_gaps(day, night)
+        out: builtins.list[str] = []
+        for missing, present, absent, period in (
+            (only_day, "working", "non-working", "non-working"),
+            (only_night, "non-working", "working", "working"),
+        ):
+            if missing:
+                out.append(
+                    f"period rate {period_rate.name!r}: {_prefix_list(missing)} in the {present} rate "
+                    f"group but not the {absent} one (calls to them in {period} time are priced by "
+                    "the account's own rate group)"
+                )
+        return out
+
     def rate_group_usage(self, rate_group_id: int) -> RateGroupUsage:
         with self._db.transaction(write=False) as tx:
             self._get(tx, RateGroup, rate_group_id)
@@ -487,3 +518,15 @@ def _registration_user_free(tx: Tx, field: str, user: str, *, phone_id: int = 0,
 
 def _bump_config(tx: Tx) -> None:
     tx.execute("UPDATE config_version SET version = version + 1 WHERE id = 1")
+
+
+#: How many prefixes a coverage warning names before it counts the rest.
+_WARN_PREFIXES = 20
+
+
+def _prefix_list(prefixes: frozenset[str]) -> str:
+    ordered = sorted(prefixes)
+    shown = ", ".join(ordered[:_WARN_PREFIXES])
+    more = len(ordered) - _WARN_PREFIXES
+    noun = "prefix" if len(ordered) == 1 else "prefixes"
+    return f"{noun} {shown}" + (f" and {more} more" if more > 0 else "")

@@ -26,6 +26,7 @@ EXPECTED_TABLES = {
     "line_key",
     "line_lease",
     "login_failure",
+    "monthly_min_charge",
     "mapping_gateway",
     "mapping_gateway_routing_group",
     "node",
