@@ -48,6 +48,15 @@ kind                          severity        raised when
                                               >= 100 packets/s (F.1-12), named in the alarm
 ``flow_table_full``           major           the kernel's conntrack table, or the defence's
                                               source table, at or above ``table_high`` %
+``pdd_high``                  warning         a gateway's mean PDD above ``pdd_high`` s (T70)
+                              (critical)      (critical above ``pdd_critical`` s)
+``one_way_audio``             major           ended calls with one party's RTP only, per gateway
+``packet_loss``               warning         ended calls losing > ``packet_loss`` %, per gateway
+``jitter_high``               warning         ended calls with jitter > ``jitter_high`` ms
+``failover_rate_high``        warning         the routing KPIs of §D.10 outside their healthy
+``protect_route_usage``       warning         bands (critical in the critical band);
+``primary_asr_low``           warning         signaling/observe/quality.py
+``balance_runway``            warning         an account's funds last < 12 h (critical < 4 h)
 ============================  ==============  ==================================================
 """
 
