@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from signaling.config import load
 from signaling.observe.alarms import AlarmBoard, AlarmConfig, gateway_conditions
 from signaling.observe.gateways import GatewayMeter, MeteredRouter
+from signaling.observe.metrics import NodeCollector
 from signaling.observe.quality import BalanceRunway, MediaQualityMeter, RoutingKpi, kpi_band
 from signaling.routing import CallRecord, Route, StaticRouter
 
@@ -221,3 +222,21 @@ def test_runway_readings_stay_few_per_account() -> None:
     assert len(runway.accounts["a"].samples) <= BalanceRunway.KEEP + 1
     left, rate = runway.runway("a") or (0.0, Decimal(0))
     assert rate == Decimal("60.00") and round(left / 3600.0, 1) == round(float(amount) / 60, 1)
+
+
+def test_the_scrape_carries_the_flags_and_the_kpis_with_their_bands() -> None:
+    meter = GatewayMeter()
+    for i in range(10):  # one call in ten fails over to a protect route: 10 % each
+        gateways = [("A", False), ("C", True)] if i == 0 else [("A", False)]
+        routed(meter.kpi, f"k{i}", gateways, True, 1.0)
+    meter.quality.call_ended(record(packets={"caller": 10, "callee": 0}), 20.0)
+    collector = NodeCollector(SimpleNamespace(gateways=meter, now=lambda: 30.0))  # type: ignore[arg-type]
+    samples = {
+        (s.name, tuple(sorted(s.labels.values()))): s.value for f in collector._quality() for s in f.samples
+    }
+    assert samples[("softswitch_media_calls_flagged_total", ("callee", "major", "one_way_audio"))] == 1
+    assert samples[("softswitch_protect_route_calls_total", ())] == 1
+    assert samples[("softswitch_routing_kpi_ratio", ("protect_route_usage",))] == 0.1
+    assert samples[("softswitch_routing_kpi_band", ("protect_route_usage",))] == 2  # > 3 %
+    assert samples[("softswitch_routing_kpi_band", ("failover_rate",))] == 1  # 5-15 %
+    assert samples[("softswitch_routing_kpi_band", ("primary_asr",))] == 0  # 90 %
