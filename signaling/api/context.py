@@ -42,6 +42,13 @@ class LiveCall:
     answer_time: datetime | None
     #: Seconds since the answer (0 before it).
     duration: float
+    #: Per leg (the reference's Current Call "Caller DTMF" / "Callee DTMF" and codecs,
+    #: behaviour 30): the DTMF mode of the caller's and of the carrier's leg ("" before there is
+    #: a carrier leg), and the codec each leg talks ("" until the answer tells it).
+    caller_dtmf: str = ""
+    callee_dtmf: str = ""
+    caller_codec: str = ""
+    callee_codec: str = ""
 
 
 class LiveCalls(Protocol):

@@ -89,6 +89,10 @@ class Window:
         self._trim(index)
         return [s for s in self._segments if s.index > index - self.count]
 
+    def calls(self, now: float) -> int:
+        """Calls counted by :meth:`call` in the window (the ACD's denominator)."""
+        return sum(s.calls for s in self._current(now))
+
     def asr(self, now: float) -> tuple[float | None, int]:
         """(ASR in percent or None without attempts, attempts in the window)."""
         index = int(now // self.length)

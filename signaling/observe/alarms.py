@@ -48,6 +48,15 @@ kind                          severity        raised when
                                               >= 100 packets/s (F.1-12), named in the alarm
 ``flow_table_full``           major           the kernel's conntrack table, or the defence's
                                               source table, at or above ``table_high`` %
+``pdd_high``                  warning         a gateway's mean PDD above ``pdd_high`` s (T70)
+                              (critical)      (critical above ``pdd_critical`` s)
+``one_way_audio``             major           ended calls with one party's RTP only, per gateway
+``packet_loss``               warning         ended calls losing > ``packet_loss`` %, per gateway
+``jitter_high``               warning         ended calls with jitter > ``jitter_high`` ms
+``failover_rate_high``        warning         the routing KPIs of §D.10 outside their healthy
+``protect_route_usage``       warning         bands (critical in the critical band);
+``primary_asr_low``           warning         signaling/observe/quality.py
+``balance_runway``            warning         an account's funds last < 12 h (critical < 4 h)
 ============================  ==============  ==================================================
 """
 
@@ -99,6 +108,14 @@ KINDS = (
     "disk_io_high",
     "scanner",
     "flow_table_full",
+    "pdd_high",
+    "one_way_audio",
+    "packet_loss",
+    "jitter_high",
+    "failover_rate_high",
+    "protect_route_usage",
+    "primary_asr_low",
+    "balance_runway",
 )
 
 
@@ -143,6 +160,37 @@ class AlarmConfig:
     disk_io_clear: float = 60.0
     disk_io_sustain: float = 60.0
     table_high: float = 90.0
+    #: post-dial delay: a gateway's mean over the ACD window above ``pdd_high`` s (critical
+    #: above ``pdd_critical``) over at least ``pdd_min_calls`` measured attempts (T70, §D.10)
+    pdd_high: float = 3.0
+    pdd_critical: float = 7.0
+    pdd_min_calls: int = 5
+    #: media quality at each call's end (signaling/observe/quality.py): one-way audio on answered
+    #: calls of at least ``oneway_min_seconds``; loss (percent, over streams of at least
+    #: ``media_min_packets`` expected) and jitter (ms); flagged calls less than
+    #: ``media_window`` s apart make one alarm per (problem, gateway)
+    oneway_min_seconds: float = 5.0
+    media_min_packets: int = 50
+    packet_loss: float = 1.0
+    packet_loss_critical: float = 2.0
+    jitter_high: float = 30.0
+    jitter_critical: float = 50.0
+    media_window: float = 300.0
+    #: routing KPIs over ``kpi_window`` s, judged from ``kpi_min_calls`` routed calls (§D.10)
+    kpi_window: float = 86400.0
+    kpi_min_calls: int = 20
+    failover_warning: float = 5.0
+    failover_critical: float = 15.0
+    protect_warning: float = 1.0
+    protect_critical: float = 3.0
+    primary_asr_warning: float = 45.0
+    primary_asr_critical: float = 30.0
+    #: balance runway: the spend over ``runway_window`` s (readings spanning at least
+    #: ``runway_min_span`` s); seconds of funds left under which it warns / is critical (0: off)
+    runway_window: float = 3600.0
+    runway_min_span: float = 600.0
+    runway_warning: float = 43200.0
+    runway_critical: float = 14400.0
     #: raise/clear events kept in the history
     history: int = 1000
     #: alarm e-mail (signaling/observe/mail.py; SERVER_ALARM_ENABLE_EMAIL, SERVER_ALARM_EMAIL):
@@ -163,6 +211,9 @@ class AlarmConfig:
                 raise ValueError(f"{high_name} must not be below {low_name} (hysteresis)")
         if self.interval <= 0:
             raise ValueError("interval must be positive")
+        for name in ("media_window", "kpi_window", "runway_window"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
         self.smtp_relay()  # checked at load: "alarms: smtp: ..."
         if self.balance_low is not None and not isinstance(self.balance_low, Decimal):
             raise TypeError("balance_low is money: a Decimal")
@@ -181,7 +232,15 @@ class AlarmConfig:
     def clearing_delay(self, kind: str) -> float:
         """Good this long before a clear: resources and ASR wait, the others clear at once (a
         response proves a gateway up; a sighting already lasts a quiet minute)."""
-        waits = ("cpu_high", "memory_high", "disk_full", "disk_io_high", "asr_low", "flow_table_full")
+        waits = (
+            "cpu_high",
+            "memory_high",
+            "disk_full",
+            "disk_io_high",
+            "asr_low",
+            "flow_table_full",
+            "pdd_high",
+        )
         return self.clear_after if kind in waits else 0.0
 
 
@@ -350,6 +409,9 @@ class GatewayHealth:
     no_response: int
     #: OPTIONS probes in a row that failed (None: not probed)
     options_failures: int | None = None
+    #: mean post-dial delay over the ACD window (None: none measured) and attempts measured
+    pdd: float | None = None
+    pdd_calls: int = 0
 
 
 def gateway_conditions(config: AlarmConfig, gateways: Iterable[GatewayHealth]) -> list[Condition]:
@@ -379,6 +441,14 @@ def gateway_conditions(config: AlarmConfig, gateways: Iterable[GatewayHealth]) -
                 f" (threshold {config.asr_low:g} %)"
             )
             out.append(Condition("asr_low", gw.name, state, WARNING, message, round(asr, 2)))
+        if gw.pdd is not None and config.pdd_high > 0 and gw.pdd_calls >= max(1, config.pdd_min_calls):
+            state = "bad" if gw.pdd > config.pdd_high else "good"
+            severity = CRITICAL if gw.pdd > config.pdd_critical else WARNING
+            message = (
+                f"gateway {gw.name}: mean PDD {gw.pdd:.2f} s over {gw.pdd_calls} attempts"
+                f" (target under {config.pdd_high:g} s)"
+            )
+            out.append(Condition("pdd_high", gw.name, state, severity, message, round(gw.pdd, 3)))
     return out
 
 

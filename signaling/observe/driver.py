@@ -38,6 +38,7 @@ from signaling.observe.alarms import (
     table_conditions,
 )
 from signaling.observe.mail import compose, default_sender, mail_settings, send
+from signaling.observe.quality import BalanceRunway
 from signaling.observe.system import SystemSampler
 from signaling.store import StoreError
 
@@ -65,6 +66,11 @@ class Observer:
         self.wall = wall
         #: account code -> balance + credit, from the last read of the store (None: never read)
         self.funds: dict[str, Decimal] | None = None
+        #: each watched account's spend rate from those readings (the balance runway alarm)
+        self.runway = BalanceRunway(self.config)
+        meter = getattr(node, "gateways", None)  # a bare node (tests of the mail) has none
+        if meter is not None:
+            meter.configure(self.config)
         self._tasks: list[asyncio.Task[None]] = []
         #: alarm e-mails being sent (worker threads), kept until done
         self._mailing: set[asyncio.Task[bool]] = set()
@@ -77,7 +83,8 @@ class Observer:
         if self.config.gateway_options_interval > 0:
             interval = self.config.gateway_options_interval
             self._tasks.append(loop.create_task(self._every(interval, self._probe)))
-        if self.config.balance_low is not None and hasattr(self._router(), "watched_accounts"):
+        wants_funds = self.config.balance_low is not None or self.config.runway_warning > 0
+        if wants_funds and hasattr(self._router(), "watched_accounts"):
             self._tasks.append(loop.create_task(self._balances_forever()))
 
     async def stop(self) -> None:
@@ -145,8 +152,13 @@ class Observer:
         defence.purge(now)
         node.refresh_gateway_addresses()
         conditions: list[Condition] = []
-        kinds = ["gateway_down", "asr_low", "duration_too_long", "scanner", "flow_table_full"]
+        kinds = ["gateway_down", "asr_low", "pdd_high", "duration_too_long", "scanner", "flow_table_full"]
         conditions += gateway_conditions(cfg, node.gateways.health(now))
+        # calls' media at their ends and the routing KPIs (on the node's clock, as the calls)
+        conditions += node.gateways.quality.conditions(now)
+        conditions += node.gateways.kpi.conditions(now)
+        kinds += ["one_way_audio", "packet_loss", "jitter_high"]
+        kinds += ["failover_rate_high", "protect_route_usage", "primary_asr_low"]
         conditions += duration_conditions(cfg, self._long_calls(now))
         conditions += scanner_conditions(defence.sightings(now))
         conditions += table_conditions(cfg, "defence", defence.tracked(), defence.config.max_sources)
@@ -162,7 +174,8 @@ class Observer:
         kinds += ["cpu_high", "memory_high", "disk_full", "disk_io_high"]
         if self.funds is not None:
             conditions += balance_conditions(cfg, self.funds)
-            kinds.append("balance_low")
+            conditions += self.runway.conditions()
+            kinds += ["balance_low", "balance_runway"]
         return self.board.evaluate(wall, conditions, kinds)
 
     def _long_calls(self, now: float) -> list[LongCall]:
@@ -192,6 +205,7 @@ class Observer:
         while True:
             try:
                 self.funds = await asyncio.to_thread(self.read_funds)
+                self.runway.observe(self.wall(), self.funds)
             except Exception as exc:  # the store is down: keep the last figures, say so once a round
                 log.warning("balance alarm: cannot read account funds: %s", exc)
             await asyncio.sleep(self.config.balance_interval)

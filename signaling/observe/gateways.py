@@ -24,10 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signaling.callproc.quality import Window
-from signaling.observe.alarms import GatewayHealth
+from signaling.observe.alarms import AlarmConfig, GatewayHealth
+from signaling.observe.quality import MediaQualityMeter, RoutingKpi
 from signaling.routing import Admission, CallRecord, InboundCall, Route, Router
 
-__all__ = ["AttemptProbe", "GatewayMeter", "GatewayStats", "MeteredRouter"]
+__all__ = ["PDD_TARGET", "AttemptProbe", "GatewayMeter", "GatewayStats", "MeteredRouter"]
+
+#: a post-dial delay above this is flagged (architecture notes N13 "PDD < 3 s", T70)
+PDD_TARGET = 3.0
 
 #: (whether the call's current attempt got any response from the gateway, the call's first
 #: ring time), by Call-ID
@@ -49,6 +53,8 @@ class GatewayStats:
     no_response: int = 0
     pdd_sum: float = 0.0
     pdd_count: int = 0
+    #: attempts whose PDD was above PDD_TARGET (T70's "flagged")
+    pdd_slow: int = 0
     seconds: float = 0.0
     #: OPTIONS probes in a row that failed (None: never probed)
     options_failures: int | None = None
@@ -76,6 +82,14 @@ class GatewayMeter:
         #: customers' (mapping gateways') calls in progress
         self.ingress: dict[str, int] = {}
         self._lines: dict[str, _Line] = {}
+        #: media quality of ended calls and the routing KPIs (signaling/observe/quality.py)
+        self.quality = MediaQualityMeter()
+        self.kpi = RoutingKpi()
+
+    def configure(self, config: AlarmConfig) -> None:
+        """The thresholds of the call-end classification and the KPI bands (the observer's)."""
+        self.quality.config = config
+        self.kpi.config = config
 
     @classmethod
     def from_parameters(cls, p: Mapping[str, Any]) -> GatewayMeter:
@@ -199,6 +213,8 @@ class GatewayMeter:
         stats.pdd.call(now, pdd)
         stats.pdd_sum += pdd
         stats.pdd_count += 1
+        if pdd > PDD_TARGET:
+            stats.pdd_slow += 1
 
     def _free(self, call_id: str) -> None:
         line = self._lines.pop(call_id, None)
@@ -213,7 +229,17 @@ class GatewayMeter:
         out = []
         for stats in self.gateways.values():
             asr, attempts = stats.asr.asr(now)
-            out.append(GatewayHealth(stats.name, attempts, asr, stats.no_response, stats.options_failures))
+            out.append(
+                GatewayHealth(
+                    stats.name,
+                    attempts,
+                    asr,
+                    stats.no_response,
+                    stats.options_failures,
+                    stats.pdd.acd(now),
+                    stats.pdd.calls(now),
+                )
+            )
         return out
 
     def view(self, now: float) -> list[dict[str, Any]]:
@@ -233,6 +259,7 @@ class GatewayMeter:
                     "asr_attempts": attempts,
                     "acd": s.acd.acd(now),
                     "pdd": s.pdd.acd(now),
+                    "pdd_slow": s.pdd_slow,
                     "no_response": s.no_response,
                     "options_failures": s.options_failures,
                 }
@@ -249,6 +276,9 @@ class MeteredRouter:
         self.inner = inner
         self.meter = meter
         self._probe = probe
+        #: the protect routes' names of the inner router's snapshot (rebuilt when it changes)
+        self._protect_of: object = None
+        self._protect: frozenset[str] = frozenset()
 
     def __getattr__(self, name: str) -> Any:  # noqa: ANN401 (whatever the inner router has)
         return getattr(self.inner, name)
@@ -262,7 +292,21 @@ class MeteredRouter:
         allowed = self.inner.attempt_started(call_id, route, now)
         if allowed is not False:
             self.meter.attempt_started(call_id, route.gateway, now)
+            self.meter.kpi.attempt_started(call_id, route.gateway, self.is_protect(route.gateway))
         return allowed
+
+    def is_protect(self, gateway: str) -> bool:
+        """Whether ``gateway`` is a protect route of the inner router's tables (the store's
+        snapshot; the file's static tables have none). A set lookup: the set is rebuilt only
+        when the router loads a new snapshot."""
+        snapshot = getattr(self.inner, "snapshot", None)
+        if snapshot is None:
+            return False
+        if snapshot is not self._protect_of:
+            routing = getattr(snapshot, "routing", {})
+            self._protect = frozenset(g.name for g in routing.values() if getattr(g, "protect", False))
+            self._protect_of = snapshot
+        return gateway in self._protect
 
     def attempt_ended(self, call_id: str, route: Route, status: int, now: float) -> None:
         heard, ring = self._probe(call_id)
@@ -271,10 +315,14 @@ class MeteredRouter:
 
     def call_answered(self, call_id: str, route: Route, now: float) -> None:
         self.meter.answered(call_id, route.gateway, now, self._probe(call_id)[1])
+        self.meter.kpi.answered(call_id)
         self.inner.call_answered(call_id, route, now)
 
     def call_ended(self, record: CallRecord) -> None:
-        self.meter.call_ended(record.call_id, record.end if record.end is not None else record.start)
+        end = record.end if record.end is not None else record.start
+        self.meter.call_ended(record.call_id, end)
+        self.meter.kpi.call_ended(record.call_id, end)
+        self.meter.quality.call_ended(record, end)
         self.inner.call_ended(record)
 
     def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:

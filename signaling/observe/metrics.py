@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 
 from signaling.observe.alarms import KINDS, AlarmBoard
 from signaling.observe.histogram import Histograms
+from signaling.observe.quality import BANDS, kpi_band
 
 if TYPE_CHECKING:
     from signaling.b2bua.node import Node
@@ -91,6 +92,7 @@ class NodeCollector(Collector):
         yield from self._sip()
         yield from self._gateways()
         yield from self._media()
+        yield from self._quality()
         yield from self._billing()
         yield from self._defence()
         yield from self._alarms()
@@ -180,7 +182,7 @@ class NodeCollector(Collector):
     def _gateways(self) -> Iterator[Metric]:
         meter, now = self.node.gateways, self._now()
         active = {(name, "in"): n for name, n in list(meter.ingress.items())}
-        attempts, answered, failed, asr, acd, pdd, pdd_sum, pdd_count, up = ({} for _ in range(9))
+        attempts, answered, failed, asr, acd, pdd, pdd_sum, pdd_count, up, slow = ({} for _ in range(10))
         failures: dict[tuple[str, str], int] = {}
         for g in list(meter.gateways.values()):
             active[(g.name, "out")] = g.active
@@ -194,7 +196,7 @@ class NodeCollector(Collector):
                 acd[g.name] = seconds
             if (delay := g.pdd.acd(now)) is not None:
                 pdd[g.name] = delay
-            pdd_sum[g.name], pdd_count[g.name] = g.pdd_sum, g.pdd_count
+            pdd_sum[g.name], pdd_count[g.name], slow[g.name] = g.pdd_sum, g.pdd_count, g.pdd_slow
             up[g.name] = int(g.no_response == 0 and not g.options_failures)
         yield _gauge(
             "gateway_calls_active",
@@ -221,6 +223,12 @@ class NodeCollector(Collector):
         )
         yield _counter(
             "gateway_pdd_measured", "Attempts whose post-dial delay was measured.", ["gateway"], pdd_count
+        )
+        yield _counter(
+            "gateway_pdd_slow",
+            "Attempts whose post-dial delay was above the 3 s target (T70's flagged attempts).",
+            ["gateway"],
+            slow,
         )
         yield _gauge(
             "gateway_up",
@@ -293,6 +301,45 @@ class NodeCollector(Collector):
             "media_worker_busy_ratio",
             "Busiest media worker's share of a core (0-1).",
             values={(): t["busy_permille"] / 1000.0},
+        )
+
+    def _quality(self) -> Iterator[Metric]:
+        meter, now = self.node.gateways, self._now()
+        q = meter.quality
+        yield _counter(
+            "media_calls_classified",
+            "Answered calls whose media the engine reported at their end (classified for quality).",
+            values={(): q.classified},
+        )
+        yield _counter(
+            "media_calls_flagged",
+            "Ended calls flagged for one-way audio, packet loss or jitter, by party and severity.",
+            ["problem", "party", "severity"],
+            dict(q.flagged),
+        )
+        kpi = meter.kpi
+        names = {"routed": "routed_calls", "failover": "failover_calls", "protect": "protect_route_calls",
+                 "primary_answered": "primary_answered_calls"}  # fmt: skip
+        docs = {
+            "routed": "Calls that reached at least one routing gateway (the routing KPIs' base).",
+            "failover": "Routed calls that tried more than one routing gateway.",
+            "protect": "Routed calls that tried a protect route (behaviour 63).",
+            "primary_answered": "Routed calls the first routing gateway tried answered.",
+        }
+        for key, total in dict(kpi.totals).items():
+            yield _counter(names[key], docs[key], values={(): total})
+        ratios = kpi.ratios(now)
+        yield _gauge(
+            "routing_kpi_ratio",
+            "Failover rate, protect-route usage and primary ASR over the KPI window (0-1).",
+            ["kpi"],
+            {k: v / 100.0 for k, v in ratios.items()},
+        )
+        yield _gauge(
+            "routing_kpi_band",
+            "The KPI's band (reference §D.10): 0 healthy, 1 warning, 2 critical.",
+            ["kpi"],
+            {k: kpi_band(kpi.config, k, ratios[k]) for k in BANDS if k in ratios},
         )
 
     def _billing(self) -> Iterator[Metric]:

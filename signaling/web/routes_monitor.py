@@ -8,7 +8,9 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -42,6 +44,8 @@ class StoreFigures:
     routing_enabled: frozenset[str]
     #: The accounts an agent may see (None: everything).
     accounts: frozenset[int] | None
+    #: Today's Consumption: what the customers were charged today (docs/web.md "Dashboard").
+    consumption: Decimal = Decimal(0)
 
 
 def _is_agent(page: Page) -> bool:
@@ -61,7 +65,26 @@ def _store_figures(page: Page) -> StoreFigures:
         gateways = page.admin.list(RoutingGateway)
         routing_total = len(gateways)
         routing_enabled = frozenset(g.name for g in gateways if not g.locked)
-    return StoreFigures(today, mapping, routing_total, routing_enabled, accounts)
+    return StoreFigures(
+        today, mapping, routing_total, routing_enabled, accounts, _consumption(page, day, today)
+    )
+
+
+def _consumption(page: Page, day: date, today: Totals) -> Decimal:
+    """Today's Consumption (web manager §4.2): the customers' spending of the UTC day — the
+    call fees of its CDRs (Today's income) plus the rent and monthly-minimum charges booked
+    that day (payment records, whose amounts are negative)."""
+    start = datetime.combine(day, day_time(), UTC)
+    end = start + timedelta(days=1)
+    charges = sum(
+        (
+            -p.amount
+            for kind in ("rent", "monthly_min")
+            for p in page.admin.payments(kind=kind, start=start, end=end)
+        ),
+        Decimal(0),
+    )
+    return today.income + charges
 
 
 def _agent_accounts(page: Page) -> frozenset[int] | None:
@@ -79,11 +102,12 @@ def _visible_calls(web: WebManager, accounts: frozenset[int] | None) -> list[Liv
     return calls
 
 
-def _today_fields(t: Totals) -> dict[str, str | None]:
+def _today_fields(t: Totals, consumption: Decimal) -> dict[str, str | None]:
     """Today's money (exact: web.app.money) and ASR/ACD/PDD, as the dashboard's tiles show them."""
     profit = t.profit
     return {
         "income": money(t.income),
+        "consumption": money(consumption),
         "cost": None if t.cost is None else money(t.cost),
         "profit": None if profit is None else money(profit),
         "asr": pct(t.asr),
@@ -167,7 +191,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
                     figures = await web.db(_store_figures, page)
                 system = None if _is_agent(page) else read_system(web.cpu, web.disk_path)
                 data = _live_fields(web, page, figures, system)
-                data.update(_today_fields(figures.today))
+                data.update(_today_fields(figures.today, figures.consumption))
                 yield f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
                 tick += 1
                 await asyncio.sleep(EVENT_SECONDS)

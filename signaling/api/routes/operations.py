@@ -115,6 +115,10 @@ class LiveCallOut(BaseModel):
     start_time: datetime
     answer_time: datetime | None
     duration: float
+    caller_dtmf: str = ""
+    callee_dtmf: str = ""
+    caller_codec: str = ""
+    callee_codec: str = ""
 
 
 def _live(ctx: ApiContext) -> Any:  # noqa: ANN401 (the LiveCalls protocol)
