@@ -23,12 +23,15 @@ def test_store_router_puts_each_gateways_policy_on_the_call(sqlite_store: Store)
     node = FakeNode.on(sqlite_store)
     admission = node.admit("call-0", "12125550100")
     assert admission.rejection is None
+    # the store's RFC 2833 payload (default 101, transcoding behaviours 15-17) comes along
     assert admission.codecs == GatewayCodecPolicy(
-        CodecMode.SPECIFIED, "PCMA", allow_conversion=True, allowed=("PCMA",)
+        CodecMode.SPECIFIED, "PCMA", allow_conversion=True, allowed=("PCMA",), rfc2833_payload=101
     )
     by_name = {r.gateway: r.codecs for r in admission.routes}
-    assert by_name["carrier-a"] == GatewayCodecPolicy(allow_conversion=True, allowed=("G729",))
-    assert by_name["carrier-b"] == GatewayCodecPolicy(g729_mode=G729Mode.G729A)
+    assert by_name["carrier-a"] == GatewayCodecPolicy(
+        allow_conversion=True, allowed=("G729",), rfc2833_payload=101
+    )
+    assert by_name["carrier-b"] == GatewayCodecPolicy(g729_mode=G729Mode.G729A, rfc2833_payload=101)
 
 
 def test_the_store_refuses_codec_settings_the_call_path_cannot_use(sqlite_store: Store) -> None:
