@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from signaling.callproc.cdrwriter import CdrWriter, Settlement  # noqa: E402
 from signaling.store import Account, Cdr, Store, codec, open_store  # noqa: E402
-from signaling.store.codec import Kind  # noqa: E402
+from signaling.store.codec import Dialect, Kind  # noqa: E402
 
 START = datetime(2026, 3, 11, 9, 0, tzinfo=UTC)
 CUSTOMERS = 100
@@ -151,6 +151,31 @@ def check(store: Store, batch: Batch) -> None:
     admin = store.admin()
     for account_id in batch.customers + batch.vendors:
         assert admin.get(Account, account_id).balance == OPENING - fees.get(account_id, Decimal(0))
+
+
+def stored_size(store: Store, rows: int) -> dict[str, Any]:
+    """Bytes per stored CDR (reference T58: table data length / row count, 100-200 bytes
+    there): the table's data (SQLite: its b-tree pages, ``dbstat``; PostgreSQL: the day
+    partitions' heaps) and, apart, its indexes; pages as allocated, free space included."""
+    with store.db.transaction() as tx:
+        if store.dialect is Dialect.SQLITE:
+            data = tx.scalar("SELECT SUM(pgsize) FROM dbstat WHERE name = 'cdr'")
+            index = tx.scalar(
+                "SELECT SUM(pgsize) FROM dbstat WHERE name IN "
+                "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cdr')"
+            )
+        else:
+            data = tx.scalar(
+                "SELECT SUM(pg_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'cdr'::regclass"
+            )
+            index = tx.scalar(
+                "SELECT SUM(pg_indexes_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'cdr'::regclass"
+            )
+    return {
+        "rows": rows,
+        "data_bytes_per_cdr": round(int(data or 0) / rows),
+        "index_bytes_per_cdr": round(int(index or 0) / rows),
+    }
 
 
 def per_call(store: Store, batch: Batch) -> dict[str, Any]:
@@ -273,6 +298,8 @@ def main() -> int:
                     else:
                         figures = paced(store, batch, args.rate, args.max_batch)
                     check(store, batch)
+                    if mode == "batched":
+                        figures["stored"] = stored_size(store, len(batch.cdrs))
                 finally:
                     store.close()
                 result[mode].append(figures)
@@ -286,6 +313,12 @@ def main() -> int:
         "paced_achieved_per_s": statistics.median(r["achieved_per_s"] for r in result["paced"]),
         "paced_latency_p50_ms": statistics.median(r["latency_p50_ms"] for r in result["paced"]),
         "paced_latency_p99_ms": statistics.median(r["latency_p99_ms"] for r in result["paced"]),
+        "stored_data_bytes_per_cdr": statistics.median(
+            r["stored"]["data_bytes_per_cdr"] for r in result["batched"]
+        ),
+        "stored_index_bytes_per_cdr": statistics.median(
+            r["stored"]["index_bytes_per_cdr"] for r in result["batched"]
+        ),
     }
     result["config"] = {
         "db": args.db,
@@ -303,7 +336,8 @@ def main() -> int:
         f"{args.db}: per-call {m['per_call_cdrs_per_s']}/s (runs {per_s}); "
         f"batched {m['batched_cdrs_per_s']}/s (runs {batch_s}), x{m['speed_up']}; "
         f"paced at {args.rate:g}/s: achieved {m['paced_achieved_per_s']}/s, "
-        f"latency p50 {m['paced_latency_p50_ms']} ms p99 {m['paced_latency_p99_ms']} ms"
+        f"latency p50 {m['paced_latency_p50_ms']} ms p99 {m['paced_latency_p99_ms']} ms; "
+        f"stored {m['stored_data_bytes_per_cdr']} B per CDR (+{m['stored_index_bytes_per_cdr']} B of indexes)"
     )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
