@@ -25,7 +25,7 @@ Subcommands so far:
 The operator commands live in their own modules, each registering its subparsers (docs/cli.md):
 ``cli_store`` (init, migrate, seed-demo, accounts, pay, credit, make-zero, payments),
 ``cli_csv`` (rates import/export, cdrs export), ``cli_billing`` (payment-records export, billing
-monthly-min), ``cli_backup`` (backup, restore), ``cli_call`` (call), ``cli_config``
+monthly-min, savings), ``cli_backup`` (backup, restore), ``cli_call`` (call), ``cli_config``
 (check-config, parameters). Each sets a ``handler``; :func:`main` runs it through
 :func:`signaling.cli_common.run_handler`, which maps refusals to exit code 1 and usage or
 configuration errors to 2.

@@ -1,11 +1,13 @@
-"""``softswitch payment-records export`` and ``softswitch billing monthly-min``.
+"""``softswitch payment-records export``, ``softswitch billing monthly-min`` and
+``softswitch savings``.
 
 ``payment-records export`` writes the reference's Payment record query as CSV (its nine columns,
 signaling/store/paymentcsv.py), with the query's filters: account, type, time range, operator.
 ``billing monthly-min`` evaluates the monthly minimum consumption of a month that has ended
 (signaling/store/monthly_min.py): the job every node runs at the start of a month, for a month
 given by hand (a node that was down, a check). Both are safe to repeat: an export changes
-nothing, and a month is charged at most once per account.
+nothing, and a month is charged at most once per account. ``savings`` is the off-peak savings
+calculator (signaling/billing/savings.py, reference behaviour 49): arithmetic only, no store.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 
+from signaling.billing.money import parse_decimal
+from signaling.billing.savings import savings
 from signaling.cli_common import (
     EXIT_USAGE,
     add_store_option,
@@ -72,6 +77,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--month", default=None, help="the month, YYYY-MM (default: the month before the current one)"
     )
     p.set_defaults(handler=cmd_monthly_min)
+
+    p = sub.add_parser(
+        "savings",
+        help="what moving traffic to an off-peak rate saves a day, a month and a year",
+        description="Savings = minutes per day x off-peak share x rate difference per minute; "
+        "a month is 30 days, a year 365 (the reference's calculator). Exact decimal arithmetic.",
+    )
+    p.add_argument("--minutes-per-day", type=_decimal, required=True, help="minutes of traffic a day")
+    p.add_argument("--off-peak", type=_decimal, required=True, help="percent of them at the off-peak rate")
+    p.add_argument(
+        "--rate-difference", type=_decimal, required=True, help="peak rate minus off-peak rate, per minute"
+    )
+    p.set_defaults(handler=cmd_savings)
+
+
+def _decimal(text: str) -> Decimal:
+    value = parse_decimal(text.replace(",", "").replace("_", ""))
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plain decimal number (e.g. 0.002)")
+    return value
+
+
+def cmd_savings(args: argparse.Namespace) -> int:
+    try:
+        found = savings(args.minutes_per_day, args.off_peak, args.rate_difference)
+    except ValueError as exc:
+        fail(str(exc), EXIT_USAGE)
+    print(f"off-peak minutes per day: {_plain(found.off_peak_minutes)}")
+    print(f"savings per day:          {money_text(found.per_day)}")
+    print(f"savings per month (x30):  {money_text(found.per_month)}")
+    print(f"savings per year (x365):  {money_text(found.per_year)}")
+    return 0
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
 
 
 def cmd_payment_records_export(args: argparse.Namespace) -> int:

@@ -7,6 +7,8 @@ parameter (did you mean SS_Y?)``). ``softswitch check-config FILE`` runs the sam
 listen = "0.0.0.0:5060"          # UDP and TCP
 advertise = "203.0.113.5"        # address put in Via/Contact when listening on a wildcard
 local_ips = ["10.0.0.5"]         # more local IPs (same port) a routing gateway may send from
+max_calls = 2000                 # the node's concurrent-call capacity (none by default): over it
+                                 # a new INVITE gets 503 + Retry-After, "capacity_limit" alarm
 
 [media]
 engine = "in-process"            # or "ng" to drive a media node (ours or rtpengine)
@@ -205,6 +207,9 @@ class Config:
     #: ``[sip] local_ips``: more local IPs the node listens on (same port as ``sip_listen``)
     #: and that routing gateways may send from (their ``source_ip``); docs/b2bua.md
     sip_local_ips: list[str] = field(default_factory=list)
+    #: ``[sip] max_calls``: calls the node holds at once (None: no node-wide cap); a new INVITE
+    #: over it is refused 503 + Retry-After before any call state (docs/b2bua.md, behaviour 66)
+    sip_max_calls: int | None = None
     #: SIP over TLS: listen address, certificate chain and key (PEM); toward carriers, whether
     #: their certificates are checked (against ``sip_tls_ca`` or the system's trust store)
     sip_tls_listen: tuple[str, int] | None = None
@@ -305,7 +310,17 @@ _API_KEYS = (
 )
 _STORE_KEYS = ("url", "node")
 _TRACE_KEYS = ("enabled", "all_calls", "numbers", "gateways", "registrations", "length_minutes", "directory")
-_SIP_KEYS = ("listen", "advertise", "local_ips", "tls_listen", "tls_cert", "tls_key", "tls_verify", "tls_ca")
+_SIP_KEYS = (
+    "listen",
+    "advertise",
+    "local_ips",
+    "max_calls",
+    "tls_listen",
+    "tls_cert",
+    "tls_key",
+    "tls_verify",
+    "tls_ca",
+)
 _MEDIA_KEYS = ("engine", "ng", "interface", "interfaces", "advertise", "workers")
 #: A gateway's codec settings, named as the store's fields (signaling/store/gateways.py).
 _CODEC_KEYS = (
@@ -603,6 +618,7 @@ def _sip(cfg: Config, raw: object) -> None:
         if ip not in local_ips:
             local_ips.append(ip)
     cfg.sip_local_ips = local_ips
+    cfg.sip_max_calls = t.integer("max_calls", 1, 10_000_000)
     if "tls_listen" in t.table:
         cfg.sip_tls_listen = t.address("tls_listen", 5061)
         cfg.sip_tls_cert = t.required_text("tls_cert")

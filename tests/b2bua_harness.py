@@ -562,7 +562,8 @@ async def node_with(
     """A node with one customer (any port on 127.0.0.1) and the given carriers (routing_gateway
     keys; carrier i listens on ``carrier_ports[i]`` and has priority i). ``media`` is
     ``"in-process"`` (the mediacore engine, with ``rtp_timeout``) or ``"rtpengine"``;
-    ``sections`` adds configuration tables (``{"defence": {...}}``)."""
+    ``sections`` adds configuration tables (``{"defence": {...}}``; ``sip`` keys join the listen
+    address)."""
     if len(carriers) > 9:
         raise ValueError("at most 9 carriers per harness")
     with contextlib.ExitStack() as stack:
@@ -570,14 +571,14 @@ async def node_with(
         sip_port = base
         carrier_ports = [base + 1 + i for i in range(len(carriers))]
         data: dict[str, Any] = {
-            "sip": {"listen": f"127.0.0.1:{sip_port}"},
+            "sip": {"listen": f"127.0.0.1:{sip_port}", **(sections or {}).get("sip", {})},
             "parameters": dict(parameters or {}),
             "mapping_gateway": [{"name": "customer", "addresses": ["127.0.0.1"], **(customer or {})}],
             "routing_gateway": [
                 {"name": f"carrier-{i}", "address": f"127.0.0.1:{carrier_ports[i]}", "priority": i, **c}
                 for i, c in enumerate(carriers)
             ],
-            **(sections or {}),
+            **{k: v for k, v in (sections or {}).items() if k != "sip"},
         }
         cfg = load(data)
         window = (base + 60, base + BLOCK - 1)

@@ -27,12 +27,16 @@ from signaling.sip.limits import AdmissionControl, AdmissionTicket, OverloadGuar
 from signaling.sip.transaction import RequestReceived, TransactionId, TransactionLayer
 from signaling.trace import Tracer
 
-__all__ = ["SAMPLE_PERIOD", "Intake"]
+__all__ = ["CAPACITY_RETRY_AFTER", "NODE_KEY", "SAMPLE_PERIOD", "Intake"]
 
 log = logging.getLogger("softswitch.node")
 
 #: seconds between two load samples for the overload guard
 SAMPLE_PERIOD = 0.5
+#: the admission key of the node's own concurrent-call capacity (``[sip] max_calls``)
+NODE_KEY = "node"
+#: the Retry-After (s) of a call refused at that capacity (a call usually ends within minutes)
+CAPACITY_RETRY_AFTER = 30
 
 Addr = tuple[str, int]
 
@@ -56,6 +60,8 @@ class Intake:
     cps: RateMeter
     gateways: GatewayMeter
     local: Addr
+    #: new calls refused at ``[sip] max_calls`` (the observer's "capacity_limit" alarm)
+    capacity_refused: int
 
     if TYPE_CHECKING:
 
@@ -72,6 +78,8 @@ class Intake:
             status: int,
             termination: str,
             reason: str | None = None,
+            *,
+            extra: list[tuple[str, str]] | None = None,
         ) -> None: ...
 
     def _sample(self) -> None:
@@ -177,9 +185,17 @@ class Intake:
             else:
                 self._refuse(event, record, rejection.status, rejection.termination)
             return
-        keys = ["in:" + admission.ingress]
+        # the node's capacity first ([sip] max_calls: a key only when set), then the customer's
+        keys = [NODE_KEY, "in:" + admission.ingress]
         ticket = self.admission.admit(keys, now)
         if isinstance(ticket, Rejection):
+            if ticket.key == NODE_KEY:
+                self.capacity_refused += 1
+                retry = [("Retry-After", str(CAPACITY_RETRY_AFTER))]
+                self._refuse(
+                    event, record, ticket.status, "node capacity limit", "capacity limit", extra=retry
+                )
+                return
             self._refuse(
                 event, record, ticket.status, f"{ticket.limit} limit of {ticket.key}", f"{ticket.limit} limit"
             )

@@ -33,7 +33,7 @@ from signaling.b2bua.deadlines import Deadlines
 from signaling.b2bua.dispatch import ALLOW, DTMF_INFO_TYPES, Dispatch
 from signaling.b2bua.ended import EndedCalls
 from signaling.b2bua.inputs import CallInputs, CallState
-from signaling.b2bua.intake import SAMPLE_PERIOD, Intake
+from signaling.b2bua.intake import NODE_KEY, SAMPLE_PERIOD, Intake
 from signaling.b2bua.operations import Operations
 from signaling.b2bua.schedule import TIMER_SLACK, Schedule
 from signaling.b2bua.settings import Settings
@@ -84,7 +84,7 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         self.admission = AdmissionControl()
         # a carrier's slot is taken per attempt (CarrierLimits), before the router is asked
         self.router: Router = MeteredRouter(
-            CarrierLimits(router, self.admission), self.gateways, self._attempt_probe
+            CarrierLimits(router, self.admission), self.gateways, self._attempt_probe, self._record_of
         )
         self.stats = NodeStats()
         self.cps = RateMeter(window_s=CPS_WINDOW, slots=10)
@@ -92,22 +92,7 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         self.defence = Defence(config.defence)
         self.layer = TransactionLayer(TimerConfig.from_parameters(self.parameters))
         self.transport = SipTransport(self._on_data, dscp=int(self.parameters["SS_QOS_SIGNAL"]))
-        for gw in config.mapping_gateways:
-            self.admission.configure(
-                "in:" + gw.name,
-                KeyLimits(
-                    max_cps=int(gw.max_cps) if gw.max_cps is not None else None,
-                    max_concurrent=gw.max_calls,
-                ),
-            )
-        for rgw in config.routing_gateways:
-            self.admission.configure(
-                carrier_key(rgw.name),
-                KeyLimits(
-                    max_cps=int(rgw.max_cps) if rgw.max_cps is not None else None,
-                    max_concurrent=rgw.max_calls,
-                ),
-            )
+        self._configure_admission(config)
         p = self.parameters
         self.keepalive = NatKeepAlive(KeepAliveConfig.from_parameters(p))
         # bindings are keyed by the To URI's user alone: phones are found by number
@@ -183,6 +168,31 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
             # message goes to the debug file (reference behaviour 14)
             log_messages=sip_log.isEnabledFor(logging.DEBUG),
         )
+
+    def _configure_admission(self, config: Config) -> None:
+        """The file's CPS and concurrency limits: the node's, each customer's, each carrier's."""
+        #: ``[sip] max_calls``: the node's concurrent-call capacity (behaviour 66), and new calls
+        #: refused at it (the "capacity_limit" alarm)
+        self.max_calls = config.sip_max_calls
+        self.capacity_refused = 0
+        if self.max_calls is not None:
+            self.admission.configure(NODE_KEY, KeyLimits(max_concurrent=self.max_calls))
+        for gw in config.mapping_gateways:
+            self.admission.configure(
+                "in:" + gw.name,
+                KeyLimits(
+                    max_cps=int(gw.max_cps) if gw.max_cps is not None else None,
+                    max_concurrent=gw.max_calls,
+                ),
+            )
+        for rgw in config.routing_gateways:
+            self.admission.configure(
+                carrier_key(rgw.name),
+                KeyLimits(
+                    max_cps=int(rgw.max_cps) if rgw.max_cps is not None else None,
+                    max_concurrent=rgw.max_calls,
+                ),
+            )
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

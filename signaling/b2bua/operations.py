@@ -70,16 +70,23 @@ class Operations:
         status: int,
         termination: str,
         reason: str | None = None,
+        *,
+        extra: list[tuple[str, str]] | None = None,
     ) -> None:
         """Answer a new INVITE with a final refusal before any call state exists; its record
         goes to the router (a CDR where the router keeps them)."""
-        self._reply(event, status)
+        self._reply(event, status, extra)
         record.final_status = status
         record.termination = termination
         record.end = record.start
         self.stats.refused(reason or termination)
         self.router.call_ended(record)
         self.ended_records.append(record)
+
+    def _record_of(self, call_id: str) -> CallRecord | None:
+        """The call's record so far (the destination watch names its caller and customer)."""
+        state = self.calls.get(call_id)
+        return state.call.record if state is not None else None
 
     def _attempt_probe(self, call_id: str) -> tuple[bool, float | None]:
         """For the gateway meter: did the call's current attempt hear from its gateway, and

@@ -420,6 +420,13 @@ class StoreRouter:
         account = self.snapshot.accounts.get(session.account_id) if session is not None else None
         return account is not None and account.suppress_duration_alarm
 
+    def account_code(self, call_id: str) -> str:
+        """The "Account ID" of the call's account ("" when unknown): the destination watch's
+        alarm names it (signaling/observe/watch.py)."""
+        session = self.sessions.get(call_id)
+        account = self.snapshot.accounts.get(session.account_id) if session is not None else None
+        return account.code if account is not None else ""
+
     def watched_accounts(self) -> dict[int, str]:
         """Accounts whose balance the "balance low" alarm watches (id -> code): every unlocked
         one but postpaid vendors (their balance is what we owe them, not what they hold)."""

@@ -33,6 +33,13 @@ kind                          severity        raised when
                                               ("Vendor Unreachable")
 ``asr_low``                   warning         window ASR below ``asr_low`` % over at least
                                               ``asr_min_calls`` attempts ("Low ASR Detected")
+``gateway_failure_rate``      major           carrier failures (5xx, 6xx but 600, 408, no
+                                              response) at or above ``failure_rate_high`` % of
+                                              at least ``failure_min_calls`` attempts ending in
+                                              the ASR window (T78)
+``destination_watch``         warning         calls routed to a watched prefix
+                                              (``watch_prefixes``), one alarm per prefix while
+                                              they come less than ``watch_window`` s apart (T78)
 ``balance_low``               warning         an account's balance + credit below
                                               ``balance_low``
 ``cdr_backlog``               major           ``cdr_backlog`` or more CDRs waiting to be written
@@ -44,6 +51,11 @@ kind                          severity        raised when
 ``disk_full``                 warning         a watched file system at or above ``disk_high`` %
                               (critical)      (critical from ``disk_critical`` %)
 ``disk_io_high``              warning         a disk busy at or above ``disk_io_high`` %
+``network_high``              warning         an interface's throughput at or above
+                              (critical)      ``network_high`` % of its capacity (critical above
+                                              ``network_critical`` %; behaviour 65, §7.9)
+``capacity_limit``            critical        the node refused calls at ``[sip] max_calls``
+                                              concurrent calls (behaviour 66)
 ``scanner``                   major           an untrusted IP sending >= 50 OPTIONS/min or
                                               >= 100 packets/s (F.1-12), named in the alarm
 ``flow_table_full``           major           the kernel's conntrack table, or the defence's
@@ -82,6 +94,7 @@ __all__ = [
     "LongCall",
     "SystemSample",
     "balance_conditions",
+    "capacity_conditions",
     "cdr_conditions",
     "duration_conditions",
     "gateway_conditions",
@@ -106,6 +119,10 @@ KINDS = (
     "memory_high",
     "disk_full",
     "disk_io_high",
+    "network_high",
+    "capacity_limit",
+    "gateway_failure_rate",
+    "destination_watch",
     "scanner",
     "flow_table_full",
     "pdd_high",
@@ -137,6 +154,17 @@ class AlarmConfig:
     asr_low: float = 20.0
     asr_clear: float = 25.0
     asr_min_calls: int = 10
+    #: carrier failure rate (T78): percent of the attempts ending in the ASR window that ended in
+    #: a carrier failure (5xx, 6xx but 600 busy, 408, no response at all); raised at or above
+    #: ``failure_rate_high``, cleared under ``failure_rate_clear``, judged from
+    #: ``failure_min_calls`` attempts (0: off)
+    failure_rate_high: float = 30.0
+    failure_rate_clear: float = 20.0
+    failure_min_calls: int = 10
+    #: destination watch (T78): callee prefixes (premium-rate, fraud-prone ranges) whose calls
+    #: raise "destination_watch"; calls less than ``watch_window`` s apart are one alarm per prefix
+    watch_prefixes: tuple[str, ...] = ()
+    watch_window: float = 300.0
     #: account balance + credit below which "balance_low" is raised (None: off); how often the
     #: store is read for it, seconds
     balance_low: Decimal | None = Decimal(10)
@@ -159,6 +187,14 @@ class AlarmConfig:
     disk_io_high: float = 80.0
     disk_io_clear: float = 60.0
     disk_io_sustain: float = 60.0
+    #: network throughput per interface, percent of its capacity (web manager §7.9's band table:
+    #: warning from 50 %, critical above 75 %; behaviour 65); the capacity is the link speed of
+    #: /sys/class/net/IF/speed, or ``network_capacity_mbps`` where the kernel knows none (virtual
+    #: NICs; 0: such interfaces get no band); loopback is never watched
+    network_high: float = 50.0
+    network_clear: float = 40.0
+    network_critical: float = 75.0
+    network_capacity_mbps: float = 0.0
     table_high: float = 90.0
     #: post-dial delay: a gateway's mean over the ACD window above ``pdd_high`` s (critical
     #: above ``pdd_critical``) over at least ``pdd_min_calls`` measured attempts (T70, §D.10)
@@ -205,13 +241,15 @@ class AlarmConfig:
             ("memory_high", self.memory_high, "memory_clear", self.memory_clear),
             ("disk_high", self.disk_high, "disk_clear", self.disk_clear),
             ("disk_io_high", self.disk_io_high, "disk_io_clear", self.disk_io_clear),
+            ("failure_rate_high", self.failure_rate_high, "failure_rate_clear", self.failure_rate_clear),
+            ("network_high", self.network_high, "network_clear", self.network_clear),
         )
         for high_name, high, low_name, low in pairs:
             if high < low:
                 raise ValueError(f"{high_name} must not be below {low_name} (hysteresis)")
         if self.interval <= 0:
             raise ValueError("interval must be positive")
-        for name in ("media_window", "kpi_window", "runway_window"):
+        for name in ("media_window", "kpi_window", "runway_window", "watch_window"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         self.smtp_relay()  # checked at load: "alarms: smtp: ..."
@@ -240,6 +278,9 @@ class AlarmConfig:
             "asr_low",
             "flow_table_full",
             "pdd_high",
+            "gateway_failure_rate",
+            "network_high",
+            "capacity_limit",
         )
         return self.clear_after if kind in waits else 0.0
 
@@ -412,6 +453,8 @@ class GatewayHealth:
     #: mean post-dial delay over the ACD window (None: none measured) and attempts measured
     pdd: float | None = None
     pdd_calls: int = 0
+    #: carrier failures in percent of the attempts ending in the ASR window (None: none ended)
+    failure_rate: float | None = None
 
 
 def gateway_conditions(config: AlarmConfig, gateways: Iterable[GatewayHealth]) -> list[Condition]:
@@ -441,6 +484,18 @@ def gateway_conditions(config: AlarmConfig, gateways: Iterable[GatewayHealth]) -
                 f" (threshold {config.asr_low:g} %)"
             )
             out.append(Condition("asr_low", gw.name, state, WARNING, message, round(asr, 2)))
+        if (
+            gw.failure_rate is not None
+            and config.failure_min_calls > 0
+            and gw.attempts >= config.failure_min_calls
+        ):
+            rate = gw.failure_rate
+            state = _band(rate, config.failure_rate_high, config.failure_rate_clear)
+            message = (
+                f"gateway {gw.name}: carrier failures (5xx/6xx/408/no response) {rate:.1f} % of"
+                f" {gw.attempts} attempts (threshold {config.failure_rate_high:g} %)"
+            )
+            out.append(Condition("gateway_failure_rate", gw.name, state, MAJOR, message, round(rate, 2)))
         if gw.pdd is not None and config.pdd_high > 0 and gw.pdd_calls >= max(1, config.pdd_min_calls):
             state = "bad" if gw.pdd > config.pdd_high else "good"
             severity = CRITICAL if gw.pdd > config.pdd_critical else WARNING
@@ -522,6 +577,9 @@ class SystemSample:
     disk_io: Mapping[str, float] = field(default_factory=dict)
     #: the kernel's connection tracking table: (entries, maximum)
     conntrack: tuple[int, int] | None = None
+    #: interface -> throughput in percent of its capacity (the busier direction); interfaces
+    #: without a known capacity are left out
+    network: Mapping[str, float] = field(default_factory=dict)
 
 
 def _band(value: float, high: float, low: float) -> State:
@@ -551,6 +609,14 @@ def system_conditions(config: AlarmConfig, sample: SystemSample) -> list[Conditi
         message = f"disk {device} busy {busy:.0f} % (threshold {c.disk_io_high:g} %)"
         state = _band(busy, c.disk_io_high, c.disk_io_clear)
         out.append(Condition("disk_io_high", device, state, WARNING, message, busy))
+    for interface, used in sample.network.items():
+        message = (
+            f"network {interface} at {used:.0f} % of its capacity (warning from {c.network_high:g} %,"
+            f" critical above {c.network_critical:g} %)"
+        )
+        state = _band(used, c.network_high, c.network_clear)
+        severity = CRITICAL if used > c.network_critical else WARNING
+        out.append(Condition("network_high", interface, state, severity, message, round(used, 1)))
     if sample.conntrack is not None:
         out.extend(table_conditions(config, "conntrack", *sample.conntrack))
     return out
@@ -564,6 +630,22 @@ def table_conditions(config: AlarmConfig, table: str, entries: int, capacity: in
     state = _band(used, config.table_high, config.table_high * 0.9)
     message = f"{table} table {entries} of {capacity} entries ({used:.0f} %)"
     return [Condition("flow_table_full", table, state, MAJOR, message, round(used, 1))]
+
+
+def capacity_conditions(limit: int | None, active: int, refused: int) -> list[Condition]:
+    """The node's concurrent-call capacity (``[sip] max_calls``, behaviour 66's "limit reached"):
+    bad while it refused calls since the previous round (``refused`` of them), good once it holds
+    fewer calls than the limit, between while it is full and refused none. No limit: nothing."""
+    if limit is None:
+        return []
+    state: State = "bad" if refused > 0 else ("good" if active < limit else "between")
+    message = (
+        f"capacity limit reached: {active} of {limit} concurrent calls, {refused} new call(s) refused"
+        " since the last round"
+        if refused
+        else f"{active} of {limit} concurrent calls"
+    )
+    return [Condition("capacity_limit", "node", state, CRITICAL, message, float(active))]
 
 
 def scanner_conditions(sightings: Sequence[Any]) -> list[Condition]:

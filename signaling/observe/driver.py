@@ -23,6 +23,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from signaling.b2bua.intake import NODE_KEY
 from signaling.observe.alarms import (
     AlarmBoard,
     AlarmConfig,
@@ -30,6 +31,7 @@ from signaling.observe.alarms import (
     Condition,
     LongCall,
     balance_conditions,
+    capacity_conditions,
     cdr_conditions,
     duration_conditions,
     gateway_conditions,
@@ -62,7 +64,15 @@ class Observer:
         self.node = node
         self.config = config or node.config.alarms
         self.board = AlarmBoard(self.config)
-        self.sampler = sampler if sampler is not None else SystemSampler(self.config.disk_paths)
+        self.sampler = (
+            sampler
+            if sampler is not None
+            else SystemSampler(
+                self.config.disk_paths, network_capacity_mbps=self.config.network_capacity_mbps
+            )
+        )
+        #: the node's calls refused at its capacity, as of the previous round
+        self._refused_seen = 0
         self.wall = wall
         #: account code -> balance + credit, from the last read of the store (None: never read)
         self.funds: dict[str, Decimal] | None = None
@@ -159,6 +169,14 @@ class Observer:
         conditions += node.gateways.kpi.conditions(now)
         kinds += ["one_way_audio", "packet_loss", "jitter_high"]
         kinds += ["failover_rate_high", "protect_route_usage", "primary_asr_low"]
+        conditions += node.gateways.watch.conditions(now)
+        kinds += ["gateway_failure_rate", "destination_watch"]
+        refused = getattr(node, "capacity_refused", 0)
+        conditions += capacity_conditions(
+            getattr(node, "max_calls", None), node.admission.active(NODE_KEY), refused - self._refused_seen
+        )
+        self._refused_seen = refused
+        kinds.append("capacity_limit")
         conditions += duration_conditions(cfg, self._long_calls(now))
         conditions += scanner_conditions(defence.sightings(now))
         conditions += table_conditions(cfg, "defence", defence.tracked(), defence.config.max_sources)
@@ -171,7 +189,7 @@ class Observer:
             kinds.append("cdr_backlog")
         sample = self.sampler.sample(wall)
         conditions += system_conditions(cfg, sample)
-        kinds += ["cpu_high", "memory_high", "disk_full", "disk_io_high"]
+        kinds += ["cpu_high", "memory_high", "disk_full", "disk_io_high", "network_high"]
         if self.funds is not None:
             conditions += balance_conditions(cfg, self.funds)
             conditions += self.runway.conditions()

@@ -14,7 +14,12 @@ window; **PDD** = our INVITE to that gateway → its first 18x, or to its answer
 (attempts that failed before ringing have no PDD), averaged over the ACD window. A **line** is
 held from the INVITE to a gateway until that attempt fails or the answered call ends. An attempt
 that ended with no response at all from the gateway (our timeout or a transport error) extends
-the gateway's *no-response streak*; any response ends it (the "gateway down" alarm).
+the gateway's *no-response streak*; any response ends it (the "gateway down" alarm). A
+**carrier failure** is an attempt that ended with a 5xx, a 6xx other than 600 (busy
+everywhere), a 408, or no response at all: the carrier's fault, not the callee's (busy, no such
+number) nor the caller's (a cancel); its rate is carrier failures / attempts that ended in the
+ASR window (a plain ratio), for the "gateway_failure_rate" alarm (T78). Calls routed to a watched
+destination prefix go to the :class:`~signaling.observe.watch.DestinationWatch`.
 """
 
 from __future__ import annotations
@@ -26,9 +31,18 @@ from typing import Any
 from signaling.callproc.quality import Window
 from signaling.observe.alarms import AlarmConfig, GatewayHealth
 from signaling.observe.quality import MediaQualityMeter, RoutingKpi
+from signaling.observe.watch import DestinationWatch
 from signaling.routing import Admission, CallRecord, InboundCall, Route, Router
 
-__all__ = ["PDD_TARGET", "AttemptProbe", "GatewayMeter", "GatewayStats", "MeteredRouter"]
+__all__ = [
+    "PDD_TARGET",
+    "AttemptProbe",
+    "GatewayMeter",
+    "GatewayStats",
+    "MeteredRouter",
+    "RecordLookup",
+    "carrier_failure",
+]
 
 #: a post-dial delay above this is flagged (architecture notes N13 "PDD < 3 s", T70)
 PDD_TARGET = 3.0
@@ -36,6 +50,13 @@ PDD_TARGET = 3.0
 #: (whether the call's current attempt got any response from the gateway, the call's first
 #: ring time), by Call-ID
 AttemptProbe = Callable[[str], tuple[bool, float | None]]
+#: the call's record so far (caller, callee, mapping gateway), by Call-ID; None: not a call
+RecordLookup = Callable[[str], CallRecord | None]
+
+
+def carrier_failure(status: int, responded: bool) -> bool:
+    """Whether a failed attempt is the carrier's failure (see the module docstring)."""
+    return not responded or status == 408 or (500 <= status < 700 and status != 600)
 
 
 @dataclass(slots=True)
@@ -44,6 +65,8 @@ class GatewayStats:
     asr: Window
     acd: Window
     pdd: Window
+    #: the ASR window's attempts, "answered" meaning "ended in a carrier failure"
+    fail: Window
     #: lines held now (attempts in progress and answered calls)
     active: int = 0
     attempts: int = 0
@@ -85,11 +108,13 @@ class GatewayMeter:
         #: media quality of ended calls and the routing KPIs (signaling/observe/quality.py)
         self.quality = MediaQualityMeter()
         self.kpi = RoutingKpi()
+        self.watch = DestinationWatch()
 
     def configure(self, config: AlarmConfig) -> None:
         """The thresholds of the call-end classification and the KPI bands (the observer's)."""
         self.quality.config = config
         self.kpi.config = config
+        self.watch.configure(config)
 
     @classmethod
     def from_parameters(cls, p: Mapping[str, Any]) -> GatewayMeter:
@@ -117,13 +142,18 @@ class GatewayMeter:
             stats.asr = Window(asr_time, asr_segments)
             stats.acd = Window(acd_time, acd_segments)
             stats.pdd = Window(acd_time, acd_segments)
+            stats.fail = Window(asr_time, asr_segments)
 
     def gateway(self, name: str) -> GatewayStats:
         stats = self.gateways.get(name)
         if stats is None:
             asr_time, asr_n, acd_time, acd_n = self._sizes
             stats = GatewayStats(
-                name, Window(asr_time, asr_n), Window(acd_time, acd_n), Window(acd_time, acd_n)
+                name,
+                Window(asr_time, asr_n),
+                Window(acd_time, acd_n),
+                Window(acd_time, acd_n),
+                Window(asr_time, asr_n),
             )
             self.gateways[name] = stats
         return stats
@@ -150,6 +180,7 @@ class GatewayMeter:
         stats = self.gateway(gateway)
         stats.failed += 1
         stats.asr.attempt(now, answered=False)
+        stats.fail.attempt(now, answered=carrier_failure(status, responded))
         if responded:
             stats.no_response = 0
             key = f"{status // 100}xx"
@@ -170,6 +201,7 @@ class GatewayMeter:
         stats.answered += 1
         stats.no_response = 0
         stats.asr.attempt(now, answered=True)
+        stats.fail.attempt(now, answered=False)
         line.answered = now
         rang = ring if ring is not None and ring >= line.started else now
         self._pdd(stats, now, rang - line.started)
@@ -188,6 +220,7 @@ class GatewayMeter:
         else:
             stats.failed += 1
             stats.asr.attempt(now, answered=False)
+            stats.fail.attempt(now, answered=False)
             stats.failures["cancelled"] = stats.failures.get("cancelled", 0) + 1
         self._free(call_id)
 
@@ -238,6 +271,7 @@ class GatewayMeter:
                     stats.options_failures,
                     stats.pdd.acd(now),
                     stats.pdd.calls(now),
+                    stats.fail.rates(now)[0],
                 )
             )
         return out
@@ -260,6 +294,7 @@ class GatewayMeter:
                     "acd": s.acd.acd(now),
                     "pdd": s.pdd.acd(now),
                     "pdd_slow": s.pdd_slow,
+                    "failure_rate": None if (rate := s.fail.rates(now)[0]) is None else round(rate, 2),
                     "no_response": s.no_response,
                     "options_failures": s.options_failures,
                 }
@@ -272,10 +307,13 @@ class MeteredRouter:
     ``inner`` unchanged; any other attribute is the inner router's (``password_for``,
     ``records``...)."""
 
-    def __init__(self, inner: Router, meter: GatewayMeter, probe: AttemptProbe) -> None:
+    def __init__(
+        self, inner: Router, meter: GatewayMeter, probe: AttemptProbe, lookup: RecordLookup | None = None
+    ) -> None:
         self.inner = inner
         self.meter = meter
         self._probe = probe
+        self._lookup = lookup
         #: the protect routes' names of the inner router's snapshot (rebuilt when it changes)
         self._protect_of: object = None
         self._protect: frozenset[str] = frozenset()
@@ -293,7 +331,24 @@ class MeteredRouter:
         if allowed is not False:
             self.meter.attempt_started(call_id, route.gateway, now)
             self.meter.kpi.attempt_started(call_id, route.gateway, self.is_protect(route.gateway))
+            if self.meter.watch.prefixes:  # no list, no lookup
+                self._watch(call_id, route, now)
         return allowed
+
+    def _watch(self, call_id: str, route: Route, now: float) -> None:
+        record = self._lookup(call_id) if self._lookup is not None else None
+        dialed = record.callee if record is not None else route.callee
+        account_of = getattr(self.inner, "account_code", None)
+        account = account_of(call_id) if account_of is not None else ""
+        self.meter.watch.routed(
+            now,
+            call_id,
+            (dialed, route.callee),
+            account=account or "",
+            caller=record.caller if record is not None else route.caller,
+            ingress=record.ingress if record is not None else "",
+            gateway=route.gateway,
+        )
 
     def is_protect(self, gateway: str) -> bool:
         """Whether ``gateway`` is a protect route of the inner router's tables (the store's
@@ -323,6 +378,7 @@ class MeteredRouter:
         self.meter.call_ended(record.call_id, end)
         self.meter.kpi.call_ended(record.call_id, end)
         self.meter.quality.call_ended(record, end)
+        self.meter.watch.call_ended(record.call_id)
         self.inner.call_ended(record)
 
     def on_hangup_request(self, callback: Callable[[str, str], object]) -> None:

@@ -4,7 +4,12 @@ The parsers take the files' text and the meters keep the previous reading, so th
 tested on fixed text; :class:`SystemSampler` is the thin part that reads the files. CPU and disk
 busy time are shares of the time between two samples; memory in use is
 ``1 - MemAvailable / MemTotal`` (what ``free`` calls available: reclaimable cache counts as
-free); a file system's use is what ``df`` shows (used / (used + available to users)).
+free); a file system's use is what ``df`` shows (used / (used + available to users)). A network
+interface's use is its throughput between two samples (bytes received and sent, from
+/proc/net/dev) in percent of its capacity, the busier direction (links are full duplex); the
+capacity is the link speed the kernel reports in /sys/class/net/IF/speed (Mb/s), or the
+configured ``network_capacity_mbps`` where it reports none (-1 or unreadable: virtual NICs,
+bridges); an interface with neither has its throughput but no percentage. Loopback is left out.
 """
 
 from __future__ import annotations
@@ -19,11 +24,15 @@ from signaling.observe.alarms import SystemSample
 __all__ = [
     "CpuMeter",
     "DiskIoMeter",
+    "NetworkMeter",
     "SystemSampler",
+    "Throughput",
     "conntrack",
     "cpu_times",
     "disk_percent",
+    "link_speed_mbps",
     "memory_percent",
+    "net_bytes",
 ]
 
 #: /proc/diskstats device names that are not disks (or are partitions counted with their disk)
@@ -119,6 +128,68 @@ class DiskIoMeter:
         }
 
 
+def net_bytes(netdev: str) -> dict[str, tuple[int, int]]:
+    """Interface -> (bytes received, bytes sent) from /proc/net/dev (loopback left out)."""
+    out: dict[str, tuple[int, int]] = {}
+    for line in netdev.splitlines():
+        name, sep, rest = line.partition(":")
+        fields = rest.split()
+        name = name.strip()
+        if not sep or len(fields) < 9 or name == "lo" or not fields[0].isdigit():
+            continue
+        out[name] = (int(fields[0]), int(fields[8]))
+    return out
+
+
+def link_speed_mbps(interface: str, root: Path = Path("/sys/class/net")) -> float | None:
+    """The link speed the kernel reports for ``interface`` in Mb/s; None when it knows none."""
+    try:
+        speed = int((root / interface / "speed").read_text().strip())
+    except (OSError, ValueError):  # a virtual NIC: EINVAL on read, or no such file
+        return None
+    return float(speed) if speed > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Throughput:
+    """One interface between two samples: bits per second each way, and percent of capacity."""
+
+    rx_bps: float
+    tx_bps: float
+    capacity_mbps: float | None
+    percent: float | None
+
+
+class NetworkMeter:
+    """Throughput per interface since the previous reading, and its share of the capacity."""
+
+    def __init__(
+        self, capacity_mbps: float = 0.0, speed: Callable[[str], float | None] = link_speed_mbps
+    ) -> None:
+        self.capacity_mbps = capacity_mbps
+        self._speed = speed
+        self._last: tuple[float, dict[str, tuple[int, int]]] | None = None
+
+    def update(self, netdev: str, now: float) -> dict[str, Throughput]:
+        counters = net_bytes(netdev)
+        last, self._last = self._last, (now, counters)
+        if last is None or now <= last[0]:
+            return {}
+        span = now - last[0]
+        out = {}
+        for name, (rx, tx) in counters.items():
+            before = last[1].get(name)
+            if before is None:
+                continue
+            # a counter that went back (the interface was reset) counts as no traffic
+            rx_bps = max(0, rx - before[0]) * 8 / span
+            tx_bps = max(0, tx - before[1]) * 8 / span
+            capacity = self._speed(name) or (self.capacity_mbps or None)
+            percent = None if capacity is None else 100.0 * max(rx_bps, tx_bps) / (capacity * 1e6)
+            out[name] = Throughput(rx_bps, tx_bps, capacity, percent)
+        return out
+
+
 def conntrack(root: Path = Path("/proc/sys/net/netfilter")) -> tuple[int, int] | None:
     """(entries, maximum) of the kernel's connection tracking table, or None without it."""
     try:
@@ -136,10 +207,17 @@ class SystemSampler:
 
     disk_paths: Sequence[str] = ("/",)
     proc: Path = Path("/proc")
+    #: ``[alarms] network_capacity_mbps``: for interfaces whose link speed the kernel knows not
+    network_capacity_mbps: float = 0.0
+    sys_net: Path = Path("/sys/class/net")
 
     def __post_init__(self) -> None:
         self._cpu = CpuMeter()
         self._disk_io = DiskIoMeter()
+        root = self.sys_net
+        self._network = NetworkMeter(self.network_capacity_mbps, lambda name: link_speed_mbps(name, root))
+        #: the last sample's throughput per interface (the dashboard)
+        self.throughput: dict[str, Throughput] = {}
 
     def _read(self, name: str) -> str:
         try:
@@ -155,4 +233,9 @@ class SystemSampler:
             disks=disks,
             disk_io=self._disk_io.update(self._read("diskstats"), now),
             conntrack=conntrack(self.proc / "sys/net/netfilter"),
+            network=self._network_percent(now),
         )
+
+    def _network_percent(self, now: float) -> dict[str, float]:
+        self.throughput = self._network.update(self._read("net/dev"), now)
+        return {name: t.percent for name, t in self.throughput.items() if t.percent is not None}
