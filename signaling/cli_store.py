@@ -103,6 +103,7 @@ def _register_accounts(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--credit", type=amount, default=Decimal(0), help="overdraft limit (a credit record)")
     p.add_argument("--expiry", type=instant, default=None, help="no calls after this time (ISO 8601)")
     p.add_argument("--max-calls", type=int, default=None, help="concurrent calls of the account")
+    p.add_argument("--ip-whitelist", default="", help=_WHITELIST_HELP)
     p.add_argument("--memo", default="")
     p.set_defaults(handler=cmd_accounts_add)
 
@@ -114,6 +115,7 @@ def _register_accounts(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--rate-group", default=None, help="rate group name, or 'none'")
     p.add_argument("--expiry", default=None, help="ISO 8601 time, or 'never'")
     p.add_argument("--max-calls", default=None, help="a number, or 'none'")
+    p.add_argument("--ip-whitelist", default=None, help=_WHITELIST_HELP + "; 'none' clears it")
     p.add_argument("--memo", default=None)
     p.set_defaults(handler=cmd_accounts_set)
 
@@ -316,6 +318,7 @@ def cmd_accounts_show(args: argparse.Namespace) -> int:
         ("expiry", a.expiry.isoformat() if a.expiry else "never"),
         ("rate group", groups.get(a.rate_group_id, "-") if a.rate_group_id else "-"),
         ("max calls", "no limit" if a.max_calls is None else str(a.max_calls)),
+        ("ip whitelist", " ".join(a.ip_whitelist) or "any address"),
         ("created", a.created_at.isoformat() if a.created_at else "-"),
         ("memo", a.memo),
     ]
@@ -341,6 +344,7 @@ def cmd_accounts_add(args: argparse.Namespace) -> int:
             credit_limit=args.credit,
             expiry=args.expiry,
             max_calls=args.max_calls,
+            ip_whitelist=_networks(args.ip_whitelist),
             rate_group_id=_group_id(admin, args.rate_group),
             memo=args.memo,
         )
@@ -369,15 +373,31 @@ def cmd_accounts_set(args: argparse.Namespace) -> int:
             changes["max_calls"] = (
                 None if args.max_calls.lower() == "none" else _count_or_fail(args.max_calls)
             )
+        if args.ip_whitelist is not None:
+            text = args.ip_whitelist
+            changes["ip_whitelist"] = () if text.strip().lower() == "none" else _networks(text)
         if args.memo is not None:
             changes["memo"] = args.memo
         if not changes:
             fail(
-                "nothing to change: give --name, --billing, --rate-group, --expiry, --max-calls or --memo", 2
+                "nothing to change: give --name, --billing, --rate-group, --expiry, --max-calls, "
+                "--ip-whitelist or --memo",
+                2,
             )
         admin.update(replace(a, **changes))  # type: ignore[arg-type]
     print(f"account {a.code}: set {', '.join(sorted(changes))}")
     return 0
+
+
+_WHITELIST_HELP = (
+    "IP whitelist: the IPs and CIDR networks (IPv4/IPv6, comma- or space-separated) the "
+    "account's phones may register and call from; empty = anywhere"
+)
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    """``--ip-whitelist``'s entries (checked by the store, which names a bad one)."""
+    return tuple(v for v in text.replace(",", " ").split() if v)
 
 
 def _instant_or_fail(text: str) -> datetime:

@@ -32,6 +32,9 @@ UNKNOWN_GATEWAY = "UnknownGateway"
 NOT_ALLOWED = "CalleeNotAllowed"
 #: The callee is a phone of this node that is not registered (timers-trace §2.6, behaviour 64).
 CALLED_NOT_ONLINE = "The called not online"
+#: A phone's REGISTER or INVITE from outside its account's IP whitelist (403, behaviour 60; the
+#: reference's "source IP not allowed (IP whitelist)").
+IP_NOT_ALLOWED = "IP not allowed"
 #: A gateway without codec settings: auto negotiation, any codec, no conversion.
 NO_CODEC_SETTINGS = GatewayCodecPolicy()
 #: The header of an INVITE one node of a database forwards to another for a phone registered

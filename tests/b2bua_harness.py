@@ -215,10 +215,12 @@ async def sipp(
     rtp_echo: bool = False,
     fill: dict[str, str] | None = None,
     trace: bool = False,
+    local_ip: str = "127.0.0.1",
 ) -> Sipp:
     """Run one scenario; ``fill`` replaces ``@NAME@`` placeholders (status codes, ports, which
     SIPp cannot take from variables) in a private copy of the file; ``trace`` records the
-    messages (``Sipp.messages``)."""
+    messages (``Sipp.messages``); ``local_ip`` is the loopback address SIPp sends from
+    (127.0.0.2 is local on Linux too: another source address for the node)."""
     path = SCENARIOS / scenario
     workdir = Path(tempfile.mkdtemp(prefix="sipp-"))
     if fill:
@@ -235,7 +237,7 @@ async def sipp(
         "-sf",
         str(path),
         "-i",
-        "127.0.0.1",
+        local_ip,
         "-p",
         str(port),
         "-m",

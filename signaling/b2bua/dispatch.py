@@ -18,6 +18,7 @@ from signaling.b2bua.call import Call
 from signaling.b2bua.ended import EndedCalls
 from signaling.b2bua.operations import auth_log_level
 from signaling.b2bua.stats import GatewayProber, NodeStats
+from signaling.routing import Router
 from signaling.sip.auth import AuthOutcome, AuthResult, DigestChallenger
 from signaling.sip.defence import Defence
 from signaling.sip.dialog import DialogId, dialog_id_of_request, dialog_id_of_response
@@ -67,6 +68,7 @@ class Dispatch:
     prober: GatewayProber
     auth: DigestChallenger
     registrar: Registrar
+    router: Router
     local: Addr
 
     if TYPE_CHECKING:
@@ -290,6 +292,15 @@ class Dispatch:
         now = self.now()
         tag = new_tag()
         result = self.auth.authenticate(event.request, now, proxy=False, to_tag=tag)
+        ip = event.addr[0]
+        if result.outcome is AuthOutcome.ACCEPTED and not self._register_allowed(result.username, ip):
+            # a phone outside its account's IP whitelist (behaviour 60): the same 403 as a wrong
+            # password (an outsider learns nothing more), nothing bound; neither trusted nor a
+            # wrong password for the scanner defence (docs/sip-auth-registrar-limits.md)
+            self.stats.outside_whitelist("REGISTER")
+            log.info("REGISTER from phone %s at %s: outside its account's IP whitelist", result.username, ip)
+            self._reply(event, 403, to_tag=tag)
+            return
         self._auth_seen(result, event.addr, now)
         if result.outcome is not AuthOutcome.ACCEPTED:
             log.log(
@@ -313,6 +324,18 @@ class Dispatch:
         )
         self.layer.send_response(response, now, event.transaction)
 
-    def _reply(self, event: RequestReceived, status: int, extra: list[tuple[str, str]] | None = None) -> None:
-        response = make_response(event.request, status, to_tag=new_tag(), extra=extra or [])
+    def _register_allowed(self, username: str | None, ip: str) -> bool:
+        """Whether the authenticated ``username`` may register from ``ip`` (a store-backed
+        router knows accounts' IP whitelists; the file's gateways have none)."""
+        check = getattr(self.router, "source_allowed", None)
+        return check is None or username is None or bool(check(username, ip))
+
+    def _reply(
+        self,
+        event: RequestReceived,
+        status: int,
+        extra: list[tuple[str, str]] | None = None,
+        to_tag: str | None = None,
+    ) -> None:
+        response = make_response(event.request, status, to_tag=to_tag or new_tag(), extra=extra or [])
         self.layer.send_response(response, self.now(), event.transaction)

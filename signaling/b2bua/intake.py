@@ -19,7 +19,14 @@ from signaling.b2bua.operations import auth_log_level
 from signaling.b2bua.parts import CallHost
 from signaling.b2bua.stats import NodeStats
 from signaling.observe.gateways import GatewayMeter
-from signaling.routing import NODE_HOP_HEADER, UNKNOWN_GATEWAY, CallRecord, InboundCall, Router
+from signaling.routing import (
+    IP_NOT_ALLOWED,
+    NODE_HOP_HEADER,
+    UNKNOWN_GATEWAY,
+    CallRecord,
+    InboundCall,
+    Router,
+)
 from signaling.sip.auth import AuthOutcome, AuthResult, DigestChallenger
 from signaling.sip.identity import caller_number
 from signaling.sip.ids import new_tag
@@ -115,8 +122,8 @@ class Intake:
         if admission.needs_auth:
             # not known by address: a password gateway must prove itself (407, RFC 3261 §22.3)
             result = self.auth.authenticate(request, now, proxy=True, to_tag=new_tag())
-            self._auth_seen(result, event.addr, now)
             if result.outcome is not AuthOutcome.ACCEPTED:
+                self._auth_seen(result, event.addr, now)
                 log.log(
                     auth_log_level(result),
                     "INVITE %s from %s: %s (%s)",
@@ -141,6 +148,21 @@ class Intake:
                 hop=inbound.hop,
             )
             admission = self.router.admit(inbound, now)
+            rejection = admission.rejection
+            if rejection is not None and rejection.termination == IP_NOT_ALLOWED:
+                # the right password from outside the account's IP whitelist: refused (403
+                # below, with its CDR), neither trusted by the scanner defence nor counted as
+                # a wrong password (docs/sip-auth-registrar-limits.md, "IP whitelist")
+                self.stats.outside_whitelist("INVITE")
+                log.info(
+                    "INVITE %s from phone %s at %s: outside its account's IP whitelist",
+                    request.call_id,
+                    result.username,
+                    event.addr[0],
+                    extra={"call_id": request.call_id},
+                )
+            else:
+                self._auth_seen(result, event.addr, now)
         record = CallRecord(
             call_id=request.call_id,
             ingress=admission.ingress,

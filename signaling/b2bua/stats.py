@@ -73,6 +73,9 @@ class NodeStats:
     #: calls that never got answered (refused or failed) and answered calls, by end reason
     failed_by_reason: dict[str, int] = field(default_factory=dict)
     completed_by_reason: dict[str, int] = field(default_factory=dict)
+    #: phones' requests refused for coming from outside their account's IP whitelist, by
+    #: method (REGISTER, INVITE; behaviour 60); a refused INVITE also counts in failed_by_reason
+    whitelist_refused: dict[str, int] = field(default_factory=dict)
     #: DTMF digits: "received/rfc2833", "received/inband", "received/info", "played/<via>"
     dtmf: dict[str, int] = field(default_factory=dict)
     #: RTP packets expected and lost per party over ended calls, and their streams' jitter
@@ -90,6 +93,9 @@ class NodeStats:
             key = _STATUS_CLASS[message.status // 100]
             counts = self.responses_in if received else self.responses_out
         counts[key] = counts.get(key, 0) + 1
+
+    def outside_whitelist(self, method: str) -> None:
+        _bump(self.whitelist_refused, method)
 
     def refused(self, reason: str) -> None:
         """A new call refused before any call state existed."""

@@ -46,6 +46,7 @@ from signaling.callproc.routes import (
 from signaling.callproc.snapshot import Snapshot
 from signaling.routing import (
     CALLED_NOT_ONLINE,
+    IP_NOT_ALLOWED,
     NO_MATCHING_RATE,
     NOT_ALLOWED,
     UNKNOWN_GATEWAY,
@@ -145,6 +146,13 @@ def find_ingress(snap: Snapshot, call: InboundCall) -> MappingGateway | None:
     return None
 
 
+def source_allowed(snap: Snapshot, account_id: int, ip: str) -> bool:
+    """Whether a phone of account ``account_id`` may REGISTER or call from ``ip`` (the account's
+    IP whitelist, behaviour 60; none = anywhere)."""
+    whitelist = snap.ip_whitelists.get(account_id)
+    return whitelist is None or whitelist.allows(ip)
+
+
 def _prefix_match(number: str, prefixes: tuple[str, ...]) -> int:
     """Length of the longest of ``prefixes`` starting ``number``; 0 for none given; -1 no match."""
     if not prefixes:
@@ -232,6 +240,8 @@ def decide(  # noqa: PLR0911, PLR0912 (the reference's admission order, step by 
         return decision.refuse(403, "Forbidden", GATEWAY_LOCKED if decision.phone is None else PHONE_LOCKED)
     if account is None:
         return decision.refuse(403, "Forbidden", CONFIGURATION_ERROR)
+    if decision.phone is not None and not source_allowed(snap, account.id, call.source[0]):
+        return decision.refuse(403, "Forbidden", IP_NOT_ALLOWED)
     if account.locked:
         return decision.refuse(403, "Forbidden", ACCOUNT_LOCKED)
     if account.expiry is not None and account.expiry <= at:

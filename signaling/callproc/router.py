@@ -60,6 +60,7 @@ from signaling.callproc.admission import (
     Decision,
     decide,
     prepare,
+    source_allowed,
 )
 from signaling.callproc.cdrwriter import CdrWriter, Settlement
 from signaling.callproc.cluster import NODE_TTL, BindingSource, Cluster, ClusterView, HopRefused, Registered
@@ -290,6 +291,16 @@ class StoreRouter:
         if phone is not None:
             return aor in (phone.number, phone.sip_user)
         return aor == username
+
+    def source_allowed(self, username: str, ip: str) -> bool:
+        """Whether the digest user ``username``, once authenticated, may register from source
+        address ``ip``: a phone only from its account's IP whitelist (behaviour 60), anything
+        else (a password gateway, an unknown user) is not restricted here."""
+        snap = self.snapshot
+        gw = snap.by_user.get(username)
+        if gw is None or gw.id not in snap.phone_of_ingress:
+            return True
+        return source_allowed(snap, gw.account_id, ip)
 
     def _locate_phone(self, at: datetime, phone: Phone) -> PhoneContact | None:
         """Where ``phone`` is registered: this node's registrar first, then the other live nodes

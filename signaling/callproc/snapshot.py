@@ -34,6 +34,7 @@ from signaling.billing import (
 from signaling.billing import PeriodRate as BillingPeriodRate
 from signaling.billing import RateGroup as BillingRateGroup
 from signaling.billing import WorkCalendar as BillingCalendar
+from signaling.callproc.whitelist import SourceWhitelist
 from signaling.store import (
     Account,
     AccountPackage,
@@ -128,6 +129,9 @@ class Snapshot:
     #: also listed in ``by_user`` (see :func:`phone_gateway`).
     phones_by_number: dict[str, Phone] = field(default_factory=dict)
     phone_of_ingress: dict[int, Phone] = field(default_factory=dict)
+    #: account id -> its IP whitelist, for the accounts that have one (behaviour 60): where its
+    #: phones may REGISTER and call from
+    ip_whitelists: dict[int, SourceWhitelist] = field(default_factory=dict)
     #: What routing derives from this snapshot once (signaling.callproc.routes.RouteCache).
     routing_cache: object = None
     #: The rate tables are out of the cyclic garbage collector's walks, and the routing caches
@@ -395,12 +399,14 @@ def load_snapshot(
         for sub in table.select(tx, AccountPackage):
             subscriptions.setdefault(sub.account_id, []).append(sub)
     rate_groups = _rate_groups(store, untracked=untracked)
+    whitelists = {a.id: SourceWhitelist(a.ip_whitelist) for a in accounts.values() if a.ip_whitelist}
     snap = Snapshot(
         version=version,
         parameters=resolve_parameters(base_parameters or {}, stored),
         policy=policy,
         switches=switches,
         accounts=accounts,
+        ip_whitelists=whitelists,
         mapping=mapping,
         routing=routing,
         groups=groups,

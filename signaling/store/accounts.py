@@ -11,6 +11,7 @@ them.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -82,6 +83,10 @@ class Account(Record):
     max_calls: int | None = None
     #: "Suppressing all duration too long alarm".
     suppress_duration_alarm: bool = False
+    #: IP whitelist (reference behaviour 60): the source networks the account's phones may
+    #: REGISTER and call from, each an IP or a CIDR prefix (IPv4 or IPv6); empty = anywhere.
+    #: Mapping gateways keep their own address rules (docs/sip-auth-registrar-limits.md).
+    ip_whitelist: tuple[str, ...] = ()
     memo: str = ""
     id: int = 0
     created_at: datetime | None = None
@@ -106,6 +111,7 @@ class Account(Record):
         if len(set(self.rights)) != len(self.rights):
             raise ValidationError("rights", "lists a right twice")
         at_least("max_calls", self.max_calls, 0)
+        ip_networks("ip_whitelist", self.ip_whitelist)
         if self.id and self.parent_id == self.id:
             raise ValidationError("parent_id", "an account cannot be its own agent")
 
@@ -113,6 +119,15 @@ class Account(Record):
     def available(self) -> Decimal:
         """What calls may still spend: balance plus overdraft."""
         return self.balance + self.credit_limit
+
+
+def ip_networks(name: str, values: tuple[str, ...]) -> None:
+    """Each of ``values`` an IP address or a network in CIDR notation (no host bits set)."""
+    for text in values:
+        try:
+            ipaddress.ip_network(text, strict=True)
+        except ValueError as exc:
+            raise ValidationError(name, f"{text!r} is not an IP address or CIDR network ({exc})") from None
 
 
 @dataclass(frozen=True, slots=True)

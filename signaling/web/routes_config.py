@@ -161,6 +161,7 @@ def _edit_customer(admin: Admin, account_id: int, form: dict[str, str]) -> Accou
             name=_text(form, "name"),
             rate_group_id=_id(form, "rate_group_id"),
             max_calls=_int(form, "max_calls"),
+            ip_whitelist=_list(form, "ip_whitelist") if "ip_whitelist" in form else current.ip_whitelist,
             locked=form.get("locked") == "on",
         )
     )

@@ -46,7 +46,13 @@ class PhoneNode:
 
 
 @contextlib.asynccontextmanager
-async def phone_node(tmp_path: Path, *, locked_account: bool = False) -> AsyncIterator[PhoneNode]:
+async def phone_node(
+    tmp_path: Path,
+    *,
+    locked_account: bool = False,
+    ip_whitelist: tuple[str, ...] = (),
+    sections: dict[str, dict[str, object]] | None = None,
+) -> AsyncIterator[PhoneNode]:
     with contextlib.ExitStack() as stack:
         base = stack.enter_context(port_block())
         url = f"sqlite:///{tmp_path / 'node.db'}"
@@ -61,9 +67,11 @@ async def phone_node(tmp_path: Path, *, locked_account: bool = False) -> AsyncIt
         )
         admin = store.admin()
         admin.create(Phone(ids.customer, number="2001", sip_user="alice", sip_password=TEST_DIGEST))
-        if locked_account:
-            admin.update(replace(admin.get(Account, ids.customer), locked=True))
-        cfg = load({"sip": {"listen": f"127.0.0.1:{base}"}, "store": {"url": url, "node": "phones"}})
+        if locked_account or ip_whitelist:
+            account = admin.get(Account, ids.customer)
+            admin.update(replace(account, locked=locked_account, ip_whitelist=ip_whitelist))
+        sip = {"listen": f"127.0.0.1:{base}"}
+        cfg = load({"sip": sip, "store": {"url": url, "node": "phones"}, **(sections or {})})
         engine = MediaEngine(interface="127.0.0.1", port_min=base + 60, port_max=base + BLOCK - 1, workers=1)
         stack.callback(engine.close)
         media = InProcessMedia(engine)
@@ -82,14 +90,23 @@ async def phone_node(tmp_path: Path, *, locked_account: bool = False) -> AsyncIt
             await driver.stop()
 
 
-async def register(h: PhoneNode, user: str = "alice", aor: str = "2001") -> int:
+async def register(
+    h: PhoneNode,
+    user: str = "alice",
+    aor: str = "2001",
+    *,
+    local_ip: str = "127.0.0.1",
+    scenario: str = "uac_register.xml",
+) -> int:
+    """0 when the REGISTER ended as ``scenario`` expects (uac_register.xml: 200)."""
     result = await sipp(
-        "uac_register.xml",
+        scenario,
         port=h.phone_port,
         target=h.target,
         media_port=h.media_base + 30,
         extra=["-au", user, "-ap", TEST_DIGEST],
         fill={"USER": aor},
+        local_ip=local_ip,
     )
     return result.returncode
 

@@ -110,3 +110,19 @@ def test_commands_on_a_missing_store_say_how_to_create_it(cli: Cli) -> None:
     assert "no store at sqlite:///" in done.stderr and "softswitch init" in done.stderr
     usage = cli("accounts")
     assert usage.returncode == 2 and "usage:" in usage.stderr
+
+
+def test_the_ip_whitelist_is_set_shown_refused_and_cleared(demo: Cli) -> None:
+    """Behaviour 60's setting: IPs and CIDR networks, a bad entry refused naming itself."""
+    assert _field(demo, "1001", "ip whitelist") == "any address"
+    done = demo("accounts", "set", "1001", "--ip-whitelist", "203.0.113.10, 198.51.100.0/24 2001:db8::/32")
+    assert done.returncode == 0, done.stderr
+    assert _field(demo, "1001", "ip whitelist") == "203.0.113.10 198.51.100.0/24 2001:db8::/32"
+    bad = demo("accounts", "set", "1001", "--ip-whitelist", "10.0.0.5/24")
+    assert bad.returncode == 1 and "ip_whitelist: '10.0.0.5/24' is not an IP address" in bad.stderr
+    assert _field(demo, "1001", "ip whitelist") == "203.0.113.10 198.51.100.0/24 2001:db8::/32"
+    assert demo("accounts", "set", "1001", "--ip-whitelist", "none").returncode == 0
+    assert _field(demo, "1001", "ip whitelist") == "any address"
+    added = demo("accounts", "add", "2002", "--ip-whitelist", "192.0.2.7")
+    assert added.returncode == 0, added.stderr
+    assert _field(demo, "2002", "ip whitelist") == "192.0.2.7"

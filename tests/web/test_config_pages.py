@@ -371,3 +371,22 @@ def test_a_routing_gateways_local_ip_is_chosen_among_the_nodes(web_env: WebEnv, 
         replace(web_env.store.admin().get(RoutingGateway, gw.id), source_ip="127.0.0.5")
     )
     assert "127.0.0.5 (not a local IP of this node)</option>" in client.get(edit).text
+
+
+def test_the_customer_ip_whitelist_is_edited_and_a_bad_entry_named(
+    web_env: WebEnv, client: WebClient
+) -> None:
+    """Behaviour 60's setting on the customer's page: kept when the form has no such field."""
+    client.login()
+    account = web_env.store.admin().create(Account("2001"))
+    page = f"/manage/customers/{account.id}"
+    listed = "10.0.0.0/8, 192.0.2.1"
+    client.form(page, f"{page}/edit", {"name": "a", "rate_group_id": "", "ip_whitelist": listed})
+    admin = web_env.store.admin()
+    assert admin.get(Account, account.id).ip_whitelist == ("10.0.0.0/8", "192.0.2.1")
+    assert "10.0.0.0/8 192.0.2.1" in client.get(page).text
+    client.form(page, f"{page}/edit", {"name": "b", "rate_group_id": ""})
+    assert admin.get(Account, account.id).ip_whitelist == ("10.0.0.0/8", "192.0.2.1")
+    client.form(page, f"{page}/edit", {"name": "c", "rate_group_id": "", "ip_whitelist": "10.0.0.300"})
+    assert "ip_whitelist: &#39;10.0.0.300&#39; is not an IP address" in client.get(page).text
+    assert admin.get(Account, account.id).ip_whitelist == ("10.0.0.0/8", "192.0.2.1")
