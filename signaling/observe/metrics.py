@@ -149,6 +149,12 @@ class NodeCollector(Collector):
             "Errors raised while handling a message or a call's input.",
             values={(): s.handler_errors},
         )
+        yield _counter(
+            "whitelist_refused",
+            "Phone REGISTERs and INVITEs refused 403 by the account's IP whitelist, by method.",
+            ["method"],
+            dict(s.whitelist_refused),
+        )
         decisions = {d.value: n for d, n in list(node.overload.counts.items())}
         yield _counter(
             "overload_decisions", "Overload guard decisions on received messages.", ["decision"], decisions

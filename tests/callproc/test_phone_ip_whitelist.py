@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from signaling.observe.metrics import build_registry, exposition
 from signaling.routing import IP_NOT_ALLOWED
 from signaling.store import Account
 from tests.b2bua_harness import peers_listening, sipp
@@ -49,6 +50,8 @@ def test_behaviour_60_register_only_from_the_whitelist(tmp_path: Path) -> None:
             assert await register(h, local_ip=OTHER, scenario=FORBIDDEN) == 0
             assert h.node.registrar.lookup("2001", h.node.now()) == []
             assert h.node.stats.whitelist_refused == {"REGISTER": 1}
+            metrics = exposition(build_registry(h.node, process=False))[0].decode()
+            assert 'softswitch_whitelist_refused_total{method="REGISTER"} 1.0' in metrics
             # from 127.0.0.1: registered
             assert await register(h) == 0
             (binding,) = h.node.registrar.lookup("2001", h.node.now())
