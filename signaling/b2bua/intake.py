@@ -11,6 +11,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 from signaling.b2bua.call import Call
@@ -23,6 +24,7 @@ from signaling.routing import (
     IP_NOT_ALLOWED,
     NODE_HOP_HEADER,
     UNKNOWN_GATEWAY,
+    Admission,
     CallRecord,
     InboundCall,
     Router,
@@ -103,6 +105,44 @@ class Intake:
         if self.transport_open and self._loop is not None:
             self._loop.call_later(SAMPLE_PERIOD, self._sample)
 
+    def _password_caller(self, event: RequestReceived, inbound: InboundCall, now: float) -> Admission | None:
+        """A caller not known by its address: a password gateway (or phone) must prove itself
+        (407); its admission once it has, None when answered here (the challenge, a refusal)."""
+        request = event.request
+        # not known by address: a password gateway must prove itself (407, RFC 3261 §22.3)
+        result = self.auth.authenticate(request, now, proxy=True, to_tag=new_tag())
+        if result.outcome is not AuthOutcome.ACCEPTED:
+            self._auth_seen(result, event.addr, now)
+            log.log(
+                auth_log_level(result),
+                "INVITE %s from %s: %s (%s)",
+                request.call_id,
+                event.addr,
+                result.outcome.value,
+                result.detail,
+                extra={"call_id": request.call_id},
+            )
+            if result.response is not None:
+                self.layer.send_response(result.response, now, event.transaction)
+            return None
+        admission = self.router.admit(replace(inbound, auth_user=result.username), now)
+        rejection = admission.rejection
+        if rejection is not None and rejection.termination == IP_NOT_ALLOWED:
+            # the right password from outside the account's IP whitelist: refused (403
+            # below, with its CDR), neither trusted by the scanner defence nor counted as
+            # a wrong password (docs/sip-auth-registrar-limits.md, "IP whitelist")
+            self.stats.outside_whitelist("INVITE")
+            log.info(
+                "INVITE %s from phone %s at %s: outside its account's IP whitelist",
+                request.call_id,
+                result.username,
+                event.addr[0],
+                extra={"call_id": request.call_id},
+            )
+        else:
+            self._auth_seen(result, event.addr, now)
+        return admission
+
     def _new_call(self, event: RequestReceived) -> None:
         request = event.request
         now = self.now()
@@ -120,49 +160,10 @@ class Intake:
         )
         admission = self.router.admit(inbound, now)
         if admission.needs_auth:
-            # not known by address: a password gateway must prove itself (407, RFC 3261 §22.3)
-            result = self.auth.authenticate(request, now, proxy=True, to_tag=new_tag())
-            if result.outcome is not AuthOutcome.ACCEPTED:
-                self._auth_seen(result, event.addr, now)
-                log.log(
-                    auth_log_level(result),
-                    "INVITE %s from %s: %s (%s)",
-                    request.call_id,
-                    event.addr,
-                    result.outcome.value,
-                    result.detail,
-                    extra={"call_id": request.call_id},
-                )
-                if result.response is not None:
-                    self.layer.send_response(result.response, now, event.transaction)
-                return
-            inbound = InboundCall(
-                request.call_id,
-                event.addr,
-                event.transport,
-                caller,
-                callee,
-                auth_user=result.username,
-                caller_rpid=inbound.caller_rpid,
-                caller_display=inbound.caller_display,
-                hop=inbound.hop,
-            )
-            admission = self.router.admit(inbound, now)
-            rejection = admission.rejection
-            if rejection is not None and rejection.termination == IP_NOT_ALLOWED:
-                # the right password from outside the account's IP whitelist: refused (403
-                # below, with its CDR), neither trusted by the scanner defence nor counted as
-                # a wrong password (docs/sip-auth-registrar-limits.md, "IP whitelist")
-                self.stats.outside_whitelist("INVITE")
-                log.info(
-                    "INVITE %s from phone %s at %s: outside its account's IP whitelist",
-                    request.call_id,
-                    result.username,
-                    event.addr[0],
-                    extra={"call_id": request.call_id},
-                )
-            else:
-                self._auth_seen(result, event.addr, now)
+            proved = self._password_caller(event, inbound, now)
+            if proved is None:
+                return  # answered (407 challenge, 403)
+            admission = proved
         record = CallRecord(
             call_id=request.call_id,
             ingress=admission.ingress,
