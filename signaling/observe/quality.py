@@ -219,11 +219,19 @@ class RoutingKpi:
         index = int(now // length)
         if not self._segments or self._segments[-1].index != index:
             self._segments.append(_KpiSegment(index))
-        segment = self._segments[-1]
-        counts = (1, int(call.attempts > 1), int(call.protect), int(call.primary_answered))
-        for name, n in zip(_FIELDS, counts, strict=True):
-            setattr(segment, name, getattr(segment, name) + n)
-            self.totals[name] += n
+        segment = self._segments[-1]  # each counter by name: this runs once per call
+        totals = self.totals
+        segment.routed += 1
+        totals["routed"] += 1
+        if call.attempts > 1:
+            segment.failover += 1
+            totals["failover"] += 1
+        if call.protect:
+            segment.protect += 1
+            totals["protect"] += 1
+        if call.primary_answered:
+            segment.primary_answered += 1
+            totals["primary_answered"] += 1
 
     def window(self, now: float) -> dict[str, int]:
         length = self.config.kpi_window / self.SEGMENTS
