@@ -136,18 +136,7 @@ impl Call {
             // A fresh spec: the other party's leg of a new stream is unknown until it sends SDP
             // (or media, which latching learns from).
             let mut spec = control.default_spec();
-            if let Some(dscp) = opts.dscp {
-                spec.caller.dscp = dscp;
-                spec.callee.dscp = dscp;
-            }
-            if let Some(gain) = opts.gain_db {
-                spec.caller.gain_db = gain;
-                spec.callee.gain_db = gain;
-            }
-            if let Some(on) = opts.comfort_noise {
-                spec.caller.comfort_noise = on;
-                spec.callee.comfort_noise = on;
-            }
+            call_wide(opts, &mut spec);
             let plan = plans.get(i).unwrap_or(&no_plan);
             *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side), plan);
             spec.leg_mut(side).local_ip = opts.interfaces[0];
@@ -187,18 +176,7 @@ impl Call {
             }
             let plan = plans.get(i).unwrap_or(&no_plan);
             let mut spec = cm.spec.clone();
-            if let Some(dscp) = opts.dscp {
-                spec.caller.dscp = dscp;
-                spec.callee.dscp = dscp;
-            }
-            if let Some(gain) = opts.gain_db {
-                spec.caller.gain_db = gain;
-                spec.callee.gain_db = gain;
-            }
-            if let Some(on) = opts.comfort_noise {
-                spec.caller.comfort_noise = on;
-                spec.callee.comfort_noise = on;
-            }
+            call_wide(opts, &mut spec);
             *spec.leg_mut(side) = leg_from_media(m, opts, spec.leg(side), plan);
             if let Some(codecs) = &plan.other_codecs {
                 spec.leg_mut(side.other()).codecs = codecs.clone();
@@ -287,6 +265,22 @@ impl Call {
 /// The leg of the party that sent `m`; latch and DSCP come from the request, else stay as they
 /// were, as do its jitter buffer and echo canceller unless the request sets them; codecs from
 /// the section's plan, packetisation from its `a=ptime`.
+/// What a request sets for both parties of the call at once: DSCP, voice gain, comfort noise
+/// (each kept when the request does not name it).
+fn call_wide(opts: &MediaOptions, spec: &mut SessionSpec) {
+    for leg in [&mut spec.caller, &mut spec.callee] {
+        if let Some(dscp) = opts.dscp {
+            leg.dscp = dscp;
+        }
+        if let Some(gain) = opts.gain_db {
+            leg.gain_db = gain;
+        }
+        if let Some(on) = opts.comfort_noise {
+            leg.comfort_noise = on;
+        }
+    }
+}
+
 fn leg_from_media(
     m: &Media,
     opts: &MediaOptions,
