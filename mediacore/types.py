@@ -180,6 +180,9 @@ class LegStats(TypedDict):
     dropped: DropCounters
     last_packet: float | None
     timed_out: bool
+    #: Digits from the party ignored because it takes digits another way (an ``auto`` party
+    #: locked to its first kind, or SIP INFO from an ``rfc2833``/``inband`` party).
+    dtmf_ignored: int
     #: The transcoding path that takes this party's media; None when relayed (not decoded).
     transcoding: TranscodeStats | None
     #: The jitter buffer of this party's stream: where it is decoded, or re-timed on relay.

@@ -124,10 +124,35 @@ def test_a_caller_holding_the_engines_sdp_stays_anchored_on_failover() -> None:
     host.parameters["SS_GATEWAY_SWITCH_UNTIL_CONNECT"] = True
     call = new_call(host, [route("on", 5080, media_proxy="on"), route("off", 5081, media_proxy="off")])
     _reply(host, call, 183, SDP_B)
+    [early] = host.responses()
+    assert early.status == 183 and b"192.0.2.1" in early.body  # the caller holds the engine's SDP
     _reply(host, call, 503)
     second = last_invite(host).message
-    assert isinstance(second, Request) and b"192.0.2.1" in second.body
+    assert isinstance(second, Request) and b"192.0.2.1" in second.body and second.body != SDP_A
     assert "delete" not in _commands(host) and call.media_proxy
+    # the bypassing carrier answers: its SDP goes to the engine, the caller keeps the engine's
+    _reply(host, call, 200, SDP_B)
+    [ok] = [r for r in host.responses() if r.status == 200]
+    assert ok.body == early.body and _commands(host)[-1] == "answer"
+    assert "delete" not in _commands(host)
+    call.hangup("Normal")
+    assert _commands(host).count("delete") == 1  # the media call ends with the call, once
+
+
+def test_a_ringing_without_sdp_does_not_keep_the_call_anchored_on_failover() -> None:
+    """The other side of that rule: a 180 without SDP gave the caller no engine ports, so a
+    bypassing next route deletes the media call and gets the caller's own SDP."""
+    host = FakeHost()
+    host.parameters["SS_SIP_STOP_SWITCH_AFTER_SDP"] = False
+    host.parameters["SS_GATEWAY_SWITCH_UNTIL_CONNECT"] = True
+    call = new_call(host, [route("on", 5080, media_proxy="on"), route("off", 5081, media_proxy="off")])
+    _reply(host, call, 180)
+    [ringing] = host.responses()
+    assert ringing.status == 180 and not ringing.body
+    _reply(host, call, 503)
+    second = last_invite(host).message
+    assert isinstance(second, Request) and second.body == SDP_A
+    assert _commands(host) == ["offer", "delete"] and not call.media_proxy
 
 
 # -- a real node ------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from signaling.observe.driver import Observer
     from signaling.routing import Router
     from signaling.web import WebManager
+    from signaling.web.sysstats import NetworkSource
 
 log = logging.getLogger("softswitch.api")
 
@@ -201,6 +202,14 @@ def _web_manager(
         context,
         node=NodeLive(node) if node is not None else None,
         alarms=SnapshotAlarms(observer.snapshot) if observer is not None else None,
+        network=_throughput(observer) if observer is not None else None,
     )
     web.install(app)
     return web
+
+
+def _throughput(observer: Observer) -> NetworkSource:
+    """The dashboard's network figures: what the node's alarm sampler measured last (no second
+    sampler reading /proc/net/dev)."""
+    sampler = observer.sampler
+    return lambda: sampler.throughput

@@ -46,7 +46,7 @@ from signaling.web.challenge import Challenges
 from signaling.web.csrf import CsrfTokens
 from signaling.web.history import History, Sampler
 from signaling.web.live import NoNode
-from signaling.web.sysstats import CpuSampler
+from signaling.web.sysstats import CpuSampler, NetworkSource
 
 log = logging.getLogger("softswitch.web")
 
@@ -142,6 +142,7 @@ class WebManager:
         node: NodeView | None = None,
         alarms: AlarmFeed | None = None,
         disk_path: str | None = None,
+        network: NetworkSource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.context = context
@@ -151,6 +152,8 @@ class WebManager:
         self.alarms: AlarmFeed = alarms or NoAlarms()
         self.secure_cookies = context.secure_cookie
         self.disk_path = disk_path or _store_dir(self.store)
+        #: the latest throughput per interface, from the node's alarm sampler (None: not shown)
+        self.network = network
         self.clock = clock
         self.challenges = Challenges()
         self.csrf = CsrfTokens()

@@ -136,6 +136,10 @@ def _live_fields(
         out["spark"] = [s.concurrency for s in recent]
     if system is not None:
         out.update(cpu=system.cpu_percent, ram=system.ram_percent, disk=system.disk_percent)
+        for n in system.network:
+            out[f"net_{n.interface}_in"] = n.rx_mbps
+            out[f"net_{n.interface}_out"] = n.tx_mbps
+            out[f"net_{n.interface}_pct"] = n.percent
     return out
 
 
@@ -154,7 +158,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
         page = await web.page(request)
         web.sampler.start()
         figures = await web.db(_store_figures, page)
-        system = None if _is_agent(page) else read_system(web.cpu, web.disk_path)
+        system = None if _is_agent(page) else read_system(web.cpu, web.disk_path, web.network)
         live = _live_fields(web, page, figures, system)
         alarms = [] if _is_agent(page) else list(web.alarms.current())
         down = {a.subject for a in alarms if a.kind == "gateway_down"}
@@ -189,7 +193,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
                     return
                 if tick and tick % MONEY_EVERY == 0:
                     figures = await web.db(_store_figures, page)
-                system = None if _is_agent(page) else read_system(web.cpu, web.disk_path)
+                system = None if _is_agent(page) else read_system(web.cpu, web.disk_path, web.network)
                 data = _live_fields(web, page, figures, system)
                 data.update(_today_fields(figures.today, figures.consumption))
                 yield f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
@@ -213,7 +217,7 @@ def register(router: APIRouter, web: WebManager) -> None:  # noqa: PLR0915 (one 
         labels = ("-60 min", "now")
         day = datetime.now(UTC).date()
         today = await web.db(page.reports.totals, day, day)
-        system = None if _is_agent(page) else read_system(web.cpu, web.disk_path)
+        system = None if _is_agent(page) else read_system(web.cpu, web.disk_path, web.network)
         return web.render(
             request,
             "performance.html",

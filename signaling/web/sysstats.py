@@ -4,20 +4,32 @@
 CPU use is a difference of two readings of /proc/stat, so :class:`CpuSampler` keeps the
 previous one; the first reading gives the use since boot. On a system without /proc the
 figures are None and the pages say "n/a".
+
+Network use is not sampled here: the node's alarm sampler (signaling.observe.system) keeps the
+latest throughput of each interface, and the web manager is handed a callable returning it
+(:data:`NetworkSource`); :func:`network_use` turns that into Mb/s and the reference's band
+(§7.9: 0-50 % of capacity normal, 50-75 % warning, above critical). An interface whose capacity
+is unknown (no link speed, no configured capacity) has its throughput and no band.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 Band = Literal["normal", "warning", "critical"]
 
 #: Upper bounds of the normal and warning bands, percent (reference §7.9: CPU 60/80, RAM 70/85,
-#: disk 70/85).
-BANDS: dict[str, tuple[float, float]] = {"cpu": (60.0, 80.0), "ram": (70.0, 85.0), "disk": (70.0, 85.0)}
+#: disk 70/85, network bandwidth 50/75 of the capacity).
+BANDS: dict[str, tuple[float, float]] = {
+    "cpu": (60.0, 80.0),
+    "ram": (70.0, 85.0),
+    "disk": (70.0, 85.0),
+    "network": (50.0, 75.0),
+}
 
 
 def band(kind: str, percent: float | None) -> Band:
@@ -27,6 +39,57 @@ def band(kind: str, percent: float | None) -> Band:
     if percent <= normal:
         return "normal"
     return "warning" if percent <= warning else "critical"
+
+
+class LinkThroughput(Protocol):
+    """One interface between two samples, as signaling.observe.system.Throughput gives it."""
+
+    @property
+    def rx_bps(self) -> float: ...
+
+    @property
+    def tx_bps(self) -> float: ...
+
+    @property
+    def capacity_mbps(self) -> float | None: ...
+
+    @property
+    def percent(self) -> float | None: ...
+
+
+#: The latest throughput per interface (empty before the sampler's second reading).
+NetworkSource = Callable[[], Mapping[str, LinkThroughput]]
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkUse:
+    """An interface on the dashboard: Mb/s each way; percent of capacity and band when known."""
+
+    interface: str
+    rx_mbps: float
+    tx_mbps: float
+    capacity_mbps: float | None
+    percent: float | None
+    band: Band | None
+
+
+def network_use(latest: Mapping[str, LinkThroughput]) -> tuple[NetworkUse, ...]:
+    """The interfaces by name, throughput rounded to 0.1 Mb/s and percent to 0.1."""
+    out = []
+    for name in sorted(latest):
+        t = latest[name]
+        percent = None if t.percent is None else round(t.percent, 1)
+        out.append(
+            NetworkUse(
+                interface=name,
+                rx_mbps=round(t.rx_bps / 1e6, 1),
+                tx_mbps=round(t.tx_bps / 1e6, 1),
+                capacity_mbps=t.capacity_mbps,
+                percent=percent,
+                band=None if percent is None else band("network", percent),
+            )
+        )
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +102,7 @@ class SystemStats:
     disk_percent: float | None
     disk_free_gb: float | None
     disk_path: str
+    network: tuple[NetworkUse, ...] = ()
 
 
 class CpuSampler:
@@ -105,7 +169,7 @@ def disk(path: str) -> tuple[float, float] | None:
     return round(percent, 1), round(free / 2**30, 1)
 
 
-def read_system(cpu: CpuSampler, disk_path: str = "/") -> SystemStats:
+def read_system(cpu: CpuSampler, disk_path: str = "/", network: NetworkSource | None = None) -> SystemStats:
     mem = memory()
     dsk = disk(disk_path)
     return SystemStats(
@@ -117,4 +181,5 @@ def read_system(cpu: CpuSampler, disk_path: str = "/") -> SystemStats:
         disk_percent=dsk[0] if dsk else None,
         disk_free_gb=dsk[1] if dsk else None,
         disk_path=disk_path,
+        network=network_use(network()) if network is not None else (),
     )

@@ -22,6 +22,7 @@ from signaling.api.context import ApiContext, LiveCall
 from signaling.store import Store, open_store
 from signaling.web import WebManager
 from signaling.web.app import AlarmFeed, NodeView
+from signaling.web.sysstats import NetworkSource
 
 PASSWORD = "correct horse battery"  # noqa: S105 (a test password)
 WRONG = "not the password"
@@ -112,13 +113,14 @@ def build(
     live: FakeLive | None = None,
     alarms: AlarmFeed | None = None,
     settings: AuthSettings | None = None,
+    network: NetworkSource | None = None,
 ) -> WebEnv:
     users = Users(store, settings or AuthSettings(), clock=clock)
     fake = live or FakeLive()
     context = ApiContext(store, users, live=fake, clock=clock)
     app = create_app(context)
     node: NodeView = fake
-    web = WebManager(context, node=node, alarms=alarms)
+    web = WebManager(context, node=node, alarms=alarms, network=network)
     web.install(app)
     return WebEnv(store, users, clock, app, web, fake)
 

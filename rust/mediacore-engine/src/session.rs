@@ -326,6 +326,7 @@ impl LegState {
             transcoding: None,
             jitter_buffer: None,
             echo_canceller: None,
+            dtmf_ignored: self.dtmf_ignored,
         }
     }
 }

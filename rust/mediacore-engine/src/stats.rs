@@ -73,6 +73,10 @@ pub struct LegStats {
     /// The echo canceller of this leg (echo of what we send the party, removed from what it
     /// sends), once it has run.
     pub echo_canceller: Option<EchoCancelStats>,
+    /// Digits from the party ignored because it takes digits another way: an `auto` party
+    /// locked to its first kind (RFC 2833 or SIP INFO), or SIP INFO from a party whose DTMF
+    /// mode is `rfc2833` or `inband` (docs/decisions.md, "DTMF").
+    pub dtmf_ignored: u64,
 }
 
 /// A stream's jitter buffer: its mode and its measurements.

@@ -916,6 +916,9 @@ fn an_auto_party_is_locked_to_its_first_kind_of_digit() {
     assert_eq!(rig.s.dtmf_pending(Side::Callee), 0);
     assert_eq!(events_out(&rig.to_callee, 101).len(), 1);
     assert_eq!(rig.s.dtmf_ignored(Side::Caller), 1);
+    let stats = rig.s.stats(t);
+    assert_eq!(stats.caller.dtmf_ignored, 1, "reported per party");
+    assert_eq!(stats.callee.dtmf_ignored, 0);
 
     // Reference behaviour 23: SIP INFO first, the party's telephone-events are dropped.
     let mut rig = Rig::new(session_for(&caller, &callee, 41));
@@ -937,6 +940,9 @@ fn an_auto_party_is_locked_to_its_first_kind_of_digit() {
         "locked-out events are not digits"
     );
     assert_eq!(rig.s.dtmf_ignored(Side::Caller), 2);
+    let stats = rig.s.stats(rig.at(5000));
+    assert_eq!(stats.caller.dtmf_ignored, 2, "reported per party");
+    assert_eq!(stats.callee.dtmf_ignored, 0);
     rig.s
         .play_dtmf(rig.at(6000), Side::Callee, &info_play("7"))
         .unwrap();

@@ -77,6 +77,7 @@ fn leg<'py>(py: Python<'py>, l: &LegStats) -> PyResult<Bound<'py, PyDict>> {
         l.since_last_packet.map(|s| unix_now() - s.as_secs_f64()),
     )?;
     d.set_item("timed_out", l.timed_out)?;
+    d.set_item("dtmf_ignored", l.dtmf_ignored)?;
     match &l.transcoding {
         Some(t) => {
             let td = PyDict::new(py);

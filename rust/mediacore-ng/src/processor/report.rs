@@ -63,12 +63,18 @@ pub enum Detail {
 }
 
 /// The receive quality of a `brief-stats` report: what a CDR keeps of a party's stream.
+/// `dtmf_ignored` only when some digit was ignored: most calls have none, and the brief
+/// report stays the three values.
 fn brief_mediacore_dict(leg: &LegStats) -> Value {
     let rx = &leg.rtp;
-    Value::dict()
+    let mut d = Value::dict()
         .with("expected", rx.expected)
         .with("lost", rx.lost)
-        .with("jitter_us", (rx.jitter_ms * 1000.0).round() as i64)
+        .with("jitter_us", (rx.jitter_ms * 1000.0).round() as i64);
+    if leg.dtmf_ignored > 0 {
+        d.insert("dtmf_ignored", leg.dtmf_ignored);
+    }
+    d
 }
 
 fn mediacore_dict(leg: &LegStats, cm: &CallMedia, side: Side) -> Value {
@@ -90,6 +96,7 @@ fn mediacore_dict(leg: &LegStats, cm: &CallMedia, side: Side) -> Value {
         .with("latched", flag(leg.latched))
         .with("hold", flag(leg.hold))
         .with("timed_out", flag(leg.timed_out))
+        .with("dtmf_ignored", leg.dtmf_ignored)
         .with(
             "sent",
             Value::dict()

@@ -115,6 +115,8 @@ impl FakeControl {
                         converged: true,
                     },
                 }),
+                // The callee's SIP INFO digits were refused (it took RFC 2833 first).
+                dtmf_ignored: if side == Side::Callee { 3 } else { 0 },
             };
             stats.rtp.packets = packets;
             stats.rtp.bytes = packets * 172;
