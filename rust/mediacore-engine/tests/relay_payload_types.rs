@@ -8,12 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::*;
-use mediacore_engine::{
-    Channel, CodecSpec, DtmfMode, DtmfPlay, Session, SessionId, SessionSpec, Side, Verdict,
-};
+use mediacore_engine::{Channel, CodecSpec, DtmfMode, DtmfPlay, SessionSpec, Side, Verdict};
 use mediacore_proto::RtpHeader;
 
 fn g729(pt: u8, name: &str) -> CodecSpec {
@@ -53,74 +49,6 @@ fn event(pt: u8, seq: u16, ts: u32, ssrc: u32, code: u8, end: bool, duration: u1
     p.extend_from_slice(&[code, if end { 0x8a } else { 0x0a }]);
     p.extend_from_slice(&duration.to_be_bytes());
     p
-}
-
-/// Drives a session: packets in at given times, timers run, everything sent out collected as
-/// (toward side, bytes) in the order it left.
-struct Rig {
-    s: Session,
-    t0: Instant,
-    out: Vec<(Side, Vec<u8>)>,
-}
-
-impl Rig {
-    fn new(sp: SessionSpec) -> Self {
-        let t0 = Instant::now();
-        Rig {
-            s: Session::new(SessionId(7), sp, t0).unwrap(),
-            t0,
-            out: Vec::new(),
-        }
-    }
-
-    fn at(&self, ms: u64) -> Instant {
-        self.t0 + Duration::from_millis(ms)
-    }
-
-    fn advance(&mut self, until: Instant) {
-        while let Some(due) = self.s.poll_timeout().filter(|d| *d <= until) {
-            self.s.handle_timeout(due);
-            self.collect();
-        }
-    }
-
-    fn collect(&mut self) {
-        while let Some(tx) = self.s.poll_transmit() {
-            self.out.push((tx.via, tx.data.clone()));
-            self.s.recycle(tx.data);
-        }
-    }
-
-    /// Delivers `pkt` from `from`'s party at `ms`; returns the verdict.
-    fn send(&mut self, ms: u64, from: Side, channel: Channel, pkt: &[u8]) -> Verdict {
-        let now = self.at(ms);
-        self.advance(now);
-        let src = addr(if from == Side::Caller { CALLER } else { CALLEE });
-        let mut data = pkt.to_vec();
-        let v = self.s.handle_packet(now, from, channel, src, &mut data);
-        match v {
-            Verdict::Forward { via, .. } => self.out.push((via, data)),
-            Verdict::Consumed => self.collect(),
-            Verdict::Drop(r) => panic!("dropped: {r:?}"),
-        }
-        v
-    }
-
-    fn toward(&self, side: Side) -> Vec<RtpHeader> {
-        self.out
-            .iter()
-            .filter(|(s, _)| *s == side)
-            .map(|(_, d)| RtpHeader::parse(d).unwrap())
-            .collect()
-    }
-
-    fn bytes_toward(&self, side: Side) -> Vec<&[u8]> {
-        self.out
-            .iter()
-            .filter(|(s, _)| *s == side)
-            .map(|(_, d)| d.as_slice())
-            .collect()
-    }
 }
 
 /// `sent` and `got` are the same packet but for the payload type, which `got` has as `pt`

@@ -7,14 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::*;
 use mediacore_dsp::codec::g711;
 use mediacore_engine::gain::g711_gain_table;
-use mediacore_engine::{
-    Channel, CodecSpec, DtmfMode, JitterMode, Session, SessionId, SessionSpec, Side, Verdict,
-};
+use mediacore_engine::{Channel, CodecSpec, DtmfMode, JitterMode, SessionSpec, Side, Verdict};
 use mediacore_proto::RtpHeader;
 
 fn codec(pt: u8, name: &str) -> CodecSpec {
@@ -72,60 +68,6 @@ fn scaled(p: &[u8], alaw: bool, db: i8) -> Vec<u8> {
     q
 }
 
-struct Rig {
-    s: Session,
-    t0: Instant,
-    out: Vec<(Side, Vec<u8>)>,
-}
-
-impl Rig {
-    fn new(sp: SessionSpec) -> Self {
-        let t0 = Instant::now();
-        Rig {
-            s: Session::new(SessionId(3), sp, t0).unwrap(),
-            t0,
-            out: Vec::new(),
-        }
-    }
-    fn at(&self, ms: u64) -> Instant {
-        self.t0 + Duration::from_millis(ms)
-    }
-    fn advance(&mut self, ms: u64) {
-        let until = self.at(ms);
-        while let Some(due) = self.s.poll_timeout().filter(|d| *d <= until) {
-            self.s.handle_timeout(due);
-            self.collect();
-        }
-    }
-    fn collect(&mut self) {
-        while let Some(tx) = self.s.poll_transmit() {
-            self.out.push((tx.via, tx.data.clone()));
-            self.s.recycle(tx.data);
-        }
-    }
-    fn send(&mut self, ms: u64, from: Side, pkt: &[u8]) -> Verdict {
-        self.advance(ms);
-        let src = addr(if from == Side::Caller { CALLER } else { CALLEE });
-        let mut data = pkt.to_vec();
-        let v = self
-            .s
-            .handle_packet(self.at(ms), from, Channel::Rtp, src, &mut data);
-        match v {
-            Verdict::Forward { via, .. } => self.out.push((via, data)),
-            Verdict::Consumed => self.collect(),
-            Verdict::Drop(r) => panic!("dropped: {r:?}"),
-        }
-        v
-    }
-    fn toward(&self, side: Side) -> Vec<&[u8]> {
-        self.out
-            .iter()
-            .filter(|(s, _)| *s == side)
-            .map(|(_, d)| d.as_slice())
-            .collect()
-    }
-}
-
 #[test]
 fn relayed_g711_is_scaled_toward_the_leg_that_asks_and_nothing_else_changes() {
     // PCMU on a dynamic 96 on the caller's side, 0 on the callee's: relayed (same codec), the
@@ -138,7 +80,7 @@ fn relayed_g711_is_scaled_toward_the_leg_that_asks_and_nothing_else_changes() {
     assert!(!rig.s.is_transcoding());
     let up = sine_packet(96, false, 1, 3000.0);
     assert!(matches!(
-        rig.send(0, Side::Caller, &up),
+        rig.send(0, Side::Caller, Channel::Rtp, &up),
         Verdict::Forward { .. }
     ));
     let mut want = scaled(&up, false, 6);
@@ -147,15 +89,15 @@ fn relayed_g711_is_scaled_toward_the_leg_that_asks_and_nothing_else_changes() {
     assert_ne!(want[12..], up[12..], "+6 dB changes a -20 dBFS sine");
     // Telephone-events and comfort noise (13, not negotiated) pass as sent.
     let ev = event(101, 2, 160, false, 160);
-    rig.send(20, Side::Caller, &ev);
+    rig.send(20, Side::Caller, Channel::Rtp, &ev);
     assert_eq!(rig.out.last().unwrap().1, ev);
     let mut cn = vec![0x80, 13, 0, 3, 0, 0, 1, 0, 0, 0, 0x51, 0x57];
     cn.push(40);
-    rig.send(40, Side::Caller, &cn);
+    rig.send(40, Side::Caller, Channel::Rtp, &cn);
     assert_eq!(rig.out.last().unwrap().1, cn);
     // The other direction: the caller's leg has no gain; bytes as sent but for the mapping.
     let down = sine_packet(0, false, 1, 3000.0);
-    rig.send(41, Side::Callee, &down);
+    rig.send(41, Side::Callee, Channel::Rtp, &down);
     let mut want = down.clone();
     want[1] = 96;
     assert_eq!(rig.out.last().unwrap().1, want);
@@ -171,7 +113,7 @@ fn padding_is_not_scaled() {
     let mut p = sine_packet(8, true, 1, 8000.0);
     p[0] |= 0x20;
     p.extend_from_slice(&[0x11, 0x22, 3]);
-    rig.send(0, Side::Caller, &p);
+    rig.send(0, Side::Caller, Channel::Rtp, &p);
     let got = &rig.out.last().unwrap().1;
     assert_eq!(got[..12], p[..12]);
     assert_eq!(got[12..172], scaled(&p[..172], true, -10)[12..]);
@@ -188,7 +130,7 @@ fn relayed_g729_passes_unchanged_and_gain_does_not_force_transcoding() {
     assert!(!rig.s.is_transcoding());
     let mut p = vec![0x80, 18, 0, 1, 0, 0, 0, 160, 0, 0, 0, 9];
     p.extend((0..20u8).map(|i| i.wrapping_mul(37)));
-    rig.send(0, Side::Caller, &p);
+    rig.send(0, Side::Caller, Channel::Rtp, &p);
     assert_eq!(rig.out.last().unwrap().1, p);
 }
 
@@ -201,11 +143,11 @@ fn the_relay_jitter_buffer_path_scales_once() {
     for k in 0..30u16 {
         let jitter = u64::from((k * 37) % 31);
         let p = sine_packet(8, true, k, 3000.0);
-        rig.send(20 * u64::from(k) + jitter, Side::Caller, &p);
+        rig.send(20 * u64::from(k) + jitter, Side::Caller, Channel::Rtp, &p);
         sent.push(p);
     }
-    rig.advance(5000);
-    let got = rig.toward(Side::Callee);
+    rig.advance(rig.at(5000));
+    let got = rig.bytes_toward(Side::Callee);
     assert_eq!(got.len(), sent.len());
     for p in &sent {
         let g = got.iter().find(|g| g[2..4] == p[2..4]).unwrap();
@@ -233,9 +175,9 @@ fn the_dtmf_overlay_scales_the_senders_audio_in_its_copies_once() {
             sent.push(p.clone());
             p
         };
-        rig.send(20 * u64::from(k), Side::Caller, &p);
+        rig.send(20 * u64::from(k), Side::Caller, Channel::Rtp, &p);
     }
-    let got = rig.toward(Side::Callee);
+    let got = rig.bytes_toward(Side::Callee);
     assert_eq!(got.len(), sent.len(), "events kept back");
     for (p, g) in sent.iter().zip(&got) {
         let h = RtpHeader::parse(g).unwrap();
@@ -269,12 +211,13 @@ fn transcoded_level(gain_db: i8) -> f64 {
         rig.send(
             20 * u64::from(k),
             Side::Caller,
+            Channel::Rtp,
             &sine_packet(0, false, k, 3277.0),
         );
     }
-    rig.advance(1300);
+    rig.advance(rig.at(1300));
     let mut pcm = Vec::new();
-    for g in rig.toward(Side::Callee).iter().skip(5).take(40) {
+    for g in rig.bytes_toward(Side::Callee).iter().skip(5).take(40) {
         let h = RtpHeader::parse(g).unwrap();
         pcm.extend(h.payload(g).iter().map(|&c| g711::alaw_decode(c)));
     }
