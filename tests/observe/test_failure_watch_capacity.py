@@ -130,7 +130,8 @@ NETDEV_1 = (
     "  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n"
     " veth1: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
 )
-# 10 s later: eth0 received 100 MB (80 Mb/s) and sent 10 MB; veth1 sent 50 MB (40 Mb/s)
+# 10 s later: eth0 received 100 MB (80 Mb/s of a 100 Mb/s link) and sent 10 MB (8 Mb/s); veth1
+# sent 50 MB (40 Mb/s). Also the web dashboard's fixture (tests/web/test_network_dashboard.py).
 NETDEV_2 = (
     NETDEV_1.replace("1000 10", str(1000 + 100_000_000) + " 10")
     .replace("2000 20", str(2000 + 10_000_000) + " 20")

@@ -16,23 +16,9 @@ import pytest
 from signaling.observe.system import SystemSampler, Throughput
 from signaling.store import open_store
 from signaling.web.sysstats import network_use
+from tests.observe.test_failure_watch_capacity import NETDEV_1, NETDEV_2
 from tests.web.conftest import PASSWORD, Clock, WebClient, WebEnv, build
 from tests.web.test_live_dashboard import _events, _login, serving
-
-NETDEV_1 = (
-    "Inter-|   Receive                                                |  Transmit\n"
-    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets\n"
-    "    lo: 999999 10 0 0 0 0 0 0 999999 10 0 0 0 0 0 0\n"
-    "  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n"
-    " veth1: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
-)
-# 10 s later: eth0 received 100 MB (80 Mb/s of its 100) and sent 10 MB (8 Mb/s); veth1, with no
-# link speed, sent 50 MB (40 Mb/s).
-NETDEV_2 = (
-    NETDEV_1.replace("1000 10", str(1000 + 100_000_000) + " 10")
-    .replace("2000 20", str(2000 + 10_000_000) + " 20")
-    .replace("veth1: 0 0 0 0 0 0 0 0 0 0", "veth1: 0 0 0 0 0 0 0 0 50000000 0")
-)
 
 
 def sampled(tmp_path: Path) -> SystemSampler:
