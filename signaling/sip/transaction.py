@@ -60,7 +60,6 @@ ones (rests included). Bad network input never raises: it is dropped and counted
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Final
@@ -75,6 +74,7 @@ from .message import (
     serialize,
 )
 from .parser import SipParseError, parse_message
+from .timer_queues import TimerQueues
 from .timers import TimerConfig
 from .transaction_events import (
     AckReceived,
@@ -233,8 +233,8 @@ class TransactionLayer:
         self._by_id: dict[TransactionId, _Transaction | _Rest] = {}
         self._index: dict[tuple[object, ...], _Transaction | _Rest] = {}
         self._merge: dict[tuple[object, ...], _Transaction | _Rest] = {}
-        self._heap: list[tuple[float, int, TransactionId, str]] = []
-        self._heap_seq = 0
+        #: every armed timer (and disarmed ones not yet due: skipped then), earliest first
+        self._timers: TimerQueues[TransactionId] = TimerQueues()
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -262,10 +262,10 @@ class TransactionLayer:
 
     def poll_timeout(self) -> float | None:
         """The earliest instant at which ``handle_timeout`` has work, or None."""
-        heap = self._heap
+        timers = self._timers
         by_id = self._by_id
-        while heap:
-            deadline, _, tid, name = heap[0]
+        while (entry := timers.first()) is not None:
+            deadline, _, tid, name = entry
             tx = by_id.get(tid)
             if tx is not None:  # _timer_live, inline: asked after every message
                 if isinstance(tx, tuple):
@@ -273,13 +273,13 @@ class TransactionLayer:
                         return deadline
                 elif tx.timers.get(name) == deadline:
                     return deadline
-            heapq.heappop(heap)
+            timers.pop()  # stale: re-armed, disarmed or the transaction is gone
         return None
 
     def handle_timeout(self, now: float) -> None:
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            deadline, _, tid, name = heapq.heappop(heap)
+        timers = self._timers
+        while (entry := timers.pop_due(now)) is not None:
+            deadline, _, tid, name = entry
             tx = self._by_id.get(tid)
             if tx is None or not _timer_live(tx, name, deadline):
                 continue  # stale: re-armed, disarmed or the transaction is gone
@@ -348,8 +348,8 @@ class TransactionLayer:
         if not tx.reliable:
             delay = tx.config.request_retransmit_delay(1, invite=invite)
             if delay is not None:
-                self._arm(tx, "A" if invite else "E", now + delay)
-        self._arm(tx, "B" if invite else "F", now + (tx.config.timer_b if invite else tx.config.timer_f))
+                self._arm(tx, "A" if invite else "E", now, delay)
+        self._arm(tx, "B" if invite else "F", now, tx.config.timer_b if invite else tx.config.timer_f)
         return tx.id
 
     def send_response(self, response: Response, now: float, transaction: TransactionId | None = None) -> None:
@@ -451,10 +451,9 @@ class TransactionLayer:
             del self._merge[tx.merge_key]
         self._by_id.pop(tx.id, None)
 
-    def _arm(self, tx: _Transaction, name: str, deadline: float) -> None:
-        tx.timers[name] = deadline
-        self._heap_seq += 1
-        heapq.heappush(self._heap, (deadline, self._heap_seq, tx.id, name))
+    def _arm(self, tx: _Transaction, name: str, now: float, delay: float) -> None:
+        deadline = tx.timers[name] = now + delay
+        self._timers.push(deadline, delay, tx.id, name)
 
     def _retire(self, tx: _Transaction, now: float, delay: float, data: bytes = b"") -> None:
         """The transaction's work is done: keep it ``delay`` more seconds as a rest (see the
@@ -490,8 +489,7 @@ class TransactionLayer:
         if tx.merge_key is not None:
             self._merge[tx.merge_key] = rest
         self._by_id[tx.id] = rest
-        self._heap_seq += 1
-        heapq.heappush(self._heap, (deadline, self._heap_seq, tx.id, _REST_TIMER))
+        self._timers.push(deadline, delay, tx.id, _REST_TIMER)
 
     def _resend(self, rest: _Rest) -> None:
         """A rest's stored message again (a lost ACK or final response): re-read from its bytes
@@ -610,7 +608,7 @@ class TransactionLayer:
                 tx.sent, invite=name == "A", proceeding=tx.state is State.PROCEEDING
             )
             if delay is not None:
-                self._arm(tx, name, now + delay)
+                self._arm(tx, name, now, delay)
         elif name in ("B", "F", "cancel"):
             self._terminate(tx)
             self._events.append(TransactionTimeout(tx.id, tx.method, name))
@@ -620,7 +618,7 @@ class TransactionLayer:
         invite_tx.cancel_sent = True
         cancel = make_cancel(invite_tx.request, invite_tx.cancel_reason)
         # §9.1: with no final response 64*T1 after the CANCEL, the INVITE counts as cancelled
-        self._arm(invite_tx, "cancel", now + 64 * invite_tx.config.t1)
+        self._arm(invite_tx, "cancel", now, 64 * invite_tx.config.t1)
         return self.send_request(
             cancel, invite_tx.addr, now, transport=invite_tx.transport, local=invite_tx.local
         )
@@ -669,12 +667,12 @@ class TransactionLayer:
             self._merge[merge_key] = tx
         if method == "INVITE":
             if tx.config.trying_delay > 0:
-                self._arm(tx, "trying", now + tx.config.trying_delay)
+                self._arm(tx, "trying", now, tx.config.trying_delay)
             else:
                 self._send_trying(tx)
         else:
             # a TU that never answers must not leak the transaction: the client gave up at F
-            self._arm(tx, "unanswered", now + 64 * tx.config.t1)
+            self._arm(tx, "unanswered", now, 64 * tx.config.t1)
         self._events.append(RequestReceived(tx.id, request, addr, transport, local))
 
     def _receive_ack(self, ack: Request, via: Via, addr: Addr, now: float, transport: str) -> None:
@@ -805,8 +803,8 @@ class TransactionLayer:
         tx.state = State.COMPLETED
         tx.response_sent = 1
         if not tx.reliable:
-            self._arm(tx, "G", now + tx.config.response_retransmit_delay(1))
-        self._arm(tx, "H", now + tx.config.timer_h)
+            self._arm(tx, "G", now, tx.config.response_retransmit_delay(1))
+        self._arm(tx, "H", now, tx.config.timer_h)
 
     def _server_plain_response(self, tx: _Transaction, response: Response, now: float) -> None:
         if tx.state not in (State.TRYING, State.PROCEEDING):
@@ -830,7 +828,7 @@ class TransactionLayer:
                 tx.response_sent += 1
                 self.counters["retransmissions"] += 1
                 self._transmit(tx.final_data, tx.final, tx.addr, tx.transport, tx.id, tx.local)
-                self._arm(tx, "G", now + tx.config.response_retransmit_delay(tx.response_sent))
+                self._arm(tx, "G", now, tx.config.response_retransmit_delay(tx.response_sent))
         elif name in ("H", "unanswered"):
             self._terminate(tx)
             self._events.append(TransactionTimeout(tx.id, tx.method, name))
