@@ -64,10 +64,14 @@ EMBEDDED_SIP = ("127.0.0.1", 5060)
 
 #: a young collection once this many more container objects were allocated than freed
 #: (Python's default: 700). Nearly all a call allocates dies young, by reference count; each
-#: young collection walks what is alive, mostly the calls in flight. In bench/b2bua_path.py
-#: (3,000 calls, 100 in flight) the default ran 275 young collections, 0.11-0.16 s in all;
-#: 10,000 ran 18, 0.06-0.09 s, none longer than 25 ms
-YOUNG_COLLECTION_THRESHOLD = 10_000
+#: young collection walks what is alive, mostly the calls in flight, and what it keeps goes on
+#: to the next generation's passes. In bench/b2bua_path.py (3,000 calls, 100 in flight) the
+#: default ran 275 young collections, 0.11-0.16 s in all; 10,000 ran 18, 0.06-0.09 s. The real
+#: node at 400 CPS for 70 s (bench/README.md, session 16): 10,000 ran 118 young and 10 older
+#: passes, 1.7-1.8 s in all; 50,000 ran 80 and 6, 0.7-0.9 s, the longest pass as long (0.11-0.14
+#: s against 0.11). What the passes find is next to nothing: 1,437 objects in all in a 20 s
+#: run at 700 CPS (14,000 calls)
+YOUNG_COLLECTION_THRESHOLD = 50_000
 
 
 def settle_collector() -> None:
