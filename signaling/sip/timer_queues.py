@@ -110,7 +110,7 @@ class TimerQueues(Generic[K]):
             else:
                 heapq.heappop(heads)
             return entry
-        entry = self.first()
-        if entry is None or entry[0] > now:
+        earliest = self.first()
+        if earliest is None or earliest[0] > now:
             return None
         return self.pop()
