@@ -98,18 +98,6 @@ class TimerQueues(Generic[K]):
 
     def pop_due(self, now: float) -> Entry[K] | None:
         """Take the earliest entry if it is due at ``now``, else None."""
-        heads = self._heads
-        if heads and not self._misc:  # the usual case, :meth:`pop` inline
-            entry, delay = heads[0]
-            if entry[0] > now:
-                return None
-            q = self._queues[delay]
-            q.popleft()
-            if q:
-                heapq.heapreplace(heads, (q[0], delay))
-            else:
-                heapq.heappop(heads)
-            return entry
         earliest = self.first()
         if earliest is None or earliest[0] > now:
             return None
