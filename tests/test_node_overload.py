@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from signaling.sip.limits import OverloadDecision
 from tests.b2bua_harness import node_with
 
 
@@ -42,5 +43,53 @@ def test_overloaded_node_answers_503_with_retry_after_and_keeps_no_state() -> No
                 s.sendto(invite(port, h.sip_port, "ovl-2"), ("127.0.0.1", h.sip_port))
                 reply = await asyncio.wait_for(loop.sock_recv(s, 4096), 5)
                 assert not reply.startswith(b"SIP/2.0 503 "), reply
+
+    asyncio.run(main())
+
+
+def test_overloaded_node_still_serves_the_calls_it_holds() -> None:
+    """In overload a request that belongs to a call the node holds passes: a retransmitted
+    INVITE gets its transaction's own answer again (not a second, stateless 503) and a request
+    inside a dialog is processed (here an unknown dialog: 481, the full path's answer), while a
+    new call is still refused."""
+
+    async def main() -> None:
+        async with node_with() as h:
+            loop = asyncio.get_running_loop()
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s,
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as carrier,
+            ):
+                carrier.bind(("127.0.0.1", h.carrier_ports[0]))
+                carrier.setblocking(False)
+                s.bind(("127.0.0.1", 0))
+                s.setblocking(False)
+                port = s.getsockname()[1]
+                first = invite(port, h.sip_port, "ovl-held")
+                s.sendto(first, ("127.0.0.1", h.sip_port))
+                trying = await asyncio.wait_for(loop.sock_recv(s, 4096), 5)
+                assert trying.startswith(b"SIP/2.0 100 "), trying
+                outbound = await asyncio.wait_for(loop.sock_recv(carrier, 65535), 5)
+                assert outbound.startswith(b"INVITE "), outbound
+                assert "ovl-held" in h.node.calls
+
+                h.node.overload.update(h.node.now(), cpu=1.0)
+                assert h.node.overload.overloaded
+                s.sendto(first, ("127.0.0.1", h.sip_port))  # the caller's retransmission
+                again = await asyncio.wait_for(loop.sock_recv(s, 4096), 5)
+                assert again.startswith(b"SIP/2.0 100 "), again
+                in_dialog = invite(port, h.sip_port, "ovl-gone").replace(
+                    b"To: <sip:12125550100@127.0.0.1>", b"To: <sip:12125550100@127.0.0.1>;tag=gone"
+                )
+                s.sendto(in_dialog, ("127.0.0.1", h.sip_port))
+                answer = await asyncio.wait_for(loop.sock_recv(s, 4096), 5)
+                assert answer.startswith(b"SIP/2.0 481 "), answer
+                s.sendto(invite(port, h.sip_port, "ovl-new"), ("127.0.0.1", h.sip_port))
+                refused = await asyncio.wait_for(loop.sock_recv(s, 4096), 5)
+                assert refused.startswith(b"SIP/2.0 503 ") and b"Call-ID: ovl-new" in refused, refused
+                assert "ovl-new" not in h.node.calls
+                counts = h.node.overload.counts
+                assert counts[OverloadDecision.KNOWN_CALL] == 2
+                assert counts[OverloadDecision.REJECT_503] == 1
 
     asyncio.run(main())

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from signaling.b2bua.call import Call
 from signaling.b2bua.ended import EndedCalls
+from signaling.b2bua.inputs import CallState
 from signaling.b2bua.operations import auth_log_level
 from signaling.b2bua.stats import GatewayProber, NodeStats
 from signaling.routing import Router
@@ -59,6 +60,8 @@ class Dispatch:
     _by_transaction: dict[TransactionId, Call]
     _dialogs: dict[DialogId, tuple[Call, str]]
     _ended: EndedCalls
+    calls: dict[str, CallState]
+    _lingering: dict[str, CallState]
     defence: Defence
     overload: OverloadGuard
     transport: SipTransport
@@ -99,12 +102,9 @@ class Dispatch:
         ):
             return  # dropped before parsing: no answer, no log line, a counter
         decision = self.overload.decide(data)
-        if decision is not OverloadDecision.ACCEPT:
-            if decision is OverloadDecision.REJECT_503:
-                request = scan_request(data)
-                if request is not None and "Via" in request.headers:
-                    reply = self.overload.reject(request, to_tag=new_tag())
-                    self._send_raw(serialize(reply), addr, transport, local)
+        if decision is not OverloadDecision.ACCEPT and not self._refused(
+            decision, data, addr, transport, local
+        ):
             return
         if is_keepalive(data):
             if transport == "TCP" and data.startswith(b"\r\n\r\n"):
@@ -133,6 +133,31 @@ class Dispatch:
         self.layer.receive(message, addr, self.now(), transport, local)
         self._pump()
         self._raw = None
+
+    def _refused(
+        self, decision: OverloadDecision, data: bytes, addr: Addr, transport: str, local: str | None
+    ) -> bool:
+        """Carries out the overload guard's refusal of a datagram (a stateless 503, or nothing
+        past the drop mark). Returns True when the request turns out to belong to a call this
+        node holds and must pass after all: a request inside a dialog (a To tag: a re-INVITE,
+        an UPDATE) or a retransmitted INVITE whose call is here, which the transaction layer
+        absorbs (a second, stateless final answer would contradict the call's own)."""
+        if decision is not OverloadDecision.REJECT_503:
+            return False
+        request = scan_request(data)
+        if request is None or "Via" not in request.headers:
+            return False
+        call_id = request.headers.get("Call-ID")
+        try:
+            known = call_id in self.calls or call_id in self._lingering or request.to_tag is not None
+        except ValueError:  # a To that does not parse: the full parse answers it (400)
+            known = True
+        if known:
+            self.overload.pass_known()
+            return True
+        reply = self.overload.reject(request, to_tag=new_tag())
+        self._send_raw(serialize(reply), addr, transport, local)
+        return False
 
     def _send_raw(self, data: bytes, addr: Addr, transport: str, local: str | None) -> None:
         """An answer outside the transaction layer, from the socket the request reached."""

@@ -24,8 +24,10 @@ version, for route hunting ("skip a routing gateway at its limit").
 
 *Overload* (:class:`OverloadGuard`). Fed load signals (queue depth of not-yet-processed
 messages, recent CPU share, message rate), it enters overload when any signal reaches its high
-mark and leaves only when all are back under their low marks and at least ``min_hold`` seconds
-have passed (hysteresis, so it does not flap at the threshold). In overload, a datagram whose first
+mark (the CPU share as the mean of the samples of the last ``cpu_window`` seconds, so one busy
+half-second of a node with headroom does not refuse calls) and leaves only when all are back
+under their low marks and at least ``min_hold`` seconds have passed (hysteresis, so it does not
+flap at the threshold). In overload, a datagram whose first
 line starts a new transaction that would create state (INVITE, REGISTER, SUBSCRIBE, OPTIONS,
 MESSAGE...) is answered 503 with ``Retry-After``; responses, ACK, BYE, CANCEL and in-dialog work
 always pass, so calls already up can still end cleanly. Past the drop mark even the 503 costs too
@@ -321,9 +323,11 @@ class OverloadConfig:
     #: queued, unprocessed messages: enter overload at ``high``, leave under ``low``
     queue_high: int = 2000
     queue_low: int = 500
-    #: share of one core (0-1) over the last sampling period
+    #: share of one core (0-1): the mean of the samples taken in the last ``cpu_window`` s
     cpu_high: float = 0.90
     cpu_low: float = 0.70
+    #: seconds of CPU samples averaged into the CPU signal (0: the latest sample alone)
+    cpu_window: float = 2.0
     #: messages per second (None: not watched)
     rate_high: float | None = None
     rate_low: float | None = None
@@ -337,6 +341,8 @@ class OverloadConfig:
     def __post_init__(self) -> None:
         if not (self.queue_low <= self.queue_high <= self.drop_queue and self.cpu_low <= self.cpu_high):
             raise ValueError("low marks must not exceed high marks (and the drop mark)")
+        if not (0 <= self.cpu_window < math.inf):
+            raise ValueError("cpu_window must be a finite number of seconds, 0 or more")
         if (self.rate_high is None) != (self.rate_low is None):
             raise ValueError("rate_high and rate_low are set together")
         if self.rate_high is not None and self.rate_low is not None and self.rate_low > self.rate_high:
@@ -347,6 +353,9 @@ class OverloadDecision(Enum):
     ACCEPT = "accept"
     REJECT_503 = "reject_503"
     DROP = "drop"
+    #: refused by :meth:`OverloadGuard.decide`, then found to belong to a call the node holds
+    #: (an in-dialog request, a retransmitted INVITE): passed after all (:meth:`pass_known`)
+    KNOWN_CALL = "known_call"
 
     # counted per received message (OverloadGuard.counts): the members are singletons, so
     # identity is their hash, without Enum.__hash__'s Python call
@@ -359,8 +368,11 @@ class OverloadGuard:
     overloaded: bool = False
     since: float | None = None
     queue_depth: int = 0
+    #: the CPU signal: the mean of ``cpu_samples``
     cpu: float = 0.0
     rate: float = 0.0
+    #: the CPU samples of the last ``cpu_window`` seconds, as (time, share), oldest first
+    cpu_samples: deque[tuple[float, float]] = field(default_factory=deque)
     #: how many datagrams each decision took (for metrics)
     counts: dict[OverloadDecision, int] = field(default_factory=lambda: dict.fromkeys(OverloadDecision, 0))
 
@@ -372,11 +384,13 @@ class OverloadGuard:
         cpu: float | None = None,
         rate: float | None = None,
     ) -> bool:
-        """Feed the latest load signals (any subset); returns whether we are now overloaded."""
+        """Feed the latest load signals (any subset); returns whether we are now overloaded.
+        ``cpu`` is the share of a core used since the previous sample; the CPU signal is the
+        mean of the samples fed in the last ``cpu_window`` seconds, this one included."""
         if queue_depth is not None:
             self.queue_depth = queue_depth
         if cpu is not None:
-            self.cpu = cpu
+            self._add_cpu(now, cpu)
         if rate is not None:
             self.rate = rate
         c = self.config
@@ -391,6 +405,15 @@ class OverloadGuard:
             self.overloaded, self.since = False, None
         return self.overloaded
 
+    def _add_cpu(self, now: float, share: float) -> None:
+        samples = self.cpu_samples
+        samples.append((now, share))
+        since = now - self.config.cpu_window
+        # a sample older than the window goes; so does any from a clock that has gone back
+        while len(samples) > 1 and not since < samples[0][0] <= now:
+            samples.popleft()
+        self.cpu = sum(s for _, s in samples) / len(samples)
+
     def decide(self, data: bytes) -> OverloadDecision:
         """What to do with one received datagram, from its first bytes only."""
         decision = OverloadDecision.ACCEPT
@@ -403,6 +426,14 @@ class OverloadGuard:
                     decision = OverloadDecision.REJECT_503
         self.counts[decision] += 1
         return decision
+
+    def pass_known(self) -> None:
+        """A request :meth:`decide` refused belongs to a call the node already holds (a
+        re-INVITE, a retransmission of an INVITE it is working on): it passes after all, so a
+        held call is never refused in mid-dialog and a transaction never gets a second final
+        answer. Counted as :attr:`OverloadDecision.KNOWN_CALL` instead of a refusal."""
+        self.counts[OverloadDecision.REJECT_503] -= 1
+        self.counts[OverloadDecision.KNOWN_CALL] += 1
 
     def reject(self, request: Request, *, to_tag: str) -> Response:
         """The 503 for a request :meth:`decide` refused (its headers parsed just enough to copy)."""

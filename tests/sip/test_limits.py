@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from signaling.sip.limits import (
@@ -192,12 +194,64 @@ def test_overload_guard_enters_and_leaves_with_hysteresis():
 
 def test_overload_guard_cpu_and_rate_signals():
     guard = OverloadGuard(
-        OverloadConfig(cpu_high=0.9, cpu_low=0.7, rate_high=5000, rate_low=3000, min_hold=0)
+        OverloadConfig(cpu_high=0.9, cpu_low=0.7, rate_high=5000, rate_low=3000, min_hold=0, cpu_window=0)
     )
     assert guard.update(0.0, cpu=0.95)
     assert guard.update(1.0, cpu=0.5, rate=4000)  # rate still above its low mark
     assert not guard.update(2.0, rate=2000)
     assert guard.update(3.0, rate=5000)
+
+
+def test_overload_guard_cpu_signal_is_the_mean_of_its_window():
+    # the node samples every 0.5 s; a 2 s window holds the last four samples
+    guard = OverloadGuard(OverloadConfig(cpu_high=0.9, cpu_low=0.7, min_hold=0, cpu_window=2.0))
+    now = 0.0
+    for share in (0.8, 0.8, 0.8):
+        assert not guard.update(now, cpu=share)
+        now += 0.5
+    # one busy half-second of a node running at 80 %: the mean is 0.8375, no overload
+    assert not guard.update(now, cpu=0.95)
+    assert guard.cpu == pytest.approx((0.8 * 3 + 0.95) / 4)
+    # a loop that stays saturated: enters once the window's mean reaches the high mark
+    entered = []
+    for _ in range(4):
+        now += 0.5
+        entered.append(guard.update(now, cpu=1.0))
+    assert entered == [False, True, True, True]  # means 0.8875, 0.9375, 0.9875, 1.0
+    assert len(guard.cpu_samples) == 4
+    # leaves only when the window's mean is under the low mark again
+    left = []
+    for _ in range(4):
+        now += 0.5
+        left.append(guard.update(now, cpu=0.3))
+    assert left == [True, False, False, False]  # means 0.825, 0.65, 0.475, 0.3
+    # a gap longer than the window leaves only the new sample
+    now += 10.0
+    assert not guard.update(now, cpu=0.5)
+    assert list(guard.cpu_samples) == [(now, 0.5)]
+
+
+def test_overload_guard_cpu_window_survives_a_clock_going_back():
+    guard = OverloadGuard(OverloadConfig(cpu_high=0.9, cpu_low=0.7, min_hold=0))
+    guard.update(100.0, cpu=1.0)
+    assert guard.overloaded
+    # samples from a later time than now are not averaged in
+    guard.update(50.0, cpu=0.2)
+    assert list(guard.cpu_samples) == [(50.0, 0.2)]
+    assert guard.cpu == 0.2
+
+
+def test_overload_guard_window_zero_is_the_latest_sample():
+    guard = OverloadGuard(OverloadConfig(cpu_high=0.9, cpu_low=0.7, min_hold=0, cpu_window=0))
+    assert not guard.update(0.0, cpu=0.8)
+    assert guard.update(0.5, cpu=0.95)
+    assert not guard.update(1.0, cpu=0.5)
+
+
+@pytest.mark.parametrize("window", [-0.5, math.inf, math.nan])
+def test_overload_config_refuses_a_bad_cpu_window(window: float):
+    with pytest.raises(ValueError, match="cpu_window"):
+        OverloadConfig(cpu_window=window)
 
 
 def test_in_overload_new_requests_get_503_and_dialog_traffic_passes():
@@ -215,6 +269,10 @@ def test_in_overload_new_requests_get_503_and_dialog_traffic_passes():
     assert guard.decide(INVITE) is OverloadDecision.DROP
     assert guard.counts[OverloadDecision.REJECT_503] == 2
     assert guard.counts[OverloadDecision.DROP] == 1
+    # a refused request found to belong to a held call passes: counted apart, not as a refusal
+    guard.pass_known()
+    assert guard.counts[OverloadDecision.REJECT_503] == 1
+    assert guard.counts[OverloadDecision.KNOWN_CALL] == 1
 
 
 def test_overload_config_validation():
