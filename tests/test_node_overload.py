@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from signaling.sip.limits import OverloadDecision
+from signaling.sip.limits import OverloadConfig, OverloadDecision, OverloadGuard
 from tests.b2bua_harness import node_with
 
 
@@ -73,8 +73,11 @@ def test_overloaded_node_still_serves_the_calls_it_holds() -> None:
                 assert outbound.startswith(b"INVITE "), outbound
                 assert "ovl-held" in h.node.calls
 
+                # refusing every new request while overloaded (no share admitted), so that
+                # what passes here passes for being part of a held call
+                h.node.overload = OverloadGuard(OverloadConfig(cpu_target=0.0))
                 h.node.overload.update(h.node.now(), cpu=1.0)
-                assert h.node.overload.overloaded
+                assert h.node.overload.overloaded and h.node.overload.admit_share == 0.0
                 s.sendto(first, ("127.0.0.1", h.sip_port))  # the caller's retransmission
                 again = await asyncio.wait_for(loop.sock_recv(s, 4096), 5)
                 assert again.startswith(b"SIP/2.0 100 "), again

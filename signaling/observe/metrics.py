@@ -161,8 +161,13 @@ class NodeCollector(Collector):
         )
         yield _gauge(
             "overloaded",
-            "1 while the overload guard refuses new requests.",
+            "1 while the overload guard refuses new requests beyond its admitted share.",
             values={(): int(node.overload.overloaded)},
+        )
+        yield _gauge(
+            "overload_admit_share",
+            "Share of new requests the overload guard admits (1 when not overloaded).",
+            values={(): round(node.overload.admit_share, 4)},
         )
         t = node.transport.stats
         yield _counter(

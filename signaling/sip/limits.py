@@ -25,13 +25,14 @@ version, for route hunting ("skip a routing gateway at its limit").
 *Overload* (:class:`OverloadGuard`). Fed load signals (queue depth of not-yet-processed
 messages, recent CPU share, message rate), it enters overload when any signal reaches its high
 mark (the CPU share as the mean of the samples of the last ``cpu_window`` seconds, so one busy
-half-second of a node with headroom does not refuse calls) and leaves only when all are back
-under their low marks and at least ``min_hold`` seconds have passed (hysteresis, so it does not
-flap at the threshold). In overload, a datagram whose first
-line starts a new transaction that would create state (INVITE, REGISTER, SUBSCRIBE, OPTIONS,
-MESSAGE...) is answered 503 with ``Retry-After``; responses, ACK, BYE, CANCEL and in-dialog work
-always pass, so calls already up can still end cleanly. Past the drop mark even the 503 costs too
-much and new requests are dropped silently.
+half-second of a node with headroom does not refuse calls) and leaves when all are back under
+their low marks, or when admission is back to all with no signal at its mark, at least
+``min_hold`` seconds after entering (hysteresis, so it does not flap at the threshold). In
+overload, a datagram whose first line starts a new transaction that would create state (INVITE,
+REGISTER, SUBSCRIBE, OPTIONS, MESSAGE...) is admitted at the share that steers the CPU to
+``cpu_target`` and otherwise answered 503 with ``Retry-After``; responses, ACK, BYE, CANCEL and
+in-dialog work always pass, so calls already up can still end cleanly. Past the drop mark even
+the 503 costs too much and new requests are dropped silently.
 """
 
 from __future__ import annotations
@@ -335,6 +336,13 @@ class OverloadConfig:
     drop_queue: int = 10000
     #: seconds to stay in overload at least once entered
     min_hold: float = 2.0
+    #: in overload, the loop thread's share of a core that admission steers to: each CPU
+    #: sample scales the share of new requests admitted by ``cpu_target / sample``, so the
+    #: node keeps serving as many calls as it can instead of refusing all of them for a
+    #: while (0: refuse every new request while overloaded)
+    cpu_target: float = 0.85
+    #: the smallest share of new requests admitted while the CPU alone is over its mark
+    min_admit: float = 0.02
     #: the Retry-After we send (s)
     retry_after: int = 5
 
@@ -343,6 +351,8 @@ class OverloadConfig:
             raise ValueError("low marks must not exceed high marks (and the drop mark)")
         if not (0 <= self.cpu_window < math.inf):
             raise ValueError("cpu_window must be a finite number of seconds, 0 or more")
+        if not (0 <= self.cpu_target <= 1 and 0 < self.min_admit <= 1):
+            raise ValueError("cpu_target must be within 0-1 and min_admit within (0, 1]")
         if (self.rate_high is None) != (self.rate_low is None):
             raise ValueError("rate_high and rate_low are set together")
         if self.rate_high is not None and self.rate_low is not None and self.rate_low > self.rate_high:
@@ -373,6 +383,11 @@ class OverloadGuard:
     rate: float = 0.0
     #: the CPU samples of the last ``cpu_window`` seconds, as (time, share), oldest first
     cpu_samples: deque[tuple[float, float]] = field(default_factory=deque)
+    #: the share of new requests admitted (1 when not overloaded)
+    admit_share: float = 1.0
+    #: admissions owed by the shares of refused requests: a new request is admitted each time
+    #: this reaches 1 (deterministic, no random draw)
+    credit: float = 0.0
     #: how many datagrams each decision took (for metrics)
     counts: dict[OverloadDecision, int] = field(default_factory=lambda: dict.fromkeys(OverloadDecision, 0))
 
@@ -394,15 +409,30 @@ class OverloadGuard:
         if rate is not None:
             self.rate = rate
         c = self.config
-        high = self.queue_depth >= c.queue_high or self.cpu >= c.cpu_high
+        # the queue and the message rate past their marks are acute: every new request refused
+        acute = self.queue_depth >= c.queue_high
         low = self.queue_depth <= c.queue_low and self.cpu <= c.cpu_low
         if c.rate_high is not None and c.rate_low is not None:
-            high = high or self.rate >= c.rate_high
+            acute = acute or self.rate >= c.rate_high
             low = low and self.rate <= c.rate_low
+        high = acute or self.cpu >= c.cpu_high
         if not self.overloaded and high:
             self.overloaded, self.since = True, now
-        elif self.overloaded and low and self.since is not None and now - self.since >= c.min_hold:
-            self.overloaded, self.since = False, None
+            self.admit_share, self.credit = 1.0, 0.0
+        elif (
+            self.overloaded
+            and self.since is not None
+            and now - self.since >= c.min_hold
+            and (low or (self.admit_share >= 1.0 and not high))
+        ):
+            # every signal under its low mark, or admission back to all with none at its mark
+            self.overloaded, self.since, self.admit_share = False, None, 1.0
+        if self.overloaded:
+            if acute or c.cpu_target <= 0:
+                self.admit_share = 0.0
+            elif cpu is not None:
+                share = max(self.admit_share, c.min_admit) * c.cpu_target / max(cpu, 0.01)
+                self.admit_share = min(1.0, share)
         return self.overloaded
 
     def _add_cpu(self, now: float, share: float) -> None:
@@ -423,7 +453,11 @@ class OverloadGuard:
                 if self.queue_depth >= self.config.drop_queue:
                     decision = OverloadDecision.DROP
                 else:
-                    decision = OverloadDecision.REJECT_503
+                    self.credit += self.admit_share
+                    if self.credit >= 1.0:
+                        self.credit -= 1.0
+                    else:
+                        decision = OverloadDecision.REJECT_503
         self.counts[decision] += 1
         return decision
 

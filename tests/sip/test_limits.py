@@ -254,6 +254,52 @@ def test_overload_config_refuses_a_bad_cpu_window(window: float):
         OverloadConfig(cpu_window=window)
 
 
+def test_overload_admits_the_share_that_steers_the_cpu_to_its_target():
+    guard = OverloadGuard(OverloadConfig(cpu_high=0.9, cpu_low=0.3, cpu_target=0.5, min_hold=0))
+    guard.update(0.0, cpu=1.0)
+    assert guard.overloaded and guard.admit_share == 0.5
+    decisions = [guard.decide(INVITE) for _ in range(10)]
+    # half the new calls pass, spread evenly; dialog traffic is never counted against the share
+    assert decisions == [OverloadDecision.REJECT_503, OverloadDecision.ACCEPT] * 5
+    assert guard.decide(b"BYE sip:x SIP/2.0\r\n") is OverloadDecision.ACCEPT
+    # still saturated at half: half again
+    guard.update(0.5, cpu=1.0)
+    assert guard.admit_share == 0.25
+    # the loop well under the target: the share grows back, never past all
+    guard.update(1.0, cpu=0.2)
+    assert guard.admit_share == pytest.approx(0.625)
+    guard.update(1.5, cpu=0.1)
+    assert guard.admit_share == 1.0
+    assert guard.overloaded  # the window's mean (0.575) is still over the low mark...
+    assert not guard.update(2.0, cpu=0.5)  # ...but all are admitted again and none is high
+
+
+def test_overload_share_has_a_floor_while_the_cpu_alone_is_high():
+    guard = OverloadGuard(OverloadConfig(min_admit=0.05, cpu_target=0.8))
+    for i in range(40):
+        guard.update(i * 0.5, cpu=1.0)
+    assert guard.overloaded
+    assert guard.admit_share == pytest.approx(0.05 * 0.8)
+    passed = sum(guard.decide(INVITE) is OverloadDecision.ACCEPT for _ in range(100))
+    assert passed == 4
+
+
+def test_overload_refuses_every_new_request_when_the_queue_is_past_its_mark():
+    guard = OverloadGuard(OverloadConfig(queue_high=100, queue_low=10, min_hold=0))
+    guard.update(0.0, queue_depth=100, cpu=0.3)
+    assert guard.overloaded and guard.admit_share == 0.0
+    assert all(guard.decide(INVITE) is OverloadDecision.REJECT_503 for _ in range(20))
+    # the queue drained: the CPU decides the share again
+    guard.update(0.5, queue_depth=50, cpu=0.3)
+    assert guard.admit_share == pytest.approx(0.02 * 0.85 / 0.3)
+
+
+@pytest.mark.parametrize(("target", "floor"), [(-0.1, 0.02), (1.5, 0.02), (0.8, 0.0), (0.8, 1.5)])
+def test_overload_config_refuses_a_bad_admission_target(target: float, floor: float):
+    with pytest.raises(ValueError, match="cpu_target"):
+        OverloadConfig(cpu_target=target, min_admit=floor)
+
+
 def test_in_overload_new_requests_get_503_and_dialog_traffic_passes():
     guard = OverloadGuard(OverloadConfig(queue_high=10, queue_low=5, drop_queue=100, retry_after=7))
     assert guard.decide(INVITE) is OverloadDecision.ACCEPT
