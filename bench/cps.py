@@ -156,6 +156,8 @@ def run_rate(node: Node, rate: int, seconds: int, hold_ms: int, sample_every: in
     calls = rate * seconds
     errors = Path(tempfile.gettempdir()) / f"cps-uac-{rate}-errors.log"
     errors.unlink(missing_ok=True)
+    stat_file = Path(tempfile.gettempdir()) / f"uac-{rate}.csv"
+    stat_file.unlink(missing_ok=True)
     uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "61000", "-l", "100000", wait=False)
     time.sleep(0.5)
     before = cpu_seconds(node.proc.pid)
@@ -188,11 +190,16 @@ def run_rate(node: Node, rate: int, seconds: int, hold_ms: int, sample_every: in
     stop(uas)
     clean = uac.returncode == 0
     failures = _failure_kinds(errors) if not clean else {}
+    completed = _completed_calls(stat_file)
     return {
         "failures": failures,
         "rate": rate,
         "calls": calls,
         "clean": clean,
+        # calls SIPp saw succeed (its own count), and those per second of offered load: what an
+        # overloaded node still carries
+        "completed_calls": completed,
+        "goodput_cps": round(completed / seconds, 1) if completed is not None else None,
         "sipp_exit": uac.returncode if uac.returncode is not None else -1,
         "wall_s": round(wall, 2),
         "node_cpu_s": round(used, 3),
@@ -200,6 +207,20 @@ def run_rate(node: Node, rate: int, seconds: int, hold_ms: int, sample_every: in
         "node_cpu_share_of_core": round(used / wall, 3),
         **({"intervals": intervals} if sample_every else {}),
     }
+
+
+def _completed_calls(stat_file: Path) -> int | None:
+    """SIPp's cumulative count of successful calls, from the last line of its statistics file
+    (``-trace_stat``), or None when there is none."""
+    try:
+        lines = stat_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    if len(lines) < 2:
+        return None
+    columns = dict(zip(lines[0].split(";"), lines[-1].split(";"), strict=False))
+    value = columns.get("SuccessfulCall(C)", "")
+    return int(value) if value.isdigit() else None
 
 
 def _failure_kinds(errors: Path) -> dict[str, int]:
@@ -352,10 +373,16 @@ def summarise(runs: list[dict[str, object]], rates: list[int]) -> dict[str, obje
                 "median_node_cpu_share_of_core": statistics.median(
                     float(str(r["node_cpu_share_of_core"])) for r in mine
                 ),
+                "median_goodput_cps": _median_or_none([r.get("goodput_cps") for r in mine]),
             }
         )
     clean = [int(str(s["rate"])) for s in summary if s["clean_runs"] == s["runs"]]
     return {"summary": summary, "highest_clean_cps": max(clean) if clean else 0}
+
+
+def _median_or_none(values: list[object]) -> float | None:
+    known = [float(str(v)) for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def run_paired(
