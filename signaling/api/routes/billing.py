@@ -3,10 +3,11 @@ their sub-accounts, and rate tables as CSV (import all-or-nothing with line numb
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -16,7 +17,7 @@ from signaling.api.models import Money, output_model, to_output
 from signaling.billing import ratecsv
 from signaling.billing.charge import Tariff
 from signaling.billing.rates import Rate as BillingRate
-from signaling.store import Account, AccountPackage, Payment, Rate, RateGroup, paymentcsv
+from signaling.store import Account, AccountPackage, Admin, Payment, Rate, RateGroup, paymentcsv
 from signaling.store.accounts import PaymentType
 from signaling.store.codec import EPOCH
 
@@ -59,8 +60,16 @@ def pay(account_id: int, body: PaymentIn, request: Request, user: CurrentUser) -
     return to_output(record)
 
 
-@router.get("/payments", tags=["payments"], response_model=list[PaymentOut])  # type: ignore[valid-type]
-def payments(
+@dataclass(frozen=True, slots=True)
+class PaymentQuery:
+    """What ``GET /payments`` and ``GET /payments.csv`` both answer from: the caller's scoped
+    store API and the payment records its filters found."""
+
+    admin: Admin
+    found: list[Payment]
+
+
+def payment_query(
     *,
     request: Request,
     user: CurrentUser,
@@ -69,11 +78,21 @@ def payments(
     start: AwareDatetime | None = None,
     end: AwareDatetime | None = None,
     operator: str | None = None,
-) -> list[dict[str, Any]]:
-    """Payment records in [start, end), oldest first, by account, type and operator (CAP-6.5)."""
+) -> PaymentQuery:
+    """The payment record query's filters (CAP-6.5), one dependency for both answers: records in
+    [start, end), oldest first, by account, type and operator, within the caller's scope."""
     admin = admin_of(request, user)
     found = admin.payments(account_id=account_id, kind=type, start=start, end=end, operator=operator)
-    return [to_output(p) for p in found]
+    return PaymentQuery(admin, found)
+
+
+FoundPayments = Annotated[PaymentQuery, Depends(payment_query)]
+
+
+@router.get("/payments", tags=["payments"], response_model=list[PaymentOut])  # type: ignore[valid-type]
+def payments(query: FoundPayments) -> list[dict[str, Any]]:
+    """Payment records in [start, end), oldest first, by account, type and operator (CAP-6.5)."""
+    return [to_output(p) for p in query.found]
 
 
 @router.get(
@@ -82,24 +101,12 @@ def payments(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
-def export_payments(
-    *,
-    request: Request,
-    user: CurrentUser,
-    account_id: int | None = None,
-    type: PaymentType | None = None,
-    start: AwareDatetime | None = None,
-    end: AwareDatetime | None = None,
-    operator: str | None = None,
-    excel: bool = False,
-) -> Response:
+def export_payments(query: FoundPayments, excel: bool = False) -> Response:
     """The payment record query as CSV with the reference's nine columns (CAP-6.5, T50): the
     same filters as ``GET /payments``; ``excel`` adds a UTF-8 byte-order mark and CRLF."""
-    admin = admin_of(request, user)
-    found = admin.payments(account_id=account_id, kind=type, start=start, end=end, operator=operator)
-    accounts = {a.id: a for a in admin.list(Account)}
+    accounts = {a.id: a for a in query.admin.list(Account)}
     return Response(
-        content=paymentcsv.export(found, accounts, excel=excel),
+        content=paymentcsv.export(query.found, accounts, excel=excel),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="payments.csv"'},
     )
