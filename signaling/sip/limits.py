@@ -385,8 +385,8 @@ class OverloadGuard:
     cpu_samples: deque[tuple[float, float]] = field(default_factory=deque)
     #: the share of new requests admitted (1 when not overloaded)
     admit_share: float = 1.0
-    #: admissions owed by the shares of refused requests: a new request is admitted each time
-    #: this reaches 1 (deterministic, no random draw)
+    #: the shares of the new requests seen in overload, not yet spent: a new request is
+    #: admitted each time this reaches 1 (deterministic, no random draw)
     credit: float = 0.0
     #: how many datagrams each decision took (for metrics)
     counts: dict[OverloadDecision, int] = field(default_factory=lambda: dict.fromkeys(OverloadDecision, 0))
