@@ -16,6 +16,7 @@ bench/README.md).
     python bench/b2bua_path.py --loop asyncio       # the stdlib loop even when uvloop is there
     python bench/b2bua_path.py --media-proxy off    # no media command: what anchoring costs
     python bench/b2bua_path.py --reference-code DIR # paired with another checkout's node
+    python bench/b2bua_path.py --before 32000 --repeat 1   # measured in steady state (see --before)
 
 ``--code DIR`` measures the node of another checkout (its ``signaling`` and ``mediacore``
 imported instead of this one's) with this harness; ``--reference-code DIR`` alternates run by
@@ -262,7 +263,7 @@ async def until_ended(node: Node) -> None:
 
 
 async def one_run(
-    calls: int, concurrent: int, profile: cProfile.Profile | None, media_proxy: str = "on"
+    calls: int, concurrent: int, profile: cProfile.Profile | None, media_proxy: str = "on", before: int = 50
 ) -> dict[str, Any]:
     config = load(
         {
@@ -288,7 +289,7 @@ async def one_run(
     settle_collector()  # the collector's policy of a running node (signaling/run.py)
     node.transport.send = h.send  # type: ignore[method-assign]
     try:
-        await run_calls(h, 0, 50, concurrent)  # warm-up: caches, first allocations
+        await run_calls(h, 0, before, concurrent)  # warm-up: caches, first allocations
         await until_ended(node)
         h.driver_s = 0.0
         started = node.stats.calls_answered
@@ -298,7 +299,7 @@ async def one_run(
             profile.enable()
         watch.armed = True
         cpu, wall = time.process_time(), time.perf_counter()
-        await run_calls(h, 50, calls, concurrent)
+        await run_calls(h, before, calls, concurrent)
         await until_ended(node)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         watch.armed = False
@@ -336,6 +337,13 @@ def main() -> int:
     parser.add_argument(
         "--media-proxy", default="on", choices=["on", "off"], help="off: no media command (SS_MEDIAPROXYMODE)"
     )
+    parser.add_argument(
+        "--before",
+        type=int,
+        default=50,
+        help="calls run (unmeasured) before the measured ones; they stay held 32 s, so about 30 s of "
+        "them puts the measured calls in the node's steady state",
+    )
     parser.add_argument("--profile", type=Path, default=None, help="one run under cProfile, stats here")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--code", type=Path, default=None, help="measure this checkout's node")
@@ -356,11 +364,14 @@ def main() -> int:
             pass
     if args.profile is not None:
         prof = cProfile.Profile()
-        result = runner(one_run(args.calls, args.concurrent, prof, args.media_proxy))
+        result = runner(one_run(args.calls, args.concurrent, prof, args.media_proxy, args.before))
         prof.dump_stats(str(args.profile))
         print(json.dumps(result))
         return 0
-    runs = [runner(one_run(args.calls, args.concurrent, None, args.media_proxy)) for _ in range(args.repeat)]
+    runs = [
+        runner(one_run(args.calls, args.concurrent, None, args.media_proxy, args.before))
+        for _ in range(args.repeat)
+    ]
     summary = {
         "loop": loop_name,
         "runs": runs,
@@ -386,7 +397,7 @@ def paired(args: argparse.Namespace) -> int:
         for name, tree in order:
             command = [sys.executable, __file__, "--code", str(tree), "--repeat", "1"]
             command += ["--calls", str(args.calls), "--concurrent", str(args.concurrent), "--loop", args.loop]
-            command += ["--media-proxy", args.media_proxy]
+            command += ["--media-proxy", args.media_proxy, "--before", str(args.before)]
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             runs[name].extend(json.loads(done.stdout)["runs"])
     pairs = zip(runs["node"], runs["reference"], strict=True)
