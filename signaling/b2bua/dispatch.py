@@ -140,7 +140,7 @@ class Dispatch:
         """Carries out the overload guard's refusal of a datagram (a stateless 503, or nothing
         past the drop mark). Returns True when the request turns out to belong to a call this
         node holds and must pass after all: a request inside a dialog (a To tag: a re-INVITE,
-        an UPDATE) or a retransmitted INVITE whose call is here, which the transaction layer
+        an in-dialog OPTIONS) or a retransmitted INVITE whose call is here, which the transaction layer
         absorbs (a second, stateless final answer would contradict the call's own)."""
         if decision is not OverloadDecision.REJECT_503:
             return False
