@@ -102,7 +102,7 @@ class Dispatch:
         ):
             return  # dropped before parsing: no answer, no log line, a counter
         decision = self.overload.decide(data)
-        if decision is not OverloadDecision.ACCEPT and not self._refused(
+        if decision is not OverloadDecision.ACCEPT and self._refuse_unless_held(
             decision, data, addr, transport, local
         ):
             return
@@ -134,30 +134,30 @@ class Dispatch:
         self._pump()
         self._raw = None
 
-    def _refused(
+    def _refuse_unless_held(
         self, decision: OverloadDecision, data: bytes, addr: Addr, transport: str, local: str | None
     ) -> bool:
         """Carries out the overload guard's refusal of a datagram (a stateless 503, or nothing
-        past the drop mark). Returns True when the request turns out to belong to a call this
-        node holds and must pass after all: a request inside a dialog (a To tag: a re-INVITE,
-        an in-dialog OPTIONS) or a retransmitted INVITE whose call is here, which the transaction layer
-        absorbs (a second, stateless final answer would contradict the call's own)."""
+        past the drop mark) and returns True, unless the request belongs to a call this node
+        holds: a request inside a dialog (a To tag: a re-INVITE, an in-dialog OPTIONS) or a
+        retransmitted INVITE whose call is here, which the transaction layer absorbs (a second,
+        stateless final answer would contradict the call's own). That one passes: False."""
         if decision is not OverloadDecision.REJECT_503:
-            return False
+            return True
         request = scan_request(data)
         if request is None or "Via" not in request.headers:
-            return False
+            return True
         call_id = request.headers.get("Call-ID")
         try:
-            known = call_id in self.calls or call_id in self._lingering or request.to_tag is not None
+            held = call_id in self.calls or call_id in self._lingering or request.to_tag is not None
         except ValueError:  # a To that does not parse: the full parse answers it (400)
-            known = True
-        if known:
+            held = True
+        if held:
             self.overload.pass_known()
-            return True
+            return False
         reply = self.overload.reject(request, to_tag=new_tag())
         self._send_raw(serialize(reply), addr, transport, local)
-        return False
+        return True
 
     def _send_raw(self, data: bytes, addr: Addr, transport: str, local: str | None) -> None:
         """An answer outside the transaction layer, from the socket the request reached."""
