@@ -24,6 +24,7 @@ import uvloop
 
 from signaling.b2bua.ended import LINGER_S
 from signaling.b2bua.node import Node
+from signaling.b2bua.schedule import TIMER_SLACK
 from signaling.sip.limits import OverloadConfig, OverloadGuard
 from signaling.sip.message import cached_cseq, cached_name_addr, cached_via
 from tests.b2bua_harness import Harness, node_with
@@ -244,6 +245,10 @@ def test_ended_calls_leave_nothing_for_the_cyclic_collector() -> None:
                 for n in range(calls):
                     await call(h, caller, carrier, 200 + n)
                 await ended(h.node, 1 + calls)
+                # each answered call's 2xx retransmission timer (T1) was cancelled by its ACK;
+                # its entry leaves the node's deadline heap when the loop timer next fires,
+                # past that T1 (the heap is only looked at then: Schedule._reschedule)
+                await asyncio.sleep(h.node.layer.timers.t1 + 2 * TIMER_SLACK)
                 # what the calls left within LINGER_S: rests of transactions and the ACKs,
                 # plain tuples; each call's record (h.node.ended_records) is what remains tracked
                 per_call = (_tracked_objects() - tracked) / calls

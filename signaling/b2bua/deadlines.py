@@ -18,6 +18,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Hashable
 
+from signaling.sip.timer_queues import EarliestArmed
+
 __all__ = ["Deadlines"]
 
 Action = Callable[[], None]
@@ -30,9 +32,11 @@ class Deadlines:
     """Named deadlines: :meth:`set` (re-arms a key), :meth:`cancel`, :meth:`next_deadline`,
     :meth:`pop_due`. Time is whatever clock the caller uses."""
 
-    __slots__ = ("_heap", "_live", "_seq", "_stale")
+    __slots__ = ("_heap", "_live", "_seq", "_stale", "armed")
 
-    def __init__(self) -> None:
+    def __init__(self, armed: EarliestArmed | None = None) -> None:
+        #: where every deadline set is noted (shared with the node's other timer sources)
+        self.armed = armed if armed is not None else EarliestArmed()
         self._heap: list[tuple[float, int, Hashable]] = []
         #: key → (sequence number of its live heap entry, deadline, action, owner)
         self._live: dict[Hashable, tuple[int, float, Action, object]] = {}
@@ -55,6 +59,9 @@ class Deadlines:
             self._stale += 1
         self._live[key] = (self._seq, at, action, owner)
         heapq.heappush(self._heap, (at, self._seq, key))
+        armed = self.armed
+        if at < armed.at:  # noqa: PLR1730 (a compare, not a call to min: a few a call)
+            armed.at = at
         if self._stale >= _COMPACT_MIN:
             self._compact()
 

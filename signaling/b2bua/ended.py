@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from signaling.sip.dialog import DialogId
 from signaling.sip.message import Response
+from signaling.sip.timer_queues import EarliestArmed
 
 if TYPE_CHECKING:
     from signaling.b2bua.call import Call
@@ -37,9 +38,11 @@ KeptAck = tuple[int, bytes, Addr, str]
 class EndedCalls:
     """Forgotten calls' Call-IDs and carrier ACKs, each for LINGER_S."""
 
-    __slots__ = ("_acks", "_queue")
+    __slots__ = ("_acks", "_queue", "armed")
 
-    def __init__(self) -> None:
+    def __init__(self, armed: EarliestArmed | None = None) -> None:
+        #: where every deadline added is noted (shared with the node's other timer sources)
+        self.armed = armed if armed is not None else EarliestArmed()
         #: (when to forget, Call-ID, its carrier dialog's key or None), oldest first
         self._queue: deque[tuple[float, str, DialogKey | None]] = deque()
         self._acks: dict[DialogKey, KeptAck] = {}
@@ -55,6 +58,7 @@ class EndedCalls:
             key = (dialog.call_id, dialog.local_tag, dialog.remote_tag)
             self._acks[key] = ack
         self._queue.append((now + LINGER_S, call_id, key))
+        self.armed.note(now + LINGER_S)
 
     def next_deadline(self) -> float | None:
         return self._queue[0][0] if self._queue else None

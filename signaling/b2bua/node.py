@@ -51,6 +51,7 @@ from signaling.sip.keepalive import KeepAliveConfig, NatKeepAlive
 from signaling.sip.limits import AdmissionControl, KeyLimits, OverloadGuard, RateMeter
 from signaling.sip.message import Request, Response, SipUri, Via
 from signaling.sip.registrar import Registrar
+from signaling.sip.timer_queues import EarliestArmed
 from signaling.sip.timers import TimerConfig
 from signaling.sip.transaction import TransactionId, TransactionLayer
 from signaling.sip.transport import SipTransport, client_context, server_context
@@ -90,13 +91,18 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         self.cps = RateMeter(window_s=CPS_WINDOW, slots=10)
         #: the scanner defence, consulted before anything is parsed
         self.defence = Defence(config.defence)
-        self.layer = TransactionLayer(TimerConfig.from_parameters(self.parameters))
+        #: the earliest deadline armed by any of the node's timer sources since the loop timer was
+        #: last checked (``Schedule._reschedule``): shared by all of them
+        self._armed = EarliestArmed()
+        self.layer = TransactionLayer(TimerConfig.from_parameters(self.parameters), armed=self._armed)
         self.transport = SipTransport(self._on_data, dscp=int(self.parameters["SS_QOS_SIGNAL"]))
         self._configure_admission(config)
         p = self.parameters
-        self.keepalive = NatKeepAlive(KeepAliveConfig.from_parameters(p))
+        self.keepalive = NatKeepAlive(KeepAliveConfig.from_parameters(p), armed=self._armed)
         # bindings are keyed by the To URI's user alone: phones are found by number
-        self.registrar = Registrar(keepalive=self.keepalive, aor_key=_aor_user, authorize=self._may_register)
+        self.registrar = Registrar(
+            keepalive=self.keepalive, aor_key=_aor_user, authorize=self._may_register, armed=self._armed
+        )
         self._passwords = {gw.username: gw.password for gw in config.mapping_gateways if gw.username}
         self.auth = DigestChallenger(
             realm=config.sip_advertise or "softswitch",
@@ -117,7 +123,7 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         self._lingering: dict[str, CallState] = {}
         #: every other ended call is forgotten at once, leaving its Call-ID and its carrier
         #: dialog's last ACK for LINGER_S, as plain tuples (signaling/b2bua/ended.py)
-        self._ended = EndedCalls()
+        self._ended = EndedCalls(self._armed)
         self._by_transaction: dict[TransactionId, Call] = {}
         self._dialogs: dict[DialogId, tuple[Call, str]] = {}
         #: dialogs retransmitting a 2xx until the ACK comes: the only ones with a dialog timer
@@ -125,7 +131,7 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
         #: OPTIONS probes toward routing gateways in flight
         self.prober = GatewayProber(self.gateways)
         #: the calls' timers, 2xx retransmissions and forgetting ended calls, in one heap
-        self.deadlines = Deadlines()
+        self.deadlines = Deadlines(self._armed)
         self._serials = itertools.count(1)
         #: the one loop timer (at the earliest deadline of the layer, the registrar, the
         #: keep-alives and ``deadlines``) and when it is due

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from signaling.sip.dialog import AckTimeout, Dialog, DialogId, Retransmit2xx
 from signaling.sip.keepalive import NatKeepAlive
 from signaling.sip.message import Response
 from signaling.sip.registrar import Registrar
+from signaling.sip.timer_queues import EarliestArmed
 from signaling.sip.transaction import TransactionId, TransactionLayer
 from signaling.sip.transport import SipTransport
 from signaling.trace import Tracer
@@ -45,6 +47,7 @@ class Schedule:
     _loop: asyncio.AbstractEventLoop | None
     _timer: asyncio.Handle | None
     _timer_at: float
+    _armed: EarliestArmed
     _pumping: int
     _dialogs: dict[DialogId, tuple[Call, str]]
     _awaiting_ack: dict[DialogId, Dialog]
@@ -200,7 +203,18 @@ class Schedule:
         """Arm the one timer handle at the earliest deadline of the transaction layer, the
         registrar, keep-alives and :attr:`deadlines` (calls' timers, 2xx retransmissions):
         four heap tops, whatever the number of calls. A later deadline keeps the earlier handle
-        (it fires, finds nothing due, and re-arms)."""
+        (it fires, finds nothing due, and re-arms).
+
+        Asked after every input (eight times a call), the sources are not asked at all while a
+        handle is armed and nothing was armed earlier than it since the last time: every source
+        notes what it arms in the node's :class:`EarliestArmed`, and a source's next deadline
+        can only come earlier by arming one (disarming makes it later: the handle fires early,
+        finds nothing, and the full look follows, as when any handle fires)."""
+        armed = self._armed
+        if self._timer is not None and armed.at + TIMER_SLACK >= self._timer_at:
+            armed.at = math.inf
+            return
+        armed.at = math.inf
         loop = self._loop
         if loop is None:
             return

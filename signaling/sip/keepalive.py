@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .timer_queues import EarliestArmed
+
 __all__ = ["KeepAliveConfig", "NatKeepAlive", "Transmit"]
 
 Address = tuple[str, int]
@@ -90,8 +92,11 @@ class _Target:
 
 
 class NatKeepAlive:
-    def __init__(self, config: KeepAliveConfig | None = None) -> None:
+    def __init__(self, config: KeepAliveConfig | None = None, armed: EarliestArmed | None = None) -> None:
+        """``armed``: where every change that can bring :meth:`get_timer` earlier is noted
+        (shared with an adapter's other timer sources, ``timer_queues.EarliestArmed``)."""
         self.config = config or KeepAliveConfig()
+        self.armed = armed if armed is not None else EarliestArmed()
         self._payload = self.config.message.encode("utf-8")
         self._targets: dict[Address, _Target] = {}
         self._heap: list[tuple[float, int, Address]] = []
@@ -107,6 +112,7 @@ class NatKeepAlive:
         self.config = config
         self._payload = config.message.encode("utf-8")
         self._next_batch_at = self._last_batch_at + config.send_interval_ms / 1000.0
+        self.armed.note(self._next_batch_at)
         self._heap = []
         if not config.enabled:
             return
@@ -181,6 +187,7 @@ class NatKeepAlive:
         self._seq += 1
         target.generation = self._seq
         heapq.heappush(self._heap, (target.due, target.generation, addr))
+        self.armed.note(target.due)
 
     def _drop_stale_heads(self) -> None:
         while self._heap:

@@ -43,6 +43,7 @@ from urllib.parse import unquote
 
 from .keepalive import NatKeepAlive
 from .message import NameAddr, Request, Response, SipUri, make_response
+from .timer_queues import EarliestArmed
 
 __all__ = [
     "Binding",
@@ -242,12 +243,14 @@ class Registrar:
         authorize: Callable[[str, str], bool] | None = None,
         keepalive: NatKeepAlive | None = None,
         events_kept: int = EVENTS_KEPT,
+        armed: EarliestArmed | None = None,
     ) -> None:
         """``aor_key`` maps a To (or Request-) URI to the AOR key; a softswitch that knows phones by
         number alone can pass ``lambda uri: uri.user``. ``authorize(username, aor)`` says whether
         an authenticated user may register an AOR (default: the user part must equal the
         username). ``keepalive`` receives each UDP binding's source address. ``events_kept``
-        bounds the events waiting for :meth:`pop_events`."""
+        bounds the events waiting for :meth:`pop_events`. ``armed``: where every expiry deadline
+        is noted (shared with an adapter's other timer sources, ``timer_queues.EarliestArmed``)."""
         if events_kept < 1:
             raise ValueError("events_kept must be at least 1")
         self.config = config or RegistrarConfig()
@@ -256,6 +259,7 @@ class Registrar:
         self._keepalive = keepalive
         self._aors: dict[str, _Aor] = {}
         self._expiry: list[tuple[float, str]] = []
+        self.armed = armed if armed is not None else EarliestArmed()
         self._events: deque[RegistrarEvent] = deque(maxlen=events_kept)
         #: events dropped, oldest first, because ``events_kept`` were already waiting (a total
         #: since start: a consumer compares it between two :meth:`pop_events`)
@@ -431,6 +435,7 @@ class Registrar:
             self._aors[aor] = _Aor(list(bindings))
             earliest = min(b.expires_at for b in bindings)
             heapq.heappush(self._expiry, (earliest, aor))
+            self.armed.note(earliest)
         else:
             self._aors.pop(aor, None)
         if bindings and not was_online:
@@ -482,7 +487,9 @@ class Registrar:
                     self._keepalive.remove(b.source)
         self._aors[aor] = _Aor(live)
         self._changed.add(aor)
-        heapq.heappush(self._expiry, (min(b.expires_at for b in live), aor))
+        earliest = min(b.expires_at for b in live)
+        heapq.heappush(self._expiry, (earliest, aor))
+        self.armed.note(earliest)
 
     def pop_changed(self) -> set[str]:
         """The AORs whose bindings were added, refreshed, changed or removed (expiry included)

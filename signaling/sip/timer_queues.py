@@ -22,6 +22,7 @@ this replaces.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Hashable
 from typing import Generic, TypeVar
@@ -30,6 +31,28 @@ from typing import Generic, TypeVar
 MAX_QUEUES = 64
 
 K = TypeVar("K", bound=Hashable)
+
+
+class EarliestArmed:
+    """The earliest deadline armed since a loop adapter last looked: shared by the timer sources
+    of one event loop (this module's queues, the node's deadlines, the registrar, keep-alives).
+
+    An adapter that keeps one loop handle at the earliest deadline of all its sources would ask
+    each source for its next deadline after every input. None of them can come due earlier than
+    the handle unless one of them armed a deadline earlier than it since; each source notes what
+    it arms here (:meth:`note`, or the same comparison inline), and the adapter, when ``at`` is
+    not before its handle, keeps the handle without asking anyone, and resets ``at`` to infinity
+    either way (after its handle fires it asks every source again)."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at = math.inf
+
+    def note(self, deadline: float) -> None:
+        self.at = min(self.at, deadline)
+
+
 #: (deadline, seq, key, name)
 Entry = tuple[float, int, K, str]
 
@@ -37,9 +60,11 @@ Entry = tuple[float, int, K, str]
 class TimerQueues(Generic[K]):
     """Entries ``(deadline, seq, key, name)`` taken earliest first (ties: first pushed)."""
 
-    __slots__ = ("_heads", "_misc", "_queues", "_seq")
+    __slots__ = ("_heads", "_misc", "_queues", "_seq", "armed")
 
-    def __init__(self) -> None:
+    def __init__(self, armed: EarliestArmed | None = None) -> None:
+        #: where every push notes its deadline (see :class:`EarliestArmed`)
+        self.armed = armed if armed is not None else EarliestArmed()
         #: delay -> its entries, deadlines non-decreasing from head to tail
         self._queues: dict[float, deque[Entry[K]]] = {}
         #: (head entry, delay) of every non-empty queue, a heap (ordered by the entries: their
@@ -56,6 +81,9 @@ class TimerQueues(Generic[K]):
         """Add an entry due at ``deadline``, armed ``delay`` seconds before it."""
         self._seq += 1
         entry = (deadline, self._seq, key, name)
+        armed = self.armed
+        if deadline < armed.at:  # noqa: PLR1730 (a compare, not a call to min: ten a call)
+            armed.at = deadline
         queues = self._queues
         q = queues.get(delay)
         if q is None:

@@ -74,7 +74,7 @@ from .message import (
     serialize,
 )
 from .parser import SipParseError, parse_message
-from .timer_queues import TimerQueues
+from .timer_queues import EarliestArmed, TimerQueues
 from .timers import TimerConfig
 from .transaction_events import (
     AckReceived,
@@ -221,7 +221,9 @@ def _timer_live(tx: _Transaction | _Rest, name: str, deadline: float) -> bool:
 class TransactionLayer:
     """Every client and server transaction of one endpoint; see the module docstring."""
 
-    def __init__(self, timers: TimerConfig | None = None) -> None:
+    def __init__(self, timers: TimerConfig | None = None, *, armed: EarliestArmed | None = None) -> None:
+        """``armed``: where every timer the layer arms is noted (shared with the adapter's
+        other timer sources, :class:`~signaling.sip.timer_queues.EarliestArmed`)."""
         #: replace to reconfigure; transactions already running keep the values they began with
         self.timers = timers if timers is not None else TimerConfig()
         self.counters: Counter[str] = Counter()
@@ -234,7 +236,7 @@ class TransactionLayer:
         self._index: dict[tuple[object, ...], _Transaction | _Rest] = {}
         self._merge: dict[tuple[object, ...], _Transaction | _Rest] = {}
         #: every armed timer (and disarmed ones not yet due: skipped then), earliest first
-        self._timers: TimerQueues[TransactionId] = TimerQueues()
+        self._timers: TimerQueues[TransactionId] = TimerQueues(armed)
 
     # -- public API --------------------------------------------------------------------------------
 
