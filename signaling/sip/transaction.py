@@ -51,7 +51,14 @@ second holds thousands of transactions in these states; as tuples of atomic valu
 garbage collector stops tracking them, so its full passes do not walk them. A rest behaves as
 the transaction did: retransmitted requests are absorbed (a non-INVITE's final response sent
 again), a 2xx retransmission reaches the TU, an ACK matching an Accepted INVITE is passed on,
-the TU's 2xx retransmissions go out, ``state()`` names its state.
+the TU's 2xx retransmissions go out, ``state()`` names its state. Rests of one length end in
+the order they began, so they wait in a queue per length (the rest itself is the entry) rather
+than in the timer queues.
+
+Timer B and Timer F (32 s) guard a request that is never answered. Over UDP they are armed
+with the request but enter the timer queues only at its first retransmission (T1 later, before
+they can fall due): a transaction answered within T1, nearly every one, leaves no 32 s entry
+behind for the queues to skip when it comes up, cold, half a minute later.
 
 A terminated transaction is removed from every table at once; ``len(layer)`` counts the live
 ones (rests included). Bad network input never raises: it is dropped and counted in
@@ -205,8 +212,10 @@ _R_DATA: Final = 9
 _R_TO_TAG: Final = 10
 _R_REQUEST_TO_TAG: Final = 11
 _R_LOCAL: Final = 12
-#: the heap's timer name for the end of a rest
+#: the heap's timer name for the end of a rest (one whose deadline fits no rest queue)
 _REST_TIMER = "rest"
+#: distinct rest lengths that get a queue of their own (D, I, J, K, L, M: two or three in use)
+_REST_QUEUES = 8
 _ACCEPTED = State.ACCEPTED.value
 _COMPLETED = State.COMPLETED.value
 
@@ -237,6 +246,9 @@ class TransactionLayer:
         self._merge: dict[tuple[object, ...], _Transaction | _Rest] = {}
         #: every armed timer (and disarmed ones not yet due: skipped then), earliest first
         self._timers: TimerQueues[TransactionId] = TimerQueues(armed)
+        #: rests by their length, each queue in the order they end: the rest is its own entry
+        #: (its deadline is in it), and one that is gone when it comes up is skipped
+        self._rests: dict[float, deque[_Rest]] = {}
 
     # -- public API --------------------------------------------------------------------------------
 
@@ -264,21 +276,39 @@ class TransactionLayer:
 
     def poll_timeout(self) -> float | None:
         """The earliest instant at which ``handle_timeout`` has work, or None."""
-        timers = self._timers
         by_id = self._by_id
+        earliest: float | None = None
+        for rests in self._rests.values():
+            while rests:
+                rest = rests[0]
+                if by_id.get(rest[_R_ID]) is rest:
+                    if earliest is None or rest[_R_DEADLINE] < earliest:
+                        earliest = rest[_R_DEADLINE]
+                    break
+                rests.popleft()  # ended before its time (a transport error)
+        timers = self._timers
         while (entry := timers.first()) is not None:
             deadline, _, tid, name = entry
             tx = by_id.get(tid)
-            if tx is not None:  # _timer_live, inline: asked after every message
+            if tx is not None:  # _timer_live, inline
                 if isinstance(tx, tuple):
                     if name == _REST_TIMER and tx[_R_DEADLINE] == deadline:
-                        return deadline
+                        break
                 elif tx.timers.get(name) == deadline:
-                    return deadline
+                    break
             timers.pop()  # stale: re-armed, disarmed or the transaction is gone
-        return None
+        else:
+            return earliest
+        return deadline if earliest is None or deadline < earliest else earliest
 
     def handle_timeout(self, now: float) -> None:
+        by_id = self._by_id
+        for rests in self._rests.values():
+            # the end of a rest (D, I, J, K, L, M): nothing to say, only tables to clear
+            while rests and rests[0][_R_DEADLINE] <= now:
+                rest = rests.popleft()
+                if by_id.get(rest[_R_ID]) is rest:
+                    self._terminate(rest)
         timers = self._timers
         while (entry := timers.pop_due(now)) is not None:
             deadline, _, tid, name = entry
@@ -347,11 +377,17 @@ class TransactionLayer:
         tx.request_data = serialize(request)
         tx.sent = 1
         self._transmit(tx.request_data, request, tx.addr, tx.transport, tx.id, local)
+        guard, guard_delay = ("B", tx.config.timer_b) if invite else ("F", tx.config.timer_f)
         if not tx.reliable:
             delay = tx.config.request_retransmit_delay(1, invite=invite)
-            if delay is not None:
+            if delay is not None and delay < guard_delay:
                 self._arm(tx, "A" if invite else "E", now, delay)
-        self._arm(tx, "B" if invite else "F", now, tx.config.timer_b if invite else tx.config.timer_f)
+                # Timer B / F is armed (its deadline is the truth in ``tx.timers``) but enters
+                # the queue only at the first retransmission, which comes before it: most
+                # transactions are answered within T1 and leave no 32 s entry behind
+                tx.timers[guard] = now + guard_delay
+                return tx.id
+        self._arm(tx, guard, now, guard_delay)
         return tx.id
 
     def send_response(self, response: Response, now: float, transaction: TransactionId | None = None) -> None:
@@ -491,7 +527,14 @@ class TransactionLayer:
         if tx.merge_key is not None:
             self._merge[tx.merge_key] = rest
         self._by_id[tx.id] = rest
-        self._timers.push(deadline, delay, tx.id, _REST_TIMER)
+        rests = self._rests.get(delay)
+        if rests is None and len(self._rests) < _REST_QUEUES:
+            rests = self._rests[delay] = deque()
+        if rests is not None and (not rests or rests[-1][_R_DEADLINE] <= deadline):
+            rests.append(rest)
+            self._timers.armed.note(deadline)
+        else:  # a new length beyond the queues, or a clock that went back: the timer queues
+            self._timers.push(deadline, delay, tx.id, _REST_TIMER)
 
     def _resend(self, rest: _Rest) -> None:
         """A rest's stored message again (a lost ACK or final response): re-read from its bytes
@@ -604,6 +647,11 @@ class TransactionLayer:
     def _client_timer(self, tx: _Transaction, name: str, now: float) -> None:
         if name in ("A", "E"):
             tx.sent += 1
+            if tx.sent == 2:  # the first retransmission: Timer B / F enters the queue now
+                guard, guard_delay = ("B", tx.config.timer_b) if name == "A" else ("F", tx.config.timer_f)
+                deadline = tx.timers.get(guard)
+                if deadline is not None:
+                    self._timers.push(deadline, guard_delay, tx.id, guard)
             self.counters["retransmissions"] += 1
             self._transmit(tx.request_data, tx.request, tx.addr, tx.transport, tx.id, tx.local)
             delay = tx.config.request_retransmit_delay(

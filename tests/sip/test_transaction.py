@@ -212,6 +212,56 @@ def test_non_invite_client_absorbs_retransmitted_finals_for_timer_k():
     assert len(layer) == 0
 
 
+@pytest.mark.parametrize("method", ["INVITE", "BYE"])
+def test_an_answer_within_t1_leaves_no_timer_b_or_f_waiting_in_the_queue(method: str) -> None:
+    # Timer B / F is 32 s long; it enters the timer queue only at the first retransmission, so
+    # a transaction answered before T1 leaves no 32 s entry behind (one per call and leg at
+    # hundreds of calls per second, each popped cold)
+    layer, request, tid = _client(method)
+    layer.events()
+    layer.receive(respond(request, 200), SERVER_ADDR, 0.1)
+    layer.events()
+    assert all(entry[3] not in ("B", "F") for entry in _queued(layer)), _queued(layer)
+    # a transaction that is not answered in time still ends on Timer B / F (after retransmitting)
+    layer, _, tid = _client(method, branch="z9hG4bK-c2")
+    timeline = run(layer, 100.0)
+    assert _timeouts(timeline) == [(32.0, "B" if method == "INVITE" else "F")]
+    assert layer.state(tid) is None
+
+
+def _queued(layer: TransactionLayer) -> list[tuple[float, int, TransactionId, str]]:
+    """The timer queue's entries, stale ones included (white box: what waits in memory)."""
+    queues = layer._timers
+    popped = []
+    while (entry := queues.first()) is not None:
+        popped.append(entry)
+        queues.pop()
+    for deadline, _, key, name in popped:
+        queues.push(deadline, 0.0, key, name)
+    return popped
+
+
+def test_rests_end_on_time_when_the_clock_goes_back():
+    # rests of one length wait in the order they end; one that would end before the last
+    # queued (a sans-IO caller's clock went back) takes the timer queues instead, and each
+    # still ends at its own deadline
+    layer = TransactionLayer()
+    tids = []
+    for n, now in enumerate((10.0, 5.0)):
+        request = build_request("OPTIONS", branch=f"z9hG4bK-back-{n}", call_id=f"back-{n}@192.0.2.10")
+        layer.receive(request, CLIENT_ADDR, now)
+        [event] = [e for e in layer.events() if isinstance(e, RequestReceived)]
+        layer.send_response(respond(event.request, 200), now, event.transaction)
+        layer.events()
+        tids.append(event.transaction)
+    assert layer.poll_timeout() == 5.0 + 32.0
+    run(layer, 37.0)
+    assert layer.state(tids[1]) is None and layer.state(tids[0]) is State.COMPLETED
+    assert layer.poll_timeout() == 10.0 + 32.0
+    run(layer, 42.0)
+    assert len(layer) == 0 and layer.poll_timeout() is None
+
+
 def test_non_invite_client_over_tcp_ends_on_the_final():
     layer, request, tid = _client("BYE", transport="TCP")
     timeline = run(layer, 10.0)
