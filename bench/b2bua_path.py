@@ -262,8 +262,49 @@ async def until_ended(node: Node) -> None:
         await asyncio.sleep(0.001)
 
 
+class TimerPath:
+    """Wall time of the node's timer path while armed: the loop timer's handler
+    (``Schedule._on_timer``, with the re-checks it makes) and the re-check of the loop timer
+    after each input (``Schedule._reschedule`` outside the handler), wrapped on the node."""
+
+    def __init__(self, node: Node) -> None:
+        self.armed = False
+        self.seconds = {"on_timer": 0.0, "reschedule": 0.0}
+        self._inside = False
+        on_timer, reschedule = node._on_timer, node._reschedule
+
+        def timed_on_timer() -> None:
+            started = time.perf_counter()
+            self._inside = True
+            try:
+                on_timer()
+            finally:
+                self._inside = False
+                if self.armed:
+                    self.seconds["on_timer"] += time.perf_counter() - started
+
+        def timed_reschedule() -> None:
+            if self._inside or not self.armed:
+                reschedule()
+                return
+            started = time.perf_counter()
+            try:
+                reschedule()
+            finally:
+                self.seconds["reschedule"] += time.perf_counter() - started
+
+        node._on_timer = timed_on_timer  # type: ignore[method-assign]
+        node._reschedule = timed_reschedule  # type: ignore[method-assign]
+
+
 async def one_run(
-    calls: int, concurrent: int, profile: cProfile.Profile | None, media_proxy: str = "on", before: int = 50
+    calls: int,
+    concurrent: int,
+    profile: cProfile.Profile | None,
+    media_proxy: str = "on",
+    before: int = 50,
+    *,
+    timer_path: bool = False,
 ) -> dict[str, Any]:
     config = load(
         {
@@ -285,6 +326,7 @@ async def one_run(
     # the loop runs flat out here, which the overload guard would (rightly) take for overload
     node.overload = OverloadGuard(OverloadConfig(cpu_high=2.0, cpu_low=2.0))
     h = Harness(node)
+    timed = TimerPath(node) if timer_path else None
     await node.start()
     settle_collector()  # the collector's policy of a running node (signaling/run.py)
     node.transport.send = h.send  # type: ignore[method-assign]
@@ -298,11 +340,15 @@ async def one_run(
         if profile is not None:
             profile.enable()
         watch.armed = True
+        if timed is not None:
+            timed.armed = True
         cpu, wall = time.process_time(), time.perf_counter()
         await run_calls(h, before, calls, concurrent)
         await until_ended(node)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         watch.armed = False
+        if timed is not None:
+            timed.armed = False
         if profile is not None:
             profile.disable()
         gc.callbacks.remove(watch)
@@ -314,7 +360,7 @@ async def one_run(
         await node.transport.close()
         media.close()
         engine.close()
-    return {
+    result: dict[str, Any] = {
         "calls": calls,
         "cpu_ms_per_call": round(1000 * (cpu - h.driver_s) / calls, 4),
         "driver_ms_per_call": round(1000 * h.driver_s / calls, 4),
@@ -324,6 +370,9 @@ async def one_run(
         "gc_ms_per_call": round(1000 * sum(watch.seconds) / calls, 4),
         "gc_longest_pass_ms": round(1000 * watch.longest, 2),
     }
+    if timed is not None:
+        result["timer_path_us_per_call"] = {k: round(1e6 * v / calls, 1) for k, v in timed.seconds.items()}
+    return result
 
 
 def main() -> int:
@@ -343,6 +392,11 @@ def main() -> int:
         default=50,
         help="calls run (unmeasured) before the measured ones; they stay held 32 s, so about 30 s of "
         "them puts the measured calls in the node's steady state",
+    )
+    parser.add_argument(
+        "--timer-path",
+        action="store_true",
+        help="also time the node's timer path (the loop timer's handler, the re-check after each input)",
     )
     parser.add_argument("--profile", type=Path, default=None, help="one run under cProfile, stats here")
     parser.add_argument("--out", type=Path, default=None)
@@ -364,12 +418,20 @@ def main() -> int:
             pass
     if args.profile is not None:
         prof = cProfile.Profile()
-        result = runner(one_run(args.calls, args.concurrent, prof, args.media_proxy, args.before))
+        result = runner(
+            one_run(
+                args.calls, args.concurrent, prof, args.media_proxy, args.before, timer_path=args.timer_path
+            )
+        )
         prof.dump_stats(str(args.profile))
         print(json.dumps(result))
         return 0
     runs = [
-        runner(one_run(args.calls, args.concurrent, None, args.media_proxy, args.before))
+        runner(
+            one_run(
+                args.calls, args.concurrent, None, args.media_proxy, args.before, timer_path=args.timer_path
+            )
+        )
         for _ in range(args.repeat)
     ]
     summary = {
@@ -398,6 +460,7 @@ def paired(args: argparse.Namespace) -> int:
             command = [sys.executable, __file__, "--code", str(tree), "--repeat", "1"]
             command += ["--calls", str(args.calls), "--concurrent", str(args.concurrent), "--loop", args.loop]
             command += ["--media-proxy", args.media_proxy, "--before", str(args.before)]
+            command += ["--timer-path"] if args.timer_path else []
             done = subprocess.run(command, capture_output=True, text=True, check=True)
             runs[name].extend(json.loads(done.stdout)["runs"])
     pairs = zip(runs["node"], runs["reference"], strict=True)
