@@ -94,6 +94,10 @@ pub trait MediaControl: Send + Sync {
     }
     /// The address media sockets are bound to (what SDP should advertise).
     fn advertised_address(&self) -> std::net::IpAddr;
+    /// Makes commands queued without waking their worker take effect now (an engine that
+    /// queues some commands quietly: a deferred delete's statistics are only computed then).
+    /// Whoever polls [`PendingStats`] calls it while some are not done.
+    fn flush(&self) {}
 }
 
 /// The final statistics of a session whose deletion was started by

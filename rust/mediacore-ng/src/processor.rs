@@ -143,6 +143,12 @@ impl NgProcessor {
     }
 
     /// Deletes every session of every call (shutdown); engine errors are ignored.
+    /// Makes the engine's quietly queued commands take effect now ([`MediaControl::flush`]):
+    /// a deferred delete's statistics come only after it.
+    pub fn flush(&self) {
+        self.control.flush();
+    }
+
     pub fn delete_all(&mut self) {
         for (_, call) in self.calls.drain() {
             for id in call.sessions() {

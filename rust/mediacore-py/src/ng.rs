@@ -119,7 +119,7 @@ impl NgControl {
     /// reply then lacks that session's statistics).
     fn collect_deletes<'py>(&self, py: Python<'py>) -> PyResult<Collected<'py>> {
         let now = Instant::now();
-        let done: Vec<(u64, PendingDelete)> = {
+        let (done, waiting): (Vec<(u64, PendingDelete)>, bool) = {
             let mut pending = self.pending_deletes_locked()?;
             let mut done = Vec::new();
             let mut i = 0;
@@ -130,8 +130,13 @@ impl NgControl {
                     i += 1;
                 }
             }
-            done
+            (done, !pending.is_empty())
         };
+        if waiting {
+            // deletes are queued without waking their worker: the ones still waiting are
+            // carried out now if nothing else woke it since (the next collection finds them)
+            self.locked()?.flush();
+        }
         done.into_iter()
             .map(|(token, p)| Ok((token, from_value(py, &p.finish())?)))
             .collect()
@@ -141,6 +146,7 @@ impl NgControl {
     /// to the reply timeout: for shutdown, so no call's final statistics are lost.
     fn finish_deletes<'py>(&self, py: Python<'py>) -> PyResult<Collected<'py>> {
         let all: Vec<(u64, PendingDelete)> = std::mem::take(&mut *self.pending_deletes_locked()?);
+        self.locked()?.flush();
         let replies: Vec<(u64, Value)> =
             py.detach(|| all.into_iter().map(|(t, p)| (t, p.finish())).collect());
         replies

@@ -19,7 +19,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -135,6 +135,10 @@ fn decode_token(t: Token) -> (usize, Side, Channel) {
 
 pub struct Worker {
     poll: Poll,
+    /// Set by the control side when it queued a command without waking this worker (an update
+    /// that cannot fail, a deferred delete: `Engine::send_quiet`); cleared here before each
+    /// drain. `Engine::flush` wakes the workers it finds set.
+    quiet: Arc<AtomicBool>,
     slots: Vec<Option<Entry>>,
     free: Vec<usize>,
     by_id: HashMap<SessionId, usize>,
@@ -162,6 +166,7 @@ pub struct Worker {
 impl Worker {
     pub fn new(
         poll: Poll,
+        quiet: Arc<AtomicBool>,
         commands: Receiver<Command>,
         events: Arc<EventQueue>,
         ports: Arc<Mutex<PortAllocator>>,
@@ -169,6 +174,7 @@ impl Worker {
     ) -> Self {
         Worker {
             poll,
+            quiet,
             slots: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::new(),
@@ -209,16 +215,16 @@ impl Worker {
                 }
             }
             let now = Instant::now();
-            let mut shutdown = false;
+            // Commands first, at every wake, whatever woke the worker: a command queued without
+            // a wake (`Engine::send_quiet`) takes effect before the next datagram of its session
+            // is relayed, or at the latest at the next tick.
+            if self.drain_commands(now) {
+                break;
+            }
             for ev in events.iter() {
-                if ev.token() == WAKER {
-                    shutdown |= self.drain_commands(now);
-                } else {
+                if ev.token() != WAKER {
                     self.receive(ev.token(), now);
                 }
-            }
-            if shutdown {
-                break;
             }
             let now = Instant::now();
             self.run_timers(now);
@@ -367,6 +373,8 @@ impl Worker {
 
     /// Returns true on shutdown.
     fn drain_commands(&mut self, now: Instant) -> bool {
+        // before the drain: a command queued quietly after it sets the flag again
+        self.quiet.store(false, Ordering::SeqCst);
         while let Ok(cmd) = self.commands.try_recv() {
             match cmd {
                 Command::Create { session, legs } => {
