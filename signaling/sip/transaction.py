@@ -227,6 +227,11 @@ def _timer_live(tx: _Transaction | _Rest, name: str, deadline: float) -> bool:
     return tx.timers.get(name) == deadline
 
 
+def _guard(config: TimerConfig, *, invite: bool) -> tuple[str, float]:
+    """A client transaction's no-answer timer and its length: Timer B (INVITE) or Timer F."""
+    return ("B", config.timer_b) if invite else ("F", config.timer_f)
+
+
 class TransactionLayer:
     """Every client and server transaction of one endpoint; see the module docstring."""
 
@@ -377,7 +382,7 @@ class TransactionLayer:
         tx.request_data = serialize(request)
         tx.sent = 1
         self._transmit(tx.request_data, request, tx.addr, tx.transport, tx.id, local)
-        guard, guard_delay = ("B", tx.config.timer_b) if invite else ("F", tx.config.timer_f)
+        guard, guard_delay = _guard(tx.config, invite=invite)
         if not tx.reliable:
             delay = tx.config.request_retransmit_delay(1, invite=invite)
             if delay is not None and delay < guard_delay:
@@ -648,7 +653,7 @@ class TransactionLayer:
         if name in ("A", "E"):
             tx.sent += 1
             if tx.sent == 2:  # the first retransmission: Timer B / F enters the queue now
-                guard, guard_delay = ("B", tx.config.timer_b) if name == "A" else ("F", tx.config.timer_f)
+                guard, guard_delay = _guard(tx.config, invite=name == "A")
                 deadline = tx.timers.get(guard)
                 if deadline is not None:
                     self._timers.push(deadline, guard_delay, tx.id, guard)
