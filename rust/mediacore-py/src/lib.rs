@@ -18,6 +18,12 @@ use pyo3::types::{PyDict, PyList};
 
 use errors::{control_error, media_error, spec_error};
 
+/// The extension's own allocator. A session is built on the control thread (the Python loop's)
+/// and dropped on its media worker: with glibc's allocator that free takes the control thread's
+/// arena lock, and the two threads woke each other through it at every call.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A running media engine: worker threads relaying RTP/RTCP for two-leg sessions.
 #[pyclass(module = "mediacore._core", frozen)]
 struct Engine {

@@ -19,7 +19,7 @@ use mio::{Poll, Waker};
 
 use crate::config::EngineConfig;
 use crate::events::{EventQueue, EventRecord};
-use crate::ports::{PortAllocator, PortPair};
+use crate::ports::{allocate, PortAllocator, PortPair};
 use crate::worker::{Command, Worker, WorkerCounters, WAKER};
 
 /// A worker that does not answer a control request within this time is considered wedged; the
@@ -330,18 +330,18 @@ impl Engine {
             self.leg_interface(&spec.caller, "caller")?,
             self.leg_interface(&spec.callee, "callee")?,
         ];
-        let mut alloc = self
-            .inner
-            .ports
-            .lock()
-            .map_err(|_| ControlError::Unavailable("port allocator poisoned".into()))?;
-        let caller = alloc
-            .allocate(ips[0], spec.caller.dscp << 2)
-            .ok_or(ControlError::PortsExhausted)?;
-        match alloc.allocate(ips[1], spec.callee.dscp << 2) {
+        let ports = &self.inner.ports;
+        if ports.is_poisoned() {
+            return Err(ControlError::Unavailable("port allocator poisoned".into()));
+        }
+        let caller =
+            allocate(ports, ips[0], spec.caller.dscp << 2).ok_or(ControlError::PortsExhausted)?;
+        match allocate(ports, ips[1], spec.callee.dscp << 2) {
             Some(callee) => Ok(([caller, callee], ips)),
             None => {
-                alloc.release(caller.rtp_port);
+                if let Ok(mut alloc) = ports.lock() {
+                    alloc.release(caller.rtp_port);
+                }
                 Err(ControlError::PortsExhausted)
             }
         }

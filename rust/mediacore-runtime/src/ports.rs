@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -48,9 +49,9 @@ impl PortAllocator {
         self.in_use.len()
     }
 
-    /// Binds the next free pair on `ip` with the given ToS/traffic-class byte. Ports taken by
-    /// other programs are skipped. `None` when every pair is busy.
-    pub fn allocate(&mut self, ip: IpAddr, tos: u8) -> Option<PortPair> {
+    /// Takes the next free pair's number in the round-robin order, unbound: `None` when
+    /// every pair is in use.
+    fn reserve(&mut self) -> Option<u16> {
         for _ in 0..self.capacity() {
             let port = self.next;
             self.next = if port >= self.last_rtp {
@@ -58,21 +59,9 @@ impl PortAllocator {
             } else {
                 port + 2
             };
-            if self.in_use.contains(&port) {
-                continue;
+            if self.in_use.insert(port) {
+                return Some(port);
             }
-            let Ok(rtp) = bind_udp(SocketAddr::new(ip, port), tos) else {
-                continue;
-            };
-            let Ok(rtcp) = bind_udp(SocketAddr::new(ip, port + 1), tos) else {
-                continue;
-            };
-            self.in_use.insert(port);
-            return Some(PortPair {
-                rtp,
-                rtcp,
-                rtp_port: port,
-            });
         }
         None
     }
@@ -80,6 +69,32 @@ impl PortAllocator {
     pub fn release(&mut self, rtp_port: u16) {
         self.in_use.remove(&rtp_port);
     }
+}
+
+/// Binds the next free pair on `ip` with the given ToS/traffic-class byte; ports taken by
+/// other programs are skipped. `None` when every pair is busy, or the allocator is poisoned.
+///
+/// The pair's number is taken under the lock, but its two sockets are bound outside it: the
+/// eight syscalls of a pair would otherwise keep a media worker releasing a deleted call's
+/// ports waiting on the lock, and the wake-up when it is handed over cost more than the wait.
+pub fn allocate(ports: &Mutex<PortAllocator>, ip: IpAddr, tos: u8) -> Option<PortPair> {
+    let tries = ports.lock().ok()?.capacity();
+    for _ in 0..tries {
+        let port = ports.lock().ok()?.reserve()?;
+        let bound = bind_udp(SocketAddr::new(ip, port), tos).and_then(|rtp| {
+            bind_udp(SocketAddr::new(ip, port + 1), tos).map(|rtcp| PortPair {
+                rtp,
+                rtcp,
+                rtp_port: port,
+            })
+        });
+        match bound {
+            Ok(pair) => return Some(pair),
+            // in use by another program: give the number back, try the next one
+            Err(_) => ports.lock().ok()?.release(port),
+        }
+    }
+    None
 }
 
 /// Receive buffer per media socket: ~1 s of a 100-call burst is far beyond what a relay socket
@@ -125,5 +140,80 @@ pub fn set_tos(sock: &Socket, ipv4: bool, tos: u8) -> io::Result<()> {
         sock.set_tos_v4(u32::from(tos))
     } else {
         sock.set_tclass_v6(u32::from(tos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    /// A range of `pairs` pairs on loopback, from `from` on, that nothing holds now (best
+    /// effort: a port found free is bound and released again). Each test searches its own
+    /// part of the port space: tests run in parallel.
+    fn free_range(from: u16, pairs: u16) -> (u16, u16) {
+        for start in (from..from + 6000).step_by(64) {
+            let end = start + 2 * pairs - 1;
+            if (start..=end).all(|p| std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, p)).is_ok()) {
+                return (start, end);
+            }
+        }
+        panic!("no free port range on loopback");
+    }
+
+    #[test]
+    fn a_pair_taken_by_another_program_is_skipped_and_its_number_given_back() {
+        let (start, end) = free_range(41000, 3);
+        let ports = Mutex::new(PortAllocator::new(start, end));
+        let squatter = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, start + 1)).unwrap();
+        let pair = allocate(&ports, LOOPBACK, 0).expect("the next pair is free");
+        assert_eq!(
+            pair.rtp_port,
+            start + 2,
+            "the pair whose RTCP port is taken is skipped"
+        );
+        assert_eq!(
+            ports.lock().unwrap().in_use(),
+            1,
+            "the skipped number is not left in use"
+        );
+        drop(squatter);
+        let next = allocate(&ports, LOOPBACK, 0).expect("one pair is still free");
+        assert_eq!(
+            next.rtp_port,
+            start + 4,
+            "round robin: the next pair, not the skipped one"
+        );
+    }
+
+    #[test]
+    fn every_pair_in_use_is_none_and_a_released_pair_comes_back_last() {
+        let (start, end) = free_range(48000, 2);
+        let ports = Mutex::new(PortAllocator::new(start, end));
+        let first = allocate(&ports, LOOPBACK, 0).unwrap();
+        let number = first.rtp_port;
+        drop(first);
+        ports.lock().unwrap().release(number);
+        let first = allocate(&ports, LOOPBACK, 0).unwrap();
+        assert_ne!(
+            first.rtp_port, number,
+            "a pair just released is not handed out at once"
+        );
+        let second = allocate(&ports, LOOPBACK, 0).unwrap();
+        assert!(
+            allocate(&ports, LOOPBACK, 0).is_none(),
+            "both pairs are in use"
+        );
+        assert_eq!(ports.lock().unwrap().in_use(), 2);
+        let released = second.rtp_port;
+        drop(second);
+        ports.lock().unwrap().release(released);
+        let again = allocate(&ports, LOOPBACK, 0).unwrap();
+        assert_eq!(again.rtp_port, released, "the only free pair");
+        drop(first);
     }
 }
