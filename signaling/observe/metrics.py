@@ -295,7 +295,7 @@ class NodeCollector(Collector):
         )
         yield _counter(
             "media_setup_failures",
-            "Media sessions a worker could not register (their calls fail at the next step).",
+            "One-way media commands (a session's creation or update) a worker could not apply.",
             values={(): t["setup_failures"]},
         )
         yield _gauge("media_ports_in_use", "Media ports held.", values={(): t["ports_in_use"]})

@@ -15,12 +15,12 @@ use mediacore_engine::control::{
 };
 use mediacore_engine::transcode::needs_transcoding;
 use mediacore_engine::{DtmfPlay, LegSpec, Session, SessionId, SessionSpec, SessionStats, Side};
-use mio::{Poll, Waker};
+use mio::{Poll, Registry, Waker};
 
 use crate::config::EngineConfig;
 use crate::events::{EventQueue, EventRecord};
 use crate::ports::{allocate, PortAllocator, PortPair};
-use crate::worker::{Command, Worker, WorkerCounters, WAKER};
+use crate::worker::{register_legs, Command, Slots, Worker, WorkerCounters, WAKER};
 
 /// A worker that does not answer a control request within this time is considered wedged; the
 /// caller gets an error instead of hanging the control plane.
@@ -29,6 +29,10 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 struct WorkerHandle {
     tx: Sender<Command>,
     waker: Waker,
+    /// A clone of the worker's poller registry: a new session's sockets are registered from
+    /// the control thread, under a slot taken from `slots`.
+    registry: Registry,
+    slots: Arc<Mutex<Slots>>,
     /// Commands wait in `tx` without a wake (see `Engine::send_quiet`); the worker clears it.
     quiet: Arc<AtomicBool>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -68,7 +72,8 @@ pub struct EngineTotals {
     pub forwarded: u64,
     pub dropped: u64,
     pub send_errors: u64,
-    /// Sessions a worker could not register (their next command finds them unknown).
+    /// One-way commands a worker could not apply (a `Create` or an update: the session's next
+    /// command finds it unknown, or under its old spec).
     pub setup_failures: u64,
     pub ports_in_use: u64,
     pub port_capacity: u64,
@@ -106,9 +111,15 @@ impl Engine {
             let (tx, rx) = mpsc::channel();
             let counters = Arc::new(WorkerCounters::default());
             let quiet = Arc::new(AtomicBool::new(false));
+            let registry = poll
+                .registry()
+                .try_clone()
+                .map_err(|e| io_err("epoll", e))?;
+            let slots = Arc::new(Mutex::new(Slots::default()));
             let worker = Worker::new(
                 poll,
                 quiet.clone(),
+                slots.clone(),
                 rx,
                 events.clone(),
                 ports.clone(),
@@ -121,6 +132,8 @@ impl Engine {
             workers.push(WorkerHandle {
                 tx,
                 waker,
+                registry,
+                slots,
                 quiet,
                 thread: Mutex::new(Some(thread)),
                 counters,
@@ -347,6 +360,14 @@ impl Engine {
         }
     }
 
+    fn release_ports(&self, rtp_ports: [u16; 2]) {
+        if let Ok(mut alloc) = self.inner.ports.lock() {
+            for port in rtp_ports {
+                alloc.release(port);
+            }
+        }
+    }
+
     /// Transcoding sessions now holding a slot.
     pub fn transcoding_sessions(&self) -> usize {
         self.inner.transcoding.lock().map(|u| *u).unwrap_or(0)
@@ -410,10 +431,39 @@ impl MediaControl for Engine {
         };
         let worker =
             self.inner.next_worker.fetch_add(1, Ordering::Relaxed) % self.inner.workers.len();
-        let session = Box::new(session);
-        if let Err(e) = self.send(worker, Command::Create { session, legs }) {
+        let rtp_ports = [legs[0].rtp_port, legs[1].rtp_port];
+        let failed = |e: ControlError, slot: Option<usize>| {
+            if let (Some(slot), Some(w)) = (slot, self.inner.workers.get(worker)) {
+                if let Ok(mut pool) = w.slots.lock() {
+                    pool.give_back(slot);
+                }
+            }
+            self.release_ports(rtp_ports);
             self.release_slot(transcoding);
-            return Err(e);
+            Err(e)
+        };
+        let Some(handle) = self.inner.workers.get(worker) else {
+            return failed(ControlError::Unavailable("no such worker".into()), None);
+        };
+        let Ok(slot) = handle.slots.lock().map(|mut pool| pool.take()) else {
+            return failed(ControlError::Unavailable("slot pool poisoned".into()), None);
+        };
+        // Registered here, not by the worker: creating a session does not wake it (see
+        // `Command::Create`). The legs' sockets close (leaving the poller) on any failure.
+        if let Err(e) = register_legs(&handle.registry, slot, &legs) {
+            drop(legs);
+            return failed(ControlError::Io(e.to_string()), Some(slot));
+        }
+        let session = Box::new(session);
+        let ipv4 = ips[0].is_ipv4();
+        let create = Command::Create {
+            session,
+            legs,
+            slot,
+            ipv4,
+        };
+        if let Err(e) = self.send_quiet(worker, create) {
+            return failed(e, Some(slot));
         }
         if let Ok(mut d) = self.inner.directory.lock() {
             d.insert(
@@ -665,6 +715,33 @@ mod tests {
         assert_eq!(stats.caller.sent_rtp_packets, 1);
         assert_eq!(e.totals().ports_in_use, 0, "its ports are released");
         assert_eq!(e.session_count(), 0);
+        e.shutdown();
+    }
+
+    #[test]
+    fn a_session_created_without_a_wake_relays_its_first_datagram() {
+        let e = engine(42500);
+        let caller = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let callee = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        caller
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut spec = on(None, None);
+        spec.caller.remote_rtp = Some(caller.local_addr().unwrap());
+        // queued quietly, its sockets registered by this thread: the first datagram wakes the
+        // worker, which runs the Create before it reads the datagram
+        let info = e.create(spec).unwrap();
+        let to_engine = SocketAddr::new(ip("127.0.0.1"), info.callee.rtp.port());
+        callee.send_to(&rtp(1), to_engine).unwrap();
+        let mut buf = [0u8; 512];
+        let (n, _) = caller.recv_from(&mut buf).expect("relayed");
+        assert_eq!(&buf[..n], &rtp(1)[..]);
+        // the slot is reused by the next session once the first is deleted
+        e.delete(info.id).unwrap();
+        let again = e.create(on(None, None)).unwrap();
+        e.query(again.id).unwrap();
+        e.delete(again.id).unwrap();
+        assert_eq!(e.totals().ports_in_use, 0);
         e.shutdown();
     }
 

@@ -29,7 +29,8 @@ use mediacore_engine::{
     Channel, DtmfPlay, Event, Session, SessionId, SessionSpec, SessionStats, Side, Verdict,
 };
 use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
 
 use crate::events::EventQueue;
 use crate::ports::{set_tos, PortAllocator, PortPair};
@@ -47,15 +48,16 @@ const EVENTS_CAPACITY: usize = 1024;
 // Commands are per call, not per packet: their size does not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
-    /// A session built (and its codecs set up) on the control thread. One-way: the control
-    /// thread does not wait for the worker (its sockets are bound and its ports taken already;
-    /// all that is left is registering them with the worker's poller). Commands reach a worker
-    /// in order, so a later update or delete of the session finds it; a registration that
-    /// fails is counted (`setup_failures`) and the session's next command gets "unknown
-    /// session".
+    /// A session built (and its codecs set up) on the control thread, which also bound its
+    /// sockets and registered them with this worker's poller under `slot` (see [`Slots`]).
+    /// One-way and quiet: the worker has nothing left to do that can fail, and a datagram on
+    /// one of the sockets wakes it, to run this command before reading it. Commands reach a
+    /// worker in order, so a later update or delete of the session finds it.
     Create {
         session: Box<Session>,
         legs: [PortPair; 2],
+        slot: usize,
+        ipv4: bool,
     },
     /// `reply` None: one-way, for an update that cannot fail in the worker (the new spec
     /// transcodes nothing, so no codec is set up); a failure (the session never registered, a
@@ -89,7 +91,7 @@ pub struct WorkerCounters {
     pub forwarded: AtomicU64,
     pub dropped: AtomicU64,
     pub send_errors: AtomicU64,
-    /// Sessions whose sockets the worker could not register (one-way `Create`).
+    /// One-way commands the worker could not apply (a `Create` or an update).
     pub setup_failures: AtomicU64,
     pub sessions: AtomicU64,
     /// Share of wall time the worker spent working (not waiting), per mille, smoothed over
@@ -106,6 +108,46 @@ struct Entry {
     sockets: [[UdpSocket; 2]; 2],
     rtp_ports: [u16; 2],
     ipv4: bool,
+}
+
+/// A worker's session slots (a slot's four sockets are registered under its tokens,
+/// `token_for`): taken by the control thread, which registers a new session's sockets itself
+/// so that creating a session needs no wake of the worker, and given back by the worker when
+/// it has closed a deleted session's sockets.
+#[derive(Default)]
+pub struct Slots {
+    free: Vec<usize>,
+    len: usize,
+}
+
+impl Slots {
+    pub fn take(&mut self) -> usize {
+        self.free.pop().unwrap_or_else(|| {
+            self.len += 1;
+            self.len - 1
+        })
+    }
+
+    pub fn give_back(&mut self, slot: usize) {
+        self.free.push(slot);
+    }
+}
+
+/// Registers a new session's four sockets with a worker's poller (`registry`, a clone of the
+/// worker's) under `slot`'s tokens: done on the control thread, so a failure is an answer to
+/// the create, not a count. Sockets registered before a failure leave the poller when they
+/// are closed.
+pub fn register_legs(registry: &Registry, slot: usize, legs: &[PortPair; 2]) -> io::Result<()> {
+    for (side, pair) in [Side::Caller, Side::Callee].into_iter().zip(legs) {
+        for (channel, sock) in [(Channel::Rtp, &pair.rtp), (Channel::Rtcp, &pair.rtcp)] {
+            registry.register(
+                &mut SourceFd(&sock.as_raw_fd()),
+                token_for(slot, side, channel),
+                Interest::READABLE,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn channel_index(c: Channel) -> usize {
@@ -140,7 +182,12 @@ pub struct Worker {
     /// drain. `Engine::flush` wakes the workers it finds set.
     quiet: Arc<AtomicBool>,
     slots: Vec<Option<Entry>>,
-    free: Vec<usize>,
+    /// Shared with the engine: which slots are free (see [`Slots`]).
+    slot_pool: Arc<Mutex<Slots>>,
+    /// Slots a datagram was signalled for while empty: a session whose sockets the control
+    /// thread registered, and whose `Create` had not reached the worker yet. The edge is gone,
+    /// so `create` reads those sockets once.
+    signalled_empty: Vec<usize>,
     by_id: HashMap<SessionId, usize>,
     commands: Receiver<Command>,
     events: Arc<EventQueue>,
@@ -167,6 +214,7 @@ impl Worker {
     pub fn new(
         poll: Poll,
         quiet: Arc<AtomicBool>,
+        slot_pool: Arc<Mutex<Slots>>,
         commands: Receiver<Command>,
         events: Arc<EventQueue>,
         ports: Arc<Mutex<PortAllocator>>,
@@ -176,7 +224,8 @@ impl Worker {
             poll,
             quiet,
             slots: Vec::new(),
-            free: Vec::new(),
+            slot_pool,
+            signalled_empty: Vec::new(),
             by_id: HashMap::new(),
             commands,
             events,
@@ -240,6 +289,9 @@ impl Worker {
     fn receive(&mut self, token: Token, now: Instant) {
         let (slot, side, channel) = decode_token(token);
         let Some(Some(entry)) = self.slots.get_mut(slot) else {
+            if !self.signalled_empty.contains(&slot) {
+                self.signalled_empty.push(slot);
+            }
             return;
         };
         let fd = entry.sockets[side.index()][channel_index(channel)].as_raw_fd();
@@ -377,8 +429,13 @@ impl Worker {
         self.quiet.store(false, Ordering::SeqCst);
         while let Ok(cmd) = self.commands.try_recv() {
             match cmd {
-                Command::Create { session, legs } => {
-                    if self.create(*session, legs).is_err() {
+                Command::Create {
+                    session,
+                    legs,
+                    slot,
+                    ipv4,
+                } => {
+                    if self.create(*session, legs, slot, ipv4, now).is_err() {
                         self.setup_failures += 1;
                     }
                 }
@@ -423,60 +480,49 @@ impl Worker {
         false
     }
 
-    fn create(&mut self, session: Session, legs: [PortPair; 2]) -> Result<(), ControlError> {
+    fn create(
+        &mut self,
+        session: Session,
+        legs: [PortPair; 2],
+        slot: usize,
+        ipv4: bool,
+        now: Instant,
+    ) -> Result<(), ControlError> {
         let id = session.id();
-        let slot = self.free.pop().unwrap_or_else(|| {
-            self.slots.push(None);
-            self.slots.len() - 1
-        });
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        if self.slots[slot].is_some() {
+            // the control thread took a slot still in use: cannot happen (a slot is given
+            // back only after its session's sockets are closed); its sockets close here
+            self.release_ports([legs[0].rtp_port, legs[1].rtp_port]);
+            return Err(ControlError::Io(format!("slot {slot} is in use")));
+        }
         let rtp_ports = [legs[0].rtp_port, legs[1].rtp_port];
-        let ipv4 = legs[0]
-            .rtp
-            .local_addr()
-            .ok()
-            .and_then(|a| a.as_socket())
-            .is_none_or(|a| a.is_ipv4());
         let [caller, callee] = legs;
         let to_mio = |s: socket2::Socket| UdpSocket::from_std(std::net::UdpSocket::from(s));
-        let mut sockets = [
+        let sockets = [
             [to_mio(caller.rtp), to_mio(caller.rtcp)],
             [to_mio(callee.rtp), to_mio(callee.rtcp)],
         ];
-        let mut registered = Ok(());
-        for side in [Side::Caller, Side::Callee] {
-            for channel in [Channel::Rtp, Channel::Rtcp] {
-                let sock = &mut sockets[side.index()][channel_index(channel)];
-                if registered.is_ok() {
-                    registered = self.poll.registry().register(
-                        sock,
-                        token_for(slot, side, channel),
-                        Interest::READABLE,
-                    );
-                }
-            }
-        }
-        if let Err(e) = registered {
-            for row in sockets.iter_mut() {
-                for s in row.iter_mut() {
-                    let _ = self.poll.registry().deregister(s);
-                }
-            }
-            self.release_ports(rtp_ports);
-            self.free.push(slot);
-            return Err(ControlError::Io(e.to_string()));
-        }
-        if let Some(s) = self.slots.get_mut(slot) {
-            let mut entry = Entry {
-                session,
-                scheduled: None,
-                sockets,
-                rtp_ports,
-                ipv4,
-            };
-            schedule(&mut self.timers, &mut entry, slot);
-            *s = Some(entry);
-        }
+        let mut entry = Entry {
+            session,
+            scheduled: None,
+            sockets,
+            rtp_ports,
+            ipv4,
+        };
+        schedule(&mut self.timers, &mut entry, slot);
+        self.slots[slot] = Some(entry);
         self.by_id.insert(id, slot);
+        if let Some(i) = self.signalled_empty.iter().position(|&s| s == slot) {
+            self.signalled_empty.swap_remove(i);
+            for side in [Side::Caller, Side::Callee] {
+                for channel in [Channel::Rtp, Channel::Rtcp] {
+                    self.receive(token_for(slot, side, channel), now);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -527,7 +573,11 @@ impl Worker {
         let ports = entry.rtp_ports;
         drop(entry);
         self.release_ports(ports);
-        self.free.push(slot);
+        // only now, its sockets closed (out of the poller): the control thread may hand the
+        // slot's tokens to a new session's sockets
+        if let Ok(mut pool) = self.slot_pool.lock() {
+            pool.give_back(slot);
+        }
         Ok(stats)
     }
 
@@ -649,4 +699,88 @@ fn thread_cpu_time() -> Duration {
         ts.tv_sec.max(0) as u64,
         ts.tv_nsec.clamp(0, 999_999_999) as u32,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::mpsc;
+
+    use crate::ports::allocate;
+
+    const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    fn rtp(seq: u16) -> Vec<u8> {
+        let mut packet = vec![0x80, 0x00];
+        packet.extend_from_slice(&seq.to_be_bytes());
+        packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        packet.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        packet.extend_from_slice(&[0xd5; 160]);
+        packet
+    }
+
+    /// The control thread registers a new session's sockets before its `Create` reaches the
+    /// worker: a datagram signalled in between (its slot still empty) is read when the
+    /// `Create` comes, not left waiting for a second datagram's edge.
+    #[test]
+    fn a_datagram_signalled_before_the_create_arrives_is_relayed_when_it_does() {
+        let poll = Poll::new().unwrap();
+        let registry = poll.registry().try_clone().unwrap();
+        let slots = Arc::new(Mutex::new(Slots::default()));
+        let (_tx, rx) = mpsc::channel();
+        let ports = Arc::new(Mutex::new(PortAllocator::new(43200, 43239)));
+        let mut worker = Worker::new(
+            poll,
+            Arc::new(AtomicBool::new(false)),
+            slots.clone(),
+            rx,
+            Arc::new(EventQueue::new().unwrap()),
+            ports.clone(),
+            Arc::new(WorkerCounters::default()),
+        );
+        let caller = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let callee = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        caller
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut spec = SessionSpec::default();
+        spec.caller.remote_rtp = Some(caller.local_addr().unwrap());
+        let session = Session::new(SessionId(7), spec, Instant::now()).unwrap();
+        let legs = [
+            allocate(&ports, LOOPBACK, 0).unwrap(),
+            allocate(&ports, LOOPBACK, 0).unwrap(),
+        ];
+        let slot = slots.lock().unwrap().take();
+        register_legs(&registry, slot, &legs).unwrap();
+
+        // the callee's packet arrives and is signalled while the slot is empty
+        let to_engine = SocketAddr::new(LOOPBACK, legs[1].rtp_port);
+        callee.send_to(&rtp(1), to_engine).unwrap();
+        let mut events = Events::with_capacity(8);
+        worker
+            .poll
+            .poll(&mut events, Some(Duration::from_secs(2)))
+            .unwrap();
+        let tokens: Vec<Token> = events.iter().map(|ev| ev.token()).collect();
+        assert_eq!(tokens, vec![token_for(slot, Side::Callee, Channel::Rtp)]);
+        let now = Instant::now();
+        worker.receive(tokens[0], now);
+        assert_eq!(worker.signalled_empty, vec![slot]);
+
+        // the Create: the waiting datagram is read and relayed at once
+        worker.create(session, legs, slot, true, now).unwrap();
+        assert!(worker.signalled_empty.is_empty());
+        let mut buf = [0u8; 512];
+        let (n, _) = caller.recv_from(&mut buf).expect("relayed on create");
+        assert_eq!(&buf[..n], &rtp(1)[..]);
+        assert_eq!(worker.forwarded, 1);
+
+        // deleted: its slot is free again, for the next session's sockets
+        worker.delete(SessionId(7), Instant::now()).unwrap();
+        assert_eq!(slots.lock().unwrap().take(), slot);
+        assert_eq!(ports.lock().unwrap().in_use(), 0);
+    }
 }
