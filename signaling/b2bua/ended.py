@@ -5,9 +5,11 @@ A call that ended with nothing left to do (:func:`settled`) is dropped by the no
 :class:`EndedCalls` then holds, for LINGER_S, its Call-ID (the debug trace follows its late
 messages until then) and its carrier dialog's last ACK: a carrier that repeats its 2xx (our
 ACK was lost) gets that ACK again, as the dialog would have sent it. Everything is kept as
-plain tuples of strings, numbers and bytes, which Python's cyclic collector stops tracking: the
-thousands of calls ended within LINGER_S at a few hundred calls per second add nothing to its
-full passes. Deadlines are all LINGER_S after their call's end, so they come in order: a deque.
+plain tuples of strings, numbers and bytes, which cannot be part of a reference ring: they are
+untracked as they are kept (``signaling/untracked.py``), so the tens of thousands of calls
+ended within LINGER_S at several hundred calls per second add nothing to the cyclic collector's
+passes (CPython would untrack them too, but only at a pass over their generation, one level of
+nesting per pass). Deadlines are all LINGER_S after their call's end, so they come in order: a deque.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 from signaling.sip.dialog import DialogId
 from signaling.sip.message import Response
 from signaling.sip.timer_queues import EarliestArmed
+from signaling.untracked import untrack_tree
 
 if TYPE_CHECKING:
     from signaling.b2bua.call import Call
@@ -56,8 +59,9 @@ class EndedCalls:
         key: DialogKey | None = None
         if dialog is not None and ack is not None:
             key = (dialog.call_id, dialog.local_tag, dialog.remote_tag)
-            self._acks[key] = ack
-        self._queue.append((now + LINGER_S, call_id, key))
+            self._acks[key] = untrack_tree(ack)
+        # plain tuples: untracked now, not when a collection of their generation comes
+        self._queue.append(untrack_tree((now + LINGER_S, call_id, key)))
         self.armed.note(now + LINGER_S)
 
     def next_deadline(self) -> float | None:

@@ -71,6 +71,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Final
 
+from ..untracked import untrack_tree
 from .ids import new_tag
 from .message import (
     Message,
@@ -521,6 +522,9 @@ class TransactionLayer:
             None if tx.is_client else tx.request.to_tag,
             tx.local,
         )
+        # strings, numbers, bytes and tuples of them (its keys): it cannot be part of a ring,
+        # so the cyclic collector need not walk it, nor its keys, in the 32 s it is kept
+        untrack_tree(rest)
         # the rest takes the record's place under each of its keys (what terminating the
         # record and indexing the rest would leave, in one pass: nothing iterates the tables)
         tx.state = State.TERMINATED
