@@ -339,6 +339,34 @@ impl Engine {
         &self,
         spec: &SessionSpec,
     ) -> Result<([PortPair; 2], [IpAddr; 2]), ControlError> {
+        match self.try_allocate_ports(spec) {
+            // deletes queued quietly hold their ports until a worker wakes: run them, then
+            // try once more (only when the range is full: the common path never waits)
+            Err(ControlError::PortsExhausted) if self.settle_quiet() => {
+                self.try_allocate_ports(spec)
+            }
+            result => result,
+        }
+    }
+
+    /// Wakes every worker holding quietly queued commands and waits (at most the reply
+    /// timeout each) until it has run them. True when some worker had any.
+    fn settle_quiet(&self) -> bool {
+        let mut settled = false;
+        for (n, w) in self.inner.workers.iter().enumerate() {
+            if w.quiet.load(Ordering::SeqCst)
+                && self.request(n, |reply| Command::Barrier { reply }).is_ok()
+            {
+                settled = true;
+            }
+        }
+        settled
+    }
+
+    fn try_allocate_ports(
+        &self,
+        spec: &SessionSpec,
+    ) -> Result<([PortPair; 2], [IpAddr; 2]), ControlError> {
         let ips = [
             self.leg_interface(&spec.caller, "caller")?,
             self.leg_interface(&spec.callee, "callee")?,
@@ -742,6 +770,32 @@ mod tests {
         e.query(again.id).unwrap();
         e.delete(again.id).unwrap();
         assert_eq!(e.totals().ports_in_use, 0);
+        e.shutdown();
+    }
+
+    #[test]
+    fn ports_held_by_a_quietly_queued_delete_are_free_for_the_next_session() {
+        // a range of two pairs: one session's worth
+        let e = Engine::start(EngineConfig {
+            interface: ip("127.0.0.1"),
+            port_min: 42600,
+            port_max: 42603,
+            workers: 1,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let first = e.create(on(None, None)).unwrap();
+        // its delete waits in the worker's queue, unflushed, its ports still bound
+        let pending = e.delete_deferred(first.id).unwrap();
+        let second = e
+            .create(on(None, None))
+            .expect("the full range runs the queued delete first");
+        assert_eq!(pending.wait().unwrap().caller.datagrams, 0);
+        assert!(matches!(
+            e.create(on(None, None)),
+            Err(ControlError::PortsExhausted)
+        ));
+        e.delete(second.id).unwrap();
         e.shutdown();
     }
 

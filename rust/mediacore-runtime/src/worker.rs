@@ -81,6 +81,11 @@ pub enum Command {
         play: DtmfPlay,
         reply: SyncSender<Result<(), ControlError>>,
     },
+    /// Answered once every command queued before it has run: the control thread waits on it
+    /// when the ports are exhausted, so that quietly queued deletes release theirs first.
+    Barrier {
+        reply: SyncSender<Result<(), ControlError>>,
+    },
     Shutdown,
 }
 
@@ -474,6 +479,9 @@ impl Worker {
                     let r = self.play_dtmf(id, to, &play, now);
                     let _ = reply.send(r);
                 }
+                Command::Barrier { reply } => {
+                    let _ = reply.send(Ok(()));
+                }
                 Command::Shutdown => return true,
             }
         }
@@ -637,6 +645,9 @@ impl Worker {
                     let _ = reply.send(Err(gone()));
                 }
                 Command::PlayDtmf { reply, .. } => {
+                    let _ = reply.send(Err(gone()));
+                }
+                Command::Barrier { reply } => {
                     let _ = reply.send(Err(gone()));
                 }
                 Command::Shutdown => {}
