@@ -644,6 +644,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+    use crate::test_support::{peers, rtp};
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -701,26 +702,13 @@ mod tests {
         e.shutdown();
     }
 
-    fn rtp(seq: u16) -> Vec<u8> {
-        let mut packet = vec![0x80, 0x00];
-        packet.extend_from_slice(&seq.to_be_bytes());
-        packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-        packet.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-        packet.extend_from_slice(&[0xd5; 160]);
-        packet
-    }
-
     #[test]
     fn a_quiet_update_is_in_force_for_the_next_datagram_and_a_deferred_delete_ends_on_flush() {
         let e = engine(42400);
         let info = e.create(on(None, None)).unwrap();
         // answered by the worker: it has the session, and waits for its next wake
         e.query(info.id).unwrap();
-        let caller = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let callee = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        caller
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
+        let (caller, callee) = peers();
         // the answer: the caller's address known from now on, queued without waking the worker
         let mut spec = on(None, None);
         spec.caller.remote_rtp = Some(caller.local_addr().unwrap());
@@ -749,11 +737,7 @@ mod tests {
     #[test]
     fn a_session_created_without_a_wake_relays_its_first_datagram() {
         let e = engine(42500);
-        let caller = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let callee = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        caller
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
+        let (caller, callee) = peers();
         let mut spec = on(None, None);
         spec.caller.remote_rtp = Some(caller.local_addr().unwrap());
         // queued quietly, its sockets registered by this thread: the first datagram wakes the

@@ -721,17 +721,9 @@ mod tests {
     use std::sync::mpsc;
 
     use crate::ports::allocate;
+    use crate::test_support::{peers, rtp};
 
     const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-    fn rtp(seq: u16) -> Vec<u8> {
-        let mut packet = vec![0x80, 0x00];
-        packet.extend_from_slice(&seq.to_be_bytes());
-        packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-        packet.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-        packet.extend_from_slice(&[0xd5; 160]);
-        packet
-    }
 
     /// The control thread registers a new session's sockets before its `Create` reaches the
     /// worker: a datagram signalled in between (its slot still empty) is read when the
@@ -752,11 +744,7 @@ mod tests {
             ports.clone(),
             Arc::new(WorkerCounters::default()),
         );
-        let caller = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let callee = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        caller
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
+        let (caller, callee) = peers();
         let mut spec = SessionSpec::default();
         spec.caller.remote_rtp = Some(caller.local_addr().unwrap());
         let session = Session::new(SessionId(7), spec, Instant::now()).unwrap();
