@@ -19,7 +19,7 @@ use mio::{Poll, Registry, Waker};
 
 use crate::config::EngineConfig;
 use crate::events::{EventQueue, EventRecord};
-use crate::ports::{allocate, PortAllocator, PortPair};
+use crate::ports::{allocate, release_pairs, PortAllocator, PortPair};
 use crate::worker::{register_legs, Command, Slots, Worker, WorkerCounters, WAKER};
 
 /// A worker that does not answer a control request within this time is considered wedged; the
@@ -380,18 +380,8 @@ impl Engine {
         match allocate(ports, ips[1], spec.callee.dscp << 2) {
             Some(callee) => Ok(([caller, callee], ips)),
             None => {
-                if let Ok(mut alloc) = ports.lock() {
-                    alloc.release(caller.rtp_port);
-                }
+                release_pairs(ports, &[caller.rtp_port]);
                 Err(ControlError::PortsExhausted)
-            }
-        }
-    }
-
-    fn release_ports(&self, rtp_ports: [u16; 2]) {
-        if let Ok(mut alloc) = self.inner.ports.lock() {
-            for port in rtp_ports {
-                alloc.release(port);
             }
         }
     }
@@ -466,7 +456,7 @@ impl MediaControl for Engine {
                     pool.give_back(slot);
                 }
             }
-            self.release_ports(rtp_ports);
+            release_pairs(&self.inner.ports, &rtp_ports);
             self.release_slot(transcoding);
             Err(e)
         };

@@ -97,6 +97,16 @@ pub fn allocate(ports: &Mutex<PortAllocator>, ip: IpAddr, tos: u8) -> Option<Por
     None
 }
 
+/// Gives back the pairs numbered by their RTP ports (their sockets closed or about to be):
+/// the one way the engine and its workers release ports.
+pub fn release_pairs(ports: &Mutex<PortAllocator>, rtp_ports: &[u16]) {
+    if let Ok(mut alloc) = ports.lock() {
+        for &port in rtp_ports {
+            alloc.release(port);
+        }
+    }
+}
+
 /// Receive buffer per media socket: ~1 s of a 100-call burst is far beyond what a relay socket
 /// queues, but the default (208 KiB) is fine; we only raise it for bursty early media.
 const SOCKET_BUFFER_BYTES: usize = 256 * 1024;

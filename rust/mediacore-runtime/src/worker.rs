@@ -33,7 +33,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use crate::events::EventQueue;
-use crate::ports::{set_tos, PortAllocator, PortPair};
+use crate::ports::{release_pairs, set_tos, PortAllocator, PortPair};
 use crate::recv_batch::{RecvBatch, BATCH};
 
 pub const WAKER: Token = Token(usize::MAX);
@@ -500,13 +500,13 @@ impl Worker {
         if self.slots.len() <= slot {
             self.slots.resize_with(slot + 1, || None);
         }
+        let rtp_ports = [legs[0].rtp_port, legs[1].rtp_port];
         if self.slots[slot].is_some() {
             // the control thread took a slot still in use: cannot happen (a slot is given
             // back only after its session's sockets are closed); its sockets close here
-            self.release_ports([legs[0].rtp_port, legs[1].rtp_port]);
+            self.release_ports(rtp_ports);
             return Err(ControlError::Io(format!("slot {slot} is in use")));
         }
-        let rtp_ports = [legs[0].rtp_port, legs[1].rtp_port];
         let [caller, callee] = legs;
         let to_mio = |s: socket2::Socket| UdpSocket::from_std(std::net::UdpSocket::from(s));
         let sockets = [
@@ -616,11 +616,7 @@ impl Worker {
     }
 
     fn release_ports(&self, ports: [u16; 2]) {
-        if let Ok(mut alloc) = self.ports.lock() {
-            for p in ports {
-                alloc.release(p);
-            }
-        }
+        release_pairs(&self.ports, &ports);
     }
 
     fn close_all(&mut self) {
