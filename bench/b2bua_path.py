@@ -265,13 +265,31 @@ async def until_ended(node: Node) -> None:
 class TimerPath:
     """Wall time of the node's timer path while armed: the loop timer's handler
     (``Schedule._on_timer``, with the re-checks it makes) and the re-check of the loop timer
-    after each input (``Schedule._reschedule`` outside the handler), wrapped on the node."""
+    after each input (``Schedule._reschedule`` outside the handler), wrapped on the node; and
+    the media port's collection of deferred deletes (``InProcessMedia._collect``, a loop timer
+    of its own), with the part of it that hands each call its outcome (``_hand_on``: the
+    calls' ends) apart — the rest is the engine's: the outcomes built and converted."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, media: InProcessMedia) -> None:
         self.armed = False
-        self.seconds = {"on_timer": 0.0, "reschedule": 0.0}
+        self.seconds = {"on_timer": 0.0, "reschedule": 0.0, "media_collect": 0.0, "media_hand_on": 0.0}
         self._inside = False
         on_timer, reschedule = node._on_timer, node._reschedule
+        collect, hand_on = media._collect, media._hand_on
+
+        def timed(name: str, step: Callable[..., None]) -> Callable[..., None]:
+            def run(*args: object) -> None:
+                started = time.perf_counter()
+                try:
+                    step(*args)
+                finally:
+                    if self.armed:
+                        self.seconds[name] += time.perf_counter() - started
+
+            return run
+
+        media._collect = timed("media_collect", collect)  # type: ignore[method-assign]
+        media._hand_on = timed("media_hand_on", hand_on)  # type: ignore[method-assign]
 
         def timed_on_timer() -> None:
             started = time.perf_counter()
@@ -326,7 +344,7 @@ async def one_run(
     # the loop runs flat out here, which the overload guard would (rightly) take for overload
     node.overload = OverloadGuard(OverloadConfig(cpu_high=2.0, cpu_low=2.0))
     h = Harness(node)
-    timed = TimerPath(node) if timer_path else None
+    timed = TimerPath(node, media) if timer_path else None
     await node.start()
     settle_collector()  # the collector's policy of a running node (signaling/run.py)
     node.transport.send = h.send  # type: ignore[method-assign]
@@ -396,7 +414,8 @@ def main() -> int:
     parser.add_argument(
         "--timer-path",
         action="store_true",
-        help="also time the node's timer path (the loop timer's handler, the re-check after each input)",
+        help="also time the node's timer path (the loop timer's handler, the re-check after each input) "
+        "and the media port's collection of deferred deletes",
     )
     parser.add_argument("--profile", type=Path, default=None, help="one run under cProfile, stats here")
     parser.add_argument("--out", type=Path, default=None)

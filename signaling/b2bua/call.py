@@ -751,7 +751,7 @@ class Call:
         def deleted(result: MediaResult) -> None:
             if isinstance(result, MediaControlError):
                 log.warning("call %s: media delete failed: %s", self.call_id, result)
-            elif isinstance(result, dict):  # the final statistics come with the delete's reply
+            elif isinstance(result, (dict, tuple)):  # the final statistics: the reply, or its counters
                 parties = {self.a_tag: "caller", (self.b.tag if self.b else ""): "callee"}
                 self.record.media_packets, self.record.media_quality = media_report_by_party(result, parties)
             self._finalize()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from signaling.media.control import OfferOptions
+from signaling.media.control import OfferOptions, PartyCounters
 from signaling.routing import Route, Router
 from signaling.sip.dialog import Dialog
 from signaling.sip.identity import CallerPool
@@ -253,10 +253,13 @@ def media_quality_by_party(
 
 
 def media_report_by_party(
-    report: dict[bytes, Any], parties: dict[str, str]
+    report: dict[bytes, Any] | PartyCounters, parties: dict[str, str]
 ) -> tuple[dict[str, int], dict[str, tuple[int, int, float]]]:
     """:func:`rtp_packets_by_party` and :func:`media_quality_by_party` of one reply, in one
-    walk over it (every call's ``delete`` reply is read this way)."""
+    walk over it (every call's ``delete`` reply is read this way), or of the parties' counters
+    the in-process engine hands on instead of a deferred delete's reply (the same numbers)."""
+    if isinstance(report, tuple):
+        return _counters_by_party(report, parties)
     packets: dict[str, int] = {}
     quality: dict[str, tuple[int, int, float]] = {}
     tags = report.get(b"tags")
@@ -282,6 +285,22 @@ def media_report_by_party(
                     if isinstance(expected, int) and isinstance(lost, int) and isinstance(jitter_us, int):
                         quality[name] = (expected, max(0, lost), jitter_us / 1000.0)
         packets[name] = total
+    return packets, quality
+
+
+def _counters_by_party(
+    counters: PartyCounters, parties: dict[str, str]
+) -> tuple[dict[str, int], dict[str, tuple[int, int, float]]]:
+    packets: dict[str, int] = {}
+    quality: dict[str, tuple[int, int, float]] = {}
+    for tag, rtp_packets, measured in counters:
+        name = parties.get(tag.decode("utf-8", "replace"))
+        if name is None:
+            continue
+        packets[name] = rtp_packets
+        if measured is not None:
+            expected, lost, jitter_us = measured
+            quality[name] = (expected, max(0, lost), jitter_us / 1000.0)
     return packets, quality
 
 

@@ -207,8 +207,16 @@ DELETE_POLL_S = 0.010
 #: ``lost`` and ``jitter_us``, and the totals — all :func:`media_report_by_party` reads
 BRIEF_STATS = ["brief-stats"]
 
-#: a delete's outcome: its reply, None for an unknown call, or the refusal
-DeleteOutcome = dict[bytes, bencode.Value] | MediaControlError | None
+#: what a call's record keeps of a delete's final statistics, per party: ``(tag, rtp_packets,
+#: quality)``, ``quality`` being ``(expected, lost, jitter_us)`` of the RTP received from that
+#: party, or None without statistics. The in-process engine hands a deferred delete's outcome
+#: on in this form (the numbers a ``brief-stats`` reply carries, without building the reply);
+#: :func:`media_report_by_party` reads it as it reads a reply.
+PartyCounters = tuple[tuple[bytes, int, tuple[int, int, int] | None], ...]
+
+#: a delete's outcome: its reply (or its parties' counters), None for an unknown call, or the
+#: refusal
+DeleteOutcome = dict[bytes, bencode.Value] | PartyCounters | MediaControlError | None
 
 
 def _delete_outcome(reply: dict[bytes, bencode.Value]) -> DeleteOutcome:
@@ -293,7 +301,7 @@ class InProcessMedia(_NgCommands):
         body: dict[str, Any] = {"command": "delete", "call-id": call_id, "flags": BRIEF_STATS}
         if from_tag is not None:
             body["from-tag"] = from_tag
-        started = self._ng.delete_deferred(body)
+        started = self._ng.delete_deferred(body, counters=True)
         if not isinstance(started, int):
             return _delete_outcome(started)
         self._deferred[started] = done
@@ -313,12 +321,12 @@ class InProcessMedia(_NgCommands):
         if self._deferred:
             self._collecting = asyncio.get_running_loop().call_later(DELETE_POLL_S, self._collect)
 
-    def _hand_on(self, token: int, reply: dict[bytes, bencode.Value]) -> None:
+    def _hand_on(self, token: int, reply: dict[bytes, bencode.Value] | PartyCounters) -> None:
         done = self._deferred.pop(token, None)
         if done is None:
             return
         try:
-            done(_delete_outcome(reply))
+            done(reply if isinstance(reply, tuple) else _delete_outcome(reply))
         except Exception:
             log.exception("media delete: handing on the final statistics failed")
 

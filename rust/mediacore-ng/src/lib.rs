@@ -23,5 +23,5 @@ pub mod processor;
 pub mod sdp;
 
 pub use bencode::{BencodeError, Value};
-pub use processor::{CallOwner, DeleteStart, NgError, NgProcessor, PendingDelete};
+pub use processor::{CallOwner, DeleteStart, NgError, NgProcessor, PartyCounters, PendingDelete};
 pub use sdp::{Sdp, SdpError};

@@ -22,6 +22,7 @@ use crate::sdp::Sdp;
 pub use cache::{ReplyCache, REPLY_CACHE_MAX_ENTRIES, REPLY_CACHE_TTL};
 use call::{Call, Role};
 use report::Detail;
+pub use report::PartyCounters;
 pub use request::NgError;
 use request::{
     play_request, MediaOptions, Request, ERR_NOT_DICT, ERR_NO_AUDIO, ERR_NO_FROM_TAG, ERR_NO_SDP,
@@ -61,15 +62,27 @@ impl PendingDelete {
     /// answers, a session that failed is left out). Waits for any outcome not known yet, up to
     /// its deadline.
     pub fn finish(self) -> Value {
-        let stats: HashMap<_, SessionStats> = self
+        let (unix_time, detail) = (self.unix_time, self.detail);
+        let (call, stats) = self.outcomes();
+        merge(ok(), report::call_report(&call, &stats, unix_time, detail))
+    }
+
+    /// What [`finish`](Self::finish)'s reply tells of each party, without the reply: the
+    /// counters a call's record keeps (see [`PartyCounters`]). Waits as `finish` does.
+    pub fn finish_counters(self) -> Vec<PartyCounters> {
+        let (call, stats) = self.outcomes();
+        report::call_counters(&call, &stats)
+    }
+
+    /// The call and the statistics of its sessions that were deleted (a session that failed
+    /// is left out), waiting for any not known yet up to its deadline.
+    fn outcomes(self) -> (Call, HashMap<SessionId, SessionStats>) {
+        let stats = self
             .sessions
             .into_iter()
             .filter_map(|(id, pending)| pending.wait().ok().map(|s| (id, s)))
             .collect();
-        merge(
-            ok(),
-            report::call_report(&self.call, &stats, self.unix_time, self.detail),
-        )
+        (self.call, stats)
     }
 }
 

@@ -1145,6 +1145,51 @@ fn brief_stats_delete_reports_the_full_reports_counters_only() {
     }
 }
 
+/// A deferred delete's counters (what the in-process control plane takes instead of the reply)
+/// are the brief reply's numbers: per party, the RTP packets it sent summed over its media, and
+/// the receive quality of its last media.
+#[test]
+fn a_deferred_deletes_counters_are_the_brief_replys_numbers() {
+    let mut brief = audio_and_video_call();
+    let mut deferred = audio_and_video_call();
+    let flagged = delete_c().with("flags", vec![Value::str("brief-stats")]);
+    let reply = brief.send(flagged.clone());
+    let counters = match deferred.ng.delete_deferred(&flagged, UNIX) {
+        DeleteStart::Pending(p) => p.finish_counters(),
+        DeleteStart::Done(v) => panic!("answered at once: {v:?}"),
+    };
+    let tags: Vec<&[u8]> = counters.iter().map(|p| p.tag.as_slice()).collect();
+    assert_eq!(tags, [b"a".as_slice(), b"b".as_slice()], "the caller first");
+    for party in &counters {
+        let tag = String::from_utf8_lossy(&party.tag).into_owned();
+        let medias = reply
+            .dict_get("tags")
+            .and_then(|t| t.dict_get(&tag))
+            .and_then(|p| p.dict_get("medias"))
+            .and_then(Value::as_list)
+            .expect("medias");
+        assert_eq!(medias.len(), 2, "audio and video");
+        let rtp: Vec<&Value> = medias
+            .iter()
+            .map(|m| &m.dict_get("streams").and_then(Value::as_list).unwrap()[0])
+            .collect();
+        let packets: i64 = rtp.iter().map(|s| int(s, &["stats", "packets"])).sum();
+        assert!(packets > 0, "{tag}: the fake's counters");
+        assert_eq!(i64::try_from(party.rtp_packets).unwrap(), packets, "{tag}");
+        let last = rtp[1];
+        let (expected, lost, jitter_us) = party.quality.expect("statistics");
+        assert_eq!(
+            (i64::try_from(expected).unwrap(), lost, jitter_us),
+            (
+                int(last, &["mediacore", "expected"]),
+                int(last, &["mediacore", "lost"]),
+                int(last, &["mediacore", "jitter_us"]),
+            ),
+            "{tag}"
+        );
+    }
+}
+
 /// `direction` (reference behaviour 80: media on the interface of the carrier's network): the
 /// first name is the offerer's leg, the second the answerer's; each party's SDP carries the
 /// address of the ports it sends to. Without the key both legs are on the default interface.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use mediacore_engine::{MediaControl, SessionId};
-use mediacore_ng::{DeleteStart, NgProcessor, PendingDelete};
+use mediacore_ng::{DeleteStart, NgProcessor, PartyCounters, PendingDelete};
 use mediacore_runtime::Engine as RtEngine;
 use std::collections::BTreeMap;
 
@@ -31,12 +31,69 @@ type OwnerTuple<'py> = (
 pub struct NgControl {
     processor: Mutex<NgProcessor>,
     /// `delete`s started by `delete_deferred` whose replies are not collected yet, by token.
-    pending: Mutex<Vec<(u64, PendingDelete)>>,
+    pending: Mutex<Vec<Deferred>>,
     next_token: AtomicU64,
 }
 
 /// `(token, reply)` pairs of deferred deletes, as Python objects.
 type Collected<'py> = Vec<(u64, Bound<'py, PyAny>)>;
+
+/// A deferred `delete`: its token, the deletion, and whether its outcome is wanted as the
+/// parties' counters (`counters=True`) rather than the reply dictionary.
+struct Deferred {
+    token: u64,
+    pending: PendingDelete,
+    counters: bool,
+}
+
+/// What a deferred delete hands back, built without the GIL.
+enum Outcome {
+    Reply(Value),
+    Counters(Vec<PartyCounters>),
+}
+
+impl Deferred {
+    fn outcome(self) -> (u64, Outcome) {
+        let outcome = if self.counters {
+            Outcome::Counters(self.pending.finish_counters())
+        } else {
+            Outcome::Reply(self.pending.finish())
+        };
+        (self.token, outcome)
+    }
+}
+
+/// A deferred delete's outcome as Python objects: the reply dictionary, or a tuple with one
+/// `(tag, rtp_packets, quality)` per party, `quality` being `(expected, lost, jitter_us)` or
+/// None.
+fn outcome_object<'py>(py: Python<'py>, outcome: &Outcome) -> PyResult<Bound<'py, PyAny>> {
+    match outcome {
+        Outcome::Reply(reply) => from_value(py, reply),
+        Outcome::Counters(parties) => {
+            let items = parties
+                .iter()
+                .map(|p| {
+                    let quality = match p.quality {
+                        Some(q) => q.into_pyobject(py)?.into_any(),
+                        None => py.None().into_bound(py),
+                    };
+                    (PyBytes::new(py, &p.tag), p.rtp_packets, quality).into_pyobject(py)
+                })
+                .collect::<PyResult<Vec<_>>>()?;
+            Ok(PyTuple::new(py, items)?.into_any())
+        }
+    }
+}
+
+fn outcome_objects<'py>(
+    py: Python<'py>,
+    outcomes: Vec<(u64, Outcome)>,
+) -> PyResult<Collected<'py>> {
+    outcomes
+        .into_iter()
+        .map(|(token, outcome)| Ok((token, outcome_object(py, &outcome)?)))
+        .collect()
+}
 
 impl NgControl {
     pub fn new(engine: RtEngine) -> Self {
@@ -54,7 +111,7 @@ impl NgControl {
             .map_err(|_| media_error("ng processor lock poisoned"))
     }
 
-    fn pending_deletes_locked(&self) -> PyResult<MutexGuard<'_, Vec<(u64, PendingDelete)>>> {
+    fn pending_deletes_locked(&self) -> PyResult<MutexGuard<'_, Vec<Deferred>>> {
         self.pending
             .lock()
             .map_err(|_| media_error("pending deletes lock poisoned"))
@@ -94,12 +151,17 @@ impl NgControl {
 
     /// A `delete` request (as for `request`) that does not wait for the media workers: the call
     /// is gone for every later command when this returns. Returns the reply dictionary when it
-    /// is known at once (an error, such as an unknown call), else an int token whose reply
-    /// `collect_deletes` hands back once the final statistics are in.
+    /// is known at once (an error, such as an unknown call), else an int token whose outcome
+    /// `collect_deletes` hands back once the final statistics are in: the reply dictionary, or
+    /// with `counters=True` only what a call's record keeps of it, a tuple with one
+    /// `(tag, rtp_packets, quality)` per party (`quality`: `(expected, lost, jitter_us)` of the
+    /// RTP received from that party, or None without statistics).
+    #[pyo3(signature = (command, counters=false))]
     fn delete_deferred<'py>(
         &self,
         py: Python<'py>,
         command: &Bound<'py, PyDict>,
+        counters: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let value = to_value(command.as_any(), 0)?;
         let unix = unix_now();
@@ -108,7 +170,11 @@ impl NgControl {
             DeleteStart::Done(reply) => from_value(py, &reply),
             DeleteStart::Pending(pending) => {
                 let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-                self.pending_deletes_locked()?.push((token, pending));
+                self.pending_deletes_locked()?.push(Deferred {
+                    token,
+                    pending,
+                    counters,
+                });
                 Ok(token.into_pyobject(py)?.into_any())
             }
         }
@@ -119,12 +185,12 @@ impl NgControl {
     /// reply then lacks that session's statistics).
     fn collect_deletes<'py>(&self, py: Python<'py>) -> PyResult<Collected<'py>> {
         let now = Instant::now();
-        let (done, waiting): (Vec<(u64, PendingDelete)>, bool) = {
+        let (done, waiting): (Vec<Deferred>, bool) = {
             let mut pending = self.pending_deletes_locked()?;
             let mut done = Vec::new();
             let mut i = 0;
             while i < pending.len() {
-                if pending[i].1.is_done(now) {
+                if pending[i].pending.is_done(now) {
                     done.push(pending.swap_remove(i));
                 } else {
                     i += 1;
@@ -137,22 +203,16 @@ impl NgControl {
             // carried out now if nothing else woke it since (the next collection finds them)
             self.locked()?.flush();
         }
-        done.into_iter()
-            .map(|(token, p)| Ok((token, from_value(py, &p.finish())?)))
-            .collect()
+        outcome_objects(py, done.into_iter().map(Deferred::outcome).collect())
     }
 
     /// Every deferred delete's reply, waiting (without the GIL) for those not known yet, up
     /// to the reply timeout: for shutdown, so no call's final statistics are lost.
     fn finish_deletes<'py>(&self, py: Python<'py>) -> PyResult<Collected<'py>> {
-        let all: Vec<(u64, PendingDelete)> = std::mem::take(&mut *self.pending_deletes_locked()?);
+        let all: Vec<Deferred> = std::mem::take(&mut *self.pending_deletes_locked()?);
         self.locked()?.flush();
-        let replies: Vec<(u64, Value)> =
-            py.detach(|| all.into_iter().map(|(t, p)| (t, p.finish())).collect());
-        replies
-            .into_iter()
-            .map(|(token, reply)| Ok((token, from_value(py, &reply)?)))
-            .collect()
+        let outcomes = py.detach(|| all.into_iter().map(Deferred::outcome).collect());
+        outcome_objects(py, outcomes)
     }
 
     /// Deferred deletes not collected yet.

@@ -303,3 +303,43 @@ pub fn call_report(
             .with("last signal", call.last_signal),
     }
 }
+
+/// What a call's record keeps of one party, read from the engine's final statistics without
+/// building a report: the RTP packets received from the party over all its media, and the
+/// receive quality of its last media with statistics. The same numbers a `brief-stats`
+/// report carries under the party's tag (each RTP stream's `stats` `packets`, its
+/// `mediacore` `expected`, `lost` and `jitter_us`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartyCounters {
+    pub tag: Vec<u8>,
+    pub rtp_packets: u64,
+    /// `(expected, lost, jitter in µs)`; None when no media of the party has statistics.
+    pub quality: Option<(u64, i64, i64)>,
+}
+
+/// [`PartyCounters`] of each party with a tag, the caller's first.
+pub fn call_counters(call: &Call, stats: &HashMap<SessionId, SessionStats>) -> Vec<PartyCounters> {
+    let mut parties = Vec::with_capacity(2);
+    for side in [Side::Caller, Side::Callee] {
+        let Some(tag) = call.tag(side) else { continue };
+        let mut party = PartyCounters {
+            tag: tag.to_vec(),
+            rtp_packets: 0,
+            quality: None,
+        };
+        for cm in &call.media {
+            let Some(leg) = cm
+                .session
+                .and_then(|s| stats.get(&s.id))
+                .map(|s| s.leg(side))
+            else {
+                continue;
+            };
+            let rx = &leg.rtp;
+            party.rtp_packets = party.rtp_packets.saturating_add(rx.packets);
+            party.quality = Some((rx.expected, rx.lost, (rx.jitter_ms * 1000.0).round() as i64));
+        }
+        parties.push(party);
+    }
+    parties
+}
