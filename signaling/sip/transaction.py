@@ -103,6 +103,7 @@ from .transaction_keys import (
     ack_for_final,
     default_port,
     key_2543,
+    key_3261,
     make_cancel,
     response_key,
     rfc3261_branch,
@@ -567,8 +568,15 @@ class TransactionLayer:
         self._events.append(Transmit(data, addr, transport, message, tid, local))
 
     def _find_for_response(self, response: Response) -> _Transaction | _Rest | None:
+        """The server transaction a response (sent without naming it) answers. A response
+        copies its request's top Via and CSeq: with an RFC 3261 branch, that Via's branch and
+        sent-by and the CSeq's method are the request's matching key (§17.2.3), so only a
+        request without one is indexed by what its responses copy (:func:`response_key`)."""
         try:
-            return self._index.get(response_key(response, top_via_read(response)))
+            via = top_via_read(response)
+            if rfc3261_branch(via.branch):
+                return self._index.get(key_3261(via, response.cseq.method))
+            return self._index.get(response_key(response, via))
         except ValueError:
             return None
 
@@ -713,7 +721,8 @@ class TransactionLayer:
         if local is not None:
             tx.local = local
         self._add_key(tx, key)
-        self._add_key(tx, response_key(request, via))
+        if key[0] != "3261":  # an RFC 3261 branch: a response finds it by that key
+            self._add_key(tx, response_key(request, via))
         if method == "CANCEL":
             self._answer_cancel(tx, request, via, now)
             return

@@ -12,6 +12,7 @@ __all__ = [
     "ack_for_final",
     "default_port",
     "key_2543",
+    "key_3261",
     "make_cancel",
     "response_key",
     "rfc3261_branch",
@@ -40,9 +41,15 @@ def rfc3261_branch(branch: str | None) -> bool:
 def server_key(request: Request, via: Via, method: str) -> tuple[object, ...]:
     """§17.2.3 matching key; ACK and CANCEL look up their INVITE by passing method="INVITE"."""
     if rfc3261_branch(via.branch):
-        branch = via.branch
-        return ("3261", branch, via.host.lower(), via.port or default_port(via.transport), method)
+        return key_3261(via, method)
     return key_2543(request, via, method, request.to_tag)
+
+
+def key_3261(via: Via, method: str) -> tuple[object, ...]:
+    """RFC 3261 matching (§17.2.3): the top Via's branch and sent-by, and the method. A
+    response copies its request's top Via and CSeq, so this key also finds the server
+    transaction a response answers (its CSeq method as ``method``)."""
+    return ("3261", via.branch, via.host.lower(), via.port or default_port(via.transport), method)
 
 
 def key_2543(request: Request, via: Via, method: str, to_tag: str | None) -> tuple[object, ...]:
@@ -60,7 +67,8 @@ def key_2543(request: Request, via: Via, method: str, to_tag: str | None) -> tup
 
 
 def response_key(message: Message, via: Via) -> tuple[object, ...]:
-    """What a response copies from its request: finds the server transaction it answers."""
+    """What a response copies from its request: finds the server transaction it answers when
+    the request's branch is not an RFC 3261 one (else :func:`key_3261` does)."""
     cseq = message.cseq
     return ("response", message.call_id, cseq.number, cseq.method, via_identity(via))
 

@@ -413,6 +413,27 @@ def test_invite_server_accepted_absorbs_retransmissions_and_passes_2xx_and_ack()
     assert len(layer) == 0
 
 
+@pytest.mark.parametrize("branch", ["z9hG4bK-test-1", None], ids=["rfc3261", "rfc2543"])
+def test_a_response_sent_without_its_transaction_finds_it_by_what_it_copies(branch: str | None):
+    """A response the TU sends without naming its transaction (a 2xx retransmission) finds it
+    by the Via and CSeq it copies: an RFC 3261 branch is the request's own matching key, so
+    such a transaction holds that one key; an RFC 2543 request is indexed by the response's
+    fields too."""
+    layer, request, tid = _server(branch=branch)
+    assert len(layer._by_id[tid].keys) == (1 if branch else 2)
+    ok = respond(request, 200)
+    layer.send_response(ok, 1.0, tid)
+    layer.events()
+    layer.send_response(respond(request, 200), 1.5)  # found, in Accepted, by Via/CSeq
+    [again] = layer.events()
+    assert isinstance(again, Transmit) and again.transaction == tid
+    # another branch, or another method with the same branch, is no transaction of ours
+    with pytest.raises(TransactionError):
+        layer.send_response(respond(build_request("INVITE", branch="z9hG4bK-other"), 200), 1.6)
+    with pytest.raises(TransactionError):
+        layer.send_response(respond(build_request("OPTIONS", branch=branch), 200), 1.6)
+
+
 def test_an_ack_reusing_the_invite_branch_in_accepted_goes_to_the_tu():
     layer, request, tid = _server()
     layer.send_response(respond(request, 200), 1.0, tid)
