@@ -342,21 +342,23 @@ impl Engine {
         match self.try_allocate_ports(spec) {
             // deletes queued quietly hold their ports until a worker wakes: run them, then
             // try once more (only when the range is full: the common path never waits)
-            Err(ControlError::PortsExhausted) if self.settle_quiet() => {
+            Err(ControlError::PortsExhausted) if self.settle_workers() => {
                 self.try_allocate_ports(spec)
             }
             result => result,
         }
     }
 
-    /// Wakes every worker holding quietly queued commands and waits (at most the reply
-    /// timeout each) until it has run them. True when some worker had any.
-    fn settle_quiet(&self) -> bool {
+    /// Runs what every worker has queued: wakes each and waits (at most the reply timeout
+    /// each) until it has answered a barrier queued after its commands. Every worker, not only
+    /// those whose `quiet` flag is set: a worker clears the flag as it starts draining, so a
+    /// delete it is running at that moment would be missed; the barrier is answered after it.
+    /// The range is full when this runs, a refusal's path: a round trip per worker is cheap
+    /// there. True when some worker answered.
+    fn settle_workers(&self) -> bool {
         let mut settled = false;
-        for (n, w) in self.inner.workers.iter().enumerate() {
-            if w.quiet.load(Ordering::SeqCst)
-                && self.request(n, |reply| Command::Barrier { reply }).is_ok()
-            {
+        for n in 0..self.inner.workers.len() {
+            if self.request(n, |reply| Command::Barrier { reply }).is_ok() {
                 settled = true;
             }
         }
