@@ -1177,6 +1177,11 @@ fn a_deferred_deletes_counters_are_the_brief_replys_numbers() {
         assert!(packets > 0, "{tag}: the fake's counters");
         assert_eq!(i64::try_from(party.rtp_packets).unwrap(), packets, "{tag}");
         let last = rtp[1];
+        assert_ne!(
+            int(rtp[0], &["mediacore", "expected"]),
+            int(last, &["mediacore", "expected"]),
+            "{tag}: the media report apart"
+        );
         let (expected, lost, jitter_us) = party.quality.expect("statistics");
         assert_eq!(
             (i64::try_from(expected).unwrap(), lost, jitter_us),

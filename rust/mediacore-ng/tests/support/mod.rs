@@ -120,6 +120,9 @@ impl FakeControl {
             };
             stats.rtp.packets = packets;
             stats.rtp.bytes = packets * 172;
+            // one packet lost; the expected count differs by session, so a call's media (audio,
+            // video) report apart
+            stats.rtp.expected = packets + 1 + id.0;
             stats.rtp.lost = 1;
             stats.rtp.jitter_ms = 1.5;
             stats.rtp.ssrc = Some(0x1234_5678);
