@@ -10,11 +10,19 @@ at once with the media proxy off and reports the node's resident memory per held
 
     python3 bench/cps.py --rates 50 100 200 --seconds 20 --reps 3 --out artifacts/bench-cps.json
     python3 bench/cps.py --hold 10000 --out artifacts/bench-cps-hold.json
+    python3 bench/cps.py --rates 600 --seconds 60 --reps 3 --pin --kamailio   # with the anchor
+
+The issue's anchors were measured on a box whose speed varies from day to day (the same node has
+measured 0.84 and 1.45 ms per call in different sessions). ``--kamailio`` runs Kamailio (Debian
+``kamailio``) as a stateful proxy between the same two SIPp instances, at each rate and rep,
+alternating with the node: the anchor (≈0.45 ms per call in the issue) measured in the same
+invocation, on the same core, with the same load generator.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -25,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
@@ -42,6 +51,21 @@ def cpu_seconds(pid: int) -> float:
 
 def rss_bytes(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid`` (Kamailio's main process and its children)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[2]) == pgid:  # pgrp
+            pids.append(int(entry.name))
+    return pids
 
 
 def write_config(directory: Path, media_proxy: str) -> Path:
@@ -104,6 +128,13 @@ class Node:
             self.log.close()
             raise RuntimeError(f"node did not start: {err}")
 
+    def cpu(self) -> float:
+        """CPU seconds (user + system) the node has used."""
+        return cpu_seconds(self.proc.pid)
+
+    def rss(self) -> int:
+        return rss_bytes(self.proc.pid)
+
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
@@ -112,6 +143,83 @@ class Node:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self.log.close()
+
+
+#: Kamailio as a stateful proxy (``tm``): every request relayed to the UAS through a
+#: transaction, a 2xx's ACK (no transaction of its own) forwarded statelessly. One UDP worker
+#: (``children=1``), as the node has one loop thread. No record-route: SIPp's ``uac`` sends its
+#: ACK and BYE to the proxy's address anyway, and the node it is compared with does not insert
+#: one either.
+KAMAILIO_CFG = """#!KAMAILIO
+debug=0
+log_stderror=yes
+children=1
+listen=udp:{listen}
+mpath="{modules}"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    $du = "sip:{uas}";
+    if (is_method("ACK")) {{
+        if (t_check_trans()) {{ t_relay(); exit; }}
+        forward();
+        exit;
+    }}
+    if (!t_relay()) {{ sl_reply_error(); }}
+}}
+"""
+
+KAMAILIO_MODULES = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules")
+
+
+class Kamailio(Node):
+    """Kamailio in the node's place (same address, same core): the anchor. Its CPU is the sum
+    over its processes (the main one and the children it forks, all in one process group)."""
+
+    def __init__(self, directory: Path) -> None:
+        modules = next((m for m in KAMAILIO_MODULES if Path(m, "tm.so").exists()), None)
+        if modules is None:
+            raise RuntimeError(f"Kamailio's modules are not in {' or '.join(KAMAILIO_MODULES)}")
+        cfg = directory / "kamailio.cfg"
+        cfg.write_text(
+            KAMAILIO_CFG.format(
+                listen=f"{LOOPBACK}:{NODE_PORT}", modules=modules, uas=f"{LOOPBACK}:{UAS_PORT}"
+            )
+        )
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
+        # -D: stay in the foreground (the children are still forked); -E: log to stderr;
+        # shared memory for the transactions of a few thousand calls in flight
+        self.proc = subprocess.Popen(
+            pinned(["kamailio", "-f", str(cfg), "-D", "-E", "-m", "256", "-M", "32"], 0),
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            start_new_session=True,
+            cwd=directory,
+        )
+        time.sleep(2.0)
+        if self.proc.poll() is not None:
+            self.log.seek(0)
+            err = self.log.read().decode(errors="replace")
+            self.log.close()
+            raise RuntimeError(f"kamailio did not start: {err}")
+
+    def cpu(self) -> float:
+        total = 0.0
+        for pid in group_pids(self.proc.pid):
+            with contextlib.suppress(OSError):  # ended meanwhile
+                total += cpu_seconds(pid)
+        return total
+
+    def rss(self) -> int:
+        total = 0
+        for pid in group_pids(self.proc.pid):
+            with contextlib.suppress(OSError):
+                total += rss_bytes(pid)
+        return total
 
 
 #: ``--pin``: the node's CPU list and SIPp's (``taskset -c``); None runs both unpinned
@@ -160,7 +268,7 @@ def run_rate(node: Node, rate: int, seconds: int, hold_ms: int, sample_every: in
     stat_file.unlink(missing_ok=True)
     uas = sipp("-sn", "uas", "-p", str(UAS_PORT), "-mp", "61000", "-l", "100000", wait=False)
     time.sleep(0.5)
-    before = cpu_seconds(node.proc.pid)
+    before = node.cpu()
     t0 = time.monotonic()
     uac = sipp(
         "-sn", "uac", "-p", str(UAC_PORT), "-mp", "62000", "-r", str(rate), "-m", str(calls),
@@ -174,19 +282,19 @@ def run_rate(node: Node, rate: int, seconds: int, hold_ms: int, sample_every: in
         while uac.poll() is None and time.monotonic() - t0 < seconds * 4 + 60:
             left = t0 + seconds - time.monotonic()
             time.sleep(min(sample_every, left) if left >= 1.0 else 0.5)
-            now, cpu = time.monotonic(), cpu_seconds(node.proc.pid)
+            now, cpu = time.monotonic(), node.cpu()
             span = min(now, t0 + seconds) - last_at
             if span >= 1.0:  # an interval while SIPp still offered calls
                 intervals.append({
                     "t_s": round(now - t0, 1),
                     "node_cpu_ms_per_call": round(1000 * (cpu - last) / max(1.0, rate * span), 3),
-                    "rss_mb": round(rss_bytes(node.proc.pid) / 1e6, 1),
+                    "rss_mb": round(node.rss() / 1e6, 1),
                 })  # fmt: skip
                 last, last_at = cpu, now
         if uac.poll() is None:
             stop(uac)
     wall = time.monotonic() - t0
-    used = cpu_seconds(node.proc.pid) - before
+    used = node.cpu() - before
     stop(uas)
     clean = uac.returncode == 0
     failures = _failure_kinds(errors) if not clean else {}
@@ -275,7 +383,7 @@ def run_hold(node: Node, calls: int, rate: int) -> dict[str, float | int]:
     }
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -303,6 +411,12 @@ def main() -> int:
         "node under test, each started afresh per run; reports both and their CPU ratio",
     )
     parser.add_argument(
+        "--kamailio",
+        action="store_true",
+        help="also run Kamailio as a stateful proxy in the node's place at each rate and rep (the "
+        "issue's anchor, measured in the same invocation); reports its CPU per call and the ratio",
+    )
+    parser.add_argument(
         "--loop",
         default="default",
         choices=["default", "asyncio"],
@@ -314,7 +428,11 @@ def main() -> int:
         help="run the node (every thread) on CPU 1 and SIPp on CPU 0 (taskset): the node on a core "
         "of its own, as in service, instead of sharing both with the load generator",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     if args.pin:
         if (os.cpu_count() or 1) < 2 or shutil.which("taskset") is None:
             print("--pin needs two CPUs and taskset (util-linux)", file=sys.stderr)
@@ -326,8 +444,12 @@ def main() -> int:
         return 2
     command = node_command(args.softswitch_bin, args.loop)
     proxy = "off" if args.hold else args.media_proxy
-    if args.reference_bin is not None and not args.hold:
-        result = run_paired(args, command, [args.reference_bin], proxy)
+    others = compared(args)
+    if others is None:
+        print("--kamailio needs kamailio (Debian kamailio)", file=sys.stderr)
+        return 2
+    if others and not args.hold:
+        result = run_paired(args, command, others, proxy)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             node = Node(write_config(Path(tmp), proxy), command)
@@ -355,6 +477,19 @@ def main() -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
     return 0
+
+
+def compared(args: argparse.Namespace) -> dict[str, list[str] | None] | None:
+    """What the node is run beside: ``reference`` (an earlier node's command) and ``kamailio``
+    (None: the anchor); None when Kamailio is asked for and not installed."""
+    others: dict[str, list[str] | None] = {}
+    if args.reference_bin is not None:
+        others["reference"] = [args.reference_bin]
+    if args.kamailio:
+        if shutil.which("kamailio") is None:
+            return None
+        others["kamailio"] = None
+    return others
 
 
 def summarise(runs: list[dict[str, object]], rates: list[int]) -> dict[str, object]:
@@ -386,42 +521,53 @@ def _median_or_none(values: list[object]) -> float | None:
 
 
 def run_paired(
-    args: argparse.Namespace, command: list[str], reference: list[str], proxy: str
+    args: argparse.Namespace, command: list[str], others: dict[str, list[str] | None], proxy: str
 ) -> dict[str, object]:
-    """Each rep and rate on the node under test and on the reference node, one after the other
-    (the order alternating per rep), each started afresh for its run: on a shared machine the
-    two see the same conditions, and their ratio means more than either figure."""
-    runs: dict[str, list[dict[str, object]]] = {"node": [], "reference": []}
+    """Each rep and rate on the node under test and on each of ``others`` (``reference``: an
+    earlier node's command; ``kamailio``: None, the anchor), one after the other (the order
+    rotating per rep), each started afresh for its run: on a shared machine they see the same
+    conditions, and their ratios mean more than any one figure."""
+
+    def starter(cmd: list[str] | None) -> Callable[[Path], Node]:
+        if cmd is None:
+            return Kamailio
+        return lambda tmp: Node(write_config(tmp, proxy), cmd)
+
+    starters = {"node": starter(command)} | {name: starter(cmd) for name, cmd in others.items()}
+    runs: dict[str, list[dict[str, object]]] = {name: [] for name in starters}
+    names = list(starters)
     for rep in range(args.reps):
         for rate in args.rates:
-            order = [("node", command), ("reference", reference)]
-            for name, cmd in order if rep % 2 == 0 else order[::-1]:
+            shift = rep % len(names)
+            for name in names[shift:] + names[:shift]:
                 with tempfile.TemporaryDirectory() as tmp:
-                    node = Node(write_config(Path(tmp), proxy), cmd)
+                    node = starters[name](Path(tmp))
                     try:
                         runs[name].append(run_rate(node, rate, args.seconds, args.hold_ms, args.sample_every))
                     finally:
                         node.stop()
-    ratios = []
-    for rate in args.rates:
-        pairs = zip(
-            (r for r in runs["node"] if r["rate"] == rate),
-            (r for r in runs["reference"] if r["rate"] == rate),
-            strict=True,
-        )
-        each = [
-            float(str(a["node_cpu_ms_per_call"])) / float(str(b["node_cpu_ms_per_call"])) for a, b in pairs
-        ]
-        ratios.append({"rate": rate, "median_cpu_ratio_node_to_reference": round(statistics.median(each), 3)})
-    return {
-        "node": {"runs": runs["node"], **summarise(runs["node"], args.rates)},
-        "reference": {
-            "command": reference,
-            "runs": runs["reference"],
-            **summarise(runs["reference"], args.rates),
-        },
-        "ratios": ratios,
-    }
+    result: dict[str, object] = {"node": {"runs": runs["node"], **summarise(runs["node"], args.rates)}}
+    for name, cmd in others.items():
+        ratios = []
+        for rate in args.rates:
+            pairs = zip(
+                (r for r in runs["node"] if r["rate"] == rate),
+                (r for r in runs[name] if r["rate"] == rate),
+                strict=True,
+            )
+            each = [
+                float(str(a["node_cpu_ms_per_call"])) / float(str(b["node_cpu_ms_per_call"]))
+                for a, b in pairs
+            ]
+            ratio = round(statistics.median(each), 3)
+            ratios.append({"rate": rate, f"median_cpu_ratio_node_to_{name}": ratio})
+        result[name] = {
+            "command": cmd if cmd is not None else ["kamailio", "(bench/cps.py's KAMAILIO_CFG)"],
+            "runs": runs[name],
+            **summarise(runs[name], args.rates),
+        }
+        result["ratios" if name == "reference" else f"ratios_to_{name}"] = ratios
+    return result
 
 
 if __name__ == "__main__":
