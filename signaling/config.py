@@ -59,6 +59,10 @@ trusted_sip_ips = ["203.0.113.10", "198.51.100.0/24"]
 [alarms]                         # alarm thresholds (docs/observability.md has every key)
 duration_too_long = 7200
 
+[overload]                       # the overload guard (docs/sip-auth-registrar-limits.md has every key)
+cpu_high = 0.90                  # the loop thread's share of a core that starts shedding new calls
+cpu_target = 0.85                # the share admission then steers to
+
 [log]
 format = "json"                  # or "text" (the default); --log-format overrides
 ```
@@ -89,6 +93,7 @@ from signaling.media.codec_policy import CODEC_MODES, policy_from_settings
 from signaling.observe.alarms import AlarmConfig
 from signaling.sip.blacklist import parse_network
 from signaling.sip.defence import DefenceConfig
+from signaling.sip.limits import OverloadConfig
 from signaling.store import parameters as server_parameters
 
 
@@ -238,6 +243,8 @@ class Config:
     defence: DefenceConfig = field(default_factory=DefenceConfig)
     #: ``[alarms]``: alarm thresholds (signaling/observe/alarms.py).
     alarms: AlarmConfig = field(default_factory=AlarmConfig)
+    #: ``[overload]``: the overload guard's marks (signaling/sip/limits.py).
+    overload: OverloadConfig = field(default_factory=OverloadConfig)
     #: ``[log] format``: "text" or "json"; ``[log] level`` (None: the command line's).
     log_format: str = "text"
     log_level: str | None = None
@@ -293,6 +300,7 @@ _TOP_KEYS = (
     "api",
     "defence",
     "alarms",
+    "overload",
     "log",
 )
 _API_KEYS = (
@@ -777,6 +785,24 @@ def _alarms(raw: object) -> AlarmConfig:
         raise ConfigError(f"alarms: {exc}") from None
 
 
+#: the guard's defaults with its optional message-rate marks as numbers, so that the file's
+#: values for them are checked as numbers (they stay None, unwatched, unless set)
+_OVERLOAD_TYPES = dataclasses.replace(OverloadConfig(), rate_high=0.0, rate_low=0.0)
+#: marks at 0 would hold the node in overload for good
+_OVERLOAD_POSITIVE = ("cpu_high", "queue_high", "drop_queue", "rate_high", "rate_low")
+
+
+def _overload(raw: object) -> OverloadConfig:
+    values = _section(raw, "overload.", _OVERLOAD_TYPES)
+    for key in _OVERLOAD_POSITIVE:
+        if values.get(key) == 0:
+            raise ConfigError(f"overload.{key}: expected a number > 0 (0 would refuse every new call)")
+    try:
+        return OverloadConfig(**values)
+    except ValueError as exc:
+        raise ConfigError(f"overload: {exc}") from None
+
+
 def _log(cfg: Config, raw: object) -> None:
     t = _Table(raw, "log.")
     _check_keys(t.table, ("format", "level"), "log.")
@@ -792,6 +818,8 @@ def _operations(cfg: Config, data: Mapping[str, object]) -> None:
         cfg.defence = _defence(data["defence"])
     if "alarms" in data:
         cfg.alarms = _alarms(data["alarms"])
+    if "overload" in data:
+        cfg.overload = _overload(data["overload"])
     if "log" in data:
         _log(cfg, data["log"])
 

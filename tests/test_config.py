@@ -99,6 +99,37 @@ def test_bad_keys_and_values_are_named(tmp_path: Path, edit: tuple[str, str], me
     assert message in str(info.value)
 
 
+def test_overload_section_sets_the_guards_marks(tmp_path: Path) -> None:
+    cfg = load_file(write(tmp_path, GOOD))
+    assert cfg.overload.cpu_high == 0.90 and cfg.overload.rate_high is None  # the defaults
+    extra = "\n[overload]\ncpu_high = 0.95\ncpu_low = 0.8\nretry_after = 10\n"
+    extra += "rate_high = 9000\nrate_low = 7000\n"
+    cfg = load_file(write(tmp_path, GOOD + extra))
+    assert (cfg.overload.cpu_high, cfg.overload.cpu_low, cfg.overload.retry_after) == (0.95, 0.8, 10)
+    assert (cfg.overload.rate_high, cfg.overload.rate_low) == (9000.0, 7000.0)
+    assert cfg.overload.queue_high == 2000  # what the section leaves out keeps its default
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("cpu_hig = 0.95", "overload.cpu_hig: unknown key (did you mean 'cpu_high'?)"),
+        ('cpu_high = "high"', "overload.cpu_high: expected a number"),
+        ("retry_after = 2.5", "overload.retry_after: expected a whole number"),
+        ("cpu_high = 0", "overload.cpu_high: expected a number > 0"),
+        ("queue_high = 0", "overload.queue_high: expected a number > 0"),
+        ("cpu_high = 0.6", "overload: cpu_low (0.7) must not exceed cpu_high (0.6)"),
+        ("queue_high = 20000", "overload: queue_low (500) <= queue_high (20000) <= drop_queue (10000)"),
+        ("rate_high = 9000", "overload: rate_high and rate_low are set together"),
+        ("cpu_target = 1.5", "overload: cpu_target must be within 0-1"),
+    ],
+)
+def test_bad_overload_values_are_named(tmp_path: Path, section: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_file(write(tmp_path, GOOD + f"\n[overload]\n{section}\n"))
+    assert message in str(info.value)
+
+
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="No such file"):
         load_file(tmp_path / "absent.toml")

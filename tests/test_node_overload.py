@@ -47,6 +47,28 @@ def test_overloaded_node_answers_503_with_retry_after_and_keeps_no_state() -> No
     asyncio.run(main())
 
 
+def test_the_configured_marks_and_retry_after_are_the_guards() -> None:
+    async def main() -> None:
+        # cpu_window 0: the latest sample is the signal; cpu_target 0: nothing new admitted
+        overload = {"cpu_high": 0.97, "cpu_low": 0.8, "retry_after": 11, "cpu_window": 0, "cpu_target": 0}
+        async with node_with(sections={"overload": overload}) as h:
+            guard = h.node.overload
+            # the default mark (0.90) would shed here; the configured 0.97 does not
+            assert not guard.update(h.node.now(), cpu=0.95)
+            assert guard.update(h.node.now(), cpu=0.98)
+            loop = asyncio.get_running_loop()
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.0.1", 0))
+                s.setblocking(False)
+                port = s.getsockname()[1]
+                s.sendto(invite(port, h.sip_port, "ovl-cfg"), ("127.0.0.1", h.sip_port))
+                reply = await asyncio.wait_for(loop.sock_recv(s, 4096), 5)
+                assert reply.startswith(b"SIP/2.0 503 "), reply
+                assert b"Retry-After: 11\r\n" in reply
+
+    asyncio.run(main())
+
+
 def test_overloaded_node_still_serves_the_calls_it_holds() -> None:
     """In overload a request that belongs to a call the node holds passes: a retransmitted
     INVITE gets its transaction's own answer again (not a second, stateless 503) and a request

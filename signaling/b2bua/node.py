@@ -110,7 +110,7 @@ class Node(Dispatch, Intake, CallInputs, Schedule, Operations, Settings):
             lookup=self._credentials,
         )
         #: answers new requests with a stateless 503 + Retry-After while the loop is overloaded
-        self.overload = OverloadGuard()
+        self.overload = OverloadGuard(config.overload)
         self._sample_at = (0.0, 0.0, 0)  # (wall, thread CPU, messages) at the last sample
         self._messages = 0
         self._pools: dict[str, CallerPool] = {}

@@ -347,8 +347,13 @@ class OverloadConfig:
     retry_after: int = 5
 
     def __post_init__(self) -> None:
-        if not (self.queue_low <= self.queue_high <= self.drop_queue and self.cpu_low <= self.cpu_high):
-            raise ValueError("low marks must not exceed high marks (and the drop mark)")
+        if not self.queue_low <= self.queue_high <= self.drop_queue:
+            raise ValueError(
+                f"queue_low ({self.queue_low}) <= queue_high ({self.queue_high}) <= drop_queue "
+                f"({self.drop_queue}) must hold"
+            )
+        if self.cpu_low > self.cpu_high:
+            raise ValueError(f"cpu_low ({self.cpu_low}) must not exceed cpu_high ({self.cpu_high})")
         if not (0 <= self.cpu_window < math.inf):
             raise ValueError("cpu_window must be a finite number of seconds, 0 or more")
         if not (0 <= self.cpu_target <= 1 and 0 < self.min_admit <= 1):

@@ -322,8 +322,10 @@ def test_in_overload_new_requests_get_503_and_dialog_traffic_passes():
 
 
 def test_overload_config_validation():
-    with pytest.raises(ValueError, match="low marks"):
+    with pytest.raises(ValueError, match=r"queue_low \(20\) <= queue_high \(10\)"):
         OverloadConfig(queue_high=10, queue_low=20)
+    with pytest.raises(ValueError, match=r"cpu_low \(0.95\) must not exceed cpu_high \(0.9\)"):
+        OverloadConfig(cpu_low=0.95)
     with pytest.raises(ValueError, match="together"):
         OverloadConfig(rate_high=10)
 
