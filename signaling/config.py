@@ -63,6 +63,11 @@ duration_too_long = 7200
 cpu_high = 0.90                  # the loop thread's share of a core that starts shedding new calls
 cpu_target = 0.85                # the share admission then steers to
 
+[backup]                         # scheduled backups of the store (signaling/store/backup_schedule.py)
+directory = "/var/backups/softswitch"
+at = "03:00"                     # daily at this local time; or every_minutes = 360
+keep = 7                         # the newest archives kept
+
 [log]
 format = "json"                  # or "text" (the default); --log-format overrides
 ```
@@ -84,6 +89,7 @@ import ipaddress
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +101,7 @@ from signaling.sip.blacklist import parse_network
 from signaling.sip.defence import DefenceConfig
 from signaling.sip.limits import OverloadConfig
 from signaling.store import parameters as server_parameters
+from signaling.store.backup_schedule import BackupConfig
 
 
 class ConfigError(ValueError):
@@ -245,6 +252,8 @@ class Config:
     alarms: AlarmConfig = field(default_factory=AlarmConfig)
     #: ``[overload]``: the overload guard's marks (signaling/sip/limits.py).
     overload: OverloadConfig = field(default_factory=OverloadConfig)
+    #: ``[backup]``: scheduled backups of the store (None: none).
+    backup: BackupConfig | None = None
     #: ``[log] format``: "text" or "json"; ``[log] level`` (None: the command line's).
     log_format: str = "text"
     log_level: str | None = None
@@ -301,6 +310,7 @@ _TOP_KEYS = (
     "defence",
     "alarms",
     "overload",
+    "backup",
     "log",
 )
 _API_KEYS = (
@@ -803,6 +813,30 @@ def _overload(raw: object) -> OverloadConfig:
         raise ConfigError(f"overload: {exc}") from None
 
 
+def _backup(raw: object) -> BackupConfig:
+    t = _Table(raw, "backup.")
+    _check_keys(t.table, ("directory", "at", "every_minutes", "keep"), "backup.")
+    directory = t.required_text("directory")
+    if not directory:
+        raise t.fail("directory", "expected a directory")
+    at = time(3, 0)
+    text = t.text("at")
+    if text is not None:
+        hour, sep, minute = text.partition(":")
+        if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+            raise t.fail("at", f'{text!r} is not a time of day HH:MM (e.g. "03:00")')
+        at = time(int(hour), int(minute))
+    every = t.table.get("every_minutes")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int | float) or not every > 0):
+        raise t.fail("every_minutes", "expected a number of minutes > 0")
+    if every is not None and text is not None:
+        raise t.fail("every_minutes", "give either at (daily) or every_minutes, not both")
+    keep = t.table.get("keep", 7)
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise t.fail("keep", "expected a whole number of archives >= 1")
+    return BackupConfig(directory, at, None if every is None else float(every), keep)
+
+
 def _log(cfg: Config, raw: object) -> None:
     t = _Table(raw, "log.")
     _check_keys(t.table, ("format", "level"), "log.")
@@ -820,6 +854,10 @@ def _operations(cfg: Config, data: Mapping[str, object]) -> None:
         cfg.alarms = _alarms(data["alarms"])
     if "overload" in data:
         cfg.overload = _overload(data["overload"])
+    if "backup" in data:
+        cfg.backup = _backup(data["backup"])
+        if cfg.store_url is None:
+            raise ConfigError("backup: a scheduled backup is of the store: set [store] url")
     if "log" in data:
         _log(cfg, data["log"])
 

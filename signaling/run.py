@@ -22,6 +22,7 @@ import contextlib
 import gc
 import ipaddress
 import logging
+import os
 import signal
 import socket
 from collections.abc import Mapping
@@ -51,6 +52,7 @@ from signaling.observe.logs import configure as configure_logging
 from signaling.routing import Router, StaticRouter
 from signaling.sip.transport import LocalIpError
 from signaling.store import Store, StoreError, open_store
+from signaling.store.backup_schedule import BackupSchedule
 
 if TYPE_CHECKING:
     from signaling.api.server import ApiServer
@@ -230,6 +232,40 @@ def open_debug_file(cfg: Config, p: Mapping[str, Any]) -> DebugFile | None:
     )
 
 
+def _start_billing(cfg: Config, billing: _Billing | None, node: Node, host: str, port: int) -> str:
+    """Starts the store's router driver (settling the calls a previous run left); what the
+    node routes from, for the start-up line."""
+    if billing is None:
+        return f"{len(cfg.mapping_gateways)} customer and {len(cfg.routing_gateways)} carrier gateways"
+    if cfg.sip_advertise is None and host in ("0.0.0.0", "::"):
+        log.warning(
+            "[sip] advertise is not set: the other nodes of the store are told to reach this one "
+            "at %s:%d, which only this machine reaches (docs/routing.md, 'Phones on several nodes')",
+            node.advertise,
+            port,
+        )
+    recovered = billing.driver.start()
+    snap = billing.router.snapshot
+    return (
+        f"store {billing.store.dialect.value} as node {billing.router.node}: {len(snap.mapping)} "
+        f"customer and {len(snap.routing)} carrier gateways, {recovered} calls of a previous run settled"
+    )
+
+
+def _start_backups(cfg: Config, config_file: Path | None) -> BackupSchedule | None:
+    """The scheduled backups of ``[backup]`` (the configuration file goes into each archive
+    beside the store's dump)."""
+    if cfg.backup is None or cfg.store_url is None:
+        return None
+    backups = BackupSchedule(cfg.backup, cfg.store_url, config_file)
+    backups.start()
+    return backups
+
+
+def _writable_directory(path: str) -> bool:
+    return Path(path).is_dir() and os.access(path, os.W_OK | os.X_OK)
+
+
 def _listen_error(cfg: Config, exc: OSError) -> str:
     """Why the node could not open its SIP sockets (a local IP's error names the key and IP)."""
     if isinstance(exc, LocalIpError):
@@ -237,7 +273,10 @@ def _listen_error(cfg: Config, exc: OSError) -> str:
     return f"cannot listen for SIP on {cfg.sip_listen[0]}:{cfg.sip_listen[1]}: {exc}"
 
 
-async def serve(cfg: Config, stop: asyncio.Event) -> int:
+async def serve(cfg: Config, stop: asyncio.Event, config_file: Path | None = None) -> int:
+    if cfg.backup is not None and not _writable_directory(cfg.backup.directory):
+        log.error("[backup] directory %r is not a directory this node can write to", cfg.backup.directory)
+        return 2
     billing = _open_billing(cfg)
     if billing is None and cfg.store_url is not None:
         return 2
@@ -281,22 +320,9 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
         close()
         return 2
     observer.start()
+    backups = _start_backups(cfg, config_file)
     settle_collector()
-    gateways = f"{len(cfg.mapping_gateways)} customer and {len(cfg.routing_gateways)} carrier gateways"
-    if billing is not None:
-        if cfg.sip_advertise is None and host in ("0.0.0.0", "::"):
-            log.warning(
-                "[sip] advertise is not set: the other nodes of the store are told to reach this one "
-                "at %s:%d, which only this machine reaches (docs/routing.md, 'Phones on several nodes')",
-                node.advertise,
-                port,
-            )
-        recovered = billing.driver.start()
-        snap = billing.router.snapshot
-        gateways = (
-            f"store {billing.store.dialect.value} as node {billing.router.node}: {len(snap.mapping)} "
-            f"customer and {len(snap.routing)} carrier gateways, {recovered} calls of a previous run settled"
-        )
+    gateways = _start_billing(cfg, billing, node, host, port)
     log.info(
         "node ready: SIP on %s:%d (udp, tcp)%s, media %s, %s",
         host,
@@ -308,6 +334,8 @@ async def serve(cfg: Config, stop: asyncio.Event) -> int:
     await stop.wait()
     log.info("shutting down: ending %d calls", len(node.calls))
     await _stop_api(api, billing)
+    if backups is not None:
+        await backups.stop()
     await observer.stop()
     await node.stop()
     if billing is not None:
@@ -429,7 +457,7 @@ def run(
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        return await serve(cfg, stop)
+        return await serve(cfg, stop, Path(config_path) if config_path else None)
 
     try:
         import uvloop  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415

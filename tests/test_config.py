@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,50 @@ def test_bad_overload_values_are_named(tmp_path: Path, section: str, message: st
     with pytest.raises(ConfigError) as info:
         load_file(write(tmp_path, GOOD + f"\n[overload]\n{section}\n"))
     assert message in str(info.value)
+
+
+STORE = '\n[store]\nurl = "sqlite:///var/softswitch.db"\n'
+
+
+def test_backup_section_schedules_the_stores_archives(tmp_path: Path) -> None:
+    base = GOOD.split("[[mapping_gateway]]", maxsplit=1)[0] + STORE  # the gateways come from the store
+    cfg = load_file(write(tmp_path, base + '[backup]\ndirectory = "/var/backups"\n'))
+    assert cfg.backup is not None
+    assert (cfg.backup.directory, cfg.backup.at, cfg.backup.every_minutes, cfg.backup.keep) == (
+        "/var/backups",
+        time(3, 0),
+        None,
+        7,
+    )
+    cfg = load_file(write(tmp_path, base + '[backup]\ndirectory = "b"\nat = "23:45"\nkeep = 2\n'))
+    assert cfg.backup is not None and (cfg.backup.at, cfg.backup.keep) == (time(23, 45), 2)
+    cfg = load_file(write(tmp_path, base + '[backup]\ndirectory = "b"\nevery_minutes = 90\n'))
+    assert cfg.backup is not None and cfg.backup.every_minutes == 90.0
+    assert load_file(write(tmp_path, base)).backup is None
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ('at = "03:00"', "backup.directory: required"),
+        ('directory = "b"\nat = "25:00"', "backup.at: '25:00' is not a time of day HH:MM"),
+        ('directory = "b"\nat = "3pm"', "backup.at: '3pm' is not a time of day"),
+        ('directory = "b"\nevery_minutes = 0', "backup.every_minutes: expected a number of minutes > 0"),
+        ('directory = "b"\nat = "03:00"\nevery_minutes = 60', "give either at (daily) or every_minutes"),
+        ('directory = "b"\nkeep = 0', "backup.keep: expected a whole number of archives >= 1"),
+        ('directory = "b"\nkeeps = 3', "backup.keeps: unknown key (did you mean 'keep'?)"),
+    ],
+)
+def test_bad_backup_values_are_named(tmp_path: Path, section: str, message: str) -> None:
+    base = GOOD.split("[[mapping_gateway]]", maxsplit=1)[0] + STORE
+    with pytest.raises(ConfigError) as info:
+        load_file(write(tmp_path, base + f"[backup]\n{section}\n"))
+    assert message in str(info.value)
+
+
+def test_a_backup_without_a_store_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"backup: a scheduled backup is of the store: set \[store\] url"):
+        load_file(write(tmp_path, GOOD + '\n[backup]\ndirectory = "b"\n'))
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
