@@ -817,8 +817,6 @@ def _backup(raw: object) -> BackupConfig:
     t = _Table(raw, "backup.")
     _check_keys(t.table, ("directory", "at", "every_minutes", "keep"), "backup.")
     directory = t.required_text("directory")
-    if not directory:
-        raise t.fail("directory", "expected a directory")
     at = time(3, 0)
     text = t.text("at")
     if text is not None:
