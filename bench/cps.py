@@ -110,23 +110,27 @@ def node_command(binary: str | None, loop: str) -> list[str]:
 
 class Node:
     def __init__(self, config: Path, command: list[str]) -> None:
-        # the node's log goes to a file, not a pipe: nobody reads a pipe while SIPp runs, and a
-        # node logging a burst of warnings (calls refused at an overloading rate) would block on
-        # a full pipe and stop answering altogether
+        self._start([*command, "--log-level", "warning", "run", "--config", str(config)], REPO, "node")
+
+    def _start(self, argv: list[str], cwd: Path, what: str) -> None:
+        """Starts ``argv`` on the node's core, in a process group of its own, and gives it 2 s."""
+        # the log goes to a file, not a pipe: nobody reads a pipe while SIPp runs, and a node
+        # logging a burst of warnings (calls refused at an overloading rate) would block on a
+        # full pipe and stop answering altogether
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            pinned([*command, "--log-level", "warning", "run", "--config", str(config)], 0),
+            pinned(argv, 0),
             stdout=subprocess.DEVNULL,
             stderr=self.log,
             start_new_session=True,
-            cwd=REPO,
+            cwd=cwd,
         )
         time.sleep(2.0)
         if self.proc.poll() is not None:
             self.log.seek(0)
             err = self.log.read().decode(errors="replace")
             self.log.close()
-            raise RuntimeError(f"node did not start: {err}")
+            raise RuntimeError(f"{what} did not start: {err}")
 
     def cpu(self) -> float:
         """CPU seconds (user + system) the node has used."""
@@ -190,22 +194,10 @@ class Kamailio(Node):
                 listen=f"{LOOPBACK}:{NODE_PORT}", modules=modules, uas=f"{LOOPBACK}:{UAS_PORT}"
             )
         )
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop)
         # -D: stay in the foreground (the children are still forked); -E: log to stderr;
         # shared memory for the transactions of a few thousand calls in flight
-        self.proc = subprocess.Popen(
-            pinned(["kamailio", "-f", str(cfg), "-D", "-E", "-m", "256", "-M", "32"], 0),
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-            start_new_session=True,
-            cwd=directory,
-        )
-        time.sleep(2.0)
-        if self.proc.poll() is not None:
-            self.log.seek(0)
-            err = self.log.read().decode(errors="replace")
-            self.log.close()
-            raise RuntimeError(f"kamailio did not start: {err}")
+        argv = ["kamailio", "-f", str(cfg), "-D", "-E", "-m", "256", "-M", "32"]
+        self._start(argv, directory, "kamailio")
 
     def cpu(self) -> float:
         total = 0.0
