@@ -797,16 +797,11 @@ def _alarms(raw: object) -> AlarmConfig:
 
 #: the guard's defaults with its optional message-rate marks as numbers, so that the file's
 #: values for them are checked as numbers (they stay None, unwatched, unless set)
-_OVERLOAD_TYPES = dataclasses.replace(OverloadConfig(), rate_high=0.0, rate_low=0.0)
-#: marks at 0 would hold the node in overload for good
-_OVERLOAD_POSITIVE = ("cpu_high", "queue_high", "drop_queue", "rate_high", "rate_low")
+_OVERLOAD_TYPES = dataclasses.replace(OverloadConfig(), rate_high=1.0, rate_low=1.0)
 
 
 def _overload(raw: object) -> OverloadConfig:
     values = _section(raw, "overload.", _OVERLOAD_TYPES)
-    for key in _OVERLOAD_POSITIVE:
-        if values.get(key) == 0:
-            raise ConfigError(f"overload.{key}: expected a number > 0 (0 would refuse every new call)")
     try:
         return OverloadConfig(**values)
     except ValueError as exc:

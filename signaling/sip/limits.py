@@ -347,6 +347,10 @@ class OverloadConfig:
     retry_after: int = 5
 
     def __post_init__(self) -> None:
+        for name in ("cpu_high", "queue_high", "rate_high"):
+            mark = getattr(self, name)
+            if mark is not None and not mark > 0:
+                raise ValueError(f"{name} must be more than 0 (at {mark} every new call would be refused)")
         if not self.queue_low <= self.queue_high <= self.drop_queue:
             raise ValueError(
                 f"queue_low ({self.queue_low}) <= queue_high ({self.queue_high}) <= drop_queue "

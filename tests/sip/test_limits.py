@@ -328,6 +328,8 @@ def test_overload_config_validation():
         OverloadConfig(cpu_low=0.95)
     with pytest.raises(ValueError, match="together"):
         OverloadConfig(rate_high=10)
+    with pytest.raises(ValueError, match=r"cpu_high must be more than 0"):
+        OverloadConfig(cpu_high=0, cpu_low=0)
 
 
 def test_rate_meter_slides_over_its_window():
